@@ -1,0 +1,31 @@
+//===- Compiler.h - KernelSpec -> MLIR -> Artifact --------------*- C++ -*-===//
+#ifndef SIEVE_COMPILER_COMPILER_H
+#define SIEVE_COMPILER_COMPILER_H
+
+#include "sieve/Error.h"
+#include "sieve/compiler/KernelSpec.h"
+#include "sieve/runtime/Artifact.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sieve::compiler {
+
+/// "sieve <version> (MLIR <version>)": part of every cache key.
+std::string compilerVersion();
+
+/// The `sieve.attention` module the pipelines start from, as text.
+Expected<std::string> buildAttentionIR(const KernelSpec &spec);
+
+/// Compiles `spec` through sieve-to-ptx or sieve-to-cpu. Thread-safe: each
+/// call has its own MLIR context.
+Expected<runtime::Artifact> compile(const KernelSpec &spec);
+
+/// The IR after each pass of the pipeline, for `sieve inspect`:
+/// (pass name, IR text) in order, starting with ("input", ...).
+Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const KernelSpec &spec);
+
+} // namespace sieve::compiler
+
+#endif

@@ -1,0 +1,39 @@
+//===- Harness.h - run a kernel on fresh inputs and check it ----*- C++ -*-===//
+//
+// What `sieve run`, the device suite and the benchmarks share: draw fresh
+// random inputs, poison the output, run, time (device events on the GPU),
+// and compare with the float64 reference.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_COMPILER_HARNESS_H
+#define SIEVE_COMPILER_HARNESS_H
+
+#include "sieve/Error.h"
+#include "sieve/compiler/Session.h"
+
+#include <cstdint>
+
+namespace sieve::compiler {
+
+struct HarnessOptions {
+  uint64_t seed = 1;
+  int warmup = 1;
+  int iterations = 5;
+  bool check = true;
+  /// Lay q/k/v/out out as [B, S, H, D] (strided views) instead of [B, H, S, D].
+  bool bshd = false;
+};
+
+struct HarnessResult {
+  double relativeError = 0;  // NaN when unchecked or when a NaN was produced
+  int64_t poisonedLeft = 0;  // output elements still holding the poison
+  double medianMs = 0, minMs = 0;
+  bool checked = false;
+};
+
+Expected<HarnessResult> runAndCheck(Session &session, const runtime::Artifact &artifact,
+                                    const KernelSpec &spec, const HarnessOptions &options);
+
+} // namespace sieve::compiler
+
+#endif

@@ -1,0 +1,44 @@
+//===- KernelSpec.h - what to compile ---------------------------*- C++ -*-===//
+#ifndef SIEVE_COMPILER_KERNELSPEC_H
+#define SIEVE_COMPILER_KERNELSPEC_H
+
+#include "sieve/Error.h"
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/BlockMask.h"
+
+#include <optional>
+#include <string>
+
+namespace sieve::compiler {
+
+/// Where the kernel runs: the host (CPU backend) or a CUDA chip.
+struct Target {
+  runtime::Backend backend = runtime::Backend::Cpu;
+  std::string chip = "host"; // "sm_80", "sm_90a", ... for CUDA
+  static Target cpu() { return {}; }
+  static Target cuda(std::string chip) { return {runtime::Backend::Cuda, std::move(chip)}; }
+  std::string str() const { return std::string(runtime::backendName(backend)) + ":" + chip; }
+};
+
+/// Everything the specialized kernel depends on. Two specs that compile to
+/// the same IR for the same target share a cache key.
+struct KernelSpec {
+  runtime::ProblemShape shape;
+  runtime::BlockMask mask;
+  std::optional<double> scale; // default 1/sqrt(D)
+  bool causal = false;
+  Target target;
+
+  double effectiveScale() const;
+  /// Rejects specs the compiler cannot build, naming the field at fault:
+  /// non-positive sizes, Hq not a multiple of Hkv, a mask that does not
+  /// cover the shape, a dtype or chip the target does not support.
+  Error validate() const;
+};
+
+/// Chips the GPU pipeline targets (PTX for these assembles with ptxas).
+bool isSupportedChip(const std::string &chip);
+
+} // namespace sieve::compiler
+
+#endif

@@ -1,0 +1,61 @@
+//===- Session.h - compile and run on whichever backend is here -*- C++ -*-===//
+//
+// The one-stop API: pick the GPU when there is one (or the CPU backend when
+// there is not, or fail clearly when the GPU was demanded), compile specs for
+// that target once per cache key, and run them on caller-provided tensors.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_COMPILER_SESSION_H
+#define SIEVE_COMPILER_SESSION_H
+
+#include "sieve/Error.h"
+#include "sieve/compiler/KernelSpec.h"
+#include "sieve/runtime/CpuExecutor.h"
+#include "sieve/runtime/GpuExecutor.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace sieve::compiler {
+
+enum class BackendChoice { Auto, Cuda, Cpu };
+Expected<BackendChoice> parseBackendChoice(const std::string &name);
+
+class Session {
+public:
+  /// Auto: CUDA if a driver and device are present, else CPU. Cuda: fails
+  /// with ErrorCode::NoGpu (and the driver's reason) when there is no GPU.
+  static Expected<std::unique_ptr<Session>> create(BackendChoice choice = BackendChoice::Auto,
+                                                   int device = 0);
+
+  runtime::Backend backend() const { return target_.backend; }
+  /// The target specs are compiled for (the device's chip, or the host).
+  const Target &target() const { return target_; }
+  /// "NVIDIA H100 80GB HBM3 (sm_90a)" or "host CPU".
+  std::string deviceName() const;
+  runtime::GpuExecutor *gpu() { return gpu_.get(); }
+
+  /// Compiles `spec` for this session's target (spec.target is overwritten),
+  /// or returns the artifact compiled earlier for the same key.
+  Expected<std::shared_ptr<const runtime::Artifact>> compile(KernelSpec spec);
+
+  /// Runs an artifact of this session's backend. GPU launches go on
+  /// `stream` and are not synchronized; CPU runs finish before returning.
+  Error run(const runtime::Artifact &artifact, const runtime::TensorView &q,
+            const runtime::TensorView &k, const runtime::TensorView &v,
+            const runtime::TensorView &out, runtime::CuStream stream = nullptr);
+
+private:
+  Session() = default;
+  Target target_;
+  std::unique_ptr<runtime::GpuExecutor> gpu_;
+  std::unique_ptr<runtime::CpuExecutor> cpu_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const runtime::Artifact>> artifacts_;
+};
+
+} // namespace sieve::compiler
+
+#endif

@@ -1,0 +1,254 @@
+//===- Compiler.cpp - KernelSpec -> MLIR -> Artifact ----------------------===//
+#include "sieve/compiler/Compiler.h"
+
+#include "sieve/dialect/SieveOps.h"
+#include "sieve/passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+namespace sieve::compiler {
+
+using namespace mlir;
+using runtime::Artifact;
+using runtime::Backend;
+
+#ifndef SIEVE_VERSION
+#define SIEVE_VERSION "0.0.0"
+#endif
+
+std::string compilerVersion() {
+  return fmt::format("sieve {} (MLIR {})", SIEVE_VERSION, LLVM_VERSION_STRING);
+}
+
+namespace {
+
+constexpr const char *kEntry = "sieve_attention";
+
+/// One context per compile: contexts are not shared across threads, and
+/// per-compile contexts keep compiles independent. No thread pool: the
+/// pipeline runs on one module and the caller may compile in parallel.
+std::unique_ptr<MLIRContext> makeContext() {
+  DialectRegistry registry;
+  passes::registerSieveCompilerDialects(registry);
+  auto ctx = std::make_unique<MLIRContext>(registry, MLIRContext::Threading::DISABLED);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+Type elementType(MLIRContext &ctx, runtime::DType dtype) {
+  Builder b(&ctx);
+  switch (dtype) {
+  case runtime::DType::F16: return b.getF16Type();
+  case runtime::DType::BF16: return b.getBF16Type();
+  case runtime::DType::F32: return b.getF32Type();
+  }
+  return {};
+}
+
+/// func @sieve_attention(q, k, v, out) { sieve.attention ... }. Sizes are
+/// static (the mask is sized from them); strides and offsets are dynamic so
+/// one kernel serves BSHD and BHSD views.
+OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
+  const runtime::ProblemShape &s = spec.shape;
+  OpBuilder b(&ctx);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  int64_t dyn = ShapedType::kDynamic;
+  auto layout = StridedLayoutAttr::get(&ctx, dyn, {dyn, dyn, dyn, dyn});
+  Type elt = elementType(ctx, s.dtype);
+  auto qType = MemRefType::get({s.batch, s.headsQ, s.seqQ, s.headDim}, elt, layout);
+  auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(b, loc, kEntry,
+                                   b.getFunctionType({qType, kvType, kvType, qType}, {}));
+  // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
+  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  Block *body = func.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  const runtime::BlockMask &m = spec.mask;
+  const std::vector<uint8_t> &bits = m.packedBits();
+  auto maskAttr = dialect::BlockMaskAttr::get(
+      &ctx, m.heads(), m.queryBlocks(), m.keyBlocks(),
+      StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
+  dialect::AttentionOp::create(b, loc, body->getArgument(0), body->getArgument(1),
+                               body->getArgument(2), body->getArgument(3), maskAttr,
+                               b.getF32FloatAttr(static_cast<float>(spec.effectiveScale())),
+                               b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()),
+                               spec.causal ? b.getUnitAttr() : UnitAttr());
+  func::ReturnOp::create(b, loc);
+  return module;
+}
+
+std::string printOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  return text;
+}
+
+/// Collects diagnostics so failures carry the compiler's own words.
+struct DiagnosticCollector {
+  explicit DiagnosticCollector(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &d) {
+          messages += d.str() + "\n";
+          return success();
+        }) {}
+  std::string messages;
+  ScopedDiagnosticHandler handler;
+};
+
+void buildPipeline(PassManager &pm, const Target &target) {
+  if (target.backend == Backend::Cuda) {
+    passes::PtxPipelineOptions options;
+    options.chip = target.chip;
+    // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
+    options.features = "+ptx80";
+    passes::buildSieveToPtxPipeline(pm, options);
+  } else {
+    passes::buildSieveToCpuPipeline(pm);
+  }
+}
+
+std::string sha256Hex(const std::string &text) {
+  llvm::SHA256 hasher;
+  hasher.update(text);
+  auto digest = hasher.final();
+  std::string hex;
+  for (uint8_t byte : digest)
+    hex += fmt::format("{:02x}", byte);
+  return hex;
+}
+
+int64_t constantOf(Value v) {
+  if (auto c = v.getDefiningOp<arith::ConstantIndexOp>())
+    return c.value();
+  return -1;
+}
+
+Error extractGpuArtifact(ModuleOp module, Artifact &a) {
+  gpu::LaunchFuncOp launch;
+  module.walk([&](gpu::LaunchFuncOp op) { launch = op; });
+  gpu::BinaryOp binary;
+  module.walk([&](gpu::BinaryOp op) { binary = op; });
+  if (!launch || !binary || binary.getObjects().size() != 1)
+    return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary and launch");
+  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  a.code = object.getObject().str();
+  a.entry = launch.getKernelName().str();
+  int64_t dims[6] = {constantOf(launch.getGridSizeX()),  constantOf(launch.getGridSizeY()),
+                     constantOf(launch.getGridSizeZ()),  constantOf(launch.getBlockSizeX()),
+                     constantOf(launch.getBlockSizeY()), constantOf(launch.getBlockSizeZ())};
+  for (int64_t d : dims)
+    if (d <= 0)
+      return Error(ErrorCode::Internal, "GPU launch geometry is not constant");
+  a.grid = {uint32_t(dims[0]), uint32_t(dims[1]), uint32_t(dims[2])};
+  a.block = {uint32_t(dims[3]), uint32_t(dims[4]), uint32_t(dims[5])};
+  a.sharedBytes = 0;
+  return Error::success();
+}
+
+struct Prepared {
+  std::unique_ptr<MLIRContext> ctx;
+  OwningOpRef<ModuleOp> module;
+  std::string inputText;
+};
+
+Expected<Prepared> prepare(const KernelSpec &spec) {
+  if (Error e = spec.validate())
+    return e;
+  Prepared p;
+  p.ctx = makeContext();
+  DiagnosticCollector diags(*p.ctx);
+  p.module = buildModule(*p.ctx, spec);
+  if (failed(verify(*p.module)))
+    return Error(ErrorCode::Internal, "built IR does not verify: " + diags.messages);
+  p.inputText = printOp(*p.module);
+  return p;
+}
+
+} // namespace
+
+Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
+  auto p = prepare(spec);
+  if (!p)
+    return p.error();
+  return p->inputText;
+}
+
+Expected<Artifact> compile(const KernelSpec &spec) {
+  auto p = prepare(spec);
+  if (!p)
+    return p.error();
+  Artifact a;
+  a.backend = spec.target.backend;
+  a.chip = spec.target.chip;
+  a.shape = spec.shape;
+  a.causal = spec.causal;
+  a.scale = spec.effectiveScale();
+  a.keptTiles = spec.mask.countKept();
+  a.totalTiles = spec.mask.numTiles();
+  a.compilerVersion = compilerVersion();
+  // The key covers everything the output depends on: the compiler, the
+  // target, and the input IR (shapes, dtype, scale, causal and mask bits).
+  a.cacheKey = sha256Hex(a.compilerVersion + "\n" + spec.target.str() + "\n" + p->inputText);
+  a.params = runtime::memrefDescriptorParams();
+
+  DiagnosticCollector diags(*p->ctx);
+  PassManager pm(p->ctx.get());
+  buildPipeline(pm, spec.target);
+  if (failed(pm.run(*p->module)))
+    return Error(ErrorCode::Compile, "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
+  if (spec.target.backend == Backend::Cuda) {
+    if (Error e = extractGpuArtifact(*p->module, a))
+      return e;
+  } else {
+    a.entry = kEntry;
+    a.code = printOp(*p->module);
+  }
+  return a;
+}
+
+Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const KernelSpec &spec) {
+  auto p = prepare(spec);
+  if (!p)
+    return p.error();
+  std::vector<std::pair<std::string, std::string>> stages;
+  stages.emplace_back("input", p->inputText);
+  DiagnosticCollector diags(*p->ctx);
+  PassManager pm(p->ctx.get());
+  buildPipeline(pm, spec.target);
+  // Run the pipeline pass by pass at module scope so each stage is whole.
+  std::string dump;
+  llvm::raw_string_ostream os(dump);
+  pm.enableIRPrinting([](Pass *, Operation *) { return false; },
+                      [](Pass *, Operation *) { return true; },
+                      /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
+                      /*printAfterOnlyOnFailure=*/false, os);
+  if (failed(pm.run(*p->module)))
+    return Error(ErrorCode::Compile, "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
+  // Split the printer's "// -----// IR Dump After X //----- //" sections.
+  const std::string marker = "// -----// IR Dump After ";
+  size_t pos = dump.find(marker);
+  while (pos != std::string::npos) {
+    size_t nameEnd = dump.find(" //----- //", pos);
+    size_t next = dump.find(marker, pos + marker.size());
+    std::string name = dump.substr(pos + marker.size(), nameEnd - pos - marker.size());
+    size_t bodyStart = dump.find('\n', nameEnd) + 1;
+    stages.emplace_back(name, dump.substr(bodyStart, (next == std::string::npos ? dump.size() : next) - bodyStart));
+    pos = next;
+  }
+  return stages;
+}
+
+} // namespace sieve::compiler

@@ -1,0 +1,73 @@
+//===- Session.cpp --------------------------------------------------------===//
+#include "sieve/compiler/Session.h"
+
+#include "sieve/compiler/Compiler.h"
+
+namespace sieve::compiler {
+
+using runtime::Backend;
+
+Expected<BackendChoice> parseBackendChoice(const std::string &name) {
+  if (name == "auto") return BackendChoice::Auto;
+  if (name == "cuda" || name == "gpu") return BackendChoice::Cuda;
+  if (name == "cpu") return BackendChoice::Cpu;
+  return Error(ErrorCode::InvalidArgument, "unknown backend '" + name + "' (expected auto, cuda or cpu)");
+}
+
+Expected<std::unique_ptr<Session>> Session::create(BackendChoice choice, int device) {
+  std::unique_ptr<Session> s(new Session());
+  if (choice != BackendChoice::Cpu) {
+    auto gpu = runtime::GpuExecutor::create(device);
+    if (gpu) {
+      s->gpu_ = std::move(*gpu);
+      s->target_ = Target::cuda(s->gpu_->driver().device().chip());
+      if (!isSupportedChip(s->target_.chip))
+        return Error(ErrorCode::Unsupported, "GPU " + s->gpu_->driver().device().name + " (" +
+                                                 s->target_.chip + ") is older than sm_80");
+      return s;
+    }
+    if (choice == BackendChoice::Cuda)
+      return gpu.error().withContext("the CUDA backend was requested");
+  }
+  s->cpu_ = std::make_unique<runtime::CpuExecutor>();
+  s->target_ = Target::cpu();
+  return s;
+}
+
+std::string Session::deviceName() const {
+  if (gpu_)
+    return gpu_->driver().device().name + " (" + target_.chip + ")";
+  return "host CPU";
+}
+
+Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec spec) {
+  spec.target = target_;
+  auto artifact = compiler::compile(spec);
+  if (!artifact)
+    return artifact.error();
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [it, inserted] = artifacts_.emplace(
+      artifact->cacheKey, std::make_shared<const runtime::Artifact>(std::move(*artifact)));
+  return it->second;
+}
+
+Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                   const runtime::TensorView &k, const runtime::TensorView &v,
+                   const runtime::TensorView &out, runtime::CuStream stream) {
+  if (artifact.backend != target_.backend)
+    return Error(ErrorCode::InvalidArgument,
+                 std::string("artifact is for the ") + runtime::backendName(artifact.backend) +
+                     " backend, this session runs " + runtime::backendName(target_.backend));
+  if (gpu_) {
+    auto kernel = gpu_->load(artifact);
+    if (!kernel)
+      return kernel.error();
+    return gpu_->launch(**kernel, q, k, v, out, stream);
+  }
+  auto kernel = cpu_->load(artifact);
+  if (!kernel)
+    return kernel.error();
+  return cpu_->run(**kernel, q, k, v, out);
+}
+
+} // namespace sieve::compiler

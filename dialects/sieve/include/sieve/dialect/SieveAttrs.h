@@ -1,0 +1,12 @@
+//===- SieveAttrs.h - sieve attributes --------------------------*- C++ -*-===//
+#ifndef SIEVE_DIALECT_SIEVEATTRS_H
+#define SIEVE_DIALECT_SIEVEATTRS_H
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectImplementation.h"
+
+#define GET_ATTRDEF_CLASSES
+#include "sieve/dialect/SieveAttrs.h.inc"
+
+#endif

@@ -1,0 +1,80 @@
+//===- SieveOps.td - sieve operations -----------------------*- tablegen -*-===//
+#ifndef SIEVE_OPS_TD
+#define SIEVE_OPS_TD
+
+include "sieve/dialect/SieveDialect.td"
+include "sieve/dialect/SieveAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Tensors are memrefs so frameworks can hand BSHD or BHSD views without
+// copies: any strides, static sizes (the mask is sized from them).
+def Sieve_AttentionOperand : MemRefRankOf<[F16, BF16, F32], [4]>;
+
+def Sieve_AttentionOp : Sieve_Op<"attention"> {
+  let summary = "Attention restricted to the tiles a block mask keeps";
+  let description = [{
+    `out[b, h, i, :] = sum_j softmax_j(scale * q[b,h,i,:] . k[b,h/g,j,:]) v[b,h/g,j,:]`
+    over the keys j whose tile (i / block_q, j / block_k) the mask keeps for
+    head h, where g = Hq / Hkv (grouped-query attention). With `causal`, keys
+    j > i are dropped too (top-left aligned, as PyTorch's `is_causal`). A row
+    with no kept key is written as zeros.
+
+    Shapes: query and out [B, Hq, Sq, D]; key and value [B, Hkv, Sk, D]; the
+    mask is [Hq, ceil(Sq / block_q), ceil(Sk / block_k)].
+  }];
+  let arguments = (ins
+    Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
+    Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
+    Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
+    Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
+    Sieve_BlockMaskAttr:$mask,
+    F32Attr:$scale,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
+    UnitAttr:$causal
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
+  let summary = "Attention over constant per-row key-block tables";
+  let description = [{
+    The form `sieve-specialize-mask` produces. Each work row is one
+    (head, query block): `row_heads[r]`, `row_query_blocks[r]`, and the key
+    blocks `key_blocks[row_offsets[r] .. row_offsets[r+1])` (CSR). Rows are
+    ordered longest first; rows with no key block come last and only write
+    zeros. Heads and rows the mask empties never read keys or values.
+    With `causal`, key blocks wholly above the diagonal were already dropped;
+    the rest still apply the element-wise causal test.
+  }];
+  let arguments = (ins
+    Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
+    Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
+    Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
+    Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
+    DenseI32ArrayAttr:$row_heads,
+    DenseI32ArrayAttr:$row_query_blocks,
+    DenseI32ArrayAttr:$row_offsets,
+    DenseI32ArrayAttr:$key_blocks,
+    F32Attr:$scale,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
+    UnitAttr:$causal
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($out)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumRows() { return getRowHeads().size(); }
+    /// Rows with at least one key block (they come first).
+    int64_t getNumActiveRows();
+  }];
+}
+
+#endif // SIEVE_OPS_TD

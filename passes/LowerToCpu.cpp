@@ -1,0 +1,157 @@
+//===- LowerToCpu.cpp - block-sparse attention as host loops ---------------===//
+//
+// The CPU backend is the reference-grade path: it runs in CI and on machines
+// without a GPU. One streaming-softmax pass per query row, in f32, visiting
+// only the key blocks of the row's table; a row's keys are clipped to the
+// causal limit instead of being masked.
+//
+//===----------------------------------------------------------------------===//
+#include "LoweringUtils.h"
+#include "sieve/dialect/SieveOps.h"
+#include "sieve/passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <cmath>
+#include <limits>
+
+namespace sieve::passes {
+#define GEN_PASS_DEF_LOWERTOCPU
+#include "sieve/passes/Passes.h.inc"
+} // namespace sieve::passes
+
+using namespace mlir;
+using namespace sieve::passes;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace {
+
+void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
+  OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
+  RowTableGlobals tables = createRowTableGlobals(
+      moduleBuilder, op.getLoc(), op, "__sieve_cpu" + std::to_string(index));
+
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  Type elt = qType.getElementType();
+  const int64_t batch = qType.getDimSize(0), headsQ = qType.getDimSize(1),
+                seqQ = qType.getDimSize(2), headDim = qType.getDimSize(3);
+  const int64_t headsKv = kType.getDimSize(1), seqK = kType.getDimSize(2);
+  const int64_t group = headsQ / headsKv;
+  const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
+  const bool causal = op.getCausal();
+  const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+
+  auto getGlobal = [&](memref::GlobalOp g) -> Value {
+    return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
+  };
+  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
+        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+
+  // Per-query scratch, allocated once for the whole op.
+  auto f32 = b.getF32Type();
+  Value qRow = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
+  Value acc = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
+  Value scores = memref::AllocaOp::create(b, MemRefType::get({blockK}, f32));
+
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  Value zero = f32Const(b, 0.0);
+  Value numRows = indexConst(b, op.getNumRows());
+
+  buildFor(b, c0, indexConst(b, batch), c1, {}, [&](ImplicitLocOpBuilder &b, Value bi, ValueRange) {
+    buildFor(b, c0, numRows, c1, {}, [&](ImplicitLocOpBuilder &b, Value r, ValueRange) {
+      Value h = loadIndexEntry(b, heads, r);
+      Value qb = loadIndexEntry(b, qBlocks, r);
+      Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
+      Value rowBegin = loadIndexEntry(b, offsets, r);
+      Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
+      Value qStart = arith::MulIOp::create(b, qb, indexConst(b, blockQ));
+      Value qEnd = arith::MinUIOp::create(
+          b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)),
+          indexConst(b, seqQ));
+      buildFor(b, qStart, qEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value i, ValueRange) {
+        buildFor(b, c0, indexConst(b, headDim), c1, {},
+                 [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
+                   Value q = toF32(b, memref::LoadOp::create(
+                                          b, op.getQuery(), ValueRange{bi, h, i, d}));
+                   memref::StoreOp::create(
+                       b, arith::MulFOp::create(b, q, f32Const(b, scaleLog2)), qRow,
+                       ValueRange{d});
+                   memref::StoreOp::create(b, zero, acc, ValueRange{d});
+                   return SmallVector<Value>{};
+                 });
+        auto keyLoop = buildFor(
+            b, rowBegin, rowEnd, c1, {negInf, zero},
+            [&](ImplicitLocOpBuilder &b, Value e, ValueRange state) {
+              Value kb = loadIndexEntry(b, keyBlocks, e);
+              Value jStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
+              Value jEnd = arith::MinUIOp::create(
+                  b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)),
+                  indexConst(b, seqK));
+              if (causal)
+                jEnd = arith::MinUIOp::create(b, jEnd, arith::AddIOp::create(b, i, c1));
+              // jEnd may fall below jStart on the diagonal: clamp the count.
+              Value count = arith::SubIOp::create(
+                  b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
+              auto scoreLoop = buildFor(
+                  b, c0, count, c1, {negInf},
+                  [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
+                    Value j = arith::AddIOp::create(b, jStart, jj);
+                    auto dot = buildFor(
+                        b, c0, indexConst(b, headDim), c1, {zero},
+                        [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
+                          Value q = memref::LoadOp::create(b, qRow, ValueRange{d});
+                          Value k = toF32(b, memref::LoadOp::create(
+                                                 b, op.getKey(), ValueRange{bi, kvh, j, d}));
+                          return SmallVector<Value>{math::FmaOp::create(b, q, k, s[0])};
+                        });
+                    Value s = dot.getResult(0);
+                    memref::StoreOp::create(b, s, scores, ValueRange{jj});
+                    return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
+                  });
+              SoftmaxState next = buildSoftmaxUpdate(
+                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc,
+                  headDim,
+                  [](ImplicitLocOpBuilder &b, Value x) -> Value {
+                    return math::Exp2Op::create(b, x);
+                  },
+                  [&](ImplicitLocOpBuilder &b, Value jj, Value d) {
+                    Value j = arith::AddIOp::create(b, jStart, jj);
+                    return toF32(b, memref::LoadOp::create(b, op.getValue(),
+                                                           ValueRange{bi, kvh, j, d}));
+                  });
+              return SmallVector<Value>{next.max, next.sum};
+            });
+        buildNormalizeAndStore(b, acc, keyLoop.getResult(1), headDim,
+                               [&](ImplicitLocOpBuilder &b, Value d, Value v) {
+                                 memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(),
+                                                         ValueRange{bi, h, i, d});
+                               });
+        return SmallVector<Value>{};
+      });
+      return SmallVector<Value>{};
+    });
+    return SmallVector<Value>{};
+  });
+  op.erase();
+}
+
+struct LowerToCpuPass : public sieve::passes::impl::LowerToCpuBase<LowerToCpuPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<BlockSparseAttentionOp> ops;
+    module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
+    int index = 0;
+    for (BlockSparseAttentionOp op : ops)
+      lowerOne(op, module, index++);
+  }
+};
+
+} // namespace

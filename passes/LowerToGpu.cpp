@@ -1,0 +1,232 @@
+//===- LowerToGpu.cpp - block-sparse attention as a GPU kernel -------------===//
+//
+// The correctness-first GPU kernel: one thread block per (work row, batch
+// entry), one thread per query row. Key and value chunks are staged through
+// shared memory in f32 by all threads of the block, then each thread runs the
+// same streaming softmax as the CPU lowering. Tensor cores are a later
+// lowering's job; this one fixes the ABI, the schedule and the numerics.
+//
+//===----------------------------------------------------------------------===//
+#include "LoweringUtils.h"
+#include "sieve/dialect/SieveOps.h"
+#include "sieve/passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <limits>
+
+namespace sieve::passes {
+#define GEN_PASS_DEF_LOWERTOGPU
+#include "sieve/passes/Passes.h.inc"
+} // namespace sieve::passes
+
+using namespace mlir;
+using namespace sieve::passes;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace {
+
+/// Largest divisor of blockK whose chunk (keys x headDim f32) fits the budget,
+/// so chunks never straddle two key blocks.
+int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
+  int64_t limit = std::max<int64_t>(1, chunkElements / headDim);
+  for (int64_t keys = std::min(blockK, limit); keys > 1; --keys)
+    if (blockK % keys == 0)
+      return keys;
+  return 1;
+}
+
+/// exp2 through the NVPTX intrinsic (ex2.approx.ftz.f32): one SFU op, no
+/// libdevice. Its relative error (2^-22) is far below the bf16 inputs'.
+Value nvvmExp2(ImplicitLocOpBuilder &b, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
+                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
+                                       ValueRange{x})
+      .getResult(0);
+}
+
+LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
+                       int64_t chunkElements) {
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  Type elt = qType.getElementType();
+  const int64_t batch = qType.getDimSize(0), headsQ = qType.getDimSize(1),
+                seqQ = qType.getDimSize(2), headDim = qType.getDimSize(3);
+  const int64_t headsKv = kType.getDimSize(1), seqK = kType.getDimSize(2);
+  const int64_t group = headsQ / headsKv;
+  const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
+  const bool causal = op.getCausal();
+  const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  if (blockQ > 1024)
+    return op.emitOpError() << "block_q " << blockQ
+                            << " exceeds the 1024 threads of a GPU block";
+  if (op.getNumRows() > std::numeric_limits<int32_t>::max() || batch > 65535)
+    return op.emitOpError() << "grid of " << op.getNumRows() << " x " << batch
+                            << " blocks exceeds the GPU's limits";
+  const int64_t chunk = chunkKeys(blockK, headDim, chunkElements);
+
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  std::string name = "sieve_kernels" + std::to_string(index);
+  auto gpuModule = gpu::GPUModuleOp::create(mb, op.getLoc(), name);
+  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
+  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+
+  auto f32 = gb.getF32Type();
+  auto workgroup = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
+  auto priv = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Private);
+  auto stageType = MemRefType::get({chunk, headDim}, f32, MemRefLayoutAttrInterface(), workgroup);
+  auto rowType = MemRefType::get({headDim}, f32, MemRefLayoutAttrInterface(), priv);
+  auto scoreType = MemRefType::get({chunk}, f32, MemRefLayoutAttrInterface(), priv);
+  auto funcType = gb.getFunctionType(op->getOperandTypes(), {});
+  auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType,
+                                     TypeRange{stageType, stageType},
+                                     TypeRange{rowType, rowType, scoreType});
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
+  func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(blockQ), 1, 1}));
+
+  Block &entry = func.getBody().front();
+  Value q = entry.getArgument(0), k = entry.getArgument(1), v = entry.getArgument(2),
+        out = entry.getArgument(3);
+  Value kStage = func.getWorkgroupAttributions()[0], vStage = func.getWorkgroupAttributions()[1];
+  Value qRow = func.getPrivateAttributions()[0], acc = func.getPrivateAttributions()[1],
+        scores = func.getPrivateAttributions()[2];
+
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  auto getGlobal = [&](memref::GlobalOp g) -> Value {
+    return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
+  };
+  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
+        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  Value zero = f32Const(b, 0.0);
+
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value r = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value h = loadIndexEntry(b, heads, r);
+  Value qb = loadIndexEntry(b, qBlocks, r);
+  Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
+  Value rowBegin = loadIndexEntry(b, offsets, r);
+  Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
+  Value i = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, qb, indexConst(b, blockQ)), tid);
+  // Threads past Sq (ragged last block) still stage keys and meet every
+  // barrier; they read a valid row and never write.
+  Value qValid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, indexConst(b, seqQ));
+  Value iRead = arith::MinUIOp::create(b, i, indexConst(b, seqQ - 1));
+
+  buildFor(b, c0, indexConst(b, headDim), c1, {}, [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
+    Value x = toF32(b, memref::LoadOp::create(b, q, ValueRange{bi, h, iRead, d}));
+    memref::StoreOp::create(b, arith::MulFOp::create(b, x, f32Const(b, scaleLog2)), qRow,
+                            ValueRange{d});
+    memref::StoreOp::create(b, zero, acc, ValueRange{d});
+    return SmallVector<Value>{};
+  });
+
+  Value stageElems = indexConst(b, chunk * headDim);
+  auto blockLoop = buildFor(
+      b, rowBegin, rowEnd, c1, {negInf, zero},
+      [&](ImplicitLocOpBuilder &b, Value e, ValueRange blockState) {
+        Value kb = loadIndexEntry(b, keyBlocks, e);
+        Value blockStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
+        auto chunkLoop = buildFor(
+            b, c0, indexConst(b, blockK), indexConst(b, chunk),
+            {blockState[0], blockState[1]},
+            [&](ImplicitLocOpBuilder &b, Value c, ValueRange state) {
+              Value chunkStart = arith::AddIOp::create(b, blockStart, c);
+              // Everyone has finished reading the previous chunk.
+              gpu::BarrierOp::create(b);
+              buildFor(b, tid, stageElems, indexConst(b, blockQ), {},
+                       [&](ImplicitLocOpBuilder &b, Value x, ValueRange) {
+                         Value jj = arith::DivUIOp::create(b, x, indexConst(b, headDim));
+                         Value d = arith::RemUIOp::create(b, x, indexConst(b, headDim));
+                         Value j = arith::AddIOp::create(b, chunkStart, jj);
+                         Value inRange = arith::CmpIOp::create(
+                             b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
+                         Value jRead = arith::MinUIOp::create(b, j, indexConst(b, seqK - 1));
+                         Value kx = toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
+                         Value vx = toF32(b, memref::LoadOp::create(b, v, ValueRange{bi, kvh, jRead, d}));
+                         memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, kx, zero),
+                                                 kStage, ValueRange{jj, d});
+                         memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, vx, zero),
+                                                 vStage, ValueRange{jj, d});
+                         return SmallVector<Value>{};
+                       });
+              gpu::BarrierOp::create(b);
+              auto scoreLoop = buildFor(
+                  b, c0, indexConst(b, chunk), c1, {negInf},
+                  [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
+                    Value j = arith::AddIOp::create(b, chunkStart, jj);
+                    auto dot = buildFor(b, c0, indexConst(b, headDim), c1, {zero},
+                                        [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
+                                          Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
+                                          Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
+                                          return SmallVector<Value>{math::FmaOp::create(b, qx, kx, s[0])};
+                                        });
+                    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j,
+                                                        indexConst(b, seqK));
+                    if (causal)
+                      valid = arith::AndIOp::create(
+                          b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+                    Value s = arith::SelectOp::create(b, valid, dot.getResult(0), negInf);
+                    memref::StoreOp::create(b, s, scores, ValueRange{jj});
+                    return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
+                  });
+              SoftmaxState next = buildSoftmaxUpdate(
+                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, indexConst(b, chunk),
+                  acc, headDim, nvvmExp2, [&](ImplicitLocOpBuilder &b, Value jj, Value d) -> Value {
+                    return memref::LoadOp::create(b, vStage, ValueRange{jj, d});
+                  });
+              return SmallVector<Value>{next.max, next.sum};
+            });
+        return SmallVector<Value>{chunkLoop.getResult(0), chunkLoop.getResult(1)};
+      });
+
+  auto ifValid = scf::IfOp::create(b, TypeRange{}, qValid, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
+    buildNormalizeAndStore(b, acc, blockLoop.getResult(1), headDim,
+                           [&](ImplicitLocOpBuilder &b, Value d, Value x) {
+                             memref::StoreOp::create(b, fromF32(b, x, elt), out,
+                                                     ValueRange{bi, h, i, d});
+                           });
+  }
+  gpu::ReturnOp::create(b);
+
+  // The launch replaces the op on the host side.
+  ImplicitLocOpBuilder hb(op.getLoc(), op);
+  Value rows = indexConst(hb, op.getNumRows());
+  gpu::LaunchFuncOp::create(hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
+                            gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
+                            /*dynamicSharedMemorySize=*/Value(), op->getOperands());
+  op.erase();
+  return success();
+}
+
+struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPass> {
+  using LowerToGpuBase::LowerToGpuBase;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (chunkElements <= 0) {
+      module.emitError() << "sieve-lower-to-gpu: chunk-elements must be positive";
+      return signalPassFailure();
+    }
+    SmallVector<BlockSparseAttentionOp> ops;
+    module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
+    int index = 0;
+    for (BlockSparseAttentionOp op : ops)
+      if (failed(lowerOne(op, module, index++, chunkElements)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,155 @@
+//===- LoweringUtils.cpp - helpers shared by the CPU and GPU lowerings ----===//
+#include "LoweringUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+namespace {
+memref::GlobalOp createTable(OpBuilder &builder, Location loc, StringRef name,
+                             ArrayRef<int32_t> values, Attribute memorySpace) {
+  SmallVector<int32_t> data(values.begin(), values.end());
+  if (data.empty())
+    data.push_back(0);
+  auto type = MemRefType::get({static_cast<int64_t>(data.size())},
+                              builder.getI32Type(), MemRefLayoutAttrInterface(),
+                              memorySpace);
+  auto init = DenseElementsAttr::get(
+      RankedTensorType::get(type.getShape(), builder.getI32Type()),
+      ArrayRef<int32_t>(data));
+  return memref::GlobalOp::create(builder, loc, name,
+                                  builder.getStringAttr("private"), type, init,
+                                  /*constant=*/true, /*alignment=*/nullptr);
+}
+} // namespace
+
+RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
+                                      dialect::BlockSparseAttentionOp op,
+                                      StringRef prefix, Attribute memorySpace) {
+  RowTableGlobals g;
+  g.heads = createTable(builder, loc, (prefix + "_row_heads").str(),
+                        op.getRowHeads(), memorySpace);
+  g.queryBlocks = createTable(builder, loc, (prefix + "_row_query_blocks").str(),
+                              op.getRowQueryBlocks(), memorySpace);
+  g.offsets = createTable(builder, loc, (prefix + "_row_offsets").str(),
+                          op.getRowOffsets(), memorySpace);
+  g.keyBlocks = createTable(builder, loc, (prefix + "_key_blocks").str(),
+                            op.getKeyBlocks(), memorySpace);
+  return g;
+}
+
+Value loadIndexEntry(ImplicitLocOpBuilder &b, Value table, Value index) {
+  Value v = memref::LoadOp::create(b, table, ValueRange{index});
+  return arith::IndexCastOp::create(b, b.getIndexType(), v);
+}
+
+Value indexConst(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+
+Value f32Const(ImplicitLocOpBuilder &b, double v) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(v)));
+}
+
+Value toF32(ImplicitLocOpBuilder &b, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, b.getF32Type(), v);
+}
+
+Value fromF32(ImplicitLocOpBuilder &b, Value v, Type elementType) {
+  if (elementType.isF32())
+    return v;
+  return arith::TruncFOp::create(b, elementType, v);
+}
+
+scf::ForOp
+buildFor(ImplicitLocOpBuilder &b, Value lb, Value ub, Value step,
+         ValueRange inits,
+         const std::function<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
+                                                ValueRange)> &body) {
+  return scf::ForOp::create(
+      b, lb, ub, step, inits,
+      [&](OpBuilder &nested, Location loc, Value iv, ValueRange iters) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        SmallVector<Value> results = body(ib, iv, iters);
+        scf::YieldOp::create(ib, results);
+      });
+}
+
+SoftmaxState buildSoftmaxUpdate(
+    ImplicitLocOpBuilder &b, SoftmaxState state, Value chunkMax, Value scores,
+    Value count, Value acc, int64_t headDim,
+    const std::function<Value(ImplicitLocOpBuilder &, Value)> &exp2,
+    const std::function<Value(ImplicitLocOpBuilder &, Value, Value)> &valueAt) {
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1),
+        dim = indexConst(b, headDim);
+  Value newMax = arith::MaximumFOp::create(b, state.max, chunkMax);
+  // A chunk whose every key is masked leaves the max at -inf; exp2(-inf -
+  // -inf) would be NaN, so such chunks change nothing.
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  Value allMasked =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, negInf);
+  auto ifOp = scf::IfOp::create(
+      b, TypeRange{b.getF32Type(), b.getF32Type()}, allMasked,
+      /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(b, ValueRange{state.max, state.sum});
+
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    Value correction =
+        exp2(b, arith::SubFOp::create(b, state.max, newMax).getResult());
+    Value sum = arith::MulFOp::create(b, state.sum, correction);
+    buildFor(b, c0, dim, c1, {}, [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
+      Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
+      memref::StoreOp::create(ib, arith::MulFOp::create(ib, a, correction), acc,
+                              ValueRange{d});
+      return SmallVector<Value>{};
+    });
+    auto sumLoop = buildFor(
+        b, c0, count, c1, {sum},
+        [&](ImplicitLocOpBuilder &ib, Value j, ValueRange iters) {
+          Value s = memref::LoadOp::create(ib, scores, ValueRange{j});
+          Value p = exp2(ib, arith::SubFOp::create(ib, s, newMax).getResult());
+          buildFor(ib, c0, dim, c1, {},
+                   [&](ImplicitLocOpBuilder &db, Value d, ValueRange) {
+                     Value a = memref::LoadOp::create(db, acc, ValueRange{d});
+                     Value v = valueAt(db, j, d);
+                     Value fma = math::FmaOp::create(db, p, v, a);
+                     memref::StoreOp::create(db, fma, acc, ValueRange{d});
+                     return SmallVector<Value>{};
+                   });
+          return SmallVector<Value>{arith::AddFOp::create(ib, iters[0], p)};
+        });
+    scf::YieldOp::create(b, ValueRange{newMax, sumLoop.getResult(0)});
+  }
+  return {ifOp.getResult(0), ifOp.getResult(1)};
+}
+
+void buildNormalizeAndStore(
+    ImplicitLocOpBuilder &b, Value acc, Value sum, int64_t headDim,
+    const std::function<void(ImplicitLocOpBuilder &, Value, Value)> &store) {
+  Value zero = f32Const(b, 0.0), one = f32Const(b, 1.0);
+  // UNE, not OGT: a NaN sum (NaN in the inputs) must reach the output as it
+  // would in dense attention; only a row with no kept key writes zeros.
+  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
+  Value inv = arith::SelectOp::create(
+      b, hasKeys, arith::DivFOp::create(b, one, sum).getResult(), zero);
+  buildFor(b, indexConst(b, 0), indexConst(b, headDim), indexConst(b, 1), {},
+           [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
+             Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
+             store(ib, d, arith::MulFOp::create(ib, a, inv));
+             return SmallVector<Value>{};
+           });
+}
+
+} // namespace sieve::passes

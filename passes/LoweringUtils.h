@@ -1,0 +1,80 @@
+//===- LoweringUtils.h - helpers shared by the CPU and GPU lowerings -*- C++ -*-===//
+//
+// Both lowerings compute the same streaming softmax per query row; these
+// helpers keep the arithmetic (and its corner cases) written once.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_LOWERINGUTILS_H
+#define SIEVE_PASSES_LOWERINGUTILS_H
+
+#include "sieve/dialect/SieveOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <functional>
+
+namespace sieve::passes {
+
+/// log2(e): scores are pre-scaled by it so the kernels can use exp2.
+constexpr double kLog2e = 1.4426950408889634;
+
+/// The constant tables of one specialized op.
+struct RowTableGlobals {
+  mlir::memref::GlobalOp heads, queryBlocks, offsets, keyBlocks;
+};
+
+/// Emits the four tables as private constant i32 globals at `builder`'s
+/// insertion point (a module or gpu.module body), named `<prefix>_<table>`.
+/// Empty tables get one padding entry: zero-sized globals are not portable.
+RowTableGlobals createRowTableGlobals(mlir::OpBuilder &builder,
+                                      mlir::Location loc,
+                                      dialect::BlockSparseAttentionOp op,
+                                      llvm::StringRef prefix,
+                                      mlir::Attribute memorySpace = {});
+
+/// Loads `table[index]` (i32) as an index value.
+mlir::Value loadIndexEntry(mlir::ImplicitLocOpBuilder &b, mlir::Value table,
+                           mlir::Value index);
+
+mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v);
+mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
+
+/// Widens a loaded element to f32 / narrows an f32 to the element type.
+mlir::Value toF32(mlir::ImplicitLocOpBuilder &b, mlir::Value v);
+mlir::Value fromF32(mlir::ImplicitLocOpBuilder &b, mlir::Value v,
+                    mlir::Type elementType);
+
+/// Builds `scf.for iv = lb to ub step s` with the body given as a lambda that
+/// returns the values to yield.
+mlir::scf::ForOp
+buildFor(mlir::ImplicitLocOpBuilder &b, mlir::Value lb, mlir::Value ub,
+         mlir::Value step, mlir::ValueRange inits,
+         const std::function<llvm::SmallVector<mlir::Value>(
+             mlir::ImplicitLocOpBuilder &, mlir::Value, mlir::ValueRange)> &body);
+
+/// The online-softmax update for one chunk of scores already stored in
+/// `scores[0, count)` (log2 domain), given the chunk maximum. Rescales `acc`
+/// and returns the new (max, sum). `exp2` emits the target's exp2. The value
+/// row for score j is read with `valueAt(j, d)`.
+struct SoftmaxState {
+  mlir::Value max, sum;
+};
+SoftmaxState buildSoftmaxUpdate(
+    mlir::ImplicitLocOpBuilder &b, SoftmaxState state, mlir::Value chunkMax,
+    mlir::Value scores, mlir::Value count, mlir::Value acc, int64_t headDim,
+    const std::function<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value)> &exp2,
+    const std::function<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value, mlir::Value)>
+        &valueAt);
+
+/// Writes acc / sum (or zeros when sum == 0, a row with no kept key) through
+/// `store(d, value)`.
+void buildNormalizeAndStore(
+    mlir::ImplicitLocOpBuilder &b, mlir::Value acc, mlir::Value sum, int64_t headDim,
+    const std::function<void(mlir::ImplicitLocOpBuilder &, mlir::Value, mlir::Value)> &store);
+
+} // namespace sieve::passes
+
+#endif

@@ -1,0 +1,51 @@
+//===- Passes.h - sieve passes and pipelines --------------------*- C++ -*-===//
+#ifndef SIEVE_PASSES_PASSES_H
+#define SIEVE_PASSES_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
+#include "sieve/dialect/SieveDialect.h"
+
+#include <string>
+
+namespace sieve::passes {
+
+#define GEN_PASS_DECL
+#include "sieve/passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "sieve/passes/Passes.h.inc"
+
+/// Options of the `sieve-to-ptx` pipeline.
+struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions> {
+  Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture, e.g. sm_80 or sm_90a"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{*this, "features",
+                               llvm::cl::desc("PTX features, e.g. +ptx80"),
+                               llvm::cl::init("+ptx80")};
+  Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
+                       llvm::cl::init(3)};
+};
+
+/// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary.
+void buildSieveToPtxPipeline(mlir::OpPassManager &pm, const PtxPipelineOptions &options);
+/// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the
+/// execution engine.
+void buildSieveToCpuPipeline(mlir::OpPassManager &pm);
+
+/// Registers the sieve passes and the two pipelines with the global registry.
+void registerSievePassesAndPipelines();
+/// Every dialect and external interface model the pipelines need.
+void registerSieveCompilerDialects(mlir::DialectRegistry &registry);
+
+} // namespace sieve::passes
+
+#endif

@@ -1,0 +1,111 @@
+//===- CpuExecutor.cpp ----------------------------------------------------===//
+#include "sieve/runtime/CpuExecutor.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/TargetSelect.h"
+
+namespace sieve::runtime {
+
+class CpuKernel {
+public:
+  Artifact artifact;
+  // Declared before the engine so it outlives it.
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+};
+
+CpuExecutor::CpuExecutor() = default;
+CpuExecutor::~CpuExecutor() = default;
+
+namespace {
+
+void initializeNativeTarget() {
+  static bool done = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)done;
+}
+
+StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
+  StridedMemRefType<float, 4> d;
+  d.basePtr = d.data = static_cast<float *>(t.data);
+  d.offset = 0;
+  for (int i = 0; i < 4; ++i) {
+    d.sizes[i] = t.sizes[i];
+    d.strides[i] = t.strides[i];
+  }
+  return d;
+}
+
+} // namespace
+
+Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact) {
+  if (artifact.backend != Backend::Cpu)
+    return Error(ErrorCode::InvalidArgument, "artifact was compiled for the CUDA backend");
+  if (artifact.shape.dtype != DType::F32)
+    return Error(ErrorCode::Unsupported, std::string("the CPU backend runs f32 only, artifact is ") +
+                                             dtypeName(artifact.shape.dtype));
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = kernels_.find(artifact.cacheKey);
+  if (it != kernels_.end())
+    return it->second;
+
+  initializeNativeTarget();
+  // Each kernel owns its context: the engine keeps references into it.
+  auto kernel = std::make_shared<CpuKernel>();
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::LLVM::LLVMDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  auto context = std::make_unique<mlir::MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  std::string diagnostics;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  {
+    mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
+      diagnostics += d.str() + "\n";
+      return mlir::success();
+    });
+    module = mlir::parseSourceString<mlir::ModuleOp>(artifact.code, context.get());
+  }
+  if (!module)
+    return Error(ErrorCode::CorruptArtifact, "CPU artifact code does not parse: " + diagnostics);
+  mlir::ExecutionEngineOptions options;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = mlir::ExecutionEngine::create(*module, options);
+  if (!engine)
+    return Error(ErrorCode::Compile, "JIT compilation failed: " + llvm::toString(engine.takeError()));
+  kernel->engine = std::move(*engine);
+  kernel->artifact = artifact;
+  kernel->artifact.code.clear();
+  kernel->context = std::move(context);
+  kernels_.emplace(artifact.cacheKey, kernel);
+  return kernel;
+}
+
+Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                       const TensorView &v, const TensorView &out) const {
+  if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
+    return e;
+  StridedMemRefType<float, 4> dq = descriptorOf(q), dk = descriptorOf(k), dv = descriptorOf(v),
+                              dout = descriptorOf(out);
+  StridedMemRefType<float, 4> *args[] = {&dq, &dk, &dv, &dout};
+  void *packed[] = {&args[0], &args[1], &args[2], &args[3]};
+  llvm::Error err =
+      kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
+  if (err)
+    return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
+  return Error::success();
+}
+
+} // namespace sieve::runtime

@@ -1,0 +1,44 @@
+//===- CpuExecutor.h - run CPU artifacts through MLIR's execution engine -*- C++ -*-===//
+//
+// The CPU backend: an artifact's LLVM-dialect host code is JIT-compiled once
+// (per cache key) and then called with the tensors as memref descriptors.
+// This part of the runtime needs MLIR; the rest of sieve::runtime does not.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_RUNTIME_CPUEXECUTOR_H
+#define SIEVE_RUNTIME_CPUEXECUTOR_H
+
+#include "sieve/Error.h"
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/TensorView.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace sieve::runtime {
+
+class CpuKernel;
+
+class CpuExecutor {
+public:
+  CpuExecutor();
+  ~CpuExecutor();
+
+  /// JIT-compiles the artifact's host code, or returns the kernel already
+  /// compiled for its cache key. Thread-safe.
+  Expected<std::shared_ptr<CpuKernel>> load(const Artifact &artifact);
+
+  /// Runs synchronously on the calling thread after checking the tensors.
+  Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+            const TensorView &v, const TensorView &out) const;
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<CpuKernel>> kernels_;
+};
+
+} // namespace sieve::runtime
+
+#endif

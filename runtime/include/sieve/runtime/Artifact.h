@@ -1,0 +1,91 @@
+//===- Artifact.h - a compiled kernel and how to launch it ------*- C++ -*-===//
+//
+// What the compiler hands the runtime: code (PTX, or LLVM-dialect host code
+// for the CPU backend), the entry point, the launch geometry and the order of
+// the kernel parameters. It is plain data so that `sieve compile` can write it
+// ahead of time and a runtime without MLIR can load it.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_RUNTIME_ARTIFACT_H
+#define SIEVE_RUNTIME_ARTIFACT_H
+
+#include "sieve/Error.h"
+#include "sieve/runtime/DType.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sieve::runtime {
+
+enum class Backend { Cuda, Cpu };
+const char *backendName(Backend backend);
+
+/// The problem an artifact was specialized for; launches must match it.
+struct ProblemShape {
+  int64_t batch = 0, headsQ = 0, headsKv = 0, seqQ = 0, seqK = 0, headDim = 0;
+  DType dtype = DType::F32;
+  bool operator==(const ProblemShape &o) const {
+    return batch == o.batch && headsQ == o.headsQ && headsKv == o.headsKv && seqQ == o.seqQ &&
+           seqK == o.seqK && headDim == o.headDim && dtype == o.dtype;
+  }
+  std::string str() const;
+};
+
+/// The kernels take each tensor as an MLIR memref descriptor, expanded into
+/// scalar parameters: allocated pointer, aligned pointer, offset, 4 sizes,
+/// 4 strides. A slot says which of those a parameter is.
+enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride };
+struct ParamSlot {
+  int tensor = 0; // 0 query, 1 key, 2 value, 3 out
+  ParamField field = ParamField::AlignedPtr;
+  int dim = 0; // for Size and Stride
+  bool operator==(const ParamSlot &o) const {
+    return tensor == o.tensor && field == o.field && dim == o.dim;
+  }
+};
+/// The standard layout of four rank-4 memref descriptors.
+std::vector<ParamSlot> memrefDescriptorParams(int numTensors = 4);
+
+struct Artifact {
+  static constexpr const char *kFormat = "sieve-artifact";
+  static constexpr int kVersion = 1;
+
+  Backend backend = Backend::Cpu;
+  std::string chip;       // "sm_90a", "sm_80", or "host"
+  std::string entry;      // kernel name (CUDA) or function symbol (CPU)
+  std::string code;       // PTX text, or LLVM-dialect MLIR text
+  std::array<uint32_t, 3> grid{1, 1, 1};
+  std::array<uint32_t, 3> block{1, 1, 1};
+  uint32_t sharedBytes = 0; // dynamic shared memory
+  std::vector<ParamSlot> params;
+  ProblemShape shape;
+  bool causal = false;
+  double scale = 0;
+  int64_t keptTiles = 0, totalTiles = 0;
+  std::string cacheKey;        // hex digest, stable across runs and machines
+  std::string compilerVersion; // the sieve build that made it
+
+  /// Metadata as JSON (everything but `code`).
+  std::string metadataJson() const;
+  static Expected<Artifact> fromMetadataJson(const std::string &json, std::string code);
+
+  /// Writes `<stem>.json` and `<stem>.ptx` (or `.mlir`), each through a
+  /// temporary file and a rename, so a reader never sees half an artifact.
+  Error save(const std::string &stem) const;
+  /// Loads what save() wrote; checks format, version and that the code file
+  /// is the one the metadata names (by size and hash).
+  static Expected<Artifact> load(const std::string &metadataPath);
+};
+
+/// 64-bit FNV-1a, for integrity checks of artifact files (not for keys).
+uint64_t fnv1a64(const std::string &bytes);
+/// Writes `contents` to `path` atomically (temporary file in the same folder,
+/// then rename).
+Error writeFileAtomically(const std::string &path, const std::string &contents);
+Expected<std::string> readFile(const std::string &path);
+
+} // namespace sieve::runtime
+
+#endif

@@ -1,0 +1,81 @@
+//===- CudaDriver.h - the CUDA Driver API, opened at run time ---*- C++ -*-===//
+//
+// libcuda is opened with dlopen rather than linked, so that every sieve
+// binary starts on machines without a driver (CI, laptops) and can fall back
+// to the CPU backend, or say clearly that no GPU is there.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_RUNTIME_CUDADRIVER_H
+#define SIEVE_RUNTIME_CUDADRIVER_H
+
+#include "sieve/Error.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sieve::runtime {
+
+/// Opaque driver handles (CUmodule, CUfunction, CUstream, CUdeviceptr...),
+/// kept as plain types so this header needs no cuda.h.
+using CuModule = void *;
+using CuFunction = void *;
+using CuStream = void *;
+using CuEvent = void *;
+using CuDevicePtr = uint64_t;
+
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int major = 0, minor = 0; // compute capability
+  int multiprocessors = 0;
+  /// "sm_90a" for Hopper (its arch-specific features), "sm_XY" otherwise.
+  std::string chip() const;
+};
+
+/// The process-wide driver. All methods are thread-safe; each CUDA failure
+/// becomes an Error naming the call, the CUDA error name and its text.
+class CudaDriver {
+public:
+  /// Opens libcuda and initializes device `ordinal`'s primary context; fails
+  /// with ErrorCode::NoGpu when there is no driver or no such device.
+  static Expected<CudaDriver *> get(int ordinal = 0);
+  /// True when a driver and at least one device are present (never fails).
+  static bool available();
+
+  const DeviceInfo &device() const { return info_; }
+  /// Makes this driver's context current on the calling thread.
+  Error makeCurrent() const;
+
+  Expected<CuModule> loadModule(const std::string &ptx, std::string *log = nullptr) const;
+  Error unloadModule(CuModule module) const;
+  Expected<CuFunction> getFunction(CuModule module, const std::string &name) const;
+  Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3],
+               uint32_t sharedBytes, CuStream stream, void **params) const;
+
+  Expected<CuDevicePtr> alloc(size_t bytes) const;
+  Error free(CuDevicePtr ptr) const;
+  Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
+  Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
+  Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;
+  Error synchronize(CuStream stream) const;
+  /// Whether `ptr` is device (or managed) memory of the driver.
+  bool isDevicePointer(const void *ptr) const;
+
+  Expected<CuEvent> createEvent() const;
+  Error recordEvent(CuEvent event, CuStream stream) const;
+  Expected<float> elapsedMs(CuEvent start, CuEvent end) const;
+  Error destroyEvent(CuEvent event) const;
+
+  struct Api; // the resolved entry points (CudaDriver.cpp)
+
+private:
+  CudaDriver() = default;
+  const Api *api_ = nullptr;
+  void *context_ = nullptr;
+  DeviceInfo info_;
+};
+
+} // namespace sieve::runtime
+
+#endif

@@ -1,0 +1,65 @@
+//===- GpuExecutor.h - load artifacts as CUDA modules and launch -*- C++ -*-===//
+#ifndef SIEVE_RUNTIME_GPUEXECUTOR_H
+#define SIEVE_RUNTIME_GPUEXECUTOR_H
+
+#include "sieve/Error.h"
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/TensorView.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace sieve::runtime {
+
+/// A kernel loaded on one device; unloads its module when the last user
+/// lets go.
+class GpuKernel {
+public:
+  ~GpuKernel();
+  const Artifact &artifact() const { return artifact_; } // `code` is dropped once loaded
+  CuFunction function() const { return function_; }
+
+private:
+  friend class GpuExecutor;
+  const CudaDriver *driver_ = nullptr;
+  CuModule module_ = nullptr;
+  CuFunction function_ = nullptr;
+  Artifact artifact_;
+};
+
+/// Whether PTX compiled for `chip` ("sm_80", "sm_90a") runs on `device`:
+/// plain targets run on their architecture and later ones (the driver JITs
+/// the PTX); arch-specific "a" targets only on exactly their architecture.
+Error checkChipRuns(const std::string &chip, const DeviceInfo &device);
+
+class GpuExecutor {
+public:
+  /// Fails with ErrorCode::NoGpu when no driver or device is present.
+  static Expected<std::unique_ptr<GpuExecutor>> create(int ordinal = 0);
+
+  const CudaDriver &driver() const { return *driver_; }
+
+  /// Loads (or finds in the in-memory module cache, by cache key) the
+  /// artifact's module. Thread-safe.
+  Expected<std::shared_ptr<GpuKernel>> load(const Artifact &artifact);
+
+  /// Launches on `stream` (the caller's; null is the legacy default stream)
+  /// after checking the tensors against the kernel's problem shape and that
+  /// they live on the GPU. Does not synchronize.
+  Error launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+               const TensorView &v, const TensorView &out, CuStream stream) const;
+
+  size_t cachedModules() const;
+
+private:
+  const CudaDriver *driver_ = nullptr;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<GpuKernel>> modules_;
+};
+
+} // namespace sieve::runtime
+
+#endif

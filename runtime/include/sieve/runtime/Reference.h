@@ -1,0 +1,30 @@
+//===- Reference.h - float64 block-sparse attention on the host -*- C++ -*-===//
+//
+// The numerical reference every backend is checked against: the same
+// semantics (mask tiles, top-left causal, zero rows), in double precision,
+// written plainly with Eigen and sharing no code with the kernels.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_RUNTIME_REFERENCE_H
+#define SIEVE_RUNTIME_REFERENCE_H
+
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/BlockMask.h"
+
+#include <vector>
+
+namespace sieve::runtime {
+
+/// q, k, v: contiguous BHSD host arrays; returns out as contiguous BHSD.
+std::vector<double> referenceAttention(const ProblemShape &shape, const BlockMask &mask,
+                                       bool causal, double scale, const float *q, const float *k,
+                                       const float *v);
+
+/// ||out - ref|| / ||ref|| over all elements (Frobenius). NaN in `out` gives
+/// NaN, so a NaN can never pass a threshold test. A zero reference (every row
+/// empty) compares absolute error instead.
+double relativeError(const float *out, const std::vector<double> &ref);
+
+} // namespace sieve::runtime
+
+#endif

@@ -1,0 +1,41 @@
+//===- TensorView.h - a borrowed rank-4 tensor ------------------*- C++ -*-===//
+#ifndef SIEVE_RUNTIME_TENSORVIEW_H
+#define SIEVE_RUNTIME_TENSORVIEW_H
+
+#include "sieve/Error.h"
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/DType.h"
+
+#include <array>
+#include <cstdint>
+
+namespace sieve::runtime {
+
+enum class DeviceKind { Host, Cuda };
+
+/// A view of memory sieve reads or writes but does not own. Sizes are
+/// [B, H, S, D]; strides are in elements, so BSHD and BHSD layouts are both
+/// views of the same logical tensor.
+struct TensorView {
+  void *data = nullptr;
+  DType dtype = DType::F32;
+  std::array<int64_t, 4> sizes{};
+  std::array<int64_t, 4> strides{};
+  DeviceKind device = DeviceKind::Host;
+
+  /// Row-major (BHSD) strides for `sizes`.
+  static TensorView contiguous(void *data, DType dtype, std::array<int64_t, 4> sizes,
+                               DeviceKind device);
+  /// One past the largest element offset the view can touch.
+  int64_t spanElements() const;
+};
+
+/// Checks query, key, value and out against the problem an artifact was
+/// compiled for: dtype, sizes, device, non-null data, strides usable.
+/// Errors name the tensor and the expected value.
+Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, DeviceKind device);
+
+} // namespace sieve::runtime
+
+#endif

@@ -1,0 +1,248 @@
+//===- Artifact.cpp - artifact metadata and files -------------------------===//
+#include "sieve/runtime/Artifact.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace sieve::runtime {
+
+using nlohmann::json;
+
+const char *backendName(Backend backend) { return backend == Backend::Cuda ? "cuda" : "cpu"; }
+
+std::string ProblemShape::str() const {
+  std::ostringstream os;
+  os << "B=" << batch << " Hq=" << headsQ << " Hkv=" << headsKv << " Sq=" << seqQ
+     << " Sk=" << seqK << " D=" << headDim << " " << dtypeName(dtype);
+  return os.str();
+}
+
+std::vector<ParamSlot> memrefDescriptorParams(int numTensors) {
+  std::vector<ParamSlot> slots;
+  for (int t = 0; t < numTensors; ++t) {
+    slots.push_back({t, ParamField::AllocatedPtr, 0});
+    slots.push_back({t, ParamField::AlignedPtr, 0});
+    slots.push_back({t, ParamField::Offset, 0});
+    for (int d = 0; d < 4; ++d)
+      slots.push_back({t, ParamField::Size, d});
+    for (int d = 0; d < 4; ++d)
+      slots.push_back({t, ParamField::Stride, d});
+  }
+  return slots;
+}
+
+uint64_t fnv1a64(const std::string &bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+namespace {
+
+const char *fieldName(ParamField f) {
+  switch (f) {
+  case ParamField::AllocatedPtr: return "allocated";
+  case ParamField::AlignedPtr: return "aligned";
+  case ParamField::Offset: return "offset";
+  case ParamField::Size: return "size";
+  case ParamField::Stride: return "stride";
+  }
+  return "?";
+}
+
+bool parseField(const std::string &s, ParamField &f) {
+  for (ParamField c : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset,
+                       ParamField::Size, ParamField::Stride})
+    if (s == fieldName(c)) {
+      f = c;
+      return true;
+    }
+  return false;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string codeExtension(Backend b) { return b == Backend::Cuda ? ".ptx" : ".mlir"; }
+
+std::string baseName(const std::string &path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string dirName(const std::string &path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+json toJson(const Artifact &a, const std::string &codeFile) {
+  json params = json::array();
+  for (const ParamSlot &p : a.params)
+    params.push_back({{"tensor", p.tensor}, {"field", fieldName(p.field)}, {"dim", p.dim}});
+  return json{{"format", Artifact::kFormat},
+              {"version", Artifact::kVersion},
+              {"backend", backendName(a.backend)},
+              {"chip", a.chip},
+              {"entry", a.entry},
+              {"grid", a.grid},
+              {"block", a.block},
+              {"shared_bytes", a.sharedBytes},
+              {"params", params},
+              {"shape",
+               {{"batch", a.shape.batch},
+                {"heads_q", a.shape.headsQ},
+                {"heads_kv", a.shape.headsKv},
+                {"seq_q", a.shape.seqQ},
+                {"seq_k", a.shape.seqK},
+                {"head_dim", a.shape.headDim},
+                {"dtype", dtypeName(a.shape.dtype)}}},
+              {"causal", a.causal},
+              {"scale", a.scale},
+              {"kept_tiles", a.keptTiles},
+              {"total_tiles", a.totalTiles},
+              {"cache_key", a.cacheKey},
+              {"compiler_version", a.compilerVersion},
+              {"code_file", codeFile},
+              {"code_bytes", a.code.size()},
+              {"code_fnv1a64", hex64(fnv1a64(a.code))}};
+}
+
+} // namespace
+
+std::string Artifact::metadataJson() const { return toJson(*this, "").dump(2); }
+
+Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::string code) {
+  auto corrupt = [](const std::string &why) {
+    return Error(ErrorCode::CorruptArtifact, "artifact metadata: " + why);
+  };
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return corrupt("not a JSON object");
+  try {
+    if (j.value("format", "") != kFormat)
+      return corrupt("'format' is not \"" + std::string(kFormat) + "\"");
+    if (j.value("version", -1) != kVersion)
+      return corrupt("'version' " + j.value("version", json(-1)).dump() + " is not " +
+                     std::to_string(kVersion));
+    Artifact a;
+    std::string backend = j.at("backend").get<std::string>();
+    if (backend == "cuda")
+      a.backend = Backend::Cuda;
+    else if (backend == "cpu")
+      a.backend = Backend::Cpu;
+    else
+      return corrupt("unknown backend '" + backend + "'");
+    a.chip = j.at("chip").get<std::string>();
+    a.entry = j.at("entry").get<std::string>();
+    a.grid = j.at("grid").get<std::array<uint32_t, 3>>();
+    a.block = j.at("block").get<std::array<uint32_t, 3>>();
+    a.sharedBytes = j.at("shared_bytes").get<uint32_t>();
+    for (const json &p : j.at("params")) {
+      ParamSlot s;
+      s.tensor = p.at("tensor").get<int>();
+      s.dim = p.at("dim").get<int>();
+      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
+          s.tensor > 3 || s.dim < 0 || s.dim > 3)
+        return corrupt("bad parameter slot " + p.dump());
+      a.params.push_back(s);
+    }
+    const json &shape = j.at("shape");
+    a.shape.batch = shape.at("batch").get<int64_t>();
+    a.shape.headsQ = shape.at("heads_q").get<int64_t>();
+    a.shape.headsKv = shape.at("heads_kv").get<int64_t>();
+    a.shape.seqQ = shape.at("seq_q").get<int64_t>();
+    a.shape.seqK = shape.at("seq_k").get<int64_t>();
+    a.shape.headDim = shape.at("head_dim").get<int64_t>();
+    auto dtype = parseDType(shape.at("dtype").get<std::string>());
+    if (!dtype)
+      return corrupt(dtype.error().message());
+    a.shape.dtype = *dtype;
+    a.causal = j.at("causal").get<bool>();
+    a.scale = j.at("scale").get<double>();
+    a.keptTiles = j.at("kept_tiles").get<int64_t>();
+    a.totalTiles = j.at("total_tiles").get<int64_t>();
+    a.cacheKey = j.at("cache_key").get<std::string>();
+    a.compilerVersion = j.at("compiler_version").get<std::string>();
+    if (j.at("code_bytes").get<uint64_t>() != code.size())
+      return corrupt("code is " + std::to_string(code.size()) + " bytes, metadata says " +
+                     std::to_string(j.at("code_bytes").get<uint64_t>()) + " (truncated?)");
+    if (j.at("code_fnv1a64").get<std::string>() != hex64(fnv1a64(code)))
+      return corrupt("code checksum does not match the metadata");
+    a.code = std::move(code);
+    return a;
+  } catch (const json::exception &e) {
+    return corrupt(e.what());
+  }
+}
+
+Error writeFileAtomically(const std::string &path, const std::string &contents) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      return Error(ErrorCode::Io, "cannot create '" + tmp + "'");
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return Error(ErrorCode::Io, "cannot write '" + tmp + "' (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Error(ErrorCode::Io, "cannot rename '" + tmp + "' to '" + path + "'");
+  }
+  return Error::success();
+}
+
+Expected<std::string> readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Error(ErrorCode::Io, "cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return Error(ErrorCode::Io, "cannot read '" + path + "'");
+  return ss.str();
+}
+
+Error Artifact::save(const std::string &stem) const {
+  std::string codePath = stem + codeExtension(backend);
+  // Code first: metadata that exists always names complete code.
+  if (Error e = writeFileAtomically(codePath, code))
+    return e;
+  return writeFileAtomically(stem + ".json", toJson(*this, baseName(codePath)).dump(2) + "\n");
+}
+
+Expected<Artifact> Artifact::load(const std::string &metadataPath) {
+  auto meta = readFile(metadataPath);
+  if (!meta)
+    return meta.error();
+  json j = json::parse(*meta, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("code_file") ||
+      !j["code_file"].is_string())
+    return Error(ErrorCode::CorruptArtifact,
+                 "'" + metadataPath + "' is not sieve artifact metadata (no 'code_file')");
+  std::string codeFile = j["code_file"].get<std::string>();
+  if (codeFile.empty() || codeFile.find('/') != std::string::npos)
+    return Error(ErrorCode::CorruptArtifact, "'" + metadataPath + "': bad 'code_file'");
+  auto code = readFile(dirName(metadataPath) + "/" + codeFile);
+  if (!code)
+    return code.error();
+  auto artifact = fromMetadataJson(*meta, std::move(*code));
+  if (!artifact)
+    return artifact.error().withContext(metadataPath);
+  return artifact;
+}
+
+} // namespace sieve::runtime

@@ -1,0 +1,297 @@
+//===- CudaDriver.cpp - the CUDA Driver API through dlopen ----------------===//
+#include "sieve/runtime/CudaDriver.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#if SIEVE_ENABLE_CUDA
+#include <cuda.h>
+#include <dlfcn.h>
+#endif
+
+namespace sieve::runtime {
+
+std::string DeviceInfo::chip() const {
+  // Hopper's wgmma/setmaxnreg exist only under the arch-specific target.
+  return fmt::format("sm_{}{}{}", major, minor, major == 9 && minor == 0 ? "a" : "");
+}
+
+#if SIEVE_ENABLE_CUDA
+
+// cuda.h maps API names to versioned symbols (cuMemAlloc -> cuMemAlloc_v2);
+// expanding the macro before stringizing looks up the symbol the header means.
+#define SIEVE_STR2(x) #x
+#define SIEVE_STR(x) SIEVE_STR2(x)
+#define SIEVE_CUDA_FUNCTIONS(X)                                                                    \
+  X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute)          \
+  X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuGetErrorName) X(cuGetErrorString)             \
+  X(cuModuleLoadDataEx) X(cuModuleUnload) X(cuModuleGetFunction) X(cuLaunchKernel)                 \
+  X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemsetD8)                         \
+  X(cuStreamSynchronize) X(cuPointerGetAttribute) X(cuEventCreate) X(cuEventRecord)                \
+  X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy)
+
+struct CudaDriver::Api {
+#define SIEVE_DECLARE(name) decltype(&::name) name = nullptr;
+  SIEVE_CUDA_FUNCTIONS(SIEVE_DECLARE)
+#undef SIEVE_DECLARE
+};
+
+namespace {
+
+struct Loaded {
+  std::unique_ptr<CudaDriver::Api> api;
+  Error error;
+};
+
+/// dlopen once per process; the result (or the reason it failed) is kept.
+const Loaded &loadApi() {
+  static Loaded loaded = [] {
+    Loaded l;
+    void *lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      l.error = Error(ErrorCode::NoGpu, "no CUDA driver: cannot open libcuda.so.1 (" +
+                                            std::string(::dlerror()) + ")");
+      return l;
+    }
+    auto api = std::make_unique<CudaDriver::Api>();
+#define SIEVE_RESOLVE(name)                                                                        \
+  api->name = reinterpret_cast<decltype(api->name)>(::dlsym(lib, SIEVE_STR(name)));                \
+  if (!api->name) {                                                                                \
+    l.error = Error(ErrorCode::NoGpu, "libcuda.so.1 lacks " SIEVE_STR(name) " (driver too old)");  \
+    return l;                                                                                      \
+  }
+    SIEVE_CUDA_FUNCTIONS(SIEVE_RESOLVE)
+#undef SIEVE_RESOLVE
+    CUresult rc = api->cuInit(0);
+    if (rc != CUDA_SUCCESS) {
+      const char *name = nullptr;
+      api->cuGetErrorName(rc, &name);
+      l.error = Error(ErrorCode::NoGpu, fmt::format("cuInit failed: {} (no usable GPU)",
+                                                    name ? name : "unknown error"));
+      return l;
+    }
+    l.api = std::move(api);
+    return l;
+  }();
+  return loaded;
+}
+
+Error cuError(const CudaDriver::Api &api, CUresult rc, const char *call) {
+  if (rc == CUDA_SUCCESS)
+    return Error::success();
+  const char *name = nullptr, *text = nullptr;
+  api.cuGetErrorName(rc, &name);
+  api.cuGetErrorString(rc, &text);
+  ErrorCode code = rc == CUDA_ERROR_NO_DEVICE ? ErrorCode::NoGpu : ErrorCode::Cuda;
+  return Error(code, fmt::format("{} failed: {} ({})", call, name ? name : "?",
+                                 text ? text : "no description"));
+}
+
+#define SIEVE_CU(call_expr, name)                                                                  \
+  if (Error e_ = cuError(*api_, (call_expr), name))                                                \
+  return e_
+
+} // namespace
+
+Expected<CudaDriver *> CudaDriver::get(int ordinal) {
+  const Loaded &loaded = loadApi();
+  if (!loaded.api)
+    return loaded.error;
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<CudaDriver>> drivers;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = drivers.find(ordinal);
+  if (it != drivers.end())
+    return it->second.get();
+
+  const Api &api = *loaded.api;
+  int count = 0;
+  if (Error e = cuError(api, api.cuDeviceGetCount(&count), "cuDeviceGetCount"))
+    return e;
+  if (ordinal < 0 || ordinal >= count)
+    return Error(ErrorCode::NoGpu, fmt::format("GPU {} requested but {} GPU(s) present",
+                                               ordinal, count));
+  std::unique_ptr<CudaDriver> driver(new CudaDriver());
+  driver->api_ = &api;
+  CUdevice dev;
+  if (Error e = cuError(api, api.cuDeviceGet(&dev, ordinal), "cuDeviceGet"))
+    return e;
+  char name[256] = {};
+  if (Error e = cuError(api, api.cuDeviceGetName(name, sizeof name, dev), "cuDeviceGetName"))
+    return e;
+  DeviceInfo &info = driver->info_;
+  info.ordinal = ordinal;
+  info.name = name;
+  api.cuDeviceGetAttribute(&info.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+  api.cuDeviceGetAttribute(&info.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+  api.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  CUcontext ctx;
+  if (Error e = cuError(api, api.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain"))
+    return e;
+  driver->context_ = ctx;
+  CudaDriver *raw = driver.get();
+  drivers.emplace(ordinal, std::move(driver));
+  return raw;
+}
+
+bool CudaDriver::available() { return static_cast<bool>(get(0)); }
+
+Error CudaDriver::makeCurrent() const {
+  SIEVE_CU(api_->cuCtxSetCurrent(static_cast<CUcontext>(context_)), "cuCtxSetCurrent");
+  return Error::success();
+}
+
+Expected<CuModule> CudaDriver::loadModule(const std::string &ptx, std::string *log) const {
+  if (Error e = makeCurrent())
+    return e;
+  // The JIT's error log says *why* PTX was refused; keep it in the message.
+  char errorLog[8192] = {};
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {errorLog, reinterpret_cast<void *>(sizeof errorLog)};
+  CUmodule module;
+  CUresult rc = api_->cuModuleLoadDataEx(&module, ptx.c_str(), 2, options, values);
+  if (log)
+    *log = errorLog;
+  if (rc != CUDA_SUCCESS)
+    return cuError(*api_, rc, "cuModuleLoadDataEx")
+        .withContext(std::string("loading PTX") + (errorLog[0] ? std::string(" (") + errorLog + ")" : ""));
+  return static_cast<CuModule>(module);
+}
+
+Error CudaDriver::unloadModule(CuModule module) const {
+  SIEVE_CU(api_->cuModuleUnload(static_cast<CUmodule>(module)), "cuModuleUnload");
+  return Error::success();
+}
+
+Expected<CuFunction> CudaDriver::getFunction(CuModule module, const std::string &name) const {
+  CUfunction fn;
+  if (Error e = cuError(*api_, api_->cuModuleGetFunction(&fn, static_cast<CUmodule>(module),
+                                                         name.c_str()),
+                        "cuModuleGetFunction"))
+    return e.withContext("kernel '" + name + "'");
+  return static_cast<CuFunction>(fn);
+}
+
+Error CudaDriver::launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3],
+                         uint32_t sharedBytes, CuStream stream, void **params) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuLaunchKernel(static_cast<CUfunction>(fn), grid[0], grid[1], grid[2], block[0],
+                                block[1], block[2], sharedBytes, static_cast<CUstream>(stream),
+                                params, nullptr),
+           "cuLaunchKernel");
+  return Error::success();
+}
+
+Expected<CuDevicePtr> CudaDriver::alloc(size_t bytes) const {
+  if (Error e = makeCurrent())
+    return e;
+  CUdeviceptr ptr;
+  if (Error e = cuError(*api_, api_->cuMemAlloc(&ptr, bytes), "cuMemAlloc"))
+    return e.withContext(fmt::format("allocating {} bytes", bytes));
+  return static_cast<CuDevicePtr>(ptr);
+}
+
+Error CudaDriver::free(CuDevicePtr ptr) const {
+  SIEVE_CU(api_->cuMemFree(static_cast<CUdeviceptr>(ptr)), "cuMemFree");
+  return Error::success();
+}
+
+Error CudaDriver::copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemcpyHtoD(static_cast<CUdeviceptr>(dst), src, bytes), "cuMemcpyHtoD");
+  return Error::success();
+}
+
+Error CudaDriver::copyToHost(void *dst, CuDevicePtr src, size_t bytes) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemcpyDtoH(dst, static_cast<CUdeviceptr>(src), bytes), "cuMemcpyDtoH");
+  return Error::success();
+}
+
+Error CudaDriver::memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemsetD8(static_cast<CUdeviceptr>(dst), value, bytes), "cuMemsetD8");
+  return Error::success();
+}
+
+Error CudaDriver::synchronize(CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuStreamSynchronize(static_cast<CUstream>(stream)), "cuStreamSynchronize");
+  return Error::success();
+}
+
+bool CudaDriver::isDevicePointer(const void *ptr) const {
+  unsigned int type = 0;
+  CUresult rc = api_->cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                            reinterpret_cast<CUdeviceptr>(ptr));
+  return rc == CUDA_SUCCESS && type == CU_MEMORYTYPE_DEVICE;
+}
+
+Expected<CuEvent> CudaDriver::createEvent() const {
+  if (Error e = makeCurrent())
+    return e;
+  CUevent event;
+  if (Error e = cuError(*api_, api_->cuEventCreate(&event, CU_EVENT_DEFAULT), "cuEventCreate"))
+    return e;
+  return static_cast<CuEvent>(event);
+}
+
+Error CudaDriver::recordEvent(CuEvent event, CuStream stream) const {
+  SIEVE_CU(api_->cuEventRecord(static_cast<CUevent>(event), static_cast<CUstream>(stream)),
+           "cuEventRecord");
+  return Error::success();
+}
+
+Expected<float> CudaDriver::elapsedMs(CuEvent start, CuEvent end) const {
+  if (Error e = cuError(*api_, api_->cuEventSynchronize(static_cast<CUevent>(end)),
+                        "cuEventSynchronize"))
+    return e;
+  float ms = 0;
+  if (Error e = cuError(*api_, api_->cuEventElapsedTime(&ms, static_cast<CUevent>(start),
+                                                        static_cast<CUevent>(end)),
+                        "cuEventElapsedTime"))
+    return e;
+  return ms;
+}
+
+Error CudaDriver::destroyEvent(CuEvent event) const {
+  SIEVE_CU(api_->cuEventDestroy(static_cast<CUevent>(event)), "cuEventDestroy");
+  return Error::success();
+}
+
+#else // !SIEVE_ENABLE_CUDA
+
+struct CudaDriver::Api {};
+namespace {
+Error disabled() { return Error(ErrorCode::NoGpu, "sieve was built without CUDA support"); }
+} // namespace
+Expected<CudaDriver *> CudaDriver::get(int) { return disabled(); }
+bool CudaDriver::available() { return false; }
+Error CudaDriver::makeCurrent() const { return disabled(); }
+Expected<CuModule> CudaDriver::loadModule(const std::string &, std::string *) const { return disabled(); }
+Error CudaDriver::unloadModule(CuModule) const { return disabled(); }
+Expected<CuFunction> CudaDriver::getFunction(CuModule, const std::string &) const { return disabled(); }
+Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint32_t, CuStream, void **) const { return disabled(); }
+Expected<CuDevicePtr> CudaDriver::alloc(size_t) const { return disabled(); }
+Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
+Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
+Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
+Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }
+Error CudaDriver::synchronize(CuStream) const { return disabled(); }
+bool CudaDriver::isDevicePointer(const void *) const { return false; }
+Expected<CuEvent> CudaDriver::createEvent() const { return disabled(); }
+Error CudaDriver::recordEvent(CuEvent, CuStream) const { return disabled(); }
+Expected<float> CudaDriver::elapsedMs(CuEvent, CuEvent) const { return disabled(); }
+Error CudaDriver::destroyEvent(CuEvent) const { return disabled(); }
+
+#endif
+
+} // namespace sieve::runtime

@@ -1,0 +1,111 @@
+//===- GpuExecutor.cpp ----------------------------------------------------===//
+#include "sieve/runtime/GpuExecutor.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdio>
+
+namespace sieve::runtime {
+
+GpuKernel::~GpuKernel() {
+  if (module_ && driver_)
+    (void)driver_->unloadModule(module_); // nothing useful to do on failure at exit
+}
+
+Error checkChipRuns(const std::string &chip, const DeviceInfo &device) {
+  int major = 0, minor = 0;
+  char suffix = 0;
+  if (std::sscanf(chip.c_str(), "sm_%1d%1d%c", &major, &minor, &suffix) < 2)
+    return Error(ErrorCode::CorruptArtifact, "artifact names an unknown chip '" + chip + "'");
+  bool archSpecific = suffix == 'a';
+  bool runs = archSpecific ? (device.major == major && device.minor == minor)
+                           : (device.major * 10 + device.minor >= major * 10 + minor);
+  if (!runs)
+    return Error(ErrorCode::Unsupported,
+                 fmt::format("kernel compiled for {} cannot run on {} ({}); compile for {}", chip,
+                             device.name, device.chip(), device.chip()));
+  return Error::success();
+}
+
+Expected<std::unique_ptr<GpuExecutor>> GpuExecutor::create(int ordinal) {
+  auto driver = CudaDriver::get(ordinal);
+  if (!driver)
+    return driver.error();
+  std::unique_ptr<GpuExecutor> executor(new GpuExecutor());
+  executor->driver_ = *driver;
+  return executor;
+}
+
+Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact) {
+  if (artifact.backend != Backend::Cuda)
+    return Error(ErrorCode::InvalidArgument, "artifact was compiled for the CPU backend");
+  if (Error e = checkChipRuns(artifact.chip, driver_->device()))
+    return e;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = modules_.find(artifact.cacheKey);
+  if (it != modules_.end())
+    return it->second;
+  auto module = driver_->loadModule(artifact.code);
+  if (!module)
+    return module.error();
+  auto kernel = std::make_shared<GpuKernel>();
+  kernel->driver_ = driver_;
+  kernel->module_ = *module;
+  auto fn = driver_->getFunction(*module, artifact.entry);
+  if (!fn)
+    return fn.error();
+  kernel->function_ = *fn;
+  kernel->artifact_ = artifact;
+  kernel->artifact_.code.clear(); // the module holds it now
+  modules_.emplace(artifact.cacheKey, kernel);
+  return kernel;
+}
+
+size_t GpuExecutor::cachedModules() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return modules_.size();
+}
+
+Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                          const TensorView &v, const TensorView &out, CuStream stream) const {
+  const Artifact &a = kernel.artifact();
+  if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Cuda))
+    return e;
+  const std::array<const TensorView *, 4> tensors{&q, &k, &v, &out};
+  static const char *names[] = {"query", "key", "value", "out"};
+  for (int t = 0; t < 4; ++t)
+    if (!driver_->isDevicePointer(tensors[t]->data))
+      return Error(ErrorCode::WrongDevice,
+                   fmt::format("tensor '{}' is marked as GPU memory but its pointer is not "
+                               "device memory of {}",
+                               names[t], driver_->device().name));
+
+  // One 8-byte value per kernel parameter, in the artifact's order.
+  std::vector<uint64_t> values(a.params.size());
+  std::vector<void *> pointers(a.params.size());
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    const ParamSlot &slot = a.params[i];
+    const TensorView &t = *tensors[slot.tensor];
+    switch (slot.field) {
+    case ParamField::AllocatedPtr:
+    case ParamField::AlignedPtr:
+      values[i] = reinterpret_cast<uint64_t>(t.data);
+      break;
+    case ParamField::Offset:
+      values[i] = 0;
+      break;
+    case ParamField::Size:
+      values[i] = static_cast<uint64_t>(t.sizes[slot.dim]);
+      break;
+    case ParamField::Stride:
+      values[i] = static_cast<uint64_t>(t.strides[slot.dim]);
+      break;
+    }
+    pointers[i] = &values[i];
+  }
+  return driver_->launch(kernel.function(), a.grid.data(), a.block.data(), a.sharedBytes, stream,
+                         pointers.data());
+}
+
+} // namespace sieve::runtime

@@ -1,0 +1,125 @@
+// RUN: sieve-opt %s -split-input-file -verify-diagnostics
+
+// A mask whose byte count does not fit its shape.
+func.func @short_mask(%q: memref<1x2x6x4xf32>, %k: memref<1x1x5x4xf32>, %v: memref<1x1x5x4xf32>, %o: memref<1x2x6x4xf32>) {
+  // expected-error @+1 {{block_mask 2x3x3 needs 3 packed bytes, got 2}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<2x3x3, "ab01">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x6x4xf32>, memref<1x1x5x4xf32>, memref<1x1x5x4xf32>, memref<1x2x6x4xf32>
+  return
+}
+
+// -----
+
+// Padding bits past the last tile must be zero (equal masks print equally).
+func.func @padding(%q: memref<1x2x6x4xf32>, %k: memref<1x1x5x4xf32>, %v: memref<1x1x5x4xf32>, %o: memref<1x2x6x4xf32>) {
+  // expected-error @+1 {{block_mask has bits set past its last tile}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<2x3x3, "ab0f06">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x6x4xf32>, memref<1x1x5x4xf32>, memref<1x1x5x4xf32>, memref<1x2x6x4xf32>
+  return
+}
+
+// -----
+
+// Not hex.
+func.func @not_hex(%q: memref<1x1x2x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x2x4xf32>) {
+  // expected-error @+1 {{block_mask bits must be an even-length hex string}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "zz">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>
+  return
+}
+
+// -----
+
+// The mask must be [Hq, ceil(Sq/bq), ceil(Sk/bk)].
+func.func @mask_shape(%q: memref<1x2x6x4xf32>, %k: memref<1x1x5x4xf32>, %v: memref<1x1x5x4xf32>, %o: memref<1x2x6x4xf32>) {
+  // expected-error @+1 {{attribute 'mask' has shape [2, 3, 2], expected [2, 3, 3]}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<2x3x2, "0000">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x6x4xf32>, memref<1x1x5x4xf32>, memref<1x1x5x4xf32>, memref<1x2x6x4xf32>
+  return
+}
+
+// -----
+
+// Key and value must agree.
+func.func @value_shape(%q: memref<1x2x6x4xf32>, %k: memref<1x1x5x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x2x6x4xf32>) {
+  // expected-error @+1 {{operand 'value' has shape [1, 1, 4, 4], expected [1, 1, 5, 4] like 'key'}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<2x3x3, "000000">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x6x4xf32>, memref<1x1x5x4xf32>, memref<1x1x4x4xf32>, memref<1x2x6x4xf32>
+  return
+}
+
+// -----
+
+// GQA needs Hq to be a multiple of Hkv.
+func.func @gqa(%q: memref<1x3x2x4xf32>, %k: memref<1x2x2x4xf32>, %v: memref<1x2x2x4xf32>, %o: memref<1x3x2x4xf32>) {
+  // expected-error @+1 {{query heads (3) must be a multiple of key heads (2)}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<3x1x1, "07">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x3x2x4xf32>, memref<1x2x2x4xf32>, memref<1x2x2x4xf32>, memref<1x3x2x4xf32>
+  return
+}
+
+// -----
+
+// Element types must match.
+func.func @dtype(%q: memref<1x1x2x4xf16>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x2x4xf16>) {
+  // expected-error @+1 {{operand 'key' has element type 'f32', expected 'f16' like 'query'}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x2x4xf16>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf16>
+  return
+}
+
+// -----
+
+// The output is shaped like the query.
+func.func @out_shape(%q: memref<1x1x2x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x2x8xf32>) {
+  // expected-error @+1 {{operand 'out' has shape [1, 1, 2, 8], expected [1, 1, 2, 4] like 'query'}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x8xf32>
+  return
+}
+
+// -----
+
+// Static shapes only: the mask is sized from them.
+func.func @dynamic(%q: memref<1x1x?x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x?x4xf32>) {
+  // expected-error @+1 {{operand 'query' must have a static shape, got [1, 1, ?, 4]}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x?x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x?x4xf32>
+  return
+}
+
+// -----
+
+// Scale must be finite and non-zero.
+func.func @scale(%q: memref<1x1x2x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x2x4xf32>) {
+  // expected-error @+1 {{scale must be finite and non-zero}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.0 : f32, block_q = 2, block_k = 2} : memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>
+  return
+}
+
+// -----
+
+// Block sizes must be positive.
+func.func @block(%q: memref<1x1x2x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x1x2x4xf32>, %o: memref<1x1x2x4xf32>) {
+  // expected-error @+1 {{attribute 'block_q' failed to satisfy constraint}}
+  sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.5 : f32, block_q = 0, block_k = 2} : memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>, memref<1x1x2x4xf32>
+  return
+}
+
+// -----
+
+// Specialized form: a (head, query block) listed twice leaves another unwritten.
+func.func @repeated_row(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{row 1 repeats (head 0, query block 0)}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 0>, row_offsets = array<i32: 0, 1, 1>, key_blocks = array<i32: 1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Specialized form: key blocks must exist.
+func.func @key_range(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{row 0 names key block 2, expected [0, 2)}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_offsets = array<i32: 0, 1, 1>, key_blocks = array<i32: 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Specialized form: offsets run from 0 to the number of key blocks.
+func.func @offsets(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{attribute 'row_offsets' must run from 0 to 1 (the size of 'key_blocks')}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_offsets = array<i32: 0, 1, 2>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}

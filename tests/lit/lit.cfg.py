@@ -1,0 +1,20 @@
+# lit configuration for sieve's FileCheck tests: one folder per dialect/pass.
+import os
+import lit.formats
+
+config.name = "sieve"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(os.path.dirname(config.sieve_tools_dir), "tests", "lit")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
+
+path = [os.path.join(config.sieve_tools_dir, "sieve-opt"),
+        os.path.join(config.sieve_tools_dir, "sieve"),
+        config.llvm_tools_dir]
+config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", os.environ.get("PATH", ""))])
+
+# PTX is assembled by ptxas when the CUDA toolkit is there (CI requires it).
+if config.ptxas and os.path.exists(config.ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.ptxas))

@@ -1,0 +1,39 @@
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu | FileCheck %s
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu=chunk-elements=8 | FileCheck %s --check-prefix=CHUNK
+
+// One kernel per op in its own gpu.module with the tables as constants;
+// grid = (rows, batch), one thread per query row of the block; keys and
+// values staged through workgroup memory between barriers; exp2 through the
+// NVPTX intrinsic, no libdevice.
+// CHECK: module attributes {gpu.container_module}
+// CHECK-LABEL: func @lower
+// CHECK-DAG: %[[ROWS:.*]] = arith.constant 2 : index
+// CHECK-DAG: %[[BATCH:.*]] = arith.constant 3 : index
+// CHECK-DAG: %[[THREADS:.*]] = arith.constant 2 : index
+// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention blocks in (%[[ROWS]], %[[BATCH]], %{{.*}}) threads in (%[[THREADS]], %{{.*}}, %{{.*}})
+// CHECK: gpu.module @sieve_kernels0
+// CHECK-DAG: memref.global "private" constant @sieve_row_offsets : memref<3xi32> = dense<[0, 2, 2]>
+// CHECK-DAG: memref.global "private" constant @sieve_key_blocks : memref<2xi32> = dense<[1, 0]>
+// CHECK: gpu.func @sieve_attention({{.*}}) workgroup(%{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>) private({{.*}}) kernel attributes {known_block_size = array<i32: 2, 1, 1>}
+// CHECK: gpu.thread_id x
+// CHECK: gpu.block_id x
+// CHECK: gpu.block_id y
+// CHECK: gpu.barrier
+// CHECK: gpu.barrier
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: gpu.return
+// A smaller staging budget gives 2-key chunks of a 2-key block: 2x4 floats.
+// CHUNK: workgroup(%{{.*}} : memref<2x4xf32
+func.func @lower(%q: memref<3x1x4x4xbf16>, %k: memref<3x1x4x4xbf16>, %v: memref<3x1x4x4xbf16>, %o: memref<3x1x4x4xbf16>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>
+  return
+}
+
+// -----
+
+// Too many threads for one block is an error, not a silent clamp.
+func.func @too_many_threads(%q: memref<1x1x2048x4xf16>, %k: memref<1x1x4x4xf16>, %v: memref<1x1x4x4xf16>, %o: memref<1x1x2048x4xf16>) {
+  // CHECK: error: 'sieve.block_sparse_attention' op block_q 2048 exceeds the 1024 threads of a GPU block
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 0>, key_blocks = array<i32>, scale = 0.5 : f32, block_q = 2048, block_k = 4} : memref<1x1x2048x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x2048x4xf16>
+  return
+}

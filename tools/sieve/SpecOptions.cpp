@@ -1,0 +1,70 @@
+//===- SpecOptions.cpp ----------------------------------------------------===//
+#include "SpecOptions.h"
+
+#include "sieve/runtime/MaskFile.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+namespace sieve::tools {
+
+void SpecOptions::addTo(CLI::App &c) {
+  c.add_option("--mask", maskPath, "Mask file (.npy with a .json sidecar, see docs/mask-format.md)")
+      ->required();
+  c.add_option("--layer", layer, "Layer to take from a [layers, heads, ...] mask");
+  c.add_option("--batch", batch, "Batch size B");
+  c.add_option("--heads-kv", headsKv, "Key/value heads (default: the mask's heads; fewer for GQA)");
+  c.add_option("--seq-q", seqQ, "Query length Sq (default: the sidecar's seq_q, else blocks x block_q)");
+  c.add_option("--seq-k", seqK, "Key length Sk (default: the sidecar's seq_k, else blocks x block_k)");
+  c.add_option("--head-dim", headDim, "Head dimension D");
+  c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
+  c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
+  c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
+}
+
+Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &target) const {
+  runtime::MaskFileMeta meta;
+  auto mask = runtime::readMaskFile(maskPath, layer, &meta);
+  if (!mask)
+    return mask.error();
+  compiler::KernelSpec spec;
+  spec.mask = std::move(*mask);
+  spec.target = target;
+  spec.causal = causal;
+  spec.scale = scale;
+  runtime::ProblemShape &s = spec.shape;
+  s.batch = batch;
+  s.headsQ = spec.mask.heads();
+  s.headsKv = headsKv.value_or(s.headsQ);
+  s.seqQ = seqQ ? *seqQ : meta.seqQ.value_or(spec.mask.queryBlocks() * spec.mask.blockQ());
+  s.seqK = seqK ? *seqK : meta.seqK.value_or(spec.mask.keyBlocks() * spec.mask.blockK());
+  s.headDim = headDim;
+  if (dtype == "auto") {
+    s.dtype = target.backend == runtime::Backend::Cuda ? runtime::DType::BF16 : runtime::DType::F32;
+  } else {
+    auto d = runtime::parseDType(dtype);
+    if (!d)
+      return d.error();
+    s.dtype = *d;
+  }
+  if (Error e = spec.validate())
+    return e;
+  return spec;
+}
+
+Expected<compiler::Target> parseTarget(const std::string &name) {
+  if (name == "cpu" || name == "host")
+    return compiler::Target::cpu();
+  if (compiler::isSupportedChip(name))
+    return compiler::Target::cuda(name);
+  return Error(ErrorCode::InvalidArgument,
+               fmt::format("unknown target '{}' (expected cpu, sm_80, sm_86, sm_89, sm_90 or sm_90a)", name));
+}
+
+int reportError(const Error &error) {
+  std::fprintf(stderr, "error: %s\n", error.str().c_str());
+  return 1;
+}
+
+} // namespace sieve::tools

@@ -1,0 +1,43 @@
+//===- SpecOptions.h - the flags that describe a kernel --------*- C++ -*-===//
+//
+// compile, run and inspect all take a mask file and a problem shape; the
+// flags and the defaults are defined once here.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_TOOLS_SPECOPTIONS_H
+#define SIEVE_TOOLS_SPECOPTIONS_H
+
+#include "sieve/Error.h"
+#include "sieve/compiler/KernelSpec.h"
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+namespace sieve::tools {
+
+struct SpecOptions {
+  std::string maskPath;
+  int64_t layer = 0;
+  int64_t batch = 1;
+  std::optional<int64_t> headsKv, seqQ, seqK;
+  int64_t headDim = 64;
+  std::string dtype = "auto"; // bf16 on a GPU target, f32 on the CPU
+  bool causal = false;
+  std::optional<double> scale;
+
+  void addTo(CLI::App &command);
+  /// Reads the mask and fills a spec for `target`.
+  Expected<compiler::KernelSpec> toSpec(const compiler::Target &target) const;
+};
+
+/// Parses --target: "cpu", "host", or a chip name such as "sm_90a".
+Expected<compiler::Target> parseTarget(const std::string &name);
+
+/// Prints "error: <code>: <message>" to stderr and returns the exit status.
+int reportError(const Error &error);
+
+} // namespace sieve::tools
+
+#endif

@@ -1,0 +1,21 @@
+//===- main.cpp - the sieve command-line tool -----------------------------===//
+#include "Commands.h"
+
+#include "sieve/compiler/Compiler.h"
+
+#include <cstdio>
+#include <vector>
+
+int main(int argc, char **argv) {
+  CLI::App app{"sieve: block-sparse attention compiled for a fixed mask"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", sieve::compiler::compilerVersion());
+  std::vector<sieve::tools::Command> commands = {
+      sieve::tools::addMaskCommand(app), sieve::tools::addCompileCommand(app),
+      sieve::tools::addRunCommand(app), sieve::tools::addInspectCommand(app)};
+  CLI11_PARSE(app, argc, argv);
+  for (auto &command : commands)
+    if (command.app->parsed())
+      return command.action();
+  return 1;
+}
