@@ -186,6 +186,19 @@ Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
   return p->inputText;
 }
 
+// The key covers everything the output depends on: the compiler, the target,
+// and the input IR (shapes, dtype, scale, causal and mask bits).
+static std::string keyOf(const KernelSpec &spec, const std::string &inputText) {
+  return sha256Hex(compilerVersion() + "\n" + spec.target.str() + "\n" + inputText);
+}
+
+Expected<std::string> cacheKey(const KernelSpec &spec) {
+  auto p = prepare(spec);
+  if (!p)
+    return p.error();
+  return keyOf(spec, p->inputText);
+}
+
 Expected<Artifact> compile(const KernelSpec &spec) {
   auto p = prepare(spec);
   if (!p)
@@ -199,9 +212,7 @@ Expected<Artifact> compile(const KernelSpec &spec) {
   a.keptTiles = spec.mask.countKept();
   a.totalTiles = spec.mask.numTiles();
   a.compilerVersion = compilerVersion();
-  // The key covers everything the output depends on: the compiler, the
-  // target, and the input IR (shapes, dtype, scale, causal and mask bits).
-  a.cacheKey = sha256Hex(a.compilerVersion + "\n" + spec.target.str() + "\n" + p->inputText);
+  a.cacheKey = keyOf(spec, p->inputText);
   a.params = runtime::memrefDescriptorParams();
 
   DiagnosticCollector diags(*p->ctx);

@@ -42,12 +42,25 @@ std::string Session::deviceName() const {
 
 Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec spec) {
   spec.target = target_;
+  auto key = compiler::cacheKey(spec);
+  if (!key)
+    return key.error();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto hit = artifacts_.find(*key);
+    if (hit != artifacts_.end())
+      return hit->second;
+  }
+  // Compile outside the lock: compiles of different masks run in parallel.
   auto artifact = compiler::compile(spec);
   if (!artifact)
     return artifact.error();
+  // Take the key before the artifact is moved into the map entry.
+  auto shared = std::make_shared<const runtime::Artifact>(std::move(*artifact));
   std::lock_guard<std::mutex> lock(mutex_);
-  auto [it, inserted] = artifacts_.emplace(
-      artifact->cacheKey, std::make_shared<const runtime::Artifact>(std::move(*artifact)));
+  // If another thread compiled the same key meanwhile, keep its artifact so
+  // every caller shares one.
+  auto it = artifacts_.emplace(shared->cacheKey, shared).first;
   return it->second;
 }
 

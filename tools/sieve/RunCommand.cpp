@@ -55,9 +55,9 @@ Command addRunCommand(CLI::App &app) {
                sh.str(), s->causal ? " causal" : "", spec->maskPath, (*artifact)->keptTiles,
                (*artifact)->totalTiles);
     fmt::print("compile  {:.1f} ms\ntime     median {:.3f} ms, min {:.3f} ms over {} runs "
-               "({:.2f} TFLOP/s on kept tiles)\n",
+               "({:.2f} GFLOP/s on kept tiles)\n",
                compileMs, result->medianMs, result->minMs, options.iterations,
-               keptFlops / (result->medianMs * 1e-3) / 1e12);
+               keptFlops / (result->medianMs * 1e-3) / 1e9);
     if (!result->checked) {
       fmt::print("check    skipped\n");
       return 0;

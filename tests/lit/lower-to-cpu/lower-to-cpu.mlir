@@ -5,7 +5,7 @@
 // batch, rows and query positions with a streaming softmax in f32 (exp2 of
 // scores pre-scaled by scale * log2(e)); f16 is widened on load and
 // narrowed on store.
-// CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_heads : memref<2xi32> = dense<[0, 0]>
+// CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_heads : memref<2xi32> = dense<0>
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_query_blocks : memref<2xi32> = dense<[1, 0]>
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_offsets : memref<3xi32> = dense<[0, 2, 2]>
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_key_blocks : memref<2xi32> = dense<[1, 0]>

@@ -22,6 +22,10 @@ Expected<std::string> buildAttentionIR(const KernelSpec &spec);
 /// call has its own MLIR context.
 Expected<runtime::Artifact> compile(const KernelSpec &spec);
 
+/// The key compile() would give `spec`'s artifact, without running the
+/// pipeline: a memory or disk cache looks it up before compiling.
+Expected<std::string> cacheKey(const KernelSpec &spec);
+
 /// The IR after each pass of the pipeline, for `sieve inspect`:
 /// (pass name, IR text) in order, starting with ("input", ...).
 Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const KernelSpec &spec);

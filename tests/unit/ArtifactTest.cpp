@@ -1,0 +1,123 @@
+//===- ArtifactTest.cpp - artifact files: round trip and corruption -------===//
+#include "sieve/runtime/Artifact.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace sieve;
+using namespace sieve::runtime;
+namespace fs = std::filesystem;
+
+namespace {
+
+Artifact sampleArtifact() {
+  Artifact a;
+  a.backend = Backend::Cuda;
+  a.chip = "sm_90a";
+  a.entry = "sieve_attention";
+  a.code = "//\n.version 8.0\n.target sm_90a\n// body\n";
+  a.grid = {32, 2, 1};
+  a.block = {64, 1, 1};
+  a.sharedBytes = 0;
+  a.params = memrefDescriptorParams();
+  a.shape = {2, 4, 2, 512, 384, 64, DType::BF16};
+  a.causal = true;
+  a.scale = 0.125;
+  a.keptTiles = 61;
+  a.totalTiles = 192;
+  a.cacheKey = std::string(64, 'a');
+  a.compilerVersion = "sieve test";
+  return a;
+}
+
+class ArtifactTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::path(SIEVE_TEST_TMPDIR) / "artifact" /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  std::string stem() const { return (dir_ / "k").string(); }
+  fs::path dir_;
+};
+
+TEST_F(ArtifactTest, SaveLoadRoundTrip) {
+  Artifact a = sampleArtifact();
+  ASSERT_FALSE(a.save(stem()));
+  EXPECT_TRUE(fs::exists(stem() + ".ptx"));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_EQ(b->code, a.code);
+  EXPECT_EQ(b->grid, a.grid);
+  EXPECT_EQ(b->block, a.block);
+  EXPECT_EQ(b->params, a.params);
+  EXPECT_EQ(b->shape, a.shape);
+  EXPECT_EQ(b->causal, a.causal);
+  EXPECT_EQ(b->scale, a.scale);
+  EXPECT_EQ(b->cacheKey, a.cacheKey);
+  EXPECT_EQ(b->chip, "sm_90a");
+  // Only the two files: temporaries were renamed away.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
+}
+
+TEST_F(ArtifactTest, ParameterLayoutIsTheMemrefDescriptor) {
+  // 4 tensors x (allocated, aligned, offset, 4 sizes, 4 strides).
+  auto params = memrefDescriptorParams();
+  ASSERT_EQ(params.size(), 44u);
+  EXPECT_EQ(params[1], (ParamSlot{0, ParamField::AlignedPtr, 0}));
+  EXPECT_EQ(params[10], (ParamSlot{0, ParamField::Stride, 3}));
+  EXPECT_EQ(params[43], (ParamSlot{3, ParamField::Stride, 3}));
+}
+
+TEST_F(ArtifactTest, DetectsChangedOrTruncatedCode) {
+  ASSERT_FALSE(sampleArtifact().save(stem()));
+  std::string code = *readFile(stem() + ".ptx");
+  std::string flipped = code;
+  flipped[5] ^= 1;
+  std::ofstream(stem() + ".ptx", std::ios::binary) << flipped;
+  auto changed = Artifact::load(stem() + ".json");
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code(), ErrorCode::CorruptArtifact);
+  EXPECT_NE(changed.error().message().find("checksum"), std::string::npos) << changed.error().str();
+
+  std::ofstream(stem() + ".ptx", std::ios::binary) << code.substr(0, 10);
+  auto truncated = Artifact::load(stem() + ".json");
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().code(), ErrorCode::CorruptArtifact);
+  EXPECT_NE(truncated.error().message().find("truncated"), std::string::npos);
+}
+
+TEST_F(ArtifactTest, DetectsBrokenMetadata) {
+  ASSERT_FALSE(sampleArtifact().save(stem()));
+  std::string meta = *readFile(stem() + ".json");
+  struct Case { std::string text; std::string needle; };
+  std::string noGrid = meta;
+  noGrid.replace(noGrid.find("\"grid\""), 6, "\"grix\"");
+  std::string badVersion = meta;
+  badVersion.replace(badVersion.find("\"version\": 1"), 12, "\"version\": 7");
+  std::string badDtype = meta;
+  badDtype.replace(badDtype.find("\"bf16\""), 6, "\"f64\"");
+  for (const Case &c : {Case{meta.substr(0, meta.size() / 2), "code_file"},
+                        Case{noGrid, "grid"}, Case{badVersion, "'version' 7"},
+                        Case{badDtype, "f64"}}) {
+    std::ofstream(stem() + ".json") << c.text;
+    auto a = Artifact::load(stem() + ".json");
+    ASSERT_FALSE(a) << c.needle;
+    EXPECT_EQ(a.error().code(), ErrorCode::CorruptArtifact) << a.error().str();
+    EXPECT_NE(a.error().message().find(c.needle), std::string::npos) << a.error().str();
+  }
+}
+
+TEST_F(ArtifactTest, MissingCodeFileIsAnIoError) {
+  ASSERT_FALSE(sampleArtifact().save(stem()));
+  fs::remove(stem() + ".ptx");
+  auto a = Artifact::load(stem() + ".json");
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code(), ErrorCode::Io);
+  EXPECT_NE(a.error().message().find("k.ptx"), std::string::npos);
+}
+
+} // namespace
