@@ -43,6 +43,10 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   pm.addPass(createCanonicalizerPass());
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());
+  // math.fma must become llvm.intr.fma (fma.rn.f32) here: left to
+  // convert-gpu-to-nvvm it becomes a call to libdevice's __nv_fmaf, which
+  // nothing links and ptxas rejects as an unresolved extern.
+  kernels.addPass(createConvertMathToLLVMPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
