@@ -11,3 +11,13 @@ set_target_properties(LLVM PROPERTIES
   IMPORTED_LOCATION_RELEASE ${CMAKE_BINARY_DIR}/libLLVM-static.so
   IMPORTED_LOCATION_RELWITHDEBINFO ${CMAKE_BINARY_DIR}/libLLVM-static.so
   IMPORTED_SONAME "")
+
+# Debian's MLIRExecutionEngine (and a few others) also name the `MLIR`
+# shared library in their link interface. Everything we use from it we link
+# as static MLIR archives already, so point it at an empty archive.
+set_target_properties(MLIR PROPERTIES
+  IMPORTED_LOCATION ${CMAKE_BINARY_DIR}/libsieve_empty_stub.a
+  IMPORTED_LOCATION_RELEASE ${CMAKE_BINARY_DIR}/libsieve_empty_stub.a
+  IMPORTED_LOCATION_RELWITHDEBINFO ${CMAKE_BINARY_DIR}/libsieve_empty_stub.a
+  IMPORTED_SONAME "")
+execute_process(COMMAND ${CMAKE_AR} rc ${CMAKE_BINARY_DIR}/libsieve_empty_stub.a)

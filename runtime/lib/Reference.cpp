@@ -3,8 +3,11 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 namespace sieve::runtime {
 
@@ -12,45 +15,68 @@ using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 using ConstFloatMap =
     Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
+namespace {
+
+// One (batch, head) slice: dense scores per query block in float64, disallowed
+// entries set to -inf, softmax, times V.
+void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
+                   const float *q, const float *k, const float *v, int64_t b, int64_t h,
+                   double *out) {
+  const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
+  const double negInf = -std::numeric_limits<double>::infinity();
+  int64_t kvh = h / group;
+  const float *qHead = q + (b * s.headsQ + h) * s.seqQ * D;
+  const float *kHead = k + (b * s.headsKv + kvh) * s.seqK * D;
+  const float *vHead = v + (b * s.headsKv + kvh) * s.seqK * D;
+  Matrix K = ConstFloatMap(kHead, s.seqK, D).cast<double>();
+  Matrix V = ConstFloatMap(vHead, s.seqK, D).cast<double>();
+  for (int64_t qb = 0; qb < mask.queryBlocks(); ++qb) {
+    int64_t i0 = qb * mask.blockQ(), i1 = std::min(s.seqQ, i0 + mask.blockQ());
+    Matrix Q = ConstFloatMap(qHead + i0 * D, i1 - i0, D).cast<double>();
+    Matrix S = (Q * K.transpose()) * scale;
+    // Allowed: kept tile, and j <= i under causal.
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < s.seqK; ++j) {
+        bool kept = mask.get(h, qb, j / mask.blockK()) && (!causal || j <= i);
+        if (!kept)
+          S(i - i0, j) = negInf;
+      }
+    for (int64_t r = 0; r < S.rows(); ++r) {
+      double m = S.row(r).maxCoeff();
+      if (m == negInf) { // no kept key: zeros
+        S.row(r).setZero();
+        continue;
+      }
+      S.row(r) = (S.row(r).array() - m).exp();
+      S.row(r) /= S.row(r).sum();
+    }
+    Matrix O = S * V;
+    double *dst = out + ((b * s.headsQ + h) * s.seqQ + i0) * D;
+    Eigen::Map<Matrix>(dst, i1 - i0, D) = O;
+  }
+}
+
+} // namespace
+
 std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &mask, bool causal,
                                        double scale, const float *q, const float *k,
                                        const float *v) {
-  const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
-  std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * D), 0.0);
-  const double negInf = -std::numeric_limits<double>::infinity();
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t h = 0; h < s.headsQ; ++h) {
-      int64_t kvh = h / group;
-      const float *qHead = q + (b * s.headsQ + h) * s.seqQ * D;
-      const float *kHead = k + (b * s.headsKv + kvh) * s.seqK * D;
-      const float *vHead = v + (b * s.headsKv + kvh) * s.seqK * D;
-      Matrix K = ConstFloatMap(kHead, s.seqK, D).cast<double>();
-      Matrix V = ConstFloatMap(vHead, s.seqK, D).cast<double>();
-      for (int64_t qb = 0; qb < mask.queryBlocks(); ++qb) {
-        int64_t i0 = qb * mask.blockQ(), i1 = std::min(s.seqQ, i0 + mask.blockQ());
-        Matrix Q = ConstFloatMap(qHead + i0 * D, i1 - i0, D).cast<double>();
-        Matrix S = (Q * K.transpose()) * scale;
-        // Allowed: kept tile, and j <= i under causal.
-        for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = 0; j < s.seqK; ++j) {
-            bool kept = mask.get(h, qb, j / mask.blockK()) && (!causal || j <= i);
-            if (!kept)
-              S(i - i0, j) = negInf;
-          }
-        for (int64_t r = 0; r < S.rows(); ++r) {
-          double m = S.row(r).maxCoeff();
-          if (m == negInf) { // no kept key: zeros
-            S.row(r).setZero();
-            continue;
-          }
-          S.row(r) = (S.row(r).array() - m).exp();
-          S.row(r) /= S.row(r).sum();
-        }
-        Matrix O = S * V;
-        double *dst = out.data() + ((b * s.headsQ + h) * s.seqQ + i0) * D;
-        Eigen::Map<Matrix>(dst, i1 - i0, D) = O;
-      }
-    }
+  std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
+  // Slices are independent; spread them over the cores (the reference is
+  // the slow part of every kernel check at long sequences).
+  const int64_t slices = s.batch * s.headsQ;
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (int64_t n; (n = next.fetch_add(1)) < slices;)
+      referenceHead(s, mask, causal, scale, q, k, v, n / s.headsQ, n % s.headsQ, out.data());
+  };
+  int64_t threads = std::min<int64_t>(slices, std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t)
+    pool.emplace_back(worker);
+  worker();
+  for (std::thread &t : pool)
+    t.join();
   return out;
 }
 

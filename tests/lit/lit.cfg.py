@@ -18,3 +18,5 @@ config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PAT
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
+elif os.environ.get("SIEVE_REQUIRE_PTXAS"):
+    lit_config.fatal("SIEVE_REQUIRE_PTXAS is set but ptxas was not found at configure time")

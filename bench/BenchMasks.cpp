@@ -1,0 +1,24 @@
+//===- BenchMasks.cpp -----------------------------------------------------===//
+#include "BenchMasks.h"
+
+namespace sieve::bench {
+
+compiler::KernelSpec peerSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
+                              double density, bool causal, const compiler::Target &target) {
+  constexpr int64_t kTile = 128;
+  int64_t blocks = (seq + kTile - 1) / kTile;
+  compiler::KernelSpec spec;
+  spec.shape = {batch, heads, heads, seq, seq, headDim, runtime::DType::BF16};
+  spec.mask = runtime::BlockMask::random(heads, blocks, blocks, kTile, kTile, density,
+                                         /*seed=*/20261122, /*keepDiagonal=*/true);
+  spec.causal = causal;
+  spec.target = target;
+  return spec;
+}
+
+double keptFlops(const compiler::KernelSpec &spec) {
+  const auto &m = spec.mask;
+  return 4.0 * spec.shape.batch * m.countKept() * m.blockQ() * m.blockK() * spec.shape.headDim;
+}
+
+} // namespace sieve::bench

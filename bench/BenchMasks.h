@@ -1,0 +1,25 @@
+//===- BenchMasks.h - the peers' benchmark problems ------------*- C++ -*-===//
+//
+// shared/DESIGN.md's peer table: random 128x128 tiles per head at a density,
+// diagonal kept, bf16. One definition for every suite so their numbers line
+// up with the peers'.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_BENCH_BENCHMASKS_H
+#define SIEVE_BENCH_BENCHMASKS_H
+
+#include "sieve/compiler/KernelSpec.h"
+
+namespace sieve::bench {
+
+/// A bf16 spec of batch x heads x seq x headDim with 128x128 tiles kept at
+/// `density` (diagonal always kept), seeded so runs compare.
+compiler::KernelSpec peerSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
+                              double density, bool causal, const compiler::Target &target);
+
+/// 4 * kept tiles * 128 * 128 * D * B: the multiply-adds of QK^T and PV.
+double keptFlops(const compiler::KernelSpec &spec);
+
+} // namespace sieve::bench
+
+#endif

@@ -1,0 +1,89 @@
+//===- KernelBench.cpp - kernel time on the GPU for the peers' shapes -----===//
+//
+// Manual time from CUDA events around each launch (the launch alone, not the
+// compile: that is CompileBench's). Reports TFLOP/s on kept tiles so rows
+// compare with shared/DESIGN.md's peer table. Skips without a GPU.
+//
+//===----------------------------------------------------------------------===//
+#include "BenchMasks.h"
+
+#include "sieve/compiler/Session.h"
+#include "sieve/runtime/CudaDriver.h"
+
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+using namespace sieve;
+
+namespace {
+
+compiler::Session *gpuSession() {
+  static std::unique_ptr<compiler::Session> session = [] {
+    auto s = compiler::Session::create(compiler::BackendChoice::Cuda);
+    return s ? std::move(*s) : nullptr;
+  }();
+  return session.get();
+}
+
+void BM_Kernel(benchmark::State &state) {
+  compiler::Session *session = gpuSession();
+  if (!session) {
+    state.SkipWithError("no GPU");
+    return;
+  }
+  int64_t batch = state.range(0), heads = state.range(1), seq = state.range(2), dim = state.range(3);
+  double density = state.range(4) / 100.0;
+  bool causal = state.range(5);
+  auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
+  auto artifact = session->compile(spec);
+  if (!artifact) {
+    state.SkipWithError(artifact.error().str().c_str());
+    return;
+  }
+  const runtime::CudaDriver &drv = session->gpu()->driver();
+  size_t elems = static_cast<size_t>(batch * heads * seq * dim);
+  std::vector<runtime::CuDevicePtr> buffers;
+  runtime::TensorView views[4];
+  for (int t = 0; t < 4; ++t) {
+    auto p = drv.alloc(elems * 2);
+    if (!p) {
+      state.SkipWithError(p.error().str().c_str());
+      return;
+    }
+    buffers.push_back(*p);
+    // 0x3C00 (f16 1.0) bytes: finite bf16 values; speed does not depend on them.
+    (void)drv.memset8(*p, 0x3C, elems * 2);
+    views[t] = runtime::TensorView::contiguous(reinterpret_cast<void *>(*p), runtime::DType::BF16,
+                                               {batch, heads, seq, dim}, runtime::DeviceKind::Cuda);
+  }
+  auto start = drv.createEvent(), stop = drv.createEvent();
+  for (auto _ : state) {
+    (void)drv.recordEvent(*start, nullptr);
+    if (Error e = session->run(**artifact, views[0], views[1], views[2], views[3], nullptr)) {
+      state.SkipWithError(e.str().c_str());
+      break;
+    }
+    (void)drv.recordEvent(*stop, nullptr);
+    auto ms = drv.elapsedMs(*start, *stop);
+    state.SetIterationTime(ms ? *ms / 1e3 : 0);
+  }
+  state.counters["TFLOP"] = benchmark::Counter(bench::keptFlops(spec) / 1e12,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["density"] = spec.mask.density();
+  (void)drv.destroyEvent(*start);
+  (void)drv.destroyEvent(*stop);
+  for (auto p : buffers)
+    (void)drv.free(p);
+}
+
+// Args: {B, H, S, D, density %, causal}: the rows of DESIGN.md's peer table.
+BENCHMARK(BM_Kernel)
+    ->ArgNames({"B", "H", "S", "D", "dens", "causal"})
+    ->Args({32, 12, 512, 64, 100, 0})->Args({32, 12, 512, 64, 50, 0})->Args({32, 12, 512, 64, 10, 0})
+    ->Args({4, 16, 8192, 64, 100, 0})->Args({4, 16, 8192, 64, 50, 0})->Args({4, 16, 8192, 64, 10, 0})
+    ->Args({1, 32, 16384, 128, 100, 0})->Args({1, 32, 16384, 128, 50, 0})
+    ->Args({1, 32, 16384, 128, 10, 0})->Args({1, 32, 16384, 128, 100, 1})
+    ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);
+
+} // namespace

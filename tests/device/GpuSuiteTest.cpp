@@ -1,0 +1,213 @@
+//===- GpuSuiteTest.cpp - GPU kernels against the float64 reference --------===//
+//
+// Runs on the lent GPU (tests/device/run.sh). Each case compiles its mask in
+// process for the device's chip, uploads fresh random f16/bf16 inputs, fills
+// the output with NaN (0xFF bytes) and guard bytes around it, launches, and
+// compares with referenceAttention evaluated on the same rounded inputs.
+// Without a GPU every case is skipped, and says so.
+//
+//===----------------------------------------------------------------------===//
+#include "sieve/compiler/Session.h"
+#include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <tuple>
+
+using namespace sieve;
+using namespace sieve::compiler;
+using namespace sieve::runtime;
+
+namespace {
+
+struct Shape {
+  const char *name;
+  int64_t batch, headsQ, headsKv, seqQ, seqK, blockQ, blockK;
+  double density;
+  bool bshd;
+  int64_t emptyHeads;
+};
+
+const Shape kShapes[] = {
+    //  name            B  Hq Hkv  Sq    Sk    bq   bk  dens  bshd  empty heads
+    {"square64",        2, 4, 4,  512,  512,  64,  64, 0.3, false, 1},
+    {"sq_ne_sk_partial", 1, 4, 4, 200,  456,  64,  32, 0.5, false, 0},
+    {"gqa_bshd",        2, 8, 2,  384,  384,  64,  64, 0.4, true,  2},
+    {"tiles128",        1, 4, 4, 1024, 1024, 128, 128, 0.2, false, 1},
+};
+
+using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/>;
+
+constexpr size_t kGuardBytes = 256;
+constexpr uint8_t kGuardByte = 0x5A, kPoisonByte = 0xFF;
+
+std::string paramName(const ::testing::TestParamInfo<Param> &info) {
+  auto [dtype, headDim, causal, shape] = info.param;
+  return std::string(dtypeName(dtype)) + "_d" + std::to_string(headDim) +
+         (causal ? "_causal_" : "_") + kShapes[shape].name;
+}
+
+class GpuSuite : public ::testing::TestWithParam<Param> {
+protected:
+  static void SetUpTestSuite() {
+    auto s = Session::create(BackendChoice::Cuda);
+    if (s)
+      session_ = std::move(*s);
+    else
+      skipReason_ = s.error().str();
+  }
+  static void TearDownTestSuite() { session_.reset(); }
+  static std::unique_ptr<Session> session_;
+  static std::string skipReason_;
+};
+std::unique_ptr<Session> GpuSuite::session_;
+std::string GpuSuite::skipReason_;
+
+// Host storage of one tensor, its [B, H, S, D] strides, and the values the
+// device sees (rounded to the dtype) as contiguous BHSD floats.
+struct Tensor {
+  std::array<int64_t, 4> sizes, strides;
+  std::vector<uint8_t> bytes;
+  std::vector<float> roundedBhsd;
+};
+
+Tensor makeTensor(std::array<int64_t, 4> sizes, bool bshd, DType dtype, std::mt19937_64 *rng) {
+  auto [b, h, s, d] = sizes;
+  Tensor t{sizes,
+           bshd ? std::array<int64_t, 4>{s * h * d, d, h * d, 1}
+                : std::array<int64_t, 4>{h * s * d, s * d, d, 1},
+           std::vector<uint8_t>(b * h * s * d * dtypeSize(dtype), kPoisonByte),
+           {}};
+  if (!rng)
+    return t;
+  std::normal_distribution<float> normal;
+  std::vector<float> storage(b * h * s * d);
+  for (float &x : storage)
+    x = normal(*rng);
+  encodeFloats(dtype, storage.data(), t.bytes.data(), storage.size());
+  decodeFloats(dtype, t.bytes.data(), storage.data(), storage.size());
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j < h; ++j)
+      for (int64_t k = 0; k < s; ++k)
+        for (int64_t l = 0; l < d; ++l)
+          t.roundedBhsd.push_back(
+              storage[i * t.strides[0] + j * t.strides[1] + k * t.strides[2] + l]);
+  return t;
+}
+
+TEST_P(GpuSuite, MatchesFloat64Reference) {
+  if (!session_)
+    GTEST_SKIP() << "no GPU: " << skipReason_;
+  auto [dtype, headDim, causal, shapeIndex] = GetParam();
+  const Shape &c = kShapes[shapeIndex];
+  uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+
+  KernelSpec spec;
+  spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
+  spec.causal = causal;
+  int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ, kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
+  spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, rng(),
+                                /*keepDiagonal=*/true);
+  for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
+    spec.mask.setHead(h, false);
+  for (int64_t kb = 0; kb < kBlocks; ++kb) // an empty row in a live head
+    spec.mask.set(0, 1, kb, false);
+
+  using Clock = std::chrono::steady_clock;
+  auto msSince = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  auto t0 = Clock::now();
+  auto artifact = session_->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  double compileMs = msSince(t0);
+
+  const CudaDriver &drv = session_->gpu()->driver();
+  Tensor q = makeTensor({c.batch, c.headsQ, c.seqQ, headDim}, c.bshd, dtype, &rng);
+  Tensor k = makeTensor({c.batch, c.headsKv, c.seqK, headDim}, c.bshd, dtype, &rng);
+  Tensor v = makeTensor({c.batch, c.headsKv, c.seqK, headDim}, c.bshd, dtype, &rng);
+  Tensor out = makeTensor({c.batch, c.headsQ, c.seqQ, headDim}, c.bshd, dtype, nullptr);
+
+  // Each tensor sits between guard bytes; the output starts as poison.
+  Tensor *tensors[4] = {&q, &k, &v, &out};
+  CuDevicePtr base[4];
+  TensorView views[4];
+  for (int t = 0; t < 4; ++t) {
+    size_t bytes = tensors[t]->bytes.size();
+    auto p = drv.alloc(bytes + 2 * kGuardBytes);
+    ASSERT_TRUE(p) << p.error().str();
+    base[t] = *p;
+    ASSERT_FALSE(drv.memset8(base[t], kGuardByte, bytes + 2 * kGuardBytes));
+    ASSERT_FALSE(drv.copyToDevice(base[t] + kGuardBytes, tensors[t]->bytes.data(), bytes));
+    views[t] = TensorView{reinterpret_cast<void *>(base[t] + kGuardBytes), dtype,
+                          tensors[t]->sizes, tensors[t]->strides, DeviceKind::Cuda};
+  }
+  auto t1 = Clock::now(); // includes the module load (the driver JITs the PTX)
+  Error launched = session_->run(**artifact, views[0], views[1], views[2], views[3], nullptr);
+  Error synced = drv.synchronize(nullptr);
+  double loadRunMs = msSince(t1);
+  std::vector<uint8_t> outBytes(out.bytes.size() + 2 * kGuardBytes);
+  Error copied = drv.copyToHost(outBytes.data(), base[3], outBytes.size());
+  for (CuDevicePtr p : base)
+    (void)drv.free(p);
+  ASSERT_FALSE(launched) << launched.str();
+  ASSERT_FALSE(synced) << synced.str();
+  ASSERT_FALSE(copied) << copied.str();
+
+  for (size_t i = 0; i < kGuardBytes; ++i) {
+    ASSERT_EQ(outBytes[i], kGuardByte) << "kernel wrote before the output, byte " << i;
+    ASSERT_EQ(outBytes[outBytes.size() - 1 - i], kGuardByte) << "kernel wrote past the output";
+  }
+  std::vector<float> storage(out.bytes.size() / dtypeSize(dtype));
+  decodeFloats(dtype, outBytes.data() + kGuardBytes, storage.data(), storage.size());
+  std::vector<float> got;
+  for (int64_t i = 0; i < c.batch; ++i)
+    for (int64_t j = 0; j < c.headsQ; ++j)
+      for (int64_t s = 0; s < c.seqQ; ++s)
+        for (int64_t d = 0; d < headDim; ++d)
+          got.push_back(storage[i * out.strides[0] + j * out.strides[1] + s * out.strides[2] + d]);
+
+  int64_t nans = 0;
+  for (float x : got)
+    nans += std::isnan(x);
+  EXPECT_EQ(nans, 0) << "output elements left as poison (unwritten) or NaN";
+  auto t2 = Clock::now();
+  std::vector<double> ref = referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(),
+                                               q.roundedBhsd.data(), k.roundedBhsd.data(),
+                                               v.roundedBhsd.data());
+  double referenceMs = msSince(t2);
+  double err = relativeError(got.data(), ref);
+  EXPECT_LT(err, 1e-2) << "relative error against the float64 reference";
+  RecordProperty("relative_error", std::to_string(err));
+  std::printf("  %-34s rel err %.3e, %4lld of %4lld tiles kept; compile %.0f ms, load+run %.0f ms, "
+              "reference %.0f ms\n",
+              paramName({GetParam(), 0}).c_str(), err,
+              static_cast<long long>((*artifact)->keptTiles),
+              static_cast<long long>((*artifact)->totalTiles), compileMs, loadRunMs, referenceMs);
+
+  // Empty heads and rows are exact zeros.
+  for (int64_t i = 0; i < c.batch; ++i)
+    for (int64_t j = 0; j < c.headsQ; ++j)
+      for (int64_t s = 0; s < c.seqQ; ++s) {
+        bool empty = j >= c.headsQ - c.emptyHeads || (j == 0 && s / c.blockQ == 1);
+        if (!empty)
+          continue;
+        size_t row = ((i * c.headsQ + j) * c.seqQ + s) * headDim;
+        for (int64_t d = 0; d < headDim; ++d)
+          ASSERT_EQ(got[row + d], 0.0f) << "b" << i << " h" << j << " row " << s;
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Masks, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(), ::testing::Range(0, 4)),
+                         paramName);
+
+} // namespace

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU, from the repository root, with .carry carried:
+# unpacks the static binaries, runs the GPU suite and sieve's main job, and
+# leaves logs under $OUT (when set) for the session to read.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${TMPDIR:-/tmp}/sieve-device-bin"
+out="${OUT:-$bin/out}"
+mkdir -p "$bin" "$out"
+for f in "$here"/*.xz; do
+  xz -dc "$f" > "$bin/$(basename "$f" .xz)"
+  chmod +x "$bin/$(basename "$f" .xz)"
+done
+export LD_LIBRARY_PATH="$here${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
+
+status=0
+echo "== GPU suite"
+"$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} --gtest_output="xml:$out/gpu-suite.xml" > "$out/gpu-suite.log" 2>&1 || status=1
+grep -E "rel err|PASSED|FAILED|SKIPPED|tests ran" "$out/gpu-suite.log"
+
+[ "${SIEVE_DEVICE_MAIN:-1}" = 1 ] && {
+echo "== main job: sieve mask + sieve run on the GPU"
+cd "$bin"
+"$bin/sieve" mask --heads 8 --seq-q 2048 --seq-k 2048 --block-q 64 --block-k 64 --density 0.2 -o mask.npy
+"$bin/sieve" run --mask mask.npy --batch 2 --head-dim 64 --backend cuda 2>&1 | tee "$out/main-job.log" || status=1
+"$bin/sieve" run --mask mask.npy --batch 2 --head-dim 128 --dtype f16 --causal --backend cuda 2>&1 | tee -a "$out/main-job.log" || status=1
+}
+
+if [ -x "$bin/sieve-bench-kernels" ] && [ "${SIEVE_DEVICE_BENCH:-1}" = 1 ]; then
+  echo "== kernel benchmarks (medians of repetitions, CUDA-event time per launch)"
+  "$bin/sieve-bench-kernels" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    ${SIEVE_BENCH_FILTER:+--benchmark_filter=$SIEVE_BENCH_FILTER} --benchmark_out="$out/bench-kernels.json" --benchmark_out_format=json 2>&1 \
+    | grep -E "median|Benchmark|---" | tee "$out/bench-kernels.txt"
+fi
+exit $status
