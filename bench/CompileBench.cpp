@@ -33,13 +33,23 @@ void compileOnce(benchmark::State &state, const compiler::Target &target) {
   state.counters["kept_tiles"] = static_cast<double>(spec.mask.countKept());
 }
 
-void BM_CompilePtxSm90a(benchmark::State &state) { compileOnce(state, compiler::Target::cuda("sm_90a")); }
+void BM_CompilePtxSm90a(benchmark::State &state) {
+  compileOnce(state, compiler::Target::cuda("sm_90a"));
+}
 void BM_CompileCpu(benchmark::State &state) { compileOnce(state, compiler::Target::cpu()); }
 
 // Args: {S, density in percent}; 32 heads, 128x128 tiles, D = 128.
 BENCHMARK(BM_CompilePtxSm90a)
-    ->Args({2048, 10})->Args({8192, 10})->Args({16384, 10})->Args({16384, 50})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_CompileCpu)->Args({2048, 10})->Args({16384, 10})->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Args({2048, 10})
+    ->Args({8192, 10})
+    ->Args({16384, 10})
+    ->Args({16384, 50})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_CompileCpu)
+    ->Args({2048, 10})
+    ->Args({16384, 10})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 } // namespace

@@ -32,7 +32,8 @@ void BM_Kernel(benchmark::State &state) {
     state.SkipWithError("no GPU");
     return;
   }
-  int64_t batch = state.range(0), heads = state.range(1), seq = state.range(2), dim = state.range(3);
+  int64_t batch = state.range(0), heads = state.range(1), seq = state.range(2),
+          dim = state.range(3);
   double density = state.range(4) / 100.0;
   bool causal = state.range(5);
   auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
@@ -69,7 +70,7 @@ void BM_Kernel(benchmark::State &state) {
     state.SetIterationTime(ms ? *ms / 1e3 : 0);
   }
   state.counters["TFLOP"] = benchmark::Counter(bench::keptFlops(spec) / 1e12,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+                                               benchmark::Counter::kIsIterationInvariantRate);
   state.counters["density"] = spec.mask.density();
   (void)drv.destroyEvent(*start);
   (void)drv.destroyEvent(*stop);
@@ -80,10 +81,18 @@ void BM_Kernel(benchmark::State &state) {
 // Args: {B, H, S, D, density %, causal}: the rows of DESIGN.md's peer table.
 BENCHMARK(BM_Kernel)
     ->ArgNames({"B", "H", "S", "D", "dens", "causal"})
-    ->Args({32, 12, 512, 64, 100, 0})->Args({32, 12, 512, 64, 50, 0})->Args({32, 12, 512, 64, 10, 0})
-    ->Args({4, 16, 8192, 64, 100, 0})->Args({4, 16, 8192, 64, 50, 0})->Args({4, 16, 8192, 64, 10, 0})
-    ->Args({1, 32, 16384, 128, 100, 0})->Args({1, 32, 16384, 128, 50, 0})
-    ->Args({1, 32, 16384, 128, 10, 0})->Args({1, 32, 16384, 128, 100, 1})
-    ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);
+    ->Args({32, 12, 512, 64, 100, 0})
+    ->Args({32, 12, 512, 64, 50, 0})
+    ->Args({32, 12, 512, 64, 10, 0})
+    ->Args({4, 16, 8192, 64, 100, 0})
+    ->Args({4, 16, 8192, 64, 50, 0})
+    ->Args({4, 16, 8192, 64, 10, 0})
+    ->Args({1, 32, 16384, 128, 100, 0})
+    ->Args({1, 32, 16384, 128, 50, 0})
+    ->Args({1, 32, 16384, 128, 10, 0})
+    ->Args({1, 32, 16384, 128, 100, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.2);
 
 } // namespace

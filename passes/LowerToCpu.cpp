@@ -33,8 +33,8 @@ namespace {
 
 void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
   OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
-  RowTableGlobals tables = createRowTableGlobals(
-      moduleBuilder, op.getLoc(), op, "__sieve_cpu" + std::to_string(index));
+  RowTableGlobals tables =
+      createRowTableGlobals(moduleBuilder, op.getLoc(), op, "__sieve_cpu" + std::to_string(index));
 
   ImplicitLocOpBuilder b(op.getLoc(), op);
   auto qType = op.getQuery().getType();
@@ -74,32 +74,29 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
       Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
       Value qStart = arith::MulIOp::create(b, qb, indexConst(b, blockQ));
       Value qEnd = arith::MinUIOp::create(
-          b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)),
-          indexConst(b, seqQ));
+          b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)), indexConst(b, seqQ));
       buildFor(b, qStart, qEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value i, ValueRange) {
-        buildFor(b, c0, indexConst(b, headDim), c1, {},
-                 [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
-                   Value q = toF32(b, memref::LoadOp::create(
-                                          b, op.getQuery(), ValueRange{bi, h, i, d}));
-                   memref::StoreOp::create(
-                       b, arith::MulFOp::create(b, q, f32Const(b, scaleLog2)), qRow,
-                       ValueRange{d});
-                   memref::StoreOp::create(b, zero, acc, ValueRange{d});
-                   return SmallVector<Value>{};
-                 });
+        buildFor(
+            b, c0, indexConst(b, headDim), c1, {},
+            [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
+              Value q = toF32(b, memref::LoadOp::create(b, op.getQuery(), ValueRange{bi, h, i, d}));
+              memref::StoreOp::create(b, arith::MulFOp::create(b, q, f32Const(b, scaleLog2)), qRow,
+                                      ValueRange{d});
+              memref::StoreOp::create(b, zero, acc, ValueRange{d});
+              return SmallVector<Value>{};
+            });
         auto keyLoop = buildFor(
             b, rowBegin, rowEnd, c1, {negInf, zero},
             [&](ImplicitLocOpBuilder &b, Value e, ValueRange state) {
               Value kb = loadIndexEntry(b, keyBlocks, e);
               Value jStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
               Value jEnd = arith::MinUIOp::create(
-                  b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)),
-                  indexConst(b, seqK));
+                  b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)), indexConst(b, seqK));
               if (causal)
                 jEnd = arith::MinUIOp::create(b, jEnd, arith::AddIOp::create(b, i, c1));
               // jEnd may fall below jStart on the diagonal: clamp the count.
-              Value count = arith::SubIOp::create(
-                  b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
+              Value count =
+                  arith::SubIOp::create(b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
               auto scoreLoop = buildFor(
                   b, c0, count, c1, {negInf},
                   [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
@@ -108,8 +105,8 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
                         b, c0, indexConst(b, headDim), c1, {zero},
                         [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
                           Value q = memref::LoadOp::create(b, qRow, ValueRange{d});
-                          Value k = toF32(b, memref::LoadOp::create(
-                                                 b, op.getKey(), ValueRange{bi, kvh, j, d}));
+                          Value k = toF32(
+                              b, memref::LoadOp::create(b, op.getKey(), ValueRange{bi, kvh, j, d}));
                           return SmallVector<Value>{math::FmaOp::create(b, q, k, s[0])};
                         });
                     Value s = dot.getResult(0);
@@ -117,23 +114,21 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
                     return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
                   });
               SoftmaxState next = buildSoftmaxUpdate(
-                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc,
-                  headDim,
+                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc, headDim,
                   [](ImplicitLocOpBuilder &b, Value x) -> Value {
                     return math::Exp2Op::create(b, x);
                   },
                   [&](ImplicitLocOpBuilder &b, Value jj, Value d) {
                     Value j = arith::AddIOp::create(b, jStart, jj);
-                    return toF32(b, memref::LoadOp::create(b, op.getValue(),
-                                                           ValueRange{bi, kvh, j, d}));
+                    return toF32(
+                        b, memref::LoadOp::create(b, op.getValue(), ValueRange{bi, kvh, j, d}));
                   });
               return SmallVector<Value>{next.max, next.sum};
             });
-        buildNormalizeAndStore(b, acc, keyLoop.getResult(1), headDim,
-                               [&](ImplicitLocOpBuilder &b, Value d, Value v) {
-                                 memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(),
-                                                         ValueRange{bi, h, i, d});
-                               });
+        buildNormalizeAndStore(
+            b, acc, keyLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value v) {
+              memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(), ValueRange{bi, h, i, d});
+            });
         return SmallVector<Value>{};
       });
       return SmallVector<Value>{};

@@ -45,8 +45,7 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
 /// libdevice. Its relative error (2^-22) is far below the bf16 inputs'.
 Value nvvmExp2(ImplicitLocOpBuilder &b, Value x) {
   return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
-                                       ValueRange{x})
+                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"), ValueRange{x})
       .getResult(0);
 }
 
@@ -63,8 +62,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   const bool causal = op.getCausal();
   const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
   if (blockQ > 1024)
-    return op.emitOpError() << "block_q " << blockQ
-                            << " exceeds the 1024 threads of a GPU block";
+    return op.emitOpError() << "block_q " << blockQ << " exceeds the 1024 threads of a GPU block";
   if (op.getNumRows() > std::numeric_limits<int32_t>::max() || batch > 65535)
     return op.emitOpError() << "grid of " << op.getNumRows() << " x " << batch
                             << " blocks exceeds the GPU's limits";
@@ -116,20 +114,20 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
   Value rowBegin = loadIndexEntry(b, offsets, r);
   Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
-  Value i = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, qb, indexConst(b, blockQ)), tid);
+  Value i = arith::AddIOp::create(b, arith::MulIOp::create(b, qb, indexConst(b, blockQ)), tid);
   // Threads past Sq (ragged last block) still stage keys and meet every
   // barrier; they read a valid row and never write.
   Value qValid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, indexConst(b, seqQ));
   Value iRead = arith::MinUIOp::create(b, i, indexConst(b, seqQ - 1));
 
-  buildFor(b, c0, indexConst(b, headDim), c1, {}, [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
-    Value x = toF32(b, memref::LoadOp::create(b, q, ValueRange{bi, h, iRead, d}));
-    memref::StoreOp::create(b, arith::MulFOp::create(b, x, f32Const(b, scaleLog2)), qRow,
-                            ValueRange{d});
-    memref::StoreOp::create(b, zero, acc, ValueRange{d});
-    return SmallVector<Value>{};
-  });
+  buildFor(b, c0, indexConst(b, headDim), c1, {},
+           [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
+             Value x = toF32(b, memref::LoadOp::create(b, q, ValueRange{bi, h, iRead, d}));
+             memref::StoreOp::create(b, arith::MulFOp::create(b, x, f32Const(b, scaleLog2)), qRow,
+                                     ValueRange{d});
+             memref::StoreOp::create(b, zero, acc, ValueRange{d});
+             return SmallVector<Value>{};
+           });
 
   Value stageElems = indexConst(b, chunk * headDim);
   auto blockLoop = buildFor(
@@ -138,8 +136,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
         Value kb = loadIndexEntry(b, keyBlocks, e);
         Value blockStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
         auto chunkLoop = buildFor(
-            b, c0, indexConst(b, blockK), indexConst(b, chunk),
-            {blockState[0], blockState[1]},
+            b, c0, indexConst(b, blockK), indexConst(b, chunk), {blockState[0], blockState[1]},
             [&](ImplicitLocOpBuilder &b, Value c, ValueRange state) {
               Value chunkStart = arith::AddIOp::create(b, blockStart, c);
               // Everyone has finished reading the previous chunk.
@@ -149,11 +146,13 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                          Value jj = arith::DivUIOp::create(b, x, indexConst(b, headDim));
                          Value d = arith::RemUIOp::create(b, x, indexConst(b, headDim));
                          Value j = arith::AddIOp::create(b, chunkStart, jj);
-                         Value inRange = arith::CmpIOp::create(
-                             b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
+                         Value inRange = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j,
+                                                               indexConst(b, seqK));
                          Value jRead = arith::MinUIOp::create(b, j, indexConst(b, seqK - 1));
-                         Value kx = toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
-                         Value vx = toF32(b, memref::LoadOp::create(b, v, ValueRange{bi, kvh, jRead, d}));
+                         Value kx =
+                             toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
+                         Value vx =
+                             toF32(b, memref::LoadOp::create(b, v, ValueRange{bi, kvh, jRead, d}));
                          memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, kx, zero),
                                                  kStage, ValueRange{jj, d});
                          memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, vx, zero),
@@ -165,14 +164,15 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                   b, c0, indexConst(b, chunk), c1, {negInf},
                   [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
                     Value j = arith::AddIOp::create(b, chunkStart, jj);
-                    auto dot = buildFor(b, c0, indexConst(b, headDim), c1, {zero},
-                                        [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
-                                          Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
-                                          Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
-                                          return SmallVector<Value>{math::FmaOp::create(b, qx, kx, s[0])};
-                                        });
-                    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j,
-                                                        indexConst(b, seqK));
+                    auto dot =
+                        buildFor(b, c0, indexConst(b, headDim), c1, {zero},
+                                 [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
+                                   Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
+                                   Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
+                                   return SmallVector<Value>{math::FmaOp::create(b, qx, kx, s[0])};
+                                 });
+                    Value valid =
+                        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
                     if (causal)
                       valid = arith::AndIOp::create(
                           b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
@@ -194,20 +194,20 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&ifValid.getThenRegion().front());
-    buildNormalizeAndStore(b, acc, blockLoop.getResult(1), headDim,
-                           [&](ImplicitLocOpBuilder &b, Value d, Value x) {
-                             memref::StoreOp::create(b, fromF32(b, x, elt), out,
-                                                     ValueRange{bi, h, i, d});
-                           });
+    buildNormalizeAndStore(
+        b, acc, blockLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value x) {
+          memref::StoreOp::create(b, fromF32(b, x, elt), out, ValueRange{bi, h, i, d});
+        });
   }
   gpu::ReturnOp::create(b);
 
   // The launch replaces the op on the host side.
   ImplicitLocOpBuilder hb(op.getLoc(), op);
   Value rows = indexConst(hb, op.getNumRows());
-  gpu::LaunchFuncOp::create(hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
-                            gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
-                            /*dynamicSharedMemorySize=*/Value(), op->getOperands());
+  gpu::LaunchFuncOp::create(
+      hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
+      gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
+      /*dynamicSharedMemorySize=*/Value(), op->getOperands());
   op.erase();
   return success();
 }

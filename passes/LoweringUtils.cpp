@@ -18,30 +18,26 @@ memref::GlobalOp createTable(OpBuilder &builder, Location loc, StringRef name,
   SmallVector<int32_t> data(values.begin(), values.end());
   if (data.empty())
     data.push_back(0);
-  auto type = MemRefType::get({static_cast<int64_t>(data.size())},
-                              builder.getI32Type(), MemRefLayoutAttrInterface(),
-                              memorySpace);
-  auto init = DenseElementsAttr::get(
-      RankedTensorType::get(type.getShape(), builder.getI32Type()),
-      ArrayRef<int32_t>(data));
-  return memref::GlobalOp::create(builder, loc, name,
-                                  builder.getStringAttr("private"), type, init,
+  auto type = MemRefType::get({static_cast<int64_t>(data.size())}, builder.getI32Type(),
+                              MemRefLayoutAttrInterface(), memorySpace);
+  auto init = DenseElementsAttr::get(RankedTensorType::get(type.getShape(), builder.getI32Type()),
+                                     ArrayRef<int32_t>(data));
+  return memref::GlobalOp::create(builder, loc, name, builder.getStringAttr("private"), type, init,
                                   /*constant=*/true, /*alignment=*/nullptr);
 }
 } // namespace
 
 RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
-                                      dialect::BlockSparseAttentionOp op,
-                                      StringRef prefix, Attribute memorySpace) {
+                                      dialect::BlockSparseAttentionOp op, StringRef prefix,
+                                      Attribute memorySpace) {
   RowTableGlobals g;
-  g.heads = createTable(builder, loc, (prefix + "_row_heads").str(),
-                        op.getRowHeads(), memorySpace);
+  g.heads = createTable(builder, loc, (prefix + "_row_heads").str(), op.getRowHeads(), memorySpace);
   g.queryBlocks = createTable(builder, loc, (prefix + "_row_query_blocks").str(),
                               op.getRowQueryBlocks(), memorySpace);
-  g.offsets = createTable(builder, loc, (prefix + "_row_offsets").str(),
-                          op.getRowOffsets(), memorySpace);
-  g.keyBlocks = createTable(builder, loc, (prefix + "_key_blocks").str(),
-                            op.getKeyBlocks(), memorySpace);
+  g.offsets =
+      createTable(builder, loc, (prefix + "_row_offsets").str(), op.getRowOffsets(), memorySpace);
+  g.keyBlocks =
+      createTable(builder, loc, (prefix + "_key_blocks").str(), op.getKeyBlocks(), memorySpace);
   return g;
 }
 
@@ -71,63 +67,53 @@ Value fromF32(ImplicitLocOpBuilder &b, Value v, Type elementType) {
 }
 
 scf::ForOp
-buildFor(ImplicitLocOpBuilder &b, Value lb, Value ub, Value step,
-         ValueRange inits,
-         const std::function<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
-                                                ValueRange)> &body) {
-  return scf::ForOp::create(
-      b, lb, ub, step, inits,
-      [&](OpBuilder &nested, Location loc, Value iv, ValueRange iters) {
-        ImplicitLocOpBuilder ib(loc, nested);
-        SmallVector<Value> results = body(ib, iv, iters);
-        scf::YieldOp::create(ib, results);
-      });
+buildFor(ImplicitLocOpBuilder &b, Value lb, Value ub, Value step, ValueRange inits,
+         const std::function<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)> &body) {
+  return scf::ForOp::create(b, lb, ub, step, inits,
+                            [&](OpBuilder &nested, Location loc, Value iv, ValueRange iters) {
+                              ImplicitLocOpBuilder ib(loc, nested);
+                              SmallVector<Value> results = body(ib, iv, iters);
+                              scf::YieldOp::create(ib, results);
+                            });
 }
 
-SoftmaxState buildSoftmaxUpdate(
-    ImplicitLocOpBuilder &b, SoftmaxState state, Value chunkMax, Value scores,
-    Value count, Value acc, int64_t headDim,
-    const std::function<Value(ImplicitLocOpBuilder &, Value)> &exp2,
-    const std::function<Value(ImplicitLocOpBuilder &, Value, Value)> &valueAt) {
-  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1),
-        dim = indexConst(b, headDim);
+SoftmaxState
+buildSoftmaxUpdate(ImplicitLocOpBuilder &b, SoftmaxState state, Value chunkMax, Value scores,
+                   Value count, Value acc, int64_t headDim,
+                   const std::function<Value(ImplicitLocOpBuilder &, Value)> &exp2,
+                   const std::function<Value(ImplicitLocOpBuilder &, Value, Value)> &valueAt) {
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1), dim = indexConst(b, headDim);
   Value newMax = arith::MaximumFOp::create(b, state.max, chunkMax);
   // A chunk whose every key is masked leaves the max at -inf; exp2(-inf -
   // -inf) would be NaN, so such chunks change nothing.
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
-  Value allMasked =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, negInf);
-  auto ifOp = scf::IfOp::create(
-      b, TypeRange{b.getF32Type(), b.getF32Type()}, allMasked,
-      /*withElseRegion=*/true);
+  Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, negInf);
+  auto ifOp = scf::IfOp::create(b, TypeRange{b.getF32Type(), b.getF32Type()}, allMasked,
+                                /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&ifOp.getThenRegion().front());
     scf::YieldOp::create(b, ValueRange{state.max, state.sum});
 
     b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-    Value correction =
-        exp2(b, arith::SubFOp::create(b, state.max, newMax).getResult());
+    Value correction = exp2(b, arith::SubFOp::create(b, state.max, newMax).getResult());
     Value sum = arith::MulFOp::create(b, state.sum, correction);
     buildFor(b, c0, dim, c1, {}, [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
       Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
-      memref::StoreOp::create(ib, arith::MulFOp::create(ib, a, correction), acc,
-                              ValueRange{d});
+      memref::StoreOp::create(ib, arith::MulFOp::create(ib, a, correction), acc, ValueRange{d});
       return SmallVector<Value>{};
     });
-    auto sumLoop = buildFor(
-        b, c0, count, c1, {sum},
-        [&](ImplicitLocOpBuilder &ib, Value j, ValueRange iters) {
+    auto sumLoop =
+        buildFor(b, c0, count, c1, {sum}, [&](ImplicitLocOpBuilder &ib, Value j, ValueRange iters) {
           Value s = memref::LoadOp::create(ib, scores, ValueRange{j});
           Value p = exp2(ib, arith::SubFOp::create(ib, s, newMax).getResult());
-          buildFor(ib, c0, dim, c1, {},
-                   [&](ImplicitLocOpBuilder &db, Value d, ValueRange) {
-                     Value a = memref::LoadOp::create(db, acc, ValueRange{d});
-                     Value v = valueAt(db, j, d);
-                     Value fma = math::FmaOp::create(db, p, v, a);
-                     memref::StoreOp::create(db, fma, acc, ValueRange{d});
-                     return SmallVector<Value>{};
-                   });
+          buildFor(ib, c0, dim, c1, {}, [&](ImplicitLocOpBuilder &db, Value d, ValueRange) {
+            Value a = memref::LoadOp::create(db, acc, ValueRange{d});
+            Value v = valueAt(db, j, d);
+            Value fma = math::FmaOp::create(db, p, v, a);
+            memref::StoreOp::create(db, fma, acc, ValueRange{d});
+            return SmallVector<Value>{};
+          });
           return SmallVector<Value>{arith::AddFOp::create(ib, iters[0], p)};
         });
     scf::YieldOp::create(b, ValueRange{newMax, sumLoop.getResult(0)});
@@ -142,8 +128,8 @@ void buildNormalizeAndStore(
   // UNE, not OGT: a NaN sum (NaN in the inputs) must reach the output as it
   // would in dense attention; only a row with no kept key writes zeros.
   Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
-  Value inv = arith::SelectOp::create(
-      b, hasKeys, arith::DivFOp::create(b, one, sum).getResult(), zero);
+  Value inv =
+      arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, one, sum).getResult(), zero);
   buildFor(b, indexConst(b, 0), indexConst(b, headDim), indexConst(b, 1), {},
            [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
              Value a = memref::LoadOp::create(ib, acc, ValueRange{d});

@@ -9,10 +9,10 @@
 
 #include "sieve/dialect/SieveOps.h"
 
-#include "mlir/IR/Builders.h"
-#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <functional>
 
@@ -29,31 +29,27 @@ struct RowTableGlobals {
 /// Emits the four tables as private constant i32 globals at `builder`'s
 /// insertion point (a module or gpu.module body), named `<prefix>_<table>`.
 /// Empty tables get one padding entry: zero-sized globals are not portable.
-RowTableGlobals createRowTableGlobals(mlir::OpBuilder &builder,
-                                      mlir::Location loc,
-                                      dialect::BlockSparseAttentionOp op,
-                                      llvm::StringRef prefix,
+RowTableGlobals createRowTableGlobals(mlir::OpBuilder &builder, mlir::Location loc,
+                                      dialect::BlockSparseAttentionOp op, llvm::StringRef prefix,
                                       mlir::Attribute memorySpace = {});
 
 /// Loads `table[index]` (i32) as an index value.
-mlir::Value loadIndexEntry(mlir::ImplicitLocOpBuilder &b, mlir::Value table,
-                           mlir::Value index);
+mlir::Value loadIndexEntry(mlir::ImplicitLocOpBuilder &b, mlir::Value table, mlir::Value index);
 
 mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v);
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
 
 /// Widens a loaded element to f32 / narrows an f32 to the element type.
 mlir::Value toF32(mlir::ImplicitLocOpBuilder &b, mlir::Value v);
-mlir::Value fromF32(mlir::ImplicitLocOpBuilder &b, mlir::Value v,
-                    mlir::Type elementType);
+mlir::Value fromF32(mlir::ImplicitLocOpBuilder &b, mlir::Value v, mlir::Type elementType);
 
 /// Builds `scf.for iv = lb to ub step s` with the body given as a lambda that
 /// returns the values to yield.
 mlir::scf::ForOp
-buildFor(mlir::ImplicitLocOpBuilder &b, mlir::Value lb, mlir::Value ub,
-         mlir::Value step, mlir::ValueRange inits,
-         const std::function<llvm::SmallVector<mlir::Value>(
-             mlir::ImplicitLocOpBuilder &, mlir::Value, mlir::ValueRange)> &body);
+buildFor(mlir::ImplicitLocOpBuilder &b, mlir::Value lb, mlir::Value ub, mlir::Value step,
+         mlir::ValueRange inits,
+         const std::function<llvm::SmallVector<mlir::Value>(mlir::ImplicitLocOpBuilder &,
+                                                            mlir::Value, mlir::ValueRange)> &body);
 
 /// The online-softmax update for one chunk of scores already stored in
 /// `scores[0, count)` (log2 domain), given the chunk maximum. Rescales `acc`
@@ -63,8 +59,8 @@ struct SoftmaxState {
   mlir::Value max, sum;
 };
 SoftmaxState buildSoftmaxUpdate(
-    mlir::ImplicitLocOpBuilder &b, SoftmaxState state, mlir::Value chunkMax,
-    mlir::Value scores, mlir::Value count, mlir::Value acc, int64_t headDim,
+    mlir::ImplicitLocOpBuilder &b, SoftmaxState state, mlir::Value chunkMax, mlir::Value scores,
+    mlir::Value count, mlir::Value acc, int64_t headDim,
     const std::function<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value)> &exp2,
     const std::function<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value, mlir::Value)>
         &valueAt);

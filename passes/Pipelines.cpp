@@ -87,10 +87,9 @@ void registerSievePassesAndPipelines() {
 }
 
 void registerSieveCompilerDialects(DialectRegistry &registry) {
-  registry.insert<dialect::SieveDialect, arith::ArithDialect, func::FuncDialect,
-                  scf::SCFDialect, memref::MemRefDialect, math::MathDialect,
-                  cf::ControlFlowDialect, gpu::GPUDialect, LLVM::LLVMDialect,
-                  NVVM::NVVMDialect, index::IndexDialect, ub::UBDialect>();
+  registry.insert<dialect::SieveDialect, arith::ArithDialect, func::FuncDialect, scf::SCFDialect,
+                  memref::MemRefDialect, math::MathDialect, cf::ControlFlowDialect, gpu::GPUDialect,
+                  LLVM::LLVMDialect, NVVM::NVVMDialect, index::IndexDialect, ub::UBDialect>();
   // Conversion interfaces used by convert-gpu-to-nvvm for the ops inside kernels.
   arith::registerConvertArithToLLVMInterface(registry);
   registerConvertMemRefToLLVMInterface(registry);

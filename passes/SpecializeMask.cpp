@@ -84,8 +84,7 @@ RowTables buildRowTables(AttentionOp op) {
   return t;
 }
 
-struct SpecializeMaskPass
-    : public sieve::passes::impl::SpecializeMaskBase<SpecializeMaskPass> {
+struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<SpecializeMaskPass> {
   void runOnOperation() override {
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
@@ -95,9 +94,8 @@ struct SpecializeMaskPass
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(),
           b.getDenseI32ArrayAttr(t.heads), b.getDenseI32ArrayAttr(t.queryBlocks),
-          b.getDenseI32ArrayAttr(t.offsets), b.getDenseI32ArrayAttr(t.keyBlocks),
-          op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(),
-          op.getCausalAttr());
+          b.getDenseI32ArrayAttr(t.offsets), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
+          op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());
       op.erase();
     }
   }

@@ -49,9 +49,12 @@ std::unique_ptr<MLIRContext> makeContext() {
 Type elementType(MLIRContext &ctx, runtime::DType dtype) {
   Builder b(&ctx);
   switch (dtype) {
-  case runtime::DType::F16: return b.getF16Type();
-  case runtime::DType::BF16: return b.getBF16Type();
-  case runtime::DType::F32: return b.getF32Type();
+  case runtime::DType::F16:
+    return b.getF16Type();
+  case runtime::DType::BF16:
+    return b.getBF16Type();
+  case runtime::DType::F32:
+    return b.getF32Type();
   }
   return {};
 }
@@ -70,8 +73,8 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto qType = MemRefType::get({s.batch, s.headsQ, s.seqQ, s.headDim}, elt, layout);
   auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
   b.setInsertionPointToEnd(module->getBody());
-  auto func = func::FuncOp::create(b, loc, kEntry,
-                                   b.getFunctionType({qType, kvType, kvType, qType}, {}));
+  auto func =
+      func::FuncOp::create(b, loc, kEntry, b.getFunctionType({qType, kvType, kvType, qType}, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   Block *body = func.addEntryBlock();
@@ -219,7 +222,8 @@ Expected<Artifact> compile(const KernelSpec &spec) {
   PassManager pm(p->ctx.get());
   buildPipeline(pm, spec.target);
   if (failed(pm.run(*p->module)))
-    return Error(ErrorCode::Compile, "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
+    return Error(ErrorCode::Compile,
+                 "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
   if (spec.target.backend == Backend::Cuda) {
     if (Error e = extractGpuArtifact(*p->module, a))
       return e;
@@ -247,7 +251,8 @@ Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const K
                       /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
                       /*printAfterOnlyOnFailure=*/false, os);
   if (failed(pm.run(*p->module)))
-    return Error(ErrorCode::Compile, "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
+    return Error(ErrorCode::Compile,
+                 "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
   // Split the printer's "// -----// IR Dump After X //----- //" sections.
   const std::string marker = "// -----// IR Dump After ";
   size_t pos = dump.find(marker);
@@ -256,7 +261,8 @@ Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const K
     size_t next = dump.find(marker, pos + marker.size());
     std::string name = dump.substr(pos + marker.size(), nameEnd - pos - marker.size());
     size_t bodyStart = dump.find('\n', nameEnd) + 1;
-    stages.emplace_back(name, dump.substr(bodyStart, (next == std::string::npos ? dump.size() : next) - bodyStart));
+    stages.emplace_back(
+        name, dump.substr(bodyStart, (next == std::string::npos ? dump.size() : next) - bodyStart));
     pos = next;
   }
   return stages;

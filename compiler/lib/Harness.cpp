@@ -58,7 +58,8 @@ struct HostTensor {
   }
 };
 
-HostTensor randomTensor(std::array<int64_t, 4> sizes, DType dtype, bool bshd, std::mt19937_64 &rng) {
+HostTensor randomTensor(std::array<int64_t, 4> sizes, DType dtype, bool bshd,
+                        std::mt19937_64 &rng) {
   HostTensor t{sizes, bshd, {}, dtype};
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> values(t.count());
@@ -107,7 +108,8 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
   HostTensor q = randomTensor(qSizes, s.dtype, options.bshd, rng);
   HostTensor k = randomTensor(kvSizes, s.dtype, options.bshd, rng);
   HostTensor v = randomTensor(kvSizes, s.dtype, options.bshd, rng);
-  HostTensor out{qSizes, options.bshd, std::vector<uint8_t>(q.storage.size(), kPoisonByte), s.dtype};
+  HostTensor out{qSizes, options.bshd, std::vector<uint8_t>(q.storage.size(), kPoisonByte),
+                 s.dtype};
 
   HarnessResult result;
   std::vector<double> times;
@@ -154,10 +156,9 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     (void)drv.destroyEvent(*start);
     (void)drv.destroyEvent(*stop);
   } else {
-    TensorView views[4] = {q.view(q.storage.data(), DeviceKind::Host),
-                           k.view(k.storage.data(), DeviceKind::Host),
-                           v.view(v.storage.data(), DeviceKind::Host),
-                           out.view(out.storage.data(), DeviceKind::Host)};
+    TensorView views[4] = {
+        q.view(q.storage.data(), DeviceKind::Host), k.view(k.storage.data(), DeviceKind::Host),
+        v.view(v.storage.data(), DeviceKind::Host), out.view(out.storage.data(), DeviceKind::Host)};
     for (int it = 0; it < total; ++it) {
       std::fill(out.storage.begin(), out.storage.end(), kPoisonByte);
       auto t0 = std::chrono::steady_clock::now();

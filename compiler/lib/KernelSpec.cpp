@@ -27,31 +27,38 @@ Error KernelSpec::validate() const {
                              {"seq_k", s.seqK},
                              {"head_dim", s.headDim}})
     if (value <= 0)
-      return Error(ErrorCode::InvalidArgument, fmt::format("{} must be positive, got {}", name, value));
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("{} must be positive, got {}", name, value));
   if (s.headsQ % s.headsKv != 0)
-    return Error(ErrorCode::ShapeMismatch,
-                 fmt::format("heads_q ({}) must be a multiple of heads_kv ({})", s.headsQ, s.headsKv));
+    return Error(
+        ErrorCode::ShapeMismatch,
+        fmt::format("heads_q ({}) must be a multiple of heads_kv ({})", s.headsQ, s.headsKv));
   if (mask.numTiles() == 0)
     return Error(ErrorCode::MalformedMask, "no mask given");
   if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
     return e;
   double sc = effectiveScale();
   if (!std::isfinite(sc) || sc == 0)
-    return Error(ErrorCode::InvalidArgument, fmt::format("scale must be finite and non-zero, got {}", sc));
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("scale must be finite and non-zero, got {}", sc));
   if (target.backend == runtime::Backend::Cpu) {
     if (s.dtype != runtime::DType::F32)
       return Error(ErrorCode::Unsupported,
-                   fmt::format("the CPU backend computes in f32; got dtype {}", runtime::dtypeName(s.dtype)));
+                   fmt::format("the CPU backend computes in f32; got dtype {}",
+                               runtime::dtypeName(s.dtype)));
   } else {
     if (!isSupportedChip(target.chip))
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("unsupported chip '{}' (expected sm_80, sm_86, sm_89, sm_90 or sm_90a)",
-                               target.chip));
+      return Error(
+          ErrorCode::Unsupported,
+          fmt::format("unsupported chip '{}' (expected sm_80, sm_86, sm_89, sm_90 or sm_90a)",
+                      target.chip));
     if (mask.blockQ() > 1024)
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
+      return Error(
+          ErrorCode::Unsupported,
+          fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
     if (s.batch > 65535)
-      return Error(ErrorCode::Unsupported, fmt::format("batch {} exceeds the grid's 65535", s.batch));
+      return Error(ErrorCode::Unsupported,
+                   fmt::format("batch {} exceeds the grid's 65535", s.batch));
   }
   return Error::success();
 }

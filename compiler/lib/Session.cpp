@@ -8,10 +8,14 @@ namespace sieve::compiler {
 using runtime::Backend;
 
 Expected<BackendChoice> parseBackendChoice(const std::string &name) {
-  if (name == "auto") return BackendChoice::Auto;
-  if (name == "cuda" || name == "gpu") return BackendChoice::Cuda;
-  if (name == "cpu") return BackendChoice::Cpu;
-  return Error(ErrorCode::InvalidArgument, "unknown backend '" + name + "' (expected auto, cuda or cpu)");
+  if (name == "auto")
+    return BackendChoice::Auto;
+  if (name == "cuda" || name == "gpu")
+    return BackendChoice::Cuda;
+  if (name == "cpu")
+    return BackendChoice::Cpu;
+  return Error(ErrorCode::InvalidArgument,
+               "unknown backend '" + name + "' (expected auto, cuda or cpu)");
 }
 
 Expected<std::unique_ptr<Session>> Session::create(BackendChoice choice, int device) {

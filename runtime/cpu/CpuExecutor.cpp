@@ -53,8 +53,9 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
   if (artifact.backend != Backend::Cpu)
     return Error(ErrorCode::InvalidArgument, "artifact was compiled for the CUDA backend");
   if (artifact.shape.dtype != DType::F32)
-    return Error(ErrorCode::Unsupported, std::string("the CPU backend runs f32 only, artifact is ") +
-                                             dtypeName(artifact.shape.dtype));
+    return Error(ErrorCode::Unsupported,
+                 std::string("the CPU backend runs f32 only, artifact is ") +
+                     dtypeName(artifact.shape.dtype));
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = kernels_.find(artifact.cacheKey);
   if (it != kernels_.end())
@@ -84,7 +85,8 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = mlir::ExecutionEngine::create(*module, options);
   if (!engine)
-    return Error(ErrorCode::Compile, "JIT compilation failed: " + llvm::toString(engine.takeError()));
+    return Error(ErrorCode::Compile,
+                 "JIT compilation failed: " + llvm::toString(engine.takeError()));
   kernel->engine = std::move(*engine);
   kernel->artifact = artifact;
   kernel->artifact.code.clear();
@@ -101,8 +103,7 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
                               dout = descriptorOf(out);
   StridedMemRefType<float, 4> *args[] = {&dq, &dk, &dv, &dout};
   void *packed[] = {&args[0], &args[1], &args[2], &args[3]};
-  llvm::Error err =
-      kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
+  llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
   if (err)
     return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
   return Error::success();

@@ -16,8 +16,8 @@ const char *backendName(Backend backend) { return backend == Backend::Cuda ? "cu
 
 std::string ProblemShape::str() const {
   std::ostringstream os;
-  os << "B=" << batch << " Hq=" << headsQ << " Hkv=" << headsKv << " Sq=" << seqQ
-     << " Sk=" << seqK << " D=" << headDim << " " << dtypeName(dtype);
+  os << "B=" << batch << " Hq=" << headsQ << " Hkv=" << headsKv << " Sq=" << seqQ << " Sk=" << seqK
+     << " D=" << headDim << " " << dtypeName(dtype);
   return os.str();
 }
 
@@ -48,11 +48,16 @@ namespace {
 
 const char *fieldName(ParamField f) {
   switch (f) {
-  case ParamField::AllocatedPtr: return "allocated";
-  case ParamField::AlignedPtr: return "aligned";
-  case ParamField::Offset: return "offset";
-  case ParamField::Size: return "size";
-  case ParamField::Stride: return "stride";
+  case ParamField::AllocatedPtr:
+    return "allocated";
+  case ParamField::AlignedPtr:
+    return "aligned";
+  case ParamField::Offset:
+    return "offset";
+  case ParamField::Size:
+    return "size";
+  case ParamField::Stride:
+    return "stride";
   }
   return "?";
 }
@@ -151,8 +156,8 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       ParamSlot s;
       s.tensor = p.at("tensor").get<int>();
       s.dim = p.at("dim").get<int>();
-      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
-          s.tensor > 3 || s.dim < 0 || s.dim > 3)
+      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 || s.tensor > 3 ||
+          s.dim < 0 || s.dim > 3)
         return corrupt("bad parameter slot " + p.dump());
       a.params.push_back(s);
     }
@@ -229,8 +234,7 @@ Expected<Artifact> Artifact::load(const std::string &metadataPath) {
   if (!meta)
     return meta.error();
   json j = json::parse(*meta, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("code_file") ||
-      !j["code_file"].is_string())
+  if (j.is_discarded() || !j.is_object() || !j.contains("code_file") || !j["code_file"].is_string())
     return Error(ErrorCode::CorruptArtifact,
                  "'" + metadataPath + "' is not sieve artifact metadata (no 'code_file')");
   std::string codeFile = j["code_file"].get<std::string>();

@@ -20,9 +20,9 @@ Expected<BlockMask> BlockMask::create(int64_t heads, int64_t queryBlocks, int64_
                  "mask shape must be positive, got [" + std::to_string(heads) + ", " +
                      std::to_string(queryBlocks) + ", " + std::to_string(keyBlocks) + "]");
   if (blockQ <= 0 || blockK <= 0)
-    return Error(ErrorCode::MalformedMask, "block sizes must be positive, got block_q=" +
-                                               std::to_string(blockQ) +
-                                               " block_k=" + std::to_string(blockK));
+    return Error(ErrorCode::MalformedMask,
+                 "block sizes must be positive, got block_q=" + std::to_string(blockQ) +
+                     " block_k=" + std::to_string(blockK));
   if (heads > kMaxTiles / queryBlocks || heads * queryBlocks > kMaxTiles / keyBlocks)
     return Error(ErrorCode::MalformedMask, "mask has too many tiles");
   BlockMask m;
@@ -35,9 +35,8 @@ Expected<BlockMask> BlockMask::create(int64_t heads, int64_t queryBlocks, int64_
   return m;
 }
 
-Expected<BlockMask> BlockMask::fromTileBytes(int64_t heads, int64_t queryBlocks,
-                                             int64_t keyBlocks, int64_t blockQ, int64_t blockK,
-                                             const uint8_t *tiles) {
+Expected<BlockMask> BlockMask::fromTileBytes(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                             int64_t blockQ, int64_t blockK, const uint8_t *tiles) {
   auto mask = create(heads, queryBlocks, keyBlocks, blockQ, blockK);
   if (!mask)
     return mask;
@@ -52,9 +51,8 @@ Expected<BlockMask> BlockMask::fromTileBytes(int64_t heads, int64_t queryBlocks,
   return mask;
 }
 
-BlockMask BlockMask::random(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
-                            int64_t blockQ, int64_t blockK, double density, uint64_t seed,
-                            bool keepDiagonal) {
+BlockMask BlockMask::random(int64_t heads, int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ,
+                            int64_t blockK, double density, uint64_t seed, bool keepDiagonal) {
   BlockMask m = *create(heads, queryBlocks, keyBlocks, blockQ, blockK);
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -62,7 +60,8 @@ BlockMask BlockMask::random(int64_t heads, int64_t queryBlocks, int64_t keyBlock
     for (int64_t qb = 0; qb < queryBlocks; ++qb)
       for (int64_t kb = 0; kb < keyBlocks; ++kb) {
         // A tile crosses the diagonal when its key range meets its query range.
-        bool diagonal = kb * blockK <= (qb + 1) * blockQ - 1 && qb * blockQ <= (kb + 1) * blockK - 1;
+        bool diagonal =
+            kb * blockK <= (qb + 1) * blockQ - 1 && qb * blockQ <= (kb + 1) * blockK - 1;
         m.set(h, qb, kb, (keepDiagonal && diagonal) || uniform(rng) < density);
       }
   return m;
@@ -85,12 +84,12 @@ Error BlockMask::checkCovers(int64_t headsQ, int64_t seqQ, int64_t seqK) const {
   int64_t wantQ = (seqQ + blockQ_ - 1) / blockQ_, wantK = (seqK + blockK_ - 1) / blockK_;
   if (heads_ != headsQ || queryBlocks_ != wantQ || keyBlocks_ != wantK)
     return Error(ErrorCode::ShapeMismatch,
-                 "mask is [" + std::to_string(heads_) + ", " + std::to_string(queryBlocks_) +
-                     ", " + std::to_string(keyBlocks_) + "] but heads=" + std::to_string(headsQ) +
-                     ", Sq=" + std::to_string(seqQ) + ", Sk=" + std::to_string(seqK) +
-                     " with " + std::to_string(blockQ_) + "x" + std::to_string(blockK_) +
-                     " tiles need [" + std::to_string(headsQ) + ", " + std::to_string(wantQ) +
-                     ", " + std::to_string(wantK) + "]");
+                 "mask is [" + std::to_string(heads_) + ", " + std::to_string(queryBlocks_) + ", " +
+                     std::to_string(keyBlocks_) + "] but heads=" + std::to_string(headsQ) +
+                     ", Sq=" + std::to_string(seqQ) + ", Sk=" + std::to_string(seqK) + " with " +
+                     std::to_string(blockQ_) + "x" + std::to_string(blockK_) + " tiles need [" +
+                     std::to_string(headsQ) + ", " + std::to_string(wantQ) + ", " +
+                     std::to_string(wantK) + "]");
   return Error::success();
 }
 

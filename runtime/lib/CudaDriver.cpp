@@ -25,13 +25,34 @@ std::string DeviceInfo::chip() const {
 // expanding the macro before stringizing looks up the symbol the header means.
 #define SIEVE_STR2(x) #x
 #define SIEVE_STR(x) SIEVE_STR2(x)
-#define SIEVE_CUDA_FUNCTIONS(X)                                                                    \
-  X(cuInit) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute)          \
-  X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuGetErrorName) X(cuGetErrorString)             \
-  X(cuModuleLoadDataEx) X(cuModuleUnload) X(cuModuleGetFunction) X(cuLaunchKernel)                 \
-  X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemsetD8)                         \
-  X(cuStreamSynchronize) X(cuPointerGetAttribute) X(cuEventCreate) X(cuEventRecord)                \
-  X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy)
+// clang-format off
+#define SIEVE_CUDA_FUNCTIONS(X) \
+  X(cuInit) \
+  X(cuDeviceGetCount) \
+  X(cuDeviceGet) \
+  X(cuDeviceGetName) \
+  X(cuDeviceGetAttribute) \
+  X(cuDevicePrimaryCtxRetain) \
+  X(cuCtxSetCurrent) \
+  X(cuGetErrorName) \
+  X(cuGetErrorString) \
+  X(cuModuleLoadDataEx) \
+  X(cuModuleUnload) \
+  X(cuModuleGetFunction) \
+  X(cuLaunchKernel) \
+  X(cuMemAlloc) \
+  X(cuMemFree) \
+  X(cuMemcpyHtoD) \
+  X(cuMemcpyDtoH) \
+  X(cuMemsetD8) \
+  X(cuStreamSynchronize) \
+  X(cuPointerGetAttribute) \
+  X(cuEventCreate) \
+  X(cuEventRecord) \
+  X(cuEventSynchronize) \
+  X(cuEventElapsedTime) \
+  X(cuEventDestroy)
+// clang-format on
 
 struct CudaDriver::Api {
 #define SIEVE_DECLARE(name) decltype(&::name) name = nullptr;
@@ -112,8 +133,8 @@ Expected<CudaDriver *> CudaDriver::get(int ordinal) {
   if (Error e = cuError(api, api.cuDeviceGetCount(&count), "cuDeviceGetCount"))
     return e;
   if (ordinal < 0 || ordinal >= count)
-    return Error(ErrorCode::NoGpu, fmt::format("GPU {} requested but {} GPU(s) present",
-                                               ordinal, count));
+    return Error(ErrorCode::NoGpu,
+                 fmt::format("GPU {} requested but {} GPU(s) present", ordinal, count));
   std::unique_ptr<CudaDriver> driver(new CudaDriver());
   driver->api_ = &api;
   CUdevice dev;
@@ -157,7 +178,8 @@ Expected<CuModule> CudaDriver::loadModule(const std::string &ptx, std::string *l
     *log = errorLog;
   if (rc != CUDA_SUCCESS)
     return cuError(*api_, rc, "cuModuleLoadDataEx")
-        .withContext(std::string("loading PTX") + (errorLog[0] ? std::string(" (") + errorLog + ")" : ""));
+        .withContext(std::string("loading PTX") +
+                     (errorLog[0] ? std::string(" (") + errorLog + ")" : ""));
   return static_cast<CuModule>(module);
 }
 
@@ -168,8 +190,8 @@ Error CudaDriver::unloadModule(CuModule module) const {
 
 Expected<CuFunction> CudaDriver::getFunction(CuModule module, const std::string &name) const {
   CUfunction fn;
-  if (Error e = cuError(*api_, api_->cuModuleGetFunction(&fn, static_cast<CUmodule>(module),
-                                                         name.c_str()),
+  if (Error e = cuError(*api_,
+                        api_->cuModuleGetFunction(&fn, static_cast<CUmodule>(module), name.c_str()),
                         "cuModuleGetFunction"))
     return e.withContext("kernel '" + name + "'");
   return static_cast<CuFunction>(fn);
@@ -251,13 +273,14 @@ Error CudaDriver::recordEvent(CuEvent event, CuStream stream) const {
 }
 
 Expected<float> CudaDriver::elapsedMs(CuEvent start, CuEvent end) const {
-  if (Error e = cuError(*api_, api_->cuEventSynchronize(static_cast<CUevent>(end)),
-                        "cuEventSynchronize"))
+  if (Error e =
+          cuError(*api_, api_->cuEventSynchronize(static_cast<CUevent>(end)), "cuEventSynchronize"))
     return e;
   float ms = 0;
-  if (Error e = cuError(*api_, api_->cuEventElapsedTime(&ms, static_cast<CUevent>(start),
-                                                        static_cast<CUevent>(end)),
-                        "cuEventElapsedTime"))
+  if (Error e = cuError(
+          *api_,
+          api_->cuEventElapsedTime(&ms, static_cast<CUevent>(start), static_cast<CUevent>(end)),
+          "cuEventElapsedTime"))
     return e;
   return ms;
 }
@@ -276,10 +299,17 @@ Error disabled() { return Error(ErrorCode::NoGpu, "sieve was built without CUDA 
 Expected<CudaDriver *> CudaDriver::get(int) { return disabled(); }
 bool CudaDriver::available() { return false; }
 Error CudaDriver::makeCurrent() const { return disabled(); }
-Expected<CuModule> CudaDriver::loadModule(const std::string &, std::string *) const { return disabled(); }
+Expected<CuModule> CudaDriver::loadModule(const std::string &, std::string *) const {
+  return disabled();
+}
 Error CudaDriver::unloadModule(CuModule) const { return disabled(); }
-Expected<CuFunction> CudaDriver::getFunction(CuModule, const std::string &) const { return disabled(); }
-Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint32_t, CuStream, void **) const { return disabled(); }
+Expected<CuFunction> CudaDriver::getFunction(CuModule, const std::string &) const {
+  return disabled();
+}
+Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint32_t, CuStream,
+                         void **) const {
+  return disabled();
+}
 Expected<CuDevicePtr> CudaDriver::alloc(size_t) const { return disabled(); }
 Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }

@@ -8,9 +8,12 @@ namespace sieve::runtime {
 
 const char *dtypeName(DType dtype) {
   switch (dtype) {
-  case DType::F16: return "f16";
-  case DType::BF16: return "bf16";
-  case DType::F32: return "f32";
+  case DType::F16:
+    return "f16";
+  case DType::BF16:
+    return "bf16";
+  case DType::F32:
+    return "f32";
   }
   return "?";
 }
@@ -18,9 +21,12 @@ const char *dtypeName(DType dtype) {
 size_t dtypeSize(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
 
 Expected<DType> parseDType(const std::string &name) {
-  if (name == "f16" || name == "float16") return DType::F16;
-  if (name == "bf16" || name == "bfloat16") return DType::BF16;
-  if (name == "f32" || name == "float32") return DType::F32;
+  if (name == "f16" || name == "float16")
+    return DType::F16;
+  if (name == "bf16" || name == "bfloat16")
+    return DType::BF16;
+  if (name == "f32" || name == "float32")
+    return DType::F32;
   return Error(ErrorCode::InvalidArgument,
                "unknown dtype '" + name + "' (expected f16, bf16 or f32)");
 }

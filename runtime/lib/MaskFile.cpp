@@ -47,7 +47,8 @@ Expected<MaskFileMeta> parseSidecar(const std::string &text) {
   if (!j.contains("version") || !j["version"].is_number_integer())
     return malformed("sidecar lacks an integer \"version\"");
   if (j["version"].get<int64_t>() != kFormatVersion)
-    return malformed("sidecar version " + j["version"].dump() + " is not supported (this sieve reads version " +
+    return malformed("sidecar version " + j["version"].dump() +
+                     " is not supported (this sieve reads version " +
                      std::to_string(kFormatVersion) + ")");
   MaskFileMeta meta;
   std::optional<int64_t> blockQ, blockK;
@@ -109,9 +110,9 @@ Expected<std::vector<BlockMask>> readMaskStack(const std::string &npyPath, MaskF
   std::string sidecar = maskSidecarPath(npyPath);
   auto sidecarText = readFile(sidecar);
   if (!sidecarText)
-    return fail(Error(ErrorCode::MalformedMask,
-                      "the sidecar " + sidecar + " with the block sizes cannot be read (" +
-                          sidecarText.error().message() + ")"));
+    return fail(Error(ErrorCode::MalformedMask, "the sidecar " + sidecar +
+                                                    " with the block sizes cannot be read (" +
+                                                    sidecarText.error().message() + ")"));
   auto meta = parseSidecar(*sidecarText);
   if (!meta)
     return fail(meta.error().withContext(sidecar));
@@ -178,7 +179,8 @@ static Error writeTable(const std::string &npyPath, const std::vector<BlockMask>
     if (m.heads() != first.heads() || m.queryBlocks() != first.queryBlocks() ||
         m.keyBlocks() != first.keyBlocks() || m.blockQ() != first.blockQ() ||
         m.blockK() != first.blockK())
-      return Error(ErrorCode::ShapeMismatch, "layers of a mask file must share shape and block sizes");
+      return Error(ErrorCode::ShapeMismatch,
+                   "layers of a mask file must share shape and block sizes");
   if (first.numTiles() == 0)
     return Error(ErrorCode::InvalidArgument, "cannot write an empty (default-constructed) mask");
   if (Error e = checkSeqMatchesBlocks("seq_q", seqQ, first.blockQ(), first.queryBlocks()))

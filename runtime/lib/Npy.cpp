@@ -233,7 +233,8 @@ Expected<NpyArray> parseNpy(const std::string &bytes) {
 Expected<std::string> serializeNpy(const NpyArray &array) {
   int64_t itemSize = npyItemSize(array.descr);
   if (itemSize == 0)
-    return Error(ErrorCode::InvalidArgument, "cannot write .npy of element type '" + array.descr + "'");
+    return Error(ErrorCode::InvalidArgument,
+                 "cannot write .npy of element type '" + array.descr + "'");
   int64_t elements = 1;
   for (int64_t d : array.shape) {
     if (d < 0)
@@ -248,8 +249,9 @@ Expected<std::string> serializeNpy(const NpyArray &array) {
   for (size_t i = 0; i < array.shape.size(); ++i)
     shape += (i ? ", " : "") + std::to_string(array.shape[i]);
   shape += array.shape.size() == 1 ? ",)" : ")";
-  std::string dict = "{'descr': '" + array.descr + "', 'fortran_order': " +
-                     (array.fortranOrder ? "True" : "False") + ", 'shape': " + shape + ", }";
+  std::string dict = "{'descr': '" + array.descr +
+                     "', 'fortran_order': " + (array.fortranOrder ? "True" : "False") +
+                     ", 'shape': " + shape + ", }";
   // Pad with spaces so magic + version + length + header + '\n' is a multiple
   // of 64, which is what numpy does (it keeps the data aligned for mmap).
   size_t total = kMagicLen + 2 + 2 + dict.size() + 1;

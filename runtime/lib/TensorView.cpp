@@ -50,16 +50,16 @@ Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, cons
                    fmt::format("tensor '{}' has shape [{}], expected [{}]", t.name,
                                fmt::join(t.view.sizes, ", "), fmt::join(t.want, ", ")));
     for (int d = 0; d < 4; ++d)
-      if (t.view.strides[d] < 0 || (t.view.strides[d] == 0 && t.view.sizes[d] > 1 &&
-                                    &t.view == &out))
+      if (t.view.strides[d] < 0 ||
+          (t.view.strides[d] == 0 && t.view.sizes[d] > 1 && &t.view == &out))
         return Error(ErrorCode::InvalidArgument,
                      fmt::format("tensor '{}' has stride {} in dimension {}; strides must be "
                                  "non-negative (and positive for 'out')",
                                  t.name, t.view.strides[d], d));
     if (t.view.device != device)
       return Error(ErrorCode::WrongDevice,
-                   fmt::format("tensor '{}' is in {} memory but the kernel runs on the {}",
-                               t.name, t.view.device == DeviceKind::Host ? "host" : "GPU",
+                   fmt::format("tensor '{}' is in {} memory but the kernel runs on the {}", t.name,
+                               t.view.device == DeviceKind::Host ? "host" : "GPU",
                                device == DeviceKind::Host ? "CPU" : "GPU"));
   }
   return Error::success();

@@ -32,6 +32,7 @@ struct Shape {
   int64_t emptyHeads;
 };
 
+// clang-format off
 const Shape kShapes[] = {
     //  name            B  Hq Hkv  Sq    Sk    bq   bk  dens  bshd  empty heads
     {"square64",        2, 4, 4,  512,  512,  64,  64, 0.3, false, 1},
@@ -39,6 +40,7 @@ const Shape kShapes[] = {
     {"gqa_bshd",        2, 8, 2,  384,  384,  64,  64, 0.4, true,  2},
     {"tiles128",        1, 4, 4, 1024, 1024, 128, 128, 0.2, false, 1},
 };
+// clang-format on
 
 using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/>;
 
@@ -111,7 +113,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
-  int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ, kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
+  int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
+          kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
   spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, rng(),
                                 /*keepDiagonal=*/true);
   for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
@@ -145,8 +148,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
     base[t] = *p;
     ASSERT_FALSE(drv.memset8(base[t], kGuardByte, bytes + 2 * kGuardBytes));
     ASSERT_FALSE(drv.copyToDevice(base[t] + kGuardBytes, tensors[t]->bytes.data(), bytes));
-    views[t] = TensorView{reinterpret_cast<void *>(base[t] + kGuardBytes), dtype,
-                          tensors[t]->sizes, tensors[t]->strides, DeviceKind::Cuda};
+    views[t] = TensorView{reinterpret_cast<void *>(base[t] + kGuardBytes), dtype, tensors[t]->sizes,
+                          tensors[t]->strides, DeviceKind::Cuda};
   }
   auto t1 = Clock::now(); // includes the module load (the driver JITs the PTX)
   Error launched = session_->run(**artifact, views[0], views[1], views[2], views[3], nullptr);
@@ -178,9 +181,9 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
     nans += std::isnan(x);
   EXPECT_EQ(nans, 0) << "output elements left as poison (unwritten) or NaN";
   auto t2 = Clock::now();
-  std::vector<double> ref = referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(),
-                                               q.roundedBhsd.data(), k.roundedBhsd.data(),
-                                               v.roundedBhsd.data());
+  std::vector<double> ref =
+      referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(), q.roundedBhsd.data(),
+                         k.roundedBhsd.data(), v.roundedBhsd.data());
   double referenceMs = msSince(t2);
   double err = relativeError(got.data(), ref);
   EXPECT_LT(err, 1e-2) << "relative error against the float64 reference";

@@ -101,7 +101,8 @@ TEST_F(RunErrors, ShapeDtypeDeviceAndNullAreNamed) {
   ASSERT_FALSE(runWith(q.view)); // the good case runs
 
   HostTensor shortQ({1, 2, 63, 32}, false);
-  expectError(runWith(shortQ.view), ErrorCode::ShapeMismatch, "tensor 'query' has shape [1, 2, 63, 32]");
+  expectError(runWith(shortQ.view), ErrorCode::ShapeMismatch,
+              "tensor 'query' has shape [1, 2, 63, 32]");
 
   runtime::TensorView halfQ = q.view;
   halfQ.dtype = runtime::DType::F16;

@@ -93,16 +93,18 @@ TEST_F(ArtifactTest, DetectsChangedOrTruncatedCode) {
 TEST_F(ArtifactTest, DetectsBrokenMetadata) {
   ASSERT_FALSE(sampleArtifact().save(stem()));
   std::string meta = *readFile(stem() + ".json");
-  struct Case { std::string text; std::string needle; };
+  struct Case {
+    std::string text;
+    std::string needle;
+  };
   std::string noGrid = meta;
   noGrid.replace(noGrid.find("\"grid\""), 6, "\"grix\"");
   std::string badVersion = meta;
   badVersion.replace(badVersion.find("\"version\": 1"), 12, "\"version\": 7");
   std::string badDtype = meta;
   badDtype.replace(badDtype.find("\"bf16\""), 6, "\"f64\"");
-  for (const Case &c : {Case{meta.substr(0, meta.size() / 2), "code_file"},
-                        Case{noGrid, "grid"}, Case{badVersion, "'version' 7"},
-                        Case{badDtype, "f64"}}) {
+  for (const Case &c : {Case{meta.substr(0, meta.size() / 2), "code_file"}, Case{noGrid, "grid"},
+                        Case{badVersion, "'version' 7"}, Case{badDtype, "f64"}}) {
     std::ofstream(stem() + ".json") << c.text;
     auto a = Artifact::load(stem() + ".json");
     ASSERT_FALSE(a) << c.needle;

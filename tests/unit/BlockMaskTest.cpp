@@ -27,9 +27,12 @@ TEST(BlockMask, PackingMatchesAttributeLayout) {
 }
 
 TEST(BlockMask, CreateRejectsBadSizes) {
-  for (auto [h, q, k, bq, bk] : std::vector<std::array<int64_t, 5>>{
-           {0, 1, 1, 64, 64}, {1, -1, 1, 64, 64}, {1, 1, 1, 0, 64}, {1, 1, 1, 64, -8},
-           {int64_t(1) << 30, int64_t(1) << 30, 4, 64, 64}}) {
+  for (auto [h, q, k, bq, bk] :
+       std::vector<std::array<int64_t, 5>>{{0, 1, 1, 64, 64},
+                                           {1, -1, 1, 64, 64},
+                                           {1, 1, 1, 0, 64},
+                                           {1, 1, 1, 64, -8},
+                                           {int64_t(1) << 30, int64_t(1) << 30, 4, 64, 64}}) {
     auto m = BlockMask::create(h, q, k, bq, bk);
     ASSERT_FALSE(m);
     EXPECT_EQ(m.error().code(), ErrorCode::MalformedMask);

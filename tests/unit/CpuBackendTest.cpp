@@ -52,7 +52,8 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, c.headDim, runtime::DType::F32};
   spec.causal = c.causal;
-  int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ, kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
+  int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
+          kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
   spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density,
                                          rng(), /*keepDiagonal=*/false);
   for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
@@ -77,9 +78,9 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
   ASSERT_FALSE(session_->run(**artifact, q.view, k.view, v.view, out.view));
 
   std::vector<float> got = out.gather();
-  std::vector<double> ref = runtime::referenceAttention(
-      spec.shape, spec.mask, c.causal, spec.effectiveScale(), q.gather().data(), k.gather().data(),
-      v.gather().data());
+  std::vector<double> ref =
+      runtime::referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(),
+                                  q.gather().data(), k.gather().data(), v.gather().data());
   int64_t nans = 0;
   for (float x : got)
     nans += std::isnan(x);
@@ -103,6 +104,7 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Masks, CpuBackend,
+    // clang-format off
     ::testing::Values(
         //   name                batch Hq Hkv  Sq   Sk   D   bq  bk  dens causal bshd empty
         Case{"d64_square",           1, 4, 4, 256, 256, 64, 64, 64, 0.4, false, false, 1},
@@ -115,6 +117,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"d64_dense",            1, 2, 2, 128, 128, 64, 64, 64, 1.0, false, false, 0},
         Case{"d64_small_odd_tiles",  1, 2, 2, 77, 45, 64, 16, 16, 0.5, false, false, 0},
         Case{"d64_all_empty",        1, 2, 2, 64, 64, 64, 32, 32, 0.0, false, false, 0}),
+    // clang-format on
     [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
 
 } // namespace

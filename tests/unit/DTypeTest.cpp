@@ -28,7 +28,7 @@ TEST(DType, HalfKnownBitPatterns) {
   EXPECT_EQ(floatToHalfBits(1.0f), 0x3c00);
   EXPECT_EQ(floatToHalfBits(-2.0f), 0xc000);
   EXPECT_EQ(floatToHalfBits(65504.0f), 0x7bff);
-  EXPECT_EQ(floatToHalfBits(1e6f), 0x7c00); // overflow -> inf
+  EXPECT_EQ(floatToHalfBits(1e6f), 0x7c00);                  // overflow -> inf
   EXPECT_EQ(floatToHalfBits(std::ldexp(1.0f, -24)), 0x0001); // smallest subnormal
   EXPECT_TRUE(std::isnan(halfBitsToFloat(floatToHalfBits(std::nanf("")))));
   EXPECT_EQ(halfBitsToFloat(0x3555), 0.333251953125f);
@@ -50,7 +50,10 @@ TEST(DType, RoundTripErrorWithinHalfUlp) {
   std::vector<float> values(4096), back(4096);
   for (float &v : values)
     v = normal(rng);
-  struct Case { DType dtype; int mantissaBits; };
+  struct Case {
+    DType dtype;
+    int mantissaBits;
+  };
   for (Case c : {Case{DType::F16, 10}, Case{DType::BF16, 7}, Case{DType::F32, 23}}) {
     std::vector<uint8_t> encoded(values.size() * dtypeSize(c.dtype));
     encodeFloats(c.dtype, values.data(), encoded.data(), values.size());

@@ -1,6 +1,6 @@
 //===- MaskFileTest.cpp - .npy + JSON sidecar masks -------------------------===//
-#include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/MaskFile.h"
+#include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/Npy.h"
 
 #include <gtest/gtest.h>
@@ -145,8 +145,10 @@ TEST_F(MaskFileTest, RejectsGarbledHeaderDictionary) {
 }
 
 TEST_F(MaskFileTest, RejectsNonMaskElementTypes) {
-  write("m.npy", std::string(npy("|u1", {1, 1, 1}, std::string(1, '\x01'))).replace(
-                     std::string(npy("|u1", {1, 1, 1}, std::string(1, '\x01'))).find("|u1"), 3, "<f4"));
+  write("m.npy",
+        std::string(npy("|u1", {1, 1, 1}, std::string(1, '\x01')))
+            .replace(std::string(npy("|u1", {1, 1, 1}, std::string(1, '\x01'))).find("|u1"), 3,
+                     "<f4"));
   sidecar("m.json", kGoodSidecar);
   expectMalformed("'<f4' is not a mask type");
 }
@@ -169,7 +171,10 @@ TEST_F(MaskFileTest, RejectsNonBooleanValues) {
 
 TEST_F(MaskFileTest, RejectsBadSidecars) {
   write("m.npy", npy("|b1", {1, 2, 2}, std::string(4, '\x01')));
-  struct Case { const char *json; const char *needle; };
+  struct Case {
+    const char *json;
+    const char *needle;
+  };
   for (Case c : {
            Case{"{not json", "not valid JSON"},
            Case{"[1, 2]", "not a JSON object"},
@@ -182,9 +187,11 @@ TEST_F(MaskFileTest, RejectsBadSidecars) {
            Case{R"({"format": "sieve-block-mask", "version": 1, "block_q": 64, "block_k": "64"})",
                 "positive integer"},
            Case{R"({"format": "sieve-block-mask", "version": 1, "block_q": 64, "block_k": 64,
-                    "blockq": 3})", "unknown key \"blockq\""},
+                    "blockq": 3})",
+                "unknown key \"blockq\""},
            Case{R"({"format": "sieve-block-mask", "version": 1, "block_q": 64, "block_k": 64,
-                    "seq_q": 300})", "seq_q=300 needs 5 blocks"},
+                    "seq_q": 300})",
+                "seq_q=300 needs 5 blocks"},
        }) {
     sidecar("m.json", c.json);
     expectMalformed(c.needle);
@@ -196,9 +203,10 @@ TEST_F(MaskFileTest, ReadsNpyFormatVersions2And3) {
   std::string v1 = npy("|b1", {1, 1, 2}, std::string("\x01\x00", 2));
   uint16_t len = static_cast<uint8_t>(v1[8]) | (static_cast<uint8_t>(v1[9]) << 8);
   for (char major : {'\x02', '\x03'}) {
-    std::string v = v1.substr(0, 6) + major + '\x00' +
-                    std::string({static_cast<char>(len & 0xff), static_cast<char>(len >> 8), 0, 0}) +
-                    v1.substr(10);
+    std::string v =
+        v1.substr(0, 6) + major + '\x00' +
+        std::string({static_cast<char>(len & 0xff), static_cast<char>(len >> 8), 0, 0}) +
+        v1.substr(10);
     write("m.npy", v);
     sidecar("m.json", kGoodSidecar);
     auto m = readMaskFile(path("m.npy"));
@@ -232,16 +240,17 @@ TEST_F(MaskFileTest, NumpyInterop) {
   ASSERT_FALSE(writeMaskFile(path("ours.npy"), mask));
   // numpy reads ours, checks a few tiles, and writes its own uint8 stack.
   std::string script = path("interop.py");
-  std::ofstream(script) << "import json, sys, numpy as np\n"
-                           "d = sys.argv[1]\n"
-                           "a = np.load(d + '/ours.npy')\n"
-                           "assert a.dtype == np.bool_ and a.shape == (2, 3, 5), (a.dtype, a.shape)\n"
-                           "print(''.join('1' if x else '0' for x in a.ravel()))\n"
-                           "t = (np.arange(2*2*3*4).reshape(2, 2, 3, 4) % 3 == 0).astype(np.uint8)\n"
-                           "np.save(d + '/theirs.npy', t)\n"
-                           "json.dump({'format': 'sieve-block-mask', 'version': 1, 'block_q': 128,\n"
-                           "           'block_k': 64, 'seq_q': 300, 'seq_k': 256},\n"
-                           "          open(d + '/theirs.json', 'w'))\n";
+  std::ofstream(script)
+      << "import json, sys, numpy as np\n"
+         "d = sys.argv[1]\n"
+         "a = np.load(d + '/ours.npy')\n"
+         "assert a.dtype == np.bool_ and a.shape == (2, 3, 5), (a.dtype, a.shape)\n"
+         "print(''.join('1' if x else '0' for x in a.ravel()))\n"
+         "t = (np.arange(2*2*3*4).reshape(2, 2, 3, 4) % 3 == 0).astype(np.uint8)\n"
+         "np.save(d + '/theirs.npy', t)\n"
+         "json.dump({'format': 'sieve-block-mask', 'version': 1, 'block_q': 128,\n"
+         "           'block_k': 64, 'seq_q': 300, 'seq_k': 256},\n"
+         "          open(d + '/theirs.json', 'w'))\n";
   std::string out = path("interop.out");
   int rc = std::system((python + " " + script + " " + dir_.string() + " > " + out).c_str());
   ASSERT_EQ(rc, 0) << "numpy script failed";

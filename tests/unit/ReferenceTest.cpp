@@ -58,7 +58,8 @@ std::vector<double> naiveAttention(const ProblemShape &s, const BlockMask &m, bo
           for (int64_t j = 0; j < s.seqK; ++j)
             if (kept[j])
               acc += p[j] * v[((b * s.headsKv + hk) * s.seqK + j) * s.headDim + d];
-          out[((b * s.headsQ + h) * s.seqQ + i) * s.headDim + d] = sum > 0 ? double(acc / sum) : 0.0;
+          out[((b * s.headsQ + h) * s.seqQ + i) * s.headDim + d] =
+              sum > 0 ? double(acc / sum) : 0.0;
         }
       }
   return out;

@@ -41,7 +41,9 @@ struct HostTensor {
     std::normal_distribution<float> normal;
     forEach([&](float &x) { x = normal(rng); });
   }
-  void poison() { forEach([](float &x) { x = std::numeric_limits<float>::quiet_NaN(); }); }
+  void poison() {
+    forEach([](float &x) { x = std::numeric_limits<float>::quiet_NaN(); });
+  }
   /// Contiguous BHSD copy of the view.
   std::vector<float> gather() {
     std::vector<float> out;
@@ -68,7 +70,9 @@ private:
 };
 
 /// A seed that differs on every run (inputs are fresh), printed on failure.
-inline uint64_t freshSeed() { return (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}(); }
+inline uint64_t freshSeed() {
+  return (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+}
 
 } // namespace sieve::testing
 

@@ -17,20 +17,20 @@ Command addInspectCommand(CLI::App &app) {
   c->add_option("--target", *target, "cpu, or a chip: sm_80, sm_86, sm_89, sm_90, sm_90a");
   c->add_option("--stage", *stage, "Print only stages whose name contains this text");
   return {c, [=]() {
-    auto t = parseTarget(*target);
-    if (!t)
-      return reportError(t.error());
-    auto s = spec->toSpec(*t);
-    if (!s)
-      return reportError(s.error());
-    auto stages = compiler::compileStages(*s);
-    if (!stages)
-      return reportError(stages.error());
-    for (const auto &[name, ir] : *stages)
-      if (stage->empty() || name.find(*stage) != std::string::npos)
-        fmt::print("// ===== {} =====\n{}\n", name, ir);
-    return 0;
-  }};
+            auto t = parseTarget(*target);
+            if (!t)
+              return reportError(t.error());
+            auto s = spec->toSpec(*t);
+            if (!s)
+              return reportError(s.error());
+            auto stages = compiler::compileStages(*s);
+            if (!stages)
+              return reportError(stages.error());
+            for (const auto &[name, ir] : *stages)
+              if (stage->empty() || name.find(*stage) != std::string::npos)
+                fmt::print("// ===== {} =====\n{}\n", name, ir);
+            return 0;
+          }};
 }
 
 } // namespace sieve::tools

@@ -33,25 +33,29 @@ Command addMaskCommand(CLI::App &app) {
   c->add_option("--block-k", o->blockK, "Keys per tile");
   c->add_option("--density", o->density, "Fraction of tiles kept")->check(CLI::Range(0.0, 1.0));
   c->add_option("--seed", o->seed, "Random seed");
-  c->add_option("--keep-diagonal", o->keepDiagonal, "Always keep tiles on the diagonal (true/false)");
+  c->add_option("--keep-diagonal", o->keepDiagonal,
+                "Always keep tiles on the diagonal (true/false)");
   c->add_option("--empty-heads", o->emptyHeads, "Prune the last N heads entirely");
-  c->add_option("-o,--out", o->out, "Output .npy path (the .json sidecar goes beside it)")->required();
+  c->add_option("-o,--out", o->out, "Output .npy path (the .json sidecar goes beside it)")
+      ->required();
   return {c, [o]() {
-    if (o->heads <= 0 || o->seqQ <= 0 || o->seqK <= 0 || o->blockQ <= 0 || o->blockK <= 0)
-      return reportError(Error(ErrorCode::InvalidArgument, "sizes must be positive"));
-    if (o->emptyHeads < 0 || o->emptyHeads > o->heads)
-      return reportError(Error(ErrorCode::InvalidArgument, "--empty-heads must be in [0, heads]"));
-    int64_t qb = (o->seqQ + o->blockQ - 1) / o->blockQ, kb = (o->seqK + o->blockK - 1) / o->blockK;
-    runtime::BlockMask mask = runtime::BlockMask::random(o->heads, qb, kb, o->blockQ, o->blockK,
-                                                         o->density, o->seed, o->keepDiagonal);
-    for (int64_t h = o->heads - o->emptyHeads; h < o->heads; ++h)
-      mask.setHead(h, false);
-    if (Error e = runtime::writeMaskFile(o->out, mask, o->seqQ, o->seqK))
-      return reportError(e);
-    fmt::print("wrote {}: [{}, {}, {}] tiles of {}x{}, density {:.3f}\n", o->out, o->heads, qb, kb,
-               o->blockQ, o->blockK, mask.density());
-    return 0;
-  }};
+            if (o->heads <= 0 || o->seqQ <= 0 || o->seqK <= 0 || o->blockQ <= 0 || o->blockK <= 0)
+              return reportError(Error(ErrorCode::InvalidArgument, "sizes must be positive"));
+            if (o->emptyHeads < 0 || o->emptyHeads > o->heads)
+              return reportError(
+                  Error(ErrorCode::InvalidArgument, "--empty-heads must be in [0, heads]"));
+            int64_t qb = (o->seqQ + o->blockQ - 1) / o->blockQ,
+                    kb = (o->seqK + o->blockK - 1) / o->blockK;
+            runtime::BlockMask mask = runtime::BlockMask::random(
+                o->heads, qb, kb, o->blockQ, o->blockK, o->density, o->seed, o->keepDiagonal);
+            for (int64_t h = o->heads - o->emptyHeads; h < o->heads; ++h)
+              mask.setHead(h, false);
+            if (Error e = runtime::writeMaskFile(o->out, mask, o->seqQ, o->seqK))
+              return reportError(e);
+            fmt::print("wrote {}: [{}, {}, {}] tiles of {}x{}, density {:.3f}\n", o->out, o->heads,
+                       qb, kb, o->blockQ, o->blockK, mask.density());
+            return 0;
+          }};
 }
 
 } // namespace sieve::tools

@@ -14,7 +14,8 @@ namespace sieve::tools {
 
 Command addRunCommand(CLI::App &app) {
   CLI::App *c = app.add_subcommand(
-      "run", "Run a mask's kernel on fresh random inputs, compare with the float64 reference, time it");
+      "run",
+      "Run a mask's kernel on fresh random inputs, compare with the float64 reference, time it");
   auto spec = std::make_shared<SpecOptions>();
   auto backend = std::make_shared<std::string>("auto");
   auto harness = std::make_shared<compiler::HarnessOptions>();
@@ -30,44 +31,49 @@ Command addRunCommand(CLI::App &app) {
   c->add_option("--tolerance", *tolerance,
                 "Fail above this relative error (default 1e-2 for f16/bf16, 1e-4 for f32)");
   return {c, [=]() {
-    auto choice = compiler::parseBackendChoice(*backend);
-    if (!choice)
-      return reportError(choice.error());
-    auto session = compiler::Session::create(*choice);
-    if (!session)
-      return reportError(session.error());
-    auto s = spec->toSpec((*session)->target());
-    if (!s)
-      return reportError(s.error());
-    auto t0 = std::chrono::steady_clock::now();
-    auto artifact = (*session)->compile(*s);
-    if (!artifact)
-      return reportError(artifact.error());
-    double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    compiler::HarnessOptions options = *harness;
-    options.check = !*noCheck;
-    auto result = compiler::runAndCheck(**session, **artifact, *s, options);
-    if (!result)
-      return reportError(result.error());
-    const runtime::ProblemShape &sh = s->shape;
-    double keptFlops = 4.0 * sh.batch * (*artifact)->keptTiles * s->mask.blockQ() * s->mask.blockK() * sh.headDim;
-    fmt::print("device   {}\nproblem  {}{} mask {} ({} of {} tiles kept)\n", (*session)->deviceName(),
-               sh.str(), s->causal ? " causal" : "", spec->maskPath, (*artifact)->keptTiles,
-               (*artifact)->totalTiles);
-    fmt::print("compile  {:.1f} ms\ntime     median {:.3f} ms, min {:.3f} ms over {} runs "
-               "({:.2f} GFLOP/s on kept tiles)\n",
-               compileMs, result->medianMs, result->minMs, options.iterations,
-               keptFlops / (result->medianMs * 1e-3) / 1e9);
-    if (!result->checked) {
-      fmt::print("check    skipped\n");
-      return 0;
-    }
-    double tol = *tolerance > 0 ? *tolerance : (sh.dtype == runtime::DType::F32 ? 1e-4 : 1e-2);
-    bool ok = result->relativeError <= tol && result->poisonedLeft == 0;
-    fmt::print("error    {:.3e} relative to the float64 reference (tolerance {:.0e}), {} unwritten: {}\n",
-               result->relativeError, tol, result->poisonedLeft, ok ? "PASS" : "FAIL");
-    return ok ? 0 : 2;
-  }};
+            auto choice = compiler::parseBackendChoice(*backend);
+            if (!choice)
+              return reportError(choice.error());
+            auto session = compiler::Session::create(*choice);
+            if (!session)
+              return reportError(session.error());
+            auto s = spec->toSpec((*session)->target());
+            if (!s)
+              return reportError(s.error());
+            auto t0 = std::chrono::steady_clock::now();
+            auto artifact = (*session)->compile(*s);
+            if (!artifact)
+              return reportError(artifact.error());
+            double compileMs =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count();
+            compiler::HarnessOptions options = *harness;
+            options.check = !*noCheck;
+            auto result = compiler::runAndCheck(**session, **artifact, *s, options);
+            if (!result)
+              return reportError(result.error());
+            const runtime::ProblemShape &sh = s->shape;
+            double keptFlops = 4.0 * sh.batch * (*artifact)->keptTiles * s->mask.blockQ() *
+                               s->mask.blockK() * sh.headDim;
+            fmt::print("device   {}\nproblem  {}{} mask {} ({} of {} tiles kept)\n",
+                       (*session)->deviceName(), sh.str(), s->causal ? " causal" : "",
+                       spec->maskPath, (*artifact)->keptTiles, (*artifact)->totalTiles);
+            fmt::print("compile  {:.1f} ms\ntime     median {:.3f} ms, min {:.3f} ms over {} runs "
+                       "({:.2f} GFLOP/s on kept tiles)\n",
+                       compileMs, result->medianMs, result->minMs, options.iterations,
+                       keptFlops / (result->medianMs * 1e-3) / 1e9);
+            if (!result->checked) {
+              fmt::print("check    skipped\n");
+              return 0;
+            }
+            double tol =
+                *tolerance > 0 ? *tolerance : (sh.dtype == runtime::DType::F32 ? 1e-4 : 1e-2);
+            bool ok = result->relativeError <= tol && result->poisonedLeft == 0;
+            fmt::print("error    {:.3e} relative to the float64 reference (tolerance {:.0e}), {} "
+                       "unwritten: {}\n",
+                       result->relativeError, tol, result->poisonedLeft, ok ? "PASS" : "FAIL");
+            return ok ? 0 : 2;
+          }};
 }
 
 } // namespace sieve::tools

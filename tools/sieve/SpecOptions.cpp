@@ -15,8 +15,10 @@ void SpecOptions::addTo(CLI::App &c) {
   c.add_option("--layer", layer, "Layer to take from a [layers, heads, ...] mask");
   c.add_option("--batch", batch, "Batch size B");
   c.add_option("--heads-kv", headsKv, "Key/value heads (default: the mask's heads; fewer for GQA)");
-  c.add_option("--seq-q", seqQ, "Query length Sq (default: the sidecar's seq_q, else blocks x block_q)");
-  c.add_option("--seq-k", seqK, "Key length Sk (default: the sidecar's seq_k, else blocks x block_k)");
+  c.add_option("--seq-q", seqQ,
+               "Query length Sq (default: the sidecar's seq_q, else blocks x block_q)");
+  c.add_option("--seq-k", seqK,
+               "Key length Sk (default: the sidecar's seq_k, else blocks x block_k)");
   c.add_option("--head-dim", headDim, "Head dimension D");
   c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
   c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
@@ -58,8 +60,10 @@ Expected<compiler::Target> parseTarget(const std::string &name) {
     return compiler::Target::cpu();
   if (compiler::isSupportedChip(name))
     return compiler::Target::cuda(name);
-  return Error(ErrorCode::InvalidArgument,
-               fmt::format("unknown target '{}' (expected cpu, sm_80, sm_86, sm_89, sm_90 or sm_90a)", name));
+  return Error(
+      ErrorCode::InvalidArgument,
+      fmt::format("unknown target '{}' (expected cpu, sm_80, sm_86, sm_89, sm_90 or sm_90a)",
+                  name));
 }
 
 int reportError(const Error &error) {

@@ -29,73 +29,57 @@ std::string shapeString(ArrayRef<int64_t> shape) {
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Checks q, k, v, out against each other; on success fills the problem sizes.
-LogicalResult verifyTensors(Operation *op, MemRefType q, MemRefType k,
-                            MemRefType v, MemRefType out, float scale) {
-  for (auto [name, type] : {std::pair<StringRef, MemRefType>{"query", q},
-                            {"key", k},
-                            {"value", v},
-                            {"out", out}}) {
+LogicalResult verifyTensors(Operation *op, MemRefType q, MemRefType k, MemRefType v, MemRefType out,
+                            float scale) {
+  for (auto [name, type] :
+       {std::pair<StringRef, MemRefType>{"query", q}, {"key", k}, {"value", v}, {"out", out}}) {
     if (!type.hasStaticShape())
-      return op->emitOpError() << "operand '" << name
-                               << "' must have a static shape, got "
+      return op->emitOpError() << "operand '" << name << "' must have a static shape, got "
                                << shapeString(type.getShape());
     if (llvm::any_of(type.getShape(), [](int64_t d) { return d <= 0; }))
-      return op->emitOpError() << "operand '" << name
-                               << "' must have positive sizes, got "
+      return op->emitOpError() << "operand '" << name << "' must have positive sizes, got "
                                << shapeString(type.getShape());
   }
   Type elt = q.getElementType();
-  for (auto [name, type] : {std::pair<StringRef, MemRefType>{"key", k},
-                            {"value", v},
-                            {"out", out}})
+  for (auto [name, type] : {std::pair<StringRef, MemRefType>{"key", k}, {"value", v}, {"out", out}})
     if (type.getElementType() != elt)
       return op->emitOpError() << "operand '" << name << "' has element type "
-                               << type.getElementType() << ", expected " << elt
-                               << " like 'query'";
+                               << type.getElementType() << ", expected " << elt << " like 'query'";
 
   int64_t b = q.getDimSize(0), hq = q.getDimSize(1), d = q.getDimSize(3);
   int64_t hkv = k.getDimSize(1), sk = k.getDimSize(2);
   SmallVector<int64_t> kvShape = {b, hkv, sk, d};
   if (k.getShape()[0] != b || k.getShape()[3] != d)
-    return op->emitOpError() << "operand 'key' has shape "
-                             << shapeString(k.getShape()) << ", expected "
-                             << shapeString(kvShape)
+    return op->emitOpError() << "operand 'key' has shape " << shapeString(k.getShape())
+                             << ", expected " << shapeString(kvShape)
                              << " (batch and head dim of 'query')";
   if (v.getShape() != ArrayRef<int64_t>(kvShape))
-    return op->emitOpError() << "operand 'value' has shape "
-                             << shapeString(v.getShape()) << ", expected "
-                             << shapeString(kvShape) << " like 'key'";
+    return op->emitOpError() << "operand 'value' has shape " << shapeString(v.getShape())
+                             << ", expected " << shapeString(kvShape) << " like 'key'";
   if (hq % hkv != 0)
-    return op->emitOpError() << "query heads (" << hq
-                             << ") must be a multiple of key heads (" << hkv
-                             << ")";
+    return op->emitOpError() << "query heads (" << hq << ") must be a multiple of key heads ("
+                             << hkv << ")";
   if (out.getShape() != q.getShape())
-    return op->emitOpError() << "operand 'out' has shape "
-                             << shapeString(out.getShape()) << ", expected "
-                             << shapeString(q.getShape()) << " like 'query'";
+    return op->emitOpError() << "operand 'out' has shape " << shapeString(out.getShape())
+                             << ", expected " << shapeString(q.getShape()) << " like 'query'";
   if (!std::isfinite(scale) || scale == 0.0f)
-    return op->emitOpError() << "scale must be finite and non-zero, got "
-                             << scale;
+    return op->emitOpError() << "scale must be finite and non-zero, got " << scale;
   return success();
 }
 
 } // namespace
 
 LogicalResult AttentionOp::verify() {
-  auto q = getQuery().getType(), k = getKey().getType(),
-       v = getValue().getType(), out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out,
-                           getScale().convertToFloat())))
+  auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
+       out = getOut().getType();
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
     return failure();
   BlockMaskAttr mask = getMask();
   int64_t hq = q.getDimSize(1), sq = q.getDimSize(2), sk = k.getDimSize(2);
-  SmallVector<int64_t> expected = {hq, ceilDiv(sq, getBlockQ()),
-                                   ceilDiv(sk, getBlockK())};
-  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(),
-                                 mask.getKeyBlocks()};
+  SmallVector<int64_t> expected = {hq, ceilDiv(sq, getBlockQ()), ceilDiv(sk, getBlockK())};
+  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
   if (actual != expected)
-    return emitOpError() << "attribute 'mask' has shape "
-                         << shapeString(actual) << ", expected "
+    return emitOpError() << "attribute 'mask' has shape " << shapeString(actual) << ", expected "
                          << shapeString(expected)
                          << " ([query heads, ceil(Sq / block_q), ceil(Sk / "
                             "block_k)])";
@@ -111,52 +95,47 @@ int64_t BlockSparseAttentionOp::getNumActiveRows() {
 }
 
 LogicalResult BlockSparseAttentionOp::verify() {
-  auto q = getQuery().getType(), k = getKey().getType(),
-       v = getValue().getType(), out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out,
-                           getScale().convertToFloat())))
+  auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
+       out = getOut().getType();
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
     return failure();
   int64_t hq = q.getDimSize(1);
   int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
-  ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(),
-                    offsets = getRowOffsets(), keys = getKeyBlocks();
+  ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), offsets = getRowOffsets(),
+                    keys = getKeyBlocks();
   if (qbs.size() != heads.size())
-    return emitOpError() << "attribute 'row_query_blocks' has "
-                         << qbs.size() << " entries, expected " << heads.size()
-                         << " like 'row_heads'";
+    return emitOpError() << "attribute 'row_query_blocks' has " << qbs.size()
+                         << " entries, expected " << heads.size() << " like 'row_heads'";
   if (offsets.size() != heads.size() + 1)
     return emitOpError() << "attribute 'row_offsets' has " << offsets.size()
-                         << " entries, expected " << heads.size() + 1
-                         << " (rows + 1)";
-  if (offsets.front() != 0 ||
-      offsets.back() != static_cast<int32_t>(keys.size()))
-    return emitOpError() << "attribute 'row_offsets' must run from 0 to "
-                         << keys.size() << " (the size of 'key_blocks')";
+                         << " entries, expected " << heads.size() + 1 << " (rows + 1)";
+  if (offsets.front() != 0 || offsets.back() != static_cast<int32_t>(keys.size()))
+    return emitOpError() << "attribute 'row_offsets' must run from 0 to " << keys.size()
+                         << " (the size of 'key_blocks')";
   // Every (head, query block) must be listed exactly once, or some of 'out'
   // would never be written.
   if (static_cast<int64_t>(heads.size()) != hq * qBlocks)
-    return emitOpError() << "lists " << heads.size() << " rows, expected "
-                         << hq * qBlocks << " (query heads x query blocks)";
+    return emitOpError() << "lists " << heads.size() << " rows, expected " << hq * qBlocks
+                         << " (query heads x query blocks)";
   llvm::BitVector seen(hq * qBlocks);
   for (size_t r = 0; r < heads.size(); ++r) {
     if (heads[r] < 0 || heads[r] >= hq)
-      return emitOpError() << "row " << r << " names head " << heads[r]
-                           << ", expected [0, " << hq << ")";
+      return emitOpError() << "row " << r << " names head " << heads[r] << ", expected [0, " << hq
+                           << ")";
     if (qbs[r] < 0 || qbs[r] >= qBlocks)
-      return emitOpError() << "row " << r << " names query block " << qbs[r]
-                           << ", expected [0, " << qBlocks << ")";
+      return emitOpError() << "row " << r << " names query block " << qbs[r] << ", expected [0, "
+                           << qBlocks << ")";
     if (seen.test(heads[r] * qBlocks + qbs[r]))
-      return emitOpError() << "row " << r << " repeats (head " << heads[r]
-                           << ", query block " << qbs[r] << ")";
+      return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
+                           << qbs[r] << ")";
     seen.set(heads[r] * qBlocks + qbs[r]);
     if (offsets[r + 1] < offsets[r])
-      return emitOpError() << "attribute 'row_offsets' decreases at row "
-                           << r;
+      return emitOpError() << "attribute 'row_offsets' decreases at row " << r;
     for (int32_t e = offsets[r]; e < offsets[r + 1]; ++e)
       if (keys[e] < 0 || keys[e] >= kBlocks)
-        return emitOpError() << "row " << r << " names key block " << keys[e]
-                             << ", expected [0, " << kBlocks << ")";
+        return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
+                             << kBlocks << ")";
   }
   return success();
 }

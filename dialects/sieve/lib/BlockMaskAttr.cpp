@@ -30,24 +30,20 @@ int64_t BlockMaskAttr::countKept() const {
   return kept;
 }
 
-LogicalResult
-BlockMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
-                      StringRef bits) {
+LogicalResult BlockMaskAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t heads,
+                                    int64_t queryBlocks, int64_t keyBlocks, StringRef bits) {
   if (heads <= 0 || queryBlocks <= 0 || keyBlocks <= 0)
-    return emitError() << "block_mask shape must be positive, got " << heads
-                       << "x" << queryBlocks << "x" << keyBlocks;
+    return emitError() << "block_mask shape must be positive, got " << heads << "x" << queryBlocks
+                       << "x" << keyBlocks;
   // Guard the product against overflow before sizing anything from it.
   int64_t tiles = 0;
-  if (llvm::MulOverflow(heads, queryBlocks, tiles) ||
-      llvm::MulOverflow(tiles, keyBlocks, tiles))
-    return emitError() << "block_mask shape " << heads << "x" << queryBlocks
-                       << "x" << keyBlocks << " is too large";
+  if (llvm::MulOverflow(heads, queryBlocks, tiles) || llvm::MulOverflow(tiles, keyBlocks, tiles))
+    return emitError() << "block_mask shape " << heads << "x" << queryBlocks << "x" << keyBlocks
+                       << " is too large";
   int64_t expected = packedBytes(tiles);
   if (static_cast<int64_t>(bits.size()) != expected)
-    return emitError() << "block_mask " << heads << "x" << queryBlocks << "x"
-                       << keyBlocks << " needs " << expected
-                       << " packed bytes, got " << bits.size();
+    return emitError() << "block_mask " << heads << "x" << queryBlocks << "x" << keyBlocks
+                       << " needs " << expected << " packed bytes, got " << bits.size();
   if (tiles % 8 != 0) {
     uint8_t last = static_cast<uint8_t>(bits.back());
     if (last >> (tiles % 8))
@@ -64,8 +60,7 @@ Attribute BlockMaskAttr::parse(AsmParser &parser, Type) {
   if (parser.parseLess() ||
       parser.parseDimensionList(shape, /*allowDynamic=*/false,
                                 /*withTrailingX=*/false) ||
-      parser.parseComma() || parser.parseString(&hex) ||
-      parser.parseGreater())
+      parser.parseComma() || parser.parseString(&hex) || parser.parseGreater())
     return {};
   if (shape.size() != 3) {
     parser.emitError(loc) << "block_mask shape must be heads x query blocks x "
@@ -79,12 +74,11 @@ Attribute BlockMaskAttr::parse(AsmParser &parser, Type) {
                              "string";
     return {};
   }
-  return parser.getChecked<BlockMaskAttr>(loc, parser.getContext(), shape[0],
-                                          shape[1], shape[2], StringRef(bytes));
+  return parser.getChecked<BlockMaskAttr>(loc, parser.getContext(), shape[0], shape[1], shape[2],
+                                          StringRef(bytes));
 }
 
 void BlockMaskAttr::print(AsmPrinter &printer) const {
-  printer << "<" << getHeads() << "x" << getQueryBlocks() << "x"
-          << getKeyBlocks() << ", \"" << llvm::toHex(getBits(), /*LowerCase=*/true)
-          << "\">";
+  printer << "<" << getHeads() << "x" << getQueryBlocks() << "x" << getKeyBlocks() << ", \""
+          << llvm::toHex(getBits(), /*LowerCase=*/true) << "\">";
 }

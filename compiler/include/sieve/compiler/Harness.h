@@ -25,8 +25,8 @@ struct HarnessOptions {
 };
 
 struct HarnessResult {
-  double relativeError = 0;  // NaN when unchecked or when a NaN was produced
-  int64_t poisonedLeft = 0;  // output elements still holding the poison
+  double relativeError = 0; // NaN when unchecked or when a NaN was produced
+  int64_t poisonedLeft = 0; // output elements still holding the poison
   double medianMs = 0, minMs = 0;
   bool checked = false;
 };

@@ -28,8 +28,7 @@ namespace sieve::passes {
 struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions> {
   Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture, e.g. sm_80 or sm_90a"),
                            llvm::cl::init("sm_90a")};
-  Option<std::string> features{*this, "features",
-                               llvm::cl::desc("PTX features, e.g. +ptx80"),
+  Option<std::string> features{*this, "features", llvm::cl::desc("PTX features, e.g. +ptx80"),
                                llvm::cl::init("+ptx80")};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
                        llvm::cl::init(3)};

@@ -53,9 +53,9 @@ struct Artifact {
   static constexpr int kVersion = 1;
 
   Backend backend = Backend::Cpu;
-  std::string chip;       // "sm_90a", "sm_80", or "host"
-  std::string entry;      // kernel name (CUDA) or function symbol (CPU)
-  std::string code;       // PTX text, or LLVM-dialect MLIR text
+  std::string chip;  // "sm_90a", "sm_80", or "host"
+  std::string entry; // kernel name (CUDA) or function symbol (CPU)
+  std::string code;  // PTX text, or LLVM-dialect MLIR text
   std::array<uint32_t, 3> grid{1, 1, 1};
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0; // dynamic shared memory

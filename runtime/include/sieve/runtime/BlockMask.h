@@ -23,9 +23,8 @@ public:
   static Expected<BlockMask> create(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
                                     int64_t blockQ, int64_t blockK);
   /// From one byte per tile (0 or 1; anything else is a malformed mask).
-  static Expected<BlockMask> fromTileBytes(int64_t heads, int64_t queryBlocks,
-                                           int64_t keyBlocks, int64_t blockQ, int64_t blockK,
-                                           const uint8_t *tiles);
+  static Expected<BlockMask> fromTileBytes(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                           int64_t blockQ, int64_t blockK, const uint8_t *tiles);
   /// Each tile kept with probability `density` (per head, independently);
   /// with `keepDiagonal` the tiles crossing the diagonal are always kept, as
   /// in the peers' benchmark masks.

@@ -50,8 +50,8 @@ public:
   Expected<CuModule> loadModule(const std::string &ptx, std::string *log = nullptr) const;
   Error unloadModule(CuModule module) const;
   Expected<CuFunction> getFunction(CuModule module, const std::string &name) const;
-  Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3],
-               uint32_t sharedBytes, CuStream stream, void **params) const;
+  Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3], uint32_t sharedBytes,
+               CuStream stream, void **params) const;
 
   Expected<CuDevicePtr> alloc(size_t bytes) const;
   Error free(CuDevicePtr ptr) const;

@@ -17,10 +17,10 @@
 namespace sieve::runtime {
 
 struct NpyArray {
-  std::string descr;          // numpy dtype string, e.g. "|b1", "|u1"
+  std::string descr; // numpy dtype string, e.g. "|b1", "|u1"
   bool fortranOrder = false;
   std::vector<int64_t> shape;
-  std::string data;           // raw element bytes, exactly product(shape) * itemsize
+  std::string data; // raw element bytes, exactly product(shape) * itemsize
 };
 
 /// Parses a whole .npy file (versions 1.0, 2.0, 3.0). Every problem found -

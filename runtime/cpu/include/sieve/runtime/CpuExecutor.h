@@ -31,8 +31,8 @@ public:
   Expected<std::shared_ptr<CpuKernel>> load(const Artifact &artifact);
 
   /// Runs synchronously on the calling thread after checking the tensors.
-  Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
-            const TensorView &v, const TensorView &out) const;
+  Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k, const TensorView &v,
+            const TensorView &out) const;
 
 private:
   std::mutex mutex_;
