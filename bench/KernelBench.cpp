@@ -37,6 +37,10 @@ void BM_Kernel(benchmark::State &state) {
   double density = state.range(4) / 100.0;
   bool causal = state.range(5);
   auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
+  // Kernel options: 0 lets the compiler choose.
+  spec.options.variant = state.range(6) == 1 ? "simt" : "mma";
+  spec.options.queryTile = state.range(7);
+  spec.options.stages = state.range(8);
   auto artifact = session->compile(spec);
   if (!artifact) {
     state.SkipWithError(artifact.error().str().c_str());
@@ -72,27 +76,35 @@ void BM_Kernel(benchmark::State &state) {
   state.counters["TFLOP"] = benchmark::Counter(bench::keptFlops(spec) / 1e12,
                                                benchmark::Counter::kIsIterationInvariantRate);
   state.counters["density"] = spec.mask.density();
+  state.SetLabel((*artifact)->config);
   (void)drv.destroyEvent(*start);
   (void)drv.destroyEvent(*stop);
   for (auto p : buffers)
     (void)drv.free(p);
 }
 
-// Args: {B, H, S, D, density %, causal}: the rows of DESIGN.md's peer table.
-BENCHMARK(BM_Kernel)
-    ->ArgNames({"B", "H", "S", "D", "dens", "causal"})
-    ->Args({32, 12, 512, 64, 100, 0})
-    ->Args({32, 12, 512, 64, 50, 0})
-    ->Args({32, 12, 512, 64, 10, 0})
-    ->Args({4, 16, 8192, 64, 100, 0})
-    ->Args({4, 16, 8192, 64, 50, 0})
-    ->Args({4, 16, 8192, 64, 10, 0})
-    ->Args({1, 32, 16384, 128, 100, 0})
-    ->Args({1, 32, 16384, 128, 50, 0})
-    ->Args({1, 32, 16384, 128, 10, 0})
-    ->Args({1, 32, 16384, 128, 100, 1})
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(0.2);
+// The rows of DESIGN.md's peer table: {B, H, S, D, density %, causal}.
+const int64_t kPeerRows[][6] = {
+    {32, 12, 512, 64, 100, 0},   {32, 12, 512, 64, 50, 0},   {32, 12, 512, 64, 10, 0},
+    {4, 16, 8192, 64, 100, 0},   {4, 16, 8192, 64, 50, 0},   {4, 16, 8192, 64, 10, 0},
+    {1, 32, 16384, 128, 100, 0}, {1, 32, 16384, 128, 50, 0}, {1, 32, 16384, 128, 10, 0},
+    {1, 32, 16384, 128, 100, 1},
+};
+
+// Appended args: {variant (0 mma, 1 simt), query tile, stages}; 0 = the
+// compiler's choice. The tensor-core kernel at its default configuration
+// on every row, then the configurations worth comparing on the two large
+// shapes.
+void peerRows(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"B", "H", "S", "D", "dens", "causal", "simt", "qtile", "stages"});
+  for (const auto &r : kPeerRows)
+    b->Args({r[0], r[1], r[2], r[3], r[4], r[5], 0, 0, 0});
+  for (const auto &r : kPeerRows)
+    if (r[2] >= 8192 && r[5] == 0)
+      for (auto [qtile, stages] : {std::pair<int64_t, int64_t>{128, 2}, {64, 3}})
+        b->Args({r[0], r[1], r[2], r[3], r[4], r[5], 0, qtile, stages});
+}
+
+BENCHMARK(BM_Kernel)->Apply(peerRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);
 
 } // namespace

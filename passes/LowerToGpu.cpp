@@ -1,13 +1,18 @@
 //===- LowerToGpu.cpp - block-sparse attention as a GPU kernel -------------===//
 //
-// The correctness-first GPU kernel: one thread block per (work row, batch
-// entry), one thread per query row. Key and value chunks are staged through
-// shared memory in f32 by all threads of the block, then each thread runs the
-// same streaming softmax as the CPU lowering. Tensor cores are a later
-// lowering's job; this one fixes the ABI, the schedule and the numerics.
+// Chooses the kernel body (tensor-core `mma`, see MmaAttentionKernel.cpp, or
+// the scalar `simt` baseline below), emits it into its own gpu.module with
+// the row tables, and replaces the op by the launch.
+//
+// The simt body: one thread block per (work row, batch entry), one thread
+// per query row. Key and value chunks are staged through shared memory in
+// f32 by all threads of the block, then each thread runs the same streaming
+// softmax as the CPU lowering. It fixes the ABI, the schedule and the
+// numerics for any shape and dtype.
 //
 //===----------------------------------------------------------------------===//
 #include "LoweringUtils.h"
+#include "MmaAttentionKernel.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
@@ -39,14 +44,6 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
     if (blockK % keys == 0)
       return keys;
   return 1;
-}
-
-/// exp2 through the NVPTX intrinsic (ex2.approx.ftz.f32): one SFU op, no
-/// libdevice. Its relative error (2^-22) is far below the bf16 inputs'.
-Value nvvmExp2(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
 }
 
 LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
@@ -180,11 +177,12 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                     memref::StoreOp::create(b, s, scores, ValueRange{jj});
                     return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
                   });
-              SoftmaxState next = buildSoftmaxUpdate(
-                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, indexConst(b, chunk),
-                  acc, headDim, nvvmExp2, [&](ImplicitLocOpBuilder &b, Value jj, Value d) -> Value {
-                    return memref::LoadOp::create(b, vStage, ValueRange{jj, d});
-                  });
+              SoftmaxState next =
+                  buildSoftmaxUpdate(b, {state[0], state[1]}, scoreLoop.getResult(0), scores,
+                                     indexConst(b, chunk), acc, headDim, emitNvvmExp2,
+                                     [&](ImplicitLocOpBuilder &b, Value jj, Value d) -> Value {
+                                       return memref::LoadOp::create(b, vStage, ValueRange{jj, d});
+                                     });
               return SmallVector<Value>{next.max, next.sum};
             });
         return SmallVector<Value>{chunkLoop.getResult(0), chunkLoop.getResult(1)};
@@ -204,10 +202,47 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   // The launch replaces the op on the host side.
   ImplicitLocOpBuilder hb(op.getLoc(), op);
   Value rows = indexConst(hb, op.getNumRows());
-  gpu::LaunchFuncOp::create(
+  auto launch = gpu::LaunchFuncOp::create(
       hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
       /*dynamicSharedMemorySize=*/Value(), op->getOperands());
+  // Which body runs, for the artifact (and the people reading it).
+  launch->setAttr("sieve.variant", hb.getStringAttr("simt"));
+  launch->setAttr("sieve.config", hb.getStringAttr("simt block_q=" + std::to_string(blockQ) +
+                                                   " block_k=" + std::to_string(blockK) +
+                                                   " chunk=" + std::to_string(chunk) +
+                                                   " threads=" + std::to_string(blockQ)));
+  op.erase();
+  return success();
+}
+
+LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
+                       const MmaKernelOptions &options) {
+  if (op.getNumRows() * op.getBlockQ() > std::numeric_limits<int32_t>::max() ||
+      op.getQuery().getType().getDimSize(0) > 65535)
+    return op.emitOpError() << "grid of " << op.getNumRows() << " x "
+                            << op.getQuery().getType().getDimSize(0)
+                            << " blocks exceeds the GPU's limits";
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto gpuModule =
+      gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
+  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
+  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  MmaKernel kernel = buildMmaAttentionKernel(op, gpuModule, tables, options);
+
+  ImplicitLocOpBuilder hb(op.getLoc(), op);
+  Value shared =
+      arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
+  auto launch = gpu::LaunchFuncOp::create(
+      hb, kernel.func,
+      gpu::KernelDim3{indexConst(hb, op.getNumRows() * kernel.blocksPerRow),
+                      indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
+      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
+      op->getOperands());
+  launch->setAttr("sieve.variant", hb.getStringAttr("mma"));
+  launch->setAttr("sieve.config", hb.getStringAttr(kernel.config));
   op.erase();
   return success();
 }
@@ -220,12 +255,28 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       module.emitError() << "sieve-lower-to-gpu: chunk-elements must be positive";
       return signalPassFailure();
     }
+    if (variant != "auto" && variant != "mma" && variant != "simt") {
+      module.emitError() << "sieve-lower-to-gpu: variant must be auto, mma or simt, not '"
+                         << variant << "'";
+      return signalPassFailure();
+    }
+    MmaKernelOptions mmaOptions{queryTile, keyTile, stages};
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
-    for (BlockSparseAttentionOp op : ops)
-      if (failed(lowerOne(op, module, index++, chunkElements)))
+    for (BlockSparseAttentionOp op : ops) {
+      std::string reason = variant == "simt" ? "" : mmaKernelUnsupportedReason(op, mmaOptions);
+      LogicalResult lowered = failure();
+      if (variant == "mma" && !reason.empty()) {
+        op.emitOpError() << "variant=mma " << reason;
+      } else if (variant != "simt" && reason.empty()) {
+        lowered = lowerMma(op, module, index++, mmaOptions);
+      } else {
+        lowered = lowerOne(op, module, index++, chunkElements);
+      }
+      if (failed(lowered))
         return signalPassFailure();
+    }
   }
 };
 

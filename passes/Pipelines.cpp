@@ -15,10 +15,12 @@
 #include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
@@ -39,10 +41,18 @@ namespace sieve::passes {
 
 void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
   pm.addPass(createSpecializeMask());
-  pm.addPass(createLowerToGpu());
+  LowerToGpuOptions lowering;
+  lowering.variant = options.variant;
+  lowering.queryTile = options.queryTile;
+  lowering.keyTile = options.keyTile;
+  lowering.stages = options.stages;
+  pm.addPass(createLowerToGpu(lowering));
   pm.addPass(createCanonicalizerPass());
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());
+  // ldmatrix and cp.async (nvgpu) become NVVM ops on memref descriptors
+  // that convert-gpu-to-nvvm then lowers with the rest.
+  kernels.addPass(createConvertNVGPUToNVVMPass());
   // math.fma must become llvm.intr.fma (fma.rn.f32) here: left to
   // convert-gpu-to-nvvm it becomes a call to libdevice's __nv_fmaf, which
   // nothing links and ptxas rejects as an unresolved extern.
@@ -89,7 +99,8 @@ void registerSievePassesAndPipelines() {
 void registerSieveCompilerDialects(DialectRegistry &registry) {
   registry.insert<dialect::SieveDialect, arith::ArithDialect, func::FuncDialect, scf::SCFDialect,
                   memref::MemRefDialect, math::MathDialect, cf::ControlFlowDialect, gpu::GPUDialect,
-                  LLVM::LLVMDialect, NVVM::NVVMDialect, index::IndexDialect, ub::UBDialect>();
+                  LLVM::LLVMDialect, NVVM::NVVMDialect, index::IndexDialect, ub::UBDialect,
+                  nvgpu::NVGPUDialect, vector::VectorDialect>();
   // Conversion interfaces used by convert-gpu-to-nvvm for the ops inside kernels.
   arith::registerConvertArithToLLVMInterface(registry);
   registerConvertMemRefToLLVMInterface(registry);
@@ -98,6 +109,7 @@ void registerSieveCompilerDialects(DialectRegistry &registry) {
   registerConvertFuncToLLVMInterface(registry);
   index::registerConvertIndexToLLVMInterface(registry);
   ub::registerConvertUBToLLVMInterface(registry);
+  vector::registerConvertVectorToLLVMInterface(registry);
   registerConvertNVVMToLLVMInterface(registry);
   NVVM::registerConvertGpuToNVVMInterface(registry);
   // Serialization of gpu.module to PTX, and LLVM IR export for both targets.

@@ -61,14 +61,16 @@ Type elementType(MLIRContext &ctx, runtime::DType dtype) {
 
 /// func @sieve_attention(q, k, v, out) { sieve.attention ... }. Sizes are
 /// static (the mask is sized from them); strides and offsets are dynamic so
-/// one kernel serves BSHD and BHSD views.
+/// one kernel serves BSHD and BHSD views. GPU kernels fix the head
+/// dimension's stride to 1: their loads are 16-byte vectors along it.
 OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   const runtime::ProblemShape &s = spec.shape;
   OpBuilder b(&ctx);
   Location loc = b.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   int64_t dyn = ShapedType::kDynamic;
-  auto layout = StridedLayoutAttr::get(&ctx, dyn, {dyn, dyn, dyn, dyn});
+  int64_t inner = spec.target.backend == Backend::Cuda ? 1 : dyn;
+  auto layout = StridedLayoutAttr::get(&ctx, dyn, {dyn, dyn, dyn, inner});
   Type elt = elementType(ctx, s.dtype);
   auto qType = MemRefType::get({s.batch, s.headsQ, s.seqQ, s.headDim}, elt, layout);
   auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
@@ -111,9 +113,32 @@ struct DiagnosticCollector {
   ScopedDiagnosticHandler handler;
 };
 
-void buildPipeline(PassManager &pm, const Target &target) {
+/// The kernel configuration for a spec: explicit options win; otherwise the
+/// choice measured best on the lent H100 (docs/perf-notes.md).
+KernelOptions chooseOptions(const KernelSpec &spec) {
+  KernelOptions o = spec.options;
+  const int64_t blockK = spec.mask.blockK();
+  if (o.keyTile == 0)
+    o.keyTile = blockK % 64 == 0 ? 64 : (blockK % 32 == 0 ? 32 : 16);
+  if (o.stages == 0)
+    o.stages = 2;
+  // 64-row tiles: four warps, and two or three blocks per SM at head dim 128.
+  if (o.queryTile == 0)
+    o.queryTile = spec.mask.blockQ() % 64 == 0 ? 64 : spec.mask.blockQ();
+  o.queryTile = std::min<int64_t>(o.queryTile, spec.mask.blockQ());
+  o.keyTile = std::min<int64_t>(o.keyTile, blockK);
+  return o;
+}
+
+void buildPipeline(PassManager &pm, const KernelSpec &spec) {
+  const Target &target = spec.target;
   if (target.backend == Backend::Cuda) {
+    KernelOptions chosen = chooseOptions(spec);
     passes::PtxPipelineOptions options;
+    options.variant = chosen.variant;
+    options.queryTile = chosen.queryTile;
+    options.keyTile = chosen.keyTile;
+    options.stages = chosen.stages;
     options.chip = target.chip;
     // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
     options.features = "+ptx80";
@@ -158,6 +183,20 @@ Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   a.grid = {uint32_t(dims[0]), uint32_t(dims[1]), uint32_t(dims[2])};
   a.block = {uint32_t(dims[3]), uint32_t(dims[4]), uint32_t(dims[5])};
   a.sharedBytes = 0;
+  if (Value shared = launch.getDynamicSharedMemorySize()) {
+    auto c = shared.getDefiningOp<arith::ConstantIntOp>();
+    if (!c)
+      return Error(ErrorCode::Internal, "GPU launch shared memory size is not constant");
+    a.sharedBytes = static_cast<uint32_t>(c.value());
+  }
+  auto variant = launch->getAttrOfType<StringAttr>("sieve.variant");
+  auto config = launch->getAttrOfType<StringAttr>("sieve.config");
+  if (!variant || !config)
+    return Error(ErrorCode::Internal, "GPU launch does not say which kernel variant it runs");
+  a.variant = variant.str();
+  a.config = config.str();
+  a.unitInnerStride = true;
+  a.alignBytes = a.variant == "mma" ? 16 : 0;
   return Error::success();
 }
 
@@ -190,9 +229,12 @@ Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
 }
 
 // The key covers everything the output depends on: the compiler, the target,
-// and the input IR (shapes, dtype, scale, causal and mask bits).
+// the kernel options and the input IR (shapes, dtype, scale, causal and
+// mask bits).
 static std::string keyOf(const KernelSpec &spec, const std::string &inputText) {
-  return sha256Hex(compilerVersion() + "\n" + spec.target.str() + "\n" + inputText);
+  std::string options = spec.target.backend == Backend::Cuda ? chooseOptions(spec).str() : "";
+  return sha256Hex(compilerVersion() + "\n" + spec.target.str() + "\n" + options + "\n" +
+                   inputText);
 }
 
 Expected<std::string> cacheKey(const KernelSpec &spec) {
@@ -220,7 +262,7 @@ Expected<Artifact> compile(const KernelSpec &spec) {
 
   DiagnosticCollector diags(*p->ctx);
   PassManager pm(p->ctx.get());
-  buildPipeline(pm, spec.target);
+  buildPipeline(pm, spec);
   if (failed(pm.run(*p->module)))
     return Error(ErrorCode::Compile,
                  "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
@@ -230,6 +272,8 @@ Expected<Artifact> compile(const KernelSpec &spec) {
   } else {
     a.entry = kEntry;
     a.code = printOp(*p->module);
+    a.variant = "loops";
+    a.config = "host loops, online softmax per query row";
   }
   return a;
 }
@@ -242,7 +286,7 @@ Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const K
   stages.emplace_back("input", p->inputText);
   DiagnosticCollector diags(*p->ctx);
   PassManager pm(p->ctx.get());
-  buildPipeline(pm, spec.target);
+  buildPipeline(pm, spec);
   // Run the pipeline pass by pass at module scope so each stage is whole.
   std::string dump;
   llvm::raw_string_ostream os(dump);

@@ -7,6 +7,11 @@
 
 namespace sieve::compiler {
 
+std::string KernelOptions::str() const {
+  return fmt::format("variant={} query-tile={} key-tile={} stages={}", variant, queryTile, keyTile,
+                     stages);
+}
+
 double KernelSpec::effectiveScale() const {
   return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(shape.headDim));
 }
@@ -56,6 +61,26 @@ Error KernelSpec::validate() const {
       return Error(
           ErrorCode::Unsupported,
           fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
+    if (options.variant != "auto" && options.variant != "mma" && options.variant != "simt")
+      return Error(
+          ErrorCode::InvalidArgument,
+          fmt::format("unknown kernel variant '{}' (expected auto, mma or simt)", options.variant));
+    // Tiles larger than the mask's blocks are clamped to them.
+    if (options.keyTile != 0 &&
+        (options.keyTile < 16 || options.keyTile % 16 != 0 ||
+         (options.keyTile < mask.blockK() && mask.blockK() % options.keyTile != 0)))
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("key tile {} must be a multiple of 16 that divides block_k {}",
+                               options.keyTile, mask.blockK()));
+    if (options.queryTile != 0 &&
+        (options.queryTile < 16 || options.queryTile % 16 != 0 ||
+         (options.queryTile < mask.blockQ() && mask.blockQ() % options.queryTile != 0)))
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("query tile {} must be a multiple of 16 that divides block_q {}",
+                               options.queryTile, mask.blockQ()));
+    if (options.stages != 0 && (options.stages < 2 || options.stages > 4))
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("stages must be 2, 3 or 4, got {}", options.stages));
     if (s.batch > 65535)
       return Error(ErrorCode::Unsupported,
                    fmt::format("batch {} exceeds the grid's 65535", s.batch));

@@ -102,6 +102,10 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"grid", a.grid},
               {"block", a.block},
               {"shared_bytes", a.sharedBytes},
+              {"variant", a.variant},
+              {"config", a.config},
+              {"unit_inner_stride", a.unitInnerStride},
+              {"align_bytes", a.alignBytes},
               {"params", params},
               {"shape",
                {{"batch", a.shape.batch},
@@ -152,6 +156,12 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     a.grid = j.at("grid").get<std::array<uint32_t, 3>>();
     a.block = j.at("block").get<std::array<uint32_t, 3>>();
     a.sharedBytes = j.at("shared_bytes").get<uint32_t>();
+    a.variant = j.at("variant").get<std::string>();
+    a.config = j.at("config").get<std::string>();
+    a.unitInnerStride = j.at("unit_inner_stride").get<bool>();
+    a.alignBytes = j.at("align_bytes").get<uint32_t>();
+    if (a.alignBytes != 0 && (a.alignBytes & (a.alignBytes - 1)) != 0)
+      return corrupt("'align_bytes' " + std::to_string(a.alignBytes) + " is not a power of two");
     for (const json &p : j.at("params")) {
       ParamSlot s;
       s.tensor = p.at("tensor").get<int>();

@@ -39,6 +39,7 @@ std::string DeviceInfo::chip() const {
   X(cuModuleLoadDataEx) \
   X(cuModuleUnload) \
   X(cuModuleGetFunction) \
+  X(cuFuncSetAttribute) \
   X(cuLaunchKernel) \
   X(cuMemAlloc) \
   X(cuMemFree) \
@@ -197,6 +198,16 @@ Expected<CuFunction> CudaDriver::getFunction(CuModule module, const std::string 
   return static_cast<CuFunction>(fn);
 }
 
+Error CudaDriver::setDynamicSharedBytes(CuFunction fn, uint32_t bytes) const {
+  // Kernels may only use more than 48 KiB of dynamic shared memory after
+  // opting in, per function.
+  SIEVE_CU(api_->cuFuncSetAttribute(static_cast<CUfunction>(fn),
+                                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                    static_cast<int>(bytes)),
+           "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  return Error::success();
+}
+
 Error CudaDriver::launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3],
                          uint32_t sharedBytes, CuStream stream, void **params) const {
   if (Error e = makeCurrent())
@@ -306,6 +317,7 @@ Error CudaDriver::unloadModule(CuModule) const { return disabled(); }
 Expected<CuFunction> CudaDriver::getFunction(CuModule, const std::string &) const {
   return disabled();
 }
+Error CudaDriver::setDynamicSharedBytes(CuFunction, uint32_t) const { return disabled(); }
 Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint32_t, CuStream,
                          void **) const {
   return disabled();

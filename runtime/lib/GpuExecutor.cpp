@@ -56,6 +56,15 @@ Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact)
   if (!fn)
     return fn.error();
   kernel->function_ = *fn;
+  // Opt in whenever dynamic shared memory is used: the 48 KiB default
+  // counts static shared memory too, so exactly 48 KiB dynamic already fails.
+  if (artifact.sharedBytes > 0) {
+    if (Error e = driver_->setDynamicSharedBytes(*fn, artifact.sharedBytes)) {
+      // `kernel` owns the module and unloads it as it goes.
+      return e.withContext(fmt::format("kernel needs {} bytes of shared memory on {}",
+                                       artifact.sharedBytes, driver_->device().name));
+    }
+  }
   kernel->artifact_ = artifact;
   kernel->artifact_.code.clear(); // the module holds it now
   modules_.emplace(artifact.cacheKey, kernel);
@@ -74,6 +83,9 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
     return e;
   const std::array<const TensorView *, 4> tensors{&q, &k, &v, &out};
   static const char *names[] = {"query", "key", "value", "out"};
+  for (int t = 0; t < 4; ++t)
+    if (Error e = checkTensorLayout(*tensors[t], names[t], a.unitInnerStride, a.alignBytes))
+      return e;
   for (int t = 0; t < 4; ++t)
     if (!driver_->isDevicePointer(tensors[t]->data))
       return Error(ErrorCode::WrongDevice,

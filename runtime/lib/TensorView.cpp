@@ -65,4 +65,28 @@ Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, cons
   return Error::success();
 }
 
+Error checkTensorLayout(const TensorView &t, const char *name, bool unitInnerStride,
+                        uint32_t alignBytes) {
+  if (unitInnerStride && t.strides[3] != 1 && t.sizes[3] > 1)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("tensor '{}' has stride {} on the head dimension; the GPU kernel "
+                             "needs it contiguous (stride 1)",
+                             name, t.strides[3]));
+  if (alignBytes == 0)
+    return Error::success();
+  const int64_t elementBytes = dtypeSize(t.dtype);
+  if (reinterpret_cast<uintptr_t>(t.data) % alignBytes != 0)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("tensor '{}' starts at {}, which is not {}-byte aligned as the "
+                             "tensor-core kernel's 16-byte loads need",
+                             name, t.data, alignBytes));
+  for (int d = 0; d < 3; ++d)
+    if (t.sizes[d] > 1 && (t.strides[d] * elementBytes) % alignBytes != 0)
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("tensor '{}' has stride {} in dimension {} ({} bytes), not a "
+                               "multiple of the {} bytes the tensor-core kernel loads at once",
+                               name, t.strides[d], d, t.strides[d] * elementBytes, alignBytes));
+  return Error::success();
+}
+
 } // namespace sieve::runtime

@@ -39,18 +39,33 @@ const Shape kShapes[] = {
     {"sq_ne_sk_partial", 1, 4, 4, 200,  456,  64,  32, 0.5, false, 0},
     {"gqa_bshd",        2, 8, 2,  384,  384,  64,  64, 0.4, true,  2},
     {"tiles128",        1, 4, 4, 1024, 1024, 128, 128, 0.2, false, 1},
+    {"ragged_q64_k128", 2, 4, 2, 1000,  777,  64, 128, 0.5, true,  1},
 };
 // clang-format on
 
-using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/>;
+// Kernel bodies under test: the tensor-core kernel with two and three
+// pipeline stages, and the scalar baseline.
+struct Variant {
+  const char *name;
+  KernelOptions options;
+};
+const Variant kVariants[] = {
+    {"mma", {.variant = "mma", .stages = 2}},
+    {"mma_s3", {.variant = "mma", .stages = 3}},
+    {"mma_q128", {.variant = "mma", .queryTile = 128}},
+    {"simt", {.variant = "simt"}},
+};
+
+using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/,
+                         int /*variant index*/>;
 
 constexpr size_t kGuardBytes = 256;
 constexpr uint8_t kGuardByte = 0x5A, kPoisonByte = 0xFF;
 
 std::string paramName(const ::testing::TestParamInfo<Param> &info) {
-  auto [dtype, headDim, causal, shape] = info.param;
-  return std::string(dtypeName(dtype)) + "_d" + std::to_string(headDim) +
-         (causal ? "_causal_" : "_") + kShapes[shape].name;
+  auto [dtype, headDim, causal, shape, variant] = info.param;
+  return std::string(kVariants[variant].name) + "_" + dtypeName(dtype) + "_d" +
+         std::to_string(headDim) + (causal ? "_causal_" : "_") + kShapes[shape].name;
 }
 
 class GpuSuite : public ::testing::TestWithParam<Param> {
@@ -104,7 +119,7 @@ Tensor makeTensor(std::array<int64_t, 4> sizes, bool bshd, DType dtype, std::mt1
 TEST_P(GpuSuite, MatchesFloat64Reference) {
   if (!session_)
     GTEST_SKIP() << "no GPU: " << skipReason_;
-  auto [dtype, headDim, causal, shapeIndex] = GetParam();
+  auto [dtype, headDim, causal, shapeIndex, variantIndex] = GetParam();
   const Shape &c = kShapes[shapeIndex];
   uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -113,6 +128,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
+  spec.options = kVariants[variantIndex].options;
   int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
           kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
   spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, rng(),
@@ -130,6 +146,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   auto artifact = session_->compile(spec);
   ASSERT_TRUE(artifact) << artifact.error().str();
   double compileMs = msSince(t0);
+  ASSERT_EQ((*artifact)->variant, spec.options.variant) << (*artifact)->config;
 
   const CudaDriver &drv = session_->gpu()->driver();
   Tensor q = makeTensor({c.batch, c.headsQ, c.seqQ, headDim}, c.bshd, dtype, &rng);
@@ -188,7 +205,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   double err = relativeError(got.data(), ref);
   EXPECT_LT(err, 1e-2) << "relative error against the float64 reference";
   RecordProperty("relative_error", std::to_string(err));
-  std::printf("  %-34s rel err %.3e, %4lld of %4lld tiles kept; compile %.0f ms, load+run %.0f ms, "
+  std::printf("  %-42s rel err %.3e, %4lld of %4lld tiles kept; compile %.0f ms, load+run %.0f ms, "
               "reference %.0f ms\n",
               paramName({GetParam(), 0}).c_str(), err,
               static_cast<long long>((*artifact)->keptTiles),
@@ -210,7 +227,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(Masks, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
-                                            ::testing::Bool(), ::testing::Range(0, 4)),
+                                            ::testing::Bool(), ::testing::Range(0, 5),
+                                            ::testing::Range(0, 4)),
                          paramName);
 
 } // namespace

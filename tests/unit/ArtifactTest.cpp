@@ -20,7 +20,11 @@ Artifact sampleArtifact() {
   a.code = "//\n.version 8.0\n.target sm_90a\n// body\n";
   a.grid = {32, 2, 1};
   a.block = {64, 1, 1};
-  a.sharedBytes = 0;
+  a.sharedBytes = 81920;
+  a.variant = "mma";
+  a.config = "mma block_q=64 block_k=64 key_tile=64 stages=2 warps=4";
+  a.unitInnerStride = true;
+  a.alignBytes = 16;
   a.params = memrefDescriptorParams();
   a.shape = {2, 4, 2, 512, 384, 64, DType::BF16};
   a.causal = true;
@@ -53,6 +57,11 @@ TEST_F(ArtifactTest, SaveLoadRoundTrip) {
   EXPECT_EQ(b->code, a.code);
   EXPECT_EQ(b->grid, a.grid);
   EXPECT_EQ(b->block, a.block);
+  EXPECT_EQ(b->sharedBytes, a.sharedBytes);
+  EXPECT_EQ(b->variant, a.variant);
+  EXPECT_EQ(b->config, a.config);
+  EXPECT_EQ(b->unitInnerStride, a.unitInnerStride);
+  EXPECT_EQ(b->alignBytes, a.alignBytes);
   EXPECT_EQ(b->params, a.params);
   EXPECT_EQ(b->shape, a.shape);
   EXPECT_EQ(b->causal, a.causal);
@@ -100,11 +109,14 @@ TEST_F(ArtifactTest, DetectsBrokenMetadata) {
   std::string noGrid = meta;
   noGrid.replace(noGrid.find("\"grid\""), 6, "\"grix\"");
   std::string badVersion = meta;
-  badVersion.replace(badVersion.find("\"version\": 1"), 12, "\"version\": 7");
+  badVersion.replace(badVersion.find("\"version\": 2"), 12, "\"version\": 7");
+  std::string badAlign = meta;
+  badAlign.replace(badAlign.find("\"align_bytes\": 16"), 17, "\"align_bytes\": 12");
   std::string badDtype = meta;
   badDtype.replace(badDtype.find("\"bf16\""), 6, "\"f64\"");
-  for (const Case &c : {Case{meta.substr(0, meta.size() / 2), "code_file"}, Case{noGrid, "grid"},
-                        Case{badVersion, "'version' 7"}, Case{badDtype, "f64"}}) {
+  for (const Case &c :
+       {Case{meta.substr(0, meta.size() / 2), "code_file"}, Case{noGrid, "grid"},
+        Case{badVersion, "'version' 7"}, Case{badDtype, "f64"}, Case{badAlign, "power of two"}}) {
     std::ofstream(stem() + ".json") << c.text;
     auto a = Artifact::load(stem() + ".json");
     ASSERT_FALSE(a) << c.needle;

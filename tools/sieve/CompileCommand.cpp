@@ -38,11 +38,11 @@ Command addCompileCommand(CLI::App &app) {
               return reportError(e);
             fmt::print(
                 "compiled {} for {} in {:.1f} ms: {} of {} tiles kept ({:.1f}%), grid {}x{}x{}, "
-                "block {}, {} bytes of code\nkey {}\n",
+                "block {}, {} bytes of code\nkernel {}\nkey {}\n",
                 spec->maskPath, t->str(), ms, artifact->keptTiles, artifact->totalTiles,
                 100.0 * artifact->keptTiles / artifact->totalTiles, artifact->grid[0],
                 artifact->grid[1], artifact->grid[2], artifact->block[0], artifact->code.size(),
-                artifact->cacheKey);
+                artifact->config, artifact->cacheKey);
             return 0;
           }};
 }

@@ -23,6 +23,12 @@ void SpecOptions::addTo(CLI::App &c) {
   c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
   c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
+  c.add_option("--variant", kernel.variant,
+               "GPU kernel: auto, mma (tensor cores) or simt (scalar baseline)");
+  c.add_option("--query-tile", kernel.queryTile,
+               "GPU: query rows per thread block (divides block_q; 0: choose)");
+  c.add_option("--key-tile", kernel.keyTile, "GPU: keys per pipeline step (0: choose)");
+  c.add_option("--stages", kernel.stages, "GPU: shared-memory key/value buffers (0: choose)");
 }
 
 Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &target) const {
@@ -35,6 +41,7 @@ Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &targe
   spec.target = target;
   spec.causal = causal;
   spec.scale = scale;
+  spec.options = kernel;
   runtime::ProblemShape &s = spec.shape;
   s.batch = batch;
   s.headsQ = spec.mask.heads();

@@ -26,6 +26,7 @@ struct SpecOptions {
   std::string dtype = "auto"; // bf16 on a GPU target, f32 on the CPU
   bool causal = false;
   std::optional<double> scale;
+  compiler::KernelOptions kernel;
 
   void addTo(CLI::App &command);
   /// Reads the mask and fills a spec for `target`.

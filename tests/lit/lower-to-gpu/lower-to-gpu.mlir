@@ -29,3 +29,14 @@ func.func @lower(%q: memref<3x1x4x4xbf16>, %k: memref<3x1x4x4xbf16>, %v: memref<
   return
 }
 
+
+// -----
+
+// A dynamic stride on the head dimension cannot use 16-byte loads: auto
+// falls back to the simt body even for bf16 at head dim 64.
+// CHECK-LABEL: func @dynamic_inner_stride
+// CHECK: sieve.variant = "simt"
+func.func @dynamic_inner_stride(%q: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %k: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %v: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %o: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>
+  return
+}

@@ -20,6 +20,16 @@ struct Target {
   std::string str() const { return std::string(runtime::backendName(backend)) + ":" + chip; }
 };
 
+/// How to build the GPU kernel. The defaults let the compiler choose; the
+/// choice is recorded in the artifact (`variant`, `config`).
+struct KernelOptions {
+  std::string variant = "auto"; // auto, mma (tensor cores) or simt (scalar baseline)
+  int64_t queryTile = 0;        // query rows per thread block; 0 = choose
+  int64_t keyTile = 0;          // keys per pipeline step; 0 = choose
+  int64_t stages = 0;           // shared-memory key/value buffers; 0 = choose
+  std::string str() const;
+};
+
 /// Everything the specialized kernel depends on. Two specs that compile to
 /// the same IR for the same target share a cache key.
 struct KernelSpec {
@@ -28,6 +38,7 @@ struct KernelSpec {
   std::optional<double> scale; // default 1/sqrt(D)
   bool causal = false;
   Target target;
+  KernelOptions options;
 
   double effectiveScale() const;
   /// Rejects specs the compiler cannot build, naming the field at fault:

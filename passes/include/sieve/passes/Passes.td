@@ -32,19 +32,38 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
   let summary = "Lower sieve.block_sparse_attention to a gpu.module kernel and its launch";
   let description = [{
     Each op becomes a `gpu.func` kernel in its own `gpu.module` and a
-    `gpu.launch_func` in its place. One thread block computes one work row of
-    one batch entry (grid = rows x batch); each thread owns one query row and
-    keeps its running max, sum and accumulator in f32 while key and value
-    chunks are staged through shared memory. The row tables become constant
-    globals of the kernel module.
+    `gpu.launch_func` in its place; the row tables become constant globals
+    of the kernel module. One thread block computes one work row of one
+    batch entry (grid = rows x batch). Two kernel bodies:
+
+    - `mma` (tensor cores, sm_80 and later): one warp per 16 query rows;
+      `nvgpu.ldmatrix` from swizzled shared memory feeds `nvvm.mma.sync`
+      m16n8k16; key/value tiles stream through `stages` shared buffers
+      filled by `nvgpu.device_async_copy` (cp.async); the online softmax
+      and the f32 accumulator live in registers. Needs f16/bf16, head dim
+      64 or 128, block_q a multiple of 16 up to 128, and a static unit
+      stride on the head dimension.
+    - `simt` (any shape): one thread per query row with scalar FMAs; the
+      correctness baseline.
+
+    `auto` picks `mma` where it applies and `simt` elsewhere.
   }];
   let options = [
+    Option<"variant", "variant", "std::string", /*default=*/"\"auto\"",
+           "Kernel body: auto, mma or simt">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",
+           "mma: query rows per thread block (divides block_q; 0 = block_q)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+           "mma: keys per pipeline step (divides block_k; a multiple of 16)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "mma: shared-memory buffers for key/value tiles (2 to 4)">,
     Option<"chunkElements", "chunk-elements", "int64_t", /*default=*/"4096",
-           "Key chunk staged in shared memory, in elements per operand (keys x head dim)">
+           "simt: key chunk staged in shared memory, in elements per operand (keys x head dim)">
   ];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect", "mlir::gpu::GPUDialect",
                            "mlir::LLVM::LLVMDialect", "mlir::NVVM::NVVMDialect",
+                           "mlir::nvgpu::NVGPUDialect", "mlir::vector::VectorDialect",
                            "mlir::math::MathDialect"];
 }
 

@@ -50,7 +50,7 @@ std::vector<ParamSlot> memrefDescriptorParams(int numTensors = 4);
 
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;
 
   Backend backend = Backend::Cpu;
   std::string chip;  // "sm_90a", "sm_80", or "host"
@@ -59,6 +59,13 @@ struct Artifact {
   std::array<uint32_t, 3> grid{1, 1, 1};
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0; // dynamic shared memory
+  std::string variant;      // "mma", "simt" (CUDA) or "loops" (CPU)
+  std::string config;       // the kernel configuration the compiler chose, for people
+  /// Layout the kernel assumes of every tensor: the head dimension has stride
+  /// 1 (`unitInnerStride`), and the base and all other strides are multiples
+  /// of `alignBytes` bytes (0: no alignment assumed). Launches check both.
+  bool unitInnerStride = false;
+  uint32_t alignBytes = 0;
   std::vector<ParamSlot> params;
   ProblemShape shape;
   bool causal = false;

@@ -50,6 +50,8 @@ public:
   Expected<CuModule> loadModule(const std::string &ptx, std::string *log = nullptr) const;
   Error unloadModule(CuModule module) const;
   Expected<CuFunction> getFunction(CuModule module, const std::string &name) const;
+  /// Opts `fn` in to `bytes` of dynamic shared memory (needed above 48 KiB).
+  Error setDynamicSharedBytes(CuFunction fn, uint32_t bytes) const;
   Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3], uint32_t sharedBytes,
                CuStream stream, void **params) const;
 

@@ -36,6 +36,12 @@ struct TensorView {
 Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, DeviceKind device);
 
+/// Checks the layout a kernel was compiled to assume: a unit stride on the
+/// head dimension, and base and strides multiples of `alignBytes`. Errors
+/// name the tensor and what to do (e.g. make the head dimension contiguous).
+Error checkTensorLayout(const TensorView &view, const char *name, bool unitInnerStride,
+                        uint32_t alignBytes);
+
 } // namespace sieve::runtime
 
 #endif

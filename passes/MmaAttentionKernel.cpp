@@ -1,0 +1,501 @@
+//===- MmaAttentionKernel.cpp - the tensor-core attention kernel -----------===//
+//
+// One thread block computes one work row (a head and a query block) for one
+// batch entry. Each warp owns 16 query rows and keeps, in registers, its Q
+// fragments, the score tile S = Q·Kᵀ, and the f32 output accumulator; the
+// online softmax runs on S in place and P = softmax(S) feeds P·V straight
+// from registers (an mma accumulator's layout is the next mma's A operand).
+//
+// Key and value tiles stream through `stages` shared-memory buffers filled
+// by cp.async (16 bytes per thread and copy, bypassing L1), so the loads of
+// tile t+stages-1 overlap the math of tile t. Rows of shared memory are
+// swizzled by 16-byte chunks (chunk ^ row%8) so that both the cp.async
+// writes and the ldmatrix reads (8 rows, same logical chunk) are free of
+// bank conflicts.
+//
+// The element mask (ragged key tails, and the diagonal under `causal`) is
+// applied only to the tiles that need it; interior tiles run the unmasked
+// body.
+//
+//===----------------------------------------------------------------------===//
+#include "MmaAttentionKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace sieve::passes {
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+constexpr int64_t kChunk = 8; // elements per 16-byte chunk
+
+bool hasUnitInnerStride(MemRefType type) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  return !strides.empty() && strides.back() == 1;
+}
+
+/// The kernel's view of the problem, fixed at compile time.
+struct Geometry {
+  Type elt;
+  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group;
+  int64_t blockQ, blockK, queryTile, keyTile, stages, warps, threads, subTiles, split;
+  bool causal;
+  double scaleLog2;
+  int64_t chunksPerRow() const { return headDim / kChunk; }
+  int64_t sharedBytes() const {
+    return (queryTile + 2 * stages * keyTile) * headDim * 2; // 16-bit elements
+  }
+};
+
+Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  Geometry g;
+  g.elt = qType.getElementType();
+  g.batch = qType.getDimSize(0);
+  g.headsQ = qType.getDimSize(1);
+  g.seqQ = qType.getDimSize(2);
+  g.headDim = qType.getDimSize(3);
+  g.headsKv = kType.getDimSize(1);
+  g.seqK = kType.getDimSize(2);
+  g.group = g.headsQ / g.headsKv;
+  g.blockQ = op.getBlockQ();
+  g.blockK = op.getBlockK();
+  g.keyTile = std::min(o.keyTile, g.blockK);
+  g.queryTile = o.queryTile > 0 ? std::min(o.queryTile, g.blockQ) : g.blockQ;
+  g.split = g.blockQ / g.queryTile;
+  g.stages = o.stages;
+  g.warps = g.queryTile / 16;
+  g.threads = g.warps * kWarp;
+  g.subTiles = g.blockK / g.keyTile;
+  g.causal = op.getCausal();
+  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  return g;
+}
+
+/// Emission helpers over one builder; all index arithmetic is on `index`.
+struct Emitter {
+  ImplicitLocOpBuilder &b;
+  const Geometry &g;
+
+  Value idx(int64_t v) { return indexConst(b, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value add(Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
+  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, idx(y)); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
+  Value ult(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y); }
+  Value f32(double v) { return f32Const(b, v); }
+
+  /// Column (in elements) of logical 16-byte chunk `chunk` in swizzled row `row`.
+  Value swizzledCol(Value row, Value chunk) {
+    Value phase = arith::AndIOp::create(b, row, idx(7));
+    return mul(arith::XOrIOp::create(b, chunk, phase), kChunk);
+  }
+
+  /// A 16-bit pair as an mma operand: i32 for bf16 (the intrinsic's type),
+  /// vector<2xf16> as is for f16.
+  Value mmaOperand(Value pair) {
+    if (g.elt.isBF16())
+      return LLVM::BitcastOp::create(b, b.getI32Type(), pair);
+    return pair;
+  }
+
+  /// acc += a·b for one m16n8k16 tile; `acc` holds 4 f32 values.
+  void mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, MutableArrayRef<Value> acc) {
+    auto f32Type = b.getF32Type();
+    auto resultType =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32Type, f32Type, f32Type, f32Type});
+    NVVM::MMATypes ptx = g.elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    SmallVector<Value> aOps, bOps;
+    for (Value v : a)
+      aOps.push_back(mmaOperand(v));
+    for (Value v : bFrag)
+      bOps.push_back(mmaOperand(v));
+    Value r = NVVM::MmaOp::create(
+        b, resultType, aOps, bOps, SmallVector<Value>(acc), {16, 8, 16}, std::nullopt, std::nullopt,
+        std::array<NVVM::MMATypes, 2>{ptx, ptx},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+    for (int64_t i = 0; i < 4; ++i)
+      acc[i] = LLVM::ExtractValueOp::create(b, r, i);
+  }
+
+  /// ldmatrix .x4 (optionally transposed) at (row, col) of a shared tile;
+  /// returns the four 16-bit pairs this lane receives.
+  SmallVector<Value, 4> ldmatrix4(Value tile, Value row, Value col, bool transpose) {
+    auto type = VectorType::get({4, 2}, g.elt);
+    Value m = nvgpu::LdMatrixOp::create(b, type, tile, ValueRange{row, col}, transpose, 4);
+    SmallVector<Value, 4> out;
+    for (int64_t i = 0; i < 4; ++i)
+      out.push_back(vector::ExtractOp::create(b, m, ArrayRef<int64_t>{i}));
+    return out;
+  }
+
+  /// Packs two f32 values into a 16-bit pair (round to nearest even).
+  Value pack(Value lo, Value hi) {
+    auto v2f32 = VectorType::get({2}, b.getF32Type());
+    Value v = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
+    return arith::TruncFOp::create(b, VectorType::get({2}, g.elt), v);
+  }
+
+  Value exp2(Value x) { return emitNvvmExp2(b, x); }
+
+  Value quadReduce(Value x, bool isMax) {
+    for (int32_t offset : {1, 2}) {
+      Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
+      Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarp));
+      Value other =
+          gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
+      x = isMax ? arith::MaximumFOp::create(b, x, other).getResult()
+                : arith::AddFOp::create(b, x, other).getResult();
+    }
+    return x;
+  }
+
+  /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
+  /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
+  /// zero-filled (so padding never feeds NaN or Inf into the mma) and read
+  /// from a valid address.
+  void copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit, Value dst,
+                     Value dstRow0, int64_t rows, Value tid) {
+    const int64_t cpr = g.chunksPerRow();
+    for (int64_t i = 0; i < rows * cpr / g.threads; ++i) {
+      Value c = add(tid, i * g.threads);
+      Value r = div(c, cpr), chunk = rem(c, cpr);
+      Value row = add(firstRow, r);
+      Value valid = ult(row, idx(limit));
+      Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
+      Value srcElements = arith::SelectOp::create(b, valid, idx(kChunk), idx(0));
+      Value dstRow = add(dstRow0, r);
+      nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, swizzledCol(dstRow, chunk)}, src,
+                                       ValueRange{bi, head, readRow, mul(chunk, kChunk)},
+                                       b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
+    }
+  }
+};
+
+} // namespace
+
+std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
+  Geometry g = geometryOf(op, o);
+  if (!g.elt.isF16() && !g.elt.isBF16())
+    return "needs f16 or bf16 elements";
+  if (g.headDim != 64 && g.headDim != 128)
+    return "needs head dim 64 or 128 (swizzled 16-byte chunks, registers)";
+  if (g.blockQ % g.queryTile != 0)
+    return "needs a query tile that divides block_q";
+  if (g.queryTile % 16 != 0 || g.queryTile > 128)
+    return "needs a query tile (block_q by default) that is a multiple of 16, at most 128 (one "
+           "warp per 16 rows)";
+  if (o.keyTile % 16 != 0 || o.keyTile <= 0 || g.blockK % g.keyTile != 0)
+    return "needs block_k a multiple of the key tile, itself a multiple of 16";
+  if (o.stages < 2 || o.stages > 4)
+    return "needs 2 to 4 stages";
+  for (int64_t rows : {g.queryTile, g.keyTile})
+    if ((rows * g.chunksPerRow()) % g.threads != 0)
+      return "needs every tile copy to split evenly over the block's threads";
+  for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
+    if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
+      return "needs a static unit stride on the head dimension (16-byte loads)";
+  if (g.sharedBytes() > 227 * 1024)
+    return "needs more shared memory than a GPU block has";
+  return "";
+}
+
+MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
+                                  const RowTableGlobals &tables, const MmaKernelOptions &options) {
+  const Geometry g = geometryOf(op, options);
+  const int64_t D = g.headDim, KT = g.keyTile, S = g.stages;
+  const int64_t dTiles = D / 8, kTiles = KT / 8;
+
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  auto funcType = gb.getFunctionType(op->getOperandTypes(), {});
+  auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
+  func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(g.threads), 1, 1}));
+
+  Block &entry = func.getBody().front();
+  Value q = entry.getArgument(0), k = entry.getArgument(1), v = entry.getArgument(2),
+        out = entry.getArgument(3);
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  Emitter e{b, g};
+
+  // Shared memory: Q (reused for the output), then the K and V stages.
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), workgroup);
+  Value smem = gpu::DynamicSharedMemoryOp::create(b, bytesType);
+  auto tileType = [&](int64_t rows) {
+    return MemRefType::get({rows, D}, g.elt, MemRefLayoutAttrInterface(), workgroup);
+  };
+  auto view = [&](int64_t byteOffset, int64_t rows) -> Value {
+    return memref::ViewOp::create(b, tileType(rows), smem, e.idx(byteOffset), ValueRange{});
+  };
+  Value qTile = view(0, g.queryTile);
+  Value kTile = view(g.queryTile * D * 2, S * KT);
+  Value vTile = view((g.queryTile + S * KT) * D * 2, S * KT);
+
+  auto getGlobal = [&](memref::GlobalOp global) -> Value {
+    return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+  };
+  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
+        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+  Value laneRow = e.div(lane, 4);           // the accumulator row of c0, c1
+  Value laneCol = e.mul(e.rem(lane, 4), 2); // its first column
+  // Block x = work row * split + which query tile of the row's block.
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value r = e.div(blockX, g.split);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value h = loadIndexEntry(b, heads, r);
+  Value kvh = e.div(h, g.group);
+  Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
+                       e.mul(e.rem(blockX, g.split), g.queryTile));
+  Value rowBegin = loadIndexEntry(b, offsets, r);
+  Value rowEnd = loadIndexEntry(b, offsets, e.add(r, 1));
+  Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
+
+  // First key of pipeline step t: key block rowBegin + t / subTiles, sub-tile t % subTiles.
+  auto tileStart = [&](Value t) {
+    Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
+    return e.add(e.mul(kb, g.blockK), e.mul(e.rem(t, g.subTiles), KT));
+  };
+  auto loadTile = [&](Value t) {
+    Value first = tileStart(t);
+    Value stageRow = e.mul(e.rem(t, S), KT);
+    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid);
+    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
+  };
+  auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
+  auto wait = [&](int32_t pending) { NVVM::CpAsyncWaitGroupOp::create(b, pending); };
+  auto ifThen = [&](Value cond, const std::function<void()> &body) {
+    auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
+  };
+
+  // Prologue: Q, then the first stages-1 key/value tiles, one group each
+  // (empty groups keep the count uniform when the row is short).
+  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
+  commit();
+  for (int64_t s = 0; s + 1 < S; ++s) {
+    ifThen(e.ult(e.idx(s), numTiles), [&] { loadTile(e.idx(s)); });
+    commit();
+  }
+  wait(static_cast<int32_t>(S - 1));
+  gpu::BarrierOp::create(b);
+
+  // This warp's Q fragments (A operands), kept in registers for the whole row.
+  Value warpRow0 = e.mul(warp, 16);
+  SmallVector<SmallVector<Value, 4>> qFrag;
+  for (int64_t kk = 0; kk < D / 16; ++kk) {
+    Value row = e.add(warpRow0, e.rem(lane, 16));
+    Value chunk = e.add(e.div(lane, 16), 2 * kk);
+    qFrag.push_back(e.ldmatrix4(qTile, row, e.swizzledCol(row, chunk), false));
+  }
+
+  const double negInf = -std::numeric_limits<double>::infinity();
+  SmallVector<Value> inits;
+  for (int64_t i = 0; i < dTiles * 4; ++i)
+    inits.push_back(e.f32(0.0));
+  inits.append({e.f32(negInf), e.f32(negInf), e.f32(0.0), e.f32(0.0)}); // m0 m1 l0 l1
+  // Rows (within the warp) of the accumulator halves: laneRow and laneRow + 8.
+  Value warpFirstQuery = e.add(qStart, warpRow0);
+  Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+
+  auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
+  {
+    OpBuilder::InsertionGuard loopGuard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Emitter &le = e;
+    auto &lb = b;
+    // Tile t has landed once at most min(numTiles-1-t, S-2) younger groups
+    // are pending; wait_group takes an immediate, so branch on the count.
+    Value younger = arith::SubIOp::create(b, e.add(numTiles, -1), t);
+    std::function<void(int64_t)> waitFor = [&](int64_t pending) {
+      if (pending == 0)
+        return wait(0);
+      auto ifOp = scf::IfOp::create(
+          b, TypeRange{},
+          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, younger, e.idx(pending)),
+          /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      wait(static_cast<int32_t>(pending));
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      waitFor(pending - 1);
+    };
+    waitFor(S - 2);
+    gpu::BarrierOp::create(b);
+    // Every warp is past tile t-1, so its stage may be refilled.
+    Value next = e.add(t, S - 1);
+    ifThen(e.ult(next, numTiles), [&] { loadTile(next); });
+    commit();
+
+    Value stageRow = le.mul(le.rem(t, S), KT);
+    // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
+    SmallVector<SmallVector<Value, 4>> s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
+    for (int64_t jp = 0; jp < KT / 16; ++jp) {
+      for (int64_t kk = 0; kk < D / 16; ++kk) {
+        Value quarter = le.div(lane, 8);
+        Value row = le.add(le.add(stageRow, le.rem(lane, 8)),
+                           le.add(le.mul(le.div(quarter, 2), 8), jp * 16));
+        Value chunk = le.add(le.rem(quarter, 2), 2 * kk);
+        auto frag = le.ldmatrix4(kTile, row, le.swizzledCol(row, chunk), false);
+        le.mma(qFrag[kk], {frag[0], frag[1]}, s[2 * jp]);
+        le.mma(qFrag[kk], {frag[2], frag[3]}, s[2 * jp + 1]);
+      }
+    }
+
+    // Element mask, only where a key may be past Sk or above the diagonal.
+    Value first = tileStart(t);
+    Value lastKey = le.add(first, KT - 1);
+    Value needsMask = le.ult(le.idx(g.seqK - 1), lastKey);
+    if (g.causal)
+      needsMask = arith::OrIOp::create(lb, needsMask, le.ult(warpFirstQuery, lastKey));
+    SmallVector<Type> sTypes(kTiles * 4, lb.getF32Type());
+    auto maskIf = scf::IfOp::create(lb, sTypes, needsMask, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(lb);
+      SmallVector<Value> flat;
+      lb.setInsertionPointToStart(&maskIf.getElseRegion().front());
+      for (auto &tile : s)
+        flat.append(tile.begin(), tile.end());
+      scf::YieldOp::create(lb, flat);
+      lb.setInsertionPointToStart(&maskIf.getThenRegion().front());
+      flat.clear();
+      for (int64_t j = 0; j < kTiles; ++j)
+        for (int64_t i = 0; i < 4; ++i) {
+          Value key = le.add(le.add(first, laneCol), j * 8 + i % 2);
+          Value valid = le.ult(key, le.idx(g.seqK));
+          if (g.causal)
+            valid = arith::AndIOp::create(
+                lb, valid,
+                arith::CmpIOp::create(lb, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
+          flat.push_back(arith::SelectOp::create(lb, valid, s[j][i], le.f32(negInf)));
+        }
+      scf::YieldOp::create(lb, flat);
+    }
+    for (int64_t j = 0; j < kTiles; ++j)
+      for (int64_t i = 0; i < 4; ++i)
+        s[j][i] = maskIf.getResult(j * 4 + i);
+
+    // Online softmax for the lane's two rows (c0,c1 and c2,c3).
+    SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
+    SmallVector<Value> m = {state[dTiles * 4], state[dTiles * 4 + 1]};
+    SmallVector<Value> l = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
+    Value c = le.f32(g.scaleLog2);
+    for (int64_t half = 0; half < 2; ++half) {
+      Value rowMax = m[half];
+      for (int64_t j = 0; j < kTiles; ++j)
+        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+          rowMax = arith::MaximumFOp::create(lb, rowMax, s[j][i]);
+      Value newMax = le.quadReduce(rowMax, /*isMax=*/true);
+      // A row with every key masked so far keeps max -inf; subtract 0
+      // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
+      Value allMasked =
+          arith::CmpFOp::create(lb, arith::CmpFPredicate::OEQ, newMax, le.f32(negInf));
+      Value base = arith::SelectOp::create(lb, allMasked, le.f32(0.0), newMax);
+      Value negBase = arith::MulFOp::create(lb, base, arith::NegFOp::create(lb, c));
+      Value correction =
+          le.exp2(arith::MulFOp::create(lb, arith::SubFOp::create(lb, m[half], base), c));
+      Value rowSum = arith::MulFOp::create(lb, l[half], correction);
+      for (int64_t j = 0; j < kTiles; ++j)
+        for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
+          s[j][i] = le.exp2(math::FmaOp::create(lb, s[j][i], c, negBase));
+          rowSum = arith::AddFOp::create(lb, rowSum, s[j][i]);
+        }
+      for (int64_t d = 0; d < dTiles; ++d)
+        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+          acc[d * 4 + i] = arith::MulFOp::create(lb, acc[d * 4 + i], correction);
+      m[half] = newMax;
+      l[half] = rowSum; // this lane's partial sum; the quad is summed at the end
+    }
+
+    // O += P·V: P's accumulator layout is the A operand; V rows are the
+    // B operand in "row" layout, so ldmatrix transposes them.
+    for (int64_t kk = 0; kk < KT / 16; ++kk) {
+      SmallVector<Value> pFrag = {
+          le.pack(s[2 * kk][0], s[2 * kk][1]), le.pack(s[2 * kk][2], s[2 * kk][3]),
+          le.pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), le.pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      for (int64_t dp = 0; dp < D / 16; ++dp) {
+        Value quarter = le.div(lane, 8);
+        Value row = le.add(le.add(stageRow, le.rem(lane, 8)),
+                           le.add(le.mul(le.rem(quarter, 2), 8), kk * 16));
+        Value chunk = le.add(le.div(quarter, 2), 2 * dp);
+        auto frag = le.ldmatrix4(vTile, row, le.swizzledCol(row, chunk), true);
+        le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
+        le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+      }
+    }
+    SmallVector<Value> results(acc);
+    results.append({m[0], m[1], l[0], l[1]});
+    scf::YieldOp::create(b, results);
+  }
+
+  // Normalize; a row with no kept key (sum 0) writes zeros. UNE keeps NaN.
+  SmallVector<Value> inv;
+  for (int64_t half = 0; half < 2; ++half) {
+    Value sum = e.quadReduce(loop.getResult(dTiles * 4 + 2 + half), /*isMax=*/false);
+    Value nonzero = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, e.f32(0.0));
+    inv.push_back(arith::SelectOp::create(
+        b, nonzero, arith::DivFOp::create(b, e.f32(1.0), sum).getResult(), e.f32(0.0)));
+  }
+  // Stage the warp's rows through its own part of the Q tile, then write
+  // 16-byte chunks to global memory.
+  wait(0);
+  gpu::BarrierOp::create(b);
+  for (int64_t d = 0; d < dTiles; ++d)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
+      Value lo = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half), inv[half]);
+      Value hi = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half + 1), inv[half]);
+      Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
+      auto store = vector::StoreOp::create(b, e.pack(lo, hi), qTile, ValueRange{row, col});
+      store.setAlignment(4);
+    }
+  gpu::BarrierOp::create(b);
+  const int64_t cpr = g.chunksPerRow();
+  for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
+    Value c = e.add(lane, i * kWarp);
+    Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
+    Value query = e.add(qStart, row);
+    ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
+      auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, g.elt), qTile,
+                                         ValueRange{row, e.swizzledCol(row, chunk)});
+      load.setAlignment(16);
+      auto store =
+          vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, kChunk)});
+      store.setAlignment(16);
+    });
+  }
+  gpu::ReturnOp::create(b);
+  std::string config = "mma block_q=" + std::to_string(g.blockQ) +
+                       " query_tile=" + std::to_string(g.queryTile) +
+                       " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
+                       " stages=" + std::to_string(S) + " warps=" + std::to_string(g.warps) +
+                       " shared=" + std::to_string(g.sharedBytes());
+  return {func, g.threads, g.split, g.sharedBytes(), config};
+}
+
+} // namespace sieve::passes

@@ -1,0 +1,23 @@
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu=variant=mma -verify-diagnostics
+
+// Asking for tensor cores where they cannot apply names the reason.
+func.func @mma_head_dim(%q: memref<1x1x64x32xf16>, %k: memref<1x1x64x32xf16>, %v: memref<1x1x64x32xf16>, %o: memref<1x1x64x32xf16>) {
+  // expected-error @+1 {{variant=mma needs head dim 64 or 128}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 64, block_k = 64} : memref<1x1x64x32xf16>, memref<1x1x64x32xf16>, memref<1x1x64x32xf16>, memref<1x1x64x32xf16>
+  return
+}
+
+// -----
+
+// A dynamic stride on the head dimension rules out 16-byte loads.
+func.func @mma_inner_stride(%q: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %k: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %v: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %o: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>) {
+  // expected-error @+1 {{variant=mma needs a static unit stride on the head dimension}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>
+  return
+}
+
+// -----
+
+// An unknown variant is an error, not a silent default.
+// RUN: not sieve-opt %s -sieve-lower-to-gpu=variant=fast 2>&1 | FileCheck %s --check-prefix=BADVARIANT
+// BADVARIANT: variant must be auto, mma or simt, not 'fast'

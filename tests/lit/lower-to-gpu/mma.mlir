@@ -1,0 +1,61 @@
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu | FileCheck %s
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="variant=mma query-tile=32 key-tile=32 stages=3" | FileCheck %s --check-prefix=OPTS
+
+// bf16 at head dim 64 with a unit inner stride takes the tensor-core body:
+// a launch with dynamic shared memory for Q (64 rows) and two stages of K
+// and V (64 keys each), 64 x 64 bf16 = 8 KiB apiece, 4 warps; cp.async
+// fills, ldmatrix (transposed for V) feeds mma.sync m16n8k16 in bf16, and
+// the row max travels by xor shuffles.
+// CHECK-LABEL: func @tensor_cores
+// CHECK-DAG: %[[SHARED:.*]] = arith.constant 40960 : i32
+// CHECK-DAG: %[[THREADS:.*]] = arith.constant 128 : index
+// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention {{.*}} threads in (%[[THREADS]], {{.*}}) dynamic_shared_memory_size %[[SHARED]]
+// CHECK-SAME: sieve.config = "mma block_q=64 query_tile=64 block_k=128 key_tile=64 stages=2 warps=4 shared=40960"
+// CHECK-SAME: sieve.variant = "mma"
+// CHECK: gpu.func @sieve_attention
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: gpu.dynamic_shared_memory
+// CHECK: nvgpu.device_async_copy {{.*}} 8, %{{.*}} {bypassL1}
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.cp.async.wait.group 1
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK: gpu.barrier
+// CHECK: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>{{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK: gpu.shuffle  xor
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true}
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: vector.store {{.*}} {alignment = 16 : i64}
+// Smaller tiles and three stages: two blocks per 64-row work row, 2 warps;
+// (32 + 2 * 3 * 32) * 64 * 2 bytes of shared memory; the loop waits with one
+// younger group pending while one remains.
+// OPTS: %[[SHARED:.*]] = arith.constant 28672 : i32
+// OPTS: gpu.launch_func
+// OPTS-SAME: query_tile=32 block_k=128 key_tile=32 stages=3 warps=2
+// OPTS: nvvm.cp.async.wait.group 2
+// OPTS: scf.for
+// OPTS: scf.if
+// OPTS: nvvm.cp.async.wait.group 1
+// OPTS: } else {
+// OPTS: nvvm.cp.async.wait.group 0
+func.func @tensor_cores(%q: memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 1, 0, 1>, row_query_blocks = array<i32: 1, 0, 0, 1>, row_offsets = array<i32: 0, 2, 3, 3, 3>, key_blocks = array<i32: 0, 1, 1>, scale = 0.125 : f32, block_q = 64, block_k = 128} : memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
+
+// -----
+
+// f16 keeps its operands as vector<2xf16>; causal tiles get the element mask
+// only under a run-time test (interior tiles skip it).
+// CHECK-LABEL: func @causal_f16
+// CHECK: sieve.variant = "mma"
+// CHECK: arith.cmpi ule
+// CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
+func.func @causal_f16(%q: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 3>, key_blocks = array<i32: 0, 1, 0>, scale = 0.125 : f32, block_q = 64, block_k = 64, causal} : memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
+
