@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "MmaAttentionKernel.h"
+#include "FragmentMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -89,18 +90,9 @@ Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
 }
 
 /// Emission helpers over one builder; all index arithmetic is on `index`.
-struct Emitter {
-  ImplicitLocOpBuilder &b;
+struct Emitter : FragmentBuilder {
   const Geometry &g;
-
-  Value idx(int64_t v) { return indexConst(b, v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value add(Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
-  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, idx(y)); }
-  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
-  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
-  Value ult(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y); }
-  Value f32(double v) { return f32Const(b, v); }
+  Emitter(ImplicitLocOpBuilder &b, const Geometry &g) : FragmentBuilder{b, g.elt}, g(g) {}
 
   /// Column (in elements) of logical 16-byte chunk `chunk` in swizzled row `row`.
   Value swizzledCol(Value row, Value chunk) {
@@ -144,27 +136,6 @@ struct Emitter {
     for (int64_t i = 0; i < 4; ++i)
       out.push_back(vector::ExtractOp::create(b, m, ArrayRef<int64_t>{i}));
     return out;
-  }
-
-  /// Packs two f32 values into a 16-bit pair (round to nearest even).
-  Value pack(Value lo, Value hi) {
-    auto v2f32 = VectorType::get({2}, b.getF32Type());
-    Value v = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
-    return arith::TruncFOp::create(b, VectorType::get({2}, g.elt), v);
-  }
-
-  Value exp2(Value x) { return emitNvvmExp2(b, x); }
-
-  Value quadReduce(Value x, bool isMax) {
-    for (int32_t offset : {1, 2}) {
-      Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
-      Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarp));
-      Value other =
-          gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
-      x = isMax ? arith::MaximumFOp::create(b, x, other).getResult()
-                : arith::AddFOp::create(b, x, other).getResult();
-    }
-    return x;
   }
 
   /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
@@ -233,7 +204,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value q = entry.getArgument(0), k = entry.getArgument(1), v = entry.getArgument(2),
         out = entry.getArgument(3);
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
-  Emitter e{b, g};
+  Emitter e(b, g);
 
   // Shared memory: Q (reused for the output), then the K and V stages.
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -285,19 +256,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   };
   auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
   auto wait = [&](int32_t pending) { NVVM::CpAsyncWaitGroupOp::create(b, pending); };
-  auto ifThen = [&](Value cond, const std::function<void()> &body) {
-    auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    body();
-  };
-
   // Prologue: Q, then the first stages-1 key/value tiles, one group each
   // (empty groups keep the count uniform when the row is short).
   e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
   commit();
   for (int64_t s = 0; s + 1 < S; ++s) {
-    ifThen(e.ult(e.idx(s), numTiles), [&] { loadTile(e.idx(s)); });
+    e.ifThen(e.ult(e.idx(s), numTiles), [&] { loadTile(e.idx(s)); });
     commit();
   }
   wait(static_cast<int32_t>(S - 1));
@@ -349,12 +313,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     gpu::BarrierOp::create(b);
     // Every warp is past tile t-1, so its stage may be refilled.
     Value next = e.add(t, S - 1);
-    ifThen(e.ult(next, numTiles), [&] { loadTile(next); });
+    e.ifThen(e.ult(next, numTiles), [&] { loadTile(next); });
     commit();
 
     Value stageRow = le.mul(le.rem(t, S), KT);
     // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
-    SmallVector<SmallVector<Value, 4>> s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
+    Fragment s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
     for (int64_t jp = 0; jp < KT / 16; ++jp) {
       for (int64_t kk = 0; kk < D / 16; ++kk) {
         Value quarter = le.div(lane, 8);
@@ -373,71 +337,18 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     Value needsMask = le.ult(le.idx(g.seqK - 1), lastKey);
     if (g.causal)
       needsMask = arith::OrIOp::create(lb, needsMask, le.ult(warpFirstQuery, lastKey));
-    SmallVector<Type> sTypes(kTiles * 4, lb.getF32Type());
-    auto maskIf = scf::IfOp::create(lb, sTypes, needsMask, /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(lb);
-      SmallVector<Value> flat;
-      lb.setInsertionPointToStart(&maskIf.getElseRegion().front());
-      for (auto &tile : s)
-        flat.append(tile.begin(), tile.end());
-      scf::YieldOp::create(lb, flat);
-      lb.setInsertionPointToStart(&maskIf.getThenRegion().front());
-      flat.clear();
-      for (int64_t j = 0; j < kTiles; ++j)
-        for (int64_t i = 0; i < 4; ++i) {
-          Value key = le.add(le.add(first, laneCol), j * 8 + i % 2);
-          Value valid = le.ult(key, le.idx(g.seqK));
-          if (g.causal)
-            valid = arith::AndIOp::create(
-                lb, valid,
-                arith::CmpIOp::create(lb, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
-          flat.push_back(arith::SelectOp::create(lb, valid, s[j][i], le.f32(negInf)));
-        }
-      scf::YieldOp::create(lb, flat);
-    }
-    for (int64_t j = 0; j < kTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        s[j][i] = maskIf.getResult(j * 4 + i);
+    maskScores(le, s, needsMask, first, laneCol, queryRow, g.seqK, g.causal);
 
     // Online softmax for the lane's two rows (c0,c1 and c2,c3).
     SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
-    SmallVector<Value> m = {state[dTiles * 4], state[dTiles * 4 + 1]};
-    SmallVector<Value> l = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
-    Value c = le.f32(g.scaleLog2);
-    for (int64_t half = 0; half < 2; ++half) {
-      Value rowMax = m[half];
-      for (int64_t j = 0; j < kTiles; ++j)
-        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-          rowMax = arith::MaximumFOp::create(lb, rowMax, s[j][i]);
-      Value newMax = le.quadReduce(rowMax, /*isMax=*/true);
-      // A row with every key masked so far keeps max -inf; subtract 0
-      // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
-      Value allMasked =
-          arith::CmpFOp::create(lb, arith::CmpFPredicate::OEQ, newMax, le.f32(negInf));
-      Value base = arith::SelectOp::create(lb, allMasked, le.f32(0.0), newMax);
-      Value negBase = arith::MulFOp::create(lb, base, arith::NegFOp::create(lb, c));
-      Value correction =
-          le.exp2(arith::MulFOp::create(lb, arith::SubFOp::create(lb, m[half], base), c));
-      Value rowSum = arith::MulFOp::create(lb, l[half], correction);
-      for (int64_t j = 0; j < kTiles; ++j)
-        for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-          s[j][i] = le.exp2(math::FmaOp::create(lb, s[j][i], c, negBase));
-          rowSum = arith::AddFOp::create(lb, rowSum, s[j][i]);
-        }
-      for (int64_t d = 0; d < dTiles; ++d)
-        for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-          acc[d * 4 + i] = arith::MulFOp::create(lb, acc[d * 4 + i], correction);
-      m[half] = newMax;
-      l[half] = rowSum; // this lane's partial sum; the quad is summed at the end
-    }
+    Value m[2] = {state[dTiles * 4], state[dTiles * 4 + 1]};
+    Value l[2] = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
+    softmaxStep(le, s, acc, m, l, g.scaleLog2);
 
     // O += P·V: P's accumulator layout is the A operand; V rows are the
     // B operand in "row" layout, so ldmatrix transposes them.
     for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      SmallVector<Value> pFrag = {
-          le.pack(s[2 * kk][0], s[2 * kk][1]), le.pack(s[2 * kk][2], s[2 * kk][3]),
-          le.pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), le.pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
       for (int64_t dp = 0; dp < D / 16; ++dp) {
         Value quarter = le.div(lane, 8);
         Value row = le.add(le.add(stageRow, le.rem(lane, 8)),
@@ -453,14 +364,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     scf::YieldOp::create(b, results);
   }
 
-  // Normalize; a row with no kept key (sum 0) writes zeros. UNE keeps NaN.
-  SmallVector<Value> inv;
-  for (int64_t half = 0; half < 2; ++half) {
-    Value sum = e.quadReduce(loop.getResult(dTiles * 4 + 2 + half), /*isMax=*/false);
-    Value nonzero = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, e.f32(0.0));
-    inv.push_back(arith::SelectOp::create(
-        b, nonzero, arith::DivFOp::create(b, e.f32(1.0), sum).getResult(), e.f32(0.0)));
-  }
+  // Normalize; a row with no kept key (sum 0) writes zeros.
+  SmallVector<Value, 2> inv =
+      rowInverseSums(e, loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3));
   // Stage the warp's rows through its own part of the Q tile, then write
   // 16-byte chunks to global memory.
   wait(0);
@@ -480,7 +386,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     Value c = e.add(lane, i * kWarp);
     Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
     Value query = e.add(qStart, row);
-    ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
+    e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
       auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, g.elt), qTile,
                                          ValueRange{row, e.swizzledCol(row, chunk)});
       load.setAlignment(16);

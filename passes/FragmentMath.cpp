@@ -1,0 +1,139 @@
+//===- FragmentMath.cpp - softmax on tensor-core accumulator fragments ----===//
+#include "FragmentMath.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+namespace {
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+}
+
+Value FragmentBuilder::add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+Value FragmentBuilder::mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::ult(Value x, Value y) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+}
+
+Value FragmentBuilder::pack(Value lo, Value hi) {
+  auto v2f32 = VectorType::get({2}, b.getF32Type());
+  Value v = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
+  return arith::TruncFOp::create(b, VectorType::get({2}, elt), v);
+}
+
+Value FragmentBuilder::packI32(Value lo, Value hi) {
+  return LLVM::BitcastOp::create(b, b.getI32Type(), pack(lo, hi));
+}
+
+Value FragmentBuilder::quadReduce(Value x, bool isMax) {
+  for (int32_t offset : {1, 2}) {
+    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
+    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
+    Value other =
+        gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
+    x = isMax ? arith::MaximumFOp::create(b, x, other).getResult()
+              : arith::AddFOp::create(b, x, other).getResult();
+  }
+  return x;
+}
+
+void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  body();
+}
+
+void maskScores(FragmentBuilder &fb, Fragment &s, Value needsMask, Value firstKey, Value laneCol,
+                const Value queryRow[2], int64_t seqK, bool causal) {
+  ImplicitLocOpBuilder &b = fb.b;
+  const int64_t chunks = static_cast<int64_t>(s.size());
+  SmallVector<Type> types(chunks * 4, b.getF32Type());
+  auto maskIf = scf::IfOp::create(b, types, needsMask, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    SmallVector<Value> flat;
+    b.setInsertionPointToStart(&maskIf.getElseRegion().front());
+    for (auto &chunk : s)
+      flat.append(chunk.begin(), chunk.end());
+    scf::YieldOp::create(b, flat);
+    b.setInsertionPointToStart(&maskIf.getThenRegion().front());
+    flat.clear();
+    for (int64_t j = 0; j < chunks; ++j)
+      for (int64_t i = 0; i < 4; ++i) {
+        Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
+        Value valid = fb.ult(key, fb.idx(seqK));
+        if (causal)
+          valid = arith::AndIOp::create(
+              b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
+        flat.push_back(arith::SelectOp::create(b, valid, s[j][i], fb.f32(kNegInf)));
+      }
+    scf::YieldOp::create(b, flat);
+  }
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 0; i < 4; ++i)
+      s[j][i] = maskIf.getResult(j * 4 + i);
+}
+
+void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
+                 Value l[2], double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  const int64_t chunks = static_cast<int64_t>(s.size());
+  const int64_t accChunks = static_cast<int64_t>(acc.size()) / 4;
+  Value c = fb.f32(scaleLog2);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value rowMax = m[half];
+    for (int64_t j = 0; j < chunks; ++j)
+      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+        rowMax = arith::MaximumFOp::create(b, rowMax, s[j][i]);
+    Value newMax = fb.quadReduce(rowMax, /*isMax=*/true);
+    // A row with every key masked so far keeps max -inf; subtract 0
+    // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
+    Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, fb.f32(kNegInf));
+    Value base = arith::SelectOp::create(b, allMasked, fb.f32(0.0), newMax);
+    Value negBase = arith::MulFOp::create(b, base, arith::NegFOp::create(b, c));
+    Value correction =
+        fb.exp2(arith::MulFOp::create(b, arith::SubFOp::create(b, m[half], base), c));
+    Value rowSum = arith::MulFOp::create(b, l[half], correction);
+    for (int64_t j = 0; j < chunks; ++j)
+      for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
+        s[j][i] = fb.exp2(math::FmaOp::create(b, s[j][i], c, negBase));
+        rowSum = arith::AddFOp::create(b, rowSum, s[j][i]);
+      }
+    for (int64_t d = 0; d < accChunks; ++d)
+      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+        acc[d * 4 + i] = arith::MulFOp::create(b, acc[d * 4 + i], correction);
+    m[half] = newMax;
+    l[half] = rowSum;
+  }
+}
+
+SmallVector<Value, 2> rowInverseSums(FragmentBuilder &fb, Value l0, Value l1) {
+  SmallVector<Value, 2> inv;
+  for (Value l : {l0, l1}) {
+    Value sum = fb.quadReduce(l, /*isMax=*/false);
+    // UNE keeps a NaN sum (a NaN input) visible instead of zeroing it.
+    Value nonzero = arith::CmpFOp::create(fb.b, arith::CmpFPredicate::UNE, sum, fb.f32(0.0));
+    inv.push_back(arith::SelectOp::create(
+        fb.b, nonzero, arith::DivFOp::create(fb.b, fb.f32(1.0), sum).getResult(), fb.f32(0.0)));
+  }
+  return inv;
+}
+
+SmallVector<Value, 4> probabilityOperand(FragmentBuilder &fb, const Fragment &p, int64_t kk) {
+  return {fb.pack(p[2 * kk][0], p[2 * kk][1]), fb.pack(p[2 * kk][2], p[2 * kk][3]),
+          fb.pack(p[2 * kk + 1][0], p[2 * kk + 1][1]), fb.pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+}
+
+} // namespace sieve::passes

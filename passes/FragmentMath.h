@@ -1,0 +1,76 @@
+//===- FragmentMath.h - softmax on tensor-core accumulator fragments -*- C++ -*-===//
+//
+// mma.sync m16n8 tiles and wgmma m64nN tiles leave the same per-thread
+// fragment: for each 8-column chunk j a thread holds four f32 values,
+// (row, col), (row, col+1), (row+8, col), (row+8, col+1) with row = lane/4
+// and col = 8j + 2*(lane%4) inside its warp's 16 rows. The online softmax,
+// the element mask and the final normalization only depend on that layout,
+// so both tensor-core kernels build them here.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_FRAGMENTMATH_H
+#define SIEVE_PASSES_FRAGMENTMATH_H
+
+#include "LoweringUtils.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+namespace sieve::passes {
+
+/// Index and f32 arithmetic over one builder, plus the fragment-level ops.
+struct FragmentBuilder {
+  mlir::ImplicitLocOpBuilder &b;
+  mlir::Type elt; // f16 or bf16: the element type of the operands
+
+  mlir::Value idx(int64_t v) { return indexConst(b, v); }
+  mlir::Value add(mlir::Value x, mlir::Value y);
+  mlir::Value add(mlir::Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
+  mlir::Value mul(mlir::Value x, int64_t y);
+  mlir::Value div(mlir::Value x, int64_t y);
+  mlir::Value rem(mlir::Value x, int64_t y);
+  mlir::Value ult(mlir::Value x, mlir::Value y);
+  mlir::Value f32(double v) { return f32Const(b, v); }
+  mlir::Value exp2(mlir::Value x) { return emitNvvmExp2(b, x); }
+
+  /// Packs two f32 values into a 16-bit pair (round to nearest even).
+  mlir::Value pack(mlir::Value lo, mlir::Value hi);
+  /// A packed pair as an i32 (the register an mma operand travels in).
+  mlir::Value packI32(mlir::Value lo, mlir::Value hi);
+  /// Reduces over the four lanes of a quad (the lanes that share a row).
+  mlir::Value quadReduce(mlir::Value x, bool isMax);
+  /// scf.if without results.
+  void ifThen(mlir::Value cond, const std::function<void()> &body);
+};
+
+/// Scores of one key tile: chunks[j][i] as described above.
+using Fragment = llvm::SmallVector<llvm::SmallVector<mlir::Value, 4>>;
+
+/// Sets scores of keys past `seqK`, and with `causal` of keys after the
+/// query, to -inf; only when `needsMask` holds at run time (an scf.if, so
+/// interior tiles skip the selects). `firstKey` is the tile's first key,
+/// `laneCol` the lane's first column, `queryRow[h]` the query of half h.
+void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value needsMask, mlir::Value firstKey,
+                mlir::Value laneCol, const mlir::Value queryRow[2], int64_t seqK, bool causal);
+
+/// One online-softmax step on the lane's two rows: updates the running max
+/// `m` and partial sum `l` (this lane's columns only; the quad is summed by
+/// rowInverseSums), rescales `acc` (D/8 chunks of 4) and turns `s` into
+/// unnormalized probabilities. Scores are raw dot products; `scaleLog2` is
+/// scale * log2(e).
+void softmaxStep(FragmentBuilder &fb, Fragment &s, llvm::MutableArrayRef<mlir::Value> acc,
+                 mlir::Value m[2], mlir::Value l[2], double scaleLog2);
+
+/// 1/sum for the lane's two rows (summed over the quad); 0 for a row that
+/// kept no key, so it is written as zeros.
+llvm::SmallVector<mlir::Value, 2> rowInverseSums(FragmentBuilder &fb, mlir::Value l0,
+                                                 mlir::Value l1);
+
+/// The A operand of the k16 step `kk` built from probabilities `p` (an
+/// accumulator's layout is the next product's A operand): four packed
+/// 16-bit pairs (vector<2 x elt>).
+llvm::SmallVector<mlir::Value, 4> probabilityOperand(FragmentBuilder &fb, const Fragment &p,
+                                                     int64_t kk);
+
+} // namespace sieve::passes
+
+#endif
