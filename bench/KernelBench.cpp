@@ -38,7 +38,8 @@ void BM_Kernel(benchmark::State &state) {
   bool causal = state.range(5);
   auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
   // Kernel options: 0 lets the compiler choose.
-  spec.options.variant = state.range(6) == 1 ? "simt" : "mma";
+  static const char *kVariantNames[] = {"auto", "simt", "mma", "wgmma"};
+  spec.options.variant = kVariantNames[state.range(6)];
   spec.options.queryTile = state.range(7);
   spec.options.stages = state.range(8);
   auto artifact = session->compile(spec);
@@ -91,18 +92,19 @@ const int64_t kPeerRows[][6] = {
     {1, 32, 16384, 128, 100, 1},
 };
 
-// Appended args: {variant (0 mma, 1 simt), query tile, stages}; 0 = the
-// compiler's choice. The tensor-core kernel at its default configuration
-// on every row, then the configurations worth comparing on the two large
-// shapes.
+// Appended args: {variant (0 auto, 1 simt, 2 mma, 3 wgmma), query tile,
+// stages}; 0 = the compiler's choice. The compiler's choice on every row
+// (wgmma on an H100), the sm_80 kernel beside it, then the configurations
+// worth comparing on the two large shapes.
 void peerRows(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"B", "H", "S", "D", "dens", "causal", "simt", "qtile", "stages"});
-  for (const auto &r : kPeerRows)
-    b->Args({r[0], r[1], r[2], r[3], r[4], r[5], 0, 0, 0});
+  b->ArgNames({"B", "H", "S", "D", "dens", "causal", "variant", "qtile", "stages"});
+  for (int64_t variant : {0, 2})
+    for (const auto &r : kPeerRows)
+      b->Args({r[0], r[1], r[2], r[3], r[4], r[5], variant, 0, 0});
   for (const auto &r : kPeerRows)
     if (r[2] >= 8192 && r[5] == 0)
-      for (auto [qtile, stages] : {std::pair<int64_t, int64_t>{128, 2}, {64, 3}})
-        b->Args({r[0], r[1], r[2], r[3], r[4], r[5], 0, qtile, stages});
+      for (auto [qtile, stages] : {std::pair<int64_t, int64_t>{64, 2}, {128, 3}})
+        b->Args({r[0], r[1], r[2], r[3], r[4], r[5], 3, qtile, stages});
 }
 
 BENCHMARK(BM_Kernel)->Apply(peerRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);

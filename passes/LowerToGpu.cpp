@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "LoweringUtils.h"
 #include "MmaAttentionKernel.h"
+#include "WgmmaAttentionKernel.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
@@ -21,6 +22,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
@@ -247,6 +249,71 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   return success();
 }
 
+/// Whether the work rows are long enough for the Hopper kernel to pay off:
+/// its thread blocks set up barriers, registers and TMA descriptors before
+/// the first tile, which the mma kernel does not. Measured on the H100
+/// (docs/perf-notes.md, v2): at 1.4-4 kept 128-key tiles per row (S = 512)
+/// mma was 25-35% faster, at 7 (S = 8192, density 0.11) wgmma was 20%
+/// faster; the cut sits between.
+bool rowsAreLong(BlockSparseAttentionOp op) {
+  constexpr double kMinKeysPerRow = 5 * 128;
+  if (op.getNumRows() == 0)
+    return false;
+  double keptBlocks = op.getRowOffsets().back();
+  return keptBlocks * op.getBlockK() / op.getNumRows() >= kMinKeysPerRow;
+}
+
+LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
+                         const WgmmaKernelOptions &options) {
+  auto qType = op.getQuery().getType();
+  if (op.getNumRows() * (op.getBlockQ() / options.queryTile) >
+          std::numeric_limits<int32_t>::max() ||
+      qType.getDimSize(0) > 65535)
+    return op.emitOpError() << "grid of " << op.getNumRows() << " x " << qType.getDimSize(0)
+                            << " blocks exceeds the GPU's limits";
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto gpuModule =
+      gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
+  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
+  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, options);
+
+  // The host side describes each of q, k, v to TMA: a 4-d tensor map whose
+  // box is one 64-column slab of a tile. The artifact turns these into
+  // kernel parameters that the runtime encodes (cuTensorMapEncodeTiled).
+  ImplicitLocOpBuilder hb(op.getLoc(), op);
+  SmallVector<Value> operands(op->getOperands());
+  auto describe = [&](Value tensor, nvgpu::TensorMapDescriptorType type) -> Value {
+    auto memrefType = cast<MemRefType>(tensor.getType());
+    Value unranked = memref::CastOp::create(
+        hb, UnrankedMemRefType::get(memrefType.getElementType(), memrefType.getMemorySpace()),
+        tensor);
+    SmallVector<Value> box;
+    for (int64_t dim : type.getTensor().getShape())
+      box.push_back(indexConst(hb, dim));
+    Value desc = nvgpu::TmaCreateDescriptorOp::create(hb, type, unranked, box);
+    return UnrealizedConversionCastOp::create(hb, LLVM::LLVMPointerType::get(hb.getContext()), desc)
+        .getResult(0);
+  };
+  operands.push_back(describe(op.getQuery(), kernel.queryMap));
+  operands.push_back(describe(op.getKey(), kernel.keyMap));
+  operands.push_back(describe(op.getValue(), kernel.valueMap));
+  Value shared =
+      arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
+  auto launch = gpu::LaunchFuncOp::create(
+      hb, kernel.func,
+      gpu::KernelDim3{indexConst(hb, op.getNumRows() * kernel.blocksPerRow),
+                      indexConst(hb, qType.getDimSize(0)), indexConst(hb, 1)},
+      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
+      operands);
+  launch->setAttr("sieve.variant", hb.getStringAttr("wgmma"));
+  launch->setAttr("sieve.config", hb.getStringAttr(kernel.config));
+  op.erase();
+  return success();
+}
+
 struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPass> {
   using LowerToGpuBase::LowerToGpuBase;
   void runOnOperation() override {
@@ -255,18 +322,44 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       module.emitError() << "sieve-lower-to-gpu: chunk-elements must be positive";
       return signalPassFailure();
     }
-    if (variant != "auto" && variant != "mma" && variant != "simt") {
-      module.emitError() << "sieve-lower-to-gpu: variant must be auto, mma or simt, not '"
+    if (variant != "auto" && variant != "wgmma" && variant != "mma" && variant != "simt") {
+      module.emitError() << "sieve-lower-to-gpu: variant must be auto, wgmma, mma or simt, not '"
                          << variant << "'";
       return signalPassFailure();
     }
-    MmaKernelOptions mmaOptions{queryTile, keyTile, stages};
+    const bool hopper = chip == "sm_90a";
+    if (variant == "wgmma" && !hopper) {
+      module.emitError() << "sieve-lower-to-gpu: variant=wgmma needs chip=sm_90a (wgmma, TMA and "
+                            "setmaxnreg are sm_90a features), not '"
+                         << chip << "'";
+      return signalPassFailure();
+    }
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
     for (BlockSparseAttentionOp op : ops) {
-      std::string reason = variant == "simt" ? "" : mmaKernelUnsupportedReason(op, mmaOptions);
+      // Tile defaults per kernel (a 0 option means "choose"): the
+      // configurations measured best on the H100 (docs/perf-notes.md).
+      const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
+      WgmmaKernelOptions wgmmaOptions{queryTile > 0 ? queryTile : (blockQ % 128 == 0 ? 128 : 64),
+                                      keyTile > 0 ? keyTile : (blockK % 128 == 0 ? 128 : 64),
+                                      stages};
+      MmaKernelOptions mmaOptions{queryTile > 0 ? queryTile : (blockQ % 64 == 0 ? 64 : blockQ),
+                                  keyTile > 0 ? keyTile : 64, stages};
       LogicalResult lowered = failure();
+      if (variant == "wgmma" || (variant == "auto" && hopper && rowsAreLong(op))) {
+        std::string reason = wgmmaKernelUnsupportedReason(op, wgmmaOptions);
+        if (reason.empty()) {
+          if (failed(lowerWgmma(op, module, index++, wgmmaOptions)))
+            return signalPassFailure();
+          continue;
+        }
+        if (variant == "wgmma") {
+          op.emitOpError() << "variant=wgmma " << reason;
+          return signalPassFailure();
+        }
+      }
+      std::string reason = variant == "simt" ? "" : mmaKernelUnsupportedReason(op, mmaOptions);
       if (variant == "mma" && !reason.empty()) {
         op.emitOpError() << "variant=mma " << reason;
       } else if (variant != "simt" && reason.empty()) {

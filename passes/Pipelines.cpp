@@ -43,6 +43,7 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   pm.addPass(createSpecializeMask());
   LowerToGpuOptions lowering;
   lowering.variant = options.variant;
+  lowering.chip = options.chip;
   lowering.queryTile = options.queryTile;
   lowering.keyTile = options.keyTile;
   lowering.stages = options.stages;
@@ -58,6 +59,9 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   // nothing links and ptxas rejects as an unresolved extern.
   kernels.addPass(createConvertMathToLLVMPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  // NVVM ops that print their own PTX (mbarrier waits, wgmma) become inline
+  // assembly; convert-gpu-to-nvvm leaves them as they are.
+  kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   GpuNVVMAttachTargetOptions target;

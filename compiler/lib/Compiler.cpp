@@ -4,8 +4,11 @@
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -113,20 +116,18 @@ struct DiagnosticCollector {
   ScopedDiagnosticHandler handler;
 };
 
-/// The kernel configuration for a spec: explicit options win; otherwise the
-/// choice measured best on the lent H100 (docs/perf-notes.md).
+/// The kernel configuration for a spec: explicit options win; zeros are
+/// left for the GPU lowering, which knows each kernel's measured defaults
+/// (docs/perf-notes.md) and records what it chose in the artifact.
 KernelOptions chooseOptions(const KernelSpec &spec) {
   KernelOptions o = spec.options;
-  const int64_t blockK = spec.mask.blockK();
-  if (o.keyTile == 0)
-    o.keyTile = blockK % 64 == 0 ? 64 : (blockK % 32 == 0 ? 32 : 16);
   if (o.stages == 0)
     o.stages = 2;
-  // 64-row tiles: four warps, and two or three blocks per SM at head dim 128.
-  if (o.queryTile == 0)
-    o.queryTile = spec.mask.blockQ() % 64 == 0 ? 64 : spec.mask.blockQ();
-  o.queryTile = std::min<int64_t>(o.queryTile, spec.mask.blockQ());
-  o.keyTile = std::min<int64_t>(o.keyTile, blockK);
+  // Tiles larger than the mask's blocks are clamped to them.
+  if (o.queryTile != 0)
+    o.queryTile = std::min<int64_t>(o.queryTile, spec.mask.blockQ());
+  if (o.keyTile != 0)
+    o.keyTile = std::min<int64_t>(o.keyTile, spec.mask.blockK());
   return o;
 }
 
@@ -164,6 +165,49 @@ int64_t constantOf(Value v) {
   return -1;
 }
 
+/// Which of q, k, v, out (the host function's arguments 0-3) `v` is.
+std::optional<int> tensorIndex(Value v) {
+  if (auto cast = v.getDefiningOp<memref::CastOp>())
+    v = cast.getSource();
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg || !isa<MemRefType>(arg.getType()) || arg.getArgNumber() > 3)
+    return std::nullopt;
+  return static_cast<int>(arg.getArgNumber());
+}
+
+/// The kernel's parameters, read off the launch's operands: a memref
+/// becomes its descriptor's scalars, a TMA descriptor made on the host
+/// becomes one tensor-map slot the runtime encodes.
+Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch) {
+  std::vector<runtime::ParamSlot> slots;
+  for (Value operand : launch.getKernelOperands()) {
+    // Descriptors reach the kernel as pointers (see WgmmaAttentionKernel).
+    if (auto cast = operand.getDefiningOp<UnrealizedConversionCastOp>();
+        cast && cast.getNumOperands() == 1)
+      operand = cast.getOperand(0);
+    if (auto desc = operand.getDefiningOp<nvgpu::TmaCreateDescriptorOp>()) {
+      std::optional<int> t = tensorIndex(desc.getTensor());
+      ArrayRef<int64_t> box = desc.getTensorMap().getType().getTensor().getShape();
+      if (!t || box.size() != 4)
+        return Error(ErrorCode::Internal, "TMA descriptor of something other than q, k, v or out");
+      runtime::ParamSlot slot{*t, runtime::ParamField::TensorMap, 0};
+      slot.boxRows = box[2];
+      slot.boxCols = box[3];
+      slots.push_back(slot);
+      continue;
+    }
+    std::optional<int> t = tensorIndex(operand);
+    if (!t || operand.getDefiningOp())
+      return Error(ErrorCode::Internal,
+                   "GPU launch operand is neither a tensor nor a TMA descriptor");
+    for (runtime::ParamSlot slot : runtime::memrefDescriptorParams(1)) {
+      slot.tensor = *t;
+      slots.push_back(slot);
+    }
+  }
+  return slots;
+}
+
 Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   gpu::LaunchFuncOp launch;
   module.walk([&](gpu::LaunchFuncOp op) { launch = op; });
@@ -196,7 +240,12 @@ Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   a.variant = variant.str();
   a.config = config.str();
   a.unitInnerStride = true;
-  a.alignBytes = a.variant == "mma" ? 16 : 0;
+  // cp.async and TMA move 16 bytes at a time.
+  a.alignBytes = a.variant == "mma" || a.variant == "wgmma" ? 16 : 0;
+  auto params = launchParams(launch);
+  if (!params)
+    return params.error();
+  a.params = std::move(*params);
   return Error::success();
 }
 
@@ -258,7 +307,7 @@ Expected<Artifact> compile(const KernelSpec &spec) {
   a.totalTiles = spec.mask.numTiles();
   a.compilerVersion = compilerVersion();
   a.cacheKey = keyOf(spec, p->inputText);
-  a.params = runtime::memrefDescriptorParams();
+  a.params = runtime::memrefDescriptorParams(); // the CPU ABI; GPU launches say their own
 
   DiagnosticCollector diags(*p->ctx);
   PassManager pm(p->ctx.get());

@@ -61,10 +61,11 @@ Error KernelSpec::validate() const {
       return Error(
           ErrorCode::Unsupported,
           fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
-    if (options.variant != "auto" && options.variant != "mma" && options.variant != "simt")
-      return Error(
-          ErrorCode::InvalidArgument,
-          fmt::format("unknown kernel variant '{}' (expected auto, mma or simt)", options.variant));
+    if (options.variant != "auto" && options.variant != "wgmma" && options.variant != "mma" &&
+        options.variant != "simt")
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("unknown kernel variant '{}' (expected auto, wgmma, mma or simt)",
+                               options.variant));
     // Tiles larger than the mask's blocks are clamped to them.
     if (options.keyTile != 0 &&
         (options.keyTile < 16 || options.keyTile % 16 != 0 ||

@@ -58,13 +58,15 @@ const char *fieldName(ParamField f) {
     return "size";
   case ParamField::Stride:
     return "stride";
+  case ParamField::TensorMap:
+    return "tensor_map";
   }
   return "?";
 }
 
 bool parseField(const std::string &s, ParamField &f) {
   for (ParamField c : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset,
-                       ParamField::Size, ParamField::Stride})
+                       ParamField::Size, ParamField::Stride, ParamField::TensorMap})
     if (s == fieldName(c)) {
       f = c;
       return true;
@@ -92,8 +94,14 @@ std::string dirName(const std::string &path) {
 
 json toJson(const Artifact &a, const std::string &codeFile) {
   json params = json::array();
-  for (const ParamSlot &p : a.params)
-    params.push_back({{"tensor", p.tensor}, {"field", fieldName(p.field)}, {"dim", p.dim}});
+  for (const ParamSlot &p : a.params) {
+    json slot = {{"tensor", p.tensor}, {"field", fieldName(p.field)}, {"dim", p.dim}};
+    if (p.field == ParamField::TensorMap) {
+      slot["box_rows"] = p.boxRows;
+      slot["box_cols"] = p.boxCols;
+    }
+    params.push_back(slot);
+  }
   return json{{"format", Artifact::kFormat},
               {"version", Artifact::kVersion},
               {"backend", backendName(a.backend)},
@@ -169,6 +177,13 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 || s.tensor > 3 ||
           s.dim < 0 || s.dim > 3)
         return corrupt("bad parameter slot " + p.dump());
+      if (s.field == ParamField::TensorMap) {
+        s.boxRows = p.at("box_rows").get<int64_t>();
+        s.boxCols = p.at("box_cols").get<int64_t>();
+        // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
+        if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256)
+          return corrupt("bad tensor map box in parameter slot " + p.dump());
+      }
       a.params.push_back(s);
     }
     const json &shape = j.at("shape");

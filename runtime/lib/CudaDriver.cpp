@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,12 +43,14 @@ std::string DeviceInfo::chip() const {
   X(cuModuleGetFunction) \
   X(cuFuncSetAttribute) \
   X(cuLaunchKernel) \
+  X(cuTensorMapEncodeTiled) \
   X(cuMemAlloc) \
   X(cuMemFree) \
   X(cuMemcpyHtoD) \
   X(cuMemcpyDtoH) \
   X(cuMemsetD8) \
   X(cuStreamSynchronize) \
+  X(cuCtxSynchronize) \
   X(cuPointerGetAttribute) \
   X(cuEventCreate) \
   X(cuEventRecord) \
@@ -219,6 +223,42 @@ Error CudaDriver::launch(CuFunction fn, const uint32_t grid[3], const uint32_t b
   return Error::success();
 }
 
+Expected<std::array<uint64_t, 16>>
+CudaDriver::encodeTensorMap(DType dtype, const void *base, const std::array<int64_t, 4> &sizes,
+                            const std::array<int64_t, 4> &strides, int64_t boxRows,
+                            int64_t boxCols) const {
+  if (dtype != DType::F16 && dtype != DType::BF16)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("TMA descriptors are made for f16/bf16 tensors, not {}", dtypeName(dtype)));
+  const size_t elementBytes = dtypeSize(dtype);
+  // The tensor map lists dimensions innermost first: D, S, H, B.
+  cuuint64_t dims[4] = {cuuint64_t(sizes[3]), cuuint64_t(sizes[2]), cuuint64_t(sizes[1]),
+                        cuuint64_t(sizes[0])};
+  cuuint64_t byteStrides[3] = {cuuint64_t(strides[2] * elementBytes),
+                               cuuint64_t(strides[1] * elementBytes),
+                               cuuint64_t(strides[0] * elementBytes)};
+  cuuint32_t box[4] = {cuuint32_t(boxCols), cuuint32_t(boxRows), 1, 1};
+  cuuint32_t elementStrides[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  CUresult r = api_->cuTensorMapEncodeTiled(
+      &map,
+      dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
+      const_cast<void *>(base), dims, byteStrides, box, elementStrides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (Error e = cuError(*api_, r, "cuTensorMapEncodeTiled"))
+    return e.withContext(fmt::format("TMA descriptor for sizes [{}, {}, {}, {}], strides [{}, {}, "
+                                     "{}, {}] (elements), box {}x{}: "
+                                     "TMA needs 16-byte aligned base and strides",
+                                     sizes[0], sizes[1], sizes[2], sizes[3], strides[0], strides[1],
+                                     strides[2], strides[3], boxRows, boxCols));
+  std::array<uint64_t, 16> out;
+  static_assert(sizeof(map) == sizeof(out), "CUtensorMap is 128 bytes");
+  std::memcpy(out.data(), &map, sizeof(map));
+  return out;
+}
+
 Expected<CuDevicePtr> CudaDriver::alloc(size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
@@ -251,6 +291,13 @@ Error CudaDriver::memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
   SIEVE_CU(api_->cuMemsetD8(static_cast<CUdeviceptr>(dst), value, bytes), "cuMemsetD8");
+  return Error::success();
+}
+
+Error CudaDriver::synchronizeDevice() const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuCtxSynchronize(), "cuCtxSynchronize");
   return Error::success();
 }
 
@@ -322,12 +369,19 @@ Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint3
                          void **) const {
   return disabled();
 }
+Expected<std::array<uint64_t, 16>> CudaDriver::encodeTensorMap(DType, const void *,
+                                                               const std::array<int64_t, 4> &,
+                                                               const std::array<int64_t, 4> &,
+                                                               int64_t, int64_t) const {
+  return disabled();
+}
 Expected<CuDevicePtr> CudaDriver::alloc(size_t) const { return disabled(); }
 Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
 Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
 Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }
 Error CudaDriver::synchronize(CuStream) const { return disabled(); }
+Error CudaDriver::synchronizeDevice() const { return disabled(); }
 bool CudaDriver::isDevicePointer(const void *) const { return false; }
 Expected<CuEvent> CudaDriver::createEvent() const { return disabled(); }
 Error CudaDriver::recordEvent(CuEvent, CuStream) const { return disabled(); }

@@ -66,6 +66,7 @@ Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact)
     }
   }
   kernel->artifact_ = artifact;
+  kernel->tensorMaps_ = std::make_unique<TensorMapCache>(*driver_);
   kernel->artifact_.code.clear(); // the module holds it now
   modules_.emplace(artifact.cacheKey, kernel);
   return kernel;
@@ -113,6 +114,13 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
     case ParamField::Stride:
       values[i] = static_cast<uint64_t>(t.strides[slot.dim]);
       break;
+    case ParamField::TensorMap: {
+      auto address = kernel.tensorMaps_->get(t, slot.boxRows, slot.boxCols);
+      if (!address)
+        return address.error().withContext(fmt::format("tensor '{}'", names[slot.tensor]));
+      values[i] = static_cast<uint64_t>(*address);
+      break;
+    }
     }
     pointers[i] = &values[i];
   }

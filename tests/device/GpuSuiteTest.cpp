@@ -40,11 +40,14 @@ const Shape kShapes[] = {
     {"gqa_bshd",        2, 8, 2,  384,  384,  64,  64, 0.4, true,  2},
     {"tiles128",        1, 4, 4, 1024, 1024, 128, 128, 0.2, false, 1},
     {"ragged_q64_k128", 2, 4, 2, 1000,  777,  64, 128, 0.5, true,  1},
+    {"ragged128_gqa",   2, 8, 2, 1000, 1100, 128, 128, 0.4, false, 1},
 };
 // clang-format on
 
-// Kernel bodies under test: the tensor-core kernel with two and three
-// pipeline stages, and the scalar baseline.
+// Kernel bodies under test: the sm_80 tensor-core kernel with two and three
+// pipeline stages and 128-row tiles, the scalar baseline, and the Hopper
+// kernel (sm_90a only) with its default 128 x 128 tiles (64 where the
+// blocks are 64), 64-key tiles, and three stages.
 struct Variant {
   const char *name;
   KernelOptions options;
@@ -54,7 +57,11 @@ const Variant kVariants[] = {
     {"mma_s3", {.variant = "mma", .stages = 3}},
     {"mma_q128", {.variant = "mma", .queryTile = 128}},
     {"simt", {.variant = "simt"}},
+    {"wgmma", {.variant = "wgmma"}},
+    {"wgmma_k64", {.variant = "wgmma", .keyTile = 64}},
+    {"wgmma_s3", {.variant = "wgmma", .stages = 3}},
 };
+constexpr int kFirstHopperVariant = 4;
 
 using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/,
                          int /*variant index*/>;
@@ -120,6 +127,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   if (!session_)
     GTEST_SKIP() << "no GPU: " << skipReason_;
   auto [dtype, headDim, causal, shapeIndex, variantIndex] = GetParam();
+  if (variantIndex >= kFirstHopperVariant && session_->target().chip != "sm_90a")
+    GTEST_SKIP() << "the wgmma kernel needs sm_90a, this GPU is " << session_->target().chip;
   const Shape &c = kShapes[shapeIndex];
   uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -228,7 +237,17 @@ INSTANTIATE_TEST_SUITE_P(Masks, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(), ::testing::Range(0, 5),
-                                            ::testing::Range(0, 4)),
+                                            ::testing::Range(0, kFirstHopperVariant)),
+                         paramName);
+
+// The Hopper kernel needs blocks that are multiples of 64 (every shape but
+// sq_ne_sk_partial, whose 32-key blocks the mma kernel covers).
+INSTANTIATE_TEST_SUITE_P(Hopper, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(), ::testing::Values(0, 2, 3, 4, 5),
+                                            ::testing::Range(kFirstHopperVariant,
+                                                             int(std::size(kVariants)))),
                          paramName);
 
 } // namespace

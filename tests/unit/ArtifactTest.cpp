@@ -72,6 +72,27 @@ TEST_F(ArtifactTest, SaveLoadRoundTrip) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
 }
 
+TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
+  Artifact a = sampleArtifact();
+  ParamSlot map{1, ParamField::TensorMap, 0};
+  map.boxRows = 128;
+  map.boxCols = 64;
+  a.params.push_back(map);
+  ASSERT_FALSE(a.save(stem()));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  ASSERT_EQ(b->params.back(), map);
+
+  // A box TMA cannot load is a corrupt artifact, not a launch-time surprise.
+  std::string meta = *readFile(stem() + ".json");
+  meta.replace(meta.find("\"box_rows\": 128"), 15, "\"box_rows\": 999");
+  std::ofstream(stem() + ".json") << meta;
+  auto c = Artifact::load(stem() + ".json");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact);
+  EXPECT_NE(c.error().message().find("tensor map box"), std::string::npos) << c.error().str();
+}
+
 TEST_F(ArtifactTest, ParameterLayoutIsTheMemrefDescriptor) {
   // 4 tensors x (allocated, aligned, offset, 4 sizes, 4 strides).
   auto params = memrefDescriptorParams();
@@ -109,7 +130,8 @@ TEST_F(ArtifactTest, DetectsBrokenMetadata) {
   std::string noGrid = meta;
   noGrid.replace(noGrid.find("\"grid\""), 6, "\"grix\"");
   std::string badVersion = meta;
-  badVersion.replace(badVersion.find("\"version\": 2"), 12, "\"version\": 7");
+  const std::string version = "\"version\": " + std::to_string(Artifact::kVersion);
+  badVersion.replace(badVersion.find(version), version.size(), "\"version\": 7");
   std::string badAlign = meta;
   badAlign.replace(badAlign.find("\"align_bytes\": 16"), 17, "\"align_bytes\": 12");
   std::string badDtype = meta;

@@ -24,7 +24,8 @@ void SpecOptions::addTo(CLI::App &c) {
   c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
   c.add_option("--variant", kernel.variant,
-               "GPU kernel: auto, mma (tensor cores) or simt (scalar baseline)");
+               "GPU kernel: auto, wgmma (sm_90a: TMA, warp-specialized wgmma), mma (sm_80+ "
+               "tensor cores) or simt (scalar baseline)");
   c.add_option("--query-tile", kernel.queryTile,
                "GPU: query rows per thread block (divides block_q; 0: choose)");
   c.add_option("--key-tile", kernel.keyTile, "GPU: keys per pipeline step (0: choose)");

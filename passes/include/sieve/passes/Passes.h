@@ -32,14 +32,15 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                            llvm::cl::init("sm_90a")};
   Option<std::string> features{*this, "features", llvm::cl::desc("PTX features, e.g. +ptx80"),
                                llvm::cl::init("+ptx80")};
-  Option<std::string> variant{*this, "variant", llvm::cl::desc("Kernel body: auto, mma or simt"),
+  Option<std::string> variant{*this, "variant", llvm::cl::desc("Kernel body: auto, wgmma, mma or simt"),
                               llvm::cl::init("auto")};
   Option<int64_t> queryTile{*this, "query-tile",
-                            llvm::cl::desc("mma: query rows per thread block (0 = block_q)"),
+                            llvm::cl::desc("wgmma/mma: query rows per thread block (0 = choose)"),
                             llvm::cl::init(0)};
-  Option<int64_t> keyTile{*this, "key-tile", llvm::cl::desc("mma: keys per pipeline step"),
-                          llvm::cl::init(64)};
-  Option<int64_t> stages{*this, "stages", llvm::cl::desc("mma: key/value shared buffers"),
+  Option<int64_t> keyTile{*this, "key-tile",
+                          llvm::cl::desc("wgmma/mma: keys per pipeline step (0 = choose)"),
+                          llvm::cl::init(0)};
+  Option<int64_t> stages{*this, "stages", llvm::cl::desc("wgmma/mma: key/value shared buffers"),
                          llvm::cl::init(2)};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
                        llvm::cl::init(3)};

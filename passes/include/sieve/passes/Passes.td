@@ -46,17 +46,30 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
     - `simt` (any shape): one thread per query row with scalar FMAs; the
       correctness baseline.
 
-    `auto` picks `mma` where it applies and `simt` elsewhere.
+    - `wgmma` (sm_90a): warp-specialized; a producer warp group issues
+      `nvgpu.tma.async.load`s of Q, K and V tiles (128-byte swizzle)
+      completing on `nvgpu.mbarrier`s, consumer warp groups (64 query rows
+      each, `setmaxnreg`) run `nvvm.wgmma.mma_async` for S = Q·Kᵀ and a
+      register-A wgmma for O += P·V. Needs f16/bf16, head dim 64 or 128,
+      block_q a multiple of the query tile (64 or 128) and block_k of the
+      key tile (64 or 128). q, k and v travel as TMA descriptors too
+      (`nvgpu.tma.create.descriptor` on the host side).
+
+    `auto` picks `wgmma` on sm_90a when the work rows average at least 640
+    kept keys (shorter rows run faster on `mma`, which has less set-up),
+    else `mma`, where they apply, and `simt` elsewhere.
   }];
   let options = [
     Option<"variant", "variant", "std::string", /*default=*/"\"auto\"",
-           "Kernel body: auto, mma or simt">,
+           "Kernel body: auto, wgmma, mma or simt">,
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "Target chip; auto picks wgmma on sm_90a">,
     Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",
-           "mma: query rows per thread block (divides block_q; 0 = block_q)">,
-    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
-           "mma: keys per pipeline step (divides block_k; a multiple of 16)">,
+           "wgmma/mma: query rows per thread block (divides block_q; 0 = the kernel's default)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"0",
+           "wgmma/mma: keys per pipeline step (divides block_k; 0 = the kernel's default)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
-           "mma: shared-memory buffers for key/value tiles (2 to 4)">,
+           "wgmma/mma: shared-memory buffers for key/value tiles (2 to 4)">,
     Option<"chunkElements", "chunk-elements", "int64_t", /*default=*/"4096",
            "simt: key chunk staged in shared memory, in elements per operand (keys x head dim)">
   ];

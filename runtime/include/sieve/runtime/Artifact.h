@@ -35,14 +35,19 @@ struct ProblemShape {
 
 /// The kernels take each tensor as an MLIR memref descriptor, expanded into
 /// scalar parameters: allocated pointer, aligned pointer, offset, 4 sizes,
-/// 4 strides. A slot says which of those a parameter is.
-enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride };
+/// 4 strides. A slot says which of those a parameter is. Hopper kernels
+/// also take TMA descriptors (`TensorMap`): the device address of a
+/// 128-byte CUtensorMap of the tensor whose box is `boxCols` x `boxRows`
+/// (128-byte swizzle), which the runtime encodes at launch.
+enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
 struct ParamSlot {
   int tensor = 0; // 0 query, 1 key, 2 value, 3 out
   ParamField field = ParamField::AlignedPtr;
-  int dim = 0; // for Size and Stride
+  int dim = 0;                      // for Size and Stride
+  int64_t boxRows = 0, boxCols = 0; // for TensorMap
   bool operator==(const ParamSlot &o) const {
-    return tensor == o.tensor && field == o.field && dim == o.dim;
+    return tensor == o.tensor && field == o.field && dim == o.dim && boxRows == o.boxRows &&
+           boxCols == o.boxCols;
   }
 };
 /// The standard layout of four rank-4 memref descriptors.
@@ -50,7 +55,7 @@ std::vector<ParamSlot> memrefDescriptorParams(int numTensors = 4);
 
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 2;
+  static constexpr int kVersion = 3;
 
   Backend backend = Backend::Cpu;
   std::string chip;  // "sm_90a", "sm_80", or "host"
@@ -59,7 +64,7 @@ struct Artifact {
   std::array<uint32_t, 3> grid{1, 1, 1};
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0; // dynamic shared memory
-  std::string variant;      // "mma", "simt" (CUDA) or "loops" (CPU)
+  std::string variant;      // "wgmma", "mma", "simt" (CUDA) or "loops" (CPU)
   std::string config;       // the kernel configuration the compiler chose, for people
   /// Layout the kernel assumes of every tensor: the head dimension has stride
   /// 1 (`unitInnerStride`), and the base and all other strides are multiples

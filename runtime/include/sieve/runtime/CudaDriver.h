@@ -9,6 +9,9 @@
 #define SIEVE_RUNTIME_CUDADRIVER_H
 
 #include "sieve/Error.h"
+#include "sieve/runtime/DType.h"
+
+#include <array>
 
 #include <cstddef>
 #include <cstdint>
@@ -55,12 +58,23 @@ public:
   Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3], uint32_t sharedBytes,
                CuStream stream, void **params) const;
 
+  /// The 128-byte TMA descriptor (CUtensorMap) of a rank-4 [B, H, S, D]
+  /// tensor of 16-bit `dtype` at `base` with element strides `strides`
+  /// (strides[3] == 1): a box of `boxCols` x `boxRows` x 1 x 1 elements
+  /// with the 128-byte swizzle, zero fill past the edges.
+  Expected<std::array<uint64_t, 16>> encodeTensorMap(DType dtype, const void *base,
+                                                     const std::array<int64_t, 4> &sizes,
+                                                     const std::array<int64_t, 4> &strides,
+                                                     int64_t boxRows, int64_t boxCols) const;
+
   Expected<CuDevicePtr> alloc(size_t bytes) const;
   Error free(CuDevicePtr ptr) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
   Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
   Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;
   Error synchronize(CuStream stream) const;
+  /// Waits for all work on the device (every stream of the context).
+  Error synchronizeDevice() const;
   /// Whether `ptr` is device (or managed) memory of the driver.
   bool isDevicePointer(const void *ptr) const;
 

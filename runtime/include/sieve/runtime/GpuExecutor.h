@@ -5,6 +5,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/TensorMapCache.h"
 #include "sieve/runtime/TensorView.h"
 
 #include <memory>
@@ -28,6 +29,7 @@ private:
   CuModule module_ = nullptr;
   CuFunction function_ = nullptr;
   Artifact artifact_;
+  std::unique_ptr<TensorMapCache> tensorMaps_; // for kernels that take TMA descriptors
 };
 
 /// Whether PTX compiled for `chip` ("sm_80", "sm_90a") runs on `device`:

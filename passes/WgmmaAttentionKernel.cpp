@@ -1,0 +1,519 @@
+//===- WgmmaAttentionKernel.cpp - the Hopper attention kernel --------------===//
+//
+// One thread block computes one query tile (64 rows per consumer warp group)
+// of one work row for one batch entry. Warp group 0 is the producer: it
+// gives registers back (setmaxnreg) and one of its threads issues every TMA
+// load. Q is loaded once; K and V tiles stream through `stages` buffers,
+// each guarded by mbarriers: `full` completes when the TMA bytes have landed
+// (arrive.expect_tx + complete_tx), `empty` when every consumer thread is
+// done reading the buffer. Consumer warp groups take the registers the
+// producer gave back and, per tile:
+//
+//   S = Q·Kᵀ   wgmma, both operands in shared memory (K-major descriptors)
+//   mask the tiles that need it, online softmax on the S fragment
+//   O += P·V   wgmma with P from registers (an accumulator's layout is the
+//              A operand's) and V in shared memory (MN-major, transposed B)
+//
+// Every tile in shared memory is a stack of 128-byte-wide column slabs (64
+// 16-bit elements) written by TMA with the 128-byte swizzle; the wgmma
+// descriptors name that swizzle, so neither side ever sees a bank conflict.
+// The output is staged through the warp group's own rows of the Q tile and
+// written with 16-byte stores.
+//
+// Upstream MLIR has no wgmma with a register A operand, so O += P·V is an
+// inline PTX `wgmma.mma_async` (the same instruction nvvm.wgmma.mma_async
+// prints for the shared-memory form).
+//
+//===----------------------------------------------------------------------===//
+#include "WgmmaAttentionKernel.h"
+#include "FragmentMath.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace sieve::passes {
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+constexpr int64_t kWarpGroup = 128;
+constexpr int64_t kSlab = 64;          // 16-bit elements in one 128-byte swizzled row
+constexpr int64_t kSlabRowBytes = 128; // bytes of one row of a slab
+constexpr int64_t kAtomBytes = 1024;   // 8 swizzled rows: the swizzle pattern's period
+constexpr int32_t kProducerRegisters = 40;
+constexpr int32_t kConsumerRegisters = 232;
+
+bool hasUnitInnerStride(MemRefType type) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  return !strides.empty() && strides.back() == 1;
+}
+
+/// The kernel's view of the problem, fixed at compile time.
+struct Geometry {
+  Type elt;
+  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group;
+  int64_t blockQ, blockK, queryTile, keyTile, stages, consumers, threads, subTiles, split;
+  bool causal;
+  double scaleLog2;
+
+  int64_t slabs() const { return headDim / kSlab; }
+  int64_t tileBytes(int64_t rows) const { return rows * headDim * 2; }
+  // Shared memory, from a 1024-byte aligned base: Q, K stages, V stages.
+  int64_t queryOffset() const { return 0; }
+  int64_t keyOffset(int64_t stage) const {
+    return tileBytes(queryTile) + stage * tileBytes(keyTile);
+  }
+  int64_t valueOffset(int64_t stage) const {
+    return tileBytes(queryTile) + (stages + stage) * tileBytes(keyTile);
+  }
+  int64_t usedBytes() const { return tileBytes(queryTile) + 2 * stages * tileBytes(keyTile); }
+  // Barriers: query full, then per stage key full, value full, buffer empty.
+  int64_t numBarriers() const { return 1 + 3 * stages; }
+};
+
+Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  Geometry g;
+  g.elt = qType.getElementType();
+  g.batch = qType.getDimSize(0);
+  g.headsQ = qType.getDimSize(1);
+  g.seqQ = qType.getDimSize(2);
+  g.headDim = qType.getDimSize(3);
+  g.headsKv = kType.getDimSize(1);
+  g.seqK = kType.getDimSize(2);
+  g.group = g.headsQ / g.headsKv;
+  g.blockQ = op.getBlockQ();
+  g.blockK = op.getBlockK();
+  g.queryTile = o.queryTile;
+  g.keyTile = o.keyTile;
+  g.stages = o.stages;
+  g.consumers = g.queryTile / 64;
+  g.threads = kWarpGroup * (1 + g.consumers);
+  g.subTiles = g.keyTile > 0 ? g.blockK / g.keyTile : 0;
+  g.split = g.queryTile > 0 ? g.blockQ / g.queryTile : 0;
+  g.causal = op.getCausal();
+  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  return g;
+}
+
+nvgpu::TensorMapDescriptorType tensorMapType(MLIRContext *ctx, Type elt, int64_t rows) {
+  auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto box = MemRefType::get({1, 1, rows, kSlab}, elt, MemRefLayoutAttrInterface(), workgroup);
+  return nvgpu::TensorMapDescriptorType::get(ctx, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+                                             nvgpu::TensorMapL2PromoKind::L2PROMO_256B,
+                                             nvgpu::TensorMapOOBKind::OOB_ZERO,
+                                             nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+}
+
+/// The 64-bit wgmma matrix descriptor of a 128-byte-swizzled operand whose
+/// first element sits at shared address `address` (16-byte aligned, inside a
+/// 1024-byte aligned slab). `leadingBytes`/`strideBytes` are the layout's
+/// two strides (see the PTX ISA's matrix descriptor format).
+Value matrixDescriptor(FragmentBuilder &fb, Value address, int64_t leadingBytes,
+                       int64_t strideBytes) {
+  ImplicitLocOpBuilder &b = fb.b;
+  const uint64_t fixed = (static_cast<uint64_t>((leadingBytes >> 4) & 0x3fff) << 16) |
+                         (static_cast<uint64_t>((strideBytes >> 4) & 0x3fff) << 32) |
+                         (1ull << 62); // 128-byte swizzle
+  Value addr = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+  Value encoded = arith::AndIOp::create(
+      b, arith::ShRUIOp::create(b, addr, arith::ConstantOp::create(b, b.getI64IntegerAttr(4))),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(0x3fff)));
+  return arith::OrIOp::create(
+      b, encoded, arith::ConstantOp::create(b, b.getI64IntegerAttr(static_cast<int64_t>(fixed))));
+}
+
+/// An LLVM struct of `n` f32 (the accumulator of one wgmma).
+LLVM::LLVMStructType accumulatorType(MLIRContext *ctx, int64_t n) {
+  return LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n, Float32Type::get(ctx)));
+}
+
+Value packStruct(ImplicitLocOpBuilder &b, LLVM::LLVMStructType type, ArrayRef<Value> values) {
+  Value s = LLVM::UndefOp::create(b, type);
+  for (auto [i, v] : llvm::enumerate(values))
+    s = LLVM::InsertValueOp::create(b, s, v, static_cast<int64_t>(i));
+  return s;
+}
+
+SmallVector<Value> unpackStruct(ImplicitLocOpBuilder &b, Value s, int64_t n) {
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, s, i));
+  return out;
+}
+
+/// acc (64 x n, f32 fragment) += A (registers, four 16-bit pairs as i32)
+/// · B (descriptor, MN-major): one `wgmma.mma_async` m64nNk16.
+SmallVector<Value> wgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, ArrayRef<Value> acc,
+                                  ArrayRef<Value> a, Value descB) {
+  const int64_t n = static_cast<int64_t>(acc.size());
+  const char *type = elt.isBF16() ? "bf16" : "f16";
+  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
+                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n * 2) +
+                        "k16.f32." + type + "." + type + " {";
+  std::string constraints;
+  for (int64_t i = 0; i < n; ++i) {
+    asmText += (i ? ", $" : "$") + std::to_string(i);
+    constraints += (i ? ",=f" : "=f");
+  }
+  asmText += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" +
+             std::to_string(2 * n + 2) + ", $" + std::to_string(2 * n + 3) + "}, $" +
+             std::to_string(2 * n + 4) + ", p, 1, 1, 1;\n}\n"; // scale-d, scale-a, scale-b, trans-b
+  for (int64_t i = 0; i < n; ++i)
+    constraints += "," + std::to_string(i); // accumulators are read and written
+  constraints += ",r,r,r,r,l,r";
+  SmallVector<Value> operands(acc);
+  operands.append(a.begin(), a.end());
+  operands.push_back(descB);
+  operands.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
+  auto op =
+      LLVM::InlineAsmOp::create(b, accumulatorType(b.getContext(), n), operands, asmText,
+                                constraints, /*has_side_effects=*/true,
+                                /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                LLVM::AsmDialectAttr(), ArrayAttr());
+  return unpackStruct(b, op.getResult(0), n);
+}
+
+} // namespace
+
+std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
+  Geometry g = geometryOf(op, o);
+  if (!g.elt.isF16() && !g.elt.isBF16())
+    return "needs f16 or bf16 elements";
+  if (g.headDim != 64 && g.headDim != 128)
+    return "needs head dim 64 or 128";
+  if (o.queryTile != 64 && o.queryTile != 128)
+    return "needs a query tile of 64 or 128 (64 rows per consumer warp group)";
+  if (g.blockQ % o.queryTile != 0)
+    return "needs block_q a multiple of the query tile (" + std::to_string(o.queryTile) + ")";
+  if (o.keyTile != 64 && o.keyTile != 128)
+    return "needs a key tile of 64 or 128";
+  if (g.blockK % o.keyTile != 0)
+    return "needs block_k a multiple of the key tile (" + std::to_string(o.keyTile) + ")";
+  if (o.stages < 2 || o.stages > 4)
+    return "needs 2 to 4 stages";
+  for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
+    if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
+      return "needs a static unit stride on the head dimension (TMA boxes)";
+  if (g.usedBytes() + kAtomBytes > 227 * 1024)
+    return "needs more shared memory than a GPU block has";
+  return "";
+}
+
+WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
+                                      const RowTableGlobals &tables,
+                                      const WgmmaKernelOptions &options) {
+  const Geometry g = geometryOf(op, options);
+  const int64_t D = g.headDim, KT = g.keyTile, QT = g.queryTile, S = g.stages;
+  MLIRContext *ctx = op.getContext();
+  auto queryMap = tensorMapType(ctx, g.elt, QT);
+  auto keyMap = tensorMapType(ctx, g.elt, KT);
+
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  // The descriptors arrive as plain pointers (a 128-byte CUtensorMap in
+  // global memory): convert-gpu-to-nvvm cannot convert kernel arguments of
+  // nvgpu's descriptor type, so the kernel casts them on entry.
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  SmallVector<Type> argTypes(op->getOperandTypes());
+  argTypes.append({ptrType, ptrType, ptrType});
+  auto func =
+      gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", gb.getFunctionType(argTypes, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
+  func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(g.threads), 1, 1}));
+  // setmaxnreg needs the launch-time register budget to be what ptxas
+  // assumed: at most 65536 / threads per thread, one block per SM.
+  func->setAttr("nvvm.maxntid", gb.getDenseI32ArrayAttr({static_cast<int32_t>(g.threads), 1, 1}));
+  func->setAttr("nvvm.minctasm", gb.getI32IntegerAttr(1));
+
+  Block &entry = func.getBody().front();
+  Value out = entry.getArgument(3);
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  auto descriptor = [&](unsigned arg, Type type) -> Value {
+    return UnrealizedConversionCastOp::create(b, type, entry.getArgument(arg)).getResult(0);
+  };
+  Value qDesc = descriptor(4, queryMap), kDesc = descriptor(5, keyMap),
+        vDesc = descriptor(6, keyMap);
+  FragmentBuilder e{b, g.elt};
+
+  // Shared memory, aligned up to the swizzle period (dynamic shared memory
+  // is only guaranteed 16-byte alignment).
+  auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), workgroup);
+  Value smem = gpu::DynamicSharedMemoryOp::create(b, bytesType);
+  Value smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
+  Value pad = e.rem(arith::SubIOp::create(b, e.idx(kAtomBytes), e.rem(smemAddress, kAtomBytes)),
+                    kAtomBytes);
+  Value base = e.add(smemAddress, pad); // shared address of byte 0 of the layout
+  auto boxView = [&](int64_t byteOffset, int64_t rows) -> Value {
+    auto type = MemRefType::get({1, 1, rows, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
+    return memref::ViewOp::create(b, type, smem, e.add(pad, byteOffset), ValueRange{});
+  };
+
+  auto barrierType = nvgpu::MBarrierGroupType::get(ctx, workgroup, g.numBarriers());
+  Value barriers = nvgpu::MBarrierCreateOp::create(b, barrierType);
+  const int64_t queryFull = 0;
+  auto keyFull = [&](Value s) { return e.add(s, 1); };
+  auto valueFull = [&](Value s) { return e.add(s, 1 + S); };
+  auto empty = [&](Value s) { return e.add(s, 1 + 2 * S); };
+
+  auto getGlobal = [&](memref::GlobalOp global) -> Value {
+    return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+  };
+  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
+        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value warpGroup = e.div(tid, kWarpGroup);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value r = e.div(blockX, g.split);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value h = loadIndexEntry(b, heads, r);
+  Value kvh = e.div(h, g.group);
+  Value qStart =
+      e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), e.mul(e.rem(blockX, g.split), QT));
+  Value rowBegin = loadIndexEntry(b, offsets, r);
+  Value rowEnd = loadIndexEntry(b, offsets, e.add(r, 1));
+  Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
+  auto tileStart = [&](Value t) {
+    Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
+    return e.add(e.mul(kb, g.blockK), e.mul(e.rem(t, g.subTiles), KT));
+  };
+  auto parity = [&](Value t, bool flip) -> Value {
+    Value bit = e.rem(e.div(t, S), 2);
+    if (flip)
+      bit = arith::XOrIOp::create(b, bit, e.idx(1));
+    return arith::IndexCastOp::create(b, b.getI1Type(), bit);
+  };
+  Value ticks = e.idx(10000000); // suspend-time hint of each try_wait
+  auto waitBarrier = [&](Value id, Value phase) {
+    nvgpu::MBarrierTryWaitParityOp::create(b, barriers, phase, ticks, id);
+  };
+  Value isThread0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.idx(0));
+
+  // One thread initializes the barriers; the fence makes the initialization
+  // visible to the async (TMA) proxy before anyone uses them.
+  e.ifThen(isThread0, [&] {
+    nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), e.idx(queryFull), Value());
+    for (int64_t s = 0; s < S; ++s) {
+      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), keyFull(e.idx(s)), Value());
+      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), valueFull(e.idx(s)), Value());
+      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(g.consumers * kWarpGroup), empty(e.idx(s)),
+                                    Value());
+    }
+    NVVM::FenceMbarrierInitOp::create(b);
+  });
+  gpu::BarrierOp::create(b);
+
+  auto isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpGroup, e.idx(0));
+  auto roles = scf::IfOp::create(b, TypeRange{}, isProducer, /*withElseRegion=*/true);
+
+  // ---- Producer warp group: one thread issues every TMA load. ----
+  b.setInsertionPointToStart(&roles.getThenRegion().front());
+  NVVM::SetMaxRegisterOp::create(
+      b, b.getI32IntegerAttr(kProducerRegisters),
+      NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::decrease));
+  e.ifThen(isThread0, [&] {
+    auto loadTile = [&](Value desc, Value barrier, Value firstRow, Value head, int64_t rows,
+                        const std::function<int64_t(int64_t)> &slabOffset) {
+      nvgpu::MBarrierArriveExpectTxOp::create(b, barriers, e.idx(g.tileBytes(rows)), barrier,
+                                              Value());
+      for (int64_t slab = 0; slab < g.slabs(); ++slab)
+        nvgpu::TmaAsyncLoadOp::create(b, boxView(slabOffset(slab), rows), barriers, desc,
+                                      ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier,
+                                      Value(), Value());
+    };
+    loadTile(qDesc, e.idx(queryFull), qStart, h, QT,
+             [&](int64_t slab) { return g.queryOffset() + slab * QT * kSlabRowBytes; });
+    auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    Value stage = e.rem(t, S);
+    // The first pass over the buffers finds them free: waiting on the
+    // parity of the phase before the current one returns at once.
+    waitBarrier(empty(stage), parity(t, /*flip=*/true));
+    Value first = tileStart(t);
+    // Stage offsets depend on the (run-time) stage; views need static
+    // offsets, so branch over the stages.
+    for (int64_t s = 0; s < S; ++s) {
+      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, stage, e.idx(s)), [&] {
+        loadTile(kDesc, keyFull(stage), first, kvh, KT,
+                 [&](int64_t slab) { return g.keyOffset(s) + slab * KT * kSlabRowBytes; });
+        loadTile(vDesc, valueFull(stage), first, kvh, KT,
+                 [&](int64_t slab) { return g.valueOffset(s) + slab * KT * kSlabRowBytes; });
+      });
+    }
+  });
+
+  // ---- Consumer warp groups: 64 query rows each. ----
+  b.setInsertionPointToStart(&roles.getElseRegion().front());
+  NVVM::SetMaxRegisterOp::create(
+      b, b.getI32IntegerAttr(kConsumerRegisters),
+      NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::increase));
+  Value consumer = arith::SubIOp::create(b, warpGroup, e.idx(1));
+  Value ctid = e.rem(tid, kWarpGroup);
+  Value warp = e.div(ctid, kWarp), lane = e.rem(ctid, kWarp);
+  Value laneRow = e.div(lane, 4);
+  Value laneCol = e.mul(e.rem(lane, 4), 2);
+  Value groupRow0 = e.mul(consumer, 64); // first row of this warp group in the Q tile
+  Value warpRow0 = e.add(groupRow0, e.mul(warp, 16));
+  Value warpFirstQuery = e.add(qStart, warpRow0);
+  Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+
+  auto wgmmaType = g.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  auto typeAttr = [&](NVVM::WGMMATypes t) { return NVVM::WGMMATypesAttr::get(ctx, t); };
+  auto scaleIn = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
+  auto sType = accumulatorType(ctx, KT / 2);
+
+  waitBarrier(e.idx(queryFull), arith::ConstantOp::create(b, b.getBoolAttr(false)));
+
+  SmallVector<Value> inits(D / 2, e.f32(0.0));
+  const double negInf = -std::numeric_limits<double>::infinity();
+  inits.append({e.f32(negInf), e.f32(negInf), e.f32(0.0), e.f32(0.0)}); // m0 m1 l0 l1
+  auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Value stage = e.rem(t, S);
+    Value phase = parity(t, /*flip=*/false);
+    Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
+    Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
+
+    // S = Q·Kᵀ over D/16 k-steps: A = this group's 64 Q rows, B = the K
+    // tile's KT rows, both K-major (D contiguous); a k-step moves 32 bytes
+    // inside a slab, every fourth step moves to the next slab.
+    waitBarrier(keyFull(stage), phase);
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    Value sAcc = LLVM::ZeroOp::create(b, sType);
+    for (int64_t kk = 0; kk < D / 16; ++kk) {
+      int64_t slab = kk / 4, inSlab = (kk % 4) * 32;
+      Value aAddr = e.add(e.add(base, e.mul(groupRow0, kSlabRowBytes)),
+                          g.queryOffset() + slab * QT * kSlabRowBytes + inSlab);
+      Value bAddr = e.add(keyAddress, slab * KT * kSlabRowBytes + inSlab);
+      sAcc = NVVM::WgmmaMmaAsyncOp::create(
+          b, sType, sAcc, matrixDescriptor(e, aAddr, 16, kAtomBytes),
+          matrixDescriptor(e, bAddr, 16, kAtomBytes),
+          NVVM::MMAShapeAttr::get(ctx, 64, static_cast<int>(KT), 16), typeAttr(wgmmaType),
+          typeAttr(wgmmaType), typeAttr(NVVM::WGMMATypes::f32),
+          NVVM::WGMMAScaleOutAttr::get(ctx, kk == 0 ? NVVM::WGMMAScaleOut::zero
+                                                    : NVVM::WGMMAScaleOut::one),
+          scaleIn, scaleIn, NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+          NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), NVVM::MMAIntOverflowAttr());
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    SmallVector<Value> sFlat = unpackStruct(b, sAcc, KT / 2);
+    Fragment s(KT / 8);
+    for (int64_t j = 0; j < KT / 8; ++j)
+      s[j].assign(sFlat.begin() + 4 * j, sFlat.begin() + 4 * j + 4);
+
+    // Element mask, only where a key may be past Sk or above the diagonal.
+    Value first = tileStart(t);
+    Value lastKey = e.add(first, KT - 1);
+    Value needsMask = e.ult(e.idx(g.seqK - 1), lastKey);
+    if (g.causal)
+      needsMask = arith::OrIOp::create(b, needsMask, e.ult(warpFirstQuery, lastKey));
+    maskScores(e, s, needsMask, first, laneCol, queryRow, g.seqK, g.causal);
+
+    SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
+    Value m[2] = {state[D / 2], state[D / 2 + 1]};
+    Value l[2] = {state[D / 2 + 2], state[D / 2 + 3]};
+    softmaxStep(e, s, acc, m, l, g.scaleLog2);
+
+    // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
+    // (D contiguous): 8-key groups 1024 bytes apart, 64-column slabs
+    // KT*128 bytes apart.
+    // All of P is packed before the fence: a register written between
+    // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
+    SmallVector<SmallVector<Value, 4>> pRegs;
+    for (int64_t kk = 0; kk < KT / 16; ++kk) {
+      pRegs.emplace_back();
+      for (Value pair : probabilityOperand(e, s, kk))
+        pRegs.back().push_back(LLVM::BitcastOp::create(b, b.getI32Type(), pair));
+    }
+    waitBarrier(valueFull(stage), phase);
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kk = 0; kk < KT / 16; ++kk) {
+      Value bAddr = e.add(valueAddress, kk * 16 * kSlabRowBytes);
+      acc = wgmmaRegisterA(b, g.elt, acc, pRegs[kk],
+                           matrixDescriptor(e, bAddr, KT * kSlabRowBytes, kAtomBytes));
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    // This thread is done with the stage's K and V.
+    nvgpu::MBarrierArriveOp::create(b, nvgpu::MBarrierTokenType::get(ctx), barriers, empty(stage));
+
+    SmallVector<Value> results(acc);
+    results.append({m[0], m[1], l[0], l[1]});
+    scf::YieldOp::create(b, results);
+  }
+
+  // Normalize, stage the group's rows through its own rows of the Q tile
+  // (its wgmmas have completed), then write 16-byte chunks.
+  SmallVector<Value, 2> inv =
+      rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
+  auto slabsType =
+      MemRefType::get({g.slabs() * QT, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
+  Value qSlabs =
+      memref::ViewOp::create(b, slabsType, smem, e.add(pad, g.queryOffset()), ValueRange{});
+  auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
+    return e.mul(arith::XOrIOp::create(b, chunk, e.rem(row, 8)), 8);
+  };
+  for (int64_t j = 0; j < D / 8; ++j)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
+      Value lo = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half), inv[half]);
+      Value hi = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half + 1), inv[half]);
+      Value slabRow = e.add(row, (j / 8) * QT);
+      Value col = e.add(swizzled(slabRow, e.idx(j % 8)), laneCol);
+      auto store = vector::StoreOp::create(b, e.pack(lo, hi), qSlabs, ValueRange{slabRow, col});
+      store.setAlignment(4);
+    }
+  // Named barrier 1 + consumer: only this warp group's 128 threads.
+  Value barrierId = arith::IndexCastOp::create(b, b.getI32Type(), e.add(consumer, 1)).getResult();
+  NVVM::BarrierOp::create(b, TypeRange{}, barrierId,
+                          arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
+                          NVVM::BarrierReductionAttr(), Value());
+  const int64_t chunksPerRow = D / 8;
+  for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
+    Value c = e.add(ctid, i * kWarpGroup);
+    Value row = e.add(groupRow0, e.div(c, chunksPerRow)), chunk = e.rem(c, chunksPerRow);
+    Value query = e.add(qStart, row);
+    e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
+      Value slabRow = e.add(row, e.mul(e.div(chunk, 8), QT));
+      auto load = vector::LoadOp::create(b, VectorType::get({8}, g.elt), qSlabs,
+                                         ValueRange{slabRow, swizzled(slabRow, e.rem(chunk, 8))});
+      load.setAlignment(16);
+      auto store = vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, 8)});
+      store.setAlignment(16);
+    });
+  }
+
+  b.setInsertionPointAfter(roles);
+  gpu::ReturnOp::create(b);
+
+  std::string config =
+      "wgmma block_q=" + std::to_string(g.blockQ) + " query_tile=" + std::to_string(QT) +
+      " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
+      " stages=" + std::to_string(S) + " warpgroups=1+" + std::to_string(g.consumers) +
+      " shared=" + std::to_string(g.usedBytes() + kAtomBytes);
+  return {func, g.threads, g.split, g.usedBytes() + kAtomBytes, config, queryMap, keyMap, keyMap};
+}
+
+} // namespace sieve::passes

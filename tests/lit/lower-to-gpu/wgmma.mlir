@@ -1,0 +1,61 @@
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a" | FileCheck %s
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a variant=wgmma key-tile=64 stages=3" | FileCheck %s --check-prefix=OPTS
+
+// On sm_90a, bf16 with 128 x 128 blocks and long rows takes the Hopper
+// kernel: the host side describes q, k and v to TMA (64-column boxes of
+// 128 rows, 128-byte swizzle) and passes the descriptors as pointers; the
+// kernel runs a producer and two consumer warp groups (384 threads) on
+// 160 KiB of Q, K and V tiles plus 1 KiB of alignment slack. The producer
+// gives registers back and loads by TMA onto mbarriers; the consumers take
+// registers, wait on the barriers, run S = Q·Kᵀ as a shared-memory wgmma
+// and O += P·V as a wgmma with P in registers, and release the stage.
+// CHECK-LABEL: func @hopper
+// CHECK: %[[QMAP:.*]] = nvgpu.tma.create.descriptor {{.*}} box[{{.*}}] : memref<*xbf16> -> <tensor = memref<1x1x128x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b, oob = zero, interleave = none>
+// CHECK: builtin.unrealized_conversion_cast %[[QMAP]] {{.*}} to !llvm.ptr
+// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention
+// CHECK-SAME: threads in (%{{.*}}) dynamic_shared_memory_size %{{.*}} args({{.*}} : !llvm.ptr, {{.*}} : !llvm.ptr, {{.*}} : !llvm.ptr)
+// CHECK-SAME: sieve.config = "wgmma block_q=128 query_tile=128 block_k=128 key_tile=128 stages=2 warpgroups=1+2 shared=164864"
+// CHECK-SAME: sieve.variant = "wgmma"
+// CHECK: gpu.func @sieve_attention({{.*}}: !llvm.ptr, {{.*}}: !llvm.ptr, {{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: known_block_size = array<i32: 384, 1, 1>
+// CHECK-SAME: nvvm.maxntid = array<i32: 384, 1, 1>
+// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 7>
+// CHECK: nvgpu.mbarrier.init
+// CHECK: nvvm.fence.mbarrier.init
+// CHECK: nvvm.setmaxregister  decrease 40
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c32768
+// CHECK: nvgpu.tma.async.load
+// CHECK: scf.for
+// CHECK: nvgpu.mbarrier.try_wait.parity
+// CHECK: nvvm.setmaxregister  increase 232
+// CHECK: scf.for
+// CHECK: nvgpu.mbarrier.try_wait.parity
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// CHECK: nvgpu.mbarrier.arrive
+// CHECK: nvvm.barrier id = {{.*}} number_of_threads = {{.*}}
+// CHECK: vector.store {{.*}} {alignment = 16 : i64}
+// Options: 64-key tiles and three stages (10 barriers).
+// OPTS: sieve.config = "wgmma block_q=128 query_tile=128 block_k=128 key_tile=64 stages=3 warpgroups=1+2 shared=132096"
+// OPTS: num_barriers = 10
+// OPTS: <m = 64, n = 64, k = 16>
+func.func @hopper(%q: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 1, 1>, row_query_blocks = array<i32: 0, 1, 0, 1>, row_offsets = array<i32: 0, 6, 12, 18, 24>, key_blocks = array<i32: 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
+
+// -----
+
+// Short rows (two kept blocks of 128 keys) stay on the mma kernel, whose
+// set-up is cheaper; asking for wgmma still gets it.
+// CHECK-LABEL: func @short_rows
+// CHECK: sieve.variant = "mma"
+// OPTS-LABEL: func @short_rows
+// OPTS: sieve.variant = "wgmma"
+func.func @short_rows(%q: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 2>, key_blocks = array<i32: 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
