@@ -1,0 +1,54 @@
+//===- RowTables.cpp ------------------------------------------------------===//
+#include "sieve/runtime/RowTables.h"
+
+#include <algorithm>
+
+namespace sieve::runtime {
+
+RowTables buildRowTables(const uint8_t *bits, int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                         int64_t blockQ, int64_t blockK, int64_t seqQ, bool causal) {
+  struct Row {
+    int32_t head, qBlock, begin, size;
+  };
+  std::vector<Row> rows;
+  rows.reserve(heads * queryBlocks);
+  std::vector<int32_t> keys;
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t qb = 0; qb < queryBlocks; ++qb) {
+      int64_t lastQuery = std::min((qb + 1) * blockQ, seqQ) - 1;
+      int64_t kbEnd = causal ? std::min(keyBlocks, lastQuery / blockK + 1) : keyBlocks;
+      int32_t begin = static_cast<int32_t>(keys.size());
+      int64_t base = (h * queryBlocks + qb) * keyBlocks;
+      // Whole zero bytes are skipped, so sparse masks cost little more than
+      // their kept tiles.
+      for (int64_t kb = 0; kb < kbEnd;) {
+        int64_t n = base + kb;
+        uint8_t byte = static_cast<uint8_t>(bits[n / 8] >> (n % 8));
+        if (byte == 0) {
+          kb += 8 - n % 8;
+          continue;
+        }
+        if (byte & 1)
+          keys.push_back(static_cast<int32_t>(kb));
+        ++kb;
+      }
+      rows.push_back({static_cast<int32_t>(h), static_cast<int32_t>(qb), begin,
+                      static_cast<int32_t>(keys.size()) - begin});
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row &a, const Row &b) { return a.size > b.size; });
+  RowTables t;
+  t.offsets.reserve(rows.size() + 1);
+  t.offsets.push_back(0);
+  t.keyBlocks.reserve(keys.size());
+  for (const Row &r : rows) {
+    t.heads.push_back(r.head);
+    t.queryBlocks.push_back(r.qBlock);
+    t.keyBlocks.insert(t.keyBlocks.end(), keys.begin() + r.begin, keys.begin() + r.begin + r.size);
+    t.offsets.push_back(static_cast<int32_t>(t.keyBlocks.size()));
+  }
+  return t;
+}
+
+} // namespace sieve::runtime
