@@ -38,7 +38,7 @@ void BM_Kernel(benchmark::State &state) {
   bool causal = state.range(5);
   auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
   // Kernel options: 0 lets the compiler choose.
-  static const char *kVariantNames[] = {"auto", "simt", "mma", "wgmma"};
+  static const char *kVariantNames[] = {"auto", "simt", "mma", "wgmma", "generic"};
   spec.options.variant = kVariantNames[state.range(6)];
   spec.options.queryTile = state.range(7);
   spec.options.stages = state.range(8);
@@ -46,6 +46,16 @@ void BM_Kernel(benchmark::State &state) {
   if (!artifact) {
     state.SkipWithError(artifact.error().str().c_str());
     return;
+  }
+  // The generic kernel gets the mask at launch (uploaded once, outside the timing).
+  std::unique_ptr<runtime::DeviceRowTables> tables;
+  if ((*artifact)->maskAtLaunch()) {
+    auto uploaded = session->uploadMask(spec.mask, seq, causal);
+    if (!uploaded) {
+      state.SkipWithError(uploaded.error().str().c_str());
+      return;
+    }
+    tables = std::move(*uploaded);
   }
   const runtime::CudaDriver &drv = session->gpu()->driver();
   size_t elems = static_cast<size_t>(batch * heads * seq * dim);
@@ -66,7 +76,8 @@ void BM_Kernel(benchmark::State &state) {
   auto start = drv.createEvent(), stop = drv.createEvent();
   for (auto _ : state) {
     (void)drv.recordEvent(*start, nullptr);
-    if (Error e = session->run(**artifact, views[0], views[1], views[2], views[3], nullptr)) {
+    if (Error e = session->run(**artifact, views[0], views[1], views[2], views[3], nullptr,
+                               tables.get())) {
       state.SkipWithError(e.str().c_str());
       break;
     }
@@ -92,13 +103,14 @@ const int64_t kPeerRows[][6] = {
     {1, 32, 16384, 128, 100, 1},
 };
 
-// Appended args: {variant (0 auto, 1 simt, 2 mma, 3 wgmma), query tile,
-// stages}; 0 = the compiler's choice. The compiler's choice on every row
-// (wgmma on an H100), the sm_80 kernel beside it, then the configurations
-// worth comparing on the two large shapes.
+// Appended args: {variant (0 auto, 1 simt, 2 mma, 3 wgmma, 4 generic), query
+// tile, stages}; 0 = the compiler's choice. The compiler's choice on every
+// row (wgmma on an H100 where rows are long), the sm_80 kernel and the
+// generic (run-time mask) kernel beside it, then the configurations worth
+// comparing on the two large shapes.
 void peerRows(benchmark::internal::Benchmark *b) {
   b->ArgNames({"B", "H", "S", "D", "dens", "causal", "variant", "qtile", "stages"});
-  for (int64_t variant : {0, 2})
+  for (int64_t variant : {0, 2, 4})
     for (const auto &r : kPeerRows)
       b->Args({r[0], r[1], r[2], r[3], r[4], r[5], variant, 0, 0});
   for (const auto &r : kPeerRows)

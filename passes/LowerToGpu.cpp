@@ -218,8 +218,29 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   return success();
 }
 
+/// The tables of a tensor-core kernel: constant globals of its gpu.module,
+/// or (generic) none, the kernel taking them as arguments.
+RowTableGlobals kernelTables(OpBuilder &gb, BlockSparseAttentionOp op, bool generic) {
+  if (generic)
+    return RowTableGlobals{{}, {}, {}, {}, /*atLaunch=*/true};
+  return createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+}
+
+/// Host-side stand-ins for tables the runtime supplies at launch (the host
+/// side of a GPU artifact is never run; the compiler reads the launch's
+/// operands to lay out the kernel parameters): an empty buffer marked
+/// `sieve.launch_table = i` (0 heads, 1 query blocks, 2 offsets, 3 key blocks).
+void appendLaunchTables(ImplicitLocOpBuilder &hb, SmallVector<Value> &operands) {
+  for (int32_t i = 0; i < 4; ++i) {
+    auto alloca = memref::AllocaOp::create(hb, MemRefType::get({0}, hb.getI32Type()));
+    alloca->setAttr("sieve.launch_table", hb.getI32IntegerAttr(i));
+    operands.push_back(memref::CastOp::create(
+        hb, MemRefType::get({ShapedType::kDynamic}, hb.getI32Type()), alloca));
+  }
+}
+
 LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
-                       const MmaKernelOptions &options) {
+                       const MmaKernelOptions &options, bool generic) {
   if (op.getNumRows() * op.getBlockQ() > std::numeric_limits<int32_t>::max() ||
       op.getQuery().getType().getDimSize(0) > 65535)
     return op.emitOpError() << "grid of " << op.getNumRows() << " x "
@@ -231,10 +252,13 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   auto gpuModule =
       gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  RowTableGlobals tables = kernelTables(gb, op, generic);
   MmaKernel kernel = buildMmaAttentionKernel(op, gpuModule, tables, options);
 
   ImplicitLocOpBuilder hb(op.getLoc(), op);
+  SmallVector<Value> operands(op->getOperands());
+  if (generic)
+    appendLaunchTables(hb, operands);
   Value shared =
       arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
@@ -242,9 +266,10 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
       gpu::KernelDim3{indexConst(hb, op.getNumRows() * kernel.blocksPerRow),
                       indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
-      op->getOperands());
-  launch->setAttr("sieve.variant", hb.getStringAttr("mma"));
-  launch->setAttr("sieve.config", hb.getStringAttr(kernel.config));
+      operands);
+  launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : "mma"));
+  launch->setAttr("sieve.config",
+                  hb.getStringAttr(generic ? "generic " + kernel.config : kernel.config));
   op.erase();
   return success();
 }
@@ -264,7 +289,7 @@ bool rowsAreLong(BlockSparseAttentionOp op) {
 }
 
 LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
-                         const WgmmaKernelOptions &options) {
+                         const WgmmaKernelOptions &options, bool generic) {
   auto qType = op.getQuery().getType();
   if (op.getNumRows() * (op.getBlockQ() / options.queryTile) >
           std::numeric_limits<int32_t>::max() ||
@@ -277,7 +302,7 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   auto gpuModule =
       gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  RowTableGlobals tables = kernelTables(gb, op, generic);
   WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, options);
 
   // The host side describes each of q, k, v to TMA: a 4-d tensor map whose
@@ -300,6 +325,8 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   operands.push_back(describe(op.getQuery(), kernel.queryMap));
   operands.push_back(describe(op.getKey(), kernel.keyMap));
   operands.push_back(describe(op.getValue(), kernel.valueMap));
+  if (generic)
+    appendLaunchTables(hb, operands);
   Value shared =
       arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
@@ -308,8 +335,9 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
                       indexConst(hb, qType.getDimSize(0)), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
       operands);
-  launch->setAttr("sieve.variant", hb.getStringAttr("wgmma"));
-  launch->setAttr("sieve.config", hb.getStringAttr(kernel.config));
+  launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : "wgmma"));
+  launch->setAttr("sieve.config",
+                  hb.getStringAttr(generic ? "generic " + kernel.config : kernel.config));
   op.erase();
   return success();
 }
@@ -322,9 +350,11 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       module.emitError() << "sieve-lower-to-gpu: chunk-elements must be positive";
       return signalPassFailure();
     }
-    if (variant != "auto" && variant != "wgmma" && variant != "mma" && variant != "simt") {
-      module.emitError() << "sieve-lower-to-gpu: variant must be auto, wgmma, mma or simt, not '"
-                         << variant << "'";
+    if (variant != "auto" && variant != "wgmma" && variant != "mma" && variant != "simt" &&
+        variant != "generic") {
+      module.emitError()
+          << "sieve-lower-to-gpu: variant must be auto, wgmma, mma, simt or generic, not '"
+          << variant << "'";
       return signalPassFailure();
     }
     const bool hopper = chip == "sm_90a";
@@ -347,10 +377,25 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       MmaKernelOptions mmaOptions{queryTile > 0 ? queryTile : (blockQ % 64 == 0 ? 64 : blockQ),
                                   keyTile > 0 ? keyTile : 64, stages};
       LogicalResult lowered = failure();
+      if (variant == "generic") {
+        // The mask is data: the tensor-core body for the shape, tables as
+        // arguments, one block per (head, query block) whatever is kept.
+        std::string wgmmaReason = hopper ? wgmmaKernelUnsupportedReason(op, wgmmaOptions) : "no";
+        std::string mmaReason = mmaKernelUnsupportedReason(op, mmaOptions);
+        if (wgmmaReason.empty())
+          lowered = lowerWgmma(op, module, index++, wgmmaOptions, /*generic=*/true);
+        else if (mmaReason.empty())
+          lowered = lowerMma(op, module, index++, mmaOptions, /*generic=*/true);
+        else
+          op.emitOpError() << "variant=generic runs on the tensor-core kernels: " << mmaReason;
+        if (failed(lowered))
+          return signalPassFailure();
+        continue;
+      }
       if (variant == "wgmma" || (variant == "auto" && hopper && rowsAreLong(op))) {
         std::string reason = wgmmaKernelUnsupportedReason(op, wgmmaOptions);
         if (reason.empty()) {
-          if (failed(lowerWgmma(op, module, index++, wgmmaOptions)))
+          if (failed(lowerWgmma(op, module, index++, wgmmaOptions, /*generic=*/false)))
             return signalPassFailure();
           continue;
         }
@@ -363,7 +408,7 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       if (variant == "mma" && !reason.empty()) {
         op.emitOpError() << "variant=mma " << reason;
       } else if (variant != "simt" && reason.empty()) {
-        lowered = lowerMma(op, module, index++, mmaOptions);
+        lowered = lowerMma(op, module, index++, mmaOptions, /*generic=*/false);
       } else {
         lowered = lowerOne(op, module, index++, chunkElements);
       }

@@ -42,6 +42,22 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   return g;
 }
 
+SmallVector<Type, 4> rowTableArgumentTypes(MLIRContext *ctx) {
+  return SmallVector<Type, 4>(4,
+                              MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32)));
+}
+
+std::array<Value, 4> rowTableValues(ImplicitLocOpBuilder &b, const RowTableGlobals &tables,
+                                    Block &entry, unsigned firstArg) {
+  if (tables.atLaunch)
+    return {entry.getArgument(firstArg), entry.getArgument(firstArg + 1),
+            entry.getArgument(firstArg + 2), entry.getArgument(firstArg + 3)};
+  auto get = [&](memref::GlobalOp global) -> Value {
+    return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+  };
+  return {get(tables.heads), get(tables.queryBlocks), get(tables.offsets), get(tables.keyBlocks)};
+}
+
 Value loadIndexEntry(ImplicitLocOpBuilder &b, Value table, Value index) {
   Value v = memref::LoadOp::create(b, table, ValueRange{index});
   return arith::IndexCastOp::create(b, b.getIndexType(), v);

@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <array>
 #include <functional>
 
 namespace sieve::passes {
@@ -21,10 +22,22 @@ namespace sieve::passes {
 /// log2(e): scores are pre-scaled by it so the kernels can use exp2.
 constexpr double kLog2e = 1.4426950408889634;
 
-/// The constant tables of one specialized op.
+/// The constant tables of one specialized op. With `atLaunch` (the generic
+/// kernel: the mask is run-time data) there are no globals; the kernel
+/// takes the four tables as memref<?xi32> arguments after its others.
 struct RowTableGlobals {
   mlir::memref::GlobalOp heads, queryBlocks, offsets, keyBlocks;
+  bool atLaunch = false;
 };
+
+/// The kernel argument types the tables take when `atLaunch`.
+llvm::SmallVector<mlir::Type, 4> rowTableArgumentTypes(mlir::MLIRContext *ctx);
+
+/// The four tables (heads, query blocks, offsets, key blocks) inside a
+/// kernel: loaded from the globals, or its arguments from `firstArg` on.
+std::array<mlir::Value, 4> rowTableValues(mlir::ImplicitLocOpBuilder &b,
+                                          const RowTableGlobals &tables, mlir::Block &entry,
+                                          unsigned firstArg);
 
 /// Emits the four tables as private constant i32 globals at `builder`'s
 /// insertion point (a module or gpu.module body), named `<prefix>_<table>`.

@@ -195,7 +195,10 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   const int64_t dTiles = D / 8, kTiles = KT / 8;
 
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  auto funcType = gb.getFunctionType(op->getOperandTypes(), {});
+  SmallVector<Type> argTypes(op->getOperandTypes());
+  if (tables.atLaunch)
+    argTypes.append(rowTableArgumentTypes(op.getContext()));
+  auto funcType = gb.getFunctionType(argTypes, {});
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
   func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(g.threads), 1, 1}));
@@ -221,11 +224,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value kTile = view(g.queryTile * D * 2, S * KT);
   Value vTile = view((g.queryTile + S * KT) * D * 2, S * KT);
 
-  auto getGlobal = [&](memref::GlobalOp global) -> Value {
-    return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
-  };
-  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
-        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 4);
+  Value heads = tableValues[0], qBlocks = tableValues[1], offsets = tableValues[2],
+        keyBlocks = tableValues[3];
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);

@@ -229,6 +229,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   SmallVector<Type> argTypes(op->getOperandTypes());
   argTypes.append({ptrType, ptrType, ptrType});
+  if (tables.atLaunch)
+    argTypes.append(rowTableArgumentTypes(ctx));
   auto func =
       gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", gb.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
@@ -270,11 +272,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   auto valueFull = [&](Value s) { return e.add(s, 1 + S); };
   auto empty = [&](Value s) { return e.add(s, 1 + 2 * S); };
 
-  auto getGlobal = [&](memref::GlobalOp global) -> Value {
-    return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
-  };
-  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
-        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 7);
+  Value heads = tableValues[0], qBlocks = tableValues[1], offsets = tableValues[2],
+        keyBlocks = tableValues[3];
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value warpGroup = e.div(tid, kWarpGroup);

@@ -196,6 +196,20 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
       slots.push_back(slot);
       continue;
     }
+    if (auto cast = operand.getDefiningOp<memref::CastOp>()) {
+      if (auto table = cast.getSource().getDefiningOp<memref::AllocaOp>()) {
+        auto index = table->getAttrOfType<IntegerAttr>("sieve.launch_table");
+        if (!index || index.getInt() < 0 || index.getInt() > 3)
+          return Error(ErrorCode::Internal, "GPU launch operand is an unmarked buffer");
+        // A rank-1 memref descriptor: pointers, offset, one size, one stride.
+        const int t = runtime::ParamSlot::kFirstTable + static_cast<int>(index.getInt());
+        for (auto field :
+             {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
+              runtime::ParamField::Offset, runtime::ParamField::Size, runtime::ParamField::Stride})
+          slots.push_back({t, field, 0});
+        continue;
+      }
+    }
     std::optional<int> t = tensorIndex(operand);
     if (!t || operand.getDefiningOp())
       return Error(ErrorCode::Internal,
@@ -241,7 +255,7 @@ Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   a.config = config.str();
   a.unitInnerStride = true;
   // cp.async and TMA move 16 bytes at a time.
-  a.alignBytes = a.variant == "mma" || a.variant == "wgmma" ? 16 : 0;
+  a.alignBytes = a.variant == "mma" || a.variant == "wgmma" || a.variant == "generic" ? 16 : 0;
   auto params = launchParams(launch);
   if (!params)
     return params.error();
@@ -293,7 +307,20 @@ Expected<std::string> cacheKey(const KernelSpec &spec) {
   return keyOf(spec, p->inputText);
 }
 
-Expected<Artifact> compile(const KernelSpec &spec) {
+/// The spec a kernel is built from: the generic kernel reads its mask at
+/// launch, so it is built (and keyed) for a canonical all-kept mask of the
+/// same geometry, and one artifact serves every mask of that shape.
+KernelSpec buildSpecOf(const KernelSpec &requested) {
+  if (requested.options.variant != "generic")
+    return requested;
+  KernelSpec spec = requested;
+  for (int64_t h = 0; h < spec.mask.heads(); ++h)
+    spec.mask.setHead(h, true);
+  return spec;
+}
+
+Expected<Artifact> compile(const KernelSpec &requested) {
+  const KernelSpec spec = buildSpecOf(requested);
   auto p = prepare(spec);
   if (!p)
     return p.error();
@@ -305,6 +332,8 @@ Expected<Artifact> compile(const KernelSpec &spec) {
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();
   a.totalTiles = spec.mask.numTiles();
+  a.blockQ = spec.mask.blockQ();
+  a.blockK = spec.mask.blockK();
   a.compilerVersion = compilerVersion();
   a.cacheKey = keyOf(spec, p->inputText);
   a.params = runtime::memrefDescriptorParams(); // the CPU ABI; GPU launches say their own

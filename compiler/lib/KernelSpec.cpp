@@ -51,6 +51,13 @@ Error KernelSpec::validate() const {
       return Error(ErrorCode::Unsupported,
                    fmt::format("the CPU backend computes in f32; got dtype {}",
                                runtime::dtypeName(s.dtype)));
+    // The CPU kernel is always specialized; a request for a GPU body must
+    // not quietly become something else.
+    if (options.variant != "auto")
+      return Error(ErrorCode::Unsupported,
+                   fmt::format("kernel variant '{}' is a GPU kernel; the CPU backend has one "
+                               "(leave the variant at auto)",
+                               options.variant));
   } else {
     if (!isSupportedChip(target.chip))
       return Error(
@@ -62,10 +69,11 @@ Error KernelSpec::validate() const {
           ErrorCode::Unsupported,
           fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
     if (options.variant != "auto" && options.variant != "wgmma" && options.variant != "mma" &&
-        options.variant != "simt")
-      return Error(ErrorCode::InvalidArgument,
-                   fmt::format("unknown kernel variant '{}' (expected auto, wgmma, mma or simt)",
-                               options.variant));
+        options.variant != "simt" && options.variant != "generic")
+      return Error(
+          ErrorCode::InvalidArgument,
+          fmt::format("unknown kernel variant '{}' (expected auto, wgmma, mma, simt or generic)",
+                      options.variant));
     // Tiles larger than the mask's blocks are clamped to them.
     if (options.keyTile != 0 &&
         (options.keyTile < 16 || options.keyTile % 16 != 0 ||

@@ -68,9 +68,19 @@ Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec s
   return it->second;
 }
 
+Expected<std::unique_ptr<runtime::DeviceRowTables>>
+Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, bool causal) {
+  if (!gpu_)
+    return Error(ErrorCode::Unsupported,
+                 "run-time mask tables are for the generic GPU kernel; this session runs on the "
+                 "CPU");
+  return runtime::DeviceRowTables::upload(gpu_->driver(), mask, seqQ, causal);
+}
+
 Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
                    const runtime::TensorView &k, const runtime::TensorView &v,
-                   const runtime::TensorView &out, runtime::CuStream stream) {
+                   const runtime::TensorView &out, runtime::CuStream stream,
+                   const runtime::DeviceRowTables *tables) {
   if (artifact.backend != target_.backend)
     return Error(ErrorCode::InvalidArgument,
                  std::string("artifact is for the ") + runtime::backendName(artifact.backend) +
@@ -79,7 +89,7 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
     auto kernel = gpu_->load(artifact);
     if (!kernel)
       return kernel.error();
-    return gpu_->launch(**kernel, q, k, v, out, stream);
+    return gpu_->launch(**kernel, q, k, v, out, stream, tables);
   }
   auto kernel = cpu_->load(artifact);
   if (!kernel)

@@ -35,6 +35,13 @@ std::vector<ParamSlot> memrefDescriptorParams(int numTensors) {
   return slots;
 }
 
+bool Artifact::maskAtLaunch() const {
+  for (const ParamSlot &p : params)
+    if (p.tensor >= ParamSlot::kFirstTable)
+      return true;
+  return false;
+}
+
 uint64_t fnv1a64(const std::string &bytes) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : bytes) {
@@ -127,6 +134,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
+              {"block_q", a.blockQ},
+              {"block_k", a.blockK},
               {"cache_key", a.cacheKey},
               {"compiler_version", a.compilerVersion},
               {"code_file", codeFile},
@@ -174,8 +183,10 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       ParamSlot s;
       s.tensor = p.at("tensor").get<int>();
       s.dim = p.at("dim").get<int>();
-      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 || s.tensor > 3 ||
-          s.dim < 0 || s.dim > 3)
+      bool table = s.tensor >= ParamSlot::kFirstTable;
+      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
+          s.tensor > ParamSlot::kFirstTable + 3 || s.dim < 0 || s.dim > (table ? 0 : 3) ||
+          (table && s.field == ParamField::TensorMap))
         return corrupt("bad parameter slot " + p.dump());
       if (s.field == ParamField::TensorMap) {
         s.boxRows = p.at("box_rows").get<int64_t>();
@@ -201,6 +212,8 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     a.scale = j.at("scale").get<double>();
     a.keptTiles = j.at("kept_tiles").get<int64_t>();
     a.totalTiles = j.at("total_tiles").get<int64_t>();
+    a.blockQ = j.at("block_q").get<int64_t>();
+    a.blockK = j.at("block_k").get<int64_t>();
     a.cacheKey = j.at("cache_key").get<std::string>();
     a.compilerVersion = j.at("compiler_version").get<std::string>();
     if (j.at("code_bytes").get<uint64_t>() != code.size())

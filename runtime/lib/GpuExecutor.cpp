@@ -77,9 +77,45 @@ size_t GpuExecutor::cachedModules() const {
   return modules_.size();
 }
 
+namespace {
+
+/// Whether `t` was made for the problem `a` was compiled for.
+Error checkTables(const Artifact &a, const DeviceRowTables *t) {
+  if (!a.maskAtLaunch()) {
+    if (t)
+      return Error(ErrorCode::InvalidArgument,
+                   "this kernel was specialized for its mask at compile time; it takes no "
+                   "run-time mask tables");
+    return Error::success();
+  }
+  if (!t)
+    return Error(ErrorCode::InvalidArgument, "the generic kernel reads its mask at launch: pass "
+                                             "the mask's row tables (DeviceRowTables)");
+  if (t->heads() != a.shape.headsQ || t->blockQ() != a.blockQ || t->blockK() != a.blockK ||
+      t->queryBlocks() * t->blockQ() < a.shape.seqQ ||
+      t->keyBlocks() * t->blockK() < a.shape.seqK || t->seqQ() != a.shape.seqQ ||
+      t->causal() != a.causal)
+    return Error(ErrorCode::ShapeMismatch,
+                 fmt::format("mask tables for {} heads of {}x{} blocks of {}x{} (seq_q {}{}) do "
+                             "not fit the kernel's {} heads, {}x{} blocks, seq_q {}, seq_k {}{}",
+                             t->heads(), t->queryBlocks(), t->keyBlocks(), t->blockQ(), t->blockK(),
+                             t->seqQ(), t->causal() ? ", causal" : "", a.shape.headsQ, a.blockQ,
+                             a.blockK, a.shape.seqQ, a.shape.seqK, a.causal ? ", causal" : ""));
+  // One thread block per (head, query block): the grid was sized for it.
+  if (static_cast<int64_t>(a.grid[0]) % (t->heads() * t->queryBlocks()) != 0)
+    return Error(ErrorCode::ShapeMismatch, "mask tables have a different number of rows than the "
+                                           "kernel's grid");
+  return Error::success();
+}
+
+} // namespace
+
 Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-                          const TensorView &v, const TensorView &out, CuStream stream) const {
+                          const TensorView &v, const TensorView &out, CuStream stream,
+                          const DeviceRowTables *tables) const {
   const Artifact &a = kernel.artifact();
+  if (Error e = checkTables(a, tables))
+    return e;
   if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Cuda))
     return e;
   const std::array<const TensorView *, 4> tensors{&q, &k, &v, &out};
@@ -99,6 +135,25 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
   std::vector<void *> pointers(a.params.size());
   for (size_t i = 0; i < a.params.size(); ++i) {
     const ParamSlot &slot = a.params[i];
+    if (slot.tensor >= ParamSlot::kFirstTable) {
+      int table = slot.tensor - ParamSlot::kFirstTable;
+      switch (slot.field) {
+      case ParamField::AllocatedPtr:
+      case ParamField::AlignedPtr:
+        values[i] = static_cast<uint64_t>(tables->address(table));
+        break;
+      case ParamField::Size:
+        values[i] = static_cast<uint64_t>(tables->length(table));
+        break;
+      case ParamField::Stride:
+        values[i] = 1;
+        break;
+      default:
+        values[i] = 0;
+      }
+      pointers[i] = &values[i];
+      continue;
+    }
     const TensorView &t = *tensors[slot.tensor];
     switch (slot.field) {
     case ParamField::AllocatedPtr:

@@ -60,8 +60,9 @@ const Variant kVariants[] = {
     {"wgmma", {.variant = "wgmma"}},
     {"wgmma_k64", {.variant = "wgmma", .keyTile = 64}},
     {"wgmma_s3", {.variant = "wgmma", .stages = 3}},
+    {"generic", {.variant = "generic"}},
 };
-constexpr int kFirstHopperVariant = 4;
+constexpr int kFirstHopperVariant = 4, kGenericVariant = 7;
 
 using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/,
                          int /*variant index*/>;
@@ -127,7 +128,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   if (!session_)
     GTEST_SKIP() << "no GPU: " << skipReason_;
   auto [dtype, headDim, causal, shapeIndex, variantIndex] = GetParam();
-  if (variantIndex >= kFirstHopperVariant && session_->target().chip != "sm_90a")
+  if (variantIndex >= kFirstHopperVariant && variantIndex < kGenericVariant &&
+      session_->target().chip != "sm_90a")
     GTEST_SKIP() << "the wgmma kernel needs sm_90a, this GPU is " << session_->target().chip;
   const Shape &c = kShapes[shapeIndex];
   uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
@@ -157,6 +159,28 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   double compileMs = msSince(t0);
   ASSERT_EQ((*artifact)->variant, spec.options.variant) << (*artifact)->config;
 
+  // The generic kernel reads its mask at launch: run it with a different
+  // mask than the one it was compiled with (the artifact is the same for
+  // every mask of the shape), uploaded as row tables.
+  std::unique_ptr<DeviceRowTables> tables;
+  if ((*artifact)->maskAtLaunch()) {
+    BlockMask other = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density,
+                                        rng(), /*keepDiagonal=*/true);
+    for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
+      other.setHead(h, false);
+    for (int64_t kb = 0; kb < kBlocks; ++kb)
+      other.set(0, 1, kb, false);
+    KernelSpec otherSpec = spec;
+    otherSpec.mask = other;
+    auto again = session_->compile(otherSpec);
+    ASSERT_TRUE(again) << again.error().str();
+    ASSERT_EQ((*again)->cacheKey, (*artifact)->cacheKey) << "a new mask recompiled the kernel";
+    spec.mask = std::move(other);
+    auto uploaded = session_->uploadMask(spec.mask, c.seqQ, causal);
+    ASSERT_TRUE(uploaded) << uploaded.error().str();
+    tables = std::move(*uploaded);
+  }
+
   const CudaDriver &drv = session_->gpu()->driver();
   Tensor q = makeTensor({c.batch, c.headsQ, c.seqQ, headDim}, c.bshd, dtype, &rng);
   Tensor k = makeTensor({c.batch, c.headsKv, c.seqK, headDim}, c.bshd, dtype, &rng);
@@ -178,7 +202,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
                           tensors[t]->strides, DeviceKind::Cuda};
   }
   auto t1 = Clock::now(); // includes the module load (the driver JITs the PTX)
-  Error launched = session_->run(**artifact, views[0], views[1], views[2], views[3], nullptr);
+  Error launched =
+      session_->run(**artifact, views[0], views[1], views[2], views[3], nullptr, tables.get());
   Error synced = drv.synchronize(nullptr);
   double loadRunMs = msSince(t1);
   std::vector<uint8_t> outBytes(out.bytes.size() + 2 * kGuardBytes);
@@ -246,8 +271,16 @@ INSTANTIATE_TEST_SUITE_P(Hopper, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(), ::testing::Values(0, 2, 3, 4, 5),
-                                            ::testing::Range(kFirstHopperVariant,
-                                                             int(std::size(kVariants)))),
+                                            ::testing::Range(kFirstHopperVariant, kGenericVariant)),
+                         paramName);
+
+// The generic kernel on every shape (its body is the Hopper kernel where
+// the blocks allow, else the mma kernel).
+INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(), ::testing::Range(0, 6),
+                                            ::testing::Values(kGenericVariant)),
                          paramName);
 
 } // namespace

@@ -20,7 +20,7 @@ func.func @mma_inner_stride(%q: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], off
 
 // An unknown variant is an error, not a silent default.
 // RUN: not sieve-opt %s -sieve-lower-to-gpu=variant=fast 2>&1 | FileCheck %s --check-prefix=BADVARIANT
-// BADVARIANT: variant must be auto, wgmma, mma or simt, not 'fast'
+// BADVARIANT: variant must be auto, wgmma, mma, simt or generic, not 'fast'
 
 // -----
 

@@ -23,7 +23,8 @@ struct Target {
 /// How to build the GPU kernel. The defaults let the compiler choose; the
 /// choice is recorded in the artifact (`variant`, `config`).
 struct KernelOptions {
-  std::string variant = "auto"; // auto, wgmma (sm_90a), mma (tensor cores) or simt (scalar)
+  std::string variant = "auto"; // auto, wgmma (sm_90a), mma (tensor cores), simt (scalar),
+                                // or generic (the mask read at launch: no compile per mask)
   int64_t queryTile = 0;        // query rows per thread block; 0 = choose
   int64_t keyTile = 0;          // keys per pipeline step; 0 = choose
   int64_t stages = 0;           // shared-memory key/value buffers; 0 = choose

@@ -43,9 +43,16 @@ public:
 
   /// Runs an artifact of this session's backend. GPU launches go on
   /// `stream` and are not synchronized; CPU runs finish before returning.
+  /// A generic artifact (Artifact::maskAtLaunch) needs `tables` made by
+  /// uploadMask for the mask to apply.
   Error run(const runtime::Artifact &artifact, const runtime::TensorView &q,
             const runtime::TensorView &k, const runtime::TensorView &v,
-            const runtime::TensorView &out, runtime::CuStream stream = nullptr);
+            const runtime::TensorView &out, runtime::CuStream stream = nullptr,
+            const runtime::DeviceRowTables *tables = nullptr);
+
+  /// The row tables of `mask` on this session's GPU, for generic artifacts.
+  Expected<std::unique_ptr<runtime::DeviceRowTables>> uploadMask(const runtime::BlockMask &mask,
+                                                                 int64_t seqQ, bool causal);
 
 private:
   Session() = default;

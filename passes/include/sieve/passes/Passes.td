@@ -55,13 +55,19 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
       key tile (64 or 128). q, k and v travel as TMA descriptors too
       (`nvgpu.tma.create.descriptor` on the host side).
 
+    - `generic`: the `wgmma` (sm_90a) or `mma` body with the four row
+      tables as kernel arguments instead of constants, one block per
+      (head, query block): the mask becomes run-time data (no recompile per
+      mask), the baseline that specialization must beat and the fallback
+      while a specialization compiles.
+
     `auto` picks `wgmma` on sm_90a when the work rows average at least 640
     kept keys (shorter rows run faster on `mma`, which has less set-up),
     else `mma`, where they apply, and `simt` elsewhere.
   }];
   let options = [
     Option<"variant", "variant", "std::string", /*default=*/"\"auto\"",
-           "Kernel body: auto, wgmma, mma or simt">,
+           "Kernel body: auto, wgmma, mma, simt or generic">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "Target chip; auto picks wgmma on sm_90a">,
     Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",

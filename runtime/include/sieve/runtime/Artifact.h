@@ -39,9 +39,13 @@ struct ProblemShape {
 /// also take TMA descriptors (`TensorMap`): the device address of a
 /// 128-byte CUtensorMap of the tensor whose box is `boxCols` x `boxRows`
 /// (128-byte swizzle), which the runtime encodes at launch.
+/// The generic kernel also takes the mask's row tables (RowTables.h) as
+/// rank-1 memref descriptors: "tensors" 4-7 (kFirstTable + 0 heads, 1 query
+/// blocks, 2 offsets, 3 key blocks), supplied at launch.
 enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
 struct ParamSlot {
-  int tensor = 0; // 0 query, 1 key, 2 value, 3 out
+  static constexpr int kFirstTable = 4;
+  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
@@ -76,6 +80,10 @@ struct Artifact {
   bool causal = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
+  int64_t blockQ = 0, blockK = 0; // the mask's tile size
+  /// Whether the kernel reads the mask at launch (the generic variant):
+  /// launches must then pass row tables made for this shape.
+  bool maskAtLaunch() const;
   std::string cacheKey;        // hex digest, stable across runs and machines
   std::string compilerVersion; // the sieve build that made it
 

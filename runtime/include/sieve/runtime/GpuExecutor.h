@@ -5,6 +5,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/DeviceRowTables.h"
 #include "sieve/runtime/TensorMapCache.h"
 #include "sieve/runtime/TensorView.h"
 
@@ -51,8 +52,12 @@ public:
   /// Launches on `stream` (the caller's; null is the legacy default stream)
   /// after checking the tensors against the kernel's problem shape and that
   /// they live on the GPU. Does not synchronize.
+  /// A kernel that reads its mask at launch (Artifact::maskAtLaunch, the
+  /// generic variant) needs `tables` uploaded for a mask of its shape;
+  /// others must not be given any.
   Error launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-               const TensorView &v, const TensorView &out, CuStream stream) const;
+               const TensorView &v, const TensorView &out, CuStream stream,
+               const DeviceRowTables *tables = nullptr) const;
 
   size_t cachedModules() const;
 
