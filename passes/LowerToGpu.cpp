@@ -274,20 +274,6 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   return success();
 }
 
-/// Whether the work rows are long enough for the Hopper kernel to pay off:
-/// its thread blocks set up barriers, registers and TMA descriptors before
-/// the first tile, which the mma kernel does not. Measured on the H100
-/// (docs/perf-notes.md, v2): at 1.4-4 kept 128-key tiles per row (S = 512)
-/// mma was 25-35% faster, at 7 (S = 8192, density 0.11) wgmma was 20%
-/// faster; the cut sits between.
-bool rowsAreLong(BlockSparseAttentionOp op) {
-  constexpr double kMinKeysPerRow = 5 * 128;
-  if (op.getNumRows() == 0)
-    return false;
-  double keptBlocks = op.getRowOffsets().back();
-  return keptBlocks * op.getBlockK() / op.getNumRows() >= kMinKeysPerRow;
-}
-
 LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
                          const WgmmaKernelOptions &options, bool generic) {
   auto qType = op.getQuery().getType();
@@ -392,7 +378,7 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
           return signalPassFailure();
         continue;
       }
-      if (variant == "wgmma" || (variant == "auto" && hopper && rowsAreLong(op))) {
+      if (variant == "wgmma" || (variant == "auto" && hopper)) {
         std::string reason = wgmmaKernelUnsupportedReason(op, wgmmaOptions);
         if (reason.empty()) {
           if (failed(lowerWgmma(op, module, index++, wgmmaOptions, /*generic=*/false)))

@@ -130,6 +130,14 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     TensorView views[4];
     for (int t = 0; t < 4; ++t)
       views[t] = hosts[t]->view(reinterpret_cast<void *>(dev[t]), DeviceKind::Cuda);
+    // The generic kernel takes the mask at launch (uploaded once, untimed).
+    std::unique_ptr<DeviceRowTables> tables;
+    if (artifact.maskAtLaunch()) {
+      auto uploaded = session.uploadMask(spec.mask, s.seqQ, spec.causal);
+      if (!uploaded)
+        return uploaded.error();
+      tables = std::move(*uploaded);
+    }
     auto start = drv.createEvent(), stop = drv.createEvent();
     if (!start || !stop)
       return (!start ? start.error() : stop.error());
@@ -139,7 +147,8 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
         return e;
       if (Error e = drv.recordEvent(*start, nullptr))
         return e;
-      if (Error e = session.run(artifact, views[0], views[1], views[2], views[3], nullptr))
+      if (Error e =
+              session.run(artifact, views[0], views[1], views[2], views[3], nullptr, tables.get()))
         return e;
       if (Error e = drv.recordEvent(*stop, nullptr))
         return e;

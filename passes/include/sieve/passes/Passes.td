@@ -61,9 +61,8 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
       mask), the baseline that specialization must beat and the fallback
       while a specialization compiles.
 
-    `auto` picks `wgmma` on sm_90a when the work rows average at least 640
-    kept keys (shorter rows run faster on `mma`, which has less set-up),
-    else `mma`, where they apply, and `simt` elsewhere.
+    `auto` picks `wgmma` on sm_90a, else `mma`, where they apply, and
+    `simt` elsewhere.
   }];
   let options = [
     Option<"variant", "variant", "std::string", /*default=*/"\"auto\"",
