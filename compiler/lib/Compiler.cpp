@@ -49,6 +49,18 @@ std::unique_ptr<MLIRContext> makeContext() {
   return ctx;
 }
 
+/// Enough to build and print the input module (func and sieve ops, builtin
+/// types): what a cache key needs. Loading every dialect the pipelines use
+/// costs about as much as the rest of the key, and a disk hit pays for the
+/// key.
+std::unique_ptr<MLIRContext> makeInputContext() {
+  DialectRegistry registry;
+  registry.insert<dialect::SieveDialect, func::FuncDialect>();
+  auto ctx = std::make_unique<MLIRContext>(registry, MLIRContext::Threading::DISABLED);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
 Type elementType(MLIRContext &ctx, runtime::DType dtype) {
   Builder b(&ctx);
   switch (dtype) {
@@ -269,11 +281,12 @@ struct Prepared {
   std::string inputText;
 };
 
-Expected<Prepared> prepare(const KernelSpec &spec) {
+/// `inputOnly`: the module is only printed, never run through a pipeline.
+Expected<Prepared> prepare(const KernelSpec &spec, bool inputOnly = false) {
   if (Error e = spec.validate())
     return e;
   Prepared p;
-  p.ctx = makeContext();
+  p.ctx = inputOnly ? makeInputContext() : makeContext();
   DiagnosticCollector diags(*p.ctx);
   p.module = buildModule(*p.ctx, spec);
   if (failed(verify(*p.module)))
@@ -285,26 +298,20 @@ Expected<Prepared> prepare(const KernelSpec &spec) {
 } // namespace
 
 Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
-  auto p = prepare(spec);
+  auto p = prepare(spec, /*inputOnly=*/true);
   if (!p)
     return p.error();
   return p->inputText;
 }
 
-// The key covers everything the output depends on: the compiler, the target,
-// the kernel options and the input IR (shapes, dtype, scale, causal and
-// mask bits).
+// The key covers everything the output depends on: the compiler (version
+// and sources), the artifact format, the target, the kernel options and the
+// input IR (shapes, dtype, scale, causal and mask bits).
 static std::string keyOf(const KernelSpec &spec, const std::string &inputText) {
   std::string options = spec.target.backend == Backend::Cuda ? chooseOptions(spec).str() : "";
-  return sha256Hex(compilerVersion() + "\n" + spec.target.str() + "\n" + options + "\n" +
-                   inputText);
-}
-
-Expected<std::string> cacheKey(const KernelSpec &spec) {
-  auto p = prepare(spec);
-  if (!p)
-    return p.error();
-  return keyOf(spec, p->inputText);
+  return sha256Hex(fmt::format("{}\n{}\nartifact v{}\n{}\n{}\n{}", compilerVersion(),
+                               sourceFingerprint(), Artifact::kVersion, spec.target.str(), options,
+                               inputText));
 }
 
 /// The spec a kernel is built from: the generic kernel reads its mask at
@@ -317,6 +324,14 @@ KernelSpec buildSpecOf(const KernelSpec &requested) {
   for (int64_t h = 0; h < spec.mask.heads(); ++h)
     spec.mask.setHead(h, true);
   return spec;
+}
+
+Expected<std::string> cacheKey(const KernelSpec &requested) {
+  const KernelSpec spec = buildSpecOf(requested);
+  auto p = prepare(spec, /*inputOnly=*/true);
+  if (!p)
+    return p.error();
+  return keyOf(spec, p->inputText);
 }
 
 Expected<Artifact> compile(const KernelSpec &requested) {
@@ -335,7 +350,12 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   a.blockQ = spec.mask.blockQ();
   a.blockK = spec.mask.blockK();
   a.compilerVersion = compilerVersion();
-  a.cacheKey = keyOf(spec, p->inputText);
+  // The key cacheKey() gives, by construction: caches look artifacts up by
+  // it before compiling, in a context with fewer dialects loaded.
+  auto key = cacheKey(spec);
+  if (!key)
+    return key.error();
+  a.cacheKey = std::move(*key);
   a.params = runtime::memrefDescriptorParams(); // the CPU ABI; GPU launches say their own
 
   DiagnosticCollector diags(*p->ctx);

@@ -1,8 +1,6 @@
 //===- Session.cpp --------------------------------------------------------===//
 #include "sieve/compiler/Session.h"
 
-#include "sieve/compiler/Compiler.h"
-
 namespace sieve::compiler {
 
 using runtime::Backend;
@@ -18,8 +16,10 @@ Expected<BackendChoice> parseBackendChoice(const std::string &name) {
                "unknown backend '" + name + "' (expected auto, cuda or cpu)");
 }
 
-Expected<std::unique_ptr<Session>> Session::create(BackendChoice choice, int device) {
+Expected<std::unique_ptr<Session>> Session::create(BackendChoice choice, int device,
+                                                   std::shared_ptr<KernelCache> cache) {
   std::unique_ptr<Session> s(new Session());
+  s->cache_ = cache ? std::move(cache) : KernelCache::shared();
   if (choice != BackendChoice::Cpu) {
     auto gpu = runtime::GpuExecutor::create(device);
     if (gpu) {
@@ -44,28 +44,10 @@ std::string Session::deviceName() const {
   return "host CPU";
 }
 
-Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec spec) {
+Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec spec,
+                                                                    runtime::CacheSource *source) {
   spec.target = target_;
-  auto key = compiler::cacheKey(spec);
-  if (!key)
-    return key.error();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto hit = artifacts_.find(*key);
-    if (hit != artifacts_.end())
-      return hit->second;
-  }
-  // Compile outside the lock: compiles of different masks run in parallel.
-  auto artifact = compiler::compile(spec);
-  if (!artifact)
-    return artifact.error();
-  // Take the key before the artifact is moved into the map entry.
-  auto shared = std::make_shared<const runtime::Artifact>(std::move(*artifact));
-  std::lock_guard<std::mutex> lock(mutex_);
-  // If another thread compiled the same key meanwhile, keep its artifact so
-  // every caller shares one.
-  auto it = artifacts_.emplace(shared->cacheKey, shared).first;
-  return it->second;
+  return cache_->get(spec, source);
 }
 
 Expected<std::unique_ptr<runtime::DeviceRowTables>>

@@ -3,8 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <unistd.h>
 
@@ -87,6 +89,15 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
+/// Unique among the threads and processes (on any host) writing one folder,
+/// so two writers of the same path never share a temporary file.
+std::string temporarySuffix() {
+  static const unsigned nonce = std::random_device{}();
+  static std::atomic<unsigned long long> counter{0};
+  return std::to_string(::getpid()) + "." + hex64(nonce).substr(8) + "." +
+         std::to_string(counter.fetch_add(1));
+}
+
 std::string codeExtension(Backend b) { return b == Backend::Cuda ? ".ptx" : ".mlir"; }
 
 std::string baseName(const std::string &path) {
@@ -147,7 +158,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
 
 std::string Artifact::metadataJson() const { return toJson(*this, "").dump(2); }
 
-Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::string code) {
+Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::string code,
+                                              bool verifyCodeHash) {
   auto corrupt = [](const std::string &why) {
     return Error(ErrorCode::CorruptArtifact, "artifact metadata: " + why);
   };
@@ -219,7 +231,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     if (j.at("code_bytes").get<uint64_t>() != code.size())
       return corrupt("code is " + std::to_string(code.size()) + " bytes, metadata says " +
                      std::to_string(j.at("code_bytes").get<uint64_t>()) + " (truncated?)");
-    if (j.at("code_fnv1a64").get<std::string>() != hex64(fnv1a64(code)))
+    if (verifyCodeHash && j.at("code_fnv1a64").get<std::string>() != hex64(fnv1a64(code)))
       return corrupt("code checksum does not match the metadata");
     a.code = std::move(code);
     return a;
@@ -229,7 +241,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
 }
 
 Error writeFileAtomically(const std::string &path, const std::string &contents) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::string tmp = path + ".tmp." + temporarySuffix();
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)

@@ -14,6 +14,10 @@ path = [os.path.join(config.sieve_tools_dir, "sieve-opt"),
         config.llvm_tools_dir]
 config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", os.environ.get("PATH", ""))])
 
+# `sieve compile` and `sieve run` cache kernels: keep the tests' cache in the
+# build tree, never in the user's ~/.cache.
+config.environment["SIEVE_CACHE_DIR"] = os.path.join(config.test_exec_root, "kernel-cache")
+
 # PTX is assembled by ptxas when the CUDA toolkit is there (CI requires it).
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")

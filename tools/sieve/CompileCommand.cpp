@@ -1,4 +1,5 @@
 //===- CompileCommand.cpp - sieve compile: ahead-of-time artifacts --------===//
+#include "CacheFlag.h"
 #include "Commands.h"
 #include "SpecOptions.h"
 
@@ -16,7 +17,9 @@ Command addCompileCommand(CLI::App &app) {
   auto spec = std::make_shared<SpecOptions>();
   auto target = std::make_shared<std::string>("sm_90a");
   auto out = std::make_shared<std::string>();
+  auto cache = std::make_shared<CacheFlag>();
   spec->addTo(*c);
+  cache->addTo(*c);
   c->add_option("--target", *target, "cpu, or a chip: sm_80, sm_86, sm_89, sm_90, sm_90a");
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
@@ -28,21 +31,25 @@ Command addCompileCommand(CLI::App &app) {
             auto s = spec->toSpec(*t);
             if (!s)
               return reportError(s.error());
-            auto artifact = compiler::compile(*s);
+            // Through the cache: a kernel compiled here is one a later run
+            // (or an MLIR-free runtime, by key) finds without compiling.
+            auto kernels = cache->makeCache();
+            runtime::CacheSource source = runtime::CacheSource::Produced;
+            auto artifact = kernels->get(*s, &source);
             if (!artifact)
               return reportError(artifact.error());
             double ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
-            if (Error e = artifact->save(*out))
+            const runtime::Artifact &a = **artifact;
+            if (Error e = a.save(*out))
               return reportError(e);
             fmt::print(
                 "compiled {} for {} in {:.1f} ms: {} of {} tiles kept ({:.1f}%), grid {}x{}x{}, "
-                "block {}, {} bytes of code\nkernel {}\nkey {}\n",
-                spec->maskPath, t->str(), ms, artifact->keptTiles, artifact->totalTiles,
-                100.0 * artifact->keptTiles / artifact->totalTiles, artifact->grid[0],
-                artifact->grid[1], artifact->grid[2], artifact->block[0], artifact->code.size(),
-                artifact->config, artifact->cacheKey);
+                "block {}, {} bytes of code\nkernel {}\nkey {}\ncache {}\n",
+                spec->maskPath, t->str(), ms, a.keptTiles, a.totalTiles,
+                100.0 * a.keptTiles / a.totalTiles, a.grid[0], a.grid[1], a.grid[2], a.block[0],
+                a.code.size(), a.config, a.cacheKey, CacheFlag::describe(*kernels, source));
             return 0;
           }};
 }

@@ -1,4 +1,5 @@
 //===- RunCommand.cpp - sieve run: compile, run, check, time --------------===//
+#include "CacheFlag.h"
 #include "Commands.h"
 #include "SpecOptions.h"
 
@@ -21,7 +22,9 @@ Command addRunCommand(CLI::App &app) {
   auto harness = std::make_shared<compiler::HarnessOptions>();
   auto tolerance = std::make_shared<double>(-1);
   auto noCheck = std::make_shared<bool>(false);
+  auto cache = std::make_shared<CacheFlag>();
   spec->addTo(*c);
+  cache->addTo(*c);
   c->add_option("--backend", *backend, "auto (GPU if present), cuda, or cpu");
   c->add_option("--seed", harness->seed, "Seed of the random inputs");
   c->add_option("--iters", harness->iterations, "Timed runs (the median is printed)");
@@ -34,14 +37,15 @@ Command addRunCommand(CLI::App &app) {
             auto choice = compiler::parseBackendChoice(*backend);
             if (!choice)
               return reportError(choice.error());
-            auto session = compiler::Session::create(*choice);
+            auto session = compiler::Session::create(*choice, 0, cache->makeCache());
             if (!session)
               return reportError(session.error());
             auto s = spec->toSpec((*session)->target());
             if (!s)
               return reportError(s.error());
             auto t0 = std::chrono::steady_clock::now();
-            auto artifact = (*session)->compile(*s);
+            runtime::CacheSource source = runtime::CacheSource::Produced;
+            auto artifact = (*session)->compile(*s, &source);
             if (!artifact)
               return reportError(artifact.error());
             double compileMs =
@@ -58,6 +62,7 @@ Command addRunCommand(CLI::App &app) {
             fmt::print("device   {}\nproblem  {}{} mask {} ({} of {} tiles kept)\n",
                        (*session)->deviceName(), sh.str(), s->causal ? " causal" : "",
                        spec->maskPath, (*artifact)->keptTiles, (*artifact)->totalTiles);
+            fmt::print("cache    {}\n", CacheFlag::describe((*session)->cache(), source));
             fmt::print("compile  {:.1f} ms\ntime     median {:.3f} ms, min {:.3f} ms over {} runs "
                        "({:.2f} GFLOP/s on kept tiles)\n",
                        compileMs, result->medianMs, result->minMs, options.iterations,

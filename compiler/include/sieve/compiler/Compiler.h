@@ -15,6 +15,12 @@ namespace sieve::compiler {
 /// "sieve <version> (MLIR <version>)": part of every cache key.
 std::string compilerVersion();
 
+/// SHA-256 of the sources that turn a spec into an artifact (dialect,
+/// passes, compiler, artifact format), computed at build time: part of
+/// every cache key, so a changed compiler never reads its predecessor's
+/// kernels even when the version number stayed the same.
+const char *sourceFingerprint();
+
 /// The `sieve.attention` module the pipelines start from, as text.
 Expected<std::string> buildAttentionIR(const KernelSpec &spec);
 
@@ -23,7 +29,10 @@ Expected<std::string> buildAttentionIR(const KernelSpec &spec);
 Expected<runtime::Artifact> compile(const KernelSpec &spec);
 
 /// The key compile() would give `spec`'s artifact, without running the
-/// pipeline: a memory or disk cache looks it up before compiling.
+/// pipeline: a memory or disk cache looks it up before compiling. It hashes
+/// the input IR (shapes, dtype, scale, causal, mask bits), the target, the
+/// kernel options after defaults are chosen, the compiler version and
+/// source fingerprint, and the artifact format version.
 Expected<std::string> cacheKey(const KernelSpec &spec);
 
 /// The IR after each pass of the pipeline, for `sieve inspect`:

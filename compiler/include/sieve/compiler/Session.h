@@ -9,14 +9,13 @@
 #define SIEVE_COMPILER_SESSION_H
 
 #include "sieve/Error.h"
+#include "sieve/compiler/KernelCache.h"
 #include "sieve/compiler/KernelSpec.h"
 #include "sieve/runtime/CpuExecutor.h"
 #include "sieve/runtime/GpuExecutor.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 namespace sieve::compiler {
 
@@ -27,8 +26,10 @@ class Session {
 public:
   /// Auto: CUDA if a driver and device are present, else CPU. Cuda: fails
   /// with ErrorCode::NoGpu (and the driver's reason) when there is no GPU.
+  /// Kernels come through `cache`, or KernelCache::shared() when null.
   static Expected<std::unique_ptr<Session>> create(BackendChoice choice = BackendChoice::Auto,
-                                                   int device = 0);
+                                                   int device = 0,
+                                                   std::shared_ptr<KernelCache> cache = nullptr);
 
   runtime::Backend backend() const { return target_.backend; }
   /// The target specs are compiled for (the device's chip, or the host).
@@ -37,9 +38,12 @@ public:
   std::string deviceName() const;
   runtime::GpuExecutor *gpu() { return gpu_.get(); }
 
-  /// Compiles `spec` for this session's target (spec.target is overwritten),
-  /// or returns the artifact compiled earlier for the same key.
-  Expected<std::shared_ptr<const runtime::Artifact>> compile(KernelSpec spec);
+  /// Compiles `spec` for this session's target (spec.target is overwritten)
+  /// through the kernel cache: memory, then the cache folder, then the
+  /// compiler. `source` says which answered.
+  Expected<std::shared_ptr<const runtime::Artifact>>
+  compile(KernelSpec spec, runtime::CacheSource *source = nullptr);
+  KernelCache &cache() { return *cache_; }
 
   /// Runs an artifact of this session's backend. GPU launches go on
   /// `stream` and are not synchronized; CPU runs finish before returning.
@@ -59,8 +63,7 @@ private:
   Target target_;
   std::unique_ptr<runtime::GpuExecutor> gpu_;
   std::unique_ptr<runtime::CpuExecutor> cpu_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const runtime::Artifact>> artifacts_;
+  std::shared_ptr<KernelCache> cache_;
 };
 
 } // namespace sieve::compiler

@@ -89,7 +89,12 @@ struct Artifact {
 
   /// Metadata as JSON (everything but `code`).
   std::string metadataJson() const;
-  static Expected<Artifact> fromMetadataJson(const std::string &json, std::string code);
+  /// Checks `code` against the metadata's size and FNV-1a hash; with
+  /// `verifyCodeHash` false only the size, for callers that verified the
+  /// bytes already (a disk cache entry's checksum covers them, and FNV-1a
+  /// costs a millisecond per megabyte of PTX on every disk hit).
+  static Expected<Artifact> fromMetadataJson(const std::string &json, std::string code,
+                                             bool verifyCodeHash = true);
 
   /// Writes `<stem>.json` and `<stem>.ptx` (or `.mlir`), each through a
   /// temporary file and a rename, so a reader never sees half an artifact.
