@@ -22,6 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// The cache's folder for this entry and artifact format.
+std::string entriesFolder() {
+  return "entries-v1-artifact-v" + std::to_string(sieve::runtime::Artifact::kVersion);
+}
+
 /// A producer that counts its calls.
 struct CountingProducer {
   std::atomic<int> calls{0};
@@ -40,7 +45,7 @@ protected:
     return ArtifactCacheOptions{dir_.string(), maxEntries, size_t(1) << 30, warnings_.handler()};
   }
   std::string entryPath(const std::string &key) const {
-    return (dir_ / "entries-v1-artifact-v2" / (key + ".entry")).string();
+    return (dir_ / entriesFolder() / (key + ".entry")).string();
   }
   std::string readEntry(const std::string &key) const { return *readFile(entryPath(key)); }
   void writeEntry(const std::string &key, const std::string &bytes) const {
@@ -77,8 +82,7 @@ TEST_F(ArtifactCacheTest, MemoryThenDiskThenProduce) {
   EXPECT_EQ(producer.calls, 1);
   EXPECT_EQ(warnings_.count(), 0u) << warnings_.joined();
   // Only the entry: the temporary file was renamed, the probe removed.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "entries-v1-artifact-v2"),
-                          fs::directory_iterator()),
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / entriesFolder()), fs::directory_iterator()),
             1);
 }
 
@@ -323,8 +327,8 @@ TEST_F(ArtifactCacheTest, AFolderThatStopsTakingWritesWarnsOnce) {
   ArtifactCache cache(options());
   ASSERT_TRUE(cache.hasDisk());
   // The entries folder becomes a file: every write fails from now on.
-  fs::remove_all(dir_ / "entries-v1-artifact-v2");
-  std::ofstream(dir_ / "entries-v1-artifact-v2") << "x";
+  fs::remove_all(dir_ / entriesFolder());
+  std::ofstream(dir_ / entriesFolder()) << "x";
   CountingProducer producer;
   for (int k = 1; k <= 3; ++k)
     ASSERT_TRUE(cache.get(testKey(k), producer.forKey(testKey(k))));
