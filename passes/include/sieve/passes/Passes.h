@@ -32,7 +32,8 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                            llvm::cl::init("sm_90a")};
   Option<std::string> features{*this, "features", llvm::cl::desc("PTX features, e.g. +ptx80"),
                                llvm::cl::init("+ptx80")};
-  Option<std::string> variant{*this, "variant", llvm::cl::desc("Kernel body: auto, wgmma, mma or simt"),
+  Option<std::string> variant{*this, "variant",
+                              llvm::cl::desc("Kernel body: auto, wgmma, mma, simt or generic"),
                               llvm::cl::init("auto")};
   Option<int64_t> queryTile{*this, "query-tile",
                             llvm::cl::desc("wgmma/mma: query rows per thread block (0 = choose)"),
