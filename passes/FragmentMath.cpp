@@ -55,9 +55,14 @@ void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
   body();
 }
 
-void maskScores(FragmentBuilder &fb, Fragment &s, Value needsMask, Value firstKey, Value laneCol,
-                const Value queryRow[2], int64_t seqK, bool causal) {
+void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
+                Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
+                bool causal) {
   ImplicitLocOpBuilder &b = fb.b;
+  Value lastKey = fb.add(firstKey, keyTile - 1);
+  Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
+  if (causal)
+    needsMask = arith::OrIOp::create(b, needsMask, fb.ult(warpFirstQuery, lastKey));
   const int64_t chunks = static_cast<int64_t>(s.size());
   SmallVector<Type> types(chunks * 4, b.getF32Type());
   auto maskIf = scf::IfOp::create(b, types, needsMask, /*withElseRegion=*/true);

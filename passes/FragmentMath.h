@@ -46,11 +46,14 @@ struct FragmentBuilder {
 using Fragment = llvm::SmallVector<llvm::SmallVector<mlir::Value, 4>>;
 
 /// Sets scores of keys past `seqK`, and with `causal` of keys after the
-/// query, to -inf; only when `needsMask` holds at run time (an scf.if, so
-/// interior tiles skip the selects). `firstKey` is the tile's first key,
-/// `laneCol` the lane's first column, `queryRow[h]` the query of half h.
-void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value needsMask, mlir::Value firstKey,
-                mlir::Value laneCol, const mlir::Value queryRow[2], int64_t seqK, bool causal);
+/// query, to -inf, for the key tile [firstKey, firstKey + keyTile). The
+/// selects run only where a key of the tile may be past Sk or after the
+/// warp's first query `warpFirstQuery` (an scf.if: interior tiles skip
+/// them). `laneCol` is the lane's first column, `queryRow[h]` the query of
+/// half h.
+void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
+                mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
+                int64_t seqK, bool causal);
 
 /// One online-softmax step on the lane's two rows: updates the running max
 /// `m` and partial sum `l` (this lane's columns only; the quad is summed by

@@ -239,12 +239,15 @@ void appendLaunchTables(ImplicitLocOpBuilder &hb, SmallVector<Value> &operands) 
   }
 }
 
-LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
-                       const MmaKernelOptions &options, bool generic) {
-  if (op.getNumRows() * op.getBlockQ() > std::numeric_limits<int32_t>::max() ||
-      op.getQuery().getType().getDimSize(0) > 65535)
-    return op.emitOpError() << "grid of " << op.getNumRows() << " x "
-                            << op.getQuery().getType().getDimSize(0)
+/// The gpu.module a tensor-core kernel goes into, with its tables (none when
+/// generic), after checking that the grid (rows x blocksPerRow, batch) fits.
+FailureOr<std::pair<gpu::GPUModuleOp, RowTableGlobals>> openKernelModule(BlockSparseAttentionOp op,
+                                                                         ModuleOp module, int index,
+                                                                         int64_t blocksPerRow,
+                                                                         bool generic) {
+  const int64_t batch = op.getQuery().getType().getDimSize(0);
+  if (op.getNumRows() * blocksPerRow > std::numeric_limits<int32_t>::max() || batch > 65535)
+    return op.emitOpError() << "grid of " << op.getNumRows() * blocksPerRow << " x " << batch
                             << " blocks exceeds the GPU's limits";
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(module.getContext()));
@@ -252,44 +255,51 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   auto gpuModule =
       gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  RowTableGlobals tables = kernelTables(gb, op, generic);
-  MmaKernel kernel = buildMmaAttentionKernel(op, gpuModule, tables, options);
+  return std::make_pair(gpuModule, kernelTables(gb, op, generic));
+}
 
-  ImplicitLocOpBuilder hb(op.getLoc(), op);
-  SmallVector<Value> operands(op->getOperands());
+/// Replaces `op` by the launch of a tensor-core kernel: one block per
+/// (row, query tile) and batch entry, dynamic shared memory, the kernel's
+/// variant and configuration recorded for the artifact.
+void replaceByLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op, gpu::GPUFuncOp func,
+                     int64_t blocksPerRow, int64_t threads, int64_t sharedBytes,
+                     SmallVector<Value> operands, StringRef variant, const std::string &config,
+                     bool generic) {
   if (generic)
     appendLaunchTables(hb, operands);
   Value shared =
-      arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
+      arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(sharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
-      hb, kernel.func,
-      gpu::KernelDim3{indexConst(hb, op.getNumRows() * kernel.blocksPerRow),
+      hb, func,
+      gpu::KernelDim3{indexConst(hb, op.getNumRows() * blocksPerRow),
                       indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
-      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
+      gpu::KernelDim3{indexConst(hb, threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
       operands);
-  launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : "mma"));
-  launch->setAttr("sieve.config",
-                  hb.getStringAttr(generic ? "generic " + kernel.config : kernel.config));
+  launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : variant));
+  launch->setAttr("sieve.config", hb.getStringAttr(generic ? "generic " + config : config));
   op.erase();
+}
+
+LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
+                       const MmaKernelOptions &options, bool generic) {
+  const int64_t queryTile =
+      options.queryTile > 0 ? std::min<int64_t>(options.queryTile, op.getBlockQ()) : op.getBlockQ();
+  auto opened = openKernelModule(op, module, index, op.getBlockQ() / queryTile, generic);
+  if (failed(opened))
+    return failure();
+  MmaKernel kernel = buildMmaAttentionKernel(op, opened->first, opened->second, options);
+  ImplicitLocOpBuilder hb(op.getLoc(), op);
+  replaceByLaunch(hb, op, kernel.func, kernel.blocksPerRow, kernel.threads, kernel.sharedBytes,
+                  SmallVector<Value>(op->getOperands()), "mma", kernel.config, generic);
   return success();
 }
 
 LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
                          const WgmmaKernelOptions &options, bool generic) {
-  auto qType = op.getQuery().getType();
-  if (op.getNumRows() * (op.getBlockQ() / options.queryTile) >
-          std::numeric_limits<int32_t>::max() ||
-      qType.getDimSize(0) > 65535)
-    return op.emitOpError() << "grid of " << op.getNumRows() << " x " << qType.getDimSize(0)
-                            << " blocks exceeds the GPU's limits";
-  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                  UnitAttr::get(module.getContext()));
-  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-  auto gpuModule =
-      gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_kernels" + std::to_string(index));
-  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  RowTableGlobals tables = kernelTables(gb, op, generic);
-  WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, options);
+  auto opened = openKernelModule(op, module, index, op.getBlockQ() / options.queryTile, generic);
+  if (failed(opened))
+    return failure();
+  WgmmaKernel kernel = buildWgmmaAttentionKernel(op, opened->first, opened->second, options);
 
   // The host side describes each of q, k, v to TMA: a 4-d tensor map whose
   // box is one 64-column slab of a tile. The artifact turns these into
@@ -311,20 +321,8 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   operands.push_back(describe(op.getQuery(), kernel.queryMap));
   operands.push_back(describe(op.getKey(), kernel.keyMap));
   operands.push_back(describe(op.getValue(), kernel.valueMap));
-  if (generic)
-    appendLaunchTables(hb, operands);
-  Value shared =
-      arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(kernel.sharedBytes)));
-  auto launch = gpu::LaunchFuncOp::create(
-      hb, kernel.func,
-      gpu::KernelDim3{indexConst(hb, op.getNumRows() * kernel.blocksPerRow),
-                      indexConst(hb, qType.getDimSize(0)), indexConst(hb, 1)},
-      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
-      operands);
-  launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : "wgmma"));
-  launch->setAttr("sieve.config",
-                  hb.getStringAttr(generic ? "generic " + kernel.config : kernel.config));
-  op.erase();
+  replaceByLaunch(hb, op, kernel.func, kernel.blocksPerRow, kernel.threads, kernel.sharedBytes,
+                  operands, "wgmma", kernel.config, generic);
   return success();
 }
 

@@ -42,6 +42,33 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   return g;
 }
 
+ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  ProblemGeometry g;
+  g.elt = qType.getElementType();
+  g.batch = qType.getDimSize(0);
+  g.headsQ = qType.getDimSize(1);
+  g.seqQ = qType.getDimSize(2);
+  g.headDim = qType.getDimSize(3);
+  g.headsKv = kType.getDimSize(1);
+  g.seqK = kType.getDimSize(2);
+  g.group = g.headsQ / g.headsKv;
+  g.blockQ = op.getBlockQ();
+  g.blockK = op.getBlockK();
+  g.causal = op.getCausal();
+  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  return g;
+}
+
+bool hasUnitInnerStride(MemRefType type) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  return !strides.empty() && strides.back() == 1;
+}
+
 SmallVector<Type, 4> rowTableArgumentTypes(MLIRContext *ctx) {
   return SmallVector<Type, 4>(4,
                               MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32)));

@@ -22,6 +22,19 @@ namespace sieve::passes {
 /// log2(e): scores are pre-scaled by it so the kernels can use exp2.
 constexpr double kLog2e = 1.4426950408889634;
 
+/// The problem an op describes, as the tensor-core kernels see it.
+struct ProblemGeometry {
+  mlir::Type elt;
+  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group, blockQ, blockK;
+  bool causal;
+  double scaleLog2; // scale * log2(e)
+};
+ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
+
+/// Whether the innermost (head) dimension has a static unit stride, which
+/// 16-byte copies (cp.async, TMA) need.
+bool hasUnitInnerStride(mlir::MemRefType type);
+
 /// The constant tables of one specialized op. With `atLaunch` (the generic
 /// kernel: the mask is run-time data) there are no globals; the kernel
 /// takes the four tables as memref<?xi32> arguments after its others.

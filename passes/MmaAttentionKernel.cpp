@@ -42,21 +42,9 @@ namespace {
 constexpr int64_t kWarp = 32;
 constexpr int64_t kChunk = 8; // elements per 16-byte chunk
 
-bool hasUnitInnerStride(MemRefType type) {
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  if (failed(type.getStridesAndOffset(strides, offset)))
-    return false;
-  return !strides.empty() && strides.back() == 1;
-}
-
 /// The kernel's view of the problem, fixed at compile time.
-struct Geometry {
-  Type elt;
-  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group;
-  int64_t blockQ, blockK, queryTile, keyTile, stages, warps, threads, subTiles, split;
-  bool causal;
-  double scaleLog2;
+struct Geometry : ProblemGeometry {
+  int64_t queryTile, keyTile, stages, warps, threads, subTiles, split;
   int64_t chunksPerRow() const { return headDim / kChunk; }
   int64_t sharedBytes() const {
     return (queryTile + 2 * stages * keyTile) * headDim * 2; // 16-bit elements
@@ -64,19 +52,8 @@ struct Geometry {
 };
 
 Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
   Geometry g;
-  g.elt = qType.getElementType();
-  g.batch = qType.getDimSize(0);
-  g.headsQ = qType.getDimSize(1);
-  g.seqQ = qType.getDimSize(2);
-  g.headDim = qType.getDimSize(3);
-  g.headsKv = kType.getDimSize(1);
-  g.seqK = kType.getDimSize(2);
-  g.group = g.headsQ / g.headsKv;
-  g.blockQ = op.getBlockQ();
-  g.blockK = op.getBlockK();
+  static_cast<ProblemGeometry &>(g) = problemGeometryOf(op);
   g.keyTile = std::min(o.keyTile, g.blockK);
   g.queryTile = o.queryTile > 0 ? std::min(o.queryTile, g.blockQ) : g.blockQ;
   g.split = g.blockQ / g.queryTile;
@@ -84,8 +61,6 @@ Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
   g.warps = g.queryTile / 16;
   g.threads = g.warps * kWarp;
   g.subTiles = g.blockK / g.keyTile;
-  g.causal = op.getCausal();
-  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
   return g;
 }
 
@@ -333,12 +308,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     }
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    Value first = tileStart(t);
-    Value lastKey = le.add(first, KT - 1);
-    Value needsMask = le.ult(le.idx(g.seqK - 1), lastKey);
-    if (g.causal)
-      needsMask = arith::OrIOp::create(lb, needsMask, le.ult(warpFirstQuery, lastKey));
-    maskScores(le, s, needsMask, first, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
 
     // Online softmax for the lane's two rows (c0,c1 and c2,c3).
     SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);

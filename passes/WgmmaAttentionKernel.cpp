@@ -52,21 +52,9 @@ constexpr int64_t kAtomBytes = 1024;   // 8 swizzled rows: the swizzle pattern's
 constexpr int32_t kProducerRegisters = 40;
 constexpr int32_t kConsumerRegisters = 232;
 
-bool hasUnitInnerStride(MemRefType type) {
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  if (failed(type.getStridesAndOffset(strides, offset)))
-    return false;
-  return !strides.empty() && strides.back() == 1;
-}
-
 /// The kernel's view of the problem, fixed at compile time.
-struct Geometry {
-  Type elt;
-  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group;
-  int64_t blockQ, blockK, queryTile, keyTile, stages, consumers, threads, subTiles, split;
-  bool causal;
-  double scaleLog2;
+struct Geometry : ProblemGeometry {
+  int64_t queryTile, keyTile, stages, consumers, threads, subTiles, split;
 
   int64_t slabs() const { return headDim / kSlab; }
   int64_t tileBytes(int64_t rows) const { return rows * headDim * 2; }
@@ -84,19 +72,8 @@ struct Geometry {
 };
 
 Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
   Geometry g;
-  g.elt = qType.getElementType();
-  g.batch = qType.getDimSize(0);
-  g.headsQ = qType.getDimSize(1);
-  g.seqQ = qType.getDimSize(2);
-  g.headDim = qType.getDimSize(3);
-  g.headsKv = kType.getDimSize(1);
-  g.seqK = kType.getDimSize(2);
-  g.group = g.headsQ / g.headsKv;
-  g.blockQ = op.getBlockQ();
-  g.blockK = op.getBlockK();
+  static_cast<ProblemGeometry &>(g) = problemGeometryOf(op);
   g.queryTile = o.queryTile;
   g.keyTile = o.keyTile;
   g.stages = o.stages;
@@ -104,8 +81,6 @@ Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
   g.threads = kWarpGroup * (1 + g.consumers);
   g.subTiles = g.keyTile > 0 ? g.blockK / g.keyTile : 0;
   g.split = g.queryTile > 0 ? g.blockQ / g.queryTile : 0;
-  g.causal = op.getCausal();
-  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
   return g;
 }
 
@@ -424,12 +399,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       s[j].assign(sFlat.begin() + 4 * j, sFlat.begin() + 4 * j + 4);
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    Value first = tileStart(t);
-    Value lastKey = e.add(first, KT - 1);
-    Value needsMask = e.ult(e.idx(g.seqK - 1), lastKey);
-    if (g.causal)
-      needsMask = arith::OrIOp::create(b, needsMask, e.ult(warpFirstQuery, lastKey));
-    maskScores(e, s, needsMask, first, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
 
     SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
     Value m[2] = {state[D / 2], state[D / 2 + 1]};
