@@ -1,6 +1,7 @@
 //===- BlockMask.cpp ------------------------------------------------------===//
 #include "sieve/runtime/BlockMask.h"
 
+#include <algorithm>
 #include <bitset>
 #include <random>
 #include <string>
@@ -48,6 +49,28 @@ Expected<BlockMask> BlockMask::fromTileBytes(int64_t heads, int64_t queryBlocks,
     if (tiles[n])
       mask->bits_[n / 8] |= static_cast<uint8_t>(1u << (n % 8));
   }
+  return mask;
+}
+
+Expected<BlockMask> BlockMask::fromPackedBits(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                              int64_t blockQ, int64_t blockK, const uint8_t *bits,
+                                              size_t size) {
+  auto mask = create(heads, queryBlocks, keyBlocks, blockQ, blockK);
+  if (!mask)
+    return mask;
+  size_t expected = mask->bits_.size();
+  if (size != expected)
+    return Error(ErrorCode::MalformedMask, "mask of " + std::to_string(mask->numTiles()) +
+                                               " tiles needs " + std::to_string(expected) +
+                                               " bytes of packed bits, got " +
+                                               std::to_string(size));
+  if (!bits)
+    return Error(ErrorCode::InvalidArgument, "mask bits are null");
+  std::copy(bits, bits + size, mask->bits_.begin());
+  int64_t used = mask->numTiles() % 8;
+  if (used != 0 && (mask->bits_.back() >> used) != 0)
+    return Error(ErrorCode::MalformedMask,
+                 "padding bits after the last tile are set: the bits are for a larger mask");
   return mask;
 }
 

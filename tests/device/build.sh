@@ -4,6 +4,10 @@
 # together with run.sh. Pass .carry to the device tool's `carry` and run
 #   bash .carry/device/run.sh
 # there. Usage: tests/device/build.sh [extra ninja targets...]
+# Each binary carries its own static LLVM/MLIR (~18 MB compressed), and a
+# carry holds 64 MiB, so SIEVE_CARRY picks which travel (default: the CLI,
+# the GPU suite and the C API library; add sieve-bench-kernels for
+# benchmark rounds and drop what that round does not run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$root/build-device"
@@ -11,16 +15,28 @@ carry="$root/.carry/device"
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DSIEVE_STATIC_LLVM=ON -DSIEVE_BUILD_TESTS=ON -DSIEVE_BUILD_BENCH=ON >/dev/null
-targets=(sieve sieve-device-tests sieve-bench-kernels "$@")
+targets=(sieve sieve-device-tests sieve-bench-kernels sieve_c "$@")
 ninja -C "$build" "${targets[@]}"
+
+declare -A outputs=(
+  [sieve]="$build/tools/sieve/sieve"
+  [sieve-device-tests]="$build/tests/device/sieve-device-tests"
+  [sieve-bench-kernels]="$build/bench/sieve-bench-kernels"
+  [libsieve_c.so]="$build/capi/libsieve_c.so"
+)
+selected=()
+for name in ${SIEVE_CARRY:-sieve sieve-device-tests libsieve_c.so}; do
+  [ -n "${outputs[$name]:-}" ] || { echo "build.sh: unknown SIEVE_CARRY entry '$name'" >&2; exit 1; }
+  selected+=("${outputs[$name]}")
+done
 
 rm -rf "$carry"
 mkdir -p "$carry"
-for exe in "$build/tools/sieve/sieve" "$build/tests/device/sieve-device-tests" \
-           "$build/bench/sieve-bench-kernels" "${@/#/$build/bench/}"; do
+for exe in "${selected[@]}" "${@/#/$build/bench/}"; do
   [ -f "$exe" ] || continue
   name="$(basename "$exe")"
-  strip -o "$carry/$name" "$exe"
+  # -L: libsieve_c.so is a symlink to the versioned file.
+  strip -o "$carry/$name" "$(readlink -f "$exe")"
   xz -9 -T2 -f "$carry/$name"
 done
 cp "$root/tests/device/run.sh" "$carry/run.sh"
@@ -28,8 +44,7 @@ cp "$root/tests/device/run.sh" "$carry/run.sh"
 # but libstdc++, so it travels beside the binaries (run.sh sets the path).
 cp -L /usr/lib/x86_64-linux-gnu/libbenchmark.so.1debian "$carry/"
 # What the binaries need at run time: nothing from LLVM/MLIR or fmt.
-for exe in "$build/tools/sieve/sieve" "$build/tests/device/sieve-device-tests" \
-           "$build/bench/sieve-bench-kernels"; do
+for exe in "${selected[@]}"; do
   ldd "$exe" | awk '{print $1}'
 done | sort -u > "$carry/needed-libs.txt"
 if grep -qE "libLLVM|libMLIR|libfmt|libgtest" "$carry/needed-libs.txt"; then
@@ -38,4 +53,9 @@ if grep -qE "libLLVM|libMLIR|libfmt|libgtest" "$carry/needed-libs.txt"; then
   exit 1
 fi
 ls -l "$carry"
-du -ch "$carry"/*.xz | tail -1
+total=$(du -cb "$carry"/* | tail -1 | cut -f1)
+echo "carry: $((total / 1048576)) MiB"
+if [ "$total" -gt $((64 * 1048576)) ]; then
+  echo "build.sh: the carry exceeds 64 MiB; set SIEVE_CARRY to fewer binaries" >&2
+  exit 1
+fi

@@ -11,13 +11,16 @@ for f in "$here"/*.xz; do
   xz -dc "$f" > "$bin/$(basename "$f" .xz)"
   chmod +x "$bin/$(basename "$f" .xz)"
 done
-export LD_LIBRARY_PATH="$here${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$bin:$here${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
 
 status=0
+root="$(pwd)"
+[ "${SIEVE_DEVICE_SUITE:-1}" = 1 ] && {
 echo "== GPU suite"
 "$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} --gtest_output="xml:$out/gpu-suite.xml" > "$out/gpu-suite.log" 2>&1 || status=1
 grep -E "rel err|PASSED|FAILED|SKIPPED|tests ran" "$out/gpu-suite.log"
+}
 
 [ "${SIEVE_DEVICE_MAIN:-1}" = 1 ] && {
 echo "== main job: sieve mask + sieve run on the GPU"
@@ -32,5 +35,11 @@ if [ -x "$bin/sieve-bench-kernels" ] && [ "${SIEVE_DEVICE_BENCH:-1}" = 1 ]; then
   "$bin/sieve-bench-kernels" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
     ${SIEVE_BENCH_FILTER:+--benchmark_filter=$SIEVE_BENCH_FILTER} --benchmark_out="$out/bench-kernels.json" --benchmark_out_format=json 2>&1 \
     | grep -E "median|Benchmark|---" | tee "$out/bench-kernels.txt"
+fi
+if [ "${SIEVE_DEVICE_PEERS:-0}" = 1 ]; then
+  echo "== peers: sieve specialized and generic, SDPA, FlexAttention (bench/peers)"
+  # shellcheck disable=SC2086 # SIEVE_PEERS_ARGS is a list of arguments
+  SIEVE_LIB_DIR="$bin" bash "$root/bench/peers/run.sh" --out "$out/peers" ${SIEVE_PEERS_ARGS:-} \
+    2>&1 | tee "$out/peers.log" || status=1
 fi
 exit $status

@@ -25,6 +25,12 @@ public:
   /// From one byte per tile (0 or 1; anything else is a malformed mask).
   static Expected<BlockMask> fromTileBytes(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
                                            int64_t blockQ, int64_t blockK, const uint8_t *tiles);
+  /// From packed bits (the layout above). `size` must be exactly
+  /// ceil(tiles / 8) and the padding bits of the last byte zero, so a buffer
+  /// meant for another shape is caught rather than misread.
+  static Expected<BlockMask> fromPackedBits(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                            int64_t blockQ, int64_t blockK, const uint8_t *bits,
+                                            size_t size);
   /// Each tile kept with probability `density` (per head, independently);
   /// with `keepDiagonal` the tiles crossing the diagonal are always kept, as
   /// in the peers' benchmark masks.

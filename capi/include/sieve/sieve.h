@@ -1,0 +1,151 @@
+/*===- sieve.h - sieve's C API -----------------------------------*- C -*-===*
+ *
+ * A stable C surface over sieve's compiler and runtime, for frameworks and
+ * for languages with a C FFI (Python's ctypes, Rust, Julia).
+ *
+ * - Handles are opaque. A context owns a backend (a CUDA device's primary
+ *   context, or the host CPU) and the kernel cache; kernels and masks belong
+ *   to the context that made them and must be destroyed before it.
+ * - Every function returns a sieve_status. On failure, sieve_last_error()
+ *   returns a message naming the problem, valid on the calling thread until
+ *   its next sieve call. No C++ exception crosses this boundary.
+ * - A freed or foreign handle passed back is detected (each handle carries a
+ *   tag that destruction clears) and reported as SIEVE_ERROR_INVALID_HANDLE,
+ *   as long as its memory has not been reused.
+ * - GPU launches go on the caller's stream (a CUstream; NULL is the legacy
+ *   default stream) and do not synchronize.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef SIEVE_SIEVE_H
+#define SIEVE_SIEVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SIEVE_API __declspec(dllexport)
+#else
+#define SIEVE_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped when a signature or struct below changes incompatibly. */
+#define SIEVE_C_API_VERSION 1
+
+typedef enum sieve_status {
+  SIEVE_OK = 0,
+  SIEVE_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, a value out of range */
+  SIEVE_ERROR_INVALID_HANDLE = 2,   /* null, freed, or not a handle of that kind */
+  SIEVE_ERROR_SHAPE_MISMATCH = 3,   /* tensors, mask and kernel disagree */
+  SIEVE_ERROR_DTYPE_MISMATCH = 4,
+  SIEVE_ERROR_WRONG_DEVICE = 5, /* host memory where device memory was needed */
+  SIEVE_ERROR_MALFORMED_MASK = 6,
+  SIEVE_ERROR_IO = 7,
+  SIEVE_ERROR_NO_GPU = 8, /* no driver or device, and the GPU was asked for */
+  SIEVE_ERROR_CUDA = 9,   /* any other CUDA Driver API failure */
+  SIEVE_ERROR_COMPILE = 10,
+  SIEVE_ERROR_CORRUPT_ARTIFACT = 11,
+  SIEVE_ERROR_UNSUPPORTED = 12, /* valid input sieve cannot run */
+  SIEVE_ERROR_INTERNAL = 13     /* a bug in sieve: please report it */
+} sieve_status;
+
+typedef enum sieve_backend {
+  SIEVE_BACKEND_AUTO = 0, /* the GPU when there is one, else the CPU */
+  SIEVE_BACKEND_CPU = 1,
+  SIEVE_BACKEND_CUDA = 2
+} sieve_backend;
+
+typedef enum sieve_dtype {
+  SIEVE_DTYPE_F16 = 0,
+  SIEVE_DTYPE_BF16 = 1,
+  SIEVE_DTYPE_F32 = 2
+} sieve_dtype;
+
+typedef struct sieve_context_t *sieve_context;
+typedef struct sieve_kernel_t *sieve_kernel;
+/* A block mask placed where the context's generic kernels read it. */
+typedef struct sieve_mask_t *sieve_mask;
+
+/* A borrowed [B, H, S, D] tensor; strides are in elements, so BHSD and BSHD
+ * memory are both views of the same logical tensor. */
+typedef struct sieve_tensor {
+  void *data;
+  sieve_dtype dtype;
+  int64_t sizes[4];
+  int64_t strides[4];
+} sieve_tensor;
+
+/* What a kernel is compiled for. The mask is one bit per (head, query
+ * block, key block) tile, row-major, packed LSB first (bit n is bit n%8 of
+ * byte n/8): docs/mask-format.md. */
+typedef struct sieve_problem {
+  int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
+  sieve_dtype dtype;
+  int causal;   /* nonzero: keys after the query's position are masked */
+  double scale; /* 0: 1/sqrt(head_dim) */
+} sieve_problem;
+
+typedef struct sieve_block_mask {
+  int64_t heads, query_blocks, key_blocks, block_q, block_k;
+  const uint8_t *bits; /* ceil(heads*query_blocks*key_blocks / 8) bytes */
+  size_t bits_size;    /* checked against the count above */
+} sieve_block_mask;
+
+/* Kernel choices; zero-initialized means "let the compiler choose". */
+typedef struct sieve_kernel_options {
+  const char *variant; /* NULL or "auto", "wgmma", "mma", "simt", "generic" */
+  int64_t query_tile, key_tile, stages;
+} sieve_kernel_options;
+
+SIEVE_API int sieve_api_version(void);
+/* The library's version, "0.1.0". */
+SIEVE_API const char *sieve_version(void);
+/* The message of this thread's last failure ("" after a success). */
+SIEVE_API const char *sieve_last_error(void);
+SIEVE_API const char *sieve_status_name(sieve_status status);
+
+SIEVE_API sieve_status sieve_context_create(sieve_backend backend, int device, sieve_context *out);
+SIEVE_API sieve_status sieve_context_destroy(sieve_context ctx);
+/* SIEVE_BACKEND_CPU or SIEVE_BACKEND_CUDA: what AUTO resolved to. */
+SIEVE_API sieve_status sieve_context_backend(sieve_context ctx, sieve_backend *out);
+/* "NVIDIA H100 80GB HBM3 (sm_90a)" or "host CPU", into buf (NUL-terminated;
+ * SIEVE_ERROR_INVALID_ARGUMENT when it does not fit). */
+SIEVE_API sieve_status sieve_context_device_name(sieve_context ctx, char *buf, size_t size);
+
+/* Compiles (or finds in the kernel cache) the kernel for `problem` and
+ * `mask`; `options` may be NULL. A "generic" kernel does not depend on the
+ * mask's bits, only on its shape: launch it with masks from
+ * sieve_mask_create. */
+SIEVE_API sieve_status sieve_kernel_compile(sieve_context ctx, const sieve_problem *problem,
+                                            const sieve_block_mask *mask,
+                                            const sieve_kernel_options *options, sieve_kernel *out);
+/* Loads an ahead-of-time artifact written by `sieve compile -o <stem>`. */
+SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
+SIEVE_API sieve_status sieve_kernel_destroy(sieve_kernel kernel);
+/* The variant the compiler chose ("wgmma", "mma", "simt", "generic",
+ * "loops") and its configuration, into buf. */
+SIEVE_API sieve_status sieve_kernel_describe(sieve_kernel kernel, char *buf, size_t size);
+/* Whether launches need a sieve_mask (the generic variant). */
+SIEVE_API sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out);
+
+/* Uploads `mask`'s row tables for generic kernels of queries of length
+ * `seq_q` (and `causal`). */
+SIEVE_API sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask,
+                                         int64_t seq_q, int causal, sieve_mask *out);
+SIEVE_API sieve_status sieve_mask_destroy(sieve_mask mask);
+
+/* out = attention(q, k, v). `mask` is NULL except for generic kernels.
+ * `stream` is a CUstream for CUDA contexts (NULL: the default stream) and
+ * must be NULL for CPU ones, whose runs finish before returning. */
+SIEVE_API sieve_status sieve_attention(sieve_kernel kernel, const sieve_tensor *q,
+                                       const sieve_tensor *k, const sieve_tensor *v,
+                                       const sieve_tensor *out, sieve_mask mask, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIEVE_SIEVE_H */

@@ -1,0 +1,171 @@
+//===- KernelApi.cpp - sieve_kernel_* and sieve_mask_* --------------------===//
+#include "Handles.h"
+
+#include "sieve/compiler/KernelSpec.h"
+
+using namespace sieve;
+using namespace sieve::capi;
+
+namespace {
+
+Expected<runtime::DType> dtypeOf(sieve_dtype dtype, const char *what) {
+  switch (dtype) {
+  case SIEVE_DTYPE_F16:
+    return runtime::DType::F16;
+  case SIEVE_DTYPE_BF16:
+    return runtime::DType::BF16;
+  case SIEVE_DTYPE_F32:
+    return runtime::DType::F32;
+  }
+  return Error(ErrorCode::InvalidArgument,
+               std::string(what) + ": unknown dtype " + std::to_string(int(dtype)));
+}
+
+Expected<runtime::BlockMask> maskOf(const sieve_block_mask *mask, const char *what) {
+  if (!mask)
+    return Error(ErrorCode::InvalidArgument, std::string(what) + ": `mask` is null");
+  auto m =
+      runtime::BlockMask::fromPackedBits(mask->heads, mask->query_blocks, mask->key_blocks,
+                                         mask->block_q, mask->block_k, mask->bits, mask->bits_size);
+  if (!m)
+    return m.error().withContext(what);
+  return m;
+}
+
+} // namespace
+
+extern "C" {
+
+sieve_status sieve_kernel_compile(sieve_context ctx, const sieve_problem *problem,
+                                  const sieve_block_mask *mask, const sieve_kernel_options *options,
+                                  sieve_kernel *out) {
+  const char *what = "sieve_kernel_compile";
+  return guarded([&] {
+    if (!Registry<sieve_context_t>::get().contains(ctx))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!problem || !out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `" + (problem ? "out" : "problem") + "` is null");
+    *out = nullptr;
+    compiler::KernelSpec spec;
+    auto dtype = dtypeOf(problem->dtype, what);
+    if (!dtype)
+      return fail(dtype.error());
+    spec.shape = {problem->batch, problem->heads_q, problem->heads_kv,
+                  problem->seq_q, problem->seq_k,   problem->head_dim,
+                  *dtype};
+    spec.causal = problem->causal != 0;
+    if (problem->scale != 0)
+      spec.scale = problem->scale;
+    auto m = maskOf(mask, what);
+    if (!m)
+      return fail(m.error());
+    spec.mask = std::move(*m);
+    if (options) {
+      if (options->variant)
+        spec.options.variant = options->variant;
+      spec.options.queryTile = options->query_tile;
+      spec.options.keyTile = options->key_tile;
+      spec.options.stages = options->stages;
+    }
+    auto artifact = ctx->session->compile(std::move(spec));
+    if (!artifact)
+      return fail(artifact.error().withContext(what));
+    auto kernel = std::make_unique<sieve_kernel_t>();
+    kernel->session = ctx->session;
+    kernel->artifact = std::move(*artifact);
+    *out = Registry<sieve_kernel_t>::get().add(std::move(kernel));
+    return succeed();
+  });
+}
+
+sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out) {
+  const char *what = "sieve_kernel_load";
+  return guarded([&] {
+    if (!Registry<sieve_context_t>::get().contains(ctx))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!stem || !out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `" + (stem ? "out" : "stem") + "` is null");
+    *out = nullptr;
+    auto artifact = runtime::Artifact::load(std::string(stem) + ".json");
+    if (!artifact)
+      return fail(artifact.error().withContext(what));
+    if (artifact->backend != ctx->session->backend())
+      return fail(SIEVE_ERROR_UNSUPPORTED, std::string(what) + ": " + stem + " is a " +
+                                               runtime::backendName(artifact->backend) +
+                                               " artifact; this context runs the " +
+                                               runtime::backendName(ctx->session->backend()) +
+                                               " backend");
+    auto kernel = std::make_unique<sieve_kernel_t>();
+    kernel->session = ctx->session;
+    kernel->artifact = std::make_shared<const runtime::Artifact>(std::move(*artifact));
+    *out = Registry<sieve_kernel_t>::get().add(std::move(kernel));
+    return succeed();
+  });
+}
+
+sieve_status sieve_kernel_destroy(sieve_kernel kernel) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().take(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE,
+                  "sieve_kernel_destroy: not a live kernel (null, or destroyed already)");
+    return succeed();
+  });
+}
+
+sieve_status sieve_kernel_describe(sieve_kernel kernel, char *buf, size_t size) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_describe: not a live kernel");
+    const runtime::Artifact &a = *kernel->artifact;
+    return copyOut(a.variant + " " + a.config, buf, size, "sieve_kernel_describe");
+  });
+}
+
+sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_needs_mask: not a live kernel");
+    if (!out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, "sieve_kernel_needs_mask: `out` is null");
+    *out = kernel->artifact->maskAtLaunch() ? 1 : 0;
+    return succeed();
+  });
+}
+
+sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, int64_t seq_q,
+                               int causal, sieve_mask *out) {
+  const char *what = "sieve_mask_create";
+  return guarded([&] {
+    if (!Registry<sieve_context_t>::get().contains(ctx))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
+    *out = nullptr;
+    auto m = maskOf(mask, what);
+    if (!m)
+      return fail(m.error());
+    if (Error e = m->checkCovers(m->heads(), seq_q, m->keyBlocks() * m->blockK()))
+      return fail(e.withContext(what));
+    auto tables = ctx->session->uploadMask(*m, seq_q, causal != 0);
+    if (!tables)
+      return fail(tables.error().withContext(what));
+    auto handle = std::make_unique<sieve_mask_t>();
+    handle->session = ctx->session;
+    handle->tables = std::move(*tables);
+    *out = Registry<sieve_mask_t>::get().add(std::move(handle));
+    return succeed();
+  });
+}
+
+sieve_status sieve_mask_destroy(sieve_mask mask) {
+  return guarded([&] {
+    if (!Registry<sieve_mask_t>::get().take(mask))
+      return fail(SIEVE_ERROR_INVALID_HANDLE,
+                  "sieve_mask_destroy: not a live mask (null, or destroyed already)");
+    return succeed();
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,242 @@
+//===- CApiTest.cpp - sieve.h on the CPU backend, and its misuse ----------===//
+//
+// The C API is tested through its header only (plus the float64 reference):
+// a kernel compiled and run through it matches the reference, and every kind
+// of misuse (null, freed and wrong-kind handles, buffers of the wrong size,
+// enum values out of range, tensors that disagree with the kernel) returns
+// the status that names it and a message, never a crash.
+//
+//===----------------------------------------------------------------------===//
+#include "TestTensors.h"
+
+#include "sieve/runtime/Reference.h"
+#include "sieve/sieve.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using sieve::testing::HostTensor;
+
+namespace {
+
+std::string lastError() { return sieve_last_error(); }
+
+class CApi : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_EQ(sieve_context_create(SIEVE_BACKEND_CPU, 0, &ctx_), SIEVE_OK) << lastError();
+    mask_ = sieve::runtime::BlockMask::random(kHeads, kSeq / kBlock, kSeq / kBlock, kBlock, kBlock,
+                                              0.5, sieve::testing::freshSeed(), true);
+    bits_ = mask_.packedBits();
+    blockMask_ = {kHeads, kSeq / kBlock, kSeq / kBlock, kBlock, kBlock, bits_.data(), bits_.size()};
+    problem_ = {1, kHeads, kHeads, kSeq, kSeq, kDim, SIEVE_DTYPE_F32, 0, 0.0};
+  }
+  void TearDown() override {
+    if (ctx_)
+      EXPECT_EQ(sieve_context_destroy(ctx_), SIEVE_OK) << lastError();
+  }
+  static sieve_tensor tensorOf(HostTensor &t) {
+    sieve_tensor out{};
+    out.data = t.view.data;
+    out.dtype = SIEVE_DTYPE_F32;
+    for (int d = 0; d < 4; ++d) {
+      out.sizes[d] = t.view.sizes[d];
+      out.strides[d] = t.view.strides[d];
+    }
+    return out;
+  }
+
+  static constexpr int64_t kHeads = 2, kSeq = 128, kBlock = 32, kDim = 64;
+  sieve_context ctx_ = nullptr;
+  sieve::runtime::BlockMask mask_;
+  std::vector<uint8_t> bits_;
+  sieve_block_mask blockMask_{};
+  sieve_problem problem_{};
+};
+
+TEST_F(CApi, VersionAndNames) {
+  EXPECT_EQ(sieve_api_version(), SIEVE_C_API_VERSION);
+  EXPECT_STREQ(sieve_version(), SIEVE_VERSION);
+  EXPECT_STREQ(sieve_status_name(SIEVE_ERROR_NO_GPU), "SIEVE_ERROR_NO_GPU");
+  sieve_backend backend;
+  ASSERT_EQ(sieve_context_backend(ctx_, &backend), SIEVE_OK);
+  EXPECT_EQ(backend, SIEVE_BACKEND_CPU);
+  char name[64];
+  ASSERT_EQ(sieve_context_device_name(ctx_, name, sizeof name), SIEVE_OK);
+  EXPECT_STREQ(name, "host CPU");
+  EXPECT_EQ(sieve_context_device_name(ctx_, name, 4), SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("needs 9 bytes"), std::string::npos) << lastError();
+}
+
+TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
+  for (int causal : {0, 1}) {
+    SCOPED_TRACE(causal ? "causal" : "not causal");
+    problem_.causal = causal;
+    sieve_kernel kernel = nullptr;
+    ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel), SIEVE_OK)
+        << lastError();
+    int needsMask = -1;
+    ASSERT_EQ(sieve_kernel_needs_mask(kernel, &needsMask), SIEVE_OK);
+    EXPECT_EQ(needsMask, 0);
+    char description[256];
+    ASSERT_EQ(sieve_kernel_describe(kernel, description, sizeof description), SIEVE_OK);
+    EXPECT_EQ(std::string(description).rfind("loops", 0), 0u) << description;
+
+    std::mt19937_64 rng(sieve::testing::freshSeed());
+    HostTensor q({1, kHeads, kSeq, kDim}, false), k({1, kHeads, kSeq, kDim}, false),
+        v({1, kHeads, kSeq, kDim}, false), out({1, kHeads, kSeq, kDim}, false);
+    q.fillNormal(rng);
+    k.fillNormal(rng);
+    v.fillNormal(rng);
+    out.poison();
+    sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
+    ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK)
+        << lastError();
+    std::vector<double> ref = sieve::runtime::referenceAttention(
+        {1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32}, mask_, causal != 0,
+        1.0 / std::sqrt(double(kDim)), q.gather().data(), k.gather().data(), v.gather().data());
+    std::vector<float> got = out.gather();
+    EXPECT_LT(sieve::runtime::relativeError(got.data(), ref), 1e-5);
+    EXPECT_TRUE(out.guardsIntact());
+    EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+  }
+}
+
+TEST_F(CApi, HandlesOutliveOrderOfDestruction) {
+  // A kernel keeps its context's backend alive: destroying the context
+  // first must leave the kernel usable until it is destroyed too.
+  sieve_kernel kernel = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel), SIEVE_OK);
+  ASSERT_EQ(sieve_context_destroy(ctx_), SIEVE_OK);
+  ctx_ = nullptr;
+  char description[256];
+  EXPECT_EQ(sieve_kernel_describe(kernel, description, sizeof description), SIEVE_OK);
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, NullAndFreedHandlesAreRejected) {
+  sieve_kernel kernel = nullptr;
+  EXPECT_EQ(sieve_kernel_compile(nullptr, &problem_, &blockMask_, nullptr, &kernel),
+            SIEVE_ERROR_INVALID_HANDLE);
+  EXPECT_NE(lastError().find("not a live context"), std::string::npos);
+  EXPECT_EQ(sieve_context_destroy(nullptr), SIEVE_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(sieve_kernel_destroy(nullptr), SIEVE_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(sieve_mask_destroy(nullptr), SIEVE_ERROR_INVALID_HANDLE);
+
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel), SIEVE_OK);
+  ASSERT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_ERROR_INVALID_HANDLE);
+  EXPECT_NE(lastError().find("destroyed already"), std::string::npos);
+  int needsMask;
+  EXPECT_EQ(sieve_kernel_needs_mask(kernel, &needsMask), SIEVE_ERROR_INVALID_HANDLE);
+  sieve_tensor t{};
+  EXPECT_EQ(sieve_attention(kernel, &t, &t, &t, &t, nullptr, nullptr), SIEVE_ERROR_INVALID_HANDLE);
+
+  // A handle of another kind is not mistaken for a kernel.
+  EXPECT_EQ(sieve_kernel_destroy(reinterpret_cast<sieve_kernel>(ctx_)), SIEVE_ERROR_INVALID_HANDLE);
+  sieve_backend backend;
+  EXPECT_EQ(sieve_context_backend(ctx_, &backend), SIEVE_OK) << "the context must survive";
+}
+
+TEST_F(CApi, BadArgumentsNameTheProblem) {
+  sieve_kernel kernel = nullptr;
+  EXPECT_EQ(sieve_context_create(SIEVE_BACKEND_CPU, 0, nullptr), SIEVE_ERROR_INVALID_ARGUMENT);
+  sieve_context other = nullptr;
+  EXPECT_EQ(sieve_context_create(static_cast<sieve_backend>(7), 0, &other),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("unknown backend 7"), std::string::npos) << lastError();
+  EXPECT_EQ(other, nullptr);
+
+  EXPECT_EQ(sieve_kernel_compile(ctx_, nullptr, &blockMask_, nullptr, &kernel),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(sieve_kernel_compile(ctx_, &problem_, nullptr, nullptr, &kernel),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+
+  // Packed bits of the wrong size, and padding bits set.
+  sieve_block_mask shortMask = blockMask_;
+  shortMask.bits_size -= 1;
+  EXPECT_EQ(sieve_kernel_compile(ctx_, &problem_, &shortMask, nullptr, &kernel),
+            SIEVE_ERROR_MALFORMED_MASK);
+  EXPECT_NE(lastError().find("bytes of packed bits"), std::string::npos) << lastError();
+  std::vector<uint8_t> odd(1, 0xff); // 3 tiles use 3 bits; 5 padding bits are set
+  sieve_block_mask oddMask{1, 1, 3, 128, 128, odd.data(), odd.size()};
+  EXPECT_EQ(sieve_kernel_compile(ctx_, &problem_, &oddMask, nullptr, &kernel),
+            SIEVE_ERROR_MALFORMED_MASK);
+  EXPECT_NE(lastError().find("padding bits"), std::string::npos) << lastError();
+
+  // A mask that does not cover the problem, a bad dtype, a bad size.
+  sieve_problem longer = problem_;
+  longer.seq_q = 2 * kSeq;
+  EXPECT_EQ(sieve_kernel_compile(ctx_, &longer, &blockMask_, nullptr, &kernel),
+            SIEVE_ERROR_SHAPE_MISMATCH)
+      << lastError();
+  sieve_problem badType = problem_;
+  badType.dtype = static_cast<sieve_dtype>(9);
+  EXPECT_EQ(sieve_kernel_compile(ctx_, &badType, &blockMask_, nullptr, &kernel),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("unknown dtype 9"), std::string::npos) << lastError();
+  sieve_problem noBatch = problem_;
+  noBatch.batch = 0;
+  EXPECT_NE(sieve_kernel_compile(ctx_, &noBatch, &blockMask_, nullptr, &kernel), SIEVE_OK);
+  EXPECT_NE(lastError().find("batch"), std::string::npos) << lastError();
+  EXPECT_EQ(kernel, nullptr) << "a failed compile must not hand out a handle";
+
+  // GPU-only requests on a CPU context.
+  sieve_kernel_options generic{"generic", 0, 0, 0};
+  EXPECT_NE(sieve_kernel_compile(ctx_, &problem_, &blockMask_, &generic, &kernel), SIEVE_OK);
+  sieve_mask mask = nullptr;
+  EXPECT_EQ(sieve_mask_create(ctx_, &blockMask_, kSeq, 0, &mask), SIEVE_ERROR_UNSUPPORTED);
+  EXPECT_EQ(mask, nullptr);
+}
+
+TEST_F(CApi, TensorsThatDisagreeWithTheKernelAreRejected) {
+  sieve_kernel kernel = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel), SIEVE_OK);
+  HostTensor q({1, kHeads, kSeq, kDim}, false), out({1, kHeads, kSeq, kDim}, false);
+  sieve_tensor tq = tensorOf(q), to = tensorOf(out);
+
+  sieve_tensor wrongSize = tq;
+  wrongSize.sizes[2] = kSeq / 2;
+  EXPECT_EQ(sieve_attention(kernel, &wrongSize, &tq, &tq, &to, nullptr, nullptr),
+            SIEVE_ERROR_SHAPE_MISMATCH);
+  EXPECT_NE(lastError().find("q"), std::string::npos) << lastError();
+
+  sieve_tensor wrongType = tq;
+  wrongType.dtype = SIEVE_DTYPE_BF16;
+  EXPECT_EQ(sieve_attention(kernel, &tq, &wrongType, &tq, &to, nullptr, nullptr),
+            SIEVE_ERROR_DTYPE_MISMATCH);
+
+  sieve_tensor noData = to;
+  noData.data = nullptr;
+  EXPECT_NE(sieve_attention(kernel, &tq, &tq, &tq, &noData, nullptr, nullptr), SIEVE_OK);
+  EXPECT_NE(lastError().find("out"), std::string::npos) << lastError();
+
+  EXPECT_EQ(sieve_attention(kernel, &tq, nullptr, &tq, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  int fakeStream = 0;
+  EXPECT_EQ(sieve_attention(kernel, &tq, &tq, &tq, &to, nullptr, &fakeStream),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("stream"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, LoadRejectsMissingAndCorruptArtifacts) {
+  sieve_kernel kernel = nullptr;
+  std::string stem = std::string(SIEVE_TEST_TMPDIR) + "/capi-missing";
+  EXPECT_EQ(sieve_kernel_load(ctx_, stem.c_str(), &kernel), SIEVE_ERROR_IO) << lastError();
+  EXPECT_NE(lastError().find("capi-missing"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_kernel_load(ctx_, nullptr, &kernel), SIEVE_ERROR_INVALID_ARGUMENT);
+
+  std::filesystem::create_directories(SIEVE_TEST_TMPDIR);
+  std::string corrupt = std::string(SIEVE_TEST_TMPDIR) + "/capi-corrupt";
+  std::ofstream(corrupt + ".json") << "{\"format\": \"sieve-artifact\", truncated";
+  EXPECT_EQ(sieve_kernel_load(ctx_, corrupt.c_str(), &kernel), SIEVE_ERROR_CORRUPT_ARTIFACT)
+      << lastError();
+  EXPECT_EQ(kernel, nullptr);
+}
+
+} // namespace
