@@ -22,7 +22,7 @@ declare -A outputs=(
   [sieve]="$build/tools/sieve/sieve"
   [sieve-device-tests]="$build/tests/device/sieve-device-tests"
   [sieve-bench-kernels]="$build/bench/sieve-bench-kernels"
-  [libsieve_c.so]="$build/capi/libsieve_c.so"
+  [libsieve_c.so]="$build/runtime/capi/libsieve_c.so"
 )
 selected=()
 for name in ${SIEVE_CARRY:-sieve sieve-device-tests libsieve_c.so}; do
