@@ -52,7 +52,7 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
     return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
   };
   Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
-        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+        spans = getGlobal(tables.spans), keyBlocks = getGlobal(tables.keyBlocks);
 
   // Per-query scratch, allocated once for the whole op.
   auto f32 = b.getF32Type();
@@ -70,8 +70,7 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
       Value h = loadIndexEntry(b, heads, r);
       Value qb = loadIndexEntry(b, qBlocks, r);
       Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
-      Value rowBegin = loadIndexEntry(b, offsets, r);
-      Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
+      auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
       Value qStart = arith::MulIOp::create(b, qb, indexConst(b, blockQ));
       Value qEnd = arith::MinUIOp::create(
           b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)), indexConst(b, seqQ));

@@ -100,7 +100,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
     return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
   };
   Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
-        offsets = getGlobal(tables.offsets), keyBlocks = getGlobal(tables.keyBlocks);
+        spans = getGlobal(tables.spans), keyBlocks = getGlobal(tables.keyBlocks);
   Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
   Value zero = f32Const(b, 0.0);
@@ -111,8 +111,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   Value h = loadIndexEntry(b, heads, r);
   Value qb = loadIndexEntry(b, qBlocks, r);
   Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
-  Value rowBegin = loadIndexEntry(b, offsets, r);
-  Value rowEnd = loadIndexEntry(b, offsets, arith::AddIOp::create(b, r, c1));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
   Value i = arith::AddIOp::create(b, arith::MulIOp::create(b, qb, indexConst(b, blockQ)), tid);
   // Threads past Sq (ragged last block) still stage keys and meet every
   // barrier; they read a valid row and never write.
@@ -229,7 +228,7 @@ RowTableGlobals kernelTables(OpBuilder &gb, BlockSparseAttentionOp op, bool gene
 /// Host-side stand-ins for tables the runtime supplies at launch (the host
 /// side of a GPU artifact is never run; the compiler reads the launch's
 /// operands to lay out the kernel parameters): an empty buffer marked
-/// `sieve.launch_table = i` (0 heads, 1 query blocks, 2 offsets, 3 key blocks).
+/// `sieve.launch_table = i` (0 heads, 1 query blocks, 2 row spans, 3 key blocks).
 void appendLaunchTables(ImplicitLocOpBuilder &hb, SmallVector<Value> &operands) {
   for (int32_t i = 0; i < 4; ++i) {
     auto alloca = memref::AllocaOp::create(hb, MemRefType::get({0}, hb.getI32Type()));

@@ -35,8 +35,7 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   g.heads = createTable(builder, loc, (prefix + "_row_heads").str(), op.getRowHeads(), memorySpace);
   g.queryBlocks = createTable(builder, loc, (prefix + "_row_query_blocks").str(),
                               op.getRowQueryBlocks(), memorySpace);
-  g.offsets =
-      createTable(builder, loc, (prefix + "_row_offsets").str(), op.getRowOffsets(), memorySpace);
+  g.spans = createTable(builder, loc, (prefix + "_row_spans").str(), op.getRowSpans(), memorySpace);
   g.keyBlocks =
       createTable(builder, loc, (prefix + "_key_blocks").str(), op.getKeyBlocks(), memorySpace);
   return g;
@@ -82,7 +81,13 @@ std::array<Value, 4> rowTableValues(ImplicitLocOpBuilder &b, const RowTableGloba
   auto get = [&](memref::GlobalOp global) -> Value {
     return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
   };
-  return {get(tables.heads), get(tables.queryBlocks), get(tables.offsets), get(tables.keyBlocks)};
+  return {get(tables.heads), get(tables.queryBlocks), get(tables.spans), get(tables.keyBlocks)};
+}
+
+std::pair<Value, Value> loadRowSpan(ImplicitLocOpBuilder &b, Value spans, Value row) {
+  Value at = arith::MulIOp::create(b, row, indexConst(b, 2));
+  return {loadIndexEntry(b, spans, at),
+          loadIndexEntry(b, spans, arith::AddIOp::create(b, at, indexConst(b, 1)))};
 }
 
 Value loadIndexEntry(ImplicitLocOpBuilder &b, Value table, Value index) {

@@ -39,14 +39,14 @@ bool hasUnitInnerStride(mlir::MemRefType type);
 /// kernel: the mask is run-time data) there are no globals; the kernel
 /// takes the four tables as memref<?xi32> arguments after its others.
 struct RowTableGlobals {
-  mlir::memref::GlobalOp heads, queryBlocks, offsets, keyBlocks;
+  mlir::memref::GlobalOp heads, queryBlocks, spans, keyBlocks;
   bool atLaunch = false;
 };
 
 /// The kernel argument types the tables take when `atLaunch`.
 llvm::SmallVector<mlir::Type, 4> rowTableArgumentTypes(mlir::MLIRContext *ctx);
 
-/// The four tables (heads, query blocks, offsets, key blocks) inside a
+/// The four tables (heads, query blocks, row spans, key blocks) inside a
 /// kernel: loaded from the globals, or its arguments from `firstArg` on.
 std::array<mlir::Value, 4> rowTableValues(mlir::ImplicitLocOpBuilder &b,
                                           const RowTableGlobals &tables, mlir::Block &entry,
@@ -61,6 +61,9 @@ RowTableGlobals createRowTableGlobals(mlir::OpBuilder &builder, mlir::Location l
 
 /// Loads `table[index]` (i32) as an index value.
 mlir::Value loadIndexEntry(mlir::ImplicitLocOpBuilder &b, mlir::Value table, mlir::Value index);
+/// Row `row`'s [begin, end) in the key-block table, from the row-span table.
+std::pair<mlir::Value, mlir::Value> loadRowSpan(mlir::ImplicitLocOpBuilder &b, mlir::Value spans,
+                                                mlir::Value row);
 
 mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v);
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);

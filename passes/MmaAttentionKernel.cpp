@@ -200,7 +200,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value vTile = view((g.queryTile + S * KT) * D * 2, S * KT);
 
   std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 4);
-  Value heads = tableValues[0], qBlocks = tableValues[1], offsets = tableValues[2],
+  Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
         keyBlocks = tableValues[3];
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -215,8 +215,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value kvh = e.div(h, g.group);
   Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
                        e.mul(e.rem(blockX, g.split), g.queryTile));
-  Value rowBegin = loadIndexEntry(b, offsets, r);
-  Value rowEnd = loadIndexEntry(b, offsets, e.add(r, 1));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
 
   // First key of pipeline step t: key block rowBegin + t / subTiles, sub-tile t % subTiles.

@@ -40,7 +40,7 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(),
           b.getDenseI32ArrayAttr(t.heads), b.getDenseI32ArrayAttr(t.queryBlocks),
-          b.getDenseI32ArrayAttr(t.offsets), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
+          b.getDenseI32ArrayAttr(t.spans), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
           op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());
       op.erase();
     }

@@ -248,7 +248,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   auto empty = [&](Value s) { return e.add(s, 1 + 2 * S); };
 
   std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 7);
-  Value heads = tableValues[0], qBlocks = tableValues[1], offsets = tableValues[2],
+  Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
         keyBlocks = tableValues[3];
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -260,8 +260,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value kvh = e.div(h, g.group);
   Value qStart =
       e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), e.mul(e.rem(blockX, g.split), QT));
-  Value rowBegin = loadIndexEntry(b, offsets, r);
-  Value rowEnd = loadIndexEntry(b, offsets, e.add(r, 1));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
   auto tileStart = [&](Value t) {
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));

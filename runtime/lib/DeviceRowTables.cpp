@@ -29,7 +29,7 @@ Expected<std::unique_ptr<DeviceRowTables>> DeviceRowTables::upload(const CudaDri
   d->blockK_ = mask.blockK();
   d->seqQ_ = seqQ;
   d->causal_ = causal;
-  const std::vector<int32_t> *tables[4] = {&t.heads, &t.queryBlocks, &t.offsets, &t.keyBlocks};
+  const std::vector<int32_t> *tables[4] = {&t.heads, &t.queryBlocks, &t.spans, &t.keyBlocks};
   for (int i = 0; i < 4; ++i) {
     // An empty key list still gets one entry: zero-byte allocations fail.
     size_t entries = std::max<size_t>(tables[i]->size(), 1);

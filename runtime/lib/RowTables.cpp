@@ -2,6 +2,8 @@
 #include "sieve/runtime/RowTables.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 namespace sieve::runtime {
 
@@ -39,14 +41,26 @@ RowTables buildRowTables(const uint8_t *bits, int64_t heads, int64_t queryBlocks
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row &a, const Row &b) { return a.size > b.size; });
   RowTables t;
-  t.offsets.reserve(rows.size() + 1);
-  t.offsets.push_back(0);
-  t.keyBlocks.reserve(keys.size());
+  t.heads.reserve(rows.size());
+  t.queryBlocks.reserve(rows.size());
+  t.spans.reserve(2 * rows.size());
+  // Each distinct list is stored once; the map is keyed by the list's
+  // contents (hash of the int32 bytes), so its memory is O(kept tiles).
+  std::unordered_map<std::string_view, int32_t> firstCopy;
+  auto bytesOf = [&](const Row &r) {
+    return std::string_view(reinterpret_cast<const char *>(keys.data() + r.begin),
+                            sizeof(int32_t) * r.size);
+  };
   for (const Row &r : rows) {
     t.heads.push_back(r.head);
     t.queryBlocks.push_back(r.qBlock);
-    t.keyBlocks.insert(t.keyBlocks.end(), keys.begin() + r.begin, keys.begin() + r.begin + r.size);
-    t.offsets.push_back(static_cast<int32_t>(t.keyBlocks.size()));
+    auto [it, inserted] =
+        firstCopy.try_emplace(bytesOf(r), static_cast<int32_t>(t.keyBlocks.size()));
+    if (inserted)
+      t.keyBlocks.insert(t.keyBlocks.end(), keys.begin() + r.begin,
+                         keys.begin() + r.begin + r.size);
+    t.spans.push_back(it->second);
+    t.spans.push_back(it->second + r.size);
   }
   return t;
 }

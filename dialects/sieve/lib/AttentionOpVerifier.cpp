@@ -87,10 +87,10 @@ LogicalResult AttentionOp::verify() {
 }
 
 int64_t BlockSparseAttentionOp::getNumActiveRows() {
-  ArrayRef<int32_t> offsets = getRowOffsets();
+  ArrayRef<int32_t> spans = getRowSpans();
   int64_t active = 0;
   for (int64_t r = 0, e = getNumRows(); r < e; ++r)
-    active += offsets[r + 1] > offsets[r];
+    active += spans[2 * r + 1] > spans[2 * r];
   return active;
 }
 
@@ -102,17 +102,14 @@ LogicalResult BlockSparseAttentionOp::verify() {
   int64_t hq = q.getDimSize(1);
   int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
-  ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), offsets = getRowOffsets(),
+  ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();
   if (qbs.size() != heads.size())
     return emitOpError() << "attribute 'row_query_blocks' has " << qbs.size()
                          << " entries, expected " << heads.size() << " like 'row_heads'";
-  if (offsets.size() != heads.size() + 1)
-    return emitOpError() << "attribute 'row_offsets' has " << offsets.size()
-                         << " entries, expected " << heads.size() + 1 << " (rows + 1)";
-  if (offsets.front() != 0 || offsets.back() != static_cast<int32_t>(keys.size()))
-    return emitOpError() << "attribute 'row_offsets' must run from 0 to " << keys.size()
-                         << " (the size of 'key_blocks')";
+  if (spans.size() != 2 * heads.size())
+    return emitOpError() << "attribute 'row_spans' has " << spans.size() << " entries, expected "
+                         << 2 * heads.size() << " (begin and end of each row)";
   // Every (head, query block) must be listed exactly once, or some of 'out'
   // would never be written.
   if (static_cast<int64_t>(heads.size()) != hq * qBlocks)
@@ -130,9 +127,11 @@ LogicalResult BlockSparseAttentionOp::verify() {
       return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
                            << qbs[r] << ")";
     seen.set(heads[r] * qBlocks + qbs[r]);
-    if (offsets[r + 1] < offsets[r])
-      return emitOpError() << "attribute 'row_offsets' decreases at row " << r;
-    for (int32_t e = offsets[r]; e < offsets[r + 1]; ++e)
+    int32_t begin = spans[2 * r], end = spans[2 * r + 1];
+    if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
+      return emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end
+                           << "), expected 0 <= begin <= end <= " << keys.size();
+    for (int32_t e = begin; e < end; ++e)
       if (keys[e] < 0 || keys[e] >= kBlocks)
         return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
                              << kBlocks << ")";

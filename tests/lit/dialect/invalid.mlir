@@ -102,7 +102,7 @@ func.func @block(%q: memref<1x1x2x4xf32>, %k: memref<1x1x2x4xf32>, %v: memref<1x
 // Specialized form: a (head, query block) listed twice leaves another unwritten.
 func.func @repeated_row(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
   // expected-error @+1 {{row 1 repeats (head 0, query block 0)}}
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 0>, row_offsets = array<i32: 0, 1, 1>, key_blocks = array<i32: 1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 0>, row_spans = array<i32: 0, 1, 1, 1>, key_blocks = array<i32: 1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }
 
@@ -111,15 +111,24 @@ func.func @repeated_row(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: me
 // Specialized form: key blocks must exist.
 func.func @key_range(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
   // expected-error @+1 {{row 0 names key block 2, expected [0, 2)}}
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_offsets = array<i32: 0, 1, 1>, key_blocks = array<i32: 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1, 1>, key_blocks = array<i32: 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }
 
 // -----
 
-// Specialized form: offsets run from 0 to the number of key blocks.
-func.func @offsets(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
-  // expected-error @+1 {{attribute 'row_offsets' must run from 0 to 1 (the size of 'key_blocks')}}
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_offsets = array<i32: 0, 1, 2>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+// Specialized form: a row's span must lie inside key_blocks.
+func.func @spans(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{row 1 spans key_blocks[1, 2), expected 0 <= begin <= end <= 1}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1, 2>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Specialized form: two entries (begin, end) per row.
+func.func @span_count(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{attribute 'row_spans' has 3 entries, expected 4 (begin and end of each row)}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }

@@ -23,8 +23,8 @@ func.func @plain(%q: memref<2x1x8x16xbf16>, %k: memref<2x1x8x16xbf16>, %v: memre
 
 // The specialized form round-trips with its tables.
 // CHECK-LABEL: func @tables
-// CHECK: sieve.block_sparse_attention {{.*}}key_blocks = array<i32: 1, 0>, row_heads = array<i32: 0, 0>, row_offsets = array<i32: 0, 2, 2>, row_query_blocks = array<i32: 1, 0>
+// CHECK: sieve.block_sparse_attention {{.*}}key_blocks = array<i32: 1, 0>, row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 2>
 func.func @tables(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }

@@ -7,7 +7,7 @@
 // narrowed on store.
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_heads : memref<2xi32> = dense<0>
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_query_blocks : memref<2xi32> = dense<[1, 0]>
-// CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_offsets : memref<3xi32> = dense<[0, 2, 2]>
+// CHECK-DAG: memref.global "private" constant @__sieve_cpu0_row_spans : memref<4xi32> = dense<[0, 2, 2, 2]>
 // CHECK-DAG: memref.global "private" constant @__sieve_cpu0_key_blocks : memref<2xi32> = dense<[1, 0]>
 // CHECK-LABEL: func @lower
 // CHECK-NOT: sieve.
@@ -21,6 +21,6 @@
 // IDEMPOTENT-LABEL: func @lower
 // IDEMPOTENT-NOT: sieve.
 func.func @lower(%q: memref<1x1x4x4xf16>, %k: memref<1x1x4x4xf16>, %v: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>, memref<1x1x4x4xf16>
   return
 }

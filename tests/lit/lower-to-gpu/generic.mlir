@@ -22,6 +22,6 @@
 // SM80-NOT: memref.get_global
 // SM80: nvvm.mma.sync
 func.func @generic(%q: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_offsets = array<i32: 0, 2, 4>, key_blocks = array<i32: 0, 1, 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 2, 2, 4>, key_blocks = array<i32: 0, 1, 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }

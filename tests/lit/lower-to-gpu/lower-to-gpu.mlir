@@ -12,7 +12,7 @@
 // CHECK-DAG: %[[THREADS:.*]] = arith.constant 2 : index
 // CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention blocks in (%[[ROWS]], %[[BATCH]], %{{.*}}) threads in (%[[THREADS]], %{{.*}}, %{{.*}})
 // CHECK: gpu.module @sieve_kernels0
-// CHECK-DAG: memref.global "private" constant @sieve_row_offsets : memref<3xi32> = dense<[0, 2, 2]>
+// CHECK-DAG: memref.global "private" constant @sieve_row_spans : memref<4xi32> = dense<[0, 2, 2, 2]>
 // CHECK-DAG: memref.global "private" constant @sieve_key_blocks : memref<2xi32> = dense<[1, 0]>
 // CHECK: gpu.func @sieve_attention({{.*}}) workgroup(%{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>) private({{.*}}) kernel attributes {known_block_size = array<i32: 2, 1, 1>}
 // CHECK: gpu.thread_id x
@@ -25,7 +25,7 @@
 // A smaller staging budget gives 2-key chunks of a 2-key block: 2x4 floats.
 // CHUNK: workgroup(%{{.*}} : memref<2x4xf32
 func.func @lower(%q: memref<3x1x4x4xbf16>, %k: memref<3x1x4x4xbf16>, %v: memref<3x1x4x4xbf16>, %o: memref<3x1x4x4xbf16>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>, memref<3x1x4x4xbf16>
   return
 }
 
@@ -37,6 +37,6 @@ func.func @lower(%q: memref<3x1x4x4xbf16>, %k: memref<3x1x4x4xbf16>, %v: memref<
 // CHECK-LABEL: func @dynamic_inner_stride
 // CHECK: sieve.variant = "simt"
 func.func @dynamic_inner_stride(%q: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %k: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %v: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, %o: memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>, memref<1x1x64x64xbf16, strided<[?, ?, ?, ?], offset: ?>>
   return
 }

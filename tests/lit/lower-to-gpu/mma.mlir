@@ -42,7 +42,7 @@
 // OPTS: } else {
 // OPTS: nvvm.cp.async.wait.group 0
 func.func @tensor_cores(%q: memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 1, 0, 1>, row_query_blocks = array<i32: 1, 0, 0, 1>, row_offsets = array<i32: 0, 2, 3, 3, 3>, key_blocks = array<i32: 0, 1, 1>, scale = 0.125 : f32, block_q = 64, block_k = 128} : memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 1, 0, 1>, row_query_blocks = array<i32: 1, 0, 0, 1>, row_spans = array<i32: 0, 2, 2, 3, 3, 3, 3, 3>, key_blocks = array<i32: 0, 1, 1>, scale = 0.125 : f32, block_q = 64, block_k = 128} : memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }
 
@@ -55,7 +55,7 @@ func.func @tensor_cores(%q: memref<1x2x128x64xbf16, strided<[?, ?, ?, 1], offset
 // CHECK: arith.cmpi ule
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
 func.func @causal_f16(%q: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_offsets = array<i32: 0, 2, 3>, key_blocks = array<i32: 0, 1, 0>, scale = 0.125 : f32, block_q = 64, block_k = 64, causal} : memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 3>, key_blocks = array<i32: 0, 1, 0>, scale = 0.125 : f32, block_q = 64, block_k = 64, causal} : memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }
 

@@ -43,7 +43,7 @@
 // OPTS: num_barriers = 10
 // OPTS: <m = 64, n = 64, k = 16>
 func.func @hopper(%q: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 1, 1>, row_query_blocks = array<i32: 0, 1, 0, 1>, row_offsets = array<i32: 0, 6, 12, 18, 24>, key_blocks = array<i32: 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 1, 1>, row_query_blocks = array<i32: 0, 1, 0, 1>, row_spans = array<i32: 0, 6, 6, 12, 12, 18, 18, 24>, key_blocks = array<i32: 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 7>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x1024x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }
 
@@ -56,6 +56,6 @@ func.func @hopper(%q: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // OPTS-LABEL: func @short_rows
 // OPTS: sieve.variant = "wgmma"
 func.func @short_rows(%q: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>) {
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_offsets = array<i32: 0, 2>, key_blocks = array<i32: 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 2>, key_blocks = array<i32: 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }

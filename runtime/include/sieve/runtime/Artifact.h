@@ -41,7 +41,7 @@ struct ProblemShape {
 /// (128-byte swizzle), which the runtime encodes at launch.
 /// The generic kernel also takes the mask's row tables (RowTables.h) as
 /// rank-1 memref descriptors: "tensors" 4-7 (kFirstTable + 0 heads, 1 query
-/// blocks, 2 offsets, 3 key blocks), supplied at launch.
+/// blocks, 2 row spans, 3 key blocks), supplied at launch.
 enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
 struct ParamSlot {
   static constexpr int kFirstTable = 4;

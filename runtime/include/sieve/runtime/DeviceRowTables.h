@@ -27,7 +27,7 @@ public:
   DeviceRowTables(const DeviceRowTables &) = delete;
   DeviceRowTables &operator=(const DeviceRowTables &) = delete;
 
-  /// Table i (0 heads, 1 query blocks, 2 offsets, 3 key blocks): device
+  /// Table i (0 heads, 1 query blocks, 2 row spans, 3 key blocks): device
   /// address and length in int32 entries.
   CuDevicePtr address(int i) const { return address_[i]; }
   int64_t length(int i) const { return length_[i]; }

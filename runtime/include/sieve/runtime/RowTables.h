@@ -17,7 +17,10 @@ namespace sieve::runtime {
 
 struct RowTables {
   std::vector<int32_t> heads, queryBlocks; // per row
-  std::vector<int32_t> offsets;            // rows + 1 entries into keyBlocks
+  /// Two entries per row: [begin, end) of its key blocks in keyBlocks. Rows
+  /// with the same key-block list (heads with identical masks, as
+  /// layer-wide or head-shared masks produce) point at one copy.
+  std::vector<int32_t> spans;
   std::vector<int32_t> keyBlocks;
   int64_t numRows() const { return static_cast<int64_t>(heads.size()); }
 };
@@ -27,6 +30,7 @@ struct RowTables {
 /// `causal`, key blocks wholly after a row's last query (seqQ bounds the
 /// last block) are dropped. Rows are ordered longest first, so a GPU starts
 /// the slow rows early; empty rows come last (they only write zeros).
+/// keyBlocks holds each distinct key-block list once.
 RowTables buildRowTables(const uint8_t *packedBits, int64_t heads, int64_t queryBlocks,
                          int64_t keyBlocks, int64_t blockQ, int64_t blockK, int64_t seqQ,
                          bool causal);

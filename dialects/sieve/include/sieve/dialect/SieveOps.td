@@ -45,7 +45,9 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
   let description = [{
     The form `sieve-specialize-mask` produces. Each work row is one
     (head, query block): `row_heads[r]`, `row_query_blocks[r]`, and the key
-    blocks `key_blocks[row_offsets[r] .. row_offsets[r+1])` (CSR). Rows are
+    blocks `key_blocks[row_spans[2r] .. row_spans[2r+1])`. Rows whose key
+    blocks are the same list share one copy of it, so heads with identical
+    masks cost one table. Rows are
     ordered longest first; rows with no key block come last and only write
     zeros. Heads and rows the mask empties never read keys or values.
     With `causal`, key blocks wholly above the diagonal were already dropped;
@@ -58,7 +60,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
-    DenseI32ArrayAttr:$row_offsets,
+    DenseI32ArrayAttr:$row_spans,
     DenseI32ArrayAttr:$key_blocks,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
