@@ -14,6 +14,7 @@
 #include "LoweringUtils.h"
 #include "MmaAttentionKernel.h"
 #include "WgmmaAttentionKernel.h"
+#include "ZeroRows.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
@@ -108,6 +109,10 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value r = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  // Scalar zero stores: this kernel accepts any strides.
+  const RowLaunch rowLaunch = rowLaunchOf(op, /*blocksPerRow=*/1, /*generic=*/false);
+  emitZeroRowBlocks(b, problemGeometryOf(op), rowLaunch, out, heads, qBlocks, r, bi, tid, blockQ,
+                    /*vectorWidth=*/1);
   Value h = loadIndexEntry(b, heads, r);
   Value qb = loadIndexEntry(b, qBlocks, r);
   Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
@@ -202,7 +207,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
 
   // The launch replaces the op on the host side.
   ImplicitLocOpBuilder hb(op.getLoc(), op);
-  Value rows = indexConst(hb, op.getNumRows());
+  Value rows = indexConst(hb, rowLaunch.gridX());
   auto launch = gpu::LaunchFuncOp::create(
       hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
@@ -270,7 +275,7 @@ void replaceByLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op, gpu::G
       arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(sharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
       hb, func,
-      gpu::KernelDim3{indexConst(hb, op.getNumRows() * blocksPerRow),
+      gpu::KernelDim3{indexConst(hb, rowLaunchOf(op, blocksPerRow, generic).gridX()),
                       indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
       operands);

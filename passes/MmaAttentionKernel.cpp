@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 #include "MmaAttentionKernel.h"
 #include "FragmentMath.h"
+#include "ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -211,6 +212,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r = e.div(blockX, g.split);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
+                    bi, tid, g.threads, kChunk);
   Value h = loadIndexEntry(b, heads, r);
   Value kvh = e.div(h, g.group);
   Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),

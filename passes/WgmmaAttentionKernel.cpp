@@ -27,6 +27,7 @@
 //===----------------------------------------------------------------------===//
 #include "WgmmaAttentionKernel.h"
 #include "FragmentMath.h"
+#include "ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -256,6 +257,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r = e.div(blockX, g.split);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  // 16-byte stores: the kernel's tensors have a unit inner stride and
+  // 16-byte alignment (checked at launch).
+  emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
+                    bi, tid, g.threads, 8);
   Value h = loadIndexEntry(b, heads, r);
   Value kvh = e.div(h, g.group);
   Value qStart =

@@ -82,7 +82,7 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
                            "mlir::memref::MemRefDialect", "mlir::gpu::GPUDialect",
                            "mlir::LLVM::LLVMDialect", "mlir::NVVM::NVVMDialect",
                            "mlir::nvgpu::NVGPUDialect", "mlir::vector::VectorDialect",
-                           "mlir::math::MathDialect"];
+                           "mlir::math::MathDialect", "mlir::cf::ControlFlowDialect"];
 }
 
 #endif // SIEVE_PASSES_TD
