@@ -22,6 +22,12 @@ echo "== GPU suite"
 grep -E "rel err|PASSED|FAILED|SKIPPED|tests ran" "$out/gpu-suite.log"
 }
 
+[ "${SIEVE_DEVICE_CAPI:-1}" = 1 ] && [ -f "$bin/libsieve_c.so" ] && {
+echo "== C API on the GPU (ctypes + PyTorch)"
+SIEVE_LIB="$bin/libsieve_c.so" python3 "$root/tests/device/capi_gpu_test.py" 2>&1 | tee "$out/capi-gpu.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+}
+
 [ "${SIEVE_DEVICE_MAIN:-1}" = 1 ] && {
 echo "== main job: sieve mask + sieve run on the GPU"
 cd "$bin"
