@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the build tree into a fresh prefix, builds tests/install/consumer
+# against it with find_package(sieve), and runs the three consumers.
+# Usage: run-install-test.sh <build dir> <scratch dir>
+set -euo pipefail
+build="$1"
+scratch="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+rm -rf "$scratch"
+mkdir -p "$scratch"
+cmake --install "$build" --prefix "$scratch/prefix" >/dev/null
+cmake -S "$here/consumer" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
+ninja -C "$scratch/consumer" >/dev/null
+"$scratch/prefix/bin/sieve" mask --heads 2 --seq-q 256 --seq-k 256 --block-q 64 --block-k 64 \
+  --density 0.5 -o "$scratch/m.npy" >/dev/null
+"$scratch/prefix/bin/sieve" compile --mask "$scratch/m.npy" --head-dim 64 --dtype bf16 \
+  --target sm_90a -o "$scratch/kernel" >/dev/null
+# The runtime-only consumer must not depend on LLVM or MLIR at all.
+if ldd "$scratch/consumer/runtime_only" | grep -E "libMLIR|libLLVM"; then
+  echo "runtime_only links LLVM/MLIR: sieve::runtime must be free of them" >&2
+  exit 1
+fi
+"$scratch/consumer/runtime_only" "$scratch/kernel.json" wgmma
+"$scratch/consumer/c_api"
+"$scratch/consumer/compile_and_run"
