@@ -1,0 +1,513 @@
+"""sieve against its peers on the same masks and inputs, in one process:
+sieve specialized (compiled for the mask), sieve generic (one kernel per
+shape, mask as run-time tables), dense SDPA, and FlexAttention.
+
+    python3 bench/peers/compare.py [--shapes 32x12x512x64,...] [--out DIR] ...
+    python3 bench/peers/compare.py --self-test      # no GPU, no torch
+
+Writes DIR/results.json (raw numbers), DIR/results.md and the plots, all
+rewritten after every row so a run cut short keeps what it measured.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import masks  # noqa: E402  (numpy only)
+import report  # noqa: E402  (stdlib only)
+
+TOLERANCE = {"bf16": 2e-2, "f16": 5e-3, "f32": 1e-3}
+REFERENCE_MAX_SEQ = 2048  # above this the element mask is too big: check against Flex
+METHOD = ("CUDA events around each call, one pair per call; 3 warm-up calls, then N calls "
+          "(10 to 100, about 0.3 s of GPU time) queued behind a short GPU sleep so they run "
+          "back to back; median of the N; same q/k/v and tile mask for every peer, "
+          "one process; no cache flush")
+
+
+def parse_shape(text):
+    try:
+        b, h, s, d = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxHxSxD")
+    return b, h, s, d
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shapes", default="32x12x512x64,4x16x8192x64,1x32x16384x128")
+    ap.add_argument("--densities", default="1.0,0.5,0.25,0.1,0.05")
+    ap.add_argument("--dtypes", default="bf16,f16")
+    ap.add_argument("--masks", default="random,banded")
+    ap.add_argument("--causal", default="0,1")
+    ap.add_argument("--budget-s", type=float, default=500.0,
+                    help="no new row starts once this much wall time has passed")
+    ap.add_argument("--out", default=None,
+                    help="output folder (default: $OUT/peers, else ./peers-out)")
+    ap.add_argument("--lib", default=None, help="path of libsieve_c.so")
+    ap.add_argument("--seed", type=int, default=20261122)
+    ap.add_argument("--check", type=int, default=1, help="1: check outputs on first calls")
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                    help="cpu: a smoke test of this script on a machine with torch but no "
+                         "GPU (sieve's CPU backend, wall-clock times, no generic kernel)")
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args(argv)
+    args.shapes = [parse_shape(s) for s in args.shapes.split(",") if s]
+    args.densities = [float(d) for d in args.densities.split(",") if d]
+    args.dtypes = [d for d in args.dtypes.split(",") if d]
+    args.masks = [m for m in args.masks.split(",") if m]
+    args.causal = [bool(int(c)) for c in args.causal.split(",") if c]
+    for d in args.dtypes:
+        if d not in TOLERANCE:
+            ap.error(f"dtype {d!r}: choose from {', '.join(TOLERANCE)}")
+    for m in args.masks:
+        if m not in masks.KINDS:
+            ap.error(f"mask {m!r}: choose from {', '.join(masks.KINDS)}")
+    if args.out is None:
+        args.out = os.path.join(os.environ["OUT"], "peers") if os.environ.get("OUT") \
+            else "peers-out"
+    return args
+
+
+def error_text(exc):
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def save(results, out_dir, plots=False):
+    """results.json through a temporary file (never half-written), then md."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "results.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(path + ".tmp", path)
+    try:
+        report.write_all(results, out_dir, plots=plots)
+    except Exception as exc:  # a plotting problem must not lose the numbers
+        print(f"report: {error_text(exc)}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- GPU run --
+
+class Group:
+    """Everything shared by the rows of one (shape, causal, dtype): inputs,
+    dense SDPA's time, the compiled Flex and the generic sieve kernel."""
+
+    def __init__(self, torch, ctx, shape, causal, dtype_name, seed, device):
+        import numpy as np
+        import sieve_capi
+        import torch_peers
+        from timing import time_calls
+        self.torch, self.shape, self.causal, self.dtype_name = torch, shape, causal, dtype_name
+        self.device = device
+        self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        self.time = lambda fn: time_calls(fn, device)
+        b, h, s, d = shape
+        self.dtype = {"bf16": torch.bfloat16, "f16": torch.float16,
+                      "f32": torch.float32}[dtype_name]
+        gen = torch.Generator(device=device).manual_seed(seed)
+        self.q, self.k, self.v = (torch.randn(b, h, s, d, device=device, dtype=self.dtype,
+                                              generator=gen) for _ in range(3))
+        self.info = {"shape": "x".join(map(str, shape)), "causal": causal, "dtype": dtype_name,
+                     "flops_dense": masks.flops(b, d, masks.dense_pairs(h, s, causal)),
+                     "notes": []}
+        # Dense SDPA: one time per group, reused by every row.
+        try:
+            ms, reps = self.time(lambda: torch_peers.sdpa_dense(self.q, self.k, self.v, causal))
+            self.info["sdpa"] = {"ms": ms, "reps": reps}
+        except Exception as exc:
+            self.info["sdpa"] = {"error": error_text(exc)}
+        # Flex: compiled on the first row's call (the cold start is recorded there).
+        try:
+            self.flex = torch_peers.Flex(h, s, causal, device)
+        except Exception as exc:
+            self.flex, self.flex_error = None, error_text(exc)
+        self.flex_cold = True
+        # Generic sieve kernel: its identity ignores the mask bits, so any
+        # mask of the geometry (all kept here) compiles the one kernel.
+        nb = masks.num_blocks(s)
+        self.generic, self.generic_error = None, None
+        try:
+            ones = masks.pack_bits(np.ones((h, nb, nb), dtype=bool))
+            t0 = time.perf_counter()
+            self.generic = sieve_capi.Kernel.compile(
+                ctx, batch=b, heads_q=h, heads_kv=h, seq_q=s, seq_k=s, head_dim=d,
+                dtype=self.dtype, causal=causal, variant="generic",
+                mask=sieve_capi.Mask(h, nb, nb, masks.BLOCK, masks.BLOCK, ones))
+            self.info["generic_compile_ms"] = (time.perf_counter() - t0) * 1e3
+            self.info["generic_variant"] = self.generic.describe()
+        except Exception as exc:
+            self.generic_error = error_text(exc)
+            self.info["notes"].append("generic: " + self.generic_error)
+
+    def close(self):
+        if self.generic is not None:
+            self.generic.close()
+        del self.q, self.k, self.v, self.flex
+        self.sync()
+        if self.device == "cuda":
+            self.torch.cuda.empty_cache()
+
+
+def run_row(g, ctx, kind, density, seed, check):
+    """One table row: build the mask, compile, check and time every peer.
+    Each peer's failure stays in its own cell."""
+    import sieve_capi
+    torch = g.torch
+    b, h, s, d = g.shape
+    tiles = masks.make_mask(kind, h, s, density, g.causal, seed)
+    kept = masks.kept_pairs(tiles, s, g.causal)
+    row = {"shape": g.info["shape"], "B": b, "H": h, "S": s, "D": d, "causal": g.causal,
+           "mask": kind, "dtype": g.dtype_name, "density_target": density,
+           "density_actual": float(tiles.mean()), "kept_tiles": int(tiles.sum()),
+           "total_tiles": int(tiles.size), "pairs_kept": kept,
+           "flops_kept": masks.flops(b, d, kept), "flops_dense": g.info["flops_dense"],
+           "sdpa": g.info["sdpa"]}
+    nb = tiles.shape[1]
+    mask = sieve_capi.Mask(h, nb, nb, masks.BLOCK, masks.BLOCK, masks.pack_bits(tiles))
+    outs, calls = {}, {}
+    stream = torch.cuda.current_stream().cuda_stream if g.device == "cuda" else None
+
+    # FlexAttention: block mask, then the first call (compiles on a group's first row).
+    flex = row["flex"] = {}
+    if g.flex is None:
+        flex["error"] = g.flex_error
+    else:
+        try:
+            t0 = time.perf_counter()
+            flex["visited_tiles"] = g.flex.set_mask(tiles)
+            flex["block_mask_ms"] = (time.perf_counter() - t0) * 1e3
+            out = g.flex(g.q, g.k, g.v)
+            g.sync()
+            if g.flex_cold:
+                g.info["flex_cold_s"] = time.perf_counter() - t0
+                g.flex_cold = False
+            outs["flex"], calls["flex"] = out, (lambda: g.flex(g.q, g.k, g.v))
+        except Exception as exc:
+            flex["error"] = error_text(exc)
+
+    # sieve specialized: compiled for this mask (compile wall time recorded).
+    spec = row["sieve"] = {}
+    kernel = None
+    try:
+        t0 = time.perf_counter()
+        kernel = sieve_capi.Kernel.compile(ctx, batch=b, heads_q=h, heads_kv=h, seq_q=s,
+                                           seq_k=s, head_dim=d, dtype=g.dtype,
+                                           causal=g.causal, mask=mask)
+        spec["compile_ms"] = (time.perf_counter() - t0) * 1e3
+        spec["variant"] = kernel.describe()
+        out = torch.full_like(g.q, float("nan"))  # poisoned: a skipped row shows
+        kernel.attention(g.q, g.k, g.v, out, stream=stream)
+        g.sync()
+        outs["sieve"] = out
+        calls["sieve"] = lambda out=out: kernel.attention(g.q, g.k, g.v, out, stream=stream)
+    except Exception as exc:
+        spec["error"] = error_text(exc)
+
+    # sieve generic: the group's kernel, this mask uploaded as run-time tables.
+    gen = row["generic"] = {}
+    dmask = None
+    if g.generic is None:
+        gen["error"] = g.generic_error
+    else:
+        try:
+            t0 = time.perf_counter()
+            dmask = sieve_capi.DeviceMask(ctx, mask, s, g.causal)
+            gen["mask_upload_ms"] = (time.perf_counter() - t0) * 1e3
+            gen["variant"] = g.info.get("generic_variant")
+            gout = torch.full_like(g.q, float("nan"))
+            g.generic.attention(g.q, g.k, g.v, gout, mask=dmask, stream=stream)
+            g.sync()
+            outs["generic"] = gout
+            calls["generic"] = lambda: g.generic.attention(g.q, g.k, g.v, gout, mask=dmask,
+                                                           stream=stream)
+        except Exception as exc:
+            gen["error"] = error_text(exc)
+
+    row["check"] = check_outputs(g, tiles, outs, flex) if check else {"status": "skipped"}
+    outs.clear()
+
+    for key in ("flex", "sieve", "generic"):
+        if key in calls:
+            try:
+                row[key]["ms"], row[key]["reps"] = g.time(calls[key])
+            except Exception as exc:
+                row[key]["error"] = error_text(exc)
+    calls.clear()
+    if kernel is not None:
+        kernel.close()
+    if dmask is not None:
+        dmask.close()
+    return row
+
+
+def check_outputs(g, tiles, outs, flex):
+    """Max |difference| of every output against the masked SDPA reference
+    (float32, small rows) or against Flex (long rows); passes when
+    |out - ref| <= TOLERANCE * max(1, |ref|) everywhere. NaN left by a
+    kernel that skipped rows counts as a failure."""
+    import torch_peers
+    tol = TOLERANCE[g.dtype_name]
+    res = {"tol": tol, "diffs": {}, "notes": []}
+    _, h, s, _ = g.shape
+    if flex.get("visited_tiles") is not None and flex["visited_tiles"] != int(tiles.sum()):
+        res["notes"].append(f"flex block mask visits {flex['visited_tiles']} tiles, "
+                            f"the mask keeps {int(tiles.sum())}")
+    ref = None
+    try:
+        if s <= REFERENCE_MAX_SEQ:
+            ref, res["ref"] = torch_peers.reference(g.q, g.k, g.v, tiles, g.causal), "sdpa"
+            names = [n for n in ("sieve", "generic", "flex") if n in outs]
+        elif "flex" in outs:
+            ref, res["ref"] = outs["flex"].float(), "flex"
+            names = [n for n in ("sieve", "generic") if n in outs]
+        elif "sieve" in outs:
+            ref, res["ref"] = outs["sieve"].float(), "sieve"
+            names = [n for n in ("generic",) if n in outs]
+            res["notes"].append("no Flex output: generic checked against specialized only")
+        else:
+            names = []
+        # bf16 output rounding alone is up to half an ulp of |out|, 0.016 at
+        # |out| = 4 (short causal rows copy single v rows), so the bound
+        # scales with max(1, |ref|): |out - ref| <= tol * max(1, |ref|).
+        bound = ref.abs().clamp(min=1.0) if ref is not None else None
+        for n in names:
+            err = (outs[n].float() - ref).abs()
+            diff = err.max().item()  # NaN propagates
+            scaled = (err / bound).max().item()
+            res["diffs"][n] = diff if diff == diff else None  # JSON has no NaN
+            res.setdefault("scaled", {})[n] = scaled if scaled == scaled else None
+            if not scaled <= tol:
+                res["notes"].append(f"{n} max diff {diff:.3g} (scaled {scaled:.3g}) > {tol:g}")
+            del err
+        del ref, bound
+    except Exception as exc:
+        res["notes"].append("check: " + error_text(exc))
+    finite = [v for v in res["diffs"].values() if v is not None]
+    res["max_diff"] = max(finite) if finite else None
+    res["status"] = "ok" if res["diffs"] and not res["notes"] else \
+        ("FAILED" if res["notes"] else "unchecked")
+    return res
+
+
+def run(args):
+    import torch
+    import torch._dynamo
+    import sieve_capi
+    import torch_peers  # noqa: F401  (fail early if flex_attention is missing)
+    start = time.monotonic()
+    # Twelve (shape, causal, dtype) groups each compile flex_attention and
+    # create_block_mask anew; dynamo's default limit of 8 would silently
+    # fall back to eager flex (a dense, materializing path) for the rest.
+    for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                 "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 1024)
+    backend = sieve_capi.BACKEND_CUDA if args.device == "cuda" else sieve_capi.BACKEND_CPU
+    ctx = sieve_capi.Context.create(backend, 0, lib=args.lib)
+    try:
+        import triton
+        triton_version = triton.__version__
+    except Exception:
+        triton_version = None
+    results = {"meta": {
+        "device_torch": torch.cuda.get_device_name(0) if args.device == "cuda"
+        else f"host CPU ({platform.machine()})", "device_sieve": ctx.device_name(),
+        "torch": torch.__version__, "triton": triton_version, "cuda": torch.version.cuda,
+        "sieve": sieve_capi.version(), "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "method": METHOD if args.device == "cuda" else "CPU smoke test: wall-clock medians",
+        "budget_s": args.budget_s, "seed": args.seed,
+        "sieve_cache": {k: os.environ.get(k) for k in ("SIEVE_CACHE", "SIEVE_CACHE_DIR")},
+        "args": {k: v for k, v in vars(args).items() if k != "self_test"},
+        "skipped_rows": 0}, "rows": [], "groups": []}
+    print(f"# {results['meta']['device_torch']} / {results['meta']['device_sieve']}; "
+          f"torch {torch.__version__}, triton {triton_version}", flush=True)
+    print(report.table_header(), flush=True)
+
+    per_group = len(args.masks) * len(args.densities)
+    groups = [(dt, c, sh) for dt in args.dtypes for c in args.causal for sh in args.shapes]
+    for n, (dtype, causal, shape) in enumerate(groups):
+        if time.monotonic() - start > args.budget_s:
+            results["meta"]["skipped_rows"] += per_group * (len(groups) - n)
+            break
+        try:
+            g = Group(torch, ctx, shape, causal, dtype, args.seed, args.device)
+        except Exception as exc:  # e.g. out of memory for the inputs
+            results["groups"].append({"shape": "x".join(map(str, shape)), "causal": causal,
+                                      "dtype": dtype, "notes": [error_text(exc)]})
+            print(f"<!-- group {shape} causal={causal} {dtype}: {error_text(exc)} -->",
+                  flush=True)
+            continue
+        results["groups"].append(g.info)
+        done = 0
+        for kind in args.masks:
+            seen = {}  # packed mask -> density: short rows reach few densities
+            for density in args.densities:
+                if time.monotonic() - start > args.budget_s:
+                    break
+                _, h, s, _ = shape
+                packed = masks.pack_bits(masks.make_mask(kind, h, s, density, causal, args.seed))
+                if packed in seen:
+                    g.info["notes"].append(f"{kind} {density:g}: same mask as {seen[packed]:g}")
+                    done += 1
+                    continue
+                seen[packed] = density
+                try:
+                    row = run_row(g, ctx, kind, density, args.seed, args.check)
+                except Exception as exc:  # a bug here must not end the run
+                    traceback.print_exc()
+                    row = None
+                    g.info["notes"].append(f"{kind} {density}: {error_text(exc)}")
+                done += 1
+                if row is not None:
+                    results["rows"].append(row)
+                    print(report.table_row(row), flush=True)
+                save(results, args.out)
+        results["meta"]["skipped_rows"] += per_group - done
+        g.close()
+        del g
+        save(results, args.out, plots=True)
+    results["meta"]["wall_s"] = time.monotonic() - start
+    save(results, args.out, plots=True)
+    ctx.close()
+    failed = sum(1 for r in results["rows"] if r["check"].get("status") == "FAILED")
+    print(f"\n{len(results['rows'])} rows, {failed} failed checks, "
+          f"{results['meta']['skipped_rows']} not started; wrote {args.out}", flush=True)
+    return 1 if failed else 0
+
+
+# -------------------------------------------------------------- self-test --
+
+def self_test():
+    """Checks masks, packing, pair counts, the table math and the PNG writer
+    without a GPU or torch. Prints 'N passed, N failed'."""
+    import tempfile
+    import numpy as np
+    import pngplot
+    passed, failed = 0, []
+
+    def check(cond, what):
+        nonlocal passed
+        if cond:
+            passed += 1
+        else:
+            failed.append(what)
+            print("FAIL", what, flush=True)
+
+    for h, s in ((16, 8192), (32, 16384), (12, 512)):
+        nb = masks.num_blocks(s)
+        for density in (1.0, 0.5, 0.25, 0.1, 0.05):
+            m = masks.make_mask("random", h, s, density, False, seed=1)
+            want = max(density, 1.0 / nb)  # the diagonal alone is 1/nb
+            check(m.shape == (h, nb, nb), f"random shape {h}x{s}")
+            check(abs(m.mean() - want) < 0.02 + 0.1 / nb,
+                  f"random {h}x{s} d={density}: {m.mean():.3f} vs {want:.3f}")
+            check(all(m[:, i, i].all() for i in range(nb)), f"random diagonal kept {h}x{s}")
+            check((m == masks.make_mask("random", h, s, density, False, seed=1)).all(),
+                  "random masks are reproducible")
+            c = masks.make_mask("random", h, s, density, True, seed=1)
+            check(not np.triu(c, 1).any() and (c == np.tril(m)).all(),
+                  f"causal cut {h}x{s} d={density}")
+            bm = masks.make_mask("banded", h, s, density, False)
+            check(abs(bm.mean() - density) < 0.03 or (density < bm.mean() and bm.mean() < 0.5
+                                                        and nb <= 8),
+                  f"banded {h}x{s} d={density}: {bm.mean():.3f}")
+            check(all(bm[:, i, i].all() for i in range(nb)) and bm[:, :, 0].all(),
+                  f"banded keeps diagonal and first column {h}x{s}")
+        check(masks.make_mask("banded", h, s, 1.0, False).all(), "banded 1.0 keeps all")
+
+    rng = np.random.default_rng(3)
+    for shape in ((3, 5, 7), (2, 4, 4), (1, 1, 1), (32, 128, 128)):
+        m = rng.random(shape) < 0.3
+        slow = bytearray((m.size + 7) // 8)
+        for n, kept in enumerate(m.reshape(-1)):
+            if kept:
+                slow[n // 8] |= 1 << (n % 8)
+        check(masks.pack_bits(m) == bytes(slow), f"pack_bits {shape}")
+
+    for s in (512, 300, 1000):
+        full = np.ones((1, masks.num_blocks(s), masks.num_blocks(s)), dtype=bool)
+        check(masks.kept_pairs(full, s, False) == s * s, f"pairs dense S={s}")
+        check(masks.kept_pairs(full, s, True) == s * (s + 1) // 2, f"pairs causal S={s}")
+    diag = masks.diagonal_tiles(4, 4)[None]
+    check(masks.kept_pairs(diag, 512, True) == 4 * 128 * 129 // 2, "pairs causal diagonal")
+    check(masks.dense_pairs(2, 512, True) == 2 * 512 * 513 // 2, "dense pairs causal")
+
+    # Table math on a fake row: 1 us for 4 * B * D * pairs flops.
+    row = fake_row(ms=1e-3, flex_ms=2e-3, sdpa_ms=5e-4)
+    cells = dict(zip(report.COLUMNS, report.row_cells(row)))
+    want_tf = row["flops_kept"] / 1e-6 / 1e12
+    check(want_tf > 100, "fake row is fast enough for integer TFLOP/s cells")
+    check(cells["sieve TFLOP/s"] == f"{want_tf:.0f}", f"sieve TFLOP/s cell {cells}")
+    check(cells["Flex TFLOP/s"] == f"{want_tf / 2:.0f}", "Flex TFLOP/s cell")
+    check(cells["sieve/Flex"] == "0.50" and cells["sieve/SDPA"] == "2.00", "ratio cells")
+    check(cells["check"].startswith("ok"), "check cell")
+    check(report.variant_cell("wgmma wgmma block_q=128 query_tile=128 block_k=128 key_tile=64 "
+                              "stages=2 warpgroups=1+2 shared=82944")
+          == "wgmma qt=128 kt=64 st=2 wg=1+2", "variant cell")
+    bad = fake_row(ms=1e-3, flex_ms=None, sdpa_ms=5e-4)
+    bad["generic"] = {"error": "SieveError: sieve_kernel_compile: SIEVE_ERROR_UNSUPPORTED: "
+                               "sieve_kernel_compile: variant 'generic' is a GPU kernel"}
+    bad["flex"] = {"error": "OutOfMemoryError: CUDA out of memory | tried 3 GiB"}
+    bad_cells = dict(zip(report.COLUMNS, report.row_cells(bad)))
+    check(bad_cells["Flex ms"].startswith("err: OutOfMemoryError") and
+          "|" not in bad_cells["Flex ms"] and bad_cells["sieve/Flex"] == "—" and
+          bad_cells["generic ms"] == "err: UNSUPPORTED: variant 'generic' is a GPU kernel",
+          f"error cells {bad_cells}")
+    check(len(report.table_row(row).split("|")) == len(report.COLUMNS) + 2, "row width")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.png")
+        pngplot.chart(path, [{"title": "4x16x8192x64", "xlabel": "density", "ylabel": "ms",
+                              "logx": True, "logy": True,
+                              "series": [{"label": "a", "color": 0,
+                                          "points": [(0.05, 0.2), (1.0, 3.0)]}]}],
+                      title="self test", legend=[("a", 0, 0)])
+        w, hgt, raw = pngplot.read_png(path)
+        check(w > 100 and hgt > 100 and len(set(raw)) > 2, "pngplot writes a valid PNG")
+        results = {"meta": {"device_torch": "fake"}, "rows": [row, bad], "groups": []}
+        paths = report.write_all(results, tmp)
+        md = open(os.path.join(tmp, "results.md")).read()
+        check(md.count("\n| 2x4x512x64 |") == 2 and len(paths) == 1, "report renders")
+    print(f"{passed} passed, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
+def fake_row(ms, flex_ms, sdpa_ms, density=0.25, causal=False, mask="random", dtype="bf16",
+             shape=(2, 4, 512, 64)):
+    """A results.json row as run_row writes it, with made-up times (the
+    self-test's and report's test input)."""
+    b, h, s, d = shape
+    nb = masks.num_blocks(s)
+    tiles = masks.make_mask(mask, h, s, density, causal)
+    kept = masks.kept_pairs(tiles, s, causal)
+
+    def peer(t, **extra):
+        return dict({"ms": t, "reps": [t] * 10}, **extra) if t is not None else {}
+    return {"shape": "x".join(map(str, shape)), "B": b, "H": h, "S": s, "D": d,
+            "causal": causal, "mask": mask, "dtype": dtype, "density_target": density,
+            "density_actual": float(tiles.mean()), "kept_tiles": int(tiles.sum()),
+            "total_tiles": h * nb * nb, "pairs_kept": kept,
+            "flops_kept": masks.flops(b, d, kept),
+            "flops_dense": masks.flops(b, d, masks.dense_pairs(h, s, causal)),
+            "sdpa": peer(sdpa_ms), "flex": peer(flex_ms, visited_tiles=int(tiles.sum())),
+            "sieve": peer(ms, compile_ms=250.0, variant="wgmma bq=128 bk=128"),
+            "generic": peer(ms * 1.3 if ms else None, variant="generic"),
+            "check": {"status": "ok", "max_diff": 3.1e-3, "ref": "sdpa", "tol": 2e-2,
+                      "diffs": {"sieve": 3.1e-3}, "notes": []}}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.self_test:
+        return self_test()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The PyTorch peers: dense SDPA, FlexAttention with a BlockMask made from
+the same tile mask, and the masked SDPA reference for correctness checks.
+Imports torch at module load: only compare.py's GPU path imports this."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from masks import BLOCK
+
+
+def sdpa_dense(q, k, v, causal):
+    """Dense attention, whatever backend SDPA picks (flash / cuDNN / mem-eff)."""
+    return F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal))
+
+
+def element_mask(tiles, seq, causal, device="cuda"):
+    """[H, S, S] bool from the [H, QB, KB] tile mask (and q >= k when causal)."""
+    t = torch.as_tensor(np.ascontiguousarray(tiles), device=device)
+    m = t.repeat_interleave(BLOCK, 1).repeat_interleave(BLOCK, 2)[:, :seq, :seq]
+    if causal:
+        m = m & torch.ones(seq, seq, dtype=torch.bool, device=device).tril()
+    return m
+
+
+def reference(q, k, v, tiles, causal):
+    """SDPA in float32 with the expanded element mask: the ground truth for
+    rows small enough to materialize it. Rows with no kept key are NaN in
+    SDPA and zeros in sieve and Flex; zero them here too."""
+    seq = q.shape[2]
+    m = element_mask(tiles, seq, causal, q.device)[None]
+    out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=m)
+    return torch.nan_to_num(out, nan=0.0)
+
+
+class Flex:
+    """flex_attention compiled once per (shape, causal, dtype). The mask_mod
+    reads a tile table held in one persistent device tensor; each new mask is
+    copied into it, so every mask of the shape reuses the same mask_mod and
+    the same compiled kernels (a fresh closure per mask would recompile)."""
+
+    def __init__(self, heads, seq, causal, device="cuda"):
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        self._create_block_mask = create_block_mask
+        self.heads, self.seq, self.causal, self.device = heads, seq, bool(causal), device
+        nb = (seq + BLOCK - 1) // BLOCK
+        self.tiles = torch.zeros(heads, nb, nb, dtype=torch.bool, device=device)
+        tiles = self.tiles
+
+        if self.causal:
+            def mask_mod(b, h, q_idx, kv_idx):
+                return tiles[h, q_idx // BLOCK, kv_idx // BLOCK] & (q_idx >= kv_idx)
+        else:
+            def mask_mod(b, h, q_idx, kv_idx):
+                return tiles[h, q_idx // BLOCK, kv_idx // BLOCK]
+        self.mask_mod = mask_mod
+        self.fn = torch.compile(flex_attention, dynamic=False)
+        self.block_mask = None
+
+    def set_mask(self, tiles):
+        """Builds the BlockMask for `tiles` through create_block_mask (so
+        full blocks are detected and skip the mask_mod). Returns the number
+        of (head, q block, kv block) tiles Flex will visit, partial + full."""
+        self.tiles.copy_(torch.as_tensor(np.ascontiguousarray(tiles)))
+        self.block_mask = self._create_block_mask(
+            self.mask_mod, B=None, H=self.heads, Q_LEN=self.seq, KV_LEN=self.seq,
+            device=self.device, BLOCK_SIZE=BLOCK, _compile=True)
+        bm = self.block_mask
+        visited = bm.kv_num_blocks.sum()
+        if bm.full_kv_num_blocks is not None:
+            visited = visited + bm.full_kv_num_blocks.sum()
+        return int(visited.item())
+
+    def __call__(self, q, k, v):
+        return self.fn(q, k, v, block_mask=self.block_mask)
