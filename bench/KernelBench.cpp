@@ -12,6 +12,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <random>
 #include <vector>
 
 using namespace sieve;
@@ -61,6 +62,12 @@ void BM_Kernel(benchmark::State &state) {
   size_t elems = static_cast<size_t>(batch * heads * seq * dim);
   std::vector<runtime::CuDevicePtr> buffers;
   runtime::TensorView views[4];
+  // Standard-normal inputs, as the peers get (bench/peers): on an H100 the
+  // tensor cores draw less power on constant data and then hold higher
+  // clocks, so constant inputs flatter the kernel by ~10% on dense rows.
+  std::vector<uint16_t> host(elems);
+  std::mt19937 rng(20261124);
+  std::normal_distribution<float> normal;
   for (int t = 0; t < 4; ++t) {
     auto p = drv.alloc(elems * 2);
     if (!p) {
@@ -68,8 +75,12 @@ void BM_Kernel(benchmark::State &state) {
       return;
     }
     buffers.push_back(*p);
-    // 0x3C00 (f16 1.0) bytes: finite bf16 values; speed does not depend on them.
-    (void)drv.memset8(*p, 0x3C, elems * 2);
+    for (uint16_t &x : host)
+      x = runtime::floatToBFloat16Bits(normal(rng));
+    if (Error e = drv.copyToDevice(*p, host.data(), elems * 2)) {
+      state.SkipWithError(e.str().c_str());
+      return;
+    }
     views[t] = runtime::TensorView::contiguous(reinterpret_cast<void *>(*p), runtime::DType::BF16,
                                                {batch, heads, seq, dim}, runtime::DeviceKind::Cuda);
   }

@@ -3,7 +3,9 @@
 // The CPU backend is the reference-grade path: it runs in CI and on machines
 // without a GPU. One streaming-softmax pass per query row, in f32, visiting
 // only the key blocks of the row's table; a row's keys are clipped to the
-// causal limit instead of being masked.
+// causal limit instead of being masked. With a `stats` operand (calibration)
+// a second pass over each row's key blocks adds the row's final probability
+// mass per key block into stats[head, query block, key block].
 //
 //===----------------------------------------------------------------------===//
 #include "LoweringUtils.h"
@@ -84,34 +86,42 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
               memref::StoreOp::create(b, zero, acc, ValueRange{d});
               return SmallVector<Value>{};
             });
+        // Key block `e` of the row: its first key and how many keys it has.
+        auto keySpan = [&](ImplicitLocOpBuilder &b, Value e) -> std::pair<Value, Value> {
+          Value kb = loadIndexEntry(b, keyBlocks, e);
+          Value jStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
+          Value jEnd = arith::MinUIOp::create(
+              b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)), indexConst(b, seqK));
+          if (causal)
+            jEnd = arith::MinUIOp::create(b, jEnd, arith::AddIOp::create(b, i, c1));
+          // jEnd may fall below jStart on the diagonal: clamp the count.
+          Value count = arith::SubIOp::create(b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
+          return {jStart, count};
+        };
+        // The scaled score (log2 units) of key j: q_row . k_j.
+        auto score = [&](ImplicitLocOpBuilder &b, Value j) -> Value {
+          auto dot = buildFor(b, c0, indexConst(b, headDim), c1, {zero},
+                              [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
+                                Value q = memref::LoadOp::create(b, qRow, ValueRange{d});
+                                Value k = toF32(b, memref::LoadOp::create(
+                                                       b, op.getKey(), ValueRange{bi, kvh, j, d}));
+                                return SmallVector<Value>{math::FmaOp::create(b, q, k, s[0])};
+                              });
+          return dot.getResult(0);
+        };
         auto keyLoop = buildFor(
             b, rowBegin, rowEnd, c1, {negInf, zero},
             [&](ImplicitLocOpBuilder &b, Value e, ValueRange state) {
-              Value kb = loadIndexEntry(b, keyBlocks, e);
-              Value jStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
-              Value jEnd = arith::MinUIOp::create(
-                  b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)), indexConst(b, seqK));
-              if (causal)
-                jEnd = arith::MinUIOp::create(b, jEnd, arith::AddIOp::create(b, i, c1));
-              // jEnd may fall below jStart on the diagonal: clamp the count.
-              Value count =
-                  arith::SubIOp::create(b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
-              auto scoreLoop = buildFor(
-                  b, c0, count, c1, {negInf},
-                  [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
-                    Value j = arith::AddIOp::create(b, jStart, jj);
-                    auto dot = buildFor(
-                        b, c0, indexConst(b, headDim), c1, {zero},
-                        [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
-                          Value q = memref::LoadOp::create(b, qRow, ValueRange{d});
-                          Value k = toF32(
-                              b, memref::LoadOp::create(b, op.getKey(), ValueRange{bi, kvh, j, d}));
-                          return SmallVector<Value>{math::FmaOp::create(b, q, k, s[0])};
-                        });
-                    Value s = dot.getResult(0);
-                    memref::StoreOp::create(b, s, scores, ValueRange{jj});
-                    return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
-                  });
+              auto [jStartV, countV] = keySpan(b, e);
+              Value jStart = jStartV, count = countV;
+              auto scoreLoop =
+                  buildFor(b, c0, count, c1, {negInf},
+                           [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
+                             Value j = arith::AddIOp::create(b, jStart, jj);
+                             Value s = score(b, j);
+                             memref::StoreOp::create(b, s, scores, ValueRange{jj});
+                             return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
+                           });
               SoftmaxState next = buildSoftmaxUpdate(
                   b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc, headDim,
                   [](ImplicitLocOpBuilder &b, Value x) -> Value {
@@ -124,6 +134,32 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
                   });
               return SmallVector<Value>{next.max, next.sum};
             });
+        if (Value stats = op.getStats()) {
+          // Calibration: a second pass over the row's key blocks with the
+          // final max and sum adds each block's probability mass,
+          // sum_j exp2(s_j - max) / sum, to stats[h, qb, kb]. A row with no
+          // key (sum 0) adds nothing.
+          Value rowMax = keyLoop.getResult(0), rowSum = keyLoop.getResult(1);
+          Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, rowSum, zero);
+          Value inverse = arith::SelectOp::create(
+              b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), rowSum), zero);
+          buildFor(b, rowBegin, rowEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value e, ValueRange) {
+            auto [jStartV, countV] = keySpan(b, e);
+            Value jStart = jStartV, count = countV;
+            auto massLoop = buildFor(
+                b, c0, count, c1, {zero}, [&](ImplicitLocOpBuilder &b, Value jj, ValueRange m) {
+                  Value s = score(b, arith::AddIOp::create(b, jStart, jj));
+                  Value p = math::Exp2Op::create(b, arith::SubFOp::create(b, s, rowMax));
+                  return SmallVector<Value>{arith::AddFOp::create(b, m[0], p)};
+                });
+            Value kb = loadIndexEntry(b, keyBlocks, e);
+            Value old = memref::LoadOp::create(b, stats, ValueRange{h, qb, kb});
+            Value mass = arith::MulFOp::create(b, massLoop.getResult(0), inverse);
+            memref::StoreOp::create(b, arith::AddFOp::create(b, old, mass), stats,
+                                    ValueRange{h, qb, kb});
+            return SmallVector<Value>{};
+          });
+        }
         buildNormalizeAndStore(
             b, acc, keyLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value v) {
               memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(), ValueRange{bi, h, i, d});

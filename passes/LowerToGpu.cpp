@@ -356,6 +356,11 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
     for (BlockSparseAttentionOp op : ops) {
+      if (op.getStats()) {
+        op.emitOpError() << "operand 'stats' (calibration) is supported by sieve-lower-to-cpu "
+                            "only; the GPU calibration variant is not written yet";
+        return signalPassFailure();
+      }
       // Tile defaults per kernel (a 0 option means "choose"): the
       // configurations measured best on the H100 (docs/perf-notes.md).
       const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();

@@ -38,7 +38,7 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
       sieve::runtime::RowTables t = buildRowTables(op);
       OpBuilder b(op);
       BlockSparseAttentionOp::create(
-          b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(),
+          b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getStats(),
           b.getDenseI32ArrayAttr(t.heads), b.getDenseI32ArrayAttr(t.queryBlocks),
           b.getDenseI32ArrayAttr(t.spans), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
           op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());

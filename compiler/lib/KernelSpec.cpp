@@ -59,6 +59,10 @@ Error KernelSpec::validate() const {
                                "(leave the variant at auto)",
                                options.variant));
   } else {
+    if (calibrate)
+      return Error(ErrorCode::Unsupported,
+                   "calibrate: the calibration kernel variant exists for the CPU backend only "
+                   "(the GPU variant is not written yet)");
     if (!isSupportedChip(target.chip))
       return Error(
           ErrorCode::Unsupported,

@@ -79,4 +79,22 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
   return cpu_->run(**kernel, q, k, v, out);
 }
 
+Error Session::calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                         const runtime::TensorView &k, const runtime::TensorView &v,
+                         const runtime::TensorView &out, float *stats) {
+  if (!artifact.calibrate)
+    return Error(ErrorCode::InvalidArgument,
+                 "calibrate needs an artifact compiled with KernelSpec::calibrate");
+  if (!stats)
+    return Error(ErrorCode::InvalidArgument, "calibrate: the stats buffer is null");
+  if (gpu_ || artifact.backend != runtime::Backend::Cpu)
+    return Error(ErrorCode::Unsupported,
+                 "calibration kernels run on the CPU backend only (the GPU variant is not "
+                 "written yet)");
+  auto kernel = cpu_->load(artifact);
+  if (!kernel)
+    return kernel.error();
+  return cpu_->run(**kernel, q, k, v, out, stats);
+}
+
 } // namespace sieve::compiler

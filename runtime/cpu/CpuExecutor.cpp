@@ -96,13 +96,34 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
 }
 
 Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
-                       const TensorView &v, const TensorView &out) const {
+                       const TensorView &v, const TensorView &out, float *stats) const {
   if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
     return e;
+  const Artifact &a = kernel.artifact;
+  if (a.calibrate && !stats)
+    return Error(ErrorCode::InvalidArgument,
+                 "a calibration kernel needs its stats buffer (f32 [Hq, QB, KB])");
+  if (!a.calibrate && stats)
+    return Error(ErrorCode::InvalidArgument, "stats given to a kernel compiled without calibrate");
   StridedMemRefType<float, 4> dq = descriptorOf(q), dk = descriptorOf(k), dv = descriptorOf(v),
                               dout = descriptorOf(out);
   StridedMemRefType<float, 4> *args[] = {&dq, &dk, &dv, &dout};
-  void *packed[] = {&args[0], &args[1], &args[2], &args[3]};
+  // The stats tensor: contiguous [Hq, ceil(Sq / bq), ceil(Sk / bk)].
+  StridedMemRefType<float, 3> dstats;
+  dstats.basePtr = dstats.data = stats;
+  dstats.offset = 0;
+  if (stats) {
+    const int64_t qBlocks = (a.shape.seqQ + a.blockQ - 1) / a.blockQ,
+                  kBlocks = (a.shape.seqK + a.blockK - 1) / a.blockK;
+    dstats.sizes[0] = a.shape.headsQ;
+    dstats.sizes[1] = qBlocks;
+    dstats.sizes[2] = kBlocks;
+    dstats.strides[0] = qBlocks * kBlocks;
+    dstats.strides[1] = kBlocks;
+    dstats.strides[2] = 1;
+  }
+  StridedMemRefType<float, 3> *statsArg = &dstats;
+  void *packed[] = {&args[0], &args[1], &args[2], &args[3], &statsArg};
   llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
   if (err)
     return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));

@@ -142,6 +142,7 @@ json toJson(const Artifact &a, const std::string &codeFile) {
                 {"head_dim", a.shape.headDim},
                 {"dtype", dtypeName(a.shape.dtype)}}},
               {"causal", a.causal},
+              {"calibrate", a.calibrate},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -221,6 +222,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt(dtype.error().message());
     a.shape.dtype = *dtype;
     a.causal = j.at("causal").get<bool>();
+    a.calibrate = j.value("calibrate", false); // absent before calibration kernels existed
     a.scale = j.at("scale").get<double>();
     a.keptTiles = j.at("kept_tiles").get<int64_t>();
     a.totalTiles = j.at("total_tiles").get<int64_t>();

@@ -172,7 +172,12 @@ int64_t npyItemSize(const std::string &descr) {
   return 0;
 }
 
-Expected<NpyArray> parseNpy(const std::string &bytes) {
+int64_t npyFloat64ItemSize(const std::string &descr) {
+  // '=' is native order, little-endian on every machine sieve runs on.
+  return descr == "<f8" || descr == "=f8" || descr == "f8" ? 8 : 0;
+}
+
+Expected<NpyArray> parseNpy(const std::string &bytes, NpyElements accepted) {
   if (bytes.size() < kMagicLen + 2 || std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
     return malformed("not a .npy file (the magic string \\x93NUMPY is missing)");
   unsigned major = static_cast<unsigned char>(bytes[6]);
@@ -210,10 +215,13 @@ Expected<NpyArray> parseNpy(const std::string &bytes) {
   array.descr = dict["descr"].text;
   array.fortranOrder = dict["fortran_order"].flag;
   array.shape = dict["shape"].ints;
-  int64_t itemSize = npyItemSize(array.descr);
+  int64_t itemSize =
+      accepted == NpyElements::Float64 ? npyFloat64ItemSize(array.descr) : npyItemSize(array.descr);
   if (itemSize == 0)
     return malformed("element type '" + array.descr +
-                     "' is not a mask type (expected bool or uint8: '|b1' or '|u1')");
+                     (accepted == NpyElements::Float64
+                          ? "' is not float64 (expected little-endian '<f8')"
+                          : "' is not a mask type (expected bool or uint8: '|b1' or '|u1')"));
   int64_t elements = 1;
   for (int64_t d : array.shape) {
     if (d != 0 && elements > std::numeric_limits<int64_t>::max() / d)
@@ -232,6 +240,8 @@ Expected<NpyArray> parseNpy(const std::string &bytes) {
 
 Expected<std::string> serializeNpy(const NpyArray &array) {
   int64_t itemSize = npyItemSize(array.descr);
+  if (itemSize == 0)
+    itemSize = npyFloat64ItemSize(array.descr);
   if (itemSize == 0)
     return Error(ErrorCode::InvalidArgument,
                  "cannot write .npy of element type '" + array.descr + "'");

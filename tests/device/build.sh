@@ -7,15 +7,33 @@
 # Each binary carries its own static LLVM/MLIR (~18 MB compressed), and a
 # carry holds 64 MiB, so SIEVE_CARRY picks which travel (default: the CLI,
 # the GPU suite and the C API library; add sieve-bench-kernels for
-# benchmark rounds and drop what that round does not run).
+# benchmark rounds and drop what that round does not run). SIEVE_CARRY entry
+# `python` carries the Python module (sieve._sieve, built for the device's
+# Python 3.12: SIEVE_DEVICE_PYTHON_EXE, else pyenv's 3.12) and python/sieve.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$root/build-device"
 carry="$root/.carry/device"
 
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DSIEVE_STATIC_LLVM=ON -DSIEVE_BUILD_TESTS=ON -DSIEVE_BUILD_BENCH=ON >/dev/null
+carry_list="${SIEVE_CARRY:-sieve sieve-device-tests libsieve_c.so}"
 targets=(sieve sieve-device-tests sieve-bench-kernels sieve_c "$@")
+python_args=(-DSIEVE_BUILD_PYTHON=OFF)
+if [[ " $carry_list " == *" python "* ]]; then
+  # The module must match the device's Python minor version (3.12).
+  device_python=""
+  for candidate in "${SIEVE_DEVICE_PYTHON_EXE:-}" "$HOME"/.pyenv/versions/3.12*/bin/python3.12 \
+    /usr/bin/python3.12; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then device_python="$candidate"; break; fi
+  done
+  [ -n "$device_python" ] || {
+    echo "build.sh: SIEVE_CARRY has 'python' but no Python 3.12 was found; set SIEVE_DEVICE_PYTHON_EXE" >&2
+    exit 1
+  }
+  python_args=(-DSIEVE_BUILD_PYTHON=ON "-DPython_EXECUTABLE=$device_python")
+  targets+=(sieve-python)
+fi
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSIEVE_STATIC_LLVM=ON -DSIEVE_BUILD_TESTS=ON -DSIEVE_BUILD_BENCH=ON "${python_args[@]}" >/dev/null
 ninja -C "$build" "${targets[@]}"
 
 declare -A outputs=(
@@ -24,8 +42,12 @@ declare -A outputs=(
   [sieve-bench-kernels]="$build/bench/sieve-bench-kernels"
   [libsieve_c.so]="$build/runtime/capi/libsieve_c.so"
 )
+if [ -n "${device_python:-}" ]; then
+  suffix="$("$device_python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  outputs[python]="$build/python/sieve/_sieve$suffix"
+fi
 selected=()
-for name in ${SIEVE_CARRY:-sieve sieve-device-tests libsieve_c.so}; do
+for name in $carry_list; do
   [ -n "${outputs[$name]:-}" ] || { echo "build.sh: unknown SIEVE_CARRY entry '$name'" >&2; exit 1; }
   selected+=("${outputs[$name]}")
 done
@@ -40,6 +62,11 @@ for exe in "${selected[@]}" "${@/#/$build/bench/}"; do
   xz -9 -T2 -f "$carry/$name"
 done
 cp "$root/tests/device/run.sh" "$carry/run.sh"
+# The pure-Python half of the package; run.sh puts the module beside it.
+if [ -n "${outputs[python]:-}" ]; then
+  mkdir -p "$carry/python/sieve"
+  cp "$root"/python/sieve/*.py "$carry/python/sieve/"
+fi
 # Debian ships Google Benchmark only as a shared library; it needs nothing
 # but libstdc++, so it travels beside the binaries (run.sh sets the path).
 cp -L /usr/lib/x86_64-linux-gnu/libbenchmark.so.1debian "$carry/"

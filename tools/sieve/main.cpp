@@ -11,8 +11,9 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", sieve::compiler::compilerVersion());
   std::vector<sieve::tools::Command> commands = {
-      sieve::tools::addMaskCommand(app), sieve::tools::addCompileCommand(app),
-      sieve::tools::addRunCommand(app), sieve::tools::addInspectCommand(app)};
+      sieve::tools::addMaskCommand(app),      sieve::tools::addCompileCommand(app),
+      sieve::tools::addRunCommand(app),       sieve::tools::addInspectCommand(app),
+      sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app)};
   CLI11_PARSE(app, argc, argv);
   for (auto &command : commands)
     if (command.app->parsed())

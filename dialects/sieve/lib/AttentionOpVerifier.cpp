@@ -67,6 +67,18 @@ LogicalResult verifyTensors(Operation *op, MemRefType q, MemRefType k, MemRefTyp
   return success();
 }
 
+// The optional stats operand must be shaped like the mask: [Hq, QB, KB].
+LogicalResult verifyStats(Operation *op, Value stats, ArrayRef<int64_t> expected) {
+  if (!stats)
+    return success();
+  auto type = cast<MemRefType>(stats.getType());
+  if (type.getShape() != expected)
+    return op->emitOpError() << "operand 'stats' has shape " << shapeString(type.getShape())
+                             << ", expected " << shapeString(expected)
+                             << " ([query heads, query blocks, key blocks])";
+  return success();
+}
+
 } // namespace
 
 LogicalResult AttentionOp::verify() {
@@ -83,7 +95,7 @@ LogicalResult AttentionOp::verify() {
                          << shapeString(expected)
                          << " ([query heads, ceil(Sq / block_q), ceil(Sk / "
                             "block_k)])";
-  return success();
+  return verifyStats(*this, getStats(), expected);
 }
 
 int64_t BlockSparseAttentionOp::getNumActiveRows() {
@@ -136,5 +148,5 @@ LogicalResult BlockSparseAttentionOp::verify() {
         return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
                              << kBlocks << ")";
   }
-  return success();
+  return verifyStats(*this, getStats(), {hq, qBlocks, kBlocks});
 }

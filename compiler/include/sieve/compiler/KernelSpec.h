@@ -38,6 +38,12 @@ struct KernelSpec {
   runtime::BlockMask mask;
   std::optional<double> scale; // default 1/sqrt(D)
   bool causal = false;
+  /// Calibration variant (CPU backend only): the kernel also takes an f32
+  /// stats tensor [Hq, QB, KB] (contiguous, shaped like the mask) and adds,
+  /// for every query row, its final softmax probabilities summed per key
+  /// block over the kept tiles (every batch entry). Costs a second pass over
+  /// the keys. Run it with Session::calibrate or CpuExecutor::run(.., stats).
+  bool calibrate = false;
   Target target;
   KernelOptions options;
 

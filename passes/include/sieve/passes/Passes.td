@@ -22,7 +22,10 @@ def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
   let description = [{
     Each op becomes a loop nest over batch, work rows and query positions with
     an online (streaming) softmax in f32 per query row. The row tables become
-    `memref.global` constants of the module.
+    `memref.global` constants of the module. An op with a `stats` operand
+    (calibration) gets a second pass per query row over its key blocks,
+    with the row's final max and sum, adding each block's probability mass
+    into `stats[head, query block, key block]`.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect", "mlir::math::MathDialect"];

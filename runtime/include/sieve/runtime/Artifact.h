@@ -78,6 +78,9 @@ struct Artifact {
   std::vector<ParamSlot> params;
   ProblemShape shape;
   bool causal = false;
+  /// The calibration variant (KernelSpec::calibrate): the CPU kernel takes a
+  /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to.
+  bool calibrate = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
   int64_t blockQ = 0, blockK = 0; // the mask's tile size

@@ -23,17 +23,24 @@ struct NpyArray {
   std::string data; // raw element bytes, exactly product(shape) * itemsize
 };
 
+/// Which element types a caller accepts: mask tables (one byte) or the
+/// little-endian float64 ('<f8') of attention statistics.
+enum class NpyElements { Mask, Float64 };
+
 /// Parses a whole .npy file (versions 1.0, 2.0, 3.0). Every problem found -
 /// bad magic, truncated header, unparsable dictionary, data size that does
-/// not match the shape - is a MalformedMask error naming it.
-Expected<NpyArray> parseNpy(const std::string &bytes);
+/// not match the shape, an element type outside `elements` - is a
+/// MalformedMask error naming it.
+Expected<NpyArray> parseNpy(const std::string &bytes, NpyElements elements = NpyElements::Mask);
 
 /// Serializes a version 1.0 .npy file (header padded to 64 bytes, as numpy
-/// writes it).
+/// writes it). Writes mask descrs and '<f8'.
 Expected<std::string> serializeNpy(const NpyArray &array);
 
-/// Bytes per element for the descrs sieve accepts, or 0 for any other.
+/// Bytes per element for the mask descrs sieve accepts, or 0 for any other.
 int64_t npyItemSize(const std::string &descr);
+/// 8 for little-endian float64 ('<f8'), 0 for any other descr.
+int64_t npyFloat64ItemSize(const std::string &descr);
 
 } // namespace sieve::runtime
 

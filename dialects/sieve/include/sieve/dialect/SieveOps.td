@@ -9,6 +9,8 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // Tensors are memrefs so frameworks can hand BSHD or BHSD views without
 // copies: any strides, static sizes (the mask is sized from them).
 def Sieve_AttentionOperand : MemRefRankOf<[F16, BF16, F32], [4]>;
+// Calibration statistics: f32 [Hq, ceil(Sq / block_q), ceil(Sk / block_k)].
+def Sieve_StatsOperand : MemRefRankOf<[F32], [3]>;
 
 def Sieve_AttentionOp : Sieve_Op<"attention"> {
   let summary = "Attention restricted to the tiles a block mask keeps";
@@ -21,12 +23,18 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
 
     Shapes: query and out [B, Hq, Sq, D]; key and value [B, Hkv, Sk, D]; the
     mask is [Hq, ceil(Sq / block_q), ceil(Sk / block_k)].
+
+    With the optional `stats` operand (f32, shaped like the mask) the op
+    also calibrates: for every query row it adds the row's final softmax
+    probabilities, summed per key block, to `stats[h, i / block_q, kb]`
+    (over the kept tiles, every batch entry). The CPU backend only.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
     Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
     Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
+    Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
@@ -34,7 +42,7 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
     UnitAttr:$causal
   );
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $out attr-dict
+    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -51,13 +59,16 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     ordered longest first; rows with no key block come last and only write
     zeros. Heads and rows the mask empties never read keys or values.
     With `causal`, key blocks wholly above the diagonal were already dropped;
-    the rest still apply the element-wise causal test.
+    the rest still apply the element-wise causal test. `stats`, when
+    present, accumulates each row's probability mass per key block as for
+    `sieve.attention`.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
     Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
     Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
+    Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -68,7 +79,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     UnitAttr:$causal
   );
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $out attr-dict
+    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;

@@ -31,8 +31,11 @@ public:
   Expected<std::shared_ptr<CpuKernel>> load(const Artifact &artifact);
 
   /// Runs synchronously on the calling thread after checking the tensors.
+  /// A calibration artifact (Artifact::calibrate) also needs `stats`: the
+  /// caller's contiguous f32 [Hq, QB, KB] buffer, which the kernel adds to;
+  /// any other artifact must get none.
   Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k, const TensorView &v,
-            const TensorView &out) const;
+            const TensorView &out, float *stats = nullptr) const;
 
 private:
   std::mutex mutex_;

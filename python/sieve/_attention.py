@@ -1,0 +1,71 @@
+"""sieve.attention: one call, shapes taken from the tensors."""
+
+import collections
+import threading
+
+from . import _errors, _frameworks, _sieve
+from ._kernel import compile
+from ._mask import BlockMask
+
+# Kernels by (mask, shape, dtype, options, device). compile() would find
+# them in the C++ kernel cache too, but building the spec and its identity
+# there costs a pass over the mask bits; this dict costs one hash lookup.
+_MEMO_SIZE = 256
+_memo = collections.OrderedDict()
+_memo_lock = threading.Lock()
+
+_DLPACK_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+def attention(q, k, v, mask, causal=False, scale=None, out=None):
+    """out = softmax(q k^T * scale + mask) v, computed only on the mask's
+    kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
+    Hkv), any strides, numpy/PyTorch/CuPy arrays on the CPU (float32) or a
+    CUDA GPU (float16/bfloat16). The kernel is compiled on first use and
+    reused; GPU work goes on the current stream of q's framework."""
+    if not isinstance(mask, BlockMask):
+        raise _errors.InvalidArgumentError(
+            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    q_dtype, q_shape, q_device, q_ordinal = _info(q, "q")
+    k_shape = _info(k, "k")[1]
+    dtype = _DLPACK_DTYPES.get(q_dtype)
+    if dtype is None:
+        raise _errors.DTypeMismatchError(
+            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16 (the CPU backend "
+            "float32 only)")
+    if q_device in ("cpu", "cuda_host"):
+        device = "cpu"
+    elif q_device in ("cuda", "cuda_managed"):
+        device = f"cuda:{q_ordinal}"
+    else:
+        raise _errors.WrongDeviceError(f"q is in {q_device} memory; sieve runs on the CPU or on "
+                                       "CUDA GPUs")
+    batch, heads_q, seq_q, head_dim = q_shape
+    heads_kv, seq_k = k_shape[1], k_shape[2]
+    key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, bool(causal), scale,
+           device)
+    kernel = _memo.get(key)
+    if kernel is None:
+        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
+                         seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
+                         device=device)
+        with _memo_lock:
+            _memo[key] = kernel
+            while len(_memo) > _MEMO_SIZE:
+                _memo.popitem(last=False)
+    return kernel(q, k, v, out=out)
+
+
+def _info(x, name):
+    """(dtype, shape, device type, ordinal) of a 4-d array, read through
+    DLPack without a copy."""
+    try:
+        info = _sieve.tensor_info(_frameworks.as_dlpack(x))
+    except TypeError:
+        raise TypeError(f"{name} is a {type(x).__qualname__}; sieve takes arrays that support "
+                        "DLPack (numpy, PyTorch, CuPy, ...)") from None
+    if len(info[1]) != 4:
+        raise _errors.ShapeMismatchError(
+            f"{name} has {len(info[1])} dimensions, shape {list(info[1])}; expected 4 "
+            "([batch, heads, seq, head_dim], any strides)")
+    return info

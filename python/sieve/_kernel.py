@@ -1,0 +1,135 @@
+"""sieve.compile and sieve.Kernel: a kernel made for one mask and shape."""
+
+import operator
+
+from . import _errors, _frameworks, _sieve
+from ._mask import BlockMask
+
+# One session per device: a backend and its loaded kernels. The kernel
+# cache behind them is the process's (memory, then $SIEVE_CACHE_DIR).
+_sessions = {}
+
+_DTYPES = {"f32": "f32", "float32": "f32", "float": "f32",
+           "f16": "f16", "float16": "f16", "half": "f16",
+           "bf16": "bf16", "bfloat16": "bf16"}
+
+
+def session(device="auto"):
+    """The session for "auto" (the GPU when there is one, else the CPU),
+    "cpu", "cuda" or "cuda:N" (a torch.device works too)."""
+    name = "auto" if device is None else str(device)
+    found = _sessions.get(name)
+    if found is not None:
+        return found
+    backend, _, ordinal = name.partition(":")
+    if backend not in ("auto", "cpu", "cuda") or (ordinal and (backend != "cuda" or
+                                                               not ordinal.isdigit())):
+        raise _errors.InvalidArgumentError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    made = _sieve.Session(backend, int(ordinal or 0))
+    _sessions[name] = made
+    return _sessions.setdefault(made.device, made)
+
+
+def dtype_name(dtype):
+    """"f32", "f16" or "bf16" from a string ("float16", "bf16"), a numpy
+    dtype or scalar type, or a torch dtype."""
+    if isinstance(dtype, str):
+        name = dtype
+    elif isinstance(dtype, type):
+        name = dtype.__name__
+    else:
+        name = str(dtype)
+    found = _DTYPES.get(name.removeprefix("torch."))
+    if found is None:
+        raise _errors.DTypeMismatchError(
+            f"dtype {dtype!r} is not one sieve runs: float32, float16 or bfloat16 (the CPU "
+            "backend float32 only)")
+    return found
+
+
+class Kernel:
+    """A compiled kernel: call it as kernel(q, k, v, out=None, stream=None).
+
+    q is [batch, heads_q, seq_q, head_dim], k and v [batch, heads_kv, seq_k,
+    head_dim], in any strides (a BSHD tensor transposed to BHSD is a view,
+    not a copy), on the kernel's device; out is written in place and
+    returned, allocated like q when not given. GPU launches go on `stream`
+    (an int CUstream, a torch.cuda.Stream or a cupy.cuda.Stream), by default
+    the current stream of q's framework, and are not synchronized.
+    """
+
+    __slots__ = ("_native", "_gpu", "mask", "shape", "dtype", "causal")
+
+    def __init__(self, native, mask, shape, dtype, causal):
+        self._native = native
+        self._gpu = native.session.backend == "cuda"
+        self.mask = mask
+        self.shape = shape  # dict: batch, heads_q, heads_kv, seq_q, seq_k, head_dim
+        self.dtype = dtype
+        self.causal = causal
+
+    def __call__(self, q, k, v, out=None, stream=None):
+        if out is None:
+            out = _frameworks.empty_like(q)
+        if stream is not None:
+            handle = _frameworks.stream_handle(stream)
+        elif self._gpu:
+            handle = _frameworks.current_stream(q)
+        else:
+            handle = 0
+        exported = _frameworks.as_dlpack
+        try:
+            self._native.run(exported(q), exported(k), exported(v), exported(out), handle)
+        except TypeError as error:
+            if isinstance(error, _errors.Error):
+                raise
+            _raise_not_arrays(error, q=q, k=k, v=v, out=out)
+        return out
+
+    backend = property(lambda self: self._native.session.backend, doc='"cpu" or "cuda"')
+    device = property(lambda self: self._native.session.device, doc='"cpu" or "cuda:N"')
+    variant = property(lambda self: self._native.variant)
+    config = property(lambda self: self._native.config)
+    cache_key = property(lambda self: self._native.cache_key)
+    source = property(lambda self: self._native.source,
+                      doc='where compile() found it: "memory", "disk" or "compiled"')
+    scale = property(lambda self: self._native.scale)
+
+    def __repr__(self):
+        s = self.shape
+        return (f"sieve.Kernel({s['batch']}x{s['heads_q']}/{s['heads_kv']}x{s['seq_q']}x"
+                f"{s['seq_k']}x{s['head_dim']} {self.dtype}{' causal' if self.causal else ''} "
+                f"on {self.device}, {self.variant})")
+
+
+def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
+            scale=None, device="auto", variant="auto"):
+    """Compiles (or finds in the kernel cache) the kernel for this problem
+    and mask on `device`. The scale defaults to 1/sqrt(head_dim); `variant`
+    picks the GPU kernel body (auto, wgmma, mma, simt, generic)."""
+    if not isinstance(mask, BlockMask):
+        raise _errors.InvalidArgumentError(
+            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    shape = {name: operator.index(value) for name, value in (
+        ("batch", batch), ("heads_q", heads_q), ("heads_kv", heads_kv), ("seq_q", seq_q),
+        ("seq_k", seq_k), ("head_dim", head_dim))}
+    dtype = dtype_name(dtype)
+    native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
+                            causal=bool(causal), scale=None if scale is None else float(scale),
+                            variant=str(variant))
+    return Kernel(native, mask, shape, dtype, bool(causal))
+
+
+def _raise_not_arrays(error, **arrays):
+    """Turns nanobind's 'incompatible function arguments' into a message
+    naming the argument that is not an array (or an out that is read-only:
+    inputs are taken read-only, out must be writable)."""
+    for name, value in arrays.items():
+        try:
+            _sieve.tensor_info(value)
+        except TypeError:
+            raise TypeError(f"{name} is a {type(value).__qualname__}; sieve takes arrays that "
+                            "support DLPack (numpy, PyTorch, CuPy, ...)") from None
+    raise _errors.InvalidArgumentError(
+        "out is read-only; sieve writes the result into it (pass a writable array)") from error

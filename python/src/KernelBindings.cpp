@@ -1,0 +1,177 @@
+//===- KernelBindings.cpp - _sieve.Session and _sieve.Kernel --------------===//
+//
+// A Session is a backend (the host CPU, or one CUDA device's primary
+// context, which PyTorch and CuPy share) plus the process's kernel cache; a
+// Kernel is one compiled artifact bound to its session. Runs take DLPack
+// arrays and the caller's stream, and release the GIL while the kernel runs
+// (CPU) or is launched (GPU).
+//
+//===----------------------------------------------------------------------===//
+#include "Bindings.h"
+#include "Errors.h"
+#include "Tensors.h"
+
+#include "sieve/compiler/Session.h"
+#include "sieve/runtime/ArtifactCache.h"
+#include "sieve/runtime/DeviceRowTables.h"
+
+#include <fmt/format.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+
+namespace nb = nanobind;
+
+namespace sieve::python {
+
+namespace {
+
+struct PySession {
+  std::shared_ptr<compiler::Session> session;
+  int ordinal = 0;
+  bool gpu() const { return session->backend() == runtime::Backend::Cuda; }
+  /// "cpu" or "cuda:N".
+  std::string device() const { return gpu() ? fmt::format("cuda:{}", ordinal) : "cpu"; }
+};
+
+struct PyKernel {
+  std::shared_ptr<PySession> session;
+  std::shared_ptr<const runtime::Artifact> artifact;
+  /// The mask's row tables, for a generic kernel: its mask is fixed at
+  /// compile time here too, so it is uploaded once rather than per run.
+  std::unique_ptr<runtime::DeviceRowTables> tables;
+  runtime::CacheSource source = runtime::CacheSource::Produced;
+
+  void run(const InputArray &q, const InputArray &k, const InputArray &v, const OutputArray &out,
+           uintptr_t stream) const {
+    int ordinal = session->gpu() ? session->ordinal : -1;
+    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal);
+    runtime::TensorView kv = viewOf(factsOf(k), "k", ordinal);
+    runtime::TensorView vv = viewOf(factsOf(v), "v", ordinal);
+    runtime::TensorView ov = viewOf(factsOf(out), "out", ordinal);
+    if (!session->gpu() && stream != 0)
+      raise(Error(ErrorCode::InvalidArgument,
+                  "a stream was given to a kernel of the CPU backend (pass none)"));
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->run(*artifact, qv, kv, vv, ov,
+                                    reinterpret_cast<runtime::CuStream>(stream), tables.get());
+    }
+    check(std::move(error));
+  }
+};
+
+runtime::DType parseDType(const std::string &name) { return unwrap(runtime::parseDType(name)); }
+
+std::shared_ptr<PySession> createSession(const std::string &backend, int ordinal) {
+  compiler::BackendChoice choice = unwrap(compiler::parseBackendChoice(backend));
+  if (ordinal < 0)
+    raise(Error(ErrorCode::InvalidArgument,
+                fmt::format("device ordinal must be non-negative, got {}", ordinal)));
+  // Creating a CUDA session initializes the driver: no need to hold the GIL.
+  std::optional<Expected<std::unique_ptr<compiler::Session>>> created;
+  {
+    nb::gil_scoped_release released;
+    created.emplace(compiler::Session::create(choice, ordinal));
+  }
+  std::unique_ptr<compiler::Session> session = unwrap(std::move(*created));
+  auto py = std::make_shared<PySession>();
+  py->session = std::move(session);
+  py->ordinal = ordinal;
+  return py;
+}
+
+std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &session,
+                                        runtime::ProblemShape shape, const runtime::BlockMask &mask,
+                                        bool causal, std::optional<double> scale,
+                                        compiler::KernelOptions options) {
+  compiler::KernelSpec spec;
+  spec.shape = shape;
+  spec.mask = mask;
+  spec.causal = causal;
+  spec.scale = scale;
+  spec.options = std::move(options);
+  auto kernel = std::make_shared<PyKernel>();
+  kernel->session = session;
+  Error error;
+  {
+    nb::gil_scoped_release released;
+    auto artifact = session->session->compile(std::move(spec), &kernel->source);
+    if (!artifact) {
+      error = artifact.takeError();
+    } else {
+      kernel->artifact = std::move(*artifact);
+      if (kernel->artifact->maskAtLaunch()) {
+        auto tables = session->session->uploadMask(mask, shape.seqQ, causal);
+        if (tables)
+          kernel->tables = std::move(*tables);
+        else
+          error = tables.takeError();
+      }
+    }
+  }
+  check(std::move(error));
+  return kernel;
+}
+
+} // namespace
+
+void bindKernels(nb::module_ &m) {
+  nb::class_<PySession>(m, "Session", "A backend (host CPU or one CUDA device) and its kernels.")
+      .def(nb::new_(&createSession), nb::arg("backend") = "auto", nb::arg("device") = 0)
+      .def_prop_ro("backend",
+                   [](const PySession &s) { return runtime::backendName(s.session->backend()); })
+      .def_prop_ro("device", &PySession::device)
+      .def_prop_ro("ordinal", [](const PySession &s) { return s.ordinal; })
+      .def_prop_ro("device_name", [](const PySession &s) { return s.session->deviceName(); })
+      .def_prop_ro("chip", [](const PySession &s) { return s.session->target().chip; });
+
+  m.def(
+      "compile",
+      [](const std::shared_ptr<PySession> &session, int64_t batch, int64_t headsQ, int64_t headsKv,
+         int64_t seqQ, int64_t seqK, int64_t headDim, const std::string &dtype,
+         const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
+         const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages) {
+        runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
+        compiler::KernelOptions options;
+        options.variant = variant;
+        options.queryTile = queryTile;
+        options.keyTile = keyTile;
+        options.stages = stages;
+        return compileKernel(session, shape, mask, causal, scale, std::move(options));
+      },
+      nb::arg("session"), nb::arg("batch"), nb::arg("heads_q"), nb::arg("heads_kv"),
+      nb::arg("seq_q"), nb::arg("seq_k"), nb::arg("head_dim"), nb::arg("dtype"), nb::arg("mask"),
+      nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
+      nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
+      "Compiles (or finds in the kernel cache) the kernel for this problem and mask.");
+
+  nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
+      .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("stream") = 0,
+           "out = attention(q, k, v); GPU launches go on `stream` (a CUstream as an integer).")
+      .def_prop_ro("session", [](const PyKernel &k) { return k.session; })
+      .def_prop_ro("variant", [](const PyKernel &k) { return k.artifact->variant; })
+      .def_prop_ro("config", [](const PyKernel &k) { return k.artifact->config; })
+      .def_prop_ro("cache_key", [](const PyKernel &k) { return k.artifact->cacheKey; })
+      .def_prop_ro("source", [](const PyKernel &k) { return runtime::cacheSourceName(k.source); })
+      .def_prop_ro("needs_mask_tables", [](const PyKernel &k) { return k.tables != nullptr; })
+      .def_prop_ro("scale", [](const PyKernel &k) { return k.artifact->scale; })
+      .def_prop_ro("kept_tiles", [](const PyKernel &k) { return k.artifact->keptTiles; })
+      .def_prop_ro("total_tiles", [](const PyKernel &k) { return k.artifact->totalTiles; });
+
+  m.def(
+      "tensor_info",
+      [](const InputArray &array) {
+        nb::list shape;
+        for (size_t d = 0; d < array.ndim(); ++d)
+          shape.append(array.shape(d));
+        return nb::make_tuple(dtypeName(array.dtype()), nb::tuple(shape),
+                              deviceTypeName(array.device_type()), array.device_id());
+      },
+      nb::arg("array").noconvert(),
+      "(dtype, shape, device type, device id) of any DLPack array, without copying it.");
+}
+
+} // namespace sieve::python

@@ -1,0 +1,103 @@
+//===- Tensors.cpp --------------------------------------------------------===//
+#include "Tensors.h"
+
+#include "Errors.h"
+
+#include <fmt/format.h>
+
+namespace nb = nanobind;
+
+namespace sieve::python {
+
+namespace {
+
+// DLPack device types (dlpack.h's DLDeviceType).
+constexpr int kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13;
+
+} // namespace
+
+std::string dtypeName(nb::dlpack::dtype dtype) {
+  using Code = nb::dlpack::dtype_code;
+  const char *kind = "dtype";
+  switch (static_cast<Code>(dtype.code)) {
+  case Code::Int:
+    kind = "int";
+    break;
+  case Code::UInt:
+    kind = "uint";
+    break;
+  case Code::Float:
+    kind = "float";
+    break;
+  case Code::Bfloat:
+    kind = "bfloat";
+    break;
+  case Code::Complex:
+    kind = "complex";
+    break;
+  case Code::Bool:
+    return "bool";
+  default:
+    return fmt::format("dlpack dtype code {} ({} bits)", dtype.code, dtype.bits);
+  }
+  std::string name = fmt::format("{}{}", kind, dtype.bits);
+  return dtype.lanes == 1 ? name : fmt::format("{}x{}", name, dtype.lanes);
+}
+
+std::string deviceTypeName(int deviceType) {
+  switch (deviceType) {
+  case kDLCPU:
+    return "cpu";
+  case kDLCUDA:
+    return "cuda";
+  case kDLCUDAHost:
+    return "cuda_host";
+  case kDLCUDAManaged:
+    return "cuda_managed";
+  }
+  return fmt::format("dlpack device {}", deviceType);
+}
+
+runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdinal) {
+  runtime::TensorView view;
+  if (a.ndim != 4)
+    raise(Error(ErrorCode::ShapeMismatch,
+                fmt::format("{} has {} dimensions; expected 4 ([batch, heads, seq, head_dim], "
+                            "any strides)",
+                            name, a.ndim)));
+  std::string dtype = dtypeName(a.dtype);
+  if (dtype == "float32")
+    view.dtype = runtime::DType::F32;
+  else if (dtype == "float16")
+    view.dtype = runtime::DType::F16;
+  else if (dtype == "bfloat16")
+    view.dtype = runtime::DType::BF16;
+  else
+    raise(Error(ErrorCode::DTypeMismatch,
+                fmt::format("{} is {}; sieve takes float32, float16 or bfloat16 (the CPU "
+                            "backend float32 only)",
+                            name, dtype)));
+  // Pinned host memory is host memory to the kernels; managed memory is
+  // addressable from the GPU like device memory.
+  if (a.deviceType == kDLCPU || a.deviceType == kDLCUDAHost) {
+    view.device = runtime::DeviceKind::Host;
+  } else if (a.deviceType == kDLCUDA || a.deviceType == kDLCUDAManaged) {
+    view.device = runtime::DeviceKind::Cuda;
+    if (cudaOrdinal >= 0 && a.deviceId != cudaOrdinal)
+      raise(Error(ErrorCode::WrongDevice,
+                  fmt::format("{} is on cuda:{} but the kernel runs on cuda:{}", name, a.deviceId,
+                              cudaOrdinal)));
+  } else {
+    raise(Error(ErrorCode::WrongDevice,
+                fmt::format("{} is in {} memory; sieve runs on the CPU or on CUDA GPUs", name,
+                            deviceTypeName(a.deviceType))));
+  }
+  view.data = a.data;
+  for (int d = 0; d < 4; ++d) {
+    view.sizes[d] = a.shape[d];
+    view.strides[d] = a.strides[d];
+  }
+  return view;
+}
+
+} // namespace sieve::python

@@ -1,0 +1,55 @@
+//===- Tensors.h - DLPack arrays as runtime tensor views --------*- C++ -*-===//
+//
+// Any array that speaks DLPack (numpy, PyTorch, CuPy, JAX) arrives as an
+// nb::ndarray and becomes a runtime::TensorView over the same memory with the
+// same strides: nothing is copied, so BSHD and BHSD views both work.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PYTHON_TENSORS_H
+#define SIEVE_PYTHON_TENSORS_H
+
+#include "sieve/runtime/TensorView.h"
+
+#include <nanobind/ndarray.h>
+
+#include <string>
+
+namespace sieve::python {
+
+/// Read-only arrays are accepted for inputs (numpy broadcasts, say); the
+/// DLPack exchange itself is the same for both.
+using InputArray = nanobind::ndarray<nanobind::ro>;
+using OutputArray = nanobind::ndarray<>;
+
+/// "float32", "bfloat16", "int64", ... for messages and tensor_info.
+std::string dtypeName(nanobind::dlpack::dtype dtype);
+/// "cpu", "cuda", "cuda_host", "cuda_managed", or "dlpack device N".
+std::string deviceTypeName(int deviceType);
+
+/// What an array says about itself through DLPack.
+struct ArrayFacts {
+  void *data;
+  nanobind::dlpack::dtype dtype;
+  size_t ndim;
+  const int64_t *shape, *strides;
+  int deviceType, deviceId;
+};
+template <typename... Args> ArrayFacts factsOf(const nanobind::ndarray<Args...> &a) {
+  return {const_cast<void *>(static_cast<const void *>(a.data())),
+          a.dtype(),
+          a.ndim(),
+          a.shape_ptr(),
+          a.stride_ptr(),
+          a.device_type(),
+          a.device_id()};
+}
+
+/// The view of an array (named `name` in errors: "q", "out"), which must be
+/// 4-d f32/f16/bf16 in host or CUDA memory. `cudaOrdinal` is the GPU the
+/// kernel runs on (-1 for the CPU backend): CUDA memory of another GPU is
+/// rejected here, since the runtime cannot tell devices apart.
+runtime::TensorView viewOf(const ArrayFacts &array, const char *name, int cudaOrdinal);
+
+} // namespace sieve::python
+
+#endif

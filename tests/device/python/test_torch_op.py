@@ -1,0 +1,293 @@
+"""The Python module on a GPU: sieve.attention and torch.ops.sieve.attention
+against SDPA in float64 (the mask as a boolean attn_mask), on random inputs
+(never zeros) with outputs poisoned with NaN first; BSHD views, GQA,
+Sq != Sk, causal; a torch.compile'd module (fullgraph=True) calling the op;
+launches on a side stream; and the errors a GPU caller can provoke.
+
+    PYTHONPATH=<package dir> python3 -m pytest -q tests/device/python
+    PYTHONPATH=<package dir> python3 tests/device/python/test_torch_op.py
+
+(tests/device/run.sh does the first with the carried extension.) Without
+pytest, running the file calls each test_* function in turn.
+"""
+
+import contextlib
+import re
+import sys
+
+import torch
+import torch.nn.functional as F
+
+import sieve
+import sieve.torch_op
+
+TOLERANCE = 1e-2  # f16/bf16 inputs, f32 accumulation, against float64
+
+CASES = [
+    # name, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, block_q, block_k, density,
+    # causal, dtype, bshd
+    ("square64-bf16", 2, 8, 8, 512, 512, 64, 64, 64, 0.3, False, torch.bfloat16, False),
+    ("d128-f16-causal-bshd", 2, 4, 4, 512, 512, 128, 128, 128, 0.5, True, torch.float16, True),
+    ("gqa-bshd-causal", 1, 8, 2, 384, 384, 64, 64, 64, 0.4, True, torch.bfloat16, True),
+    ("sq-ne-sk-partial", 1, 4, 4, 200, 456, 64, 64, 32, 0.5, False, torch.float16, False),
+    ("mqa-ragged-d128", 2, 4, 1, 300, 260, 128, 64, 128, 0.6, True, torch.bfloat16, True),
+]
+
+
+class Skip(Exception):
+    pass
+
+
+def require_gpu():
+    if not torch.cuda.is_available():
+        try:
+            import pytest
+        except ImportError:
+            raise Skip("no CUDA device")
+        pytest.skip("no CUDA device")
+
+
+@contextlib.contextmanager
+def raises(kind, pattern):
+    """pytest.raises(kind, match=pattern), without needing pytest."""
+    try:
+        yield
+    except kind as error:
+        assert re.search(pattern, str(error)), f"{error!r} does not match {pattern!r}"
+    else:
+        raise AssertionError(f"{kind.__name__} not raised")
+
+
+def random_qkv(batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, bshd, seed):
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+
+    def make(heads, seq):
+        shape = (batch, seq, heads, head_dim) if bshd else (batch, heads, seq, head_dim)
+        t = torch.randn(shape, device="cuda", dtype=dtype, generator=generator)
+        return t.transpose(1, 2) if bshd else t
+
+    return make(heads_q, seq_q), make(heads_kv, seq_k), make(heads_kv, seq_k)
+
+
+def allowed_elements(mask, seq_q, seq_k, causal):
+    tiles = torch.from_numpy(mask.to_numpy()).cuda()
+    allowed = tiles.repeat_interleave(mask.block_q, 1).repeat_interleave(mask.block_k, 2)
+    allowed = allowed[:, :seq_q, :seq_k]
+    if causal:  # top-left aligned, as sieve's causal
+        allowed = allowed & torch.ones(seq_q, seq_k, dtype=torch.bool, device="cuda").tril()
+    return allowed
+
+
+def reference(q, k, v, mask, causal, scale=None):
+    """SDPA in float64 with the mask as attn_mask; rows with no kept key are
+    zero in sieve (SDPA makes them NaN)."""
+    group = q.shape[1] // k.shape[1]
+    k64 = k.double().repeat_interleave(group, 1)
+    v64 = v.double().repeat_interleave(group, 1)
+    allowed = allowed_elements(mask, q.shape[2], k.shape[2], causal)
+    out = F.scaled_dot_product_attention(q.double(), k64, v64, attn_mask=allowed, scale=scale)
+    return torch.where(allowed.any(-1)[None, :, :, None], out, 0.0)
+
+
+def relative_error(got, want):
+    return ((got.double() - want).norm() / want.norm()).item()
+
+
+def poison_allocator(like):
+    """Leaves NaN in the caching allocator's next block of like's size, so
+    an op that allocates its own output and fails to write it is caught."""
+    torch.full_like(like, float("nan"))
+    torch.cuda.synchronize()
+
+
+def case_mask(case, seed):
+    _, _, heads_q, _, seq_q, seq_k, _, block_q, block_k, density, *_ = case
+    return sieve.BlockMask.random(heads_q, -(-seq_q // block_q), -(-seq_k // block_k), block_q,
+                                  block_k, density, seed=seed, keep_diagonal=True)
+
+
+def test_attention_and_op_match_sdpa():
+    require_gpu()
+    for seed, case in enumerate(CASES):
+        name, b, hq, hkv, sq, sk, d, _, _, _, causal, dtype, bshd = case
+        mask = case_mask(case, seed)
+        q, k, v = random_qkv(b, hq, hkv, sq, sk, d, dtype, bshd, seed)
+        want = reference(q, k, v, mask, causal)
+
+        out = torch.full_like(q, float("nan"))
+        assert sieve.attention(q, k, v, mask, causal=causal, out=out) is out
+        torch.cuda.synchronize()
+        assert not out.isnan().any(), name
+        error = relative_error(out, want)
+        print(f"{name}: sieve.attention rel err {error:.2e}")
+        assert error < TOLERANCE, name
+
+        poison_allocator(q)
+        got = torch.ops.sieve.attention(q, k, v, sieve.torch_op.register_mask(mask), causal, None)
+        torch.cuda.synchronize()
+        assert got.shape == q.shape and got.dtype == q.dtype and not got.isnan().any(), name
+        error = relative_error(got, want)
+        print(f"{name}: torch.ops.sieve.attention rel err {error:.2e}")
+        assert error < TOLERANCE, name
+
+
+def test_empty_heads_are_zero_and_scale_applies():
+    require_gpu()
+    tiles = torch.rand(4, 4, 4) < 0.5
+    tiles[1] = False
+    tiles[0] = True
+    mask = sieve.BlockMask(tiles.numpy(), 64, 64)
+    q, k, v = random_qkv(2, 4, 4, 256, 256, 64, torch.float16, False, 7)
+    out = torch.full_like(q, float("nan"))
+    sieve.attention(q, k, v, mask, scale=0.07, out=out)
+    torch.cuda.synchronize()
+    assert (out[:, 1] == 0).all()
+    assert relative_error(out, reference(q, k, v, mask, False, scale=0.07)) < TOLERANCE
+
+
+def test_compiled_module_fullgraph():
+    """torch.compile traces through the op (its fake implementation) with
+    no graph break; the compiled module matches eager and SDPA."""
+    require_gpu()
+    mask = sieve.BlockMask.random(8, 8, 8, 64, 64, 0.3, seed=3, keep_diagonal=True)
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(512, 3 * 512)
+            self.proj = torch.nn.Linear(512, 512)
+            self.attention = sieve.torch_op.SieveAttention(mask, causal=True)
+
+        def forward(self, x):
+            b, s, dim = x.shape
+            q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, s, 3, 8, 64).unbind(2))
+            attended = self.attention(q, k, v)  # q, k, v: BSHD storage seen as BHSD views
+            return self.proj(attended.transpose(1, 2).reshape(b, s, dim)), attended
+
+    torch.manual_seed(0)
+    block = Block().cuda().to(torch.bfloat16).eval()
+    compiled = torch.compile(block, fullgraph=True)
+    x = torch.randn(2, 512, 512, device="cuda", dtype=torch.bfloat16)
+    with torch.no_grad():
+        eager, _ = block(x)
+        poison_allocator(torch.empty(2, 8, 512, 64, device="cuda", dtype=torch.bfloat16))
+        got, attended = compiled(x)
+        q, k, v = (t.transpose(1, 2) for t in block.qkv(x).view(2, 512, 3, 8, 64).unbind(2))
+    torch.cuda.synchronize()
+    assert not got.isnan().any() and not attended.isnan().any()
+    error = relative_error(attended, reference(q, k, v, mask, True))
+    print(f"torch.compile(fullgraph=True): attention rel err {error:.2e}, output vs eager "
+          f"{relative_error(got, eager.double()):.2e}")
+    assert error < TOLERANCE
+    assert relative_error(got, eager.double()) < TOLERANCE
+
+
+def test_side_stream_and_kernel_reuse():
+    """Work goes on the caller's current stream: inputs made on a side
+    stream are read after they are written, without synchronizing."""
+    require_gpu()
+    mask = sieve.BlockMask.random(4, 8, 8, 64, 64, 0.4, seed=5, keep_diagonal=True)
+    kernel = sieve.compile(mask, batch=2, heads_q=4, heads_kv=4, seq_q=512, seq_k=512,
+                           head_dim=64, dtype=torch.bfloat16, device="cuda")
+    assert kernel.backend == "cuda" and kernel.variant in ("wgmma", "mma", "simt")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        torch.cuda._sleep(10_000_000)  # the stream is busy when q is made
+        q, k, v = random_qkv(2, 4, 4, 512, 512, 64, torch.bfloat16, False, 11)
+        out = kernel(q, k, v)
+        again = kernel(q * 2, k, v)
+    stream.synchronize()
+    assert relative_error(out, reference(q, k, v, mask, False)) < TOLERANCE
+    assert relative_error(again, reference(q * 2, k, v, mask, False)) < TOLERANCE
+    explicit = kernel(q, k, v, stream=torch.cuda.current_stream())
+    torch.cuda.synchronize()
+    assert relative_error(explicit, reference(q, k, v, mask, False)) < TOLERANCE
+
+
+def test_generic_variant():
+    require_gpu()
+    mask = sieve.BlockMask.random(4, 4, 4, 64, 64, 0.5, seed=9, keep_diagonal=True)
+    kernel = sieve.compile(mask, batch=1, heads_q=4, heads_kv=4, seq_q=256, seq_k=256,
+                           head_dim=64, dtype="f16", causal=True, device="cuda", variant="generic")
+    q, k, v = random_qkv(1, 4, 4, 256, 256, 64, torch.float16, True, 13)
+    out = torch.full_like(q, float("nan"))
+    kernel(q, k, v, out=out)
+    torch.cuda.synchronize()
+    assert kernel.variant == "generic"
+    assert relative_error(out, reference(q, k, v, mask, True)) < TOLERANCE
+
+
+def test_cupy_arrays():
+    require_gpu()
+    try:
+        import cupy
+    except ImportError:
+        print("cupy not installed: skipped")
+        return
+    mask = sieve.BlockMask.random(2, 4, 4, 64, 64, 0.5, seed=15, keep_diagonal=True)
+    q, k, v = random_qkv(1, 2, 2, 256, 256, 64, torch.float16, True, 17)
+    cq, ck, cv = (cupy.from_dlpack(t) for t in (q, k, v))
+    out = sieve.attention(cq, ck, cv, mask)
+    assert isinstance(out, cupy.ndarray)
+    cupy.cuda.get_current_stream().synchronize()
+    got = torch.from_dlpack(out)
+    assert relative_error(got, reference(q, k, v, mask, False)) < TOLERANCE
+
+
+def test_errors():
+    require_gpu()
+    mask = sieve.BlockMask.random(4, 4, 4, 64, 64, 0.5, seed=19, keep_diagonal=True)
+    shape = dict(batch=1, heads_q=4, heads_kv=4, seq_q=256, seq_k=256, head_dim=64)
+    kernel = sieve.compile(mask, **shape, dtype="bf16", device="cuda")
+    q, k, v = random_qkv(1, 4, 4, 256, 256, 64, torch.bfloat16, False, 21)
+
+    # Host tensors to a CUDA kernel.
+    with raises(sieve.WrongDeviceError, r"tensor 'query' is in host memory but the kernel "
+                r"runs on the GPU"):
+        kernel(q.cpu(), k.cpu(), v.cpu(), out=torch.empty_like(q))
+    with raises(sieve.WrongDeviceError, r"'key' is in host memory"):
+        sieve.attention(q, k.cpu(), v, mask)
+    # Wrong dtypes: float64 anywhere, mixed half types.
+    with raises(sieve.DTypeMismatchError, r"q is float64; sieve takes float32, float16 or "
+                r"bfloat16"):
+        kernel(q.double(), k, v)
+    with raises(TypeError, r"v is float64"):
+        sieve.attention(q, k, v.double(), mask)
+    with raises(sieve.DTypeMismatchError, r"tensor 'key' is f16, the kernel was compiled for "
+                r"bf16"):
+        kernel(q, k.half(), v)
+    # The GPU kernels need the head dimension contiguous.
+    wide = torch.randn(1, 4, 256, 128, device="cuda", dtype=torch.bfloat16)
+    with raises(sieve.InvalidArgumentError, r"tensor 'query' has stride 2 on the head "
+                r"dimension; the GPU kernel needs it contiguous"):
+        kernel(wide[..., ::2], k, v, out=torch.empty_like(q))
+    # Shapes and masks.
+    with raises(sieve.ShapeMismatchError, r"tensor 'value' has shape \[1, 4, 128, 64\], "
+                r"expected \[1, 4, 256, 64\]"):
+        kernel(q, k, v[:, :, :128])
+    with raises(sieve.ShapeMismatchError, r"mask is \[4, 4, 4\]"):
+        sieve.attention(q[:, :2], k[:, :2], v[:, :2], mask)
+    with raises(sieve.InvalidArgumentError, r"mask handle 999999 was not made by "
+                r"sieve.torch_op.register_mask"):
+        torch.ops.sieve.attention(q, k, v, 999999, False, None)
+    with raises(sieve.InvalidArgumentError, "stream must be an int"):
+        kernel(q, k, v, stream="default")
+
+
+def main():
+    failed = 0
+    for name, test in sorted((n, f) for n, f in globals().items() if n.startswith("test_")):
+        try:
+            test()
+            print(f"PASS {name}")
+        except Skip as skip:
+            print(f"SKIP {name}: {skip}")
+        except Exception as error:  # report every test, then fail
+            failed += 1
+            print(f"FAIL {name}: {error!r}")
+    print(f"{failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Dense float64 attention under a block mask: what sieve must compute."""
+
+import numpy as np
+
+
+def dense_allowed(tiles, block_q, block_k, seq_q, seq_k, causal):
+    """[H, Sq, Sk] bool: the kept tiles expanded to elements, and under
+    `causal` keys after the query (top-left aligned) dropped."""
+    allowed = np.repeat(np.repeat(tiles, block_q, axis=1), block_k, axis=2)[:, :seq_q, :seq_k]
+    if causal:
+        allowed = allowed & np.tril(np.ones((seq_q, seq_k), dtype=bool))
+    return allowed
+
+
+def attention(q, k, v, mask, causal=False, scale=None):
+    """q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (any strides); rows with no
+    kept key are zero, as in sieve."""
+    q, k, v = (np.asarray(t, dtype=np.float64) for t in (q, k, v))
+    batch, heads_q, seq_q, head_dim = q.shape
+    group = heads_q // k.shape[1]
+    k = np.repeat(k, group, axis=1)
+    v = np.repeat(v, group, axis=1)
+    scale = 1 / np.sqrt(head_dim) if scale is None else scale
+    allowed = dense_allowed(mask.to_numpy(), mask.block_q, mask.block_k, seq_q, k.shape[2],
+                            causal)[None]
+    scores = np.where(allowed, np.einsum("bhqd,bhkd->bhqk", q, k) * scale, -np.inf)
+    row_max = scores.max(axis=-1, keepdims=True)
+    any_kept = np.isfinite(row_max)
+    weights = np.where(allowed, np.exp(scores - np.where(any_kept, row_max, 0)), 0)
+    total = weights.sum(axis=-1, keepdims=True)
+    weights = weights / np.where(total > 0, total, 1)
+    return np.einsum("bhqk,bhkd->bhqd", weights, v)
+
+
+def relative_error(got, want):
+    got = np.asarray(got, dtype=np.float64)
+    return np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30)

@@ -1,0 +1,85 @@
+//===- PruneCommand.cpp - sieve prune: attention stats to a mask file -----===//
+#include "Commands.h"
+#include "SpecOptions.h"
+
+#include "sieve/calibration/Prune.h"
+#include "sieve/runtime/MaskFile.h"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+namespace sieve::tools {
+
+Command addPruneCommand(CLI::App &app) {
+  CLI::App *c = app.add_subcommand(
+      "prune", "Turn attention stats (sieve calibrate) into a [layers, heads, ...] mask file");
+  struct Options {
+    std::string stats, out, scope = "head", headScores;
+    double sparsity = 0.9;
+    std::optional<double> crossSparsity;
+    bool keepDiagonal = false;
+    int64_t minPerRow = 0;
+    std::optional<int64_t> keepHeads;
+  };
+  auto o = std::make_shared<Options>();
+  c->add_option("--stats", o->stats, "Stats .npy (its .json sidecar beside it)")->required();
+  c->add_option("--sparsity", o->sparsity, "Fraction of tiles dropped (self-attention)")
+      ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--cross-sparsity", o->crossSparsity,
+                "Fraction dropped in cross-attention layers (default: --sparsity)")
+      ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--scope", o->scope, "Where tiles compete: head, layer or global")
+      ->check(CLI::IsMember({"head", "layer", "global"}));
+  c->add_flag("--keep-diagonal", o->keepDiagonal, "Always keep tiles that cross the diagonal");
+  c->add_option("--min-per-row", o->minPerRow,
+                "Keep at least this many tiles per query block of a kept head")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--keep-heads", o->keepHeads,
+                "Keep only the K most important heads over the model; the rest get empty masks");
+  c->add_option("--head-scores", o->headScores,
+                "JSON [[score per head] per layer]: head importance for --keep-heads "
+                "(default: concentration from the stats)");
+  c->add_option("-o,--out", o->out, "Output mask .npy (the .json sidecar goes beside it)")
+      ->required();
+  return {c, [o]() {
+            auto stats = calibration::readStatsFile(o->stats);
+            if (!stats)
+              return reportError(stats.error());
+            calibration::PruneOptions options;
+            options.sparsity = o->sparsity;
+            options.crossSparsity = o->crossSparsity;
+            options.scope = *calibration::parsePruneScope(o->scope);
+            options.keepDiagonal = o->keepDiagonal;
+            options.minPerRow = o->minPerRow;
+            options.keepHeads = o->keepHeads;
+            if (!o->headScores.empty()) {
+              if (!o->keepHeads)
+                return reportError(
+                    Error(ErrorCode::InvalidArgument, "--head-scores needs --keep-heads"));
+              auto scores =
+                  calibration::readHeadScores(o->headScores, stats->numLayers(), stats->heads);
+              if (!scores)
+                return reportError(scores.error());
+              options.headScores = std::move(*scores);
+            }
+            auto result = calibration::prune(*stats, options);
+            if (!result)
+              return reportError(result.error());
+            if (Error e = runtime::writeMaskStack(o->out, result->masks, stats->seqQ, stats->seqK))
+              return reportError(e);
+            int64_t kept = 0, tiles = 0;
+            for (const runtime::BlockMask &m : result->masks) {
+              kept += m.countKept();
+              tiles += m.numTiles();
+            }
+            fmt::print("wrote {}: [{}, {}, {}, {}] tiles of {}x{}, density {:.3f}\n", o->out,
+                       stats->numLayers(), stats->heads, stats->queryBlocks(), stats->keyBlocks(),
+                       stats->blockQ, stats->blockK,
+                       static_cast<double>(kept) / static_cast<double>(tiles));
+            fmt::print("{}", calibration::formatRetained(*stats, *result));
+            return 0;
+          }};
+}
+
+} // namespace sieve::tools
