@@ -1,5 +1,6 @@
-// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a" | FileCheck %s
-// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a variant=wgmma key-tile=64 stages=3" | FileCheck %s --check-prefix=OPTS
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a query-tile=128" | FileCheck %s
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a" | FileCheck %s --check-prefix=AUTO
+// RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="chip=sm_90a variant=wgmma query-tile=128 key-tile=64 stages=3" | FileCheck %s --check-prefix=OPTS
 
 // On sm_90a, bf16 with 128 x 128 blocks and long rows takes the Hopper
 // kernel: the host side describes q, k and v to TMA (64-column boxes of
@@ -57,5 +58,24 @@ func.func @hopper(%q: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // OPTS: sieve.variant = "wgmma"
 func.func @short_rows(%q: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 2>, key_blocks = array<i32: 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x64xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
+
+// -----
+
+// Left to choose, the query tile depends on how many blocks the mask keeps
+// busy: 4 active rows of one batch entry fill at most half of a Hopper's
+// 132 SMs, so 64-row tiles (1 consumer warp group, twice the blocks) win;
+// 80 batch entries x 1 row are enough blocks for 128-row tiles.
+// AUTO-LABEL: func @few_blocks
+// AUTO: sieve.config = "wgmma block_q=128 query_tile=64
+// AUTO-LABEL: func @many_blocks
+// AUTO: sieve.config = "wgmma block_q=128 query_tile=128
+func.func @few_blocks(%q: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 1, 1>, row_query_blocks = array<i32: 0, 1, 0, 1>, row_spans = array<i32: 0, 1, 0, 2, 0, 1, 0, 2>, key_blocks = array<i32: 0, 1>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
+  return
+}
+func.func @many_blocks(%q: memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.125 : f32, block_q = 128, block_k = 128} : memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<80x1x128x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
 }

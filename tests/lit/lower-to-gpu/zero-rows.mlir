@@ -20,9 +20,10 @@
 // MMA: ^[[WORK]]:
 // MMA: nvvm.mma.sync
 //
-// The Hopper kernel: one 128-row query tile per row, so 2 + 1 blocks.
-// WGMMA: gpu.launch_func {{.*}} blocks in (%c3,
-// WGMMA: arith.cmpi sge, %block_id_x, %c2
+// The Hopper kernel: so few active blocks that it takes 64-row query tiles,
+// 2 per row, so 4 + 1 blocks.
+// WGMMA: gpu.launch_func {{.*}} blocks in (%c5,
+// WGMMA: arith.cmpi sge, %block_id_x, %c4
 // WGMMA: cf.cond_br
 // WGMMA: nvvm.wgmma.mma_async
 //
