@@ -21,6 +21,6 @@ if ldd "$scratch/consumer/runtime_only" | grep -E "libMLIR|libLLVM"; then
   echo "runtime_only links LLVM/MLIR: sieve::runtime must be free of them" >&2
   exit 1
 fi
-"$scratch/consumer/runtime_only" "$scratch/kernel.json" wgmma
+"$scratch/consumer/runtime_only" "$scratch/kernel.json" wgmma "$scratch/m.npy"
 "$scratch/consumer/c_api"
 "$scratch/consumer/compile_and_run"
