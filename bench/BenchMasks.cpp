@@ -1,6 +1,8 @@
 //===- BenchMasks.cpp -----------------------------------------------------===//
 #include "BenchMasks.h"
 
+#include <algorithm>
+
 namespace sieve::bench {
 
 compiler::KernelSpec peerSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
@@ -12,6 +14,24 @@ compiler::KernelSpec peerSpec(int64_t batch, int64_t heads, int64_t seq, int64_t
   spec.mask = runtime::BlockMask::random(heads, blocks, blocks, kTile, kTile, density,
                                          /*seed=*/20261122, /*keepDiagonal=*/true);
   spec.causal = causal;
+  spec.target = target;
+  return spec;
+}
+
+compiler::KernelSpec skewedSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
+                                int64_t denseRows, const compiler::Target &target) {
+  constexpr int64_t kTile = 128;
+  int64_t blocks = (seq + kTile - 1) / kTile;
+  compiler::KernelSpec spec;
+  spec.shape = {batch, heads, heads, seq, seq, headDim, runtime::DType::BF16};
+  spec.mask = *runtime::BlockMask::create(heads, blocks, blocks, kTile, kTile);
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t qb = 0; qb < blocks; ++qb) {
+      bool dense = denseRows > 0 && qb % std::max<int64_t>(1, blocks / denseRows) == 0 &&
+                   qb / std::max<int64_t>(1, blocks / denseRows) < denseRows;
+      for (int64_t kb = 0; kb < blocks; ++kb)
+        spec.mask.set(h, qb, kb, dense || kb == qb);
+    }
   spec.target = target;
   return spec;
 }

@@ -17,6 +17,12 @@ namespace sieve::bench {
 compiler::KernelSpec peerSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
                               double density, bool causal, const compiler::Target &target);
 
+/// A skewed mask, the case split-KV is for: in every head the diagonal
+/// tile of each query block, plus `denseRows` query blocks (spread evenly)
+/// that keep every key block. Most rows are 1 tile long, a few S/128.
+compiler::KernelSpec skewedSpec(int64_t batch, int64_t heads, int64_t seq, int64_t headDim,
+                                int64_t denseRows, const compiler::Target &target);
+
 /// 4 * kept tiles * 128 * 128 * D * B: the multiply-adds of QK^T and PV.
 double keptFlops(const compiler::KernelSpec &spec);
 

@@ -37,7 +37,10 @@ void BM_Kernel(benchmark::State &state) {
           dim = state.range(3);
   double density = state.range(4) / 100.0;
   bool causal = state.range(5);
-  auto spec = bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
+  // density -1: the skewed mask (bench::skewedSpec) with 2 dense rows per head.
+  auto spec = state.range(4) < 0
+                  ? bench::skewedSpec(batch, heads, seq, dim, /*denseRows=*/2, session->target())
+                  : bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
   // Kernel options: 0 lets the compiler choose.
   static const char *kVariantNames[] = {"auto", "simt", "mma", "wgmma", "generic"};
   spec.options.variant = kVariantNames[state.range(6)];
@@ -124,6 +127,10 @@ void peerRows(benchmark::internal::Benchmark *b) {
   for (int64_t variant : {0, 2, 4})
     for (const auto &r : kPeerRows)
       b->Args({r[0], r[1], r[2], r[3], r[4], r[5], variant, 0, 0});
+  // The skewed mask (dens -1): rows of 1 tile and 2 rows per head of S/128
+  // tiles; the schedule, not the body, decides its time (split-KV's case).
+  for (int64_t variant : {0, 4})
+    b->Args({1, 8, 16384, 128, -1, 0, variant, 0, 0});
   for (const auto &r : kPeerRows)
     if (r[2] >= 8192 && r[5] == 0)
       for (auto [qtile, stages] : {std::pair<int64_t, int64_t>{64, 2}, {128, 3}})
