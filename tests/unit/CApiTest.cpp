@@ -210,6 +210,12 @@ TEST_F(CApi, TensorsThatDisagreeWithTheKernelAreRejected) {
   EXPECT_EQ(sieve_attention(kernel, &tq, &wrongType, &tq, &to, nullptr, nullptr),
             SIEVE_ERROR_DTYPE_MISMATCH);
 
+  sieve_tensor badEnum = tq;
+  badEnum.dtype = static_cast<sieve_dtype>(7);
+  EXPECT_EQ(sieve_attention(kernel, &tq, &tq, &badEnum, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("tensor 'v': unknown dtype 7"), std::string::npos) << lastError();
+
   sieve_tensor noData = to;
   noData.data = nullptr;
   EXPECT_NE(sieve_attention(kernel, &tq, &tq, &tq, &noData, nullptr, nullptr), SIEVE_OK);

@@ -14,21 +14,10 @@ Expected<runtime::TensorView> viewOf(const sieve_tensor *t, const char *name,
     return Error(ErrorCode::InvalidArgument,
                  std::string("sieve_attention: `") + name + "` is null");
   runtime::TensorView view;
-  switch (t->dtype) {
-  case SIEVE_DTYPE_F16:
-    view.dtype = runtime::DType::F16;
-    break;
-  case SIEVE_DTYPE_BF16:
-    view.dtype = runtime::DType::BF16;
-    break;
-  case SIEVE_DTYPE_F32:
-    view.dtype = runtime::DType::F32;
-    break;
-  default:
-    return Error(ErrorCode::InvalidArgument, std::string("sieve_attention: ") + name +
-                                                 " has unknown dtype " +
-                                                 std::to_string(int(t->dtype)));
-  }
+  auto dtype = dtypeOf(t->dtype, std::string("sieve_attention: tensor '") + name + "'");
+  if (!dtype)
+    return dtype.error();
+  view.dtype = *dtype;
   view.data = t->data;
   for (int d = 0; d < 4; ++d) {
     view.sizes[d] = t->sizes[d];

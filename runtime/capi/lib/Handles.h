@@ -81,6 +81,10 @@ template <typename F> sieve_status guarded(F &&body) {
   }
 }
 
+/// The runtime's dtype for a C enum value; `what` names the caller and the
+/// tensor in the error for a value outside the enum.
+Expected<runtime::DType> dtypeOf(sieve_dtype dtype, const std::string &what);
+
 /// Copies `text` into a caller's buffer, NUL-terminated.
 sieve_status copyOut(const std::string &text, char *buf, size_t size, const char *what);
 

@@ -8,19 +8,6 @@ using namespace sieve::capi;
 
 namespace {
 
-Expected<runtime::DType> dtypeOf(sieve_dtype dtype, const char *what) {
-  switch (dtype) {
-  case SIEVE_DTYPE_F16:
-    return runtime::DType::F16;
-  case SIEVE_DTYPE_BF16:
-    return runtime::DType::BF16;
-  case SIEVE_DTYPE_F32:
-    return runtime::DType::F32;
-  }
-  return Error(ErrorCode::InvalidArgument,
-               std::string(what) + ": unknown dtype " + std::to_string(int(dtype)));
-}
-
 Expected<runtime::BlockMask> maskOf(const sieve_block_mask *mask, const char *what) {
   if (!mask)
     return Error(ErrorCode::InvalidArgument, std::string(what) + ": `mask` is null");

@@ -58,6 +58,19 @@ sieve_status succeed() {
   return SIEVE_OK;
 }
 
+Expected<runtime::DType> dtypeOf(sieve_dtype dtype, const std::string &what) {
+  switch (dtype) {
+  case SIEVE_DTYPE_F16:
+    return runtime::DType::F16;
+  case SIEVE_DTYPE_BF16:
+    return runtime::DType::BF16;
+  case SIEVE_DTYPE_F32:
+    return runtime::DType::F32;
+  }
+  return Error(ErrorCode::InvalidArgument,
+               what + ": unknown dtype " + std::to_string(static_cast<int>(dtype)));
+}
+
 sieve_status copyOut(const std::string &text, char *buf, size_t size, const char *what) {
   if (!buf)
     return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": the buffer is null");
