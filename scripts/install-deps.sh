@@ -21,6 +21,8 @@ packages=(
   python3-pip
   # the Python module (python/): headers to build it, pytest for tests/python
   python3-dev python3-pytest
+  # English sentences for the pruning result table (scripts/pruning-table.sh)
+  fortunes-min
 )
 
 missing=()

@@ -21,6 +21,7 @@ Command addRunCommand(CLI::App &app);
 Command addInspectCommand(CLI::App &app);
 Command addCalibrateCommand(CLI::App &app);
 Command addPruneCommand(CLI::App &app);
+Command addEvaluateCommand(CLI::App &app);
 
 } // namespace sieve::tools
 

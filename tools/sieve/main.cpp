@@ -13,7 +13,8 @@ int main(int argc, char **argv) {
   std::vector<sieve::tools::Command> commands = {
       sieve::tools::addMaskCommand(app),      sieve::tools::addCompileCommand(app),
       sieve::tools::addRunCommand(app),       sieve::tools::addInspectCommand(app),
-      sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app)};
+      sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app),
+      sieve::tools::addEvaluateCommand(app)};
   CLI11_PARSE(app, argc, argv);
   for (auto &command : commands)
     if (command.app->parsed())
