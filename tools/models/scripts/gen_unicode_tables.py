@@ -79,23 +79,10 @@ def decompositions():
     return out
 
 
-def emit_ranges(name, rs, comment):
+def emit_table(type_name, name, pairs, comment):
+    """A constexpr array of {first, second} code point pairs, wrapped at 98 columns."""
     print(f"// {comment}")
-    print(f"constexpr CodeRange {name}[] = {{")
-    line = " "
-    for a, b in rs:
-        item = f" {{0x{a:X}, 0x{b:X}}},"
-        if len(line) + len(item) > 98:
-            print(line)
-            line = " "
-        line += item
-    print(line)
-    print("};\n")
-
-
-def emit_pairs(name, pairs, comment):
-    print(f"// {comment}")
-    print(f"constexpr CodeMapping {name}[] = {{")
+    print(f"constexpr {type_name} {name}[] = {{")
     line = " "
     for a, b in pairs:
         item = f" {{0x{a:X}, 0x{b:X}}},"
@@ -105,6 +92,14 @@ def emit_pairs(name, pairs, comment):
         line += item
     print(line)
     print("};\n")
+
+
+def emit_ranges(name, rs, comment):
+    emit_table("CodeRange", name, rs, comment)
+
+
+def emit_pairs(name, pairs, comment):
+    emit_table("CodeMapping", name, pairs, comment)
 
 
 def main():
