@@ -27,25 +27,14 @@ compiler::Session *gpuSession() {
   return session.get();
 }
 
-void BM_Kernel(benchmark::State &state) {
-  compiler::Session *session = gpuSession();
-  if (!session) {
-    state.SkipWithError("no GPU");
-    return;
-  }
-  int64_t batch = state.range(0), heads = state.range(1), seq = state.range(2),
-          dim = state.range(3);
-  double density = state.range(4) / 100.0;
-  bool causal = state.range(5);
-  // density -1: the skewed mask (bench::skewedSpec) with 2 dense rows per head.
-  auto spec = state.range(4) < 0
-                  ? bench::skewedSpec(batch, heads, seq, dim, /*denseRows=*/2, session->target())
-                  : bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
-  // Kernel options: 0 lets the compiler choose.
-  static const char *kVariantNames[] = {"auto", "simt", "mma", "wgmma", "generic"};
-  spec.options.variant = kVariantNames[state.range(6)];
-  spec.options.queryTile = state.range(7);
-  spec.options.stages = state.range(8);
+const char *const kVariantNames[] = {"auto", "simt", "mma", "wgmma", "generic"};
+
+/// Compiles `spec`, then times its launches (CUDA events around each, the
+/// combine kernel of split rows included) on standard-normal inputs.
+void timeKernel(benchmark::State &state, compiler::Session *session,
+                const compiler::KernelSpec &spec) {
+  const int64_t batch = spec.shape.batch;
+  const bool causal = spec.causal;
   auto artifact = session->compile(spec);
   if (!artifact) {
     state.SkipWithError(artifact.error().str().c_str());
@@ -54,7 +43,7 @@ void BM_Kernel(benchmark::State &state) {
   // The generic kernel gets the mask at launch (uploaded once, outside the timing).
   std::unique_ptr<runtime::DeviceRowTables> tables;
   if ((*artifact)->maskAtLaunch()) {
-    auto uploaded = session->uploadMask(spec.mask, seq, causal);
+    auto uploaded = session->uploadMask(spec.mask, spec.shape.seqQ, causal);
     if (!uploaded) {
       state.SkipWithError(uploaded.error().str().c_str());
       return;
@@ -62,16 +51,20 @@ void BM_Kernel(benchmark::State &state) {
     tables = std::move(*uploaded);
   }
   const runtime::CudaDriver &drv = session->gpu()->driver();
-  size_t elems = static_cast<size_t>(batch * heads * seq * dim);
+  const runtime::ProblemShape &shape = spec.shape;
   std::vector<runtime::CuDevicePtr> buffers;
   runtime::TensorView views[4];
   // Standard-normal inputs, as the peers get (bench/peers): on an H100 the
   // tensor cores draw less power on constant data and then hold higher
   // clocks, so constant inputs flatter the kernel by ~10% on dense rows.
-  std::vector<uint16_t> host(elems);
   std::mt19937 rng(20261124);
   std::normal_distribution<float> normal;
   for (int t = 0; t < 4; ++t) {
+    const bool isKv = t == 1 || t == 2;
+    const int64_t heads = isKv ? shape.headsKv : shape.headsQ;
+    const int64_t seq = isKv ? shape.seqK : shape.seqQ;
+    const size_t elems = static_cast<size_t>(batch * heads * seq * shape.headDim);
+    std::vector<uint16_t> host(elems);
     auto p = drv.alloc(elems * 2);
     if (!p) {
       state.SkipWithError(p.error().str().c_str());
@@ -85,7 +78,8 @@ void BM_Kernel(benchmark::State &state) {
       return;
     }
     views[t] = runtime::TensorView::contiguous(reinterpret_cast<void *>(*p), runtime::DType::BF16,
-                                               {batch, heads, seq, dim}, runtime::DeviceKind::Cuda);
+                                               {batch, heads, seq, shape.headDim},
+                                               runtime::DeviceKind::Cuda);
   }
   auto start = drv.createEvent(), stop = drv.createEvent();
   for (auto _ : state) {
@@ -107,6 +101,66 @@ void BM_Kernel(benchmark::State &state) {
   (void)drv.destroyEvent(*stop);
   for (auto p : buffers)
     (void)drv.free(p);
+}
+
+void BM_Kernel(benchmark::State &state) {
+  compiler::Session *session = gpuSession();
+  if (!session) {
+    state.SkipWithError("no GPU");
+    return;
+  }
+  int64_t batch = state.range(0), heads = state.range(1), seq = state.range(2),
+          dim = state.range(3);
+  double density = state.range(4) / 100.0;
+  bool causal = state.range(5);
+  // density -1: the skewed mask (bench::skewedSpec) with 2 dense rows per head.
+  auto spec = state.range(4) < 0
+                  ? bench::skewedSpec(batch, heads, seq, dim, /*denseRows=*/2, session->target())
+                  : bench::peerSpec(batch, heads, seq, dim, density, causal, session->target());
+  // Kernel options: 0 lets the compiler choose.
+  spec.options.variant = kVariantNames[state.range(6)];
+  spec.options.queryTile = state.range(7);
+  spec.options.stages = state.range(8);
+  timeKernel(state, session, spec);
+}
+
+// Split-KV against whole rows on the masks it is for, side by side:
+// {B, H, Sq, Sk, D, dense rows (-1: every tile kept), variant, split (0 off,
+// 1 auto)}. Dense rows >= 0 is bench::skewedSpec (Sq = Sk); -1 with Sq << Sk
+// is the few-rows case (fewer work rows than SMs).
+void BM_SplitKv(benchmark::State &state) {
+  compiler::Session *session = gpuSession();
+  if (!session) {
+    state.SkipWithError("no GPU");
+    return;
+  }
+  const int64_t batch = state.range(0), heads = state.range(1), seqQ = state.range(2),
+                seqK = state.range(3), dim = state.range(4), denseRows = state.range(5);
+  compiler::KernelSpec spec;
+  if (denseRows >= 0) {
+    spec = bench::skewedSpec(batch, heads, seqQ, dim, denseRows, session->target());
+  } else {
+    spec = bench::peerSpec(batch, heads, seqQ, dim, 1.0, false, session->target());
+    spec.shape.seqK = seqK;
+    spec.mask =
+        *runtime::BlockMask::create(heads, (seqQ + 127) / 128, (seqK + 127) / 128, 128, 128);
+    for (int64_t h = 0; h < heads; ++h)
+      spec.mask.setHead(h, true);
+  }
+  spec.options.variant = kVariantNames[state.range(6)];
+  spec.options.splitKv = state.range(7) ? "auto" : "off";
+  timeKernel(state, session, spec);
+}
+
+void splitRows(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"B", "H", "Sq", "Sk", "D", "dense", "variant", "split"});
+  for (int64_t variant : {0, 2})
+    for (int64_t split : {0, 1}) {
+      b->Args({1, 8, 16384, 16384, 128, 2, variant, split});
+      b->Args({1, 8, 16384, 16384, 128, 8, variant, split});
+      b->Args({4, 16, 8192, 8192, 64, 2, variant, split});
+      b->Args({1, 8, 128, 32768, 128, -1, variant, split});
+    }
 }
 
 // The rows of DESIGN.md's peer table: {B, H, S, D, density %, causal}.
@@ -138,5 +192,10 @@ void peerRows(benchmark::internal::Benchmark *b) {
 }
 
 BENCHMARK(BM_Kernel)->Apply(peerRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2);
+BENCHMARK(BM_SplitKv)
+    ->Apply(splitRows)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.2);
 
 } // namespace

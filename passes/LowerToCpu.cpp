@@ -179,8 +179,15 @@ struct LowerToCpuPass : public sieve::passes::impl::LowerToCpuBase<LowerToCpuPas
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
-    for (BlockSparseAttentionOp op : ops)
+    for (BlockSparseAttentionOp op : ops) {
+      // Split-KV balances SMs; the host loops run every row whole.
+      if (op.hasSplitRows()) {
+        op.emitOpError() << "has split rows (sieve-split-rows), which only the GPU lowering "
+                            "combines; the CPU pipeline runs whole rows";
+        return signalPassFailure();
+      }
       lowerOne(op, module, index++);
+    }
   }
 };
 

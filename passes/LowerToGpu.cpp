@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "LoweringUtils.h"
 #include "MmaAttentionKernel.h"
+#include "SplitKv.h"
 #include "WgmmaAttentionKernel.h"
 #include "ZeroRows.h"
 #include "sieve/dialect/SieveOps.h"
@@ -49,6 +50,14 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
   return 1;
 }
 
+/// What split-KV did to the schedule, for the artifact's configuration.
+std::string splitConfig(BlockSparseAttentionOp op) {
+  if (!op.hasSplitRows())
+    return "";
+  return " split_kv=" + std::to_string(op.getSplitGroups()->size() / 4) + " rows into " +
+         std::to_string(op.getNumSlots()) + " parts";
+}
+
 LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                        int64_t chunkElements) {
   auto qType = op.getQuery().getType();
@@ -82,7 +91,10 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   auto stageType = MemRefType::get({chunk, headDim}, f32, MemRefLayoutAttrInterface(), workgroup);
   auto rowType = MemRefType::get({headDim}, f32, MemRefLayoutAttrInterface(), priv);
   auto scoreType = MemRefType::get({chunk}, f32, MemRefLayoutAttrInterface(), priv);
-  auto funcType = gb.getFunctionType(op->getOperandTypes(), {});
+  SmallVector<Type> argTypes(op->getOperandTypes());
+  if (op.hasSplitRows()) // split-KV parts write partial results there
+    argTypes.push_back(workspaceType(gb.getContext()));
+  auto funcType = gb.getFunctionType(argTypes, {});
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType,
                                      TypeRange{stageType, stageType},
                                      TypeRange{rowType, rowType, scoreType});
@@ -198,26 +210,44 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&ifValid.getThenRegion().front());
-    buildNormalizeAndStore(
-        b, acc, blockLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value x) {
-          memref::StoreOp::create(b, fromF32(b, x, elt), out, ValueRange{bi, h, i, d});
+    // The scores were scaled by scale * log2(e) with q: the running max is
+    // already in the log2 domain a split-KV part stores.
+    emitSlotBranch(
+        b, tables, r,
+        [&](Value slot) {
+          emitScalarPartialStore(b, WorkspaceLayout::of(op), entry.getArguments().back(), slot, bi,
+                                 tid, acc, blockLoop.getResult(0), blockLoop.getResult(1));
+        },
+        [&] {
+          buildNormalizeAndStore(
+              b, acc, blockLoop.getResult(1), headDim,
+              [&](ImplicitLocOpBuilder &b, Value d, Value x) {
+                memref::StoreOp::create(b, fromF32(b, x, elt), out, ValueRange{bi, h, i, d});
+              });
         });
   }
   gpu::ReturnOp::create(b);
+  CombineKernel combine;
+  if (op.hasSplitRows())
+    combine = buildCombineKernel(op, gpuModule, tables);
 
   // The launch replaces the op on the host side.
   ImplicitLocOpBuilder hb(op.getLoc(), op);
+  SmallVector<Value> operands(op->getOperands());
+  Value workspace = appendWorkspaceOperand(hb, op, operands);
   Value rows = indexConst(hb, rowLaunch.gridX());
   auto launch = gpu::LaunchFuncOp::create(
       hb, func, gpu::KernelDim3{rows, indexConst(hb, batch), indexConst(hb, 1)},
       gpu::KernelDim3{indexConst(hb, blockQ), indexConst(hb, 1), indexConst(hb, 1)},
-      /*dynamicSharedMemorySize=*/Value(), op->getOperands());
+      /*dynamicSharedMemorySize=*/Value(), operands);
   // Which body runs, for the artifact (and the people reading it).
   launch->setAttr("sieve.variant", hb.getStringAttr("simt"));
-  launch->setAttr("sieve.config", hb.getStringAttr("simt block_q=" + std::to_string(blockQ) +
-                                                   " block_k=" + std::to_string(blockK) +
-                                                   " chunk=" + std::to_string(chunk) +
-                                                   " threads=" + std::to_string(blockQ)));
+  launch->setAttr("sieve.config",
+                  hb.getStringAttr("simt block_q=" + std::to_string(blockQ) + " block_k=" +
+                                   std::to_string(blockK) + " chunk=" + std::to_string(chunk) +
+                                   " threads=" + std::to_string(blockQ) + splitConfig(op)));
+  if (workspace)
+    emitCombineLaunch(hb, op, combine, workspace);
   op.erase();
   return success();
 }
@@ -268,9 +298,10 @@ FailureOr<std::pair<gpu::GPUModuleOp, RowTableGlobals>> openKernelModule(BlockSp
 void replaceByLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op, gpu::GPUFuncOp func,
                      int64_t blocksPerRow, int64_t threads, int64_t sharedBytes,
                      SmallVector<Value> operands, StringRef variant, const std::string &config,
-                     bool generic) {
+                     bool generic, const CombineKernel &combine) {
   if (generic)
     appendLaunchTables(hb, operands);
+  Value workspace = appendWorkspaceOperand(hb, op, operands);
   Value shared =
       arith::ConstantOp::create(hb, hb.getI32IntegerAttr(static_cast<int32_t>(sharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
@@ -280,8 +311,18 @@ void replaceByLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op, gpu::G
       gpu::KernelDim3{indexConst(hb, threads), indexConst(hb, 1), indexConst(hb, 1)}, shared,
       operands);
   launch->setAttr("sieve.variant", hb.getStringAttr(generic ? "generic" : variant));
-  launch->setAttr("sieve.config", hb.getStringAttr(generic ? "generic " + config : config));
+  launch->setAttr("sieve.config",
+                  hb.getStringAttr((generic ? "generic " + config : config) + splitConfig(op)));
+  if (workspace)
+    emitCombineLaunch(hb, op, combine, workspace);
   op.erase();
+}
+
+/// The combine kernel of an op with split rows (none otherwise), in the
+/// attention kernel's module.
+CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
+                              const RowTableGlobals &tables) {
+  return op.hasSplitRows() ? buildCombineKernel(op, gpuModule, tables) : CombineKernel{};
 }
 
 LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
@@ -292,9 +333,10 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   if (failed(opened))
     return failure();
   MmaKernel kernel = buildMmaAttentionKernel(op, opened->first, opened->second, options);
+  CombineKernel combine = combineKernelOf(op, opened->first, opened->second);
   ImplicitLocOpBuilder hb(op.getLoc(), op);
   replaceByLaunch(hb, op, kernel.func, kernel.blocksPerRow, kernel.threads, kernel.sharedBytes,
-                  SmallVector<Value>(op->getOperands()), "mma", kernel.config, generic);
+                  SmallVector<Value>(op->getOperands()), "mma", kernel.config, generic, combine);
   return success();
 }
 
@@ -304,6 +346,7 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   if (failed(opened))
     return failure();
   WgmmaKernel kernel = buildWgmmaAttentionKernel(op, opened->first, opened->second, options);
+  CombineKernel combine = combineKernelOf(op, opened->first, opened->second);
 
   // The host side describes each of q, k, v to TMA: a 4-d tensor map whose
   // box is one 64-column slab of a tile. The artifact turns these into
@@ -326,7 +369,7 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   operands.push_back(describe(op.getKey(), kernel.keyMap));
   operands.push_back(describe(op.getValue(), kernel.valueMap));
   replaceByLaunch(hb, op, kernel.func, kernel.blocksPerRow, kernel.threads, kernel.sharedBytes,
-                  operands, "wgmma", kernel.config, generic);
+                  operands, "wgmma", kernel.config, generic, combine);
   return success();
 }
 
@@ -378,6 +421,11 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       if (op.getStats()) {
         op.emitOpError() << "operand 'stats' (calibration) is supported by sieve-lower-to-cpu "
                             "only; the GPU calibration variant is not written yet";
+        return signalPassFailure();
+      }
+      if (variant == "generic" && op.hasSplitRows()) {
+        op.emitOpError() << "variant=generic reads its mask at launch and cannot run split rows "
+                            "(sieve-split-rows is for specialized kernels)";
         return signalPassFailure();
       }
       // Tile defaults per kernel (a 0 option means "choose"): the

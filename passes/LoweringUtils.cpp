@@ -13,9 +13,8 @@ using namespace mlir;
 
 namespace sieve::passes {
 
-namespace {
-memref::GlobalOp createTable(OpBuilder &builder, Location loc, StringRef name,
-                             ArrayRef<int32_t> values, Attribute memorySpace) {
+memref::GlobalOp createConstantTable(OpBuilder &builder, Location loc, StringRef name,
+                                     ArrayRef<int32_t> values, Attribute memorySpace) {
   SmallVector<int32_t> data(values.begin(), values.end());
   if (data.empty())
     data.push_back(0);
@@ -26,18 +25,25 @@ memref::GlobalOp createTable(OpBuilder &builder, Location loc, StringRef name,
   return memref::GlobalOp::create(builder, loc, name, builder.getStringAttr("private"), type, init,
                                   /*constant=*/true, /*alignment=*/nullptr);
 }
-} // namespace
 
 RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
                                       dialect::BlockSparseAttentionOp op, StringRef prefix,
                                       Attribute memorySpace) {
   RowTableGlobals g;
-  g.heads = createTable(builder, loc, (prefix + "_row_heads").str(), op.getRowHeads(), memorySpace);
-  g.queryBlocks = createTable(builder, loc, (prefix + "_row_query_blocks").str(),
-                              op.getRowQueryBlocks(), memorySpace);
-  g.spans = createTable(builder, loc, (prefix + "_row_spans").str(), op.getRowSpans(), memorySpace);
-  g.keyBlocks =
-      createTable(builder, loc, (prefix + "_key_blocks").str(), op.getKeyBlocks(), memorySpace);
+  g.heads = createConstantTable(builder, loc, (prefix + "_row_heads").str(), op.getRowHeads(),
+                                memorySpace);
+  g.queryBlocks = createConstantTable(builder, loc, (prefix + "_row_query_blocks").str(),
+                                      op.getRowQueryBlocks(), memorySpace);
+  g.spans = createConstantTable(builder, loc, (prefix + "_row_spans").str(), op.getRowSpans(),
+                                memorySpace);
+  g.keyBlocks = createConstantTable(builder, loc, (prefix + "_key_blocks").str(), op.getKeyBlocks(),
+                                    memorySpace);
+  if (op.hasSplitRows()) {
+    g.rowSlots = createConstantTable(builder, loc, (prefix + "_row_slots").str(), *op.getRowSlots(),
+                                     memorySpace);
+    g.splitGroups = createConstantTable(builder, loc, (prefix + "_split_groups").str(),
+                                        *op.getSplitGroups(), memorySpace);
+  }
   return g;
 }
 

@@ -41,6 +41,9 @@ bool hasUnitInnerStride(mlir::MemRefType type);
 struct RowTableGlobals {
   mlir::memref::GlobalOp heads, queryBlocks, spans, keyBlocks;
   bool atLaunch = false;
+  /// Split-KV (SplitKv.h): each row's workspace slot and the split groups;
+  /// null when the op has no split rows.
+  mlir::memref::GlobalOp rowSlots, splitGroups;
 };
 
 /// The kernel argument types the tables take when `atLaunch`.
@@ -58,6 +61,12 @@ std::array<mlir::Value, 4> rowTableValues(mlir::ImplicitLocOpBuilder &b,
 RowTableGlobals createRowTableGlobals(mlir::OpBuilder &builder, mlir::Location loc,
                                       dialect::BlockSparseAttentionOp op, llvm::StringRef prefix,
                                       mlir::Attribute memorySpace = {});
+
+/// A private constant i32 global `name` holding `values` (one padding
+/// entry when empty: zero-sized globals are not portable).
+mlir::memref::GlobalOp createConstantTable(mlir::OpBuilder &builder, mlir::Location loc,
+                                           llvm::StringRef name, llvm::ArrayRef<int32_t> values,
+                                           mlir::Attribute memorySpace = {});
 
 /// Loads `table[index]` (i32) as an index value.
 mlir::Value loadIndexEntry(mlir::ImplicitLocOpBuilder &b, mlir::Value table, mlir::Value index);

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 #include "MmaAttentionKernel.h"
 #include "FragmentMath.h"
+#include "SplitKv.h"
 #include "ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -174,6 +175,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   SmallVector<Type> argTypes(op->getOperandTypes());
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(op.getContext()));
+  if (op.hasSplitRows()) // split-KV parts write partial results there
+    argTypes.push_back(workspaceType(op.getContext()));
   auto funcType = gb.getFunctionType(argTypes, {});
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
@@ -337,37 +340,52 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     scf::YieldOp::create(b, results);
   }
 
-  // Normalize; a row with no kept key (sum 0) writes zeros.
-  SmallVector<Value, 2> inv =
-      rowInverseSums(e, loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3));
-  // Stage the warp's rows through its own part of the Q tile, then write
-  // 16-byte chunks to global memory.
-  wait(0);
-  gpu::BarrierOp::create(b);
-  for (int64_t d = 0; d < dTiles; ++d)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
-      Value lo = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half), inv[half]);
-      Value hi = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half + 1), inv[half]);
-      Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
-      auto store = vector::StoreOp::create(b, e.pack(lo, hi), qTile, ValueRange{row, col});
-      store.setAlignment(4);
+  auto storeWholeRow = [&] {
+    // Normalize; a row with no kept key (sum 0) writes zeros.
+    SmallVector<Value, 2> inv =
+        rowInverseSums(e, loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3));
+    // Stage the warp's rows through its own part of the Q tile, then write
+    // 16-byte chunks to global memory.
+    gpu::BarrierOp::create(b);
+    for (int64_t d = 0; d < dTiles; ++d)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
+        Value lo = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half), inv[half]);
+        Value hi = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half + 1), inv[half]);
+        Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
+        auto store = vector::StoreOp::create(b, e.pack(lo, hi), qTile, ValueRange{row, col});
+        store.setAlignment(4);
+      }
+    gpu::BarrierOp::create(b);
+    const int64_t cpr = g.chunksPerRow();
+    for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
+      Value c = e.add(lane, i * kWarp);
+      Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
+      Value query = e.add(qStart, row);
+      e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
+        auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, g.elt), qTile,
+                                           ValueRange{row, e.swizzledCol(row, chunk)});
+        load.setAlignment(16);
+        auto store =
+            vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, kChunk)});
+        store.setAlignment(16);
+      });
     }
-  gpu::BarrierOp::create(b);
-  const int64_t cpr = g.chunksPerRow();
-  for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
-    Value c = e.add(lane, i * kWarp);
-    Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
-    Value query = e.add(qStart, row);
-    e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
-      auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, g.elt), qTile,
-                                         ValueRange{row, e.swizzledCol(row, chunk)});
-      load.setAlignment(16);
-      auto store =
-          vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, kChunk)});
-      store.setAlignment(16);
-    });
-  }
+  };
+  // No copy may still be landing in shared memory, whichever path follows.
+  wait(0);
+  // A split-KV part leaves its partial result in the workspace; a whole
+  // row is normalized and stored through shared memory.
+  Value workspace = op.hasSplitRows() ? entry.getArguments().back() : Value();
+  auto storePartial = [&](Value slot) {
+    SmallVector<Value> acc(loop.getResults().take_front(dTiles * 4));
+    Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
+    Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
+    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), workspace, slot, bi,
+                             e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc,
+                             m, l);
+  };
+  emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
   gpu::ReturnOp::create(b);
   std::string config = "mma block_q=" + std::to_string(g.blockQ) +
                        " query_tile=" + std::to_string(g.queryTile) +

@@ -41,6 +41,13 @@ namespace sieve::passes {
 
 void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
   pm.addPass(createSpecializeMask());
+  // The generic kernel's schedule is fixed per shape (the mask is data), so
+  // only specialized kernels are balanced by cutting long rows.
+  if (options.splitKv && options.variant != "generic") {
+    SplitRowsOptions split;
+    split.sms = options.sms;
+    pm.addPass(createSplitRows(split));
+  }
   LowerToGpuOptions lowering;
   lowering.variant = options.variant;
   lowering.chip = options.chip;

@@ -27,6 +27,7 @@
 //===----------------------------------------------------------------------===//
 #include "WgmmaAttentionKernel.h"
 #include "FragmentMath.h"
+#include "SplitKv.h"
 #include "ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -207,6 +208,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   argTypes.append({ptrType, ptrType, ptrType});
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(ctx));
+  if (op.hasSplitRows()) // split-KV parts write partial results there
+    argTypes.push_back(workspaceType(ctx));
   auto func =
       gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", gb.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
@@ -438,46 +441,60 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     scf::YieldOp::create(b, results);
   }
 
-  // Normalize, stage the group's rows through its own rows of the Q tile
-  // (its wgmmas have completed), then write 16-byte chunks.
-  SmallVector<Value, 2> inv =
-      rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
-  auto slabsType =
-      MemRefType::get({g.slabs() * QT, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
-  Value qSlabs =
-      memref::ViewOp::create(b, slabsType, smem, e.add(pad, g.queryOffset()), ValueRange{});
-  auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
-    return e.mul(arith::XOrIOp::create(b, chunk, e.rem(row, 8)), 8);
-  };
-  for (int64_t j = 0; j < D / 8; ++j)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
-      Value lo = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half), inv[half]);
-      Value hi = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half + 1), inv[half]);
-      Value slabRow = e.add(row, (j / 8) * QT);
-      Value col = e.add(swizzled(slabRow, e.idx(j % 8)), laneCol);
-      auto store = vector::StoreOp::create(b, e.pack(lo, hi), qSlabs, ValueRange{slabRow, col});
-      store.setAlignment(4);
+  auto storeWholeRow = [&] {
+    // Normalize, stage the group's rows through its own rows of the Q tile
+    // (its wgmmas have completed), then write 16-byte chunks.
+    SmallVector<Value, 2> inv =
+        rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
+    auto slabsType =
+        MemRefType::get({g.slabs() * QT, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
+    Value qSlabs =
+        memref::ViewOp::create(b, slabsType, smem, e.add(pad, g.queryOffset()), ValueRange{});
+    auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
+      return e.mul(arith::XOrIOp::create(b, chunk, e.rem(row, 8)), 8);
+    };
+    for (int64_t j = 0; j < D / 8; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
+        Value lo = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half), inv[half]);
+        Value hi = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half + 1), inv[half]);
+        Value slabRow = e.add(row, (j / 8) * QT);
+        Value col = e.add(swizzled(slabRow, e.idx(j % 8)), laneCol);
+        auto store = vector::StoreOp::create(b, e.pack(lo, hi), qSlabs, ValueRange{slabRow, col});
+        store.setAlignment(4);
+      }
+    // Named barrier 1 + consumer: only this warp group's 128 threads.
+    Value barrierId = arith::IndexCastOp::create(b, b.getI32Type(), e.add(consumer, 1)).getResult();
+    NVVM::BarrierOp::create(b, TypeRange{}, barrierId,
+                            arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
+                            NVVM::BarrierReductionAttr(), Value());
+    const int64_t chunksPerRow = D / 8;
+    for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
+      Value c = e.add(ctid, i * kWarpGroup);
+      Value row = e.add(groupRow0, e.div(c, chunksPerRow)), chunk = e.rem(c, chunksPerRow);
+      Value query = e.add(qStart, row);
+      e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
+        Value slabRow = e.add(row, e.mul(e.div(chunk, 8), QT));
+        auto load = vector::LoadOp::create(b, VectorType::get({8}, g.elt), qSlabs,
+                                           ValueRange{slabRow, swizzled(slabRow, e.rem(chunk, 8))});
+        load.setAlignment(16);
+        auto store =
+            vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, 8)});
+        store.setAlignment(16);
+      });
     }
-  // Named barrier 1 + consumer: only this warp group's 128 threads.
-  Value barrierId = arith::IndexCastOp::create(b, b.getI32Type(), e.add(consumer, 1)).getResult();
-  NVVM::BarrierOp::create(b, TypeRange{}, barrierId,
-                          arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
-                          NVVM::BarrierReductionAttr(), Value());
-  const int64_t chunksPerRow = D / 8;
-  for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
-    Value c = e.add(ctid, i * kWarpGroup);
-    Value row = e.add(groupRow0, e.div(c, chunksPerRow)), chunk = e.rem(c, chunksPerRow);
-    Value query = e.add(qStart, row);
-    e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
-      Value slabRow = e.add(row, e.mul(e.div(chunk, 8), QT));
-      auto load = vector::LoadOp::create(b, VectorType::get({8}, g.elt), qSlabs,
-                                         ValueRange{slabRow, swizzled(slabRow, e.rem(chunk, 8))});
-      load.setAlignment(16);
-      auto store = vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, 8)});
-      store.setAlignment(16);
-    });
-  }
+  };
+  // A split-KV part leaves its partial result in the workspace; a whole
+  // row is normalized and stored through shared memory.
+  auto storePartial = [&](Value slot) {
+    SmallVector<Value> acc(loop.getResults().take_front(D / 2));
+    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
+    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), entry.getArguments().back(), slot, bi,
+                             e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc,
+                             m, l);
+  };
+  emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
 
   b.setInsertionPointAfter(roles);
   gpu::ReturnOp::create(b);

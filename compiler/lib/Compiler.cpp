@@ -154,6 +154,7 @@ void buildPipeline(PassManager &pm, const KernelSpec &spec) {
     options.queryTile = chosen.queryTile;
     options.keyTile = chosen.keyTile;
     options.stages = chosen.stages;
+    options.splitKv = chosen.splitKv == "auto";
     options.chip = target.chip;
     // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
     options.features = "+ptx80";
@@ -212,6 +213,14 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
     }
     if (auto cast = operand.getDefiningOp<memref::CastOp>()) {
       if (auto table = cast.getSource().getDefiningOp<memref::AllocaOp>()) {
+        // Split-KV's workspace: a rank-1 f32 buffer the runtime allocates.
+        if (table->hasAttr("sieve.workspace")) {
+          for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
+                             runtime::ParamField::Offset, runtime::ParamField::Size,
+                             runtime::ParamField::Stride})
+            slots.push_back({runtime::ParamSlot::kWorkspace, field, 0});
+          continue;
+        }
         auto index = table->getAttrOfType<IntegerAttr>("sieve.launch_table");
         if (!index || index.getInt() < 0 || index.getInt() > 3)
           return Error(ErrorCode::Internal, "GPU launch operand is an unmarked buffer");
@@ -236,24 +245,59 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
   return slots;
 }
 
-Error extractGpuArtifact(ModuleOp module, Artifact &a) {
-  gpu::LaunchFuncOp launch;
-  module.walk([&](gpu::LaunchFuncOp op) { launch = op; });
-  gpu::BinaryOp binary;
-  module.walk([&](gpu::BinaryOp op) { binary = op; });
-  if (!launch || !binary || binary.getObjects().size() != 1)
-    return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary and launch");
-  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
-  a.code = object.getObject().str();
-  a.entry = launch.getKernelName().str();
+/// A launch's constant grid and block sizes.
+Error launchGeometry(gpu::LaunchFuncOp launch, std::array<uint32_t, 3> &grid,
+                     std::array<uint32_t, 3> &block) {
   int64_t dims[6] = {constantOf(launch.getGridSizeX()),  constantOf(launch.getGridSizeY()),
                      constantOf(launch.getGridSizeZ()),  constantOf(launch.getBlockSizeX()),
                      constantOf(launch.getBlockSizeY()), constantOf(launch.getBlockSizeZ())};
   for (int64_t d : dims)
     if (d <= 0)
       return Error(ErrorCode::Internal, "GPU launch geometry is not constant");
-  a.grid = {uint32_t(dims[0]), uint32_t(dims[1]), uint32_t(dims[2])};
-  a.block = {uint32_t(dims[3]), uint32_t(dims[4]), uint32_t(dims[5])};
+  grid = {uint32_t(dims[0]), uint32_t(dims[1]), uint32_t(dims[2])};
+  block = {uint32_t(dims[3]), uint32_t(dims[4]), uint32_t(dims[5])};
+  return Error::success();
+}
+
+/// Split-KV's combine launch (marked `sieve.combine`), if the op had split rows.
+Error extractCombine(gpu::LaunchFuncOp combine, Artifact &a) {
+  if (!combine)
+    return Error::success();
+  a.combine.entry = combine.getKernelName().str();
+  if (Error e = launchGeometry(combine, a.combine.grid, a.combine.block))
+    return e;
+  auto params = launchParams(combine);
+  if (!params)
+    return params.error();
+  a.combine.params = std::move(*params);
+  for (Value operand : combine.getKernelOperands())
+    if (auto cast = operand.getDefiningOp<memref::CastOp>())
+      if (auto alloca = cast.getSource().getDefiningOp<memref::AllocaOp>();
+          alloca && alloca->hasAttr("sieve.workspace"))
+        a.combine.workspaceBytes = static_cast<uint64_t>(alloca.getType().getNumElements()) * 4;
+  if (a.combine.workspaceBytes == 0)
+    return Error(ErrorCode::Internal, "combine launch has no workspace");
+  return Error::success();
+}
+
+Error extractGpuArtifact(ModuleOp module, Artifact &a) {
+  gpu::LaunchFuncOp launch, combine;
+  int launches = 0;
+  module.walk([&](gpu::LaunchFuncOp op) {
+    ++launches;
+    (op->hasAttr("sieve.combine") ? combine : launch) = op;
+  });
+  gpu::BinaryOp binary;
+  module.walk([&](gpu::BinaryOp op) { binary = op; });
+  if (!launch || !binary || binary.getObjects().size() != 1 || launches != (combine ? 2 : 1))
+    return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary and launch");
+  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  a.code = object.getObject().str();
+  a.entry = launch.getKernelName().str();
+  if (Error e = launchGeometry(launch, a.grid, a.block))
+    return e;
+  if (Error e = extractCombine(combine, a))
+    return e;
   a.sharedBytes = 0;
   if (Value shared = launch.getDynamicSharedMemorySize()) {
     auto c = shared.getDefiningOp<arith::ConstantIntOp>();

@@ -8,8 +8,8 @@
 namespace sieve::compiler {
 
 std::string KernelOptions::str() const {
-  return fmt::format("variant={} query-tile={} key-tile={} stages={}", variant, queryTile, keyTile,
-                     stages);
+  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={}", variant,
+                     queryTile, keyTile, stages, splitKv);
 }
 
 double KernelSpec::effectiveScale() const {
@@ -91,6 +91,9 @@ Error KernelSpec::validate() const {
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("query tile {} must be a multiple of 16 that divides block_q {}",
                                options.queryTile, mask.blockQ()));
+    if (options.splitKv != "auto" && options.splitKv != "off")
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
     if (options.stages != 0 && (options.stages < 2 || options.stages > 4))
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("stages must be 2, 3 or 4, got {}", options.stages));

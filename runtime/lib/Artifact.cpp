@@ -39,7 +39,7 @@ std::vector<ParamSlot> memrefDescriptorParams(int numTensors) {
 
 bool Artifact::maskAtLaunch() const {
   for (const ParamSlot &p : params)
-    if (p.tensor >= ParamSlot::kFirstTable)
+    if (p.tensor >= ParamSlot::kFirstTable && p.tensor < ParamSlot::kWorkspace)
       return true;
   return false;
 }
@@ -110,9 +110,9 @@ std::string dirName(const std::string &path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-json toJson(const Artifact &a, const std::string &codeFile) {
+json paramsJson(const std::vector<ParamSlot> &slots) {
   json params = json::array();
-  for (const ParamSlot &p : a.params) {
+  for (const ParamSlot &p : slots) {
     json slot = {{"tensor", p.tensor}, {"field", fieldName(p.field)}, {"dim", p.dim}};
     if (p.field == ParamField::TensorMap) {
       slot["box_rows"] = p.boxRows;
@@ -120,6 +120,52 @@ json toJson(const Artifact &a, const std::string &codeFile) {
     }
     params.push_back(slot);
   }
+  return params;
+}
+
+/// Parses a kernel's parameter slots; a bad slot is named in `error`.
+bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &error) {
+  for (const json &p : list) {
+    ParamSlot s;
+    s.tensor = p.at("tensor").get<int>();
+    s.dim = p.at("dim").get<int>();
+    // Tables and the workspace are rank-1 buffers, never TMA tensors.
+    bool buffer = s.tensor >= ParamSlot::kFirstTable;
+    if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
+        s.tensor > ParamSlot::kWorkspace || s.dim < 0 || s.dim > (buffer ? 0 : 3) ||
+        (buffer && s.field == ParamField::TensorMap)) {
+      error = "bad parameter slot " + p.dump();
+      return false;
+    }
+    if (s.field == ParamField::TensorMap) {
+      s.boxRows = p.at("box_rows").get<int64_t>();
+      s.boxCols = p.at("box_cols").get<int64_t>();
+      // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
+      if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256) {
+        error = "bad tensor map box in parameter slot " + p.dump();
+        return false;
+      }
+    }
+    out.push_back(s);
+  }
+  return true;
+}
+
+bool usesWorkspace(const std::vector<ParamSlot> &slots) {
+  for (const ParamSlot &p : slots)
+    if (p.tensor == ParamSlot::kWorkspace)
+      return true;
+  return false;
+}
+
+json toJson(const Artifact &a, const std::string &codeFile) {
+  json combine = nullptr;
+  if (a.hasCombine())
+    combine = json{{"entry", a.combine.entry},
+                   {"grid", a.combine.grid},
+                   {"block", a.combine.block},
+                   {"params", paramsJson(a.combine.params)},
+                   {"workspace_bytes", a.combine.workspaceBytes}};
   return json{{"format", Artifact::kFormat},
               {"version", Artifact::kVersion},
               {"backend", backendName(a.backend)},
@@ -132,7 +178,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"config", a.config},
               {"unit_inner_stride", a.unitInnerStride},
               {"align_bytes", a.alignBytes},
-              {"params", params},
+              {"params", paramsJson(a.params)},
+              {"combine", combine},
               {"shape",
                {{"batch", a.shape.batch},
                 {"heads_q", a.shape.headsQ},
@@ -192,24 +239,25 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     a.alignBytes = j.at("align_bytes").get<uint32_t>();
     if (a.alignBytes != 0 && (a.alignBytes & (a.alignBytes - 1)) != 0)
       return corrupt("'align_bytes' " + std::to_string(a.alignBytes) + " is not a power of two");
-    for (const json &p : j.at("params")) {
-      ParamSlot s;
-      s.tensor = p.at("tensor").get<int>();
-      s.dim = p.at("dim").get<int>();
-      bool table = s.tensor >= ParamSlot::kFirstTable;
-      if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
-          s.tensor > ParamSlot::kFirstTable + 3 || s.dim < 0 || s.dim > (table ? 0 : 3) ||
-          (table && s.field == ParamField::TensorMap))
-        return corrupt("bad parameter slot " + p.dump());
-      if (s.field == ParamField::TensorMap) {
-        s.boxRows = p.at("box_rows").get<int64_t>();
-        s.boxCols = p.at("box_cols").get<int64_t>();
-        // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
-        if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256)
-          return corrupt("bad tensor map box in parameter slot " + p.dump());
-      }
-      a.params.push_back(s);
+    std::string bad;
+    if (!parseParams(j.at("params"), a.params, bad))
+      return corrupt(bad);
+    const json &combine = j.at("combine");
+    if (!combine.is_null()) {
+      a.combine.entry = combine.at("entry").get<std::string>();
+      a.combine.grid = combine.at("grid").get<std::array<uint32_t, 3>>();
+      a.combine.block = combine.at("block").get<std::array<uint32_t, 3>>();
+      a.combine.workspaceBytes = combine.at("workspace_bytes").get<uint64_t>();
+      if (!parseParams(combine.at("params"), a.combine.params, bad))
+        return corrupt("combine: " + bad);
+      if (a.combine.entry.empty() || a.combine.workspaceBytes == 0)
+        return corrupt("'combine' names no entry or an empty workspace");
     }
+    // A workspace parameter without a combine step (or the reverse) would
+    // launch with no buffer, or leave split rows unmerged.
+    if (usesWorkspace(a.params) != a.hasCombine() ||
+        (a.hasCombine() && !usesWorkspace(a.combine.params)))
+      return corrupt("workspace parameters and the 'combine' kernel must come together");
     const json &shape = j.at("shape");
     a.shape.batch = shape.at("batch").get<int64_t>();
     a.shape.headsQ = shape.at("heads_q").get<int64_t>();

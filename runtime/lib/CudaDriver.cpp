@@ -46,6 +46,8 @@ std::string DeviceInfo::chip() const {
   X(cuTensorMapEncodeTiled) \
   X(cuMemAlloc) \
   X(cuMemFree) \
+  X(cuMemAllocAsync) \
+  X(cuMemFreeAsync) \
   X(cuMemcpyHtoD) \
   X(cuMemcpyDtoH) \
   X(cuMemsetD8) \
@@ -273,6 +275,22 @@ Error CudaDriver::free(CuDevicePtr ptr) const {
   return Error::success();
 }
 
+Expected<CuDevicePtr> CudaDriver::allocAsync(size_t bytes, CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  CUdeviceptr ptr;
+  if (Error e = cuError(*api_, api_->cuMemAllocAsync(&ptr, bytes, static_cast<CUstream>(stream)),
+                        "cuMemAllocAsync"))
+    return e.withContext(fmt::format("allocating {} bytes on the stream", bytes));
+  return static_cast<CuDevicePtr>(ptr);
+}
+
+Error CudaDriver::freeAsync(CuDevicePtr ptr, CuStream stream) const {
+  SIEVE_CU(api_->cuMemFreeAsync(static_cast<CUdeviceptr>(ptr), static_cast<CUstream>(stream)),
+           "cuMemFreeAsync");
+  return Error::success();
+}
+
 Error CudaDriver::copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
@@ -377,6 +395,8 @@ Expected<std::array<uint64_t, 16>> CudaDriver::encodeTensorMap(DType, const void
 }
 Expected<CuDevicePtr> CudaDriver::alloc(size_t) const { return disabled(); }
 Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
+Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return disabled(); }
+Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
 Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
 Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }

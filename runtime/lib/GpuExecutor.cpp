@@ -56,6 +56,12 @@ Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact)
   if (!fn)
     return fn.error();
   kernel->function_ = *fn;
+  if (artifact.hasCombine()) {
+    auto combine = driver_->getFunction(*module, artifact.combine.entry);
+    if (!combine)
+      return combine.error();
+    kernel->combine_ = *combine;
+  }
   // Opt in whenever dynamic shared memory is used: the 48 KiB default
   // counts static shared memory too, so exactly 48 KiB dynamic already fails.
   if (artifact.sharedBytes > 0) {
@@ -130,11 +136,59 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
                                "device memory of {}",
                                names[t], driver_->device().name));
 
+  // Split-KV parts leave partial results in a workspace of this launch's
+  // own, ordered on its stream: allocated before, freed after the combine.
+  CuDevicePtr workspace = 0;
+  if (a.hasCombine()) {
+    auto allocated = driver_->allocAsync(a.combine.workspaceBytes, stream);
+    if (!allocated)
+      return allocated.error().withContext("split-KV workspace");
+    workspace = *allocated;
+  }
+  Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
+                              tensors, tables, workspace, stream);
+  if (!launched && a.hasCombine())
+    launched = launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
+                          a.combine.block, 0, tensors, tables, workspace, stream);
+  if (workspace) {
+    Error freed = driver_->freeAsync(workspace, stream);
+    if (!launched)
+      return freed;
+  }
+  return launched;
+}
+
+Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
+                              const std::vector<ParamSlot> &params,
+                              const std::array<uint32_t, 3> &grid,
+                              const std::array<uint32_t, 3> &block, uint32_t sharedBytes,
+                              const std::array<const TensorView *, 4> &tensors,
+                              const DeviceRowTables *tables, CuDevicePtr workspace,
+                              CuStream stream) const {
+  static const char *names[] = {"query", "key", "value", "out"};
   // One 8-byte value per kernel parameter, in the artifact's order.
-  std::vector<uint64_t> values(a.params.size());
-  std::vector<void *> pointers(a.params.size());
-  for (size_t i = 0; i < a.params.size(); ++i) {
-    const ParamSlot &slot = a.params[i];
+  std::vector<uint64_t> values(params.size());
+  std::vector<void *> pointers(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const ParamSlot &slot = params[i];
+    pointers[i] = &values[i];
+    if (slot.tensor == ParamSlot::kWorkspace) {
+      switch (slot.field) {
+      case ParamField::AllocatedPtr:
+      case ParamField::AlignedPtr:
+        values[i] = static_cast<uint64_t>(workspace);
+        break;
+      case ParamField::Size:
+        values[i] = kernel.artifact().combine.workspaceBytes / sizeof(float);
+        break;
+      case ParamField::Stride:
+        values[i] = 1;
+        break;
+      default:
+        values[i] = 0;
+      }
+      continue;
+    }
     if (slot.tensor >= ParamSlot::kFirstTable) {
       int table = slot.tensor - ParamSlot::kFirstTable;
       switch (slot.field) {
@@ -151,7 +205,6 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
       default:
         values[i] = 0;
       }
-      pointers[i] = &values[i];
       continue;
     }
     const TensorView &t = *tensors[slot.tensor];
@@ -177,10 +230,8 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
       break;
     }
     }
-    pointers[i] = &values[i];
   }
-  return driver_->launch(kernel.function(), a.grid.data(), a.block.data(), a.sharedBytes, stream,
-                         pointers.data());
+  return driver_->launch(fn, grid.data(), block.data(), sharedBytes, stream, pointers.data());
 }
 
 } // namespace sieve::runtime

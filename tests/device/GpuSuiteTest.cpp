@@ -30,6 +30,9 @@ struct Shape {
   double density;
   bool bshd;
   int64_t emptyHeads;
+  // The last `denseRows` query blocks of every live head keep every key
+  // block: a skewed mask, whose long rows split-KV cuts into parts.
+  int64_t denseRows = 0;
 };
 
 // clang-format off
@@ -41,7 +44,12 @@ const Shape kShapes[] = {
     {"tiles128",        1, 4, 4, 1024, 1024, 128, 128, 0.2, false, 1},
     {"ragged_q64_k128", 2, 4, 2, 1000,  777,  64, 128, 0.5, true,  1},
     {"ragged128_gqa",   2, 8, 2, 1000, 1100, 128, 128, 0.4, false, 1},
+    // Split-KV: 2 dense rows of 16 blocks among 1-block rows (cut into parts
+    // of 4 blocks); ragged GQA cross-attention with batch 2 and 64-blocks.
+    {"skewed",          1, 4, 4, 2048, 2048, 128, 128, 0.0, false, 1, 2},
+    {"skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64,  64, 0.05, true, 1, 3},
 };
+constexpr int kFirstSkewedShape = 6;
 // clang-format on
 
 // Kernel bodies under test: the sm_80 tensor-core kernel with two and three
@@ -148,6 +156,10 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
     spec.mask.setHead(h, false);
   for (int64_t kb = 0; kb < kBlocks; ++kb) // an empty row in a live head
     spec.mask.set(0, 1, kb, false);
+  for (int64_t h = 0; h < c.headsQ - c.emptyHeads; ++h)
+    for (int64_t qb = qBlocks - c.denseRows; qb < qBlocks; ++qb)
+      for (int64_t kb = 0; kb < kBlocks; ++kb)
+        spec.mask.set(h, qb, kb, true);
 
   using Clock = std::chrono::steady_clock;
   auto msSince = [](Clock::time_point t) {
@@ -158,6 +170,10 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   ASSERT_TRUE(artifact) << artifact.error().str();
   double compileMs = msSince(t0);
   ASSERT_EQ((*artifact)->variant, spec.options.variant) << (*artifact)->config;
+  // The skewed masks are what split-KV is for: specialized kernels must
+  // have cut their long rows (the generic kernel's schedule is per shape).
+  if (c.denseRows > 0)
+    ASSERT_EQ((*artifact)->hasCombine(), variantIndex != kGenericVariant) << (*artifact)->config;
 
   // The generic kernel reads its mask at launch: run it with a different
   // mask than the one it was compiled with (the artifact is the same for
@@ -170,6 +186,10 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
       other.setHead(h, false);
     for (int64_t kb = 0; kb < kBlocks; ++kb)
       other.set(0, 1, kb, false);
+    for (int64_t h = 0; h < c.headsQ - c.emptyHeads; ++h)
+      for (int64_t qb = qBlocks - c.denseRows; qb < qBlocks; ++qb)
+        for (int64_t kb = 0; kb < kBlocks; ++kb)
+          other.set(h, qb, kb, true);
     KernelSpec otherSpec = spec;
     otherSpec.mask = other;
     auto again = session_->compile(otherSpec);
@@ -282,5 +302,15 @@ INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
                                             ::testing::Bool(), ::testing::Range(0, 6),
                                             ::testing::Values(kGenericVariant)),
                          paramName);
+
+// Split-KV on the skewed masks, every kernel body (the Hopper ones skip
+// off sm_90a; the generic kernel runs whole rows).
+INSTANTIATE_TEST_SUITE_P(
+    SplitKv, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(128)), ::testing::Bool(),
+                       ::testing::Values(kFirstSkewedShape, kFirstSkewedShape + 1),
+                       ::testing::Range(0, kGenericVariant + 1)),
+    paramName);
 
 } // namespace

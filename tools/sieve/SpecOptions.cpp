@@ -30,6 +30,10 @@ void SpecOptions::addTo(CLI::App &c) {
                "GPU: query rows per thread block (divides block_q; 0: choose)");
   c.add_option("--key-tile", kernel.keyTile, "GPU: keys per pipeline step (0: choose)");
   c.add_option("--stages", kernel.stages, "GPU: shared-memory key/value buffers (0: choose)");
+  c.add_option("--split-kv", kernel.splitKv,
+               "GPU: auto cuts rows too long for a balanced schedule into parts a combine "
+               "kernel merges; off keeps whole rows")
+      ->check(CLI::IsMember({"auto", "off"}));
 }
 
 Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &target) const {

@@ -7,6 +7,7 @@
 #include "sieve/dialect/SieveOps.h"
 
 #include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -106,6 +107,81 @@ int64_t BlockSparseAttentionOp::getNumActiveRows() {
   return active;
 }
 
+int64_t BlockSparseAttentionOp::getNumSlots() {
+  std::optional<ArrayRef<int32_t>> groups = getSplitGroups();
+  int64_t slots = 0;
+  if (groups)
+    for (size_t g = 3; g < groups->size(); g += 4)
+      slots += (*groups)[g];
+  return slots;
+}
+
+namespace {
+
+/// The split-KV tables: `split_groups` is a list of (head, query block,
+/// first slot, slots) with consecutive slots from 0, and `row_slots` gives
+/// every row -1 or a slot of the group of its own (head, query block), each
+/// slot exactly once. Fills `groupOf` ((head, query block) -> group) so the
+/// caller can check that split rows and whole rows do not overlap.
+LogicalResult verifySplits(BlockSparseAttentionOp op, int64_t hq, int64_t qBlocks,
+                           llvm::DenseMap<int64_t, int64_t> &groupOf) {
+  std::optional<ArrayRef<int32_t>> slots = op.getRowSlots(), groups = op.getSplitGroups();
+  if (slots.has_value() != groups.has_value())
+    return op.emitOpError() << "attributes 'row_slots' and 'split_groups' come together";
+  if (!slots)
+    return success();
+  if (op.getStats())
+    return op.emitOpError() << "split rows cannot calibrate: operand 'stats' needs whole rows";
+  ArrayRef<int32_t> heads = op.getRowHeads(), qbs = op.getRowQueryBlocks();
+  if (slots->size() != heads.size())
+    return op.emitOpError() << "attribute 'row_slots' has " << slots->size()
+                            << " entries, expected " << heads.size() << " like 'row_heads'";
+  if (groups->empty() || groups->size() % 4 != 0)
+    return op.emitOpError() << "attribute 'split_groups' has " << groups->size()
+                            << " entries, expected a positive multiple of 4 (head, query block, "
+                               "first slot, slots)";
+  SmallVector<int64_t> groupOfSlot;
+  for (size_t g = 0; g < groups->size() / 4; ++g) {
+    int32_t head = (*groups)[4 * g], qb = (*groups)[4 * g + 1], first = (*groups)[4 * g + 2],
+            count = (*groups)[4 * g + 3];
+    if (head < 0 || head >= hq || qb < 0 || qb >= qBlocks)
+      return op.emitOpError() << "split group " << g << " names (head " << head << ", query block "
+                              << qb << "), outside [0, " << hq << ") x [0, " << qBlocks << ")";
+    if (first != static_cast<int32_t>(groupOfSlot.size()) || count < 2)
+      return op.emitOpError() << "split group " << g << " has slots [" << first << ", "
+                              << first + count << "), expected at least 2 slots from "
+                              << groupOfSlot.size();
+    if (!groupOf.try_emplace(int64_t(head) * qBlocks + qb, g).second)
+      return op.emitOpError() << "split group " << g << " repeats (head " << head
+                              << ", query block " << qb << ")";
+    groupOfSlot.append(count, g);
+  }
+  llvm::BitVector used(groupOfSlot.size());
+  for (size_t r = 0; r < slots->size(); ++r) {
+    int32_t slot = (*slots)[r];
+    if (slot == -1)
+      continue;
+    if (slot < 0 || slot >= static_cast<int32_t>(groupOfSlot.size()))
+      return op.emitOpError() << "row " << r << " has slot " << slot << ", expected -1 or [0, "
+                              << groupOfSlot.size() << ")";
+    if (used.test(slot))
+      return op.emitOpError() << "row " << r << " reuses slot " << slot;
+    used.set(slot);
+    int64_t g = groupOfSlot[slot];
+    if ((*groups)[4 * g] != heads[r] || (*groups)[4 * g + 1] != qbs[r])
+      return op.emitOpError() << "row " << r << " (head " << heads[r] << ", query block " << qbs[r]
+                              << ") writes slot " << slot << " of split group " << g
+                              << ", which is (head " << (*groups)[4 * g] << ", query block "
+                              << (*groups)[4 * g + 1] << ")";
+  }
+  if (!used.all())
+    return op.emitOpError() << "slot " << used.find_first_unset()
+                            << " of 'split_groups' belongs to no row";
+  return success();
+}
+
+} // namespace
+
 LogicalResult BlockSparseAttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
@@ -122,11 +198,17 @@ LogicalResult BlockSparseAttentionOp::verify() {
   if (spans.size() != 2 * heads.size())
     return emitOpError() << "attribute 'row_spans' has " << spans.size() << " entries, expected "
                          << 2 * heads.size() << " (begin and end of each row)";
-  // Every (head, query block) must be listed exactly once, or some of 'out'
-  // would never be written.
-  if (static_cast<int64_t>(heads.size()) != hq * qBlocks)
-    return emitOpError() << "lists " << heads.size() << " rows, expected " << hq * qBlocks
-                         << " (query heads x query blocks)";
+  llvm::DenseMap<int64_t, int64_t> groupOf;
+  if (failed(verifySplits(*this, hq, qBlocks, groupOf)))
+    return failure();
+  // Every (head, query block) must be listed exactly once (or, split, once
+  // per part of its group), or some of 'out' would never be written.
+  const int64_t expectedRows = hq * qBlocks - static_cast<int64_t>(groupOf.size()) + getNumSlots();
+  if (static_cast<int64_t>(heads.size()) != expectedRows)
+    return emitOpError() << "lists " << heads.size() << " rows, expected " << expectedRows
+                         << " (query heads x query blocks"
+                         << (groupOf.empty() ? "" : ", split groups counted by their parts") << ")";
+  std::optional<ArrayRef<int32_t>> slots = getRowSlots();
   llvm::BitVector seen(hq * qBlocks);
   for (size_t r = 0; r < heads.size(); ++r) {
     if (heads[r] < 0 || heads[r] >= hq)
@@ -135,10 +217,16 @@ LogicalResult BlockSparseAttentionOp::verify() {
     if (qbs[r] < 0 || qbs[r] >= qBlocks)
       return emitOpError() << "row " << r << " names query block " << qbs[r] << ", expected [0, "
                            << qBlocks << ")";
-    if (seen.test(heads[r] * qBlocks + qbs[r]))
+    const int64_t cell = int64_t(heads[r]) * qBlocks + qbs[r];
+    const bool isPart = slots && (*slots)[r] >= 0;
+    if (!isPart && groupOf.count(cell))
+      return emitOpError() << "row " << r << " (head " << heads[r] << ", query block " << qbs[r]
+                           << ") is whole but its cell is split (split group "
+                           << groupOf.lookup(cell) << ")";
+    if (!isPart && seen.test(cell))
       return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
                            << qbs[r] << ")";
-    seen.set(heads[r] * qBlocks + qbs[r]);
+    seen.set(cell);
     int32_t begin = spans[2 * r], end = spans[2 * r + 1];
     if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
       return emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end

@@ -132,3 +132,48 @@ func.func @span_count(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memr
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }
+
+// -----
+
+// Split-KV: the slot table and the groups come together.
+func.func @slots_without_groups(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{attributes 'row_slots' and 'split_groups' come together}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1, 1>, key_blocks = array<i32: 1>, row_slots = array<i32: -1, -1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Split-KV: a group needs at least two parts.
+func.func @one_part_group(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{split group 0 has slots [0, 1), expected at least 2 slots from 0}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1, 1>, key_blocks = array<i32: 1>, row_slots = array<i32: 0, -1>, split_groups = array<i32: 0, 0, 0, 1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Split-KV: a part writes a slot of its own (head, query block)'s group.
+func.func @slot_of_another_cell(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{row 2 (head 0, query block 1) writes slot 1 of split group 0, which is (head 0, query block 0)}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 1>, row_spans = array<i32: 0, 1, 1, 2, 2, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, -1, 1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Split-KV: every slot of a group must be written, or the combine reads garbage.
+func.func @unwritten_slot(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{slot 1 of 'split_groups' belongs to no row}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 1>, row_spans = array<i32: 0, 1, 1, 2, 2, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, -1, -1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}
+
+// -----
+
+// Split-KV: a split cell has no whole row beside its parts.
+func.func @whole_row_in_split_cell(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  // expected-error @+1 {{row 2 (head 0, query block 0) is whole but its cell is split (split group 0)}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 0>, row_spans = array<i32: 0, 1, 1, 2, 0, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, 1, -1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}

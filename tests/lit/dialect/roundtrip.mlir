@@ -28,3 +28,15 @@ func.func @tables(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 2>, key_blocks = array<i32: 1, 0>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }
+
+// -----
+
+// Split-KV tables: two parts of (head 0, query block 0) in slots 0 and 1.
+// CHECK-LABEL: func @split_rows
+// CHECK: sieve.block_sparse_attention
+// CHECK-SAME: row_slots = array<i32: 0, 1, -1>
+// CHECK-SAME: split_groups = array<i32: 0, 0, 0, 2>
+func.func @split_rows(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 1>, row_spans = array<i32: 0, 1, 1, 2, 2, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, 1, -1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
+  return
+}

@@ -17,6 +17,29 @@ def SpecializeMask : Pass<"sieve-specialize-mask", "mlir::ModuleOp"> {
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }
 
+def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
+  let summary = "Split-KV: cut rows too long for a balanced GPU schedule into parts";
+  let description = [{
+    Longest-first ordering cannot help when one row alone is longer than
+    the time every SM needs for its share of the work, or when there are
+    fewer rows than SMs: the long rows become the critical path while other
+    SMs idle. This pass cuts every row longer than the balanced share,
+    `max(min-part-keys / block_k, ceil(batch x kept tiles / sms))` key blocks,
+    into near-equal consecutive pieces of its key list. Each piece becomes
+    a work row with a workspace slot (`row_slots`) and each cut row a split
+    group (`split_groups`) that a combine step merges; rows are ordered
+    longest first again. Ops that need no cut are left as they are.
+  }];
+  let options = [
+    Option<"sms", "sms", "int64_t", /*default=*/"132",
+           "Thread blocks the GPU runs at once (an H100 or H200 has 132 SMs)">,
+    Option<"minPartKeys", "min-part-keys", "int64_t", /*default=*/"512",
+           "Fewest keys a part covers: below this the partial store and the "
+           "combine cost more than the balance gains">
+  ];
+  let dependentDialects = ["::sieve::dialect::SieveDialect"];
+}
+
 def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
   let summary = "Lower sieve.block_sparse_attention to scf/memref loops for the host";
   let description = [{

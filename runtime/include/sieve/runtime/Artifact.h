@@ -41,11 +41,14 @@ struct ProblemShape {
 /// (128-byte swizzle), which the runtime encodes at launch.
 /// The generic kernel also takes the mask's row tables (RowTables.h) as
 /// rank-1 memref descriptors: "tensors" 4-7 (kFirstTable + 0 heads, 1 query
-/// blocks, 2 row spans, 3 key blocks), supplied at launch.
+/// blocks, 2 row spans, 3 key blocks), supplied at launch. Kernels with
+/// split-KV rows take the f32 workspace the runtime allocates per launch as
+/// a rank-1 memref descriptor, "tensor" 8 (kWorkspace).
 enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
 struct ParamSlot {
   static constexpr int kFirstTable = 4;
-  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables
+  static constexpr int kWorkspace = 8;
+  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables, 8 workspace
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
@@ -57,9 +60,20 @@ struct ParamSlot {
 /// The standard layout of four rank-4 memref descriptors.
 std::vector<ParamSlot> memrefDescriptorParams(int numTensors = 4);
 
+/// The second kernel of a split-KV artifact: it merges the parts that long
+/// rows were cut into (their partial outputs in the workspace) into `out`.
+/// It runs after the attention kernel, on the same stream.
+struct CombineLaunch {
+  std::string entry; // empty: the artifact has no split rows
+  std::array<uint32_t, 3> grid{1, 1, 1};
+  std::array<uint32_t, 3> block{1, 1, 1};
+  std::vector<ParamSlot> params;
+  uint64_t workspaceBytes = 0; // the f32 buffer both kernels take
+};
+
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 3;
+  static constexpr int kVersion = 4;
 
   Backend backend = Backend::Cpu;
   std::string chip;  // "sm_90a", "sm_80", or "host"
@@ -84,6 +98,9 @@ struct Artifact {
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
   int64_t blockQ = 0, blockK = 0; // the mask's tile size
+  /// Split-KV: the combine kernel and the workspace (none when `entry` is empty).
+  CombineLaunch combine;
+  bool hasCombine() const { return !combine.entry.empty(); }
   /// Whether the kernel reads the mask at launch (the generic variant):
   /// launches must then pass row tables made for this shape.
   bool maskAtLaunch() const;

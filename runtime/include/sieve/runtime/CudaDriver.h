@@ -69,6 +69,11 @@ public:
 
   Expected<CuDevicePtr> alloc(size_t bytes) const;
   Error free(CuDevicePtr ptr) const;
+  /// Stream-ordered allocation (the device's default memory pool): the
+  /// memory is usable by work queued on `stream` after this call, and
+  /// freeAsync returns it once the work queued before the free is done.
+  Expected<CuDevicePtr> allocAsync(size_t bytes, CuStream stream) const;
+  Error freeAsync(CuDevicePtr ptr, CuStream stream) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
   Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
   Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;

@@ -9,10 +9,12 @@
 #include "sieve/runtime/TensorMapCache.h"
 #include "sieve/runtime/TensorView.h"
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace sieve::runtime {
 
@@ -23,12 +25,14 @@ public:
   ~GpuKernel();
   const Artifact &artifact() const { return artifact_; } // `code` is dropped once loaded
   CuFunction function() const { return function_; }
+  /// Split-KV's combine kernel (null when the artifact has none).
+  CuFunction combineFunction() const { return combine_; }
 
 private:
   friend class GpuExecutor;
   const CudaDriver *driver_ = nullptr;
   CuModule module_ = nullptr;
-  CuFunction function_ = nullptr;
+  CuFunction function_ = nullptr, combine_ = nullptr;
   Artifact artifact_;
   std::unique_ptr<TensorMapCache> tensorMaps_; // for kernels that take TMA descriptors
 };
@@ -54,7 +58,9 @@ public:
   /// they live on the GPU. Does not synchronize.
   /// A kernel that reads its mask at launch (Artifact::maskAtLaunch, the
   /// generic variant) needs `tables` uploaded for a mask of its shape;
-  /// others must not be given any.
+  /// others must not be given any. A split-KV kernel (Artifact::hasCombine)
+  /// takes a workspace allocated on `stream` and freed after its combine
+  /// kernel, so concurrent launches on other streams never share one.
   Error launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                const TensorView &v, const TensorView &out, CuStream stream,
                const DeviceRowTables *tables = nullptr) const;
@@ -62,6 +68,12 @@ public:
   size_t cachedModules() const;
 
 private:
+  /// One kernel of the artifact with its parameters filled in.
+  Error launchWith(const GpuKernel &kernel, CuFunction fn, const std::vector<ParamSlot> &params,
+                   const std::array<uint32_t, 3> &grid, const std::array<uint32_t, 3> &block,
+                   uint32_t sharedBytes, const std::array<const TensorView *, 4> &tensors,
+                   const DeviceRowTables *tables, CuDevicePtr workspace, CuStream stream) const;
+
   const CudaDriver *driver_ = nullptr;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<GpuKernel>> modules_;

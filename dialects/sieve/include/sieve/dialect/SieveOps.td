@@ -62,6 +62,15 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     the rest still apply the element-wise causal test. `stats`, when
     present, accumulates each row's probability mass per key block as for
     `sieve.attention`.
+
+    Split-KV (`sieve-split-rows`): a long (head, query block) may be cut
+    into several work rows over consecutive pieces of its key list. Each
+    such part has a workspace slot, `row_slots[r] >= 0` (-1: the row writes
+    `out` itself), where it leaves its normalized partial output and the
+    log2-sum-exp of its scores; `split_groups` lists, four numbers a group,
+    (head, query block, first slot, slots), and a combine step merges each
+    group's slots into `out`. Slots of a group are consecutive and every
+    slot belongs to exactly one row.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -76,7 +85,9 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
-    UnitAttr:$causal
+    UnitAttr:$causal,
+    OptionalAttr<DenseI32ArrayAttr>:$row_slots,
+    OptionalAttr<DenseI32ArrayAttr>:$split_groups
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)? attr-dict
@@ -84,6 +95,10 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
+    /// Whether some rows are split-KV parts (row_slots and split_groups set).
+    bool hasSplitRows() { return getRowSlots().has_value(); }
+    /// Workspace slots: the split parts, over all groups.
+    int64_t getNumSlots();
     int64_t getNumRows() { return getRowHeads().size(); }
     /// Rows with at least one key block (they come first).
     int64_t getNumActiveRows();

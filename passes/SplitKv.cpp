@@ -1,0 +1,246 @@
+//===- SplitKv.cpp - partial results of split rows and their combine -------===//
+#include "SplitKv.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace sieve::passes {
+
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr int64_t kCombineThreads = 256;
+
+/// log2 through the NVPTX intrinsic (lg2.approx.ftz.f32), like exp2: its
+/// error (2^-22 relative) is far below the 16-bit outputs'.
+Value emitNvvmLog2(ImplicitLocOpBuilder &b, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
+                                       b.getStringAttr("llvm.nvvm.lg2.approx.ftz.f"), ValueRange{x})
+      .getResult(0);
+}
+
+/// (1 / sum, log2-sum-exp) of a part: a part with no key (sum 0) stores
+/// zeros and -inf, so the combine gives it no weight; a NaN sum stays NaN.
+std::pair<Value, Value> partScales(ImplicitLocOpBuilder &b, Value sum, Value logMax) {
+  Value zero = f32Const(b, 0.0);
+  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
+  Value inv =
+      arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), sum), zero);
+  Value lse = arith::SelectOp::create(
+      b, hasKeys, arith::AddFOp::create(b, logMax, emitNvvmLog2(b, sum)), f32Const(b, kNegInf));
+  return {inv, lse};
+}
+
+Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp global) {
+  return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+}
+
+} // namespace
+
+WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
+  auto q = op.getQuery().getType();
+  return {op.getNumSlots(), q.getDimSize(0), static_cast<int64_t>(op.getBlockQ()), q.getDimSize(3)};
+}
+
+Value WorkspaceLayout::partialIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
+                                    Value row, Value d) const {
+  Value sb =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, slot, indexConst(b, batch)), batchIndex);
+  Value r = arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
+  return arith::AddIOp::create(b, arith::MulIOp::create(b, r, indexConst(b, headDim)), d);
+}
+
+Value WorkspaceLayout::lseIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
+                                Value row) const {
+  Value sb =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, slot, indexConst(b, batch)), batchIndex);
+  Value r = arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
+  return arith::AddIOp::create(b, r, indexConst(b, slots * batch * blockQ * headDim));
+}
+
+MemRefType workspaceType(MLIRContext *ctx) {
+  return MemRefType::get({ShapedType::kDynamic}, Float32Type::get(ctx));
+}
+
+void emitSlotBranch(ImplicitLocOpBuilder &b, const RowTableGlobals &tables, Value row,
+                    const std::function<void(Value)> &partial, const std::function<void()> &whole) {
+  if (!tables.rowSlots) {
+    whole();
+    return;
+  }
+  Value raw = memref::LoadOp::create(b, getGlobal(b, tables.rowSlots), ValueRange{row});
+  Value isPart = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, raw,
+                                       arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+  auto branch = scf::IfOp::create(b, TypeRange{}, isPart, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&branch.getThenRegion().front());
+  partial(arith::IndexCastOp::create(b, b.getIndexType(), raw));
+  b.setInsertionPointToStart(&branch.getElseRegion().front());
+  whole();
+}
+
+void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
+                              const WorkspaceLayout &layout, Value workspace, Value slot,
+                              Value batchIndex, Value blockStart, const Value queryRow[2],
+                              Value laneCol, ArrayRef<Value> acc, const Value m[2],
+                              const Value l[2]) {
+  ImplicitLocOpBuilder &b = fb.b;
+  auto v2f32 = VectorType::get({2}, b.getF32Type());
+  for (int64_t half = 0; half < 2; ++half) {
+    // The quad's shuffles run on every lane, before any lane branches.
+    Value sum = fb.quadReduce(l[half], /*isMax=*/false);
+    Value logMax = arith::MulFOp::create(b, m[half], fb.f32(g.scaleLog2));
+    auto [inv, lse] = partScales(b, sum, logMax);
+    Value query = queryRow[half];
+    fb.ifThen(fb.ult(query, fb.idx(g.seqQ)), [&] {
+      Value row = arith::SubIOp::create(b, query, blockStart);
+      for (int64_t j = 0; j < g.headDim / 8; ++j) {
+        Value lo = arith::MulFOp::create(b, acc[j * 4 + 2 * half], inv);
+        Value hi = arith::MulFOp::create(b, acc[j * 4 + 2 * half + 1], inv);
+        Value pair = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
+        Value at = layout.partialIndex(b, slot, batchIndex, row, fb.add(laneCol, j * 8));
+        vector::StoreOp::create(b, pair, workspace, ValueRange{at}).setAlignment(8);
+      }
+      // One lane of the quad writes the row's log-sum-exp.
+      Value firstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, laneCol, fb.idx(0));
+      fb.ifThen(firstLane, [&] {
+        memref::StoreOp::create(b, lse, workspace,
+                                ValueRange{layout.lseIndex(b, slot, batchIndex, row)});
+      });
+    });
+  }
+}
+
+void emitScalarPartialStore(ImplicitLocOpBuilder &b, const WorkspaceLayout &layout, Value workspace,
+                            Value slot, Value batchIndex, Value rowInBlock, Value acc, Value max,
+                            Value sum) {
+  auto [inv, lse] = partScales(b, sum, max);
+  buildFor(b, indexConst(b, 0), indexConst(b, layout.headDim), indexConst(b, 1), {},
+           [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
+             Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
+             memref::StoreOp::create(
+                 ib, arith::MulFOp::create(ib, a, inv), workspace,
+                 ValueRange{layout.partialIndex(ib, slot, batchIndex, rowInBlock, d)});
+             return SmallVector<Value>{};
+           });
+  memref::StoreOp::create(b, lse, workspace,
+                          ValueRange{layout.lseIndex(b, slot, batchIndex, rowInBlock)});
+}
+
+CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
+                                 const RowTableGlobals &tables) {
+  const ProblemGeometry g = problemGeometryOf(op);
+  const WorkspaceLayout layout = WorkspaceLayout::of(op);
+  MLIRContext *ctx = op.getContext();
+  const int64_t width = g.headDim % 4 == 0 ? 4 : 1; // f32 elements per thread
+  const int64_t vectorsPerRow = g.headDim / width;
+  const int64_t vectorsPerGroup = g.blockQ * vectorsPerRow;
+  const int64_t blocksPerGroup = (vectorsPerGroup + kCombineThreads - 1) / kCombineThreads;
+  const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
+
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  auto funcType = gb.getFunctionType({op.getOut().getType(), workspaceType(ctx)}, {});
+  auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_combine", funcType);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      gb.getDenseI32ArrayAttr({static_cast<int32_t>(kCombineThreads), 1, 1}));
+  Block &entry = func.getBody().front();
+  Value out = entry.getArgument(0), workspace = entry.getArgument(1);
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  FragmentBuilder e{b, g.elt};
+
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value group = e.div(blockX, blocksPerGroup);
+  Value vector = e.add(e.mul(e.rem(blockX, blocksPerGroup), kCombineThreads), tid);
+  Value table = getGlobal(b, tables.splitGroups);
+  auto entryOf = [&](int64_t field) {
+    return loadIndexEntry(b, table, e.add(e.mul(group, 4), field));
+  };
+  Value head = entryOf(0), qBlock = entryOf(1), first = entryOf(2), count = entryOf(3);
+  Value row = e.div(vector, vectorsPerRow);
+  Value col = e.mul(e.rem(vector, vectorsPerRow), width);
+  Value query = e.add(e.mul(qBlock, g.blockQ), row);
+  Value live =
+      arith::AndIOp::create(b, e.ult(vector, e.idx(vectorsPerGroup)), e.ult(query, e.idx(g.seqQ)));
+  e.ifThen(live, [&] {
+    Value last = e.add(first, count);
+    auto lseOf = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
+      return memref::LoadOp::create(ib, workspace, ValueRange{layout.lseIndex(ib, slot, bi, row)});
+    };
+    // The largest part's log-sum-exp, so every weight is at most 1.
+    auto maxLoop = buildFor(b, first, last, e.idx(1), {e.f32(kNegInf)},
+                            [&](ImplicitLocOpBuilder &ib, Value slot, ValueRange iters) {
+                              return SmallVector<Value>{
+                                  arith::MaximumFOp::create(ib, iters[0], lseOf(ib, slot))};
+                            });
+    Value top = maxLoop.getResult(0);
+    // No part saw a key (every lse -inf): the row is zeros, as a whole row
+    // with no kept key is; 0 instead of -inf keeps exp2(-inf - -inf) away.
+    Value noKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, top, e.f32(kNegInf));
+    Value base = arith::SelectOp::create(b, noKeys, e.f32(0.0), top);
+    auto vecType = VectorType::get({width}, b.getF32Type());
+    Value zeros = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vecType, b.getFloatAttr(b.getF32Type(), 0.0)));
+    auto sumLoop = buildFor(
+        b, first, last, e.idx(1), {zeros, e.f32(0.0)},
+        [&](ImplicitLocOpBuilder &ib, Value slot, ValueRange iters) {
+          Value weight =
+              emitNvvmExp2(ib, arith::SubFOp::create(ib, lseOf(ib, slot), base).getResult());
+          auto part = vector::LoadOp::create(
+              ib, vecType, workspace, ValueRange{layout.partialIndex(ib, slot, bi, row, col)});
+          part.setAlignment(static_cast<unsigned>(4 * width));
+          Value splat = vector::BroadcastOp::create(ib, vecType, weight);
+          Value acc = math::FmaOp::create(ib, splat, part, iters[0]);
+          return SmallVector<Value>{acc, arith::AddFOp::create(ib, iters[1], weight)};
+        });
+    Value den = sumLoop.getResult(1);
+    Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, den, e.f32(0.0));
+    Value inv = arith::SelectOp::create(
+        b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), den).getResult(), e.f32(0.0));
+    for (int64_t i = 0; i < width; ++i) {
+      Value x = vector::ExtractOp::create(b, sumLoop.getResult(0), ArrayRef<int64_t>{i});
+      Value y = fromF32(b, arith::MulFOp::create(b, x, inv), g.elt);
+      memref::StoreOp::create(b, y, out, ValueRange{bi, head, query, e.add(col, i)});
+    }
+  });
+  gpu::ReturnOp::create(b);
+  return {func, groups * blocksPerGroup, kCombineThreads};
+}
+
+Value appendWorkspaceOperand(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op,
+                             SmallVectorImpl<Value> &operands) {
+  if (!op.hasSplitRows())
+    return {};
+  const WorkspaceLayout layout = WorkspaceLayout::of(op);
+  // Never run (the host side of a GPU artifact is read, not executed): the
+  // runtime allocates the workspace, of the size this type says, per launch.
+  auto alloca = memref::AllocaOp::create(hb, MemRefType::get({layout.floats()}, hb.getF32Type()));
+  alloca->setAttr("sieve.workspace", hb.getUnitAttr());
+  Value workspace = memref::CastOp::create(hb, workspaceType(hb.getContext()), alloca);
+  operands.push_back(workspace);
+  return workspace;
+}
+
+void emitCombineLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op,
+                       const CombineKernel &kernel, Value workspace) {
+  auto launch = gpu::LaunchFuncOp::create(
+      hb, kernel.func,
+      gpu::KernelDim3{indexConst(hb, kernel.blocks),
+                      indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
+      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)},
+      /*dynamicSharedMemorySize=*/Value(), ValueRange{op.getOut(), workspace});
+  launch->setAttr("sieve.combine", hb.getUnitAttr());
+}
+
+} // namespace sieve::passes
