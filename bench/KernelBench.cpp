@@ -157,6 +157,7 @@ void splitRows(benchmark::internal::Benchmark *b) {
   for (int64_t variant : {0, 2})
     for (int64_t split : {0, 1}) {
       b->Args({1, 8, 16384, 16384, 128, 2, variant, split});
+      b->Args({1, 8, 16384, 16384, 128, 4, variant, split});
       b->Args({1, 8, 16384, 16384, 128, 8, variant, split});
       b->Args({4, 16, 8192, 8192, 64, 2, variant, split});
       b->Args({1, 8, 128, 32768, 128, -1, variant, split});

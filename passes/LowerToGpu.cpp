@@ -215,8 +215,9 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
     emitSlotBranch(
         b, tables, r,
         [&](Value slot) {
-          emitScalarPartialStore(b, WorkspaceLayout::of(op), entry.getArguments().back(), slot, bi,
-                                 tid, acc, blockLoop.getResult(0), blockLoop.getResult(1));
+          // The workspace follows q, k, v, out; the attributions come after it.
+          emitScalarPartialStore(b, WorkspaceLayout::of(op), entry.getArgument(4), slot, bi, tid,
+                                 acc, blockLoop.getResult(0), blockLoop.getResult(1));
         },
         [&] {
           buildNormalizeAndStore(

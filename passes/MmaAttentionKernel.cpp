@@ -376,7 +376,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   wait(0);
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
-  Value workspace = op.hasSplitRows() ? entry.getArguments().back() : Value();
+  Value workspace = op.hasSplitRows() ? entry.getArgument(func.getNumArguments() - 1) : Value();
   auto storePartial = [&](Value slot) {
     SmallVector<Value> acc(loop.getResults().take_front(dTiles * 4));
     Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};

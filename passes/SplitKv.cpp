@@ -19,6 +19,7 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr int64_t kCombineThreads = 256;
+constexpr int64_t kCombineUnroll = 4; // parts merged per step of the combine loop
 
 /// log2 through the NVPTX intrinsic (lg2.approx.ftz.f32), like exp2: its
 /// error (2^-22 relative) is far below the 16-bit outputs'.
@@ -175,41 +176,61 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
       arith::AndIOp::create(b, e.ult(vector, e.idx(vectorsPerGroup)), e.ult(query, e.idx(g.seqQ)));
   e.ifThen(live, [&] {
     Value last = e.add(first, count);
-    auto lseOf = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
-      return memref::LoadOp::create(ib, workspace, ValueRange{layout.lseIndex(ib, slot, bi, row)});
-    };
-    // The largest part's log-sum-exp, so every weight is at most 1.
-    auto maxLoop = buildFor(b, first, last, e.idx(1), {e.f32(kNegInf)},
-                            [&](ImplicitLocOpBuilder &ib, Value slot, ValueRange iters) {
-                              return SmallVector<Value>{
-                                  arith::MaximumFOp::create(ib, iters[0], lseOf(ib, slot))};
-                            });
-    Value top = maxLoop.getResult(0);
-    // No part saw a key (every lse -inf): the row is zeros, as a whole row
-    // with no kept key is; 0 instead of -inf keeps exp2(-inf - -inf) away.
-    Value noKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, top, e.f32(kNegInf));
-    Value base = arith::SelectOp::create(b, noKeys, e.f32(0.0), top);
     auto vecType = VectorType::get({width}, b.getF32Type());
     Value zeros = arith::ConstantOp::create(
         b, DenseElementsAttr::get(vecType, b.getFloatAttr(b.getF32Type(), 0.0)));
-    auto sumLoop = buildFor(
-        b, first, last, e.idx(1), {zeros, e.f32(0.0)},
-        [&](ImplicitLocOpBuilder &ib, Value slot, ValueRange iters) {
-          Value weight =
-              emitNvvmExp2(ib, arith::SubFOp::create(ib, lseOf(ib, slot), base).getResult());
-          auto part = vector::LoadOp::create(
-              ib, vecType, workspace, ValueRange{layout.partialIndex(ib, slot, bi, row, col)});
-          part.setAlignment(static_cast<unsigned>(4 * width));
-          Value splat = vector::BroadcastOp::create(ib, vecType, weight);
-          Value acc = math::FmaOp::create(ib, splat, part, iters[0]);
-          return SmallVector<Value>{acc, arith::AddFOp::create(ib, iters[1], weight)};
+    // One pass with a running max, kCombineUnroll parts a step: each step
+    // issues all its loads before the arithmetic that needs them, so the
+    // loads of a step are in flight together (a loop of one part a step
+    // waits a full memory latency per part).
+    Value steps = e.div(e.add(count, kCombineUnroll - 1), kCombineUnroll);
+    auto loop = buildFor(
+        b, e.idx(0), steps, e.idx(1), {zeros, e.f32(0.0), e.f32(kNegInf)},
+        [&](ImplicitLocOpBuilder &ib, Value step, ValueRange iters) {
+          FragmentBuilder f{ib, g.elt};
+          Value firstSlot = f.add(first, f.mul(step, kCombineUnroll));
+          SmallVector<Value> valid, lse, part;
+          for (int64_t u = 0; u < kCombineUnroll; ++u) {
+            Value slot = f.add(firstSlot, u);
+            valid.push_back(f.ult(slot, last));
+            // Past the group: read its last slot (valid memory), weigh it 0.
+            Value readSlot = arith::MinUIOp::create(ib, slot, f.add(last, -1));
+            Value l = memref::LoadOp::create(ib, workspace,
+                                             ValueRange{layout.lseIndex(ib, readSlot, bi, row)});
+            lse.push_back(arith::SelectOp::create(ib, valid.back(), l, f.f32(kNegInf)));
+            auto o =
+                vector::LoadOp::create(ib, vecType, workspace,
+                                       ValueRange{layout.partialIndex(ib, readSlot, bi, row, col)});
+            o.setAlignment(static_cast<unsigned>(4 * width));
+            part.push_back(arith::SelectOp::create(ib, valid.back(), o, zeros));
+          }
+          Value top = iters[2];
+          for (Value l : lse)
+            top = arith::MaximumFOp::create(ib, top, l);
+          // While every part so far saw no key (max -inf) weigh against 0,
+          // so exp2 sees -inf (0), never -inf - -inf (NaN).
+          Value noKeys = arith::CmpFOp::create(ib, arith::CmpFPredicate::OEQ, top, f.f32(kNegInf));
+          Value base = arith::SelectOp::create(ib, noKeys, f.f32(0.0), top);
+          Value rescale = emitNvvmExp2(ib, arith::SubFOp::create(ib, iters[2], base).getResult());
+          Value acc = arith::MulFOp::create(ib, iters[0],
+                                            vector::BroadcastOp::create(ib, vecType, rescale));
+          Value den = arith::MulFOp::create(ib, iters[1], rescale);
+          for (int64_t u = 0; u < kCombineUnroll; ++u) {
+            Value w = emitNvvmExp2(ib, arith::SubFOp::create(ib, lse[u], base).getResult());
+            acc =
+                math::FmaOp::create(ib, vector::BroadcastOp::create(ib, vecType, w), part[u], acc);
+            den = arith::AddFOp::create(ib, den, w);
+          }
+          return SmallVector<Value>{acc, den, top};
         });
-    Value den = sumLoop.getResult(1);
+    // A row no part saw a key of (den 0) is zeros, as a whole row with no
+    // kept key is; a NaN stays NaN.
+    Value den = loop.getResult(1);
     Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, den, e.f32(0.0));
     Value inv = arith::SelectOp::create(
         b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), den).getResult(), e.f32(0.0));
     for (int64_t i = 0; i < width; ++i) {
-      Value x = vector::ExtractOp::create(b, sumLoop.getResult(0), ArrayRef<int64_t>{i});
+      Value x = vector::ExtractOp::create(b, loop.getResult(0), ArrayRef<int64_t>{i});
       Value y = fromF32(b, arith::MulFOp::create(b, x, inv), g.elt);
       memref::StoreOp::create(b, y, out, ValueRange{bi, head, query, e.add(col, i)});
     }

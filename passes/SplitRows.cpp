@@ -46,9 +46,15 @@ int64_t partLimit(BlockSparseAttentionOp op, int64_t sms, int64_t minPartKeys) {
   return std::max(minPart, (batch * kept + sms - 1) / sms);
 }
 
-void splitOne(BlockSparseAttentionOp op, int64_t limit) {
+void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
   ArrayRef<int32_t> heads = op.getRowHeads(), qbs = op.getRowQueryBlocks(),
                     spans = op.getRowSpans();
+  // The longest row is the critical path the cut would shorten.
+  int64_t longest = 0;
+  for (int64_t r = 0; r < op.getNumRows(); ++r)
+    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  if (static_cast<double>(longest) < imbalance * static_cast<double>(limit))
+    return;
   SmallVector<WorkRow> rows;
   SmallVector<int32_t> groups;
   int32_t slots = 0;
@@ -93,15 +99,16 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit) {
 struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> {
   using SplitRowsBase::SplitRowsBase;
   void runOnOperation() override {
-    if (sms <= 0 || minPartKeys <= 0) {
-      getOperation().emitError() << "sieve-split-rows: sms and min-part-keys must be positive";
+    if (sms <= 0 || minPartKeys <= 0 || !(imbalance >= 1.0)) {
+      getOperation().emitError()
+          << "sieve-split-rows: sms and min-part-keys must be positive, imbalance at least 1";
       return signalPassFailure();
     }
     getOperation()->walk([&](BlockSparseAttentionOp op) {
       // Calibration needs whole rows; an op split already stays as it is.
       if (op.getStats() || op.hasSplitRows())
         return;
-      splitOne(op, partLimit(op, sms, minPartKeys));
+      splitOne(op, partLimit(op, sms, minPartKeys), imbalance);
     });
   }
 };

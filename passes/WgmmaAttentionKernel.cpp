@@ -490,9 +490,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     SmallVector<Value> acc(loop.getResults().take_front(D / 2));
     Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
     Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
-    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), entry.getArguments().back(), slot, bi,
-                             e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc,
-                             m, l);
+    // The workspace is the kernel's last argument (no attributions follow).
+    emitFragmentPartialStore(
+        e, g, WorkspaceLayout::of(op), entry.getArgument(func.getNumArguments() - 1), slot, bi,
+        e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc, m, l);
   };
   emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
 

@@ -46,7 +46,9 @@ std::string DeviceInfo::chip() const {
   X(cuTensorMapEncodeTiled) \
   X(cuMemAlloc) \
   X(cuMemFree) \
-  X(cuMemAllocAsync) \
+  X(cuMemPoolCreate) \
+  X(cuMemPoolSetAttribute) \
+  X(cuMemAllocFromPoolAsync) \
   X(cuMemFreeAsync) \
   X(cuMemcpyHtoD) \
   X(cuMemcpyDtoH) \
@@ -278,9 +280,33 @@ Error CudaDriver::free(CuDevicePtr ptr) const {
 Expected<CuDevicePtr> CudaDriver::allocAsync(size_t bytes, CuStream stream) const {
   if (Error e = makeCurrent())
     return e;
+  // sieve's own pool, never trimmed: the default pool hands its memory back
+  // to the driver at every synchronization (release threshold 0), which
+  // would make each launch map fresh memory. Ours keeps what launches used
+  // and leaves the framework's pools alone.
+  std::call_once(poolOnce_, [&] {
+    CUmemPoolProps props{};
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = info_.ordinal;
+    CUmemoryPool pool = nullptr;
+    poolError_ = cuError(*api_, api_->cuMemPoolCreate(&pool, &props), "cuMemPoolCreate");
+    if (!poolError_) {
+      cuuint64_t keepAll = ~cuuint64_t(0);
+      poolError_ = cuError(
+          *api_, api_->cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keepAll),
+          "cuMemPoolSetAttribute(RELEASE_THRESHOLD)");
+      pool_ = pool;
+    }
+  });
+  if (poolError_)
+    return Error(poolError_.code(), poolError_.message());
   CUdeviceptr ptr;
-  if (Error e = cuError(*api_, api_->cuMemAllocAsync(&ptr, bytes, static_cast<CUstream>(stream)),
-                        "cuMemAllocAsync"))
+  if (Error e = cuError(*api_,
+                        api_->cuMemAllocFromPoolAsync(&ptr, bytes, static_cast<CUmemoryPool>(pool_),
+                                                      static_cast<CUstream>(stream)),
+                        "cuMemAllocFromPoolAsync"))
     return e.withContext(fmt::format("allocating {} bytes on the stream", bytes));
   return static_cast<CuDevicePtr>(ptr);
 }

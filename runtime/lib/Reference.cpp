@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <thread>
+#include <vector>
 
 namespace sieve::runtime {
 
@@ -17,8 +18,9 @@ using ConstFloatMap =
 
 namespace {
 
-// One (batch, head) slice: dense scores per query block in float64, disallowed
-// entries set to -inf, softmax, times V.
+// One (batch, head) slice, per query block: the keys of its kept tiles are
+// gathered (so a sparse mask costs its kept tiles, not S x S), scores in
+// float64, keys after the query set to -inf under causal, softmax, times V.
 void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
                    const float *q, const float *k, const float *v, int64_t b, int64_t h,
                    double *out) {
@@ -32,27 +34,34 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
   Matrix V = ConstFloatMap(vHead, s.seqK, D).cast<double>();
   for (int64_t qb = 0; qb < mask.queryBlocks(); ++qb) {
     int64_t i0 = qb * mask.blockQ(), i1 = std::min(s.seqQ, i0 + mask.blockQ());
+    double *dst = out + ((b * s.headsQ + h) * s.seqQ + i0) * D;
+    std::vector<int64_t> keys; // the keys of the kept tiles, ascending
+    for (int64_t kb = 0; kb < mask.keyBlocks(); ++kb)
+      if (mask.get(h, qb, kb))
+        for (int64_t j = kb * mask.blockK(); j < std::min(s.seqK, (kb + 1) * mask.blockK()); ++j)
+          keys.push_back(j);
+    if (keys.empty()) { // no kept key: zeros
+      Eigen::Map<Matrix>(dst, i1 - i0, D).setZero();
+      continue;
+    }
     Matrix Q = ConstFloatMap(qHead + i0 * D, i1 - i0, D).cast<double>();
-    Matrix S = (Q * K.transpose()) * scale;
-    // Allowed: kept tile, and j <= i under causal.
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t j = 0; j < s.seqK; ++j) {
-        bool kept = mask.get(h, qb, j / mask.blockK()) && (!causal || j <= i);
-        if (!kept)
-          S(i - i0, j) = negInf;
-      }
+    Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
+    Matrix S = (Q * Kk.transpose()) * scale;
+    if (causal)
+      for (int64_t i = i0; i < i1; ++i)
+        for (size_t c = 0; c < keys.size(); ++c)
+          if (keys[c] > i)
+            S(i - i0, static_cast<int64_t>(c)) = negInf;
     for (int64_t r = 0; r < S.rows(); ++r) {
       double m = S.row(r).maxCoeff();
-      if (m == negInf) { // no kept key: zeros
+      if (m == negInf) { // every kept key is after the query: zeros
         S.row(r).setZero();
         continue;
       }
       S.row(r) = (S.row(r).array() - m).exp();
       S.row(r) /= S.row(r).sum();
     }
-    Matrix O = S * V;
-    double *dst = out + ((b * s.headsQ + h) * s.seqQ + i0) * D;
-    Eigen::Map<Matrix>(dst, i1 - i0, D) = O;
+    Eigen::Map<Matrix>(dst, i1 - i0, D) = S * Vk;
   }
 }
 

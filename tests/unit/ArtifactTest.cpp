@@ -93,6 +93,62 @@ TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   EXPECT_NE(c.error().message().find("tensor map box"), std::string::npos) << c.error().str();
 }
 
+/// A split-KV artifact: the attention kernel and the combine kernel both
+/// take the workspace (parameter "tensor" 8).
+Artifact splitArtifact() {
+  Artifact a = sampleArtifact();
+  auto workspaceSlots = [] {
+    std::vector<ParamSlot> slots;
+    for (ParamField f : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset,
+                         ParamField::Size, ParamField::Stride})
+      slots.push_back({ParamSlot::kWorkspace, f, 0});
+    return slots;
+  };
+  for (const ParamSlot &slot : workspaceSlots())
+    a.params.push_back(slot);
+  a.combine.entry = "sieve_combine";
+  a.combine.grid = {96, 2, 1};
+  a.combine.block = {256, 1, 1};
+  a.combine.params = memrefDescriptorParams(1);
+  for (ParamSlot &slot : a.combine.params)
+    slot.tensor = 3; // out
+  for (const ParamSlot &slot : workspaceSlots())
+    a.combine.params.push_back(slot);
+  a.combine.workspaceBytes = 6 * 2 * 64 * 65 * 4;
+  return a;
+}
+
+TEST_F(ArtifactTest, CombineLaunchRoundTripsAndIsChecked) {
+  Artifact a = splitArtifact();
+  ASSERT_FALSE(a.save(stem()));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_TRUE(b->hasCombine());
+  EXPECT_EQ(b->combine.entry, "sieve_combine");
+  EXPECT_EQ(b->combine.grid, a.combine.grid);
+  EXPECT_EQ(b->combine.block, a.combine.block);
+  EXPECT_EQ(b->combine.params, a.combine.params);
+  EXPECT_EQ(b->combine.workspaceBytes, a.combine.workspaceBytes);
+  EXPECT_EQ(b->params, a.params);
+  EXPECT_FALSE(b->maskAtLaunch()) << "the workspace is not a run-time mask table";
+  EXPECT_FALSE(Artifact::load((dir_ / "none.json").string()));
+
+  // A workspace parameter with no combine kernel, or a combine kernel with
+  // no workspace, is corrupt: one would launch without its buffer, the
+  // other leave the parts unmerged.
+  Artifact noCombine = a;
+  noCombine.combine = CombineLaunch{};
+  Artifact noWorkspace = sampleArtifact();
+  noWorkspace.combine = a.combine;
+  Artifact emptyWorkspace = a;
+  emptyWorkspace.combine.workspaceBytes = 0;
+  for (const Artifact *bad : {&noCombine, &noWorkspace, &emptyWorkspace}) {
+    auto c = Artifact::fromMetadataJson(bad->metadataJson(), bad->code);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact) << c.error().str();
+  }
+}
+
 TEST_F(ArtifactTest, ParameterLayoutIsTheMemrefDescriptor) {
   // 4 tensors x (allocated, aligned, offset, 4 sizes, 4 strides).
   auto params = memrefDescriptorParams();

@@ -92,6 +92,7 @@ TEST(CacheKey, CoversEverythingTheKernelDependsOn) {
   add("query tile", [](KernelSpec &s) { s.options.queryTile = 32; });
   add("key tile", [](KernelSpec &s) { s.options.keyTile = 32; });
   add("stages", [](KernelSpec &s) { s.options.stages = 3; });
+  add("split-kv", [](KernelSpec &s) { s.options.splitKv = "off"; });
   add("dtype", [](KernelSpec &s) { s.shape.dtype = runtime::DType::F16; });
   add("causal", [](KernelSpec &s) { s.causal = true; });
   add("scale", [](KernelSpec &s) { s.scale = 0.5; });
@@ -104,6 +105,30 @@ TEST(CacheKey, CoversEverythingTheKernelDependsOn) {
   KernelSpec explicitDefaults = base;
   explicitDefaults.options.stages = 2;
   EXPECT_EQ(keyOf(explicitDefaults), baseKey);
+}
+
+// The memory tier maps a spec's identity to its key before any compile: an
+// option missing from the identity would hand one option's kernel to the
+// other (split-KV off got the split kernel until the identity was the
+// options' own string).
+TEST_F(KernelCacheTest, EveryOptionSeparatesKernelsInMemory) {
+  CountingCompiler counter;
+  KernelCache cache(options(counter));
+  KernelSpec split = gpuSpec();
+  // One query block over 32 key blocks: one row, far longer than an SM's
+  // share of 32 tiles, cut into parts (of at least 512 keys).
+  split.shape = {1, 1, 1, 64, 2048, 64, runtime::DType::BF16};
+  split.mask = *runtime::BlockMask::create(1, 1, 32, 64, 64);
+  split.mask.setHead(0, true);
+  KernelSpec whole = split;
+  whole.options.splitKv = "off";
+  auto a = cache.get(split), b = cache.get(whole);
+  ASSERT_TRUE(a) << a.error().str();
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_EQ(counter.calls, 2);
+  EXPECT_NE((*a)->cacheKey, (*b)->cacheKey);
+  EXPECT_TRUE((*a)->hasCombine()) << (*a)->config;
+  EXPECT_FALSE((*b)->hasCombine()) << (*b)->config;
 }
 
 TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {

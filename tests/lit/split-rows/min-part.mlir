@@ -1,4 +1,4 @@
-// RUN: sieve-opt %s -sieve-specialize-mask -sieve-split-rows="sms=4 min-part-keys=8" | FileCheck %s
+// RUN: sieve-opt %s -sieve-specialize-mask -sieve-split-rows="sms=4 min-part-keys=8 imbalance=1" | FileCheck %s
 
 // Parts of at least 8 keys (4 blocks of 2): the 4-block row is no longer
 // than that, so the mask that splits with shorter parts (split-rows.mlir,

@@ -1,4 +1,4 @@
-// RUN: sieve-opt %s -split-input-file -sieve-specialize-mask -sieve-split-rows="sms=4 min-part-keys=2" | FileCheck %s
+// RUN: sieve-opt %s -split-input-file -sieve-specialize-mask -sieve-split-rows="sms=4 min-part-keys=2 imbalance=1" | FileCheck %s
 
 // One dense row among diagonal ones: 7 kept tiles over 4 SMs give a share
 // of 2 blocks, so the 4-block row of query block 0 becomes two parts (slots

@@ -25,7 +25,9 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     fewer rows than SMs: the long rows become the critical path while other
     SMs idle. This pass cuts every row longer than the balanced share,
     `max(min-part-keys / block_k, ceil(batch x kept tiles / sms))` key blocks,
-    into near-equal consecutive pieces of its key list. Each piece becomes
+    into near-equal consecutive pieces of its key list, when the longest
+    row is at least `imbalance` shares long (below that the gain is lost to
+    the partial stores and the combine). Each piece becomes
     a work row with a workspace slot (`row_slots`) and each cut row a split
     group (`split_groups`) that a combine step merges; rows are ordered
     longest first again. Ops that need no cut are left as they are.
@@ -35,7 +37,11 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
            "Thread blocks the GPU runs at once (an H100 or H200 has 132 SMs)">,
     Option<"minPartKeys", "min-part-keys", "int64_t", /*default=*/"512",
            "Fewest keys a part covers: below this the partial store and the "
-           "combine cost more than the balance gains">
+           "combine cost more than the balance gains">,
+    Option<"imbalance", "imbalance", "double", /*default=*/"3.0",
+           "Cut only when the longest row is at least this many balanced "
+           "shares: on an H200 rows 5x the share ran 3x faster cut, rows "
+           "1.8x the share 7% slower (docs/perf-notes.md, v4)">
   ];
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 namespace sieve::runtime {
@@ -95,6 +96,10 @@ private:
   const Api *api_ = nullptr;
   void *context_ = nullptr;
   DeviceInfo info_;
+  // The memory pool behind allocAsync, made on first use.
+  mutable std::once_flag poolOnce_;
+  mutable void *pool_ = nullptr;
+  mutable Error poolError_;
 };
 
 } // namespace sieve::runtime
