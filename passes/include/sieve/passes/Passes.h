@@ -44,10 +44,11 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                           llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages", llvm::cl::desc("wgmma/mma: key/value shared buffers"),
                          llvm::cl::init(2)};
-  Option<bool> splitKv{*this, "split-kv",
-                       llvm::cl::desc("Cut rows too long for a balanced schedule (sieve-split-rows; "
-                                      "specialized kernels only)"),
-                       llvm::cl::init(true)};
+  Option<bool> splitKv{
+      *this, "split-kv",
+      llvm::cl::desc("Cut rows too long for a balanced schedule (sieve-split-rows; "
+                     "specialized kernels only)"),
+      llvm::cl::init(true)};
   Option<int64_t> sms{*this, "sms", llvm::cl::desc("Thread blocks the GPU runs at once"),
                       llvm::cl::init(132)};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
