@@ -4,12 +4,25 @@
 #include "SpecOptions.h"
 
 #include "sieve/compiler/Compiler.h"
+#include "sieve/runtime/CudaDriver.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
 
 namespace sieve::tools {
+
+namespace {
+/// `--target auto`: the first GPU's chip when a driver and a GPU are there.
+Expected<compiler::Target> localTarget() {
+  if (!runtime::CudaDriver::available())
+    return compiler::Target::cpu();
+  auto driver = runtime::CudaDriver::get();
+  if (!driver)
+    return compiler::Target::cpu();
+  return parseTarget((*driver)->device().chip());
+}
+} // namespace
 
 Command addCompileCommand(CLI::App &app) {
   CLI::App *c =
@@ -20,11 +33,13 @@ Command addCompileCommand(CLI::App &app) {
   auto cache = std::make_shared<CacheFlag>();
   spec->addTo(*c);
   cache->addTo(*c);
-  c->add_option("--target", *target, "cpu, or a chip: sm_80, sm_86, sm_89, sm_90, sm_90a");
+  c->add_option("--target", *target,
+                "cpu, a chip (sm_80, sm_86, sm_89, sm_90, sm_90a), or auto: this machine's GPU "
+                "if it has one, else cpu");
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
-            auto t = parseTarget(*target);
+            auto t = *target == "auto" ? localTarget() : parseTarget(*target);
             if (!t)
               return reportError(t.error());
             auto start = std::chrono::steady_clock::now();

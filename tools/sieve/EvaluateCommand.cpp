@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
+#include "Coverage.h"
 #include "SpecOptions.h"
 
 #include "sieve/calibration/Evaluate.h"
@@ -107,24 +108,9 @@ Command addEvaluateCommand(CLI::App &app) {
           return reportError(encoder.error());
         models::MiniLmEncoder &enc = **encoder;
 
-        if (!o->coverageFrom.empty()) {
-          std::ifstream cin(o->coverageFrom);
-          if (!cin)
-            return reportError(
-                Error(ErrorCode::Io, fmt::format("cannot open {}", o->coverageFrom)));
-          std::vector<int64_t> calLengths;
-          for (std::string line; std::getline(cin, line);) {
-            if (!line.empty() && line.back() == '\r')
-              line.pop_back();
-            if (line.find_first_not_of(" \t") == std::string::npos)
-              continue;
-            calLengths.push_back(static_cast<int64_t>(enc.tokenizer().encode(line).size()));
-          }
-          auto normalized = calibration::normalizeByCoverage(*stats, calLengths);
-          if (!normalized)
-            return reportError(normalized.error());
-          *stats = std::move(*normalized);
-        }
+        if (!o->coverageFrom.empty())
+          if (Error e = normalizeByCoverageOf(*stats, o->coverageFrom, enc.tokenizer()))
+            return reportError(e);
 
         std::ifstream in(o->sentences);
         if (!in)

@@ -1,8 +1,10 @@
 //===- PruneCommand.cpp - sieve prune: attention stats to a mask file -----===//
 #include "Commands.h"
+#include "Coverage.h"
 #include "SpecOptions.h"
 
 #include "sieve/calibration/Prune.h"
+#include "sieve/models/MiniLm.h"
 #include "sieve/runtime/MaskFile.h"
 
 #include <fmt/format.h>
@@ -15,7 +17,7 @@ Command addPruneCommand(CLI::App &app) {
   CLI::App *c = app.add_subcommand(
       "prune", "Turn attention stats (sieve calibrate) into a [layers, heads, ...] mask file");
   struct Options {
-    std::string stats, out, scope = "head", headScores;
+    std::string stats, out, scope = "head", headScores, coverageFrom, model;
     double sparsity = 0.9;
     std::optional<double> crossSparsity;
     bool keepDiagonal = false;
@@ -40,12 +42,28 @@ Command addPruneCommand(CLI::App &app) {
   c->add_option("--head-scores", o->headScores,
                 "JSON [[score per head] per layer]: head importance for --keep-heads "
                 "(default: concentration from the stats)");
+  c->add_option("--coverage-from", o->coverageFrom,
+                "Calibration sentences: rank tiles by mean mass per query row that reached them "
+                "(as sieve evaluate does) instead of total mass");
+  c->add_option("--model", o->model,
+                "all-MiniLM-L6-v2 folder, for --coverage-from's tokenizer (default: "
+                "$SIEVE_MINILM_DIR)");
   c->add_option("-o,--out", o->out, "Output mask .npy (the .json sidecar goes beside it)")
       ->required();
   return {c, [o]() {
             auto stats = calibration::readStatsFile(o->stats);
             if (!stats)
               return reportError(stats.error());
+            if (!o->coverageFrom.empty()) {
+              auto dir = models::findMiniLmDir(o->model);
+              if (!dir)
+                return reportError(dir.error());
+              auto encoder = models::MiniLmEncoder::load(*dir);
+              if (!encoder)
+                return reportError(encoder.error());
+              if (Error e = normalizeByCoverageOf(*stats, o->coverageFrom, (*encoder)->tokenizer()))
+                return reportError(e);
+            }
             calibration::PruneOptions options;
             options.sparsity = o->sparsity;
             options.crossSparsity = o->crossSparsity;
