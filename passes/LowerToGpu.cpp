@@ -50,6 +50,85 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
   return 1;
 }
 
+/// The calibration variant's second pass over a row's keys (simt body): with
+/// the row's final max `rowMax` (log2 domain) and sum `rowSum`, each kept
+/// key block's probability mass p_j = exp2(s_j - max) / sum is summed over
+/// the block and added atomically to stats[h, query block, key block]: the
+/// rows of a block, and the batch entries, add into the same cell. Key chunks
+/// are staged through `kStage` as in the first pass; queries past Sq add
+/// nothing.
+void emitCalibrationPass(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op, Value k, Value stats,
+                         Value rowMax, Value rowSum, std::array<Value, 4> tables, Value kStage,
+                         Value qRow, Value r, Value bi, Value tid, Value i, Value qValid,
+                         int64_t chunk) {
+  const ProblemGeometry g = problemGeometryOf(op);
+  auto [heads, qBlocks, spans, keyBlocks] = tables;
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1), zero = f32Const(b, 0.0);
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  Value h = loadIndexEntry(b, heads, r), qb = loadIndexEntry(b, qBlocks, r);
+  Value kvh = arith::DivUIOp::create(b, h, indexConst(b, g.group));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, rowSum, zero);
+  Value invSum =
+      arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), rowSum), zero);
+  // A row with every key masked keeps max -inf: weigh against 0 (p = 0).
+  Value noMax = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, rowMax, negInf);
+  Value base = arith::SelectOp::create(b, noMax, zero, rowMax);
+  buildFor(b, rowBegin, rowEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value e, ValueRange) {
+    Value kb = loadIndexEntry(b, keyBlocks, e);
+    Value blockStart = arith::MulIOp::create(b, kb, indexConst(b, g.blockK));
+    auto chunkLoop = buildFor(
+        b, c0, indexConst(b, g.blockK), indexConst(b, chunk), {zero},
+        [&](ImplicitLocOpBuilder &b, Value c, ValueRange mass) {
+          Value chunkStart = arith::AddIOp::create(b, blockStart, c);
+          gpu::BarrierOp::create(b); // everyone has finished reading the previous chunk
+          buildFor(
+              b, tid, indexConst(b, chunk * g.headDim), indexConst(b, g.blockQ), {},
+              [&](ImplicitLocOpBuilder &b, Value x, ValueRange) {
+                Value jj = arith::DivUIOp::create(b, x, indexConst(b, g.headDim));
+                Value d = arith::RemUIOp::create(b, x, indexConst(b, g.headDim));
+                Value j = arith::AddIOp::create(b, chunkStart, jj);
+                Value jRead = arith::MinUIOp::create(b, j, indexConst(b, g.seqK - 1));
+                Value kx = toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
+                memref::StoreOp::create(b, kx, kStage, ValueRange{jj, d});
+                return SmallVector<Value>{};
+              });
+          gpu::BarrierOp::create(b);
+          auto keyLoop = buildFor(
+              b, c0, indexConst(b, chunk), c1, {mass[0]},
+              [&](ImplicitLocOpBuilder &b, Value jj, ValueRange acc) {
+                Value j = arith::AddIOp::create(b, chunkStart, jj);
+                auto dot =
+                    buildFor(b, c0, indexConst(b, g.headDim), c1, {zero},
+                             [&](ImplicitLocOpBuilder &b, Value d, ValueRange sum) {
+                               Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
+                               Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
+                               return SmallVector<Value>{math::FmaOp::create(b, qx, kx, sum[0])};
+                             });
+                Value valid =
+                    arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, g.seqK));
+                if (g.causal)
+                  valid = arith::AndIOp::create(
+                      b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+                Value p = arith::MulFOp::create(
+                    b,
+                    emitNvvmExp2(b, arith::SubFOp::create(b, dot.getResult(0), base).getResult()),
+                    invSum);
+                return SmallVector<Value>{
+                    arith::AddFOp::create(b, acc[0], arith::SelectOp::create(b, valid, p, zero))};
+              });
+          return SmallVector<Value>{keyLoop.getResult(0)};
+        });
+    scf::IfOp::create(b, qValid, [&](OpBuilder &tb, Location loc) {
+      ImplicitLocOpBuilder ib(loc, tb);
+      memref::AtomicRMWOp::create(ib, arith::AtomicRMWKind::addf, chunkLoop.getResult(0), stats,
+                                  ValueRange{h, qb, kb});
+      scf::YieldOp::create(ib);
+    });
+    return SmallVector<Value>{};
+  });
+}
+
 /// What split-KV did to the schedule, for the artifact's configuration.
 std::string splitConfig(BlockSparseAttentionOp op) {
   if (!op.hasSplitRows())
@@ -206,6 +285,11 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
         return SmallVector<Value>{chunkLoop.getResult(0), chunkLoop.getResult(1)};
       });
 
+  if (op.getStats())
+    emitCalibrationPass(b, op, k, entry.getArgument(4), blockLoop.getResult(0),
+                        blockLoop.getResult(1), {heads, qBlocks, spans, keyBlocks}, kStage, qRow, r,
+                        bi, tid, i, qValid, chunk);
+
   auto ifValid = scf::IfOp::create(b, TypeRange{}, qValid, /*withElseRegion=*/false);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -215,9 +299,10 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
     emitSlotBranch(
         b, tables, r,
         [&](Value slot) {
-          // The workspace follows q, k, v, out; the attributions come after it.
-          emitScalarPartialStore(b, WorkspaceLayout::of(op), entry.getArgument(4), slot, bi, tid,
-                                 acc, blockLoop.getResult(0), blockLoop.getResult(1));
+          // The workspace follows the op's operands; the attributions come after it.
+          emitScalarPartialStore(b, WorkspaceLayout::of(op),
+                                 entry.getArgument(op->getNumOperands()), slot, bi, tid, acc,
+                                 blockLoop.getResult(0), blockLoop.getResult(1));
         },
         [&] {
           buildNormalizeAndStore(
@@ -419,10 +504,17 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
     for (BlockSparseAttentionOp op : ops) {
+      // Calibration (a `stats` operand) is a second pass per query row in
+      // the scalar body; the tensor-core bodies have no such pass.
       if (op.getStats()) {
-        op.emitOpError() << "operand 'stats' (calibration) is supported by sieve-lower-to-cpu "
-                            "only; the GPU calibration variant is not written yet";
-        return signalPassFailure();
+        if (variant != "auto" && variant != "simt") {
+          op.emitOpError() << "operand 'stats' (calibration) runs on the simt body, not variant="
+                           << variant;
+          return signalPassFailure();
+        }
+        if (failed(lowerOne(op, module, index++, chunkElements)))
+          return signalPassFailure();
+        continue;
       }
       if (variant == "generic" && op.hasSplitRows()) {
         op.emitOpError() << "variant=generic reads its mask at launch and cannot run split rows "

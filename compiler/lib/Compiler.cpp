@@ -233,6 +233,16 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
         continue;
       }
     }
+    // The calibration variant's stats: the host function's fifth argument.
+    if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getArgNumber() == 4) {
+      for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
+                         runtime::ParamField::Offset})
+        slots.push_back({runtime::ParamSlot::kStats, field, 0});
+      for (auto field : {runtime::ParamField::Size, runtime::ParamField::Stride})
+        for (int d = 0; d < 3; ++d)
+          slots.push_back({runtime::ParamSlot::kStats, field, d});
+      continue;
+    }
     std::optional<int> t = tensorIndex(operand);
     if (!t || operand.getDefiningOp())
       return Error(ErrorCode::Internal,

@@ -59,10 +59,11 @@ Error KernelSpec::validate() const {
                                "(leave the variant at auto)",
                                options.variant));
   } else {
-    if (calibrate)
+    if (calibrate && options.variant != "auto" && options.variant != "simt")
       return Error(ErrorCode::Unsupported,
-                   "calibrate: the calibration kernel variant exists for the CPU backend only "
-                   "(the GPU variant is not written yet)");
+                   fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "
+                               "pass per query row); variant '{}' has none",
+                               options.variant));
     if (!isSupportedChip(target.chip))
       return Error(
           ErrorCode::Unsupported,

@@ -81,16 +81,18 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
 
 Error Session::calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,
                          const runtime::TensorView &k, const runtime::TensorView &v,
-                         const runtime::TensorView &out, float *stats) {
+                         const runtime::TensorView &out, float *stats, runtime::CuStream stream) {
   if (!artifact.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "calibrate needs an artifact compiled with KernelSpec::calibrate");
   if (!stats)
     return Error(ErrorCode::InvalidArgument, "calibrate: the stats buffer is null");
-  if (gpu_ || artifact.backend != runtime::Backend::Cpu)
-    return Error(ErrorCode::Unsupported,
-                 "calibration kernels run on the CPU backend only (the GPU variant is not "
-                 "written yet)");
+  if (gpu_) {
+    auto kernel = gpu_->load(artifact);
+    if (!kernel)
+      return kernel.error();
+    return gpu_->calibrate(**kernel, q, k, v, out, stats, stream);
+  }
   auto kernel = cpu_->load(artifact);
   if (!kernel)
     return kernel.error();

@@ -129,10 +129,12 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     ParamSlot s;
     s.tensor = p.at("tensor").get<int>();
     s.dim = p.at("dim").get<int>();
-    // Tables and the workspace are rank-1 buffers, never TMA tensors.
+    // Tables and the workspace are rank-1 buffers, the stats rank 3; only
+    // q, k, v and out are TMA tensors.
     bool buffer = s.tensor >= ParamSlot::kFirstTable;
+    int maxDim = !buffer ? 3 : s.tensor == ParamSlot::kStats ? 2 : 0;
     if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
-        s.tensor > ParamSlot::kWorkspace || s.dim < 0 || s.dim > (buffer ? 0 : 3) ||
+        s.tensor > ParamSlot::kStats || s.dim < 0 || s.dim > maxDim ||
         (buffer && s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
       return false;

@@ -119,6 +119,30 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
 Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                           const TensorView &v, const TensorView &out, CuStream stream,
                           const DeviceRowTables *tables) const {
+  if (kernel.artifact().calibrate)
+    return Error(ErrorCode::InvalidArgument,
+                 "a calibration kernel needs its stats buffer: run it with calibrate()");
+  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr);
+}
+
+Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                             const TensorView &v, const TensorView &out, float *stats,
+                             CuStream stream) const {
+  if (!kernel.artifact().calibrate)
+    return Error(ErrorCode::InvalidArgument,
+                 "calibrate needs an artifact compiled with KernelSpec::calibrate");
+  if (!stats)
+    return Error(ErrorCode::InvalidArgument, "calibrate: the stats buffer is null");
+  if (!driver_->isDevicePointer(stats))
+    return Error(ErrorCode::WrongDevice,
+                 fmt::format("calibrate: the stats buffer is not device memory of {}",
+                             driver_->device().name));
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, stats);
+}
+
+Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                                 const TensorView &v, const TensorView &out, CuStream stream,
+                                 const DeviceRowTables *tables, float *stats) const {
   const Artifact &a = kernel.artifact();
   if (Error e = checkTables(a, tables))
     return e;
@@ -146,10 +170,10 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
     workspace = *allocated;
   }
   Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
-                              tensors, tables, workspace, stream);
+                              tensors, tables, workspace, stats, stream);
   if (!launched && a.hasCombine())
     launched = launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
-                          a.combine.block, 0, tensors, tables, workspace, stream);
+                          a.combine.block, 0, tensors, tables, workspace, stats, stream);
   if (workspace) {
     Error freed = driver_->freeAsync(workspace, stream);
     if (!launched)
@@ -163,7 +187,7 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
                               const std::array<uint32_t, 3> &grid,
                               const std::array<uint32_t, 3> &block, uint32_t sharedBytes,
                               const std::array<const TensorView *, 4> &tensors,
-                              const DeviceRowTables *tables, CuDevicePtr workspace,
+                              const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
                               CuStream stream) const {
   static const char *names[] = {"query", "key", "value", "out"};
   // One 8-byte value per kernel parameter, in the artifact's order.
@@ -172,6 +196,28 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
   for (size_t i = 0; i < params.size(); ++i) {
     const ParamSlot &slot = params[i];
     pointers[i] = &values[i];
+    if (slot.tensor == ParamSlot::kStats) {
+      // Contiguous [Hq, QB, KB], as the compiler declared it.
+      const Artifact &a = kernel.artifact();
+      const uint64_t sizes[3] = {uint64_t(a.shape.headsQ),
+                                 uint64_t((a.shape.seqQ + a.blockQ - 1) / a.blockQ),
+                                 uint64_t((a.shape.seqK + a.blockK - 1) / a.blockK)};
+      switch (slot.field) {
+      case ParamField::AllocatedPtr:
+      case ParamField::AlignedPtr:
+        values[i] = reinterpret_cast<uint64_t>(stats);
+        break;
+      case ParamField::Size:
+        values[i] = sizes[slot.dim];
+        break;
+      case ParamField::Stride:
+        values[i] = slot.dim == 0 ? sizes[1] * sizes[2] : slot.dim == 1 ? sizes[2] : 1;
+        break;
+      default:
+        values[i] = 0;
+      }
+      continue;
+    }
     if (slot.tensor == ParamSlot::kWorkspace) {
       switch (slot.field) {
       case ParamField::AllocatedPtr:

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "sieve/calibration/Calibrator.h"
+#include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
 
 #include <gtest/gtest.h>
@@ -164,13 +165,30 @@ TEST(CpuCalibrationKernel, ApiErrors) {
   ASSERT_TRUE(plain);
   float stats[4] = {};
   EXPECT_TRUE((*session)->calibrate(**plain, q.view, k.view, v.view, o.view, stats));
-  // No GPU variant yet.
+  // On the GPU the calibration variant is the simt body: a tensor-core
+  // variant is refused by name; auto compiles (no GPU needed) to the simt
+  // kernel, whose parameters end with the stats table's rank-3 descriptor.
   spec.calibrate = true;
   spec.target = Target::cuda("sm_90a");
   spec.shape.dtype = runtime::DType::BF16;
+  spec.options.variant = "mma";
   e = spec.validate();
   ASSERT_TRUE(e);
   EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  EXPECT_NE(e.message().find("simt"), std::string::npos) << e.str();
+  spec.options.variant = "auto";
+  auto gpuArtifact = compile(spec);
+  ASSERT_TRUE(gpuArtifact) << gpuArtifact.error().str();
+  EXPECT_TRUE(gpuArtifact->calibrate);
+  EXPECT_EQ(gpuArtifact->variant, "simt");
+  int statsSlots = 0;
+  for (const runtime::ParamSlot &slot : gpuArtifact->params)
+    statsSlots += slot.tensor == runtime::ParamSlot::kStats;
+  EXPECT_EQ(statsSlots, 9); // pointers, offset, 3 sizes, 3 strides
+  auto gpuBack =
+      runtime::Artifact::fromMetadataJson(gpuArtifact->metadataJson(), gpuArtifact->code);
+  ASSERT_TRUE(gpuBack) << gpuBack.error().str();
+  EXPECT_EQ(gpuBack->params, gpuArtifact->params);
   // The flag survives the artifact's metadata.
   auto back = runtime::Artifact::fromMetadataJson((*artifact)->metadataJson(), (*artifact)->code);
   ASSERT_TRUE(back) << back.error().str();

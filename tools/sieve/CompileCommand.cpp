@@ -36,6 +36,10 @@ Command addCompileCommand(CLI::App &app) {
   c->add_option("--target", *target,
                 "cpu, a chip (sm_80, sm_86, sm_89, sm_90, sm_90a), or auto: this machine's GPU "
                 "if it has one, else cpu");
+  auto calibrate = std::make_shared<bool>(false);
+  c->add_flag("--calibrate", *calibrate,
+              "The calibration variant: also adds each query row's probability mass per key "
+              "block to an f32 stats table (docs/stats-format.md)");
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
@@ -46,6 +50,9 @@ Command addCompileCommand(CLI::App &app) {
             auto s = spec->toSpec(*t);
             if (!s)
               return reportError(s.error());
+            s->calibrate = *calibrate;
+            if (Error e = s->validate())
+              return reportError(e);
             // Through the cache: a kernel compiled here is one a later run
             // (or an MLIR-free runtime, by key) finds without compiling.
             auto kernels = cache->makeCache();

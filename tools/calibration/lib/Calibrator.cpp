@@ -138,8 +138,9 @@ Error Calibrator::addWithKernel(compiler::Session &session, int64_t layer,
     return e;
   if (session.backend() != runtime::Backend::Cpu)
     return Error(ErrorCode::Unsupported,
-                 "the calibration kernel runs on the CPU backend only (the GPU variant is not "
-                 "written yet)");
+                 "the Calibrator feeds the model's host tensors to the CPU calibration "
+                 "kernel; on a GPU, run the GPU variant with Session::calibrate on device "
+                 "tensors");
   AttentionStats &s = stats_;
   const int64_t batch = q.sizes[0], headsQ = q.sizes[1], seqQ = q.sizes[2], dim = q.sizes[3];
   const int64_t headsKv = k.sizes[1], seqK = k.sizes[2];

@@ -42,7 +42,7 @@ struct KernelSpec {
   runtime::BlockMask mask;
   std::optional<double> scale; // default 1/sqrt(D)
   bool causal = false;
-  /// Calibration variant (CPU backend only): the kernel also takes an f32
+  /// Calibration variant (CPU backend; on the GPU the simt body): the kernel also takes an f32
   /// stats tensor [Hq, QB, KB] (contiguous, shaped like the mask) and adds,
   /// for every query row, its final softmax probabilities summed per key
   /// block over the kept tiles (every batch entry). Costs a second pass over

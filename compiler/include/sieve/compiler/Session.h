@@ -54,12 +54,14 @@ public:
             const runtime::TensorView &out, runtime::CuStream stream = nullptr,
             const runtime::DeviceRowTables *tables = nullptr);
 
-  /// Runs a calibration artifact (KernelSpec::calibrate; CPU backend only):
-  /// as run(), and adds each query row's probability mass per key block to
-  /// `stats`, a contiguous f32 [Hq, QB, KB] buffer the caller owns and zeroes.
+  /// Runs a calibration artifact (KernelSpec::calibrate): as run(), and adds
+  /// each query row's probability mass per key block to `stats`, a
+  /// contiguous f32 [Hq, QB, KB] buffer the caller owns and zeroes (host
+  /// memory on the CPU backend, device memory on the GPU, where the launch
+  /// goes on `stream` and does not synchronize).
   Error calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,
                   const runtime::TensorView &k, const runtime::TensorView &v,
-                  const runtime::TensorView &out, float *stats);
+                  const runtime::TensorView &out, float *stats, runtime::CuStream stream = nullptr);
 
   /// The row tables of `mask` on this session's GPU, for generic artifacts.
   Expected<std::unique_ptr<runtime::DeviceRowTables>> uploadMask(const runtime::BlockMask &mask,

@@ -48,7 +48,9 @@ enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMa
 struct ParamSlot {
   static constexpr int kFirstTable = 4;
   static constexpr int kWorkspace = 8;
-  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables, 8 workspace
+  /// The calibration variant's f32 stats [Hq, QB, KB] (contiguous, rank 3).
+  static constexpr int kStats = 9;
+  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables, 8 workspace, 9 stats
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
@@ -92,8 +94,9 @@ struct Artifact {
   std::vector<ParamSlot> params;
   ProblemShape shape;
   bool causal = false;
-  /// The calibration variant (KernelSpec::calibrate): the CPU kernel takes a
-  /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to.
+  /// The calibration variant (KernelSpec::calibrate): the kernel takes a
+  /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to
+  /// (on the GPU, parameter "tensor" 9, ParamSlot::kStats).
   bool calibrate = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;

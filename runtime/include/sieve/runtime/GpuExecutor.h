@@ -65,6 +65,13 @@ public:
                const TensorView &v, const TensorView &out, CuStream stream,
                const DeviceRowTables *tables = nullptr) const;
 
+  /// Runs a calibration artifact (Artifact::calibrate) like launch() and adds
+  /// each query row's probability mass per key block to `stats`: device
+  /// memory holding the contiguous f32 [Hq, QB, KB] table, which the caller
+  /// owns and zeroes. Does not synchronize.
+  Error calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                  const TensorView &v, const TensorView &out, float *stats, CuStream stream) const;
+
   size_t cachedModules() const;
 
 private:
@@ -72,7 +79,12 @@ private:
   Error launchWith(const GpuKernel &kernel, CuFunction fn, const std::vector<ParamSlot> &params,
                    const std::array<uint32_t, 3> &grid, const std::array<uint32_t, 3> &block,
                    uint32_t sharedBytes, const std::array<const TensorView *, 4> &tensors,
-                   const DeviceRowTables *tables, CuDevicePtr workspace, CuStream stream) const;
+                   const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
+                   CuStream stream) const;
+  /// launch() and calibrate(): the checks, then the kernels.
+  Error launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                      const TensorView &v, const TensorView &out, CuStream stream,
+                      const DeviceRowTables *tables, float *stats) const;
 
   const CudaDriver *driver_ = nullptr;
   mutable std::mutex mutex_;

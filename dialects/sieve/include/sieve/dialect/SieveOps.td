@@ -27,7 +27,8 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
     With the optional `stats` operand (f32, shaped like the mask) the op
     also calibrates: for every query row it adds the row's final softmax
     probabilities, summed per key block, to `stats[h, i / block_q, kb]`
-    (over the kept tiles, every batch entry). The CPU backend only.
+    (over the kept tiles, every batch entry). On the GPU only the simt
+    body calibrates.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
