@@ -153,11 +153,15 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
   return true;
 }
 
-bool usesWorkspace(const std::vector<ParamSlot> &slots) {
+bool usesTensor(const std::vector<ParamSlot> &slots, int tensor) {
   for (const ParamSlot &p : slots)
-    if (p.tensor == ParamSlot::kWorkspace)
+    if (p.tensor == tensor)
       return true;
   return false;
+}
+
+bool usesWorkspace(const std::vector<ParamSlot> &slots) {
+  return usesTensor(slots, ParamSlot::kWorkspace);
 }
 
 json toJson(const Artifact &a, const std::string &codeFile) {
@@ -273,6 +277,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     a.shape.dtype = *dtype;
     a.causal = j.at("causal").get<bool>();
     a.calibrate = j.value("calibrate", false); // absent before calibration kernels existed
+    // A GPU kernel takes the stats table exactly when it calibrates: one
+    // without the slot would be launched with stats it ignores, one with it
+    // but no flag with a null table.
+    if (a.backend == Backend::Cuda && usesTensor(a.params, ParamSlot::kStats) != a.calibrate)
+      return corrupt("'calibrate' and the stats parameters (tensor 9) must come together");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = j.at("kept_tiles").get<int64_t>();
     a.totalTiles = j.at("total_tiles").get<int64_t>();

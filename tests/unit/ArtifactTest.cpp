@@ -149,6 +149,30 @@ TEST_F(ArtifactTest, CombineLaunchRoundTripsAndIsChecked) {
   }
 }
 
+// A GPU calibration kernel takes the stats table (tensor 9); the flag and the
+// parameters must agree, or a launch would pass a null table or none.
+TEST_F(ArtifactTest, CalibrationFlagAndStatsParametersAgree) {
+  Artifact a = sampleArtifact();
+  a.calibrate = true;
+  for (ParamField f : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset})
+    a.params.push_back({ParamSlot::kStats, f, 0});
+  for (ParamField f : {ParamField::Size, ParamField::Stride})
+    for (int d = 0; d < 3; ++d)
+      a.params.push_back({ParamSlot::kStats, f, d});
+  auto good = Artifact::fromMetadataJson(a.metadataJson(), a.code);
+  ASSERT_TRUE(good) << good.error().str();
+  EXPECT_EQ(good->params, a.params);
+  Artifact flagOnly = sampleArtifact();
+  flagOnly.calibrate = true;
+  Artifact slotsOnly = a;
+  slotsOnly.calibrate = false;
+  for (const Artifact *bad : {&flagOnly, &slotsOnly}) {
+    auto c = Artifact::fromMetadataJson(bad->metadataJson(), bad->code);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact) << c.error().str();
+  }
+}
+
 TEST_F(ArtifactTest, ParameterLayoutIsTheMemrefDescriptor) {
   // 4 tensors x (allocated, aligned, offset, 4 sizes, 4 strides).
   auto params = memrefDescriptorParams();
