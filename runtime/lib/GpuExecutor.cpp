@@ -114,6 +114,22 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   return Error::success();
 }
 
+/// One scalar of a rank-1 memref descriptor (allocated and aligned pointer,
+/// offset, size, stride) of a contiguous buffer.
+uint64_t rank1DescriptorField(ParamField field, uint64_t address, uint64_t length) {
+  switch (field) {
+  case ParamField::AllocatedPtr:
+  case ParamField::AlignedPtr:
+    return address;
+  case ParamField::Size:
+    return length;
+  case ParamField::Stride:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 } // namespace
 
 Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -218,39 +234,16 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
       }
       continue;
     }
-    if (slot.tensor == ParamSlot::kWorkspace) {
-      switch (slot.field) {
-      case ParamField::AllocatedPtr:
-      case ParamField::AlignedPtr:
-        values[i] = static_cast<uint64_t>(workspace);
-        break;
-      case ParamField::Size:
-        values[i] = kernel.artifact().combine.workspaceBytes / sizeof(float);
-        break;
-      case ParamField::Stride:
-        values[i] = 1;
-        break;
-      default:
-        values[i] = 0;
-      }
-      continue;
-    }
+    // The workspace and the row tables are rank-1 buffers: pointers, offset
+    // 0, one size, stride 1.
     if (slot.tensor >= ParamSlot::kFirstTable) {
-      int table = slot.tensor - ParamSlot::kFirstTable;
-      switch (slot.field) {
-      case ParamField::AllocatedPtr:
-      case ParamField::AlignedPtr:
-        values[i] = static_cast<uint64_t>(tables->address(table));
-        break;
-      case ParamField::Size:
-        values[i] = static_cast<uint64_t>(tables->length(table));
-        break;
-      case ParamField::Stride:
-        values[i] = 1;
-        break;
-      default:
-        values[i] = 0;
-      }
+      const bool isWorkspace = slot.tensor == ParamSlot::kWorkspace;
+      const int table = slot.tensor - ParamSlot::kFirstTable;
+      const uint64_t address =
+          isWorkspace ? static_cast<uint64_t>(workspace) : uint64_t(tables->address(table));
+      const uint64_t length = isWorkspace ? kernel.artifact().combine.workspaceBytes / sizeof(float)
+                                          : uint64_t(tables->length(table));
+      values[i] = rank1DescriptorField(slot.field, address, length);
       continue;
     }
     const TensorView &t = *tensors[slot.tensor];

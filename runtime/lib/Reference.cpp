@@ -89,6 +89,39 @@ std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &m
   return out;
 }
 
+std::vector<double> referenceTileMass(const ProblemShape &s, const BlockMask &mask, bool causal,
+                                      double scale, const float *q, const float *k) {
+  const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
+  const int64_t QB = mask.queryBlocks(), KB = mask.keyBlocks();
+  std::vector<double> mass(static_cast<size_t>(s.headsQ * QB * KB), 0.0);
+  std::vector<double> e(static_cast<size_t>(s.seqK));
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.headsQ; ++h)
+      for (int64_t i = 0; i < s.seqQ; ++i) {
+        const float *qi = q + ((b * s.headsQ + h) * s.seqQ + i) * D;
+        double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (int64_t j = 0; j < s.seqK; ++j) {
+          e[j] = -std::numeric_limits<double>::infinity();
+          if (!mask.get(h, i / mask.blockQ(), j / mask.blockK()) || (causal && j > i))
+            continue;
+          const float *kj = k + ((b * s.headsKv + h / group) * s.seqK + j) * D;
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += double(qi[d]) * double(kj[d]);
+          e[j] = scale * dot;
+          mx = std::max(mx, e[j]);
+        }
+        if (mx == -std::numeric_limits<double>::infinity())
+          continue;
+        for (double &x : e)
+          sum += (x = std::exp(x - mx));
+        for (int64_t j = 0; j < s.seqK; ++j)
+          mass[static_cast<size_t>((h * QB + i / mask.blockQ()) * KB + j / mask.blockK())] +=
+              e[j] / sum;
+      }
+  return mass;
+}
+
 double relativeError(const float *out, const std::vector<double> &ref) {
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) {

@@ -10,6 +10,7 @@
 #include "sieve/calibration/Calibrator.h"
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/runtime/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -78,30 +79,11 @@ TEST_P(CpuCalibrationKernel, MatchesFloat64OverKeptTiles) {
   // The attention output is the plain kernel's, bit for bit.
   EXPECT_EQ(std::memcmp(out.data.data(), outPlain.data.data(), out.data.size() * sizeof(float)), 0);
 
-  // float64: softmax over the kept keys of each row, mass per kept tile.
-  std::vector<double> expected(stats.size(), 0.0), rowMass(stats.size(), 0.0);
-  const double scale = 1 / std::sqrt(double(D));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < Hq; ++h)
-      for (int64_t i = 0; i < Sq; ++i) {
-        std::vector<double> e(static_cast<size_t>(Sk), -INFINITY);
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < Sk; ++j) {
-          if (!spec.mask.get(h, i / bq, j / bk) || (c.causal && j > i))
-            continue;
-          double dot = 0;
-          for (int64_t d = 0; d < D; ++d)
-            dot += q.at(b, h, i, d) * k.at(b, h / (Hq / Hkv), j, d);
-          e[j] = scale * dot;
-          mx = std::max(mx, e[j]);
-        }
-        if (mx == -INFINITY)
-          continue; // a row with no key adds nothing
-        for (double &x : e)
-          sum += (x = std::exp(x - mx));
-        for (int64_t j = 0; j < Sk; ++j)
-          expected[static_cast<size_t>((h * QB + i / bq) * KB + j / bk)] += 2 * e[j] / sum;
-      }
+  // float64 mass per kept tile (runtime::referenceTileMass), both calls.
+  std::vector<double> expected = runtime::referenceTileMass(
+      spec.shape, spec.mask, c.causal, 1 / std::sqrt(double(D)), q.data.data(), k.data.data());
+  for (double &x : expected)
+    x *= 2;
   for (size_t n = 0; n < stats.size(); ++n)
     EXPECT_NEAR(stats[n], expected[n], 1e-4 * std::max(1.0, expected[n])) << "tile " << n;
 }

@@ -100,6 +100,42 @@ TEST(Reference, SingleKeptKeyCopiesItsValueAndEmptyRowsAreZero) {
     EXPECT_EQ(ref[2 * 3 + d], 0.0);
 }
 
+// The tile mass of a row sums to 1 over its kept tiles (0 for a row that
+// keeps none), and a tile holding a single kept key of a row takes that
+// row's whole mass: checked per (head, query block) on GQA, causal and an
+// empty head; partial tiles at both edges.
+TEST(Reference, TileMassSumsToTheRowsThatSawAKey) {
+  ProblemShape s{2, 4, 2, 37, 53, 16, DType::F32};
+  BlockMask m = BlockMask::random(4, 5, 7, 8, 8, 0.4, 3, /*keepDiagonal=*/true);
+  m.setHead(3, false);
+  auto q = randomNormal(s.batch * s.headsQ * s.seqQ * s.headDim, 7);
+  auto k = randomNormal(s.batch * s.headsKv * s.seqK * s.headDim, 8);
+  for (bool causal : {false, true}) {
+    std::vector<double> mass = referenceTileMass(s, m, causal, 0.3, q.data(), k.data());
+    ASSERT_EQ(mass.size(), size_t(4 * 5 * 7));
+    for (int64_t h = 0; h < 4; ++h)
+      for (int64_t qb = 0; qb < 5; ++qb) {
+        // Rows of this block (per batch entry) that keep at least one key.
+        int64_t rows = 0;
+        for (int64_t i = qb * 8; i < std::min<int64_t>(s.seqQ, qb * 8 + 8); ++i)
+          for (int64_t j = 0; j < s.seqK; ++j)
+            if (m.get(h, qb, j / 8) && (!causal || j <= i)) {
+              ++rows;
+              break;
+            }
+        double total = 0;
+        for (int64_t kb = 0; kb < 7; ++kb) {
+          double x = mass[(h * 5 + qb) * 7 + kb];
+          EXPECT_GE(x, 0.0);
+          if (!m.get(h, qb, kb))
+            EXPECT_EQ(x, 0.0) << "a dropped tile got mass";
+          total += x;
+        }
+        EXPECT_NEAR(total, double(s.batch * rows), 1e-9) << "h " << h << " qb " << qb;
+      }
+  }
+}
+
 TEST(Reference, RelativeErrorSeesNaNAndScale) {
   std::vector<double> ref = {1.0, -2.0, 0.5};
   std::vector<float> same = {1.0f, -2.0f, 0.5f};

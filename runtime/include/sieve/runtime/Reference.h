@@ -20,6 +20,14 @@ std::vector<double> referenceAttention(const ProblemShape &shape, const BlockMas
                                        bool causal, double scale, const float *q, const float *k,
                                        const float *v);
 
+/// The calibration kernels' reference: every query row's float64 softmax
+/// probabilities (over its kept keys, causal applied), summed per
+/// (head, query block, key block) over the rows and the batch, as a
+/// contiguous [Hq, QB, KB] table. q and k: contiguous BHSD host arrays. A
+/// row with no kept key adds nothing.
+std::vector<double> referenceTileMass(const ProblemShape &shape, const BlockMask &mask, bool causal,
+                                      double scale, const float *q, const float *k);
+
 /// ||out - ref|| / ||ref|| over all elements (Frobenius). NaN in `out` gives
 /// NaN, so a NaN can never pass a threshold test. A zero reference (every row
 /// empty) compares absolute error instead.
