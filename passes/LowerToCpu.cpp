@@ -76,6 +76,11 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
       Value qStart = arith::MulIOp::create(b, qb, indexConst(b, blockQ));
       Value qEnd = arith::MinUIOp::create(
           b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)), indexConst(b, seqQ));
+      // Threshold mode: the head's threshold in the scores' log2 units.
+      Value threshold;
+      if (Value thresholds = op.getThresholds())
+        threshold = arith::MulFOp::create(b, memref::LoadOp::create(b, thresholds, ValueRange{h}),
+                                          f32Const(b, kLog2e));
       buildFor(b, qStart, qEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value i, ValueRange) {
         buildFor(
             b, c0, indexConst(b, headDim), c1, {},
@@ -114,14 +119,18 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
             [&](ImplicitLocOpBuilder &b, Value e, ValueRange state) {
               auto [jStartV, countV] = keySpan(b, e);
               Value jStart = jStartV, count = countV;
-              auto scoreLoop =
-                  buildFor(b, c0, count, c1, {negInf},
-                           [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
-                             Value j = arith::AddIOp::create(b, jStart, jj);
-                             Value s = score(b, j);
-                             memref::StoreOp::create(b, s, scores, ValueRange{jj});
-                             return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
-                           });
+              auto scoreLoop = buildFor(
+                  b, c0, count, c1, {negInf},
+                  [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
+                    Value j = arith::AddIOp::create(b, jStart, jj);
+                    Value s = score(b, j);
+                    if (threshold) // a score under it is dropped like a masked key
+                      s = arith::SelectOp::create(
+                          b, arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, s, threshold),
+                          negInf, s);
+                    memref::StoreOp::create(b, s, scores, ValueRange{jj});
+                    return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
+                  });
               SoftmaxState next = buildSoftmaxUpdate(
                   b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc, headDim,
                   [](ImplicitLocOpBuilder &b, Value x) -> Value {

@@ -212,6 +212,12 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   // Threads past Sq (ragged last block) still stage keys and meet every
   // barrier; they read a valid row and never write.
   Value qValid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, indexConst(b, seqQ));
+  // Threshold mode: the head's threshold in the scores' log2 units (q is
+  // scaled by scale * log2(e) below).
+  Value threshold;
+  if (op.getThresholds())
+    threshold = arith::MulFOp::create(
+        b, memref::LoadOp::create(b, entry.getArgument(4), ValueRange{h}), f32Const(b, kLog2e));
   Value iRead = arith::MinUIOp::create(b, i, indexConst(b, seqQ - 1));
 
   buildFor(b, c0, indexConst(b, headDim), c1, {},
@@ -270,6 +276,11 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                     if (causal)
                       valid = arith::AndIOp::create(
                           b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+                    if (threshold) // a score under it is dropped like a masked key
+                      valid =
+                          arith::AndIOp::create(b, valid,
+                                                arith::CmpFOp::create(b, arith::CmpFPredicate::UGE,
+                                                                      dot.getResult(0), threshold));
                     Value s = arith::SelectOp::create(b, valid, dot.getResult(0), negInf);
                     memref::StoreOp::create(b, s, scores, ValueRange{jj});
                     return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
@@ -505,11 +516,13 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     int index = 0;
     for (BlockSparseAttentionOp op : ops) {
       // Calibration (a `stats` operand) is a second pass per query row in
-      // the scalar body; the tensor-core bodies have no such pass.
-      if (op.getStats()) {
+      // the scalar body, and threshold mode a test per score there; the
+      // tensor-core bodies have neither.
+      if (op.getStats() || op.getThresholds()) {
         if (variant != "auto" && variant != "simt") {
-          op.emitOpError() << "operand 'stats' (calibration) runs on the simt body, not variant="
-                           << variant;
+          op.emitOpError() << "operand '"
+                           << (op.getStats() ? "stats' (calibration)" : "thresholds'")
+                           << " runs on the simt body, not variant=" << variant;
           return signalPassFailure();
         }
         if (failed(lowerOne(op, module, index++, chunkElements)))

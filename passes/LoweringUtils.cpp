@@ -145,10 +145,11 @@ buildSoftmaxUpdate(ImplicitLocOpBuilder &b, SoftmaxState state, Value chunkMax, 
                    const std::function<Value(ImplicitLocOpBuilder &, Value, Value)> &valueAt) {
   Value c0 = indexConst(b, 0), c1 = indexConst(b, 1), dim = indexConst(b, headDim);
   Value newMax = arith::MaximumFOp::create(b, state.max, chunkMax);
-  // A chunk whose every key is masked leaves the max at -inf; exp2(-inf -
-  // -inf) would be NaN, so such chunks change nothing.
+  // A chunk whose every key is masked (or under its head's threshold) is
+  // skipped: it would add exp2(-inf) = 0 to everything, and while the max
+  // is still -inf, exp2(-inf - -inf) would be NaN.
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
-  Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, negInf);
+  Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, chunkMax, negInf);
   auto ifOp = scf::IfOp::create(b, TypeRange{b.getF32Type(), b.getF32Type()}, allMasked,
                                 /*withElseRegion=*/true);
   {

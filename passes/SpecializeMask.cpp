@@ -39,9 +39,10 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
       OpBuilder b(op);
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getStats(),
-          b.getDenseI32ArrayAttr(t.heads), b.getDenseI32ArrayAttr(t.queryBlocks),
-          b.getDenseI32ArrayAttr(t.spans), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
-          op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr(),
+          op.getThresholds(), b.getDenseI32ArrayAttr(t.heads),
+          b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
+          b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
+          op.getBlockKAttr(), op.getCausalAttr(),
           /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr());
       op.erase();
     }

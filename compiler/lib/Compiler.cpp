@@ -94,6 +94,8 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   const runtime::BlockMask &m = spec.mask;
   if (spec.calibrate) // f32 [Hq, QB, KB], contiguous
     args.push_back(MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()));
+  if (spec.thresholds) // f32 [Hq], contiguous
+    args.push_back(MemRefType::get({s.headsQ}, b.getF32Type()));
   auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(args, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
@@ -105,7 +107,8 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
       StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
   dialect::AttentionOp::create(
       b, loc, body->getArgument(0), body->getArgument(1), body->getArgument(2),
-      body->getArgument(3), spec.calibrate ? body->getArgument(4) : Value(), maskAttr,
+      body->getArgument(3), spec.calibrate ? body->getArgument(4) : Value(),
+      spec.thresholds ? body->getArgument(4) : Value(), maskAttr,
       b.getF32FloatAttr(static_cast<float>(spec.effectiveScale())), b.getI64IntegerAttr(m.blockQ()),
       b.getI64IntegerAttr(m.blockK()), spec.causal ? b.getUnitAttr() : UnitAttr());
   func::ReturnOp::create(b, loc);
@@ -232,6 +235,15 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
           slots.push_back({t, field, 0});
         continue;
       }
+    }
+    // Threshold mode's per-head thresholds: a rank-1 fifth argument.
+    if (auto arg = dyn_cast<BlockArgument>(operand);
+        arg && arg.getArgNumber() == 4 && cast<MemRefType>(arg.getType()).getRank() == 1) {
+      for (auto field :
+           {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
+            runtime::ParamField::Offset, runtime::ParamField::Size, runtime::ParamField::Stride})
+        slots.push_back({runtime::ParamSlot::kThresholds, field, 0});
+      continue;
     }
     // The calibration variant's stats: the host function's fifth argument.
     if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getArgNumber() == 4) {
@@ -401,6 +413,7 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   a.shape = spec.shape;
   a.causal = spec.causal;
   a.calibrate = spec.calibrate;
+  a.thresholds = spec.thresholds;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();
   a.totalTiles = spec.mask.numTiles();

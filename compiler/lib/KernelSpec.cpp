@@ -34,6 +34,10 @@ Error KernelSpec::validate() const {
     if (value <= 0)
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("{} must be positive, got {}", name, value));
+  if (calibrate && thresholds)
+    return Error(ErrorCode::InvalidArgument,
+                 "calibrate and thresholds exclude each other: calibration measures the "
+                 "unthresholded attention");
   if (s.headsQ % s.headsKv != 0)
     return Error(
         ErrorCode::ShapeMismatch,
@@ -59,6 +63,11 @@ Error KernelSpec::validate() const {
                                "(leave the variant at auto)",
                                options.variant));
   } else {
+    if (thresholds && options.variant != "auto" && options.variant != "simt")
+      return Error(ErrorCode::Unsupported,
+                   fmt::format("thresholds: the GPU threshold mode is the simt body; variant "
+                               "'{}' has none",
+                               options.variant));
     if (calibrate && options.variant != "auto" && options.variant != "simt")
       return Error(ErrorCode::Unsupported,
                    fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "

@@ -62,7 +62,7 @@ Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, bool causal) {
 Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
                    const runtime::TensorView &k, const runtime::TensorView &v,
                    const runtime::TensorView &out, runtime::CuStream stream,
-                   const runtime::DeviceRowTables *tables) {
+                   const runtime::DeviceRowTables *tables, const float *thresholds) {
   if (artifact.backend != target_.backend)
     return Error(ErrorCode::InvalidArgument,
                  std::string("artifact is for the ") + runtime::backendName(artifact.backend) +
@@ -71,12 +71,12 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
     auto kernel = gpu_->load(artifact);
     if (!kernel)
       return kernel.error();
-    return gpu_->launch(**kernel, q, k, v, out, stream, tables);
+    return gpu_->launch(**kernel, q, k, v, out, stream, tables, thresholds);
   }
   auto kernel = cpu_->load(artifact);
   if (!kernel)
     return kernel.error();
-  return cpu_->run(**kernel, q, k, v, out);
+  return cpu_->run(**kernel, q, k, v, out, /*stats=*/nullptr, thresholds);
 }
 
 Error Session::calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,

@@ -96,7 +96,8 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
 }
 
 Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
-                       const TensorView &v, const TensorView &out, float *stats) const {
+                       const TensorView &v, const TensorView &out, float *stats,
+                       const float *thresholds) const {
   if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
     return e;
   const Artifact &a = kernel.artifact;
@@ -105,6 +106,12 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
                  "a calibration kernel needs its stats buffer (f32 [Hq, QB, KB])");
   if (!a.calibrate && stats)
     return Error(ErrorCode::InvalidArgument, "stats given to a kernel compiled without calibrate");
+  if (a.thresholds && !thresholds)
+    return Error(ErrorCode::InvalidArgument,
+                 "a threshold-mode kernel needs its thresholds (f32 [Hq], one per query head)");
+  if (!a.thresholds && thresholds)
+    return Error(ErrorCode::InvalidArgument,
+                 "thresholds given to a kernel compiled without threshold mode");
   StridedMemRefType<float, 4> dq = descriptorOf(q), dk = descriptorOf(k), dv = descriptorOf(v),
                               dout = descriptorOf(out);
   StridedMemRefType<float, 4> *args[] = {&dq, &dk, &dv, &dout};
@@ -123,7 +130,16 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
     dstats.strides[2] = 1;
   }
   StridedMemRefType<float, 3> *statsArg = &dstats;
-  void *packed[] = {&args[0], &args[1], &args[2], &args[3], &statsArg};
+  // The thresholds: contiguous [Hq]. The kernel reads them, never writes.
+  StridedMemRefType<float, 1> dthresholds;
+  dthresholds.basePtr = dthresholds.data = const_cast<float *>(thresholds);
+  dthresholds.offset = 0;
+  dthresholds.sizes[0] = a.shape.headsQ;
+  dthresholds.strides[0] = 1;
+  StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
+  // The fifth argument is the stats or the thresholds (never both).
+  void *packed[] = {&args[0], &args[1], &args[2], &args[3],
+                    thresholds ? static_cast<void *>(&thresholdsArg) : &statsArg};
   llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
   if (err)
     return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));

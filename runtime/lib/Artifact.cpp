@@ -134,7 +134,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     bool buffer = s.tensor >= ParamSlot::kFirstTable;
     int maxDim = !buffer ? 3 : s.tensor == ParamSlot::kStats ? 2 : 0;
     if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
-        s.tensor > ParamSlot::kStats || s.dim < 0 || s.dim > maxDim ||
+        s.tensor > ParamSlot::kThresholds || s.dim < 0 || s.dim > maxDim ||
         (buffer && s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
       return false;
@@ -196,6 +196,7 @@ json toJson(const Artifact &a, const std::string &codeFile) {
                 {"dtype", dtypeName(a.shape.dtype)}}},
               {"causal", a.causal},
               {"calibrate", a.calibrate},
+              {"thresholds", a.thresholds},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -282,6 +283,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     // but no flag with a null table.
     if (a.backend == Backend::Cuda && usesTensor(a.params, ParamSlot::kStats) != a.calibrate)
       return corrupt("'calibrate' and the stats parameters (tensor 9) must come together");
+    a.thresholds = j.value("thresholds", false); // absent before threshold mode existed
+    if (a.backend == Backend::Cuda && usesTensor(a.params, ParamSlot::kThresholds) != a.thresholds)
+      return corrupt("'thresholds' and the threshold parameters (tensor 10) must come together");
+    if (a.calibrate && a.thresholds)
+      return corrupt("'calibrate' and 'thresholds' exclude each other");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = j.at("kept_tiles").get<int64_t>();
     a.totalTiles = j.at("total_tiles").get<int64_t>();

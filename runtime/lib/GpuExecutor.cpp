@@ -134,11 +134,21 @@ uint64_t rank1DescriptorField(ParamField field, uint64_t address, uint64_t lengt
 
 Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                           const TensorView &v, const TensorView &out, CuStream stream,
-                          const DeviceRowTables *tables) const {
-  if (kernel.artifact().calibrate)
+                          const DeviceRowTables *tables, const float *thresholds) const {
+  const Artifact &a = kernel.artifact();
+  if (a.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer: run it with calibrate()");
-  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr);
+  if (a.thresholds && !thresholds)
+    return Error(ErrorCode::InvalidArgument,
+                 "a threshold-mode kernel needs its thresholds (f32 [Hq] on the GPU)");
+  if (!a.thresholds && thresholds)
+    return Error(ErrorCode::InvalidArgument,
+                 "thresholds given to a kernel compiled without threshold mode");
+  if (thresholds && !driver_->isDevicePointer(thresholds))
+    return Error(ErrorCode::WrongDevice,
+                 fmt::format("the thresholds are not device memory of {}", driver_->device().name));
+  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds);
 }
 
 Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -153,12 +163,13 @@ Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const
     return Error(ErrorCode::WrongDevice,
                  fmt::format("calibrate: the stats buffer is not device memory of {}",
                              driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, nullptr, stats);
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, stats, nullptr);
 }
 
 Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                                  const TensorView &v, const TensorView &out, CuStream stream,
-                                 const DeviceRowTables *tables, float *stats) const {
+                                 const DeviceRowTables *tables, float *stats,
+                                 const float *thresholds) const {
   const Artifact &a = kernel.artifact();
   if (Error e = checkTables(a, tables))
     return e;
@@ -186,10 +197,11 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
     workspace = *allocated;
   }
   Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
-                              tensors, tables, workspace, stats, stream);
+                              tensors, tables, workspace, stats, thresholds, stream);
   if (!launched && a.hasCombine())
-    launched = launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
-                          a.combine.block, 0, tensors, tables, workspace, stats, stream);
+    launched =
+        launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
+                   a.combine.block, 0, tensors, tables, workspace, stats, thresholds, stream);
   if (workspace) {
     Error freed = driver_->freeAsync(workspace, stream);
     if (!launched)
@@ -204,7 +216,7 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
                               const std::array<uint32_t, 3> &block, uint32_t sharedBytes,
                               const std::array<const TensorView *, 4> &tensors,
                               const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
-                              CuStream stream) const {
+                              const float *thresholds, CuStream stream) const {
   static const char *names[] = {"query", "key", "value", "out"};
   // One 8-byte value per kernel parameter, in the artifact's order.
   std::vector<uint64_t> values(params.size());
@@ -232,6 +244,11 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
       default:
         values[i] = 0;
       }
+      continue;
+    }
+    if (slot.tensor == ParamSlot::kThresholds) {
+      values[i] = rank1DescriptorField(slot.field, reinterpret_cast<uint64_t>(thresholds),
+                                       uint64_t(kernel.artifact().shape.headsQ));
       continue;
     }
     // The workspace and the row tables are rank-1 buffers: pointers, offset

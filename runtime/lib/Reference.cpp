@@ -22,8 +22,8 @@ namespace {
 // gathered (so a sparse mask costs its kept tiles, not S x S), scores in
 // float64, keys after the query set to -inf under causal, softmax, times V.
 void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
-                   const float *q, const float *k, const float *v, int64_t b, int64_t h,
-                   double *out) {
+                   const float *q, const float *k, const float *v, const float *thresholds,
+                   int64_t b, int64_t h, double *out) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
   const double negInf = -std::numeric_limits<double>::infinity();
   int64_t kvh = h / group;
@@ -52,6 +52,8 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
         for (size_t c = 0; c < keys.size(); ++c)
           if (keys[c] > i)
             S(i - i0, static_cast<int64_t>(c)) = negInf;
+    if (thresholds) // threshold mode: scores under the head's threshold are dropped
+      S = (S.array() < double(thresholds[h])).select(negInf, S);
     for (int64_t r = 0; r < S.rows(); ++r) {
       double m = S.row(r).maxCoeff();
       if (m == negInf) { // every kept key is after the query: zeros
@@ -68,8 +70,8 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
 } // namespace
 
 std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &mask, bool causal,
-                                       double scale, const float *q, const float *k,
-                                       const float *v) {
+                                       double scale, const float *q, const float *k, const float *v,
+                                       const float *thresholds) {
   std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
   // Slices are independent; spread them over the cores (the reference is
   // the slow part of every kernel check at long sequences).
@@ -77,7 +79,8 @@ std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &m
   std::atomic<int64_t> next{0};
   auto worker = [&] {
     for (int64_t n; (n = next.fetch_add(1)) < slices;)
-      referenceHead(s, mask, causal, scale, q, k, v, n / s.headsQ, n % s.headsQ, out.data());
+      referenceHead(s, mask, causal, scale, q, k, v, thresholds, n / s.headsQ, n % s.headsQ,
+                    out.data());
   };
   int64_t threads = std::min<int64_t>(slices, std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;

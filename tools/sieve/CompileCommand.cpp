@@ -40,6 +40,10 @@ Command addCompileCommand(CLI::App &app) {
   c->add_flag("--calibrate", *calibrate,
               "The calibration variant: also adds each query row's probability mass per key "
               "block to an f32 stats table (docs/stats-format.md)");
+  auto thresholds = std::make_shared<bool>(false);
+  c->add_flag("--thresholds", *thresholds,
+              "Threshold mode: the kernel also takes f32 per-head score thresholds [Hq] at "
+              "launch and drops every score under its head's");
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
@@ -51,6 +55,7 @@ Command addCompileCommand(CLI::App &app) {
             if (!s)
               return reportError(s.error());
             s->calibrate = *calibrate;
+            s->thresholds = *thresholds;
             if (Error e = s->validate())
               return reportError(e);
             // Through the cache: a kernel compiled here is one a later run

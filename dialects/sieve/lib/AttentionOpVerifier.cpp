@@ -80,6 +80,20 @@ LogicalResult verifyStats(Operation *op, Value stats, ArrayRef<int64_t> expected
   return success();
 }
 
+// The optional thresholds operand: f32 [Hq], never beside stats.
+LogicalResult verifyThresholds(Operation *op, Value thresholds, Value stats, int64_t headsQ) {
+  if (!thresholds)
+    return success();
+  auto type = cast<MemRefType>(thresholds.getType());
+  if (type.getShape() != ArrayRef<int64_t>{headsQ})
+    return op->emitOpError() << "operand 'thresholds' has shape " << shapeString(type.getShape())
+                             << ", expected [" << headsQ << "] (one per query head)";
+  if (stats)
+    return op->emitOpError() << "operand 'thresholds' cannot come with 'stats': calibration "
+                                "measures the unthresholded attention";
+  return success();
+}
+
 } // namespace
 
 LogicalResult AttentionOp::verify() {
@@ -96,6 +110,8 @@ LogicalResult AttentionOp::verify() {
                          << shapeString(expected)
                          << " ([query heads, ceil(Sq / block_q), ceil(Sk / "
                             "block_k)])";
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)))
+    return failure();
   return verifyStats(*this, getStats(), expected);
 }
 
@@ -236,5 +252,7 @@ LogicalResult BlockSparseAttentionOp::verify() {
         return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
                              << kBlocks << ")";
   }
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)))
+    return failure();
   return verifyStats(*this, getStats(), {hq, qBlocks, kBlocks});
 }

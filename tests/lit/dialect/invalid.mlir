@@ -177,3 +177,21 @@ func.func @whole_row_in_split_cell(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 0>, row_spans = array<i32: 0, 1, 1, 2, 0, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, 1, -1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return
 }
+
+// -----
+
+// Threshold mode: one threshold per query head.
+func.func @thresholds_shape(%q: memref<1x2x4x4xf32>, %k: memref<1x2x4x4xf32>, %v: memref<1x2x4x4xf32>, %o: memref<1x2x4x4xf32>, %t: memref<3xf32>) {
+  // expected-error @+1 {{operand 'thresholds' has shape [3], expected [2] (one per query head)}}
+  sieve.attention %q, %k, %v, %o thresholds(%t : memref<3xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>
+  return
+}
+
+// -----
+
+// Threshold mode and calibration exclude each other.
+func.func @thresholds_with_stats(%q: memref<1x2x4x4xf32>, %k: memref<1x2x4x4xf32>, %v: memref<1x2x4x4xf32>, %o: memref<1x2x4x4xf32>, %s: memref<2x2x2xf32>, %t: memref<2xf32>) {
+  // expected-error @+1 {{operand 'thresholds' cannot come with 'stats'}}
+  sieve.attention %q, %k, %v, %o stats(%s : memref<2x2x2xf32>) thresholds(%t : memref<2xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>
+  return
+}

@@ -48,6 +48,12 @@ struct KernelSpec {
   /// block over the kept tiles (every batch entry). Costs a second pass over
   /// the keys. Run it with Session::calibrate or CpuExecutor::run(.., stats).
   bool calibrate = false;
+  /// Threshold mode (learned per-head score thresholds): the kernel also
+  /// takes an f32 [Hq] table, read at launch, and drops every score
+  /// scale * q . k below its head's threshold (a key chunk with no score
+  /// left is skipped). CPU backend, and the simt body on the GPU; not with
+  /// calibrate. Run it with Session::run(..., thresholds).
+  bool thresholds = false;
   Target target;
   KernelOptions options;
 

@@ -47,12 +47,14 @@ public:
 
   /// Runs an artifact of this session's backend. GPU launches go on
   /// `stream` and are not synchronized; CPU runs finish before returning.
+  /// A threshold-mode artifact (Artifact::thresholds) needs `thresholds`,
+  /// f32 [Hq] (host memory on the CPU backend, device memory on the GPU).
   /// A generic artifact (Artifact::maskAtLaunch) needs `tables` made by
   /// uploadMask for the mask to apply.
   Error run(const runtime::Artifact &artifact, const runtime::TensorView &q,
             const runtime::TensorView &k, const runtime::TensorView &v,
             const runtime::TensorView &out, runtime::CuStream stream = nullptr,
-            const runtime::DeviceRowTables *tables = nullptr);
+            const runtime::DeviceRowTables *tables = nullptr, const float *thresholds = nullptr);
 
   /// Runs a calibration artifact (KernelSpec::calibrate): as run(), and adds
   /// each query row's probability mass per key block to `stats`, a

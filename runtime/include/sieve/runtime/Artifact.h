@@ -50,7 +50,9 @@ struct ParamSlot {
   static constexpr int kWorkspace = 8;
   /// The calibration variant's f32 stats [Hq, QB, KB] (contiguous, rank 3).
   static constexpr int kStats = 9;
-  int tensor = 0; // 0 query, 1 key, 2 value, 3 out, 4-7 row tables, 8 workspace, 9 stats
+  /// Threshold mode's f32 thresholds [Hq] (contiguous, rank 1).
+  static constexpr int kThresholds = 10;
+  int tensor = 0; // 0 q, 1 k, 2 v, 3 out, 4-7 row tables, 8 workspace, 9 stats, 10 thresholds
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
@@ -98,6 +100,10 @@ struct Artifact {
   /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to
   /// (on the GPU, parameter "tensor" 9, ParamSlot::kStats).
   bool calibrate = false;
+  /// Threshold mode (KernelSpec::thresholds): the kernel takes a fifth
+  /// argument, the f32 per-head score thresholds [Hq] (on the GPU,
+  /// parameter "tensor" 10, ParamSlot::kThresholds).
+  bool thresholds = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
   int64_t blockQ = 0, blockK = 0; // the mask's tile size

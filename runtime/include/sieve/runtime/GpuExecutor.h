@@ -61,9 +61,11 @@ public:
   /// others must not be given any. A split-KV kernel (Artifact::hasCombine)
   /// takes a workspace allocated on `stream` and freed after its combine
   /// kernel, so concurrent launches on other streams never share one.
+  /// A threshold-mode kernel (Artifact::thresholds) needs `thresholds`: f32
+  /// [Hq] in device memory; others must get none.
   Error launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                const TensorView &v, const TensorView &out, CuStream stream,
-               const DeviceRowTables *tables = nullptr) const;
+               const DeviceRowTables *tables = nullptr, const float *thresholds = nullptr) const;
 
   /// Runs a calibration artifact (Artifact::calibrate) like launch() and adds
   /// each query row's probability mass per key block to `stats`: device
@@ -80,11 +82,11 @@ private:
                    const std::array<uint32_t, 3> &grid, const std::array<uint32_t, 3> &block,
                    uint32_t sharedBytes, const std::array<const TensorView *, 4> &tensors,
                    const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
-                   CuStream stream) const;
+                   const float *thresholds, CuStream stream) const;
   /// launch() and calibrate(): the checks, then the kernels.
   Error launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                       const TensorView &v, const TensorView &out, CuStream stream,
-                      const DeviceRowTables *tables, float *stats) const;
+                      const DeviceRowTables *tables, float *stats, const float *thresholds) const;
 
   const CudaDriver *driver_ = nullptr;
   mutable std::mutex mutex_;

@@ -16,9 +16,11 @@
 namespace sieve::runtime {
 
 /// q, k, v: contiguous BHSD host arrays; returns out as contiguous BHSD.
+/// With `thresholds` (f32 [Hq], threshold mode) a score scale * q . k under
+/// its head's threshold is dropped like a masked key.
 std::vector<double> referenceAttention(const ProblemShape &shape, const BlockMask &mask,
                                        bool causal, double scale, const float *q, const float *k,
-                                       const float *v);
+                                       const float *v, const float *thresholds = nullptr);
 
 /// The calibration kernels' reference: every query row's float64 softmax
 /// probabilities (over its kept keys, causal applied), summed per

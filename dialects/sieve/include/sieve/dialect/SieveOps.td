@@ -11,8 +11,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 def Sieve_AttentionOperand : MemRefRankOf<[F16, BF16, F32], [4]>;
 // Calibration statistics: f32 [Hq, ceil(Sq / block_q), ceil(Sk / block_k)].
 def Sieve_StatsOperand : MemRefRankOf<[F32], [3]>;
+// Threshold mode: one f32 score threshold per query head, [Hq].
+def Sieve_ThresholdsOperand : MemRefRankOf<[F32], [1]>;
 
-def Sieve_AttentionOp : Sieve_Op<"attention"> {
+def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
   let summary = "Attention restricted to the tiles a block mask keeps";
   let description = [{
     `out[b, h, i, :] = sum_j softmax_j(scale * q[b,h,i,:] . k[b,h/g,j,:]) v[b,h/g,j,:]`
@@ -29,6 +31,13 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
     probabilities, summed per key block, to `stats[h, i / block_q, kb]`
     (over the kept tiles, every batch entry). On the GPU only the simt
     body calibrates.
+
+    Threshold mode, with the optional `thresholds` operand (f32 [Hq], read
+    at run time, as learned-threshold pruning produces them): a score
+    `scale * q . k` below its head's threshold is dropped like a masked key,
+    and a key chunk whose every score is dropped is skipped. A row whose
+    every kept score is dropped is zeros. Not combined with `stats`; on the
+    GPU the simt body implements it.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -36,6 +45,7 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
     Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
+    Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
@@ -43,13 +53,14 @@ def Sieve_AttentionOp : Sieve_Op<"attention"> {
     UnitAttr:$causal
   );
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)? attr-dict
+    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
 }
 
-def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
+def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSizedOperandSegments]> {
   let summary = "Attention over constant per-row key-block tables";
   let description = [{
     The form `sieve-specialize-mask` produces. Each work row is one
@@ -79,6 +90,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
+    Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -91,7 +103,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention"> {
     OptionalAttr<DenseI32ArrayAttr>:$split_groups
   );
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)? attr-dict
+    $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;

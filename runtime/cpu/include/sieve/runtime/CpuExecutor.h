@@ -33,9 +33,10 @@ public:
   /// Runs synchronously on the calling thread after checking the tensors.
   /// A calibration artifact (Artifact::calibrate) also needs `stats`: the
   /// caller's contiguous f32 [Hq, QB, KB] buffer, which the kernel adds to;
-  /// any other artifact must get none.
+  /// any other artifact must get none. A threshold-mode artifact
+  /// (Artifact::thresholds) needs `thresholds`, f32 [Hq]; others none.
   Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k, const TensorView &v,
-            const TensorView &out, float *stats = nullptr) const;
+            const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr) const;
 
 private:
   std::mutex mutex_;
