@@ -1,6 +1,8 @@
 //===- Harness.cpp --------------------------------------------------------===//
 #include "sieve/compiler/Harness.h"
 
+#include <fmt/format.h>
+
 #include "sieve/runtime/Reference.h"
 
 #include <algorithm>
@@ -102,6 +104,15 @@ struct DeviceBuffers {
 Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
                                     const KernelSpec &spec, const HarnessOptions &options) {
   const ProblemShape &s = artifact.shape;
+  if (artifact.thresholds != !options.thresholds.empty())
+    return Error(ErrorCode::InvalidArgument,
+                 artifact.thresholds
+                     ? "a threshold-mode kernel needs thresholds (one per query head)"
+                     : "thresholds given for a kernel compiled without threshold mode");
+  if (!options.thresholds.empty() && int64_t(options.thresholds.size()) != s.headsQ)
+    return Error(ErrorCode::ShapeMismatch, fmt::format("{} thresholds for {} query heads",
+                                                       options.thresholds.size(), s.headsQ));
+  const float *hostThresholds = options.thresholds.empty() ? nullptr : options.thresholds.data();
   std::mt19937_64 rng(options.seed);
   std::array<int64_t, 4> qSizes{s.batch, s.headsQ, s.seqQ, s.headDim};
   std::array<int64_t, 4> kvSizes{s.batch, s.headsKv, s.seqK, s.headDim};
@@ -130,6 +141,16 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     TensorView views[4];
     for (int t = 0; t < 4; ++t)
       views[t] = hosts[t]->view(reinterpret_cast<void *>(dev[t]), DeviceKind::Cuda);
+    // Threshold mode: the thresholds in device memory (uploaded once, untimed).
+    const float *deviceThresholds = nullptr;
+    if (hostThresholds) {
+      auto p = buffers.add(options.thresholds.size() * sizeof(float));
+      if (!p)
+        return p.error();
+      if (Error e = drv.copyToDevice(*p, hostThresholds, options.thresholds.size() * sizeof(float)))
+        return e;
+      deviceThresholds = reinterpret_cast<const float *>(*p);
+    }
     // The generic kernel takes the mask at launch (uploaded once, untimed).
     std::unique_ptr<DeviceRowTables> tables;
     if (artifact.maskAtLaunch()) {
@@ -147,8 +168,8 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
         return e;
       if (Error e = drv.recordEvent(*start, nullptr))
         return e;
-      if (Error e =
-              session.run(artifact, views[0], views[1], views[2], views[3], nullptr, tables.get()))
+      if (Error e = session.run(artifact, views[0], views[1], views[2], views[3], nullptr,
+                                tables.get(), deviceThresholds))
         return e;
       if (Error e = drv.recordEvent(*stop, nullptr))
         return e;
@@ -171,7 +192,8 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     for (int it = 0; it < total; ++it) {
       std::fill(out.storage.begin(), out.storage.end(), kPoisonByte);
       auto t0 = std::chrono::steady_clock::now();
-      if (Error e = session.run(artifact, views[0], views[1], views[2], views[3]))
+      if (Error e = session.run(artifact, views[0], views[1], views[2], views[3], nullptr, nullptr,
+                                hostThresholds))
         return e;
       auto t1 = std::chrono::steady_clock::now();
       if (it >= options.warmup)
@@ -187,7 +209,7 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
   if (options.check) {
     std::vector<float> qf = q.toBhsd(), kf = k.toBhsd(), vf = v.toBhsd();
     std::vector<double> ref = referenceAttention(s, spec.mask, artifact.causal, artifact.scale,
-                                                 qf.data(), kf.data(), vf.data());
+                                                 qf.data(), kf.data(), vf.data(), hostThresholds);
     result.relativeError = relativeError(got.data(), ref);
     result.checked = true;
   } else {

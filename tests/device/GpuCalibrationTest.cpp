@@ -5,7 +5,8 @@
 // mass per kept tile into a device stats table, checked against a float64
 // recomputation on the same rounded inputs; the attention output of the
 // same launch (poisoned first) against the float64 reference. GQA, ragged
-// Sq != Sk, an empty head, causal and not. Skips without a GPU.
+// Sq != Sk, an empty head, causal and not. Threshold mode (also a simt-body
+// option) is checked here too. Skips without a GPU.
 //
 //===----------------------------------------------------------------------===//
 #include "sieve/compiler/Session.h"
@@ -14,7 +15,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -119,6 +122,86 @@ TEST_P(GpuCalibration, MassPerTileMatchesFloat64) {
   }
   std::printf("  gpu calibration %s%s: output rel err %.3e, worst tile mass error %.3e\n",
               dtypeName(dtype), causal ? " causal" : "", err, worst);
+}
+
+// Threshold mode on the GPU (the simt body): thresholds in device memory, a
+// head at the median of its scores (the widest gap there), one at +inf
+// (zeros), one at -inf (nothing dropped); against the float64 reference.
+TEST_P(GpuCalibration, ThresholdModeMatchesFloat64) {
+  auto session = Session::create(BackendChoice::Cuda);
+  if (!session)
+    GTEST_SKIP() << "no GPU: " << session.error().str();
+  auto [dtype, causal] = GetParam();
+  const int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, D = 64, bq = 32, bk = 32;
+  uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  KernelSpec spec;
+  spec.shape = {B, Hq, Hkv, Sq, Sk, D, dtype};
+  spec.causal = causal;
+  spec.thresholds = true;
+  spec.mask = BlockMask::random(Hq, (Sq + bq - 1) / bq, (Sk + bk - 1) / bk, bq, bk, 0.5, rng(),
+                                /*keepDiagonal=*/true);
+  auto artifact = (*session)->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  ASSERT_TRUE((*artifact)->thresholds);
+
+  const size_t qCount = B * Hq * Sq * D, kvCount = B * Hkv * Sk * D;
+  std::vector<uint8_t> qBytes, kBytes, vBytes;
+  std::vector<float> q, k, v;
+  randomTensor(qCount, dtype, rng, qBytes, q);
+  randomTensor(kvCount, dtype, rng, kBytes, k);
+  randomTensor(kvCount, dtype, rng, vBytes, v);
+  std::vector<float> head0;
+  const double scale = spec.effectiveScale();
+  for (int64_t i = 0; i < Sq; ++i)
+    for (int64_t j = 0; j < Sk; ++j) {
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d)
+        dot += double(q[i * D + d]) * k[j * D + d];
+      head0.push_back(float(scale * dot));
+    }
+  std::sort(head0.begin(), head0.end());
+  size_t at = head0.size() / 2, best = at;
+  for (size_t c = at - 5; c <= at + 5; ++c)
+    if (head0[c + 1] - head0[c] > head0[best + 1] - head0[best])
+      best = c;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> thresholds = {0.5f * (head0[best] + head0[best + 1]), inf, -inf, 0.0f};
+
+  const CudaDriver &drv = (*session)->gpu()->driver();
+  auto dq = drv.alloc(qBytes.size()), dk = drv.alloc(kBytes.size()), dv = drv.alloc(vBytes.size()),
+       dout = drv.alloc(qBytes.size()), dt = drv.alloc(Hq * sizeof(float));
+  for (auto *p : {&dq, &dk, &dv, &dout, &dt})
+    ASSERT_TRUE(*p) << p->error().str();
+  ASSERT_FALSE(drv.copyToDevice(*dq, qBytes.data(), qBytes.size()));
+  ASSERT_FALSE(drv.copyToDevice(*dk, kBytes.data(), kBytes.size()));
+  ASSERT_FALSE(drv.copyToDevice(*dv, vBytes.data(), vBytes.size()));
+  ASSERT_FALSE(drv.copyToDevice(*dt, thresholds.data(), Hq * sizeof(float)));
+  ASSERT_FALSE(drv.memset8(*dout, 0xFF, qBytes.size()));
+  auto view = [&](CuDevicePtr p, int64_t heads, int64_t seq) {
+    return TensorView::contiguous(reinterpret_cast<void *>(p), dtype, {B, heads, seq, D},
+                                  DeviceKind::Cuda);
+  };
+  ASSERT_FALSE((*session)->run(**artifact, view(*dq, Hq, Sq), view(*dk, Hkv, Sk),
+                               view(*dv, Hkv, Sk), view(*dout, Hq, Sq), nullptr, nullptr,
+                               reinterpret_cast<const float *>(*dt)));
+  ASSERT_FALSE(drv.synchronize(nullptr));
+  std::vector<uint8_t> outBytes(qBytes.size());
+  ASSERT_FALSE(drv.copyToHost(outBytes.data(), *dout, outBytes.size()));
+  for (auto *p : {&dq, &dk, &dv, &dout, &dt})
+    (void)drv.free(**p);
+  std::vector<float> out(qCount);
+  decodeFloats(dtype, outBytes.data(), out.data(), qCount);
+  auto ref = referenceAttention(spec.shape, spec.mask, causal, scale, q.data(), k.data(), v.data(),
+                                thresholds.data());
+  double err = relativeError(out.data(), ref);
+  EXPECT_LT(err, 1e-2) << "threshold mode against the float64 reference";
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Sq * D; ++i)
+      ASSERT_EQ(out[(b * Hq + 1) * Sq * D + i], 0.0f) << "head 1 dropped every score";
+  std::printf("  gpu threshold mode %s%s: rel err %.3e\n", dtypeName(dtype),
+              causal ? " causal" : "", err);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, GpuCalibration,

@@ -7,11 +7,42 @@
 #include "sieve/compiler/Session.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 
 namespace sieve::tools {
+
+namespace {
+/// `--thresholds`: [θ per head], or [[θ per head] per layer] picked by `layer`.
+Expected<std::vector<float>> readThresholds(const std::string &path, int64_t layer, int64_t heads) {
+  auto bad = [&](const std::string &why) {
+    return Error(ErrorCode::InvalidArgument, fmt::format("thresholds file {}: {}", path, why));
+  };
+  std::ifstream in(path);
+  if (!in)
+    return Error(ErrorCode::Io, fmt::format("cannot open thresholds file {}", path));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array() || j.empty())
+    return bad("expected a JSON list of numbers, or a list of such lists per layer");
+  if (j[0].is_array()) {
+    if (layer < 0 || layer >= int64_t(j.size()))
+      return bad(fmt::format("has {} layers, --layer {} is outside", j.size(), layer));
+    j = j[layer];
+  }
+  if (int64_t(j.size()) != heads)
+    return bad(fmt::format("has {} thresholds, the mask has {} heads", j.size(), heads));
+  std::vector<float> out;
+  for (const auto &x : j) {
+    if (!x.is_number())
+      return bad("a threshold is not a number: " + x.dump());
+    out.push_back(x.get<float>());
+  }
+  return out;
+}
+} // namespace
 
 Command addRunCommand(CLI::App &app) {
   CLI::App *c = app.add_subcommand(
@@ -31,6 +62,10 @@ Command addRunCommand(CLI::App &app) {
   c->add_option("--warmup", harness->warmup, "Untimed runs first");
   c->add_flag("--bshd", harness->bshd, "Lay tensors out as [B, S, H, D] views");
   c->add_flag("--no-check", *noCheck, "Skip the float64 reference (large shapes)");
+  auto thresholdsPath = std::make_shared<std::string>();
+  c->add_option("--thresholds", *thresholdsPath,
+                "Threshold mode: a JSON list of per-head score thresholds (one per query head), "
+                "or a list of such lists per layer (with --layer); scores under them are dropped");
   c->add_option("--tolerance", *tolerance,
                 "Fail above this relative error (default 1e-2 for f16/bf16, 1e-4 for f32)");
   return {c, [=]() {
@@ -43,6 +78,16 @@ Command addRunCommand(CLI::App &app) {
             auto s = spec->toSpec((*session)->target());
             if (!s)
               return reportError(s.error());
+            compiler::HarnessOptions options = *harness;
+            if (!thresholdsPath->empty()) {
+              auto thresholds = readThresholds(*thresholdsPath, spec->layer, s->shape.headsQ);
+              if (!thresholds)
+                return reportError(thresholds.error());
+              options.thresholds = std::move(*thresholds);
+              s->thresholds = true;
+              if (Error e = s->validate())
+                return reportError(e);
+            }
             auto t0 = std::chrono::steady_clock::now();
             runtime::CacheSource source = runtime::CacheSource::Produced;
             auto artifact = (*session)->compile(*s, &source);
@@ -51,7 +96,6 @@ Command addRunCommand(CLI::App &app) {
             double compileMs =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                     .count();
-            compiler::HarnessOptions options = *harness;
             options.check = !*noCheck;
             auto result = compiler::runAndCheck(**session, **artifact, *s, options);
             if (!result)

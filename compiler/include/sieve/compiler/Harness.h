@@ -12,6 +12,7 @@
 #include "sieve/compiler/Session.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace sieve::compiler {
 
@@ -22,6 +23,9 @@ struct HarnessOptions {
   bool check = true;
   /// Lay q/k/v/out out as [B, S, H, D] (strided views) instead of [B, H, S, D].
   bool bshd = false;
+  /// Threshold mode's per-head thresholds (Hq of them), for artifacts built
+  /// with KernelSpec::thresholds; the reference applies them too.
+  std::vector<float> thresholds;
 };
 
 struct HarnessResult {
