@@ -2,6 +2,7 @@
 #include "Commands.h"
 #include "Coverage.h"
 #include "SpecOptions.h"
+#include "Thresholds.h"
 
 #include "sieve/calibration/Prune.h"
 #include "sieve/models/MiniLm.h"
@@ -17,7 +18,7 @@ Command addPruneCommand(CLI::App &app) {
   CLI::App *c = app.add_subcommand(
       "prune", "Turn attention stats (sieve calibrate) into a [layers, heads, ...] mask file");
   struct Options {
-    std::string stats, out, scope = "head", headScores, coverageFrom, model;
+    std::string stats, out, scope = "head", headScores, coverageFrom, model, thresholds;
     double sparsity = 0.9;
     std::optional<double> crossSparsity;
     bool keepDiagonal = false;
@@ -48,12 +49,29 @@ Command addPruneCommand(CLI::App &app) {
   c->add_option("--model", o->model,
                 "all-MiniLM-L6-v2 folder, for --coverage-from's tokenizer (default: "
                 "$SIEVE_MINILM_DIR)");
+  c->add_option("--thresholds", o->thresholds,
+                "Threshold mode: learned per-head score thresholds (a JSON list per layer), "
+                "checked against the stats and kept beside the mask as <out>.thresholds.json "
+                "for sieve run --thresholds");
   c->add_option("-o,--out", o->out, "Output mask .npy (the .json sidecar goes beside it)")
       ->required();
   return {c, [o]() {
             auto stats = calibration::readStatsFile(o->stats);
             if (!stats)
               return reportError(stats.error());
+            // Checked before anything is written: a bad file leaves no mask behind.
+            std::optional<std::vector<std::vector<float>>> thresholds;
+            if (!o->thresholds.empty()) {
+              auto layers = readThresholdsFile(o->thresholds, stats->heads);
+              if (!layers)
+                return reportError(layers.error());
+              if (int64_t(layers->size()) != stats->numLayers())
+                return reportError(
+                    Error(ErrorCode::ShapeMismatch,
+                          fmt::format("thresholds file {} has {} layers, the stats have {}",
+                                      o->thresholds, layers->size(), stats->numLayers())));
+              thresholds = std::move(*layers);
+            }
             if (!o->coverageFrom.empty()) {
               auto dir = models::findMiniLmDir(o->model);
               if (!dir)
@@ -96,6 +114,16 @@ Command addPruneCommand(CLI::App &app) {
                        stats->blockQ, stats->blockK,
                        static_cast<double>(kept) / static_cast<double>(tiles));
             fmt::print("{}", calibration::formatRetained(*stats, *result));
+            if (thresholds) {
+              std::string stem = o->out.size() > 4 && o->out.substr(o->out.size() - 4) == ".npy"
+                                     ? o->out.substr(0, o->out.size() - 4)
+                                     : o->out;
+              std::string path = stem + ".thresholds.json";
+              if (Error e = writeThresholdsFile(path, *thresholds))
+                return reportError(e);
+              fmt::print("thresholds: {} layers x {} heads kept in {} (sieve run --thresholds)\n",
+                         thresholds->size(), stats->heads, path);
+            }
             return 0;
           }};
 }
