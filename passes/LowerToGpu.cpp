@@ -50,6 +50,63 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
   return 1;
 }
 
+/// The simt body's key chunks: staging a chunk of one key head through
+/// shared memory (f32, keys past Sk as zeros) and this thread's score of a
+/// staged key. The attention pass and the calibration pass share them.
+struct SimtChunks {
+  Value k, v, kStage, vStage, qRow, bi, kvh, tid, i;
+  int64_t blockQ, headDim, seqK, chunk;
+  bool causal;
+
+  /// Stages keys [chunkStart, chunkStart + chunk) (and their values when
+  /// `withValues`) between two barriers: everyone finished reading the
+  /// previous chunk, then everyone sees this one.
+  void stage(ImplicitLocOpBuilder &b, Value chunkStart, bool withValues) const {
+    Value zero = f32Const(b, 0.0);
+    gpu::BarrierOp::create(b);
+    buildFor(b, tid, indexConst(b, chunk * headDim), indexConst(b, blockQ), {},
+             [&](ImplicitLocOpBuilder &b, Value x, ValueRange) {
+               Value jj = arith::DivUIOp::create(b, x, indexConst(b, headDim));
+               Value d = arith::RemUIOp::create(b, x, indexConst(b, headDim));
+               Value j = arith::AddIOp::create(b, chunkStart, jj);
+               Value inRange =
+                   arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
+               Value jRead = arith::MinUIOp::create(b, j, indexConst(b, seqK - 1));
+               Value kx = toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
+               Value vx =
+                   withValues
+                       ? toF32(b, memref::LoadOp::create(b, v, ValueRange{bi, kvh, jRead, d}))
+                       : Value();
+               memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, kx, zero), kStage,
+                                       ValueRange{jj, d});
+               if (withValues)
+                 memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, vx, zero), vStage,
+                                         ValueRange{jj, d});
+               return SmallVector<Value>{};
+             });
+    gpu::BarrierOp::create(b);
+  }
+
+  /// This thread's query row against staged key `jj`: the score (log2
+  /// units, q was scaled) and whether the key counts (inside Sk, and not
+  /// after the query under causal).
+  std::pair<Value, Value> scoreAndValid(ImplicitLocOpBuilder &b, Value chunkStart, Value jj) const {
+    Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
+    Value j = arith::AddIOp::create(b, chunkStart, jj);
+    auto dot = buildFor(b, c0, indexConst(b, headDim), c1, {f32Const(b, 0.0)},
+                        [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
+                          Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
+                          Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
+                          return SmallVector<Value>{math::FmaOp::create(b, qx, kx, s[0])};
+                        });
+    Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
+    if (causal)
+      valid = arith::AndIOp::create(b, valid,
+                                    arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+    return {dot.getResult(0), valid};
+  }
+};
+
 /// The calibration variant's second pass over a row's keys (simt body): with
 /// the row's final max `rowMax` (log2 domain) and sum `rowSum`, each kept
 /// key block's probability mass p_j = exp2(s_j - max) / sum is summed over
@@ -57,16 +114,14 @@ int64_t chunkKeys(int64_t blockK, int64_t headDim, int64_t chunkElements) {
 /// rows of a block, and the batch entries, add into the same cell. Key chunks
 /// are staged through `kStage` as in the first pass; queries past Sq add
 /// nothing.
-void emitCalibrationPass(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op, Value k, Value stats,
-                         Value rowMax, Value rowSum, std::array<Value, 4> tables, Value kStage,
-                         Value qRow, Value r, Value bi, Value tid, Value i, Value qValid,
-                         int64_t chunk) {
+void emitCalibrationPass(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op,
+                         const SimtChunks &chunks, Value stats, Value rowMax, Value rowSum,
+                         std::array<Value, 4> tables, Value r, Value qValid) {
   const ProblemGeometry g = problemGeometryOf(op);
   auto [heads, qBlocks, spans, keyBlocks] = tables;
   Value c0 = indexConst(b, 0), c1 = indexConst(b, 1), zero = f32Const(b, 0.0);
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
   Value h = loadIndexEntry(b, heads, r), qb = loadIndexEntry(b, qBlocks, r);
-  Value kvh = arith::DivUIOp::create(b, h, indexConst(b, g.group));
   auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
   Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, rowSum, zero);
   Value invSum =
@@ -78,42 +133,16 @@ void emitCalibrationPass(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op, Val
     Value kb = loadIndexEntry(b, keyBlocks, e);
     Value blockStart = arith::MulIOp::create(b, kb, indexConst(b, g.blockK));
     auto chunkLoop = buildFor(
-        b, c0, indexConst(b, g.blockK), indexConst(b, chunk), {zero},
+        b, c0, indexConst(b, g.blockK), indexConst(b, chunks.chunk), {zero},
         [&](ImplicitLocOpBuilder &b, Value c, ValueRange mass) {
           Value chunkStart = arith::AddIOp::create(b, blockStart, c);
-          gpu::BarrierOp::create(b); // everyone has finished reading the previous chunk
-          buildFor(
-              b, tid, indexConst(b, chunk * g.headDim), indexConst(b, g.blockQ), {},
-              [&](ImplicitLocOpBuilder &b, Value x, ValueRange) {
-                Value jj = arith::DivUIOp::create(b, x, indexConst(b, g.headDim));
-                Value d = arith::RemUIOp::create(b, x, indexConst(b, g.headDim));
-                Value j = arith::AddIOp::create(b, chunkStart, jj);
-                Value jRead = arith::MinUIOp::create(b, j, indexConst(b, g.seqK - 1));
-                Value kx = toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
-                memref::StoreOp::create(b, kx, kStage, ValueRange{jj, d});
-                return SmallVector<Value>{};
-              });
-          gpu::BarrierOp::create(b);
+          chunks.stage(b, chunkStart, /*withValues=*/false);
           auto keyLoop = buildFor(
-              b, c0, indexConst(b, chunk), c1, {mass[0]},
+              b, c0, indexConst(b, chunks.chunk), c1, {mass[0]},
               [&](ImplicitLocOpBuilder &b, Value jj, ValueRange acc) {
-                Value j = arith::AddIOp::create(b, chunkStart, jj);
-                auto dot =
-                    buildFor(b, c0, indexConst(b, g.headDim), c1, {zero},
-                             [&](ImplicitLocOpBuilder &b, Value d, ValueRange sum) {
-                               Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
-                               Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
-                               return SmallVector<Value>{math::FmaOp::create(b, qx, kx, sum[0])};
-                             });
-                Value valid =
-                    arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, g.seqK));
-                if (g.causal)
-                  valid = arith::AndIOp::create(
-                      b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+                auto [score, valid] = chunks.scoreAndValid(b, chunkStart, jj);
                 Value p = arith::MulFOp::create(
-                    b,
-                    emitNvvmExp2(b, arith::SubFOp::create(b, dot.getResult(0), base).getResult()),
-                    invSum);
+                    b, emitNvvmExp2(b, arith::SubFOp::create(b, score, base).getResult()), invSum);
                 return SmallVector<Value>{
                     arith::AddFOp::create(b, acc[0], arith::SelectOp::create(b, valid, p, zero))};
               });
@@ -229,7 +258,8 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
              return SmallVector<Value>{};
            });
 
-  Value stageElems = indexConst(b, chunk * headDim);
+  const SimtChunks chunks{k,   v, kStage, vStage,  qRow, bi,    kvh,
+                          tid, i, blockQ, headDim, seqK, chunk, causal};
   auto blockLoop = buildFor(
       b, rowBegin, rowEnd, c1, {negInf, zero},
       [&](ImplicitLocOpBuilder &b, Value e, ValueRange blockState) {
@@ -239,49 +269,16 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
             b, c0, indexConst(b, blockK), indexConst(b, chunk), {blockState[0], blockState[1]},
             [&](ImplicitLocOpBuilder &b, Value c, ValueRange state) {
               Value chunkStart = arith::AddIOp::create(b, blockStart, c);
-              // Everyone has finished reading the previous chunk.
-              gpu::BarrierOp::create(b);
-              buildFor(b, tid, stageElems, indexConst(b, blockQ), {},
-                       [&](ImplicitLocOpBuilder &b, Value x, ValueRange) {
-                         Value jj = arith::DivUIOp::create(b, x, indexConst(b, headDim));
-                         Value d = arith::RemUIOp::create(b, x, indexConst(b, headDim));
-                         Value j = arith::AddIOp::create(b, chunkStart, jj);
-                         Value inRange = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j,
-                                                               indexConst(b, seqK));
-                         Value jRead = arith::MinUIOp::create(b, j, indexConst(b, seqK - 1));
-                         Value kx =
-                             toF32(b, memref::LoadOp::create(b, k, ValueRange{bi, kvh, jRead, d}));
-                         Value vx =
-                             toF32(b, memref::LoadOp::create(b, v, ValueRange{bi, kvh, jRead, d}));
-                         memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, kx, zero),
-                                                 kStage, ValueRange{jj, d});
-                         memref::StoreOp::create(b, arith::SelectOp::create(b, inRange, vx, zero),
-                                                 vStage, ValueRange{jj, d});
-                         return SmallVector<Value>{};
-                       });
-              gpu::BarrierOp::create(b);
+              chunks.stage(b, chunkStart, /*withValues=*/true);
               auto scoreLoop = buildFor(
                   b, c0, indexConst(b, chunk), c1, {negInf},
                   [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
-                    Value j = arith::AddIOp::create(b, chunkStart, jj);
-                    auto dot =
-                        buildFor(b, c0, indexConst(b, headDim), c1, {zero},
-                                 [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
-                                   Value qx = memref::LoadOp::create(b, qRow, ValueRange{d});
-                                   Value kx = memref::LoadOp::create(b, kStage, ValueRange{jj, d});
-                                   return SmallVector<Value>{math::FmaOp::create(b, qx, kx, s[0])};
-                                 });
-                    Value valid =
-                        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
-                    if (causal)
-                      valid = arith::AndIOp::create(
-                          b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+                    auto [dot, valid] = chunks.scoreAndValid(b, chunkStart, jj);
                     if (threshold) // a score under it is dropped like a masked key
-                      valid =
-                          arith::AndIOp::create(b, valid,
-                                                arith::CmpFOp::create(b, arith::CmpFPredicate::UGE,
-                                                                      dot.getResult(0), threshold));
-                    Value s = arith::SelectOp::create(b, valid, dot.getResult(0), negInf);
+                      valid = arith::AndIOp::create(
+                          b, valid,
+                          arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, dot, threshold));
+                    Value s = arith::SelectOp::create(b, valid, dot, negInf);
                     memref::StoreOp::create(b, s, scores, ValueRange{jj});
                     return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
                   });
@@ -297,9 +294,8 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
       });
 
   if (op.getStats())
-    emitCalibrationPass(b, op, k, entry.getArgument(4), blockLoop.getResult(0),
-                        blockLoop.getResult(1), {heads, qBlocks, spans, keyBlocks}, kStage, qRow, r,
-                        bi, tid, i, qValid, chunk);
+    emitCalibrationPass(b, op, chunks, entry.getArgument(4), blockLoop.getResult(0),
+                        blockLoop.getResult(1), {heads, qBlocks, spans, keyBlocks}, r, qValid);
 
   auto ifValid = scf::IfOp::create(b, TypeRange{}, qValid, /*withElseRegion=*/false);
   {

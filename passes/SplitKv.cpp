@@ -52,20 +52,23 @@ WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
   return {op.getNumSlots(), q.getDimSize(0), static_cast<int64_t>(op.getBlockQ()), q.getDimSize(3)};
 }
 
-Value WorkspaceLayout::partialIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
-                                    Value row, Value d) const {
+Value WorkspaceLayout::rowIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
+                                Value row) const {
   Value sb =
       arith::AddIOp::create(b, arith::MulIOp::create(b, slot, indexConst(b, batch)), batchIndex);
-  Value r = arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
+  return arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
+}
+
+Value WorkspaceLayout::partialIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
+                                    Value row, Value d) const {
+  Value r = rowIndex(b, slot, batchIndex, row);
   return arith::AddIOp::create(b, arith::MulIOp::create(b, r, indexConst(b, headDim)), d);
 }
 
 Value WorkspaceLayout::lseIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
                                 Value row) const {
-  Value sb =
-      arith::AddIOp::create(b, arith::MulIOp::create(b, slot, indexConst(b, batch)), batchIndex);
-  Value r = arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
-  return arith::AddIOp::create(b, r, indexConst(b, slots * batch * blockQ * headDim));
+  return arith::AddIOp::create(b, rowIndex(b, slot, batchIndex, row),
+                               indexConst(b, slots * batch * blockQ * headDim));
 }
 
 MemRefType workspaceType(MLIRContext *ctx) {

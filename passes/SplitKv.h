@@ -33,6 +33,9 @@ struct WorkspaceLayout {
                            mlir::Value row, mlir::Value d) const;
   mlir::Value lseIndex(mlir::ImplicitLocOpBuilder &b, mlir::Value slot, mlir::Value batchIndex,
                        mlir::Value row) const;
+  /// (slot, batch, row) flattened: the row's place among all parts' rows.
+  mlir::Value rowIndex(mlir::ImplicitLocOpBuilder &b, mlir::Value slot, mlir::Value batchIndex,
+                       mlir::Value row) const;
 };
 
 /// The kernel argument type of the workspace (a flat f32 buffer).

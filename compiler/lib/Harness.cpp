@@ -104,11 +104,8 @@ struct DeviceBuffers {
 Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
                                     const KernelSpec &spec, const HarnessOptions &options) {
   const ProblemShape &s = artifact.shape;
-  if (artifact.thresholds != !options.thresholds.empty())
-    return Error(ErrorCode::InvalidArgument,
-                 artifact.thresholds
-                     ? "a threshold-mode kernel needs thresholds (one per query head)"
-                     : "thresholds given for a kernel compiled without threshold mode");
+  if (Error e = checkThresholdsGiven(artifact, !options.thresholds.empty()))
+    return e;
   if (!options.thresholds.empty() && int64_t(options.thresholds.size()) != s.headsQ)
     return Error(ErrorCode::ShapeMismatch, fmt::format("{} thresholds for {} query heads",
                                                        options.thresholds.size(), s.headsQ));

@@ -106,12 +106,8 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
                  "a calibration kernel needs its stats buffer (f32 [Hq, QB, KB])");
   if (!a.calibrate && stats)
     return Error(ErrorCode::InvalidArgument, "stats given to a kernel compiled without calibrate");
-  if (a.thresholds && !thresholds)
-    return Error(ErrorCode::InvalidArgument,
-                 "a threshold-mode kernel needs its thresholds (f32 [Hq], one per query head)");
-  if (!a.thresholds && thresholds)
-    return Error(ErrorCode::InvalidArgument,
-                 "thresholds given to a kernel compiled without threshold mode");
+  if (Error e = checkThresholdsGiven(a, thresholds != nullptr))
+    return e;
   StridedMemRefType<float, 4> dq = descriptorOf(q), dk = descriptorOf(k), dv = descriptorOf(v),
                               dout = descriptorOf(out);
   StridedMemRefType<float, 4> *args[] = {&dq, &dk, &dv, &dout};

@@ -44,6 +44,16 @@ bool Artifact::maskAtLaunch() const {
   return false;
 }
 
+Error checkThresholdsGiven(const Artifact &a, bool given) {
+  if (a.thresholds && !given)
+    return Error(ErrorCode::InvalidArgument, "a threshold-mode kernel needs its thresholds (f32 "
+                                             "[Hq], one per query head)");
+  if (!a.thresholds && given)
+    return Error(ErrorCode::InvalidArgument,
+                 "thresholds given to a kernel compiled without threshold mode");
+  return Error::success();
+}
+
 uint64_t fnv1a64(const std::string &bytes) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : bytes) {

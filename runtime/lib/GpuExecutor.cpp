@@ -139,12 +139,8 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
   if (a.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer: run it with calibrate()");
-  if (a.thresholds && !thresholds)
-    return Error(ErrorCode::InvalidArgument,
-                 "a threshold-mode kernel needs its thresholds (f32 [Hq] on the GPU)");
-  if (!a.thresholds && thresholds)
-    return Error(ErrorCode::InvalidArgument,
-                 "thresholds given to a kernel compiled without threshold mode");
+  if (Error e = checkThresholdsGiven(a, thresholds != nullptr))
+    return e;
   if (thresholds && !driver_->isDevicePointer(thresholds))
     return Error(ErrorCode::WrongDevice,
                  fmt::format("the thresholds are not device memory of {}", driver_->device().name));

@@ -76,10 +76,11 @@ Command addPruneCommand(CLI::App &app) {
               auto dir = models::findMiniLmDir(o->model);
               if (!dir)
                 return reportError(dir.error());
-              auto encoder = models::MiniLmEncoder::load(*dir);
-              if (!encoder)
-                return reportError(encoder.error());
-              if (Error e = normalizeByCoverageOf(*stats, o->coverageFrom, (*encoder)->tokenizer()))
+              // Token counts need the vocabulary only, not the weights.
+              auto tokenizer = models::loadMiniLmTokenizer(*dir);
+              if (!tokenizer)
+                return reportError(tokenizer.error());
+              if (Error e = normalizeByCoverageOf(*stats, o->coverageFrom, *tokenizer))
                 return reportError(e);
             }
             calibration::PruneOptions options;

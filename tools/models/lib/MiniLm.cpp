@@ -196,6 +196,29 @@ Error MiniLmEncoder::Impl::attention(int layer, Matrix &qkv, Matrix &context) {
   return Error::success();
 }
 
+namespace {
+/// The model's vocabulary with its sequence limit, checked against its config.
+Expected<WordPieceTokenizer> tokenizerOf(const std::string &dir, const BertConfig &config) {
+  WordPieceOptions options;
+  options.maxLength = config.maxSeqLength;
+  auto tokenizer = WordPieceTokenizer::fromVocabFile(dir + "/vocab.txt", options);
+  if (!tokenizer)
+    return tokenizer.error();
+  if (tokenizer->vocabSize() != config.vocabSize)
+    return Error(ErrorCode::ShapeMismatch,
+                 fmt::format("{}/vocab.txt has {} tokens, config.json's vocab_size is {}", dir,
+                             tokenizer->vocabSize(), config.vocabSize));
+  return tokenizer;
+}
+} // namespace
+
+Expected<WordPieceTokenizer> loadMiniLmTokenizer(const std::string &dir) {
+  auto config = BertConfig::fromModelDir(dir);
+  if (!config)
+    return config.error();
+  return tokenizerOf(dir, *config);
+}
+
 MiniLmEncoder::MiniLmEncoder() : impl_(std::make_unique<Impl>()) {}
 MiniLmEncoder::~MiniLmEncoder() = default;
 
@@ -207,16 +230,9 @@ MiniLmEncoder::load(const std::string &dir, std::shared_ptr<compiler::Session> s
   if (!config)
     return config.error();
   m.config = *config;
-
-  WordPieceOptions options;
-  options.maxLength = m.config.maxSeqLength;
-  auto tokenizer = WordPieceTokenizer::fromVocabFile(dir + "/vocab.txt", options);
+  auto tokenizer = tokenizerOf(dir, m.config);
   if (!tokenizer)
     return tokenizer.error();
-  if (tokenizer->vocabSize() != m.config.vocabSize)
-    return Error(ErrorCode::ShapeMismatch,
-                 fmt::format("{}/vocab.txt has {} tokens, config.json's vocab_size is {}", dir,
-                             tokenizer->vocabSize(), m.config.vocabSize));
   m.tokenizer = std::make_unique<WordPieceTokenizer>(std::move(*tokenizer));
 
   auto st = SafeTensors::open(dir + "/model.safetensors");

@@ -133,6 +133,10 @@ struct Artifact {
   static Expected<Artifact> load(const std::string &metadataPath);
 };
 
+/// Whether a launch brings thresholds exactly when the artifact is a
+/// threshold-mode kernel (every executor's and the harness's one check).
+Error checkThresholdsGiven(const Artifact &artifact, bool given);
+
 /// 64-bit FNV-1a, for integrity checks of artifact files (not for keys).
 uint64_t fnv1a64(const std::string &bytes);
 /// Writes `contents` to `path` atomically (temporary file in the same folder,

@@ -50,6 +50,10 @@ struct BertConfig {
 /// folder holding model.safetensors.
 Expected<std::string> findMiniLmDir(const std::string &hint = "");
 
+/// The model's tokenizer alone (config and vocabulary, no weights): what
+/// counting a text's tokens needs.
+Expected<WordPieceTokenizer> loadMiniLmTokenizer(const std::string &dir);
+
 class MiniLmEncoder {
 public:
   ~MiniLmEncoder();
