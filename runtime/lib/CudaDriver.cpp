@@ -46,6 +46,7 @@ std::string DeviceInfo::chip() const {
   X(cuTensorMapEncodeTiled) \
   X(cuMemAlloc) \
   X(cuMemFree) \
+  X(cuMemGetInfo) \
   X(cuMemPoolCreate) \
   X(cuMemPoolSetAttribute) \
   X(cuMemAllocFromPoolAsync) \
@@ -277,6 +278,14 @@ Error CudaDriver::free(CuDevicePtr ptr) const {
   return Error::success();
 }
 
+Expected<DeviceMemoryInfo> CudaDriver::memoryInfo() const {
+  if (Error e = makeCurrent())
+    return e;
+  size_t freeBytes = 0, totalBytes = 0;
+  SIEVE_CU(api_->cuMemGetInfo(&freeBytes, &totalBytes), "cuMemGetInfo");
+  return DeviceMemoryInfo{freeBytes, totalBytes};
+}
+
 Expected<CuDevicePtr> CudaDriver::allocAsync(size_t bytes, CuStream stream) const {
   if (Error e = makeCurrent())
     return e;
@@ -421,6 +430,7 @@ Expected<std::array<uint64_t, 16>> CudaDriver::encodeTensorMap(DType, const void
 }
 Expected<CuDevicePtr> CudaDriver::alloc(size_t) const { return disabled(); }
 Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
+Expected<DeviceMemoryInfo> CudaDriver::memoryInfo() const { return disabled(); }
 Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return disabled(); }
 Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }

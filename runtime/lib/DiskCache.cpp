@@ -57,6 +57,24 @@ Expected<std::optional<std::string>> readWhole(const std::string &path) {
   return std::optional<std::string>(std::move(bytes));
 }
 
+/// Removes the temporary files of writers that died before their rename (a
+/// killed process leaves one behind; nobody else ever renames it). Only old
+/// ones: a live writer's temporary is seconds old at most, and another
+/// process may be writing into this folder right now.
+void removeStaleTemporaries(const std::string &dir) {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find(".tmp.") == std::string::npos)
+      continue;
+    std::error_code statError;
+    auto written = fs::last_write_time(it->path(), statError);
+    if (!statError && now - written > DiskCache::kStaleTemporaryAge)
+      fs::remove(it->path(), statError); // best effort: another opener may win
+  }
+}
+
 } // namespace
 
 Expected<DiskCache> DiskCache::open(const std::string &root) {
@@ -72,6 +90,7 @@ Expected<DiskCache> DiskCache::open(const std::string &root) {
   if (Error e = writeFileAtomically(dir + "/.probe", ""))
     return e;
   ::unlink((dir + "/.probe").c_str());
+  removeStaleTemporaries(dir);
   return DiskCache(dir);
 }
 

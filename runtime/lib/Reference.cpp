@@ -137,4 +137,27 @@ double relativeError(const float *out, const std::vector<double> &ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+NonFiniteComparison compareNonFinite(const float *out, const std::vector<double> &ref) {
+  // NaN, +Inf, -Inf or finite: the class an element falls in.
+  auto kind = [](double x) { return std::isnan(x) ? 0 : std::isinf(x) ? (x > 0 ? 1 : 2) : 3; };
+  NonFiniteComparison c;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    int want = kind(ref[i]), got = kind(double(out[i]));
+    c.nonFiniteInReference += want != 3;
+    if (want != got) {
+      if (c.firstMismatch < 0)
+        c.firstMismatch = static_cast<int64_t>(i);
+      ++c.mismatched;
+    } else if (want == 3) {
+      ++c.finite;
+      double d = double(out[i]) - ref[i];
+      num += d * d;
+      den += ref[i] * ref[i];
+    }
+  }
+  c.finiteRelativeError = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  return c;
+}
+
 } // namespace sieve::runtime

@@ -12,6 +12,8 @@
 // Skips without a GPU.
 //
 //===----------------------------------------------------------------------===//
+#include "DeviceProblem.h"
+
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
 #include "sieve/runtime/Reference.h"
@@ -27,6 +29,7 @@
 using namespace sieve;
 using namespace sieve::compiler;
 using namespace sieve::runtime;
+using sieve::testing::DeviceProblem;
 
 namespace {
 
@@ -34,81 +37,6 @@ using Param = std::tuple<DType, bool /*causal*/>;
 
 constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, D = 64, bq = 32, bk = 32;
 constexpr int64_t QB = (Sq + bq - 1) / bq, KB = (Sk + bk - 1) / bk;
-
-/// Random normal values rounded to `dtype`: the encoded bytes and the floats
-/// the device sees.
-void randomTensor(size_t count, DType dtype, std::mt19937_64 &rng, std::vector<uint8_t> &bytes,
-                  std::vector<float> &rounded) {
-  std::normal_distribution<float> normal;
-  rounded.resize(count);
-  for (float &x : rounded)
-    x = normal(rng);
-  bytes.resize(count * dtypeSize(dtype));
-  encodeFloats(dtype, rounded.data(), bytes.data(), count);
-  decodeFloats(dtype, bytes.data(), rounded.data(), count);
-}
-
-/// One problem's inputs on the host and the device, the output poisoned.
-struct DeviceProblem {
-  DType dtype;
-  const CudaDriver *drv;
-  std::vector<uint8_t> qBytes, kBytes, vBytes;
-  std::vector<float> q, k, v; // the rounded values, contiguous BHSD
-  std::vector<CuDevicePtr> buffers;
-  CuDevicePtr dq = 0, dk = 0, dv = 0, dout = 0;
-
-  DeviceProblem(DType dtype, const CudaDriver &drv, std::mt19937_64 &rng)
-      : dtype(dtype), drv(&drv) {
-    randomTensor(B * Hq * Sq * D, dtype, rng, qBytes, q);
-    randomTensor(B * Hkv * Sk * D, dtype, rng, kBytes, k);
-    randomTensor(B * Hkv * Sk * D, dtype, rng, vBytes, v);
-  }
-  ~DeviceProblem() {
-    for (CuDevicePtr p : buffers)
-      (void)drv->free(p);
-  }
-  Expected<CuDevicePtr> upload(const void *bytes, size_t size) {
-    auto p = drv->alloc(size);
-    if (!p)
-      return p;
-    buffers.push_back(*p);
-    if (Error e = bytes ? drv->copyToDevice(*p, bytes, size) : drv->memset8(*p, 0, size))
-      return e;
-    return p;
-  }
-  Error uploadAll() {
-    for (auto [dst, src] : {std::pair{&dq, &qBytes}, {&dk, &kBytes}, {&dv, &vBytes}}) {
-      auto p = upload(src->data(), src->size());
-      if (!p)
-        return p.error();
-      *dst = *p;
-    }
-    auto out = upload(nullptr, qBytes.size());
-    if (!out)
-      return out.error();
-    dout = *out;
-    return drv->memset8(dout, 0xFF, qBytes.size()); // NaN: unwritten stays visible
-  }
-  TensorView view(CuDevicePtr p, int64_t heads, int64_t seq) const {
-    return TensorView::contiguous(reinterpret_cast<void *>(p), dtype, {B, heads, seq, D},
-                                  DeviceKind::Cuda);
-  }
-  TensorView qView() const { return view(dq, Hq, Sq); }
-  TensorView kView() const { return view(dk, Hkv, Sk); }
-  TensorView vView() const { return view(dv, Hkv, Sk); }
-  TensorView outView() const { return view(dout, Hq, Sq); }
-  /// The output as floats (BHSD), after synchronizing.
-  Expected<std::vector<float>> output() const {
-    if (Error e = drv->synchronize(nullptr))
-      return e;
-    std::vector<uint8_t> bytes(qBytes.size());
-    if (Error e = drv->copyToHost(bytes.data(), dout, bytes.size()))
-      return e;
-    std::vector<float> out(q.size());
-    decodeFloats(dtype, bytes.data(), out.data(), out.size());
-    return out;
-  }
-};
 
 class GpuSimtModes : public ::testing::TestWithParam<Param> {
 protected:
@@ -144,7 +72,7 @@ TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
   ASSERT_TRUE((*artifact)->calibrate);
   ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
 
-  DeviceProblem p(dtype, session_->gpu()->driver(), rng_);
+  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session_->gpu()->driver(), rng_);
   ASSERT_FALSE(p.uploadAll());
   const size_t statsCount = Hq * QB * KB;
   auto stats = p.upload(nullptr, statsCount * sizeof(float)); // zeroed
@@ -184,7 +112,7 @@ TEST_P(GpuSimtModes, ThresholdModeMatchesFloat64) {
   ASSERT_TRUE((*artifact)->thresholds);
   ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
 
-  DeviceProblem p(dtype, session_->gpu()->driver(), rng_);
+  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session_->gpu()->driver(), rng_);
   ASSERT_FALSE(p.uploadAll());
   // Head 0's threshold sits in the widest gap between its scores near the
   // median (a score on the threshold could fall either side under f32

@@ -22,6 +22,12 @@ echo "== GPU suite"
 grep -E "rel err|PASSED|FAILED|SKIPPED|tests ran" "$out/gpu-suite.log"
 }
 
+[ "${SIEVE_DEVICE_SANITIZE:-0}" = 1 ] && {
+echo "== compute-sanitizer: memcheck, racecheck, synccheck (tests/device/sanitize.sh)"
+uname -r
+bash "$root/tests/device/sanitize.sh" "$bin" "$out" || status=1
+}
+
 [ "${SIEVE_DEVICE_CAPI:-1}" = 1 ] && [ -f "$bin/libsieve_c.so" ] && {
 echo "== C API on the GPU (ctypes + PyTorch)"
 SIEVE_LIB="$bin/libsieve_c.so" python3 "$root/tests/device/capi_gpu_test.py" 2>&1 | tee "$out/capi-gpu.log"

@@ -35,34 +35,47 @@ extern "C" {
 /* Bumped when a signature or struct below changes incompatibly. */
 #define SIEVE_C_API_VERSION 1
 
-typedef enum sieve_status {
+/* In C++ the enums take int as their fixed underlying type: then any int a
+   C caller passes is a value the library can check and reject (an enum
+   without one makes a value outside its enumerators undefined behaviour in
+   C++). Both are 4 bytes, so C and C++ callers see one ABI. */
+#ifdef __cplusplus
+#define SIEVE_ENUM(name) enum name : int
+#else
+#define SIEVE_ENUM(name) enum name
+#endif
+
+/* clang-format does not see SIEVE_ENUM(...) as an enum head. */
+/* clang-format off */
+typedef SIEVE_ENUM(sieve_status) {
   SIEVE_OK = 0,
   SIEVE_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, a value out of range */
   SIEVE_ERROR_INVALID_HANDLE = 2,   /* null, freed, or not a handle of that kind */
   SIEVE_ERROR_SHAPE_MISMATCH = 3,   /* tensors, mask and kernel disagree */
   SIEVE_ERROR_DTYPE_MISMATCH = 4,
-  SIEVE_ERROR_WRONG_DEVICE = 5, /* host memory where device memory was needed */
+  SIEVE_ERROR_WRONG_DEVICE = 5,     /* host memory where device memory was needed */
   SIEVE_ERROR_MALFORMED_MASK = 6,
   SIEVE_ERROR_IO = 7,
-  SIEVE_ERROR_NO_GPU = 8, /* no driver or device, and the GPU was asked for */
-  SIEVE_ERROR_CUDA = 9,   /* any other CUDA Driver API failure */
+  SIEVE_ERROR_NO_GPU = 8,           /* no driver or device, and the GPU was asked for */
+  SIEVE_ERROR_CUDA = 9,             /* any other CUDA Driver API failure */
   SIEVE_ERROR_COMPILE = 10,
   SIEVE_ERROR_CORRUPT_ARTIFACT = 11,
-  SIEVE_ERROR_UNSUPPORTED = 12, /* valid input sieve cannot run */
-  SIEVE_ERROR_INTERNAL = 13     /* a bug in sieve: please report it */
+  SIEVE_ERROR_UNSUPPORTED = 12,     /* valid input sieve cannot run */
+  SIEVE_ERROR_INTERNAL = 13         /* a bug in sieve: please report it */
 } sieve_status;
 
-typedef enum sieve_backend {
+typedef SIEVE_ENUM(sieve_backend) {
   SIEVE_BACKEND_AUTO = 0, /* the GPU when there is one, else the CPU */
   SIEVE_BACKEND_CPU = 1,
   SIEVE_BACKEND_CUDA = 2
 } sieve_backend;
 
-typedef enum sieve_dtype {
+typedef SIEVE_ENUM(sieve_dtype) {
   SIEVE_DTYPE_F16 = 0,
   SIEVE_DTYPE_BF16 = 1,
   SIEVE_DTYPE_F32 = 2
 } sieve_dtype;
+/* clang-format on */
 
 typedef struct sieve_context_t *sieve_context;
 typedef struct sieve_kernel_t *sieve_kernel;

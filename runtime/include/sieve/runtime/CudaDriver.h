@@ -37,6 +37,10 @@ struct DeviceInfo {
   std::string chip() const;
 };
 
+struct DeviceMemoryInfo {
+  size_t freeBytes = 0, totalBytes = 0;
+};
+
 /// The process-wide driver. All methods are thread-safe; each CUDA failure
 /// becomes an Error naming the call, the CUDA error name and its text.
 class CudaDriver {
@@ -70,6 +74,8 @@ public:
 
   Expected<CuDevicePtr> alloc(size_t bytes) const;
   Error free(CuDevicePtr ptr) const;
+  /// Free and total memory of the device (cuMemGetInfo).
+  Expected<DeviceMemoryInfo> memoryInfo() const;
   /// Stream-ordered allocation (the device's default memory pool): the
   /// memory is usable by work queued on `stream` after this call, and
   /// freeAsync returns it once the work queued before the free is done.

@@ -4,7 +4,8 @@
 // the entry and artifact versions, so builds that read different formats
 // never see each other's entries. Writers write a temporary file in the
 // same folder and rename it over the entry: readers see the old entry, the
-// new one, or none, never half of one. Readers verify the checksum anyway,
+// new one, or none, never half of one (also when a writer is killed: its
+// temporary is never renamed, and a later open() removes it). Readers verify the checksum anyway,
 // because a crash or a full disk can still leave a damaged file behind.
 // Holds no state but the folder's name: any number of threads and
 // processes may use one folder at once.
@@ -16,6 +17,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -23,8 +25,13 @@ namespace sieve::runtime {
 
 class DiskCache {
 public:
+  /// Temporary files older than this are a dead writer's and open()
+  /// removes them.
+  static constexpr std::chrono::minutes kStaleTemporaryAge{10};
+
   /// Creates the folder if needed and checks that a file can be created in
-  /// it; fails with ErrorCode::Io saying why not.
+  /// it (fails with ErrorCode::Io saying why not), and removes the stale
+  /// temporaries of writers that were killed mid-write.
   static Expected<DiskCache> open(const std::string &root);
 
   /// The folder entries live in (root plus the format folder).

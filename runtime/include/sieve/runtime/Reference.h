@@ -35,6 +35,17 @@ std::vector<double> referenceTileMass(const ProblemShape &shape, const BlockMask
 /// empty) compares absolute error instead.
 double relativeError(const float *out, const std::vector<double> &ref);
 
+/// How an output with NaN or Inf inputs compares to the float64 reference:
+/// the elements that are NaN, +Inf or -Inf in one but not the other, how
+/// many are non-finite in the reference, and the relative error over the
+/// elements finite in both.
+struct NonFiniteComparison {
+  int64_t mismatched = 0, nonFiniteInReference = 0, finite = 0;
+  int64_t firstMismatch = -1;
+  double finiteRelativeError = 0;
+};
+NonFiniteComparison compareNonFinite(const float *out, const std::vector<double> &ref);
+
 } // namespace sieve::runtime
 
 #endif

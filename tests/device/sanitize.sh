@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU (from tests/device/run.sh, SIEVE_DEVICE_SANITIZE=1):
+# compute-sanitizer's memcheck, racecheck and synccheck over every kernel
+# variant of the GPU suite on the masks that reach the edge cases (an empty
+# head, an empty row in a live head, single-tile rows, split rows with the
+# combine kernel, and ragged edges: S not a multiple of the tile), plus the
+# simt body's calibration and threshold modes. Each tool must report zero
+# errors; the tests inside still check every result against float64.
+#
+# usage: sanitize.sh BIN_DIR OUT_DIR
+set -uo pipefail
+bin="$1"
+out="$2"
+sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+if [ ! -x "$sanitizer" ]; then
+  echo "sanitize: compute-sanitizer not found" >&2
+  exit 1
+fi
+# One dtype and head dim keeps the run short; the edge cases are in the
+# masks, and every body and option set is covered: ragged_q64_k128 (empty
+# head, empty row, ragged Sq and Sk, BSHD, GQA), skewed_ragged_gqa (single-
+# tile rows, rows split with the combine kernel, ragged, BSHD, GQA) and
+# sq_ne_sk_partial (32-key blocks, partial last tiles).
+filter="${SIEVE_SANITIZE_FILTER:-*_bf16_d64_*ragged_q64_k128:*_bf16_d64_*skewed_ragged_gqa:*_bf16_d64_*sq_ne_sk_partial:*GpuSimtModes*}"
+status=0
+for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
+  extra=()
+  [ "$tool" = memcheck ] && extra=(--leak-check full)
+  # shellcheck disable=SC2206 # a list of extra sanitizer flags
+  extra+=(${SIEVE_SANITIZE_EXTRA:-})
+  log="$out/sanitize-$tool.log"
+  start=$(date +%s)
+  # A time bound per tool, so that one slow tool cannot take the lease.
+  timeout "${SIEVE_SANITIZE_TIMEOUT:-400}" "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 97 --print-limit 20 \
+    "$bin/sieve-device-tests" --gtest_filter="$filter" > "$log" 2>&1
+  rc=$?
+  summary="$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$log" | tail -2 | tr '\n' ' ')"
+  tests="$(grep -E "^\[  PASSED  \]|^\[  FAILED  \]|^\[  SKIPPED \]" "$log" | tr '\n' ' ')"
+  echo "sanitize $tool: exit $rc in $(($(date +%s) - start)) s; $summary; $tests"
+  [ "$rc" = 0 ] || status=1
+done
+exit $status
