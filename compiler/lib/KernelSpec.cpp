@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 namespace sieve::compiler {
 
@@ -47,9 +48,12 @@ Error KernelSpec::validate() const {
   if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
     return e;
   double sc = effectiveScale();
-  if (!std::isfinite(sc) || sc == 0)
+  // The kernels take the scale as an f32: a double beyond f32's range, or
+  // one so small it rounds to zero there, is no usable scale either.
+  if (!std::isfinite(sc) || std::fabs(sc) > std::numeric_limits<float>::max() ||
+      static_cast<float>(sc) == 0)
     return Error(ErrorCode::InvalidArgument,
-                 fmt::format("scale must be finite and non-zero, got {}", sc));
+                 fmt::format("scale must be finite and non-zero (as an f32), got {}", sc));
   if (target.backend == runtime::Backend::Cpu) {
     if (s.dtype != runtime::DType::F32)
       return Error(ErrorCode::Unsupported,

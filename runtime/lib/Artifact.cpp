@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace sieve::runtime {
@@ -99,6 +101,41 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
+/// A metadata number that must be an integer of T's range. nlohmann's
+/// get<T>() converts anything numeric: a float out of T's range (undefined
+/// behaviour) or a negative or oversized integer (wrapped) would turn a
+/// corrupt file into a small wrong number instead of an error.
+struct BadNumber : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <typename T> T exactInteger(const json &v, const std::string &what) {
+  using Limits = std::numeric_limits<T>;
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() <= static_cast<uint64_t>(Limits::max()))
+      return static_cast<T>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    int64_t x = v.get<int64_t>();
+    if (x >= 0 ? static_cast<uint64_t>(x) <= static_cast<uint64_t>(Limits::max())
+               : Limits::is_signed && x >= static_cast<int64_t>(Limits::min()))
+      return static_cast<T>(x);
+  }
+  throw BadNumber("'" + what + "' is " + v.dump() + ", not an integer in range");
+}
+
+/// The integer field `key` of `object` (absent: json's out_of_range).
+template <typename T> T integer(const json &object, const char *key) {
+  return exactInteger<T>(object.at(key), key);
+}
+
+std::array<uint32_t, 3> dim3(const json &object, const char *key) {
+  const json &v = object.at(key);
+  if (!v.is_array() || v.size() != 3)
+    throw BadNumber(std::string("'") + key + "' is " + v.dump() + ", not three dimensions");
+  return {exactInteger<uint32_t>(v[0], key), exactInteger<uint32_t>(v[1], key),
+          exactInteger<uint32_t>(v[2], key)};
+}
+
 /// Unique among the threads and processes (on any host) writing one folder,
 /// so two writers of the same path never share a temporary file.
 std::string temporarySuffix() {
@@ -137,8 +174,8 @@ json paramsJson(const std::vector<ParamSlot> &slots) {
 bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &error) {
   for (const json &p : list) {
     ParamSlot s;
-    s.tensor = p.at("tensor").get<int>();
-    s.dim = p.at("dim").get<int>();
+    s.tensor = integer<int>(p, "tensor");
+    s.dim = integer<int>(p, "dim");
     // Tables and the workspace are rank-1 buffers, the stats rank 3; only
     // q, k, v and out are TMA tensors.
     bool buffer = s.tensor >= ParamSlot::kFirstTable;
@@ -150,8 +187,8 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
       return false;
     }
     if (s.field == ParamField::TensorMap) {
-      s.boxRows = p.at("box_rows").get<int64_t>();
-      s.boxCols = p.at("box_cols").get<int64_t>();
+      s.boxRows = integer<int64_t>(p, "box_rows");
+      s.boxCols = integer<int64_t>(p, "box_cols");
       // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
       if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256) {
         error = "bad tensor map box in parameter slot " + p.dump();
@@ -234,7 +271,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
   try {
     if (j.value("format", "") != kFormat)
       return corrupt("'format' is not \"" + std::string(kFormat) + "\"");
-    if (j.value("version", -1) != kVersion)
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != kVersion)
       return corrupt("'version' " + j.value("version", json(-1)).dump() + " is not " +
                      std::to_string(kVersion));
     Artifact a;
@@ -247,13 +284,13 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("unknown backend '" + backend + "'");
     a.chip = j.at("chip").get<std::string>();
     a.entry = j.at("entry").get<std::string>();
-    a.grid = j.at("grid").get<std::array<uint32_t, 3>>();
-    a.block = j.at("block").get<std::array<uint32_t, 3>>();
-    a.sharedBytes = j.at("shared_bytes").get<uint32_t>();
+    a.grid = dim3(j, "grid");
+    a.block = dim3(j, "block");
+    a.sharedBytes = integer<uint32_t>(j, "shared_bytes");
     a.variant = j.at("variant").get<std::string>();
     a.config = j.at("config").get<std::string>();
     a.unitInnerStride = j.at("unit_inner_stride").get<bool>();
-    a.alignBytes = j.at("align_bytes").get<uint32_t>();
+    a.alignBytes = integer<uint32_t>(j, "align_bytes");
     if (a.alignBytes != 0 && (a.alignBytes & (a.alignBytes - 1)) != 0)
       return corrupt("'align_bytes' " + std::to_string(a.alignBytes) + " is not a power of two");
     std::string bad;
@@ -262,9 +299,9 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     const json &combine = j.at("combine");
     if (!combine.is_null()) {
       a.combine.entry = combine.at("entry").get<std::string>();
-      a.combine.grid = combine.at("grid").get<std::array<uint32_t, 3>>();
-      a.combine.block = combine.at("block").get<std::array<uint32_t, 3>>();
-      a.combine.workspaceBytes = combine.at("workspace_bytes").get<uint64_t>();
+      a.combine.grid = dim3(combine, "grid");
+      a.combine.block = dim3(combine, "block");
+      a.combine.workspaceBytes = integer<uint64_t>(combine, "workspace_bytes");
       if (!parseParams(combine.at("params"), a.combine.params, bad))
         return corrupt("combine: " + bad);
       if (a.combine.entry.empty() || a.combine.workspaceBytes == 0)
@@ -276,12 +313,12 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
         (a.hasCombine() && !usesWorkspace(a.combine.params)))
       return corrupt("workspace parameters and the 'combine' kernel must come together");
     const json &shape = j.at("shape");
-    a.shape.batch = shape.at("batch").get<int64_t>();
-    a.shape.headsQ = shape.at("heads_q").get<int64_t>();
-    a.shape.headsKv = shape.at("heads_kv").get<int64_t>();
-    a.shape.seqQ = shape.at("seq_q").get<int64_t>();
-    a.shape.seqK = shape.at("seq_k").get<int64_t>();
-    a.shape.headDim = shape.at("head_dim").get<int64_t>();
+    a.shape.batch = integer<int64_t>(shape, "batch");
+    a.shape.headsQ = integer<int64_t>(shape, "heads_q");
+    a.shape.headsKv = integer<int64_t>(shape, "heads_kv");
+    a.shape.seqQ = integer<int64_t>(shape, "seq_q");
+    a.shape.seqK = integer<int64_t>(shape, "seq_k");
+    a.shape.headDim = integer<int64_t>(shape, "head_dim");
     auto dtype = parseDType(shape.at("dtype").get<std::string>());
     if (!dtype)
       return corrupt(dtype.error().message());
@@ -299,20 +336,22 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     if (a.calibrate && a.thresholds)
       return corrupt("'calibrate' and 'thresholds' exclude each other");
     a.scale = j.at("scale").get<double>();
-    a.keptTiles = j.at("kept_tiles").get<int64_t>();
-    a.totalTiles = j.at("total_tiles").get<int64_t>();
-    a.blockQ = j.at("block_q").get<int64_t>();
-    a.blockK = j.at("block_k").get<int64_t>();
+    a.keptTiles = integer<int64_t>(j, "kept_tiles");
+    a.totalTiles = integer<int64_t>(j, "total_tiles");
+    a.blockQ = integer<int64_t>(j, "block_q");
+    a.blockK = integer<int64_t>(j, "block_k");
     a.cacheKey = j.at("cache_key").get<std::string>();
     a.compilerVersion = j.at("compiler_version").get<std::string>();
-    if (j.at("code_bytes").get<uint64_t>() != code.size())
+    if (integer<uint64_t>(j, "code_bytes") != code.size())
       return corrupt("code is " + std::to_string(code.size()) + " bytes, metadata says " +
-                     std::to_string(j.at("code_bytes").get<uint64_t>()) + " (truncated?)");
+                     std::to_string(integer<uint64_t>(j, "code_bytes")) + " (truncated?)");
     if (verifyCodeHash && j.at("code_fnv1a64").get<std::string>() != hex64(fnv1a64(code)))
       return corrupt("code checksum does not match the metadata");
     a.code = std::move(code);
     return a;
   } catch (const json::exception &e) {
+    return corrupt(e.what());
+  } catch (const BadNumber &e) {
     return corrupt(e.what());
   }
 }

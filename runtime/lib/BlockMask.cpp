@@ -12,10 +12,9 @@ namespace {
 // 2^40 tiles (128 GiB of bits) is far past any real mask and keeps the
 // products below int64 overflow.
 constexpr int64_t kMaxTiles = int64_t(1) << 40;
-} // namespace
 
-Expected<BlockMask> BlockMask::create(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
-                                      int64_t blockQ, int64_t blockK) {
+Error checkShape(int64_t heads, int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ,
+                 int64_t blockK) {
   if (heads <= 0 || queryBlocks <= 0 || keyBlocks <= 0)
     return Error(ErrorCode::MalformedMask,
                  "mask shape must be positive, got [" + std::to_string(heads) + ", " +
@@ -26,6 +25,14 @@ Expected<BlockMask> BlockMask::create(int64_t heads, int64_t queryBlocks, int64_
                      " block_k=" + std::to_string(blockK));
   if (heads > kMaxTiles / queryBlocks || heads * queryBlocks > kMaxTiles / keyBlocks)
     return Error(ErrorCode::MalformedMask, "mask has too many tiles");
+  return Error::success();
+}
+} // namespace
+
+Expected<BlockMask> BlockMask::create(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                      int64_t blockQ, int64_t blockK) {
+  if (Error e = checkShape(heads, queryBlocks, keyBlocks, blockQ, blockK))
+    return e;
   BlockMask m;
   m.heads_ = heads;
   m.queryBlocks_ = queryBlocks;
@@ -55,17 +62,22 @@ Expected<BlockMask> BlockMask::fromTileBytes(int64_t heads, int64_t queryBlocks,
 Expected<BlockMask> BlockMask::fromPackedBits(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
                                               int64_t blockQ, int64_t blockK, const uint8_t *bits,
                                               size_t size) {
+  // The size is checked before anything is allocated: a shape the caller's
+  // buffer does not pay for (up to 2^40 tiles pass checkShape) must not cost
+  // gigabytes of zeroed bits first.
+  if (Error e = checkShape(heads, queryBlocks, keyBlocks, blockQ, blockK))
+    return e;
+  int64_t tiles = heads * queryBlocks * keyBlocks;
+  size_t expected = static_cast<size_t>((tiles + 7) / 8);
+  if (size != expected)
+    return Error(ErrorCode::MalformedMask,
+                 "mask of " + std::to_string(tiles) + " tiles needs " + std::to_string(expected) +
+                     " bytes of packed bits, got " + std::to_string(size));
+  if (!bits)
+    return Error(ErrorCode::InvalidArgument, "mask bits are null");
   auto mask = create(heads, queryBlocks, keyBlocks, blockQ, blockK);
   if (!mask)
     return mask;
-  size_t expected = mask->bits_.size();
-  if (size != expected)
-    return Error(ErrorCode::MalformedMask, "mask of " + std::to_string(mask->numTiles()) +
-                                               " tiles needs " + std::to_string(expected) +
-                                               " bytes of packed bits, got " +
-                                               std::to_string(size));
-  if (!bits)
-    return Error(ErrorCode::InvalidArgument, "mask bits are null");
   std::copy(bits, bits + size, mask->bits_.begin());
   int64_t used = mask->numTiles() % 8;
   if (used != 0 && (mask->bits_.back() >> used) != 0)
@@ -104,7 +116,10 @@ int64_t BlockMask::countKept() const {
 }
 
 Error BlockMask::checkCovers(int64_t headsQ, int64_t seqQ, int64_t seqK) const {
-  int64_t wantQ = (seqQ + blockQ_ - 1) / blockQ_, wantK = (seqK + blockK_ - 1) / blockK_;
+  // ceil(seq / block) without the overflow of seq + block - 1 (sequence
+  // lengths come from callers unchecked); no length <= 0 is covered.
+  auto blocks = [](int64_t seq, int64_t block) { return seq <= 0 ? 0 : (seq - 1) / block + 1; };
+  int64_t wantQ = blocks(seqQ, blockQ_), wantK = blocks(seqK, blockK_);
   if (heads_ != headsQ || queryBlocks_ != wantQ || keyBlocks_ != wantK)
     return Error(ErrorCode::ShapeMismatch,
                  "mask is [" + std::to_string(heads_) + ", " + std::to_string(queryBlocks_) + ", " +

@@ -70,7 +70,9 @@ Error checkSeqMatchesBlocks(const char *which, std::optional<int64_t> seq, int64
                             int64_t blocks) {
   if (!seq)
     return Error();
-  int64_t need = (*seq + block - 1) / block;
+  // ceil(seq / block) without the overflow of seq + block - 1: the sidecar's
+  // seq_q may be any positive int64.
+  int64_t need = *seq <= 0 ? 0 : (*seq - 1) / block + 1;
   if (need != blocks)
     return malformed(std::string("sidecar ") + which + "=" + std::to_string(*seq) + " needs " +
                      std::to_string(need) + " blocks of " + std::to_string(block) +

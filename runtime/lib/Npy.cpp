@@ -228,6 +228,9 @@ Expected<NpyArray> parseNpy(const std::string &bytes, NpyElements accepted) {
       return malformed(".npy shape overflows");
     elements *= d;
   }
+  // A shape can fit int64 in elements but not in bytes (float64).
+  if (elements > std::numeric_limits<int64_t>::max() / itemSize)
+    return malformed(".npy shape overflows");
   size_t dataStart = headerStart + headerLen;
   size_t expected = static_cast<size_t>(elements * itemSize);
   size_t have = bytes.size() - dataStart;

@@ -133,7 +133,15 @@ sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, 
     auto m = maskOf(mask, what);
     if (!m)
       return fail(m.error());
-    if (Error e = m->checkCovers(m->heads(), seq_q, m->keyBlocks() * m->blockK()))
+    // Every key the mask's blocks span is its sequence; a span past int64
+    // (block_k is the caller's) covers no sequence at all.
+    int64_t seqK = 0;
+    if (__builtin_mul_overflow(m->keyBlocks(), m->blockK(), &seqK))
+      return fail(SIEVE_ERROR_SHAPE_MISMATCH,
+                  std::string(what) + ": " + std::to_string(m->keyBlocks()) +
+                      " key blocks of block_k=" + std::to_string(m->blockK()) +
+                      " span more keys than any sequence has");
+    if (Error e = m->checkCovers(m->heads(), seq_q, seqK))
       return fail(e.withContext(what));
     auto tables = ctx->session->uploadMask(*m, seq_q, causal != 0);
     if (!tables)

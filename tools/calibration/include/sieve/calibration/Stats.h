@@ -52,8 +52,10 @@ struct AttentionStats {
                                          int64_t blockQ, int64_t blockK);
 
   int64_t numLayers() const { return static_cast<int64_t>(layers.size()); }
-  int64_t queryBlocks() const { return (seqQ + blockQ - 1) / blockQ; }
-  int64_t keyBlocks() const { return (seqK + blockK - 1) / blockK; }
+  /// ceil(seq / block), without the overflow of seq + block - 1 for the
+  /// sequence lengths a sidecar may claim.
+  int64_t queryBlocks() const { return seqQ <= 0 ? 0 : (seqQ - 1) / blockQ + 1; }
+  int64_t keyBlocks() const { return seqK <= 0 ? 0 : (seqK - 1) / blockK + 1; }
   size_t index(int64_t layer, int64_t head, int64_t qb, int64_t kb) const {
     return static_cast<size_t>(((layer * heads + head) * queryBlocks() + qb) * keyBlocks() + kb);
   }
