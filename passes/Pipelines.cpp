@@ -71,6 +71,7 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
+  kernels.addPass(createExternDynamicShared());
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
   target.features = options.features;

@@ -11,6 +11,9 @@ packages=(
   g++ cmake ninja-build ccache make xz-utils
   # LLVM/MLIR 22: libraries, CMake configs, mlir-tblgen, FileCheck and lit
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # clang with its sanitizer and libFuzzer runtimes (scripts/sanitize.sh,
+  # scripts/fuzz.sh)
+  clang-22 libclang-rt-22-dev
   # what static LLVM links need (tests/device/build.sh)
   libzstd-dev zlib1g-dev
   # libraries named by shared/DESIGN.md

@@ -97,9 +97,11 @@ TEST(GpuFault, OutOfDeviceMemoryIsAClearErrorAndLeaksNothing) {
   auto before = drv.memoryInfo();
   ASSERT_TRUE(before) << before.error().str();
 
-  // Fill the card: big chunks, then small ones, until nothing more fits.
+  // Fill the card: big chunks, then smaller ones down to a page, until
+  // nothing more fits (the row tables of a mask are a few KiB).
   std::vector<CuDevicePtr> filler;
-  for (size_t chunk : {size_t(1) << 30, size_t(64) << 20, size_t(2) << 20})
+  for (size_t chunk : {size_t(1) << 30, size_t(64) << 20, size_t(2) << 20, size_t(64) << 10,
+                       size_t(4) << 10, size_t(256)})
     while (true) {
       auto p = drv.alloc(chunk);
       if (!p)

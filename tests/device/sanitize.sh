@@ -16,12 +16,20 @@ if [ ! -x "$sanitizer" ]; then
   echo "sanitize: compute-sanitizer not found" >&2
   exit 1
 fi
-# One dtype and head dim keeps the run short; the edge cases are in the
-# masks, and every body and option set is covered: ragged_q64_k128 (empty
-# head, empty row, ragged Sq and Sk, BSHD, GQA), skewed_ragged_gqa (single-
-# tile rows, rows split with the combine kernel, ragged, BSHD, GQA) and
-# sq_ne_sk_partial (32-key blocks, partial last tiles).
-filter="${SIEVE_SANITIZE_FILTER:-*_bf16_d64_*ragged_q64_k128:*_bf16_d64_*skewed_ragged_gqa:*_bf16_d64_*sq_ne_sk_partial:*GpuSimtModes*}"
+# Two (dtype, head dim) pairs keep the run short, bf16 at 64 and f16 at
+# 128; the edge cases are in the masks, and every body and option set is
+# covered: ragged_q64_k128 (empty head, empty row, ragged Sq and Sk, BSHD,
+# GQA), skewed_ragged_gqa (single-tile rows, rows split with the combine
+# kernel, ragged, BSHD, GQA) and sq_ne_sk_partial (32-key blocks, partial
+# last tiles); then the simt body's calibration and threshold modes and
+# NaN/Inf inputs on every body.
+cases=""
+for dd in bf16_d64 f16_d128; do
+  for shape in ragged_q64_k128 skewed_ragged_gqa sq_ne_sk_partial; do
+    cases="$cases:*_${dd}_*${shape}"
+  done
+done
+filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuSimtModes*:*GpuNonFinite*}"
 status=0
 for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
   extra=()

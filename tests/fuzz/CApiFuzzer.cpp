@@ -167,9 +167,14 @@ private:
     return k;
   }
 
-  // Enum values a C caller can pass: the enumerators and the one beyond
-  // them that the C++ enum type can still hold.
-  sieve_dtype pickDType() { return static_cast<sieve_dtype>(in_.u8() % 4); }
+  // Enum values a C caller can pass: any int (sieve.h gives the enums int
+  // as their underlying type in C++, so each is a value to reject), mostly
+  // near the enumerators.
+  int32_t pickEnumValue() {
+    uint8_t b = in_.u8();
+    return b < 250 ? int32_t(b % 5) - 1 : static_cast<int32_t>(static_cast<uint32_t>(in_.u64()));
+  }
+  sieve_dtype pickDType() { return static_cast<sieve_dtype>(pickEnumValue()); }
 
   double pickScale() {
     switch (in_.u8() % 8) {
@@ -257,7 +262,7 @@ private:
     bool nullOut = flags & 1;
     switch (op) {
     case CApiOp::ContextCreate: {
-      auto backend = static_cast<sieve_backend>(in_.u8() % 4);
+      auto backend = static_cast<sieve_backend>(pickEnumValue());
       int device = static_cast<int>(in_.pickInt());
       sieve_context *slot = freeSlot(h_.contexts, sieve_context{});
       if (!slot && !nullOut)

@@ -46,6 +46,24 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }
 
+def ExternDynamicShared : Pass<"sieve-extern-dynamic-shared", "mlir::gpu::GPUModuleOp"> {
+  let summary = "Declare the dynamic shared memory symbol extern, as CUDA's `extern __shared__` is";
+  let description = [{
+    convert-gpu-to-nvvm gives `gpu.dynamic_shared_memory` an internal,
+    zero-sized `llvm.mlir.global` in address space 3. The NVPTX backend
+    demotes an internal shared global used by one kernel to a static
+    variable of that kernel, and a zero-sized one is printed as one byte
+    (`.shared .b8 __dynamic_shmem__0;`): ptxas then places other static
+    shared variables (the wgmma kernel's mbarriers) right after it, inside
+    what the kernel takes for its dynamic region, and the region it uses
+    starts before the one the launch allocated. As an external declaration
+    it is printed as `.extern .shared .b8 __dynamic_shmem__0[];`, which
+    ptxas places after every static variable. compute-sanitizer racecheck
+    found the overlap: the wgmma kernel's TMA tiles and epilogue stores
+    landed on its mbarriers.
+  }];
+}
+
 def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
   let summary = "Lower sieve.block_sparse_attention to scf/memref loops for the host";
   let description = [{
