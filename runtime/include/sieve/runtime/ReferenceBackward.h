@@ -1,0 +1,36 @@
+//===- ReferenceBackward.h - float64 gradients of block-sparse attention -*- C++ -*-===//
+//
+// The reference the backward kernels are checked against: the gradients of
+// referenceAttention's output with respect to q, k and v for an upstream
+// gradient dout, and the per-row log-sum-exp the forward saves for them, in
+// double precision with the same semantics (mask tiles, top-left causal,
+// rows with no kept key give zeros and contribute nothing, GQA gradients of
+// a key head summed over the query heads that share it).
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_RUNTIME_REFERENCEBACKWARD_H
+#define SIEVE_RUNTIME_REFERENCEBACKWARD_H
+
+#include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/BlockMask.h"
+
+#include <vector>
+
+namespace sieve::runtime {
+
+struct AttentionGradients {
+  /// Contiguous BHSD: dq like q ([B, Hq, Sq, D]), dk and dv like k and v.
+  std::vector<double> dq, dk, dv;
+  /// Natural-log log-sum-exp of each query row's scaled scores over its kept
+  /// keys, [B, Hq, Sq]; -inf for a row with no kept key.
+  std::vector<double> lse;
+};
+
+/// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q).
+AttentionGradients referenceAttentionBackward(const ProblemShape &shape, const BlockMask &mask,
+                                              bool causal, double scale, const float *q,
+                                              const float *k, const float *v, const float *dout);
+
+} // namespace sieve::runtime
+
+#endif
