@@ -17,8 +17,7 @@ RowTables buildRowTables(const uint8_t *bits, int64_t heads, int64_t queryBlocks
   std::vector<int32_t> keys;
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t qb = 0; qb < queryBlocks; ++qb) {
-      int64_t lastQuery = std::min((qb + 1) * blockQ, seqQ) - 1;
-      int64_t kbEnd = causal ? std::min(keyBlocks, lastQuery / blockK + 1) : keyBlocks;
+      int64_t kbEnd = causal ? causalKeyBlockEnd(qb, blockQ, blockK, seqQ, keyBlocks) : keyBlocks;
       int32_t begin = static_cast<int32_t>(keys.size());
       int64_t base = (h * queryBlocks + qb) * keyBlocks;
       // Whole zero bytes are skipped, so sparse masks cost little more than

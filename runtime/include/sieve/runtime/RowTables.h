@@ -10,10 +10,21 @@
 #ifndef SIEVE_RUNTIME_ROWTABLES_H
 #define SIEVE_RUNTIME_ROWTABLES_H
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 namespace sieve::runtime {
+
+/// Under causal masking, the key blocks [0, end) that a query block can
+/// see: a key block wholly after the block's last query (seqQ bounds the
+/// last block) is dropped. The row and column tables share this rule, so
+/// the forward and the backward walk the same tiles.
+inline int64_t causalKeyBlockEnd(int64_t qBlock, int64_t blockQ, int64_t blockK, int64_t seqQ,
+                                 int64_t keyBlocks) {
+  int64_t lastQuery = std::min((qBlock + 1) * blockQ, seqQ) - 1;
+  return std::min(keyBlocks, lastQuery / blockK + 1);
+}
 
 struct RowTables {
   std::vector<int32_t> heads, queryBlocks; // per row
