@@ -1,20 +1,17 @@
 //===- Reference.cpp ------------------------------------------------------===//
 #include "sieve/runtime/Reference.h"
 
-#include <Eigen/Dense>
+#include "ReferenceTiles.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
-#include <thread>
 #include <vector>
 
 namespace sieve::runtime {
 
-using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstFloatMap =
-    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using reference::ConstFloatMap;
+using reference::Matrix;
 
 namespace {
 
@@ -35,11 +32,7 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
   for (int64_t qb = 0; qb < mask.queryBlocks(); ++qb) {
     int64_t i0 = qb * mask.blockQ(), i1 = std::min(s.seqQ, i0 + mask.blockQ());
     double *dst = out + ((b * s.headsQ + h) * s.seqQ + i0) * D;
-    std::vector<int64_t> keys; // the keys of the kept tiles, ascending
-    for (int64_t kb = 0; kb < mask.keyBlocks(); ++kb)
-      if (mask.get(h, qb, kb))
-        for (int64_t j = kb * mask.blockK(); j < std::min(s.seqK, (kb + 1) * mask.blockK()); ++j)
-          keys.push_back(j);
+    std::vector<int64_t> keys = reference::keptKeys(mask, h, qb, s.seqK);
     if (keys.empty()) { // no kept key: zeros
       Eigen::Map<Matrix>(dst, i1 - i0, D).setZero();
       continue;
@@ -48,21 +41,10 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
     Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
     Matrix S = (Q * Kk.transpose()) * scale;
     if (causal)
-      for (int64_t i = i0; i < i1; ++i)
-        for (size_t c = 0; c < keys.size(); ++c)
-          if (keys[c] > i)
-            S(i - i0, static_cast<int64_t>(c)) = negInf;
+      reference::maskCausal(S, i0, keys);
     if (thresholds) // threshold mode: scores under the head's threshold are dropped
       S = (S.array() < double(thresholds[h])).select(negInf, S);
-    for (int64_t r = 0; r < S.rows(); ++r) {
-      double m = S.row(r).maxCoeff();
-      if (m == negInf) { // every kept key is after the query: zeros
-        S.row(r).setZero();
-        continue;
-      }
-      S.row(r) = (S.row(r).array() - m).exp();
-      S.row(r) /= S.row(r).sum();
-    }
+    reference::softmaxRows(S); // a row with every kept key after it: zeros
     Eigen::Map<Matrix>(dst, i1 - i0, D) = S * Vk;
   }
 }
@@ -73,22 +55,10 @@ std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &m
                                        double scale, const float *q, const float *k, const float *v,
                                        const float *thresholds) {
   std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
-  // Slices are independent; spread them over the cores (the reference is
-  // the slow part of every kernel check at long sequences).
-  const int64_t slices = s.batch * s.headsQ;
-  std::atomic<int64_t> next{0};
-  auto worker = [&] {
-    for (int64_t n; (n = next.fetch_add(1)) < slices;)
-      referenceHead(s, mask, causal, scale, q, k, v, thresholds, n / s.headsQ, n % s.headsQ,
-                    out.data());
-  };
-  int64_t threads = std::min<int64_t>(slices, std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (std::thread &t : pool)
-    t.join();
+  reference::forEachSlice(s.batch * s.headsQ, [&](int64_t n) {
+    referenceHead(s, mask, causal, scale, q, k, v, thresholds, n / s.headsQ, n % s.headsQ,
+                  out.data());
+  });
   return out;
 }
 

@@ -10,28 +10,23 @@
 //===----------------------------------------------------------------------===//
 #include "sieve/runtime/ReferenceBackward.h"
 
-#include <Eigen/Dense>
+#include "ReferenceTiles.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <limits>
-#include <thread>
 
 namespace sieve::runtime {
 
 namespace {
 
-using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstFloatMap =
-    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using reference::ConstFloatMap;
+using reference::Matrix;
 using MatrixMap = Eigen::Map<Matrix>;
 
 void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
                      const float *q, const float *k, const float *v, const float *dout, int64_t b,
                      int64_t kvh, AttentionGradients &g) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
-  const double negInf = -std::numeric_limits<double>::infinity();
   const size_t kvOffset = static_cast<size_t>((b * s.headsKv + kvh) * s.seqK * D);
   Matrix K = ConstFloatMap(k + kvOffset, s.seqK, D).cast<double>();
   Matrix V = ConstFloatMap(v + kvOffset, s.seqK, D).cast<double>();
@@ -41,34 +36,16 @@ void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, 
     for (int64_t qb = 0; qb < mask.queryBlocks(); ++qb) {
       const int64_t i0 = qb * mask.blockQ(), i1 = std::min(s.seqQ, i0 + mask.blockQ());
       double *lse = g.lse.data() + (b * s.headsQ + h) * s.seqQ + i0;
-      std::vector<int64_t> keys;
-      for (int64_t kb = 0; kb < mask.keyBlocks(); ++kb)
-        if (mask.get(h, qb, kb))
-          for (int64_t j = kb * mask.blockK(); j < std::min(s.seqK, (kb + 1) * mask.blockK()); ++j)
-            keys.push_back(j);
-      std::fill(lse, lse + (i1 - i0), negInf);
+      std::vector<int64_t> keys = reference::keptKeys(mask, h, qb, s.seqK);
       if (keys.empty())
-        continue; // zero output, zero gradients
+        continue; // zero output, zero gradients, lse stays -inf
       Matrix Q = ConstFloatMap(q + qOffset + i0 * D, i1 - i0, D).cast<double>();
       Matrix dO = ConstFloatMap(dout + qOffset + i0 * D, i1 - i0, D).cast<double>();
       Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
       Matrix P = (Q * Kk.transpose()) * scale;
       if (causal)
-        for (int64_t i = i0; i < i1; ++i)
-          for (size_t c = 0; c < keys.size(); ++c)
-            if (keys[c] > i)
-              P(i - i0, static_cast<int64_t>(c)) = negInf;
-      for (int64_t r = 0; r < P.rows(); ++r) {
-        double m = P.row(r).maxCoeff();
-        if (m == negInf) { // every kept key is after the query
-          P.row(r).setZero();
-          continue;
-        }
-        P.row(r) = (P.row(r).array() - m).exp();
-        double sum = P.row(r).sum();
-        P.row(r) /= sum;
-        lse[r] = m + std::log(sum);
-      }
+        reference::maskCausal(P, i0, keys);
+      reference::softmaxRows(P, lse);
       Matrix O = P * Vk;
       Matrix dP = dO * Vk.transpose();
       Eigen::VectorXd rowDot = (dO.array() * O.array()).rowwise().sum();
@@ -94,19 +71,9 @@ AttentionGradients referenceAttentionBackward(const ProblemShape &s, const Block
   g.dv.assign(g.dk.size(), 0.0);
   g.lse.assign(static_cast<size_t>(s.batch * s.headsQ * s.seqQ),
                -std::numeric_limits<double>::infinity());
-  const int64_t slices = s.batch * s.headsKv;
-  std::atomic<int64_t> next{0};
-  auto worker = [&] {
-    for (int64_t n; (n = next.fetch_add(1)) < slices;)
-      backwardKeyHead(s, mask, causal, scale, q, k, v, dout, n / s.headsKv, n % s.headsKv, g);
-  };
-  int64_t threads = std::min<int64_t>(slices, std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (std::thread &t : pool)
-    t.join();
+  reference::forEachSlice(s.batch * s.headsKv, [&](int64_t n) {
+    backwardKeyHead(s, mask, causal, scale, q, k, v, dout, n / s.headsKv, n % s.headsKv, g);
+  });
   return g;
 }
 
