@@ -8,6 +8,7 @@
 // mass per key block into stats[head, query block, key block].
 //
 //===----------------------------------------------------------------------===//
+#include "CpuBackwardLoops.h"
 #include "LoweringUtils.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
@@ -169,6 +170,14 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
             return SmallVector<Value>{};
           });
         }
+        if (Value lse = op.getLse()) {
+          // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
+          // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
+          Value lse2 = arith::AddFOp::create(b, keyLoop.getResult(0),
+                                             math::Log2Op::create(b, keyLoop.getResult(1)));
+          memref::StoreOp::create(b, arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)), lse,
+                                  ValueRange{bi, h, i});
+        }
         buildNormalizeAndStore(
             b, acc, keyLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value v) {
               memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(), ValueRange{bi, h, i, d});
@@ -197,6 +206,11 @@ struct LowerToCpuPass : public sieve::passes::impl::LowerToCpuBase<LowerToCpuPas
       }
       lowerOne(op, module, index++);
     }
+    SmallVector<sieve::dialect::BlockSparseAttentionBackwardOp> backward;
+    module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) { backward.push_back(op); });
+    index = 0;
+    for (sieve::dialect::BlockSparseAttentionBackwardOp op : backward)
+      lowerBackwardToCpuLoops(op, module, index++);
   }
 };
 

@@ -509,6 +509,18 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     }
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
+    bool unsupported = false;
+    module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) {
+      op.emitOpError() << "has no GPU lowering yet; compile the backward for the CPU backend";
+      unsupported = true;
+    });
+    for (BlockSparseAttentionOp op : ops)
+      if (op.getLse()) {
+        op.emitOpError() << "operand 'lse' has no GPU lowering yet; compile for the CPU backend";
+        unsupported = true;
+      }
+    if (unsupported)
+      return signalPassFailure();
     int index = 0;
     for (BlockSparseAttentionOp op : ops) {
       // Calibration (a `stats` operand) is a second pass per query row in

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
+#include "sieve/runtime/ColumnTables.h"
 #include "sieve/runtime/RowTables.h"
 
 #include "mlir/IR/Builders.h"
@@ -21,13 +22,38 @@ using namespace sieve::dialect;
 
 namespace {
 
-sieve::runtime::RowTables buildRowTables(AttentionOp op) {
+template <typename Op> sieve::runtime::RowTables buildRowTables(Op op) {
   BlockMaskAttr mask = op.getMask();
   StringRef bits = mask.getBits();
   return sieve::runtime::buildRowTables(reinterpret_cast<const uint8_t *>(bits.data()),
                                         mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks(),
                                         op.getBlockQ(), op.getBlockK(),
                                         op.getQuery().getType().getDimSize(2), op.getCausal());
+}
+
+/// The backward's dK/dV work list: the same tiles by (key head, key block).
+sieve::runtime::ColumnTables buildColumnTables(AttentionBackwardOp op) {
+  BlockMaskAttr mask = op.getMask();
+  StringRef bits = mask.getBits();
+  return sieve::runtime::buildColumnTables(
+      reinterpret_cast<const uint8_t *>(bits.data()), mask.getHeads(),
+      op.getKey().getType().getDimSize(1), mask.getQueryBlocks(), mask.getKeyBlocks(),
+      op.getBlockQ(), op.getBlockK(), op.getQuery().getType().getDimSize(2), op.getCausal());
+}
+
+void specializeBackward(AttentionBackwardOp op) {
+  sieve::runtime::RowTables rows = buildRowTables(op);
+  sieve::runtime::ColumnTables cols = buildColumnTables(op);
+  OpBuilder b(op);
+  BlockSparseAttentionBackwardOp::create(
+      b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
+      op.getLse(), op.getDquery(), op.getDkey(), op.getDvalue(), b.getDenseI32ArrayAttr(rows.heads),
+      b.getDenseI32ArrayAttr(rows.queryBlocks), b.getDenseI32ArrayAttr(rows.spans),
+      b.getDenseI32ArrayAttr(rows.keyBlocks), b.getDenseI32ArrayAttr(cols.kvHeads),
+      b.getDenseI32ArrayAttr(cols.keyBlocks), b.getDenseI32ArrayAttr(cols.spans),
+      b.getDenseI32ArrayAttr(cols.queryHeads), b.getDenseI32ArrayAttr(cols.queryBlocks),
+      op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());
+  op.erase();
 }
 
 struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<SpecializeMaskPass> {
@@ -39,13 +65,17 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
       OpBuilder b(op);
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getStats(),
-          op.getThresholds(), b.getDenseI32ArrayAttr(t.heads),
+          op.getThresholds(), op.getLse(), b.getDenseI32ArrayAttr(t.heads),
           b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
           b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
           op.getBlockKAttr(), op.getCausalAttr(),
           /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr());
       op.erase();
     }
+    SmallVector<AttentionBackwardOp> backward;
+    getOperation()->walk([&](AttentionBackwardOp op) { backward.push_back(op); });
+    for (AttentionBackwardOp op : backward)
+      specializeBackward(op);
   }
 };
 

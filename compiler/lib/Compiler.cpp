@@ -37,6 +37,9 @@ std::string compilerVersion() {
 namespace {
 
 constexpr const char *kEntry = "sieve_attention";
+/// The host function's argument attribute naming which launch tensor
+/// (runtime::ParamSlot::tensor) an argument is.
+constexpr const char *kParamAttr = "sieve.param";
 
 /// One context per compile: contexts are not shared across threads, and
 /// per-compile contexts keep compiles independent. No thread pool: the
@@ -90,13 +93,30 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto qType = MemRefType::get({s.batch, s.headsQ, s.seqQ, s.headDim}, elt, layout);
   auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
   b.setInsertionPointToEnd(module->getBody());
-  SmallVector<Type> args = {qType, kvType, kvType, qType};
   const runtime::BlockMask &m = spec.mask;
+  // Each argument says which launch tensor it is (runtime::ParamSlot), so
+  // GPU launches can name their parameters whatever the argument order.
+  SmallVector<std::pair<Type, int>> args = {{qType, 0}, {kvType, 1}, {kvType, 2}, {qType, 3}};
+  auto lseType = MemRefType::get({s.batch, s.headsQ, s.seqQ}, b.getF32Type()); // contiguous
+  if (spec.backward)
+    args.append({{qType, runtime::ParamSlot::kDout},
+                 {lseType, runtime::ParamSlot::kLse},
+                 {qType, runtime::ParamSlot::kDq},
+                 {kvType, runtime::ParamSlot::kDk},
+                 {kvType, runtime::ParamSlot::kDv}});
   if (spec.calibrate) // f32 [Hq, QB, KB], contiguous
-    args.push_back(MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()));
+    args.push_back({MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()),
+                    runtime::ParamSlot::kStats});
   if (spec.thresholds) // f32 [Hq], contiguous
-    args.push_back(MemRefType::get({s.headsQ}, b.getF32Type()));
-  auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(args, {}));
+    args.push_back({MemRefType::get({s.headsQ}, b.getF32Type()), runtime::ParamSlot::kThresholds});
+  if (spec.saveLse)
+    args.push_back({lseType, runtime::ParamSlot::kLse});
+  SmallVector<Type> argTypes;
+  for (auto &[type, slot] : args)
+    argTypes.push_back(type);
+  auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(argTypes, {}));
+  for (auto [i, arg] : llvm::enumerate(args))
+    func.setArgAttr(i, kParamAttr, b.getI32IntegerAttr(arg.second));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   Block *body = func.addEntryBlock();
@@ -105,12 +125,20 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto maskAttr = dialect::BlockMaskAttr::get(
       &ctx, m.heads(), m.queryBlocks(), m.keyBlocks(),
       StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
-  dialect::AttentionOp::create(
-      b, loc, body->getArgument(0), body->getArgument(1), body->getArgument(2),
-      body->getArgument(3), spec.calibrate ? body->getArgument(4) : Value(),
-      spec.thresholds ? body->getArgument(4) : Value(), maskAttr,
-      b.getF32FloatAttr(static_cast<float>(spec.effectiveScale())), b.getI64IntegerAttr(m.blockQ()),
-      b.getI64IntegerAttr(m.blockK()), spec.causal ? b.getUnitAttr() : UnitAttr());
+  auto scale = b.getF32FloatAttr(static_cast<float>(spec.effectiveScale()));
+  UnitAttr causal = spec.causal ? b.getUnitAttr() : UnitAttr();
+  auto arg = [&](unsigned i) -> Value { return body->getArgument(i); };
+  if (spec.backward) {
+    dialect::AttentionBackwardOp::create(
+        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), maskAttr,
+        scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+  } else {
+    Value extra = body->getNumArguments() > 4 ? arg(4) : Value();
+    dialect::AttentionOp::create(
+        b, loc, arg(0), arg(1), arg(2), arg(3), spec.calibrate ? extra : Value(),
+        spec.thresholds ? extra : Value(), spec.saveLse ? extra : Value(), maskAttr, scale,
+        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+  }
   func::ReturnOp::create(b, loc);
   return module;
 }
@@ -236,33 +264,23 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
         continue;
       }
     }
-    // Threshold mode's per-head thresholds: a rank-1 fifth argument.
-    if (auto arg = dyn_cast<BlockArgument>(operand);
-        arg && arg.getArgNumber() == 4 && cast<MemRefType>(arg.getType()).getRank() == 1) {
-      for (auto field :
-           {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
-            runtime::ParamField::Offset, runtime::ParamField::Size, runtime::ParamField::Stride})
-        slots.push_back({runtime::ParamSlot::kThresholds, field, 0});
-      continue;
-    }
-    // The calibration variant's stats: the host function's fifth argument.
-    if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getArgNumber() == 4) {
-      for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
-                         runtime::ParamField::Offset})
-        slots.push_back({runtime::ParamSlot::kStats, field, 0});
-      for (auto field : {runtime::ParamField::Size, runtime::ParamField::Stride})
-        for (int d = 0; d < 3; ++d)
-          slots.push_back({runtime::ParamSlot::kStats, field, d});
-      continue;
-    }
-    std::optional<int> t = tensorIndex(operand);
-    if (!t || operand.getDefiningOp())
+    // A host function argument: its descriptor's scalars, for the tensor
+    // its attribute names (q, k, v, out, stats, thresholds, lse, dout, ...).
+    auto arg = dyn_cast<BlockArgument>(operand);
+    auto fn = arg ? dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp()) : func::FuncOp();
+    auto slotAttr =
+        fn ? fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kParamAttr) : IntegerAttr();
+    if (!slotAttr)
       return Error(ErrorCode::Internal,
                    "GPU launch operand is neither a tensor nor a TMA descriptor");
-    for (runtime::ParamSlot slot : runtime::memrefDescriptorParams(1)) {
-      slot.tensor = *t;
-      slots.push_back(slot);
-    }
+    const int t = static_cast<int>(slotAttr.getInt());
+    const int rank = static_cast<int>(cast<MemRefType>(arg.getType()).getRank());
+    for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
+                       runtime::ParamField::Offset})
+      slots.push_back({t, field, 0});
+    for (auto field : {runtime::ParamField::Size, runtime::ParamField::Stride})
+      for (int d = 0; d < rank; ++d)
+        slots.push_back({t, field, d});
   }
   return slots;
 }
@@ -414,6 +432,8 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   a.causal = spec.causal;
   a.calibrate = spec.calibrate;
   a.thresholds = spec.thresholds;
+  a.savesLse = spec.saveLse;
+  a.backward = spec.backward;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();
   a.totalTiles = spec.mask.numTiles();

@@ -29,13 +29,13 @@ std::string specIdentity(const KernelSpec &spec) {
   const runtime::ProblemShape &s = spec.shape;
   const runtime::BlockMask &m = spec.mask;
   const KernelOptions &o = spec.options;
-  std::string id =
-      fmt::format("{} {} {} {} {} {} {}|{}|causal={}|calibrate={}|thresholds={}|scale={}|{}|mask "
-                  "{}x{}x{} tiles {}x{}|",
-                  s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim,
-                  runtime::dtypeName(s.dtype), spec.target.str(), spec.causal, spec.calibrate,
-                  spec.thresholds, spec.scale ? fmt::format("{}", *spec.scale) : "default", o.str(),
-                  m.heads(), m.queryBlocks(), m.keyBlocks(), m.blockQ(), m.blockK());
+  std::string id = fmt::format(
+      "{} {} {} {} {} {} {}|{}|causal={}|calibrate={}|thresholds={}|save_lse={}|"
+      "backward={}|scale={}|{}|mask {}x{}x{} tiles {}x{}|",
+      s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype),
+      spec.target.str(), spec.causal, spec.calibrate, spec.thresholds, spec.saveLse, spec.backward,
+      spec.scale ? fmt::format("{}", *spec.scale) : "default", o.str(), m.heads(), m.queryBlocks(),
+      m.keyBlocks(), m.blockQ(), m.blockK());
   // The generic kernel is one artifact for every mask of its geometry.
   if (o.variant != "generic") {
     const std::vector<uint8_t> &bits = m.packedBits();

@@ -39,6 +39,19 @@ Error KernelSpec::validate() const {
     return Error(ErrorCode::InvalidArgument,
                  "calibrate and thresholds exclude each other: calibration measures the "
                  "unthresholded attention");
+  if ((saveLse || backward) && (calibrate || thresholds))
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("{} excludes calibrate and thresholds: gradients are of the plain "
+                             "block-sparse attention",
+                             backward ? "backward" : "saveLse"));
+  if (saveLse && backward)
+    return Error(ErrorCode::InvalidArgument,
+                 "saveLse and backward are two kernels: compile the forward with saveLse and the "
+                 "backward with backward");
+  if ((saveLse || backward) && options.variant == "generic")
+    return Error(ErrorCode::Unsupported,
+                 "the generic variant has no backward pass or log-sum-exp output; specialize "
+                 "the kernel for its mask");
   if (s.headsQ % s.headsKv != 0)
     return Error(
         ErrorCode::ShapeMismatch,

@@ -59,14 +59,20 @@ Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, bool causal) {
   return runtime::DeviceRowTables::upload(gpu_->driver(), mask, seqQ, causal);
 }
 
-Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
-                   const runtime::TensorView &k, const runtime::TensorView &v,
-                   const runtime::TensorView &out, runtime::CuStream stream,
-                   const runtime::DeviceRowTables *tables, const float *thresholds) {
+Error Session::checkBackend(const runtime::Artifact &artifact) const {
   if (artifact.backend != target_.backend)
     return Error(ErrorCode::InvalidArgument,
                  std::string("artifact is for the ") + runtime::backendName(artifact.backend) +
                      " backend, this session runs " + runtime::backendName(target_.backend));
+  return Error::success();
+}
+
+Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                   const runtime::TensorView &k, const runtime::TensorView &v,
+                   const runtime::TensorView &out, runtime::CuStream stream,
+                   const runtime::DeviceRowTables *tables, const float *thresholds) {
+  if (Error e = checkBackend(artifact))
+    return e;
   if (gpu_) {
     auto kernel = gpu_->load(artifact);
     if (!kernel)
@@ -77,6 +83,44 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
   if (!kernel)
     return kernel.error();
   return cpu_->run(**kernel, q, k, v, out, /*stats=*/nullptr, thresholds);
+}
+
+Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                       const runtime::TensorView &k, const runtime::TensorView &v,
+                       const runtime::TensorView &out, float *lse, runtime::CuStream stream) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (!artifact.savesLse)
+    return Error(ErrorCode::InvalidArgument,
+                 "forward() needs an artifact compiled with KernelSpec::saveLse");
+  if (!lse)
+    return Error(ErrorCode::InvalidArgument, "forward: the lse buffer is null");
+  if (gpu_) {
+    auto kernel = gpu_->load(artifact);
+    if (!kernel)
+      return kernel.error();
+    return gpu_->forward(**kernel, q, k, v, out, lse, stream);
+  }
+  auto kernel = cpu_->load(artifact);
+  if (!kernel)
+    return kernel.error();
+  return cpu_->run(**kernel, q, k, v, out, nullptr, nullptr, lse);
+}
+
+Error Session::backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
+                        runtime::CuStream stream) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (gpu_) {
+    auto kernel = gpu_->load(artifact);
+    if (!kernel)
+      return kernel.error();
+    return gpu_->backward(**kernel, tensors, stream);
+  }
+  auto kernel = cpu_->load(artifact);
+  if (!kernel)
+    return kernel.error();
+  return cpu_->backward(**kernel, tensors);
 }
 
 Error Session::calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,

@@ -36,6 +36,27 @@ void initializeNativeTarget() {
   (void)done;
 }
 
+/// A contiguous f32 [B, Hq, Sq] buffer (the log-sum-exp) as a descriptor.
+StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float *lse) {
+  StridedMemRefType<float, 3> d;
+  d.basePtr = d.data = const_cast<float *>(lse);
+  d.offset = 0;
+  d.sizes[0] = shape.batch;
+  d.sizes[1] = shape.headsQ;
+  d.sizes[2] = shape.seqQ;
+  d.strides[0] = shape.headsQ * shape.seqQ;
+  d.strides[1] = shape.seqQ;
+  d.strides[2] = 1;
+  return d;
+}
+
+Error invoke(const CpuKernel &kernel, llvm::MutableArrayRef<void *> packed) {
+  llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
+  if (err)
+    return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
+  return Error::success();
+}
+
 StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
   StridedMemRefType<float, 4> d;
   d.basePtr = d.data = static_cast<float *>(t.data);
@@ -97,10 +118,18 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
 
 Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
                        const TensorView &v, const TensorView &out, float *stats,
-                       const float *thresholds) const {
+                       const float *thresholds, float *lse) const {
   if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
     return e;
   const Artifact &a = kernel.artifact;
+  if (a.backward)
+    return Error(ErrorCode::InvalidArgument,
+                 "a backward kernel computes gradients: run it with backward()");
+  if (a.savesLse && !lse)
+    return Error(ErrorCode::InvalidArgument,
+                 "this forward saves its log-sum-exp: pass an f32 [B, Hq, Sq] lse buffer");
+  if (!a.savesLse && lse)
+    return Error(ErrorCode::InvalidArgument, "lse given to a kernel compiled without saveLse");
   if (a.calibrate && !stats)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer (f32 [Hq, QB, KB])");
@@ -133,13 +162,34 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
   dthresholds.sizes[0] = a.shape.headsQ;
   dthresholds.strides[0] = 1;
   StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
-  // The fifth argument is the stats or the thresholds (never both).
+  StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, lse);
+  StridedMemRefType<float, 3> *lseArg = &dlse;
+  // The fifth argument is the stats, the thresholds or the lse (one at most).
   void *packed[] = {&args[0], &args[1], &args[2], &args[3],
-                    thresholds ? static_cast<void *>(&thresholdsArg) : &statsArg};
-  llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.entry, packed);
-  if (err)
-    return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
-  return Error::success();
+                    thresholds ? static_cast<void *>(&thresholdsArg)
+                    : lse      ? static_cast<void *>(&lseArg)
+                               : static_cast<void *>(&statsArg)};
+  return invoke(kernel, packed);
+}
+
+Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) const {
+  const Artifact &a = kernel.artifact;
+  if (!a.backward)
+    return Error(ErrorCode::InvalidArgument,
+                 "backward() needs an artifact compiled with KernelSpec::backward");
+  if (Error e = checkBackwardTensors(a.shape, t, DeviceKind::Host))
+    return e;
+  StridedMemRefType<float, 4> views[] = {
+      descriptorOf(t.q),    descriptorOf(t.k),  descriptorOf(t.v),  descriptorOf(t.out),
+      descriptorOf(t.dout), descriptorOf(t.dq), descriptorOf(t.dk), descriptorOf(t.dv)};
+  StridedMemRefType<float, 4> *v[8];
+  for (int i = 0; i < 8; ++i)
+    v[i] = &views[i];
+  StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, t.lse);
+  StridedMemRefType<float, 3> *lseArg = &dlse;
+  // The host function's order: q, k, v, out, dout, lse, dq, dk, dv.
+  void *packed[] = {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]};
+  return invoke(kernel, packed);
 }
 
 } // namespace sieve::runtime

@@ -176,13 +176,17 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     ParamSlot s;
     s.tensor = integer<int>(p, "tensor");
     s.dim = integer<int>(p, "dim");
-    // Tables and the workspace are rank-1 buffers, the stats rank 3; only
-    // q, k, v and out are TMA tensors.
-    bool buffer = s.tensor >= ParamSlot::kFirstTable;
-    int maxDim = !buffer ? 3 : s.tensor == ParamSlot::kStats ? 2 : 0;
+    // Tables and the workspace are rank-1 buffers, the stats and lse rank
+    // 3, the backward's gradients rank 4 like q; only q, k, v and out are
+    // TMA tensors.
+    const bool gradient = s.tensor >= ParamSlot::kDout;
+    const bool buffer = s.tensor >= ParamSlot::kFirstTable && !gradient;
+    const int maxDim = !buffer                                                        ? 3
+                       : s.tensor == ParamSlot::kStats || s.tensor == ParamSlot::kLse ? 2
+                                                                                      : 0;
     if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
-        s.tensor > ParamSlot::kThresholds || s.dim < 0 || s.dim > maxDim ||
-        (buffer && s.field == ParamField::TensorMap)) {
+        s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+        ((buffer || gradient) && s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
       return false;
     }
@@ -212,6 +216,13 @@ bool usesWorkspace(const std::vector<ParamSlot> &slots) {
 }
 
 json toJson(const Artifact &a, const std::string &codeFile) {
+  json followUps = json::array();
+  for (const KernelLaunch &l : a.followUps)
+    followUps.push_back(json{{"entry", l.entry},
+                             {"grid", l.grid},
+                             {"block", l.block},
+                             {"shared_bytes", l.sharedBytes},
+                             {"params", paramsJson(l.params)}});
   json combine = nullptr;
   if (a.hasCombine())
     combine = json{{"entry", a.combine.entry},
@@ -233,6 +244,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"align_bytes", a.alignBytes},
               {"params", paramsJson(a.params)},
               {"combine", combine},
+              {"follow_ups", followUps},
+              {"scratch_bytes", a.scratchBytes},
               {"shape",
                {{"batch", a.shape.batch},
                 {"heads_q", a.shape.headsQ},
@@ -244,6 +257,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"causal", a.causal},
               {"calibrate", a.calibrate},
               {"thresholds", a.thresholds},
+              {"saves_lse", a.savesLse},
+              {"backward", a.backward},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -307,11 +322,36 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       if (a.combine.entry.empty() || a.combine.workspaceBytes == 0)
         return corrupt("'combine' names no entry or an empty workspace");
     }
-    // A workspace parameter without a combine step (or the reverse) would
-    // launch with no buffer, or leave split rows unmerged.
-    if (usesWorkspace(a.params) != a.hasCombine() ||
+    for (const json &l : j.at("follow_ups")) {
+      KernelLaunch launch;
+      launch.entry = l.at("entry").get<std::string>();
+      launch.grid = dim3(l, "grid");
+      launch.block = dim3(l, "block");
+      launch.sharedBytes = integer<uint32_t>(l, "shared_bytes");
+      if (!parseParams(l.at("params"), launch.params, bad))
+        return corrupt("follow-up kernel: " + bad);
+      if (launch.entry.empty())
+        return corrupt("a follow-up kernel names no entry");
+      a.followUps.push_back(std::move(launch));
+    }
+    a.scratchBytes = integer<uint64_t>(j, "scratch_bytes");
+    a.backward = j.at("backward").get<bool>();
+    a.savesLse = j.at("saves_lse").get<bool>();
+    // A workspace parameter without a combine step or a backward scratch
+    // (or the reverse) would launch with no buffer, or leave split rows
+    // unmerged.
+    const bool hasScratch = a.backward && a.scratchBytes > 0;
+    if (a.hasCombine() && hasScratch)
+      return corrupt("a backward artifact has no split-KV 'combine' kernel");
+    if (usesWorkspace(a.params) != (a.hasCombine() || hasScratch) ||
         (a.hasCombine() && !usesWorkspace(a.combine.params)))
-      return corrupt("workspace parameters and the 'combine' kernel must come together");
+      return corrupt("workspace parameters and the 'combine' kernel (or the backward's "
+                     "'scratch_bytes') must come together");
+    if (!a.backward && !a.followUps.empty())
+      return corrupt("'follow_ups' belong to backward artifacts");
+    if (a.backend == Backend::Cuda && a.backward && a.followUps.size() != 2)
+      return corrupt("a GPU backward artifact runs two follow-up kernels (dK/dV, dQ), got " +
+                     std::to_string(a.followUps.size()));
     const json &shape = j.at("shape");
     a.shape.batch = integer<int64_t>(shape, "batch");
     a.shape.headsQ = integer<int64_t>(shape, "heads_q");
@@ -335,6 +375,14 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("'thresholds' and the threshold parameters (tensor 10) must come together");
     if (a.calibrate && a.thresholds)
       return corrupt("'calibrate' and 'thresholds' exclude each other");
+    if ((a.backward || a.savesLse) && (a.calibrate || a.thresholds))
+      return corrupt("'backward' and 'saves_lse' exclude 'calibrate' and 'thresholds'");
+    if (a.backward && a.savesLse)
+      return corrupt("'backward' reads the log-sum-exp a forward with 'saves_lse' wrote; one "
+                     "artifact is not both");
+    if (a.backend == Backend::Cuda && !a.backward &&
+        usesTensor(a.params, ParamSlot::kLse) != a.savesLse)
+      return corrupt("'saves_lse' and the lse parameters (tensor 11) must come together");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = integer<int64_t>(j, "kept_tiles");
     a.totalTiles = integer<int64_t>(j, "total_tiles");

@@ -62,6 +62,16 @@ Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact)
       return combine.error();
     kernel->combine_ = *combine;
   }
+  for (const KernelLaunch &follow : artifact.followUps) {
+    auto f = driver_->getFunction(*module, follow.entry);
+    if (!f)
+      return f.error();
+    if (follow.sharedBytes > 0)
+      if (Error e = driver_->setDynamicSharedBytes(*f, follow.sharedBytes))
+        return e.withContext(fmt::format("kernel '{}' needs {} bytes of shared memory on {}",
+                                         follow.entry, follow.sharedBytes, driver_->device().name));
+    kernel->followUps_.push_back(*f);
+  }
   // Opt in whenever dynamic shared memory is used: the 48 KiB default
   // counts static shared memory too, so exactly 48 KiB dynamic already fails.
   if (artifact.sharedBytes > 0) {
@@ -144,7 +154,94 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
   if (thresholds && !driver_->isDevicePointer(thresholds))
     return Error(ErrorCode::WrongDevice,
                  fmt::format("the thresholds are not device memory of {}", driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds);
+  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+}
+
+Error GpuExecutor::forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                           const TensorView &v, const TensorView &out, float *lse,
+                           CuStream stream) const {
+  if (!kernel.artifact().savesLse)
+    return Error(ErrorCode::InvalidArgument,
+                 "forward() needs an artifact compiled with KernelSpec::saveLse");
+  if (!lse)
+    return Error(ErrorCode::InvalidArgument, "forward: the lse buffer is null");
+  if (!driver_->isDevicePointer(lse))
+    return Error(ErrorCode::WrongDevice, fmt::format("forward: the lse buffer is not device "
+                                                     "memory of {}",
+                                                     driver_->device().name));
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, nullptr, lse);
+}
+
+Error GpuExecutor::checkDeviceTensors(
+    const Artifact &a,
+    std::initializer_list<std::pair<const char *, const TensorView *>> tensors) const {
+  for (auto [name, t] : tensors)
+    if (Error e = checkTensorLayout(*t, name, a.unitInnerStride, a.alignBytes))
+      return e;
+  for (auto [name, t] : tensors)
+    if (!driver_->isDevicePointer(t->data))
+      return Error(ErrorCode::WrongDevice,
+                   fmt::format("tensor '{}' is marked as GPU memory but its pointer is not "
+                               "device memory of {}",
+                               name, driver_->device().name));
+  return Error::success();
+}
+
+Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
+                            CuStream stream) const {
+  const Artifact &a = kernel.artifact();
+  if (!a.backward)
+    return Error(ErrorCode::InvalidArgument,
+                 "backward() needs an artifact compiled with KernelSpec::backward");
+  if (Error e = checkBackwardTensors(a.shape, t, DeviceKind::Cuda))
+    return e;
+  if (Error e = checkDeviceTensors(a, {{"query", &t.q},
+                                       {"key", &t.k},
+                                       {"value", &t.v},
+                                       {"out", &t.out},
+                                       {"dout", &t.dout},
+                                       {"dq", &t.dq},
+                                       {"dk", &t.dk},
+                                       {"dv", &t.dv}}))
+    return e;
+  if (!driver_->isDevicePointer(t.lse))
+    return Error(ErrorCode::WrongDevice, fmt::format("backward: the lse buffer is not device "
+                                                     "memory of {}",
+                                                     driver_->device().name));
+  if (kernel.followUpFunctions().size() != a.followUps.size())
+    return Error(ErrorCode::Internal, "backward kernel's follow-up functions were not loaded");
+  Buffers buffers;
+  buffers.views[0] = &t.q;
+  buffers.views[1] = &t.k;
+  buffers.views[2] = &t.v;
+  buffers.views[3] = &t.out;
+  buffers.views[ParamSlot::kDout] = &t.dout;
+  buffers.views[ParamSlot::kDq] = &t.dq;
+  buffers.views[ParamSlot::kDk] = &t.dk;
+  buffers.views[ParamSlot::kDv] = &t.dv;
+  buffers.lse = t.lse;
+  // delta = rowsum(dout * out) lives in a scratch of this launch's own,
+  // ordered on its stream like split-KV's workspace.
+  if (a.scratchBytes > 0) {
+    auto allocated = driver_->allocAsync(a.scratchBytes, stream);
+    if (!allocated)
+      return allocated.error().withContext("backward scratch");
+    buffers.workspace = *allocated;
+    buffers.workspaceBytes = a.scratchBytes;
+  }
+  Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
+                              buffers, stream);
+  for (size_t i = 0; i < a.followUps.size() && !launched; ++i) {
+    const KernelLaunch &f = a.followUps[i];
+    launched = launchWith(kernel, kernel.followUpFunctions()[i], f.params, f.grid, f.block,
+                          f.sharedBytes, buffers, stream);
+  }
+  if (buffers.workspace) {
+    Error freed = driver_->freeAsync(buffers.workspace, stream);
+    if (!launched)
+      return freed;
+  }
+  return launched;
 }
 
 Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -159,47 +256,52 @@ Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const
     return Error(ErrorCode::WrongDevice,
                  fmt::format("calibrate: the stats buffer is not device memory of {}",
                              driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, nullptr, stats, nullptr);
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, stats, nullptr, nullptr);
 }
 
 Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                                  const TensorView &v, const TensorView &out, CuStream stream,
                                  const DeviceRowTables *tables, float *stats,
-                                 const float *thresholds) const {
+                                 const float *thresholds, float *lse) const {
   const Artifact &a = kernel.artifact();
+  if (a.backward)
+    return Error(ErrorCode::InvalidArgument,
+                 "a backward kernel computes gradients: run it with backward()");
+  if (a.savesLse && !lse)
+    return Error(ErrorCode::InvalidArgument,
+                 "this forward saves its log-sum-exp: run it with forward() and an lse buffer");
   if (Error e = checkTables(a, tables))
     return e;
   if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Cuda))
     return e;
-  const std::array<const TensorView *, 4> tensors{&q, &k, &v, &out};
-  static const char *names[] = {"query", "key", "value", "out"};
-  for (int t = 0; t < 4; ++t)
-    if (Error e = checkTensorLayout(*tensors[t], names[t], a.unitInnerStride, a.alignBytes))
-      return e;
-  for (int t = 0; t < 4; ++t)
-    if (!driver_->isDevicePointer(tensors[t]->data))
-      return Error(ErrorCode::WrongDevice,
-                   fmt::format("tensor '{}' is marked as GPU memory but its pointer is not "
-                               "device memory of {}",
-                               names[t], driver_->device().name));
+  if (Error e = checkDeviceTensors(a, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}}))
+    return e;
+  Buffers buffers;
+  buffers.views[0] = &q;
+  buffers.views[1] = &k;
+  buffers.views[2] = &v;
+  buffers.views[3] = &out;
+  buffers.tables = tables;
+  buffers.stats = stats;
+  buffers.thresholds = thresholds;
+  buffers.lse = lse;
 
   // Split-KV parts leave partial results in a workspace of this launch's
   // own, ordered on its stream: allocated before, freed after the combine.
-  CuDevicePtr workspace = 0;
   if (a.hasCombine()) {
     auto allocated = driver_->allocAsync(a.combine.workspaceBytes, stream);
     if (!allocated)
       return allocated.error().withContext("split-KV workspace");
-    workspace = *allocated;
+    buffers.workspace = *allocated;
+    buffers.workspaceBytes = a.combine.workspaceBytes;
   }
   Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
-                              tensors, tables, workspace, stats, thresholds, stream);
+                              buffers, stream);
   if (!launched && a.hasCombine())
-    launched =
-        launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
-                   a.combine.block, 0, tensors, tables, workspace, stats, thresholds, stream);
-  if (workspace) {
-    Error freed = driver_->freeAsync(workspace, stream);
+    launched = launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
+                          a.combine.block, 0, buffers, stream);
+  if (buffers.workspace) {
+    Error freed = driver_->freeAsync(buffers.workspace, stream);
     if (!launched)
       return freed;
   }
@@ -210,10 +312,29 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
                               const std::vector<ParamSlot> &params,
                               const std::array<uint32_t, 3> &grid,
                               const std::array<uint32_t, 3> &block, uint32_t sharedBytes,
-                              const std::array<const TensorView *, 4> &tensors,
-                              const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
-                              const float *thresholds, CuStream stream) const {
-  static const char *names[] = {"query", "key", "value", "out"};
+                              const Buffers &buffers, CuStream stream) const {
+  static const char *names[] = {"query", "key", "value", "out", "",     "",   "",   "",
+                                "",      "",    "",      "",    "dout", "dq", "dk", "dv"};
+  const Artifact &a = kernel.artifact();
+  // Contiguous rank-3 buffers: the stats [Hq, QB, KB] and the lse [B, Hq, Sq].
+  const uint64_t statsSizes[3] = {uint64_t(a.shape.headsQ),
+                                  uint64_t((a.shape.seqQ + a.blockQ - 1) / a.blockQ),
+                                  uint64_t((a.shape.seqK + a.blockK - 1) / a.blockK)};
+  const uint64_t lseSizes[3] = {uint64_t(a.shape.batch), uint64_t(a.shape.headsQ),
+                                uint64_t(a.shape.seqQ)};
+  auto rank3Field = [](ParamField field, const void *address, const uint64_t sizes[3], int dim) {
+    switch (field) {
+    case ParamField::AllocatedPtr:
+    case ParamField::AlignedPtr:
+      return reinterpret_cast<uint64_t>(address);
+    case ParamField::Size:
+      return sizes[dim];
+    case ParamField::Stride:
+      return dim == 0 ? sizes[1] * sizes[2] : dim == 1 ? sizes[2] : uint64_t(1);
+    default:
+      return uint64_t(0);
+    }
+  };
   // One 8-byte value per kernel parameter, in the artifact's order.
   std::vector<uint64_t> values(params.size());
   std::vector<void *> pointers(params.size());
@@ -221,45 +342,38 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
     const ParamSlot &slot = params[i];
     pointers[i] = &values[i];
     if (slot.tensor == ParamSlot::kStats) {
-      // Contiguous [Hq, QB, KB], as the compiler declared it.
-      const Artifact &a = kernel.artifact();
-      const uint64_t sizes[3] = {uint64_t(a.shape.headsQ),
-                                 uint64_t((a.shape.seqQ + a.blockQ - 1) / a.blockQ),
-                                 uint64_t((a.shape.seqK + a.blockK - 1) / a.blockK)};
-      switch (slot.field) {
-      case ParamField::AllocatedPtr:
-      case ParamField::AlignedPtr:
-        values[i] = reinterpret_cast<uint64_t>(stats);
-        break;
-      case ParamField::Size:
-        values[i] = sizes[slot.dim];
-        break;
-      case ParamField::Stride:
-        values[i] = slot.dim == 0 ? sizes[1] * sizes[2] : slot.dim == 1 ? sizes[2] : 1;
-        break;
-      default:
-        values[i] = 0;
-      }
+      values[i] = rank3Field(slot.field, buffers.stats, statsSizes, slot.dim);
+      continue;
+    }
+    if (slot.tensor == ParamSlot::kLse) {
+      if (!buffers.lse)
+        return Error(ErrorCode::Internal, "kernel takes an lse buffer the launch did not bring");
+      values[i] = rank3Field(slot.field, buffers.lse, lseSizes, slot.dim);
       continue;
     }
     if (slot.tensor == ParamSlot::kThresholds) {
-      values[i] = rank1DescriptorField(slot.field, reinterpret_cast<uint64_t>(thresholds),
-                                       uint64_t(kernel.artifact().shape.headsQ));
+      values[i] = rank1DescriptorField(slot.field, reinterpret_cast<uint64_t>(buffers.thresholds),
+                                       uint64_t(a.shape.headsQ));
       continue;
     }
     // The workspace and the row tables are rank-1 buffers: pointers, offset
     // 0, one size, stride 1.
-    if (slot.tensor >= ParamSlot::kFirstTable) {
+    if (slot.tensor >= ParamSlot::kFirstTable && slot.tensor <= ParamSlot::kWorkspace) {
       const bool isWorkspace = slot.tensor == ParamSlot::kWorkspace;
       const int table = slot.tensor - ParamSlot::kFirstTable;
-      const uint64_t address =
-          isWorkspace ? static_cast<uint64_t>(workspace) : uint64_t(tables->address(table));
-      const uint64_t length = isWorkspace ? kernel.artifact().combine.workspaceBytes / sizeof(float)
-                                          : uint64_t(tables->length(table));
+      const uint64_t address = isWorkspace ? static_cast<uint64_t>(buffers.workspace)
+                                           : uint64_t(buffers.tables->address(table));
+      const uint64_t length = isWorkspace ? buffers.workspaceBytes / sizeof(float)
+                                          : uint64_t(buffers.tables->length(table));
       values[i] = rank1DescriptorField(slot.field, address, length);
       continue;
     }
-    const TensorView &t = *tensors[slot.tensor];
+    const TensorView *view = slot.tensor < 16 ? buffers.views[slot.tensor] : nullptr;
+    if (!view)
+      return Error(ErrorCode::Internal,
+                   fmt::format("kernel takes tensor slot {}, which this launch does not bring",
+                               slot.tensor));
+    const TensorView &t = *view;
     switch (slot.field) {
     case ParamField::AllocatedPtr:
     case ParamField::AlignedPtr:

@@ -28,6 +28,38 @@ int64_t TensorView::spanElements() const {
   return last + 1;
 }
 
+namespace {
+
+/// One tensor against the shape, dtype and device it must have; a tensor
+/// the kernel writes must not repeat elements (no zero stride).
+Error checkTensor(const char *name, const TensorView &view, const std::array<int64_t, 4> &want,
+                  DType dtype, DeviceKind device, bool written) {
+  if (!view.data)
+    return Error(ErrorCode::InvalidArgument, fmt::format("tensor '{}' has no data", name));
+  if (view.dtype != dtype)
+    return Error(ErrorCode::DTypeMismatch,
+                 fmt::format("tensor '{}' is {}, the kernel was compiled for {}", name,
+                             dtypeName(view.dtype), dtypeName(dtype)));
+  if (view.sizes != want)
+    return Error(ErrorCode::ShapeMismatch,
+                 fmt::format("tensor '{}' has shape [{}], expected [{}]", name,
+                             fmt::join(view.sizes, ", "), fmt::join(want, ", ")));
+  for (int d = 0; d < 4; ++d)
+    if (view.strides[d] < 0 || (view.strides[d] == 0 && view.sizes[d] > 1 && written))
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("tensor '{}' has stride {} in dimension {}; strides must be "
+                               "non-negative (and positive for the tensors the kernel writes)",
+                               name, view.strides[d], d));
+  if (view.device != device)
+    return Error(ErrorCode::WrongDevice,
+                 fmt::format("tensor '{}' is in {} memory but the kernel runs on the {}", name,
+                             view.device == DeviceKind::Host ? "host" : "GPU",
+                             device == DeviceKind::Host ? "CPU" : "GPU"));
+  return Error::success();
+}
+
+} // namespace
+
 Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, DeviceKind device) {
   std::array<int64_t, 4> qShape{shape.batch, shape.headsQ, shape.seqQ, shape.headDim};
@@ -38,30 +70,29 @@ Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, cons
     std::array<int64_t, 4> want;
   };
   for (const Named &t : {Named{"query", q, qShape}, Named{"key", k, kvShape},
-                         Named{"value", v, kvShape}, Named{"out", out, qShape}}) {
-    if (!t.view.data)
-      return Error(ErrorCode::InvalidArgument, fmt::format("tensor '{}' has no data", t.name));
-    if (t.view.dtype != shape.dtype)
-      return Error(ErrorCode::DTypeMismatch,
-                   fmt::format("tensor '{}' is {}, the kernel was compiled for {}", t.name,
-                               dtypeName(t.view.dtype), dtypeName(shape.dtype)));
-    if (t.view.sizes != t.want)
-      return Error(ErrorCode::ShapeMismatch,
-                   fmt::format("tensor '{}' has shape [{}], expected [{}]", t.name,
-                               fmt::join(t.view.sizes, ", "), fmt::join(t.want, ", ")));
-    for (int d = 0; d < 4; ++d)
-      if (t.view.strides[d] < 0 ||
-          (t.view.strides[d] == 0 && t.view.sizes[d] > 1 && &t.view == &out))
-        return Error(ErrorCode::InvalidArgument,
-                     fmt::format("tensor '{}' has stride {} in dimension {}; strides must be "
-                                 "non-negative (and positive for 'out')",
-                                 t.name, t.view.strides[d], d));
-    if (t.view.device != device)
-      return Error(ErrorCode::WrongDevice,
-                   fmt::format("tensor '{}' is in {} memory but the kernel runs on the {}", t.name,
-                               t.view.device == DeviceKind::Host ? "host" : "GPU",
-                               device == DeviceKind::Host ? "CPU" : "GPU"));
-  }
+                         Named{"value", v, kvShape}, Named{"out", out, qShape}})
+    if (Error e = checkTensor(t.name, t.view, t.want, shape.dtype, device, &t.view == &out))
+      return e;
+  return Error::success();
+}
+
+Error checkBackwardTensors(const ProblemShape &shape, const BackwardTensors &t, DeviceKind device) {
+  if (Error e = checkAttentionTensors(shape, t.q, t.k, t.v, t.out, device))
+    return e;
+  std::array<int64_t, 4> qShape{shape.batch, shape.headsQ, shape.seqQ, shape.headDim};
+  std::array<int64_t, 4> kvShape{shape.batch, shape.headsKv, shape.seqK, shape.headDim};
+  if (Error e = checkTensor("dout", t.dout, qShape, shape.dtype, device, false))
+    return e;
+  if (Error e = checkTensor("dq", t.dq, qShape, shape.dtype, device, true))
+    return e;
+  if (Error e = checkTensor("dk", t.dk, kvShape, shape.dtype, device, true))
+    return e;
+  if (Error e = checkTensor("dv", t.dv, kvShape, shape.dtype, device, true))
+    return e;
+  if (!t.lse)
+    return Error(ErrorCode::InvalidArgument,
+                 "the backward needs the forward's log-sum-exp (f32 [B, Hq, Sq], from a kernel "
+                 "compiled with saveLse)");
   return Error::success();
 }
 

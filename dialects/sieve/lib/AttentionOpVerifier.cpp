@@ -11,6 +11,7 @@
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
+#include <tuple>
 
 using namespace mlir;
 using namespace sieve::dialect;
@@ -94,6 +95,40 @@ LogicalResult verifyThresholds(Operation *op, Value thresholds, Value stats, int
   return success();
 }
 
+// The log-sum-exp operand: f32 [B, Hq, Sq], one per query row.
+LogicalResult verifyLse(Operation *op, Value lse, MemRefType q) {
+  if (!lse)
+    return success();
+  auto type = cast<MemRefType>(lse.getType());
+  SmallVector<int64_t> expected = {q.getDimSize(0), q.getDimSize(1), q.getDimSize(2)};
+  if (type.getShape() != ArrayRef<int64_t>(expected))
+    return op->emitOpError() << "operand 'lse' has shape " << shapeString(type.getShape())
+                             << ", expected " << shapeString(expected)
+                             << " ([batch, query heads, query length])";
+  return success();
+}
+
+/// The backward's extra tensors: dout like out, dquery like query, dkey
+/// and dvalue like key, all of query's element type; lse per query row.
+LogicalResult verifyGradients(Operation *op, MemRefType q, MemRefType k, MemRefType dout, Value lse,
+                              MemRefType dq, MemRefType dk, MemRefType dv) {
+  for (auto [name, type, like, likeName] :
+       {std::tuple<StringRef, MemRefType, MemRefType, StringRef>{"dout", dout, q, "query"},
+        {"dquery", dq, q, "query"},
+        {"dkey", dk, k, "key"},
+        {"dvalue", dv, k, "key"}}) {
+    if (type.getShape() != like.getShape())
+      return op->emitOpError() << "operand '" << name << "' has shape "
+                               << shapeString(type.getShape()) << ", expected "
+                               << shapeString(like.getShape()) << " like '" << likeName << "'";
+    if (type.getElementType() != q.getElementType())
+      return op->emitOpError() << "operand '" << name << "' has element type "
+                               << type.getElementType() << ", expected " << q.getElementType()
+                               << " like 'query'";
+  }
+  return verifyLse(op, lse, q);
+}
+
 } // namespace
 
 LogicalResult AttentionOp::verify() {
@@ -110,9 +145,28 @@ LogicalResult AttentionOp::verify() {
                          << shapeString(expected)
                          << " ([query heads, ceil(Sq / block_q), ceil(Sk / "
                             "block_k)])";
-  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)))
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
+      failed(verifyLse(*this, getLse(), q)))
     return failure();
   return verifyStats(*this, getStats(), expected);
+}
+
+LogicalResult AttentionBackwardOp::verify() {
+  auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
+       out = getOut().getType();
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
+                             getDkey().getType(), getDvalue().getType())))
+    return failure();
+  BlockMaskAttr mask = getMask();
+  int64_t hq = q.getDimSize(1), sq = q.getDimSize(2), sk = k.getDimSize(2);
+  SmallVector<int64_t> expected = {hq, ceilDiv(sq, getBlockQ()), ceilDiv(sk, getBlockK())};
+  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
+  if (actual != expected)
+    return emitOpError() << "attribute 'mask' has shape " << shapeString(actual) << ", expected "
+                         << shapeString(expected)
+                         << " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])";
+  return success();
 }
 
 int64_t BlockSparseAttentionOp::getNumActiveRows() {
@@ -252,7 +306,94 @@ LogicalResult BlockSparseAttentionOp::verify() {
         return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
                              << kBlocks << ")";
   }
-  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)))
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
+      failed(verifyLse(*this, getLse(), q)))
     return failure();
   return verifyStats(*this, getStats(), {hq, qBlocks, kBlocks});
+}
+
+LogicalResult BlockSparseAttentionBackwardOp::verify() {
+  auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
+       out = getOut().getType();
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
+                             getDkey().getType(), getDvalue().getType())))
+    return failure();
+  const int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  const int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
+  const int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
+  // The rows: every (query head, query block) once, key blocks in range.
+  ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
+                    keys = getKeyBlocks();
+  if (qbs.size() != heads.size() || spans.size() != 2 * heads.size())
+    return emitOpError() << "row tables disagree: " << heads.size() << " 'row_heads', "
+                         << qbs.size() << " 'row_query_blocks', " << spans.size()
+                         << " 'row_spans' (expected one, one and two per row)";
+  if (static_cast<int64_t>(heads.size()) != hq * qBlocks)
+    return emitOpError() << "lists " << heads.size() << " rows, expected " << hq * qBlocks
+                         << " (query heads x query blocks)";
+  llvm::BitVector seenRow(hq * qBlocks);
+  int64_t rowTiles = 0;
+  for (size_t r = 0; r < heads.size(); ++r) {
+    if (heads[r] < 0 || heads[r] >= hq || qbs[r] < 0 || qbs[r] >= qBlocks)
+      return emitOpError() << "row " << r << " names (head " << heads[r] << ", query block "
+                           << qbs[r] << "), outside [0, " << hq << ") x [0, " << qBlocks << ")";
+    const int64_t cell = int64_t(heads[r]) * qBlocks + qbs[r];
+    if (seenRow.test(cell))
+      return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
+                           << qbs[r] << ")";
+    seenRow.set(cell);
+    int32_t begin = spans[2 * r], end = spans[2 * r + 1];
+    if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
+      return emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end
+                           << "), expected 0 <= begin <= end <= " << keys.size();
+    for (int32_t e = begin; e < end; ++e)
+      if (keys[e] < 0 || keys[e] >= kBlocks)
+        return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
+                             << kBlocks << ")";
+    rowTiles += end - begin;
+  }
+  // The columns: every (key head, key block) once, tiles of query heads
+  // that share the key head, as many tiles as the rows hold.
+  ArrayRef<int32_t> cHeads = getColKvHeads(), cBlocks = getColKeyBlocks(), cSpans = getColSpans(),
+                    tHeads = getColQueryHeads(), tBlocks = getColQueryBlocks();
+  if (cBlocks.size() != cHeads.size() || cSpans.size() != 2 * cHeads.size() ||
+      tBlocks.size() != tHeads.size())
+    return emitOpError() << "column tables disagree: " << cHeads.size() << " 'col_kv_heads', "
+                         << cBlocks.size() << " 'col_key_blocks', " << cSpans.size()
+                         << " 'col_spans', " << tHeads.size() << " 'col_query_heads', "
+                         << tBlocks.size() << " 'col_query_blocks'";
+  if (static_cast<int64_t>(cHeads.size()) != hkv * kBlocks)
+    return emitOpError() << "lists " << cHeads.size() << " columns, expected " << hkv * kBlocks
+                         << " (key heads x key blocks)";
+  const int64_t group = hq / hkv;
+  llvm::BitVector seenColumn(hkv * kBlocks);
+  int64_t columnTiles = 0;
+  for (size_t c = 0; c < cHeads.size(); ++c) {
+    if (cHeads[c] < 0 || cHeads[c] >= hkv || cBlocks[c] < 0 || cBlocks[c] >= kBlocks)
+      return emitOpError() << "column " << c << " names (key head " << cHeads[c] << ", key block "
+                           << cBlocks[c] << "), outside [0, " << hkv << ") x [0, " << kBlocks
+                           << ")";
+    const int64_t cell = int64_t(cHeads[c]) * kBlocks + cBlocks[c];
+    if (seenColumn.test(cell))
+      return emitOpError() << "column " << c << " repeats (key head " << cHeads[c] << ", key block "
+                           << cBlocks[c] << ")";
+    seenColumn.set(cell);
+    int32_t begin = cSpans[2 * c], end = cSpans[2 * c + 1];
+    if (begin < 0 || end < begin || end > static_cast<int32_t>(tHeads.size()))
+      return emitOpError() << "column " << c << " spans tiles [" << begin << ", " << end
+                           << "), expected 0 <= begin <= end <= " << tHeads.size();
+    for (int32_t e = begin; e < end; ++e)
+      if (tHeads[e] / group != cHeads[c] || tHeads[e] < 0 || tBlocks[e] < 0 ||
+          tBlocks[e] >= qBlocks)
+        return emitOpError() << "column " << c << " (key head " << cHeads[c]
+                             << ") lists tile (head " << tHeads[e] << ", query block " << tBlocks[e]
+                             << "), expected a query head of that key head and a block in [0, "
+                             << qBlocks << ")";
+    columnTiles += end - begin;
+  }
+  if (rowTiles != columnTiles)
+    return emitOpError() << "row tables hold " << rowTiles << " tiles but column tables "
+                         << columnTiles << "; both must list the same tiles";
+  return success();
 }

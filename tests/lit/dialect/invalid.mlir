@@ -195,3 +195,48 @@ func.func @thresholds_with_stats(%q: memref<1x2x4x4xf32>, %k: memref<1x2x4x4xf32
   sieve.attention %q, %k, %v, %o stats(%s : memref<2x2x2xf32>) thresholds(%t : memref<2xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>
   return
 }
+
+// -----
+
+// The forward's lse is one f32 per query row: [B, Hq, Sq].
+func.func @lse_shape(%q: memref<1x2x4x8xf32>, %k: memref<1x2x4x8xf32>, %v: memref<1x2x4x8xf32>, %o: memref<1x2x4x8xf32>, %lse: memref<1x2x3xf32>) {
+  // expected-error @+1 {{operand 'lse' has shape [1, 2, 3], expected [1, 2, 4] ([batch, query heads, query length])}}
+  sieve.attention %q, %k, %v, %o lse(%lse : memref<1x2x3xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x8xf32>, memref<1x2x4x8xf32>, memref<1x2x4x8xf32>, memref<1x2x4x8xf32>
+  return
+}
+
+// -----
+
+// The backward's dkey must be shaped like key (here it is shaped like query).
+func.func @backward_dkey_shape(%q: memref<1x2x4x8xf32>, %k: memref<1x1x4x8xf32>, %v: memref<1x1x4x8xf32>, %o: memref<1x2x4x8xf32>, %do: memref<1x2x4x8xf32>, %lse: memref<1x2x4xf32>, %dq: memref<1x2x4x8xf32>, %dk: memref<1x2x4x8xf32>, %dv: memref<1x1x4x8xf32>) {
+  // expected-error @+1 {{operand 'dkey' has shape [1, 2, 4, 8], expected [1, 1, 4, 8] like 'key'}}
+  sieve.attention_backward %q, %k, %v, %o, %do, %lse -> %dq, %dk, %dv {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x8xf32>, memref<1x1x4x8xf32>, memref<1x1x4x8xf32>, memref<1x2x4x8xf32>, memref<1x2x4x8xf32>, memref<1x2x4xf32> -> memref<1x2x4x8xf32>, memref<1x2x4x8xf32>, memref<1x1x4x8xf32>
+  return
+}
+
+// -----
+
+// dout must have query's element type.
+func.func @backward_dout_type(%q: memref<1x1x4x8xf16>, %k: memref<1x1x4x8xf16>, %v: memref<1x1x4x8xf16>, %o: memref<1x1x4x8xf16>, %do: memref<1x1x4x8xf32>, %lse: memref<1x1x4xf32>, %dq: memref<1x1x4x8xf16>, %dk: memref<1x1x4x8xf16>, %dv: memref<1x1x4x8xf16>) {
+  // expected-error @+1 {{operand 'dout' has element type 'f32', expected 'f16' like 'query'}}
+  sieve.attention_backward %q, %k, %v, %o, %do, %lse -> %dq, %dk, %dv {mask = #sieve.block_mask<1x2x2, "0f">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x8xf16>, memref<1x1x4x8xf16>, memref<1x1x4x8xf16>, memref<1x1x4x8xf16>, memref<1x1x4x8xf32>, memref<1x1x4xf32> -> memref<1x1x4x8xf16>, memref<1x1x4x8xf16>, memref<1x1x4x8xf16>
+  return
+}
+
+// -----
+
+// A column listing a tile of a query head that does not share its key head.
+func.func @backward_column_head(%q: memref<1x2x2x8xf32>, %k: memref<1x2x2x8xf32>, %v: memref<1x2x2x8xf32>, %o: memref<1x2x2x8xf32>, %do: memref<1x2x2x8xf32>, %lse: memref<1x2x2xf32>, %dq: memref<1x2x2x8xf32>, %dk: memref<1x2x2x8xf32>, %dv: memref<1x2x2x8xf32>) {
+  // expected-error @+1 {{column 0 (key head 0) lists tile (head 1, query block 0), expected a query head of that key head and a block in [0, 1)}}
+  sieve.block_sparse_attention_backward %q, %k, %v, %o, %do, %lse -> %dq, %dk, %dv {block_k = 2 : i64, block_q = 2 : i64, col_key_blocks = array<i32: 0, 0>, col_kv_heads = array<i32: 0, 1>, col_query_blocks = array<i32: 0, 0>, col_query_heads = array<i32: 1, 0>, col_spans = array<i32: 0, 1, 1, 2>, key_blocks = array<i32: 0>, row_heads = array<i32: 0, 1>, row_query_blocks = array<i32: 0, 0>, row_spans = array<i32: 0, 1, 0, 1>, scale = 5.000000e-01 : f32} : memref<1x2x2x8xf32>, memref<1x2x2x8xf32>, memref<1x2x2x8xf32>, memref<1x2x2x8xf32>, memref<1x2x2x8xf32>, memref<1x2x2xf32> -> memref<1x2x2x8xf32>, memref<1x2x2x8xf32>, memref<1x2x2x8xf32>
+  return
+}
+
+// -----
+
+// Row and column tables must hold the same number of tiles.
+func.func @backward_tile_count(%q: memref<1x1x2x8xf32>, %k: memref<1x1x2x8xf32>, %v: memref<1x1x2x8xf32>, %o: memref<1x1x2x8xf32>, %do: memref<1x1x2x8xf32>, %lse: memref<1x1x2xf32>, %dq: memref<1x1x2x8xf32>, %dk: memref<1x1x2x8xf32>, %dv: memref<1x1x2x8xf32>) {
+  // expected-error @+1 {{row tables hold 1 tiles but column tables 0; both must list the same tiles}}
+  sieve.block_sparse_attention_backward %q, %k, %v, %o, %do, %lse -> %dq, %dk, %dv {block_k = 2 : i64, block_q = 2 : i64, col_key_blocks = array<i32: 0>, col_kv_heads = array<i32: 0>, col_query_blocks = array<i32>, col_query_heads = array<i32>, col_spans = array<i32: 0, 0>, key_blocks = array<i32: 0>, row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, scale = 5.000000e-01 : f32} : memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2xf32> -> memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>
+  return
+}

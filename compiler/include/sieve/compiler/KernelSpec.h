@@ -54,6 +54,14 @@ struct KernelSpec {
   /// left is skipped). CPU backend, and the simt body on the GPU; not with
   /// calibrate. Run it with Session::run(..., thresholds).
   bool thresholds = false;
+  /// The forward also writes each query row's natural-log log-sum-exp into
+  /// an f32 [B, Hq, Sq] buffer (contiguous), which the backward reads. Run
+  /// it with Session::forward. Not with calibrate or thresholds.
+  bool saveLse = false;
+  /// The backward pass of this spec's attention: dq, dk, dv from q, k, v,
+  /// the forward's out and lse, and dout. Run it with Session::backward.
+  /// Not with calibrate, thresholds or saveLse, nor the generic variant.
+  bool backward = false;
   Target target;
   KernelOptions options;
 

@@ -65,12 +65,27 @@ public:
                   const runtime::TensorView &k, const runtime::TensorView &v,
                   const runtime::TensorView &out, float *stats, runtime::CuStream stream = nullptr);
 
+  /// Runs a forward artifact that saves its log-sum-exp (KernelSpec::saveLse):
+  /// as run(), and writes each query row's natural-log log-sum-exp into
+  /// `lse`, a contiguous f32 [B, Hq, Sq] buffer in the tensors' memory.
+  Error forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                const runtime::TensorView &k, const runtime::TensorView &v,
+                const runtime::TensorView &out, float *lse, runtime::CuStream stream = nullptr);
+
+  /// Runs a backward artifact (KernelSpec::backward): dq, dk, dv from the
+  /// forward's q, k, v, out and lse and the upstream gradient dout. GPU
+  /// launches go on `stream` and are not synchronized.
+  Error backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
+                 runtime::CuStream stream = nullptr);
+
   /// The row tables of `mask` on this session's GPU, for generic artifacts.
   Expected<std::unique_ptr<runtime::DeviceRowTables>> uploadMask(const runtime::BlockMask &mask,
                                                                  int64_t seqQ, bool causal);
 
 private:
   Session() = default;
+  /// Whether `artifact` was compiled for this session's backend.
+  Error checkBackend(const runtime::Artifact &artifact) const;
   Target target_;
   std::unique_ptr<runtime::GpuExecutor> gpu_;
   std::unique_ptr<runtime::CpuExecutor> cpu_;

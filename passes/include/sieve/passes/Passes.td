@@ -7,7 +7,10 @@ include "mlir/Pass/PassBase.td"
 def SpecializeMask : Pass<"sieve-specialize-mask", "mlir::ModuleOp"> {
   let summary = "Turn a constant block mask into per-row key-block tables";
   let description = [{
-    Rewrites every `sieve.attention` into `sieve.block_sparse_attention`:
+    Rewrites every `sieve.attention` into `sieve.block_sparse_attention`
+    (and every `sieve.attention_backward` into
+    `sieve.block_sparse_attention_backward`, whose column tables walk the
+    same tiles by key block for dK and dV):
     one work row per (head, query block) with the CSR list of the key blocks
     the mask keeps. With `causal`, key blocks wholly above the diagonal are
     dropped here. Rows are ordered longest first (a cheap balance for the GPU
@@ -72,7 +75,13 @@ def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
     `memref.global` constants of the module. An op with a `stats` operand
     (calibration) gets a second pass per query row over its key blocks,
     with the row's final max and sum, adding each block's probability mass
-    into `stats[head, query block, key block]`.
+    into `stats[head, query block, key block]`. An `lse` operand gets each
+    row's log-sum-exp.
+
+    `sieve.block_sparse_attention_backward` becomes three passes per batch
+    entry: delta = rowsum(dout * out) into a heap scratch, dQ per query row
+    over its row table, and dK, dV per key over its column's tiles, with
+    the probabilities recomputed from the saved log-sum-exp.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
                            "mlir::memref::MemRefDialect", "mlir::math::MathDialect"];

@@ -52,7 +52,13 @@ struct ParamSlot {
   static constexpr int kStats = 9;
   /// Threshold mode's f32 thresholds [Hq] (contiguous, rank 1).
   static constexpr int kThresholds = 10;
-  int tensor = 0; // 0 q, 1 k, 2 v, 3 out, 4-7 row tables, 8 workspace, 9 stats, 10 thresholds
+  /// The per-row log-sum-exp, f32 [B, Hq, Sq] (contiguous, rank 3): written
+  /// by a forward that saves it, read by the backward.
+  static constexpr int kLse = 11;
+  /// The backward's rank-4 tensors: dout (like out), dq, dk, dv.
+  static constexpr int kDout = 12, kDq = 13, kDk = 14, kDv = 15;
+  int tensor = 0; // 0 q, 1 k, 2 v, 3 out, 4-7 row tables, 8 workspace, 9 stats, 10 thresholds,
+                  // 11 lse, 12 dout, 13 dq, 14 dk, 15 dv
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
@@ -75,9 +81,19 @@ struct CombineLaunch {
   uint64_t workspaceBytes = 0; // the f32 buffer both kernels take
 };
 
+/// A further kernel of a multi-kernel artifact (the backward's dK/dV and
+/// dQ kernels), launched after the main one on the same stream.
+struct KernelLaunch {
+  std::string entry;
+  std::array<uint32_t, 3> grid{1, 1, 1};
+  std::array<uint32_t, 3> block{1, 1, 1};
+  uint32_t sharedBytes = 0;
+  std::vector<ParamSlot> params;
+};
+
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 4;
+  static constexpr int kVersion = 5;
 
   Backend backend = Backend::Cpu;
   std::string chip;  // "sm_90a", "sm_80", or "host"
@@ -107,6 +123,18 @@ struct Artifact {
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
   int64_t blockQ = 0, blockK = 0; // the mask's tile size
+  /// The forward saves each query row's log-sum-exp for the backward
+  /// (KernelSpec::saveLse): the kernel takes an f32 [B, Hq, Sq] output
+  /// (on the GPU, parameter "tensor" 11, ParamSlot::kLse).
+  bool savesLse = false;
+  /// The backward pass (KernelSpec::backward): the kernels take q, k, v,
+  /// out, dout, lse and write dq, dk, dv. On the GPU the main kernel
+  /// computes delta = rowsum(dout * out) into an f32 scratch of
+  /// `scratchBytes` (parameter "tensor" 8) and `followUps` (dK/dV, then dQ)
+  /// run after it.
+  bool backward = false;
+  std::vector<KernelLaunch> followUps;
+  uint64_t scratchBytes = 0;
   /// Split-KV: the combine kernel and the workspace (none when `entry` is empty).
   CombineLaunch combine;
   bool hasCombine() const { return !combine.entry.empty(); }

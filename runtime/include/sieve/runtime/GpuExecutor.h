@@ -27,12 +27,15 @@ public:
   CuFunction function() const { return function_; }
   /// Split-KV's combine kernel (null when the artifact has none).
   CuFunction combineFunction() const { return combine_; }
+  /// The functions of Artifact::followUps, in order.
+  const std::vector<CuFunction> &followUpFunctions() const { return followUps_; }
 
 private:
   friend class GpuExecutor;
   const CudaDriver *driver_ = nullptr;
   CuModule module_ = nullptr;
   CuFunction function_ = nullptr, combine_ = nullptr;
+  std::vector<CuFunction> followUps_;
   Artifact artifact_;
   std::unique_ptr<TensorMapCache> tensorMaps_; // for kernels that take TMA descriptors
 };
@@ -74,19 +77,46 @@ public:
   Error calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                   const TensorView &v, const TensorView &out, float *stats, CuStream stream) const;
 
+  /// Runs a forward that saves its log-sum-exp (Artifact::savesLse) like
+  /// launch() and writes each row's log-sum-exp into `lse`: device memory
+  /// holding f32 [B, Hq, Sq], contiguous. Does not synchronize.
+  Error forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                const TensorView &v, const TensorView &out, float *lse, CuStream stream) const;
+
+  /// Runs a backward artifact (Artifact::backward) on `stream`: the delta
+  /// kernel into a scratch allocated on the stream, then the dK/dV and dQ
+  /// kernels. Does not synchronize.
+  Error backward(const GpuKernel &kernel, const BackwardTensors &tensors, CuStream stream) const;
+
   size_t cachedModules() const;
 
 private:
+  /// Every buffer a launch may name (ParamSlot::tensor): the rank-4 views
+  /// by their slot number (q, k, v, out, then dout, dq, dk, dv), and the
+  /// rank-1 and rank-3 buffers.
+  struct Buffers {
+    std::array<const TensorView *, 16> views{};
+    const DeviceRowTables *tables = nullptr;
+    CuDevicePtr workspace = 0;
+    uint64_t workspaceBytes = 0;
+    float *stats = nullptr;
+    const float *thresholds = nullptr;
+    const float *lse = nullptr;
+  };
   /// One kernel of the artifact with its parameters filled in.
   Error launchWith(const GpuKernel &kernel, CuFunction fn, const std::vector<ParamSlot> &params,
                    const std::array<uint32_t, 3> &grid, const std::array<uint32_t, 3> &block,
-                   uint32_t sharedBytes, const std::array<const TensorView *, 4> &tensors,
-                   const DeviceRowTables *tables, CuDevicePtr workspace, float *stats,
-                   const float *thresholds, CuStream stream) const;
-  /// launch() and calibrate(): the checks, then the kernels.
+                   uint32_t sharedBytes, const Buffers &buffers, CuStream stream) const;
+  /// launch(), calibrate() and forward(): the checks, then the kernels.
   Error launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                       const TensorView &v, const TensorView &out, CuStream stream,
-                      const DeviceRowTables *tables, float *stats, const float *thresholds) const;
+                      const DeviceRowTables *tables, float *stats, const float *thresholds,
+                      float *lse) const;
+  /// Whether each tensor is device memory of this GPU, laid out as the
+  /// artifact assumes.
+  Error checkDeviceTensors(
+      const Artifact &artifact,
+      std::initializer_list<std::pair<const char *, const TensorView *>> tensors) const;
 
   const CudaDriver *driver_ = nullptr;
   mutable std::mutex mutex_;

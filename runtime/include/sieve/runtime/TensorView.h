@@ -36,6 +36,19 @@ struct TensorView {
 Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, DeviceKind device);
 
+/// The backward pass's tensors: the forward's inputs and output, the
+/// upstream gradient `dout` (like out), the gradients it writes (dq like q,
+/// dk and dv like k), and the forward's log-sum-exp, f32 [B, Hq, Sq]
+/// contiguous, in the same memory as the tensors.
+struct BackwardTensors {
+  TensorView q, k, v, out, dout, dq, dk, dv;
+  const float *lse = nullptr;
+};
+
+/// As checkAttentionTensors, for every tensor of a backward launch.
+Error checkBackwardTensors(const ProblemShape &shape, const BackwardTensors &tensors,
+                           DeviceKind device);
+
 /// Checks the layout a kernel was compiled to assume: a unit stride on the
 /// head dimension, and base and strides multiples of `alignBytes`. Errors
 /// name the tensor and what to do (e.g. make the head dimension contiguous).

@@ -13,6 +13,9 @@ def Sieve_AttentionOperand : MemRefRankOf<[F16, BF16, F32], [4]>;
 def Sieve_StatsOperand : MemRefRankOf<[F32], [3]>;
 // Threshold mode: one f32 score threshold per query head, [Hq].
 def Sieve_ThresholdsOperand : MemRefRankOf<[F32], [1]>;
+// The softmax statistics the forward saves for the backward: the natural-log
+// log-sum-exp of each query row's scaled scores, f32 [B, Hq, Sq].
+def Sieve_LseOperand : MemRefRankOf<[F32], [3]>;
 
 def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
   let summary = "Attention restricted to the tiles a block mask keeps";
@@ -38,6 +41,10 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     and a key chunk whose every score is dropped is skipped. A row whose
     every kept score is dropped is zeros. Not combined with `stats`; on the
     GPU the simt body implements it.
+
+    With the optional `lse` operand (f32 [B, Hq, Sq]) the op also writes,
+    for the backward pass, each query row's natural-log log-sum-exp of its
+    scaled scores over the kept keys, -inf for a row with no kept key.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -46,6 +53,7 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
+    Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
@@ -54,7 +62,8 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
-    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)? attr-dict
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
+    (`lse` `(` $lse^ `:` type($lse) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -82,7 +91,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     log2-sum-exp of its scores; `split_groups` lists, four numbers a group,
     (head, query block, first slot, slots), and a combine step merges each
     group's slots into `out`. Slots of a group are consecutive and every
-    slot belongs to exactly one row.
+    slot belongs to exactly one row. `lse`, when present, is written as
+    for `sieve.attention` (by the combine step for split rows).
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -91,6 +101,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     Arg<Sieve_AttentionOperand, "result", [MemWrite]>:$out,
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
+    Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -104,7 +115,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
-    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)? attr-dict
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
+    (`lse` `(` $lse^ `:` type($lse) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -116,6 +128,93 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     int64_t getNumRows() { return getRowHeads().size(); }
     /// Rows with at least one key block (they come first).
     int64_t getNumActiveRows();
+  }];
+}
+
+def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
+  let summary = "Gradients of sieve.attention with respect to its inputs";
+  let description = [{
+    Given the forward's inputs, its output `out`, its saved `lse` (f32
+    [B, Hq, Sq], natural log) and the upstream gradient `dout` (shaped like
+    `out`), writes `dquery`, `dkey` and `dvalue` (shaped like query, key and
+    value): the gradients of `sieve.attention` with the same mask, scale,
+    tile sizes and causal flag. Under grouped-query attention the gradient
+    of a key or value head is the sum over the query heads that share it.
+    Rows with no kept key contribute nothing, and keys no kept tile reads
+    get zero gradients.
+  }];
+  let arguments = (ins
+    Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
+    Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
+    Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
+    Arg<Sieve_AttentionOperand, "forward output", [MemRead]>:$out,
+    Arg<Sieve_AttentionOperand, "gradient of the output", [MemRead]>:$dout,
+    Arg<Sieve_LseOperand, "forward log-sum-exp", [MemRead]>:$lse,
+    Arg<Sieve_AttentionOperand, "gradient of the queries", [MemWrite]>:$dquery,
+    Arg<Sieve_AttentionOperand, "gradient of the keys", [MemWrite]>:$dkey,
+    Arg<Sieve_AttentionOperand, "gradient of the values", [MemWrite]>:$dvalue,
+    Sieve_BlockMaskAttr:$mask,
+    F32Attr:$scale,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
+    UnitAttr:$causal
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
+    attr-dict `:` type($query) `,` type($key) `,` type($value) `,` type($out) `,` type($dout)
+    `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
+  }];
+  let hasVerifier = 1;
+}
+
+def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_backward"> {
+  let summary = "Attention gradients over constant row and column tables";
+  let description = [{
+    The form `sieve-specialize-mask` gives `sieve.attention_backward`. dQ
+    walks the mask by rows, as the forward does: the row tables have the
+    forward's meaning (`row_heads`, `row_query_blocks`, `row_spans`,
+    `key_blocks`). dK and dV walk it by columns: column c is (key head
+    `col_kv_heads[c]`, key block `col_key_blocks[c]`) with the tiles
+    (`col_query_heads[e]`, `col_query_blocks[e]`) for e in
+    `[col_spans[2c], col_spans[2c+1])`, every query head sharing that key
+    head included, so one worker sums a key block's gradient without
+    atomics. Every (key head, key block) is one column, longest first;
+    columns with no tile come last and only write zeros. Both tables hold
+    the same tiles (causal rule included).
+  }];
+  let arguments = (ins
+    Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
+    Arg<Sieve_AttentionOperand, "keys", [MemRead]>:$key,
+    Arg<Sieve_AttentionOperand, "values", [MemRead]>:$value,
+    Arg<Sieve_AttentionOperand, "forward output", [MemRead]>:$out,
+    Arg<Sieve_AttentionOperand, "gradient of the output", [MemRead]>:$dout,
+    Arg<Sieve_LseOperand, "forward log-sum-exp", [MemRead]>:$lse,
+    Arg<Sieve_AttentionOperand, "gradient of the queries", [MemWrite]>:$dquery,
+    Arg<Sieve_AttentionOperand, "gradient of the keys", [MemWrite]>:$dkey,
+    Arg<Sieve_AttentionOperand, "gradient of the values", [MemWrite]>:$dvalue,
+    DenseI32ArrayAttr:$row_heads,
+    DenseI32ArrayAttr:$row_query_blocks,
+    DenseI32ArrayAttr:$row_spans,
+    DenseI32ArrayAttr:$key_blocks,
+    DenseI32ArrayAttr:$col_kv_heads,
+    DenseI32ArrayAttr:$col_key_blocks,
+    DenseI32ArrayAttr:$col_spans,
+    DenseI32ArrayAttr:$col_query_heads,
+    DenseI32ArrayAttr:$col_query_blocks,
+    F32Attr:$scale,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
+    UnitAttr:$causal
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
+    attr-dict `:` type($query) `,` type($key) `,` type($value) `,` type($out) `,` type($dout)
+    `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumRows() { return getRowHeads().size(); }
+    int64_t getNumColumns() { return getColKvHeads().size(); }
   }];
 }
 

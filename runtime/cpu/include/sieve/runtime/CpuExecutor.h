@@ -35,8 +35,15 @@ public:
   /// caller's contiguous f32 [Hq, QB, KB] buffer, which the kernel adds to;
   /// any other artifact must get none. A threshold-mode artifact
   /// (Artifact::thresholds) needs `thresholds`, f32 [Hq]; others none.
+  /// A forward that saves its log-sum-exp (Artifact::savesLse) needs
+  /// `lse`, f32 [B, Hq, Sq] contiguous; others none.
   Error run(const CpuKernel &kernel, const TensorView &q, const TensorView &k, const TensorView &v,
-            const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr) const;
+            const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr,
+            float *lse = nullptr) const;
+
+  /// Runs a backward artifact (Artifact::backward) synchronously: writes
+  /// dq, dk and dv after checking every tensor.
+  Error backward(const CpuKernel &kernel, const BackwardTensors &tensors) const;
 
 private:
   std::mutex mutex_;
