@@ -5,6 +5,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -134,6 +135,30 @@ SmallVector<Value, 2> rowInverseSums(FragmentBuilder &fb, Value l0, Value l1) {
         fb.b, nonzero, arith::DivFOp::create(fb.b, fb.f32(1.0), sum).getResult(), fb.f32(0.0)));
   }
   return inv;
+}
+
+void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Value queryRow[2],
+                 Value lane, const Value m[2], const Value l[2], double scaleLog2, int64_t seqQ) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value lseOf[2];
+  for (int half = 0; half < 2; ++half) {
+    Value sum = fb.quadReduce(l[half], /*isMax=*/false);
+    // log2-sum-exp = max * scale * log2 e + log2(sum); -inf + log2(0) for
+    // an empty row. lg2.approx is off by 2^-22, far below the inputs' error.
+    Value log2Sum =
+        LLVM::CallIntrinsicOp::create(b, b.getF32Type(), b.getStringAttr("llvm.nvvm.lg2.approx.f"),
+                                      ValueRange{sum})
+            .getResult(0);
+    Value lse2 = math::FmaOp::create(b, m[half], fb.f32(scaleLog2), log2Sum);
+    lseOf[half] = arith::MulFOp::create(b, lse2, fb.f32(1.0 / kLog2e));
+  }
+  Value quadLeader = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, fb.rem(lane, 4), fb.idx(0));
+  fb.ifThen(quadLeader, [&] {
+    for (int half = 0; half < 2; ++half)
+      fb.ifThen(fb.ult(queryRow[half], fb.idx(seqQ)), [&] {
+        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, head, queryRow[half]});
+      });
+  });
 }
 
 SmallVector<Value, 4> probabilityOperand(FragmentBuilder &fb, const Fragment &p, int64_t kk) {

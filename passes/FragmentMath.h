@@ -68,6 +68,16 @@ void softmaxStep(FragmentBuilder &fb, Fragment &s, llvm::MutableArrayRef<mlir::V
 llvm::SmallVector<mlir::Value, 2> rowInverseSums(FragmentBuilder &fb, mlir::Value l0,
                                                  mlir::Value l1);
 
+/// Writes the natural-log log-sum-exp of the lane's two rows (queries
+/// `queryRow[0..1]`) into lse[bi, head, query], from the online softmax's
+/// running max `m` (raw dot products) and this lane's partial sums `l`: one
+/// lane of each quad stores, rows past `seqQ` are skipped, a row with no
+/// key gets -inf. Every lane of the warp must call it (the sums are
+/// reduced across the quad).
+void storeRowLse(FragmentBuilder &fb, mlir::Value lse, mlir::Value bi, mlir::Value head,
+                 const mlir::Value queryRow[2], mlir::Value lane, const mlir::Value m[2],
+                 const mlir::Value l[2], double scaleLog2, int64_t seqQ);
+
 /// The A operand of the k16 step `kk` built from probabilities `p` (an
 /// accumulator's layout is the next product's A operand): four packed
 /// 16-bit pairs (vector<2 x elt>).

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "LoweringUtils.h"
 #include "MmaAttentionKernel.h"
+#include "MmaBackwardKernels.h"
 #include "SplitKv.h"
 #include "WgmmaAttentionKernel.h"
 #include "ZeroRows.h"
@@ -231,8 +232,9 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   // Scalar zero stores: this kernel accepts any strides.
   const RowLaunch rowLaunch = rowLaunchOf(op, /*blocksPerRow=*/1, /*generic=*/false);
+  Value lse = lseArgument(op, entry);
   emitZeroRowBlocks(b, problemGeometryOf(op), rowLaunch, out, heads, qBlocks, r, bi, tid, blockQ,
-                    /*vectorWidth=*/1);
+                    /*vectorWidth=*/1, lse);
   Value h = loadIndexEntry(b, heads, r);
   Value qb = loadIndexEntry(b, qBlocks, r);
   Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
@@ -312,6 +314,16 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
                                  blockLoop.getResult(0), blockLoop.getResult(1));
         },
         [&] {
+          if (lse) {
+            // max (log2 units) + log2 sum, in natural log; -inf for no key.
+            Value log2Sum = LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
+                                                          b.getStringAttr("llvm.nvvm.lg2.approx.f"),
+                                                          ValueRange{blockLoop.getResult(1)})
+                                .getResult(0);
+            Value lse2 = arith::AddFOp::create(b, blockLoop.getResult(0), log2Sum);
+            memref::StoreOp::create(b, arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)),
+                                    lse, ValueRange{bi, h, i});
+          }
           buildNormalizeAndStore(
               b, acc, blockLoop.getResult(1), headDim,
               [&](ImplicitLocOpBuilder &b, Value d, Value x) {
@@ -466,6 +478,50 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   return success();
 }
 
+/// The backward's three launches in place of the op: delta, then dK/dV by
+/// columns, then dQ by rows, all on the op's operands and a delta scratch
+/// of B x Hq x Sq floats that the runtime allocates per launch (the host
+/// side of a GPU artifact is read, never run).
+LogicalResult lowerBackward(sieve::dialect::BlockSparseAttentionBackwardOp op, ModuleOp module,
+                            int index) {
+  std::string reason = mmaBackwardUnsupportedReason(op);
+  if (!reason.empty())
+    return op.emitOpError() << "the GPU backward (tensor cores) " << reason;
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto gpuModule =
+      gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_backward_kernels" + std::to_string(index));
+  BackwardKernels kernels = buildMmaBackwardKernels(op, gpuModule);
+
+  ImplicitLocOpBuilder hb(op.getLoc(), op);
+  auto qType = op.getQuery().getType();
+  SmallVector<Value> operands(op->getOperands());
+  auto alloca = memref::AllocaOp::create(
+      hb, MemRefType::get({qType.getDimSize(0) * qType.getDimSize(1) * qType.getDimSize(2)},
+                          hb.getF32Type()));
+  alloca->setAttr("sieve.workspace", hb.getUnitAttr());
+  operands.push_back(
+      memref::CastOp::create(hb, MemRefType::get({ShapedType::kDynamic}, hb.getF32Type()), alloca));
+  const int64_t batch = qType.getDimSize(0);
+  for (auto [launch, stage] : {std::pair<BackwardLaunch *, StringRef>{&kernels.delta, "delta"},
+                               {&kernels.keyValue, "key_value"},
+                               {&kernels.query, "query"}}) {
+    Value shared = arith::ConstantOp::create(
+        hb, hb.getI32IntegerAttr(static_cast<int32_t>(launch->sharedBytes)));
+    auto l = gpu::LaunchFuncOp::create(
+        hb, launch->func,
+        gpu::KernelDim3{indexConst(hb, launch->gridX), indexConst(hb, batch), indexConst(hb, 1)},
+        gpu::KernelDim3{indexConst(hb, launch->threads), indexConst(hb, 1), indexConst(hb, 1)},
+        shared, operands);
+    l->setAttr("sieve.backward", hb.getStringAttr(stage));
+    l->setAttr("sieve.variant", hb.getStringAttr("mma"));
+    l->setAttr("sieve.config", hb.getStringAttr(launch->config));
+  }
+  op.erase();
+  return success();
+}
+
 /// SMs of the Hopper parts sm_90a targets (H100 SXM and H200: 132).
 constexpr int64_t kHopperSms = 132;
 
@@ -509,14 +565,21 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     }
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
+    SmallVector<sieve::dialect::BlockSparseAttentionBackwardOp> backward;
+    module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) { backward.push_back(op); });
+    for (auto [i, op] : llvm::enumerate(backward)) {
+      if (variant != "auto" && variant != "mma") {
+        op.emitOpError() << "the backward runs on the mma kernels, not variant=" << variant;
+        return signalPassFailure();
+      }
+      if (failed(lowerBackward(op, module, static_cast<int>(i))))
+        return signalPassFailure();
+    }
     bool unsupported = false;
-    module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) {
-      op.emitOpError() << "has no GPU lowering yet; compile the backward for the CPU backend";
-      unsupported = true;
-    });
     for (BlockSparseAttentionOp op : ops)
-      if (op.getLse()) {
-        op.emitOpError() << "operand 'lse' has no GPU lowering yet; compile for the CPU backend";
+      if (op.getLse() && (variant == "generic" || op.hasSplitRows())) {
+        op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
+                            "variant=generic or split rows)";
         unsupported = true;
       }
     if (unsupported)

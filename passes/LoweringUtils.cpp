@@ -66,6 +66,16 @@ ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
   return g;
 }
 
+Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  Value lse = op.getLse();
+  if (!lse)
+    return {};
+  for (auto [i, operand] : llvm::enumerate(op->getOperands()))
+    if (operand == lse)
+      return entry.getArgument(i);
+  return {};
+}
+
 bool hasUnitInnerStride(MemRefType type) {
   SmallVector<int64_t> strides;
   int64_t offset;

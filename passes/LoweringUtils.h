@@ -31,6 +31,10 @@ struct ProblemGeometry {
 };
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
 
+/// The kernel argument that carries `op`'s lse operand (a kernel takes the
+/// op's operands first, in order), or null when the op saves none.
+mlir::Value lseArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
+
 /// Whether the innermost (head) dimension has a static unit stride, which
 /// 16-byte copies (cp.async, TMA) need.
 bool hasUnitInnerStride(mlir::MemRefType type);

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 #include "MmaAttentionKernel.h"
 #include "FragmentMath.h"
+#include "MmaEmitter.h"
 #include "SplitKv.h"
 #include "ZeroRows.h"
 
@@ -42,7 +43,7 @@ namespace sieve::passes {
 namespace {
 
 constexpr int64_t kWarp = 32;
-constexpr int64_t kChunk = 8; // elements per 16-byte chunk
+constexpr int64_t kChunk = kMmaChunk; // elements per 16-byte chunk
 
 /// The kernel's view of the problem, fixed at compile time.
 struct Geometry : ProblemGeometry {
@@ -67,74 +68,10 @@ Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
 }
 
 /// Emission helpers over one builder; all index arithmetic is on `index`.
-struct Emitter : FragmentBuilder {
+struct Emitter : MmaEmitter {
   const Geometry &g;
-  Emitter(ImplicitLocOpBuilder &b, const Geometry &g) : FragmentBuilder{b, g.elt}, g(g) {}
-
-  /// Column (in elements) of logical 16-byte chunk `chunk` in swizzled row `row`.
-  Value swizzledCol(Value row, Value chunk) {
-    Value phase = arith::AndIOp::create(b, row, idx(7));
-    return mul(arith::XOrIOp::create(b, chunk, phase), kChunk);
-  }
-
-  /// A 16-bit pair as an mma operand: i32 for bf16 (the intrinsic's type),
-  /// vector<2xf16> as is for f16.
-  Value mmaOperand(Value pair) {
-    if (g.elt.isBF16())
-      return LLVM::BitcastOp::create(b, b.getI32Type(), pair);
-    return pair;
-  }
-
-  /// acc += a·b for one m16n8k16 tile; `acc` holds 4 f32 values.
-  void mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, MutableArrayRef<Value> acc) {
-    auto f32Type = b.getF32Type();
-    auto resultType =
-        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32Type, f32Type, f32Type, f32Type});
-    NVVM::MMATypes ptx = g.elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-    SmallVector<Value> aOps, bOps;
-    for (Value v : a)
-      aOps.push_back(mmaOperand(v));
-    for (Value v : bFrag)
-      bOps.push_back(mmaOperand(v));
-    Value r = NVVM::MmaOp::create(
-        b, resultType, aOps, bOps, SmallVector<Value>(acc), {16, 8, 16}, std::nullopt, std::nullopt,
-        std::array<NVVM::MMATypes, 2>{ptx, ptx},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
-    for (int64_t i = 0; i < 4; ++i)
-      acc[i] = LLVM::ExtractValueOp::create(b, r, i);
-  }
-
-  /// ldmatrix .x4 (optionally transposed) at (row, col) of a shared tile;
-  /// returns the four 16-bit pairs this lane receives.
-  SmallVector<Value, 4> ldmatrix4(Value tile, Value row, Value col, bool transpose) {
-    auto type = VectorType::get({4, 2}, g.elt);
-    Value m = nvgpu::LdMatrixOp::create(b, type, tile, ValueRange{row, col}, transpose, 4);
-    SmallVector<Value, 4> out;
-    for (int64_t i = 0; i < 4; ++i)
-      out.push_back(vector::ExtractOp::create(b, m, ArrayRef<int64_t>{i}));
-    return out;
-  }
-
-  /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
-  /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
-  /// zero-filled (so padding never feeds NaN or Inf into the mma) and read
-  /// from a valid address.
-  void copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit, Value dst,
-                     Value dstRow0, int64_t rows, Value tid) {
-    const int64_t cpr = g.chunksPerRow();
-    for (int64_t i = 0; i < rows * cpr / g.threads; ++i) {
-      Value c = add(tid, i * g.threads);
-      Value r = div(c, cpr), chunk = rem(c, cpr);
-      Value row = add(firstRow, r);
-      Value valid = ult(row, idx(limit));
-      Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
-      Value srcElements = arith::SelectOp::create(b, valid, idx(kChunk), idx(0));
-      Value dstRow = add(dstRow0, r);
-      nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, swizzledCol(dstRow, chunk)}, src,
-                                       ValueRange{bi, head, readRow, mul(chunk, kChunk)},
-                                       b.getIndexAttr(kChunk), srcElements, b.getUnitAttr());
-    }
-  }
+  Emitter(ImplicitLocOpBuilder &b, const Geometry &g)
+      : MmaEmitter(b, g.elt, g.headDim, g.threads), g(g) {}
 };
 
 } // namespace
@@ -215,8 +152,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r = e.div(blockX, g.split);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value lse = lseArgument(op, entry);
   emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
-                    bi, tid, g.threads, kChunk);
+                    bi, tid, g.threads, kChunk, lse);
   Value h = loadIndexEntry(b, heads, r);
   Value kvh = e.div(h, g.group);
   Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
@@ -235,27 +173,18 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid);
     e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
   };
-  auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
-  auto wait = [&](int32_t pending) { NVVM::CpAsyncWaitGroupOp::create(b, pending); };
-  // Prologue: Q, then the first stages-1 key/value tiles, one group each
-  // (empty groups keep the count uniform when the row is short).
+  // Prologue: Q, then the first stages-1 key/value tiles, one group each.
   e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
-  commit();
-  for (int64_t s = 0; s + 1 < S; ++s) {
-    e.ifThen(e.ult(e.idx(s), numTiles), [&] { loadTile(e.idx(s)); });
-    commit();
-  }
-  wait(static_cast<int32_t>(S - 1));
+  e.commitGroup();
+  e.prologue(numTiles, S, loadTile);
+  e.waitGroups(static_cast<int32_t>(S - 1));
   gpu::BarrierOp::create(b);
 
   // This warp's Q fragments (A operands), kept in registers for the whole row.
   Value warpRow0 = e.mul(warp, 16);
   SmallVector<SmallVector<Value, 4>> qFrag;
-  for (int64_t kk = 0; kk < D / 16; ++kk) {
-    Value row = e.add(warpRow0, e.rem(lane, 16));
-    Value chunk = e.add(e.div(lane, 16), 2 * kk);
-    qFrag.push_back(e.ldmatrix4(qTile, row, e.swizzledCol(row, chunk), false));
-  }
+  for (int64_t kk = 0; kk < D / 16; ++kk)
+    qFrag.push_back(e.rowOperand(qTile, warpRow0, kk, lane));
 
   const double negInf = -std::numeric_limits<double>::infinity();
   SmallVector<Value> inits;
@@ -266,47 +195,14 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
-  auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
-  {
-    OpBuilder::InsertionGuard loopGuard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
+  auto loop = e.pipelinedLoop(numTiles, S, inits, loadTile, [&](Value t, ValueRange state) {
     Emitter &le = e;
-    auto &lb = b;
-    // Tile t has landed once at most min(numTiles-1-t, S-2) younger groups
-    // are pending; wait_group takes an immediate, so branch on the count.
-    Value younger = arith::SubIOp::create(b, e.add(numTiles, -1), t);
-    std::function<void(int64_t)> waitFor = [&](int64_t pending) {
-      if (pending == 0)
-        return wait(0);
-      auto ifOp = scf::IfOp::create(
-          b, TypeRange{},
-          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, younger, e.idx(pending)),
-          /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      wait(static_cast<int32_t>(pending));
-      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-      waitFor(pending - 1);
-    };
-    waitFor(S - 2);
-    gpu::BarrierOp::create(b);
-    // Every warp is past tile t-1, so its stage may be refilled.
-    Value next = e.add(t, S - 1);
-    e.ifThen(e.ult(next, numTiles), [&] { loadTile(next); });
-    commit();
-
     Value stageRow = le.mul(le.rem(t, S), KT);
     // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
     Fragment s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
     for (int64_t jp = 0; jp < KT / 16; ++jp) {
       for (int64_t kk = 0; kk < D / 16; ++kk) {
-        Value quarter = le.div(lane, 8);
-        Value row = le.add(le.add(stageRow, le.rem(lane, 8)),
-                           le.add(le.mul(le.div(quarter, 2), 8), jp * 16));
-        Value chunk = le.add(le.rem(quarter, 2), 2 * kk);
-        auto frag = le.ldmatrix4(kTile, row, le.swizzledCol(row, chunk), false);
+        auto frag = le.colOperand(kTile, le.add(stageRow, jp * 16), kk, lane);
         le.mma(qFrag[kk], {frag[0], frag[1]}, s[2 * jp]);
         le.mma(qFrag[kk], {frag[2], frag[3]}, s[2 * jp + 1]);
       }
@@ -326,21 +222,22 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     for (int64_t kk = 0; kk < KT / 16; ++kk) {
       SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
       for (int64_t dp = 0; dp < D / 16; ++dp) {
-        Value quarter = le.div(lane, 8);
-        Value row = le.add(le.add(stageRow, le.rem(lane, 8)),
-                           le.add(le.mul(le.rem(quarter, 2), 8), kk * 16));
-        Value chunk = le.add(le.div(quarter, 2), 2 * dp);
-        auto frag = le.ldmatrix4(vTile, row, le.swizzledCol(row, chunk), true);
+        auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
         le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
         le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
       }
     }
     SmallVector<Value> results(acc);
     results.append({m[0], m[1], l[0], l[1]});
-    scf::YieldOp::create(b, results);
-  }
+    return results;
+  });
 
   auto storeWholeRow = [&] {
+    if (lse) {
+      Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
+      Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
+      storeRowLse(e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ);
+    }
     // Normalize; a row with no kept key (sum 0) writes zeros.
     SmallVector<Value, 2> inv =
         rowInverseSums(e, loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3));
@@ -373,7 +270,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     }
   };
   // No copy may still be landing in shared memory, whichever path follows.
-  wait(0);
+  e.waitGroups(0);
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
   Value workspace = op.hasSplitRows() ? entry.getArgument(func.getNumArguments() - 1) : Value();

@@ -105,8 +105,9 @@ struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> 
       return signalPassFailure();
     }
     getOperation()->walk([&](BlockSparseAttentionOp op) {
-      // Calibration needs whole rows; an op split already stays as it is.
-      if (op.getStats() || op.hasSplitRows())
+      // Calibration needs whole rows, and a row's log-sum-exp is written by
+      // the kernel that sees all of it; an op split already stays as it is.
+      if (op.getStats() || op.getLse() || op.hasSplitRows())
         return;
       splitOne(op, partLimit(op, sms, minPartKeys), imbalance);
     });

@@ -225,8 +225,11 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   auto descriptor = [&](unsigned arg, Type type) -> Value {
     return UnrealizedConversionCastOp::create(b, type, entry.getArgument(arg)).getResult(0);
   };
-  Value qDesc = descriptor(4, queryMap), kDesc = descriptor(5, keyMap),
-        vDesc = descriptor(6, keyMap);
+  // The descriptors follow the op's operands (q, k, v, out and the lse).
+  const unsigned firstDescriptor = op->getNumOperands();
+  Value qDesc = descriptor(firstDescriptor, queryMap),
+        kDesc = descriptor(firstDescriptor + 1, keyMap),
+        vDesc = descriptor(firstDescriptor + 2, keyMap);
   FragmentBuilder e{b, g.elt};
 
   // Shared memory, aligned up to the swizzle period (dynamic shared memory
@@ -262,8 +265,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   // 16-byte stores: the kernel's tensors have a unit inner stride and
   // 16-byte alignment (checked at launch).
+  Value lse = lseArgument(op, entry);
   emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
-                    bi, tid, g.threads, 8);
+                    bi, tid, g.threads, 8, lse);
   Value h = loadIndexEntry(b, heads, r);
   Value kvh = e.div(h, g.group);
   Value qStart =
@@ -442,6 +446,11 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   }
 
   auto storeWholeRow = [&] {
+    if (lse) {
+      Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
+      Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+      storeRowLse(e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ);
+    }
     // Normalize, stage the group's rows through its own rows of the Q tile
     // (its wgmmas have completed), then write 16-byte chunks.
     SmallVector<Value, 2> inv =

@@ -8,34 +8,41 @@
 
 #include <algorithm>
 
+#include <limits>
+
 using namespace mlir;
 
 namespace sieve::passes {
 
 RowLaunch rowLaunchOf(dialect::BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic) {
-  RowLaunch launch;
   const int64_t rows = op.getNumRows();
   if (generic) {
+    RowLaunch launch;
     launch.attentionBlocks = rows * blocksPerRow;
     launch.firstEmptyRow = rows;
     return launch;
   }
-  const int64_t active = op.getNumActiveRows();
   auto outType = op.getOut().getType();
-  const int64_t rowBytes = op.getBlockQ() * outType.getDimSize(3) *
-                           std::max<int64_t>(1, outType.getElementTypeBitWidth() / 8);
+  return rowLaunchOf(rows, op.getNumActiveRows(), op.getBlockQ(), outType.getDimSize(3),
+                     std::max<int64_t>(1, outType.getElementTypeBitWidth() / 8), blocksPerRow);
+}
+
+RowLaunch rowLaunchOf(int64_t rows, int64_t activeRows, int64_t blockQ, int64_t headDim,
+                      int64_t elementBytes, int64_t blocksPerRow) {
+  RowLaunch launch;
+  const int64_t rowBytes = blockQ * headDim * elementBytes;
   // About 64 KiB of stores per zero block: enough to amortize a block's
   // start, few enough that the blocks spread over the SMs.
   launch.rowsPerZeroBlock = std::max<int64_t>(1, (64 << 10) / rowBytes);
-  launch.attentionBlocks = active * blocksPerRow;
-  launch.firstEmptyRow = active;
-  launch.zeroBlocks = (rows - active + launch.rowsPerZeroBlock - 1) / launch.rowsPerZeroBlock;
+  launch.attentionBlocks = activeRows * blocksPerRow;
+  launch.firstEmptyRow = activeRows;
+  launch.zeroBlocks = (rows - activeRows + launch.rowsPerZeroBlock - 1) / launch.rowsPerZeroBlock;
   return launch;
 }
 
 void emitZeroRowBlocks(ImplicitLocOpBuilder &b, const ProblemGeometry &g, const RowLaunch &launch,
                        Value out, Value heads, Value queryBlocks, Value blockX, Value batchIndex,
-                       Value threadIndex, int64_t threads, int64_t vectorWidth) {
+                       Value threadIndex, int64_t threads, int64_t vectorWidth, Value lse) {
   if (launch.zeroBlocks == 0)
     return;
   Block *current = b.getInsertionBlock();
@@ -100,6 +107,16 @@ void emitZeroRowBlocks(ImplicitLocOpBuilder &b, const ProblemGeometry &g, const 
                   static_cast<unsigned>(vectorWidth * g.elt.getIntOrFloatBitWidth() / 8));
             } else {
               memref::StoreOp::create(kb, zero, out, ValueRange{batchIndex, h, q, col});
+            }
+            if (lse) { // the thread of the row's first vector
+              Value first = arith::CmpIOp::create(kb, arith::CmpIPredicate::eq, col, c0);
+              scf::IfOp::create(kb, first, [&](OpBuilder &fb, Location fl) {
+                ImplicitLocOpBuilder lb2(fl, fb);
+                memref::StoreOp::create(lb2,
+                                        f32Const(lb2, -std::numeric_limits<double>::infinity()),
+                                        lse, ValueRange{batchIndex, h, q});
+                scf::YieldOp::create(lb2);
+              });
             }
             scf::YieldOp::create(kb);
           });

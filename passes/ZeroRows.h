@@ -28,18 +28,25 @@ struct RowLaunch {
 /// Generic kernels (the mask is data) keep one block per row: `generic`
 /// gives every row `blocksPerRow` attention blocks and no zero blocks.
 RowLaunch rowLaunchOf(dialect::BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic);
+/// The same for a specialized kernel of `rows` rows, the first
+/// `activeRows` of which have work, each row blockQ x headDim elements of
+/// `elementBytes` (the backward's dQ kernel).
+RowLaunch rowLaunchOf(int64_t rows, int64_t activeRows, int64_t blockQ, int64_t headDim,
+                      int64_t elementBytes, int64_t blocksPerRow);
 
 /// Emits, at `b`'s insertion point inside a kernel whose entry block is
 /// `entry`, the branch that sends blocks past `launch.attentionBlocks` to
 /// zero-fill their group of empty rows of `out` and return. `b` is left at
 /// the start of the attention path. `vectorWidth` elements are stored at
 /// once (the head dimension must be a multiple and, for widths over 1,
-/// contiguous and aligned, as the tensor-core kernels require). Does
-/// nothing when the launch has no zero blocks.
+/// contiguous and aligned, as the tensor-core kernels require). With `lse`
+/// (a forward that saves its log-sum-exp) the empty rows' entries are set
+/// to -inf. Does nothing when the launch has no zero blocks.
 void emitZeroRowBlocks(mlir::ImplicitLocOpBuilder &b, const ProblemGeometry &g,
                        const RowLaunch &launch, mlir::Value out, mlir::Value heads,
                        mlir::Value queryBlocks, mlir::Value blockX, mlir::Value batchIndex,
-                       mlir::Value threadIndex, int64_t threads, int64_t vectorWidth);
+                       mlir::Value threadIndex, int64_t threads, int64_t vectorWidth,
+                       mlir::Value lse = {});
 
 } // namespace sieve::passes
 

@@ -320,13 +320,53 @@ Error extractCombine(gpu::LaunchFuncOp combine, Artifact &a) {
   return Error::success();
 }
 
+/// The backward's launches (marked `sieve.backward`): delta as the main
+/// kernel, then key_value and query as follow-ups, and the scratch size.
+Error extractBackward(ModuleOp module, Artifact &a, gpu::LaunchFuncOp &delta) {
+  gpu::LaunchFuncOp keyValue, query;
+  module.walk([&](gpu::LaunchFuncOp op) {
+    StringRef stage = op->getAttrOfType<StringAttr>("sieve.backward").getValue();
+    (stage == "delta" ? delta : stage == "key_value" ? keyValue : query) = op;
+  });
+  if (!delta || !keyValue || !query)
+    return Error(ErrorCode::Internal, "GPU backward pipeline did not produce its three launches");
+  for (gpu::LaunchFuncOp l : {keyValue, query}) {
+    runtime::KernelLaunch follow;
+    follow.entry = l.getKernelName().str();
+    if (Error e = launchGeometry(l, follow.grid, follow.block))
+      return e;
+    if (Value shared = l.getDynamicSharedMemorySize())
+      if (auto c = shared.getDefiningOp<arith::ConstantIntOp>())
+        follow.sharedBytes = static_cast<uint32_t>(c.value());
+    auto params = launchParams(l);
+    if (!params)
+      return params.error();
+    follow.params = std::move(*params);
+    a.followUps.push_back(std::move(follow));
+    a.config += std::string(a.config.empty() ? "" : "; ") +
+                l->getAttrOfType<StringAttr>("sieve.config").str();
+  }
+  for (Value operand : delta.getKernelOperands())
+    if (auto cast = operand.getDefiningOp<memref::CastOp>())
+      if (auto alloca = cast.getSource().getDefiningOp<memref::AllocaOp>();
+          alloca && alloca->hasAttr("sieve.workspace"))
+        a.scratchBytes = static_cast<uint64_t>(alloca.getType().getNumElements()) * 4;
+  return Error::success();
+}
+
 Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   gpu::LaunchFuncOp launch, combine;
   int launches = 0;
-  module.walk([&](gpu::LaunchFuncOp op) {
-    ++launches;
-    (op->hasAttr("sieve.combine") ? combine : launch) = op;
-  });
+  if (a.backward) {
+    if (Error e = extractBackward(module, a, launch))
+      return e;
+    launches = 1; // the follow-ups are accounted for
+  } else {
+    module.walk([&](gpu::LaunchFuncOp op) {
+      ++launches;
+      (op->hasAttr("sieve.combine") ? combine : launch) = op;
+    });
+  }
   gpu::BinaryOp binary;
   module.walk([&](gpu::BinaryOp op) { binary = op; });
   if (!launch || !binary || binary.getObjects().size() != 1 || launches != (combine ? 2 : 1))
@@ -350,7 +390,7 @@ Error extractGpuArtifact(ModuleOp module, Artifact &a) {
   if (!variant || !config)
     return Error(ErrorCode::Internal, "GPU launch does not say which kernel variant it runs");
   a.variant = variant.str();
-  a.config = config.str();
+  a.config = a.backward ? config.str() + "; " + a.config : config.str();
   a.unitInnerStride = true;
   // cp.async and TMA move 16 bytes at a time.
   a.alignBytes = a.variant == "mma" || a.variant == "wgmma" || a.variant == "generic" ? 16 : 0;

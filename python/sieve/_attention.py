@@ -23,6 +23,12 @@ def attention(q, k, v, mask, causal=False, scale=None, out=None):
     Hkv), any strides, numpy/PyTorch/CuPy arrays on the CPU (float32) or a
     CUDA GPU (float16/bfloat16). The kernel is compiled on first use and
     reused; GPU work goes on the current stream of q's framework."""
+    return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
+
+
+def kernel_for(q, k, mask, causal, scale, kind):
+    """The kernel of `kind` (forward, forward_lse, backward, calibrate) for
+    q's and k's shapes, dtype and device under `mask`, compiled on first use."""
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
@@ -43,17 +49,18 @@ def attention(q, k, v, mask, causal=False, scale=None, out=None):
     batch, heads_q, seq_q, head_dim = q_shape
     heads_kv, seq_k = k_shape[1], k_shape[2]
     key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, bool(causal), scale,
-           device)
+           device, kind)
     kernel = _memo.get(key)
     if kernel is None:
         kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
                          seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
-                         device=device)
+                         device=device, save_lse=kind == "forward_lse",
+                         backward=kind == "backward", calibrate=kind == "calibrate")
         with _memo_lock:
             _memo[key] = kernel
             while len(_memo) > _MEMO_SIZE:
                 _memo.popitem(last=False)
-    return kernel(q, k, v, out=out)
+    return kernel
 
 
 def _info(x, name):

@@ -57,6 +57,12 @@ class Kernel:
     returned, allocated like q when not given. GPU launches go on `stream`
     (an int CUstream, a torch.cuda.Stream or a cupy.cuda.Stream), by default
     the current stream of q's framework, and are not synchronized.
+
+    Kernels for training and calibration (compile(..., save_lse=True),
+    backward=True, calibrate=True) take more arrays:
+      kernel(q, k, v, out=out, lse=lse)          lse: f32 [B, Hq, Sq], written
+      kernel.backward(q, k, v, out, dout, lse)   -> (dq, dk, dv)
+      kernel(q, k, v, out=out, stats=stats)      stats: f32 [Hq, QB, KB], added to
     """
 
     __slots__ = ("_native", "_gpu", "mask", "shape", "dtype", "causal")
@@ -69,23 +75,69 @@ class Kernel:
         self.dtype = dtype
         self.causal = causal
 
-    def __call__(self, q, k, v, out=None, stream=None):
+    def _stream(self, q, stream):
+        if stream is not None:
+            return _frameworks.stream_handle(stream)
+        return _frameworks.current_stream(q) if self._gpu else 0
+
+    def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None):
+        kind = self._native.kind
+        if (lse is not None) != (kind == "forward_lse"):
+            raise _errors.InvalidArgumentError(
+                "lse (f32 [B, Hq, Sq]) goes with, and only with, a kernel compiled with "
+                f"save_lse=True; this one is a {kind} kernel")
+        if (stats is not None) != (kind == "calibrate"):
+            raise _errors.InvalidArgumentError(
+                "stats (f32 [Hq, QB, KB]) goes with, and only with, a kernel compiled with "
+                f"calibrate=True; this one is a {kind} kernel")
+        if kind == "backward":
+            raise _errors.InvalidArgumentError(
+                "a backward kernel is called as kernel.backward(q, k, v, out, dout, lse)")
         if out is None:
             out = _frameworks.empty_like(q)
-        if stream is not None:
-            handle = _frameworks.stream_handle(stream)
-        elif self._gpu:
-            handle = _frameworks.current_stream(q)
-        else:
-            handle = 0
+        handle = self._stream(q, stream)
         exported = _frameworks.as_dlpack
         try:
-            self._native.run(exported(q), exported(k), exported(v), exported(out), handle)
+            if kind == "forward_lse":
+                self._native.forward(exported(q), exported(k), exported(v), exported(out),
+                                     exported(lse), handle)
+            elif kind == "calibrate":
+                self._native.calibrate(exported(q), exported(k), exported(v), exported(out),
+                                       exported(stats), handle)
+            else:
+                self._native.run(exported(q), exported(k), exported(v), exported(out), handle)
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, q=q, k=k, v=v, out=out)
+            _raise_not_arrays(error, q=q, k=k, v=v, out=out, lse=lse, stats=stats)
         return out
+
+    def backward(self, q, k, v, out, dout, lse, dq=None, dk=None, dv=None, stream=None):
+        """(dq, dk, dv) of the attention whose forward gave out and lse, for
+        the upstream gradient dout; dq is allocated like q, dk and dv like k
+        and v when not given."""
+        if self._native.kind != "backward":
+            raise _errors.InvalidArgumentError(
+                f"backward() needs a kernel compiled with backward=True; this one is a "
+                f"{self._native.kind} kernel")
+        dq = _frameworks.empty_like(q, "q") if dq is None else dq
+        dk = _frameworks.empty_like(k, "k") if dk is None else dk
+        dv = _frameworks.empty_like(v, "v") if dv is None else dv
+        handle = self._stream(q, stream)
+        exported = _frameworks.as_dlpack
+        try:
+            self._native.backward(exported(q), exported(k), exported(v), exported(out),
+                                  exported(dout), exported(lse), exported(dq), exported(dk),
+                                  exported(dv), handle)
+        except TypeError as error:
+            if isinstance(error, _errors.Error):
+                raise
+            _raise_not_arrays(error, q=q, k=k, v=v, out=out, dout=dout, lse=lse, dq=dq, dk=dk,
+                              dv=dv)
+        return dq, dk, dv
+
+    kind = property(lambda self: self._native.kind,
+                    doc='"forward", "forward_lse", "backward" or "calibrate"')
 
     backend = property(lambda self: self._native.session.backend, doc='"cpu" or "cuda"')
     device = property(lambda self: self._native.session.device, doc='"cpu" or "cuda:N"')
@@ -104,10 +156,19 @@ class Kernel:
 
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
-            scale=None, device="auto", variant="auto"):
+            scale=None, device="auto", variant="auto", save_lse=False, backward=False,
+            calibrate=False):
     """Compiles (or finds in the kernel cache) the kernel for this problem
     and mask on `device`. The scale defaults to 1/sqrt(head_dim); `variant`
-    picks the GPU kernel body (auto, wgmma, mma, simt, generic)."""
+    picks the GPU kernel body (auto, wgmma, mma, simt, generic). At most one
+    of: save_lse (the training forward, which also writes each row's
+    log-sum-exp), backward (dq, dk, dv), calibrate (adds each row's
+    probability mass per key block to a stats table)."""
+    if sum(map(bool, (save_lse, backward, calibrate))) > 1:
+        raise _errors.InvalidArgumentError(
+            "save_lse, backward and calibrate are different kernels: pass at most one")
+    kind = ("forward_lse" if save_lse else "backward" if backward else
+            "calibrate" if calibrate else "forward")
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
@@ -117,7 +178,7 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     dtype = dtype_name(dtype)
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
                             causal=bool(causal), scale=None if scale is None else float(scale),
-                            variant=str(variant))
+                            variant=str(variant), kind=kind)
     return Kernel(native, mask, shape, dtype, bool(causal))
 
 
@@ -126,6 +187,8 @@ def _raise_not_arrays(error, **arrays):
     naming the argument that is not an array (or an out that is read-only:
     inputs are taken read-only, out must be writable)."""
     for name, value in arrays.items():
+        if value is None:
+            continue
         try:
             _sieve.tensor_info(value)
         except TypeError:

@@ -11,9 +11,17 @@ The mask reaches the op as an integer handle from register_mask(): to
 torch.compile a module attribute holding it is a constant, so a compiled
 graph (fullgraph=True) calls the op with no Python in between, while the
 kernel itself stays cached per mask. Handles live as long as the process.
-The fake implementation returns empty_like(q), which is what the real one
-returns (same shape, dtype, device and strides), so tracing never runs the
-kernel. Forward only: the op has no autograd formula.
+The fake implementations return what the real ones do (empty_like(q) and
+the f32 lse), so tracing never runs a kernel.
+
+Autograd: `sieve::attention` is a composite of two custom ops. When q, k or
+v requires a gradient it runs `sieve::attention_forward` (the training
+forward, which also saves each row's log-sum-exp) whose registered backward
+is `sieve::attention_backward` (dq, dk, dv for a fixed mask, GQA summed
+over the query heads of a key head); otherwise the plain inference kernel
+`sieve::attention_inference`. So `loss.backward()` works through
+`torch.ops.sieve.attention` and the module below, and inference pays
+nothing for it.
 
 This module imports PyTorch; `import sieve` alone does not import it.
 """
@@ -24,7 +32,7 @@ from typing import Optional
 import torch
 
 from . import _errors
-from ._attention import attention as _attention
+from ._attention import kernel_for as _kernel_for
 from ._mask import BlockMask
 
 _lock = threading.Lock()
@@ -54,19 +62,104 @@ def registered_mask(handle):
     return _masks[handle]
 
 
-@torch.library.custom_op("sieve::attention", mutates_args=())
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-              causal: bool = False, scale: Optional[float] = None) -> torch.Tensor:
+@torch.library.custom_op("sieve::attention_inference", mutates_args=())
+def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
+                        causal: bool = False, scale: Optional[float] = None) -> torch.Tensor:
     """Block-sparse attention over the registered mask `mask` (a handle),
     on q's device and current stream; the output is allocated like q."""
     out = torch.empty_like(q)
-    _attention(q, k, v, registered_mask(mask), causal=causal, scale=scale, out=out)
+    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward")(q, k, v, out=out)
     return out
 
 
-@attention.register_fake
-def _attention_fake(q, k, v, mask, causal=False, scale=None):
+@attention_inference.register_fake
+def _attention_inference_fake(q, k, v, mask, causal=False, scale=None):
     return torch.empty_like(q)
+
+
+def _lse_like(q):
+    batch, heads, seq, _ = q.shape
+    return torch.empty((batch, heads, seq), dtype=torch.float32, device=q.device)
+
+
+@torch.library.custom_op("sieve::attention_forward", mutates_args=())
+def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
+                      causal: bool = False,
+                      scale: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training forward: (out, lse), lse the f32 [B, Hq, Sq] natural-log
+    log-sum-exp of each query row's kept scores (-inf where none is kept)."""
+    out, lse = torch.empty_like(q), _lse_like(q)
+    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward_lse")(q, k, v, out=out,
+                                                                            lse=lse)
+    return out, lse
+
+
+@attention_forward.register_fake
+def _attention_forward_fake(q, k, v, mask, causal=False, scale=None):
+    return torch.empty_like(q), _lse_like(q)
+
+
+def _unit_inner_stride(t):
+    # The GPU kernels load 16-byte rows: autograd may hand an expanded or
+    # otherwise strided gradient.
+    return t if t.stride(-1) == 1 and t.storage_offset() % 8 == 0 else t.contiguous()
+
+
+@torch.library.custom_op("sieve::attention_backward", mutates_args=())
+def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                       out: torch.Tensor, lse: torch.Tensor, mask: int, causal: bool = False,
+                       scale: Optional[float] = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dq, dk, dv) of attention_forward's out for the upstream gradient dout."""
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    kernel = _kernel_for(q, k, registered_mask(mask), causal, scale, "backward")
+    kernel.backward(q, k, v, out, _unit_inner_stride(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv)
+    return dq, dk, dv
+
+
+@attention_backward.register_fake
+def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, mask, causal, scale = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse)
+    ctx.mask, ctx.causal, ctx.scale = mask, causal, scale
+    ctx.mark_non_differentiable(lse)
+
+
+def _backward(ctx, dout, _dlse):
+    q, k, v, out, lse = ctx.saved_tensors
+    dq, dk, dv = torch.ops.sieve.attention_backward(dout, q, k, v, out, lse, ctx.mask,
+                                                    ctx.causal, ctx.scale)
+    return dq, dk, dv, None, None, None
+
+
+attention_forward.register_autograd(_backward, setup_context=_setup_context)
+
+# sieve::attention, the op users call: the training forward when a gradient
+# is wanted, the inference kernel otherwise. CompositeImplicitAutograd runs
+# above autograd, so the branch sees requires_grad, and torch.compile traces
+# through it to the two custom ops.
+_library = torch.library.Library("sieve", "FRAGMENT")
+_library.define("attention(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
+                "float? scale=None) -> Tensor")
+
+
+def _attention_composite(q, k, v, mask, causal=False, scale=None):
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale)[0]
+    return torch.ops.sieve.attention_inference(q, k, v, mask, causal, scale)
+
+
+_library.impl("attention", _attention_composite, "CompositeImplicitAutograd")
+
+
+def attention(q, k, v, mask, causal=False, scale=None):
+    """torch.ops.sieve.attention: differentiable with respect to q, k, v."""
+    return torch.ops.sieve.attention(q, k, v, mask, causal, scale)
 
 
 class SieveAttention(torch.nn.Module):

@@ -60,6 +60,79 @@ struct PyKernel {
     }
     check(std::move(error));
   }
+
+  int ordinal() const { return session->gpu() ? session->ordinal : -1; }
+  runtime::CuStream checkedStream(uintptr_t stream) const {
+    if (!session->gpu() && stream != 0)
+      raise(Error(ErrorCode::InvalidArgument,
+                  "a stream was given to a kernel of the CPU backend (pass none)"));
+    return reinterpret_cast<runtime::CuStream>(stream);
+  }
+  std::vector<int64_t> lseShape() const {
+    const runtime::ProblemShape &s = artifact->shape;
+    return {s.batch, s.headsQ, s.seqQ};
+  }
+
+  /// The training forward: out and each row's log-sum-exp.
+  void forward(const InputArray &q, const InputArray &k, const InputArray &v,
+               const OutputArray &out, const OutputArray &lse, uintptr_t stream) const {
+    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal()),
+                        kv = viewOf(factsOf(k), "k", ordinal()),
+                        vv = viewOf(factsOf(v), "v", ordinal()),
+                        ov = viewOf(factsOf(out), "out", ordinal());
+    float *l = f32BufferOf(factsOf(lse), "lse", lseShape(), ordinal());
+    runtime::CuStream s = checkedStream(stream);
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->forward(*artifact, qv, kv, vv, ov, l, s);
+    }
+    check(std::move(error));
+  }
+
+  void backward(const InputArray &q, const InputArray &k, const InputArray &v,
+                const InputArray &out, const InputArray &dout, const InputArray &lse,
+                const OutputArray &dq, const OutputArray &dk, const OutputArray &dv,
+                uintptr_t stream) const {
+    runtime::BackwardTensors t;
+    t.q = viewOf(factsOf(q), "q", ordinal());
+    t.k = viewOf(factsOf(k), "k", ordinal());
+    t.v = viewOf(factsOf(v), "v", ordinal());
+    t.out = viewOf(factsOf(out), "out", ordinal());
+    t.dout = viewOf(factsOf(dout), "dout", ordinal());
+    t.dq = viewOf(factsOf(dq), "dq", ordinal());
+    t.dk = viewOf(factsOf(dk), "dk", ordinal());
+    t.dv = viewOf(factsOf(dv), "dv", ordinal());
+    t.lse = f32BufferOf(factsOf(lse), "lse", lseShape(), ordinal());
+    runtime::CuStream s = checkedStream(stream);
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->backward(*artifact, t, s);
+    }
+    check(std::move(error));
+  }
+
+  /// Calibration: out, and each row's probability mass per key block added
+  /// into stats [Hq, QB, KB].
+  void calibrate(const InputArray &q, const InputArray &k, const InputArray &v,
+                 const OutputArray &out, const OutputArray &stats, uintptr_t stream) const {
+    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal()),
+                        kv = viewOf(factsOf(k), "k", ordinal()),
+                        vv = viewOf(factsOf(v), "v", ordinal()),
+                        ov = viewOf(factsOf(out), "out", ordinal());
+    const runtime::Artifact &a = *artifact;
+    const int64_t qBlocks = (a.shape.seqQ + a.blockQ - 1) / a.blockQ,
+                  kBlocks = (a.shape.seqK + a.blockK - 1) / a.blockK;
+    float *st = f32BufferOf(factsOf(stats), "stats", {a.shape.headsQ, qBlocks, kBlocks}, ordinal());
+    runtime::CuStream s = checkedStream(stream);
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->calibrate(a, qv, kv, vv, ov, st, s);
+    }
+    check(std::move(error));
+  }
 };
 
 runtime::DType parseDType(const std::string &name) { return unwrap(runtime::parseDType(name)); }
@@ -85,8 +158,19 @@ std::shared_ptr<PySession> createSession(const std::string &backend, int ordinal
 std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &session,
                                         runtime::ProblemShape shape, const runtime::BlockMask &mask,
                                         bool causal, std::optional<double> scale,
-                                        compiler::KernelOptions options) {
+                                        compiler::KernelOptions options, const std::string &kind) {
   compiler::KernelSpec spec;
+  if (kind == "forward_lse")
+    spec.saveLse = true;
+  else if (kind == "backward")
+    spec.backward = true;
+  else if (kind == "calibrate")
+    spec.calibrate = true;
+  else if (kind != "forward")
+    raise(Error(ErrorCode::InvalidArgument,
+                fmt::format("kernel kind '{}' is none of forward, forward_lse, backward, "
+                            "calibrate",
+                            kind)));
   spec.shape = shape;
   spec.mask = mask;
   spec.causal = causal;
@@ -132,25 +216,50 @@ void bindKernels(nb::module_ &m) {
       [](const std::shared_ptr<PySession> &session, int64_t batch, int64_t headsQ, int64_t headsKv,
          int64_t seqQ, int64_t seqK, int64_t headDim, const std::string &dtype,
          const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
-         const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages) {
+         const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages,
+         const std::string &kind) {
         runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
         compiler::KernelOptions options;
         options.variant = variant;
         options.queryTile = queryTile;
         options.keyTile = keyTile;
         options.stages = stages;
-        return compileKernel(session, shape, mask, causal, scale, std::move(options));
+        return compileKernel(session, shape, mask, causal, scale, std::move(options), kind);
       },
       nb::arg("session"), nb::arg("batch"), nb::arg("heads_q"), nb::arg("heads_kv"),
       nb::arg("seq_q"), nb::arg("seq_k"), nb::arg("head_dim"), nb::arg("dtype"), nb::arg("mask"),
       nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
       nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
-      "Compiles (or finds in the kernel cache) the kernel for this problem and mask.");
+      nb::arg("kind") = "forward",
+      "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
+      "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate.");
 
   nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
       .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("stream") = 0,
            "out = attention(q, k, v); GPU launches go on `stream` (a CUstream as an integer).")
+      .def("forward", &PyKernel::forward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("lse").noconvert(),
+           nb::arg("stream") = 0,
+           "A forward_lse kernel: out, and lse (f32 [B, Hq, Sq]) each row's log-sum-exp.")
+      .def("backward", &PyKernel::backward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("dout").noconvert(),
+           nb::arg("lse").noconvert(), nb::arg("dq").noconvert(), nb::arg("dk").noconvert(),
+           nb::arg("dv").noconvert(), nb::arg("stream") = 0,
+           "A backward kernel: dq, dk, dv from the forward's q, k, v, out, lse and dout.")
+      .def("calibrate", &PyKernel::calibrate, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("stats").noconvert(),
+           nb::arg("stream") = 0,
+           "A calibrate kernel: out, and each row's probability mass per key block added into "
+           "stats (f32 [Hq, QB, KB]).")
+      .def_prop_ro("kind",
+                   [](const PyKernel &k) {
+                     const runtime::Artifact &a = *k.artifact;
+                     return a.backward    ? "backward"
+                            : a.savesLse  ? "forward_lse"
+                            : a.calibrate ? "calibrate"
+                                          : "forward";
+                   })
       .def_prop_ro("session", [](const PyKernel &k) { return k.session; })
       .def_prop_ro("variant", [](const PyKernel &k) { return k.artifact->variant; })
       .def_prop_ro("config", [](const PyKernel &k) { return k.artifact->config; })

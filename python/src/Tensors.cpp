@@ -4,6 +4,7 @@
 #include "Errors.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace nb = nanobind;
 
@@ -98,6 +99,36 @@ runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdina
     view.strides[d] = a.strides[d];
   }
   return view;
+}
+
+float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape,
+                   int cudaOrdinal) {
+  std::vector<int64_t> got(a.shape, a.shape + a.ndim);
+  if (got != shape)
+    raise(
+        Error(ErrorCode::ShapeMismatch, fmt::format("{} has shape [{}], expected [{}]", name,
+                                                    fmt::join(got, ", "), fmt::join(shape, ", "))));
+  if (dtypeName(a.dtype) != "float32")
+    raise(Error(ErrorCode::DTypeMismatch,
+                fmt::format("{} is {}, expected float32", name, dtypeName(a.dtype))));
+  // Contiguous, row-major: the kernels index it as a dense table.
+  int64_t expected = 1;
+  for (size_t d = a.ndim; d-- > 0;) {
+    if (a.strides && shape[d] > 1 && a.strides[d] != expected)
+      raise(Error(ErrorCode::InvalidArgument,
+                  fmt::format("{} must be contiguous (row-major), its strides are not", name)));
+    expected *= shape[d];
+  }
+  const bool onGpu = a.deviceType == kDLCUDA || a.deviceType == kDLCUDAManaged;
+  if (onGpu != (cudaOrdinal >= 0))
+    raise(Error(ErrorCode::WrongDevice,
+                fmt::format("{} is in {} memory but the kernel runs on the {}", name,
+                            deviceTypeName(a.deviceType), cudaOrdinal >= 0 ? "GPU" : "CPU")));
+  if (onGpu && a.deviceId != cudaOrdinal)
+    raise(Error(ErrorCode::WrongDevice, fmt::format("{} is on cuda:{} but the kernel runs on "
+                                                    "cuda:{}",
+                                                    name, a.deviceId, cudaOrdinal)));
+  return static_cast<float *>(a.data);
 }
 
 } // namespace sieve::python

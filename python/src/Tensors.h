@@ -13,6 +13,7 @@
 #include <nanobind/ndarray.h>
 
 #include <string>
+#include <vector>
 
 namespace sieve::python {
 
@@ -49,6 +50,12 @@ template <typename... Args> ArrayFacts factsOf(const nanobind::ndarray<Args...> 
 /// kernel runs on (-1 for the CPU backend): CUDA memory of another GPU is
 /// rejected here, since the runtime cannot tell devices apart.
 runtime::TensorView viewOf(const ArrayFacts &array, const char *name, int cudaOrdinal);
+
+/// The data of a contiguous f32 array of exactly `shape` (the lse
+/// [B, Hq, Sq], the stats [Hq, QB, KB]) in the memory the kernel runs on
+/// (`cudaOrdinal` as for viewOf): errors name the array and what it should be.
+float *f32BufferOf(const ArrayFacts &array, const char *name, std::vector<int64_t> shape,
+                   int cudaOrdinal);
 
 } // namespace sieve::python
 

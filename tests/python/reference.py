@@ -35,3 +35,34 @@ def attention(q, k, v, mask, causal=False, scale=None):
 def relative_error(got, want):
     got = np.asarray(got, dtype=np.float64)
     return np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30)
+
+
+def attention_backward(q, k, v, dout, mask, causal=False, scale=None):
+    """(dq, dk, dv, lse) of attention() for the upstream gradient dout, in
+    float64: dV = P^T dO, dS = P (dO V^T - rowsum(dO O)), dQ = scale dS K,
+    dK = scale dS^T Q, dK and dV summed over the query heads of a key head;
+    lse is the natural log-sum-exp per row (-inf where no key is kept)."""
+    q, k, v, dout = (np.asarray(t, dtype=np.float64) for t in (q, k, v, dout))
+    batch, heads_q, seq_q, head_dim = q.shape
+    heads_kv = k.shape[1]
+    group = heads_q // heads_kv
+    ke, ve = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    scale = 1 / np.sqrt(head_dim) if scale is None else scale
+    allowed = dense_allowed(mask.to_numpy(), mask.block_q, mask.block_k, seq_q, k.shape[2],
+                            causal)[None]
+    scores = np.where(allowed, np.einsum("bhqd,bhkd->bhqk", q, ke) * scale, -np.inf)
+    row_max = scores.max(axis=-1, keepdims=True)
+    any_kept = np.isfinite(row_max)
+    weights = np.where(allowed, np.exp(scores - np.where(any_kept, row_max, 0)), 0)
+    total = weights.sum(axis=-1, keepdims=True)
+    p = weights / np.where(total > 0, total, 1)
+    with np.errstate(divide="ignore"):
+        lse = np.where(any_kept, row_max + np.log(np.where(total > 0, total, 1)), -np.inf)[..., 0]
+    out = np.einsum("bhqk,bhkd->bhqd", p, ve)
+    dv = np.einsum("bhqk,bhqd->bhkd", p, dout)
+    dp = np.einsum("bhqd,bhkd->bhqk", dout, ve)
+    ds = p * (dp - (dout * out).sum(-1, keepdims=True))
+    dq = np.einsum("bhqk,bhkd->bhqd", ds, ke) * scale
+    dk = np.einsum("bhqk,bhqd->bhkd", ds, q) * scale
+    fold = lambda x: x.reshape(batch, heads_kv, group, *x.shape[2:]).sum(axis=2)
+    return dq, fold(dk), fold(dv), lse

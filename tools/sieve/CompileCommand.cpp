@@ -44,6 +44,13 @@ Command addCompileCommand(CLI::App &app) {
   c->add_flag("--thresholds", *thresholds,
               "Threshold mode: the kernel also takes f32 per-head score thresholds [Hq] at "
               "launch and drops every score under its head's");
+  auto saveLse = std::make_shared<bool>(false);
+  c->add_flag("--save-lse", *saveLse,
+              "The training forward: also writes each query row's log-sum-exp (f32 [B, Hq, Sq]) "
+              "for the backward");
+  auto backward = std::make_shared<bool>(false);
+  c->add_flag("--backward", *backward,
+              "The backward pass: dq, dk, dv from q, k, v, out, dout and the forward's lse");
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
@@ -56,6 +63,8 @@ Command addCompileCommand(CLI::App &app) {
               return reportError(s.error());
             s->calibrate = *calibrate;
             s->thresholds = *thresholds;
+            s->saveLse = *saveLse;
+            s->backward = *backward;
             if (Error e = s->validate())
               return reportError(e);
             // Through the cache: a kernel compiled here is one a later run

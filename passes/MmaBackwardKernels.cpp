@@ -1,0 +1,618 @@
+//===- MmaBackwardKernels.cpp - the tensor-core backward kernels ----------===//
+//
+// With P = exp2(scale log2e q.k - lse log2e) recomputed from the forward's
+// log-sum-exp and delta_i = dout_i . out_i:
+//   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - delta),  dQ = scale dS K,
+//   dK = scale dSᵀ Q.
+// The key-value kernel computes the transposed products directly (Sᵀ = K Qᵀ,
+// dPᵀ = V dOᵀ) so its keys are the accumulator rows and Pᵀ, dSᵀ feed the
+// next mma from registers, exactly as P does in the forward. P and dS are
+// rounded to the element type for the mma, as the forward rounds P.
+//
+// A query row the mask leaves without keys (possible inside an active row
+// under causal masking when block_q > block_k) has lse -inf; its lse is
+// taken as +inf here so every P of it is 0 instead of exp2(-inf + inf).
+//
+//===----------------------------------------------------------------------===//
+#include "MmaBackwardKernels.h"
+#include "FragmentMath.h"
+#include "LoweringUtils.h"
+#include "MmaEmitter.h"
+#include "ZeroRows.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionBackwardOp;
+
+namespace sieve::passes {
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+constexpr int64_t kStages = 2;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+/// Rows of the delta kernel's thread block (8 threads per row).
+constexpr int64_t kDeltaRows = 32;
+
+/// The largest multiple of 16 that divides `block` and is at most `cap`
+/// (0 when `block` is not a multiple of 16).
+int64_t tileOf(int64_t block, int64_t cap) {
+  for (int64_t t = std::min(block, cap) / 16 * 16; t >= 16; t -= 16)
+    if (block % t == 0)
+      return t;
+  return 0;
+}
+
+/// The backward's problem and the tiles each kernel uses, fixed at
+/// compile time.
+struct Geometry {
+  ProblemGeometry p;
+  double scale;
+  // query kernel: rows per block, keys per pipeline step
+  int64_t queryTile, querySplit, queryKeyTile;
+  // key-value kernel: keys per block, queries per pipeline step
+  int64_t kvKeys, kvSplit, kvQueryStep;
+  bool kvFragmentsInRegisters; // K and V A-operands kept for the whole column
+  int64_t queryThreads() const { return queryTile / 16 * kWarp; }
+  int64_t kvThreads() const { return kvKeys / 16 * kWarp; }
+  int64_t querySharedBytes() const {
+    return (2 * queryTile + 2 * kStages * queryKeyTile) * p.headDim * 2;
+  }
+  int64_t kvSharedBytes() const { return (2 * kvKeys + 2 * kStages * kvQueryStep) * p.headDim * 2; }
+};
+
+Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
+  Geometry g;
+  auto qType = op.getQuery().getType();
+  auto kType = op.getKey().getType();
+  g.p.elt = qType.getElementType();
+  g.p.batch = qType.getDimSize(0);
+  g.p.headsQ = qType.getDimSize(1);
+  g.p.seqQ = qType.getDimSize(2);
+  g.p.headDim = qType.getDimSize(3);
+  g.p.headsKv = kType.getDimSize(1);
+  g.p.seqK = kType.getDimSize(2);
+  g.p.group = g.p.headsQ / g.p.headsKv;
+  g.p.blockQ = op.getBlockQ();
+  g.p.blockK = op.getBlockK();
+  g.p.causal = op.getCausal();
+  g.scale = op.getScale().convertToDouble();
+  g.p.scaleLog2 = g.scale * kLog2e;
+  // Register budgets (per lane, f32 values): the query kernel holds Q and
+  // dO fragments (D/4 each), dQ (D/2) and two score tiles (keyTile/4
+  // each); the key-value kernel dK, dV (D/2 each) and two transposed
+  // score tiles, plus K and V fragments when D is 64. Halving the streamed
+  // tile at D = 128 keeps both under ~200 registers.
+  const bool wide = g.p.headDim > 64;
+  g.queryTile = tileOf(g.p.blockQ, 64);
+  g.querySplit = g.queryTile ? g.p.blockQ / g.queryTile : 0;
+  g.queryKeyTile = tileOf(g.p.blockK, wide ? 32 : 64);
+  g.kvKeys = tileOf(g.p.blockK, 64);
+  g.kvSplit = g.kvKeys ? g.p.blockK / g.kvKeys : 0;
+  g.kvQueryStep = tileOf(g.p.blockQ, wide ? 32 : 64);
+  g.kvFragmentsInRegisters = !wide;
+  return g;
+}
+
+/// The constant tables of the op, in the kernel module.
+struct Tables {
+  memref::GlobalOp rowHeads, rowQueryBlocks, rowSpans, keyBlocks;
+  memref::GlobalOp colKvHeads, colKeyBlocks, colSpans, colQueryHeads, colQueryBlocks;
+};
+
+Tables createTables(OpBuilder &gb, BlockSparseAttentionBackwardOp op) {
+  auto table = [&](StringRef name, ArrayRef<int32_t> values) {
+    return createConstantTable(gb, op.getLoc(), ("sieve_bwd_" + name).str(), values);
+  };
+  return {table("row_heads", op.getRowHeads()),
+          table("row_query_blocks", op.getRowQueryBlocks()),
+          table("row_spans", op.getRowSpans()),
+          table("key_blocks", op.getKeyBlocks()),
+          table("col_kv_heads", op.getColKvHeads()),
+          table("col_key_blocks", op.getColKeyBlocks()),
+          table("col_spans", op.getColSpans()),
+          table("col_query_heads", op.getColQueryHeads()),
+          table("col_query_blocks", op.getColQueryBlocks())};
+}
+
+/// Argument positions: the op's nine operands, then the delta scratch.
+enum Arg { kQ, kK, kV, kOut, kDout, kLse, kDq, kDk, kDv, kDelta };
+
+gpu::GPUFuncOp createKernel(OpBuilder &gb, BlockSparseAttentionBackwardOp op, StringRef name,
+                            int64_t threads) {
+  SmallVector<Type> argTypes(op->getOperandTypes());
+  argTypes.push_back(MemRefType::get({ShapedType::kDynamic}, gb.getF32Type()));
+  auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), name, gb.getFunctionType(argTypes, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
+  func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  return func;
+}
+
+Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp g) {
+  return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
+}
+
+/// delta[(bi * Hq + h) * Sq + i], the scratch's layout.
+Value deltaIndex(FragmentBuilder &e, const Geometry &g, Value bi, Value h, Value i) {
+  return e.add(e.mul(e.add(e.mul(bi, g.p.headsQ), h), g.p.seqQ), i);
+}
+
+/// The shared-memory views of a kernel: tiles of `rows` x D elements at
+/// consecutive offsets.
+struct SharedTiles {
+  ImplicitLocOpBuilder &b;
+  Value smem;
+  int64_t headDim;
+  Type elt;
+  int64_t offset = 0;
+  Value next(int64_t rows) {
+    auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+    auto type = MemRefType::get({rows, headDim}, elt, MemRefLayoutAttrInterface(), workgroup);
+    Value view = memref::ViewOp::create(b, type, smem, indexConst(b, offset), ValueRange{});
+    offset += rows * headDim * 2;
+    return view;
+  }
+};
+
+Value dynamicShared(ImplicitLocOpBuilder &b) {
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), workgroup);
+  return gpu::DynamicSharedMemoryOp::create(b, bytesType);
+}
+
+/// Scales `acc` (D/8 chunks of 4, this warp's 16 rows) by `factor`,
+/// stages it through the warp's rows of the swizzled `tile` and writes
+/// rows below `limit` to dst[bi, head, firstRow + row, :] in 16-byte
+/// chunks. The caller puts a barrier before (the tile's last readers).
+void storeRows(MmaEmitter &e, ArrayRef<Value> acc, double factor, Value tile, Value warpRow0,
+               Value lane, Value dst, Value bi, Value head, Value firstRow, int64_t limit) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
+  for (int64_t d = 0; d < e.headDim / 8; ++d)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
+      Value lo = acc[d * 4 + 2 * half], hi = acc[d * 4 + 2 * half + 1];
+      if (factor != 1.0) {
+        lo = arith::MulFOp::create(b, lo, e.f32(factor));
+        hi = arith::MulFOp::create(b, hi, e.f32(factor));
+      }
+      Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
+      auto store = vector::StoreOp::create(b, e.pack(lo, hi), tile, ValueRange{row, col});
+      store.setAlignment(4);
+    }
+  // Each warp reads back only its own 16 rows: a warp-level sync suffices,
+  // but the rows were written by other lanes, so make them visible.
+  gpu::BarrierOp::create(b);
+  const int64_t cpr = e.chunksPerRow();
+  for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
+    Value c = e.add(lane, i * kWarp);
+    Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
+    Value target = e.add(firstRow, row);
+    e.ifThen(e.ult(target, e.idx(limit)), [&] {
+      auto load = vector::LoadOp::create(b, VectorType::get({kMmaChunk}, e.elt), tile,
+                                         ValueRange{row, e.swizzledCol(row, chunk)});
+      load.setAlignment(16);
+      auto store = vector::StoreOp::create(b, load, dst,
+                                           ValueRange{bi, head, target, e.mul(chunk, kMmaChunk)});
+      store.setAlignment(16);
+    });
+  }
+}
+
+/// lse in log2 units for use as the subtrahend of P's exponent: +inf for
+/// a query past Sq or one without keys (lse -inf), so its P are all 0.
+Value lseSubtrahend(FragmentBuilder &e, Value lse, Value bi, Value h, Value query, int64_t seqQ) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value valid = e.ult(query, e.idx(seqQ));
+  Value read = arith::MinUIOp::create(b, query, e.idx(seqQ - 1));
+  Value x = memref::LoadOp::create(b, lse, ValueRange{bi, h, read});
+  Value finite = arith::CmpFOp::create(b, arith::CmpFPredicate::UGT, x, e.f32(-kInf));
+  Value use = arith::AndIOp::create(b, valid, finite);
+  return arith::SelectOp::create(b, use, arith::MulFOp::create(b, x, e.f32(kLog2e)), e.f32(kInf));
+}
+
+/// delta of `query` from the scratch (0 past Sq).
+Value deltaOf(FragmentBuilder &e, const Geometry &g, Value delta, Value bi, Value h, Value query) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value valid = e.ult(query, e.idx(g.p.seqQ));
+  Value read = arith::MinUIOp::create(b, query, e.idx(g.p.seqQ - 1));
+  Value x = memref::LoadOp::create(b, delta, ValueRange{deltaIndex(e, g, bi, h, read)});
+  return arith::SelectOp::create(b, valid, x, e.f32(0.0));
+}
+
+//===----------------------------------------------------------------------===//
+// delta = rowsum(dout * out)
+//===----------------------------------------------------------------------===//
+
+BackwardLaunch buildDeltaKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
+                                const Geometry &g) {
+  const int64_t threads = kDeltaRows * 8, D = g.p.headDim;
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_delta", threads);
+  Block &entry = func.getBody().front();
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  FragmentBuilder e{b, g.p.elt};
+  const int64_t rowBlocks = (g.p.seqQ + kDeltaRows - 1) / kDeltaRows;
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value h = e.div(blockX, rowBlocks);
+  Value row = e.add(e.mul(e.rem(blockX, rowBlocks), kDeltaRows), e.div(tid, 8));
+  Value part = e.rem(tid, 8);
+  // Rows past Sq read the last row (every lane must join the shuffles).
+  Value read = arith::MinUIOp::create(b, row, e.idx(g.p.seqQ - 1));
+  Value sum = e.f32(0.0);
+  const int64_t perThread = D / 8; // elements, in vectors of 8
+  for (int64_t v = 0; v < perThread / kMmaChunk; ++v) {
+    Value col = e.add(e.mul(part, perThread), v * kMmaChunk);
+    auto vecType = VectorType::get({kMmaChunk}, g.p.elt);
+    auto x =
+        vector::LoadOp::create(b, vecType, entry.getArgument(kOut), ValueRange{bi, h, read, col});
+    auto y =
+        vector::LoadOp::create(b, vecType, entry.getArgument(kDout), ValueRange{bi, h, read, col});
+    x.setAlignment(16);
+    y.setAlignment(16);
+    auto f32Vec = VectorType::get({kMmaChunk}, b.getF32Type());
+    Value prod = arith::MulFOp::create(b, arith::ExtFOp::create(b, f32Vec, x.getResult()),
+                                       arith::ExtFOp::create(b, f32Vec, y.getResult()));
+    sum = arith::AddFOp::create(
+        b, sum, vector::ReductionOp::create(b, vector::CombiningKind::ADD, prod).getResult());
+  }
+  for (int32_t offset : {1, 2, 4}) {
+    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
+    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
+    sum = arith::AddFOp::create(
+        b, sum,
+        gpu::ShuffleOp::create(b, sum, off, width, gpu::ShuffleMode::XOR).getShuffleResult());
+  }
+  Value writes =
+      arith::AndIOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part, e.idx(0)),
+                            e.ult(row, e.idx(g.p.seqQ)));
+  e.ifThen(writes, [&] {
+    memref::StoreOp::create(b, sum, entry.getArgument(kDelta),
+                            ValueRange{deltaIndex(e, g, bi, h, row)});
+  });
+  gpu::ReturnOp::create(b);
+  return {func, g.p.headsQ * rowBlocks, threads, 0,
+          "delta rows=" + std::to_string(kDeltaRows) + " threads=" + std::to_string(threads)};
+}
+
+//===----------------------------------------------------------------------===//
+// dQ by rows
+//===----------------------------------------------------------------------===//
+
+BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
+                                const Geometry &g, const Tables &tables) {
+  const int64_t D = g.p.headDim, KT = g.queryKeyTile, S = kStages;
+  const int64_t threads = g.queryThreads(), dTiles = D / 8, kTiles = KT / 8;
+  const int64_t subTiles = g.p.blockK / KT;
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_query", threads);
+  Block &entry = func.getBody().front();
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  MmaEmitter e(b, g.p.elt, D, threads);
+  Value q = entry.getArgument(kQ), k = entry.getArgument(kK), v = entry.getArgument(kV),
+        dout = entry.getArgument(kDout), lse = entry.getArgument(kLse), dq = entry.getArgument(kDq),
+        delta = entry.getArgument(kDelta);
+
+  SharedTiles shared{b, dynamicShared(b), D, g.p.elt};
+  Value qTile = shared.next(g.queryTile), doTile = shared.next(g.queryTile);
+  Value kTile = shared.next(S * KT), vTile = shared.next(S * KT);
+
+  Value heads = getGlobal(b, tables.rowHeads), qBlocks = getGlobal(b, tables.rowQueryBlocks),
+        spans = getGlobal(b, tables.rowSpans), keyBlocks = getGlobal(b, tables.keyBlocks);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value r = e.div(blockX, g.querySplit);
+  // Empty rows: dQ is zeros, written by a few blocks that read nothing.
+  const int64_t numRows = op.getNumRows();
+  int64_t activeRows = 0;
+  ArrayRef<int32_t> rowSpans = op.getRowSpans();
+  for (int64_t i = 0; i < numRows; ++i)
+    activeRows += rowSpans[2 * i + 1] > rowSpans[2 * i];
+  const RowLaunch launch = rowLaunchOf(numRows, activeRows, g.p.blockQ, D,
+                                       g.p.elt.getIntOrFloatBitWidth() / 8, g.querySplit);
+  emitZeroRowBlocks(b, g.p, launch, dq, heads, qBlocks, blockX, bi, tid, threads, kMmaChunk);
+
+  Value h = loadIndexEntry(b, heads, r);
+  Value kvh = e.div(h, g.p.group);
+  Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.p.blockQ),
+                       e.mul(e.rem(blockX, g.querySplit), g.queryTile));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value numSteps = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), subTiles);
+  auto stepKey = [&](Value t) {
+    Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, subTiles)));
+    return e.add(e.mul(kb, g.p.blockK), e.mul(e.rem(t, subTiles), KT));
+  };
+  auto load = [&](Value t) {
+    Value first = stepKey(t);
+    Value stageRow = e.mul(e.rem(t, S), KT);
+    e.copyRowsAsync(k, bi, kvh, first, g.p.seqK, kTile, stageRow, KT, tid);
+    e.copyRowsAsync(v, bi, kvh, first, g.p.seqK, vTile, stageRow, KT, tid);
+  };
+  e.copyRowsAsync(q, bi, h, qStart, g.p.seqQ, qTile, e.idx(0), g.queryTile, tid);
+  e.copyRowsAsync(dout, bi, h, qStart, g.p.seqQ, doTile, e.idx(0), g.queryTile, tid);
+  e.commitGroup();
+  e.prologue(numSteps, S, load);
+  e.waitGroups(static_cast<int32_t>(S - 1));
+  gpu::BarrierOp::create(b);
+
+  Value warpRow0 = e.mul(warp, 16);
+  SmallVector<SmallVector<Value, 4>> qFrag, doFrag;
+  for (int64_t kk = 0; kk < D / 16; ++kk) {
+    qFrag.push_back(e.rowOperand(qTile, warpRow0, kk, lane));
+    doFrag.push_back(e.rowOperand(doTile, warpRow0, kk, lane));
+  }
+  Value warpFirstQuery = e.add(qStart, warpRow0);
+  Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+  Value lse2[2], rowDelta[2];
+  for (int half = 0; half < 2; ++half) {
+    lse2[half] = lseSubtrahend(e, lse, bi, h, queryRow[half], g.p.seqQ);
+    rowDelta[half] = deltaOf(e, g, delta, bi, h, queryRow[half]);
+  }
+
+  SmallVector<Value> inits(dTiles * 4, e.f32(0.0));
+  auto loop = e.pipelinedLoop(numSteps, S, inits, load, [&](Value t, ValueRange state) {
+    Value stageRow = e.mul(e.rem(t, S), KT);
+    Fragment s(kTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
+    Fragment dp(kTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
+    for (int64_t jp = 0; jp < KT / 16; ++jp)
+      for (int64_t kk = 0; kk < D / 16; ++kk) {
+        auto kFrag = e.colOperand(kTile, e.add(stageRow, jp * 16), kk, lane);
+        e.mma(qFrag[kk], {kFrag[0], kFrag[1]}, s[2 * jp]);
+        e.mma(qFrag[kk], {kFrag[2], kFrag[3]}, s[2 * jp + 1]);
+        auto vFrag = e.colOperand(vTile, e.add(stageRow, jp * 16), kk, lane);
+        e.mma(doFrag[kk], {vFrag[0], vFrag[1]}, dp[2 * jp]);
+        e.mma(doFrag[kk], {vFrag[2], vFrag[3]}, dp[2 * jp + 1]);
+      }
+    maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal);
+    // dS = P (dP - delta), in place of the scores.
+    for (int64_t j = 0; j < kTiles; ++j)
+      for (int64_t i = 0; i < 4; ++i) {
+        Value p = e.exp2(math::FmaOp::create(b, s[j][i], e.f32(g.p.scaleLog2),
+                                             arith::NegFOp::create(b, lse2[i / 2])));
+        s[j][i] = arith::MulFOp::create(b, p, arith::SubFOp::create(b, dp[j][i], rowDelta[i / 2]));
+      }
+    SmallVector<Value> acc(state);
+    for (int64_t kk = 0; kk < KT / 16; ++kk) {
+      SmallVector<Value, 4> dsFrag = probabilityOperand(e, s, kk);
+      for (int64_t dpi = 0; dpi < D / 16; ++dpi) {
+        auto frag = e.transposedOperand(kTile, stageRow, kk, dpi, lane);
+        e.mma(dsFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dpi * 4, 4));
+        e.mma(dsFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dpi + 1) * 4, 4));
+      }
+    }
+    return acc;
+  });
+  e.waitGroups(0);
+  gpu::BarrierOp::create(b); // every warp is done with the Q tile
+  storeRows(e, SmallVector<Value>(loop.getResults()), g.scale, qTile, warpRow0, lane, dq, bi, h,
+            qStart, g.p.seqQ);
+  gpu::ReturnOp::create(b);
+  return {func, launch.gridX(), threads, g.querySharedBytes(),
+          "query_tile=" + std::to_string(g.queryTile) + " key_tile=" + std::to_string(KT) +
+              " warps=" + std::to_string(threads / kWarp)};
+}
+
+//===----------------------------------------------------------------------===//
+// dK and dV by columns
+//===----------------------------------------------------------------------===//
+
+/// Zeroes Pᵀ where a query comes before its key (causal), only on steps
+/// whose queries may precede the warp's last key.
+void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
+                    Value laneCol, const Value keyRow[2]) {
+  ImplicitLocOpBuilder &b = e.b;
+  const int64_t chunks = static_cast<int64_t>(p.size());
+  SmallVector<Type> types(chunks * 4, b.getF32Type());
+  auto maskIf = scf::IfOp::create(b, types, e.ult(firstQuery, warpLastKey), true);
+  OpBuilder::InsertionGuard guard(b);
+  SmallVector<Value> flat;
+  b.setInsertionPointToStart(&maskIf.getElseRegion().front());
+  for (auto &chunk : p)
+    flat.append(chunk.begin(), chunk.end());
+  scf::YieldOp::create(b, flat);
+  b.setInsertionPointToStart(&maskIf.getThenRegion().front());
+  flat.clear();
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 0; i < 4; ++i) {
+      Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
+      Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
+      flat.push_back(arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0)));
+    }
+  scf::YieldOp::create(b, flat);
+  b.setInsertionPointAfter(maskIf);
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 0; i < 4; ++i)
+      p[j][i] = maskIf.getResult(j * 4 + i);
+}
+
+BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
+                                   const Geometry &g, const Tables &tables) {
+  const int64_t D = g.p.headDim, QS = g.kvQueryStep, S = kStages;
+  const int64_t threads = g.kvThreads(), dTiles = D / 8, qTiles = QS / 8;
+  const int64_t stepsPerTile = g.p.blockQ / QS;
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_key_value", threads);
+  Block &entry = func.getBody().front();
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  MmaEmitter e(b, g.p.elt, D, threads);
+  Value q = entry.getArgument(kQ), k = entry.getArgument(kK), v = entry.getArgument(kV),
+        dout = entry.getArgument(kDout), lse = entry.getArgument(kLse), dk = entry.getArgument(kDk),
+        dvOut = entry.getArgument(kDv), delta = entry.getArgument(kDelta);
+
+  SharedTiles shared{b, dynamicShared(b), D, g.p.elt};
+  Value kTile = shared.next(g.kvKeys), vTile = shared.next(g.kvKeys);
+  Value qTile = shared.next(S * QS), doTile = shared.next(S * QS);
+
+  Value cHeads = getGlobal(b, tables.colKvHeads), cBlocks = getGlobal(b, tables.colKeyBlocks),
+        cSpans = getGlobal(b, tables.colSpans), tHeads = getGlobal(b, tables.colQueryHeads),
+        tBlocks = getGlobal(b, tables.colQueryBlocks);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value c = e.div(blockX, g.kvSplit);
+  Value kvh = loadIndexEntry(b, cHeads, c);
+  Value firstKey = e.add(e.mul(loadIndexEntry(b, cBlocks, c), g.p.blockK),
+                         e.mul(e.rem(blockX, g.kvSplit), g.kvKeys));
+  auto [colBegin, colEnd] = loadRowSpan(b, cSpans, c);
+  Value numSteps = e.mul(arith::SubIOp::create(b, colEnd, colBegin), stepsPerTile);
+  // Step t: tile colBegin + t / stepsPerTile, its queries from sub-step t % stepsPerTile.
+  auto stepQuery = [&](Value t) -> std::pair<Value, Value> {
+    Value tile = e.add(colBegin, e.div(t, stepsPerTile));
+    Value h = loadIndexEntry(b, tHeads, tile);
+    Value first = e.add(e.mul(loadIndexEntry(b, tBlocks, tile), g.p.blockQ),
+                        e.mul(e.rem(t, stepsPerTile), QS));
+    return {h, first};
+  };
+  auto load = [&](Value t) {
+    auto [h, first] = stepQuery(t);
+    Value stageRow = e.mul(e.rem(t, S), QS);
+    e.copyRowsAsync(q, bi, h, first, g.p.seqQ, qTile, stageRow, QS, tid);
+    e.copyRowsAsync(dout, bi, h, first, g.p.seqQ, doTile, stageRow, QS, tid);
+  };
+  e.copyRowsAsync(k, bi, kvh, firstKey, g.p.seqK, kTile, e.idx(0), g.kvKeys, tid);
+  e.copyRowsAsync(v, bi, kvh, firstKey, g.p.seqK, vTile, e.idx(0), g.kvKeys, tid);
+  e.commitGroup();
+  e.prologue(numSteps, S, load);
+  e.waitGroups(static_cast<int32_t>(S - 1));
+  gpu::BarrierOp::create(b);
+
+  Value warpKey0 = e.mul(warp, 16);
+  auto keyOperand = [&](Value tile, int64_t kk) { return e.rowOperand(tile, warpKey0, kk, lane); };
+  SmallVector<SmallVector<Value, 4>> kFrag, vFrag;
+  if (g.kvFragmentsInRegisters)
+    for (int64_t kk = 0; kk < D / 16; ++kk) {
+      kFrag.push_back(keyOperand(kTile, kk));
+      vFrag.push_back(keyOperand(vTile, kk));
+    }
+  Value warpFirstKey = e.add(firstKey, warpKey0);
+  Value keyRow[2] = {e.add(warpFirstKey, laneRow), e.add(e.add(warpFirstKey, laneRow), 8)};
+  Value warpLastKey = e.add(warpFirstKey, 15);
+
+  SmallVector<Value> inits(2 * dTiles * 4, e.f32(0.0)); // dK, then dV
+  auto loop = e.pipelinedLoop(numSteps, S, inits, load, [&](Value t, ValueRange state) {
+    auto [h, firstQuery] = stepQuery(t);
+    Value stageRow = e.mul(e.rem(t, S), QS);
+    // The lane's queries: column 8j + laneCol + {0, 1} of each chunk.
+    SmallVector<Value> colLse2, colDelta;
+    for (int64_t j = 0; j < qTiles; ++j)
+      for (int64_t cc = 0; cc < 2; ++cc) {
+        Value query = e.add(e.add(firstQuery, laneCol), j * 8 + cc);
+        colLse2.push_back(lseSubtrahend(e, lse, bi, h, query, g.p.seqQ));
+        colDelta.push_back(deltaOf(e, g, delta, bi, h, query));
+      }
+    // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ: keys are the rows, queries the columns.
+    Fragment st(qTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
+    Fragment dpt(qTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
+    for (int64_t kk = 0; kk < D / 16; ++kk) {
+      SmallVector<Value, 4> kA = g.kvFragmentsInRegisters ? kFrag[kk] : keyOperand(kTile, kk);
+      SmallVector<Value, 4> vA = g.kvFragmentsInRegisters ? vFrag[kk] : keyOperand(vTile, kk);
+      for (int64_t jp = 0; jp < QS / 16; ++jp) {
+        auto qB = e.colOperand(qTile, e.add(stageRow, jp * 16), kk, lane);
+        e.mma(kA, {qB[0], qB[1]}, st[2 * jp]);
+        e.mma(kA, {qB[2], qB[3]}, st[2 * jp + 1]);
+        auto doB = e.colOperand(doTile, e.add(stageRow, jp * 16), kk, lane);
+        e.mma(vA, {doB[0], doB[1]}, dpt[2 * jp]);
+        e.mma(vA, {doB[2], doB[3]}, dpt[2 * jp + 1]);
+      }
+    }
+    // Pᵀ, in place of the scores.
+    for (int64_t j = 0; j < qTiles; ++j)
+      for (int64_t i = 0; i < 4; ++i)
+        st[j][i] = e.exp2(math::FmaOp::create(b, st[j][i], e.f32(g.p.scaleLog2),
+                                              arith::NegFOp::create(b, colLse2[j * 2 + i % 2])));
+    if (g.p.causal)
+      maskTransposed(e, st, firstQuery, warpLastKey, laneCol, keyRow);
+    SmallVector<Value> acc(state);
+    MutableArrayRef<Value> dkAcc = MutableArrayRef<Value>(acc).take_front(dTiles * 4);
+    MutableArrayRef<Value> dvAcc = MutableArrayRef<Value>(acc).drop_front(dTiles * 4);
+    // dV += Pᵀ dO: dO rows are K of this product, read transposed.
+    for (int64_t kk = 0; kk < QS / 16; ++kk) {
+      SmallVector<Value, 4> pA = probabilityOperand(e, st, kk);
+      for (int64_t dpi = 0; dpi < D / 16; ++dpi) {
+        auto frag = e.transposedOperand(doTile, stageRow, kk, dpi, lane);
+        e.mma(pA, {frag[0], frag[1]}, dvAcc.slice(2 * dpi * 4, 4));
+        e.mma(pA, {frag[2], frag[3]}, dvAcc.slice((2 * dpi + 1) * 4, 4));
+      }
+    }
+    // dSᵀ = Pᵀ (dPᵀ - delta), then dK += dSᵀ Q.
+    for (int64_t j = 0; j < qTiles; ++j)
+      for (int64_t i = 0; i < 4; ++i)
+        st[j][i] = arith::MulFOp::create(
+            b, st[j][i], arith::SubFOp::create(b, dpt[j][i], colDelta[j * 2 + i % 2]));
+    for (int64_t kk = 0; kk < QS / 16; ++kk) {
+      SmallVector<Value, 4> dsA = probabilityOperand(e, st, kk);
+      for (int64_t dpi = 0; dpi < D / 16; ++dpi) {
+        auto frag = e.transposedOperand(qTile, stageRow, kk, dpi, lane);
+        e.mma(dsA, {frag[0], frag[1]}, dkAcc.slice(2 * dpi * 4, 4));
+        e.mma(dsA, {frag[2], frag[3]}, dkAcc.slice((2 * dpi + 1) * 4, 4));
+      }
+    }
+    return acc;
+  });
+  e.waitGroups(0);
+  gpu::BarrierOp::create(b); // every warp is done with the K and V tiles
+  SmallVector<Value> results(loop.getResults());
+  ArrayRef<Value> all(results);
+  storeRows(e, all.take_front(dTiles * 4), g.scale, kTile, warpKey0, lane, dk, bi, kvh, firstKey,
+            g.p.seqK);
+  storeRows(e, all.drop_front(dTiles * 4), 1.0, vTile, warpKey0, lane, dvOut, bi, kvh, firstKey,
+            g.p.seqK);
+  gpu::ReturnOp::create(b);
+  return {func, op.getNumColumns() * g.kvSplit, threads, g.kvSharedBytes(),
+          "keys=" + std::to_string(g.kvKeys) + " query_step=" + std::to_string(QS) +
+              " warps=" + std::to_string(threads / kWarp) +
+              (g.kvFragmentsInRegisters ? " kv_in_registers" : "")};
+}
+
+} // namespace
+
+std::string mmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op) {
+  Geometry g = geometryOf(op);
+  if (!g.p.elt.isF16() && !g.p.elt.isBF16())
+    return "needs f16 or bf16 elements";
+  if (g.p.headDim != 64 && g.p.headDim != 128)
+    return "needs head dim 64 or 128";
+  if (g.p.blockQ % 16 != 0 || g.p.blockK % 16 != 0)
+    return "needs block_q and block_k multiples of 16 (one warp per 16 rows)";
+  for (Value t : {op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
+                  op.getDquery(), op.getDkey(), op.getDvalue()})
+    if (!hasUnitInnerStride(cast<MemRefType>(t.getType())))
+      return "needs a static unit stride on the head dimension (16-byte loads)";
+  if (std::max(g.querySharedBytes(), g.kvSharedBytes()) > 227 * 1024)
+    return "needs more shared memory than a GPU block has";
+  const int64_t batch = g.p.batch;
+  if (batch > 65535 || op.getNumRows() * g.querySplit > std::numeric_limits<int32_t>::max() ||
+      op.getNumColumns() * g.kvSplit > std::numeric_limits<int32_t>::max())
+    return "needs a grid within the GPU's limits";
+  return "";
+}
+
+BackwardKernels buildMmaBackwardKernels(BlockSparseAttentionBackwardOp op,
+                                        gpu::GPUModuleOp gpuModule) {
+  const Geometry g = geometryOf(op);
+  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
+  const Tables tables = createTables(gb, op);
+  BackwardKernels kernels;
+  kernels.delta = buildDeltaKernel(op, gpuModule, g);
+  kernels.keyValue = buildKeyValueKernel(op, gpuModule, g, tables);
+  kernels.query = buildQueryKernel(op, gpuModule, g, tables);
+  return kernels;
+}
+
+} // namespace sieve::passes

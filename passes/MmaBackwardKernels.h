@@ -1,0 +1,54 @@
+//===- MmaBackwardKernels.h - the tensor-core backward kernels --*- C++ -*-===//
+//
+// The GPU lowering of sieve.block_sparse_attention_backward: three kernels
+// on one stream, all taking the op's operands and the f32 delta scratch.
+//
+//   delta:     delta_i = dout_i . out_i for every query row (simt, vector
+//              loads, a shuffle reduction per row).
+//   key-value: one thread block per (column, 64 keys, batch entry) walks the
+//              column table: for each tile reading its key block it streams
+//              the tile's Q and dO rows through cp.async stages and adds
+//              dV += Pᵀ dO and dK += dSᵀ Q into register accumulators (P
+//              recomputed from the saved lse), so every dK and dV row has one
+//              writer, GQA query heads included.
+//   query:     one thread block per (row, query tile, batch entry) walks the
+//              row table as the forward does and adds dQ += dS K.
+//
+// Both matrix kernels are mma.sync m16n8k16 with the forward's habits:
+// swizzled shared tiles, ldmatrix, accumulator fragments reused as the
+// next product's A operand, constant tables, empty rows and columns
+// writing zeros without reading anything.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_MMABACKWARDKERNELS_H
+#define SIEVE_PASSES_MMABACKWARDKERNELS_H
+
+#include "sieve/dialect/SieveOps.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <string>
+
+namespace sieve::passes {
+
+/// Launch geometry of one backward kernel: grid (x, batch), block threads.
+struct BackwardLaunch {
+  mlir::gpu::GPUFuncOp func;
+  int64_t gridX = 0, threads = 0, sharedBytes = 0;
+  std::string config;
+};
+
+struct BackwardKernels {
+  BackwardLaunch delta, keyValue, query;
+};
+
+/// Why the tensor-core backward cannot be built for `op`, or "".
+std::string mmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);
+
+/// Builds the three kernels into `gpuModule` (tables as its constants).
+BackwardKernels buildMmaBackwardKernels(dialect::BlockSparseAttentionBackwardOp op,
+                                        mlir::gpu::GPUModuleOp gpuModule);
+
+} // namespace sieve::passes
+
+#endif

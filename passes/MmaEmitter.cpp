@@ -1,0 +1,154 @@
+//===- MmaEmitter.cpp - warp-level tensor-core building blocks ------------===//
+#include "MmaEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+Value MmaEmitter::swizzledCol(Value row, Value chunk) {
+  Value phase = arith::AndIOp::create(b, row, idx(7));
+  return mul(arith::XOrIOp::create(b, chunk, phase), kMmaChunk);
+}
+
+Value MmaEmitter::mmaOperand(Value pair) {
+  if (elt.isBF16())
+    return LLVM::BitcastOp::create(b, b.getI32Type(), pair);
+  return pair;
+}
+
+void MmaEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, MutableArrayRef<Value> acc) {
+  auto f32Type = b.getF32Type();
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  NVVM::MMATypes ptx = elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  SmallVector<Value> aOps, bOps;
+  for (Value v : a)
+    aOps.push_back(mmaOperand(v));
+  for (Value v : bFrag)
+    bOps.push_back(mmaOperand(v));
+  Value r = NVVM::MmaOp::create(
+      b, resultType, aOps, bOps, SmallVector<Value>(acc), {16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ptx, ptx},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+  for (int64_t i = 0; i < 4; ++i)
+    acc[i] = LLVM::ExtractValueOp::create(b, r, i);
+}
+
+SmallVector<Value, 4> MmaEmitter::ldmatrix4(Value tile, Value row, Value col, bool transpose) {
+  auto type = VectorType::get({4, 2}, elt);
+  Value m = nvgpu::LdMatrixOp::create(b, type, tile, ValueRange{row, col}, transpose, 4);
+  SmallVector<Value, 4> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(vector::ExtractOp::create(b, m, ArrayRef<int64_t>{i}));
+  return out;
+}
+
+SmallVector<Value, 4> MmaEmitter::rowOperand(Value tile, Value row0, int64_t kk, Value lane) {
+  // Lanes 0-15 address rows 0-15 at the first 8 columns, 16-31 the next 8.
+  Value row = add(row0, rem(lane, 16));
+  Value chunk = add(div(lane, 16), 2 * kk);
+  return ldmatrix4(tile, row, swizzledCol(row, chunk), false);
+}
+
+SmallVector<Value, 4> MmaEmitter::colOperand(Value tile, Value row0, int64_t kk, Value lane) {
+  // Quarter q of the lanes addresses matrix q: rows (q / 2) * 8 + lane % 8,
+  // columns (q % 2) * 8 of the k16 step.
+  Value quarter = div(lane, 8);
+  Value row = add(add(row0, rem(lane, 8)), mul(div(quarter, 2), 8));
+  Value chunk = add(rem(quarter, 2), 2 * kk);
+  return ldmatrix4(tile, row, swizzledCol(row, chunk), false);
+}
+
+SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int64_t kk, int64_t dp,
+                                                    Value lane) {
+  Value quarter = div(lane, 8);
+  Value row = add(add(row0, rem(lane, 8)), add(mul(rem(quarter, 2), 8), idx(kk * 16)));
+  Value chunk = add(div(quarter, 2), 2 * dp);
+  return ldmatrix4(tile, row, swizzledCol(row, chunk), true);
+}
+
+void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,
+                               Value dst, Value dstRow0, int64_t rows, Value tid) {
+  const int64_t cpr = chunksPerRow(), copies = rows * cpr;
+  for (int64_t i = 0; i < (copies + threads - 1) / threads; ++i) {
+    Value c = add(tid, i * threads);
+    // A last round that not every thread has a chunk of: the rest skip it.
+    if ((i + 1) * threads > copies) {
+      auto ifOp = scf::IfOp::create(b, TypeRange{}, ult(c, idx(copies)), false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
+      continue;
+    }
+    copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
+  }
+}
+
+void MmaEmitter::copyChunk(Value src, Value bi, Value head, Value firstRow, int64_t limit,
+                           Value dst, Value dstRow0, Value c) {
+  const int64_t cpr = chunksPerRow();
+  {
+    Value r = div(c, cpr), chunk = rem(c, cpr);
+    Value row = add(firstRow, r);
+    Value valid = ult(row, idx(limit));
+    Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
+    Value srcElements = arith::SelectOp::create(b, valid, idx(kMmaChunk), idx(0));
+    Value dstRow = add(dstRow0, r);
+    nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, swizzledCol(dstRow, chunk)}, src,
+                                     ValueRange{bi, head, readRow, mul(chunk, kMmaChunk)},
+                                     b.getIndexAttr(kMmaChunk), srcElements, b.getUnitAttr());
+  }
+}
+
+void MmaEmitter::commitGroup() { NVVM::CpAsyncCommitGroupOp::create(b); }
+void MmaEmitter::waitGroups(int32_t pending) { NVVM::CpAsyncWaitGroupOp::create(b, pending); }
+
+void MmaEmitter::prologue(Value numSteps, int64_t stages, const std::function<void(Value)> &load) {
+  for (int64_t s = 0; s + 1 < stages; ++s) {
+    ifThen(ult(idx(s), numSteps), [&] { load(idx(s)); });
+    commitGroup();
+  }
+}
+
+scf::ForOp
+MmaEmitter::pipelinedLoop(Value numSteps, int64_t stages, ValueRange inits,
+                          const std::function<void(Value)> &load,
+                          const std::function<SmallVector<Value>(Value, ValueRange)> &body) {
+  auto loop = scf::ForOp::create(b, idx(0), numSteps, idx(1), inits);
+  OpBuilder::InsertionGuard loopGuard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value t = loop.getInductionVar();
+  // Step t has landed once at most min(numSteps-1-t, stages-2) younger
+  // groups are pending; wait_group takes an immediate, so branch on the count.
+  Value younger = arith::SubIOp::create(b, add(numSteps, -1), t);
+  std::function<void(int64_t)> waitFor = [&](int64_t pending) {
+    if (pending == 0)
+      return waitGroups(0);
+    auto ifOp = scf::IfOp::create(
+        b, TypeRange{}, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, younger, idx(pending)),
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    waitGroups(static_cast<int32_t>(pending));
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    waitFor(pending - 1);
+  };
+  waitFor(stages - 2);
+  gpu::BarrierOp::create(b);
+  // Every warp is past step t-1, so its buffer may be refilled.
+  Value next = add(t, stages - 1);
+  ifThen(ult(next, numSteps), [&] { load(next); });
+  commitGroup();
+  scf::YieldOp::create(b, body(t, loop.getRegionIterArgs()));
+  return loop;
+}
+
+} // namespace sieve::passes

@@ -1,0 +1,91 @@
+//===- MmaEmitter.h - warp-level tensor-core building blocks ----*- C++ -*-===//
+//
+// The pieces every mma.sync kernel (the forward, and the backward's dQ and
+// dK/dV kernels) is built from: swizzled shared-memory rows, ldmatrix,
+// m16n8k16 mma.sync, and cp.async row copies that zero-fill past the end
+// of a tensor.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_MMAEMITTER_H
+#define SIEVE_PASSES_MMAEMITTER_H
+
+#include "FragmentMath.h"
+
+namespace sieve::passes {
+
+/// Elements per 16-byte chunk of a 16-bit row.
+constexpr int64_t kMmaChunk = 8;
+
+struct MmaEmitter : FragmentBuilder {
+  int64_t headDim; // elements per row of every staged tile
+  int64_t threads; // threads of the block that copy rows together
+
+  MmaEmitter(mlir::ImplicitLocOpBuilder &b, mlir::Type elt, int64_t headDim, int64_t threads)
+      : FragmentBuilder{b, elt}, headDim(headDim), threads(threads) {}
+
+  int64_t chunksPerRow() const { return headDim / kMmaChunk; }
+
+  /// Column (in elements) of logical 16-byte chunk `chunk` in swizzled row
+  /// `row`: chunk ^ row % 8, so 8 rows read at one logical chunk (ldmatrix)
+  /// and one row written chunk by chunk (cp.async) hit distinct banks.
+  mlir::Value swizzledCol(mlir::Value row, mlir::Value chunk);
+
+  /// acc += a·b for one m16n8k16 tile; `acc` holds 4 f32 values.
+  void mma(llvm::ArrayRef<mlir::Value> a, llvm::ArrayRef<mlir::Value> bFrag,
+           llvm::MutableArrayRef<mlir::Value> acc);
+
+  /// ldmatrix .x4 (optionally transposed) at (row, col) of a shared tile;
+  /// returns the four 16-bit pairs this lane receives.
+  llvm::SmallVector<mlir::Value, 4> ldmatrix4(mlir::Value tile, mlir::Value row, mlir::Value col,
+                                              bool transpose);
+
+  /// The A operand of the 16x16 block at rows [row0, row0 + 16), columns
+  /// [16 kk, 16 kk + 16) of a swizzled tile (rows as M, columns as K).
+  llvm::SmallVector<mlir::Value, 4> rowOperand(mlir::Value tile, mlir::Value row0, int64_t kk,
+                                               mlir::Value lane);
+  /// B operands of n = 16 rows [row0, row0 + 16) of a tile whose rows are
+  /// the product's N and columns its K (a "col" B, as K is for Q·Kᵀ), at
+  /// K step kk: two n8 halves, {frag[0], frag[1]} and {frag[2], frag[3]}.
+  llvm::SmallVector<mlir::Value, 4> colOperand(mlir::Value tile, mlir::Value row0, int64_t kk,
+                                               mlir::Value lane);
+  /// B operands of a tile whose rows are the product's K and columns its N
+  /// (a "row" B, as V is for P·V): K rows [row0 + 16 kk, +16), N columns
+  /// [16 dp, 16 dp + 16), transposed by ldmatrix; two n8 halves as above.
+  llvm::SmallVector<mlir::Value, 4> transposedOperand(mlir::Value tile, mlir::Value row0,
+                                                      int64_t kk, int64_t dp, mlir::Value lane);
+
+  /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
+  /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
+  /// zero-filled (so padding never feeds NaN or Inf into the mma) and read
+  /// from a valid address.
+  void copyRowsAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
+                     int64_t limit, mlir::Value dst, mlir::Value dstRow0, int64_t rows,
+                     mlir::Value tid);
+
+  /// The cp.async pipeline over `numSteps` steps with `stages` shared
+  /// buffers. prologue() issues the loads of the first stages - 1 steps,
+  /// one commit group each (empty groups when the loop is shorter, so the
+  /// count stays uniform). pipelinedLoop() is the loop after it: step t
+  /// waits until its group has landed, a barrier lets every warp past step
+  /// t - 1 so its buffer may be refilled, the load of step t + stages - 1 is
+  /// issued, then body(t, iterArgs) returns the values to yield.
+  void prologue(mlir::Value numSteps, int64_t stages, const std::function<void(mlir::Value)> &load);
+  mlir::scf::ForOp pipelinedLoop(
+      mlir::Value numSteps, int64_t stages, mlir::ValueRange inits,
+      const std::function<void(mlir::Value)> &load,
+      const std::function<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)> &body);
+  void commitGroup();
+  void waitGroups(int32_t pending);
+
+private:
+  /// One 16-byte chunk `c` (row c / chunksPerRow) of copyRowsAsync.
+  void copyChunk(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
+                 int64_t limit, mlir::Value dst, mlir::Value dstRow0, mlir::Value c);
+  /// A 16-bit pair as an mma operand: i32 for bf16 (the intrinsic's type),
+  /// vector<2xf16> as is for f16.
+  mlir::Value mmaOperand(mlir::Value pair);
+};
+
+} // namespace sieve::passes
+
+#endif
