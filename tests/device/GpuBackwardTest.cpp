@@ -45,6 +45,7 @@ const Shape kShapes[] = {
     {"gqa_bshd_ragged", 1, 8, 2, 450, 450,  64,  64, 0.5, true,  2},
     {"bq128_bk64",     1, 4, 2,  640, 640, 128,  64, 0.4, false, 0},
     {"bq64_bk128_cross", 2, 2, 1, 300, 500, 64, 128, 0.6, true,  0},
+    {"tiles32",        2, 4, 4,  320, 320,  32,  32, 0.3, false, 1},
 };
 // clang-format on
 
@@ -240,7 +241,7 @@ std::string paramName(const ::testing::TestParamInfo<std::tuple<DType, int64_t, 
 INSTANTIATE_TEST_SUITE_P(Backward, GpuBackward,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
-                                            ::testing::Bool(), ::testing::Range(0, 4)),
+                                            ::testing::Bool(), ::testing::Range(0, 5)),
                          paramName);
 
 // Every forward body saves the same log-sum-exp.

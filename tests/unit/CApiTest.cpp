@@ -10,6 +10,7 @@
 #include "TestTensors.h"
 
 #include "sieve/runtime/Reference.h"
+#include "sieve/runtime/ReferenceBackward.h"
 #include "sieve/sieve.h"
 
 #include <gtest/gtest.h>
@@ -243,6 +244,82 @@ TEST_F(CApi, LoadRejectsMissingAndCorruptArtifacts) {
   EXPECT_EQ(sieve_kernel_load(ctx_, corrupt.c_str(), &kernel), SIEVE_ERROR_CORRUPT_ARTIFACT)
       << lastError();
   EXPECT_EQ(kernel, nullptr);
+}
+
+} // namespace
+
+namespace {
+
+// The training pair through the C API: the forward that saves lse and the
+// backward, against the float64 reference on fresh inputs with poisoned
+// outputs; and the misuse the new entry points reject.
+TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
+  problem_.causal = 1;
+  sieve_kernel forward = nullptr, backward = nullptr;
+  ASSERT_EQ(sieve_kernel_compile_kind(ctx_, &problem_, &blockMask_, nullptr,
+                                      SIEVE_KERNEL_FORWARD_LSE, &forward),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_kernel_compile_kind(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_BACKWARD,
+                                      &backward),
+            SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  const std::array<int64_t, 4> shape{1, kHeads, kSeq, kDim};
+  HostTensor q(shape, false), k(shape, true), v(shape, false), out(shape, false), dout(shape, true),
+      dq(shape, false), dk(shape, false), dv(shape, true);
+  for (HostTensor *t : {&q, &k, &v, &dout})
+    t->fillNormal(rng);
+  for (HostTensor *t : {&out, &dq, &dk, &dv})
+    t->poison();
+  std::vector<float> lse(kHeads * kSeq, std::nanf(""));
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out),
+               tdo = tensorOf(dout), tdq = tensorOf(dq), tdk = tensorOf(dk), tdv = tensorOf(dv);
+  ASSERT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, lse.data(), nullptr), SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_attention_backward(backward, &tq, &tk, &tv, &to, &tdo, lse.data(), &tdq, &tdk,
+                                     &tdv, nullptr),
+            SIEVE_OK)
+      << lastError();
+  const sieve::runtime::ProblemShape s{
+      1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32};
+  auto ref = sieve::runtime::referenceAttentionBackward(s, mask_, true, 1 / std::sqrt(double(kDim)),
+                                                        q.gather().data(), k.gather().data(),
+                                                        v.gather().data(), dout.gather().data());
+  for (auto [got, want] :
+       {std::pair{dq.gather(), &ref.dq}, {dk.gather(), &ref.dk}, {dv.gather(), &ref.dv}}) {
+    double worst = 0, norm = 0;
+    for (size_t i = 0; i < want->size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i])) << i;
+      worst = std::max(worst, std::fabs(got[i] - (*want)[i]));
+      norm = std::max(norm, std::fabs((*want)[i]));
+    }
+    EXPECT_LT(worst / norm, 1e-5);
+  }
+
+  // Misuse: an unknown kind, a missing lse, the wrong kind of kernel.
+  sieve_kernel bad = nullptr;
+  EXPECT_EQ(sieve_kernel_compile_kind(ctx_, &problem_, &blockMask_, nullptr,
+                                      static_cast<sieve_kernel_kind>(7), &bad),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("sieve_kernel_kind"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_attention_backward(backward, &tq, &tk, &tv, &to, &tdo, nullptr, &tdq, &tdk, &tdv,
+                                     nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("log-sum-exp"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_attention_forward(backward, &tq, &tk, &tv, &to, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(sieve_attention(forward, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("lse"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_attention_backward(backward, &tq, &tk, &tv, &to, &tdo, lse.data(), &tdq, nullptr,
+                                     &tdv, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`dk` is null"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_kernel_destroy(forward), SIEVE_OK);
+  EXPECT_EQ(sieve_kernel_destroy(backward), SIEVE_OK);
+  EXPECT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_HANDLE);
 }
 
 } // namespace

@@ -9,12 +9,12 @@ using namespace sieve::capi;
 namespace {
 
 Expected<runtime::TensorView> viewOf(const sieve_tensor *t, const char *name,
-                                     runtime::DeviceKind device) {
+                                     runtime::DeviceKind device,
+                                     const char *what = "sieve_attention") {
   if (!t)
-    return Error(ErrorCode::InvalidArgument,
-                 std::string("sieve_attention: `") + name + "` is null");
+    return Error(ErrorCode::InvalidArgument, std::string(what) + ": `" + name + "` is null");
   runtime::TensorView view;
-  auto dtype = dtypeOf(t->dtype, std::string("sieve_attention: tensor '") + name + "'");
+  auto dtype = dtypeOf(t->dtype, std::string(what) + ": tensor '" + name + "'");
   if (!dtype)
     return dtype.error();
   view.dtype = *dtype;
@@ -27,9 +27,83 @@ Expected<runtime::TensorView> viewOf(const sieve_tensor *t, const char *name,
   return view;
 }
 
+/// The session of a live kernel, after checking the stream.
+Expected<compiler::Session *> sessionOf(sieve_kernel kernel, void *stream, const char *what) {
+  compiler::Session &session = *kernel->session;
+  if (session.backend() != runtime::Backend::Cuda && stream)
+    return Error(ErrorCode::InvalidArgument,
+                 std::string(what) + ": a stream was given to a CPU context (pass NULL)");
+  return &session;
+}
+
+runtime::DeviceKind deviceOf(const compiler::Session &session) {
+  return session.backend() == runtime::Backend::Cuda ? runtime::DeviceKind::Cuda
+                                                     : runtime::DeviceKind::Host;
+}
+
 } // namespace
 
 extern "C" {
+
+sieve_status sieve_attention_forward(sieve_kernel kernel, const sieve_tensor *q,
+                                     const sieve_tensor *k, const sieve_tensor *v,
+                                     const sieve_tensor *out, float *lse, void *stream) {
+  const char *what = "sieve_attention_forward";
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
+    auto session = sessionOf(kernel, stream, what);
+    if (!session)
+      return fail(session.error());
+    const runtime::DeviceKind device = deviceOf(**session);
+    auto qv = viewOf(q, "q", device, what), kv = viewOf(k, "k", device, what),
+         vv = viewOf(v, "v", device, what), ov = viewOf(out, "out", device, what);
+    for (auto *view : {&qv, &kv, &vv, &ov})
+      if (!*view)
+        return fail(view->error());
+    if (Error e = (*session)->forward(*kernel->artifact, *qv, *kv, *vv, *ov, lse,
+                                      static_cast<runtime::CuStream>(stream)))
+      return fail(e.withContext(what));
+    return succeed();
+  });
+}
+
+sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve_tensor *q,
+                                      const sieve_tensor *k, const sieve_tensor *v,
+                                      const sieve_tensor *out, const sieve_tensor *dout,
+                                      const float *lse, const sieve_tensor *dq,
+                                      const sieve_tensor *dk, const sieve_tensor *dv,
+                                      void *stream) {
+  const char *what = "sieve_attention_backward";
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
+    auto session = sessionOf(kernel, stream, what);
+    if (!session)
+      return fail(session.error());
+    const runtime::DeviceKind device = deviceOf(**session);
+    runtime::BackwardTensors t;
+    struct Named {
+      const char *name;
+      const sieve_tensor *from;
+      runtime::TensorView *to;
+    };
+    for (const Named &n :
+         {Named{"q", q, &t.q}, Named{"k", k, &t.k}, Named{"v", v, &t.v}, Named{"out", out, &t.out},
+          Named{"dout", dout, &t.dout}, Named{"dq", dq, &t.dq}, Named{"dk", dk, &t.dk},
+          Named{"dv", dv, &t.dv}}) {
+      auto view = viewOf(n.from, n.name, device, what);
+      if (!view)
+        return fail(view.error());
+      *n.to = *view;
+    }
+    t.lse = lse;
+    if (Error e =
+            (*session)->backward(*kernel->artifact, t, static_cast<runtime::CuStream>(stream)))
+      return fail(e.withContext(what));
+    return succeed();
+  });
+}
 
 sieve_status sieve_attention(sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k,
                              const sieve_tensor *v, const sieve_tensor *out, sieve_mask mask,

@@ -26,8 +26,21 @@ extern "C" {
 sieve_status sieve_kernel_compile(sieve_context ctx, const sieve_problem *problem,
                                   const sieve_block_mask *mask, const sieve_kernel_options *options,
                                   sieve_kernel *out) {
-  const char *what = "sieve_kernel_compile";
+  return sieve_kernel_compile_kind(ctx, problem, mask, options, SIEVE_KERNEL_FORWARD, out);
+}
+
+sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *problem,
+                                       const sieve_block_mask *mask,
+                                       const sieve_kernel_options *options, sieve_kernel_kind kind,
+                                       sieve_kernel *out) {
+  const char *what =
+      kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile" : "sieve_kernel_compile_kind";
   return guarded([&] {
+    if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
+        kind != SIEVE_KERNEL_BACKWARD)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `kind` " +
+                                                    std::to_string(static_cast<int>(kind)) +
+                                                    " is not a sieve_kernel_kind");
     if (!Registry<sieve_context_t>::get().contains(ctx))
       return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
     if (!problem || !out)
@@ -55,6 +68,8 @@ sieve_status sieve_kernel_compile(sieve_context ctx, const sieve_problem *proble
       spec.options.keyTile = options->key_tile;
       spec.options.stages = options->stages;
     }
+    spec.saveLse = kind == SIEVE_KERNEL_FORWARD_LSE;
+    spec.backward = kind == SIEVE_KERNEL_BACKWARD;
     auto artifact = ctx->session->compile(std::move(spec));
     if (!artifact)
       return fail(artifact.error().withContext(what));

@@ -75,6 +75,13 @@ typedef SIEVE_ENUM(sieve_dtype) {
   SIEVE_DTYPE_BF16 = 1,
   SIEVE_DTYPE_F32 = 2
 } sieve_dtype;
+
+/* What a kernel computes, for frameworks that do their own autograd. */
+typedef SIEVE_ENUM(sieve_kernel_kind) {
+  SIEVE_KERNEL_FORWARD = 0,     /* out = attention(q, k, v): sieve_attention */
+  SIEVE_KERNEL_FORWARD_LSE = 1, /* and each query row's log-sum-exp: sieve_attention_forward */
+  SIEVE_KERNEL_BACKWARD = 2     /* dq, dk, dv: sieve_attention_backward */
+} sieve_kernel_kind;
 /* clang-format on */
 
 typedef struct sieve_context_t *sieve_context;
@@ -135,6 +142,12 @@ SIEVE_API sieve_status sieve_context_device_name(sieve_context ctx, char *buf, s
 SIEVE_API sieve_status sieve_kernel_compile(sieve_context ctx, const sieve_problem *problem,
                                             const sieve_block_mask *mask,
                                             const sieve_kernel_options *options, sieve_kernel *out);
+/* As sieve_kernel_compile, for a kernel of `kind`: the training forward
+ * (which also saves the log-sum-exp the backward reads) or the backward. */
+SIEVE_API sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *problem,
+                                                 const sieve_block_mask *mask,
+                                                 const sieve_kernel_options *options,
+                                                 sieve_kernel_kind kind, sieve_kernel *out);
 /* Loads an ahead-of-time artifact written by `sieve compile -o <stem>`. */
 SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
 SIEVE_API sieve_status sieve_kernel_destroy(sieve_kernel kernel);
@@ -156,6 +169,24 @@ SIEVE_API sieve_status sieve_mask_destroy(sieve_mask mask);
 SIEVE_API sieve_status sieve_attention(sieve_kernel kernel, const sieve_tensor *q,
                                        const sieve_tensor *k, const sieve_tensor *v,
                                        const sieve_tensor *out, sieve_mask mask, void *stream);
+
+/* The training forward (a SIEVE_KERNEL_FORWARD_LSE kernel): out as
+ * sieve_attention, and `lse`, a contiguous float [B, Hq, Sq] buffer in the
+ * tensors' memory, each query row's natural-log log-sum-exp (-inf for a row
+ * the mask leaves without keys). */
+SIEVE_API sieve_status sieve_attention_forward(sieve_kernel kernel, const sieve_tensor *q,
+                                               const sieve_tensor *k, const sieve_tensor *v,
+                                               const sieve_tensor *out, float *lse, void *stream);
+/* The backward (a SIEVE_KERNEL_BACKWARD kernel): dq, dk, dv (shaped like q,
+ * k, v) from the forward's q, k, v, out and lse and the upstream gradient
+ * dout (shaped like out). dk and dv of a key head sum over the query heads
+ * that share it. */
+SIEVE_API sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve_tensor *q,
+                                                const sieve_tensor *k, const sieve_tensor *v,
+                                                const sieve_tensor *out, const sieve_tensor *dout,
+                                                const float *lse, const sieve_tensor *dq,
+                                                const sieve_tensor *dk, const sieve_tensor *dv,
+                                                void *stream);
 
 #ifdef __cplusplus
 }
