@@ -26,6 +26,9 @@ packages=(
   python3-dev python3-pytest
   # English sentences for the pruning result table (scripts/pruning-table.sh)
   fortunes-min
+  # the language-model corpus (scripts/lm-table.sh): the King James Bible,
+  # stored packed; bible-kjv's `bible` reader prints it
+  bible-kjv-text bible-kjv
 )
 
 missing=()
