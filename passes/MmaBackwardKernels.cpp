@@ -89,12 +89,13 @@ Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
   // Register budgets (per lane, f32 values): the query kernel holds Q and
   // dO fragments (D/4 each), dQ (D/2) and two score tiles (keyTile/4
   // each); the key-value kernel dK, dV (D/2 each) and two transposed
-  // score tiles, plus K and V fragments when D is 64. Halving the streamed
-  // tile at D = 128 keeps both under ~200 registers.
+  // score tiles, plus K and V fragments when D is 64. Both fit 255
+  // registers without spills with 64-key steps in the query kernel; the
+  // key-value kernel streams 32 queries a step at D = 128 (64 spill).
   const bool wide = g.p.headDim > 64;
   g.queryTile = tileOf(g.p.blockQ, 64);
   g.querySplit = g.queryTile ? g.p.blockQ / g.queryTile : 0;
-  g.queryKeyTile = tileOf(g.p.blockK, wide ? 32 : 64);
+  g.queryKeyTile = tileOf(g.p.blockK, 64);
   g.kvKeys = tileOf(g.p.blockK, 64);
   g.kvSplit = g.kvKeys ? g.p.blockK / g.kvKeys : 0;
   g.kvQueryStep = tileOf(g.p.blockQ, wide ? 32 : 64);

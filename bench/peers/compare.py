@@ -3,6 +3,7 @@ sieve specialized (compiled for the mask), sieve generic (one kernel per
 shape, mask as run-time tables), dense SDPA, and FlexAttention.
 
     python3 bench/peers/compare.py [--shapes 32x12x512x64,...] [--out DIR] ...
+    python3 bench/peers/compare.py --backward ...   # forward+backward (backward.py)
     python3 bench/peers/compare.py --self-test      # no GPU, no torch
 
 Writes DIR/results.json (raw numbers), DIR/results.md and the plots, all
@@ -19,6 +20,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import backward  # noqa: E402  (imports torch only when run)
 import masks  # noqa: E402  (numpy only)
 import report  # noqa: E402  (stdlib only)
 
@@ -38,15 +40,33 @@ def parse_shape(text):
     return b, h, s, d
 
 
+# The forward comparison's defaults; --backward has its own (backward.DEFAULTS).
+FORWARD_DEFAULTS = {"shapes": "32x12x512x64,4x16x8192x64,1x32x16384x128",
+                    "densities": "1.0,0.5,0.25,0.1,0.05", "dtypes": "bf16,f16",
+                    "masks": "random,banded", "causal": "0,1", "budget_s": 500.0}
+BACKWARD_DEFAULTS, BACKWARD_CPU_DEFAULTS = backward.DEFAULTS, backward.CPU_DEFAULTS
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shapes", default="32x12x512x64,4x16x8192x64,1x32x16384x128")
-    ap.add_argument("--densities", default="1.0,0.5,0.25,0.1,0.05")
-    ap.add_argument("--dtypes", default="bf16,f16")
-    ap.add_argument("--masks", default="random,banded")
-    ap.add_argument("--causal", default="0,1")
-    ap.add_argument("--budget-s", type=float, default=500.0,
-                    help="no new row starts once this much wall time has passed")
+    ap.add_argument("--shapes", default=None, help=f"BxHxSxD,... (default "
+                    f"{FORWARD_DEFAULTS['shapes']}; --backward {BACKWARD_DEFAULTS['shapes']}, "
+                    f"on --device cpu {BACKWARD_CPU_DEFAULTS['shapes']})")
+    ap.add_argument("--densities", default=None, help=f"default {FORWARD_DEFAULTS['densities']}"
+                    f"; --backward {BACKWARD_DEFAULTS['densities']}")
+    ap.add_argument("--dtypes", default=None, help=f"default {FORWARD_DEFAULTS['dtypes']}; "
+                    f"--backward {BACKWARD_DEFAULTS['dtypes']} (f32 on --device cpu)")
+    ap.add_argument("--masks", default=None, help=f"default {FORWARD_DEFAULTS['masks']}; "
+                    f"--backward {BACKWARD_DEFAULTS['masks']}")
+    ap.add_argument("--causal", default=None, help=f"default {FORWARD_DEFAULTS['causal']}; "
+                    f"--backward {BACKWARD_DEFAULTS['causal']}")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="no new row starts once this much wall time has passed (default "
+                         f"{FORWARD_DEFAULTS['budget_s']:g}; --backward "
+                         f"{BACKWARD_DEFAULTS['budget_s']:g})")
+    ap.add_argument("--backward", action="store_true",
+                    help="forward+backward of sieve (torch.ops.sieve.attention autograd, "
+                         "needs the sieve Python module), FlexAttention and dense SDPA")
     ap.add_argument("--out", default=None,
                     help="output folder (default: $OUT/peers, else ./peers-out)")
     ap.add_argument("--lib", default=None, help="path of libsieve_c.so")
@@ -57,6 +77,14 @@ def parse_args(argv):
                          "GPU (sieve's CPU backend, wall-clock times, no generic kernel)")
     ap.add_argument("--self-test", action="store_true")
     args = ap.parse_args(argv)
+    defaults = dict(FORWARD_DEFAULTS)
+    if args.backward:
+        defaults.update(BACKWARD_DEFAULTS)
+        if args.device == "cpu":
+            defaults.update(BACKWARD_CPU_DEFAULTS)
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     args.shapes = [parse_shape(s) for s in args.shapes.split(",") if s]
     args.densities = [float(d) for d in args.densities.split(",") if d]
     args.dtypes = [d for d in args.dtypes.split(",") if d]
@@ -294,19 +322,23 @@ def check_outputs(g, tiles, outs, flex):
     return res
 
 
-def run(args):
-    import torch
+def tune_dynamo(torch):
+    """Twelve (shape, causal, dtype) groups each compile flex_attention and
+    create_block_mask anew; dynamo's default limit of 8 would silently fall
+    back to eager flex (a dense, materializing path) for the rest."""
     import torch._dynamo
-    import sieve_capi
-    import torch_peers  # noqa: F401  (fail early if flex_attention is missing)
-    start = time.monotonic()
-    # Twelve (shape, causal, dtype) groups each compile flex_attention and
-    # create_block_mask anew; dynamo's default limit of 8 would silently
-    # fall back to eager flex (a dense, materializing path) for the rest.
     for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
                  "accumulated_recompile_limit"):
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, 1024)
+
+
+def run(args):
+    import torch
+    import sieve_capi
+    import torch_peers  # noqa: F401  (fail early if flex_attention is missing)
+    start = time.monotonic()
+    tune_dynamo(torch)
     backend = sieve_capi.BACKEND_CUDA if args.device == "cuda" else sieve_capi.BACKEND_CPU
     ctx = sieve_capi.Context.create(backend, 0, lib=args.lib)
     try:
@@ -323,7 +355,7 @@ def run(args):
         "method": METHOD if args.device == "cuda" else "CPU smoke test: wall-clock medians",
         "budget_s": args.budget_s, "seed": args.seed,
         "sieve_cache": {k: os.environ.get(k) for k in ("SIEVE_CACHE", "SIEVE_CACHE_DIR")},
-        "args": {k: v for k, v in vars(args).items() if k != "self_test"},
+        "args": {k: v for k, v in vars(args).items() if k not in ("self_test", "backward")},
         "skipped_rows": 0}, "rows": [], "groups": []}
     print(f"# {results['meta']['device_torch']} / {results['meta']['device_sieve']}; "
           f"torch {torch.__version__}, triton {triton_version}", flush=True)
@@ -386,6 +418,8 @@ def run(args):
 def self_test():
     """Checks masks, packing, pair counts, the table math and the PNG writer
     without a GPU or torch. Prints 'N passed, N failed'."""
+    import contextlib
+    import io
     import tempfile
     import numpy as np
     import pngplot
@@ -474,6 +508,68 @@ def self_test():
         paths = report.write_all(results, tmp)
         md = open(os.path.join(tmp, "results.md")).read()
         check(md.count("\n| 2x4x512x64 |") == 2 and len(paths) == 1, "report renders")
+
+    # --backward: defaults, the table's cells and its report.
+    fwd_args, bwd_args = parse_args([]), parse_args(["--backward"])
+    check(fwd_args.shapes == [(32, 12, 512, 64), (4, 16, 8192, 64), (1, 32, 16384, 128)] and
+          fwd_args.budget_s == 500.0 and fwd_args.dtypes == ["bf16", "f16"],
+          "forward defaults unchanged")
+    check(bwd_args.shapes == [(1, 32, 16384, 128), (4, 16, 8192, 64)] and
+          bwd_args.densities == [1.0, 0.5, 0.1] and bwd_args.dtypes == ["bf16"] and
+          bwd_args.masks == ["random"] and bwd_args.causal == [False] and
+          bwd_args.budget_s == backward.DEFAULTS["budget_s"], f"backward defaults {bwd_args}")
+    cpu_args = parse_args(["--backward", "--device", "cpu", "--causal", "0,1"])
+    check(cpu_args.dtypes == ["f32"] and cpu_args.shapes[0][2] <= 1024 and
+          cpu_args.causal == [False, True], "backward cpu defaults, flags override")
+    brow = fake_backward_row(sieve_ms=4.0, flex_ms=6.0, sdpa_ms=8.0)
+    bcells = dict(zip(report.BACKWARD_COLUMNS, report.table_row(brow).strip("| ").split(" | ")))
+    check(len(report.table_row(brow).split("|")) == len(report.BACKWARD_COLUMNS) + 2,
+          "backward row width")
+    check(bcells["sieve fwd+bwd ms"] == "4.000" and bcells["Flex fwd+bwd ms"] == "6.000" and
+          bcells["SDPA fwd+bwd ms"] == "8.000", f"backward ms cells {bcells}")
+    check(bcells["Flex/sieve"] == "1.50" and bcells["SDPA/sieve"] == "2.00",
+          "backward ratio cells (peer/sieve)")
+    check(bcells["sieve fwd ms"] == "1.000" and bcells["sieve bwd ms"] == "3.000" and
+          bcells["Flex bwd ms"] == "4.500", "backward fwd / bwd cells")
+    want_bw = brow["flops_kept"] / 4e-3 / 1e12
+    check(brow["flops_kept"] == 3.5 * masks.flops(brow["B"], brow["D"], brow["pairs_kept"]) and
+          bcells["sieve TFLOP/s"] == (f"{want_bw:.0f}" if want_bw >= 10 else f"{want_bw:.2g}"),
+          f"backward TFLOP/s cell {bcells['sieve TFLOP/s']} vs {want_bw}")
+    check(bcells["sieve compile ms"] == "900+1200" and bcells["check"] == "ok 4.0e-03 vs flex",
+          f"backward compile / check cells {bcells}")
+    bbad = fake_backward_row(sieve_ms=None, flex_ms=6.0, sdpa_ms=8.0, density=0.5)
+    bbad["sieve"] = {"error": "UnsupportedError: backward | needs head dim 64 or 128"}
+    bbad["flex"]["bwd"] = {"error": "NotImplementedError: FlexAttention does not support "
+                                    "backward on CPU"}
+    bbad["check"] = {"status": "FAILED", "max_rel": 0.5, "ref": "flex", "tol": 2e-2,
+                     "rel": {"sieve": {"dq": 0.5}}, "notes": ["sieve relative error dq 0.5"],
+                     "info": []}
+    bbc = dict(zip(report.BACKWARD_COLUMNS, report.backward_row_cells(bbad)))
+    check(bbc["sieve fwd+bwd ms"].startswith("err: UnsupportedError") and
+          "|" not in bbc["sieve fwd+bwd ms"] and bbc["Flex/sieve"] == "—" and
+          bbc["sieve bwd ms"].startswith("err:") and bbc["Flex bwd ms"].startswith(
+              "err: NotImplementedError") and bbc["check"].startswith("FAILED 5.0e-01 vs flex:"),
+          f"backward error cells {bbc}")
+    check(report.backward_summary([brow, bbad, fake_backward_row(3.0, 2.0, 8.0)])
+          == "sieve faster than Flex in 1 of 2 rows (fwd+bwd)", "backward summary")
+    with tempfile.TemporaryDirectory() as tmp:
+        bres = {"meta": {"mode": "backward", "device_torch": "fake", "method": backward.METHOD,
+                         "tolerance": backward.TOLERANCE},
+                "rows": [brow, bbad, fake_backward_row(2.0, 3.0, 8.0, density=1.0)],
+                "groups": [{"shape": "2x4x512x64", "causal": False, "dtype": "bf16",
+                            "sdpa": brow["sdpa"], "flex_cold_s": 31.5, "notes": []}]}
+        paths = report.write_all(bres, tmp)
+        md = open(os.path.join(tmp, "results.md")).read()
+        check("forward+backward" in md and md.count("\n| 2x4x512x64 |") == 4 and
+              "| sieve fwd+bwd ms | Flex fwd+bwd ms | SDPA fwd+bwd ms | Flex/sieve |" in md and
+              "sieve faster than Flex in 2 of 2 rows" in md and "| 31.5 |" in md and
+              "autograd.grad" in md, "backward report renders")
+        check(len(paths) == 1 and os.path.getsize(paths[0]) > 1000, "backward plot written")
+        with open(os.path.join(tmp, "results.json"), "w") as f:
+            json.dump(bres, f)
+        with contextlib.redirect_stdout(io.StringIO()):
+            report.main([os.path.join(tmp, "results.json"), "--out", tmp])
+        check(open(os.path.join(tmp, "results.md")).read() == md, "report.py re-renders")
     print(f"{passed} passed, {len(failed)} failed", flush=True)
     return 1 if failed else 0
 
@@ -502,10 +598,40 @@ def fake_row(ms, flex_ms, sdpa_ms, density=0.25, causal=False, mask="random", dt
                       "diffs": {"sieve": 3.1e-3}, "notes": []}}
 
 
+def fake_backward_row(sieve_ms, flex_ms, sdpa_ms, density=0.25, causal=False, mask="random",
+                      dtype="bf16", shape=(2, 4, 512, 64)):
+    """A --backward results.json row with made-up times: fwd is a quarter
+    of fwd+bwd, bwd three quarters."""
+    b, h, s, d = shape
+    nb = masks.num_blocks(s)
+    tiles = masks.make_mask(mask, h, s, density, causal)
+    kept = masks.kept_pairs(tiles, s, causal)
+
+    def peer(t, **extra):
+        if t is None:
+            return dict(extra)
+        return dict({name: {"ms": t * f, "reps": [t * f] * 10}
+                     for name, f in (("fwd_bwd", 1.0), ("fwd", 0.25), ("bwd", 0.75))}, **extra)
+    return {"mode": "backward", "shape": "x".join(map(str, shape)), "B": b, "H": h, "S": s,
+            "D": d, "causal": causal, "mask": mask, "dtype": dtype, "density_target": density,
+            "density_actual": float(tiles.mean()), "kept_tiles": int(tiles.sum()),
+            "total_tiles": h * nb * nb, "pairs_kept": kept,
+            "flops_kept": masks.flops_fwd_bwd(b, d, kept),
+            "flops_dense": masks.flops_fwd_bwd(b, d, masks.dense_pairs(h, s, causal)),
+            "sdpa": peer(sdpa_ms), "flex": peer(flex_ms, visited_tiles=int(tiles.sum())),
+            "sieve": peer(sieve_ms, compile_ms={"forward_lse": 900.0, "backward": 1200.0},
+                          variant={"forward_lse": "wgmma", "backward": "mma"}),
+            "check": {"status": "ok", "max_rel": 4.0e-3, "ref": "flex", "tol": 2e-2,
+                      "rel": {"sieve": {"out": 1e-3, "dq": 4e-3, "dk": 3e-3, "dv": 2e-3}},
+                      "notes": [], "info": []}}
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.self_test:
         return self_test()
+    if args.backward:
+        return backward.run(args, save, error_text, tune_dynamo)
     return run(args)
 
 

@@ -129,3 +129,10 @@ def dense_pairs(heads, seq, causal):
 def flops(batch, head_dim, pairs):
     """QK^T and PV: two multiply-adds per pair and head-dim element."""
     return 4.0 * batch * head_dim * pairs
+
+
+def flops_fwd_bwd(batch, head_dim, pairs):
+    """Forward plus backward, FlashAttention's count: the forward's two
+    products and the backward's five (QK^T recomputed, dP = dO V^T,
+    dV = P^T dO, dQ = dS K, dK = dS^T Q), 3.5 times the forward."""
+    return 14.0 * batch * head_dim * pairs

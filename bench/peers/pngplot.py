@@ -139,6 +139,8 @@ def _ticks(lo, hi, log):
 
 
 def _fmt(v):
+    if v == 0:
+        return "0"
     return f"{v:g}" if abs(v) >= 1e-3 else f"{v:.0e}"
 
 

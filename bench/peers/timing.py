@@ -25,40 +25,62 @@ def reps_for(ms_per_call, target_s=TARGET_S):
     return int(max(MIN_REPS, min(MAX_REPS, target_s * 1e3 / ms_per_call)))
 
 
-def time_calls(fn, device="cuda", target_s=TARGET_S):
+def _split(fn, setup):
+    """(prepare, timed): each call is timed(prepare()), prepare untimed."""
+    if setup is None:
+        return (lambda: None), (lambda _: fn())
+    return setup, fn
+
+
+def time_calls(fn, device="cuda", target_s=TARGET_S, stats=None, setup=None):
     """time_gpu on CUDA; on the CPU (compare.py --device cpu, a smoke test)
     the median of wall-clock times of synchronous calls."""
     if device == "cuda":
-        return time_gpu(fn, target_s)
+        return time_gpu(fn, target_s, stats, setup)
+    prepare, timed = _split(fn, setup)
     for _ in range(WARMUP):
-        fn()
+        timed(prepare())
+    pre = prepare()
     t0 = time.perf_counter()
-    fn()
+    timed(pre)
     n = reps_for((time.perf_counter() - t0) * 1e3, target_s)
     times = []
     for _ in range(n):
+        pre = prepare()
         t0 = time.perf_counter()
-        fn()
+        timed(pre)
         times.append((time.perf_counter() - t0) * 1e3)
+    del pre
     return statistics.median(times), times
 
 
-def time_gpu(fn, target_s=TARGET_S):
+def time_gpu(fn, target_s=TARGET_S, stats=None, setup=None):
     """Returns (median ms, list of per-call ms). `fn` launches on torch's
-    current stream and must not synchronize."""
+    current stream and must not synchronize. With `setup`, each call is
+    fn(setup()), setup's work queued before the call's start event so it
+    is not timed (compare.py --backward: the forward, then the timed
+    backward of its output). A `stats` dict receives
+    host_ms (the host's time to issue one call, from the warm-up) and
+    queued: whether the GPU sleep outlasted the host's issuing of all N
+    calls (False: the GPU may have idled between calls, e.g. because `fn`
+    synchronizes or the host is slower than the GPU, so the times include
+    host gaps)."""
     import torch
     stream = torch.cuda.current_stream()
     # Warm-up, also timing the host's cost of one launch and the GPU's cost
     # of one call.
     torch.cuda.synchronize()
+    prepare, timed = _split(fn, setup)
     t0 = time.perf_counter()
     for _ in range(WARMUP):
-        fn()
+        timed(prepare())
     host_s = (time.perf_counter() - t0) / WARMUP
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    pre = prepare()
     start.record(stream)
-    fn()
+    timed(pre)
     end.record(stream)
+    del pre
     end.synchronize()
     n = reps_for(start.elapsed_time(end), target_s)
 
@@ -68,10 +90,19 @@ def time_gpu(fn, target_s=TARGET_S):
         # Hold long enough to queue n calls (plus event records), capped at 0.5 s.
         hold_s = min(0.5, 2.0 * n * host_s + 1e-3)
         torch.cuda._sleep(int(hold_s * SLEEP_CYCLES_PER_S))
+    held = None
+    if stats is not None:
+        held = torch.cuda.Event()
+        held.record(stream)
     for s, e in events:
+        pre = prepare()
         s.record(stream)
-        fn()
+        timed(pre)
         e.record(stream)
+        del pre
+    if stats is not None:
+        stats["host_ms"] = host_s * 1e3
+        stats["queued"] = bool(hasattr(torch.cuda, "_sleep") and not held.query())
     torch.cuda.synchronize()
     times = [s.elapsed_time(e) for s, e in events]
     return statistics.median(times), times

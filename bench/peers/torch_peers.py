@@ -32,6 +32,21 @@ def reference(q, k, v, tiles, causal):
     return torch.nan_to_num(out, nan=0.0)
 
 
+def reference_grads(q, k, v, dout, tiles, causal):
+    """(out, (dq, dk, dv)) of the masked attention in float32, through
+    SDPA's autograd with the expanded element mask: the backward's ground
+    truth for rows small enough to materialize it. A query row with no kept
+    key is zero in sieve and Flex: here it attends to every key and its
+    output is multiplied by 0, so it also gets zero gradients (not NaN)."""
+    seq = q.shape[2]
+    m = element_mask(tiles, seq, causal, q.device)[None]
+    any_kept = m.any(-1, keepdim=True)
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q32, k32, v32, attn_mask=m | ~any_kept) * any_kept
+    grads = torch.autograd.grad(out, (q32, k32, v32), dout.float())
+    return out.detach(), grads
+
+
 class Flex:
     """flex_attention compiled once per (shape, causal, dtype). The mask_mod
     reads a tile table held in one persistent device tensor; each new mask is

@@ -22,14 +22,19 @@ fi
 # GQA), skewed_ragged_gqa (single-tile rows, rows split with the combine
 # kernel, ragged, BSHD, GQA) and sq_ne_sk_partial (32-key blocks, partial
 # last tiles); then the simt body's calibration and threshold modes and
-# NaN/Inf inputs on every body.
+# NaN/Inf inputs on every body, and the backward's kernels.
 cases=""
 for dd in bf16_d64 f16_d128; do
   for shape in ragged_q64_k128 skewed_ragged_gqa sq_ne_sk_partial; do
     cases="$cases:*_${dd}_*${shape}"
   done
 done
-filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuSimtModes*:*GpuNonFinite*}"
+# The backward's delta, dK/dV and dQ kernels: GQA with ragged BSHD tiles
+# under causal masking (empty rows and heads), 32-key tiles at D = 128, and
+# block_q 128 over block_k 64 (queries with no key inside active rows).
+backward="*GpuBackward*bf16_d64_causal_gqa_bshd_ragged:*GpuBackward*f16_d128_causal_tiles32"
+backward="$backward:*GpuBackward*bf16_d128_causal_bq128_bk64"
+filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuSimtModes*:*GpuNonFinite*:$backward}"
 status=0
 for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
   extra=()
