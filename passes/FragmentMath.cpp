@@ -56,17 +56,12 @@ void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
   body();
 }
 
-void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
-                Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal) {
+void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
+                    const std::function<Value(int64_t, int64_t)> &masked) {
   ImplicitLocOpBuilder &b = fb.b;
-  Value lastKey = fb.add(firstKey, keyTile - 1);
-  Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
-  if (causal)
-    needsMask = arith::OrIOp::create(b, needsMask, fb.ult(warpFirstQuery, lastKey));
   const int64_t chunks = static_cast<int64_t>(s.size());
   SmallVector<Type> types(chunks * 4, b.getF32Type());
-  auto maskIf = scf::IfOp::create(b, types, needsMask, /*withElseRegion=*/true);
+  auto maskIf = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
     SmallVector<Value> flat;
@@ -77,19 +72,31 @@ void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTil
     b.setInsertionPointToStart(&maskIf.getThenRegion().front());
     flat.clear();
     for (int64_t j = 0; j < chunks; ++j)
-      for (int64_t i = 0; i < 4; ++i) {
-        Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
-        Value valid = fb.ult(key, fb.idx(seqK));
-        if (causal)
-          valid = arith::AndIOp::create(
-              b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
-        flat.push_back(arith::SelectOp::create(b, valid, s[j][i], fb.f32(kNegInf)));
-      }
+      for (int64_t i = 0; i < 4; ++i)
+        flat.push_back(masked(j, i));
     scf::YieldOp::create(b, flat);
   }
   for (int64_t j = 0; j < chunks; ++j)
     for (int64_t i = 0; i < 4; ++i)
       s[j][i] = maskIf.getResult(j * 4 + i);
+}
+
+void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
+                Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
+                bool causal) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value lastKey = fb.add(firstKey, keyTile - 1);
+  Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
+  if (causal)
+    needsMask = arith::OrIOp::create(b, needsMask, fb.ult(warpFirstQuery, lastKey));
+  maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
+    Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
+    Value valid = fb.ult(key, fb.idx(seqK));
+    if (causal)
+      valid = arith::AndIOp::create(
+          b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
+    return arith::SelectOp::create(b, valid, s[j][i], fb.f32(kNegInf));
+  });
 }
 
 void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],

@@ -45,6 +45,12 @@ struct FragmentBuilder {
 /// Scores of one key tile: chunks[j][i] as described above.
 using Fragment = llvm::SmallVector<llvm::SmallVector<mlir::Value, 4>>;
 
+/// Replaces each s[j][i] by masked(j, i) under an scf.if on `cond`, whose
+/// other branch keeps s as it is: the selects of an element mask run only
+/// on tiles where some element may be masked.
+void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
+                    const std::function<mlir::Value(int64_t, int64_t)> &masked);
+
 /// Sets scores of keys past `seqK`, and with `causal` of keys after the
 /// query, to -inf, for the key tile [firstKey, firstKey + keyTile). The
 /// selects run only where a key of the tile may be past Sk or after the

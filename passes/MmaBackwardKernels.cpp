@@ -416,28 +416,11 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
 void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
                     Value laneCol, const Value keyRow[2]) {
   ImplicitLocOpBuilder &b = e.b;
-  const int64_t chunks = static_cast<int64_t>(p.size());
-  SmallVector<Type> types(chunks * 4, b.getF32Type());
-  auto maskIf = scf::IfOp::create(b, types, e.ult(firstQuery, warpLastKey), true);
-  OpBuilder::InsertionGuard guard(b);
-  SmallVector<Value> flat;
-  b.setInsertionPointToStart(&maskIf.getElseRegion().front());
-  for (auto &chunk : p)
-    flat.append(chunk.begin(), chunk.end());
-  scf::YieldOp::create(b, flat);
-  b.setInsertionPointToStart(&maskIf.getThenRegion().front());
-  flat.clear();
-  for (int64_t j = 0; j < chunks; ++j)
-    for (int64_t i = 0; i < 4; ++i) {
-      Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
-      Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
-      flat.push_back(arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0)));
-    }
-  scf::YieldOp::create(b, flat);
-  b.setInsertionPointAfter(maskIf);
-  for (int64_t j = 0; j < chunks; ++j)
-    for (int64_t i = 0; i < 4; ++i)
-      p[j][i] = maskIf.getResult(j * 4 + i);
+  maskFragmentIf(e, p, e.ult(firstQuery, warpLastKey), [&](int64_t j, int64_t i) -> Value {
+    Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
+    Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
+    return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
+  });
 }
 
 BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,

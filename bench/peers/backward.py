@@ -23,10 +23,10 @@ import os
 import platform
 import sys
 import time
-import traceback
 
 import masks
 import report
+import rows as row_loop
 
 # Relative error max|a - b| / max|b| of out, dq, dk, dv against the reference.
 TOLERANCE = {"bf16": 2e-2, "f16": 1e-2, "f32": 1e-3}
@@ -305,40 +305,20 @@ def run(args, save, error_text, tune_dynamo):
                   flush=True)
             continue
         results["groups"].append(g.info)
-        done = 0
-        for kind in args.masks:
-            seen = {}
-            for density in args.densities:
-                if time.monotonic() - start > args.budget_s:
-                    break
-                _, h, s, _ = shape
-                packed = masks.pack_bits(masks.make_mask(kind, h, s, density, causal, args.seed))
-                if packed in seen:
-                    g.info["notes"].append(f"{kind} {density:g}: same mask as {seen[packed]:g}")
-                    done += 1
-                    continue
-                seen[packed] = density
-                try:
-                    row = run_row(g, sieve, kind, density, args.seed, args.check)
-                except Exception as exc:  # a bug here must not end the run
-                    traceback.print_exc()
-                    row = None
-                    g.info["notes"].append(f"{kind} {density}: {error_text(exc)}")
-                done += 1
-                if row is not None:
-                    results["rows"].append(row)
-                    print(report.table_row(row), flush=True)
-                save(results, args.out)
+        done = row_loop.run_group(
+            g, args, results, start, shape, causal,
+            lambda kind, density: run_row(g, sieve, kind, density, args.seed, args.check),
+            save, error_text)
         results["meta"]["skipped_rows"] += per_group - done
         g.close()
         del g
         save(results, args.out, plots=True)
     results["meta"]["wall_s"] = time.monotonic() - start
     save(results, args.out, plots=True)
-    rows = results["rows"]
-    failed = sum(1 for r in rows if r["check"].get("status") == "FAILED")
-    print(f"\n{len(rows)} rows, {failed} failed checks, {results['meta']['skipped_rows']} not "
-          f"started; {report.backward_summary(rows)}; wrote {args.out} "
+    measured = results["rows"]
+    failed = sum(1 for r in measured if r["check"].get("status") == "FAILED")
+    print(f"\n{len(measured)} rows, {failed} failed checks, {results['meta']['skipped_rows']} not "
+          f"started; {report.backward_summary(measured)}; wrote {args.out} "
           f"in {results['meta']['wall_s']:.0f} s", flush=True)
     return 1 if failed else 0
 

@@ -16,13 +16,13 @@ import os
 import platform
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import backward  # noqa: E402  (imports torch only when run)
 import masks  # noqa: E402  (numpy only)
 import report  # noqa: E402  (stdlib only)
+import rows as row_loop  # noqa: E402
 
 TOLERANCE = {"bf16": 2e-2, "f16": 5e-3, "f32": 1e-3}
 REFERENCE_MAX_SEQ = 2048  # above this the element mask is too big: check against Flex
@@ -376,30 +376,10 @@ def run(args):
                   flush=True)
             continue
         results["groups"].append(g.info)
-        done = 0
-        for kind in args.masks:
-            seen = {}  # packed mask -> density: short rows reach few densities
-            for density in args.densities:
-                if time.monotonic() - start > args.budget_s:
-                    break
-                _, h, s, _ = shape
-                packed = masks.pack_bits(masks.make_mask(kind, h, s, density, causal, args.seed))
-                if packed in seen:
-                    g.info["notes"].append(f"{kind} {density:g}: same mask as {seen[packed]:g}")
-                    done += 1
-                    continue
-                seen[packed] = density
-                try:
-                    row = run_row(g, ctx, kind, density, args.seed, args.check)
-                except Exception as exc:  # a bug here must not end the run
-                    traceback.print_exc()
-                    row = None
-                    g.info["notes"].append(f"{kind} {density}: {error_text(exc)}")
-                done += 1
-                if row is not None:
-                    results["rows"].append(row)
-                    print(report.table_row(row), flush=True)
-                save(results, args.out)
+        done = row_loop.run_group(
+            g, args, results, start, shape, causal,
+            lambda kind, density: run_row(g, ctx, kind, density, args.seed, args.check),
+            save, error_text)
         results["meta"]["skipped_rows"] += per_group - done
         g.close()
         del g

@@ -67,22 +67,41 @@ Error Session::checkBackend(const runtime::Artifact &artifact) const {
   return Error::success();
 }
 
+namespace {
+
+/// Loads `artifact` on whichever executor the session has and runs it with
+/// onGpu(kernel) or onCpu(kernel).
+template <typename OnGpu, typename OnCpu>
+Error dispatch(runtime::GpuExecutor *gpu, runtime::CpuExecutor *cpu,
+               const runtime::Artifact &artifact, OnGpu onGpu, OnCpu onCpu) {
+  if (gpu) {
+    auto kernel = gpu->load(artifact);
+    if (!kernel)
+      return kernel.error();
+    return onGpu(**kernel);
+  }
+  auto kernel = cpu->load(artifact);
+  if (!kernel)
+    return kernel.error();
+  return onCpu(**kernel);
+}
+
+} // namespace
+
 Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView &q,
                    const runtime::TensorView &k, const runtime::TensorView &v,
                    const runtime::TensorView &out, runtime::CuStream stream,
                    const runtime::DeviceRowTables *tables, const float *thresholds) {
   if (Error e = checkBackend(artifact))
     return e;
-  if (gpu_) {
-    auto kernel = gpu_->load(artifact);
-    if (!kernel)
-      return kernel.error();
-    return gpu_->launch(**kernel, q, k, v, out, stream, tables, thresholds);
-  }
-  auto kernel = cpu_->load(artifact);
-  if (!kernel)
-    return kernel.error();
-  return cpu_->run(**kernel, q, k, v, out, /*stats=*/nullptr, thresholds);
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->launch(kernel, q, k, v, out, stream, tables, thresholds);
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->run(kernel, q, k, v, out, /*stats=*/nullptr, thresholds);
+      });
 }
 
 Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
@@ -95,32 +114,24 @@ Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorV
                  "forward() needs an artifact compiled with KernelSpec::saveLse");
   if (!lse)
     return Error(ErrorCode::InvalidArgument, "forward: the lse buffer is null");
-  if (gpu_) {
-    auto kernel = gpu_->load(artifact);
-    if (!kernel)
-      return kernel.error();
-    return gpu_->forward(**kernel, q, k, v, out, lse, stream);
-  }
-  auto kernel = cpu_->load(artifact);
-  if (!kernel)
-    return kernel.error();
-  return cpu_->run(**kernel, q, k, v, out, nullptr, nullptr, lse);
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->forward(kernel, q, k, v, out, lse, stream);
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->run(kernel, q, k, v, out, nullptr, nullptr, lse);
+      });
 }
 
 Error Session::backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
                         runtime::CuStream stream) {
   if (Error e = checkBackend(artifact))
     return e;
-  if (gpu_) {
-    auto kernel = gpu_->load(artifact);
-    if (!kernel)
-      return kernel.error();
-    return gpu_->backward(**kernel, tensors, stream);
-  }
-  auto kernel = cpu_->load(artifact);
-  if (!kernel)
-    return kernel.error();
-  return cpu_->backward(**kernel, tensors);
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &kernel) { return gpu_->backward(kernel, tensors, stream); },
+      [&](const runtime::CpuKernel &kernel) { return cpu_->backward(kernel, tensors); });
 }
 
 Error Session::calibrate(const runtime::Artifact &artifact, const runtime::TensorView &q,
@@ -131,16 +142,12 @@ Error Session::calibrate(const runtime::Artifact &artifact, const runtime::Tenso
                  "calibrate needs an artifact compiled with KernelSpec::calibrate");
   if (!stats)
     return Error(ErrorCode::InvalidArgument, "calibrate: the stats buffer is null");
-  if (gpu_) {
-    auto kernel = gpu_->load(artifact);
-    if (!kernel)
-      return kernel.error();
-    return gpu_->calibrate(**kernel, q, k, v, out, stats, stream);
-  }
-  auto kernel = cpu_->load(artifact);
-  if (!kernel)
-    return kernel.error();
-  return cpu_->run(**kernel, q, k, v, out, stats);
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->calibrate(kernel, q, k, v, out, stats, stream);
+      },
+      [&](const runtime::CpuKernel &kernel) { return cpu_->run(kernel, q, k, v, out, stats); });
 }
 
 } // namespace sieve::compiler

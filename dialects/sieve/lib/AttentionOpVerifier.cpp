@@ -108,6 +108,34 @@ LogicalResult verifyLse(Operation *op, Value lse, MemRefType q) {
   return success();
 }
 
+/// The mask attribute must be [Hq, ceil(Sq / block_q), ceil(Sk / block_k)];
+/// `expected` receives that shape.
+LogicalResult verifyMaskShape(Operation *op, BlockMaskAttr mask, MemRefType q, MemRefType k,
+                              int64_t blockQ, int64_t blockK, SmallVector<int64_t> &expected) {
+  expected = {q.getDimSize(1), ceilDiv(q.getDimSize(2), blockQ), ceilDiv(k.getDimSize(2), blockK)};
+  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
+  if (actual != expected)
+    return op->emitOpError() << "attribute 'mask' has shape " << shapeString(actual)
+                             << ", expected " << shapeString(expected)
+                             << " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])";
+  return success();
+}
+
+/// Row r's span of the key-block table lies inside it and names key blocks
+/// in [0, kBlocks).
+LogicalResult verifyRowSpan(Operation *op, size_t r, ArrayRef<int32_t> spans,
+                            ArrayRef<int32_t> keys, int64_t kBlocks) {
+  int32_t begin = spans[2 * r], end = spans[2 * r + 1];
+  if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
+    return op->emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end
+                             << "), expected 0 <= begin <= end <= " << keys.size();
+  for (int32_t e = begin; e < end; ++e)
+    if (keys[e] < 0 || keys[e] >= kBlocks)
+      return op->emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
+                               << kBlocks << ")";
+  return success();
+}
+
 /// The backward's extra tensors: dout like out, dquery like query, dkey
 /// and dvalue like key, all of query's element type; lse per query row.
 LogicalResult verifyGradients(Operation *op, MemRefType q, MemRefType k, MemRefType dout, Value lse,
@@ -136,15 +164,10 @@ LogicalResult AttentionOp::verify() {
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
     return failure();
-  BlockMaskAttr mask = getMask();
-  int64_t hq = q.getDimSize(1), sq = q.getDimSize(2), sk = k.getDimSize(2);
-  SmallVector<int64_t> expected = {hq, ceilDiv(sq, getBlockQ()), ceilDiv(sk, getBlockK())};
-  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
-  if (actual != expected)
-    return emitOpError() << "attribute 'mask' has shape " << shapeString(actual) << ", expected "
-                         << shapeString(expected)
-                         << " ([query heads, ceil(Sq / block_q), ceil(Sk / "
-                            "block_k)])";
+  const int64_t hq = q.getDimSize(1);
+  SmallVector<int64_t> expected;
+  if (failed(verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected)))
+    return failure();
   if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
       failed(verifyLse(*this, getLse(), q)))
     return failure();
@@ -158,15 +181,8 @@ LogicalResult AttentionBackwardOp::verify() {
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
                              getDkey().getType(), getDvalue().getType())))
     return failure();
-  BlockMaskAttr mask = getMask();
-  int64_t hq = q.getDimSize(1), sq = q.getDimSize(2), sk = k.getDimSize(2);
-  SmallVector<int64_t> expected = {hq, ceilDiv(sq, getBlockQ()), ceilDiv(sk, getBlockK())};
-  SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
-  if (actual != expected)
-    return emitOpError() << "attribute 'mask' has shape " << shapeString(actual) << ", expected "
-                         << shapeString(expected)
-                         << " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])";
-  return success();
+  SmallVector<int64_t> expected;
+  return verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected);
 }
 
 int64_t BlockSparseAttentionOp::getNumActiveRows() {
@@ -297,14 +313,8 @@ LogicalResult BlockSparseAttentionOp::verify() {
       return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
                            << qbs[r] << ")";
     seen.set(cell);
-    int32_t begin = spans[2 * r], end = spans[2 * r + 1];
-    if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
-      return emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end
-                           << "), expected 0 <= begin <= end <= " << keys.size();
-    for (int32_t e = begin; e < end; ++e)
-      if (keys[e] < 0 || keys[e] >= kBlocks)
-        return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
-                             << kBlocks << ")";
+    if (failed(verifyRowSpan(*this, r, spans, keys, kBlocks)))
+      return failure();
   }
   if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
       failed(verifyLse(*this, getLse(), q)))
@@ -343,15 +353,9 @@ LogicalResult BlockSparseAttentionBackwardOp::verify() {
       return emitOpError() << "row " << r << " repeats (head " << heads[r] << ", query block "
                            << qbs[r] << ")";
     seenRow.set(cell);
-    int32_t begin = spans[2 * r], end = spans[2 * r + 1];
-    if (begin < 0 || end < begin || end > static_cast<int32_t>(keys.size()))
-      return emitOpError() << "row " << r << " spans key_blocks[" << begin << ", " << end
-                           << "), expected 0 <= begin <= end <= " << keys.size();
-    for (int32_t e = begin; e < end; ++e)
-      if (keys[e] < 0 || keys[e] >= kBlocks)
-        return emitOpError() << "row " << r << " names key block " << keys[e] << ", expected [0, "
-                             << kBlocks << ")";
-    rowTiles += end - begin;
+    if (failed(verifyRowSpan(*this, r, spans, keys, kBlocks)))
+      return failure();
+    rowTiles += spans[2 * r + 1] - spans[2 * r];
   }
   // The columns: every (key head, key block) once, tiles of query heads
   // that share the key head, as many tiles as the rows hold.

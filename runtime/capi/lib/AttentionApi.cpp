@@ -27,18 +27,36 @@ Expected<runtime::TensorView> viewOf(const sieve_tensor *t, const char *name,
   return view;
 }
 
-/// The session of a live kernel, after checking the stream.
-Expected<compiler::Session *> sessionOf(sieve_kernel kernel, void *stream, const char *what) {
+/// Where a live kernel runs, after checking the stream: its session and
+/// the memory its tensors must be in.
+struct LaunchTarget {
+  compiler::Session *session;
+  runtime::DeviceKind device;
+};
+Expected<LaunchTarget> targetOf(sieve_kernel kernel, void *stream, const char *what) {
   compiler::Session &session = *kernel->session;
-  if (session.backend() != runtime::Backend::Cuda && stream)
+  const bool gpu = session.backend() == runtime::Backend::Cuda;
+  if (!gpu && stream)
     return Error(ErrorCode::InvalidArgument,
                  std::string(what) + ": a stream was given to a CPU context (pass NULL)");
-  return &session;
+  return LaunchTarget{&session, gpu ? runtime::DeviceKind::Cuda : runtime::DeviceKind::Host};
 }
 
-runtime::DeviceKind deviceOf(const compiler::Session &session) {
-  return session.backend() == runtime::Backend::Cuda ? runtime::DeviceKind::Cuda
-                                                     : runtime::DeviceKind::Host;
+/// The views of named C tensors, each into its runtime view.
+struct NamedTensor {
+  const char *name;
+  const sieve_tensor *from;
+  runtime::TensorView *to;
+};
+Error viewsOf(std::initializer_list<NamedTensor> tensors, runtime::DeviceKind device,
+              const char *what) {
+  for (const NamedTensor &n : tensors) {
+    auto view = viewOf(n.from, n.name, device, what);
+    if (!view)
+      return view.error();
+    *n.to = *view;
+  }
+  return Error::success();
 }
 
 } // namespace
@@ -52,17 +70,15 @@ sieve_status sieve_attention_forward(sieve_kernel kernel, const sieve_tensor *q,
   return guarded([&] {
     if (!Registry<sieve_kernel_t>::get().contains(kernel))
       return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
-    auto session = sessionOf(kernel, stream, what);
-    if (!session)
-      return fail(session.error());
-    const runtime::DeviceKind device = deviceOf(**session);
-    auto qv = viewOf(q, "q", device, what), kv = viewOf(k, "k", device, what),
-         vv = viewOf(v, "v", device, what), ov = viewOf(out, "out", device, what);
-    for (auto *view : {&qv, &kv, &vv, &ov})
-      if (!*view)
-        return fail(view->error());
-    if (Error e = (*session)->forward(*kernel->artifact, *qv, *kv, *vv, *ov, lse,
-                                      static_cast<runtime::CuStream>(stream)))
+    auto target = targetOf(kernel, stream, what);
+    if (!target)
+      return fail(target.error());
+    runtime::TensorView qv, kv, vv, ov;
+    if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
+                          target->device, what))
+      return fail(e);
+    if (Error e = target->session->forward(*kernel->artifact, qv, kv, vv, ov, lse,
+                                           static_cast<runtime::CuStream>(stream)))
       return fail(e.withContext(what));
     return succeed();
   });
@@ -78,28 +94,23 @@ sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve_tensor *q
   return guarded([&] {
     if (!Registry<sieve_kernel_t>::get().contains(kernel))
       return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
-    auto session = sessionOf(kernel, stream, what);
-    if (!session)
-      return fail(session.error());
-    const runtime::DeviceKind device = deviceOf(**session);
+    auto target = targetOf(kernel, stream, what);
+    if (!target)
+      return fail(target.error());
     runtime::BackwardTensors t;
-    struct Named {
-      const char *name;
-      const sieve_tensor *from;
-      runtime::TensorView *to;
-    };
-    for (const Named &n :
-         {Named{"q", q, &t.q}, Named{"k", k, &t.k}, Named{"v", v, &t.v}, Named{"out", out, &t.out},
-          Named{"dout", dout, &t.dout}, Named{"dq", dq, &t.dq}, Named{"dk", dk, &t.dk},
-          Named{"dv", dv, &t.dv}}) {
-      auto view = viewOf(n.from, n.name, device, what);
-      if (!view)
-        return fail(view.error());
-      *n.to = *view;
-    }
+    if (Error e = viewsOf({{"q", q, &t.q},
+                           {"k", k, &t.k},
+                           {"v", v, &t.v},
+                           {"out", out, &t.out},
+                           {"dout", dout, &t.dout},
+                           {"dq", dq, &t.dq},
+                           {"dk", dk, &t.dk},
+                           {"dv", dv, &t.dv}},
+                          target->device, what))
+      return fail(e);
     t.lse = lse;
     if (Error e =
-            (*session)->backward(*kernel->artifact, t, static_cast<runtime::CuStream>(stream)))
+            target->session->backward(*kernel->artifact, t, static_cast<runtime::CuStream>(stream)))
       return fail(e.withContext(what));
     return succeed();
   });
