@@ -80,6 +80,11 @@ std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKerne
   Geometry g = geometryOf(op, o);
   if (!g.elt.isF16() && !g.elt.isBF16())
     return "needs f16 or bf16 elements";
+  // The online softmax keeps the running maximum of the raw dot products
+  // and exponentiates scale * (s - max): with a negative scale that is the
+  // minimum's side, and exp2 overflows for spread scores.
+  if (g.scaleLog2 <= 0)
+    return "needs a positive scale (the online softmax subtracts the raw scores' maximum)";
   if (g.headDim != 64 && g.headDim != 128)
     return "needs head dim 64 or 128 (swizzled 16-byte chunks, registers)";
   if (g.blockQ % g.queryTile != 0)
