@@ -380,10 +380,18 @@ private:
       return;
     ++compiles_;
     sieve_kernel out = nullptr;
-    checkStatus(sieve_kernel_compile(c, (flags & 2) ? nullptr : &problem,
-                                     (flags & 4) ? nullptr : &mask,
-                                     (flags & 8) ? nullptr : &options, nullOut ? nullptr : &out),
-                "sieve_kernel_compile");
+    const sieve_problem *problemArg = (flags & 2) ? nullptr : &problem;
+    const sieve_block_mask *maskArg = (flags & 4) ? nullptr : &mask;
+    const sieve_kernel_options *optionsArg = (flags & 8) ? nullptr : &options;
+    if (flags & 16) // a training kernel, or any int as its kind
+      checkStatus(sieve_kernel_compile_kind(c, problemArg, maskArg, optionsArg,
+                                            static_cast<sieve_kernel_kind>(pickEnumValue()),
+                                            nullOut ? nullptr : &out),
+                  "sieve_kernel_compile_kind");
+    else
+      checkStatus(
+          sieve_kernel_compile(c, problemArg, maskArg, optionsArg, nullOut ? nullptr : &out),
+          "sieve_kernel_compile");
     if (out) {
       slot->handle = out;
       slot->problem = problem;
@@ -493,8 +501,32 @@ private:
     pickTensor(v, p, true);
     pickTensor(out, p, false);
     auto arg = [&](Tensor &x, uint8_t bit) { return (flags & bit) ? nullptr : &x.t; };
-    checkStatus(sieve_attention(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32), m, stream),
-                "sieve_attention");
+    // Bits 6-7: the plain call, the training forward, the backward, or the
+    // backward without its lse.
+    const int mode = flags >> 6;
+    if (mode == 0) {
+      checkStatus(sieve_attention(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32), m, stream),
+                  "sieve_attention");
+      return;
+    }
+    // The lse: exactly B x Hq x Sq floats (the work bound above keeps it small).
+    GuardedBuffer lse(static_cast<size_t>(std::max<int64_t>(1, p.batch * p.heads_q * p.seq_q)) *
+                      sizeof(float));
+    float *lseArg = mode == 3 ? nullptr : reinterpret_cast<float *>(lse.data());
+    if (mode == 1) {
+      checkStatus(sieve_attention_forward(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32),
+                                          lseArg, stream),
+                  "sieve_attention_forward");
+      return;
+    }
+    Tensor dout, dq, dk, dv;
+    pickTensor(dout, p, false);
+    pickTensor(dq, p, false);
+    pickTensor(dk, p, true);
+    pickTensor(dv, p, true);
+    checkStatus(sieve_attention_backward(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32),
+                                         &dout.t, lseArg, &dq.t, &dk.t, &dv.t, stream),
+                "sieve_attention_backward");
   }
 
   ByteReader &in_;
