@@ -249,30 +249,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     // Stage the warp's rows through its own part of the Q tile, then write
     // 16-byte chunks to global memory.
     gpu::BarrierOp::create(b);
-    for (int64_t d = 0; d < dTiles; ++d)
-      for (int64_t half = 0; half < 2; ++half) {
-        Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
-        Value lo = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half), inv[half]);
-        Value hi = arith::MulFOp::create(b, loop.getResult(d * 4 + 2 * half + 1), inv[half]);
-        Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
-        auto store = vector::StoreOp::create(b, e.pack(lo, hi), qTile, ValueRange{row, col});
-        store.setAlignment(4);
-      }
-    gpu::BarrierOp::create(b);
-    const int64_t cpr = g.chunksPerRow();
-    for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
-      Value c = e.add(lane, i * kWarp);
-      Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
-      Value query = e.add(qStart, row);
-      e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
-        auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, g.elt), qTile,
-                                           ValueRange{row, e.swizzledCol(row, chunk)});
-        load.setAlignment(16);
-        auto store =
-            vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, kChunk)});
-        store.setAlignment(16);
-      });
-    }
+    e.storeWarpRows(SmallVector<Value>(loop.getResults().take_front(dTiles * 4)), inv.data(), qTile,
+                    warpRow0, LaneCoords{lane, laneRow, laneCol}, out, bi, h, qStart, g.seqQ);
   };
   // No copy may still be landing in shared memory, whichever path follows.
   e.waitGroups(0);

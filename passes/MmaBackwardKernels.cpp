@@ -170,45 +170,6 @@ Value dynamicShared(ImplicitLocOpBuilder &b) {
   return gpu::DynamicSharedMemoryOp::create(b, bytesType);
 }
 
-/// Scales `acc` (D/8 chunks of 4, this warp's 16 rows) by `factor`,
-/// stages it through the warp's rows of the swizzled `tile` and writes
-/// rows below `limit` to dst[bi, head, firstRow + row, :] in 16-byte
-/// chunks. The caller puts a barrier before (the tile's last readers).
-void storeRows(MmaEmitter &e, ArrayRef<Value> acc, double factor, Value tile, Value warpRow0,
-               Value lane, Value dst, Value bi, Value head, Value firstRow, int64_t limit) {
-  ImplicitLocOpBuilder &b = e.b;
-  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
-  for (int64_t d = 0; d < e.headDim / 8; ++d)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
-      Value lo = acc[d * 4 + 2 * half], hi = acc[d * 4 + 2 * half + 1];
-      if (factor != 1.0) {
-        lo = arith::MulFOp::create(b, lo, e.f32(factor));
-        hi = arith::MulFOp::create(b, hi, e.f32(factor));
-      }
-      Value col = e.add(e.swizzledCol(row, e.idx(d)), laneCol);
-      auto store = vector::StoreOp::create(b, e.pack(lo, hi), tile, ValueRange{row, col});
-      store.setAlignment(4);
-    }
-  // Each warp reads back only its own 16 rows: a warp-level sync suffices,
-  // but the rows were written by other lanes, so make them visible.
-  gpu::BarrierOp::create(b);
-  const int64_t cpr = e.chunksPerRow();
-  for (int64_t i = 0; i < 16 * cpr / kWarp; ++i) {
-    Value c = e.add(lane, i * kWarp);
-    Value row = e.add(warpRow0, e.div(c, cpr)), chunk = e.rem(c, cpr);
-    Value target = e.add(firstRow, row);
-    e.ifThen(e.ult(target, e.idx(limit)), [&] {
-      auto load = vector::LoadOp::create(b, VectorType::get({kMmaChunk}, e.elt), tile,
-                                         ValueRange{row, e.swizzledCol(row, chunk)});
-      load.setAlignment(16);
-      auto store = vector::StoreOp::create(b, load, dst,
-                                           ValueRange{bi, head, target, e.mul(chunk, kMmaChunk)});
-      store.setAlignment(16);
-    });
-  }
-}
-
 /// lse in log2 units for use as the subtrahend of P's exponent: +inf for
 /// a query past Sq or one without keys (lse -inf), so its P are all 0.
 Value lseSubtrahend(FragmentBuilder &e, Value lse, Value bi, Value h, Value query, int64_t seqQ) {
@@ -313,7 +274,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
         spans = getGlobal(b, tables.rowSpans), keyBlocks = getGlobal(b, tables.keyBlocks);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
-  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
+  const LaneCoords coords = e.laneCoords(lane);
+  Value laneRow = coords.row, laneCol = coords.col;
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value r = e.div(blockX, g.querySplit);
@@ -399,8 +361,9 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   });
   e.waitGroups(0);
   gpu::BarrierOp::create(b); // every warp is done with the Q tile
-  storeRows(e, SmallVector<Value>(loop.getResults()), g.scale, qTile, warpRow0, lane, dq, bi, h,
-            qStart, g.p.seqQ);
+  Value scale[2] = {e.f32(g.scale), e.f32(g.scale)};
+  e.storeWarpRows(SmallVector<Value>(loop.getResults()), scale, qTile, warpRow0, coords, dq, bi, h,
+                  qStart, g.p.seqQ);
   gpu::ReturnOp::create(b);
   return {func, launch.gridX(), threads, g.querySharedBytes(),
           "query_tile=" + std::to_string(g.queryTile) + " key_tile=" + std::to_string(KT) +
@@ -446,7 +409,8 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
         tBlocks = getGlobal(b, tables.colQueryBlocks);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
-  Value laneRow = e.div(lane, 4), laneCol = e.mul(e.rem(lane, 4), 2);
+  const LaneCoords coords = e.laneCoords(lane);
+  Value laneRow = coords.row, laneCol = coords.col;
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value c = e.div(blockX, g.kvSplit);
@@ -553,10 +517,11 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   gpu::BarrierOp::create(b); // every warp is done with the K and V tiles
   SmallVector<Value> results(loop.getResults());
   ArrayRef<Value> all(results);
-  storeRows(e, all.take_front(dTiles * 4), g.scale, kTile, warpKey0, lane, dk, bi, kvh, firstKey,
-            g.p.seqK);
-  storeRows(e, all.drop_front(dTiles * 4), 1.0, vTile, warpKey0, lane, dvOut, bi, kvh, firstKey,
-            g.p.seqK);
+  Value scale[2] = {e.f32(g.scale), e.f32(g.scale)};
+  e.storeWarpRows(all.take_front(dTiles * 4), scale, kTile, warpKey0, coords, dk, bi, kvh, firstKey,
+                  g.p.seqK);
+  e.storeWarpRows(all.drop_front(dTiles * 4), nullptr, vTile, warpKey0, coords, dvOut, bi, kvh,
+                  firstKey, g.p.seqK);
   gpu::ReturnOp::create(b);
   return {func, op.getNumColumns() * g.kvSplit, threads, g.kvSharedBytes(),
           "keys=" + std::to_string(g.kvKeys) + " query_step=" + std::to_string(QS) +

@@ -16,6 +16,12 @@ namespace sieve::passes {
 /// Elements per 16-byte chunk of a 16-bit row.
 constexpr int64_t kMmaChunk = 8;
 
+/// A lane's place in an m16n8 accumulator: its lane in the warp, the row of
+/// its first two values (lane / 4) and their first column (2 (lane % 4)).
+struct LaneCoords {
+  mlir::Value lane, row, col;
+};
+
 struct MmaEmitter : FragmentBuilder {
   int64_t headDim; // elements per row of every staged tile
   int64_t threads; // threads of the block that copy rows together
@@ -61,6 +67,18 @@ struct MmaEmitter : FragmentBuilder {
   void copyRowsAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
                      int64_t limit, mlir::Value dst, mlir::Value dstRow0, int64_t rows,
                      mlir::Value tid);
+
+  /// Writes a warp's 16-row accumulator `acc` (D/8 chunks of 4) to
+  /// dst[bi, head, firstRow + row, :] for rows below `limit`: scaled by
+  /// factor[half] for the lane's two rows (none when `factor` is null),
+  /// staged through the warp's own rows [warpRow0, +16) of the swizzled
+  /// `tile`, then copied in 16-byte chunks. The caller puts a barrier
+  /// before it (the tile's last readers).
+  void storeWarpRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
+                     mlir::Value warpRow0, const LaneCoords &lane, mlir::Value dst, mlir::Value bi,
+                     mlir::Value head, mlir::Value firstRow, int64_t limit);
+  /// The coordinates of lane `lane` (thread index mod 32).
+  LaneCoords laneCoords(mlir::Value lane);
 
   /// The cp.async pipeline over `numSteps` steps with `stages` shared
   /// buffers. prologue() issues the loads of the first stages - 1 steps,
