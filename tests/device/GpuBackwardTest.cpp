@@ -113,6 +113,23 @@ void makeTensor(DeviceTensor &t, const CudaDriver &drv, std::array<int64_t, 4> s
   ASSERT_FALSE(drv.copyToDevice(t.ptr, t.bytes.data(), t.bytes.size()));
 }
 
+/// One case's tensors: random q, k, v and dout, an out poisoned for the
+/// forward to write.
+struct Inputs {
+  DeviceTensor q, k, v, dout, out;
+};
+
+void makeInputs(Inputs &in, const CudaDriver &drv, const Shape &c, int64_t headDim, DType dtype,
+                std::mt19937_64 &rng) {
+  const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
+      kvShape{c.batch, c.headsKv, c.seqK, headDim};
+  makeTensor(in.q, drv, qShape, c.bshd, dtype, &rng);
+  makeTensor(in.k, drv, kvShape, c.bshd, dtype, &rng);
+  makeTensor(in.v, drv, kvShape, c.bshd, dtype, &rng);
+  makeTensor(in.dout, drv, qShape, c.bshd, dtype, &rng);
+  makeTensor(in.out, drv, qShape, c.bshd, dtype, nullptr);
+}
+
 /// The device tensor back as BHSD floats.
 std::vector<float> download(const DeviceTensor &t, DType dtype) {
   std::vector<uint8_t> bytes(t.bytes.size());
@@ -191,12 +208,10 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   const CudaDriver &drv = session_->gpu()->driver();
   const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
       kvShape{c.batch, c.headsKv, c.seqK, headDim};
-  DeviceTensor q, k, v, dout, out, dq, dk, dv;
-  makeTensor(q, drv, qShape, c.bshd, dtype, &rng);
-  makeTensor(k, drv, kvShape, c.bshd, dtype, &rng);
-  makeTensor(v, drv, kvShape, c.bshd, dtype, &rng);
-  makeTensor(dout, drv, qShape, c.bshd, dtype, &rng);
-  makeTensor(out, drv, qShape, c.bshd, dtype, nullptr);
+  Inputs in;
+  makeInputs(in, drv, c, headDim, dtype, rng);
+  DeviceTensor &q = in.q, &k = in.k, &v = in.v, &dout = in.dout, &out = in.out;
+  DeviceTensor dq, dk, dv;
   makeTensor(dq, drv, qShape, c.bshd, dtype, nullptr);
   makeTensor(dk, drv, kvShape, c.bshd, dtype, nullptr);
   makeTensor(dv, drv, kvShape, c.bshd, dtype, nullptr);
@@ -258,14 +273,9 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
   KernelSpec spec = specOf(c, dtype, headDim, causal, rng);
   spec.saveLse = true;
   const CudaDriver &drv = session_->gpu()->driver();
-  const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
-      kvShape{c.batch, c.headsKv, c.seqK, headDim};
-  DeviceTensor q, k, v, dout, out;
-  makeTensor(q, drv, qShape, c.bshd, dtype, &rng);
-  makeTensor(k, drv, kvShape, c.bshd, dtype, &rng);
-  makeTensor(v, drv, kvShape, c.bshd, dtype, &rng);
-  makeTensor(dout, drv, qShape, c.bshd, dtype, &rng);
-  makeTensor(out, drv, qShape, c.bshd, dtype, nullptr);
+  Inputs in;
+  makeInputs(in, drv, c, headDim, dtype, rng);
+  DeviceTensor &q = in.q, &k = in.k, &v = in.v, &dout = in.dout, &out = in.out;
   const AttentionGradients ref =
       referenceAttentionBackward(spec.shape, spec.mask, causal, spec.effectiveScale(),
                                  q.bhsd.data(), k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());

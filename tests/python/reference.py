@@ -12,14 +12,12 @@ def dense_allowed(tiles, block_q, block_k, seq_q, seq_k, causal):
     return allowed
 
 
-def attention(q, k, v, mask, causal=False, scale=None):
-    """q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (any strides); rows with no
-    kept key are zero, as in sieve."""
-    q, k, v = (np.asarray(t, dtype=np.float64) for t in (q, k, v))
+def _probabilities(q, k, mask, causal, scale):
+    """(P [B, Hq, Sq, Sk] with GQA keys repeated, lse [B, Hq, Sq]) in
+    float64: the softmax over each row's kept keys, zero rows where none is
+    kept, and the natural log-sum-exp (-inf there)."""
     batch, heads_q, seq_q, head_dim = q.shape
-    group = heads_q // k.shape[1]
-    k = np.repeat(k, group, axis=1)
-    v = np.repeat(v, group, axis=1)
+    k = np.repeat(k, heads_q // k.shape[1], axis=1)
     scale = 1 / np.sqrt(head_dim) if scale is None else scale
     allowed = dense_allowed(mask.to_numpy(), mask.block_q, mask.block_k, seq_q, k.shape[2],
                             causal)[None]
@@ -28,8 +26,17 @@ def attention(q, k, v, mask, causal=False, scale=None):
     any_kept = np.isfinite(row_max)
     weights = np.where(allowed, np.exp(scores - np.where(any_kept, row_max, 0)), 0)
     total = weights.sum(axis=-1, keepdims=True)
-    weights = weights / np.where(total > 0, total, 1)
-    return np.einsum("bhqk,bhkd->bhqd", weights, v)
+    with np.errstate(divide="ignore"):
+        lse = np.where(any_kept, row_max + np.log(np.where(total > 0, total, 1)), -np.inf)
+    return weights / np.where(total > 0, total, 1), lse[..., 0]
+
+
+def attention(q, k, v, mask, causal=False, scale=None):
+    """q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (any strides); rows with no
+    kept key are zero, as in sieve."""
+    q, k, v = (np.asarray(t, dtype=np.float64) for t in (q, k, v))
+    p, _ = _probabilities(q, k, mask, causal, scale)
+    return np.einsum("bhqk,bhkd->bhqd", p, np.repeat(v, q.shape[1] // v.shape[1], axis=1))
 
 
 def relative_error(got, want):
@@ -48,16 +55,7 @@ def attention_backward(q, k, v, dout, mask, causal=False, scale=None):
     group = heads_q // heads_kv
     ke, ve = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
     scale = 1 / np.sqrt(head_dim) if scale is None else scale
-    allowed = dense_allowed(mask.to_numpy(), mask.block_q, mask.block_k, seq_q, k.shape[2],
-                            causal)[None]
-    scores = np.where(allowed, np.einsum("bhqd,bhkd->bhqk", q, ke) * scale, -np.inf)
-    row_max = scores.max(axis=-1, keepdims=True)
-    any_kept = np.isfinite(row_max)
-    weights = np.where(allowed, np.exp(scores - np.where(any_kept, row_max, 0)), 0)
-    total = weights.sum(axis=-1, keepdims=True)
-    p = weights / np.where(total > 0, total, 1)
-    with np.errstate(divide="ignore"):
-        lse = np.where(any_kept, row_max + np.log(np.where(total > 0, total, 1)), -np.inf)[..., 0]
+    p, lse = _probabilities(q, k, mask, causal, scale)
     out = np.einsum("bhqk,bhkd->bhqd", p, ve)
     dv = np.einsum("bhqk,bhqd->bhkd", p, dout)
     dp = np.einsum("bhqd,bhkd->bhqk", dout, ve)
