@@ -88,6 +88,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return -1; // not added to the corpus
   // A std::string keeps the NUL after the text that MLIR's lexer stops at.
   std::string text(reinterpret_cast<const char *>(data), size);
+  // MLIR 22's own attribute parser dereferences null on a dense array of
+  // `index` elements (`array<index: ...>`: parseDenseArrayAttr asks an
+  // index type for its float width). That is upstream, reachable from any
+  // op's attribute dictionary, and no sieve code runs before it: such
+  // inputs are left out so the fuzzer keeps testing sieve's parsers.
+  if (text.find("array<index") != std::string::npos)
+    return -1;
 
   // A fresh context per input: uniqued attributes and types never carry
   // over, so every finding reproduces from its input alone.
