@@ -83,7 +83,7 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal) {
+                bool causal, double fill) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
   Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
@@ -95,7 +95,7 @@ void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTil
     if (causal)
       valid = arith::AndIOp::create(
           b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
-    return arith::SelectOp::create(b, valid, s[j][i], fb.f32(kNegInf));
+    return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
   });
 }
 

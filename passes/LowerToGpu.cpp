@@ -16,6 +16,8 @@
 #include "MmaBackwardKernels.h"
 #include "SplitKv.h"
 #include "WgmmaAttentionKernel.h"
+#include "WgmmaBackwardKernels.h"
+#include "WgmmaEmitter.h"
 #include "ZeroRows.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
@@ -445,6 +447,22 @@ LogicalResult lowerMma(BlockSparseAttentionOp op, ModuleOp module, int index,
   return success();
 }
 
+/// A host-side TMA descriptor of `tensor` (boxes of `type`), which the
+/// artifact turns into a kernel parameter the runtime encodes
+/// (cuTensorMapEncodeTiled); the kernel takes it as a pointer.
+Value describeForTma(ImplicitLocOpBuilder &hb, Value tensor, nvgpu::TensorMapDescriptorType type) {
+  auto memrefType = cast<MemRefType>(tensor.getType());
+  Value unranked = memref::CastOp::create(
+      hb, UnrankedMemRefType::get(memrefType.getElementType(), memrefType.getMemorySpace()),
+      tensor);
+  SmallVector<Value> box;
+  for (int64_t dim : type.getTensor().getShape())
+    box.push_back(indexConst(hb, dim));
+  Value desc = nvgpu::TmaCreateDescriptorOp::create(hb, type, unranked, box);
+  return UnrealizedConversionCastOp::create(hb, LLVM::LLVMPointerType::get(hb.getContext()), desc)
+      .getResult(0);
+}
+
 LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
                          const WgmmaKernelOptions &options, bool generic) {
   auto opened = openKernelModule(op, module, index, op.getBlockQ() / options.queryTile, generic);
@@ -458,64 +476,64 @@ LogicalResult lowerWgmma(BlockSparseAttentionOp op, ModuleOp module, int index,
   // kernel parameters that the runtime encodes (cuTensorMapEncodeTiled).
   ImplicitLocOpBuilder hb(op.getLoc(), op);
   SmallVector<Value> operands(op->getOperands());
-  auto describe = [&](Value tensor, nvgpu::TensorMapDescriptorType type) -> Value {
-    auto memrefType = cast<MemRefType>(tensor.getType());
-    Value unranked = memref::CastOp::create(
-        hb, UnrankedMemRefType::get(memrefType.getElementType(), memrefType.getMemorySpace()),
-        tensor);
-    SmallVector<Value> box;
-    for (int64_t dim : type.getTensor().getShape())
-      box.push_back(indexConst(hb, dim));
-    Value desc = nvgpu::TmaCreateDescriptorOp::create(hb, type, unranked, box);
-    return UnrealizedConversionCastOp::create(hb, LLVM::LLVMPointerType::get(hb.getContext()), desc)
-        .getResult(0);
-  };
-  operands.push_back(describe(op.getQuery(), kernel.queryMap));
-  operands.push_back(describe(op.getKey(), kernel.keyMap));
-  operands.push_back(describe(op.getValue(), kernel.valueMap));
+  operands.push_back(describeForTma(hb, op.getQuery(), kernel.queryMap));
+  operands.push_back(describeForTma(hb, op.getKey(), kernel.keyMap));
+  operands.push_back(describeForTma(hb, op.getValue(), kernel.valueMap));
   replaceByLaunch(hb, op, kernel.func, kernel.blocksPerRow, kernel.threads, kernel.sharedBytes,
                   operands, "wgmma", kernel.config, generic, combine);
   return success();
 }
 
-/// The backward's three launches in place of the op: delta, then dK/dV by
-/// columns, then dQ by rows, all on the op's operands and a delta scratch
-/// of B x Hq x Sq floats that the runtime allocates per launch (the host
-/// side of a GPU artifact is read, never run).
+/// The backward's three launches in place of the op: rows (delta and lse),
+/// then dK/dV by columns, then dQ by rows, all on the op's operands and a
+/// scratch of 2 x B x Hq x padded Sq floats that the runtime allocates per
+/// launch (the host side of a GPU artifact is read, never run). `hopper`
+/// picks the wgmma kernels where they apply (or where `variant` asks).
 LogicalResult lowerBackward(sieve::dialect::BlockSparseAttentionBackwardOp op, ModuleOp module,
-                            int index) {
-  std::string reason = mmaBackwardUnsupportedReason(op);
-  if (!reason.empty())
-    return op.emitOpError() << "the GPU backward (tensor cores) " << reason;
+                            int index, bool hopper, StringRef variant) {
+  const bool wantWgmma = variant == "wgmma" || (variant == "auto" && hopper);
+  std::string wgmmaReason = wantWgmma ? wgmmaBackwardUnsupportedReason(op) : "not asked for";
+  if (variant == "wgmma" && !wgmmaReason.empty())
+    return op.emitOpError() << "variant=wgmma: the Hopper backward " << wgmmaReason;
+  const bool useWgmma = wgmmaReason.empty();
+  if (!useWgmma) {
+    std::string reason = mmaBackwardUnsupportedReason(op);
+    if (!reason.empty())
+      return op.emitOpError() << "the GPU backward (tensor cores) " << reason;
+  }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(module.getContext()));
   OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
   auto gpuModule =
       gpu::GPUModuleOp::create(mb, op.getLoc(), "sieve_backward_kernels" + std::to_string(index));
-  BackwardKernels kernels = buildMmaBackwardKernels(op, gpuModule);
+  BackwardKernels kernels =
+      useWgmma ? buildWgmmaBackwardKernels(op, gpuModule) : buildMmaBackwardKernels(op, gpuModule);
 
   ImplicitLocOpBuilder hb(op.getLoc(), op);
-  auto qType = op.getQuery().getType();
+  const BackwardProblem problem = backwardProblemOf(op);
   SmallVector<Value> operands(op->getOperands());
-  auto alloca = memref::AllocaOp::create(
-      hb, MemRefType::get({qType.getDimSize(0) * qType.getDimSize(1) * qType.getDimSize(2)},
-                          hb.getF32Type()));
+  auto alloca =
+      memref::AllocaOp::create(hb, MemRefType::get({2 * problem.scratchRows()}, hb.getF32Type()));
   alloca->setAttr("sieve.workspace", hb.getUnitAttr());
   operands.push_back(
       memref::CastOp::create(hb, MemRefType::get({ShapedType::kDynamic}, hb.getF32Type()), alloca));
-  const int64_t batch = qType.getDimSize(0);
-  for (auto [launch, stage] : {std::pair<BackwardLaunch *, StringRef>{&kernels.delta, "delta"},
+  const int64_t batch = problem.batch;
+  for (auto [launch, stage] : {std::pair<BackwardLaunch *, StringRef>{&kernels.rows, "rows"},
                                {&kernels.keyValue, "key_value"},
                                {&kernels.query, "query"}}) {
+    SmallVector<Value> launchOperands(operands);
+    for (auto [operand, rows] : launch->tensorMaps)
+      launchOperands.push_back(describeForTma(
+          hb, op->getOperand(operand), swizzledTensorMapType(hb.getContext(), problem.elt, rows)));
     Value shared = arith::ConstantOp::create(
         hb, hb.getI32IntegerAttr(static_cast<int32_t>(launch->sharedBytes)));
     auto l = gpu::LaunchFuncOp::create(
         hb, launch->func,
         gpu::KernelDim3{indexConst(hb, launch->gridX), indexConst(hb, batch), indexConst(hb, 1)},
         gpu::KernelDim3{indexConst(hb, launch->threads), indexConst(hb, 1), indexConst(hb, 1)},
-        shared, operands);
+        shared, launchOperands);
     l->setAttr("sieve.backward", hb.getStringAttr(stage));
-    l->setAttr("sieve.variant", hb.getStringAttr("mma"));
+    l->setAttr("sieve.variant", hb.getStringAttr(kernels.variant));
     l->setAttr("sieve.config", hb.getStringAttr(launch->config));
   }
   op.erase();
@@ -568,11 +586,12 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
     SmallVector<sieve::dialect::BlockSparseAttentionBackwardOp> backward;
     module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) { backward.push_back(op); });
     for (auto [i, op] : llvm::enumerate(backward)) {
-      if (variant != "auto" && variant != "mma") {
-        op.emitOpError() << "the backward runs on the mma kernels, not variant=" << variant;
+      if (variant != "auto" && variant != "mma" && variant != "wgmma") {
+        op.emitOpError() << "the backward runs on the wgmma or mma kernels, not variant="
+                         << variant;
         return signalPassFailure();
       }
-      if (failed(lowerBackward(op, module, static_cast<int>(i))))
+      if (failed(lowerBackward(op, module, static_cast<int>(i), hopper, variant)))
         return signalPassFailure();
     }
     bool unsupported = false;

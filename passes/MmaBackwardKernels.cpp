@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "MmaBackwardKernels.h"
+#include "BackwardKernelCommon.h"
 #include "FragmentMath.h"
 #include "LoweringUtils.h"
 #include "MmaEmitter.h"
@@ -38,9 +39,6 @@ namespace {
 
 constexpr int64_t kWarp = 32;
 constexpr int64_t kStages = 2;
-constexpr double kInf = std::numeric_limits<double>::infinity();
-/// Rows of the delta kernel's thread block (8 threads per row).
-constexpr int64_t kDeltaRows = 32;
 
 /// The largest multiple of 16 that divides `block` and is at most `cap`
 /// (0 when `block` is not a multiple of 16).
@@ -54,8 +52,7 @@ int64_t tileOf(int64_t block, int64_t cap) {
 /// The backward's problem and the tiles each kernel uses, fixed at
 /// compile time.
 struct Geometry {
-  ProblemGeometry p;
-  double scale;
+  BackwardProblem p;
   // query kernel: rows per block, keys per pipeline step
   int64_t queryTile, querySplit, queryKeyTile;
   // key-value kernel: keys per block, queries per pipeline step
@@ -71,21 +68,7 @@ struct Geometry {
 
 Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
   Geometry g;
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
-  g.p.elt = qType.getElementType();
-  g.p.batch = qType.getDimSize(0);
-  g.p.headsQ = qType.getDimSize(1);
-  g.p.seqQ = qType.getDimSize(2);
-  g.p.headDim = qType.getDimSize(3);
-  g.p.headsKv = kType.getDimSize(1);
-  g.p.seqK = kType.getDimSize(2);
-  g.p.group = g.p.headsQ / g.p.headsKv;
-  g.p.blockQ = op.getBlockQ();
-  g.p.blockK = op.getBlockK();
-  g.p.causal = op.getCausal();
-  g.scale = op.getScale().convertToDouble();
-  g.p.scaleLog2 = g.scale * kLog2e;
+  g.p = backwardProblemOf(op);
   // Register budgets (per lane, f32 values): the query kernel holds Q and
   // dO fragments (D/4 each), dQ (D/2) and two score tiles (keyTile/4
   // each); the key-value kernel dK, dV (D/2 each) and two transposed
@@ -101,49 +84,6 @@ Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
   g.kvQueryStep = tileOf(g.p.blockQ, wide ? 32 : 64);
   g.kvFragmentsInRegisters = !wide;
   return g;
-}
-
-/// The constant tables of the op, in the kernel module.
-struct Tables {
-  memref::GlobalOp rowHeads, rowQueryBlocks, rowSpans, keyBlocks;
-  memref::GlobalOp colKvHeads, colKeyBlocks, colSpans, colQueryHeads, colQueryBlocks;
-};
-
-Tables createTables(OpBuilder &gb, BlockSparseAttentionBackwardOp op) {
-  auto table = [&](StringRef name, ArrayRef<int32_t> values) {
-    return createConstantTable(gb, op.getLoc(), ("sieve_bwd_" + name).str(), values);
-  };
-  return {table("row_heads", op.getRowHeads()),
-          table("row_query_blocks", op.getRowQueryBlocks()),
-          table("row_spans", op.getRowSpans()),
-          table("key_blocks", op.getKeyBlocks()),
-          table("col_kv_heads", op.getColKvHeads()),
-          table("col_key_blocks", op.getColKeyBlocks()),
-          table("col_spans", op.getColSpans()),
-          table("col_query_heads", op.getColQueryHeads()),
-          table("col_query_blocks", op.getColQueryBlocks())};
-}
-
-/// Argument positions: the op's nine operands, then the delta scratch.
-enum Arg { kQ, kK, kV, kOut, kDout, kLse, kDq, kDk, kDv, kDelta };
-
-gpu::GPUFuncOp createKernel(OpBuilder &gb, BlockSparseAttentionBackwardOp op, StringRef name,
-                            int64_t threads) {
-  SmallVector<Type> argTypes(op->getOperandTypes());
-  argTypes.push_back(MemRefType::get({ShapedType::kDynamic}, gb.getF32Type()));
-  auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), name, gb.getFunctionType(argTypes, {}));
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
-  func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
-  return func;
-}
-
-Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp g) {
-  return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
-}
-
-/// delta[(bi * Hq + h) * Sq + i], the scratch's layout.
-Value deltaIndex(FragmentBuilder &e, const Geometry &g, Value bi, Value h, Value i) {
-  return e.add(e.mul(e.add(e.mul(bi, g.p.headsQ), h), g.p.seqQ), i);
 }
 
 /// The shared-memory views of a kernel: tiles of `rows` x D elements at
@@ -163,6 +103,16 @@ struct SharedTiles {
   }
 };
 
+/// The subtrahend of P's exponent (lse log2 e, +inf where P is 0) and
+/// delta of `query`, from the scratch.
+std::pair<Value, Value> rowStatistics(FragmentBuilder &e, const BackwardProblem &p, Value scratch,
+                                      Value bi, Value h, Value query) {
+  Value at = scratchIndex(e, p, bi, h, query);
+  Value lse2 = memref::LoadOp::create(e.b, scratch, ValueRange{e.add(at, p.scratchRows())});
+  Value delta = memref::LoadOp::create(e.b, scratch, ValueRange{at});
+  return {lse2, delta};
+}
+
 Value dynamicShared(ImplicitLocOpBuilder &b) {
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -170,101 +120,23 @@ Value dynamicShared(ImplicitLocOpBuilder &b) {
   return gpu::DynamicSharedMemoryOp::create(b, bytesType);
 }
 
-/// lse in log2 units for use as the subtrahend of P's exponent: +inf for
-/// a query past Sq or one without keys (lse -inf), so its P are all 0.
-Value lseSubtrahend(FragmentBuilder &e, Value lse, Value bi, Value h, Value query, int64_t seqQ) {
-  ImplicitLocOpBuilder &b = e.b;
-  Value valid = e.ult(query, e.idx(seqQ));
-  Value read = arith::MinUIOp::create(b, query, e.idx(seqQ - 1));
-  Value x = memref::LoadOp::create(b, lse, ValueRange{bi, h, read});
-  Value finite = arith::CmpFOp::create(b, arith::CmpFPredicate::UGT, x, e.f32(-kInf));
-  Value use = arith::AndIOp::create(b, valid, finite);
-  return arith::SelectOp::create(b, use, arith::MulFOp::create(b, x, e.f32(kLog2e)), e.f32(kInf));
-}
-
-/// delta of `query` from the scratch (0 past Sq).
-Value deltaOf(FragmentBuilder &e, const Geometry &g, Value delta, Value bi, Value h, Value query) {
-  ImplicitLocOpBuilder &b = e.b;
-  Value valid = e.ult(query, e.idx(g.p.seqQ));
-  Value read = arith::MinUIOp::create(b, query, e.idx(g.p.seqQ - 1));
-  Value x = memref::LoadOp::create(b, delta, ValueRange{deltaIndex(e, g, bi, h, read)});
-  return arith::SelectOp::create(b, valid, x, e.f32(0.0));
-}
-
-//===----------------------------------------------------------------------===//
-// delta = rowsum(dout * out)
-//===----------------------------------------------------------------------===//
-
-BackwardLaunch buildDeltaKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
-                                const Geometry &g) {
-  const int64_t threads = kDeltaRows * 8, D = g.p.headDim;
-  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_delta", threads);
-  Block &entry = func.getBody().front();
-  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
-  FragmentBuilder e{b, g.p.elt};
-  const int64_t rowBlocks = (g.p.seqQ + kDeltaRows - 1) / kDeltaRows;
-  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value h = e.div(blockX, rowBlocks);
-  Value row = e.add(e.mul(e.rem(blockX, rowBlocks), kDeltaRows), e.div(tid, 8));
-  Value part = e.rem(tid, 8);
-  // Rows past Sq read the last row (every lane must join the shuffles).
-  Value read = arith::MinUIOp::create(b, row, e.idx(g.p.seqQ - 1));
-  Value sum = e.f32(0.0);
-  const int64_t perThread = D / 8; // elements, in vectors of 8
-  for (int64_t v = 0; v < perThread / kMmaChunk; ++v) {
-    Value col = e.add(e.mul(part, perThread), v * kMmaChunk);
-    auto vecType = VectorType::get({kMmaChunk}, g.p.elt);
-    auto x =
-        vector::LoadOp::create(b, vecType, entry.getArgument(kOut), ValueRange{bi, h, read, col});
-    auto y =
-        vector::LoadOp::create(b, vecType, entry.getArgument(kDout), ValueRange{bi, h, read, col});
-    x.setAlignment(16);
-    y.setAlignment(16);
-    auto f32Vec = VectorType::get({kMmaChunk}, b.getF32Type());
-    Value prod = arith::MulFOp::create(b, arith::ExtFOp::create(b, f32Vec, x.getResult()),
-                                       arith::ExtFOp::create(b, f32Vec, y.getResult()));
-    sum = arith::AddFOp::create(
-        b, sum, vector::ReductionOp::create(b, vector::CombiningKind::ADD, prod).getResult());
-  }
-  for (int32_t offset : {1, 2, 4}) {
-    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
-    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
-    sum = arith::AddFOp::create(
-        b, sum,
-        gpu::ShuffleOp::create(b, sum, off, width, gpu::ShuffleMode::XOR).getShuffleResult());
-  }
-  Value writes =
-      arith::AndIOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part, e.idx(0)),
-                            e.ult(row, e.idx(g.p.seqQ)));
-  e.ifThen(writes, [&] {
-    memref::StoreOp::create(b, sum, entry.getArgument(kDelta),
-                            ValueRange{deltaIndex(e, g, bi, h, row)});
-  });
-  gpu::ReturnOp::create(b);
-  return {func, g.p.headsQ * rowBlocks, threads, 0,
-          "delta rows=" + std::to_string(kDeltaRows) + " threads=" + std::to_string(threads)};
-}
-
 //===----------------------------------------------------------------------===//
 // dQ by rows
 //===----------------------------------------------------------------------===//
 
 BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
-                                const Geometry &g, const Tables &tables) {
+                                const Geometry &g, const BackwardTables &tables) {
   const int64_t D = g.p.headDim, KT = g.queryKeyTile, S = kStages;
   const int64_t threads = g.queryThreads(), dTiles = D / 8, kTiles = KT / 8;
   const int64_t subTiles = g.p.blockK / KT;
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_query", threads);
+  gpu::GPUFuncOp func = createBackwardKernel(gb, op, "sieve_backward_query", threads);
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   MmaEmitter e(b, g.p.elt, D, threads);
   Value q = entry.getArgument(kQ), k = entry.getArgument(kK), v = entry.getArgument(kV),
-        dout = entry.getArgument(kDout), lse = entry.getArgument(kLse), dq = entry.getArgument(kDq),
-        delta = entry.getArgument(kDelta);
+        dout = entry.getArgument(kDout), dq = entry.getArgument(kDq),
+        scratch = entry.getArgument(kScratch);
 
   SharedTiles shared{b, dynamicShared(b), D, g.p.elt};
   Value qTile = shared.next(g.queryTile), doTile = shared.next(g.queryTile);
@@ -280,12 +152,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   Value r = e.div(blockX, g.querySplit);
   // Empty rows: dQ is zeros, written by a few blocks that read nothing.
-  const int64_t numRows = op.getNumRows();
-  int64_t activeRows = 0;
-  ArrayRef<int32_t> rowSpans = op.getRowSpans();
-  for (int64_t i = 0; i < numRows; ++i)
-    activeRows += rowSpans[2 * i + 1] > rowSpans[2 * i];
-  const RowLaunch launch = rowLaunchOf(numRows, activeRows, g.p.blockQ, D,
+  const RowLaunch launch = rowLaunchOf(op.getNumRows(), activeRowsOf(op), g.p.blockQ, D,
                                        g.p.elt.getIntOrFloatBitWidth() / 8, g.querySplit);
   emitZeroRowBlocks(b, g.p, launch, dq, heads, qBlocks, blockX, bi, tid, threads, kMmaChunk);
 
@@ -321,10 +188,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
   Value lse2[2], rowDelta[2];
-  for (int half = 0; half < 2; ++half) {
-    lse2[half] = lseSubtrahend(e, lse, bi, h, queryRow[half], g.p.seqQ);
-    rowDelta[half] = deltaOf(e, g, delta, bi, h, queryRow[half]);
-  }
+  for (int half = 0; half < 2; ++half)
+    std::tie(lse2[half], rowDelta[half]) = rowStatistics(e, g.p, scratch, bi, h, queryRow[half]);
 
   SmallVector<Value> inits(dTiles * 4, e.f32(0.0));
   auto loop = e.pipelinedLoop(numSteps, S, inits, load, [&](Value t, ValueRange state) {
@@ -340,14 +205,18 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
         e.mma(doFrag[kk], {vFrag[0], vFrag[1]}, dp[2 * jp]);
         e.mma(doFrag[kk], {vFrag[2], vFrag[3]}, dp[2 * jp + 1]);
       }
-    maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal);
-    // dS = P (dP - delta), in place of the scores.
+    // P, masked to 0 after the exponent (a -inf score times a negative
+    // scale would give +inf), then dS = P (dP - delta), in place.
     for (int64_t j = 0; j < kTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i) {
-        Value p = e.exp2(math::FmaOp::create(b, s[j][i], e.f32(g.p.scaleLog2),
+      for (int64_t i = 0; i < 4; ++i)
+        s[j][i] = e.exp2(math::FmaOp::create(b, s[j][i], e.f32(g.p.scaleLog2),
                                              arith::NegFOp::create(b, lse2[i / 2])));
-        s[j][i] = arith::MulFOp::create(b, p, arith::SubFOp::create(b, dp[j][i], rowDelta[i / 2]));
-      }
+    maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal,
+               /*fill=*/0.0);
+    for (int64_t j = 0; j < kTiles; ++j)
+      for (int64_t i = 0; i < 4; ++i)
+        s[j][i] =
+            arith::MulFOp::create(b, s[j][i], arith::SubFOp::create(b, dp[j][i], rowDelta[i / 2]));
     SmallVector<Value> acc(state);
     for (int64_t kk = 0; kk < KT / 16; ++kk) {
       SmallVector<Value, 4> dsFrag = probabilityOperand(e, s, kk);
@@ -361,7 +230,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   });
   e.waitGroups(0);
   gpu::BarrierOp::create(b); // every warp is done with the Q tile
-  Value scale[2] = {e.f32(g.scale), e.f32(g.scale)};
+  Value scale[2] = {e.f32(g.p.scale), e.f32(g.p.scale)};
   e.storeWarpRows(SmallVector<Value>(loop.getResults()), scale, qTile, warpRow0, coords, dq, bi, h,
                   qStart, g.p.seqQ);
   gpu::ReturnOp::create(b);
@@ -374,31 +243,19 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
 // dK and dV by columns
 //===----------------------------------------------------------------------===//
 
-/// Zeroes Pᵀ where a query comes before its key (causal), only on steps
-/// whose queries may precede the warp's last key.
-void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
-                    Value laneCol, const Value keyRow[2]) {
-  ImplicitLocOpBuilder &b = e.b;
-  maskFragmentIf(e, p, e.ult(firstQuery, warpLastKey), [&](int64_t j, int64_t i) -> Value {
-    Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
-    Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
-    return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
-  });
-}
-
 BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
-                                   const Geometry &g, const Tables &tables) {
+                                   const Geometry &g, const BackwardTables &tables) {
   const int64_t D = g.p.headDim, QS = g.kvQueryStep, S = kStages;
   const int64_t threads = g.kvThreads(), dTiles = D / 8, qTiles = QS / 8;
   const int64_t stepsPerTile = g.p.blockQ / QS;
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  gpu::GPUFuncOp func = createKernel(gb, op, "sieve_backward_key_value", threads);
+  gpu::GPUFuncOp func = createBackwardKernel(gb, op, "sieve_backward_key_value", threads);
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   MmaEmitter e(b, g.p.elt, D, threads);
   Value q = entry.getArgument(kQ), k = entry.getArgument(kK), v = entry.getArgument(kV),
-        dout = entry.getArgument(kDout), lse = entry.getArgument(kLse), dk = entry.getArgument(kDk),
-        dvOut = entry.getArgument(kDv), delta = entry.getArgument(kDelta);
+        dout = entry.getArgument(kDout), dk = entry.getArgument(kDk),
+        dvOut = entry.getArgument(kDv), scratch = entry.getArgument(kScratch);
 
   SharedTiles shared{b, dynamicShared(b), D, g.p.elt};
   Value kTile = shared.next(g.kvKeys), vTile = shared.next(g.kvKeys);
@@ -461,8 +318,9 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     for (int64_t j = 0; j < qTiles; ++j)
       for (int64_t cc = 0; cc < 2; ++cc) {
         Value query = e.add(e.add(firstQuery, laneCol), j * 8 + cc);
-        colLse2.push_back(lseSubtrahend(e, lse, bi, h, query, g.p.seqQ));
-        colDelta.push_back(deltaOf(e, g, delta, bi, h, query));
+        auto [lse2, rowDelta] = rowStatistics(e, g.p, scratch, bi, h, query);
+        colLse2.push_back(lse2);
+        colDelta.push_back(rowDelta);
       }
     // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ: keys are the rows, queries the columns.
     Fragment st(qTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
@@ -517,7 +375,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   gpu::BarrierOp::create(b); // every warp is done with the K and V tiles
   SmallVector<Value> results(loop.getResults());
   ArrayRef<Value> all(results);
-  Value scale[2] = {e.f32(g.scale), e.f32(g.scale)};
+  Value scale[2] = {e.f32(g.p.scale), e.f32(g.p.scale)};
   e.storeWarpRows(all.take_front(dTiles * 4), scale, kTile, warpKey0, coords, dk, bi, kvh, firstKey,
                   g.p.seqK);
   e.storeWarpRows(all.drop_front(dTiles * 4), nullptr, vTile, warpKey0, coords, dvOut, bi, kvh,
@@ -533,16 +391,10 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
 
 std::string mmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op) {
   Geometry g = geometryOf(op);
-  if (!g.p.elt.isF16() && !g.p.elt.isBF16())
-    return "needs f16 or bf16 elements";
-  if (g.p.headDim != 64 && g.p.headDim != 128)
-    return "needs head dim 64 or 128";
+  if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
+    return reason;
   if (g.p.blockQ % 16 != 0 || g.p.blockK % 16 != 0)
     return "needs block_q and block_k multiples of 16 (one warp per 16 rows)";
-  for (Value t : {op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
-                  op.getDquery(), op.getDkey(), op.getDvalue()})
-    if (!hasUnitInnerStride(cast<MemRefType>(t.getType())))
-      return "needs a static unit stride on the head dimension (16-byte loads)";
   if (std::max(g.querySharedBytes(), g.kvSharedBytes()) > 227 * 1024)
     return "needs more shared memory than a GPU block has";
   const int64_t batch = g.p.batch;
@@ -556,9 +408,10 @@ BackwardKernels buildMmaBackwardKernels(BlockSparseAttentionBackwardOp op,
                                         gpu::GPUModuleOp gpuModule) {
   const Geometry g = geometryOf(op);
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  const Tables tables = createTables(gb, op);
+  const BackwardTables tables = createBackwardTables(gb, op);
   BackwardKernels kernels;
-  kernels.delta = buildDeltaKernel(op, gpuModule, g);
+  kernels.variant = "mma";
+  kernels.rows = buildBackwardRowsKernel(op, gpuModule, g.p);
   kernels.keyValue = buildKeyValueKernel(op, gpuModule, g, tables);
   kernels.query = buildQueryKernel(op, gpuModule, g, tables);
   return kernels;

@@ -1,10 +1,10 @@
 //===- MmaBackwardKernels.h - the tensor-core backward kernels --*- C++ -*-===//
 //
-// The GPU lowering of sieve.block_sparse_attention_backward: three kernels
-// on one stream, all taking the op's operands and the f32 delta scratch.
+// The sm_80 GPU lowering of sieve.block_sparse_attention_backward: three
+// kernels on one stream, all taking the op's operands and the f32 scratch
+// (BackwardKernelCommon.h).
 //
-//   delta:     delta_i = dout_i . out_i for every query row (simt, vector
-//              loads, a shuffle reduction per row).
+//   rows:      delta and the lse subtrahend of every query row.
 //   key-value: one thread block per (column, 64 keys, batch entry) walks the
 //              column table: for each tile reading its key block it streams
 //              the tile's Q and dO rows through cp.async stages and adds
@@ -23,24 +23,9 @@
 #ifndef SIEVE_PASSES_MMABACKWARDKERNELS_H
 #define SIEVE_PASSES_MMABACKWARDKERNELS_H
 
-#include "sieve/dialect/SieveOps.h"
-
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
-
-#include <string>
+#include "BackwardKernelCommon.h"
 
 namespace sieve::passes {
-
-/// Launch geometry of one backward kernel: grid (x, batch), block threads.
-struct BackwardLaunch {
-  mlir::gpu::GPUFuncOp func;
-  int64_t gridX = 0, threads = 0, sharedBytes = 0;
-  std::string config;
-};
-
-struct BackwardKernels {
-  BackwardLaunch delta, keyValue, query;
-};
 
 /// Why the tensor-core backward cannot be built for `op`, or "".
 std::string mmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);

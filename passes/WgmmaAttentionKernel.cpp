@@ -28,6 +28,7 @@
 #include "WgmmaAttentionKernel.h"
 #include "FragmentMath.h"
 #include "SplitKv.h"
+#include "WgmmaEmitter.h"
 #include "ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -47,10 +48,6 @@ namespace sieve::passes {
 namespace {
 
 constexpr int64_t kWarp = 32;
-constexpr int64_t kWarpGroup = 128;
-constexpr int64_t kSlab = 64;          // 16-bit elements in one 128-byte swizzled row
-constexpr int64_t kSlabRowBytes = 128; // bytes of one row of a slab
-constexpr int64_t kAtomBytes = 1024;   // 8 swizzled rows: the swizzle pattern's period
 constexpr int32_t kProducerRegisters = 40;
 constexpr int32_t kConsumerRegisters = 232;
 
@@ -84,84 +81,6 @@ Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
   g.subTiles = g.keyTile > 0 ? g.blockK / g.keyTile : 0;
   g.split = g.queryTile > 0 ? g.blockQ / g.queryTile : 0;
   return g;
-}
-
-nvgpu::TensorMapDescriptorType tensorMapType(MLIRContext *ctx, Type elt, int64_t rows) {
-  auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto box = MemRefType::get({1, 1, rows, kSlab}, elt, MemRefLayoutAttrInterface(), workgroup);
-  return nvgpu::TensorMapDescriptorType::get(ctx, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
-                                             nvgpu::TensorMapL2PromoKind::L2PROMO_256B,
-                                             nvgpu::TensorMapOOBKind::OOB_ZERO,
-                                             nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-}
-
-/// The 64-bit wgmma matrix descriptor of a 128-byte-swizzled operand whose
-/// first element sits at shared address `address` (16-byte aligned, inside a
-/// 1024-byte aligned slab). `leadingBytes`/`strideBytes` are the layout's
-/// two strides (see the PTX ISA's matrix descriptor format).
-Value matrixDescriptor(FragmentBuilder &fb, Value address, int64_t leadingBytes,
-                       int64_t strideBytes) {
-  ImplicitLocOpBuilder &b = fb.b;
-  const uint64_t fixed = (static_cast<uint64_t>((leadingBytes >> 4) & 0x3fff) << 16) |
-                         (static_cast<uint64_t>((strideBytes >> 4) & 0x3fff) << 32) |
-                         (1ull << 62); // 128-byte swizzle
-  Value addr = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
-  Value encoded = arith::AndIOp::create(
-      b, arith::ShRUIOp::create(b, addr, arith::ConstantOp::create(b, b.getI64IntegerAttr(4))),
-      arith::ConstantOp::create(b, b.getI64IntegerAttr(0x3fff)));
-  return arith::OrIOp::create(
-      b, encoded, arith::ConstantOp::create(b, b.getI64IntegerAttr(static_cast<int64_t>(fixed))));
-}
-
-/// An LLVM struct of `n` f32 (the accumulator of one wgmma).
-LLVM::LLVMStructType accumulatorType(MLIRContext *ctx, int64_t n) {
-  return LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n, Float32Type::get(ctx)));
-}
-
-Value packStruct(ImplicitLocOpBuilder &b, LLVM::LLVMStructType type, ArrayRef<Value> values) {
-  Value s = LLVM::UndefOp::create(b, type);
-  for (auto [i, v] : llvm::enumerate(values))
-    s = LLVM::InsertValueOp::create(b, s, v, static_cast<int64_t>(i));
-  return s;
-}
-
-SmallVector<Value> unpackStruct(ImplicitLocOpBuilder &b, Value s, int64_t n) {
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < n; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, s, i));
-  return out;
-}
-
-/// acc (64 x n, f32 fragment) += A (registers, four 16-bit pairs as i32)
-/// · B (descriptor, MN-major): one `wgmma.mma_async` m64nNk16.
-SmallVector<Value> wgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, ArrayRef<Value> acc,
-                                  ArrayRef<Value> a, Value descB) {
-  const int64_t n = static_cast<int64_t>(acc.size());
-  const char *type = elt.isBF16() ? "bf16" : "f16";
-  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
-                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n * 2) +
-                        "k16.f32." + type + "." + type + " {";
-  std::string constraints;
-  for (int64_t i = 0; i < n; ++i) {
-    asmText += (i ? ", $" : "$") + std::to_string(i);
-    constraints += (i ? ",=f" : "=f");
-  }
-  asmText += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" +
-             std::to_string(2 * n + 2) + ", $" + std::to_string(2 * n + 3) + "}, $" +
-             std::to_string(2 * n + 4) + ", p, 1, 1, 1;\n}\n"; // scale-d, scale-a, scale-b, trans-b
-  for (int64_t i = 0; i < n; ++i)
-    constraints += "," + std::to_string(i); // accumulators are read and written
-  constraints += ",r,r,r,r,l,r";
-  SmallVector<Value> operands(acc);
-  operands.append(a.begin(), a.end());
-  operands.push_back(descB);
-  operands.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
-  auto op =
-      LLVM::InlineAsmOp::create(b, accumulatorType(b.getContext(), n), operands, asmText,
-                                constraints, /*has_side_effects=*/true,
-                                /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-                                LLVM::AsmDialectAttr(), ArrayAttr());
-  return unpackStruct(b, op.getResult(0), n);
 }
 
 } // namespace
@@ -201,8 +120,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   const Geometry g = geometryOf(op, options);
   const int64_t D = g.headDim, KT = g.keyTile, QT = g.queryTile, S = g.stages;
   MLIRContext *ctx = op.getContext();
-  auto queryMap = tensorMapType(ctx, g.elt, QT);
-  auto keyMap = tensorMapType(ctx, g.elt, KT);
+  auto queryMap = swizzledTensorMapType(ctx, g.elt, QT);
+  auto keyMap = swizzledTensorMapType(ctx, g.elt, KT);
 
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
   // The descriptors arrive as plain pointers (a 128-byte CUtensorMap in
@@ -235,22 +154,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value qDesc = descriptor(firstDescriptor, queryMap),
         kDesc = descriptor(firstDescriptor + 1, keyMap),
         vDesc = descriptor(firstDescriptor + 2, keyMap);
-  FragmentBuilder e{b, g.elt};
-
-  // Shared memory, aligned up to the swizzle period (dynamic shared memory
-  // is only guaranteed 16-byte alignment).
+  WgmmaEmitter e(b, g.elt, D);
+  SwizzledShared sh = swizzledShared(e);
+  Value base = sh.base;
   auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                                   MemRefLayoutAttrInterface(), workgroup);
-  Value smem = gpu::DynamicSharedMemoryOp::create(b, bytesType);
-  Value smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
-  Value pad = e.rem(arith::SubIOp::create(b, e.idx(kAtomBytes), e.rem(smemAddress, kAtomBytes)),
-                    kAtomBytes);
-  Value base = e.add(smemAddress, pad); // shared address of byte 0 of the layout
-  auto boxView = [&](int64_t byteOffset, int64_t rows) -> Value {
-    auto type = MemRefType::get({1, 1, rows, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
-    return memref::ViewOp::create(b, type, smem, e.add(pad, byteOffset), ValueRange{});
-  };
 
   auto barrierType = nvgpu::MBarrierGroupType::get(ctx, workgroup, g.numBarriers());
   Value barriers = nvgpu::MBarrierCreateOp::create(b, barrierType);
@@ -323,7 +230,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       nvgpu::MBarrierArriveExpectTxOp::create(b, barriers, e.idx(g.tileBytes(rows)), barrier,
                                               Value());
       for (int64_t slab = 0; slab < g.slabs(); ++slab)
-        nvgpu::TmaAsyncLoadOp::create(b, boxView(slabOffset(slab), rows), barriers, desc,
+        nvgpu::TmaAsyncLoadOp::create(b, sh.box(e, slabOffset(slab), rows), barriers, desc,
                                       ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier,
                                       Value(), Value());
     };
@@ -365,11 +272,6 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
-  auto wgmmaType = g.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
-  auto typeAttr = [&](NVVM::WGMMATypes t) { return NVVM::WGMMATypesAttr::get(ctx, t); };
-  auto scaleIn = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
-  auto sType = accumulatorType(ctx, KT / 2);
-
   waitBarrier(e.idx(queryFull), arith::ConstantOp::create(b, b.getBoolAttr(false)));
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));
@@ -390,29 +292,12 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // tile's KT rows, both K-major (D contiguous); a k-step moves 32 bytes
     // inside a slab, every fourth step moves to the next slab.
     waitBarrier(keyFull(stage), phase);
-    NVVM::WgmmaFenceAlignedOp::create(b);
-    Value sAcc = LLVM::ZeroOp::create(b, sType);
-    for (int64_t kk = 0; kk < D / 16; ++kk) {
-      int64_t slab = kk / 4, inSlab = (kk % 4) * 32;
-      Value aAddr = e.add(e.add(base, e.mul(groupRow0, kSlabRowBytes)),
-                          g.queryOffset() + slab * QT * kSlabRowBytes + inSlab);
-      Value bAddr = e.add(keyAddress, slab * KT * kSlabRowBytes + inSlab);
-      sAcc = NVVM::WgmmaMmaAsyncOp::create(
-          b, sType, sAcc, matrixDescriptor(e, aAddr, 16, kAtomBytes),
-          matrixDescriptor(e, bAddr, 16, kAtomBytes),
-          NVVM::MMAShapeAttr::get(ctx, 64, static_cast<int>(KT), 16), typeAttr(wgmmaType),
-          typeAttr(wgmmaType), typeAttr(NVVM::WGMMATypes::f32),
-          NVVM::WGMMAScaleOutAttr::get(ctx, kk == 0 ? NVVM::WGMMAScaleOut::zero
-                                                    : NVVM::WGMMAScaleOut::one),
-          scaleIn, scaleIn, NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-          NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), NVVM::MMAIntOverflowAttr());
-    }
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-    SmallVector<Value> sFlat = unpackStruct(b, sAcc, KT / 2);
-    Fragment s(KT / 8);
-    for (int64_t j = 0; j < KT / 8; ++j)
-      s[j].assign(sFlat.begin() + 4 * j, sFlat.begin() + 4 * j + 4);
+    e.fence();
+    Value sAcc = e.productKMajor(
+        e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
+    e.commit();
+    e.waitGroups(0);
+    Fragment s = e.fragmentOf(sAcc, KT);
 
     // Element mask, only where a key may be past Sk or above the diagonal.
     maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
@@ -427,21 +312,12 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // KT*128 bytes apart.
     // All of P is packed before the fence: a register written between
     // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
-    SmallVector<SmallVector<Value, 4>> pRegs;
-    for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      pRegs.emplace_back();
-      for (Value pair : probabilityOperand(e, s, kk))
-        pRegs.back().push_back(LLVM::BitcastOp::create(b, b.getI32Type(), pair));
-    }
+    auto pRegs = e.registerOperands(s);
     waitBarrier(valueFull(stage), phase);
-    NVVM::WgmmaFenceAlignedOp::create(b);
-    for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      Value bAddr = e.add(valueAddress, kk * 16 * kSlabRowBytes);
-      acc = wgmmaRegisterA(b, g.elt, acc, pRegs[kk],
-                           matrixDescriptor(e, bAddr, KT * kSlabRowBytes, kAtomBytes));
-    }
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    e.fence();
+    acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
+    e.commit();
+    e.waitGroups(0);
     // This thread is done with the stage's K and V.
     nvgpu::MBarrierArriveOp::create(b, nvgpu::MBarrierTokenType::get(ctx), barriers, empty(stage));
 
@@ -460,43 +336,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // (its wgmmas have completed), then write 16-byte chunks.
     SmallVector<Value, 2> inv =
         rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
-    auto slabsType =
-        MemRefType::get({g.slabs() * QT, kSlab}, g.elt, MemRefLayoutAttrInterface(), workgroup);
-    Value qSlabs =
-        memref::ViewOp::create(b, slabsType, smem, e.add(pad, g.queryOffset()), ValueRange{});
-    auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
-      return e.mul(arith::XOrIOp::create(b, chunk, e.rem(row, 8)), 8);
-    };
-    for (int64_t j = 0; j < D / 8; ++j)
-      for (int64_t half = 0; half < 2; ++half) {
-        Value row = e.add(e.add(warpRow0, laneRow), 8 * half);
-        Value lo = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half), inv[half]);
-        Value hi = arith::MulFOp::create(b, loop.getResult(j * 4 + 2 * half + 1), inv[half]);
-        Value slabRow = e.add(row, (j / 8) * QT);
-        Value col = e.add(swizzled(slabRow, e.idx(j % 8)), laneCol);
-        auto store = vector::StoreOp::create(b, e.pack(lo, hi), qSlabs, ValueRange{slabRow, col});
-        store.setAlignment(4);
-      }
-    // Named barrier 1 + consumer: only this warp group's 128 threads.
-    Value barrierId = arith::IndexCastOp::create(b, b.getI32Type(), e.add(consumer, 1)).getResult();
-    NVVM::BarrierOp::create(b, TypeRange{}, barrierId,
-                            arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
-                            NVVM::BarrierReductionAttr(), Value());
-    const int64_t chunksPerRow = D / 8;
-    for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
-      Value c = e.add(ctid, i * kWarpGroup);
-      Value row = e.add(groupRow0, e.div(c, chunksPerRow)), chunk = e.rem(c, chunksPerRow);
-      Value query = e.add(qStart, row);
-      e.ifThen(e.ult(query, e.idx(g.seqQ)), [&] {
-        Value slabRow = e.add(row, e.mul(e.div(chunk, 8), QT));
-        auto load = vector::LoadOp::create(b, VectorType::get({8}, g.elt), qSlabs,
-                                           ValueRange{slabRow, swizzled(slabRow, e.rem(chunk, 8))});
-        load.setAlignment(16);
-        auto store =
-            vector::StoreOp::create(b, load, out, ValueRange{bi, h, query, e.mul(chunk, 8)});
-        store.setAlignment(16);
-      });
-    }
+    e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv.data(),
+                     sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow, laneCol,
+                     ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
   };
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.

@@ -211,12 +211,19 @@ int64_t constantOf(Value v) {
   return -1;
 }
 
-/// Which of q, k, v, out (the host function's arguments 0-3) `v` is.
+/// The tensor slot (ParamSlot) of host function argument `v`: its
+/// `sieve.param` attribute, else its position among q, k, v, out.
 std::optional<int> tensorIndex(Value v) {
   if (auto cast = v.getDefiningOp<memref::CastOp>())
     v = cast.getSource();
   auto arg = dyn_cast<BlockArgument>(v);
-  if (!arg || !isa<MemRefType>(arg.getType()) || arg.getArgNumber() > 3)
+  if (!arg || !isa<MemRefType>(arg.getType()))
+    return std::nullopt;
+  auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (auto slot =
+          fn ? fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kParamAttr) : IntegerAttr())
+    return static_cast<int>(slot.getInt());
+  if (arg.getArgNumber() > 3)
     return std::nullopt;
   return static_cast<int>(arg.getArgNumber());
 }
@@ -234,8 +241,9 @@ Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch)
     if (auto desc = operand.getDefiningOp<nvgpu::TmaCreateDescriptorOp>()) {
       std::optional<int> t = tensorIndex(desc.getTensor());
       ArrayRef<int64_t> box = desc.getTensorMap().getType().getTensor().getShape();
-      if (!t || box.size() != 4)
-        return Error(ErrorCode::Internal, "TMA descriptor of something other than q, k, v or out");
+      if (!t || box.size() != 4 || !(*t <= 3 || *t == runtime::ParamSlot::kDout))
+        return Error(ErrorCode::Internal,
+                     "TMA descriptor of something other than q, k, v, out or dout");
       runtime::ParamSlot slot{*t, runtime::ParamField::TensorMap, 0};
       slot.boxRows = box[2];
       slot.boxCols = box[3];
@@ -320,15 +328,15 @@ Error extractCombine(gpu::LaunchFuncOp combine, Artifact &a) {
   return Error::success();
 }
 
-/// The backward's launches (marked `sieve.backward`): delta as the main
+/// The backward's launches (marked `sieve.backward`): rows as the main
 /// kernel, then key_value and query as follow-ups, and the scratch size.
-Error extractBackward(ModuleOp module, Artifact &a, gpu::LaunchFuncOp &delta) {
+Error extractBackward(ModuleOp module, Artifact &a, gpu::LaunchFuncOp &rows) {
   gpu::LaunchFuncOp keyValue, query;
   module.walk([&](gpu::LaunchFuncOp op) {
     StringRef stage = op->getAttrOfType<StringAttr>("sieve.backward").getValue();
-    (stage == "delta" ? delta : stage == "key_value" ? keyValue : query) = op;
+    (stage == "rows" ? rows : stage == "key_value" ? keyValue : query) = op;
   });
-  if (!delta || !keyValue || !query)
+  if (!rows || !keyValue || !query)
     return Error(ErrorCode::Internal, "GPU backward pipeline did not produce its three launches");
   for (gpu::LaunchFuncOp l : {keyValue, query}) {
     runtime::KernelLaunch follow;
@@ -346,7 +354,7 @@ Error extractBackward(ModuleOp module, Artifact &a, gpu::LaunchFuncOp &delta) {
     a.config += std::string(a.config.empty() ? "" : "; ") +
                 l->getAttrOfType<StringAttr>("sieve.config").str();
   }
-  for (Value operand : delta.getKernelOperands())
+  for (Value operand : rows.getKernelOperands())
     if (auto cast = operand.getDefiningOp<memref::CastOp>())
       if (auto alloca = cast.getSource().getDefiningOp<memref::AllocaOp>();
           alloca && alloca->hasAttr("sieve.workspace"))

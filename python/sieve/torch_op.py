@@ -99,10 +99,13 @@ def _attention_forward_fake(q, k, v, mask, causal=False, scale=None):
     return torch.empty_like(q), _lse_like(q)
 
 
-def _unit_inner_stride(t):
-    # The GPU kernels load 16-byte rows: autograd may hand an expanded or
-    # otherwise strided gradient.
-    return t if t.stride(-1) == 1 and t.storage_offset() % 8 == 0 else t.contiguous()
+def _tma_ready(t):
+    # The GPU kernels load 16-byte rows, the Hopper ones through TMA, which
+    # needs every outer stride a positive multiple of 16 bytes: autograd may
+    # hand an expanded (stride 0) or otherwise strided gradient.
+    ready = (t.stride(-1) == 1 and t.storage_offset() % 8 == 0
+             and all(s > 0 and s % 8 == 0 for s in t.stride()[:-1]))
+    return t if ready else t.contiguous()
 
 
 @torch.library.custom_op("sieve::attention_backward", mutates_args=())
@@ -113,7 +116,7 @@ def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: 
     """(dq, dk, dv) of attention_forward's out for the upstream gradient dout."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     kernel = _kernel_for(q, k, registered_mask(mask), causal, scale, "backward")
-    kernel.backward(q, k, v, out, _unit_inner_stride(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv)
+    kernel.backward(q, k, v, out, _tma_ready(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv)
     return dq, dk, dv
 
 

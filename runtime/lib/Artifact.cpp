@@ -177,8 +177,8 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     s.tensor = integer<int>(p, "tensor");
     s.dim = integer<int>(p, "dim");
     // Tables and the workspace are rank-1 buffers, the stats and lse rank
-    // 3, the backward's gradients rank 4 like q; only q, k, v and out are
-    // TMA tensors.
+    // 3, the backward's gradients rank 4 like q; q, k, v, out and dout are
+    // the TMA tensors (dq, dk, dv are written with plain stores).
     const bool gradient = s.tensor >= ParamSlot::kDout;
     const bool buffer = s.tensor >= ParamSlot::kFirstTable && !gradient;
     const int maxDim = !buffer                                                        ? 3
@@ -186,7 +186,8 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
                                                                                       : 0;
     if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
         s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
-        ((buffer || gradient) && s.field == ParamField::TensorMap)) {
+        ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
+         s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
       return false;
     }

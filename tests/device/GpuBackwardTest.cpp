@@ -46,10 +46,15 @@ const Shape kShapes[] = {
     {"bq128_bk64",     1, 4, 2,  640, 640, 128,  64, 0.4, false, 0},
     {"bq64_bk128_cross", 2, 2, 1, 300, 500, 64, 128, 0.6, true,  0},
     {"tiles32",        2, 4, 4,  320, 320,  32,  32, 0.3, false, 1},
+    {"b128_gqa_ragged", 1, 4, 2, 700, 700, 128, 128, 0.5, false, 1},
 };
 // clang-format on
 
-class GpuBackward : public ::testing::TestWithParam<std::tuple<DType, int64_t, bool, int>> {
+/// The backward's kernels: "auto" (wgmma on sm_90a where the blocks are
+/// multiples of 64, else mma) and "mma" forced.
+using BackwardParam = std::tuple<DType, int64_t, bool, int, const char *>;
+
+class GpuBackward : public ::testing::TestWithParam<BackwardParam> {
 protected:
   static void SetUpTestSuite() {
     auto s = Session::create(BackendChoice::Cuda);
@@ -190,7 +195,7 @@ void expectLse(const std::vector<float> &lse, const std::vector<double> &want) {
 TEST_P(GpuBackward, MatchesFloat64Reference) {
   if (!session_)
     GTEST_SKIP() << "no GPU: " << skipReason_;
-  auto [dtype, headDim, causal, shapeIndex] = GetParam();
+  auto [dtype, headDim, causal, shapeIndex, variant] = GetParam();
   const Shape &c = kShapes[shapeIndex];
   const uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -199,11 +204,15 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   KernelSpec forwardSpec = spec, backwardSpec = spec;
   forwardSpec.saveLse = true;
   backwardSpec.backward = true;
+  backwardSpec.options.variant = variant;
   auto forward = session_->compile(forwardSpec);
   ASSERT_TRUE(forward) << forward.error().str();
   auto backward = session_->compile(backwardSpec);
   ASSERT_TRUE(backward) << backward.error().str();
   ASSERT_EQ((*backward)->followUps.size(), 2u);
+  const bool hopperShape =
+      session_->target().chip == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0;
+  EXPECT_EQ((*backward)->variant, std::string(variant) == "auto" && hopperShape ? "wgmma" : "mma");
 
   const CudaDriver &drv = session_->gpu()->driver();
   const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
@@ -247,16 +256,17 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
               (*forward)->variant.c_str(), (*backward)->config.c_str());
 }
 
-std::string paramName(const ::testing::TestParamInfo<std::tuple<DType, int64_t, bool, int>> &info) {
-  auto [dtype, headDim, causal, shape] = info.param;
+std::string paramName(const ::testing::TestParamInfo<BackwardParam> &info) {
+  auto [dtype, headDim, causal, shape, variant] = info.param;
   return std::string(dtypeName(dtype)) + "_d" + std::to_string(headDim) +
-         (causal ? "_causal_" : "_") + kShapes[shape].name;
+         (causal ? "_causal_" : "_") + kShapes[shape].name + "_" + variant;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backward, GpuBackward,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
-                                            ::testing::Bool(), ::testing::Range(0, 5)),
+                                            ::testing::Bool(), ::testing::Range(0, 6),
+                                            ::testing::Values("auto", "mma")),
                          paramName);
 
 // Every forward body saves the same log-sum-exp.
@@ -265,7 +275,8 @@ class GpuForwardLse : public GpuBackward {};
 TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
   if (!session_)
     GTEST_SKIP() << "no GPU: " << skipReason_;
-  auto [dtype, headDim, causal, shapeIndex] = GetParam();
+  auto [dtype, headDim, causal, shapeIndex, backwardVariant] = GetParam();
+  (void)backwardVariant; // the forward bodies are listed below
   const Shape &c = kShapes[shapeIndex];
   const uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -305,7 +316,8 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Lse, GpuForwardLse,
                          ::testing::Combine(::testing::Values(DType::BF16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
-                                            ::testing::Bool(), ::testing::Range(0, 4)),
+                                            ::testing::Bool(), ::testing::Range(0, 4),
+                                            ::testing::Values("auto")),
                          paramName);
 
 } // namespace

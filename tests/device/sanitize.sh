@@ -29,11 +29,13 @@ for dd in bf16_d64 f16_d128; do
     cases="$cases:*_${dd}_*${shape}"
   done
 done
-# The backward's delta, dK/dV and dQ kernels: GQA with ragged BSHD tiles
-# under causal masking (empty rows and heads), 32-key tiles at D = 128, and
-# block_q 128 over block_k 64 (queries with no key inside active rows).
-backward="*GpuBackward*bf16_d64_causal_gqa_bshd_ragged:*GpuBackward*f16_d128_causal_tiles32"
-backward="$backward:*GpuBackward*bf16_d128_causal_bq128_bk64"
+# The backward's rows, dK/dV and dQ kernels, wgmma and mma (suffixes _auto
+# and _mma): GQA with ragged BSHD tiles under causal masking (empty rows
+# and heads), 32-key tiles at D = 128 (mma only), block_q 128 over block_k
+# 64 (queries with no key inside active rows), and two consumer warp groups
+# on both wgmma kernels (128 x 128 blocks, ragged, GQA).
+backward="*GpuBackward*bf16_d64_causal_gqa_bshd_ragged_*:*GpuBackward*f16_d128_causal_tiles32_*"
+backward="$backward:*GpuBackward*bf16_d128_causal_bq128_bk64_*:*GpuBackward*bf16_d64_b128_gqa_ragged_auto"
 filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuSimtModes*:*GpuNonFinite*:$backward}"
 status=0
 for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do

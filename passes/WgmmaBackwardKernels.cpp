@@ -1,0 +1,620 @@
+//===- WgmmaBackwardKernels.cpp - the Hopper backward kernels -------------===//
+//
+// With P = exp2(scale log2e q.k - lse log2e) recomputed from the forward's
+// log-sum-exp (the rows kernel leaves lse log2e, +inf where P must be 0):
+//   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - delta),  dQ = scale dS K,
+//   dK = scale dSᵀ Q.
+// The key-value kernel computes the transposed products (Sᵀ = K Qᵀ, dPᵀ =
+// V dOᵀ) so its keys are the accumulator rows and Pᵀ, dSᵀ are the next
+// wgmma's register A operand, as P is in the forward's O += P V. Each step
+// commits Sᵀ and dPᵀ as two groups and waits for the first alone, so the
+// exponentials of Pᵀ overlap the dPᵀ product.
+//
+// Masks are applied to probabilities (set to 0), never to scores, so a
+// negative scale needs nothing special.
+//
+//===----------------------------------------------------------------------===//
+#include "WgmmaBackwardKernels.h"
+#include "LoweringUtils.h"
+#include "WgmmaEmitter.h"
+#include "ZeroRows.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionBackwardOp;
+
+namespace sieve::passes {
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+// setmaxnreg budgets: with two consumer warp groups, 128 x 24 + 256 x 240
+// registers fit the SM's 65536. The key-value consumers hold dK and dV
+// (D/2 f32 each) plus two 64-query score tiles (32 each).
+constexpr int32_t kProducerRegisters = 24;
+constexpr int32_t kConsumerRegisters = 240;
+/// Queries per step of the key-value kernel (the delta/lse copy warp moves
+/// 2 floats of each a lane).
+constexpr int64_t kKeyValueStep = 64;
+
+/// Tiles, stages and shared-memory layout of both matrix kernels.
+struct Geometry {
+  BackwardProblem p;
+  // key-value kernel: keys per block (64 per consumer warp group), blocks
+  // per key block, queries per step, stages
+  int64_t kvKeys, kvSplit, kvStep, kvStages;
+  // query kernel: queries per block, blocks per query block, keys per step
+  int64_t qRows, qSplit, qStep, qStages;
+
+  int64_t tileBytes(int64_t rows) const { return rows * p.headDim * 2; }
+  // key-value: K, V, then per stage Q and dO tiles, then per stage the
+  // delta and lse rows of the step's queries.
+  int64_t kvKey() const { return 0; }
+  int64_t kvValue() const { return tileBytes(kvKeys); }
+  int64_t kvQuery(int64_t s) const { return 2 * tileBytes(kvKeys) + s * tileBytes(kvStep); }
+  int64_t kvDout(int64_t s) const {
+    return 2 * tileBytes(kvKeys) + (kvStages + s) * tileBytes(kvStep);
+  }
+  int64_t kvDelta() const { return kvDout(kvStages); }
+  int64_t kvLse() const { return kvDelta() + kvStages * kvStep * 4; }
+  int64_t kvSharedBytes() const { return kvLse() + kvStages * kvStep * 4 + kAtomBytes; }
+  // query: Q, dO, then per stage K and V tiles.
+  int64_t qQuery() const { return 0; }
+  int64_t qDout() const { return tileBytes(qRows); }
+  int64_t qKey(int64_t s) const { return 2 * tileBytes(qRows) + s * tileBytes(qStep); }
+  int64_t qValue(int64_t s) const {
+    return 2 * tileBytes(qRows) + (qStages + s) * tileBytes(qStep);
+  }
+  int64_t qSharedBytes() const { return qValue(qStages) + kAtomBytes; }
+};
+
+Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
+  Geometry g;
+  g.p = backwardProblemOf(op);
+  // Two consumer warp groups share every streamed tile where the blocks
+  // allow it. The query kernel's scores take keyStep/2 registers twice
+  // beside dQ's D/2: 128-key steps fit at D = 64.
+  g.kvKeys = g.p.blockK % 128 == 0 ? 128 : 64;
+  g.kvSplit = g.p.blockK / g.kvKeys;
+  g.kvStep = kKeyValueStep;
+  g.kvStages = 2;
+  g.qRows = g.p.blockQ % 128 == 0 ? 128 : 64;
+  g.qSplit = g.p.blockQ / g.qRows;
+  g.qStep = g.p.headDim == 64 && g.p.blockK % 128 == 0 ? 128 : 64;
+  g.qStages = 2;
+  return g;
+}
+
+/// The mbarriers of a kernel and the operations on them.
+struct Barriers {
+  FragmentBuilder &e;
+  Value group;
+  Value ticks; // suspend-time hint of each try_wait
+
+  Barriers(FragmentBuilder &e, int64_t count) : e(e) {
+    auto workgroup = gpu::AddressSpaceAttr::get(e.b.getContext(), gpu::AddressSpace::Workgroup);
+    group = nvgpu::MBarrierCreateOp::create(
+        e.b, nvgpu::MBarrierGroupType::get(e.b.getContext(), workgroup, count));
+    ticks = e.idx(10000000);
+  }
+  void init(int64_t id, int64_t arrivals) {
+    nvgpu::MBarrierInitOp::create(e.b, group, e.idx(arrivals), e.idx(id), Value());
+  }
+  void wait(Value id, Value phase) {
+    nvgpu::MBarrierTryWaitParityOp::create(e.b, group, phase, ticks, id);
+  }
+  void expectBytes(Value id, int64_t bytes) {
+    nvgpu::MBarrierArriveExpectTxOp::create(e.b, group, e.idx(bytes), id, Value());
+  }
+  void arrive(Value id) {
+    nvgpu::MBarrierArriveOp::create(e.b, nvgpu::MBarrierTokenType::get(e.b.getContext()), group,
+                                    id);
+  }
+  /// The phase parity step t waits on in a ring of `stages` buffers; the
+  /// producer's first pass finds every buffer free (`flip`).
+  Value parity(Value t, int64_t stages, bool flip) {
+    Value bit = e.rem(e.div(t, stages), 2);
+    if (flip)
+      bit = arith::XOrIOp::create(e.b, bit, e.idx(1));
+    return arith::IndexCastOp::create(e.b, e.b.getI1Type(), bit);
+  }
+};
+
+/// An empty warp-specialized kernel taking the op's operands, the scratch
+/// and one TMA descriptor pointer per entry of `maps`, with the attributes
+/// setmaxnreg relies on: the launch-time register budget is what ptxas
+/// assumed (at most 65536 / threads, one block per SM).
+gpu::GPUFuncOp createTmaKernel(gpu::GPUModuleOp gpuModule, BlockSparseAttentionBackwardOp op,
+                               StringRef name, int64_t threads,
+                               ArrayRef<std::pair<unsigned, int64_t>> maps) {
+  OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
+  auto ptr = LLVM::LLVMPointerType::get(op.getContext());
+  gpu::GPUFuncOp func =
+      createBackwardKernel(gb, op, name, threads, SmallVector<Type>(maps.size(), ptr));
+  func->setAttr("nvvm.maxntid", gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  func->setAttr("nvvm.minctasm", gb.getI32IntegerAttr(1));
+  return func;
+}
+
+void setRegisters(ImplicitLocOpBuilder &b, int32_t count, NVVM::SetMaxRegisterAction action) {
+  NVVM::SetMaxRegisterOp::create(b, b.getI32IntegerAttr(count),
+                                 NVVM::SetMaxRegisterActionAttr::get(b.getContext(), action));
+}
+
+/// Issues the TMA loads of one `rows` x D tile at byte `offset`, slab by
+/// slab, completing on barrier `barrier`.
+void loadTile(WgmmaEmitter &e, const SwizzledShared &sh, Barriers &bars, Value desc, Value barrier,
+              Value firstRow, Value head, Value bi, int64_t rows, int64_t offset) {
+  for (int64_t slab = 0; slab < e.headDim / kSlab; ++slab)
+    nvgpu::TmaAsyncLoadOp::create(
+        e.b, sh.box(e, offset + slab * rows * kSlabRowBytes, rows), bars.group, desc,
+        ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier, Value(), Value());
+}
+
+/// Runs `body(s)` for the static stage s equal to the run-time `stage`
+/// (views need static offsets).
+void forStage(FragmentBuilder &e, Value stage, int64_t stages,
+              const std::function<void(int64_t)> &body) {
+  for (int64_t s = 0; s < stages; ++s)
+    e.ifThen(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, stage, e.idx(s)),
+             [&] { body(s); });
+}
+
+/// The kernel's TMA descriptors: arguments after the scratch, in the order
+/// of `maps`, cast from the pointers they arrive as.
+SmallVector<Value> descriptorArguments(ImplicitLocOpBuilder &b, Block &entry, Type elt,
+                                       ArrayRef<std::pair<unsigned, int64_t>> maps) {
+  SmallVector<Value> out;
+  for (auto [i, map] : llvm::enumerate(maps)) {
+    auto type = swizzledTensorMapType(b.getContext(), elt, map.second);
+    out.push_back(UnrealizedConversionCastOp::create(
+                      b, type, entry.getArgument(kScratch + 1 + static_cast<unsigned>(i)))
+                      .getResult(0));
+  }
+  return out;
+}
+
+/// The lane's place in its warp group's accumulators.
+struct GroupCoords {
+  Value consumer, groupThread, warp, lane, laneRow, laneCol, groupRow0, warpRow0;
+};
+GroupCoords groupCoords(FragmentBuilder &e, Value tid) {
+  GroupCoords c;
+  c.consumer = arith::SubIOp::create(e.b, e.div(tid, kWarpGroup), e.idx(1));
+  c.groupThread = e.rem(tid, kWarpGroup);
+  c.warp = e.div(c.groupThread, kWarp);
+  c.lane = e.rem(c.groupThread, kWarp);
+  c.laneRow = e.div(c.lane, 4);
+  c.laneCol = e.mul(e.rem(c.lane, 4), 2);
+  c.groupRow0 = e.mul(c.consumer, 64);
+  c.warpRow0 = e.add(c.groupRow0, e.mul(c.warp, 16));
+  return c;
+}
+
+/// Two streamed tiles of one step: their descriptors, rows, and shared
+/// offsets per (static) stage.
+struct StreamedPair {
+  Value desc[2];
+  int64_t rows;
+  std::function<int64_t(int64_t)> offset[2];
+};
+
+/// The block's TMA pipeline and roles: warp group 0 produces, the others
+/// consume. Barrier 0 completes when the two resident tiles (loaded once)
+/// have landed; per stage s, full(s) when the step's streamed pair (and
+/// `extraArrivals` more arrivals) is in, empty(s) when every consumer
+/// thread is done with it.
+struct TilePipeline {
+  WgmmaEmitter &e;
+  const SwizzledShared &sh;
+  Barriers bars;
+  int64_t stages;
+  Value bi, tid, isThread0;
+  scf::IfOp roles;
+
+  TilePipeline(WgmmaEmitter &e, const SwizzledShared &sh, int64_t stages)
+      : e(e), sh(sh), bars(e, 1 + 2 * stages), stages(stages) {}
+  Value resident() { return e.idx(0); }
+  Value full(Value s) { return e.add(s, 1); }
+  Value empty(Value s) { return e.add(s, 1 + stages); }
+
+  /// Initializes the barriers (one thread; the fence publishes them to the
+  /// TMA unit) for thread `tid` of batch entry `bi`'s block.
+  void start(Value threadId, Value batchIndex, int64_t extraArrivals, int64_t consumers) {
+    ImplicitLocOpBuilder &b = e.b;
+    tid = threadId;
+    bi = batchIndex;
+    isThread0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.idx(0));
+    e.ifThen(isThread0, [&] {
+      bars.init(0, 1);
+      for (int64_t s = 0; s < stages; ++s) {
+        bars.init(1 + s, 1 + extraArrivals);
+        bars.init(1 + stages + s, consumers * kWarpGroup);
+      }
+      NVVM::FenceMbarrierInitOp::create(b);
+    });
+    gpu::BarrierOp::create(b);
+  }
+  /// Splits the roles; `b` is left in the producer's branch.
+  void splitRoles() {
+    ImplicitLocOpBuilder &b = e.b;
+    Value warpGroup = e.div(tid, kWarpGroup);
+    roles = scf::IfOp::create(
+        b, TypeRange{}, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpGroup, e.idx(0)),
+        /*withElseRegion=*/true);
+    b.setInsertionPointToStart(&roles.getThenRegion().front());
+    setRegisters(b, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+  }
+  /// Moves `b` to the consumers' branch, with their registers.
+  void enterConsumers() {
+    e.b.setInsertionPointToStart(&roles.getElseRegion().front());
+    setRegisters(e.b, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+  }
+  void finish() { e.b.setInsertionPointAfter(roles); }
+
+  /// A producer loop over the steps: waits for the step's buffers to be
+  /// free (the first pass finds them so), then `body(t, stage)`.
+  void producerSteps(Value numSteps, const std::function<void(Value, Value)> &body) {
+    auto loop = scf::ForOp::create(e.b, e.idx(0), numSteps, e.idx(1));
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar(), stage = e.rem(t, stages);
+    bars.wait(empty(stage), bars.parity(t, stages, /*flip=*/true));
+    body(t, stage);
+  }
+  /// Thread 0's TMA loads: the resident tiles (`rows` rows from row `first`
+  /// of `head`), then each step's pair from row and head `step(t)`.
+  void streamTiles(const Value residentDesc[2], int64_t rows, const int64_t residentOffset[2],
+                   Value first, Value head, Value numSteps, const StreamedPair &pair,
+                   const std::function<std::pair<Value, Value>(Value)> &step) {
+    e.ifThen(isThread0, [&] {
+      bars.expectBytes(resident(), 2 * e.tileBytes(rows));
+      for (int i = 0; i < 2; ++i)
+        loadTile(e, sh, bars, residentDesc[i], resident(), first, head, bi, rows,
+                 residentOffset[i]);
+      producerSteps(numSteps, [&](Value t, Value stage) {
+        auto [stepHead, stepFirst] = step(t);
+        bars.expectBytes(full(stage), 2 * e.tileBytes(pair.rows));
+        forStage(e, stage, stages, [&](int64_t s) {
+          for (int i = 0; i < 2; ++i)
+            loadTile(e, sh, bars, pair.desc[i], full(stage), stepFirst, stepHead, bi, pair.rows,
+                     pair.offset[i](s));
+        });
+      });
+    });
+  }
+  Value stageOf(Value t) { return e.rem(t, stages); }
+  /// Consumers: waits until step t's buffers (at `stage`) are full.
+  void waitFull(Value t, Value stage) {
+    bars.wait(full(stage), bars.parity(t, stages, /*flip=*/false));
+  }
+  void waitResident() {
+    bars.wait(resident(), arith::ConstantOp::create(e.b, e.b.getBoolAttr(false)));
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// dK and dV by columns
+//===----------------------------------------------------------------------===//
+
+BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
+                                   const Geometry &g, const BackwardTables &tables) {
+  const BackwardProblem &p = g.p;
+  const int64_t D = p.headDim, KB = g.kvKeys, QS = g.kvStep, S = g.kvStages;
+  const int64_t consumers = KB / 64, threads = kWarpGroup * (1 + consumers);
+  const int64_t stepsPerTile = p.blockQ / QS, perLane = QS / kWarp;
+  SmallVector<std::pair<unsigned, int64_t>> maps = {{kK, KB}, {kV, KB}, {kQ, QS}, {kDout, QS}};
+  gpu::GPUFuncOp func = createTmaKernel(gpuModule, op, "sieve_backward_key_value", threads, maps);
+  Block &entry = func.getBody().front();
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  WgmmaEmitter e(b, p.elt, D);
+  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  Value kDesc = desc[0], vDesc = desc[1], qDesc = desc[2], doDesc = desc[3];
+  Value scratch = entry.getArgument(kScratch);
+  SwizzledShared sh = swizzledShared(e);
+  TilePipeline pipe(e, sh, S);
+
+  Value cHeads = getGlobal(b, tables.colKvHeads), cBlocks = getGlobal(b, tables.colKeyBlocks),
+        cSpans = getGlobal(b, tables.colSpans), tHeads = getGlobal(b, tables.colQueryHeads),
+        tBlocks = getGlobal(b, tables.colQueryBlocks);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  Value c = e.div(blockX, g.kvSplit);
+  Value kvh = loadIndexEntry(b, cHeads, c);
+  Value firstKey =
+      e.add(e.mul(loadIndexEntry(b, cBlocks, c), p.blockK), e.mul(e.rem(blockX, g.kvSplit), KB));
+  auto [colBegin, colEnd] = loadRowSpan(b, cSpans, c);
+  Value numSteps = e.mul(arith::SubIOp::create(b, colEnd, colBegin), stepsPerTile);
+  // Step t: tile colBegin + t / stepsPerTile, its queries from sub-step t % stepsPerTile.
+  auto stepQuery = [&](Value t) -> std::pair<Value, Value> {
+    Value tile = e.add(colBegin, e.div(t, stepsPerTile));
+    Value h = loadIndexEntry(b, tHeads, tile);
+    Value first =
+        e.add(e.mul(loadIndexEntry(b, tBlocks, tile), p.blockQ), e.mul(e.rem(t, stepsPerTile), QS));
+    return {h, first};
+  };
+  pipe.start(tid, bi, /*extraArrivals=*/kWarp, consumers); // warp 1's lanes arrive on full too
+  Value deltaRows = sh.floats(e, g.kvDelta(), S * QS), lseRows = sh.floats(e, g.kvLse(), S * QS);
+  // ---- Producer: thread 0 issues the TMA loads, warp 1 copies the rows'
+  // delta and lse into shared memory. ----
+  pipe.splitRoles();
+  const Value residentDesc[2] = {kDesc, vDesc};
+  const int64_t residentOffset[2] = {g.kvKey(), g.kvValue()};
+  StreamedPair pair{
+      {qDesc, doDesc},
+      QS,
+      {[&](int64_t s) { return g.kvQuery(s); }, [&](int64_t s) { return g.kvDout(s); }}};
+  pipe.streamTiles(residentDesc, KB, residentOffset, firstKey, kvh, numSteps, pair, stepQuery);
+  e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.div(tid, kWarp), e.idx(1)), [&] {
+    Value lane = e.rem(tid, kWarp);
+    pipe.producerSteps(numSteps, [&](Value t, Value stage) {
+      auto [h, first] = stepQuery(t);
+      Value at = e.add(scratchIndex(e, p, bi, h, first), e.mul(lane, perLane));
+      Value slot = e.add(e.mul(stage, QS), e.mul(lane, perLane));
+      auto vecType = VectorType::get({perLane}, b.getF32Type());
+      auto delta = vector::LoadOp::create(b, vecType, scratch, ValueRange{at});
+      auto lse =
+          vector::LoadOp::create(b, vecType, scratch, ValueRange{e.add(at, p.scratchRows())});
+      delta.setAlignment(4 * perLane);
+      lse.setAlignment(4 * perLane);
+      vector::StoreOp::create(b, delta, deltaRows, ValueRange{slot}).setAlignment(4 * perLane);
+      vector::StoreOp::create(b, lse, lseRows, ValueRange{slot}).setAlignment(4 * perLane);
+      pipe.bars.arrive(pipe.full(stage)); // releases the stores to the consumers
+    });
+  });
+
+  // ---- Consumers: 64 keys each. ----
+  pipe.enterConsumers();
+  GroupCoords gc = groupCoords(e, tid);
+  Value warpFirstKey = e.add(firstKey, gc.warpRow0);
+  Value keyRow[2] = {e.add(warpFirstKey, gc.laneRow), e.add(e.add(warpFirstKey, gc.laneRow), 8)};
+  Value warpLastKey = e.add(warpFirstKey, 15);
+  Value keyRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvKey()));
+  Value valueRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvValue()));
+  pipe.waitResident();
+
+  SmallVector<Value> inits(D, e.f32(0.0)); // dK (D/2), then dV (D/2)
+  auto loop = scf::ForOp::create(b, e.idx(0), numSteps, e.idx(1), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Value stage = pipe.stageOf(t);
+    Value queryTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(QS)), g.kvQuery(0)));
+    Value doutTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(QS)), g.kvDout(0)));
+    pipe.waitFull(t, stage);
+    e.fence();
+    Value sAcc = e.productKMajor(keyRows, KB, queryTile, QS);
+    e.commit();
+    Value dpAcc = e.productKMajor(valueRows, KB, doutTile, QS);
+    e.commit();
+    // The lane's queries: columns 8j + laneCol + {0, 1} of the step.
+    Value rowSlot = e.add(e.mul(stage, QS), gc.laneCol);
+    auto pairAt = [&](Value rows, int64_t j) {
+      auto v = vector::LoadOp::create(b, VectorType::get({2}, b.getF32Type()), rows,
+                                      ValueRange{e.add(rowSlot, 8 * j)});
+      v.setAlignment(8);
+      return std::array<Value, 2>{vector::ExtractOp::create(b, v, 0),
+                                  vector::ExtractOp::create(b, v, 1)};
+    };
+    e.waitGroups(1);
+    Fragment pt = e.fragmentOf(sAcc, QS);
+    for (int64_t j = 0; j < QS / 8; ++j) {
+      auto lse2 = pairAt(lseRows, j);
+      for (int64_t i = 0; i < 4; ++i)
+        pt[j][i] = e.exp2(math::FmaOp::create(b, pt[j][i], e.f32(p.scaleLog2),
+                                              arith::NegFOp::create(b, lse2[i % 2])));
+    }
+    if (p.causal) {
+      Value firstQuery = stepQuery(t).second;
+      maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow);
+    }
+    auto pRegs = e.registerOperands(pt);
+    e.waitGroups(0);
+    Fragment dst = e.fragmentOf(dpAcc, QS);
+    for (int64_t j = 0; j < QS / 8; ++j) {
+      auto delta = pairAt(deltaRows, j);
+      for (int64_t i = 0; i < 4; ++i)
+        dst[j][i] =
+            arith::MulFOp::create(b, pt[j][i], arith::SubFOp::create(b, dst[j][i], delta[i % 2]));
+    }
+    auto dsRegs = e.registerOperands(dst);
+    e.fence();
+    SmallVector<Value> dk =
+        e.accumulateRegisterA(SmallVector<Value>(state.take_front(D / 2)), dsRegs, queryTile, QS);
+    SmallVector<Value> dv =
+        e.accumulateRegisterA(SmallVector<Value>(state.drop_front(D / 2)), pRegs, doutTile, QS);
+    e.commit();
+    e.waitGroups(0);
+    pipe.bars.arrive(pipe.empty(stage)); // this thread is done with the stage
+    dk.append(dv);
+    scf::YieldOp::create(b, dk);
+  }
+  // Each group stages its rows through its own rows of the K and V tiles.
+  SmallVector<Value> results(loop.getResults());
+  ArrayRef<Value> all(results);
+  Value scale[2] = {e.f32(p.scale), e.f32(p.scale)};
+  Value barrierId = e.add(gc.consumer, 1);
+  e.storeGroupRows(all.take_front(D / 2), scale, sh.slabs(e, g.kvKey(), KB, D), KB, gc.groupRow0,
+                   gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
+                   entry.getArgument(kDk), bi, kvh, firstKey, p.seqK);
+  e.storeGroupRows(all.drop_front(D / 2), nullptr, sh.slabs(e, g.kvValue(), KB, D), KB,
+                   gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
+                   entry.getArgument(kDv), bi, kvh, firstKey, p.seqK);
+
+  pipe.finish();
+  gpu::ReturnOp::create(b);
+  BackwardLaunch launch{func,
+                        op.getNumColumns() * g.kvSplit,
+                        threads,
+                        g.kvSharedBytes(),
+                        "wgmma keys=" + std::to_string(KB) + " query_step=" + std::to_string(QS) +
+                            " stages=" + std::to_string(S) + " warpgroups=1+" +
+                            std::to_string(consumers),
+                        maps};
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
+// dQ by rows
+//===----------------------------------------------------------------------===//
+
+BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModuleOp gpuModule,
+                                const Geometry &g, const BackwardTables &tables) {
+  const BackwardProblem &p = g.p;
+  const int64_t D = p.headDim, QR = g.qRows, KT = g.qStep, S = g.qStages;
+  const int64_t consumers = QR / 64, threads = kWarpGroup * (1 + consumers);
+  const int64_t subTiles = p.blockK / KT;
+  SmallVector<std::pair<unsigned, int64_t>> maps = {{kQ, QR}, {kDout, QR}, {kK, KT}, {kV, KT}};
+  gpu::GPUFuncOp func = createTmaKernel(gpuModule, op, "sieve_backward_query", threads, maps);
+  Block &entry = func.getBody().front();
+  ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
+  WgmmaEmitter e(b, p.elt, D);
+  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  Value qDesc = desc[0], doDesc = desc[1], kDesc = desc[2], vDesc = desc[3];
+  Value scratch = entry.getArgument(kScratch), dq = entry.getArgument(kDq);
+  SwizzledShared sh = swizzledShared(e);
+  TilePipeline pipe(e, sh, S);
+
+  Value heads = getGlobal(b, tables.rowHeads), qBlocks = getGlobal(b, tables.rowQueryBlocks),
+        spans = getGlobal(b, tables.rowSpans), keyBlocks = getGlobal(b, tables.keyBlocks);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  // Empty rows: dQ is zeros, written by a few blocks that read nothing.
+  const RowLaunch launch = rowLaunchOf(op.getNumRows(), activeRowsOf(op), p.blockQ, D,
+                                       p.elt.getIntOrFloatBitWidth() / 8, g.qSplit);
+  emitZeroRowBlocks(b, p, launch, dq, heads, qBlocks, blockX, bi, tid, threads, 8);
+  Value r = e.div(blockX, g.qSplit);
+  Value h = loadIndexEntry(b, heads, r);
+  Value kvh = e.div(h, p.group);
+  Value qStart =
+      e.add(e.mul(loadIndexEntry(b, qBlocks, r), p.blockQ), e.mul(e.rem(blockX, g.qSplit), QR));
+  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value numSteps = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), subTiles);
+  auto stepKey = [&](Value t) {
+    Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, subTiles)));
+    return e.add(e.mul(kb, p.blockK), e.mul(e.rem(t, subTiles), KT));
+  };
+  pipe.start(tid, bi, /*extraArrivals=*/0, consumers);
+  // ---- Producer: thread 0 issues every TMA load. ----
+  pipe.splitRoles();
+  const Value residentDesc[2] = {qDesc, doDesc};
+  const int64_t residentOffset[2] = {g.qQuery(), g.qDout()};
+  StreamedPair pair{{kDesc, vDesc},
+                    KT,
+                    {[&](int64_t s) { return g.qKey(s); }, [&](int64_t s) { return g.qValue(s); }}};
+  pipe.streamTiles(residentDesc, QR, residentOffset, qStart, h, numSteps, pair,
+                   [&](Value t) { return std::make_pair(kvh, stepKey(t)); });
+
+  // ---- Consumers: 64 queries each. ----
+  pipe.enterConsumers();
+  GroupCoords gc = groupCoords(e, tid);
+  Value warpFirstQuery = e.add(qStart, gc.warpRow0);
+  Value queryRow[2] = {e.add(warpFirstQuery, gc.laneRow),
+                       e.add(e.add(warpFirstQuery, gc.laneRow), 8)};
+  Value lse2[2], rowDelta[2];
+  for (int half = 0; half < 2; ++half) {
+    Value at = scratchIndex(e, p, bi, h, queryRow[half]);
+    rowDelta[half] = memref::LoadOp::create(b, scratch, ValueRange{at});
+    lse2[half] = memref::LoadOp::create(b, scratch, ValueRange{e.add(at, p.scratchRows())});
+  }
+  Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qQuery()));
+  Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qDout()));
+  pipe.waitResident();
+
+  SmallVector<Value> inits(D / 2, e.f32(0.0));
+  auto loop = scf::ForOp::create(b, e.idx(0), numSteps, e.idx(1), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    Value stage = pipe.stageOf(t);
+    Value keyTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(KT)), g.qKey(0)));
+    Value valueTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(KT)), g.qValue(0)));
+    pipe.waitFull(t, stage);
+    e.fence();
+    Value sAcc = e.productKMajor(queryRows, QR, keyTile, KT);
+    e.commit();
+    Value dpAcc = e.productKMajor(doutRows, QR, valueTile, KT);
+    e.commit();
+    e.waitGroups(1);
+    Fragment pr = e.fragmentOf(sAcc, KT);
+    for (auto &chunk : pr)
+      for (int64_t i = 0; i < 4; ++i)
+        chunk[i] = e.exp2(math::FmaOp::create(b, chunk[i], e.f32(p.scaleLog2),
+                                              arith::NegFOp::create(b, lse2[i / 2])));
+    maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
+               /*fill=*/0.0);
+    e.waitGroups(0);
+    Fragment ds = e.fragmentOf(dpAcc, KT);
+    for (int64_t j = 0; j < KT / 8; ++j)
+      for (int64_t i = 0; i < 4; ++i)
+        ds[j][i] =
+            arith::MulFOp::create(b, pr[j][i], arith::SubFOp::create(b, ds[j][i], rowDelta[i / 2]));
+    auto dsRegs = e.registerOperands(ds);
+    e.fence();
+    SmallVector<Value> acc =
+        e.accumulateRegisterA(SmallVector<Value>(loop.getRegionIterArgs()), dsRegs, keyTile, KT);
+    e.commit();
+    e.waitGroups(0);
+    pipe.bars.arrive(pipe.empty(stage));
+    scf::YieldOp::create(b, acc);
+  }
+  Value scale[2] = {e.f32(p.scale), e.f32(p.scale)};
+  e.storeGroupRows(SmallVector<Value>(loop.getResults()), scale, sh.slabs(e, g.qQuery(), QR, D), QR,
+                   gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread,
+                   e.add(gc.consumer, 1), dq, bi, h, qStart, p.seqQ);
+
+  pipe.finish();
+  gpu::ReturnOp::create(b);
+  return {func,
+          launch.gridX(),
+          threads,
+          g.qSharedBytes(),
+          "wgmma query_tile=" + std::to_string(QR) + " key_step=" + std::to_string(KT) +
+              " stages=" + std::to_string(S) + " warpgroups=1+" + std::to_string(consumers),
+          maps};
+}
+
+} // namespace
+
+std::string wgmmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op) {
+  const Geometry g = geometryOf(op);
+  if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
+    return reason;
+  if (g.p.blockQ % 64 != 0 || g.p.blockK % 64 != 0)
+    return "needs block_q and block_k multiples of 64 (64 rows per warp group)";
+  if (std::max(g.kvSharedBytes(), g.qSharedBytes()) > 227 * 1024)
+    return "needs more shared memory than a GPU block has";
+  if (g.p.batch > 65535 || op.getNumRows() * g.qSplit > std::numeric_limits<int32_t>::max() ||
+      op.getNumColumns() * g.kvSplit > std::numeric_limits<int32_t>::max())
+    return "needs a grid within the GPU's limits";
+  return "";
+}
+
+BackwardKernels buildWgmmaBackwardKernels(BlockSparseAttentionBackwardOp op,
+                                          gpu::GPUModuleOp gpuModule) {
+  const Geometry g = geometryOf(op);
+  OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
+  const BackwardTables tables = createBackwardTables(gb, op);
+  BackwardKernels kernels;
+  kernels.variant = "wgmma";
+  kernels.rows = buildBackwardRowsKernel(op, gpuModule, g.p);
+  kernels.keyValue = buildKeyValueKernel(op, gpuModule, g, tables);
+  kernels.query = buildQueryKernel(op, gpuModule, g, tables);
+  return kernels;
+}
+
+} // namespace sieve::passes

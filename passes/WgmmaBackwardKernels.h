@@ -1,0 +1,40 @@
+//===- WgmmaBackwardKernels.h - the Hopper backward kernels -----*- C++ -*-===//
+//
+// The sm_90a lowering of sieve.block_sparse_attention_backward: the rows
+// kernel (BackwardKernelCommon.h), then two warp-specialized kernels with
+// the forward's habits (a producer warp group issuing TMA loads of
+// 128-byte-swizzled tiles, completion on mbarriers; consumer warp groups of
+// 64 rows each computing with wgmma):
+//
+//   key-value: one block per (column, 64 or 128 keys, batch entry) keeps its
+//              K and V tiles and streams the column's Q and dO tiles, 64
+//              queries a step: Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (shared-memory
+//              operands), then dV += Pᵀ dO and dK += dSᵀ Q with Pᵀ and dSᵀ
+//              as register A operands. A second producer warp copies the
+//              step's delta and lse rows into shared memory.
+//   query:     one block per (row, 64 or 128 queries, batch entry) keeps Q
+//              and dO and streams the row's K and V tiles: S = Q Kᵀ, dP =
+//              dO Vᵀ, then dQ += dS K with dS from registers.
+//
+// Every dQ, dK and dV row has one writer; nothing is accumulated atomically.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_WGMMABACKWARDKERNELS_H
+#define SIEVE_PASSES_WGMMABACKWARDKERNELS_H
+
+#include "BackwardKernelCommon.h"
+
+namespace sieve::passes {
+
+/// Why the Hopper backward cannot be built for `op`, or "".
+std::string wgmmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);
+
+/// Builds the three kernels into `gpuModule` (tables as its constants).
+/// The matrix kernels take TMA descriptors after the scratch, as their
+/// BackwardLaunch::tensorMaps list.
+BackwardKernels buildWgmmaBackwardKernels(dialect::BlockSparseAttentionBackwardOp op,
+                                          mlir::gpu::GPUModuleOp gpuModule);
+
+} // namespace sieve::passes
+
+#endif

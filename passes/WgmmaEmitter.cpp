@@ -1,0 +1,225 @@
+//===- WgmmaEmitter.cpp - warp-group building blocks for sm_90a -----------===//
+//
+// Upstream MLIR has no wgmma with a register A operand, so acc += A·B with
+// A in registers is an inline PTX `wgmma.mma_async` (the instruction
+// nvvm.wgmma.mma_async prints for the shared-memory form).
+//
+//===----------------------------------------------------------------------===//
+#include "WgmmaEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+namespace {
+
+gpu::AddressSpaceAttr workgroupSpace(MLIRContext *ctx) {
+  return gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+}
+
+/// An LLVM struct of `n` f32 (the accumulator of one wgmma).
+LLVM::LLVMStructType accumulatorType(MLIRContext *ctx, int64_t n) {
+  return LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n, Float32Type::get(ctx)));
+}
+
+SmallVector<Value> unpackStruct(ImplicitLocOpBuilder &b, Value s, int64_t n) {
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, s, i));
+  return out;
+}
+
+/// acc (64 x n, f32 fragment) += A (registers, four 16-bit pairs as i32)
+/// · B (descriptor, MN-major): one `wgmma.mma_async` m64nNk16.
+SmallVector<Value> wgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, ArrayRef<Value> acc,
+                                  ArrayRef<Value> a, Value descB) {
+  const int64_t n = static_cast<int64_t>(acc.size());
+  const char *type = elt.isBF16() ? "bf16" : "f16";
+  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
+                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n * 2) +
+                        "k16.f32." + type + "." + type + " {";
+  std::string constraints;
+  for (int64_t i = 0; i < n; ++i) {
+    asmText += (i ? ", $" : "$") + std::to_string(i);
+    constraints += (i ? ",=f" : "=f");
+  }
+  asmText += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" +
+             std::to_string(2 * n + 2) + ", $" + std::to_string(2 * n + 3) + "}, $" +
+             std::to_string(2 * n + 4) + ", p, 1, 1, 1;\n}\n"; // scale-d, scale-a, scale-b, trans-b
+  for (int64_t i = 0; i < n; ++i)
+    constraints += "," + std::to_string(i); // accumulators are read and written
+  constraints += ",r,r,r,r,l,r";
+  SmallVector<Value> operands(acc);
+  operands.append(a.begin(), a.end());
+  operands.push_back(descB);
+  operands.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
+  auto op =
+      LLVM::InlineAsmOp::create(b, accumulatorType(b.getContext(), n), operands, asmText,
+                                constraints, /*has_side_effects=*/true,
+                                /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                LLVM::AsmDialectAttr(), ArrayAttr());
+  return unpackStruct(b, op.getResult(0), n);
+}
+
+} // namespace
+
+nvgpu::TensorMapDescriptorType swizzledTensorMapType(MLIRContext *ctx, Type elt, int64_t rows) {
+  auto box =
+      MemRefType::get({1, 1, rows, kSlab}, elt, MemRefLayoutAttrInterface(), workgroupSpace(ctx));
+  return nvgpu::TensorMapDescriptorType::get(ctx, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+                                             nvgpu::TensorMapL2PromoKind::L2PROMO_256B,
+                                             nvgpu::TensorMapOOBKind::OOB_ZERO,
+                                             nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+}
+
+SwizzledShared swizzledShared(FragmentBuilder &e) {
+  ImplicitLocOpBuilder &b = e.b;
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), workgroupSpace(b.getContext()));
+  Value smem = gpu::DynamicSharedMemoryOp::create(b, bytesType);
+  Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
+  Value pad =
+      e.rem(arith::SubIOp::create(b, e.idx(kAtomBytes), e.rem(address, kAtomBytes)), kAtomBytes);
+  return {smem, pad, e.add(address, pad)};
+}
+
+Value SwizzledShared::box(FragmentBuilder &e, int64_t byteOffset, int64_t rows) const {
+  auto type = MemRefType::get({1, 1, rows, kSlab}, e.elt, MemRefLayoutAttrInterface(),
+                              workgroupSpace(e.b.getContext()));
+  return memref::ViewOp::create(e.b, type, smem, e.add(pad, byteOffset), ValueRange{});
+}
+
+Value SwizzledShared::slabs(FragmentBuilder &e, int64_t byteOffset, int64_t rows,
+                            int64_t headDim) const {
+  auto type = MemRefType::get({headDim / kSlab * rows, kSlab}, e.elt, MemRefLayoutAttrInterface(),
+                              workgroupSpace(e.b.getContext()));
+  return memref::ViewOp::create(e.b, type, smem, e.add(pad, byteOffset), ValueRange{});
+}
+
+Value SwizzledShared::floats(FragmentBuilder &e, int64_t byteOffset, int64_t count) const {
+  auto type = MemRefType::get({count}, e.b.getF32Type(), MemRefLayoutAttrInterface(),
+                              workgroupSpace(e.b.getContext()));
+  return memref::ViewOp::create(e.b, type, smem, e.add(pad, byteOffset), ValueRange{});
+}
+
+Value WgmmaEmitter::descriptor(Value address, int64_t leadingBytes, int64_t strideBytes) {
+  const uint64_t fixed = (static_cast<uint64_t>((leadingBytes >> 4) & 0x3fff) << 16) |
+                         (static_cast<uint64_t>((strideBytes >> 4) & 0x3fff) << 32) |
+                         (1ull << 62); // 128-byte swizzle
+  Value addr = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+  Value encoded = arith::AndIOp::create(
+      b, arith::ShRUIOp::create(b, addr, arith::ConstantOp::create(b, b.getI64IntegerAttr(4))),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(0x3fff)));
+  return arith::OrIOp::create(
+      b, encoded, arith::ConstantOp::create(b, b.getI64IntegerAttr(static_cast<int64_t>(fixed))));
+}
+
+Value WgmmaEmitter::productKMajor(Value aRows0, int64_t aTileRows, Value bTile, int64_t n) {
+  MLIRContext *ctx = b.getContext();
+  auto wgmmaType = elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  auto typeAttr = [&](NVVM::WGMMATypes t) { return NVVM::WGMMATypesAttr::get(ctx, t); };
+  auto scaleIn = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
+  auto type = accumulatorType(ctx, n / 2);
+  // A k-step moves 32 bytes inside a slab; every fourth moves to the next slab.
+  Value acc = LLVM::ZeroOp::create(b, type);
+  for (int64_t kk = 0; kk < headDim / 16; ++kk) {
+    const int64_t slab = kk / 4, inSlab = (kk % 4) * 32;
+    Value aAddr = add(aRows0, slab * aTileRows * kSlabRowBytes + inSlab);
+    Value bAddr = add(bTile, slab * n * kSlabRowBytes + inSlab);
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, type, acc, descriptor(aAddr, 16, kAtomBytes), descriptor(bAddr, 16, kAtomBytes),
+        NVVM::MMAShapeAttr::get(ctx, 64, static_cast<int>(n), 16), typeAttr(wgmmaType),
+        typeAttr(wgmmaType), typeAttr(NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, kk == 0 ? NVVM::WGMMAScaleOut::zero
+                                                  : NVVM::WGMMAScaleOut::one),
+        scaleIn, scaleIn, NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), NVVM::MMAIntOverflowAttr());
+  }
+  return acc;
+}
+
+Fragment WgmmaEmitter::fragmentOf(Value accumulator, int64_t n) {
+  SmallVector<Value> flat = unpackStruct(b, accumulator, n / 2);
+  Fragment s(n / 8);
+  for (int64_t j = 0; j < n / 8; ++j)
+    s[j].assign(flat.begin() + 4 * j, flat.begin() + 4 * j + 4);
+  return s;
+}
+
+SmallVector<Value> WgmmaEmitter::accumulateRegisterA(ArrayRef<Value> acc,
+                                                     ArrayRef<SmallVector<Value, 4>> a, Value bTile,
+                                                     int64_t bTileRows) {
+  // B rows [16kk, 16kk + 16): 8-row groups 1024 bytes apart, 64-column
+  // slabs bTileRows * 128 bytes apart.
+  SmallVector<Value> out(acc);
+  for (auto [kk, regs] : llvm::enumerate(a)) {
+    Value bAddr = add(bTile, static_cast<int64_t>(kk) * 16 * kSlabRowBytes);
+    out =
+        wgmmaRegisterA(b, elt, out, regs, descriptor(bAddr, bTileRows * kSlabRowBytes, kAtomBytes));
+  }
+  return out;
+}
+
+SmallVector<SmallVector<Value, 4>> WgmmaEmitter::registerOperands(const Fragment &p) {
+  SmallVector<SmallVector<Value, 4>> regs;
+  for (int64_t kk = 0; kk < static_cast<int64_t>(p.size()) / 2; ++kk) {
+    regs.emplace_back();
+    for (Value pair : probabilityOperand(*this, p, kk))
+      regs.back().push_back(LLVM::BitcastOp::create(b, b.getI32Type(), pair));
+  }
+  return regs;
+}
+
+void WgmmaEmitter::fence() { NVVM::WgmmaFenceAlignedOp::create(b); }
+void WgmmaEmitter::commit() { NVVM::WgmmaGroupSyncAlignedOp::create(b); }
+void WgmmaEmitter::waitGroups(int64_t pending) { NVVM::WgmmaWaitGroupSyncOp::create(b, pending); }
+
+void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Value tile,
+                                  int64_t tileRows, Value groupRow0, Value warpRow0, Value laneRow,
+                                  Value laneCol, Value groupThread, Value barrierId, Value dst,
+                                  Value bi, Value head, Value firstRow, int64_t limit) {
+  auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
+    return mul(arith::XOrIOp::create(b, chunk, rem(row, 8)), 8);
+  };
+  for (int64_t j = 0; j < headDim / 8; ++j)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = add(add(warpRow0, laneRow), 8 * half);
+      Value lo = acc[j * 4 + 2 * half], hi = acc[j * 4 + 2 * half + 1];
+      if (factor) {
+        lo = arith::MulFOp::create(b, lo, factor[half]);
+        hi = arith::MulFOp::create(b, hi, factor[half]);
+      }
+      Value slabRow = add(row, (j / 8) * tileRows);
+      Value col = add(swizzled(slabRow, idx(j % 8)), laneCol);
+      auto store = vector::StoreOp::create(b, pack(lo, hi), tile, ValueRange{slabRow, col});
+      store.setAlignment(4);
+    }
+  // Only the warp group's 128 threads wrote (and now read) these rows.
+  Value id = arith::IndexCastOp::create(b, b.getI32Type(), barrierId).getResult();
+  NVVM::BarrierOp::create(b, TypeRange{}, id,
+                          arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
+                          NVVM::BarrierReductionAttr(), Value());
+  const int64_t chunksPerRow = headDim / 8;
+  for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
+    Value c = add(groupThread, i * kWarpGroup);
+    Value row = add(groupRow0, div(c, chunksPerRow)), chunk = rem(c, chunksPerRow);
+    Value target = add(firstRow, row);
+    ifThen(ult(target, idx(limit)), [&] {
+      Value slabRow = add(row, mul(div(chunk, 8), tileRows));
+      auto load = vector::LoadOp::create(b, VectorType::get({8}, elt), tile,
+                                         ValueRange{slabRow, swizzled(slabRow, rem(chunk, 8))});
+      load.setAlignment(16);
+      auto store =
+          vector::StoreOp::create(b, load, dst, ValueRange{bi, head, target, mul(chunk, 8)});
+      store.setAlignment(16);
+    });
+  }
+}
+
+} // namespace sieve::passes
