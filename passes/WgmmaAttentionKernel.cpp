@@ -47,7 +47,6 @@ namespace sieve::passes {
 
 namespace {
 
-constexpr int64_t kWarp = 32;
 constexpr int32_t kProducerRegisters = 40;
 constexpr int32_t kConsumerRegisters = 232;
 
@@ -55,7 +54,6 @@ constexpr int32_t kConsumerRegisters = 232;
 struct Geometry : ProblemGeometry {
   int64_t queryTile, keyTile, stages, consumers, threads, subTiles, split;
 
-  int64_t slabs() const { return headDim / kSlab; }
   int64_t tileBytes(int64_t rows) const { return rows * headDim * 2; }
   // Shared memory, from a 1024-byte aligned base: Q, K stages, V stages.
   int64_t queryOffset() const { return 0; }
@@ -157,10 +155,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   WgmmaEmitter e(b, g.elt, D);
   SwizzledShared sh = swizzledShared(e);
   Value base = sh.base;
-  auto workgroup = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-
-  auto barrierType = nvgpu::MBarrierGroupType::get(ctx, workgroup, g.numBarriers());
-  Value barriers = nvgpu::MBarrierCreateOp::create(b, barrierType);
+  Barriers bars(e, g.numBarriers());
   const int64_t queryFull = 0;
   auto keyFull = [&](Value s) { return e.add(s, 1); };
   auto valueFull = [&](Value s) { return e.add(s, 1 + S); };
@@ -190,27 +185,16 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
     return e.add(e.mul(kb, g.blockK), e.mul(e.rem(t, g.subTiles), KT));
   };
-  auto parity = [&](Value t, bool flip) -> Value {
-    Value bit = e.rem(e.div(t, S), 2);
-    if (flip)
-      bit = arith::XOrIOp::create(b, bit, e.idx(1));
-    return arith::IndexCastOp::create(b, b.getI1Type(), bit);
-  };
-  Value ticks = e.idx(10000000); // suspend-time hint of each try_wait
-  auto waitBarrier = [&](Value id, Value phase) {
-    nvgpu::MBarrierTryWaitParityOp::create(b, barriers, phase, ticks, id);
-  };
   Value isThread0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.idx(0));
 
   // One thread initializes the barriers; the fence makes the initialization
   // visible to the async (TMA) proxy before anyone uses them.
   e.ifThen(isThread0, [&] {
-    nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), e.idx(queryFull), Value());
+    bars.init(queryFull, 1);
     for (int64_t s = 0; s < S; ++s) {
-      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), keyFull(e.idx(s)), Value());
-      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(1), valueFull(e.idx(s)), Value());
-      nvgpu::MBarrierInitOp::create(b, barriers, e.idx(g.consumers * kWarpGroup), empty(e.idx(s)),
-                                    Value());
+      bars.init(1 + s, 1);                                // key full
+      bars.init(1 + S + s, 1);                            // value full
+      bars.init(1 + 2 * S + s, g.consumers * kWarpGroup); // empty
     }
     NVVM::FenceMbarrierInitOp::create(b);
   });
@@ -225,17 +209,14 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       b, b.getI32IntegerAttr(kProducerRegisters),
       NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::decrease));
   e.ifThen(isThread0, [&] {
-    auto loadTile = [&](Value desc, Value barrier, Value firstRow, Value head, int64_t rows,
-                        const std::function<int64_t(int64_t)> &slabOffset) {
-      nvgpu::MBarrierArriveExpectTxOp::create(b, barriers, e.idx(g.tileBytes(rows)), barrier,
-                                              Value());
-      for (int64_t slab = 0; slab < g.slabs(); ++slab)
-        nvgpu::TmaAsyncLoadOp::create(b, sh.box(e, slabOffset(slab), rows), barriers, desc,
-                                      ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier,
-                                      Value(), Value());
+    // One expect-tx per tile: the key and value tiles complete on their own
+    // barriers, so S = Q Kᵀ starts before V has landed.
+    auto load = [&](Value desc, Value barrier, Value firstRow, Value head, int64_t rows,
+                    int64_t offset) {
+      bars.expectBytes(barrier, g.tileBytes(rows));
+      loadTile(e, sh, bars, desc, barrier, firstRow, head, bi, rows, offset);
     };
-    loadTile(qDesc, e.idx(queryFull), qStart, h, QT,
-             [&](int64_t slab) { return g.queryOffset() + slab * QT * kSlabRowBytes; });
+    load(qDesc, e.idx(queryFull), qStart, h, QT, g.queryOffset());
     auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -243,18 +224,12 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value stage = e.rem(t, S);
     // The first pass over the buffers finds them free: waiting on the
     // parity of the phase before the current one returns at once.
-    waitBarrier(empty(stage), parity(t, /*flip=*/true));
+    bars.wait(empty(stage), bars.parity(t, S, /*flip=*/true));
     Value first = tileStart(t);
-    // Stage offsets depend on the (run-time) stage; views need static
-    // offsets, so branch over the stages.
-    for (int64_t s = 0; s < S; ++s) {
-      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, stage, e.idx(s)), [&] {
-        loadTile(kDesc, keyFull(stage), first, kvh, KT,
-                 [&](int64_t slab) { return g.keyOffset(s) + slab * KT * kSlabRowBytes; });
-        loadTile(vDesc, valueFull(stage), first, kvh, KT,
-                 [&](int64_t slab) { return g.valueOffset(s) + slab * KT * kSlabRowBytes; });
-      });
-    }
+    forStage(e, stage, S, [&](int64_t s) {
+      load(kDesc, keyFull(stage), first, kvh, KT, g.keyOffset(s));
+      load(vDesc, valueFull(stage), first, kvh, KT, g.valueOffset(s));
+    });
   });
 
   // ---- Consumer warp groups: 64 query rows each. ----
@@ -262,17 +237,13 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   NVVM::SetMaxRegisterOp::create(
       b, b.getI32IntegerAttr(kConsumerRegisters),
       NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::increase));
-  Value consumer = arith::SubIOp::create(b, warpGroup, e.idx(1));
-  Value ctid = e.rem(tid, kWarpGroup);
-  Value warp = e.div(ctid, kWarp), lane = e.rem(ctid, kWarp);
-  Value laneRow = e.div(lane, 4);
-  Value laneCol = e.mul(e.rem(lane, 4), 2);
-  Value groupRow0 = e.mul(consumer, 64); // first row of this warp group in the Q tile
-  Value warpRow0 = e.add(groupRow0, e.mul(warp, 16));
+  const GroupCoords gc = groupCoords(e, tid);
+  Value consumer = gc.consumer, ctid = gc.groupThread, lane = gc.lane, laneRow = gc.laneRow,
+        laneCol = gc.laneCol, groupRow0 = gc.groupRow0, warpRow0 = gc.warpRow0;
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
-  waitBarrier(e.idx(queryFull), arith::ConstantOp::create(b, b.getBoolAttr(false)));
+  bars.wait(e.idx(queryFull), arith::ConstantOp::create(b, b.getBoolAttr(false)));
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));
   const double negInf = -std::numeric_limits<double>::infinity();
@@ -284,14 +255,14 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value t = loop.getInductionVar();
     ValueRange state = loop.getRegionIterArgs();
     Value stage = e.rem(t, S);
-    Value phase = parity(t, /*flip=*/false);
+    Value phase = bars.parity(t, S, /*flip=*/false);
     Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
     Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
 
     // S = Q·Kᵀ over D/16 k-steps: A = this group's 64 Q rows, B = the K
     // tile's KT rows, both K-major (D contiguous); a k-step moves 32 bytes
     // inside a slab, every fourth step moves to the next slab.
-    waitBarrier(keyFull(stage), phase);
+    bars.wait(keyFull(stage), phase);
     e.fence();
     Value sAcc = e.productKMajor(
         e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
@@ -313,13 +284,13 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // All of P is packed before the fence: a register written between
     // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
     auto pRegs = e.registerOperands(s);
-    waitBarrier(valueFull(stage), phase);
+    bars.wait(valueFull(stage), phase);
     e.fence();
     acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
     e.commit();
     e.waitGroups(0);
     // This thread is done with the stage's K and V.
-    nvgpu::MBarrierArriveOp::create(b, nvgpu::MBarrierTokenType::get(ctx), barriers, empty(stage));
+    bars.arrive(empty(stage));
 
     SmallVector<Value> results(acc);
     results.append({m[0], m[1], l[0], l[1]});

@@ -94,41 +94,6 @@ Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
   return g;
 }
 
-/// The mbarriers of a kernel and the operations on them.
-struct Barriers {
-  FragmentBuilder &e;
-  Value group;
-  Value ticks; // suspend-time hint of each try_wait
-
-  Barriers(FragmentBuilder &e, int64_t count) : e(e) {
-    auto workgroup = gpu::AddressSpaceAttr::get(e.b.getContext(), gpu::AddressSpace::Workgroup);
-    group = nvgpu::MBarrierCreateOp::create(
-        e.b, nvgpu::MBarrierGroupType::get(e.b.getContext(), workgroup, count));
-    ticks = e.idx(10000000);
-  }
-  void init(int64_t id, int64_t arrivals) {
-    nvgpu::MBarrierInitOp::create(e.b, group, e.idx(arrivals), e.idx(id), Value());
-  }
-  void wait(Value id, Value phase) {
-    nvgpu::MBarrierTryWaitParityOp::create(e.b, group, phase, ticks, id);
-  }
-  void expectBytes(Value id, int64_t bytes) {
-    nvgpu::MBarrierArriveExpectTxOp::create(e.b, group, e.idx(bytes), id, Value());
-  }
-  void arrive(Value id) {
-    nvgpu::MBarrierArriveOp::create(e.b, nvgpu::MBarrierTokenType::get(e.b.getContext()), group,
-                                    id);
-  }
-  /// The phase parity step t waits on in a ring of `stages` buffers; the
-  /// producer's first pass finds every buffer free (`flip`).
-  Value parity(Value t, int64_t stages, bool flip) {
-    Value bit = e.rem(e.div(t, stages), 2);
-    if (flip)
-      bit = arith::XOrIOp::create(e.b, bit, e.idx(1));
-    return arith::IndexCastOp::create(e.b, e.b.getI1Type(), bit);
-  }
-};
-
 /// An empty warp-specialized kernel taking the op's operands, the scratch
 /// and one TMA descriptor pointer per entry of `maps`, with the attributes
 /// setmaxnreg relies on: the launch-time register budget is what ptxas
@@ -150,25 +115,6 @@ void setRegisters(ImplicitLocOpBuilder &b, int32_t count, NVVM::SetMaxRegisterAc
                                  NVVM::SetMaxRegisterActionAttr::get(b.getContext(), action));
 }
 
-/// Issues the TMA loads of one `rows` x D tile at byte `offset`, slab by
-/// slab, completing on barrier `barrier`.
-void loadTile(WgmmaEmitter &e, const SwizzledShared &sh, Barriers &bars, Value desc, Value barrier,
-              Value firstRow, Value head, Value bi, int64_t rows, int64_t offset) {
-  for (int64_t slab = 0; slab < e.headDim / kSlab; ++slab)
-    nvgpu::TmaAsyncLoadOp::create(
-        e.b, sh.box(e, offset + slab * rows * kSlabRowBytes, rows), bars.group, desc,
-        ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier, Value(), Value());
-}
-
-/// Runs `body(s)` for the static stage s equal to the run-time `stage`
-/// (views need static offsets).
-void forStage(FragmentBuilder &e, Value stage, int64_t stages,
-              const std::function<void(int64_t)> &body) {
-  for (int64_t s = 0; s < stages; ++s)
-    e.ifThen(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, stage, e.idx(s)),
-             [&] { body(s); });
-}
-
 /// The kernel's TMA descriptors: arguments after the scratch, in the order
 /// of `maps`, cast from the pointers they arrive as.
 SmallVector<Value> descriptorArguments(ImplicitLocOpBuilder &b, Block &entry, Type elt,
@@ -181,23 +127,6 @@ SmallVector<Value> descriptorArguments(ImplicitLocOpBuilder &b, Block &entry, Ty
                       .getResult(0));
   }
   return out;
-}
-
-/// The lane's place in its warp group's accumulators.
-struct GroupCoords {
-  Value consumer, groupThread, warp, lane, laneRow, laneCol, groupRow0, warpRow0;
-};
-GroupCoords groupCoords(FragmentBuilder &e, Value tid) {
-  GroupCoords c;
-  c.consumer = arith::SubIOp::create(e.b, e.div(tid, kWarpGroup), e.idx(1));
-  c.groupThread = e.rem(tid, kWarpGroup);
-  c.warp = e.div(c.groupThread, kWarp);
-  c.lane = e.rem(c.groupThread, kWarp);
-  c.laneRow = e.div(c.lane, 4);
-  c.laneCol = e.mul(e.rem(c.lane, 4), 2);
-  c.groupRow0 = e.mul(c.consumer, 64);
-  c.warpRow0 = e.add(c.groupRow0, e.mul(c.warp, 16));
-  return c;
 }
 
 /// Two streamed tiles of one step: their descriptors, rows, and shared
