@@ -7,9 +7,16 @@
 // a second pass over each row's key blocks adds the row's final probability
 // mass per key block into stats[head, query block, key block].
 //
+// Split-KV rows (sieve-split-rows) run as the GPU runs them: each part
+// leaves its normalized output and log2-sum-exp in a heap workspace laid
+// out as the GPU's (SplitKv.h), and a combine loop merges each group with
+// the GPU combine's arithmetic (mergeParts). So the schedule the GPU
+// kernels use is checked against float64 in CI, where there is no GPU.
+//
 //===----------------------------------------------------------------------===//
 #include "CpuBackwardLoops.h"
 #include "LoweringUtils.h"
+#include "SplitKv.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
@@ -33,6 +40,65 @@ using namespace sieve::passes;
 using sieve::dialect::BlockSparseAttentionOp;
 
 namespace {
+
+/// The combine step of split rows on the host: for every split group, batch
+/// entry and query row of its block, each output element is the merge of
+/// the group's parts (SplitKv.h's mergeParts, one part a step).
+void emitHostCombine(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op,
+                     const RowTableGlobals &tables, const WorkspaceLayout &layout,
+                     Value workspace) {
+  auto qType = op.getQuery().getType();
+  const int64_t batch = qType.getDimSize(0), seqQ = qType.getDimSize(2),
+                headDim = qType.getDimSize(3), blockQ = op.getBlockQ();
+  const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
+  Type elt = op.getOut().getType().getElementType();
+  memref::GlobalOp groupTable = tables.splitGroups;
+  Value table = memref::GetGlobalOp::create(b, groupTable.getType(), groupTable.getSymName());
+  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
+  buildFor(b, c0, indexConst(b, groups), c1, {}, [&](ImplicitLocOpBuilder &b, Value g, ValueRange) {
+    auto field = [&](int64_t f) {
+      return loadIndexEntry(b, table,
+                            arith::AddIOp::create(b, arith::MulIOp::create(b, g, indexConst(b, 4)),
+                                                  indexConst(b, f)));
+    };
+    Value head = field(0), qBlock = field(1), first = field(2), count = field(3);
+    Value qStart = arith::MulIOp::create(b, qBlock, indexConst(b, blockQ));
+    Value rows = arith::MinUIOp::create(b, indexConst(b, blockQ),
+                                        arith::SubIOp::create(b, indexConst(b, seqQ), qStart));
+    Value last = arith::AddIOp::create(b, first, count);
+    buildFor(b, c0, indexConst(b, batch), c1, {},
+             [&](ImplicitLocOpBuilder &b, Value bi, ValueRange) {
+               buildFor(b, c0, rows, c1, {}, [&](ImplicitLocOpBuilder &b, Value row, ValueRange) {
+                 Value query = arith::AddIOp::create(b, qStart, row);
+                 buildFor(b, c0, indexConst(b, headDim), c1, {},
+                          [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
+                            Value zero = f32Const(b, 0.0);
+                            auto merged = buildFor(
+                                b, first, last, c1,
+                                {zero, zero, f32Const(b, -std::numeric_limits<double>::infinity())},
+                                [&](ImplicitLocOpBuilder &b, Value slot, ValueRange state) {
+                                  Value lse = memref::LoadOp::create(
+                                      b, workspace, ValueRange{layout.lseIndex(b, slot, bi, row)});
+                                  Value part = memref::LoadOp::create(
+                                      b, workspace,
+                                      ValueRange{layout.partialIndex(b, slot, bi, row, d)});
+                                  PartsMerge next = mergeParts(b, {state[0], state[1], state[2]},
+                                                               {lse}, {part}, emitHostExp2);
+                                  return SmallVector<Value>{next.acc, next.den, next.max};
+                                });
+                            Value value = arith::MulFOp::create(
+                                b, merged.getResult(0), mergedScale(b, merged.getResult(1)));
+                            memref::StoreOp::create(b, fromF32(b, value, elt), op.getOut(),
+                                                    ValueRange{bi, head, query, d});
+                            return SmallVector<Value>{};
+                          });
+                 return SmallVector<Value>{};
+               });
+               return SmallVector<Value>{};
+             });
+    return SmallVector<Value>{};
+  });
+}
 
 void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
   OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
@@ -62,6 +128,13 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
   Value qRow = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
   Value acc = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
   Value scores = memref::AllocaOp::create(b, MemRefType::get({blockK}, f32));
+  // Split-KV parts leave their results here for the combine (SplitKv.h).
+  WorkspaceLayout layout;
+  Value workspace;
+  if (op.hasSplitRows()) {
+    layout = WorkspaceLayout::of(op);
+    workspace = memref::AllocOp::create(b, MemRefType::get({layout.floats()}, f32));
+  }
 
   Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
@@ -170,17 +243,31 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
             return SmallVector<Value>{};
           });
         }
-        if (Value lse = op.getLse()) {
-          // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
-          // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
-          Value lse2 = arith::AddFOp::create(b, keyLoop.getResult(0),
-                                             math::Log2Op::create(b, keyLoop.getResult(1)));
-          memref::StoreOp::create(b, arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)), lse,
-                                  ValueRange{bi, h, i});
-        }
-        buildNormalizeAndStore(
-            b, acc, keyLoop.getResult(1), headDim, [&](ImplicitLocOpBuilder &b, Value d, Value v) {
-              memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(), ValueRange{bi, h, i, d});
+        // A split-KV part leaves its piece (the max is in the log2 units
+        // a part stores: q was scaled by scale * log2 e); a whole row
+        // writes out (and its lse).
+        emitSlotBranch(
+            b, tables, r,
+            [&](Value slot) {
+              emitScalarPartialStore(b, layout, workspace, slot, bi,
+                                     arith::SubIOp::create(b, i, qStart), acc, keyLoop.getResult(0),
+                                     keyLoop.getResult(1), emitHostLog2);
+            },
+            [&] {
+              if (Value lse = op.getLse()) {
+                // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
+                // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
+                Value lse2 = arith::AddFOp::create(b, keyLoop.getResult(0),
+                                                   math::Log2Op::create(b, keyLoop.getResult(1)));
+                memref::StoreOp::create(b,
+                                        arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)),
+                                        lse, ValueRange{bi, h, i});
+              }
+              buildNormalizeAndStore(b, acc, keyLoop.getResult(1), headDim,
+                                     [&](ImplicitLocOpBuilder &b, Value d, Value v) {
+                                       memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(),
+                                                               ValueRange{bi, h, i, d});
+                                     });
             });
         return SmallVector<Value>{};
       });
@@ -188,6 +275,10 @@ void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
     });
     return SmallVector<Value>{};
   });
+  if (workspace) {
+    emitHostCombine(b, op, tables, layout, workspace);
+    memref::DeallocOp::create(b, workspace);
+  }
   op.erase();
 }
 
@@ -197,15 +288,8 @@ struct LowerToCpuPass : public sieve::passes::impl::LowerToCpuBase<LowerToCpuPas
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
-    for (BlockSparseAttentionOp op : ops) {
-      // Split-KV balances SMs; the host loops run every row whole.
-      if (op.hasSplitRows()) {
-        op.emitOpError() << "has split rows (sieve-split-rows), which only the GPU lowering "
-                            "combines; the CPU pipeline runs whole rows";
-        return signalPassFailure();
-      }
+    for (BlockSparseAttentionOp op : ops)
       lowerOne(op, module, index++);
-    }
     SmallVector<sieve::dialect::BlockSparseAttentionBackwardOp> backward;
     module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) { backward.push_back(op); });
     index = 0;

@@ -313,7 +313,7 @@ LogicalResult lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index,
           // The workspace follows the op's operands; the attributions come after it.
           emitScalarPartialStore(b, WorkspaceLayout::of(op),
                                  entry.getArgument(op->getNumOperands()), slot, bi, tid, acc,
-                                 blockLoop.getResult(0), blockLoop.getResult(1));
+                                 blockLoop.getResult(0), blockLoop.getResult(1), emitNvvmLog2Ftz);
         },
         [&] {
           if (lse) {

@@ -125,6 +125,16 @@ Value emitNvvmExp2(ImplicitLocOpBuilder &b, Value x) {
       .getResult(0);
 }
 
+Value emitNvvmLog2Ftz(ImplicitLocOpBuilder &b, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
+                                       b.getStringAttr("llvm.nvvm.lg2.approx.ftz.f"), ValueRange{x})
+      .getResult(0);
+}
+
+Value emitHostExp2(ImplicitLocOpBuilder &b, Value x) { return math::Exp2Op::create(b, x); }
+
+Value emitHostLog2(ImplicitLocOpBuilder &b, Value x) { return math::Log2Op::create(b, x); }
+
 Value toF32(ImplicitLocOpBuilder &b, Value v) {
   if (v.getType().isF32())
     return v;

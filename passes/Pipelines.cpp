@@ -83,8 +83,15 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
-void buildSieveToCpuPipeline(OpPassManager &pm) {
+void buildSieveToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
   pm.addPass(createSpecializeMask());
+  // The GPU's schedule transforms run here too when asked, so the host
+  // loops compute (and CI checks) what a GPU's kernels would.
+  if (options.splitKv) {
+    SplitRowsOptions split;
+    split.sms = options.workers;
+    pm.addPass(createSplitRows(split));
+  }
   pm.addPass(createLowerToCpu());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLoopInvariantCodeMotionPass());
@@ -103,9 +110,9 @@ void registerSievePassesAndPipelines() {
   PassPipelineRegistration<PtxPipelineOptions>(
       "sieve-to-ptx", "Lower sieve.attention through NVVM to PTX in a gpu.binary",
       buildSieveToPtxPipeline);
-  PassPipelineRegistration<>("sieve-to-cpu",
-                             "Lower sieve.attention to the LLVM dialect for the host",
-                             buildSieveToCpuPipeline);
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "sieve-to-cpu", "Lower sieve.attention to the LLVM dialect for the host",
+      buildSieveToCpuPipeline);
 }
 
 void registerSieveCompilerDialects(DialectRegistry &registry) {

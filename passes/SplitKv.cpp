@@ -21,23 +21,16 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr int64_t kCombineThreads = 256;
 constexpr int64_t kCombineUnroll = 4; // parts merged per step of the combine loop
 
-/// log2 through the NVPTX intrinsic (lg2.approx.ftz.f32), like exp2: its
-/// error (2^-22 relative) is far below the 16-bit outputs'.
-Value emitNvvmLog2(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.lg2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
-}
-
 /// (1 / sum, log2-sum-exp) of a part: a part with no key (sum 0) stores
 /// zeros and -inf, so the combine gives it no weight; a NaN sum stays NaN.
-std::pair<Value, Value> partScales(ImplicitLocOpBuilder &b, Value sum, Value logMax) {
+std::pair<Value, Value> partScales(ImplicitLocOpBuilder &b, Value sum, Value logMax,
+                                   const ScalarFn &log2) {
   Value zero = f32Const(b, 0.0);
   Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
   Value inv =
       arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), sum), zero);
-  Value lse = arith::SelectOp::create(
-      b, hasKeys, arith::AddFOp::create(b, logMax, emitNvvmLog2(b, sum)), f32Const(b, kNegInf));
+  Value lse = arith::SelectOp::create(b, hasKeys, arith::AddFOp::create(b, logMax, log2(b, sum)),
+                                      f32Const(b, kNegInf));
   return {inv, lse};
 }
 
@@ -46,6 +39,39 @@ Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp global) {
 }
 
 } // namespace
+
+PartsMerge mergeParts(ImplicitLocOpBuilder &b, PartsMerge running, ArrayRef<Value> lse,
+                      ArrayRef<Value> parts, const ScalarFn &exp2) {
+  auto splat = [&](Value x) -> Value {
+    auto vecType = dyn_cast<VectorType>(running.acc.getType());
+    return vecType ? vector::BroadcastOp::create(b, vecType, x).getResult() : x;
+  };
+  Value top = running.max;
+  for (Value l : lse)
+    top = arith::MaximumFOp::create(b, top, l);
+  // While every part so far saw no key (max -inf) weigh against 0,
+  // so exp2 sees -inf (0), never -inf - -inf (NaN).
+  Value noKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, top, f32Const(b, kNegInf));
+  Value base = arith::SelectOp::create(b, noKeys, f32Const(b, 0.0), top);
+  Value rescale = exp2(b, arith::SubFOp::create(b, running.max, base).getResult());
+  Value acc = arith::MulFOp::create(b, running.acc, splat(rescale));
+  Value den = arith::MulFOp::create(b, running.den, rescale);
+  for (size_t u = 0; u < parts.size(); ++u) {
+    Value w = exp2(b, arith::SubFOp::create(b, lse[u], base).getResult());
+    acc = math::FmaOp::create(b, splat(w), parts[u], acc);
+    den = arith::AddFOp::create(b, den, w);
+  }
+  return {acc, den, top};
+}
+
+Value mergedScale(ImplicitLocOpBuilder &b, Value den) {
+  // A row no part saw a key of (den 0) is zeros, as a whole row with no
+  // kept key is; a NaN stays NaN.
+  Value zero = f32Const(b, 0.0);
+  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, den, zero);
+  return arith::SelectOp::create(b, hasKeys,
+                                 arith::DivFOp::create(b, f32Const(b, 1.0), den).getResult(), zero);
+}
 
 WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
   auto q = op.getQuery().getType();
@@ -103,7 +129,7 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
     // The quad's shuffles run on every lane, before any lane branches.
     Value sum = fb.quadReduce(l[half], /*isMax=*/false);
     Value logMax = arith::MulFOp::create(b, m[half], fb.f32(g.scaleLog2));
-    auto [inv, lse] = partScales(b, sum, logMax);
+    auto [inv, lse] = partScales(b, sum, logMax, emitNvvmLog2Ftz);
     Value query = queryRow[half];
     fb.ifThen(fb.ult(query, fb.idx(g.seqQ)), [&] {
       Value row = arith::SubIOp::create(b, query, blockStart);
@@ -126,8 +152,8 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
 
 void emitScalarPartialStore(ImplicitLocOpBuilder &b, const WorkspaceLayout &layout, Value workspace,
                             Value slot, Value batchIndex, Value rowInBlock, Value acc, Value max,
-                            Value sum) {
-  auto [inv, lse] = partScales(b, sum, max);
+                            Value sum, const ScalarFn &log2) {
+  auto [inv, lse] = partScales(b, sum, max, log2);
   buildFor(b, indexConst(b, 0), indexConst(b, layout.headDim), indexConst(b, 1), {},
            [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
              Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
@@ -207,31 +233,11 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
             o.setAlignment(static_cast<unsigned>(4 * width));
             part.push_back(arith::SelectOp::create(ib, valid.back(), o, zeros));
           }
-          Value top = iters[2];
-          for (Value l : lse)
-            top = arith::MaximumFOp::create(ib, top, l);
-          // While every part so far saw no key (max -inf) weigh against 0,
-          // so exp2 sees -inf (0), never -inf - -inf (NaN).
-          Value noKeys = arith::CmpFOp::create(ib, arith::CmpFPredicate::OEQ, top, f.f32(kNegInf));
-          Value base = arith::SelectOp::create(ib, noKeys, f.f32(0.0), top);
-          Value rescale = emitNvvmExp2(ib, arith::SubFOp::create(ib, iters[2], base).getResult());
-          Value acc = arith::MulFOp::create(ib, iters[0],
-                                            vector::BroadcastOp::create(ib, vecType, rescale));
-          Value den = arith::MulFOp::create(ib, iters[1], rescale);
-          for (int64_t u = 0; u < kCombineUnroll; ++u) {
-            Value w = emitNvvmExp2(ib, arith::SubFOp::create(ib, lse[u], base).getResult());
-            acc =
-                math::FmaOp::create(ib, vector::BroadcastOp::create(ib, vecType, w), part[u], acc);
-            den = arith::AddFOp::create(ib, den, w);
-          }
-          return SmallVector<Value>{acc, den, top};
+          PartsMerge merged =
+              mergeParts(ib, {iters[0], iters[1], iters[2]}, lse, part, emitNvvmExp2);
+          return SmallVector<Value>{merged.acc, merged.den, merged.max};
         });
-    // A row no part saw a key of (den 0) is zeros, as a whole row with no
-    // kept key is; a NaN stays NaN.
-    Value den = loop.getResult(1);
-    Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, den, e.f32(0.0));
-    Value inv = arith::SelectOp::create(
-        b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), den).getResult(), e.f32(0.0));
+    Value inv = mergedScale(b, loop.getResult(1));
     for (int64_t i = 0; i < width; ++i) {
       Value x = vector::ExtractOp::create(b, loop.getResult(0), ArrayRef<int64_t>{i});
       Value y = fromF32(b, arith::MulFOp::create(b, x, inv), g.elt);

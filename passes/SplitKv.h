@@ -10,7 +10,8 @@
 //   partial[slot][batch][row in block_q][d]   then   lse[slot][batch][row]
 //
 // The helpers here are shared by the three GPU bodies (tensor-core
-// fragments or one scalar row per thread) and by the host-side launch.
+// fragments or one scalar row per thread), the host-side launch and the
+// CPU backend's loops, which run the same schedule (and so check it in CI).
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_PASSES_SPLITKV_H
@@ -60,11 +61,27 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
 
 /// The scalar epilogue of a part: one query row `rowInBlock` whose
 /// accumulator `acc` (memref<D x f32>), max (log2 domain, scores already
-/// scaled) and sum are final for its piece of the keys.
+/// scaled) and sum are final for its piece of the keys. `log2` is the
+/// target's (the simt body's and the host loops' epilogue).
 void emitScalarPartialStore(mlir::ImplicitLocOpBuilder &b, const WorkspaceLayout &layout,
                             mlir::Value workspace, mlir::Value slot, mlir::Value batchIndex,
                             mlir::Value rowInBlock, mlir::Value acc, mlir::Value max,
-                            mlir::Value sum);
+                            mlir::Value sum, const ScalarFn &log2);
+
+/// The combine's arithmetic, the same on every target: a running weighted
+/// sum over parts, `acc` (an f32 or a vector of them: output elements of
+/// one row) and `den` (the weights' sum) against the running maximum `max`
+/// of the parts' log2-sum-exps. mergeParts folds parts in (their lse and
+/// normalized outputs) and returns the new state; `exp2` is the target's.
+struct PartsMerge {
+  mlir::Value acc, den, max;
+};
+PartsMerge mergeParts(mlir::ImplicitLocOpBuilder &b, PartsMerge running,
+                      llvm::ArrayRef<mlir::Value> lse, llvm::ArrayRef<mlir::Value> parts,
+                      const ScalarFn &exp2);
+/// What the merged `acc` is multiplied by: 1 / den, or 0 for a row no part
+/// saw a key of.
+mlir::Value mergedScale(mlir::ImplicitLocOpBuilder &b, mlir::Value den);
 
 /// The combine kernel, `sieve_combine(out, workspace)`, appended to
 /// `gpuModule` (which holds `tables.splitGroups`): one thread per 4 (or 1)

@@ -74,3 +74,48 @@ else
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     --no-deps --upgrade --target "$nanobind_target" "nanobind==$nanobind_version"
 fi
+
+# PyTorch, for the tests of sieve.torch_op (autograd, torch.compile) and of
+# the language-model experiment (tests/python), pinned, into the git-ignored
+# .deps/torch, for Debian's python3 (the one the module is built for).
+# PyPI's only Linux x86-64 wheel of torch is the CUDA build
+# (download.pytorch.org's CPU-only wheels are not reachable from CI); on a
+# machine without a GPU it runs on the CPU. Its CUDA half links libraries
+# that the CUDA 13 toolkit of the machine image provides (cuBLAS, cuDNN,
+# NCCL, ...) but for three, which come from PyPI beside it. Without the
+# toolkit's copies the import fails and the rest of torch's CUDA wheels
+# are fetched too. tests/python/CMakeLists.txt puts the folder on
+# PYTHONPATH.
+torch_version="2.11.0"
+torch_target="$root/.deps/torch"
+torch_stamp="$torch_target/.sieve-torch-$torch_version"
+torch_python=/usr/bin/python3
+torch_pip=("$torch_python" -m pip install --quiet --disable-pip-version-check --no-cache-dir
+  --root-user-action=ignore --no-deps --only-binary=:all: --target "$torch_target")
+torch_imports() {
+  (cd / && PYTHONPATH="$torch_target" "$torch_python" -c "import torch" 2>/dev/null)
+}
+if [ -f "$torch_stamp" ] && torch_imports; then
+  echo "install-deps: torch $torch_version present in $torch_target"
+else
+  echo "install-deps: installing torch $torch_version (PyPI, run on the CPU) into $torch_target"
+  rm -rf "$torch_target"
+  "${torch_pip[@]}" "torch==$torch_version" \
+    "nvidia-cusparselt-cu13==0.8.0" "nvidia-nvshmem-cu13==3.4.5" "nvidia-cufile==1.20.0.107" \
+    "filelock==4.3.1" "typing-extensions==4.16.0" "sympy==1.14.0" "mpmath==1.3.0" \
+    "networkx==3.6.1" "jinja2==3.1.6" "markupsafe==3.0.4" "fsspec==2026.9.0"
+  if ! torch_imports; then
+    echo "install-deps: torch needs CUDA libraries this machine lacks; installing its CUDA wheels"
+    # torch 2.11.0's CUDA requirements (its METADATA and cuda-toolkit 13.0.2's).
+    "${torch_pip[@]}" "nvidia-cudnn-cu13==9.19.0.56" "nvidia-nccl-cu13==2.28.9" \
+      "nvidia-cublas==13.1.0.3" "nvidia-cuda-runtime==13.0.96" "nvidia-cufft==12.0.0.61" \
+      "nvidia-cuda-cupti==13.0.85" "nvidia-curand==10.4.0.35" "nvidia-cusolver==12.0.4.66" \
+      "nvidia-cusparse==12.6.3.3" "nvidia-nvjitlink==13.0.88" "nvidia-cuda-nvrtc==13.0.88" \
+      "nvidia-nvtx==13.0.85"
+  fi
+  if ! (cd / && PYTHONPATH="$torch_target" "$torch_python" -c "import torch; torch.ones(1)"); then
+    echo "install-deps: torch $torch_version does not import from $torch_target" >&2
+    exit 1
+  fi
+  touch "$torch_stamp"
+fi

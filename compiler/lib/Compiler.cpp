@@ -186,12 +186,19 @@ void buildPipeline(PassManager &pm, const KernelSpec &spec) {
     options.keyTile = chosen.keyTile;
     options.stages = chosen.stages;
     options.splitKv = chosen.splitKv == "auto";
+    if (chosen.splitWorkers > 0)
+      options.sms = chosen.splitWorkers;
     options.chip = target.chip;
     // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
     options.features = "+ptx80";
     passes::buildSieveToPtxPipeline(pm, options);
   } else {
-    passes::buildSieveToCpuPipeline(pm);
+    // Rows stay whole unless a split schedule is asked for (a GPU's, to
+    // check it here: KernelOptions::splitWorkers).
+    passes::CpuPipelineOptions options;
+    options.splitKv = spec.options.splitKv == "auto" && spec.options.splitWorkers > 0;
+    options.workers = spec.options.splitWorkers;
+    passes::buildSieveToCpuPipeline(pm, options);
   }
 }
 
@@ -442,7 +449,11 @@ Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
 // and sources), the artifact format, the target, the kernel options and the
 // input IR (shapes, dtype, scale, causal and mask bits).
 static std::string keyOf(const KernelSpec &spec, const std::string &inputText) {
-  std::string options = spec.target.backend == Backend::Cuda ? chooseOptions(spec).str() : "";
+  // CPU kernels depend on the split options only (KernelOptions::splitWorkers).
+  std::string options = spec.target.backend == Backend::Cuda
+                            ? chooseOptions(spec).str()
+                            : fmt::format("split-kv={} split-workers={}", spec.options.splitKv,
+                                          spec.options.splitWorkers);
   return sha256Hex(fmt::format("{}\n{}\nartifact v{}\n{}\n{}\n{}", compilerVersion(),
                                sourceFingerprint(), Artifact::kVersion, spec.target.str(), options,
                                inputText));

@@ -8,9 +8,14 @@
 
 namespace sieve::compiler {
 
+namespace {
+/// More workers than any machine has: a number past this is a mistake.
+constexpr int64_t kMaxSplitWorkers = 1 << 20;
+} // namespace
+
 std::string KernelOptions::str() const {
-  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={}", variant,
-                     queryTile, keyTile, stages, splitKv);
+  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={}",
+                     variant, queryTile, keyTile, stages, splitKv, splitWorkers);
 }
 
 double KernelSpec::effectiveScale() const {
@@ -67,6 +72,13 @@ Error KernelSpec::validate() const {
       static_cast<float>(sc) == 0)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("scale must be finite and non-zero (as an f32), got {}", sc));
+  if (options.splitKv != "auto" && options.splitKv != "off")
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
+  if (options.splitWorkers < 0 || options.splitWorkers > kMaxSplitWorkers)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("split workers must be 0 (the target's own) to {}, got {}",
+                             kMaxSplitWorkers, options.splitWorkers));
   if (target.backend == runtime::Backend::Cpu) {
     if (s.dtype != runtime::DType::F32)
       return Error(ErrorCode::Unsupported,
@@ -118,9 +130,6 @@ Error KernelSpec::validate() const {
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("query tile {} must be a multiple of 16 that divides block_q {}",
                                options.queryTile, mask.blockQ()));
-    if (options.splitKv != "auto" && options.splitKv != "off")
-      return Error(ErrorCode::InvalidArgument,
-                   fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
     if (options.stages != 0 && (options.stages < 2 || options.stages > 4))
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("stages must be 2, 3 or 4, got {}", options.stages));

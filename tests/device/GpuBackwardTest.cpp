@@ -1,21 +1,27 @@
 //===- GpuBackwardTest.cpp - GPU gradients against the float64 reference --===//
 //
-// Runs on the lent GPU. Each case compiles, for the device's chip, the
-// training forward (which saves the log-sum-exp) and the backward for one
-// mask, runs both on fresh random f16/bf16 inputs with every output (out,
-// lse, dq, dk, dv) poisoned with 0xFF bytes (NaN), and compares with
-// referenceAttentionBackward on the same rounded inputs: gradients to a
-// relative error under 1e-2 (the largest difference over the largest
-// reference value), the lse to 2e-3 and -inf exactly where no key is kept.
+// Runs on the lent GPU. Each case compiles, for the device's chip and
+// through the kernel ledger (KernelLedger.h), the training forward (which
+// saves the log-sum-exp) and the backward for one mask seeded from its
+// name, runs both on random f16/bf16 inputs with every output (out, lse,
+// dq, dk, dv) poisoned with 0xFF bytes (NaN), and compares with the float64
+// references on the same rounded inputs: the forward's output row by row,
+// gradients to a relative error under 1e-2 (the largest difference over the
+// largest reference value), the lse to 2e-3 and -inf exactly where no key
+// is kept.
 // Cases cover causal and not, GQA, BSHD strides, Sq != Sk, ragged tiles,
 // block_q != block_k both ways, an empty row and empty heads. A second test
-// checks the lse of every forward body (wgmma, mma, simt). Skipped without
-// a GPU.
+// checks the lse of every forward body (wgmma, mma, simt).
 //
 //===----------------------------------------------------------------------===//
+#include "KernelLedger.h"
+
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/Reference.h"
 #include "sieve/runtime/ReferenceBackward.h"
+#include "sieve/testing/RowCheck.h"
+#include "sieve/testing/Seeds.h"
 
 #include <gtest/gtest.h>
 
@@ -27,6 +33,7 @@
 using namespace sieve;
 using namespace sieve::compiler;
 using namespace sieve::runtime;
+using namespace sieve::testing;
 
 namespace {
 
@@ -54,21 +61,7 @@ const Shape kShapes[] = {
 /// multiples of 64, else mma) and "mma" forced.
 using BackwardParam = std::tuple<DType, int64_t, bool, int, const char *>;
 
-class GpuBackward : public ::testing::TestWithParam<BackwardParam> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cuda);
-    if (s)
-      session_ = std::move(*s);
-    else
-      skipReason_ = s.error().str();
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-  static std::string skipReason_;
-};
-std::unique_ptr<Session> GpuBackward::session_;
-std::string GpuBackward::skipReason_;
+class GpuBackward : public ::testing::TestWithParam<BackwardParam> {};
 
 /// One device tensor with its host bytes and the rounded values in BHSD order.
 struct DeviceTensor {
@@ -163,13 +156,13 @@ double relativeError(const std::vector<float> &got, const std::vector<double> &w
   return worst / std::max(norm, 1e-30);
 }
 
-KernelSpec specOf(const Shape &c, DType dtype, int64_t headDim, bool causal, std::mt19937_64 &rng) {
+KernelSpec specOf(const Shape &c, DType dtype, int64_t headDim, bool causal, uint64_t maskSeed) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
   const int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
                 kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
-  spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, rng(),
+  spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, maskSeed,
                                 /*keepDiagonal=*/true);
   for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
     spec.mask.setHead(h, false);
@@ -192,29 +185,35 @@ void expectLse(const std::vector<float> &lse, const std::vector<double> &want) {
   }
 }
 
+/// "backward/auto/bf16/d64/causal": what a case attests, its shape aside.
+std::string configName(const char *mode, const char *variant, DType dtype, int64_t headDim,
+                       bool causal) {
+  return std::string(mode) + "/" + variant + "/" + dtypeName(dtype) + "/d" +
+         std::to_string(headDim) + (causal ? "/causal" : "/full");
+}
+
 TEST_P(GpuBackward, MatchesFloat64Reference) {
-  if (!session_)
-    GTEST_SKIP() << "no GPU: " << skipReason_;
   auto [dtype, headDim, causal, shapeIndex, variant] = GetParam();
   const Shape &c = kShapes[shapeIndex];
-  const uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  KernelSpec spec = specOf(c, dtype, headDim, causal, rng);
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+  KernelSpec spec = specOf(c, dtype, headDim, causal, maskSeed(name));
   KernelSpec forwardSpec = spec, backwardSpec = spec;
   forwardSpec.saveLse = true;
   backwardSpec.backward = true;
   backwardSpec.options.variant = variant;
-  auto forward = session_->compile(forwardSpec);
+  SIEVE_DEVICE_KERNELS(kernels, configName("backward", variant, dtype, headDim, causal),
+                       {forwardSpec, backwardSpec});
+  auto &forward = kernels[0], &backward = kernels[1];
   ASSERT_TRUE(forward) << forward.error().str();
-  auto backward = session_->compile(backwardSpec);
   ASSERT_TRUE(backward) << backward.error().str();
   ASSERT_EQ((*backward)->followUps.size(), 2u);
-  const bool hopperShape =
-      session_->target().chip == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0;
+  const bool hopperShape = ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0;
   EXPECT_EQ((*backward)->variant, std::string(variant) == "auto" && hopperShape ? "wgmma" : "mma");
 
-  const CudaDriver &drv = session_->gpu()->driver();
+  Session &session = *ledger().session();
+  const CudaDriver &drv = session.gpu()->driver();
   const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
       kvShape{c.batch, c.headsKv, c.seqK, headDim};
   Inputs in;
@@ -230,12 +229,12 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   ASSERT_FALSE(drv.memset8(*lsePtr, 0xFF, rows * sizeof(float)));
   float *lse = reinterpret_cast<float *>(*lsePtr);
 
-  ASSERT_FALSE(session_->forward(**forward, q.view(dtype), k.view(dtype), v.view(dtype),
-                                 out.view(dtype), lse));
+  ASSERT_FALSE(session.forward(**forward, q.view(dtype), k.view(dtype), v.view(dtype),
+                               out.view(dtype), lse));
   BackwardTensors t{q.view(dtype),   k.view(dtype),    v.view(dtype),
                     out.view(dtype), dout.view(dtype), dq.view(dtype),
                     dk.view(dtype),  dv.view(dtype),   lse};
-  Error e = session_->backward(**backward, t);
+  Error e = session.backward(**backward, t);
   ASSERT_FALSE(e) << e.str();
   ASSERT_FALSE(drv.synchronize(nullptr));
 
@@ -246,6 +245,15 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
       referenceAttentionBackward(spec.shape, spec.mask, causal, spec.effectiveScale(),
                                  q.bhsd.data(), k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
   expectLse(lseHost, ref.lse);
+  // The training forward's output, row by row.
+  const std::vector<double> refOut =
+      referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(), q.bhsd.data(),
+                         k.bhsd.data(), v.bhsd.data());
+  const std::vector<float> gotOut = download(out, dtype);
+  RowComparison outRows =
+      compareRows(gotOut.data(), refOut, c.batch, c.headsQ, c.seqQ, headDim, rowTolerance(dtype));
+  EXPECT_TRUE(outRows.ok()) << "training forward: " << outRows.badRows << " of " << outRows.rows
+                            << " rows wrong: " << outRows.report;
   const double eq = relativeError(download(dq, dtype), ref.dq),
                ek = relativeError(download(dk, dtype), ref.dk),
                ev = relativeError(download(dv, dtype), ref.dv);
@@ -273,17 +281,25 @@ INSTANTIATE_TEST_SUITE_P(Backward, GpuBackward,
 class GpuForwardLse : public GpuBackward {};
 
 TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
-  if (!session_)
-    GTEST_SKIP() << "no GPU: " << skipReason_;
   auto [dtype, headDim, causal, shapeIndex, backwardVariant] = GetParam();
   (void)backwardVariant; // the forward bodies are listed below
   const Shape &c = kShapes[shapeIndex];
-  const uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  KernelSpec spec = specOf(c, dtype, headDim, causal, rng);
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+  KernelSpec spec = specOf(c, dtype, headDim, causal, maskSeed(name));
   spec.saveLse = true;
-  const CudaDriver &drv = session_->gpu()->driver();
+  std::vector<const char *> bodies = {"mma", "simt"};
+  if (ledger().chip() == "sm_90a")
+    bodies.insert(bodies.begin(), "wgmma");
+  std::vector<KernelSpec> specs;
+  for (const char *body : bodies) {
+    specs.push_back(spec);
+    specs.back().options.variant = body;
+  }
+  SIEVE_DEVICE_KERNELS(kernels, configName("lse", "every-body", dtype, headDim, causal), specs);
+  Session &session = *ledger().session();
+  const CudaDriver &drv = session.gpu()->driver();
   Inputs in;
   makeInputs(in, drv, c, headDim, dtype, rng);
   DeviceTensor &q = in.q, &k = in.k, &v = in.v, &dout = in.dout, &out = in.out;
@@ -291,20 +307,17 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
       referenceAttentionBackward(spec.shape, spec.mask, causal, spec.effectiveScale(),
                                  q.bhsd.data(), k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
   const size_t rows = c.batch * c.headsQ * c.seqQ;
-  for (const char *variant : {"wgmma", "mma", "simt"}) {
-    if (std::string(variant) == "wgmma" && session_->target().chip != "sm_90a")
-      continue;
-    SCOPED_TRACE(variant);
-    spec.options.variant = variant;
-    auto artifact = session_->compile(spec);
-    if (!artifact && std::string(variant) == "wgmma")
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    SCOPED_TRACE(bodies[b]);
+    auto &artifact = kernels[b];
+    if (!artifact && std::string(bodies[b]) == "wgmma")
       continue; // a shape the Hopper kernel does not take (e.g. block_k 64 with 128-query tiles)
     ASSERT_TRUE(artifact) << artifact.error().str();
     auto lsePtr = drv.alloc(rows * sizeof(float));
     ASSERT_TRUE(lsePtr);
     ASSERT_FALSE(drv.memset8(*lsePtr, 0xFF, rows * sizeof(float)));
-    ASSERT_FALSE(session_->forward(**artifact, q.view(dtype), k.view(dtype), v.view(dtype),
-                                   out.view(dtype), reinterpret_cast<float *>(*lsePtr)));
+    ASSERT_FALSE(session.forward(**artifact, q.view(dtype), k.view(dtype), v.view(dtype),
+                                 out.view(dtype), reinterpret_cast<float *>(*lsePtr)));
     std::vector<float> lse(rows);
     ASSERT_FALSE(drv.synchronize(nullptr));
     ASSERT_FALSE(drv.copyToHost(lse.data(), *lsePtr, rows * sizeof(float)));

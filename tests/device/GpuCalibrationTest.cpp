@@ -1,22 +1,25 @@
 //===- GpuCalibrationTest.cpp - the simt body's extra modes against float64 -===//
 //
-// Two kernel options that on the GPU only the simt body has, each on fresh
-// random bf16/f16 inputs (output poisoned first), GQA, ragged Sq != Sk,
-// causal and not, against float64 on the same rounded inputs:
+// Two kernel options that on the GPU only the simt body has, each on random
+// bf16/f16 inputs (output poisoned first; the mask seeded from the case's
+// name, its kernels through the ledger), GQA, ragged Sq != Sk, causal and
+// not, against float64 on the same rounded inputs (the output row by row):
 // - calibration (KernelSpec::calibrate): two calls add every query row's
 //   probability mass per kept tile into a device stats table
 //   (runtime::referenceTileMass); the launch's attention output is checked
 //   too;
 // - threshold mode (KernelSpec::thresholds): device thresholds per head, one
 //   at a median score, one +inf (zeros), one -inf (nothing dropped).
-// Skips without a GPU.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceProblem.h"
+#include "KernelLedger.h"
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
 #include "sieve/runtime/Reference.h"
+#include "sieve/testing/RowCheck.h"
+#include "sieve/testing/Seeds.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +32,7 @@
 using namespace sieve;
 using namespace sieve::compiler;
 using namespace sieve::runtime;
-using sieve::testing::DeviceProblem;
+using namespace sieve::testing;
 
 namespace {
 
@@ -41,45 +44,54 @@ constexpr int64_t QB = (Sq + bq - 1) / bq, KB = (Sk + bk - 1) / bk;
 class GpuSimtModes : public ::testing::TestWithParam<Param> {
 protected:
   void SetUp() override {
-    auto s = Session::create(BackendChoice::Cuda);
-    if (!s)
-      GTEST_SKIP() << "no GPU: " << s.error().str();
-    session_ = std::move(*s);
-    seed_ = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-    rng_.seed(seed_);
+    name_ = currentCaseName();
+    rng_.seed(inputSeed(name_));
   }
-  KernelSpec spec() {
+  KernelSpec spec() const {
     auto [dtype, causal] = GetParam();
     KernelSpec s;
     s.shape = {B, Hq, Hkv, Sq, Sk, D, dtype};
     s.causal = causal;
-    s.mask = BlockMask::random(Hq, QB, KB, bq, bk, 0.5, rng_(), /*keepDiagonal=*/true);
+    s.mask = BlockMask::random(Hq, QB, KB, bq, bk, 0.5, maskSeed(name_), /*keepDiagonal=*/true);
     return s;
   }
-  std::unique_ptr<Session> session_;
-  uint64_t seed_ = 0;
+  /// "calibrate/simt/bf16/d64/causal"
+  std::string config(const char *mode) const {
+    auto [dtype, causal] = GetParam();
+    return std::string(mode) + "/simt/" + dtypeName(dtype) + "/d" + std::to_string(D) +
+           (causal ? "/causal" : "/full");
+  }
+  /// The attention output, row by row.
+  static void expectRows(const std::vector<float> &got, const std::vector<double> &ref,
+                         DType dtype) {
+    RowComparison rows = compareRows(got.data(), ref, B, Hq, Sq, D, rowTolerance(dtype));
+    EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
+  }
+  std::string name_;
   std::mt19937_64 rng_;
 };
 
 TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
-  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SCOPED_TRACE(seedTrace(name_));
   auto [dtype, causal] = GetParam();
   KernelSpec s = spec();
   s.calibrate = true;
   s.mask.setHead(Hq - 1, false); // a pruned head adds nothing
-  auto artifact = session_->compile(s);
+  SIEVE_DEVICE_KERNELS(kernels, config("calibrate"), {s});
+  auto &artifact = kernels[0];
   ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->calibrate);
   ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
+  Session &session = *ledger().session();
 
-  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session_->gpu()->driver(), rng_);
+  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session.gpu()->driver(), rng_);
   ASSERT_FALSE(p.uploadAll());
   const size_t statsCount = Hq * QB * KB;
   auto stats = p.upload(nullptr, statsCount * sizeof(float)); // zeroed
   ASSERT_TRUE(stats) << stats.error().str();
   for (int call = 0; call < 2; ++call) // two calls accumulate
-    ASSERT_FALSE(session_->calibrate(**artifact, p.qView(), p.kView(), p.vView(), p.outView(),
-                                     reinterpret_cast<float *>(*stats)));
+    ASSERT_FALSE(session.calibrate(**artifact, p.qView(), p.kView(), p.vView(), p.outView(),
+                                   reinterpret_cast<float *>(*stats)));
   auto out = p.output();
   ASSERT_TRUE(out) << out.error().str();
   std::vector<float> got(statsCount);
@@ -88,7 +100,7 @@ TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
   auto ref = referenceAttention(s.shape, s.mask, causal, s.effectiveScale(), p.q.data(), p.k.data(),
                                 p.v.data());
   double err = relativeError(out->data(), ref);
-  EXPECT_LT(err, 1e-2) << "attention output against the float64 reference";
+  expectRows(*out, ref, dtype);
   std::vector<double> expected =
       referenceTileMass(s.shape, s.mask, causal, s.effectiveScale(), p.q.data(), p.k.data());
   double worst = 0;
@@ -103,16 +115,18 @@ TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
 }
 
 TEST_P(GpuSimtModes, ThresholdModeMatchesFloat64) {
-  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SCOPED_TRACE(seedTrace(name_));
   auto [dtype, causal] = GetParam();
   KernelSpec s = spec();
   s.thresholds = true;
-  auto artifact = session_->compile(s);
+  SIEVE_DEVICE_KERNELS(kernels, config("thresholds"), {s});
+  auto &artifact = kernels[0];
   ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->thresholds);
   ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
+  Session &session = *ledger().session();
 
-  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session_->gpu()->driver(), rng_);
+  DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session.gpu()->driver(), rng_);
   ASSERT_FALSE(p.uploadAll());
   // Head 0's threshold sits in the widest gap between its scores near the
   // median (a score on the threshold could fall either side under f32
@@ -135,14 +149,14 @@ TEST_P(GpuSimtModes, ThresholdModeMatchesFloat64) {
   std::vector<float> thresholds = {0.5f * (head0[best] + head0[best + 1]), inf, -inf, 0.0f};
   auto dt = p.upload(thresholds.data(), thresholds.size() * sizeof(float));
   ASSERT_TRUE(dt) << dt.error().str();
-  ASSERT_FALSE(session_->run(**artifact, p.qView(), p.kView(), p.vView(), p.outView(), nullptr,
-                             nullptr, reinterpret_cast<const float *>(*dt)));
+  ASSERT_FALSE(session.run(**artifact, p.qView(), p.kView(), p.vView(), p.outView(), nullptr,
+                           nullptr, reinterpret_cast<const float *>(*dt)));
   auto out = p.output();
   ASSERT_TRUE(out) << out.error().str();
   auto ref = referenceAttention(s.shape, s.mask, causal, scale, p.q.data(), p.k.data(), p.v.data(),
                                 thresholds.data());
   double err = relativeError(out->data(), ref);
-  EXPECT_LT(err, 1e-2) << "threshold mode against the float64 reference";
+  expectRows(*out, ref, dtype);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Sq * D; ++i)
       ASSERT_EQ((*out)[(b * Hq + 1) * Sq * D + i], 0.0f) << "head 1 dropped every score";

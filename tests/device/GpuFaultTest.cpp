@@ -1,6 +1,6 @@
 //===- GpuFaultTest.cpp - the GPU path under faults ------------------------===//
 //
-// On the lent GPU (skipped without one):
+// On the lent GPU:
 // - out of device memory: with the card filled, a launch that needs memory
 //   (a split-KV workspace, a module not yet loaded) and a mask upload fail
 //   with an error that says so; once the memory is back the same calls
@@ -13,10 +13,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceProblem.h"
+#include "KernelLedger.h"
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
 #include "sieve/runtime/Reference.h"
+#include "sieve/testing/Seeds.h"
 
 #include <gtest/gtest.h>
 
@@ -29,18 +31,9 @@
 using namespace sieve;
 using namespace sieve::compiler;
 using namespace sieve::runtime;
-using sieve::testing::DeviceProblem;
+using namespace sieve::testing;
 
 namespace {
-
-std::unique_ptr<Session> cudaSession(std::string *why) {
-  auto s = Session::create(BackendChoice::Cuda);
-  if (!s) {
-    *why = s.error().str();
-    return nullptr;
-  }
-  return std::move(*s);
-}
 
 /// A mask whose last two query blocks keep every key block (so split-KV cuts
 /// them and the launch needs a workspace) and whose other rows keep their
@@ -65,28 +58,27 @@ double errorAgainstReference(const KernelSpec &spec, const DeviceProblem &p) {
 }
 
 TEST(GpuFault, OutOfDeviceMemoryIsAClearErrorAndLeaksNothing) {
-  std::string why;
-  auto session = cudaSession(&why);
-  if (!session)
-    GTEST_SKIP() << "no GPU: " << why;
-  const CudaDriver &drv = session->gpu()->driver();
-  std::mt19937_64 rng(std::random_device{}());
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
   KernelSpec first;
   first.shape = {1, 4, 4, 4096, 4096, 64, DType::BF16};
-  first.mask = skewedMask(4, 32, 128, rng());
+  first.mask = skewedMask(4, 32, 128, maskSeed(name));
   // A second kernel with twice the sequence (a larger workspace), never
   // launched before the memory runs out.
   KernelSpec second = first;
   second.shape.seqQ = second.shape.seqK = 8192;
-  second.mask = skewedMask(4, 64, 128, rng());
-  auto a = session->compile(first), b = session->compile(second);
+  second.mask = skewedMask(4, 64, 128, maskSeed(name + "/second"));
+  KernelSpec generic = first;
+  generic.options.variant = "generic";
+  SIEVE_DEVICE_KERNELS(kernels, "fault/out-of-memory/auto/bf16/d64/full", {first, second, generic});
+  auto &a = kernels[0], &b = kernels[1], &g = kernels[2];
   ASSERT_TRUE(a && b);
   ASSERT_TRUE((*a)->hasCombine()) << "the launch needs a workspace: " << (*a)->config;
   ASSERT_TRUE((*b)->hasCombine()) << "the launch needs a workspace: " << (*b)->config;
-  KernelSpec generic = first;
-  generic.options.variant = "generic";
-  auto g = session->compile(generic);
   ASSERT_TRUE(g) << g.error().str();
+  Session *session = ledger().session();
+  const CudaDriver &drv = session->gpu()->driver();
 
   DeviceProblem pa(first.shape, drv, rng), pb(second.shape, drv, rng);
   ASSERT_FALSE(pa.uploadAll());
@@ -154,30 +146,31 @@ const BodyCase kBodies[] = {
 class GpuNonFinite : public ::testing::TestWithParam<std::tuple<int, bool /*causal*/>> {};
 
 TEST_P(GpuNonFinite, PropagatesLikeDenseAttention) {
-  std::string why;
-  auto session = cudaSession(&why);
-  if (!session)
-    GTEST_SKIP() << "no GPU: " << why;
   auto [body, causal] = GetParam();
-  if (std::string(kBodies[body].variant) == "wgmma" && session->target().chip != "sm_90a")
-    GTEST_SKIP() << "the wgmma kernel needs sm_90a";
+  if (std::string(kBodies[body].variant) == "wgmma" && ledger().chip() != "sm_90a")
+    GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a";
   const float nan = std::numeric_limits<float>::quiet_NaN(),
               inf = std::numeric_limits<float>::infinity();
-  uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
   KernelSpec spec;
   // Ragged: neither length is a multiple of the 64-row tiles.
   spec.shape = {1, 4, 2, 300, 280, 64, DType::BF16};
   spec.causal = causal;
   spec.options.variant = kBodies[body].variant;
   const int64_t QB = 5, KB = 5;
-  spec.mask = BlockMask::random(4, QB, KB, 64, 64, 0.4, rng(), /*keepDiagonal=*/true);
+  spec.mask = BlockMask::random(4, QB, KB, 64, 64, 0.4, maskSeed(name), /*keepDiagonal=*/true);
   for (int64_t h = 0; h < 4; ++h)
     for (int64_t kb = 0; kb < KB; ++kb)
       spec.mask.set(h, QB - 1, kb, true);
-  auto artifact = session->compile(spec);
+  SIEVE_DEVICE_KERNELS(kernels,
+                       std::string("non-finite/") + kBodies[body].name + "/bf16/d64" +
+                           (causal ? "/causal" : "/full"),
+                       {spec});
+  auto &artifact = kernels[0];
   ASSERT_TRUE(artifact) << artifact.error().str();
+  Session *session = ledger().session();
   std::unique_ptr<DeviceRowTables> tables;
   if ((*artifact)->maskAtLaunch()) {
     auto t = session->uploadMask(spec.mask, spec.shape.seqQ, causal);
@@ -222,14 +215,17 @@ INSTANTIATE_TEST_SUITE_P(Bodies, GpuNonFinite,
 
 // ---- Sixteen threads ----
 
+// Its kernels compile on sixteen threads at once, through the session
+// rather than the ledger: they are forward kernels of bodies and options
+// the cases above attest, on masks of their own.
 TEST(GpuFault, SixteenThreadsWithDifferentMasks) {
-  std::string why;
-  auto session = cudaSession(&why);
-  if (!session)
-    GTEST_SKIP() << "no GPU: " << why;
+  if (ledger().mode() != KernelLedger::Mode::Gpu)
+    return; // compile-only: nothing here to attest
+  Session *session = ledger().session();
   constexpr int kThreads = 16;
-  const uint64_t seed = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  const uint64_t seed = inputSeed(name);
   struct Result {
     std::string error, key;
     double err = 0;

@@ -16,7 +16,7 @@ build="$root/build-device"
 carry="$root/.carry/device"
 
 carry_list="${SIEVE_CARRY:-sieve sieve-device-tests libsieve_c.so}"
-targets=(sieve sieve-device-tests sieve-bench-kernels sieve_c "$@")
+targets=(sieve sieve-device-tests sieve-bench-kernels sieve-bench-capi-launch sieve_c "$@")
 python_args=(-DSIEVE_BUILD_PYTHON=OFF)
 if [[ " $carry_list " == *" python "* ]]; then
   # The module must match the device's Python minor version (3.12).
@@ -40,6 +40,7 @@ declare -A outputs=(
   [sieve]="$build/tools/sieve/sieve"
   [sieve-device-tests]="$build/tests/device/sieve-device-tests"
   [sieve-bench-kernels]="$build/bench/sieve-bench-kernels"
+  [sieve-bench-capi-launch]="$build/bench/sieve-bench-capi-launch"
   [libsieve_c.so]="$build/runtime/capi/libsieve_c.so"
 )
 if [ -n "${device_python:-}" ]; then
@@ -62,6 +63,13 @@ for exe in "${selected[@]}" "${@/#/$build/bench/}"; do
   xz -9 -T2 -f "$carry/$name"
 done
 cp "$root/tests/device/run.sh" "$carry/run.sh"
+# The commit the binaries were built from, for the attested record; a tree
+# with changes says so.
+commit="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit+modified"
+fi
+echo "$commit" > "$carry/commit.txt"
 # The pure-Python half of the package; run.sh puts the module beside it.
 if [ -n "${outputs[python]:-}" ]; then
   mkdir -p "$carry/python/sieve"

@@ -18,8 +18,19 @@ status=0
 root="$(pwd)"
 [ "${SIEVE_DEVICE_SUITE:-1}" = 1 ] && {
 echo "== GPU suite"
-"$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} --gtest_output="xml:$out/gpu-suite.xml" > "$out/gpu-suite.log" 2>&1 || status=1
-grep -E "rel err|PASSED|FAILED|SKIPPED|tests ran" "$out/gpu-suite.log"
+# Fresh inputs every run (the masks, and so the kernels, stay those the
+# attestation names); the seed is printed with any failure.
+export SIEVE_TEST_SEED="${SIEVE_TEST_SEED:-$(date +%s)}"
+echo "SIEVE_TEST_SEED=$SIEVE_TEST_SEED"
+# After a green, unfiltered run the suite writes the attested record
+# (tests/device/attested.json, to commit): GPU, driver, commit, and the
+# digest of every configuration's kernels.
+export SIEVE_ATTEST_DRIVER="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)"
+export SIEVE_ATTEST_COMMIT="$(cat "$here/commit.txt" 2>/dev/null || echo unknown)"
+"$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} \
+  --gtest_output="xml:$out/gpu-suite.xml" --attest-record="$out/attested.json" \
+  > "$out/gpu-suite.log" 2>&1 || status=1
+grep -E "row err|rel err|PASSED|FAILED|SKIPPED|tests ran|attested|sieve-device-tests:" "$out/gpu-suite.log"
 }
 
 [ "${SIEVE_DEVICE_SANITIZE:-0}" = 1 ] && {
@@ -39,7 +50,9 @@ echo "== Python module on the GPU (sieve.attention, torch.ops.sieve.attention vs
 # The carried package (SIEVE_CARRY entry python) with its extension beside it.
 pkg="$bin/python"
 rm -rf "$pkg" && mkdir -p "$pkg" && cp -r "$here/python/sieve" "$pkg/" && cp "$bin"/_sieve*.so "$pkg/sieve/"
-PYTHONPATH="$pkg" python3 -m pytest -q -s -p no:cacheprovider "$root/tests/device/python" 2>&1 | tee "$out/python-gpu.log"
+# On a GPU a skipped case is a failure (SIEVE_REQUIRE_GPU turns the tests'
+# no-GPU skip into an error).
+SIEVE_REQUIRE_GPU=1 PYTHONPATH="$pkg" python3 -m pytest -q -s -p no:cacheprovider "$root/tests/device/python" 2>&1 | tee "$out/python-gpu.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 PYTHONPATH="$pkg" python3 "$root/python/examples/swap_attention.py" --compile 2>&1 | tee -a "$out/python-gpu.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
@@ -53,6 +66,12 @@ cd "$bin"
 "$bin/sieve" run --mask mask.npy --batch 2 --head-dim 128 --dtype f16 --causal --backend cuda 2>&1 | tee -a "$out/main-job.log" || status=1
 }
 
+if [ -x "$bin/sieve-bench-capi-launch" ] && [ "${SIEVE_DEVICE_BENCH:-1}" = 1 ]; then
+  echo "== host time of one launch through the C API (median of repetitions)"
+  "$bin/sieve-bench-capi-launch" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    --benchmark_out="$out/bench-capi-launch.json" --benchmark_out_format=json 2>&1 \
+    | grep -E "median|Benchmark|---" | tee "$out/bench-capi-launch.txt"
+fi
 if [ -x "$bin/sieve-bench-kernels" ] && [ "${SIEVE_DEVICE_BENCH:-1}" = 1 ]; then
   echo "== kernel benchmarks (medians of repetitions, CUDA-event time per launch)"
   "$bin/sieve-bench-kernels" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \

@@ -107,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t choice = hashOf(text);
   runOnCopy(*module, "specialize-mask, split-rows and lower-to-gpu",
             [&](PassManager &pm) { buildGpuPipeline(pm, choice); });
-  runOnCopy(*module, "the sieve-to-cpu pipeline",
-            [](PassManager &pm) { sieve::passes::buildSieveToCpuPipeline(pm); });
+  runOnCopy(*module, "the sieve-to-cpu pipeline", [](PassManager &pm) {
+    sieve::passes::buildSieveToCpuPipeline(pm, sieve::passes::CpuPipelineOptions());
+  });
   return 0;
 }

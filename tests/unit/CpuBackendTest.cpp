@@ -1,15 +1,24 @@
 //===- CpuBackendTest.cpp - CPU kernels against the float64 reference -----===//
 //
 // Each case compiles a kernel for its mask through the whole sieve-to-cpu
-// pipeline, runs it on fresh random inputs into a NaN-poisoned output, and
-// compares with referenceAttention. Cases cover head dims 64 and 128, Sq != Sk,
-// partial tiles, causal and not, GQA, BSHD strides, empty heads and rows.
+// pipeline, runs it on random inputs into a NaN-poisoned output, and
+// compares with referenceAttention row by row. Cases cover head dims 64 and
+// 128, Sq != Sk, partial tiles, causal and not, GQA, BSHD strides, empty
+// heads and rows. Seeds come from the case's name (tests/support/Seeds.h)
+// and are printed on failure.
+//
+// The split-KV cases run the GPU's schedule on the host: long rows cut into
+// parts as for a GPU of 132 SMs, each part's partial output and
+// log-sum-exp, and the combine step's merge, against float64.
 //
 //===----------------------------------------------------------------------===//
 #include "TestTensors.h"
 
+#include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/Reference.h"
+#include "sieve/testing/RowCheck.h"
+#include "sieve/testing/Seeds.h"
 
 #include <gtest/gtest.h>
 
@@ -18,6 +27,7 @@
 using namespace sieve;
 using namespace sieve::compiler;
 using sieve::testing::HostTensor;
+using namespace sieve::testing;
 
 namespace {
 
@@ -45,9 +55,9 @@ std::unique_ptr<Session> CpuBackend::session_;
 
 TEST_P(CpuBackend, MatchesFloat64Reference) {
   const Case &c = GetParam();
-  uint64_t seed = sieve::testing::freshSeed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
 
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, c.headDim, runtime::DType::F32};
@@ -55,7 +65,7 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
   int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
           kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
   spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density,
-                                         rng(), /*keepDiagonal=*/false);
+                                         maskSeed(name), /*keepDiagonal=*/false);
   for (int64_t h = c.headsQ - c.emptyHeads; h < c.headsQ; ++h)
     spec.mask.setHead(h, false);
   // An empty row inside a live head: query block 1 of head 0 keeps nothing.
@@ -81,12 +91,11 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
   std::vector<double> ref =
       runtime::referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(),
                                   q.gather().data(), k.gather().data(), v.gather().data());
-  int64_t nans = 0;
-  for (float x : got)
-    nans += std::isnan(x);
-  EXPECT_EQ(nans, 0) << "output elements left unwritten (poison) or NaN";
-  double err = runtime::relativeError(got.data(), ref);
-  EXPECT_LT(err, 1e-5) << "relative error against the float64 reference";
+  // Row by row: poison left, NaN, a zeroed or wrong row all fail; rows the
+  // mask empties must be exact zeros.
+  RowComparison rows = compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, c.headDim,
+                                   rowTolerance(runtime::DType::F32));
+  EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
   EXPECT_TRUE(out.guardsIntact()) << "kernel wrote outside the output";
   EXPECT_TRUE(q.guardsIntact() && k.guardsIntact() && v.guardsIntact());
 
@@ -119,5 +128,91 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"d64_all_empty",        1, 2, 2, 64, 64, 64, 32, 32, 0.0, false, false, 0}),
     // clang-format on
     [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
+
+// ---- Split-KV: the GPU's schedule on the host ----
+
+struct SplitCase {
+  const char *name;
+  int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, block;
+  double density;
+  int64_t denseRows; // the last query blocks of every head keep every key block
+  bool causal, bshd;
+};
+
+std::ostream &operator<<(std::ostream &os, const SplitCase &c) { return os << c.name; }
+
+class CpuSplitKvCases : public ::testing::TestWithParam<SplitCase> {
+protected:
+  static void SetUpTestSuite() {
+    auto s = Session::create(BackendChoice::Cpu);
+    ASSERT_TRUE(s) << s.error().str();
+    session_ = std::move(*s);
+  }
+  static void TearDownTestSuite() { session_.reset(); }
+  static std::unique_ptr<Session> session_;
+};
+std::unique_ptr<Session> CpuSplitKvCases::session_;
+
+TEST_P(CpuSplitKvCases, PartsAndCombineMatchFloat64) {
+  const SplitCase &c = GetParam();
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+  KernelSpec spec;
+  spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, c.headDim, runtime::DType::F32};
+  spec.causal = c.causal;
+  const int64_t qBlocks = (c.seqQ + c.block - 1) / c.block,
+                kBlocks = (c.seqK + c.block - 1) / c.block;
+  spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.block, c.block, c.density,
+                                         maskSeed(name), /*keepDiagonal=*/true);
+  spec.mask.setHead(c.headsQ - 1, false); // an empty head
+  for (int64_t h = 0; h + 1 < c.headsQ; ++h)
+    for (int64_t qb = qBlocks - c.denseRows; qb < qBlocks; ++qb)
+      for (int64_t kb = 0; kb < kBlocks; ++kb)
+        spec.mask.set(h, qb, kb, true);
+  // The schedule an H100 or H200 (132 SMs) runs.
+  spec.options.splitWorkers = 132;
+  spec.target = Target::cpu();
+  // The long rows were cut: the IR after sieve-split-rows has split groups.
+  auto stages = compileStages(spec);
+  ASSERT_TRUE(stages) << stages.error().str();
+  bool split = false;
+  for (const auto &[stage, ir] : *stages)
+    split |= stage.find("SplitRows") != std::string::npos &&
+             ir.find("split_groups") != std::string::npos;
+  ASSERT_TRUE(split) << "the mask's dense rows were not cut into parts";
+
+  auto artifact = session_->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  HostTensor q({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd);
+  HostTensor k({c.batch, c.headsKv, c.seqK, c.headDim}, c.bshd);
+  HostTensor v({c.batch, c.headsKv, c.seqK, c.headDim}, c.bshd);
+  HostTensor out({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd);
+  q.fillNormal(rng);
+  k.fillNormal(rng);
+  v.fillNormal(rng);
+  out.poison();
+  ASSERT_FALSE(session_->run(**artifact, q.view, k.view, v.view, out.view));
+  std::vector<float> got = out.gather();
+  std::vector<double> ref =
+      runtime::referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(),
+                                  q.gather().data(), k.gather().data(), v.gather().data());
+  RowComparison rows = compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, c.headDim,
+                                   rowTolerance(runtime::DType::F32));
+  EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
+  EXPECT_TRUE(out.guardsIntact()) << "kernel wrote outside the output";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    GpuSchedule, CpuSplitKvCases,
+    // clang-format off
+    ::testing::Values(
+        //        name                 B  Hq Hkv   Sq    Sk   D  block dens dense causal bshd
+        SplitCase{"skewed_d64",        1, 4, 4, 2048, 2048,  64, 128, 0.0, 2, false, false},
+        SplitCase{"skewed_d128_causal", 1, 4, 4, 2048, 2048, 128, 128, 0.0, 2, true, false},
+        SplitCase{"ragged_gqa_bshd",   2, 4, 2, 1500, 1900,  64,  64, 0.05, 3, false, true},
+        SplitCase{"ragged_gqa_causal", 2, 4, 2, 1500, 1900, 128,  64, 0.05, 3, true, false}),
+    // clang-format on
+    [](const ::testing::TestParamInfo<SplitCase> &info) { return std::string(info.param.name); });
 
 } // namespace

@@ -32,6 +32,11 @@ struct KernelOptions {
   /// merged by a combine kernel (specialized GPU kernels); "off" keeps whole
   /// rows (the unbalanced baseline, for benchmarks).
   std::string splitKv = "auto";
+  /// The parallel workers split-KV balances: 0 is the target's own (the
+  /// GPU's SMs; on the CPU backend rows stay whole). A count makes any
+  /// target cut rows as for that many workers, so the CPU backend can run
+  /// (and CI check) the schedule a GPU of that many SMs runs.
+  int64_t splitWorkers = 0;
   std::string str() const;
 };
 

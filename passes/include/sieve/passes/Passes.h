@@ -57,9 +57,19 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
 
 /// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary.
 void buildSieveToPtxPipeline(mlir::OpPassManager &pm, const PtxPipelineOptions &options);
+struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions> {
+  Option<bool> splitKv{*this, "split-kv",
+                       llvm::cl::desc("Cut long rows as a GPU of `workers` SMs would "
+                                      "(sieve-split-rows), and combine them on the host"),
+                       llvm::cl::init(false)};
+  Option<int64_t> workers{*this, "workers",
+                          llvm::cl::desc("Parallel workers the split schedule balances"),
+                          llvm::cl::init(132)};
+};
+
 /// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the
 /// execution engine.
-void buildSieveToCpuPipeline(mlir::OpPassManager &pm);
+void buildSieveToCpuPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
 /// Registers the sieve passes and the two pipelines with the global registry.
 void registerSievePassesAndPipelines();

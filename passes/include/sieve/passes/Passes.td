@@ -78,6 +78,13 @@ def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
     into `stats[head, query block, key block]`. An `lse` operand gets each
     row's log-sum-exp.
 
+    Split rows (`sieve-split-rows`: `row_slots`, `split_groups`) run as on
+    the GPU: each part stores its normalized output and log2-sum-exp in a
+    heap workspace laid out as the GPU's, and a loop after the rows merges
+    every split group into `out` with the combine kernel's arithmetic. The
+    CPU pipeline cuts rows only when asked (`sieve-to-cpu{split-kv=1
+    workers=N}`), to check a GPU's schedule where there is no GPU.
+
     `sieve.block_sparse_attention_backward` becomes three passes per batch
     entry: delta = rowsum(dout * out) into a heap scratch, dQ per query row
     over its row table, and dK, dV per key over its column's tiles, with

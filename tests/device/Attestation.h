@@ -1,0 +1,65 @@
+//===- Attestation.h - the record of kernels a GPU has run ------*- C++ -*-===//
+//
+// tests/device/attested.json says which kernels passed the GPU suite on a
+// real GPU: the GPU, its driver, the commit, the toolchain that generated
+// the PTX, and per configuration (KernelLedger.h) the digest of its cases'
+// kernels with its passed and skipped counts. tests/device/run.sh writes it
+// after a green suite; CI's `gpu-attestation` test compiles the same cases
+// and fails naming every configuration whose kernels no GPU run attested.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_TESTS_DEVICE_ATTESTATION_H
+#define SIEVE_TESTS_DEVICE_ATTESTATION_H
+
+#include "KernelLedger.h"
+
+#include "sieve/Error.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sieve::testing {
+
+/// What generated the PTX: a different LLVM or ptxas may generate or accept
+/// different code, so a record from another toolchain attests nothing.
+struct Toolchain {
+  std::string llvm, ptxas;
+  /// The toolchain this binary was built with.
+  static Toolchain ofThisBuild();
+  bool operator==(const Toolchain &o) const { return llvm == o.llvm && ptxas == o.ptxas; }
+  std::string str() const { return "LLVM " + llvm + ", ptxas " + ptxas; }
+};
+
+struct AttestedConfiguration {
+  std::string digest; // SHA-256 over its cases' kernel digests
+  int64_t passed = 0, skipped = 0;
+  std::map<std::string, std::vector<std::string>> cases; // case -> kernel digests
+};
+
+struct AttestationRecord {
+  /// A GPU run's record attests; a compile-only snapshot (a developer's
+  /// before-and-after comparison of generated code) never does.
+  bool gpuRun = true;
+  std::string gpu, driver, chip, commit, date;
+  Toolchain toolchain;
+  int64_t passed = 0, skipped = 0;
+  std::map<std::string, AttestedConfiguration> configurations;
+
+  static Expected<AttestationRecord> read(const std::string &path);
+  /// Written through a temporary file and a rename.
+  Error write(const std::string &path) const;
+};
+
+/// The ledger's cases grouped by configuration, each with its digest
+/// (counts left zero).
+std::map<std::string, AttestedConfiguration> configurationsOf(const KernelLedger &ledger);
+
+/// Every configuration of `current` whose kernels `record` does not attest,
+/// each as one line naming it and why; empty when all are attested.
+std::vector<std::string> unattested(const AttestationRecord &record,
+                                    const std::map<std::string, AttestedConfiguration> &current);
+
+} // namespace sieve::testing
+
+#endif
