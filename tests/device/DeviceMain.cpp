@@ -11,6 +11,10 @@
 //       record's chip, and the run fails naming each configuration whose
 //       kernels the record does not attest, or the whole record when it
 //       was made with another toolchain.
+//   sieve-device-tests --prewarm-chip=CHIP
+//       Compiles every case's kernels for CHIP on all cores into the kernel
+//       cache folder and exits: run.sh does this first, so the GPU run,
+//       which compiles one case at a time, finds them there.
 //   sieve-device-tests --snapshot-write=FILE [--snapshot-chip=sm_90a]
 //   sieve-device-tests --snapshot-check=FILE
 //       A developer's tool, no GPU: writes the digests of every case's
@@ -139,8 +143,8 @@ int runOnGpu(const std::string &recordPath) {
 
 /// Compile-only mode over every case for `chip`; the configurations with
 /// their digests.
-std::map<std::string, AttestedConfiguration> compileEveryCase(const std::string &chip,
-                                                              double *seconds) {
+std::map<std::string, AttestedConfiguration>
+compileEveryCase(const std::string &chip, double *seconds, bool throughCache = false) {
   ledger().startCompileOnly(chip);
   ::testing::GTEST_FLAG(brief) = true;
   if (RUN_ALL_TESTS() != 0) {
@@ -148,7 +152,7 @@ std::map<std::string, AttestedConfiguration> compileEveryCase(const std::string 
     std::exit(1);
   }
   auto start = std::chrono::steady_clock::now();
-  ledger().compileRecorded(std::max(1u, std::thread::hardware_concurrency()));
+  ledger().compileRecorded(std::max(1u, std::thread::hardware_concurrency()), throughCache);
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return configurationsOf(ledger());
 }
@@ -242,12 +246,11 @@ int checkAttestation(const std::string &recordPath) {
 
 int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  std::string recordPath, checkPath, snapshotOut, snapshotIn, snapshotChip = "sm_90a";
-  const std::pair<const char *, std::string *> flags[] = {{"--attest-record=", &recordPath},
-                                                          {"--attest-check=", &checkPath},
-                                                          {"--snapshot-write=", &snapshotOut},
-                                                          {"--snapshot-check=", &snapshotIn},
-                                                          {"--snapshot-chip=", &snapshotChip}};
+  std::string recordPath, checkPath, snapshotOut, snapshotIn, snapshotChip = "sm_90a", prewarmChip;
+  const std::pair<const char *, std::string *> flags[] = {
+      {"--attest-record=", &recordPath},   {"--attest-check=", &checkPath},
+      {"--snapshot-write=", &snapshotOut}, {"--snapshot-check=", &snapshotIn},
+      {"--snapshot-chip=", &snapshotChip}, {"--prewarm-chip=", &prewarmChip}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool known = false;
@@ -265,6 +268,14 @@ int main(int argc, char **argv) {
   }
   if (!checkPath.empty())
     return checkAttestation(checkPath);
+  if (!prewarmChip.empty()) {
+    double seconds = 0;
+    auto configs = compileEveryCase(prewarmChip, &seconds, /*throughCache=*/true);
+    std::printf("sieve-device-tests: compiled the kernels of %zu configurations for %s into the "
+                "cache in %.0f s\n",
+                configs.size(), prewarmChip.c_str(), seconds);
+    return 0;
+  }
   if (!snapshotOut.empty())
     return writeSnapshot(snapshotOut, snapshotChip);
   if (!snapshotIn.empty())

@@ -2,6 +2,7 @@
 #include "KernelLedger.h"
 
 #include "sieve/compiler/Compiler.h"
+#include "sieve/compiler/KernelCache.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringExtras.h"
@@ -116,7 +117,7 @@ std::optional<CompiledKernels> KernelLedger::compile(const std::string &config,
   return kernels;
 }
 
-void KernelLedger::compileRecorded(unsigned threads) {
+void KernelLedger::compileRecorded(unsigned threads, bool throughCache) {
   struct Job {
     Case *c;
     size_t index;
@@ -132,9 +133,14 @@ void KernelLedger::compileRecorded(unsigned threads) {
     for (size_t j = next++; j < jobs.size(); j = next++) {
       compiler::KernelSpec spec = jobs[j].c->specs[jobs[j].index];
       spec.target = compiler::Target::cuda(chip_);
-      auto artifact = compiler::compile(spec);
-      jobs[j].c->digests[jobs[j].index] =
-          artifact ? kernelDigest(*artifact) : failureDigest(artifact.error());
+      std::string &digest = jobs[j].c->digests[jobs[j].index];
+      if (throughCache) {
+        auto artifact = compiler::KernelCache::shared()->get(spec);
+        digest = artifact ? kernelDigest(**artifact) : failureDigest(artifact.error());
+      } else {
+        auto artifact = compiler::compile(spec);
+        digest = artifact ? kernelDigest(*artifact) : failureDigest(artifact.error());
+      }
     }
   };
   std::vector<std::thread> pool;

@@ -76,8 +76,10 @@ public:
     std::vector<std::string> digests; // one per spec (GPU mode, or after compileRecorded)
   };
   /// Compile-only mode: compiles every recorded spec on `threads` threads
-  /// and fills in the digests.
-  void compileRecorded(unsigned threads);
+  /// and fills in the digests. With `throughCache` the kernels go through
+  /// the process's kernel cache (memory and folder), so that a GPU run
+  /// after this one in the same folder finds them compiled.
+  void compileRecorded(unsigned threads, bool throughCache = false);
   /// By case (the gtest full name).
   const std::map<std::string, Case> &cases() const { return cases_; }
 

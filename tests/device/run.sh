@@ -27,6 +27,13 @@ echo "SIEVE_TEST_SEED=$SIEVE_TEST_SEED"
 # digest of every configuration's kernels.
 export SIEVE_ATTEST_DRIVER="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)"
 export SIEVE_ATTEST_COMMIT="$(cat "$here/commit.txt" 2>/dev/null || echo unknown)"
+# Every case's kernels first, on all cores, into the suite's kernel cache:
+# the suite itself compiles one case at a time.
+export SIEVE_CACHE_DIR="$bin/kernel-cache"
+chip="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)"
+[ "$chip" = 90 ] && chip=90a
+"$bin/sieve-device-tests" --prewarm-chip="sm_$chip" > "$out/gpu-prewarm.log" 2>&1 || status=1
+tail -1 "$out/gpu-prewarm.log"
 "$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} \
   --gtest_output="xml:$out/gpu-suite.xml" --attest-record="$out/attested.json" \
   > "$out/gpu-suite.log" 2>&1 || status=1
