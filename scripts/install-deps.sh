@@ -31,6 +31,13 @@ packages=(
   bible-kjv-text bible-kjv
 )
 
+# The LLVM that generates the PTX is pinned where the archive still has the
+# version: the GPU attestation (tests/device/attested.json) names the LLVM
+# it was made with, and CI's check fails, asking for a re-attestation, when
+# its LLVM differs.
+llvm_pin="1:22.1.8-1~deb12u1"
+pinned=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -41,7 +48,20 @@ else
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  requests=()
+  for p in "${missing[@]}"; do
+    if [[ " ${pinned[*]} " == *" $p "* ]] && apt-cache madison "$p" | grep -qF "$llvm_pin"; then
+      requests+=("$p=$llvm_pin")
+    else
+      requests+=("$p")
+    fi
+  done
+  $SUDO apt-get install -y -q --no-install-recommends "${requests[@]}"
+fi
+installed_llvm="$(dpkg-query -W -f='${Version}' llvm-22-dev 2>/dev/null || true)"
+if [ "$installed_llvm" != "$llvm_pin" ]; then
+  echo "install-deps: note: llvm-22-dev is $installed_llvm, not the pinned $llvm_pin (the archive" \
+    "no longer has it); the GPU attestation check will ask for a re-attestation on a GPU"
 fi
 
 # The all-MiniLM-L6-v2 weights and vocabulary for MiniLmTest (tools/models),

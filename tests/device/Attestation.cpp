@@ -16,7 +16,16 @@ namespace sieve::testing {
 
 using json = nlohmann::json;
 
-Toolchain Toolchain::ofThisBuild() { return {LLVM_VERSION_STRING, SIEVE_PTXAS_VERSION}; }
+Toolchain Toolchain::ofThisBuild() {
+#if defined(__clang__)
+  const std::string host = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  const std::string host = std::string("gcc ") + __VERSION__;
+#else
+  const std::string host = "an unknown C++ compiler";
+#endif
+  return {LLVM_VERSION_STRING, SIEVE_PTXAS_VERSION, host};
+}
 
 namespace {
 
@@ -69,7 +78,8 @@ Expected<AttestationRecord> AttestationRecord::read(const std::string &path) {
     r.commit = j.at("commit").get<std::string>();
     r.date = j.at("date").get<std::string>();
     r.toolchain = {j.at("toolchain").at("llvm").get<std::string>(),
-                   j.at("toolchain").at("ptxas").get<std::string>()};
+                   j.at("toolchain").at("ptxas").get<std::string>(),
+                   j.at("toolchain").at("host").get<std::string>()};
     r.passed = j.at("suite").at("passed").get<int64_t>();
     r.skipped = j.at("suite").at("skipped").get<int64_t>();
     for (const auto &[name, c] : j.at("configurations").items()) {
@@ -108,7 +118,8 @@ Error AttestationRecord::write(const std::string &path) const {
             {"chip", chip},
             {"commit", commit},
             {"date", date},
-            {"toolchain", {{"llvm", toolchain.llvm}, {"ptxas", toolchain.ptxas}}},
+            {"toolchain",
+             {{"llvm", toolchain.llvm}, {"ptxas", toolchain.ptxas}, {"host", toolchain.host}}},
             {"suite", {{"passed", passed}, {"skipped", skipped}}},
             {"configurations", configs}};
   return runtime::writeFileAtomically(path, j.dump(1) + "\n");

@@ -22,13 +22,19 @@
 namespace sieve::testing {
 
 /// What generated the PTX: a different LLVM or ptxas may generate or accept
-/// different code, so a record from another toolchain attests nothing.
+/// different code, and so may sieve built by another C++ compiler (the
+/// order in which a compiler evaluates the arguments of a call that
+/// creates two ops decides their order in the IR: clang and gcc build the
+/// same kernels with their instructions in other orders). A record from
+/// another toolchain attests nothing.
 struct Toolchain {
-  std::string llvm, ptxas;
+  std::string llvm, ptxas, host;
   /// The toolchain this binary was built with.
   static Toolchain ofThisBuild();
-  bool operator==(const Toolchain &o) const { return llvm == o.llvm && ptxas == o.ptxas; }
-  std::string str() const { return "LLVM " + llvm + ", ptxas " + ptxas; }
+  bool operator==(const Toolchain &o) const {
+    return llvm == o.llvm && ptxas == o.ptxas && host == o.host;
+  }
+  std::string str() const { return "LLVM " + llvm + ", ptxas " + ptxas + ", built by " + host; }
 };
 
 struct AttestedConfiguration {

@@ -12,6 +12,8 @@ for f in "$here"/*.xz; do
   chmod +x "$bin/$(basename "$f" .xz)"
 done
 export LD_LIBRARY_PATH="$bin:$here${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Programs linked against the C API find it by its soname.
+[ -f "$bin/libsieve_c.so" ] && ln -sf libsieve_c.so "$bin/libsieve_c.so.1"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/device.txt"
 
 status=0
