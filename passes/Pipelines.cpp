@@ -39,7 +39,7 @@ using namespace mlir;
 
 namespace sieve::passes {
 
-void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
+void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
   pm.addPass(createSpecializeMask());
   // The generic kernel's schedule is fixed per shape (the mask is data), so
   // only specialized kernels are balanced by cutting long rows.
@@ -55,6 +55,14 @@ void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &option
   lowering.keyTile = options.keyTile;
   lowering.stages = options.stages;
   pm.addPass(createLowerToGpu(lowering));
+}
+
+void buildSieveToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
+  buildSieveToGpuKernelsPipeline(pm, options);
+  buildGpuKernelsToPtxPipeline(pm, options);
+}
+
+void buildGpuKernelsToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &options) {
   pm.addPass(createCanonicalizerPass());
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());

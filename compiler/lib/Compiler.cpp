@@ -1,6 +1,7 @@
 //===- Compiler.cpp - KernelSpec -> MLIR -> Artifact ----------------------===//
 #include "sieve/compiler/Compiler.h"
 
+#include "sieve/dialect/SieveDialect.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 
@@ -8,12 +9,12 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
@@ -37,9 +38,6 @@ std::string compilerVersion() {
 namespace {
 
 constexpr const char *kEntry = "sieve_attention";
-/// The host function's argument attribute naming which launch tensor
-/// (runtime::ParamSlot::tensor) an argument is.
-constexpr const char *kParamAttr = "sieve.param";
 
 /// One context per compile: contexts are not shared across threads, and
 /// per-compile contexts keep compiles independent. No thread pool: the
@@ -94,29 +92,20 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto kvType = MemRefType::get({s.batch, s.headsKv, s.seqK, s.headDim}, elt, layout);
   b.setInsertionPointToEnd(module->getBody());
   const runtime::BlockMask &m = spec.mask;
-  // Each argument says which launch tensor it is (runtime::ParamSlot), so
-  // GPU launches can name their parameters whatever the argument order.
-  SmallVector<std::pair<Type, int>> args = {{qType, 0}, {kvType, 1}, {kvType, 2}, {qType, 3}};
+  // q, k, v, out, then the spec's extra operands in the op's order (the GPU
+  // lowering names each kernel argument's launch slot from the op itself).
+  SmallVector<Type> argTypes = {qType, kvType, kvType, qType};
   auto lseType = MemRefType::get({s.batch, s.headsQ, s.seqQ}, b.getF32Type()); // contiguous
   if (spec.backward)
-    args.append({{qType, runtime::ParamSlot::kDout},
-                 {lseType, runtime::ParamSlot::kLse},
-                 {qType, runtime::ParamSlot::kDq},
-                 {kvType, runtime::ParamSlot::kDk},
-                 {kvType, runtime::ParamSlot::kDv}});
+    argTypes.append({qType, lseType, qType, kvType, kvType}); // dout, lse, dq, dk, dv
   if (spec.calibrate) // f32 [Hq, QB, KB], contiguous
-    args.push_back({MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()),
-                    runtime::ParamSlot::kStats});
+    argTypes.push_back(
+        MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()));
   if (spec.thresholds) // f32 [Hq], contiguous
-    args.push_back({MemRefType::get({s.headsQ}, b.getF32Type()), runtime::ParamSlot::kThresholds});
+    argTypes.push_back(MemRefType::get({s.headsQ}, b.getF32Type()));
   if (spec.saveLse)
-    args.push_back({lseType, runtime::ParamSlot::kLse});
-  SmallVector<Type> argTypes;
-  for (auto &[type, slot] : args)
-    argTypes.push_back(type);
+    argTypes.push_back(lseType);
   auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(argTypes, {}));
-  for (auto [i, arg] : llvm::enumerate(args))
-    func.setArgAttr(i, kParamAttr, b.getI32IntegerAttr(arg.second));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   Block *body = func.addEntryBlock();
@@ -176,21 +165,28 @@ KernelOptions chooseOptions(const KernelSpec &spec) {
   return o;
 }
 
+/// The PTX pipeline's options for `spec` (pass options are not copyable,
+/// so they are filled in place).
+void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) {
+  KernelOptions chosen = chooseOptions(spec);
+  options.variant = chosen.variant;
+  options.queryTile = chosen.queryTile;
+  options.keyTile = chosen.keyTile;
+  options.stages = chosen.stages;
+  options.splitKv = chosen.splitKv == "auto";
+  if (chosen.splitWorkers > 0)
+    options.sms = chosen.splitWorkers;
+  options.chip = spec.target.chip;
+  // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
+  options.features = "+ptx80";
+}
+
+/// The whole pipeline of the spec's target (for a CUDA target, the kernels
+/// and then their PTX).
 void buildPipeline(PassManager &pm, const KernelSpec &spec) {
-  const Target &target = spec.target;
-  if (target.backend == Backend::Cuda) {
-    KernelOptions chosen = chooseOptions(spec);
+  if (spec.target.backend == Backend::Cuda) {
     passes::PtxPipelineOptions options;
-    options.variant = chosen.variant;
-    options.queryTile = chosen.queryTile;
-    options.keyTile = chosen.keyTile;
-    options.stages = chosen.stages;
-    options.splitKv = chosen.splitKv == "auto";
-    if (chosen.splitWorkers > 0)
-      options.sms = chosen.splitWorkers;
-    options.chip = target.chip;
-    // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
-    options.features = "+ptx80";
+    setPtxOptions(spec, options);
     passes::buildSieveToPtxPipeline(pm, options);
   } else {
     // Rows stay whole unless a split schedule is asked for (a GPU's, to
@@ -212,207 +208,59 @@ std::string sha256Hex(const std::string &text) {
   return hex;
 }
 
-int64_t constantOf(Value v) {
-  if (auto c = v.getDefiningOp<arith::ConstantIndexOp>())
-    return c.value();
-  return -1;
-}
-
-/// The tensor slot (ParamSlot) of host function argument `v`: its
-/// `sieve.param` attribute, else its position among q, k, v, out.
-std::optional<int> tensorIndex(Value v) {
-  if (auto cast = v.getDefiningOp<memref::CastOp>())
-    v = cast.getSource();
-  auto arg = dyn_cast<BlockArgument>(v);
-  if (!arg || !isa<MemRefType>(arg.getType()))
-    return std::nullopt;
-  auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
-  if (auto slot =
-          fn ? fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kParamAttr) : IntegerAttr())
-    return static_cast<int>(slot.getInt());
-  if (arg.getArgNumber() > 3)
-    return std::nullopt;
-  return static_cast<int>(arg.getArgNumber());
-}
-
-/// The kernel's parameters, read off the launch's operands: a memref
-/// becomes its descriptor's scalars, a TMA descriptor made on the host
-/// becomes one tensor-map slot the runtime encodes.
-Expected<std::vector<runtime::ParamSlot>> launchParams(gpu::LaunchFuncOp launch) {
-  std::vector<runtime::ParamSlot> slots;
-  for (Value operand : launch.getKernelOperands()) {
-    // Descriptors reach the kernel as pointers (see WgmmaAttentionKernel).
-    if (auto cast = operand.getDefiningOp<UnrealizedConversionCastOp>();
-        cast && cast.getNumOperands() == 1)
-      operand = cast.getOperand(0);
-    if (auto desc = operand.getDefiningOp<nvgpu::TmaCreateDescriptorOp>()) {
-      std::optional<int> t = tensorIndex(desc.getTensor());
-      ArrayRef<int64_t> box = desc.getTensorMap().getType().getTensor().getShape();
-      if (!t || box.size() != 4 || !(*t <= 3 || *t == runtime::ParamSlot::kDout))
-        return Error(ErrorCode::Internal,
-                     "TMA descriptor of something other than q, k, v, out or dout");
-      runtime::ParamSlot slot{*t, runtime::ParamField::TensorMap, 0};
-      slot.boxRows = box[2];
-      slot.boxCols = box[3];
-      slots.push_back(slot);
-      continue;
-    }
-    if (auto cast = operand.getDefiningOp<memref::CastOp>()) {
-      if (auto table = cast.getSource().getDefiningOp<memref::AllocaOp>()) {
-        // Split-KV's workspace: a rank-1 f32 buffer the runtime allocates.
-        if (table->hasAttr("sieve.workspace")) {
-          for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
-                             runtime::ParamField::Offset, runtime::ParamField::Size,
-                             runtime::ParamField::Stride})
-            slots.push_back({runtime::ParamSlot::kWorkspace, field, 0});
-          continue;
-        }
-        auto index = table->getAttrOfType<IntegerAttr>("sieve.launch_table");
-        if (!index || index.getInt() < 0 || index.getInt() > 3)
-          return Error(ErrorCode::Internal, "GPU launch operand is an unmarked buffer");
-        // A rank-1 memref descriptor: pointers, offset, one size, one stride.
-        const int t = runtime::ParamSlot::kFirstTable + static_cast<int>(index.getInt());
-        for (auto field :
-             {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
-              runtime::ParamField::Offset, runtime::ParamField::Size, runtime::ParamField::Stride})
-          slots.push_back({t, field, 0});
-        continue;
-      }
-    }
-    // A host function argument: its descriptor's scalars, for the tensor
-    // its attribute names (q, k, v, out, stats, thresholds, lse, dout, ...).
-    auto arg = dyn_cast<BlockArgument>(operand);
-    auto fn = arg ? dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp()) : func::FuncOp();
-    auto slotAttr =
-        fn ? fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), kParamAttr) : IntegerAttr();
-    if (!slotAttr)
-      return Error(ErrorCode::Internal,
-                   "GPU launch operand is neither a tensor nor a TMA descriptor");
-    const int t = static_cast<int>(slotAttr.getInt());
-    const int rank = static_cast<int>(cast<MemRefType>(arg.getType()).getRank());
-    for (auto field : {runtime::ParamField::AllocatedPtr, runtime::ParamField::AlignedPtr,
-                       runtime::ParamField::Offset})
-      slots.push_back({t, field, 0});
-    for (auto field : {runtime::ParamField::Size, runtime::ParamField::Stride})
-      for (int d = 0; d < rank; ++d)
-        slots.push_back({t, field, d});
-  }
-  return slots;
-}
-
-/// A launch's constant grid and block sizes.
-Error launchGeometry(gpu::LaunchFuncOp launch, std::array<uint32_t, 3> &grid,
-                     std::array<uint32_t, 3> &block) {
-  int64_t dims[6] = {constantOf(launch.getGridSizeX()),  constantOf(launch.getGridSizeY()),
-                     constantOf(launch.getGridSizeZ()),  constantOf(launch.getBlockSizeX()),
-                     constantOf(launch.getBlockSizeY()), constantOf(launch.getBlockSizeZ())};
-  for (int64_t d : dims)
-    if (d <= 0)
-      return Error(ErrorCode::Internal, "GPU launch geometry is not constant");
-  grid = {uint32_t(dims[0]), uint32_t(dims[1]), uint32_t(dims[2])};
-  block = {uint32_t(dims[3]), uint32_t(dims[4]), uint32_t(dims[5])};
-  return Error::success();
-}
-
-/// Split-KV's combine launch (marked `sieve.combine`), if the op had split rows.
-Error extractCombine(gpu::LaunchFuncOp combine, Artifact &a) {
-  if (!combine)
-    return Error::success();
-  a.combine.entry = combine.getKernelName().str();
-  if (Error e = launchGeometry(combine, a.combine.grid, a.combine.block))
-    return e;
-  auto params = launchParams(combine);
-  if (!params)
-    return params.error();
-  a.combine.params = std::move(*params);
-  for (Value operand : combine.getKernelOperands())
-    if (auto cast = operand.getDefiningOp<memref::CastOp>())
-      if (auto alloca = cast.getSource().getDefiningOp<memref::AllocaOp>();
-          alloca && alloca->hasAttr("sieve.workspace"))
-        a.combine.workspaceBytes = static_cast<uint64_t>(alloca.getType().getNumElements()) * 4;
-  if (a.combine.workspaceBytes == 0)
-    return Error(ErrorCode::Internal, "combine launch has no workspace");
-  return Error::success();
-}
-
-/// The backward's launches (marked `sieve.backward`): rows as the main
-/// kernel, then key_value and query as follow-ups, and the scratch size.
-Error extractBackward(ModuleOp module, Artifact &a, gpu::LaunchFuncOp &rows) {
-  gpu::LaunchFuncOp keyValue, query;
-  module.walk([&](gpu::LaunchFuncOp op) {
-    StringRef stage = op->getAttrOfType<StringAttr>("sieve.backward").getValue();
-    (stage == "rows" ? rows : stage == "key_value" ? keyValue : query) = op;
+/// The artifact's launches, from the contracts the GPU lowering declared on
+/// its kernels (#sieve.launch), in the order of their roles: the attention
+/// kernel and split-KV's combine, or the backward's rows, key-value and
+/// query kernels. What the artifact says of itself for people (variant,
+/// config) comes from the same kernels.
+Error collectLaunches(ModuleOp module, Artifact &a) {
+  MLIRContext *ctx = module.getContext();
+  dialect::SieveDialect::LaunchAttrHelper launchOf(ctx);
+  dialect::SieveDialect::VariantAttrHelper variantOf(ctx);
+  dialect::SieveDialect::ConfigAttrHelper configOf(ctx);
+  SmallVector<gpu::GPUFuncOp> kernels;
+  module.walk([&](gpu::GPUFuncOp f) {
+    if (launchOf.isAttrPresent(f))
+      kernels.push_back(f);
   });
-  if (!rows || !keyValue || !query)
-    return Error(ErrorCode::Internal, "GPU backward pipeline did not produce its three launches");
-  for (gpu::LaunchFuncOp l : {keyValue, query}) {
-    runtime::KernelLaunch follow;
-    follow.entry = l.getKernelName().str();
-    if (Error e = launchGeometry(l, follow.grid, follow.block))
-      return e;
-    if (Value shared = l.getDynamicSharedMemorySize())
-      if (auto c = shared.getDefiningOp<arith::ConstantIntOp>())
-        follow.sharedBytes = static_cast<uint32_t>(c.value());
-    auto params = launchParams(l);
-    if (!params)
-      return params.error();
-    follow.params = std::move(*params);
-    a.followUps.push_back(std::move(follow));
-    a.config += std::string(a.config.empty() ? "" : "; ") +
-                l->getAttrOfType<StringAttr>("sieve.config").str();
+  llvm::stable_sort(kernels, [&](gpu::GPUFuncOp x, gpu::GPUFuncOp y) {
+    return launchOf.getAttr(x).getRole() < launchOf.getAttr(y).getRole();
+  });
+  if (kernels.empty())
+    return Error(ErrorCode::Internal, "the GPU lowering declared no kernel launch");
+  a.launches.clear();
+  a.workspaceBytes = 0;
+  a.alignBytes = 0;
+  std::vector<std::string> configs;
+  for (gpu::GPUFuncOp f : kernels) {
+    dialect::LaunchAttr launch = launchOf.getAttr(f);
+    a.launches.push_back(launch.getLaunch(f.getName()));
+    a.workspaceBytes = std::max<uint64_t>(a.workspaceBytes, launch.getWorkspaceBytes());
+    a.alignBytes = std::max<uint32_t>(a.alignBytes, static_cast<uint32_t>(launch.getAlignBytes()));
+    if (!variantOf.isAttrPresent(f) || !configOf.isAttrPresent(f))
+      return Error(ErrorCode::Internal, "GPU kernel '" + f.getName().str() +
+                                            "' does not say which body it runs");
+    if (launch.getRole() != static_cast<int32_t>(runtime::LaunchRole::Combine))
+      configs.push_back(configOf.getAttr(f).str());
   }
-  for (Value operand : rows.getKernelOperands())
-    if (auto cast = operand.getDefiningOp<memref::CastOp>())
-      if (auto alloca = cast.getSource().getDefiningOp<memref::AllocaOp>();
-          alloca && alloca->hasAttr("sieve.workspace"))
-        a.scratchBytes = static_cast<uint64_t>(alloca.getType().getNumElements()) * 4;
+  a.variant = variantOf.getAttr(kernels.front()).str();
+  a.config = llvm::join(configs, "; ");
+  // Every GPU kernel loads rows of the head dimension as vectors.
+  a.unitInnerStride = true;
   return Error::success();
 }
 
-Error extractGpuArtifact(ModuleOp module, Artifact &a) {
-  gpu::LaunchFuncOp launch, combine;
-  int launches = 0;
-  if (a.backward) {
-    if (Error e = extractBackward(module, a, launch))
-      return e;
-    launches = 1; // the follow-ups are accounted for
-  } else {
-    module.walk([&](gpu::LaunchFuncOp op) {
-      ++launches;
-      (op->hasAttr("sieve.combine") ? combine : launch) = op;
-    });
-  }
+/// The PTX of the module's one gpu.binary.
+Error extractPtx(ModuleOp module, Artifact &a) {
   gpu::BinaryOp binary;
-  module.walk([&](gpu::BinaryOp op) { binary = op; });
-  if (!launch || !binary || binary.getObjects().size() != 1 || launches != (combine ? 2 : 1))
-    return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary and launch");
-  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
-  a.code = object.getObject().str();
-  a.entry = launch.getKernelName().str();
-  if (Error e = launchGeometry(launch, a.grid, a.block))
-    return e;
-  if (Error e = extractCombine(combine, a))
-    return e;
-  a.sharedBytes = 0;
-  if (Value shared = launch.getDynamicSharedMemorySize()) {
-    auto c = shared.getDefiningOp<arith::ConstantIntOp>();
-    if (!c)
-      return Error(ErrorCode::Internal, "GPU launch shared memory size is not constant");
-    a.sharedBytes = static_cast<uint32_t>(c.value());
-  }
-  auto variant = launch->getAttrOfType<StringAttr>("sieve.variant");
-  auto config = launch->getAttrOfType<StringAttr>("sieve.config");
-  if (!variant || !config)
-    return Error(ErrorCode::Internal, "GPU launch does not say which kernel variant it runs");
-  a.variant = variant.str();
-  a.config = a.backward ? config.str() + "; " + a.config : config.str();
-  a.unitInnerStride = true;
-  // cp.async and TMA move 16 bytes at a time.
-  a.alignBytes = a.variant == "mma" || a.variant == "wgmma" || a.variant == "generic" ? 16 : 0;
-  auto params = launchParams(launch);
-  if (!params)
-    return params.error();
-  a.params = std::move(*params);
+  int binaries = 0;
+  module.walk([&](gpu::BinaryOp op) {
+    binary = op;
+    ++binaries;
+  });
+  if (binaries != 1 || binary.getObjects().size() != 1)
+    return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary");
+  a.code = cast<gpu::ObjectAttr>(binary.getObjects()[0]).getObject().str();
   return Error::success();
 }
 
@@ -505,19 +353,38 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   if (!key)
     return key.error();
   a.cacheKey = std::move(*key);
-  a.params = runtime::memrefDescriptorParams(); // the CPU ABI; GPU launches say their own
-
   DiagnosticCollector diags(*p->ctx);
-  PassManager pm(p->ctx.get());
-  buildPipeline(pm, spec);
-  if (failed(pm.run(*p->module)))
+  auto failedPipeline = [&] {
     return Error(ErrorCode::Compile,
                  "pipeline for " + spec.target.str() + " failed:\n" + diags.messages);
+  };
   if (spec.target.backend == Backend::Cuda) {
-    if (Error e = extractGpuArtifact(*p->module, a))
+    // Two halves: the kernels, whose launch contracts are read before the
+    // kernels become PTX, then the PTX.
+    passes::PtxPipelineOptions options;
+    setPtxOptions(spec, options);
+    PassManager kernels(p->ctx.get());
+    passes::buildSieveToGpuKernelsPipeline(kernels, options);
+    if (failed(kernels.run(*p->module)))
+      return failedPipeline();
+    if (Error e = collectLaunches(*p->module, a))
+      return e;
+    PassManager ptx(p->ctx.get());
+    passes::buildGpuKernelsToPtxPipeline(ptx, options);
+    if (failed(ptx.run(*p->module)))
+      return failedPipeline();
+    if (Error e = extractPtx(*p->module, a))
       return e;
   } else {
-    a.entry = kEntry;
+    PassManager pm(p->ctx.get());
+    buildPipeline(pm, spec);
+    if (failed(pm.run(*p->module)))
+      return failedPipeline();
+    // One host function, called with the memref descriptors of its tensors.
+    runtime::KernelLaunch host;
+    host.entry = kEntry;
+    host.params = runtime::memrefDescriptorParams();
+    a.launches = {host};
     a.code = printOp(*p->module);
     a.variant = "loops";
     a.config = "host loops, online softmax per query row";

@@ -25,25 +25,19 @@ std::string ProblemShape::str() const {
   return os.str();
 }
 
-std::vector<ParamSlot> memrefDescriptorParams(int numTensors) {
-  std::vector<ParamSlot> slots;
-  for (int t = 0; t < numTensors; ++t) {
-    slots.push_back({t, ParamField::AllocatedPtr, 0});
-    slots.push_back({t, ParamField::AlignedPtr, 0});
-    slots.push_back({t, ParamField::Offset, 0});
-    for (int d = 0; d < 4; ++d)
-      slots.push_back({t, ParamField::Size, d});
-    for (int d = 0; d < 4; ++d)
-      slots.push_back({t, ParamField::Stride, d});
-  }
-  return slots;
+bool Artifact::maskAtLaunch() const {
+  for (const KernelLaunch &l : launches)
+    for (const ParamSlot &p : l.params)
+      if (p.tensor >= ParamSlot::kFirstTable && p.tensor < ParamSlot::kWorkspace)
+        return true;
+  return false;
 }
 
-bool Artifact::maskAtLaunch() const {
-  for (const ParamSlot &p : params)
-    if (p.tensor >= ParamSlot::kFirstTable && p.tensor < ParamSlot::kWorkspace)
-      return true;
-  return false;
+const KernelLaunch *Artifact::launch(LaunchRole role) const {
+  for (const KernelLaunch &l : launches)
+    if (l.role == role)
+      return &l;
+  return nullptr;
 }
 
 Error checkThresholdsGiven(const Artifact &a, bool given) {
@@ -66,34 +60,6 @@ uint64_t fnv1a64(const std::string &bytes) {
 }
 
 namespace {
-
-const char *fieldName(ParamField f) {
-  switch (f) {
-  case ParamField::AllocatedPtr:
-    return "allocated";
-  case ParamField::AlignedPtr:
-    return "aligned";
-  case ParamField::Offset:
-    return "offset";
-  case ParamField::Size:
-    return "size";
-  case ParamField::Stride:
-    return "stride";
-  case ParamField::TensorMap:
-    return "tensor_map";
-  }
-  return "?";
-}
-
-bool parseField(const std::string &s, ParamField &f) {
-  for (ParamField c : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset,
-                       ParamField::Size, ParamField::Stride, ParamField::TensorMap})
-    if (s == fieldName(c)) {
-      f = c;
-      return true;
-    }
-  return false;
-}
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -160,7 +126,7 @@ std::string dirName(const std::string &path) {
 json paramsJson(const std::vector<ParamSlot> &slots) {
   json params = json::array();
   for (const ParamSlot &p : slots) {
-    json slot = {{"tensor", p.tensor}, {"field", fieldName(p.field)}, {"dim", p.dim}};
+    json slot = {{"tensor", p.tensor}, {"field", paramFieldName(p.field)}, {"dim", p.dim}};
     if (p.field == ParamField::TensorMap) {
       slot["box_rows"] = p.boxRows;
       slot["box_cols"] = p.boxCols;
@@ -184,7 +150,10 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const int maxDim = !buffer                                                        ? 3
                        : s.tensor == ParamSlot::kStats || s.tensor == ParamSlot::kLse ? 2
                                                                                       : 0;
-    if (!parseField(p.at("field").get<std::string>(), s.field) || s.tensor < 0 ||
+    const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
+    if (field)
+      s.field = *field;
+    if (!field || s.tensor < 0 ||
         s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
@@ -212,41 +181,32 @@ bool usesTensor(const std::vector<ParamSlot> &slots, int tensor) {
   return false;
 }
 
-bool usesWorkspace(const std::vector<ParamSlot> &slots) {
-  return usesTensor(slots, ParamSlot::kWorkspace);
+bool usesTensor(const std::vector<KernelLaunch> &launches, int tensor) {
+  for (const KernelLaunch &l : launches)
+    if (usesTensor(l.params, tensor))
+      return true;
+  return false;
 }
 
 json toJson(const Artifact &a, const std::string &codeFile) {
-  json followUps = json::array();
-  for (const KernelLaunch &l : a.followUps)
-    followUps.push_back(json{{"entry", l.entry},
-                             {"grid", l.grid},
-                             {"block", l.block},
-                             {"shared_bytes", l.sharedBytes},
-                             {"params", paramsJson(l.params)}});
-  json combine = nullptr;
-  if (a.hasCombine())
-    combine = json{{"entry", a.combine.entry},
-                   {"grid", a.combine.grid},
-                   {"block", a.combine.block},
-                   {"params", paramsJson(a.combine.params)},
-                   {"workspace_bytes", a.combine.workspaceBytes}};
+  json launches = json::array();
+  for (const KernelLaunch &l : a.launches)
+    launches.push_back(json{{"role", launchRoleName(l.role)},
+                            {"entry", l.entry},
+                            {"grid", l.grid},
+                            {"block", l.block},
+                            {"shared_bytes", l.sharedBytes},
+                            {"params", paramsJson(l.params)}});
   return json{{"format", Artifact::kFormat},
               {"version", Artifact::kVersion},
               {"backend", backendName(a.backend)},
               {"chip", a.chip},
-              {"entry", a.entry},
-              {"grid", a.grid},
-              {"block", a.block},
-              {"shared_bytes", a.sharedBytes},
+              {"launches", launches},
+              {"workspace_bytes", a.workspaceBytes},
               {"variant", a.variant},
               {"config", a.config},
               {"unit_inner_stride", a.unitInnerStride},
               {"align_bytes", a.alignBytes},
-              {"params", paramsJson(a.params)},
-              {"combine", combine},
-              {"follow_ups", followUps},
-              {"scratch_bytes", a.scratchBytes},
               {"shape",
                {{"batch", a.shape.batch},
                 {"heads_q", a.shape.headsQ},
@@ -299,10 +259,6 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     else
       return corrupt("unknown backend '" + backend + "'");
     a.chip = j.at("chip").get<std::string>();
-    a.entry = j.at("entry").get<std::string>();
-    a.grid = dim3(j, "grid");
-    a.block = dim3(j, "block");
-    a.sharedBytes = integer<uint32_t>(j, "shared_bytes");
     a.variant = j.at("variant").get<std::string>();
     a.config = j.at("config").get<std::string>();
     a.unitInnerStride = j.at("unit_inner_stride").get<bool>();
@@ -310,49 +266,49 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     if (a.alignBytes != 0 && (a.alignBytes & (a.alignBytes - 1)) != 0)
       return corrupt("'align_bytes' " + std::to_string(a.alignBytes) + " is not a power of two");
     std::string bad;
-    if (!parseParams(j.at("params"), a.params, bad))
-      return corrupt(bad);
-    const json &combine = j.at("combine");
-    if (!combine.is_null()) {
-      a.combine.entry = combine.at("entry").get<std::string>();
-      a.combine.grid = dim3(combine, "grid");
-      a.combine.block = dim3(combine, "block");
-      a.combine.workspaceBytes = integer<uint64_t>(combine, "workspace_bytes");
-      if (!parseParams(combine.at("params"), a.combine.params, bad))
-        return corrupt("combine: " + bad);
-      if (a.combine.entry.empty() || a.combine.workspaceBytes == 0)
-        return corrupt("'combine' names no entry or an empty workspace");
-    }
-    for (const json &l : j.at("follow_ups")) {
+    for (const json &l : j.at("launches")) {
       KernelLaunch launch;
+      const std::optional<LaunchRole> role = parseLaunchRole(l.at("role").get<std::string>());
+      if (!role)
+        return corrupt("unknown launch role " + l.at("role").dump());
+      launch.role = *role;
       launch.entry = l.at("entry").get<std::string>();
       launch.grid = dim3(l, "grid");
       launch.block = dim3(l, "block");
       launch.sharedBytes = integer<uint32_t>(l, "shared_bytes");
       if (!parseParams(l.at("params"), launch.params, bad))
-        return corrupt("follow-up kernel: " + bad);
+        return corrupt(std::string(launchRoleName(launch.role)) + " launch: " + bad);
       if (launch.entry.empty())
-        return corrupt("a follow-up kernel names no entry");
-      a.followUps.push_back(std::move(launch));
+        return corrupt(std::string("the ") + launchRoleName(launch.role) +
+                       " launch names no entry");
+      a.launches.push_back(std::move(launch));
     }
-    a.scratchBytes = integer<uint64_t>(j, "scratch_bytes");
+    a.workspaceBytes = integer<uint64_t>(j, "workspace_bytes");
     a.backward = j.at("backward").get<bool>();
     a.savesLse = j.at("saves_lse").get<bool>();
-    // A workspace parameter without a combine step or a backward scratch
-    // (or the reverse) would launch with no buffer, or leave split rows
-    // unmerged.
-    const bool hasScratch = a.backward && a.scratchBytes > 0;
-    if (a.hasCombine() && hasScratch)
-      return corrupt("a backward artifact has no split-KV 'combine' kernel");
-    if (usesWorkspace(a.params) != (a.hasCombine() || hasScratch) ||
-        (a.hasCombine() && !usesWorkspace(a.combine.params)))
-      return corrupt("workspace parameters and the 'combine' kernel (or the backward's "
-                     "'scratch_bytes') must come together");
-    if (!a.backward && !a.followUps.empty())
-      return corrupt("'follow_ups' belong to backward artifacts");
-    if (a.backend == Backend::Cuda && a.backward && a.followUps.size() != 2)
-      return corrupt("a GPU backward artifact runs two follow-up kernels (dK/dV, dQ), got " +
-                     std::to_string(a.followUps.size()));
+    // The launches an artifact of its kind runs, in order: a workspace
+    // parameter without a buffer, split rows never merged, or a backward
+    // missing a kernel would each run something wrong.
+    std::vector<LaunchRole> roles;
+    for (const KernelLaunch &l : a.launches)
+      roles.push_back(l.role);
+    const bool gpuBackward = a.backend == Backend::Cuda && a.backward;
+    const bool combine = roles.size() == 2 && roles[1] == LaunchRole::Combine;
+    const bool rolesFit =
+        gpuBackward ? roles == std::vector<LaunchRole>{LaunchRole::BackwardRows,
+                                                       LaunchRole::BackwardKeyValue,
+                                                       LaunchRole::BackwardQuery}
+        : a.backend == Backend::Cpu
+            ? roles == std::vector<LaunchRole>{LaunchRole::Attention}
+            : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
+    if (!rolesFit)
+      return corrupt("launches " + j.at("launches").dump().substr(0, 200) +
+                     " are not those of a " + (a.backward ? "backward" : "forward") + " " +
+                     backendName(a.backend) + " artifact");
+    if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
+        (combine && !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
+      return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
+                     "backward's scratch) must come together");
     const json &shape = j.at("shape");
     a.shape.batch = integer<int64_t>(shape, "batch");
     a.shape.headsQ = integer<int64_t>(shape, "heads_q");
@@ -369,10 +325,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     // A GPU kernel takes the stats table exactly when it calibrates: one
     // without the slot would be launched with stats it ignores, one with it
     // but no flag with a null table.
-    if (a.backend == Backend::Cuda && usesTensor(a.params, ParamSlot::kStats) != a.calibrate)
+    if (a.backend == Backend::Cuda && usesTensor(a.launches, ParamSlot::kStats) != a.calibrate)
       return corrupt("'calibrate' and the stats parameters (tensor 9) must come together");
     a.thresholds = j.value("thresholds", false); // absent before threshold mode existed
-    if (a.backend == Backend::Cuda && usesTensor(a.params, ParamSlot::kThresholds) != a.thresholds)
+    if (a.backend == Backend::Cuda &&
+        usesTensor(a.launches, ParamSlot::kThresholds) != a.thresholds)
       return corrupt("'thresholds' and the threshold parameters (tensor 10) must come together");
     if (a.calibrate && a.thresholds)
       return corrupt("'calibrate' and 'thresholds' exclude each other");
@@ -382,7 +339,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("'backward' reads the log-sum-exp a forward with 'saves_lse' wrote; one "
                      "artifact is not both");
     if (a.backend == Backend::Cuda && !a.backward &&
-        usesTensor(a.params, ParamSlot::kLse) != a.savesLse)
+        usesTensor(a.launches, ParamSlot::kLse) != a.savesLse)
       return corrupt("'saves_lse' and the lse parameters (tensor 11) must come together");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = integer<int64_t>(j, "kept_tiles");

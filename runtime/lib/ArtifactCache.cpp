@@ -22,7 +22,10 @@ namespace {
 /// What an artifact costs the memory tier: its code, plus a rough allowance
 /// for the metadata so that tiny artifacts are not free.
 size_t footprint(const Artifact &a) {
-  return a.code.size() + a.config.size() + a.params.size() * sizeof(ParamSlot) + 512;
+  size_t params = 0;
+  for (const KernelLaunch &l : a.launches)
+    params += l.params.size();
+  return a.code.size() + a.config.size() + params * sizeof(ParamSlot) + 512;
 }
 
 } // namespace

@@ -52,34 +52,17 @@ Expected<std::shared_ptr<GpuKernel>> GpuExecutor::load(const Artifact &artifact)
   auto kernel = std::make_shared<GpuKernel>();
   kernel->driver_ = driver_;
   kernel->module_ = *module;
-  auto fn = driver_->getFunction(*module, artifact.entry);
-  if (!fn)
-    return fn.error();
-  kernel->function_ = *fn;
-  if (artifact.hasCombine()) {
-    auto combine = driver_->getFunction(*module, artifact.combine.entry);
-    if (!combine)
-      return combine.error();
-    kernel->combine_ = *combine;
-  }
-  for (const KernelLaunch &follow : artifact.followUps) {
-    auto f = driver_->getFunction(*module, follow.entry);
-    if (!f)
-      return f.error();
-    if (follow.sharedBytes > 0)
-      if (Error e = driver_->setDynamicSharedBytes(*f, follow.sharedBytes))
+  for (const KernelLaunch &l : artifact.launches) {
+    auto fn = driver_->getFunction(*module, l.entry);
+    if (!fn)
+      return fn.error(); // `kernel` owns the module and unloads it as it goes
+    // Opt in whenever dynamic shared memory is used: the 48 KiB default
+    // counts static shared memory too, so exactly 48 KiB dynamic already fails.
+    if (l.sharedBytes > 0)
+      if (Error e = driver_->setDynamicSharedBytes(*fn, l.sharedBytes))
         return e.withContext(fmt::format("kernel '{}' needs {} bytes of shared memory on {}",
-                                         follow.entry, follow.sharedBytes, driver_->device().name));
-    kernel->followUps_.push_back(*f);
-  }
-  // Opt in whenever dynamic shared memory is used: the 48 KiB default
-  // counts static shared memory too, so exactly 48 KiB dynamic already fails.
-  if (artifact.sharedBytes > 0) {
-    if (Error e = driver_->setDynamicSharedBytes(*fn, artifact.sharedBytes)) {
-      // `kernel` owns the module and unloads it as it goes.
-      return e.withContext(fmt::format("kernel needs {} bytes of shared memory on {}",
-                                       artifact.sharedBytes, driver_->device().name));
-    }
+                                         l.entry, l.sharedBytes, driver_->device().name));
+    kernel->functions_.push_back(*fn);
   }
   kernel->artifact_ = artifact;
   kernel->tensorMaps_ = std::make_unique<TensorMapCache>(*driver_);
@@ -118,7 +101,7 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
                              t->seqQ(), t->causal() ? ", causal" : "", a.shape.headsQ, a.blockQ,
                              a.blockK, a.shape.seqQ, a.shape.seqK, a.causal ? ", causal" : ""));
   // One thread block per (head, query block): the grid was sized for it.
-  if (static_cast<int64_t>(a.grid[0]) % (t->heads() * t->queryBlocks()) != 0)
+  if (static_cast<int64_t>(a.mainLaunch().grid[0]) % (t->heads() * t->queryBlocks()) != 0)
     return Error(ErrorCode::ShapeMismatch, "mask tables have a different number of rows than the "
                                            "kernel's grid");
   return Error::success();
@@ -208,8 +191,6 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
     return Error(ErrorCode::WrongDevice, fmt::format("backward: the lse buffer is not device "
                                                      "memory of {}",
                                                      driver_->device().name));
-  if (kernel.followUpFunctions().size() != a.followUps.size())
-    return Error(ErrorCode::Internal, "backward kernel's follow-up functions were not loaded");
   Buffers buffers;
   buffers.views[0] = &t.q;
   buffers.views[1] = &t.k;
@@ -220,28 +201,7 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
   buffers.views[ParamSlot::kDk] = &t.dk;
   buffers.views[ParamSlot::kDv] = &t.dv;
   buffers.lse = t.lse;
-  // delta = rowsum(dout * out) lives in a scratch of this launch's own,
-  // ordered on its stream like split-KV's workspace.
-  if (a.scratchBytes > 0) {
-    auto allocated = driver_->allocAsync(a.scratchBytes, stream);
-    if (!allocated)
-      return allocated.error().withContext("backward scratch");
-    buffers.workspace = *allocated;
-    buffers.workspaceBytes = a.scratchBytes;
-  }
-  Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
-                              buffers, stream);
-  for (size_t i = 0; i < a.followUps.size() && !launched; ++i) {
-    const KernelLaunch &f = a.followUps[i];
-    launched = launchWith(kernel, kernel.followUpFunctions()[i], f.params, f.grid, f.block,
-                          f.sharedBytes, buffers, stream);
-  }
-  if (buffers.workspace) {
-    Error freed = driver_->freeAsync(buffers.workspace, stream);
-    if (!launched)
-      return freed;
-  }
-  return launched;
+  return runLaunches(kernel, buffers, stream);
 }
 
 Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -286,20 +246,27 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
   buffers.thresholds = thresholds;
   buffers.lse = lse;
 
-  // Split-KV parts leave partial results in a workspace of this launch's
-  // own, ordered on its stream: allocated before, freed after the combine.
-  if (a.hasCombine()) {
-    auto allocated = driver_->allocAsync(a.combine.workspaceBytes, stream);
+  return runLaunches(kernel, buffers, stream);
+}
+
+Error GpuExecutor::runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const {
+  const Artifact &a = kernel.artifact();
+  if (kernel.functions().size() != a.launches.size())
+    return Error(ErrorCode::Internal, "the kernel's functions were not all loaded");
+  // Split-KV's parts and the backward's delta and lse go through a
+  // workspace of this call's own, ordered on its stream: allocated before
+  // the first launch, freed after the last, so calls on other streams never
+  // share one.
+  if (a.workspaceBytes > 0) {
+    auto allocated = driver_->allocAsync(a.workspaceBytes, stream);
     if (!allocated)
-      return allocated.error().withContext("split-KV workspace");
+      return allocated.error().withContext(a.backward ? "backward scratch" : "split-KV workspace");
     buffers.workspace = *allocated;
-    buffers.workspaceBytes = a.combine.workspaceBytes;
+    buffers.workspaceBytes = a.workspaceBytes;
   }
-  Error launched = launchWith(kernel, kernel.function(), a.params, a.grid, a.block, a.sharedBytes,
-                              buffers, stream);
-  if (!launched && a.hasCombine())
-    launched = launchWith(kernel, kernel.combineFunction(), a.combine.params, a.combine.grid,
-                          a.combine.block, 0, buffers, stream);
+  Error launched = Error::success();
+  for (size_t i = 0; i < a.launches.size() && !launched; ++i)
+    launched = launchOne(kernel, kernel.functions()[i], a.launches[i], buffers, stream);
   if (buffers.workspace) {
     Error freed = driver_->freeAsync(buffers.workspace, stream);
     if (!launched)
@@ -308,13 +275,9 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
   return launched;
 }
 
-Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
-                              const std::vector<ParamSlot> &params,
-                              const std::array<uint32_t, 3> &grid,
-                              const std::array<uint32_t, 3> &block, uint32_t sharedBytes,
-                              const Buffers &buffers, CuStream stream) const {
-  static const char *names[] = {"query", "key", "value", "out", "",     "",   "",   "",
-                                "",      "",    "",      "",    "dout", "dq", "dk", "dv"};
+Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const KernelLaunch &launch,
+                             const Buffers &buffers, CuStream stream) const {
+  const std::vector<ParamSlot> &params = launch.params;
   const Artifact &a = kernel.artifact();
   // Contiguous rank-3 buffers: the stats [Hq, QB, KB] and the lse [B, Hq, Sq].
   const uint64_t statsSizes[3] = {uint64_t(a.shape.headsQ),
@@ -391,13 +354,15 @@ Error GpuExecutor::launchWith(const GpuKernel &kernel, CuFunction fn,
     case ParamField::TensorMap: {
       auto address = kernel.tensorMaps_->get(t, slot.boxRows, slot.boxCols);
       if (!address)
-        return address.error().withContext(fmt::format("tensor '{}'", names[slot.tensor]));
+        return address.error().withContext(
+            fmt::format("tensor '{}'", tensorSlotName(slot.tensor)));
       values[i] = static_cast<uint64_t>(*address);
       break;
     }
     }
   }
-  return driver_->launch(fn, grid.data(), block.data(), sharedBytes, stream, pointers.data());
+  return driver_->launch(fn, launch.grid.data(), launch.block.data(), launch.sharedBytes, stream,
+                         pointers.data());
 }
 
 } // namespace sieve::runtime

@@ -48,18 +48,23 @@ std::string sha256Hex(const std::string &bytes) {
 
 std::string kernelDigest(const Artifact &a) {
   // The launch contract in a text of its own (not the metadata JSON), so
-  // that a change of the artifact's file format alone changes no digest.
-  std::string contract =
-      fmt::format("backend {} chip {} align {} unit-inner-stride {}\n",
-                  runtime::backendName(a.backend), a.chip, a.alignBytes, a.unitInnerStride);
-  contract += launchText("main", a.entry, a.grid, a.block, a.sharedBytes, a.params);
-  if (a.hasCombine())
-    contract += launchText("combine", a.combine.entry, a.combine.grid, a.combine.block, 0,
-                           a.combine.params) +
-                fmt::format("workspace {}\n", a.combine.workspaceBytes);
-  for (const runtime::KernelLaunch &l : a.followUps)
-    contract += launchText("follow-up", l.entry, l.grid, l.block, l.sharedBytes, l.params);
-  contract += fmt::format("scratch {}\n", a.scratchBytes);
+  // that a change of the artifact's file format alone changes no digest:
+  // this is the text the attested record of 2026-12-02 hashed, when an
+  // artifact held a main launch, a combine launch with the workspace, and
+  // the backward's follow-up launches with a scratch.
+  std::string contract = fmt::format("backend {} chip {} align {} unit-inner-stride {}\n",
+                                     runtime::backendName(a.backend), a.chip, a.alignBytes,
+                                     a.unitInnerStride);
+  for (const runtime::KernelLaunch &l : a.launches) {
+    const bool combine = l.role == runtime::LaunchRole::Combine;
+    const bool followUp = l.role == runtime::LaunchRole::BackwardKeyValue ||
+                          l.role == runtime::LaunchRole::BackwardQuery;
+    contract += launchText(combine ? "combine" : followUp ? "follow-up" : "main", l.entry, l.grid,
+                           l.block, l.sharedBytes, l.params);
+    if (combine)
+      contract += fmt::format("workspace {}\n", a.workspaceBytes);
+  }
+  contract += fmt::format("scratch {}\n", a.backward ? a.workspaceBytes : 0);
   return sha256Hex(contract + a.code);
 }
 

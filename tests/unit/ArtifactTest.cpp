@@ -16,16 +16,18 @@ Artifact sampleArtifact() {
   Artifact a;
   a.backend = Backend::Cuda;
   a.chip = "sm_90a";
-  a.entry = "sieve_attention";
   a.code = "//\n.version 8.0\n.target sm_90a\n// body\n";
-  a.grid = {32, 2, 1};
-  a.block = {64, 1, 1};
-  a.sharedBytes = 81920;
+  KernelLaunch attention;
+  attention.entry = "sieve_attention";
+  attention.grid = {32, 2, 1};
+  attention.block = {64, 1, 1};
+  attention.sharedBytes = 81920;
+  attention.params = memrefDescriptorParams();
+  a.launches = {attention};
   a.variant = "mma";
   a.config = "mma block_q=64 block_k=64 key_tile=64 stages=2 warps=4";
   a.unitInnerStride = true;
   a.alignBytes = 16;
-  a.params = memrefDescriptorParams();
   a.shape = {2, 4, 2, 512, 384, 64, DType::BF16};
   a.causal = true;
   a.scale = 0.125;
@@ -55,14 +57,17 @@ TEST_F(ArtifactTest, SaveLoadRoundTrip) {
   auto b = Artifact::load(stem() + ".json");
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(b->code, a.code);
-  EXPECT_EQ(b->grid, a.grid);
-  EXPECT_EQ(b->block, a.block);
-  EXPECT_EQ(b->sharedBytes, a.sharedBytes);
+  ASSERT_EQ(b->launches.size(), 1u);
+  EXPECT_EQ(b->mainLaunch().role, LaunchRole::Attention);
+  EXPECT_EQ(b->mainLaunch().entry, "sieve_attention");
+  EXPECT_EQ(b->mainLaunch().grid, a.mainLaunch().grid);
+  EXPECT_EQ(b->mainLaunch().block, a.mainLaunch().block);
+  EXPECT_EQ(b->mainLaunch().sharedBytes, a.mainLaunch().sharedBytes);
   EXPECT_EQ(b->variant, a.variant);
   EXPECT_EQ(b->config, a.config);
   EXPECT_EQ(b->unitInnerStride, a.unitInnerStride);
   EXPECT_EQ(b->alignBytes, a.alignBytes);
-  EXPECT_EQ(b->params, a.params);
+  EXPECT_EQ(b->mainLaunch().params, a.mainLaunch().params);
   EXPECT_EQ(b->shape, a.shape);
   EXPECT_EQ(b->causal, a.causal);
   EXPECT_EQ(b->scale, a.scale);
@@ -77,11 +82,11 @@ TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   ParamSlot map{1, ParamField::TensorMap, 0};
   map.boxRows = 128;
   map.boxCols = 64;
-  a.params.push_back(map);
+  a.launches[0].params.push_back(map);
   ASSERT_FALSE(a.save(stem()));
   auto b = Artifact::load(stem() + ".json");
   ASSERT_TRUE(b) << b.error().str();
-  ASSERT_EQ(b->params.back(), map);
+  ASSERT_EQ(b->mainLaunch().params.back(), map);
 
   // A box TMA cannot load is a corrupt artifact, not a launch-time surprise.
   std::string meta = *readFile(stem() + ".json");
@@ -105,16 +110,19 @@ Artifact splitArtifact() {
     return slots;
   };
   for (const ParamSlot &slot : workspaceSlots())
-    a.params.push_back(slot);
-  a.combine.entry = "sieve_combine";
-  a.combine.grid = {96, 2, 1};
-  a.combine.block = {256, 1, 1};
-  a.combine.params = memrefDescriptorParams(1);
-  for (ParamSlot &slot : a.combine.params)
-    slot.tensor = 3; // out
+    a.launches[0].params.push_back(slot);
+  KernelLaunch combine;
+  combine.role = LaunchRole::Combine;
+  combine.entry = "sieve_combine";
+  combine.grid = {96, 2, 1};
+  combine.block = {256, 1, 1};
+  combine.params = memrefDescriptorParams(1);
+  for (ParamSlot &slot : combine.params)
+    slot.tensor = kOut;
   for (const ParamSlot &slot : workspaceSlots())
-    a.combine.params.push_back(slot);
-  a.combine.workspaceBytes = 6 * 2 * 64 * 65 * 4;
+    combine.params.push_back(slot);
+  a.launches.push_back(combine);
+  a.workspaceBytes = 6 * 2 * 64 * 65 * 4;
   return a;
 }
 
@@ -124,25 +132,31 @@ TEST_F(ArtifactTest, CombineLaunchRoundTripsAndIsChecked) {
   auto b = Artifact::load(stem() + ".json");
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_TRUE(b->hasCombine());
-  EXPECT_EQ(b->combine.entry, "sieve_combine");
-  EXPECT_EQ(b->combine.grid, a.combine.grid);
-  EXPECT_EQ(b->combine.block, a.combine.block);
-  EXPECT_EQ(b->combine.params, a.combine.params);
-  EXPECT_EQ(b->combine.workspaceBytes, a.combine.workspaceBytes);
-  EXPECT_EQ(b->params, a.params);
+  ASSERT_EQ(b->launches.size(), 2u);
+  const KernelLaunch *combine = b->launch(LaunchRole::Combine);
+  ASSERT_NE(combine, nullptr);
+  EXPECT_EQ(combine->entry, "sieve_combine");
+  EXPECT_EQ(combine->grid, a.launches[1].grid);
+  EXPECT_EQ(combine->block, a.launches[1].block);
+  EXPECT_EQ(combine->params, a.launches[1].params);
+  EXPECT_EQ(b->workspaceBytes, a.workspaceBytes);
+  EXPECT_EQ(b->mainLaunch().params, a.mainLaunch().params);
   EXPECT_FALSE(b->maskAtLaunch()) << "the workspace is not a run-time mask table";
   EXPECT_FALSE(Artifact::load((dir_ / "none.json").string()));
 
-  // A workspace parameter with no combine kernel, or a combine kernel with
-  // no workspace, is corrupt: one would launch without its buffer, the
-  // other leave the parts unmerged.
+  // A workspace parameter with no workspace bytes, a combine kernel with no
+  // workspace, or a combine launch first is corrupt: one would launch
+  // without its buffer, another leave the parts unmerged.
   Artifact noCombine = a;
-  noCombine.combine = CombineLaunch{};
+  noCombine.launches.pop_back();
+  noCombine.workspaceBytes = 0;
   Artifact noWorkspace = sampleArtifact();
-  noWorkspace.combine = a.combine;
+  noWorkspace.launches.push_back(a.launches[1]);
   Artifact emptyWorkspace = a;
-  emptyWorkspace.combine.workspaceBytes = 0;
-  for (const Artifact *bad : {&noCombine, &noWorkspace, &emptyWorkspace}) {
+  emptyWorkspace.workspaceBytes = 0;
+  Artifact combineFirst = a;
+  std::swap(combineFirst.launches[0], combineFirst.launches[1]);
+  for (const Artifact *bad : {&noCombine, &noWorkspace, &emptyWorkspace, &combineFirst}) {
     auto c = Artifact::fromMetadataJson(bad->metadataJson(), bad->code);
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact) << c.error().str();
@@ -155,13 +169,13 @@ TEST_F(ArtifactTest, CalibrationFlagAndStatsParametersAgree) {
   Artifact a = sampleArtifact();
   a.calibrate = true;
   for (ParamField f : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset})
-    a.params.push_back({ParamSlot::kStats, f, 0});
+    a.launches[0].params.push_back({ParamSlot::kStats, f, 0});
   for (ParamField f : {ParamField::Size, ParamField::Stride})
     for (int d = 0; d < 3; ++d)
-      a.params.push_back({ParamSlot::kStats, f, d});
+      a.launches[0].params.push_back({ParamSlot::kStats, f, d});
   auto good = Artifact::fromMetadataJson(a.metadataJson(), a.code);
   ASSERT_TRUE(good) << good.error().str();
-  EXPECT_EQ(good->params, a.params);
+  EXPECT_EQ(good->mainLaunch().params, a.mainLaunch().params);
   Artifact flagOnly = sampleArtifact();
   flagOnly.calibrate = true;
   Artifact slotsOnly = a;

@@ -43,8 +43,8 @@ TEST(CacheEntry, RoundTrip) {
   auto b = decodeCacheEntry(bytes, a.cacheKey);
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(b->code, a.code);
-  EXPECT_EQ(b->grid, a.grid);
-  EXPECT_EQ(b->params, a.params);
+  EXPECT_EQ(b->mainLaunch().grid, a.mainLaunch().grid);
+  EXPECT_EQ(b->mainLaunch().params, a.mainLaunch().params);
   EXPECT_EQ(b->shape, a.shape);
   EXPECT_EQ(b->cacheKey, a.cacheKey);
 }

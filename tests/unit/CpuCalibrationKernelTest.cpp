@@ -164,13 +164,13 @@ TEST(CpuCalibrationKernel, ApiErrors) {
   EXPECT_TRUE(gpuArtifact->calibrate);
   EXPECT_EQ(gpuArtifact->variant, "simt");
   int statsSlots = 0;
-  for (const runtime::ParamSlot &slot : gpuArtifact->params)
+  for (const runtime::ParamSlot &slot : gpuArtifact->mainLaunch().params)
     statsSlots += slot.tensor == runtime::ParamSlot::kStats;
   EXPECT_EQ(statsSlots, 9); // pointers, offset, 3 sizes, 3 strides
   auto gpuBack =
       runtime::Artifact::fromMetadataJson(gpuArtifact->metadataJson(), gpuArtifact->code);
   ASSERT_TRUE(gpuBack) << gpuBack.error().str();
-  EXPECT_EQ(gpuBack->params, gpuArtifact->params);
+  EXPECT_EQ(gpuBack->mainLaunch().params, gpuArtifact->mainLaunch().params);
   // The flag survives the artifact's metadata.
   auto back = runtime::Artifact::fromMetadataJson((*artifact)->metadataJson(), (*artifact)->code);
   ASSERT_TRUE(back) << back.error().str();

@@ -157,7 +157,7 @@ TEST(ThresholdMode, MisuseIsRefusedByName) {
   ASSERT_TRUE(gpu) << gpu.error().str();
   EXPECT_EQ(gpu->variant, "simt");
   int slots = 0;
-  for (const runtime::ParamSlot &slot : gpu->params)
+  for (const runtime::ParamSlot &slot : gpu->mainLaunch().params)
     slots += slot.tensor == runtime::ParamSlot::kThresholds;
   EXPECT_EQ(slots, 5);
   auto back = runtime::Artifact::fromMetadataJson(gpu->metadataJson(), gpu->code);

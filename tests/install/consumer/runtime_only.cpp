@@ -108,6 +108,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   std::printf("loaded %s (%s), grid %u; no GPU here: %s\n", argv[1], artifact->variant.c_str(),
-              artifact->grid[0], gpu.error().message().c_str());
+              artifact->mainLaunch().grid[0], gpu.error().message().c_str());
   return 0;
 }

@@ -55,8 +55,14 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                        llvm::cl::init(3)};
 };
 
-/// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary.
+/// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary:
+/// the two halves below.
 void buildSieveToPtxPipeline(mlir::OpPassManager &pm, const PtxPipelineOptions &options);
+/// sieve.attention -> tables -> gpu.func kernels, each with its launch
+/// contract (#sieve.launch), the host side of each op erased.
+void buildSieveToGpuKernelsPipeline(mlir::OpPassManager &pm, const PtxPipelineOptions &options);
+/// The kernels' gpu.modules -> NVVM -> PTX in a gpu.binary.
+void buildGpuKernelsToPtxPipeline(mlir::OpPassManager &pm, const PtxPipelineOptions &options);
 struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions> {
   Option<bool> splitKv{*this, "split-kv",
                        llvm::cl::desc("Cut long rows as a GPU of `workers` SMs would "

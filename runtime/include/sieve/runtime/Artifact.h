@@ -11,6 +11,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/DType.h"
+#include "sieve/runtime/LaunchContract.h"
 
 #include <array>
 #include <cstdint>
@@ -33,83 +34,27 @@ struct ProblemShape {
   std::string str() const;
 };
 
-/// The kernels take each tensor as an MLIR memref descriptor, expanded into
-/// scalar parameters: allocated pointer, aligned pointer, offset, 4 sizes,
-/// 4 strides. A slot says which of those a parameter is. Hopper kernels
-/// also take TMA descriptors (`TensorMap`): the device address of a
-/// 128-byte CUtensorMap of the tensor whose box is `boxCols` x `boxRows`
-/// (128-byte swizzle), which the runtime encodes at launch.
-/// The generic kernel also takes the mask's row tables (RowTables.h) as
-/// rank-1 memref descriptors: "tensors" 4-7 (kFirstTable + 0 heads, 1 query
-/// blocks, 2 row spans, 3 key blocks), supplied at launch. Kernels with
-/// split-KV rows take the f32 workspace the runtime allocates per launch as
-/// a rank-1 memref descriptor, "tensor" 8 (kWorkspace).
-enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
-struct ParamSlot {
-  static constexpr int kFirstTable = 4;
-  static constexpr int kWorkspace = 8;
-  /// The calibration variant's f32 stats [Hq, QB, KB] (contiguous, rank 3).
-  static constexpr int kStats = 9;
-  /// Threshold mode's f32 thresholds [Hq] (contiguous, rank 1).
-  static constexpr int kThresholds = 10;
-  /// The per-row log-sum-exp, f32 [B, Hq, Sq] (contiguous, rank 3): written
-  /// by a forward that saves it, read by the backward.
-  static constexpr int kLse = 11;
-  /// The backward's rank-4 tensors: dout (like out), dq, dk, dv.
-  static constexpr int kDout = 12, kDq = 13, kDk = 14, kDv = 15;
-  int tensor = 0; // 0 q, 1 k, 2 v, 3 out, 4-7 row tables, 8 workspace, 9 stats, 10 thresholds,
-                  // 11 lse, 12 dout, 13 dq, 14 dk, 15 dv
-  ParamField field = ParamField::AlignedPtr;
-  int dim = 0;                      // for Size and Stride
-  int64_t boxRows = 0, boxCols = 0; // for TensorMap
-  bool operator==(const ParamSlot &o) const {
-    return tensor == o.tensor && field == o.field && dim == o.dim && boxRows == o.boxRows &&
-           boxCols == o.boxCols;
-  }
-};
-/// The standard layout of four rank-4 memref descriptors.
-std::vector<ParamSlot> memrefDescriptorParams(int numTensors = 4);
-
-/// The second kernel of a split-KV artifact: it merges the parts that long
-/// rows were cut into (their partial outputs in the workspace) into `out`.
-/// It runs after the attention kernel, on the same stream.
-struct CombineLaunch {
-  std::string entry; // empty: the artifact has no split rows
-  std::array<uint32_t, 3> grid{1, 1, 1};
-  std::array<uint32_t, 3> block{1, 1, 1};
-  std::vector<ParamSlot> params;
-  uint64_t workspaceBytes = 0; // the f32 buffer both kernels take
-};
-
-/// A further kernel of a multi-kernel artifact (the backward's dK/dV and
-/// dQ kernels), launched after the main one on the same stream.
-struct KernelLaunch {
-  std::string entry;
-  std::array<uint32_t, 3> grid{1, 1, 1};
-  std::array<uint32_t, 3> block{1, 1, 1};
-  uint32_t sharedBytes = 0;
-  std::vector<ParamSlot> params;
-};
-
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 5;
+  static constexpr int kVersion = 6; // 6: a list of launches with roles
 
   Backend backend = Backend::Cpu;
-  std::string chip;  // "sm_90a", "sm_80", or "host"
-  std::string entry; // kernel name (CUDA) or function symbol (CPU)
-  std::string code;  // PTX text, or LLVM-dialect MLIR text
-  std::array<uint32_t, 3> grid{1, 1, 1};
-  std::array<uint32_t, 3> block{1, 1, 1};
-  uint32_t sharedBytes = 0; // dynamic shared memory
-  std::string variant;      // "wgmma", "mma", "simt" (CUDA) or "loops" (CPU)
-  std::string config;       // the kernel configuration the compiler chose, for people
+  std::string chip; // "sm_90a", "sm_80", or "host"
+  std::string code; // PTX text, or LLVM-dialect MLIR text
+  /// The kernels to launch, in order, on one stream (LaunchContract.h): the
+  /// attention kernel, then split-KV's combine; or the backward's rows,
+  /// key-value and query kernels. A CPU artifact has one, its host function.
+  std::vector<KernelLaunch> launches;
+  /// The f32 buffer the launches share (TensorSlot kWorkspace: split-KV's
+  /// parts, the backward's delta and lse), allocated per call; 0: none.
+  uint64_t workspaceBytes = 0;
+  std::string variant; // "wgmma", "mma", "simt", "generic" (CUDA) or "loops" (CPU)
+  std::string config;  // the kernel configuration the compiler chose, for people
   /// Layout the kernel assumes of every tensor: the head dimension has stride
   /// 1 (`unitInnerStride`), and the base and all other strides are multiples
   /// of `alignBytes` bytes (0: no alignment assumed). Launches check both.
   bool unitInnerStride = false;
   uint32_t alignBytes = 0;
-  std::vector<ParamSlot> params;
   ProblemShape shape;
   bool causal = false;
   /// The calibration variant (KernelSpec::calibrate): the kernel takes a
@@ -128,16 +73,16 @@ struct Artifact {
   /// (on the GPU, parameter "tensor" 11, ParamSlot::kLse).
   bool savesLse = false;
   /// The backward pass (KernelSpec::backward): the kernels take q, k, v,
-  /// out, dout, lse and write dq, dk, dv. On the GPU the main kernel
-  /// computes delta = rowsum(dout * out) into an f32 scratch of
-  /// `scratchBytes` (parameter "tensor" 8) and `followUps` (dK/dV, then dQ)
-  /// run after it.
+  /// out, dout, lse and write dq, dk, dv (on the GPU three launches: rows,
+  /// key-value, query).
   bool backward = false;
-  std::vector<KernelLaunch> followUps;
-  uint64_t scratchBytes = 0;
-  /// Split-KV: the combine kernel and the workspace (none when `entry` is empty).
-  CombineLaunch combine;
-  bool hasCombine() const { return !combine.entry.empty(); }
+  /// The launch of `role`, or null.
+  const KernelLaunch *launch(LaunchRole role) const;
+  /// The first launch (the attention kernel, the backward's rows kernel, the
+  /// CPU's host function).
+  const KernelLaunch &mainLaunch() const { return launches.front(); }
+  /// Split-KV: whether a combine kernel merges split rows' parts.
+  bool hasCombine() const { return launch(LaunchRole::Combine) != nullptr; }
   /// Whether the kernel reads the mask at launch (the generic variant):
   /// launches must then pass row tables made for this shape.
   bool maskAtLaunch() const;

@@ -24,18 +24,14 @@ class GpuKernel {
 public:
   ~GpuKernel();
   const Artifact &artifact() const { return artifact_; } // `code` is dropped once loaded
-  CuFunction function() const { return function_; }
-  /// Split-KV's combine kernel (null when the artifact has none).
-  CuFunction combineFunction() const { return combine_; }
-  /// The functions of Artifact::followUps, in order.
-  const std::vector<CuFunction> &followUpFunctions() const { return followUps_; }
+  /// The function of each of Artifact::launches, in order.
+  const std::vector<CuFunction> &functions() const { return functions_; }
 
 private:
   friend class GpuExecutor;
   const CudaDriver *driver_ = nullptr;
   CuModule module_ = nullptr;
-  CuFunction function_ = nullptr, combine_ = nullptr;
-  std::vector<CuFunction> followUps_;
+  std::vector<CuFunction> functions_;
   Artifact artifact_;
   std::unique_ptr<TensorMapCache> tensorMaps_; // for kernels that take TMA descriptors
 };
@@ -83,8 +79,8 @@ public:
   Error forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                 const TensorView &v, const TensorView &out, float *lse, CuStream stream) const;
 
-  /// Runs a backward artifact (Artifact::backward) on `stream`: the delta
-  /// kernel into a scratch allocated on the stream, then the dK/dV and dQ
+  /// Runs a backward artifact (Artifact::backward) on `stream`: the rows
+  /// kernel into a workspace allocated on the stream, then the dK/dV and dQ
   /// kernels. Does not synchronize.
   Error backward(const GpuKernel &kernel, const BackwardTensors &tensors, CuStream stream) const;
 
@@ -103,10 +99,13 @@ private:
     const float *thresholds = nullptr;
     const float *lse = nullptr;
   };
-  /// One kernel of the artifact with its parameters filled in.
-  Error launchWith(const GpuKernel &kernel, CuFunction fn, const std::vector<ParamSlot> &params,
-                   const std::array<uint32_t, 3> &grid, const std::array<uint32_t, 3> &block,
-                   uint32_t sharedBytes, const Buffers &buffers, CuStream stream) const;
+  /// Every launch of the artifact, in order on `stream`, each kernel's
+  /// parameters found by slot in `buffers`; the workspace, when the
+  /// artifact has one, is allocated on the stream before and freed after.
+  Error runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const;
+  /// One launch with its parameters filled in.
+  Error launchOne(const GpuKernel &kernel, CuFunction fn, const KernelLaunch &launch,
+                  const Buffers &buffers, CuStream stream) const;
   /// launch(), calibrate() and forward(): the checks, then the kernels.
   Error launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                       const TensorView &v, const TensorView &out, CuStream stream,

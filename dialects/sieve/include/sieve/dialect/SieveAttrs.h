@@ -5,6 +5,7 @@
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "sieve/runtime/LaunchContract.h"
 
 #define GET_ATTRDEF_CLASSES
 #include "sieve/dialect/SieveAttrs.h.inc"

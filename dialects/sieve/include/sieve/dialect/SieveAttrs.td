@@ -37,4 +37,58 @@ def Sieve_BlockMaskAttr : AttrDef<Sieve_Dialect, "BlockMask"> {
   }];
 }
 
+def Sieve_ParamAttr : AttrDef<Sieve_Dialect, "Param"> {
+  let mnemonic = "param";
+  let summary = "One kernel parameter: a field of a launch buffer's descriptor";
+  let description = [{
+    Names which scalar of which buffer a GPU kernel's parameter is, in the
+    slot numbering the runtime finds buffers by
+    (runtime/include/sieve/runtime/LaunchContract.h): a memref descriptor's
+    allocated or aligned pointer, offset, size or stride of a dimension, or
+    a TMA descriptor of a rank-4 tensor with its box:
+
+    ```mlir
+    #sieve.param<query.aligned>  #sieve.param<key.size[2]>
+    #sieve.param<value.tensor_map[64x64]>  #sieve.param<workspace.stride[0]>
+    ```
+  }];
+  let parameters = (ins "int32_t":$tensor, "int32_t":$field, "int32_t":$dim,
+                        "int64_t":$boxRows, "int64_t":$boxCols);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    static ParamAttr get(::mlir::MLIRContext *ctx, const ::sieve::runtime::ParamSlot &slot);
+    ::sieve::runtime::ParamSlot getSlot() const;
+  }];
+}
+
+def Sieve_LaunchAttr : AttrDef<Sieve_Dialect, "Launch"> {
+  let mnemonic = "launch";
+  let summary = "How the runtime launches a GPU kernel";
+  let description = [{
+    The launch contract the GPU lowering attaches to each kernel it emits
+    (`sieve.launch` on the gpu.func) and the compiler copies into the
+    artifact: the kernel's role in its artifact's sequence of launches, its
+    grid and block, the dynamic shared memory it takes, the f32 workspace
+    the launches share (bytes; 0: none), the alignment in bytes it assumes of
+    every tensor's base and outer strides (0: none), and its parameters in
+    order.
+
+    ```mlir
+    #sieve.launch<combine, grid = [6, 2, 1], block = [256, 1, 1], shared = 0,
+                  workspace = 4096, align = 0, params = [#sieve.param<out.aligned>, ...]>
+    ```
+  }];
+  let parameters = (ins "int32_t":$role, ArrayRefParameter<"int32_t">:$grid,
+                        ArrayRefParameter<"int32_t">:$block, "int64_t":$sharedBytes,
+                        "int64_t":$workspaceBytes, "int64_t":$alignBytes,
+                        ArrayRefParameter<"ParamAttr">:$params);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The runtime's KernelLaunch for the kernel named `entry`.
+    ::sieve::runtime::KernelLaunch getLaunch(::llvm::StringRef entry) const;
+  }];
+}
+
 #endif // SIEVE_ATTRS_TD

@@ -3,6 +3,8 @@
 #define SIEVE_DIALECT_SIEVEDIALECT_H
 
 #include "mlir/IR/Dialect.h"
+// The dialect's discardable attributes (sieve.launch) are its own.
+#include "sieve/dialect/SieveAttrs.h"
 
 #include "sieve/dialect/SieveDialect.h.inc"
 

@@ -20,6 +20,14 @@ def Sieve_Dialect : Dialect {
   }];
   let cppNamespace = "::sieve::dialect";
   let useDefaultAttributePrinterParser = 1;
+  // What the GPU lowering leaves on each kernel (gpu.func) for the compiler
+  // to read: its launch contract, and for people the body it runs and the
+  // configuration the lowering chose.
+  let discardableAttrs = (ins
+    "::sieve::dialect::LaunchAttr":$launch,
+    "::mlir::StringAttr":$variant,
+    "::mlir::StringAttr":$config
+  );
 }
 
 class Sieve_Op<string mnemonic, list<Trait> traits = []>

@@ -8,7 +8,7 @@
 #ifndef SIEVE_PASSES_MMAATTENTIONKERNEL_H
 #define SIEVE_PASSES_MMAATTENTIONKERNEL_H
 
-#include "LoweringUtils.h"
+#include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 

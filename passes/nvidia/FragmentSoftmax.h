@@ -1,4 +1,4 @@
-//===- FragmentMath.h - softmax on tensor-core accumulator fragments -*- C++ -*-===//
+//===- FragmentSoftmax.h - softmax on tensor-core accumulator fragments -*- C++ -*-===//
 //
 // mma.sync m16n8 tiles and wgmma m64nN tiles leave the same per-thread
 // fragment: for each 8-column chunk j a thread holds four f32 values,
@@ -8,41 +8,16 @@
 // so both tensor-core kernels build them here.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_PASSES_FRAGMENTMATH_H
-#define SIEVE_PASSES_FRAGMENTMATH_H
+#ifndef SIEVE_PASSES_NVIDIA_FRAGMENTSOFTMAX_H
+#define SIEVE_PASSES_NVIDIA_FRAGMENTSOFTMAX_H
 
-#include "LoweringUtils.h"
+#include "nvidia/FragmentBuilder.h"
 
 #include "llvm/ADT/SmallVector.h"
 
 #include <limits>
 
 namespace sieve::passes {
-
-/// Index and f32 arithmetic over one builder, plus the fragment-level ops.
-struct FragmentBuilder {
-  mlir::ImplicitLocOpBuilder &b;
-  mlir::Type elt; // f16 or bf16: the element type of the operands
-
-  mlir::Value idx(int64_t v) { return indexConst(b, v); }
-  mlir::Value add(mlir::Value x, mlir::Value y);
-  mlir::Value add(mlir::Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
-  mlir::Value mul(mlir::Value x, int64_t y);
-  mlir::Value div(mlir::Value x, int64_t y);
-  mlir::Value rem(mlir::Value x, int64_t y);
-  mlir::Value ult(mlir::Value x, mlir::Value y);
-  mlir::Value f32(double v) { return f32Const(b, v); }
-  mlir::Value exp2(mlir::Value x) { return emitNvvmExp2(b, x); }
-
-  /// Packs two f32 values into a 16-bit pair (round to nearest even).
-  mlir::Value pack(mlir::Value lo, mlir::Value hi);
-  /// A packed pair as an i32 (the register an mma operand travels in).
-  mlir::Value packI32(mlir::Value lo, mlir::Value hi);
-  /// Reduces over the four lanes of a quad (the lanes that share a row).
-  mlir::Value quadReduce(mlir::Value x, bool isMax);
-  /// scf.if without results.
-  void ifThen(mlir::Value cond, const std::function<void()> &body);
-};
 
 /// Scores of one key tile: chunks[j][i] as described above.
 using Fragment = llvm::SmallVector<llvm::SmallVector<mlir::Value, 4>>;

@@ -1,5 +1,5 @@
-//===- FragmentMath.cpp - softmax on tensor-core accumulator fragments ----===//
-#include "FragmentMath.h"
+//===- FragmentSoftmax.cpp - softmax on tensor-core accumulator fragments ===//
+#include "nvidia/FragmentSoftmax.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -19,42 +19,6 @@ namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 }
 
-Value FragmentBuilder::add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-Value FragmentBuilder::mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, idx(y)); }
-Value FragmentBuilder::div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
-Value FragmentBuilder::rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
-Value FragmentBuilder::ult(Value x, Value y) {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-}
-
-Value FragmentBuilder::pack(Value lo, Value hi) {
-  auto v2f32 = VectorType::get({2}, b.getF32Type());
-  Value v = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
-  return arith::TruncFOp::create(b, VectorType::get({2}, elt), v);
-}
-
-Value FragmentBuilder::packI32(Value lo, Value hi) {
-  return LLVM::BitcastOp::create(b, b.getI32Type(), pack(lo, hi));
-}
-
-Value FragmentBuilder::quadReduce(Value x, bool isMax) {
-  for (int32_t offset : {1, 2}) {
-    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
-    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
-    Value other =
-        gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
-    x = isMax ? arith::MaximumFOp::create(b, x, other).getResult()
-              : arith::AddFOp::create(b, x, other).getResult();
-  }
-  return x;
-}
-
-void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
-  auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-  body();
-}
 
 void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
                     const std::function<Value(int64_t, int64_t)> &masked) {

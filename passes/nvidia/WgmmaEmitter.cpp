@@ -5,7 +5,7 @@
 // nvvm.wgmma.mma_async prints for the shared-memory form).
 //
 //===----------------------------------------------------------------------===//
-#include "WgmmaEmitter.h"
+#include "nvidia/WgmmaEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

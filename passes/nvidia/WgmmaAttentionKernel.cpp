@@ -25,11 +25,11 @@
 // prints for the shared-memory form).
 //
 //===----------------------------------------------------------------------===//
-#include "WgmmaAttentionKernel.h"
-#include "FragmentMath.h"
-#include "SplitKv.h"
-#include "WgmmaEmitter.h"
-#include "ZeroRows.h"
+#include "nvidia/WgmmaAttentionKernel.h"
+#include "nvidia/FragmentSoftmax.h"
+#include "nvidia/CombineKernel.h"
+#include "nvidia/WgmmaEmitter.h"
+#include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -14,10 +14,11 @@
 // negative scale needs nothing special.
 //
 //===----------------------------------------------------------------------===//
-#include "WgmmaBackwardKernels.h"
-#include "LoweringUtils.h"
-#include "WgmmaEmitter.h"
-#include "ZeroRows.h"
+#include "nvidia/WgmmaBackwardKernels.h"
+#include "conversions/LoweringUtils.h"
+#include "nvidia/BackwardRowsKernel.h"
+#include "nvidia/WgmmaEmitter.h"
+#include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -1,5 +1,5 @@
 //===- ZeroRows.cpp -------------------------------------------------------===//
-#include "ZeroRows.h"
+#include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"

@@ -1,26 +1,23 @@
-//===- SplitKv.h - partial results of split rows and their combine -*- C++ -*-===//
+//===- SplitKvWorkspace.h - split rows' parts and their merge ---*- C++ -*-===//
 //
-// A row that sieve-split-rows cut into parts is computed by several thread
-// blocks, each over a piece of its key list. Each part leaves, in its
-// workspace slot, its own normalized output and the log2-sum-exp of its
-// scaled scores; a combine kernel then weighs the parts by 2^(lse - max)
-// and writes `out`. The workspace is one f32 buffer the runtime allocates
-// per launch:
+// A row that sieve-split-rows cut into parts is computed over several
+// pieces of its key list. Each part leaves, in its workspace slot, its own
+// normalized output and the log2-sum-exp of its scaled scores; a combine
+// step then weighs the parts by 2^(lse - max) and writes `out`. The
+// workspace is one f32 buffer:
 //
 //   partial[slot][batch][row in block_q][d]   then   lse[slot][batch][row]
 //
-// The helpers here are shared by the three GPU bodies (tensor-core
-// fragments or one scalar row per thread), the host-side launch and the
-// CPU backend's loops, which run the same schedule (and so check it in CI).
+// What here is target-neutral: the layout, the per-row branch between a
+// part and a whole row, the scalar part store and the merge's arithmetic,
+// shared by the GPU kernels (nvidia/CombineKernel.h) and the CPU backend's
+// loops, which run the same schedule and so check it in CI.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_PASSES_SPLITKV_H
-#define SIEVE_PASSES_SPLITKV_H
+#ifndef SIEVE_PASSES_CONVERSIONS_SPLITKVWORKSPACE_H
+#define SIEVE_PASSES_CONVERSIONS_SPLITKVWORKSPACE_H
 
-#include "FragmentMath.h"
-#include "LoweringUtils.h"
-
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "conversions/LoweringUtils.h"
 
 namespace sieve::passes {
 
@@ -48,16 +45,11 @@ void emitSlotBranch(mlir::ImplicitLocOpBuilder &b, const RowTableGlobals &tables
                     const std::function<void(mlir::Value slot)> &partial,
                     const std::function<void()> &whole);
 
-/// The tensor-core epilogue of a part: the lane's two rows (queries
-/// `queryRow[h]`, of the query block starting at `blockStart`), their f32
-/// accumulators `acc` (D/8 chunks of 4, FragmentMath.h's layout), running
-/// max `m` (raw scores) and lane-partial sums `l`, normalized into `slot`.
-void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
-                              const WorkspaceLayout &layout, mlir::Value workspace,
-                              mlir::Value slot, mlir::Value batchIndex, mlir::Value blockStart,
-                              const mlir::Value queryRow[2], mlir::Value laneCol,
-                              llvm::ArrayRef<mlir::Value> acc, const mlir::Value m[2],
-                              const mlir::Value l[2]);
+/// (1 / sum, log2-sum-exp) of a part: a part with no key (sum 0) stores
+/// zeros and -inf, so the combine gives it no weight; a NaN sum stays NaN.
+/// `logMax` is the part's maximum in log2 units.
+std::pair<mlir::Value, mlir::Value> partScales(mlir::ImplicitLocOpBuilder &b, mlir::Value sum,
+                                               mlir::Value logMax, const ScalarFn &log2);
 
 /// The scalar epilogue of a part: one query row `rowInBlock` whose
 /// accumulator `acc` (memref<D x f32>), max (log2 domain, scores already
@@ -83,27 +75,9 @@ PartsMerge mergeParts(mlir::ImplicitLocOpBuilder &b, PartsMerge running,
 /// saw a key of.
 mlir::Value mergedScale(mlir::ImplicitLocOpBuilder &b, mlir::Value den);
 
-/// The combine kernel, `sieve_combine(out, workspace)`, appended to
-/// `gpuModule` (which holds `tables.splitGroups`): one thread per 4 (or 1)
-/// output elements of a split group, grid (combineBlocks, batch).
-struct CombineKernel {
-  mlir::gpu::GPUFuncOp func;
-  int64_t blocks = 0, threads = 0;
-};
-CombineKernel buildCombineKernel(dialect::BlockSparseAttentionOp op,
-                                 mlir::gpu::GPUModuleOp gpuModule, const RowTableGlobals &tables);
-
-/// Host side, before the op's launch is built: the workspace operand (a
-/// stand-in buffer marked `sieve.workspace`, which the runtime allocates per
-/// launch), appended to `operands` when the op has split rows. Returns it.
-mlir::Value appendWorkspaceOperand(mlir::ImplicitLocOpBuilder &hb,
-                                   dialect::BlockSparseAttentionOp op,
-                                   llvm::SmallVectorImpl<mlir::Value> &operands);
-
-/// Host side, after the attention launch: the combine launch, marked
-/// `sieve.combine`, on the same stream (the runtime orders them).
-void emitCombineLaunch(mlir::ImplicitLocOpBuilder &hb, dialect::BlockSparseAttentionOp op,
-                       const CombineKernel &kernel, mlir::Value workspace);
+/// What split-KV did to the schedule (" split_kv=N rows into M parts"),
+/// for the artifact's configuration; "" when the op has no split rows.
+std::string describeSplit(dialect::BlockSparseAttentionOp op);
 
 } // namespace sieve::passes
 

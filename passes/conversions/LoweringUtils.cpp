@@ -1,5 +1,5 @@
 //===- LoweringUtils.cpp - helpers shared by the CPU and GPU lowerings ----===//
-#include "LoweringUtils.h"
+#include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -9,7 +9,7 @@
 #ifndef SIEVE_PASSES_MMAEMITTER_H
 #define SIEVE_PASSES_MMAEMITTER_H
 
-#include "FragmentMath.h"
+#include "nvidia/FragmentSoftmax.h"
 
 namespace sieve::passes {
 

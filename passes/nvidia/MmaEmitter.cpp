@@ -1,5 +1,5 @@
 //===- MmaEmitter.cpp - warp-level tensor-core building blocks ------------===//
-#include "MmaEmitter.h"
+#include "nvidia/MmaEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

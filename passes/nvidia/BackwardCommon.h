@@ -1,4 +1,4 @@
-//===- BackwardKernelCommon.h - what the GPU backward kernels share -*- C++ -*-===//
+//===- BackwardCommon.h - what the GPU backward kernels share -----*- C++ -*-===//
 //
 // The GPU backward of sieve.block_sparse_attention_backward runs as a rows
 // kernel followed by a dK/dV kernel (by columns) and a dQ kernel (by rows),
@@ -16,10 +16,10 @@
 // any query of a block without bounds checks.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_PASSES_BACKWARDKERNELCOMMON_H
-#define SIEVE_PASSES_BACKWARDKERNELCOMMON_H
+#ifndef SIEVE_PASSES_NVIDIA_BACKWARDCOMMON_H
+#define SIEVE_PASSES_NVIDIA_BACKWARDCOMMON_H
 
-#include "FragmentMath.h"
+#include "nvidia/FragmentSoftmax.h"
 
 #include "sieve/dialect/SieveOps.h"
 
@@ -75,10 +75,6 @@ mlir::gpu::GPUFuncOp createBackwardKernel(mlir::OpBuilder &gb,
 /// The scratch index of (bi, h, query): add scratchRows() for the lse half.
 mlir::Value scratchIndex(FragmentBuilder &e, const BackwardProblem &p, mlir::Value bi,
                          mlir::Value h, mlir::Value query);
-
-/// The rows kernel: delta and lse*log2(e) of every padded query row.
-BackwardLaunch buildBackwardRowsKernel(dialect::BlockSparseAttentionBackwardOp op,
-                                       mlir::gpu::GPUModuleOp gpuModule, const BackwardProblem &p);
 
 /// Why neither tensor-core backward takes `op`'s operands (elements other
 /// than f16/bf16, head dims other than 64 and 128, a head dimension without

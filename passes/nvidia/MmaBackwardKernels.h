@@ -23,7 +23,7 @@
 #ifndef SIEVE_PASSES_MMABACKWARDKERNELS_H
 #define SIEVE_PASSES_MMABACKWARDKERNELS_H
 
-#include "BackwardKernelCommon.h"
+#include "nvidia/BackwardCommon.h"
 
 namespace sieve::passes {
 

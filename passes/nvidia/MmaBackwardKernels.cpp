@@ -14,12 +14,13 @@
 // taken as +inf here so every P of it is 0 instead of exp2(-inf + inf).
 //
 //===----------------------------------------------------------------------===//
-#include "MmaBackwardKernels.h"
-#include "BackwardKernelCommon.h"
-#include "FragmentMath.h"
-#include "LoweringUtils.h"
-#include "MmaEmitter.h"
-#include "ZeroRows.h"
+#include "nvidia/MmaBackwardKernels.h"
+#include "nvidia/BackwardCommon.h"
+#include "nvidia/BackwardRowsKernel.h"
+#include "nvidia/FragmentSoftmax.h"
+#include "conversions/LoweringUtils.h"
+#include "nvidia/MmaEmitter.h"
+#include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -18,11 +18,11 @@
 // body.
 //
 //===----------------------------------------------------------------------===//
-#include "MmaAttentionKernel.h"
-#include "FragmentMath.h"
-#include "MmaEmitter.h"
-#include "SplitKv.h"
-#include "ZeroRows.h"
+#include "nvidia/MmaAttentionKernel.h"
+#include "nvidia/FragmentSoftmax.h"
+#include "nvidia/MmaEmitter.h"
+#include "nvidia/CombineKernel.h"
+#include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -1,5 +1,5 @@
-//===- SplitKv.cpp - partial results of split rows and their combine -------===//
-#include "SplitKv.h"
+//===- CombineKernel.cpp - split-KV on the GPU: parts' stores, the combine -===//
+#include "nvidia/CombineKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -21,102 +21,11 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr int64_t kCombineThreads = 256;
 constexpr int64_t kCombineUnroll = 4; // parts merged per step of the combine loop
 
-/// (1 / sum, log2-sum-exp) of a part: a part with no key (sum 0) stores
-/// zeros and -inf, so the combine gives it no weight; a NaN sum stays NaN.
-std::pair<Value, Value> partScales(ImplicitLocOpBuilder &b, Value sum, Value logMax,
-                                   const ScalarFn &log2) {
-  Value zero = f32Const(b, 0.0);
-  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
-  Value inv =
-      arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), sum), zero);
-  Value lse = arith::SelectOp::create(b, hasKeys, arith::AddFOp::create(b, logMax, log2(b, sum)),
-                                      f32Const(b, kNegInf));
-  return {inv, lse};
-}
-
 Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp global) {
   return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
 }
 
 } // namespace
-
-PartsMerge mergeParts(ImplicitLocOpBuilder &b, PartsMerge running, ArrayRef<Value> lse,
-                      ArrayRef<Value> parts, const ScalarFn &exp2) {
-  auto splat = [&](Value x) -> Value {
-    auto vecType = dyn_cast<VectorType>(running.acc.getType());
-    return vecType ? vector::BroadcastOp::create(b, vecType, x).getResult() : x;
-  };
-  Value top = running.max;
-  for (Value l : lse)
-    top = arith::MaximumFOp::create(b, top, l);
-  // While every part so far saw no key (max -inf) weigh against 0,
-  // so exp2 sees -inf (0), never -inf - -inf (NaN).
-  Value noKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, top, f32Const(b, kNegInf));
-  Value base = arith::SelectOp::create(b, noKeys, f32Const(b, 0.0), top);
-  Value rescale = exp2(b, arith::SubFOp::create(b, running.max, base).getResult());
-  Value acc = arith::MulFOp::create(b, running.acc, splat(rescale));
-  Value den = arith::MulFOp::create(b, running.den, rescale);
-  for (size_t u = 0; u < parts.size(); ++u) {
-    Value w = exp2(b, arith::SubFOp::create(b, lse[u], base).getResult());
-    acc = math::FmaOp::create(b, splat(w), parts[u], acc);
-    den = arith::AddFOp::create(b, den, w);
-  }
-  return {acc, den, top};
-}
-
-Value mergedScale(ImplicitLocOpBuilder &b, Value den) {
-  // A row no part saw a key of (den 0) is zeros, as a whole row with no
-  // kept key is; a NaN stays NaN.
-  Value zero = f32Const(b, 0.0);
-  Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, den, zero);
-  return arith::SelectOp::create(b, hasKeys,
-                                 arith::DivFOp::create(b, f32Const(b, 1.0), den).getResult(), zero);
-}
-
-WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
-  auto q = op.getQuery().getType();
-  return {op.getNumSlots(), q.getDimSize(0), static_cast<int64_t>(op.getBlockQ()), q.getDimSize(3)};
-}
-
-Value WorkspaceLayout::rowIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
-                                Value row) const {
-  Value sb =
-      arith::AddIOp::create(b, arith::MulIOp::create(b, slot, indexConst(b, batch)), batchIndex);
-  return arith::AddIOp::create(b, arith::MulIOp::create(b, sb, indexConst(b, blockQ)), row);
-}
-
-Value WorkspaceLayout::partialIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
-                                    Value row, Value d) const {
-  Value r = rowIndex(b, slot, batchIndex, row);
-  return arith::AddIOp::create(b, arith::MulIOp::create(b, r, indexConst(b, headDim)), d);
-}
-
-Value WorkspaceLayout::lseIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
-                                Value row) const {
-  return arith::AddIOp::create(b, rowIndex(b, slot, batchIndex, row),
-                               indexConst(b, slots * batch * blockQ * headDim));
-}
-
-MemRefType workspaceType(MLIRContext *ctx) {
-  return MemRefType::get({ShapedType::kDynamic}, Float32Type::get(ctx));
-}
-
-void emitSlotBranch(ImplicitLocOpBuilder &b, const RowTableGlobals &tables, Value row,
-                    const std::function<void(Value)> &partial, const std::function<void()> &whole) {
-  if (!tables.rowSlots) {
-    whole();
-    return;
-  }
-  Value raw = memref::LoadOp::create(b, getGlobal(b, tables.rowSlots), ValueRange{row});
-  Value isPart = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, raw,
-                                       arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
-  auto branch = scf::IfOp::create(b, TypeRange{}, isPart, /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&branch.getThenRegion().front());
-  partial(arith::IndexCastOp::create(b, b.getIndexType(), raw));
-  b.setInsertionPointToStart(&branch.getElseRegion().front());
-  whole();
-}
 
 void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
                               const WorkspaceLayout &layout, Value workspace, Value slot,
@@ -148,22 +57,6 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
       });
     });
   }
-}
-
-void emitScalarPartialStore(ImplicitLocOpBuilder &b, const WorkspaceLayout &layout, Value workspace,
-                            Value slot, Value batchIndex, Value rowInBlock, Value acc, Value max,
-                            Value sum, const ScalarFn &log2) {
-  auto [inv, lse] = partScales(b, sum, max, log2);
-  buildFor(b, indexConst(b, 0), indexConst(b, layout.headDim), indexConst(b, 1), {},
-           [&](ImplicitLocOpBuilder &ib, Value d, ValueRange) {
-             Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
-             memref::StoreOp::create(
-                 ib, arith::MulFOp::create(ib, a, inv), workspace,
-                 ValueRange{layout.partialIndex(ib, slot, batchIndex, rowInBlock, d)});
-             return SmallVector<Value>{};
-           });
-  memref::StoreOp::create(b, lse, workspace,
-                          ValueRange{layout.lseIndex(b, slot, batchIndex, rowInBlock)});
 }
 
 CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
@@ -246,31 +139,6 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
   });
   gpu::ReturnOp::create(b);
   return {func, groups * blocksPerGroup, kCombineThreads};
-}
-
-Value appendWorkspaceOperand(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op,
-                             SmallVectorImpl<Value> &operands) {
-  if (!op.hasSplitRows())
-    return {};
-  const WorkspaceLayout layout = WorkspaceLayout::of(op);
-  // Never run (the host side of a GPU artifact is read, not executed): the
-  // runtime allocates the workspace, of the size this type says, per launch.
-  auto alloca = memref::AllocaOp::create(hb, MemRefType::get({layout.floats()}, hb.getF32Type()));
-  alloca->setAttr("sieve.workspace", hb.getUnitAttr());
-  Value workspace = memref::CastOp::create(hb, workspaceType(hb.getContext()), alloca);
-  operands.push_back(workspace);
-  return workspace;
-}
-
-void emitCombineLaunch(ImplicitLocOpBuilder &hb, BlockSparseAttentionOp op,
-                       const CombineKernel &kernel, Value workspace) {
-  auto launch = gpu::LaunchFuncOp::create(
-      hb, kernel.func,
-      gpu::KernelDim3{indexConst(hb, kernel.blocks),
-                      indexConst(hb, op.getQuery().getType().getDimSize(0)), indexConst(hb, 1)},
-      gpu::KernelDim3{indexConst(hb, kernel.threads), indexConst(hb, 1), indexConst(hb, 1)},
-      /*dynamicSharedMemorySize=*/Value(), ValueRange{op.getOut(), workspace});
-  launch->setAttr("sieve.combine", hb.getUnitAttr());
 }
 
 } // namespace sieve::passes

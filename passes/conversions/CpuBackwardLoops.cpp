@@ -13,8 +13,8 @@
 // units (q pre-scaled by scale * log2 e) so exp2 serves as on the GPU.
 //
 //===----------------------------------------------------------------------===//
-#include "CpuBackwardLoops.h"
-#include "LoweringUtils.h"
+#include "conversions/CpuBackwardLoops.h"
+#include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -11,7 +11,7 @@
 #ifndef SIEVE_PASSES_ZEROROWS_H
 #define SIEVE_PASSES_ZEROROWS_H
 
-#include "LoweringUtils.h"
+#include "conversions/LoweringUtils.h"
 
 namespace sieve::passes {
 

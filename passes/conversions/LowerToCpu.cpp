@@ -14,9 +14,9 @@
 // kernels use is checked against float64 in CI, where there is no GPU.
 //
 //===----------------------------------------------------------------------===//
-#include "CpuBackwardLoops.h"
-#include "LoweringUtils.h"
-#include "SplitKv.h"
+#include "conversions/CpuBackwardLoops.h"
+#include "conversions/LoweringUtils.h"
+#include "conversions/SplitKvWorkspace.h"
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/passes/Passes.h"
 

@@ -22,7 +22,7 @@
 #ifndef SIEVE_PASSES_WGMMABACKWARDKERNELS_H
 #define SIEVE_PASSES_WGMMABACKWARDKERNELS_H
 
-#include "BackwardKernelCommon.h"
+#include "nvidia/BackwardCommon.h"
 
 namespace sieve::passes {
 

@@ -9,13 +9,13 @@
 // MN-major tile), and the staged 16-byte store of a warp group's rows.
 //
 // A warp group's m64nN accumulator leaves each warp the same fragment an
-// mma.sync m16n8 tile does (FragmentMath.h), on the warp's 16 rows.
+// mma.sync m16n8 tile does (FragmentSoftmax.h), on the warp's 16 rows.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_PASSES_WGMMAEMITTER_H
 #define SIEVE_PASSES_WGMMAEMITTER_H
 
-#include "FragmentMath.h"
+#include "nvidia/FragmentSoftmax.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -131,7 +131,7 @@ void forStage(FragmentBuilder &e, mlir::Value stage, int64_t stages,
 
 /// A consumer lane's place in its warp group (warp group 0 produces): the
 /// group's index among consumers, its thread in the group, warp and lane,
-/// the lane's accumulator row and column (FragmentMath.h), and the first
+/// the lane's accumulator row and column (FragmentSoftmax.h), and the first
 /// tile rows of its group (64 a group) and warp (16 a warp).
 struct GroupCoords {
   mlir::Value consumer, groupThread, warp, lane, laneRow, laneCol, groupRow0, warpRow0;

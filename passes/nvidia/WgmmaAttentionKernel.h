@@ -9,7 +9,7 @@
 #ifndef SIEVE_PASSES_WGMMAATTENTIONKERNEL_H
 #define SIEVE_PASSES_WGMMAATTENTIONKERNEL_H
 
-#include "LoweringUtils.h"
+#include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"

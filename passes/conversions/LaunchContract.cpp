@@ -1,0 +1,92 @@
+//===- LaunchContract.cpp -------------------------------------------------===//
+#include "conversions/LaunchContract.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace sieve::runtime;
+using sieve::dialect::BlockSparseAttentionBackwardOp;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace sieve::passes {
+
+SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
+  SmallVector<KernelArgument> args = {{kQuery}, {kKey}, {kValue}, {kOut}};
+  if (op.getStats())
+    args.push_back({kStats});
+  if (op.getThresholds())
+    args.push_back({kThresholds});
+  if (op.getLse())
+    args.push_back({kLse});
+  return args;
+}
+
+SmallVector<KernelArgument> operandArguments(BlockSparseAttentionBackwardOp) {
+  return {{kQuery}, {kKey}, {kValue}, {kOut}, {kDout}, {kLse}, {kDq}, {kDk}, {kDv}};
+}
+
+SmallVector<KernelArgument> rowTableArguments() {
+  return {{kRowHeads}, {kRowQueryBlocks}, {kRowSpans}, {kKeyBlocks}};
+}
+
+KernelArgument workspaceArgument() { return {kWorkspace}; }
+
+KernelArgument tensorMapArgument(int slot, int64_t boxRows, int64_t boxCols) {
+  return {slot, /*tensorMap=*/true, boxRows, boxCols};
+}
+
+LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const LaunchGeometry &g,
+                            ArrayRef<KernelArgument> arguments, StringRef variant,
+                            StringRef config) {
+  MLIRContext *ctx = kernel.getContext();
+  if (arguments.size() != kernel.getNumArguments())
+    return kernel.emitOpError() << "takes " << kernel.getNumArguments()
+                                << " arguments but its launch describes " << arguments.size();
+  // The grid's x is a 32-bit count; y and z are at most 65535 on every chip.
+  if (g.grid[0] > std::numeric_limits<int32_t>::max() || g.grid[1] > 65535 || g.grid[2] > 65535)
+    return kernel.emitOpError() << "grid of " << g.grid[0] << " x " << g.grid[1] << " x "
+                                << g.grid[2] << " blocks exceeds the GPU's limits";
+  SmallVector<dialect::ParamAttr> params;
+  for (auto [arg, type] : llvm::zip(arguments, kernel.getArgumentTypes())) {
+    const char *name = tensorSlotName(arg.slot);
+    if (arg.tensorMap) {
+      if (!isa<LLVM::LLVMPointerType>(type))
+        return kernel.emitOpError() << "takes " << type << " where the " << name
+                                    << " tensor map's address goes";
+      params.push_back(dialect::ParamAttr::get(
+          ctx, ParamSlot{arg.slot, ParamField::TensorMap, 0, arg.boxRows, arg.boxCols}));
+      continue;
+    }
+    auto memref = dyn_cast<MemRefType>(type);
+    if (!memref || memref.getRank() != tensorSlotRank(arg.slot))
+      return kernel.emitOpError() << "takes " << type << " where the " << name << " buffer (rank "
+                                  << tensorSlotRank(arg.slot) << ") goes";
+    // A memref descriptor expanded: pointers, offset, sizes, strides.
+    for (ParamField f : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset})
+      params.push_back(dialect::ParamAttr::get(ctx, ParamSlot{arg.slot, f, 0}));
+    for (ParamField f : {ParamField::Size, ParamField::Stride})
+      for (int d = 0; d < memref.getRank(); ++d)
+        params.push_back(dialect::ParamAttr::get(ctx, ParamSlot{arg.slot, f, d}));
+  }
+  auto dims = [](const std::array<int64_t, 3> &d) {
+    return SmallVector<int32_t>{static_cast<int32_t>(d[0]), static_cast<int32_t>(d[1]),
+                                static_cast<int32_t>(d[2])};
+  };
+  const SmallVector<int32_t> grid = dims(g.grid), block = dims(g.block);
+  auto launch = dialect::LaunchAttr::getChecked(
+      [&] { return kernel.emitOpError(); }, ctx, static_cast<int32_t>(g.role),
+      ArrayRef<int32_t>(grid), ArrayRef<int32_t>(block), g.sharedBytes, g.workspaceBytes,
+      g.alignBytes, ArrayRef<dialect::ParamAttr>(params));
+  if (!launch)
+    return failure();
+  Builder b(ctx);
+  dialect::SieveDialect::LaunchAttrHelper launchHelper(ctx);
+  launchHelper.setAttr(kernel, launch);
+  dialect::SieveDialect::VariantAttrHelper(ctx).setAttr(kernel, b.getStringAttr(variant));
+  dialect::SieveDialect::ConfigAttrHelper(ctx).setAttr(kernel, b.getStringAttr(config));
+  return success();
+}
+
+} // namespace sieve::passes

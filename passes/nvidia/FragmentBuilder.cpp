@@ -1,0 +1,51 @@
+//===- FragmentBuilder.cpp ------------------------------------------------===//
+#include "nvidia/FragmentBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+Value FragmentBuilder::add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+Value FragmentBuilder::mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
+Value FragmentBuilder::ult(Value x, Value y) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+}
+
+Value FragmentBuilder::pack(Value lo, Value hi) {
+  auto v2f32 = VectorType::get({2}, b.getF32Type());
+  Value v = vector::FromElementsOp::create(b, v2f32, ValueRange{lo, hi});
+  return arith::TruncFOp::create(b, VectorType::get({2}, elt), v);
+}
+
+Value FragmentBuilder::packI32(Value lo, Value hi) {
+  return LLVM::BitcastOp::create(b, b.getI32Type(), pack(lo, hi));
+}
+
+Value FragmentBuilder::quadReduce(Value x, bool isMax) {
+  for (int32_t offset : {1, 2}) {
+    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
+    Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
+    Value other =
+        gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
+    x = isMax ? arith::MaximumFOp::create(b, x, other).getResult()
+              : arith::AddFOp::create(b, x, other).getResult();
+  }
+  return x;
+}
+
+void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
+  auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  body();
+}
+
+} // namespace sieve::passes

@@ -1,0 +1,43 @@
+//===- FragmentBuilder.h - index and f32 arithmetic for GPU kernels -*- C++ -*-===//
+//
+// The builder every GPU kernel body writes its index arithmetic, f32
+// constants, packed 16-bit pairs, quad reductions and conditionals with.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SIEVE_PASSES_NVIDIA_FRAGMENTBUILDER_H
+#define SIEVE_PASSES_NVIDIA_FRAGMENTBUILDER_H
+
+#include "conversions/LoweringUtils.h"
+
+#include <functional>
+
+namespace sieve::passes {
+
+/// Index and f32 arithmetic over one builder, plus the fragment-level ops.
+struct FragmentBuilder {
+  mlir::ImplicitLocOpBuilder &b;
+  mlir::Type elt; // f16 or bf16: the element type of the operands
+
+  mlir::Value idx(int64_t v) { return indexConst(b, v); }
+  mlir::Value add(mlir::Value x, mlir::Value y);
+  mlir::Value add(mlir::Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
+  mlir::Value mul(mlir::Value x, int64_t y);
+  mlir::Value div(mlir::Value x, int64_t y);
+  mlir::Value rem(mlir::Value x, int64_t y);
+  mlir::Value ult(mlir::Value x, mlir::Value y);
+  mlir::Value f32(double v) { return f32Const(b, v); }
+  mlir::Value exp2(mlir::Value x) { return emitNvvmExp2(b, x); }
+
+  /// Packs two f32 values into a 16-bit pair (round to nearest even).
+  mlir::Value pack(mlir::Value lo, mlir::Value hi);
+  /// A packed pair as an i32 (the register an mma operand travels in).
+  mlir::Value packI32(mlir::Value lo, mlir::Value hi);
+  /// Reduces over the four lanes of a quad (the lanes that share a row).
+  mlir::Value quadReduce(mlir::Value x, bool isMax);
+  /// scf.if without results.
+  void ifThen(mlir::Value cond, const std::function<void()> &body);
+};
+
+} // namespace sieve::passes
+
+#endif
