@@ -34,6 +34,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
+#include "sieve/runtime/TargetInfo.h"
 
 using namespace mlir;
 
@@ -43,14 +44,21 @@ void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions 
   pm.addPass(createSpecializeMask());
   // The generic kernel's schedule is fixed per shape (the mask is data), so
   // only specialized kernels are balanced by cutting long rows.
-  if (options.splitKv && options.variant != "generic") {
+  // Rows are balanced over the target's SMs: the given count, else the
+  // chip's usual part's (an unknown chip is LowerToGpu's to report).
+  auto target = runtime::TargetInfo::forChip(options.chip.getValue());
+  const int64_t sms = options.sms > 0 ? options.sms : target ? target->multiprocessors : 0;
+  const int64_t workers = options.splitWorkers > 0 ? options.splitWorkers : sms;
+  if (options.splitKv && options.variant != "generic" && workers > 0) {
     SplitRowsOptions split;
-    split.sms = options.sms;
+    split.sms = workers;
     pm.addPass(createSplitRows(split));
   }
   LowerToGpuOptions lowering;
   lowering.variant = options.variant;
   lowering.chip = options.chip;
+  lowering.sms = options.sms;
+  lowering.sharedBytes = options.sharedBytes;
   lowering.queryTile = options.queryTile;
   lowering.keyTile = options.keyTile;
   lowering.stages = options.stages;

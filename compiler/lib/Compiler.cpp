@@ -98,7 +98,7 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto lseType = MemRefType::get({s.batch, s.headsQ, s.seqQ}, b.getF32Type()); // contiguous
   if (spec.backward)
     argTypes.append({qType, lseType, qType, kvType, kvType}); // dout, lse, dq, dk, dv
-  if (spec.calibrate) // f32 [Hq, QB, KB], contiguous
+  if (spec.calibrate)                                         // f32 [Hq, QB, KB], contiguous
     argTypes.push_back(
         MemRefType::get({m.heads(), m.queryBlocks(), m.keyBlocks()}, b.getF32Type()));
   if (spec.thresholds) // f32 [Hq], contiguous
@@ -174,9 +174,13 @@ void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) 
   options.keyTile = chosen.keyTile;
   options.stages = chosen.stages;
   options.splitKv = chosen.splitKv == "auto";
-  if (chosen.splitWorkers > 0)
-    options.sms = chosen.splitWorkers;
+  options.splitWorkers = chosen.splitWorkers;
   options.chip = spec.target.chip;
+  // The target's figures (a live device's own, or the chip's usual part's);
+  // validate() resolved them.
+  const runtime::TargetInfo target = *spec.target.info();
+  options.sms = target.multiprocessors;
+  options.sharedBytes = target.sharedBytesPerBlock;
   // PTX 8.0 is what sm_90a needs; sm_80 code gains nothing from newer.
   options.features = "+ptx80";
 }
@@ -238,8 +242,8 @@ Error collectLaunches(ModuleOp module, Artifact &a) {
     a.workspaceBytes = std::max<uint64_t>(a.workspaceBytes, launch.getWorkspaceBytes());
     a.alignBytes = std::max<uint32_t>(a.alignBytes, static_cast<uint32_t>(launch.getAlignBytes()));
     if (!variantOf.isAttrPresent(f) || !configOf.isAttrPresent(f))
-      return Error(ErrorCode::Internal, "GPU kernel '" + f.getName().str() +
-                                            "' does not say which body it runs");
+      return Error(ErrorCode::Internal,
+                   "GPU kernel '" + f.getName().str() + "' does not say which body it runs");
     if (launch.getRole() != static_cast<int32_t>(runtime::LaunchRole::Combine))
       configs.push_back(configOf.getAttr(f).str());
   }
@@ -270,10 +274,9 @@ struct Prepared {
   std::string inputText;
 };
 
-/// `inputOnly`: the module is only printed, never run through a pipeline.
+/// The input module of a checked spec. `inputOnly`: it is only printed,
+/// never run through a pipeline.
 Expected<Prepared> prepare(const KernelSpec &spec, bool inputOnly = false) {
-  if (Error e = spec.validate())
-    return e;
   Prepared p;
   p.ctx = inputOnly ? makeInputContext() : makeContext();
   DiagnosticCollector diags(*p.ctx);
@@ -282,29 +285,6 @@ Expected<Prepared> prepare(const KernelSpec &spec, bool inputOnly = false) {
     return Error(ErrorCode::Internal, "built IR does not verify: " + diags.messages);
   p.inputText = printOp(*p.module);
   return p;
-}
-
-} // namespace
-
-Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
-  auto p = prepare(spec, /*inputOnly=*/true);
-  if (!p)
-    return p.error();
-  return p->inputText;
-}
-
-// The key covers everything the output depends on: the compiler (version
-// and sources), the artifact format, the target, the kernel options and the
-// input IR (shapes, dtype, scale, causal and mask bits).
-static std::string keyOf(const KernelSpec &spec, const std::string &inputText) {
-  // CPU kernels depend on the split options only (KernelOptions::splitWorkers).
-  std::string options = spec.target.backend == Backend::Cuda
-                            ? chooseOptions(spec).str()
-                            : fmt::format("split-kv={} split-workers={}", spec.options.splitKv,
-                                          spec.options.splitWorkers);
-  return sha256Hex(fmt::format("{}\n{}\nartifact v{}\n{}\n{}\n{}", compilerVersion(),
-                               sourceFingerprint(), Artifact::kVersion, spec.target.str(), options,
-                               inputText));
 }
 
 /// The spec a kernel is built from: the generic kernel reads its mask at
@@ -319,16 +299,77 @@ KernelSpec buildSpecOf(const KernelSpec &requested) {
   return spec;
 }
 
-Expected<std::string> cacheKey(const KernelSpec &requested) {
-  const KernelSpec spec = buildSpecOf(requested);
+} // namespace
+
+Expected<CheckedSpec> CheckedSpec::of(const KernelSpec &spec) {
+  if (Error e = spec.validate())
+    return e;
+  return CheckedSpec(spec);
+}
+
+Expected<std::string> buildAttentionIR(const KernelSpec &spec) {
+  if (Error e = spec.validate())
+    return e;
   auto p = prepare(spec, /*inputOnly=*/true);
   if (!p)
     return p.error();
-  return keyOf(spec, p->inputText);
+  return p->inputText;
 }
 
-Expected<Artifact> compile(const KernelSpec &requested) {
-  const KernelSpec spec = buildSpecOf(requested);
+std::string specIdentity(CheckedSpec checked) {
+  const KernelSpec &spec = *checked;
+  const runtime::ProblemShape &s = spec.shape;
+  const runtime::BlockMask &m = spec.mask;
+  // A GPU kernel depends on the target's description and on the options
+  // after defaults; a CPU kernel on the split options only.
+  std::string target = spec.target.str(), options;
+  if (spec.target.backend == Backend::Cuda) {
+    target = spec.target.info()->str(); // validate() resolved it
+    options = chooseOptions(spec).str();
+  } else {
+    options = fmt::format("split-kv={} split-workers={}", spec.options.splitKv,
+                          spec.options.splitWorkers);
+  }
+  // The scale as the f32 the kernels take, in hexadecimal: exact.
+  std::string id = fmt::format(
+      "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} calibrate={} thresholds={} "
+      "save_lse={} backward={}|mask {}x{}x{} tiles {}x{}|",
+      s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype), target,
+      options, static_cast<float>(spec.effectiveScale()), spec.causal, spec.calibrate,
+      spec.thresholds, spec.saveLse, spec.backward, m.heads(), m.queryBlocks(), m.keyBlocks(),
+      m.blockQ(), m.blockK());
+  // The generic kernel is one artifact for every mask of its geometry.
+  if (spec.options.variant != "generic") {
+    const std::vector<uint8_t> &bits = m.packedBits();
+    id.append(reinterpret_cast<const char *>(bits.data()), bits.size());
+  }
+  return id;
+}
+
+std::string cacheKeyOfIdentity(const std::string &identity) {
+  return sha256Hex(fmt::format("{}\n{}\nartifact v{}\n", compilerVersion(), sourceFingerprint(),
+                               Artifact::kVersion) +
+                   identity);
+}
+
+std::string cacheKey(CheckedSpec spec) { return cacheKeyOfIdentity(specIdentity(spec)); }
+
+Expected<std::string> cacheKey(const KernelSpec &spec) {
+  auto checked = CheckedSpec::of(spec);
+  if (!checked)
+    return checked.error();
+  return cacheKey(*checked);
+}
+
+Expected<Artifact> compile(const KernelSpec &spec) {
+  auto checked = CheckedSpec::of(spec);
+  if (!checked)
+    return checked.error();
+  return compile(*checked);
+}
+
+Expected<Artifact> compile(CheckedSpec checked) {
+  const KernelSpec spec = buildSpecOf(*checked);
   auto p = prepare(spec);
   if (!p)
     return p.error();
@@ -347,12 +388,8 @@ Expected<Artifact> compile(const KernelSpec &requested) {
   a.blockQ = spec.mask.blockQ();
   a.blockK = spec.mask.blockK();
   a.compilerVersion = compilerVersion();
-  // The key cacheKey() gives, by construction: caches look artifacts up by
-  // it before compiling, in a context with fewer dialects loaded.
-  auto key = cacheKey(spec);
-  if (!key)
-    return key.error();
-  a.cacheKey = std::move(*key);
+  // The key cacheKey() gives: caches look artifacts up by it before compiling.
+  a.cacheKey = cacheKey(checked);
   DiagnosticCollector diags(*p->ctx);
   auto failedPipeline = [&] {
     return Error(ErrorCode::Compile,
@@ -393,6 +430,8 @@ Expected<Artifact> compile(const KernelSpec &requested) {
 }
 
 Expected<std::vector<std::pair<std::string, std::string>>> compileStages(const KernelSpec &spec) {
+  if (Error e = spec.validate())
+    return e;
   auto p = prepare(spec);
   if (!p)
     return p.error();

@@ -23,10 +23,20 @@ double KernelSpec::effectiveScale() const {
 }
 
 bool isSupportedChip(const std::string &chip) {
-  for (const char *c : {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"})
-    if (chip == c)
-      return true;
-  return false;
+  return static_cast<bool>(runtime::TargetInfo::forChip(chip));
+}
+
+Expected<runtime::TargetInfo> Target::info() const {
+  if (backend != runtime::Backend::Cuda)
+    return Error(ErrorCode::Internal, "the CPU backend has no GPU target description");
+  if (device) {
+    if (device->chip != chip)
+      return Error(
+          ErrorCode::InvalidArgument,
+          fmt::format("target chip '{}' differs from its device's ({})", chip, device->chip));
+    return *device;
+  }
+  return runtime::TargetInfo::forChip(chip);
 }
 
 Error KernelSpec::validate() const {
@@ -102,15 +112,13 @@ Error KernelSpec::validate() const {
                    fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "
                                "pass per query row); variant '{}' has none",
                                options.variant));
-    if (!isSupportedChip(target.chip))
-      return Error(
-          ErrorCode::Unsupported,
-          fmt::format("unsupported chip '{}' (expected sm_80, sm_86, sm_89, sm_90 or sm_90a)",
-                      target.chip));
-    if (mask.blockQ() > 1024)
-      return Error(
-          ErrorCode::Unsupported,
-          fmt::format("block_q {} exceeds the 1024 threads of a GPU block", mask.blockQ()));
+    auto gpu = target.info();
+    if (!gpu)
+      return gpu.error();
+    if (mask.blockQ() > gpu->maxThreadsPerBlock)
+      return Error(ErrorCode::Unsupported,
+                   fmt::format("block_q {} exceeds the {} threads of a {} block", mask.blockQ(),
+                               gpu->maxThreadsPerBlock, gpu->chip));
     if (options.variant != "auto" && options.variant != "wgmma" && options.variant != "mma" &&
         options.variant != "simt" && options.variant != "generic")
       return Error(
@@ -133,9 +141,9 @@ Error KernelSpec::validate() const {
     if (options.stages != 0 && (options.stages < 2 || options.stages > 4))
       return Error(ErrorCode::InvalidArgument,
                    fmt::format("stages must be 2, 3 or 4, got {}", options.stages));
-    if (s.batch > 65535)
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("batch {} exceeds the grid's 65535", s.batch));
+    if (s.batch > gpu->maxGrid[1])
+      return Error(ErrorCode::Unsupported, fmt::format("batch {} exceeds the grid's {} on {}",
+                                                       s.batch, gpu->maxGrid[1], gpu->chip));
   }
   return Error::success();
 }

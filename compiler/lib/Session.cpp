@@ -24,10 +24,12 @@ Expected<std::unique_ptr<Session>> Session::create(BackendChoice choice, int dev
     auto gpu = runtime::GpuExecutor::create(device);
     if (gpu) {
       s->gpu_ = std::move(*gpu);
-      s->target_ = Target::cuda(s->gpu_->driver().device().chip());
-      if (!isSupportedChip(s->target_.chip))
-        return Error(ErrorCode::Unsupported, "GPU " + s->gpu_->driver().device().name + " (" +
-                                                 s->target_.chip + ") is older than sm_80");
+      // Kernels for this device are generated for its own SM count and
+      // shared memory, read off the driver.
+      auto device = s->gpu_->driver().device().target();
+      if (!device)
+        return device.error().withContext("this session's GPU is older than sm_80");
+      s->target_ = Target::of(*device);
       return s;
     }
     if (choice == BackendChoice::Cuda)

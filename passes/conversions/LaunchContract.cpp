@@ -3,8 +3,6 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace sieve::runtime;
 using sieve::dialect::BlockSparseAttentionBackwardOp;
@@ -37,24 +35,26 @@ KernelArgument tensorMapArgument(int slot, int64_t boxRows, int64_t boxCols) {
   return {slot, /*tensorMap=*/true, boxRows, boxCols};
 }
 
-LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const LaunchGeometry &g,
-                            ArrayRef<KernelArgument> arguments, StringRef variant,
-                            StringRef config) {
+LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
+                            const LaunchGeometry &g, ArrayRef<KernelArgument> arguments,
+                            StringRef variant, StringRef config) {
   MLIRContext *ctx = kernel.getContext();
   if (arguments.size() != kernel.getNumArguments())
     return kernel.emitOpError() << "takes " << kernel.getNumArguments()
                                 << " arguments but its launch describes " << arguments.size();
-  // The grid's x is a 32-bit count; y and z are at most 65535 on every chip.
-  if (g.grid[0] > std::numeric_limits<int32_t>::max() || g.grid[1] > 65535 || g.grid[2] > 65535)
-    return kernel.emitOpError() << "grid of " << g.grid[0] << " x " << g.grid[1] << " x "
-                                << g.grid[2] << " blocks exceeds the GPU's limits";
+  for (int d = 0; d < 3; ++d)
+    if (g.grid[d] > target.maxGrid[d] ||
+        g.block[0] * g.block[1] * g.block[2] > target.maxThreadsPerBlock)
+      return kernel.emitOpError() << "grid of " << g.grid[0] << " x " << g.grid[1] << " x "
+                                  << g.grid[2] << " blocks of " << g.block[0] << " threads "
+                                  << "exceeds " << target.chip << "'s limits";
   SmallVector<dialect::ParamAttr> params;
   for (auto [arg, type] : llvm::zip(arguments, kernel.getArgumentTypes())) {
     const char *name = tensorSlotName(arg.slot);
     if (arg.tensorMap) {
       if (!isa<LLVM::LLVMPointerType>(type))
-        return kernel.emitOpError() << "takes " << type << " where the " << name
-                                    << " tensor map's address goes";
+        return kernel.emitOpError()
+               << "takes " << type << " where the " << name << " tensor map's address goes";
       params.push_back(dialect::ParamAttr::get(
           ctx, ParamSlot{arg.slot, ParamField::TensorMap, 0, arg.boxRows, arg.boxCols}));
       continue;

@@ -14,6 +14,7 @@
 
 #include "sieve/dialect/SieveOps.h"
 #include "sieve/runtime/LaunchContract.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -54,10 +55,11 @@ struct LaunchGeometry {
 /// Declares `kernel`'s launch: the geometry, one parameter per scalar of
 /// `arguments` (which must match the kernel's arguments one to one), and
 /// the body and configuration it runs. Fails, on `kernel`, when the
-/// arguments do not match or the grid exceeds the GPU's limits.
-mlir::LogicalResult declareLaunch(mlir::gpu::GPUFuncOp kernel, const LaunchGeometry &geometry,
-                                  llvm::ArrayRef<KernelArgument> arguments,
-                                  llvm::StringRef variant, llvm::StringRef config);
+/// arguments do not match or the grid or block exceed `target`'s limits.
+mlir::LogicalResult declareLaunch(mlir::gpu::GPUFuncOp kernel, const runtime::TargetInfo &target,
+                                  const LaunchGeometry &geometry,
+                                  llvm::ArrayRef<KernelArgument> arguments, llvm::StringRef variant,
+                                  llvm::StringRef config);
 
 } // namespace sieve::passes
 

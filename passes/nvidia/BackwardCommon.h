@@ -20,6 +20,7 @@
 #define SIEVE_PASSES_NVIDIA_BACKWARDCOMMON_H
 
 #include "nvidia/FragmentSoftmax.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include "sieve/dialect/SieveOps.h"
 

@@ -19,9 +19,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/MmaAttentionKernel.h"
+#include "conversions/TargetLimits.h"
+#include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
 #include "nvidia/MmaEmitter.h"
-#include "nvidia/CombineKernel.h"
 #include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -76,7 +77,8 @@ struct Emitter : MmaEmitter {
 
 } // namespace
 
-std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
+std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKernelOptions &o,
+                                       const runtime::TargetInfo &target) {
   Geometry g = geometryOf(op, o);
   if (!g.elt.isF16() && !g.elt.isBF16())
     return "needs f16 or bf16 elements";
@@ -102,8 +104,10 @@ std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKerne
   for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
     if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
       return "needs a static unit stride on the head dimension (16-byte loads)";
-  if (g.sharedBytes() > 227 * 1024)
-    return "needs more shared memory than a GPU block has";
+  if (!target.mmaSync)
+    return "needs mma.sync with 16-bit operands (sm_80 or later), not " + target.chip;
+  if (std::string reason = sharedMemoryUnsupportedReason(target, g.sharedBytes()); !reason.empty())
+    return reason;
   return "";
 }
 

@@ -9,6 +9,7 @@
 #define SIEVE_PASSES_MMAATTENTIONKERNEL_H
 
 #include "conversions/LoweringUtils.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -30,13 +31,14 @@ struct MmaKernel {
   std::string config;       // e.g. "mma block_q=64 block_k=128 key_tile=64 stages=2 warps=4"
 };
 
-/// Why `op` cannot use the tensor-core kernel with `options`, or an empty
-/// string when it can.
+/// Why `op` cannot use the tensor-core kernel with `options` on `target`,
+/// or an empty string when it can.
 std::string mmaKernelUnsupportedReason(dialect::BlockSparseAttentionOp op,
-                                       const MmaKernelOptions &options);
+                                       const MmaKernelOptions &options,
+                                       const runtime::TargetInfo &target);
 
 /// Builds the kernel into `gpuModule` (which already holds `tables`).
-/// Requires mmaKernelUnsupportedReason(op, options) to be empty.
+/// Requires mmaKernelUnsupportedReason(op, options, target) to be empty.
 MmaKernel buildMmaAttentionKernel(dialect::BlockSparseAttentionOp op,
                                   mlir::gpu::GPUModuleOp gpuModule, const RowTableGlobals &tables,
                                   const MmaKernelOptions &options);

@@ -15,10 +15,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/MmaBackwardKernels.h"
+#include "conversions/LoweringUtils.h"
+#include "conversions/TargetLimits.h"
 #include "nvidia/BackwardCommon.h"
 #include "nvidia/BackwardRowsKernel.h"
 #include "nvidia/FragmentSoftmax.h"
-#include "conversions/LoweringUtils.h"
 #include "nvidia/MmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
@@ -390,19 +391,21 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
 
 } // namespace
 
-std::string mmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op) {
+std::string mmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op,
+                                         const runtime::TargetInfo &target) {
   Geometry g = geometryOf(op);
   if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
     return reason;
   if (g.p.blockQ % 16 != 0 || g.p.blockK % 16 != 0)
     return "needs block_q and block_k multiples of 16 (one warp per 16 rows)";
-  if (std::max(g.querySharedBytes(), g.kvSharedBytes()) > 227 * 1024)
-    return "needs more shared memory than a GPU block has";
-  const int64_t batch = g.p.batch;
-  if (batch > 65535 || op.getNumRows() * g.querySplit > std::numeric_limits<int32_t>::max() ||
-      op.getNumColumns() * g.kvSplit > std::numeric_limits<int32_t>::max())
-    return "needs a grid within the GPU's limits";
-  return "";
+  if (!target.mmaSync)
+    return "needs mma.sync with 16-bit operands (sm_80 or later), not " + target.chip;
+  if (std::string reason =
+          sharedMemoryUnsupportedReason(target, std::max(g.querySharedBytes(), g.kvSharedBytes()));
+      !reason.empty())
+    return reason;
+  return gridUnsupportedReason(
+      target, std::max(op.getNumRows() * g.querySplit, op.getNumColumns() * g.kvSplit), g.p.batch);
 }
 
 BackwardKernels buildMmaBackwardKernels(BlockSparseAttentionBackwardOp op,

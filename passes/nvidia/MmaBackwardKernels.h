@@ -27,8 +27,9 @@
 
 namespace sieve::passes {
 
-/// Why the tensor-core backward cannot be built for `op`, or "".
-std::string mmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);
+/// Why the tensor-core backward cannot be built for `op` on `target`, or "".
+std::string mmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op,
+                                         const runtime::TargetInfo &target);
 
 /// Builds the three kernels into `gpuModule` (tables as its constants).
 BackwardKernels buildMmaBackwardKernels(dialect::BlockSparseAttentionBackwardOp op,

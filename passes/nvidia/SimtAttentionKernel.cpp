@@ -150,10 +150,17 @@ void emitCalibrationPass(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op,
 
 } // namespace
 
-FailureOr<SimtKernel> buildSimtAttentionKernel(BlockSparseAttentionOp op,
-                                               gpu::GPUModuleOp gpuModule,
-                                               const RowTableGlobals &tables,
-                                               int64_t chunkElements) {
+std::string simtKernelUnsupportedReason(BlockSparseAttentionOp op,
+                                        const runtime::TargetInfo &target) {
+  // One thread per query row of a block.
+  if (op.getBlockQ() > target.maxThreadsPerBlock)
+    return "block_q " + std::to_string(op.getBlockQ()) + " exceeds the " +
+           std::to_string(target.maxThreadsPerBlock) + " threads of a GPU block";
+  return "";
+}
+
+SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
+                                    const RowTableGlobals &tables, int64_t chunkElements) {
   auto qType = op.getQuery().getType();
   auto kType = op.getKey().getType();
   Type elt = qType.getElementType();
@@ -164,8 +171,6 @@ FailureOr<SimtKernel> buildSimtAttentionKernel(BlockSparseAttentionOp op,
   const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
   const bool causal = op.getCausal();
   const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
-  if (blockQ > 1024)
-    return op.emitOpError() << "block_q " << blockQ << " exceeds the 1024 threads of a GPU block";
   const int64_t chunk = chunkKeys(blockK, headDim, chunkElements);
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
 
@@ -308,8 +313,8 @@ FailureOr<SimtKernel> buildSimtAttentionKernel(BlockSparseAttentionOp op,
   }
   gpu::ReturnOp::create(b);
   return SimtKernel{func, rowLaunch.gridX(), blockQ,
-                    "simt block_q=" + std::to_string(blockQ) + " block_k=" +
-                        std::to_string(blockK) + " chunk=" + std::to_string(chunk) +
+                    "simt block_q=" + std::to_string(blockQ) +
+                        " block_k=" + std::to_string(blockK) + " chunk=" + std::to_string(chunk) +
                         " threads=" + std::to_string(blockQ)};
 }
 

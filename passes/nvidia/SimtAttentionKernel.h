@@ -4,6 +4,7 @@
 
 #include "conversions/LoweringUtils.h"
 #include "sieve/dialect/SieveOps.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -17,15 +18,20 @@ struct SimtKernel {
   std::string config;
 };
 
+/// Why the simt body cannot run `op` on `target` (one thread per query row
+/// of a block), or "".
+std::string simtKernelUnsupportedReason(dialect::BlockSparseAttentionOp op,
+                                        const runtime::TargetInfo &target);
+
 /// The simt body's kernel for `op`, appended to `gpuModule` (whose
 /// `tables` it reads): its arguments are the op's operands, then the
 /// workspace when the op has split rows. Key chunks of `chunkElements`
 /// elements per operand are staged in shared memory. Takes every shape and
-/// dtype, calibration (a stats operand) and threshold mode.
-mlir::FailureOr<SimtKernel> buildSimtAttentionKernel(dialect::BlockSparseAttentionOp op,
-                                                     mlir::gpu::GPUModuleOp gpuModule,
-                                                     const RowTableGlobals &tables,
-                                                     int64_t chunkElements);
+/// dtype, calibration (a stats operand) and threshold mode. Requires
+/// simtKernelUnsupportedReason(op, target) to be empty.
+SimtKernel buildSimtAttentionKernel(dialect::BlockSparseAttentionOp op,
+                                    mlir::gpu::GPUModuleOp gpuModule, const RowTableGlobals &tables,
+                                    int64_t chunkElements);
 
 } // namespace sieve::passes
 

@@ -26,8 +26,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaAttentionKernel.h"
-#include "nvidia/FragmentSoftmax.h"
+#include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
+#include "nvidia/FragmentSoftmax.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
@@ -83,8 +84,11 @@ Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
 
 } // namespace
 
-std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
+std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaKernelOptions &o,
+                                         const runtime::TargetInfo &target) {
   Geometry g = geometryOf(op, o);
+  if (!target.hopperKernels())
+    return "needs wgmma, TMA and setmaxnreg (sm_90a), not " + target.chip;
   if (!g.elt.isF16() && !g.elt.isBF16())
     return "needs f16 or bf16 elements";
   // The online softmax keeps the running maximum of the raw dot products
@@ -107,9 +111,7 @@ std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaK
   for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
     if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
       return "needs a static unit stride on the head dimension (TMA boxes)";
-  if (g.usedBytes() + kAtomBytes > 227 * 1024)
-    return "needs more shared memory than a GPU block has";
-  return "";
+  return sharedMemoryUnsupportedReason(target, g.usedBytes() + kAtomBytes);
 }
 
 WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,

@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "sieve/runtime/TargetInfo.h"
 
 namespace sieve::passes {
 
@@ -35,12 +36,14 @@ struct WgmmaKernel {
   mlir::nvgpu::TensorMapDescriptorType queryMap, keyMap, valueMap;
 };
 
-/// Why `op` cannot use the Hopper kernel with `options`, or an empty string.
+/// Why `op` cannot use the Hopper kernel with `options` on `target`, or an
+/// empty string.
 std::string wgmmaKernelUnsupportedReason(dialect::BlockSparseAttentionOp op,
-                                         const WgmmaKernelOptions &options);
+                                         const WgmmaKernelOptions &options,
+                                         const runtime::TargetInfo &target);
 
 /// Builds the kernel into `gpuModule` (which already holds `tables`).
-/// Requires wgmmaKernelUnsupportedReason(op, options) to be empty.
+/// Requires wgmmaKernelUnsupportedReason(op, options, target) to be empty.
 WgmmaKernel buildWgmmaAttentionKernel(dialect::BlockSparseAttentionOp op,
                                       mlir::gpu::GPUModuleOp gpuModule,
                                       const RowTableGlobals &tables,

@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaBackwardKernels.h"
 #include "conversions/LoweringUtils.h"
+#include "conversions/TargetLimits.h"
 #include "nvidia/BackwardRowsKernel.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
@@ -520,18 +521,21 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
 
 } // namespace
 
-std::string wgmmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op) {
+std::string wgmmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op,
+                                           const runtime::TargetInfo &target) {
   const Geometry g = geometryOf(op);
+  if (!target.hopperKernels())
+    return "needs wgmma, TMA and setmaxnreg (sm_90a), not " + target.chip;
   if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
     return reason;
   if (g.p.blockQ % 64 != 0 || g.p.blockK % 64 != 0)
     return "needs block_q and block_k multiples of 64 (64 rows per warp group)";
-  if (std::max(g.kvSharedBytes(), g.qSharedBytes()) > 227 * 1024)
-    return "needs more shared memory than a GPU block has";
-  if (g.p.batch > 65535 || op.getNumRows() * g.qSplit > std::numeric_limits<int32_t>::max() ||
-      op.getNumColumns() * g.kvSplit > std::numeric_limits<int32_t>::max())
-    return "needs a grid within the GPU's limits";
-  return "";
+  if (std::string reason =
+          sharedMemoryUnsupportedReason(target, std::max(g.kvSharedBytes(), g.qSharedBytes()));
+      !reason.empty())
+    return reason;
+  return gridUnsupportedReason(
+      target, std::max(op.getNumRows() * g.qSplit, op.getNumColumns() * g.kvSplit), g.p.batch);
 }
 
 BackwardKernels buildWgmmaBackwardKernels(BlockSparseAttentionBackwardOp op,

@@ -26,8 +26,9 @@
 
 namespace sieve::passes {
 
-/// Why the Hopper backward cannot be built for `op`, or "".
-std::string wgmmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);
+/// Why the Hopper backward cannot be built for `op` on `target`, or "".
+std::string wgmmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op,
+                                           const runtime::TargetInfo &target);
 
 /// Builds the three kernels into `gpuModule` (tables as its constants).
 /// The matrix kernels take TMA descriptors after the scratch, as their

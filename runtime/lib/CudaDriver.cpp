@@ -21,6 +21,25 @@ std::string DeviceInfo::chip() const {
   return fmt::format("sm_{}{}{}", major, minor, major == 9 && minor == 0 ? "a" : "");
 }
 
+Expected<TargetInfo> DeviceInfo::target() const {
+  auto t = TargetInfo::forChip(chip());
+  if (!t)
+    return t.error().withContext("GPU " + name);
+  // What the driver reports wins over the table (a value it did not report
+  // stays the table's).
+  auto take = [](int64_t &field, int value) {
+    if (value > 0)
+      field = value;
+  };
+  take(t->multiprocessors, multiprocessors);
+  take(t->sharedBytesPerBlock, sharedBytesPerBlock);
+  take(t->registersPerBlock, registersPerBlock);
+  take(t->maxThreadsPerBlock, maxThreadsPerBlock);
+  for (int d = 0; d < 3; ++d)
+    take(t->maxGrid[d], maxGrid[d]);
+  return t;
+}
+
 #if SIEVE_ENABLE_CUDA
 
 // cuda.h maps API names to versioned symbols (cuMemAlloc -> cuMemAlloc_v2);
@@ -159,6 +178,15 @@ Expected<CudaDriver *> CudaDriver::get(int ordinal) {
   api.cuDeviceGetAttribute(&info.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
   api.cuDeviceGetAttribute(&info.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
   api.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  api.cuDeviceGetAttribute(&info.sharedBytesPerBlock,
+                           CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev);
+  api.cuDeviceGetAttribute(&info.registersPerBlock, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK,
+                           dev);
+  api.cuDeviceGetAttribute(&info.maxThreadsPerBlock, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                           dev);
+  api.cuDeviceGetAttribute(&info.maxGrid[0], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, dev);
+  api.cuDeviceGetAttribute(&info.maxGrid[1], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, dev);
+  api.cuDeviceGetAttribute(&info.maxGrid[2], CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, dev);
   CUcontext ctx;
   if (Error e = cuError(api, api.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain"))
     return e;

@@ -52,15 +52,17 @@ std::string kernelDigest(const Artifact &a) {
   // this is the text the attested record of 2026-12-02 hashed, when an
   // artifact held a main launch, a combine launch with the workspace, and
   // the backward's follow-up launches with a scratch.
-  std::string contract = fmt::format("backend {} chip {} align {} unit-inner-stride {}\n",
-                                     runtime::backendName(a.backend), a.chip, a.alignBytes,
-                                     a.unitInnerStride);
+  std::string contract =
+      fmt::format("backend {} chip {} align {} unit-inner-stride {}\n",
+                  runtime::backendName(a.backend), a.chip, a.alignBytes, a.unitInnerStride);
   for (const runtime::KernelLaunch &l : a.launches) {
     const bool combine = l.role == runtime::LaunchRole::Combine;
     const bool followUp = l.role == runtime::LaunchRole::BackwardKeyValue ||
                           l.role == runtime::LaunchRole::BackwardQuery;
-    contract += launchText(combine ? "combine" : followUp ? "follow-up" : "main", l.entry, l.grid,
-                           l.block, l.sharedBytes, l.params);
+    contract += launchText(combine    ? "combine"
+                           : followUp ? "follow-up"
+                                      : "main",
+                           l.entry, l.grid, l.block, l.sharedBytes, l.params);
     if (combine)
       contract += fmt::format("workspace {}\n", a.workspaceBytes);
   }
@@ -108,7 +110,10 @@ std::optional<CompiledKernels> KernelLedger::compile(const std::string &config,
       kernels.emplace_back(Error(ErrorCode::NoGpu, "the device suite runs without a GPU"));
       continue;
     }
-    auto artifact = session_->compile(spec);
+    // The chip's usual part (TargetInfo::forChip), not the device's own
+    // figures: CI rebuilds exactly these kernels without a GPU.
+    spec.target = compiler::Target::cuda(chip_);
+    auto artifact = compiler::KernelCache::shared()->get(spec);
     digests.push_back(artifact ? kernelDigest(**artifact) : failureDigest(artifact.error()));
     kernels.push_back(std::move(artifact));
   }

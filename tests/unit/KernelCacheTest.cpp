@@ -53,7 +53,7 @@ struct CountingCompiler {
   std::atomic<int> calls{0};
   std::chrono::milliseconds delay{0};
   CompileFunction function() {
-    return [this](const KernelSpec &spec) {
+    return [this](CheckedSpec spec) {
       ++calls;
       std::this_thread::sleep_for(delay);
       return compile(spec);
@@ -97,8 +97,37 @@ TEST(CacheKey, CoversEverythingTheKernelDependsOn) {
   add("causal", [](KernelSpec &s) { s.causal = true; });
   add("scale", [](KernelSpec &s) { s.scale = 0.5; });
   add("batch", [](KernelSpec &s) { s.shape.batch = 2; });
+  add("heads_kv", [](KernelSpec &s) { s.shape.headsKv = 1; });
+  add("save_lse", [](KernelSpec &s) { s.saveLse = true; });
+  add("backward", [](KernelSpec &s) { s.backward = true; });
+  add("thresholds", [](KernelSpec &s) { s.thresholds = true; });
+  add("calibrate", [](KernelSpec &s) { s.calibrate = true; });
+  add("split workers", [](KernelSpec &s) { s.options.splitWorkers = 7; });
+  // A live device's own figures: the SMs split-KV balances over and the
+  // shared memory the bodies fit in.
+  add("device SMs", [](KernelSpec &s) {
+    runtime::TargetInfo device = *runtime::TargetInfo::forChip("sm_90a");
+    device.multiprocessors = 114;
+    s.target = Target::of(device);
+  });
+  add("device shared memory", [](KernelSpec &s) {
+    runtime::TargetInfo device = *runtime::TargetInfo::forChip("sm_90a");
+    device.sharedBytesPerBlock = 101376;
+    s.target = Target::of(device);
+  });
   for (const auto &[what, spec] : variants)
     EXPECT_NE(keyOf(spec), baseKey) << what;
+
+  // A device whose figures are the chip's usual part's builds the same
+  // kernels as the chip's name alone, and so shares the key.
+  KernelSpec usualDevice = base;
+  usualDevice.target = Target::of(*runtime::TargetInfo::forChip("sm_90a"));
+  EXPECT_EQ(keyOf(usualDevice), baseKey);
+  // The scale is keyed as the f32 the kernels take: the default and the
+  // same value given explicitly are one kernel.
+  KernelSpec explicitScale = base;
+  explicitScale.scale = 1.0 / 8.0; // 1/sqrt(64)
+  EXPECT_EQ(keyOf(explicitScale), baseKey);
 
   // Options that only restate the defaults the compiler would choose give
   // the same kernel, and the same key.
@@ -190,7 +219,7 @@ TEST_F(KernelCacheTest, AFailedCompileIsNotCached) {
   KernelCacheOptions o;
   o.directory = dir_.string();
   o.warn = warnings_.handler();
-  o.compile = [&](const KernelSpec &) -> Expected<runtime::Artifact> {
+  o.compile = [&](CheckedSpec) -> Expected<runtime::Artifact> {
     ++calls;
     return Error(ErrorCode::Compile, "no");
   };

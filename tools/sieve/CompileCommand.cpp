@@ -13,14 +13,18 @@
 namespace sieve::tools {
 
 namespace {
-/// `--target auto`: the first GPU's chip when a driver and a GPU are there.
+/// `--target auto`: the first GPU, with its own SM count and shared
+/// memory, when a driver and a GPU are there.
 Expected<compiler::Target> localTarget() {
   if (!runtime::CudaDriver::available())
     return compiler::Target::cpu();
   auto driver = runtime::CudaDriver::get();
   if (!driver)
     return compiler::Target::cpu();
-  return parseTarget((*driver)->device().chip());
+  auto device = (*driver)->device().target();
+  if (!device)
+    return device.error();
+  return compiler::Target::of(*device);
 }
 } // namespace
 
@@ -85,8 +89,8 @@ Command addCompileCommand(CLI::App &app) {
                 "block {}, {} bytes of code\nkernel {}\nkey {}\ncache {}\n",
                 spec->maskPath, t->str(), ms, a.keptTiles, a.totalTiles,
                 100.0 * a.keptTiles / a.totalTiles, a.mainLaunch().grid[0], a.mainLaunch().grid[1],
-                a.mainLaunch().grid[2], a.mainLaunch().block[0],
-                a.code.size(), a.config, a.cacheKey, CacheFlag::describe(*kernels, source));
+                a.mainLaunch().grid[2], a.mainLaunch().block[0], a.code.size(), a.config,
+                a.cacheKey, CacheFlag::describe(*kernels, source));
             return 0;
           }};
 }

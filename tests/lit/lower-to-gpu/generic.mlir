@@ -2,23 +2,29 @@
 // RUN: sieve-opt %s -sieve-lower-to-gpu="chip=sm_80 variant=generic" | FileCheck %s --check-prefix=SM80
 
 // The generic kernel reads the mask at launch: no constant tables in the
-// kernel module; the host passes four run-time tables (stand-ins marked
-// sieve.launch_table 0-3) after the tensors and TMA descriptors, and the
-// kernel takes them as memref<?xi32> arguments. On sm_90a the body is the
-// Hopper kernel, on sm_80 the mma kernel.
+// kernel module; its launch contract passes the four run-time tables
+// (row_heads, row_query_blocks, row_spans, key_blocks, each a rank-1
+// descriptor) after the tensors and TMA descriptors, the kernel takes them
+// as memref<?xi32> arguments, and the host builds no stand-ins for them.
+// It cannot know which rows are empty: 2 rows x 2 query tiles = 4 blocks.
+// On sm_90a the body is the Hopper kernel, on sm_80 the mma kernel.
 // CHECK-LABEL: func @generic
-// CHECK-COUNT-4: memref.alloca() {sieve.launch_table = {{[0-3]}} : i32} : memref<0xi32>
-// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention
-// CHECK-SAME: : memref<?xi32>, {{.*}} : memref<?xi32>, {{.*}} : memref<?xi32>, {{.*}} : memref<?xi32>)
-// CHECK-SAME: sieve.config = "generic wgmma block_q=128
-// CHECK-SAME: sieve.variant = "generic"
+// CHECK-NOT: memref.alloca
+// CHECK-NOT: gpu.launch_func
 // CHECK: gpu.module @sieve_kernels0
 // CHECK-NOT: memref.global
 // CHECK: gpu.func @sieve_attention({{.*}}: !llvm.ptr, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>) kernel
+// CHECK-SAME: sieve.config = "generic wgmma block_q=128
+// CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [4, 1, 1], block = [256, 1, 1], shared = 74752, workspace = 0, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<query.tensor_map[64x64]>, #sieve.param<key.tensor_map[128x64]>, #sieve.param<value.tensor_map[128x64]>, #sieve.param<row_heads.allocated>, #sieve.param<row_heads.aligned>, #sieve.param<row_heads.offset>, #sieve.param<row_heads.size[0]>, #sieve.param<row_heads.stride[0]>, #sieve.param<row_query_blocks.allocated>, #sieve.param<row_query_blocks.aligned>, #sieve.param<row_query_blocks.offset>, #sieve.param<row_query_blocks.size[0]>, #sieve.param<row_query_blocks.stride[0]>, #sieve.param<row_spans.allocated>, #sieve.param<row_spans.aligned>, #sieve.param<row_spans.offset>, #sieve.param<row_spans.size[0]>, #sieve.param<row_spans.stride[0]>, #sieve.param<key_blocks.allocated>, #sieve.param<key_blocks.aligned>, #sieve.param<key_blocks.offset>, #sieve.param<key_blocks.size[0]>, #sieve.param<key_blocks.stride[0]>]>
+// CHECK-SAME: sieve.variant = "generic"
 // CHECK-NOT: memref.get_global
 // CHECK: nvvm.wgmma.mma_async
-// SM80: sieve.config = "generic mma block_q=128
+// SM80-LABEL: func @generic
+// SM80-NOT: memref.alloca
 // SM80: gpu.func @sieve_attention({{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>) kernel
+// SM80-SAME: sieve.config = "generic mma block_q=128
+// SM80-SAME: sieve.launch = #sieve.launch<attention, grid = [4, 1, 1], block = [128, 1, 1], shared = 40960, workspace = 0, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<row_heads.allocated>, #sieve.param<row_heads.aligned>, #sieve.param<row_heads.offset>, #sieve.param<row_heads.size[0]>, #sieve.param<row_heads.stride[0]>, #sieve.param<row_query_blocks.allocated>, #sieve.param<row_query_blocks.aligned>, #sieve.param<row_query_blocks.offset>, #sieve.param<row_query_blocks.size[0]>, #sieve.param<row_query_blocks.stride[0]>, #sieve.param<row_spans.allocated>, #sieve.param<row_spans.aligned>, #sieve.param<row_spans.offset>, #sieve.param<row_spans.size[0]>, #sieve.param<row_spans.stride[0]>, #sieve.param<key_blocks.allocated>, #sieve.param<key_blocks.aligned>, #sieve.param<key_blocks.offset>, #sieve.param<key_blocks.size[0]>, #sieve.param<key_blocks.stride[0]>]>
+// SM80-SAME: sieve.variant = "generic"
 // SM80-NOT: memref.get_global
 // SM80: nvvm.mma.sync
 func.func @generic(%q: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x256x64xbf16, strided<[?, ?, ?, 1], offset: ?>>) {

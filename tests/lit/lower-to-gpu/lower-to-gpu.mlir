@@ -1,20 +1,26 @@
 // RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu | FileCheck %s
 // RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu=chunk-elements=8 | FileCheck %s --check-prefix=CHUNK
 
-// One kernel per op in its own gpu.module with the tables as constants;
-// grid = (rows, batch), one thread per query row of the block; keys and
-// values staged through workgroup memory between barriers; exp2 through the
-// NVPTX intrinsic, no libdevice.
+// One kernel per op in its own gpu.module with the tables as constants,
+// and nothing left on the host: the op is erased and the kernel carries its
+// launch contract (#sieve.launch) instead of a gpu.launch_func. grid =
+// (rows, batch), one thread per query row of the block; q, k, v and out
+// passed in that order as expanded memref descriptors; keys and values
+// staged through workgroup memory between barriers; exp2 through the NVPTX
+// intrinsic, no libdevice.
 // CHECK: module attributes {gpu.container_module}
-// CHECK-LABEL: func @lower
-// CHECK-DAG: %[[ROWS:.*]] = arith.constant 2 : index
-// CHECK-DAG: %[[BATCH:.*]] = arith.constant 3 : index
-// CHECK-DAG: %[[THREADS:.*]] = arith.constant 2 : index
-// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention blocks in (%[[ROWS]], %[[BATCH]], %{{.*}}) threads in (%[[THREADS]], %{{.*}}, %{{.*}})
-// CHECK: gpu.module @sieve_kernels0
+// CHECK-LABEL: func @lower(
+// CHECK-NOT: gpu.launch_func
+// CHECK-NOT: nvgpu.tma.create.descriptor
+// CHECK-NOT: memref.alloca
+// CHECK: return
+// CHECK-NEXT: }
+// CHECK-NEXT: gpu.module @sieve_kernels0
 // CHECK-DAG: memref.global "private" constant @sieve_row_spans : memref<4xi32> = dense<[0, 2, 2, 2]>
 // CHECK-DAG: memref.global "private" constant @sieve_key_blocks : memref<2xi32> = dense<[1, 0]>
-// CHECK: gpu.func @sieve_attention({{.*}}) workgroup(%{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>) private({{.*}}) kernel attributes {known_block_size = array<i32: 2, 1, 1>}
+// CHECK: gpu.func @sieve_attention({{.*}}) workgroup(%{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x4xf32, #gpu.address_space<workgroup>>) private({{.*}}) kernel attributes {known_block_size = array<i32: 2, 1, 1>
+// CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 3, 1], block = [2, 1, 1], shared = 0, workspace = 0, align = 0, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>]>
+// CHECK-SAME: sieve.variant = "simt"
 // CHECK: gpu.thread_id x
 // CHECK: gpu.block_id x
 // CHECK: gpu.block_id y
@@ -22,6 +28,7 @@
 // CHECK: gpu.barrier
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: gpu.return
+// CHECK-NOT: gpu.launch_func
 // A smaller staging budget gives 2-key chunks of a 2-key block: 2x4 floats.
 // CHUNK: workgroup(%{{.*}} : memref<2x4xf32
 func.func @lower(%q: memref<3x1x4x4xbf16>, %k: memref<3x1x4x4xbf16>, %v: memref<3x1x4x4xbf16>, %o: memref<3x1x4x4xbf16>) {

@@ -2,18 +2,18 @@
 // RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu="variant=mma query-tile=32 key-tile=32 stages=3" | FileCheck %s --check-prefix=OPTS
 
 // bf16 at head dim 64 with a unit inner stride takes the tensor-core body:
-// a launch with dynamic shared memory for Q (64 rows) and two stages of K
-// and V (64 keys each), 64 x 64 bf16 = 8 KiB apiece, 4 warps; cp.async
+// its launch contract asks for dynamic shared memory for Q (64 rows) and two
+// stages of K and V (64 keys each), 64 x 64 bf16 = 8 KiB apiece, 4 warps,
+// over 3 blocks (the 2 active rows and one zero-fill block); cp.async
 // fills, ldmatrix (transposed for V) feeds mma.sync m16n8k16 in bf16, and
 // the row max travels by xor shuffles.
 // CHECK-LABEL: func @tensor_cores
-// CHECK-DAG: %[[SHARED:.*]] = arith.constant 40960 : i32
-// CHECK-DAG: %[[THREADS:.*]] = arith.constant 128 : index
-// CHECK: gpu.launch_func @sieve_kernels0::@sieve_attention {{.*}} threads in (%[[THREADS]], {{.*}}) dynamic_shared_memory_size %[[SHARED]]
-// CHECK-SAME: sieve.config = "mma block_q=64 query_tile=64 block_k=128 key_tile=64 stages=2 warps=4 shared=40960"
-// CHECK-SAME: sieve.variant = "mma"
+// CHECK-NOT: gpu.launch_func
 // CHECK: gpu.func @sieve_attention
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME: sieve.config = "mma block_q=64 query_tile=64 block_k=128 key_tile=64 stages=2 warps=4 shared=40960"
+// CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [3, 1, 1], block = [128, 1, 1], shared = 40960, workspace = 0, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>]>
+// CHECK-SAME: sieve.variant = "mma"
 // CHECK: gpu.dynamic_shared_memory
 // CHECK: nvgpu.device_async_copy {{.*}} 8, %{{.*}} {bypassL1}
 // CHECK: nvvm.cp.async.commit.group
@@ -29,12 +29,12 @@
 // CHECK: nvvm.mma.sync
 // CHECK: scf.yield
 // CHECK: vector.store {{.*}} {alignment = 16 : i64}
-// Smaller tiles and three stages: two blocks per 64-row work row, 2 warps;
-// (32 + 2 * 3 * 32) * 64 * 2 bytes of shared memory; the loop waits with one
-// younger group pending while one remains.
-// OPTS: %[[SHARED:.*]] = arith.constant 28672 : i32
-// OPTS: gpu.launch_func
+// Smaller tiles and three stages: two blocks per 64-row work row (4, plus
+// the zero-fill block), 2 warps; (32 + 2 * 3 * 32) * 64 * 2 bytes of shared
+// memory; the loop waits with one younger group pending while one remains.
+// OPTS: gpu.func @sieve_attention
 // OPTS-SAME: query_tile=32 block_k=128 key_tile=32 stages=3 warps=2
+// OPTS-SAME: sieve.launch = #sieve.launch<attention, grid = [5, 1, 1], block = [64, 1, 1], shared = 28672,
 // OPTS: nvvm.cp.async.wait.group 2
 // OPTS: scf.for
 // OPTS: scf.if

@@ -2,16 +2,18 @@
 //
 // The load-time JIT cache: a spec's artifact comes from memory, else from
 // the cache folder (shared with other processes and with `sieve compile`),
-// else from the compiler. Keys are compiler::cacheKey (the input IR, target,
-// options and compiler); computing one needs MLIR and costs milliseconds, so
-// specs seen before map to their key through an exact in-memory table and a
-// memory hit does not touch MLIR.
+// else from the compiler. Keys are compiler::cacheKey: a hash of the spec's
+// canonical identity (mask bits included) and the compiler, computed
+// without MLIR. Hashing a large mask's bits still costs more than a memory
+// hit should, so specs seen before map to their key through an exact
+// in-memory table. A spec is validated once, here, where it enters.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_COMPILER_KERNELCACHE_H
 #define SIEVE_COMPILER_KERNELCACHE_H
 
 #include "sieve/Error.h"
+#include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/KernelSpec.h"
 #include "sieve/runtime/ArtifactCache.h"
 #include "sieve/runtime/Checksum.h"
@@ -24,7 +26,8 @@
 
 namespace sieve::compiler {
 
-using CompileFunction = std::function<Expected<runtime::Artifact>(const KernelSpec &)>;
+/// Compiles a spec the cache has checked (compiler::compile by default).
+using CompileFunction = std::function<Expected<runtime::Artifact>(CheckedSpec)>;
 
 struct KernelCacheOptions {
   /// The cache folder; empty caches in memory only.

@@ -5,6 +5,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include <optional>
 #include <string>
@@ -15,8 +16,20 @@ namespace sieve::compiler {
 struct Target {
   runtime::Backend backend = runtime::Backend::Cpu;
   std::string chip = "host"; // "sm_80", "sm_90a", ... for CUDA
+  /// A live device's own description (its SMs, shared memory, limits) when
+  /// compiling for that device; empty: the chip's usual part
+  /// (runtime::TargetInfo::forChip).
+  std::optional<runtime::TargetInfo> device;
   static Target cpu() { return {}; }
-  static Target cuda(std::string chip) { return {runtime::Backend::Cuda, std::move(chip)}; }
+  /// The chip's usual part: what ahead-of-time compiles and CI build for.
+  static Target cuda(std::string chip) { return {runtime::Backend::Cuda, std::move(chip), {}}; }
+  /// A live device (Session, `--target auto`).
+  static Target of(const runtime::TargetInfo &device) {
+    return {runtime::Backend::Cuda, device.chip, device};
+  }
+  /// What a CUDA target's kernels are generated for; Unsupported for an
+  /// unknown chip or the CPU backend.
+  Expected<runtime::TargetInfo> info() const;
   std::string str() const { return std::string(runtime::backendName(backend)) + ":" + chip; }
 };
 
@@ -77,7 +90,8 @@ struct KernelSpec {
   Error validate() const;
 };
 
-/// Chips the GPU pipeline targets (PTX for these assembles with ptxas).
+/// Chips the GPU pipeline targets (PTX for these assembles with ptxas):
+/// those runtime::TargetInfo::forChip knows.
 bool isSupportedChip(const std::string &chip);
 
 } // namespace sieve::compiler

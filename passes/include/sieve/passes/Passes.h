@@ -49,8 +49,17 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
       llvm::cl::desc("Cut rows too long for a balanced schedule (sieve-split-rows; "
                      "specialized kernels only)"),
       llvm::cl::init(true)};
-  Option<int64_t> sms{*this, "sms", llvm::cl::desc("Thread blocks the GPU runs at once"),
-                      llvm::cl::init(132)};
+  Option<int64_t> sms{*this, "sms",
+                      llvm::cl::desc("The target's SM count (0: the chip's usual part's)"),
+                      llvm::cl::init(0)};
+  Option<int64_t> sharedBytes{*this, "shared-bytes",
+                              llvm::cl::desc("Dynamic shared memory a block may take (0: the "
+                                             "chip's)"),
+                              llvm::cl::init(0)};
+  Option<int64_t> splitWorkers{*this, "split-workers",
+                               llvm::cl::desc("Workers split-KV balances rows over (0: the "
+                                              "target's SMs)"),
+                               llvm::cl::init(0)};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
                        llvm::cl::init(3)};
 };
@@ -69,8 +78,10 @@ struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions>
                                       "(sieve-split-rows), and combine them on the host"),
                        llvm::cl::init(false)};
   Option<int64_t> workers{*this, "workers",
-                          llvm::cl::desc("Parallel workers the split schedule balances"),
-                          llvm::cl::init(132)};
+                          llvm::cl::desc("Parallel workers the split schedule balances (the SM "
+                                         "count of the GPU whose schedule is checked; required "
+                                         "with split-kv)"),
+                          llvm::cl::init(0)};
 };
 
 /// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the

@@ -36,8 +36,9 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     longest first again. Ops that need no cut are left as they are.
   }];
   let options = [
-    Option<"sms", "sms", "int64_t", /*default=*/"132",
-           "Thread blocks the GPU runs at once (an H100 or H200 has 132 SMs)">,
+    Option<"sms", "sms", "int64_t", /*default=*/"0",
+           "Thread blocks the GPU runs at once: its SM count (required; the pipelines pass "
+           "their target's)">,
     Option<"minPartKeys", "min-part-keys", "int64_t", /*default=*/"512",
            "Fewest keys a part covers: below this the partial store and the "
            "combine cost more than the balance gains">,
@@ -97,10 +98,14 @@ def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
 def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
   let summary = "Lower sieve.block_sparse_attention to a gpu.module kernel and its launch";
   let description = [{
-    Each op becomes a `gpu.func` kernel in its own `gpu.module` and a
-    `gpu.launch_func` in its place; the row tables become constant globals
-    of the kernel module. One thread block computes one work row of one
-    batch entry (grid = rows x batch). Two kernel bodies:
+    Each op becomes `gpu.func` kernels in a `gpu.module` of their own, each
+    carrying its launch contract (`sieve.launch`: role, grid, block, shared
+    and workspace bytes, alignment and parameter slots, which the compiler
+    copies into the artifact), and the op is erased; the row tables become
+    constant globals of the kernel module. One thread block computes one
+    work row of one batch entry (grid = rows x batch). Each kernel body is a
+    rewrite pattern that declines, with its reason, what it cannot run on
+    the target; an op no body takes is an error naming every reason:
 
     - `mma` (tensor cores, sm_80 and later): one warp per 16 query rows;
       `nvgpu.ldmatrix` from swizzled shared memory feeds `nvvm.mma.sync`
@@ -119,7 +124,7 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
       register-A wgmma for O += P·V. Needs f16/bf16, head dim 64 or 128,
       block_q a multiple of the query tile (64 or 128) and block_k of the
       key tile (64 or 128). q, k and v travel as TMA descriptors too
-      (`nvgpu.tma.create.descriptor` on the host side).
+      (`#sieve.param<query.tensor_map[RxC]>`: the runtime encodes them).
 
     - `generic`: the `wgmma` (sm_90a) or `mma` body with the four row
       tables as kernel arguments instead of constants, one block per
@@ -134,7 +139,13 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
     Option<"variant", "variant", "std::string", /*default=*/"\"auto\"",
            "Kernel body: auto, wgmma, mma, simt or generic">,
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
-           "Target chip; auto picks wgmma on sm_90a">,
+           "Target chip (runtime::TargetInfo::forChip); auto picks wgmma where it has wgmma, "
+           "TMA and setmaxnreg (sm_90a)">,
+    Option<"sms", "sms", "int64_t", /*default=*/"0",
+           "The target's SM count (0: the chip's usual part; a compile for a live device "
+           "passes its own)">,
+    Option<"sharedBytes", "shared-bytes", "int64_t", /*default=*/"0",
+           "Dynamic shared memory a block may take (0: the chip's)">,
     Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",
            "wgmma/mma: query rows per thread block (divides block_q; 0 = the kernel's default)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"0",

@@ -10,6 +10,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/DType.h"
+#include "sieve/runtime/TargetInfo.h"
 
 #include <array>
 
@@ -33,8 +34,16 @@ struct DeviceInfo {
   std::string name;
   int major = 0, minor = 0; // compute capability
   int multiprocessors = 0;
+  int sharedBytesPerBlock = 0; // the opt-in maximum of dynamic shared memory
+  int registersPerBlock = 0;
+  int maxThreadsPerBlock = 0;
+  std::array<int, 3> maxGrid{0, 0, 0};
   /// "sm_90a" for Hopper (its arch-specific features), "sm_XY" otherwise.
   std::string chip() const;
+  /// The chip's description with this device's own SM count, shared
+  /// memory, registers and limits; Unsupported for a chip sieve does not
+  /// generate code for (older than sm_80).
+  Expected<TargetInfo> target() const;
 };
 
 struct DeviceMemoryInfo {
