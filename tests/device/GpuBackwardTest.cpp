@@ -18,8 +18,8 @@
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
-#include "sieve/runtime/Reference.h"
-#include "sieve/runtime/ReferenceBackward.h"
+#include "sieve/testing/Reference.h"
+#include "sieve/testing/ReferenceBackward.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
 

@@ -6,7 +6,7 @@
 // not, against float64 on the same rounded inputs (the output row by row):
 // - calibration (KernelSpec::calibrate): two calls add every query row's
 //   probability mass per kept tile into a device stats table
-//   (runtime::referenceTileMass); the launch's attention output is checked
+//   (testing::referenceTileMass); the launch's attention output is checked
 //   too;
 // - threshold mode (KernelSpec::thresholds): device thresholds per head, one
 //   at a median score, one +inf (zeros), one -inf (nothing dropped).
@@ -17,7 +17,7 @@
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
 

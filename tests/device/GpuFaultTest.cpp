@@ -17,7 +17,7 @@
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 #include "sieve/testing/Seeds.h"
 
 #include <gtest/gtest.h>

@@ -13,7 +13,7 @@
 
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/CudaDriver.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
 

@@ -9,6 +9,18 @@ here="$(cd "$(dirname "$0")" && pwd)"
 rm -rf "$scratch"
 mkdir -p "$scratch"
 cmake --install "$build" --prefix "$scratch/prefix" >/dev/null
+# Test code stays out of the package: the float64 references and the
+# run-and-check harness (tests/support, namespace sieve::testing) are not installed.
+if find "$scratch/prefix/include" \( -path '*/sieve/testing' -o -name 'Reference*.h' \
+  -o -name 'Harness.h' \) | grep .; then
+  echo "test support headers were installed" >&2
+  exit 1
+fi
+if find "$scratch/prefix" -name '*.a' -exec nm -C {} + 2>/dev/null |
+  grep -E 'sieve::testing::|referenceAttention|referenceTileMass|runAndCheck'; then
+  echo "an installed library contains test support (sieve::testing)" >&2
+  exit 1
+fi
 cmake -S "$here/consumer" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
 ninja -C "$scratch/consumer" >/dev/null

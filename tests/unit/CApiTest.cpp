@@ -9,9 +9,9 @@
 //===----------------------------------------------------------------------===//
 #include "TestTensors.h"
 
-#include "sieve/runtime/Reference.h"
-#include "sieve/runtime/ReferenceBackward.h"
 #include "sieve/sieve.h"
+#include "sieve/testing/Reference.h"
+#include "sieve/testing/ReferenceBackward.h"
 
 #include <gtest/gtest.h>
 
@@ -97,11 +97,11 @@ TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
     sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
     ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK)
         << lastError();
-    std::vector<double> ref = sieve::runtime::referenceAttention(
+    std::vector<double> ref = sieve::testing::referenceAttention(
         {1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32}, mask_, causal != 0,
         1.0 / std::sqrt(double(kDim)), q.gather().data(), k.gather().data(), v.gather().data());
     std::vector<float> got = out.gather();
-    EXPECT_LT(sieve::runtime::relativeError(got.data(), ref), 1e-5);
+    EXPECT_LT(sieve::testing::relativeError(got.data(), ref), 1e-5);
     EXPECT_TRUE(out.guardsIntact());
     EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
   }
@@ -283,7 +283,7 @@ TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
       << lastError();
   const sieve::runtime::ProblemShape s{
       1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32};
-  auto ref = sieve::runtime::referenceAttentionBackward(s, mask_, true, 1 / std::sqrt(double(kDim)),
+  auto ref = sieve::testing::referenceAttentionBackward(s, mask_, true, 1 / std::sqrt(double(kDim)),
                                                         q.gather().data(), k.gather().data(),
                                                         v.gather().data(), dout.gather().data());
   for (auto [got, want] :

@@ -11,7 +11,7 @@
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -67,10 +67,10 @@ ThreadResult launchOwnMask(Session &session, int thread, uint64_t seed) {
     std::vector<float> got = out.gather();
     for (float x : got)
       r.unwritten += std::isnan(x);
-    std::vector<double> ref =
-        runtime::referenceAttention(spec.shape, spec.mask, spec.causal, spec.effectiveScale(),
-                                    q.gather().data(), k.gather().data(), v.gather().data());
-    r.worstError = std::max(r.worstError, runtime::relativeError(got.data(), ref));
+    std::vector<double> ref = sieve::testing::referenceAttention(
+        spec.shape, spec.mask, spec.causal, spec.effectiveScale(), q.gather().data(),
+        k.gather().data(), v.gather().data());
+    r.worstError = std::max(r.worstError, sieve::testing::relativeError(got.data(), ref));
     r.guardsIntact = r.guardsIntact && out.guardsIntact();
   }
   return r;

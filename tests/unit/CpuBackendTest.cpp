@@ -16,7 +16,7 @@
 
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
 
@@ -89,8 +89,8 @@ TEST_P(CpuBackend, MatchesFloat64Reference) {
 
   std::vector<float> got = out.gather();
   std::vector<double> ref =
-      runtime::referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(),
-                                  q.gather().data(), k.gather().data(), v.gather().data());
+      referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(), q.gather().data(),
+                         k.gather().data(), v.gather().data());
   // Row by row: poison left, NaN, a zeroed or wrong row all fail; rows the
   // mask empties must be exact zeros.
   RowComparison rows = compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, c.headDim,
@@ -195,8 +195,8 @@ TEST_P(CpuSplitKvCases, PartsAndCombineMatchFloat64) {
   ASSERT_FALSE(session_->run(**artifact, q.view, k.view, v.view, out.view));
   std::vector<float> got = out.gather();
   std::vector<double> ref =
-      runtime::referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(),
-                                  q.gather().data(), k.gather().data(), v.gather().data());
+      referenceAttention(spec.shape, spec.mask, c.causal, spec.effectiveScale(), q.gather().data(),
+                         k.gather().data(), v.gather().data());
   RowComparison rows = compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, c.headDim,
                                    rowTolerance(runtime::DType::F32));
   EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;

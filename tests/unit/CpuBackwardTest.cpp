@@ -12,7 +12,7 @@
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/ReferenceBackward.h"
+#include "sieve/testing/ReferenceBackward.h"
 
 #include <gtest/gtest.h>
 
@@ -104,7 +104,7 @@ TEST_P(CpuBackward, MatchesFloat64Reference) {
                              dq.view, dk.view, dv.view, lse.data()};
   ASSERT_FALSE(session_->backward(**backward, t));
 
-  const runtime::AttentionGradients ref = runtime::referenceAttentionBackward(
+  const sieve::testing::AttentionGradients ref = sieve::testing::referenceAttentionBackward(
       spec.shape, spec.mask, c.causal, spec.effectiveScale(), q.gather().data(), k.gather().data(),
       v.gather().data(), dout.gather().data());
   // lse: -inf exactly where the reference has -inf, close elsewhere.

@@ -10,7 +10,7 @@
 #include "sieve/calibration/Calibrator.h"
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -79,8 +79,8 @@ TEST_P(CpuCalibrationKernel, MatchesFloat64OverKeptTiles) {
   // The attention output is the plain kernel's, bit for bit.
   EXPECT_EQ(std::memcmp(out.data.data(), outPlain.data.data(), out.data.size() * sizeof(float)), 0);
 
-  // float64 mass per kept tile (runtime::referenceTileMass), both calls.
-  std::vector<double> expected = runtime::referenceTileMass(
+  // float64 mass per kept tile (sieve::testing::referenceTileMass), both calls.
+  std::vector<double> expected = sieve::testing::referenceTileMass(
       spec.shape, spec.mask, c.causal, 1 / std::sqrt(double(D)), q.data.data(), k.data.data());
   for (double &x : expected)
     x *= 2;

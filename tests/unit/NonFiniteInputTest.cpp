@@ -11,7 +11,7 @@
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -78,9 +78,9 @@ TEST_P(NonFiniteInput, PropagatesLikeDenseAttention) {
     unwritten += x == kUnwritten;
   EXPECT_EQ(unwritten, 0) << "output elements left unwritten";
   std::vector<double> ref =
-      runtime::referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(),
-                                  q.gather().data(), k.gather().data(), v.gather().data());
-  runtime::NonFiniteComparison c = runtime::compareNonFinite(got.data(), ref);
+      sieve::testing::referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(),
+                                         q.gather().data(), k.gather().data(), v.gather().data());
+  sieve::testing::NonFiniteComparison c = sieve::testing::compareNonFinite(got.data(), ref);
   EXPECT_EQ(c.mismatched, 0) << "first at element " << c.firstMismatch << ": got "
                              << (c.firstMismatch >= 0 ? got[c.firstMismatch] : 0.f)
                              << ", reference " << (c.firstMismatch >= 0 ? ref[c.firstMismatch] : 0);

@@ -9,8 +9,8 @@
 // row against a direct sum, -inf and zero gradients where no key is kept.
 //
 //===----------------------------------------------------------------------===//
-#include "sieve/runtime/ReferenceBackward.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/ReferenceBackward.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +19,7 @@
 #include <random>
 
 using namespace sieve::runtime;
+using namespace sieve::testing;
 
 namespace {
 

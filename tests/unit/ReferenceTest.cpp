@@ -4,7 +4,7 @@
 // checks: cases with a known answer, and a naive loop written independently.
 //
 //===----------------------------------------------------------------------===//
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +14,7 @@
 
 using namespace sieve;
 using namespace sieve::runtime;
+using namespace sieve::testing;
 
 namespace {
 

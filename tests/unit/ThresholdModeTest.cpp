@@ -11,7 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -90,9 +90,9 @@ TEST_P(ThresholdMode, DropsScoresUnderEachHeadsThreshold) {
     ASSERT_FALSE((*session)->run(**artifact, view(q, {B, Hq, Sq, D}), view(k, {B, Hkv, Sk, D}),
                                  view(v, {B, Hkv, Sk, D}), view(out, {B, Hq, Sq, D}), nullptr,
                                  nullptr, thresholds.data()));
-    auto ref = runtime::referenceAttention(spec.shape, spec.mask, causal, scale, q.data(), k.data(),
-                                           v.data(), thresholds.data());
-    EXPECT_LT(runtime::relativeError(out.data(), ref), 1e-5) << "round " << round;
+    auto ref = sieve::testing::referenceAttention(spec.shape, spec.mask, causal, scale, q.data(),
+                                                  k.data(), v.data(), thresholds.data());
+    EXPECT_LT(sieve::testing::relativeError(out.data(), ref), 1e-5) << "round " << round;
     // Head 1 dropped every score: its rows are zeros.
     for (int64_t b = 0; b < B; ++b)
       for (int64_t i = 0; i < Sq * D; ++i)
@@ -109,9 +109,9 @@ TEST_P(ThresholdMode, DropsScoresUnderEachHeadsThreshold) {
   std::vector<float> plainOut(q.size());
   ASSERT_FALSE((*session)->run(**plain, view(q, {B, Hq, Sq, D}), view(k, {B, Hkv, Sk, D}),
                                view(v, {B, Hkv, Sk, D}), view(plainOut, {B, Hq, Sq, D})));
-  auto thresholdRef = runtime::referenceAttention(spec.shape, spec.mask, causal, scale, q.data(),
-                                                  k.data(), v.data(), thresholds.data());
-  EXPECT_GT(runtime::relativeError(plainOut.data(), thresholdRef), 1e-2);
+  auto thresholdRef = sieve::testing::referenceAttention(
+      spec.shape, spec.mask, causal, scale, q.data(), k.data(), v.data(), thresholds.data());
+  EXPECT_GT(sieve::testing::relativeError(plainOut.data(), thresholdRef), 1e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Masks, ThresholdMode, ::testing::Bool(),

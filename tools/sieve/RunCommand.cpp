@@ -4,8 +4,8 @@
 #include "SpecOptions.h"
 #include "Thresholds.h"
 
-#include "sieve/compiler/Harness.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/Harness.h"
 
 #include <fmt/format.h>
 
@@ -20,7 +20,7 @@ Command addRunCommand(CLI::App &app) {
       "Run a mask's kernel on fresh random inputs, compare with the float64 reference, time it");
   auto spec = std::make_shared<SpecOptions>();
   auto backend = std::make_shared<std::string>("auto");
-  auto harness = std::make_shared<compiler::HarnessOptions>();
+  auto harness = std::make_shared<testing::HarnessOptions>();
   auto tolerance = std::make_shared<double>(-1);
   auto noCheck = std::make_shared<bool>(false);
   auto cache = std::make_shared<CacheFlag>();
@@ -49,7 +49,7 @@ Command addRunCommand(CLI::App &app) {
         auto s = spec->toSpec((*session)->target());
         if (!s)
           return reportError(s.error());
-        compiler::HarnessOptions options = *harness;
+        testing::HarnessOptions options = *harness;
         if (!thresholdsPath->empty()) {
           auto layers = readThresholdsFile(*thresholdsPath, s->shape.headsQ);
           if (!layers)
@@ -73,7 +73,7 @@ Command addRunCommand(CLI::App &app) {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count();
         options.check = !*noCheck;
-        auto result = compiler::runAndCheck(**session, **artifact, *s, options);
+        auto result = testing::runAndCheck(**session, **artifact, *s, options);
         if (!result)
           return reportError(result.error());
         const runtime::ProblemShape &sh = s->shape;

@@ -1,12 +1,13 @@
 // Links sieve::runtime alone (no MLIR): loads an ahead-of-time artifact that
 // `sieve compile` wrote and checks what it says. Without a GPU the executor
 // must refuse with ErrorCode::NoGpu, not crash; with one, the kernel is
-// launched on random inputs (output poisoned first) and compared with the
-// float64 reference for the mask it was compiled from.
+// launched on random inputs (output poisoned first) and compared with
+// float64 attention (Float64Check.h) for the mask it was compiled from.
+#include "Float64Check.h"
+
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/GpuExecutor.h"
 #include "sieve/runtime/MaskFile.h"
-#include "sieve/runtime/Reference.h"
 
 #include <cmath>
 #include <cstdio>
@@ -73,9 +74,9 @@ int launchAndCheck(runtime::GpuExecutor &gpu, const runtime::Artifact &artifact,
     runtime::encodeFloats(s.dtype, t.data(), rounded.data(), t.size());
     runtime::decodeFloats(s.dtype, rounded.data(), t.data(), t.size());
   }
-  auto ref = runtime::referenceAttention(s, *mask, artifact.causal, artifact.scale, host[0].data(),
-                                         host[1].data(), host[2].data());
-  double err = runtime::relativeError(out.data(), ref);
+  double err =
+      relativeErrorAgainstFloat64(s, *mask, artifact.causal, artifact.scale, host[0].data(),
+                                  host[1].data(), host[2].data(), out.data());
   for (auto p : device)
     (void)drv.free(p);
   std::printf("launched %s on %s: relative error %.2e against float64\n", artifact.variant.c_str(),

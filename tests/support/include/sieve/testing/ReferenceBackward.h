@@ -8,15 +8,15 @@
 // a key head summed over the query heads that share it).
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_RUNTIME_REFERENCEBACKWARD_H
-#define SIEVE_RUNTIME_REFERENCEBACKWARD_H
+#ifndef SIEVE_TESTING_REFERENCEBACKWARD_H
+#define SIEVE_TESTING_REFERENCEBACKWARD_H
 
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
 
 #include <vector>
 
-namespace sieve::runtime {
+namespace sieve::testing {
 
 struct AttentionGradients {
   /// Contiguous BHSD: dq like q ([B, Hq, Sq, D]), dk and dv like k and v.
@@ -27,10 +27,11 @@ struct AttentionGradients {
 };
 
 /// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q).
-AttentionGradients referenceAttentionBackward(const ProblemShape &shape, const BlockMask &mask,
-                                              bool causal, double scale, const float *q,
-                                              const float *k, const float *v, const float *dout);
+AttentionGradients referenceAttentionBackward(const runtime::ProblemShape &shape,
+                                              const runtime::BlockMask &mask, bool causal,
+                                              double scale, const float *q, const float *k,
+                                              const float *v, const float *dout);
 
-} // namespace sieve::runtime
+} // namespace sieve::testing
 
 #endif

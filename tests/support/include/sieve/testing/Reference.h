@@ -5,30 +5,32 @@
 // written plainly with Eigen and sharing no code with the kernels.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_RUNTIME_REFERENCE_H
-#define SIEVE_RUNTIME_REFERENCE_H
+#ifndef SIEVE_TESTING_REFERENCE_H
+#define SIEVE_TESTING_REFERENCE_H
 
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
 
 #include <vector>
 
-namespace sieve::runtime {
+namespace sieve::testing {
 
 /// q, k, v: contiguous BHSD host arrays; returns out as contiguous BHSD.
 /// With `thresholds` (f32 [Hq], threshold mode) a score scale * q . k under
 /// its head's threshold is dropped like a masked key.
-std::vector<double> referenceAttention(const ProblemShape &shape, const BlockMask &mask,
-                                       bool causal, double scale, const float *q, const float *k,
-                                       const float *v, const float *thresholds = nullptr);
+std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
+                                       const runtime::BlockMask &mask, bool causal, double scale,
+                                       const float *q, const float *k, const float *v,
+                                       const float *thresholds = nullptr);
 
 /// The calibration kernels' reference: every query row's float64 softmax
 /// probabilities (over its kept keys, causal applied), summed per
 /// (head, query block, key block) over the rows and the batch, as a
 /// contiguous [Hq, QB, KB] table. q and k: contiguous BHSD host arrays. A
 /// row with no kept key adds nothing.
-std::vector<double> referenceTileMass(const ProblemShape &shape, const BlockMask &mask, bool causal,
-                                      double scale, const float *q, const float *k);
+std::vector<double> referenceTileMass(const runtime::ProblemShape &shape,
+                                      const runtime::BlockMask &mask, bool causal, double scale,
+                                      const float *q, const float *k);
 
 /// ||out - ref|| / ||ref|| over all elements (Frobenius). NaN in `out` gives
 /// NaN, so a NaN can never pass a threshold test. A zero reference (every row
@@ -46,6 +48,6 @@ struct NonFiniteComparison {
 };
 NonFiniteComparison compareNonFinite(const float *out, const std::vector<double> &ref);
 
-} // namespace sieve::runtime
+} // namespace sieve::testing
 
 #endif

@@ -1,5 +1,5 @@
 //===- Reference.cpp ------------------------------------------------------===//
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include "ReferenceTiles.h"
 
@@ -8,7 +8,10 @@
 #include <limits>
 #include <vector>
 
-namespace sieve::runtime {
+namespace sieve::testing {
+
+using runtime::BlockMask;
+using runtime::ProblemShape;
 
 using reference::ConstFloatMap;
 using reference::Matrix;
@@ -130,4 +133,4 @@ NonFiniteComparison compareNonFinite(const float *out, const std::vector<double>
   return c;
 }
 
-} // namespace sieve::runtime
+} // namespace sieve::testing

@@ -8,14 +8,17 @@
 // One thread owns a key head, so its dK and dV sums need no locks.
 //
 //===----------------------------------------------------------------------===//
-#include "sieve/runtime/ReferenceBackward.h"
+#include "sieve/testing/ReferenceBackward.h"
 
 #include "ReferenceTiles.h"
 
 #include <algorithm>
 #include <limits>
 
-namespace sieve::runtime {
+namespace sieve::testing {
+
+using runtime::BlockMask;
+using runtime::ProblemShape;
 
 namespace {
 
@@ -77,4 +80,4 @@ AttentionGradients referenceAttentionBackward(const ProblemShape &s, const Block
   return g;
 }
 
-} // namespace sieve::runtime
+} // namespace sieve::testing

@@ -6,8 +6,8 @@
 // gradients are of exactly the attention the forward reference computes.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_RUNTIME_REFERENCETILES_H
-#define SIEVE_RUNTIME_REFERENCETILES_H
+#ifndef SIEVE_TESTING_REFERENCETILES_H
+#define SIEVE_TESTING_REFERENCETILES_H
 
 #include "sieve/runtime/BlockMask.h"
 
@@ -20,7 +20,9 @@
 #include <thread>
 #include <vector>
 
-namespace sieve::runtime::reference {
+namespace sieve::testing::reference {
+
+using runtime::BlockMask;
 
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstFloatMap =
@@ -85,6 +87,6 @@ template <typename Work> void forEachSlice(int64_t slices, Work work) {
     t.join();
 }
 
-} // namespace sieve::runtime::reference
+} // namespace sieve::testing::reference
 
 #endif

@@ -1,9 +1,9 @@
 //===- Harness.cpp --------------------------------------------------------===//
-#include "sieve/compiler/Harness.h"
+#include "sieve/testing/Harness.h"
 
 #include <fmt/format.h>
 
-#include "sieve/runtime/Reference.h"
+#include "sieve/testing/Reference.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,9 +12,11 @@
 #include <limits>
 #include <random>
 
-namespace sieve::compiler {
+namespace sieve::testing {
 
 using namespace runtime;
+using compiler::KernelSpec;
+using compiler::Session;
 
 namespace {
 
@@ -215,4 +217,4 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
   return result;
 }
 
-} // namespace sieve::compiler
+} // namespace sieve::testing

@@ -1,12 +1,13 @@
 //===- Harness.h - run a kernel on fresh inputs and check it ----*- C++ -*-===//
 //
-// What `sieve run`, the device suite and the benchmarks share: draw fresh
-// random inputs, poison the output, run, time (device events on the GPU),
-// and compare with the float64 reference.
+// What `sieve run` does with a compiled kernel: draw fresh random inputs,
+// poison the output, run, time (device events on the GPU), and compare with
+// the float64 reference (sieve/testing/Reference.h). It needs the compiler's
+// Session; the shipped runtime and compiler libraries do not contain it.
 //
 //===----------------------------------------------------------------------===//
-#ifndef SIEVE_COMPILER_HARNESS_H
-#define SIEVE_COMPILER_HARNESS_H
+#ifndef SIEVE_TESTING_HARNESS_H
+#define SIEVE_TESTING_HARNESS_H
 
 #include "sieve/Error.h"
 #include "sieve/compiler/Session.h"
@@ -14,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace sieve::compiler {
+namespace sieve::testing {
 
 struct HarnessOptions {
   uint64_t seed = 1;
@@ -35,9 +36,10 @@ struct HarnessResult {
   bool checked = false;
 };
 
-Expected<HarnessResult> runAndCheck(Session &session, const runtime::Artifact &artifact,
-                                    const KernelSpec &spec, const HarnessOptions &options);
+Expected<HarnessResult> runAndCheck(compiler::Session &session, const runtime::Artifact &artifact,
+                                    const compiler::KernelSpec &spec,
+                                    const HarnessOptions &options);
 
-} // namespace sieve::compiler
+} // namespace sieve::testing
 
 #endif
