@@ -3,7 +3,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -18,7 +17,6 @@ namespace sieve::passes {
 namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 }
-
 
 void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
                     const std::function<Value(int64_t, int64_t)> &masked) {
@@ -115,11 +113,8 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   for (int half = 0; half < 2; ++half) {
     Value sum = fb.quadReduce(l[half], /*isMax=*/false);
     // log2-sum-exp = max * scale * log2 e + log2(sum); -inf + log2(0) for
-    // an empty row. lg2.approx is off by 2^-22, far below the inputs' error.
-    Value log2Sum =
-        LLVM::CallIntrinsicOp::create(b, b.getF32Type(), b.getStringAttr("llvm.nvvm.lg2.approx.f"),
-                                      ValueRange{sum})
-            .getResult(0);
+    // an empty row.
+    Value log2Sum = fb.log2(sum);
     Value lse2 = math::FmaOp::create(b, m[half], fb.f32(scaleLog2), log2Sum);
     lseOf[half] = arith::MulFOp::create(b, lse2, fb.f32(1.0 / kLog2e));
   }

@@ -21,8 +21,7 @@
 // written with 16-byte stores.
 //
 // Upstream MLIR has no wgmma with a register A operand, so O += P·V is an
-// inline PTX `wgmma.mma_async` (the same instruction nvvm.wgmma.mma_async
-// prints for the shared-memory form).
+// inline PTX `wgmma.mma_async` (nvidia/NvvmIntrinsics.h).
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaAttentionKernel.h"

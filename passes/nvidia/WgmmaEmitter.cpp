@@ -1,11 +1,6 @@
 //===- WgmmaEmitter.cpp - warp-group building blocks for sm_90a -----------===//
-//
-// Upstream MLIR has no wgmma with a register A operand, so acc += A·B with
-// A in registers is an inline PTX `wgmma.mma_async` (the instruction
-// nvvm.wgmma.mma_async prints for the shared-memory form).
-//
-//===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaEmitter.h"
+#include "nvidia/NvvmIntrinsics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -34,38 +29,6 @@ SmallVector<Value> unpackStruct(ImplicitLocOpBuilder &b, Value s, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, s, i));
   return out;
-}
-
-/// acc (64 x n, f32 fragment) += A (registers, four 16-bit pairs as i32)
-/// · B (descriptor, MN-major): one `wgmma.mma_async` m64nNk16.
-SmallVector<Value> wgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, ArrayRef<Value> acc,
-                                  ArrayRef<Value> a, Value descB) {
-  const int64_t n = static_cast<int64_t>(acc.size());
-  const char *type = elt.isBF16() ? "bf16" : "f16";
-  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
-                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n * 2) +
-                        "k16.f32." + type + "." + type + " {";
-  std::string constraints;
-  for (int64_t i = 0; i < n; ++i) {
-    asmText += (i ? ", $" : "$") + std::to_string(i);
-    constraints += (i ? ",=f" : "=f");
-  }
-  asmText += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" +
-             std::to_string(2 * n + 2) + ", $" + std::to_string(2 * n + 3) + "}, $" +
-             std::to_string(2 * n + 4) + ", p, 1, 1, 1;\n}\n"; // scale-d, scale-a, scale-b, trans-b
-  for (int64_t i = 0; i < n; ++i)
-    constraints += "," + std::to_string(i); // accumulators are read and written
-  constraints += ",r,r,r,r,l,r";
-  SmallVector<Value> operands(acc);
-  operands.append(a.begin(), a.end());
-  operands.push_back(descB);
-  operands.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
-  auto op =
-      LLVM::InlineAsmOp::create(b, accumulatorType(b.getContext(), n), operands, asmText,
-                                constraints, /*has_side_effects=*/true,
-                                /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-                                LLVM::AsmDialectAttr(), ArrayAttr());
-  return unpackStruct(b, op.getResult(0), n);
 }
 
 } // namespace
@@ -161,8 +124,10 @@ SmallVector<Value> WgmmaEmitter::accumulateRegisterA(ArrayRef<Value> acc,
   SmallVector<Value> out(acc);
   for (auto [kk, regs] : llvm::enumerate(a)) {
     Value bAddr = add(bTile, static_cast<int64_t>(kk) * 16 * kSlabRowBytes);
-    out =
-        wgmmaRegisterA(b, elt, out, regs, descriptor(bAddr, bTileRows * kSlabRowBytes, kAtomBytes));
+    Value result = emitWgmmaRegisterA(
+        b, elt, accumulatorType(b.getContext(), static_cast<int64_t>(out.size())), out, regs,
+        descriptor(bAddr, bTileRows * kSlabRowBytes, kAtomBytes));
+    out = unpackStruct(b, result, static_cast<int64_t>(out.size()));
   }
   return out;
 }
