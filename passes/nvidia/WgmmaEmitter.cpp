@@ -188,51 +188,6 @@ void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Valu
   }
 }
 
-Barriers::Barriers(FragmentBuilder &e, int64_t count) : e(e) {
-  group = nvgpu::MBarrierCreateOp::create(
-      e.b,
-      nvgpu::MBarrierGroupType::get(e.b.getContext(), workgroupSpace(e.b.getContext()), count));
-  ticks = e.idx(10000000);
-}
-
-void Barriers::init(int64_t id, int64_t arrivals) {
-  nvgpu::MBarrierInitOp::create(e.b, group, e.idx(arrivals), e.idx(id), Value());
-}
-
-void Barriers::wait(Value id, Value phase) {
-  nvgpu::MBarrierTryWaitParityOp::create(e.b, group, phase, ticks, id);
-}
-
-void Barriers::expectBytes(Value id, int64_t bytes) {
-  nvgpu::MBarrierArriveExpectTxOp::create(e.b, group, e.idx(bytes), id, Value());
-}
-
-void Barriers::arrive(Value id) {
-  nvgpu::MBarrierArriveOp::create(e.b, nvgpu::MBarrierTokenType::get(e.b.getContext()), group, id);
-}
-
-Value Barriers::parity(Value t, int64_t stages, bool flip) {
-  Value bit = e.rem(e.div(t, stages), 2);
-  if (flip)
-    bit = arith::XOrIOp::create(e.b, bit, e.idx(1));
-  return arith::IndexCastOp::create(e.b, e.b.getI1Type(), bit);
-}
-
-void loadTile(WgmmaEmitter &e, const SwizzledShared &sh, Barriers &bars, Value desc, Value barrier,
-              Value firstRow, Value head, Value bi, int64_t rows, int64_t offset) {
-  for (int64_t slab = 0; slab < e.headDim / kSlab; ++slab)
-    nvgpu::TmaAsyncLoadOp::create(
-        e.b, sh.box(e, offset + slab * rows * kSlabRowBytes, rows), bars.group, desc,
-        ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier, Value(), Value());
-}
-
-void forStage(FragmentBuilder &e, Value stage, int64_t stages,
-              const std::function<void(int64_t)> &body) {
-  for (int64_t s = 0; s < stages; ++s)
-    e.ifThen(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, stage, e.idx(s)),
-             [&] { body(s); });
-}
-
 GroupCoords groupCoords(FragmentBuilder &e, Value tid) {
   constexpr int64_t warpSize = 32;
   GroupCoords c;
