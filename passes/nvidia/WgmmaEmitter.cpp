@@ -1,5 +1,6 @@
 //===- WgmmaEmitter.cpp - warp-group building blocks for sm_90a -----------===//
 #include "nvidia/WgmmaEmitter.h"
+#include "nvidia/FragmentEpilogue.h"
 #include "nvidia/NvvmIntrinsics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -150,42 +151,22 @@ void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Valu
                                   int64_t tileRows, Value groupRow0, Value warpRow0, Value laneRow,
                                   Value laneCol, Value groupThread, Value barrierId, Value dst,
                                   Value bi, Value head, Value firstRow, int64_t limit) {
+  // Staged in the group's rows of a stack of 64-column slabs of `tileRows`
+  // rows each, 128-byte swizzled as TMA leaves them.
   auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
     return mul(arith::XOrIOp::create(b, chunk, rem(row, 8)), 8);
   };
-  for (int64_t j = 0; j < headDim / 8; ++j)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = add(add(warpRow0, laneRow), 8 * half);
-      Value lo = acc[j * 4 + 2 * half], hi = acc[j * 4 + 2 * half + 1];
-      if (factor) {
-        lo = arith::MulFOp::create(b, lo, factor[half]);
-        hi = arith::MulFOp::create(b, hi, factor[half]);
-      }
-      Value slabRow = add(row, (j / 8) * tileRows);
-      Value col = add(swizzled(slabRow, idx(j % 8)), laneCol);
-      auto store = vector::StoreOp::create(b, pack(lo, hi), tile, ValueRange{slabRow, col});
-      store.setAlignment(4);
-    }
-  // Only the warp group's 128 threads wrote (and now read) these rows.
-  Value id = arith::IndexCastOp::create(b, b.getI32Type(), barrierId).getResult();
-  NVVM::BarrierOp::create(b, TypeRange{}, id,
-                          arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
-                          NVVM::BarrierReductionAttr(), Value());
-  const int64_t chunksPerRow = headDim / 8;
-  for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
-    Value c = add(groupThread, i * kWarpGroup);
-    Value row = add(groupRow0, div(c, chunksPerRow)), chunk = rem(c, chunksPerRow);
-    Value target = add(firstRow, row);
-    ifThen(ult(target, idx(limit)), [&] {
-      Value slabRow = add(row, mul(div(chunk, 8), tileRows));
-      auto load = vector::LoadOp::create(b, VectorType::get({8}, elt), tile,
-                                         ValueRange{slabRow, swizzled(slabRow, rem(chunk, 8))});
-      load.setAlignment(16);
-      auto store =
-          vector::StoreOp::create(b, load, dst, ValueRange{bi, head, target, mul(chunk, 8)});
-      store.setAlignment(16);
-    });
-  }
+  StagingLayout slabs{[&](Value row, int64_t chunk) {
+                        Value slabRow = add(row, (chunk / 8) * tileRows);
+                        return std::make_pair(slabRow, swizzled(slabRow, idx(chunk % 8)));
+                      },
+                      [&](Value row, Value chunk) {
+                        Value slabRow = add(row, mul(div(chunk, 8), tileRows));
+                        return std::make_pair(slabRow, swizzled(slabRow, rem(chunk, 8)));
+                      }};
+  StoreGroup group{kWarpGroup, groupThread, groupRow0, warpRow0, laneRow, laneCol, barrierId};
+  storeFragmentRows(*this, headDim, acc, factor, group, slabs, tile, dst, bi, head, firstRow,
+                    limit);
 }
 
 GroupCoords groupCoords(FragmentBuilder &e, Value tid) {

@@ -91,7 +91,8 @@ struct WgmmaEmitter : FragmentBuilder {
   /// dst[bi, head, firstRow + r, :] for rows below `limit`: staged through
   /// rows [groupRow0, groupRow0 + 64) of the swizzled tile at `tile`
   /// (`tileRows` rows; the group's wgmmas must be done with them), then
-  /// 16-byte stores. `barrierId` names the group's own named barrier.
+  /// 16-byte stores (FragmentEpilogue.h). `barrierId` names the group's
+  /// own named barrier.
   void storeGroupRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                       int64_t tileRows, mlir::Value groupRow0, mlir::Value warpRow0,
                       mlir::Value laneRow, mlir::Value laneCol, mlir::Value groupThread,
