@@ -127,6 +127,45 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   });
 }
 
+void finishWholeRows(FragmentBuilder &fb, Value lse, Value bi, Value head, const Value queryRow[2],
+                     Value lane, const Value m[2], const Value l[2], double scaleLog2, int64_t seqQ,
+                     const std::function<void(const Value *factor)> &storeRows) {
+  if (lse)
+    storeRowLse(fb, lse, bi, head, queryRow, lane, m, l, scaleLog2, seqQ);
+  // A row with no kept key (sum 0) is written as zeros.
+  SmallVector<Value, 2> inv = rowInverseSums(fb, l[0], l[1]);
+  storeRows(inv.data());
+}
+
+FragmentAccessor byRowHalf(const Value v[2]) {
+  return [top = v[0], bottom = v[1]](int64_t, int64_t i) { return i < 2 ? top : bottom; };
+}
+
+FragmentAccessor byColumn(ArrayRef<Value> values) {
+  return [values](int64_t j, int64_t i) { return values[2 * j + i % 2]; };
+}
+
+void recomputeProbabilities(FragmentBuilder &fb, Fragment &s, double scaleLog2,
+                            const FragmentAccessor &lse2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  for (auto [j, chunk] : llvm::enumerate(s))
+    for (int64_t i = 0; i < 4; ++i) {
+      Value subtrahend = lse2(static_cast<int64_t>(j), i);
+      chunk[i] = fb.exp2(math::FmaOp::create(b, chunk[i], fb.f32(scaleLog2),
+                                             arith::NegFOp::create(b, subtrahend)));
+    }
+}
+
+void softmaxGradient(FragmentBuilder &fb, const Fragment &p, Fragment &dp,
+                     const FragmentAccessor &delta) {
+  ImplicitLocOpBuilder &b = fb.b;
+  for (auto [j, chunk] : llvm::enumerate(dp))
+    for (int64_t i = 0; i < 4; ++i) {
+      Value queryDelta = delta(static_cast<int64_t>(j), i);
+      chunk[i] = arith::MulFOp::create(b, p[j][i], arith::SubFOp::create(b, chunk[i], queryDelta));
+    }
+}
+
 SmallVector<Value, 4> probabilityOperand(FragmentBuilder &fb, const Fragment &p, int64_t kk) {
   return {fb.pack(p[2 * kk][0], p[2 * kk][1]), fb.pack(p[2 * kk][2], p[2 * kk][3]),
           fb.pack(p[2 * kk + 1][0], p[2 * kk + 1][1]), fb.pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};

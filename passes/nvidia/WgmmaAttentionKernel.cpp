@@ -275,18 +275,16 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   }
 
   auto storeWholeRow = [&] {
-    if (lse) {
-      Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
-      Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
-      storeRowLse(e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ);
-    }
-    // Normalize, stage the group's rows through its own rows of the Q tile
-    // (its wgmmas have completed), then write 16-byte chunks.
-    SmallVector<Value, 2> inv =
-        rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
-    e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv.data(),
-                     sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow, laneCol,
-                     ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
+    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
+    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    finishWholeRows(
+        e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ, [&](const Value *inv) {
+          // Stage the group's rows through its own rows of the Q tile (its
+          // wgmmas have completed), then write 16-byte chunks.
+          e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv,
+                           sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow,
+                           laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
+        });
   };
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.

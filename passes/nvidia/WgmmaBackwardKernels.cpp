@@ -25,7 +25,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -285,23 +284,26 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     e.commit();
     Value dpAcc = e.productKMajor(valueRows, KB, doutTile, QS);
     e.commit();
-    // The lane's queries: columns 8j + laneCol + {0, 1} of the step.
+    // The lane's queries are columns 8j + laneCol + {0, 1} of the step:
+    // their pair of `rows` (delta or lse) is loaded when chunk j is first
+    // asked for.
     Value rowSlot = e.add(e.mul(stage, QS), gc.laneCol);
-    auto pairAt = [&](Value rows, int64_t j) {
-      auto v = vector::LoadOp::create(b, VectorType::get({2}, b.getF32Type()), rows,
-                                      ValueRange{e.add(rowSlot, 8 * j)});
-      v.setAlignment(8);
-      return std::array<Value, 2>{vector::ExtractOp::create(b, v, 0),
-                                  vector::ExtractOp::create(b, v, 1)};
+    auto byColumnPair = [&](Value rows) -> FragmentAccessor {
+      return [&, rows, loaded = int64_t(-1), pair = std::array<Value, 2>()](int64_t j,
+                                                                            int64_t i) mutable {
+        if (j != loaded) {
+          auto v = vector::LoadOp::create(b, VectorType::get({2}, b.getF32Type()), rows,
+                                          ValueRange{e.add(rowSlot, 8 * j)});
+          v.setAlignment(8);
+          pair = {vector::ExtractOp::create(b, v, 0), vector::ExtractOp::create(b, v, 1)};
+          loaded = j;
+        }
+        return pair[i % 2];
+      };
     };
     e.waitGroups(1);
     Fragment pt = e.fragmentOf(sAcc, QS);
-    for (int64_t j = 0; j < QS / 8; ++j) {
-      auto lse2 = pairAt(lseRows, j);
-      for (int64_t i = 0; i < 4; ++i)
-        pt[j][i] = e.exp2(math::FmaOp::create(b, pt[j][i], e.f32(p.scaleLog2),
-                                              arith::NegFOp::create(b, lse2[i % 2])));
-    }
+    recomputeProbabilities(e, pt, p.scaleLog2, byColumnPair(lseRows));
     if (p.causal) {
       Value firstQuery = stepQuery(t).second;
       maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow);
@@ -309,12 +311,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     auto pRegs = e.registerOperands(pt);
     e.waitGroups(0);
     Fragment dst = e.fragmentOf(dpAcc, QS);
-    for (int64_t j = 0; j < QS / 8; ++j) {
-      auto delta = pairAt(deltaRows, j);
-      for (int64_t i = 0; i < 4; ++i)
-        dst[j][i] =
-            arith::MulFOp::create(b, pt[j][i], arith::SubFOp::create(b, dst[j][i], delta[i % 2]));
-    }
+    softmaxGradient(e, pt, dst, byColumnPair(deltaRows));
     auto dsRegs = e.registerOperands(dst);
     e.fence();
     SmallVector<Value> dk =
@@ -438,18 +435,12 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     e.commit();
     e.waitGroups(1);
     Fragment pr = e.fragmentOf(sAcc, KT);
-    for (auto &chunk : pr)
-      for (int64_t i = 0; i < 4; ++i)
-        chunk[i] = e.exp2(math::FmaOp::create(b, chunk[i], e.f32(p.scaleLog2),
-                                              arith::NegFOp::create(b, lse2[i / 2])));
+    recomputeProbabilities(e, pr, p.scaleLog2, byRowHalf(lse2));
     maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
                /*fill=*/0.0);
     e.waitGroups(0);
     Fragment ds = e.fragmentOf(dpAcc, KT);
-    for (int64_t j = 0; j < KT / 8; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        ds[j][i] =
-            arith::MulFOp::create(b, pr[j][i], arith::SubFOp::create(b, ds[j][i], rowDelta[i / 2]));
+    softmaxGradient(e, pr, ds, byRowHalf(rowDelta));
     auto dsRegs = e.registerOperands(ds);
     e.fence();
     SmallVector<Value> acc =
