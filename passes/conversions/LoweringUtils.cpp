@@ -2,7 +2,6 @@
 #include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -117,18 +116,6 @@ Value indexConst(ImplicitLocOpBuilder &b, int64_t v) {
 
 Value f32Const(ImplicitLocOpBuilder &b, double v) {
   return arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(v)));
-}
-
-Value emitNvvmExp2(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
-}
-
-Value emitNvvmLog2Ftz(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.lg2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
 }
 
 Value emitHostExp2(ImplicitLocOpBuilder &b, Value x) { return math::Exp2Op::create(b, x); }
