@@ -46,23 +46,27 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   return g;
 }
 
-ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
+ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t blockQ, int64_t blockK,
+                                  bool causal, double scale) {
   ProblemGeometry g;
-  g.elt = qType.getElementType();
-  g.batch = qType.getDimSize(0);
-  g.headsQ = qType.getDimSize(1);
-  g.seqQ = qType.getDimSize(2);
-  g.headDim = qType.getDimSize(3);
-  g.headsKv = kType.getDimSize(1);
-  g.seqK = kType.getDimSize(2);
+  g.elt = query.getElementType();
+  g.batch = query.getDimSize(0);
+  g.headsQ = query.getDimSize(1);
+  g.seqQ = query.getDimSize(2);
+  g.headDim = query.getDimSize(3);
+  g.headsKv = key.getDimSize(1);
+  g.seqK = key.getDimSize(2);
   g.group = g.headsQ / g.headsKv;
-  g.blockQ = op.getBlockQ();
-  g.blockK = op.getBlockK();
-  g.causal = op.getCausal();
-  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  g.blockQ = blockQ;
+  g.blockK = blockK;
+  g.causal = causal;
+  g.scaleLog2 = scale * kLog2e;
   return g;
+}
+
+ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
+  return problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
+                           op.getBlockK(), op.getCausal(), op.getScale().convertToDouble());
 }
 
 Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {

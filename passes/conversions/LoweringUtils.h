@@ -30,6 +30,10 @@ struct ProblemGeometry {
   double scaleLog2; // scale * log2(e)
 };
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
+/// The same from the operands' types and the op's attributes (the forward's
+/// and the backward's ops share them).
+ProblemGeometry problemGeometryOf(mlir::MemRefType query, mlir::MemRefType key, int64_t blockQ,
+                                  int64_t blockK, bool causal, double scale);
 
 /// The kernel argument that carries `op`'s lse operand (a kernel takes the
 /// op's operands first, in order), or null when the op saves none.
