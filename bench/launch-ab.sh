@@ -4,8 +4,9 @@
 # BM_LaunchHostSession) and through the C API (sieve-bench-capi-launch, with
 # its libsieve_c.so). Each build's folder holds those files, xz-compressed
 # or not. The builds run in turn, A B A B ..., `rounds` times, so a drift
-# of the machine's speed reaches both; the table is the median of each
-# build's per-round medians.
+# of the machine's speed reaches both; the table (also $OUT/launch-ab.txt)
+# is the median of each build's per-round medians. Build A's unpacked
+# folder is left at $TMPDIR/sieve-launch-ab/A (for the peer script).
 #
 # usage: bench/launch-ab.sh <build A folder> <build B folder> [rounds]
 set -euo pipefail
@@ -14,6 +15,7 @@ b="$2"
 rounds="${3:-3}"
 work="${TMPDIR:-/tmp}/sieve-launch-ab"
 out="${OUT:-$work/out}"
+rm -rf "$work"
 mkdir -p "$work" "$out"
 
 # unpack <folder> <name>: the build's binaries in their own folder.
@@ -43,15 +45,15 @@ for r in $(seq "$rounds"); do
     if [ -x "$d/sieve-bench-kernels" ]; then
       LD_LIBRARY_PATH="$d" "$d/sieve-bench-kernels" --benchmark_filter=BM_LaunchHostSession \
         --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-        --benchmark_format=json >"$out/session-$name-$r.json"
+        --benchmark_format=json >"$work/session-$name-$r.json"
       python3 -c "import json,sys; print([b['real_time'] for b in json.load(open(sys.argv[1]))['benchmarks'] if b['aggregate_name']=='median'][0])" \
-        "$out/session-$name-$r.json" >>"$work/session-$name.txt"
+        "$work/session-$name-$r.json" >>"$work/session-$name.txt"
     fi
     if [ -x "$d/sieve-bench-capi-launch" ]; then
       LD_LIBRARY_PATH="$d" "$d/sieve-bench-capi-launch" --benchmark_repetitions=5 \
-        --benchmark_report_aggregates_only=true --benchmark_format=json >"$out/capi-$name-$r.json"
+        --benchmark_report_aggregates_only=true --benchmark_format=json >"$work/capi-$name-$r.json"
       python3 -c "import json,sys; print([b['real_time'] for b in json.load(open(sys.argv[1]))['benchmarks'] if b['aggregate_name']=='median'][0])" \
-        "$out/capi-$name-$r.json" >>"$work/capi-$name.txt"
+        "$work/capi-$name-$r.json" >>"$work/capi-$name.txt"
     fi
   done
 done
