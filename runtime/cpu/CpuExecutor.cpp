@@ -51,7 +51,8 @@ StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float
 }
 
 Error invoke(const CpuKernel &kernel, llvm::MutableArrayRef<void *> packed) {
-  llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.mainLaunch().entry, packed);
+  llvm::Error err =
+      kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.mainLaunch().entry, packed);
   if (err)
     return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
   return Error::success();

@@ -153,8 +153,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 ||
-        s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -302,9 +301,9 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
             ? roles == std::vector<LaunchRole>{LaunchRole::Attention}
             : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
     if (!rolesFit)
-      return corrupt("launches " + j.at("launches").dump().substr(0, 200) +
-                     " are not those of a " + (a.backward ? "backward" : "forward") + " " +
-                     backendName(a.backend) + " artifact");
+      return corrupt("launches " + j.at("launches").dump().substr(0, 200) + " are not those of a " +
+                     (a.backward ? "backward" : "forward") + " " + backendName(a.backend) +
+                     " artifact");
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
         (combine && !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
       return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
