@@ -3,14 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <limits>
-#include <random>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace sieve::runtime {
 
@@ -102,15 +99,6 @@ std::array<uint32_t, 3> dim3(const json &object, const char *key) {
           exactInteger<uint32_t>(v[2], key)};
 }
 
-/// Unique among the threads and processes (on any host) writing one folder,
-/// so two writers of the same path never share a temporary file.
-std::string temporarySuffix() {
-  static const unsigned nonce = std::random_device{}();
-  static std::atomic<unsigned long long> counter{0};
-  return std::to_string(::getpid()) + "." + hex64(nonce).substr(8) + "." +
-         std::to_string(counter.fetch_add(1));
-}
-
 std::string codeExtension(Backend b) { return b == Backend::Cuda ? ".ptx" : ".mlir"; }
 
 std::string baseName(const std::string &path) {
@@ -153,8 +141,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 ||
-        s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -302,9 +289,9 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
             ? roles == std::vector<LaunchRole>{LaunchRole::Attention}
             : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
     if (!rolesFit)
-      return corrupt("launches " + j.at("launches").dump().substr(0, 200) +
-                     " are not those of a " + (a.backward ? "backward" : "forward") + " " +
-                     backendName(a.backend) + " artifact");
+      return corrupt("launches " + j.at("launches").dump().substr(0, 200) + " are not those of a " +
+                     (a.backward ? "backward" : "forward") + " " + backendName(a.backend) +
+                     " artifact");
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
         (combine && !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
       return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
@@ -360,26 +347,6 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
   } catch (const BadNumber &e) {
     return corrupt(e.what());
   }
-}
-
-Error writeFileAtomically(const std::string &path, const std::string &contents) {
-  std::string tmp = path + ".tmp." + temporarySuffix();
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      return Error(ErrorCode::Io, "cannot create '" + tmp + "'");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return Error(ErrorCode::Io, "cannot write '" + tmp + "' (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Error(ErrorCode::Io, "cannot rename '" + tmp + "' to '" + path + "'");
-  }
-  return Error::success();
 }
 
 Expected<std::string> readFile(const std::string &path) {

@@ -87,7 +87,7 @@ Expected<DiskCache> DiskCache::open(const std::string &root) {
     return Error(ErrorCode::Io, fmt::format("cannot create '{}': {}", dir, ec.message()));
   // Probe by writing: permission bits do not tell (root ignores them, a
   // read-only mount does not show in them).
-  if (Error e = writeFileAtomically(dir + "/.probe", ""))
+  if (Error e = writeFileAtomically(dir + "/.probe", "", Orphans::Keep))
     return e;
   ::unlink((dir + "/.probe").c_str());
   removeStaleTemporaries(dir);
@@ -117,7 +117,9 @@ Error DiskCache::store(const Artifact &artifact) const {
   if (!isValidCacheKey(artifact.cacheKey))
     return Error(ErrorCode::InvalidArgument,
                  "'" + artifact.cacheKey + "' is not a cache key: the artifact cannot be stored");
-  return writeFileAtomically(pathOf(artifact.cacheKey), encodeCacheEntry(artifact));
+  // Orphans::Keep: the folder may be shared with other hosts, whose pids
+  // mean nothing here; removeStaleTemporaries() goes by age instead.
+  return writeFileAtomically(pathOf(artifact.cacheKey), encodeCacheEntry(artifact), Orphans::Keep);
 }
 
 void DiskCache::remove(const std::string &key) const {

@@ -2,11 +2,15 @@
 #include "Commands.h"
 
 #include "sieve/compiler/Compiler.h"
+#include "sieve/runtime/AtomicFile.h"
 
 #include <cstdio>
 #include <vector>
 
 int main(int argc, char **argv) {
+  // Ctrl-C or a kill while writing a mask, stats or kernel leaves no
+  // temporary file behind.
+  sieve::runtime::removeTemporariesOnSignals();
   CLI::App app{"sieve: block-sparse attention compiled for a fixed mask"};
   app.require_subcommand(1);
   app.set_version_flag("--version", sieve::compiler::compilerVersion());
