@@ -7,6 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
+#include "OutputPath.h"
+#include "Reach.h"
 #include "SpecOptions.h"
 
 #include "sieve/calibration/Calibrator.h"
@@ -43,6 +45,9 @@ Command addCalibrateCommand(CLI::App &app) {
   c->add_option("-o,--out", o->out, "Output stats .npy (the .json sidecar goes beside it)")
       ->required();
   return {c, [o]() {
+            // Minutes of work must not end in "cannot write".
+            if (Error e = checkWritable(o->out, "-o"))
+              return reportError(e);
             std::ifstream in(o->sentences);
             if (!in)
               return reportError(Error(ErrorCode::Io, fmt::format("cannot open {}", o->sentences)));
@@ -98,6 +103,9 @@ Command addCalibrateCommand(CLI::App &app) {
                        o->out, stats->numLayers(), stats->heads, stats->queryBlocks(),
                        stats->keyBlocks(), stats->blockQ, stats->blockK, sentences.size(),
                        stats->totalRows(0));
+            std::string note = calibrationReachNote(*stats);
+            if (!note.empty())
+              std::fprintf(stderr, "sieve: %s\n", note.c_str());
             return 0;
           }};
 }
