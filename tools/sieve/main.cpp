@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
       sieve::tools::addMaskCommand(app),      sieve::tools::addCompileCommand(app),
       sieve::tools::addRunCommand(app),       sieve::tools::addInspectCommand(app),
       sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app),
-      sieve::tools::addEvaluateCommand(app)};
+      sieve::tools::addEvaluateCommand(app),  sieve::tools::addCacheCommand(app)};
   CLI11_PARSE(app, argc, argv);
   for (auto &command : commands)
     if (command.app->parsed())
