@@ -1,0 +1,45 @@
+"""Arguments checked in Python before they reach the extension, so that a
+mistake reads as a sentence about the argument: nanobind answers a value it
+cannot convert with its whole overload signature, and Python's truthiness
+makes causal="no" true."""
+
+import operator
+
+from . import _errors, _sieve
+
+
+def flag(name, value):
+    """`value` as a bool: True or False (numpy's bool_ too), nothing else;
+    a string such as "no" or "false" is truthy and must not become True."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise _errors.InvalidArgumentError(
+        f"{name} must be True or False, got {value!r} ({type(value).__qualname__})")
+
+
+def size(name, value, limit):
+    """`value` as an int in [1, limit] (`limit`: a key of _sieve.limits)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} "
+                        f"({type(value).__qualname__})") from None
+    most = _sieve.limits[limit]
+    if number < 1:
+        raise _errors.InvalidArgumentError(f"{name} must be positive, got {number}")
+    if number > most:
+        raise _errors.InvalidArgumentError(
+            f"{name}={number} is over sieve's limit of {most} ({limit})")
+    return number
+
+
+def integer(name, value):
+    """`value` as an int that fits in int64 (the extension's integers)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} "
+                        f"({type(value).__qualname__})") from None
+    if not -2**63 <= number < 2**63:
+        raise _errors.InvalidArgumentError(f"{name}={number} does not fit in 64 bits")
+    return number
