@@ -9,9 +9,11 @@ from . import _errors, _sieve
 
 
 def flag(name, value):
-    """`value` as a bool: True or False (numpy's bool_ too), nothing else;
+    """`value` as a bool: True or False (numpy's bool too), nothing else;
     a string such as "no" or "false" is truthy and must not become True."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    kind = type(value)
+    # numpy's bool scalar is numpy.bool_ (numpy.bool from numpy 2 on).
+    if kind is bool or (kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")):
         return bool(value)
     raise _errors.InvalidArgumentError(
         f"{name} must be True or False, got {value!r} ({type(value).__qualname__})")
