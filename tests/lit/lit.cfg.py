@@ -18,6 +18,9 @@ config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PAT
 # build tree, never in the user's ~/.cache.
 config.environment["SIEVE_CACHE_DIR"] = os.path.join(config.test_exec_root, "kernel-cache")
 
+# %sieve_src: the source tree (the bash completion script lives there).
+config.substitutions.append(("%sieve_src", config.sieve_src_root))
+
 # %python: an interpreter with numpy, for tests that read .npy files back.
 import sys
 config.substitutions.append(("%python", config.python or sys.executable))
