@@ -35,13 +35,16 @@ def size(name, value, limit):
     return number
 
 
-def integer(name, value):
-    """`value` as an int that fits in int64 (the extension's integers)."""
+def integer(name, value, unsigned=False):
+    """`value` as an int that fits the extension's 64-bit integers (signed,
+    or with `unsigned` in [0, 2**64))."""
     try:
         number = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r} "
                         f"({type(value).__qualname__})") from None
-    if not -2**63 <= number < 2**63:
-        raise _errors.InvalidArgumentError(f"{name}={number} does not fit in 64 bits")
+    low, high = (0, 2**64) if unsigned else (-2**63, 2**63)
+    if not low <= number < high:
+        raise _errors.InvalidArgumentError(
+            f"{name}={number} is outside the {'unsigned ' if unsigned else ''}64-bit range")
     return number

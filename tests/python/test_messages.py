@@ -96,3 +96,28 @@ def test_a_negative_stride_is_named_with_its_fix(mask):
     # The copy works, as the message says.
     out = kernel(q, np.ascontiguousarray(q[:, :, ::-1]), q)
     assert np.isfinite(out).all()
+
+
+def test_mask_sizes_beyond_64_bits_are_named():
+    with pytest.raises(sieve.InvalidArgumentError, match=r"^invalid argument: heads=\d+ is "
+                       "outside the 64-bit range$"):
+        sieve.BlockMask.random(2**70, 2, 2, 16, 16, 0.5)
+    with pytest.raises(sieve.InvalidArgumentError, match="block_q=.* is outside the 64-bit"):
+        sieve.BlockMask(np.ones((1, 2, 2), bool), 2**70, 16)
+    with pytest.raises(sieve.InvalidArgumentError, match="seed=-1 is outside the unsigned"):
+        sieve.BlockMask.random(1, 2, 2, 16, 16, 0.5, seed=-1)
+    with pytest.raises(sieve.InvalidArgumentError, match="layer=.* is outside the 64-bit"):
+        sieve.BlockMask.load("m.npy", layer=2**64)
+
+
+def test_a_random_mask_of_a_bad_shape_is_refused_by_name():
+    # BlockMask.random used to reach the runtime's constructor unchecked.
+    with pytest.raises(sieve.InvalidArgumentError, match=r"mask shape must be positive, got "
+                       r"\[0, 2, 2\]"):
+        sieve.BlockMask.random(0, 2, 2, 16, 16, 0.5)
+    with pytest.raises(sieve.InvalidArgumentError, match="over sieve's limit of 1073741824 tiles"):
+        sieve.BlockMask.random(4096, 2**20, 2**20, 16, 16, 0.5)
+    with pytest.raises(sieve.MalformedMaskError, match="block sizes must be positive"):
+        sieve.BlockMask.random(1, 2, 2, 0, 16, 0.5)
+    with pytest.raises(sieve.InvalidArgumentError, match="keep_diagonal must be True or False"):
+        sieve.BlockMask.random(1, 2, 2, 16, 16, 0.5, keep_diagonal="yes")
