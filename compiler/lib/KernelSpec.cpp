@@ -70,6 +70,10 @@ Error KernelSpec::validate() const {
     return Error(ErrorCode::MalformedMask, "no mask given");
   if (Error e = runtime::checkMaskTiles(mask.heads(), mask.queryBlocks(), mask.keyBlocks()))
     return e;
+  if (Error e = runtime::checkSize("block_q", mask.blockQ(), runtime::kMaxBlock))
+    return e;
+  if (Error e = runtime::checkSize("block_k", mask.blockK(), runtime::kMaxBlock))
+    return e;
   if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
     return e;
   double sc = effectiveScale();

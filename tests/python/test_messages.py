@@ -121,3 +121,11 @@ def test_a_random_mask_of_a_bad_shape_is_refused_by_name():
         sieve.BlockMask.random(1, 2, 2, 0, 16, 0.5)
     with pytest.raises(sieve.InvalidArgumentError, match="keep_diagonal must be True or False"):
         sieve.BlockMask.random(1, 2, 2, 16, 16, 0.5, keep_diagonal="yes")
+
+
+def test_a_block_past_the_limit_is_refused_not_run():
+    # A tile of 4194304 keys overflowed the CPU kernel's stack.
+    wide = sieve.BlockMask(np.ones((2, 1, 1), bool), 64, 4194304)
+    with pytest.raises(sieve.InvalidArgumentError, match="block_k is 4194304, over sieve's limit "
+                       "of 65536"):
+        sieve.compile(wide, **dict(SHAPE, seq_q=64, seq_k=64))

@@ -10,8 +10,10 @@
 #include "OutputPath.h"
 #include "Reach.h"
 #include "SpecOptions.h"
+#include "Validators.h"
 
 #include "sieve/calibration/Calibrator.h"
+#include "sieve/runtime/Limits.h"
 
 #include <fmt/format.h>
 
@@ -32,7 +34,8 @@ Command addCalibrateCommand(CLI::App &app) {
   auto o = std::make_shared<Options>();
   c->add_option("--model", o->model, "all-MiniLM-L6-v2 folder (default: $SIEVE_MINILM_DIR)");
   c->add_option("--sentences", o->sentences, "Text file, one sentence per line")->required();
-  c->add_option("--block", o->block, "Tile size (query rows and keys)")->check(CLI::PositiveNumber);
+  c->add_option("--block", o->block, "Tile size (query rows and keys)")
+      ->check(sizeUpTo(runtime::kMaxBlock, "tokens"));
   c->add_option("--max-seq", o->maxSeq,
                 "Stats grid length in tokens; longer sentences are cut (default: the model's)")
       ->check(CLI::NonNegativeNumber);

@@ -37,9 +37,9 @@ Command addMaskCommand(CLI::App &app) {
       ->check(sizeUpTo(runtime::kMaxSequence, "tokens"));
   c->add_option("--seq-k", o->seqK, "Key length")->check(sizeUpTo(runtime::kMaxSequence, "tokens"));
   c->add_option("--block-q", o->blockQ, "Query rows per tile")
-      ->check(sizeUpTo(runtime::kMaxSequence, "rows"));
+      ->check(sizeUpTo(runtime::kMaxBlock, "rows"));
   c->add_option("--block-k", o->blockK, "Keys per tile")
-      ->check(sizeUpTo(runtime::kMaxSequence, "keys"));
+      ->check(sizeUpTo(runtime::kMaxBlock, "keys"));
   c->add_option("--density", o->density,
                 "Fraction of each head's tiles kept, exactly (the diagonal's included)")
       ->check(CLI::Range(0.0, 1.0));

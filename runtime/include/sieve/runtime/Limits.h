@@ -21,6 +21,9 @@ constexpr int64_t kMaxBatch = int64_t(1) << 16;    // 65536
 constexpr int64_t kMaxHeads = int64_t(1) << 12;    // 4096 (query or key/value heads)
 constexpr int64_t kMaxSequence = int64_t(1) << 24; // 16777216 tokens (also the largest block)
 constexpr int64_t kMaxHeadDim = int64_t(1) << 10;  // 1024
+/// Query rows or keys of a mask tile: the CPU kernel keeps a tile row's
+/// scores on the stack (256 KiB at this size; 16 MiB overflowed it).
+constexpr int64_t kMaxBlock = int64_t(1) << 16; // 65536
 /// Tiles of one mask: 1 GiB as a .npy table (one byte a tile), 128 MiB of
 /// bits in memory.
 constexpr int64_t kMaxMaskTiles = int64_t(1) << 30;
