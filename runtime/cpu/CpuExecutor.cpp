@@ -1,5 +1,6 @@
 //===- CpuExecutor.cpp ----------------------------------------------------===//
 #include "sieve/runtime/CpuExecutor.h"
+#include "sieve/runtime/CpuThreadPool.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
@@ -9,21 +10,49 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/Core.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <cstdlib>
+
 namespace sieve::runtime {
+
+/// A compiled kernel library: the functions of the units, by name.
+struct CpuLibrary {
+  std::unique_ptr<mlir::MLIRContext> context; // outlives the engine
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::vector<std::pair<std::string, void *>> symbols;
+};
 
 class CpuKernel {
 public:
   Artifact artifact;
+  /// The library its phases call (shared with other kernels), kept alive
+  /// as long as they are.
+  std::shared_ptr<const CpuLibrary> library;
   // Declared before the engine so it outlives it.
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  /// Each launch's host function (packed arguments), looked up once.
+  std::vector<void (*)(void **)> phases;
 };
 
 CpuExecutor::CpuExecutor() = default;
 CpuExecutor::~CpuExecutor() = default;
+
+void CpuExecutor::setThreads(int threads) {
+  std::lock_guard<std::mutex> lock(poolMutex_);
+  pool_ = threads > 0 ? std::make_shared<CpuThreadPool>(threads) : nullptr;
+}
+
+std::shared_ptr<CpuThreadPool> CpuExecutor::pool() const {
+  std::lock_guard<std::mutex> lock(poolMutex_);
+  return pool_ ? pool_ : CpuThreadPool::shared();
+}
+
+int CpuExecutor::threads() const { return pool()->threads(); }
 
 namespace {
 
@@ -34,6 +63,64 @@ void initializeNativeTarget() {
     return true;
   }();
   (void)done;
+}
+
+/// LLVM-dialect text as a module of its own context.
+Expected<mlir::OwningOpRef<mlir::ModuleOp>> parseCode(std::string_view code,
+                                                      std::unique_ptr<mlir::MLIRContext> &context) {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::LLVM::LLVMDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  context = std::make_unique<mlir::MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return mlir::success();
+  });
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(llvm::StringRef(code.data(), code.size()),
+                                                        context.get());
+  if (!module)
+    return Error(ErrorCode::CorruptArtifact, "CPU artifact code does not parse: " + diagnostics);
+  return module;
+}
+
+/// The execution engine of `module`, compiled for this machine's CPU and
+/// features (the engine's default target machine is the host's).
+Expected<std::unique_ptr<mlir::ExecutionEngine>> createEngine(mlir::ModuleOp module) {
+  mlir::ExecutionEngineOptions options;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = mlir::ExecutionEngine::create(module, options);
+  if (!engine)
+    return Error(ErrorCode::Compile,
+                 "JIT compilation failed: " + llvm::toString(engine.takeError()));
+  return std::move(*engine);
+}
+
+/// Compiles a kernel library and looks up each of its functions.
+Expected<std::shared_ptr<const CpuLibrary>> jitLibrary(const std::string &code) {
+  auto library = std::make_shared<CpuLibrary>();
+  auto module = parseCode(code, library->context);
+  if (!module)
+    return module.error();
+  std::vector<std::string> names;
+  for (auto fn : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
+    if (!fn.isExternal())
+      names.push_back(fn.getName().str());
+  auto engine = createEngine(**module);
+  if (!engine)
+    return engine.error();
+  library->engine = std::move(*engine);
+  for (const std::string &name : names) {
+    auto address = library->engine->lookup(name);
+    if (!address)
+      return Error(ErrorCode::Compile,
+                   "CPU kernel library function '" + name +
+                       "' did not compile: " + llvm::toString(address.takeError()));
+    library->symbols.emplace_back(name, *address);
+  }
+  return std::shared_ptr<const CpuLibrary>(std::move(library));
 }
 
 /// A contiguous f32 [B, Hq, Sq] buffer (the log-sum-exp) as a descriptor.
@@ -50,13 +137,69 @@ StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float
   return d;
 }
 
-Error invoke(const CpuKernel &kernel, llvm::MutableArrayRef<void *> packed) {
-  llvm::Error err = kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.mainLaunch().entry, packed);
-  if (err)
-    return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
+/// Below this many multiply-adds a call runs on the caller's thread alone:
+/// waking the pool costs more than the work (tens of microseconds).
+constexpr double kParallelFlops = 4e6;
+
+/// The two products' multiply-adds on the kept tiles (the backward's five
+/// counted as 2.5 forwards), to decide whether threads pay.
+double keptFlops(const Artifact &a) {
+  double forward = 4.0 * a.shape.batch * a.keptTiles * a.blockQ * a.blockK * a.shape.headDim;
+  return a.backward ? 2.5 * forward : forward;
+}
+
+/// A flat f32 workspace, 64-byte aligned, as a rank-1 descriptor.
+struct Workspace {
+  std::unique_ptr<float, void (*)(void *)> data{nullptr, std::free};
+  StridedMemRefType<float, 1> descriptor{};
+  explicit Workspace(uint64_t bytes) {
+    const uint64_t floats = std::max<uint64_t>(bytes / sizeof(float), 1);
+    data.reset(
+        static_cast<float *>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
+    descriptor.basePtr = descriptor.data = data.get();
+    descriptor.offset = 0;
+    descriptor.sizes[0] = static_cast<int64_t>(floats);
+    descriptor.strides[0] = 1;
+  }
+};
+
+} // namespace
+
+Error CpuExecutor::invoke(const CpuKernel &kernel, const std::vector<void *> &buffers) const {
+  // `buffers`: a pointer to each buffer's descriptor pointer (the C
+  // interface's memref arguments), then the workspace's and each phase's
+  // unit range are added per call.
+  Workspace workspace(kernel.artifact.workspaceBytes);
+  if (!workspace.data)
+    return Error(ErrorCode::Unsupported, "CPU kernel: no memory for its " +
+                                             std::to_string(kernel.artifact.workspaceBytes) +
+                                             "-byte workspace");
+  StridedMemRefType<float, 1> *workspaceArg = &workspace.descriptor;
+  std::shared_ptr<CpuThreadPool> pool;
+  if (keptFlops(kernel.artifact) >= kParallelFlops)
+    pool = this->pool();
+  for (size_t l = 0; l < kernel.phases.size(); ++l) {
+    void (*phase)(void **) = kernel.phases[l];
+    auto unit = [&](int64_t u) {
+      int64_t begin = u, end = u + 1;
+      llvm::SmallVector<void *, 16> args(buffers.begin(), buffers.end());
+      args.append({&workspaceArg, &begin, &end});
+      phase(args.data());
+    };
+    const int64_t units = kernel.artifact.launches[l].grid[0];
+    if (pool)
+      pool->parallelFor(units, unit);
+    else
+      for (int64_t u = 0; u < units; ++u)
+        unit(u);
+  }
   return Error::success();
 }
 
+namespace {
+
+/// A rank-4 tensor as a memref descriptor: f16 and bf16 tensors too, whose
+/// descriptors differ from f32's only in the pointer's element type.
 StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
   StridedMemRefType<float, 4> d;
   d.basePtr = d.data = static_cast<float *>(t.data);
@@ -73,45 +216,54 @@ StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
 Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact) {
   if (artifact.backend != Backend::Cpu)
     return Error(ErrorCode::InvalidArgument, "artifact was compiled for the CUDA backend");
-  if (artifact.shape.dtype != DType::F32)
-    return Error(ErrorCode::Unsupported,
-                 std::string("the CPU backend runs f32 only, artifact is ") +
-                     dtypeName(artifact.shape.dtype));
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = kernels_.find(artifact.cacheKey);
   if (it != kernels_.end())
     return it->second;
 
   initializeNativeTarget();
-  // Each kernel owns its context: the engine keeps references into it.
+  // The library (the units' code) is compiled once for every kernel that
+  // brings the same; the driver (the phases) per kernel, against it.
+  std::string_view code = artifact.code, driverCode = code;
   auto kernel = std::make_shared<CpuKernel>();
-  mlir::DialectRegistry registry;
-  registry.insert<mlir::LLVM::LLVMDialect>();
-  mlir::registerBuiltinDialectTranslation(registry);
-  mlir::registerLLVMDialectTranslation(registry);
-  auto context = std::make_unique<mlir::MLIRContext>(registry);
-  context->loadAllAvailableDialects();
-  std::string diagnostics;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
-      diagnostics += d.str() + "\n";
-      return mlir::success();
-    });
-    module = mlir::parseSourceString<mlir::ModuleOp>(artifact.code, context.get());
+  const size_t marker = code.find(Artifact::kCpuLibraryMarker);
+  if (marker != std::string_view::npos) {
+    std::string libraryCode(code.substr(0, marker));
+    driverCode = code.substr(marker + std::string_view(Artifact::kCpuLibraryMarker).size());
+    auto found = libraries_.find(libraryCode);
+    if (found == libraries_.end()) {
+      auto library = jitLibrary(libraryCode);
+      if (!library)
+        return library.error();
+      found = libraries_.emplace(std::move(libraryCode), std::move(*library)).first;
+    }
+    kernel->library = found->second;
   }
+  auto module = parseCode(driverCode, kernel->context);
   if (!module)
-    return Error(ErrorCode::CorruptArtifact, "CPU artifact code does not parse: " + diagnostics);
-  mlir::ExecutionEngineOptions options;
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = mlir::ExecutionEngine::create(*module, options);
+    return module.error();
+  auto engine = createEngine(**module);
   if (!engine)
-    return Error(ErrorCode::Compile,
-                 "JIT compilation failed: " + llvm::toString(engine.takeError()));
+    return engine.error();
   kernel->engine = std::move(*engine);
+  if (kernel->library)
+    kernel->engine->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap symbols;
+      for (const auto &[name, address] : kernel->library->symbols)
+        symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                   llvm::JITSymbolFlags::Exported};
+      return symbols;
+    });
+  for (const KernelLaunch &launch : artifact.launches) {
+    auto phase = kernel->engine->lookupPacked("_mlir_ciface_" + launch.entry);
+    if (!phase)
+      return Error(ErrorCode::CorruptArtifact, "CPU artifact has no host function '" +
+                                                   launch.entry +
+                                                   "': " + llvm::toString(phase.takeError()));
+    kernel->phases.push_back(*phase);
+  }
   kernel->artifact = artifact;
   kernel->artifact.code.clear();
-  kernel->context = std::move(context);
   kernels_.emplace(artifact.cacheKey, kernel);
   return kernel;
 }
@@ -165,10 +317,13 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
   // The fifth argument is the stats, the thresholds or the lse (one at most).
-  void *packed[] = {&args[0], &args[1], &args[2], &args[3],
-                    thresholds ? static_cast<void *>(&thresholdsArg)
-                    : lse      ? static_cast<void *>(&lseArg)
-                               : static_cast<void *>(&statsArg)};
+  std::vector<void *> packed = {&args[0], &args[1], &args[2], &args[3]};
+  if (thresholds)
+    packed.push_back(&thresholdsArg);
+  else if (lse)
+    packed.push_back(&lseArg);
+  else if (stats)
+    packed.push_back(&statsArg);
   return invoke(kernel, packed);
 }
 
@@ -188,8 +343,7 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, t.lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
   // The host function's order: q, k, v, out, dout, lse, dq, dk, dv.
-  void *packed[] = {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]};
-  return invoke(kernel, packed);
+  return invoke(kernel, {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]});
 }
 
 } // namespace sieve::runtime

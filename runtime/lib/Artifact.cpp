@@ -294,19 +294,27 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       roles.push_back(l.role);
     const bool gpuBackward = a.backend == Backend::Cuda && a.backward;
     const bool combine = roles.size() == 2 && roles[1] == LaunchRole::Combine;
+    // The CPU's host phases: pack, then attention (and combine) or the
+    // backward's key-value and query phases.
+    const std::vector<LaunchRole> cpuForward = {LaunchRole::Pack, LaunchRole::Attention},
+                                  cpuSplit = {LaunchRole::Pack, LaunchRole::Attention,
+                                              LaunchRole::Combine},
+                                  cpuBackward = {LaunchRole::Pack, LaunchRole::BackwardKeyValue,
+                                                 LaunchRole::BackwardQuery};
     const bool rolesFit =
         gpuBackward ? roles == std::vector<LaunchRole>{LaunchRole::BackwardRows,
                                                        LaunchRole::BackwardKeyValue,
                                                        LaunchRole::BackwardQuery}
         : a.backend == Backend::Cpu
-            ? roles == std::vector<LaunchRole>{LaunchRole::Attention}
+            ? (a.backward ? roles == cpuBackward : roles == cpuForward || roles == cpuSplit)
             : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
     if (!rolesFit)
       return corrupt("launches " + j.at("launches").dump().substr(0, 200) +
                      " are not those of a " + (a.backward ? "backward" : "forward") + " " +
                      backendName(a.backend) + " artifact");
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
-        (combine && !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
+        (combine && a.backend == Backend::Cuda &&
+         !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
       return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
                      "backward's scratch) must come together");
     const json &shape = j.at("shape");

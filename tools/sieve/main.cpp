@@ -2,6 +2,7 @@
 #include "Commands.h"
 
 #include "sieve/compiler/Compiler.h"
+#include "sieve/runtime/CpuThreadPool.h"
 
 #include <cstdio>
 #include <vector>
@@ -10,12 +11,19 @@ int main(int argc, char **argv) {
   CLI::App app{"sieve: block-sparse attention compiled for a fixed mask"};
   app.require_subcommand(1);
   app.set_version_flag("--version", sieve::compiler::compilerVersion());
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU backend: threads that run kernels, the caller's included (default: "
+                 "SIEVE_CPU_THREADS, else the machine's hardware threads)")
+      ->check(CLI::PositiveNumber);
   std::vector<sieve::tools::Command> commands = {
       sieve::tools::addMaskCommand(app),      sieve::tools::addCompileCommand(app),
       sieve::tools::addRunCommand(app),       sieve::tools::addInspectCommand(app),
       sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app),
       sieve::tools::addEvaluateCommand(app)};
   CLI11_PARSE(app, argc, argv);
+  if (threads > 0)
+    sieve::runtime::CpuThreadPool::setShared(threads);
   for (auto &command : commands)
     if (command.app->parsed())
       return command.action();

@@ -92,8 +92,10 @@ enum class LaunchRole {
   BackwardRows,     // delta and lse*log2(e) per query row into the workspace
   BackwardKeyValue, // dK and dV by columns
   BackwardQuery,    // dQ by rows
+  Pack,             // CPU backend: tensors into the workspace's f32 tiles, first
 };
-/// "attention", "combine", "backward_rows", "backward_key_value", "backward_query".
+/// "attention", "combine", "backward_rows", "backward_key_value",
+/// "backward_query", "pack".
 const char *launchRoleName(LaunchRole role);
 std::optional<LaunchRole> parseLaunchRole(std::string_view name);
 

@@ -1,0 +1,119 @@
+//===- CpuPhases.cpp - a CPU kernel as phases of work units ---------------===//
+#include "conversions/CpuPhases.h"
+#include "conversions/LoweringUtils.h"
+#include "conversions/SplitKvWorkspace.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/xxhash.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace sieve::passes {
+
+void forEachUnit(ImplicitLocOpBuilder &b, Value begin, Value end,
+                 const std::function<void(ImplicitLocOpBuilder &, Value)> &body) {
+  buildFor(b, begin, end, indexConst(b, 1), {}, [&](ImplicitLocOpBuilder &b, Value u, ValueRange) {
+    body(b, u);
+    return SmallVector<Value>{};
+  });
+}
+
+func::FuncOp
+emitLibraryFunction(ModuleOp module, Location loc, StringRef base, TypeRange arguments,
+                    const std::function<void(ImplicitLocOpBuilder &, ValueRange)> &body) {
+  MLIRContext *ctx = module.getContext();
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto fn = func::FuncOp::create(mb, loc, base, mb.getFunctionType(arguments, {}));
+  fn->setAttr(kLibraryAttr, UnitAttr::get(ctx));
+  Block *entry = fn.addEntryBlock();
+  ImplicitLocOpBuilder b(loc, ctx);
+  b.setInsertionPointToStart(entry);
+  body(b, entry->getArguments());
+  func::ReturnOp::create(b);
+  // Named by its code: the same body (under the base name) is the same
+  // function, here and in every other kernel's library.
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  fn->print(os, OpPrintingFlags().useLocalScope().enableDebugInfo(false));
+  std::string name = (base + "_" + llvm::utohexstr(llvm::xxh3_64bits(text))).str();
+  if (auto existing = module.lookupSymbol<func::FuncOp>(name)) {
+    fn.erase();
+    return existing;
+  }
+  fn.setSymName(name);
+  return fn;
+}
+
+void callLibrary(ImplicitLocOpBuilder &b, func::FuncOp fn, ValueRange args) {
+  SmallVector<Value> cast;
+  for (auto [arg, type] : llvm::zip(args, fn.getArgumentTypes()))
+    cast.push_back(arg.getType() == type ? arg : memref::CastOp::create(b, type, arg).getResult());
+  func::CallOp::create(b, fn, cast);
+}
+
+MemRefType withDynamicSizes(MemRefType type, ArrayRef<int> dims) {
+  SmallVector<int64_t> shape(type.getShape());
+  for (int d : dims)
+    shape[d] = ShapedType::kDynamic;
+  return MemRefType::get(shape, type.getElementType(), type.getLayout(), type.getMemorySpace());
+}
+
+LogicalResult emitHostPhases(Operation *op, ModuleOp module, ArrayRef<KernelArgument> buffers,
+                             int64_t workspaceFloats, ArrayRef<HostPhase> phases, StringRef variant,
+                             StringRef config) {
+  MLIRContext *ctx = op->getContext();
+  Location loc = op->getLoc();
+  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  SmallVector<Type> types(op->getOperandTypes());
+  types.append({workspaceType(ctx), IndexType::get(ctx), IndexType::get(ctx)});
+  const int64_t floats = std::max<int64_t>(workspaceFloats, 1);
+  SmallVector<std::pair<func::FuncOp, int64_t>> emitted;
+  for (const HostPhase &phase : phases) {
+    if (phase.units <= 0)
+      continue;
+    if (phase.units > std::numeric_limits<int32_t>::max())
+      return op->emitOpError() << "has " << phase.units << " work units in its "
+                               << runtime::launchRoleName(phase.role)
+                               << " phase, more than a launch counts";
+    auto fn = func::FuncOp::create(mb, loc, phase.name, mb.getFunctionType(types, {}));
+    // The executor calls the C-interface wrapper (descriptors by pointer).
+    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    Block *entry = fn.addEntryBlock();
+    ImplicitLocOpBuilder b(loc, ctx);
+    b.setInsertionPointToStart(entry);
+    const unsigned n = op->getNumOperands();
+    phase.body(b, entry->getArguments().take_front(n), entry->getArgument(n),
+               entry->getArgument(n + 1), entry->getArgument(n + 2));
+    func::ReturnOp::create(b);
+    LaunchGeometry g;
+    g.role = phase.role;
+    g.grid = {phase.units, 1, 1};
+    g.workspaceBytes = floats * 4;
+    SmallVector<KernelArgument> described(buffers.begin(), buffers.end());
+    described.push_back(workspaceArgument());
+    if (failed(declareHostLaunch(fn, g, described, variant, config)))
+      return failure();
+    emitted.push_back({fn, phase.units});
+  }
+  // The op's place: the same phases, one after the other, on this thread.
+  ImplicitLocOpBuilder b(loc, op);
+  Value heap = memref::AllocOp::create(b, MemRefType::get({floats}, b.getF32Type()),
+                                       b.getI64IntegerAttr(64));
+  Value workspace = memref::CastOp::create(b, workspaceType(ctx), heap);
+  for (auto [fn, units] : emitted) {
+    SmallVector<Value> args(op->getOperands());
+    args.append({workspace, indexConst(b, 0), indexConst(b, units)});
+    func::CallOp::create(b, fn, args);
+  }
+  memref::DeallocOp::create(b, heap);
+  op->erase();
+  return success();
+}
+
+} // namespace sieve::passes
