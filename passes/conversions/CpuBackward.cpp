@@ -31,8 +31,8 @@
 #include "conversions/CpuMicroKernel.h"
 #include "conversions/CpuPhases.h"
 #include "conversions/CpuTiles.h"
-#include "conversions/SplitKvWorkspace.h"
 #include "conversions/LoweringUtils.h"
+#include "conversions/SplitKvWorkspace.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -328,8 +328,10 @@ private:
         Value doRows = packed.rowTile(e, base, p.qPad, 1, e.idx(0), p.qPad);
         emitLoadRows(b, q, bi, h, qStart, count, qRows, qScale, p.dLanes);
         emitLoadRows(b, dout, bi, h, qStart, count, doRows, 1.0, p.dLanes);
-        emitLoadColumns(b, q, bi, h, qStart, count, packed.columnTile(e, base, p.qPad, 0), qScale);
-        emitLoadColumns(b, dout, bi, h, qStart, count, packed.columnTile(e, base, p.qPad, 1));
+        emitLoadColumns(b, q, bi, h, qStart, count, packed.columnTile(e, base, p.qPad, 0), p.dLanes,
+                        qScale);
+        emitLoadColumns(b, dout, bi, h, qStart, count, packed.columnTile(e, base, p.qPad, 1),
+                        p.dLanes);
         Value lse2 = packed.rowValues(e, base, 0), delta = packed.rowValues(e, base, 1);
         // lse in log2 units, as the scores are; delta_i = dout_i . out_i in
         // order of d. Rows past the block's end get zeros.
@@ -364,8 +366,10 @@ private:
                      packed.rowTile(e, base, p.kPad, 0, e.idx(0), p.kPad), 1.0, p.dLanes);
         emitLoadRows(b, v, bi, kvh, jStart, count,
                      packed.rowTile(e, base, p.kPad, 1, e.idx(0), p.kPad), 1.0, p.dLanes);
-        emitLoadColumns(b, k, bi, kvh, jStart, count, packed.columnTile(e, base, p.kPad, 0));
-        emitLoadColumns(b, v, bi, kvh, jStart, count, packed.columnTile(e, base, p.kPad, 1));
+        emitLoadColumns(b, k, bi, kvh, jStart, count, packed.columnTile(e, base, p.kPad, 0),
+                        p.dLanes);
+        emitLoadColumns(b, v, bi, kvh, jStart, count, packed.columnTile(e, base, p.kPad, 1),
+                        p.dLanes);
       }
     }
   }

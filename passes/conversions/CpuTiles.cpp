@@ -150,17 +150,41 @@ void emitLoadRows(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value 
 }
 
 void emitLoadColumns(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value head, Value row0,
-                     Value count, Value tile, double scale) {
+                     Value count, Value tile, int64_t lanes, double scale) {
   const int64_t D = t.headDim;
-  forRange(b, indexConst(b, 0), count, [&](Value j) {
-    Value row = add(b, row0, j);
-    forRange(b, indexConst(b, 0), indexConst(b, D), [&](Value d) {
-      Value x = widen(b, memref::LoadOp::create(b, t.tensor, ValueRange{bi, head, row, d}));
-      if (scale != 1.0)
-        x = arith::MulFOp::create(b, x, f32Const(b, scale));
-      memref::StoreOp::create(b, x, tile, ValueRange{d, j});
+  Type elt = elementOf(t.tensor);
+  auto scaled = [&](Value x) -> Value {
+    x = widen(b, x);
+    if (scale == 1.0)
+      return x;
+    Value s = f32Const(b, scale);
+    if (auto vt = dyn_cast<VectorType>(x.getType()))
+      s = vector::BroadcastOp::create(b, vt, s);
+    return arith::MulFOp::create(b, x, s);
+  };
+  // A row of the tensor, a vector at a time when D is contiguous, its
+  // lanes stored down a column of the tile; the rest element by element.
+  auto copy = [&](bool vectors) {
+    forRange(b, indexConst(b, 0), count, [&](Value j) {
+      Value row = add(b, row0, j);
+      const int64_t whole = vectors ? D / lanes * lanes : 0;
+      if (whole > 0)
+        forRange(b, indexConst(b, 0), indexConst(b, whole / lanes), [&](Value vi) {
+          Value d0 = arith::MulIOp::create(b, vi, indexConst(b, lanes));
+          Value x = scaled(vector::LoadOp::create(b, VectorType::get({lanes}, elt), t.unitView,
+                                                  ValueRange{bi, head, row, d0}));
+          for (int64_t l = 0; l < lanes; ++l)
+            memref::StoreOp::create(b, vector::ExtractOp::create(b, x, l), tile,
+                                    ValueRange{add(b, d0, indexConst(b, l)), j});
+        });
+      forRange(b, indexConst(b, whole), indexConst(b, D), [&](Value d) {
+        Value x = scaled(memref::LoadOp::create(b, t.tensor, ValueRange{bi, head, row, d}));
+        memref::StoreOp::create(b, x, tile, ValueRange{d, j});
+      });
     });
-  });
+  };
+  branchOnContiguous(
+      b, t, [&] { copy(true); }, [&] { copy(false); });
   const int64_t width = cast<MemRefType>(tile.getType()).getDimSize(1);
   Value zero = f32Const(b, 0.0);
   forRange(b, indexConst(b, 0), indexConst(b, D), [&](Value d) {

@@ -89,7 +89,7 @@ void emitLoadRows(mlir::ImplicitLocOpBuilder &b, const TensorRows &t, mlir::Valu
 /// the tensor become columns, vectors of the micro-kernels' right operand.
 void emitLoadColumns(mlir::ImplicitLocOpBuilder &b, const TensorRows &t, mlir::Value bi,
                      mlir::Value head, mlir::Value row0, mlir::Value count, mlir::Value tile,
-                     double scale = 1.0);
+                     int64_t lanes, double scale = 1.0);
 
 /// t[bi, head, row0 + i, d] = tile[i][d] * rowScale[i] (narrowed to the
 /// tensor's element type) for i < count and d < D. `rowScale` is memref<R>.

@@ -4,7 +4,7 @@
 // demo, so it is built to be fast on the host: vector FMAs in register
 // blocks, work units that threads share (CpuPhases.h). Per op:
 //
-//   pack       per (batch, key head, key block): K^T and V as f32 tiles in
+//   pack       per (batch, key head, key block) some row reads: K^T and V as f32 tiles in
 //              the workspace ([D x Kp] and [Kp x Dp], Kp and Dp rounded up
 //              to the vectors), so every micro-kernel reads f32 at constant
 //              strides whatever the tensors' strides and element type, and
@@ -48,6 +48,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <fmt/format.h>
 
@@ -137,16 +138,13 @@ struct PackedKeys {
   Value partsBase(HostEmitter &e) { return e.mul(tiles(e), p.ktFloats() + p.vFloats()); }
 };
 
-/// The pack phase's unit `u`: one (batch, key head, key block).
+/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`.
 void emitPackUnit(HostEmitter &e, const ForwardPlan &p, const TensorRows &k, const TensorRows &v,
-                  PackedKeys &packed, Value u) {
-  Value kb = arith::RemUIOp::create(e.b, u, packed.n.keyBlocks);
-  Value rest = arith::DivUIOp::create(e.b, u, packed.n.keyBlocks);
-  Value kvh = e.rem(rest, p.g.headsKv), bi = e.div(rest, p.g.headsKv);
+                  PackedKeys &packed, Value bi, Value kvh, Value kb) {
   Value jStart = e.mul(kb, p.g.blockK);
   Value count = e.minU(e.idx(p.g.blockK), e.sub(packed.n.seqK, jStart));
   Value t = packed.tile(e, bi, kvh, kb);
-  emitLoadColumns(e.b, k, bi, kvh, jStart, count, packed.keysT(e, t));
+  emitLoadColumns(e.b, k, bi, kvh, jStart, count, packed.keysT(e, t), p.dimLanes);
   emitLoadRows(e.b, v, bi, kvh, jStart, count, packed.values(e, t), 1.0, p.dimLanes);
 }
 
@@ -206,13 +204,36 @@ public:
     auto lengths = [&](HostEmitter &e) {
       return SmallVector<Value>{e.idx(p.g.seqQ), e.idx(p.g.seqK)};
     };
+    // Only the key blocks some row reads are packed: (key head, key block)
+    // pairs, from the row tables.
+    SmallVector<int32_t> readBlocks;
+    {
+      llvm::DenseSet<std::pair<int32_t, int32_t>> seen;
+      ArrayRef<int32_t> heads = op.getRowHeads(), spans = op.getRowSpans(),
+                        blocks = op.getKeyBlocks();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int32_t e = spans[2 * r]; e < spans[2 * r + 1]; ++e) {
+          std::pair<int32_t, int32_t> block{heads[r] / static_cast<int32_t>(p.g.group), blocks[e]};
+          if (seen.insert(block).second)
+            readBlocks.append({block.first, block.second});
+        }
+    }
+    memref::GlobalOp readTable =
+        createConstantTable(mb, op.getLoc(), prefix + "_packed_key_blocks", readBlocks);
+    const int64_t packUnits = static_cast<int64_t>(readBlocks.size() / 2) * p.g.batch;
     std::vector<HostPhase> phases;
     phases.push_back(
-        {sieve::runtime::LaunchRole::Pack, prefix + "_pack", p.tiles(),
+        {sieve::runtime::LaunchRole::Pack, prefix + "_pack", packUnits,
          [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
+           Value table =
+               memref::GetGlobalOp::create(b, readTable.getType(), readTable.getSymName());
            forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
              HostEmitter e{b};
-             callLibrary(b, packUnit, {args[1], args[2], ws, e.idx(p.g.seqK), u});
+             Value pair = e.mul(e.div(u, p.g.batch), 2);
+             Value kvh = loadIndexEntry(b, table, pair);
+             Value kb = loadIndexEntry(b, table, e.add(pair, e.idx(1)));
+             callLibrary(b, packUnit,
+                         {args[1], args[2], ws, e.idx(p.g.seqK), e.rem(u, p.g.batch), kvh, kb});
            });
          }});
     phases.push_back(
@@ -289,19 +310,19 @@ private:
     return types;
   }
 
-  /// pack(k, v, workspace, seqK, unit).
+  /// pack(k, v, workspace, seqK, batch entry, key head, key block).
   func::FuncOp emitPackLibrary() {
     SmallVector<Type> operands = libraryOperandTypes();
     auto index = IndexType::get(op.getContext());
-    SmallVector<Type> types = {operands[1], operands[2], workspaceType(op.getContext()), index,
-                               index};
+    SmallVector<Type> types = {
+        operands[1], operands[2], workspaceType(op.getContext()), index, index, index, index};
     return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_pack_unit", types,
                                [&](ImplicitLocOpBuilder &b, ValueRange args) {
                                  HostEmitter e{b};
                                  TensorRows k = TensorRows::of(b, args[0]),
                                             v = TensorRows::of(b, args[1]);
                                  PackedKeys packed{p, args[2], Lengths::of(e, p, {}, args[3])};
-                                 emitPackUnit(e, p, k, v, packed, args[4]);
+                                 emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6]);
                                });
   }
 

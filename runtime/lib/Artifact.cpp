@@ -153,8 +153,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 ||
-        s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -294,24 +293,28 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       roles.push_back(l.role);
     const bool gpuBackward = a.backend == Backend::Cuda && a.backward;
     const bool combine = roles.size() == 2 && roles[1] == LaunchRole::Combine;
-    // The CPU's host phases: pack, then attention (and combine) or the
-    // backward's key-value and query phases.
-    const std::vector<LaunchRole> cpuForward = {LaunchRole::Pack, LaunchRole::Attention},
-                                  cpuSplit = {LaunchRole::Pack, LaunchRole::Attention,
-                                              LaunchRole::Combine},
-                                  cpuBackward = {LaunchRole::Pack, LaunchRole::BackwardKeyValue,
-                                                 LaunchRole::BackwardQuery};
+    // The CPU's host phases: pack (none when no row reads a key), then
+    // attention (and combine) or the backward's key-value and query phases.
+    std::vector<LaunchRole> cpuRoles = roles;
+    if (!cpuRoles.empty() && cpuRoles.front() == LaunchRole::Pack)
+      cpuRoles.erase(cpuRoles.begin());
+    const bool cpuFit =
+        a.backward
+            ? cpuRoles ==
+                  std::vector<LaunchRole>{LaunchRole::BackwardKeyValue, LaunchRole::BackwardQuery}
+            : cpuRoles == std::vector<LaunchRole>{LaunchRole::Attention} ||
+                  cpuRoles == std::vector<LaunchRole>{LaunchRole::Attention, LaunchRole::Combine};
     const bool rolesFit =
         gpuBackward ? roles == std::vector<LaunchRole>{LaunchRole::BackwardRows,
                                                        LaunchRole::BackwardKeyValue,
                                                        LaunchRole::BackwardQuery}
         : a.backend == Backend::Cpu
-            ? (a.backward ? roles == cpuBackward : roles == cpuForward || roles == cpuSplit)
+            ? cpuFit
             : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
     if (!rolesFit)
-      return corrupt("launches " + j.at("launches").dump().substr(0, 200) +
-                     " are not those of a " + (a.backward ? "backward" : "forward") + " " +
-                     backendName(a.backend) + " artifact");
+      return corrupt("launches " + j.at("launches").dump().substr(0, 200) + " are not those of a " +
+                     (a.backward ? "backward" : "forward") + " " + backendName(a.backend) +
+                     " artifact");
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
         (combine && a.backend == Backend::Cuda &&
          !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))

@@ -22,10 +22,13 @@
 // CHECK: call @__sieve_cpu0_attention(%arg0, %arg1, %arg2, %arg3, %[[WS]], %{{.*}}, %{{.*}})
 // CHECK: memref.dealloc %[[HEAP]] : memref<32xf32>
 
-// The library's pack unit, one (batch, key head, key block): k's rows
-// become columns (element by element), v's rows move as vectors.
-// CHECK: func.func @[[PACK:__sieve_cpu_pack_unit_[0-9A-F]+]](%{{.*}}: memref<1x1x?x4xf16>, %{{.*}}: memref<1x1x?x4xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index) attributes {sieve.cpu_library}
-// CHECK: arith.extf %{{.*}} : f16 to f32
+// The library's pack unit, one (batch entry, key head, key block): k's
+// rows become columns (a vector of a row widened, its lanes stored down a
+// column), v's rows move as vectors.
+// CHECK: func.func @[[PACK:__sieve_cpu_pack_unit_[0-9A-F]+]](%{{.*}}: memref<1x1x?x4xf16>, %{{.*}}: memref<1x1x?x4xf16>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) attributes {sieve.cpu_library}
+// CHECK: vector.load %{{.*}} : memref<1x1x?x4xf16>, vector<4xf16>
+// CHECK: %[[ROW:.*]] = arith.extf %{{.*}} : vector<4xf16> to vector<4xf32>
+// CHECK: vector.extract %[[ROW]][3] : f32 from vector<4xf32>
 // CHECK: vector.load %{{.*}} : memref<1x1x?x4xf16>, vector<4xf16>
 // CHECK: arith.extf %{{.*}} : vector<4xf16> to vector<4xf32>
 
@@ -45,13 +48,14 @@
 // CHECK: vector.store %{{.*}} : memref<1x1x?x4xf16>, vector<4xf16>
 
 // The phases call them per unit of their range, with the tables and the
-// sequence lengths.
+// sequence lengths; pack takes the key blocks some row reads from a table.
 // CHECK-LABEL: func.func @__sieve_cpu0_pack(
 // CHECK-SAME: llvm.emit_c_interface
 // CHECK-SAME: sieve.launch = #sieve.launch<pack, grid = [2, 1, 1]
 // CHECK-SAME: sieve.variant = "vector"
+// CHECK: memref.get_global @__sieve_cpu0_packed_key_blocks : memref<4xi32>
 // CHECK: scf.for %[[U:.*]] = %arg5 to %arg6
-// CHECK: func.call @[[PACK]](%{{.*}}, %{{.*}}, %arg4, %{{.*}}, %[[U]])
+// CHECK: func.call @[[PACK]](%{{.*}}, %{{.*}}, %arg4, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
 // CHECK-LABEL: func.func @__sieve_cpu0_attention(
 // CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1]
 // CHECK: memref.get_global @__sieve_cpu0_row_heads
