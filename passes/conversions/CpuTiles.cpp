@@ -15,9 +15,10 @@ namespace {
 
 Value add(ImplicitLocOpBuilder &b, Value x, Value y) { return arith::AddIOp::create(b, x, y); }
 
-/// for (i = lb; i < ub; ++i) body(i), the body on the same builder.
-void forRange(ImplicitLocOpBuilder &b, Value lb, Value ub, const std::function<void(Value)> &body) {
-  auto loop = scf::ForOp::create(b, lb, ub, indexConst(b, 1));
+/// for (i = lb; i < ub; i += step) body(i), the body on the same builder.
+void forRange(ImplicitLocOpBuilder &b, Value lb, Value ub, const std::function<void(Value)> &body,
+              int64_t step = 1) {
+  auto loop = scf::ForOp::create(b, lb, ub, indexConst(b, step));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
   body(loop.getInductionVar());
@@ -162,21 +163,33 @@ void emitLoadColumns(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Val
       s = vector::BroadcastOp::create(b, vt, s);
     return arith::MulFOp::create(b, x, s);
   };
-  // A row of the tensor, a vector at a time when D is contiguous, its
-  // lanes stored down a column of the tile; the rest element by element.
+  // When D is contiguous, a vector of a row at a time, its lanes stored
+  // down a column of the tile: for `lanes` rows at a time (a column's
+  // stores then fill whole cache lines, which stay in L1 while they are
+  // filled: a tile of D = 128 columns does not fit L1). The rest element by
+  // element.
   auto copy = [&](bool vectors) {
+    const int64_t whole = vectors ? D / lanes * lanes : 0;
+    if (whole > 0)
+      forRange(
+          b, indexConst(b, 0), count,
+          [&](Value j0) {
+            Value j1 = arith::MinUIOp::create(b, add(b, j0, indexConst(b, lanes)), count);
+            forRange(b, indexConst(b, 0), indexConst(b, whole / lanes), [&](Value vi) {
+              Value d0 = arith::MulIOp::create(b, vi, indexConst(b, lanes));
+              forRange(b, j0, j1, [&](Value j) {
+                Value x =
+                    scaled(vector::LoadOp::create(b, VectorType::get({lanes}, elt), t.unitView,
+                                                  ValueRange{bi, head, add(b, row0, j), d0}));
+                for (int64_t l = 0; l < lanes; ++l)
+                  memref::StoreOp::create(b, vector::ExtractOp::create(b, x, l), tile,
+                                          ValueRange{add(b, d0, indexConst(b, l)), j});
+              });
+            });
+          },
+          lanes);
     forRange(b, indexConst(b, 0), count, [&](Value j) {
       Value row = add(b, row0, j);
-      const int64_t whole = vectors ? D / lanes * lanes : 0;
-      if (whole > 0)
-        forRange(b, indexConst(b, 0), indexConst(b, whole / lanes), [&](Value vi) {
-          Value d0 = arith::MulIOp::create(b, vi, indexConst(b, lanes));
-          Value x = scaled(vector::LoadOp::create(b, VectorType::get({lanes}, elt), t.unitView,
-                                                  ValueRange{bi, head, row, d0}));
-          for (int64_t l = 0; l < lanes; ++l)
-            memref::StoreOp::create(b, vector::ExtractOp::create(b, x, l), tile,
-                                    ValueRange{add(b, d0, indexConst(b, l)), j});
-        });
       forRange(b, indexConst(b, whole), indexConst(b, D), [&](Value d) {
         Value x = scaled(memref::LoadOp::create(b, t.tensor, ValueRange{bi, head, row, d}));
         memref::StoreOp::create(b, x, tile, ValueRange{d, j});

@@ -148,19 +148,34 @@ double keptFlops(const Artifact &a) {
   return a.backward ? 2.5 * forward : forward;
 }
 
-/// A flat f32 workspace, 64-byte aligned, as a rank-1 descriptor.
-struct Workspace {
-  std::unique_ptr<float, void (*)(void *)> data{nullptr, std::free};
-  StridedMemRefType<float, 1> descriptor{};
-  explicit Workspace(uint64_t bytes) {
-    const uint64_t floats = std::max<uint64_t>(bytes / sizeof(float), 1);
-    data.reset(
-        static_cast<float *>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
-    descriptor.basePtr = descriptor.data = data.get();
-    descriptor.offset = 0;
-    descriptor.sizes[0] = static_cast<int64_t>(floats);
-    descriptor.strides[0] = 1;
+/// The calling thread's f32 workspace, 64-byte aligned, kept from run to
+/// run (grown when a kernel needs more): a fresh allocation per run would
+/// be fresh pages, and faulting in tens of megabytes of them costs more
+/// than packing the tiles into them. Runs on other threads have their own.
+class Workspace {
+public:
+  /// A descriptor of at least `bytes` bytes, or null without the memory.
+  static StridedMemRefType<float, 1> *get(uint64_t bytes) {
+    thread_local Workspace mine;
+    const uint64_t floats = std::max<uint64_t>((bytes + sizeof(float) - 1) / sizeof(float), 1);
+    if (floats > mine.floats_) {
+      mine.data_.reset(
+          static_cast<float *>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
+      mine.floats_ = mine.data_ ? floats : 0;
+      if (!mine.data_)
+        return nullptr;
+    }
+    mine.descriptor_.basePtr = mine.descriptor_.data = mine.data_.get();
+    mine.descriptor_.offset = 0;
+    mine.descriptor_.sizes[0] = static_cast<int64_t>(floats);
+    mine.descriptor_.strides[0] = 1;
+    return &mine.descriptor_;
   }
+
+private:
+  std::unique_ptr<float, void (*)(void *)> data_{nullptr, std::free};
+  uint64_t floats_ = 0;
+  StridedMemRefType<float, 1> descriptor_{};
 };
 
 } // namespace
@@ -169,12 +184,11 @@ Error CpuExecutor::invoke(const CpuKernel &kernel, const std::vector<void *> &bu
   // `buffers`: a pointer to each buffer's descriptor pointer (the C
   // interface's memref arguments), then the workspace's and each phase's
   // unit range are added per call.
-  Workspace workspace(kernel.artifact.workspaceBytes);
-  if (!workspace.data)
+  StridedMemRefType<float, 1> *workspaceArg = Workspace::get(kernel.artifact.workspaceBytes);
+  if (!workspaceArg)
     return Error(ErrorCode::Unsupported, "CPU kernel: no memory for its " +
                                              std::to_string(kernel.artifact.workspaceBytes) +
                                              "-byte workspace");
-  StridedMemRefType<float, 1> *workspaceArg = &workspace.descriptor;
   std::shared_ptr<CpuThreadPool> pool;
   if (keptFlops(kernel.artifact) >= kParallelFlops)
     pool = this->pool();
