@@ -340,7 +340,7 @@ std::pair<SmallVector<func::FuncOp>, std::string> libraryOf(ModuleOp module) {
 
 /// A CPU module's code as the executor takes it: the library's functions
 /// (passes/conversions/CpuPhases.h) in a module of their own above
-/// Artifact::kCpuLibraryMarker, the driver below with declarations of them.
+/// Artifact::kCpuLibraryMarker, the tables below.
 /// `library` is the library's text when it was lowered before (the module
 /// has declarations only), else empty (the module has its definitions).
 std::string splitLibrary(ModuleOp module, std::string library) {
@@ -348,21 +348,15 @@ std::string splitLibrary(ModuleOp module, std::string library) {
     OpBuilder b(module.getContext());
     OwningOpRef<ModuleOp> libraryModule = ModuleOp::create(module.getLoc());
     b.setInsertionPointToEnd(libraryModule->getBody());
-    for (LLVM::LLVMFuncOp fn : llvm::make_early_inc_range(module.getOps<LLVM::LLVMFuncOp>())) {
-      if (!fn->hasAttr(passes::kLibraryAttr))
-        continue;
+    // Every function is the library's (its units' code, its phases' loops
+    // and their C-interface wrappers: the host functions are gone); what
+    // stays below is the tables.
+    for (auto fn : llvm::make_early_inc_range(module.getOps<LLVM::LLVMFuncOp>())) {
       fn->removeAttr(passes::kLibraryAttr);
-      b.clone(*fn);
-      // A declaration, resolved against the library.
-      fn.getBody().dropAllReferences();
-      fn.getBody().getBlocks().clear();
+      fn->moveBefore(libraryModule->getBody(), libraryModule->getBody()->end());
     }
-    if (libraryModule->getBody()->empty())
-      return printOp(module);
     library = printOp(*libraryModule);
   }
-  for (LLVM::LLVMFuncOp fn : module.getOps<LLVM::LLVMFuncOp>())
-    fn->removeAttr(passes::kLibraryAttr);
   return library + runtime::Artifact::kCpuLibraryMarker + printOp(module);
 }
 
@@ -524,27 +518,34 @@ Expected<Artifact> compile(CheckedSpec checked) {
       return failedPipeline();
     if (Error e = collectLaunches(*p->module, a))
       return e;
-    // The contracts are in the artifact now; the execution engine, which
-    // parses the code without the sieve dialect, does not need them.
-    p->module->walk([&](func::FuncOp f) {
-      for (StringRef name : {"sieve.launch", "sieve.variant", "sieve.config"})
-        f->removeAttr(name);
-    });
-    // The executor calls the phases; the op's serial run in the entry is
-    // for sieve-opt and lit tests.
+    // The executor calls each phase's library function itself, with the
+    // tables and values its host function passes (passes/conversions/
+    // CpuPhases.h): the host functions, and the op's serial run in the
+    // entry, are for sieve-opt and lit tests; the code keeps the library
+    // and the tables.
+    for (runtime::KernelLaunch &launch : a.launches) {
+      auto host = p->module->lookupSymbol<func::FuncOp>(launch.entry);
+      auto call = host ? host->getAttrOfType<DictionaryAttr>(passes::kHostCallAttr) : nullptr;
+      if (!call)
+        return Error(ErrorCode::Internal, "CPU phase '" + launch.entry +
+                                              "' does not say which library function it calls");
+      launch.entry = cast<FlatSymbolRefAttr>(call.get("callee")).getValue().str();
+      for (Attribute table : cast<ArrayAttr>(call.get("tables")))
+        launch.tables.push_back(cast<FlatSymbolRefAttr>(table).getValue().str());
+      ArrayRef<int64_t> scalars = cast<DenseI64ArrayAttr>(call.get("scalars")).asArrayRef();
+      launch.scalars.assign(scalars.begin(), scalars.end());
+      host.erase();
+    }
     if (auto entry = p->module->lookupSymbol<func::FuncOp>(kEntry))
       entry.erase();
     // A library lowered before (another mask or length of the same tile
-    // configuration) is not lowered again: its functions become
-    // declarations, its text comes from the first time.
+    // configuration) is not lowered again: its text comes from the first
+    // time, and what is left to lower is the tables.
     auto [functions, libraryKey] = libraryOf(*p->module);
     std::optional<std::string> library = LoweredLibraries::get().find(libraryKey);
     if (library)
-      for (func::FuncOp fn : functions) {
-        fn.getBody().dropAllReferences();
-        fn.getBody().getBlocks().clear();
-        fn.setPrivate();
-      }
+      for (func::FuncOp fn : functions)
+        fn.erase();
     PassManager llvm(p->ctx.get());
     passes::buildCpuPhasesToLlvmPipeline(llvm);
     if (failed(llvm.run(*p->module)))

@@ -189,47 +189,54 @@ public:
 
     func::FuncOp pack = emitPackLibrary(), keyValue = emitKeyValueLibrary(),
                  query = emitQueryLibrary();
-    auto lengths = [&](HostEmitter &e) { return SmallVector<Value>{e.idx(p.seqQ), e.idx(p.seqK)}; };
+    // Every phase takes the sequence lengths.
     std::vector<HostPhase> phases;
-    phases.push_back(
-        {sieve::runtime::LaunchRole::Pack, prefix + "_pack", p.queryTiles() + p.keyTiles(),
-         [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
-           forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
-             HostEmitter e{b};
-             SmallVector<Value> callArgs(args.begin(), args.end());
-             callArgs.push_back(ws);
-             callArgs.append(lengths(e));
-             callArgs.push_back(u);
-             callLibrary(b, pack, callArgs);
-           });
-         }});
+    HostPhase packPhase{sieve::runtime::LaunchRole::Pack,
+                        prefix + "_pack",
+                        "__sieve_cpu_bwd_pack",
+                        p.queryTiles() + p.keyTiles(),
+                        {},
+                        {p.seqQ, p.seqK}};
+    packPhase.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange,
+                         ValueRange scalars, Value begin, Value end) {
+      forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+        SmallVector<Value> callArgs(args.begin(), args.end());
+        callArgs.append({ws, scalars[0], scalars[1], u});
+        callLibrary(b, pack, callArgs);
+      });
+    };
+    phases.push_back(packPhase);
     // dK/dV by columns, then dQ by rows: one unit per (column or row, batch
-    // entry), its tables' order (longest first).
-    auto byTable = [&](func::FuncOp fn, ArrayRef<memref::GlobalOp> tableGlobals) {
-      return [&, fn, tableGlobals = SmallVector<memref::GlobalOp>(tableGlobals)](
-                 ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
-        SmallVector<Value> tablesHere;
-        for (memref::GlobalOp g : tableGlobals)
-          tablesHere.push_back(global(b, g));
+    // entry), in their tables' order (longest first).
+    auto byTable = [&](sieve::runtime::LaunchRole role, StringRef name, StringRef base,
+                       int64_t units, func::FuncOp fn, ArrayRef<memref::GlobalOp> tableGlobals) {
+      HostPhase phase{role,
+                      (prefix + "_" + name).str(),
+                      base.str(),
+                      units * p.batch,
+                      SmallVector<memref::GlobalOp>(tableGlobals),
+                      {p.seqQ, p.seqK}};
+      phase.body = [&, fn](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                           ValueRange scalars, Value begin, Value end) {
         forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
           HostEmitter e{b};
           SmallVector<Value> callArgs(args.begin(), args.end());
           callArgs.push_back(ws);
-          callArgs.append(tablesHere);
-          callArgs.append(lengths(e));
-          callArgs.append({e.div(u, p.batch), e.rem(u, p.batch)});
+          callArgs.append(tablesIn.begin(), tablesIn.end());
+          callArgs.append({scalars[0], scalars[1], e.div(u, p.batch), e.rem(u, p.batch)});
           callLibrary(b, fn, callArgs);
         });
       };
+      return phase;
     };
-    phases.push_back({sieve::runtime::LaunchRole::BackwardKeyValue, prefix + "_key_value",
-                      op.getNumColumns() * p.batch,
-                      byTable(keyValue, {colHeads, colKb, colSpans, colQh, colQb})});
-    phases.push_back({sieve::runtime::LaunchRole::BackwardQuery, prefix + "_query",
-                      op.getNumRows() * p.batch,
-                      byTable(query, {rowHeads, rowQb, rowSpans, keyBlocks})});
-    return emitHostPhases(op, module, operandArguments(op), p.workspaceFloats(), phases, "vector",
-                          p.describe());
+    phases.push_back(byTable(sieve::runtime::LaunchRole::BackwardKeyValue, "key_value",
+                             "__sieve_cpu_bwd_key_value", op.getNumColumns(), keyValue,
+                             {colHeads, colKb, colSpans, colQh, colQb}));
+    phases.push_back(byTable(sieve::runtime::LaunchRole::BackwardQuery, "query",
+                             "__sieve_cpu_bwd_query", op.getNumRows(), query,
+                             {rowHeads, rowQb, rowSpans, keyBlocks}));
+    return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
+                          p.workspaceFloats(), phases, "vector", p.describe());
   }
 
 private:

@@ -65,14 +65,16 @@ MemRefType withDynamicSizes(MemRefType type, ArrayRef<int> dims) {
 }
 
 LogicalResult emitHostPhases(Operation *op, ModuleOp module, ArrayRef<KernelArgument> buffers,
-                             int64_t workspaceFloats, ArrayRef<HostPhase> phases, StringRef variant,
-                             StringRef config) {
+                             TypeRange libraryTypes, int64_t workspaceFloats,
+                             ArrayRef<HostPhase> phases, StringRef variant, StringRef config) {
   MLIRContext *ctx = op->getContext();
   Location loc = op->getLoc();
-  OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+  auto index = IndexType::get(ctx);
+  auto table = MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
   SmallVector<Type> types(op->getOperandTypes());
-  types.append({workspaceType(ctx), IndexType::get(ctx), IndexType::get(ctx)});
+  types.append({workspaceType(ctx), index, index});
   const int64_t floats = std::max<int64_t>(workspaceFloats, 1);
+  const unsigned n = op->getNumOperands();
   SmallVector<std::pair<func::FuncOp, int64_t>> emitted;
   for (const HostPhase &phase : phases) {
     if (phase.units <= 0)
@@ -81,16 +83,46 @@ LogicalResult emitHostPhases(Operation *op, ModuleOp module, ArrayRef<KernelArgu
       return op->emitOpError() << "has " << phase.units << " work units in its "
                                << runtime::launchRoleName(phase.role)
                                << " phase, more than a launch counts";
+    // The library function: the units' loop.
+    SmallVector<Type> libraryArgs(libraryTypes.begin(), libraryTypes.end());
+    libraryArgs.push_back(workspaceType(ctx));
+    libraryArgs.append(phase.tables.size(), table);
+    libraryArgs.append(phase.scalars.size() + 2, index);
+    const unsigned t = phase.tables.size(), s = phase.scalars.size();
+    func::FuncOp library = emitLibraryFunction(
+        module, loc, phase.libraryBase, libraryArgs, [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          phase.body(b, args.take_front(n), args[n], args.slice(n + 1, t), args.slice(n + 1 + t, s),
+                     args[n + 1 + t + s], args[n + 2 + t + s]);
+        });
+    // The executor calls it through its C interface (descriptors by pointer).
+    library->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+
+    // The host function: the library's call with this op's tables and values.
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     auto fn = func::FuncOp::create(mb, loc, phase.name, mb.getFunctionType(types, {}));
-    // The executor calls the C-interface wrapper (descriptors by pointer).
     fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     Block *entry = fn.addEntryBlock();
     ImplicitLocOpBuilder b(loc, ctx);
     b.setInsertionPointToStart(entry);
-    const unsigned n = op->getNumOperands();
-    phase.body(b, entry->getArguments().take_front(n), entry->getArgument(n),
-               entry->getArgument(n + 1), entry->getArgument(n + 2));
+    SmallVector<Value> args(entry->getArguments().take_front(n + 1));
+    SmallVector<Attribute> tableNames;
+    for (memref::GlobalOp g : phase.tables) {
+      args.push_back(memref::GetGlobalOp::create(b, g.getType(), g.getSymName()));
+      tableNames.push_back(FlatSymbolRefAttr::get(g.getSymNameAttr()));
+    }
+    for (int64_t v : phase.scalars)
+      args.push_back(indexConst(b, v));
+    args.append({entry->getArgument(n + 1), entry->getArgument(n + 2)});
+    callLibrary(b, library, args);
     func::ReturnOp::create(b);
+    fn->setAttr(
+        kHostCallAttr,
+        DictionaryAttr::get(
+            ctx, {NamedAttribute(StringAttr::get(ctx, "callee"),
+                                 FlatSymbolRefAttr::get(library.getSymNameAttr())),
+                  NamedAttribute(StringAttr::get(ctx, "tables"), ArrayAttr::get(ctx, tableNames)),
+                  NamedAttribute(StringAttr::get(ctx, "scalars"),
+                                 DenseI64ArrayAttr::get(ctx, phase.scalars))}));
     LaunchGeometry g;
     g.role = phase.role;
     g.grid = {phase.units, 1, 1};

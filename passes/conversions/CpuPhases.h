@@ -23,6 +23,7 @@
 #include "conversions/LaunchContract.h"
 #include "sieve/passes/Passes.h"
 
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -31,23 +32,37 @@
 
 namespace sieve::passes {
 
+/// One phase of a CPU kernel. Its units' loop is a function of the
+/// kernel's library (see emitLibraryFunction), which takes the op's
+/// operands (in the library's types: sequence lengths dynamic), the
+/// workspace, `tables` (i32 tables: memref<?xi32>), `scalars` (index
+/// values: sequence lengths, slot counts) and the unit range; the phase's
+/// host function `name` calls it with this op's tables and values. The
+/// executor calls the library function directly (the call is recorded on
+/// the host function, `sieve.host_call`), so a kernel whose library was
+/// compiled before costs no JIT compilation at all.
 struct HostPhase {
   runtime::LaunchRole role = runtime::LaunchRole::Attention;
-  std::string name; // the host function's symbol
+  std::string name;        // the host function's symbol
+  std::string libraryBase; // the library function's name, before its hash
   int64_t units = 0;
-  /// Emits the units [begin, end) on `operands` (the op's, as the
-  /// function's arguments) and the flat f32 workspace.
+  llvm::SmallVector<mlir::memref::GlobalOp> tables;
+  llvm::SmallVector<int64_t> scalars;
+  /// Emits the units [begin, end) in the library function.
   std::function<void(mlir::ImplicitLocOpBuilder &, mlir::ValueRange operands, mlir::Value workspace,
-                     mlir::Value begin, mlir::Value end)>
+                     mlir::ValueRange tables, mlir::ValueRange scalars, mlir::Value begin,
+                     mlir::Value end)>
       body;
 };
 
-/// Emits every phase with units as a host function at the end of `module`
-/// (its launch describes `buffers`, the op's operands, then the
-/// workspace), and replaces `op` with their serial run over a heap
-/// workspace of `workspaceFloats` floats.
+/// Emits every phase with units: its library function and its host
+/// function at the end of `module` (the launch describes `buffers`, the
+/// op's operands, then the workspace); replaces `op` with their serial run
+/// over a heap workspace of `workspaceFloats` floats. `libraryTypes` are
+/// the op's operand types as the library takes them.
 mlir::LogicalResult emitHostPhases(mlir::Operation *op, mlir::ModuleOp module,
-                                   llvm::ArrayRef<KernelArgument> buffers, int64_t workspaceFloats,
+                                   llvm::ArrayRef<KernelArgument> buffers,
+                                   mlir::TypeRange libraryTypes, int64_t workspaceFloats,
                                    llvm::ArrayRef<HostPhase> phases, llvm::StringRef variant,
                                    llvm::StringRef config);
 

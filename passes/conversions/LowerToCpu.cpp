@@ -156,12 +156,10 @@ struct RowTiles {
 
 /// The combine step of split rows for one (group, batch entry): each output
 /// element is the merge of the group's parts (SplitKv.h's mergeParts).
-void emitCombineUnit(HostEmitter &e, BlockSparseAttentionOp op, const ProblemGeometry &g, Value out,
-                     memref::GlobalOp groupTable, const WorkspaceLayout &layout, Value parts,
-                     Value group, Value bi) {
+void emitCombineUnit(HostEmitter &e, const ProblemGeometry &g, Value out, Value table,
+                     const WorkspaceLayout &layout, Value parts, Value group, Value bi) {
   ImplicitLocOpBuilder &b = e.b;
   Type elt = g.elt;
-  Value table = memref::GetGlobalOp::create(b, groupTable.getType(), groupTable.getSymName());
   auto field = [&](int64_t f) {
     return loadIndexEntry(b, table, e.add(e.mul(group, 4), e.idx(f)));
   };
@@ -201,9 +199,6 @@ public:
     const bool calibrate = static_cast<bool>(op.getStats());
     const int64_t rows = op.getNumRows(), slots = op.getNumSlots();
     func::FuncOp packUnit = emitPackLibrary(), attentionUnit = emitAttentionLibrary();
-    auto lengths = [&](HostEmitter &e) {
-      return SmallVector<Value>{e.idx(p.g.seqQ), e.idx(p.g.seqK)};
-    };
     // Only the key blocks some row reads are packed: (key head, key block)
     // pairs, from the row tables.
     SmallVector<int32_t> readBlocks;
@@ -222,66 +217,83 @@ public:
         createConstantTable(mb, op.getLoc(), prefix + "_packed_key_blocks", readBlocks);
     const int64_t packUnits = static_cast<int64_t>(readBlocks.size() / 2) * p.g.batch;
     std::vector<HostPhase> phases;
-    phases.push_back(
-        {sieve::runtime::LaunchRole::Pack, prefix + "_pack", packUnits,
-         [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
-           Value table =
-               memref::GetGlobalOp::create(b, readTable.getType(), readTable.getSymName());
-           forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
-             HostEmitter e{b};
-             Value pair = e.mul(e.div(u, p.g.batch), 2);
-             Value kvh = loadIndexEntry(b, table, pair);
-             Value kb = loadIndexEntry(b, table, e.add(pair, e.idx(1)));
-             callLibrary(b, packUnit,
-                         {args[1], args[2], ws, e.idx(p.g.seqK), e.rem(u, p.g.batch), kvh, kb});
-           });
-         }});
-    phases.push_back(
-        {sieve::runtime::LaunchRole::Attention, prefix + "_attention",
-         calibrate ? rows : rows * p.g.batch,
-         [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
-           auto [heads, qBlocks, spans, keyBlocks] = rowTableValues(b, tables, *b.getBlock(), 0);
-           forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
-             HostEmitter e{b};
-             auto call = [&](Value r, Value bi) {
-               SmallVector<Value> callArgs(args.begin(), args.end());
-               callArgs.append({ws, heads, qBlocks, spans, keyBlocks});
-               if (op.hasSplitRows())
-                 callArgs.append({memref::GetGlobalOp::create(b, tables.rowSlots.getType(),
-                                                              tables.rowSlots.getSymName()),
-                                  e.idx(slots)});
-               callArgs.append(lengths(e));
-               callArgs.append({r, bi});
-               callLibrary(b, attentionUnit, callArgs);
-             };
-             // A calibration unit is a row with every batch entry (it owns
-             // the row's stats); any other one (row, batch entry).
-             if (calibrate)
-               e.forEach(e.idx(0), e.idx(p.g.batch), [&](Value bi) { call(u, bi); });
-             else
-               call(e.div(u, p.g.batch), e.rem(u, p.g.batch));
-           });
-         }});
-    // The phases are emitted below, after this scope's blocks: what they
-    // capture lives here.
+    // Every phase takes the sequence lengths; the attention phase also the
+    // split parts' slot count.
+    HostPhase pack{sieve::runtime::LaunchRole::Pack,
+                   prefix + "_pack",
+                   "__sieve_cpu_pack",
+                   packUnits,
+                   {readTable},
+                   {p.g.seqQ, p.g.seqK}};
+    pack.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                    ValueRange scalars, Value begin, Value end) {
+      forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+        HostEmitter e{b};
+        Value pair = e.mul(e.div(u, p.g.batch), 2);
+        Value kvh = loadIndexEntry(b, tablesIn[0], pair);
+        Value kb = loadIndexEntry(b, tablesIn[0], e.add(pair, e.idx(1)));
+        callLibrary(b, packUnit, {args[1], args[2], ws, scalars[1], e.rem(u, p.g.batch), kvh, kb});
+      });
+    };
+    phases.push_back(pack);
+    HostPhase attention{sieve::runtime::LaunchRole::Attention,
+                        prefix + "_attention",
+                        "__sieve_cpu_attention",
+                        calibrate ? rows : rows * p.g.batch,
+                        {tables.heads, tables.queryBlocks, tables.spans, tables.keyBlocks},
+                        {p.g.seqQ, p.g.seqK}};
+    if (op.hasSplitRows()) {
+      attention.tables.push_back(tables.rowSlots);
+      attention.scalars.push_back(slots);
+    }
+    attention.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                         ValueRange scalars, Value begin, Value end) {
+      forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+        HostEmitter e{b};
+        auto call = [&](Value r, Value bi) {
+          SmallVector<Value> callArgs(args.begin(), args.end());
+          callArgs.push_back(ws);
+          callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
+          if (op.hasSplitRows())
+            callArgs.append({tablesIn[4], scalars[2]});
+          callArgs.append({scalars[0], scalars[1], r, bi});
+          callLibrary(b, attentionUnit, callArgs);
+        };
+        // A calibration unit is a row with every batch entry (it owns the
+        // row's stats); any other one (row, batch entry).
+        if (calibrate)
+          e.forEach(e.idx(0), e.idx(p.g.batch), [&](Value bi) { call(u, bi); });
+        else
+          call(e.div(u, p.g.batch), e.rem(u, p.g.batch));
+      });
+    };
+    phases.push_back(attention);
+    // What the phases' bodies capture must live until emitHostPhases.
     WorkspaceLayout layout = op.hasSplitRows() ? WorkspaceLayout::of(op) : WorkspaceLayout();
     if (op.hasSplitRows()) {
+      // The combine's code names its layout's sizes (this op's slots and
+      // lengths): its library function is this op's own.
       const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
-      phases.push_back(
-          {sieve::runtime::LaunchRole::Combine, prefix + "_combine", groups * p.g.batch,
-           [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, Value begin, Value end) {
-             // The parts' region: after the packed tiles.
-             auto type =
-                 MemRefType::get({layout.floats()}, b.getF32Type(),
-                                 StridedLayoutAttr::get(b.getContext(), p.packFloats(), {1}));
-             Value parts = memref::ReinterpretCastOp::create(b, type, ws, p.packFloats(),
-                                                             {layout.floats()}, {1});
-             forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
-               HostEmitter e{b};
-               emitCombineUnit(e, op, p.g, args[3], tables.splitGroups, layout, parts,
-                               e.div(u, p.g.batch), e.rem(u, p.g.batch));
-             });
-           }});
+      HostPhase combine{sieve::runtime::LaunchRole::Combine,
+                        prefix + "_combine",
+                        "__sieve_cpu_combine",
+                        groups * p.g.batch,
+                        {tables.splitGroups},
+                        {}};
+      combine.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                         ValueRange, Value begin, Value end) {
+        // The parts' region: after the packed tiles.
+        auto type = MemRefType::get({layout.floats()}, b.getF32Type(),
+                                    StridedLayoutAttr::get(b.getContext(), p.packFloats(), {1}));
+        Value parts =
+            memref::ReinterpretCastOp::create(b, type, ws, p.packFloats(), {layout.floats()}, {1});
+        forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+          HostEmitter e{b};
+          emitCombineUnit(e, p.g, args[3], tablesIn[0], layout, parts, e.div(u, p.g.batch),
+                          e.rem(u, p.g.batch));
+        });
+      };
+      phases.push_back(combine);
     }
     std::string config = p.describe();
     if (calibrate)
@@ -289,8 +301,8 @@ public:
     if (op.getThresholds())
       config += "; thresholds: scores under the head's masked";
     config += describeSplit(op);
-    return emitHostPhases(op, module, operandArguments(op), p.packFloats() + p.partFloats(slots),
-                          phases, "vector", config);
+    return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
+                          p.packFloats() + p.partFloats(slots), phases, "vector", config);
   }
 
 private:

@@ -10,33 +10,36 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
-#include "llvm/ExecutionEngine/Orc/Core.h"
-#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <cstdlib>
+#include <map>
 
 namespace sieve::runtime {
 
-/// A compiled kernel library: the functions of the units, by name.
+/// A compiled kernel library.
 struct CpuLibrary {
   std::unique_ptr<mlir::MLIRContext> context; // outlives the engine
   std::unique_ptr<mlir::ExecutionEngine> engine;
-  std::vector<std::pair<std::string, void *>> symbols;
 };
 
 class CpuKernel {
 public:
   Artifact artifact;
-  /// The library its phases call (shared with other kernels), kept alive
-  /// as long as they are.
+  /// The library its phases are (shared with other kernels), kept alive as
+  /// long as they are.
   std::shared_ptr<const CpuLibrary> library;
-  // Declared before the engine so it outlives it.
-  std::unique_ptr<mlir::MLIRContext> context;
-  std::unique_ptr<mlir::ExecutionEngine> engine;
-  /// Each launch's host function (packed arguments), looked up once.
-  std::vector<void (*)(void **)> phases;
+  /// The kernel's i32 tables by name (its row tables, ...).
+  std::map<std::string, std::vector<int32_t>> tables;
+  /// Each launch: the library function (packed arguments, looked up once)
+  /// and what it takes after the buffers: tables, then index values.
+  struct Phase {
+    void (*fn)(void **) = nullptr;
+    std::vector<StridedMemRefType<int32_t, 1>> tables;
+    std::vector<int64_t> scalars;
+  };
+  std::vector<Phase> phases;
 };
 
 CpuExecutor::CpuExecutor() = default;
@@ -98,28 +101,16 @@ Expected<std::unique_ptr<mlir::ExecutionEngine>> createEngine(mlir::ModuleOp mod
   return std::move(*engine);
 }
 
-/// Compiles a kernel library and looks up each of its functions.
+/// Compiles a kernel library.
 Expected<std::shared_ptr<const CpuLibrary>> jitLibrary(const std::string &code) {
   auto library = std::make_shared<CpuLibrary>();
   auto module = parseCode(code, library->context);
   if (!module)
     return module.error();
-  std::vector<std::string> names;
-  for (auto fn : (*module)->getOps<mlir::LLVM::LLVMFuncOp>())
-    if (!fn.isExternal())
-      names.push_back(fn.getName().str());
   auto engine = createEngine(**module);
   if (!engine)
     return engine.error();
   library->engine = std::move(*engine);
-  for (const std::string &name : names) {
-    auto address = library->engine->lookup(name);
-    if (!address)
-      return Error(ErrorCode::Compile,
-                   "CPU kernel library function '" + name +
-                       "' did not compile: " + llvm::toString(address.takeError()));
-    library->symbols.emplace_back(name, *address);
-  }
   return std::shared_ptr<const CpuLibrary>(std::move(library));
 }
 
@@ -193,12 +184,22 @@ Error CpuExecutor::invoke(const CpuKernel &kernel, const std::vector<void *> &bu
   if (keptFlops(kernel.artifact) >= kParallelFlops)
     pool = this->pool();
   for (size_t l = 0; l < kernel.phases.size(); ++l) {
-    void (*phase)(void **) = kernel.phases[l];
+    const CpuKernel::Phase &phase = kernel.phases[l];
+    // The library function's arguments after the buffers and workspace: a
+    // pointer to each table's descriptor, the index values.
+    std::vector<const StridedMemRefType<int32_t, 1> *> tables;
+    for (const auto &t : phase.tables)
+      tables.push_back(&t);
     auto unit = [&](int64_t u) {
       int64_t begin = u, end = u + 1;
-      llvm::SmallVector<void *, 16> args(buffers.begin(), buffers.end());
-      args.append({&workspaceArg, &begin, &end});
-      phase(args.data());
+      llvm::SmallVector<void *, 24> args(buffers.begin(), buffers.end());
+      args.push_back(&workspaceArg);
+      for (const StridedMemRefType<int32_t, 1> *&t : tables)
+        args.push_back(static_cast<void *>(&t));
+      for (const int64_t &v : phase.scalars)
+        args.push_back(const_cast<int64_t *>(&v));
+      args.append({&begin, &end});
+      phase.fn(args.data());
     };
     const int64_t units = kernel.artifact.launches[l].grid[0];
     if (pool)
@@ -236,45 +237,58 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
     return it->second;
 
   initializeNativeTarget();
-  // The library (the units' code) is compiled once for every kernel that
-  // brings the same; the driver (the phases) per kernel, against it.
-  std::string_view code = artifact.code, driverCode = code;
-  auto kernel = std::make_shared<CpuKernel>();
+  // The code is the kernel's library (its phases' code, the same for every
+  // mask and sequence length of its tile configuration: JIT-compiled once
+  // per process) and this kernel's tables, which are only read.
+  std::string_view code = artifact.code;
   const size_t marker = code.find(Artifact::kCpuLibraryMarker);
-  if (marker != std::string_view::npos) {
-    std::string libraryCode(code.substr(0, marker));
-    driverCode = code.substr(marker + std::string_view(Artifact::kCpuLibraryMarker).size());
-    auto found = libraries_.find(libraryCode);
-    if (found == libraries_.end()) {
-      auto library = jitLibrary(libraryCode);
-      if (!library)
-        return library.error();
-      found = libraries_.emplace(std::move(libraryCode), std::move(*library)).first;
-    }
-    kernel->library = found->second;
+  if (marker == std::string_view::npos)
+    return Error(ErrorCode::CorruptArtifact, "CPU artifact code has no kernel library");
+  std::string libraryCode(code.substr(0, marker));
+  auto kernel = std::make_shared<CpuKernel>();
+  auto found = libraries_.find(libraryCode);
+  if (found == libraries_.end()) {
+    auto library = jitLibrary(libraryCode);
+    if (!library)
+      return library.error();
+    found = libraries_.emplace(std::move(libraryCode), std::move(*library)).first;
   }
-  auto module = parseCode(driverCode, kernel->context);
-  if (!module)
-    return module.error();
-  auto engine = createEngine(**module);
-  if (!engine)
-    return engine.error();
-  kernel->engine = std::move(*engine);
-  if (kernel->library)
-    kernel->engine->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
-      llvm::orc::SymbolMap symbols;
-      for (const auto &[name, address] : kernel->library->symbols)
-        symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                                   llvm::JITSymbolFlags::Exported};
-      return symbols;
-    });
+  kernel->library = found->second;
+  std::unique_ptr<mlir::MLIRContext> context;
+  auto tables = parseCode(
+      code.substr(marker + std::string_view(Artifact::kCpuLibraryMarker).size()), context);
+  if (!tables)
+    return tables.error();
+  for (auto global : (*tables)->getOps<mlir::LLVM::GlobalOp>()) {
+    auto values = llvm::dyn_cast_or_null<mlir::DenseIntElementsAttr>(global.getValueOrNull());
+    if (!values || !values.getElementType().isInteger(32))
+      continue;
+    std::vector<int32_t> &data = kernel->tables[global.getSymName().str()];
+    for (const llvm::APInt &v : values.getValues<llvm::APInt>())
+      data.push_back(static_cast<int32_t>(v.getSExtValue()));
+  }
   for (const KernelLaunch &launch : artifact.launches) {
-    auto phase = kernel->engine->lookupPacked("_mlir_ciface_" + launch.entry);
-    if (!phase)
-      return Error(ErrorCode::CorruptArtifact, "CPU artifact has no host function '" +
+    CpuKernel::Phase phase;
+    auto fn = kernel->library->engine->lookupPacked("_mlir_ciface_" + launch.entry);
+    if (!fn)
+      return Error(ErrorCode::CorruptArtifact, "CPU artifact's library has no function '" +
                                                    launch.entry +
-                                                   "': " + llvm::toString(phase.takeError()));
-    kernel->phases.push_back(*phase);
+                                                   "': " + llvm::toString(fn.takeError()));
+    phase.fn = *fn;
+    for (const std::string &name : launch.tables) {
+      auto table = kernel->tables.find(name);
+      if (table == kernel->tables.end())
+        return Error(ErrorCode::CorruptArtifact,
+                     "CPU artifact has no table '" + name + "' for " + launch.entry);
+      StridedMemRefType<int32_t, 1> d;
+      d.basePtr = d.data = table->second.data();
+      d.offset = 0;
+      d.sizes[0] = static_cast<int64_t>(table->second.size());
+      d.strides[0] = 1;
+      phase.tables.push_back(d);
+    }
+    phase.scalars = launch.scalars;
+    kernel->phases.push_back(std::move(phase));
   }
   kernel->artifact = artifact;
   kernel->artifact.code.clear();

@@ -189,13 +189,19 @@ bool usesTensor(const std::vector<KernelLaunch> &launches, int tensor) {
 
 json toJson(const Artifact &a, const std::string &codeFile) {
   json launches = json::array();
-  for (const KernelLaunch &l : a.launches)
-    launches.push_back(json{{"role", launchRoleName(l.role)},
-                            {"entry", l.entry},
-                            {"grid", l.grid},
-                            {"block", l.block},
-                            {"shared_bytes", l.sharedBytes},
-                            {"params", paramsJson(l.params)}});
+  for (const KernelLaunch &l : a.launches) {
+    json launch{{"role", launchRoleName(l.role)},
+                {"entry", l.entry},
+                {"grid", l.grid},
+                {"block", l.block},
+                {"shared_bytes", l.sharedBytes},
+                {"params", paramsJson(l.params)}};
+    if (!l.tables.empty() || !l.scalars.empty()) {
+      launch["tables"] = l.tables;
+      launch["scalars"] = l.scalars;
+    }
+    launches.push_back(std::move(launch));
+  }
   return json{{"format", Artifact::kFormat},
               {"version", Artifact::kVersion},
               {"backend", backendName(a.backend)},
@@ -275,6 +281,10 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       launch.grid = dim3(l, "grid");
       launch.block = dim3(l, "block");
       launch.sharedBytes = integer<uint32_t>(l, "shared_bytes");
+      if (l.contains("tables"))
+        launch.tables = l.at("tables").get<std::vector<std::string>>();
+      if (l.contains("scalars"))
+        launch.scalars = l.at("scalars").get<std::vector<int64_t>>();
       if (!parseParams(l.at("params"), launch.params, bad))
         return corrupt(std::string(launchRoleName(launch.role)) + " launch: " + bad);
       if (launch.entry.empty())

@@ -23,12 +23,13 @@
 // CHECK: %[[OLD:.*]] = memref.load %[[STATS]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x?x?xf32>
 // CHECK: %[[NEW:.*]] = arith.addf %[[OLD]], %{{.*}} : f32
 // CHECK: memref.store %[[NEW]], %[[STATS]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x?x?xf32>
-// The phase: one unit per row, the batch entries in order inside it.
-// CHECK-LABEL: func.func @__sieve_cpu0_attention(
-// CHECK-SAME: #sieve.launch<attention, grid = [2, 1, 1]
+// The phase's loop: one unit per row, the batch entries in order inside it.
+// CHECK-LABEL: func.func @__sieve_cpu_attention_
 // CHECK: scf.for %[[U:.*]] = %{{.*}} to %{{.*}} step
 // CHECK: scf.for %[[BI:.*]] = %{{.*}} to %{{.*}} step
 // CHECK: func.call @__sieve_cpu_attention_unit_{{.*}}, %[[U]], %[[BI]])
+// CHECK-LABEL: func.func @__sieve_cpu0_attention(
+// CHECK-SAME: #sieve.launch<attention, grid = [2, 1, 1]
 func.func @calibrate(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>, %s: memref<1x2x2xf32>) {
   sieve.block_sparse_attention %q, %k, %v, %o stats(%s : memref<1x2x2xf32>) {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 4>, key_blocks = array<i32: 0, 1, 0, 1>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return

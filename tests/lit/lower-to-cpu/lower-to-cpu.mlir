@@ -47,19 +47,29 @@
 // CHECK: arith.truncf %{{.*}} : vector<4xf32> to vector<4xf16>
 // CHECK: vector.store %{{.*}} : memref<1x1x?x4xf16>, vector<4xf16>
 
-// The phases call them per unit of their range, with the tables and the
-// sequence lengths; pack takes the key blocks some row reads from a table.
+// Each phase's loop over its units is a library function too (it takes
+// the tables and the sequence lengths, and has a C interface: the executor
+// calls it); the phase's host function calls it with this op's tables and
+// values, and records the call (sieve.host_call) for the executor, which
+// makes it itself. Pack takes the key blocks some row reads from a table.
+// CHECK: func.func @[[PACKLOOP:__sieve_cpu_pack_[0-9A-F]+]](
+// CHECK-SAME: %{{.*}}: memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %[[B:.*]]: index, %[[E:.*]]: index) attributes {llvm.emit_c_interface, sieve.cpu_library}
+// CHECK: scf.for %{{.*}} = %[[B]] to %[[E]]
+// CHECK: func.call @[[PACK]](
 // CHECK-LABEL: func.func @__sieve_cpu0_pack(
 // CHECK-SAME: llvm.emit_c_interface
+// CHECK-SAME: sieve.host_call = {callee = @[[PACKLOOP]], scalars = array<i64: 4, 4>, tables = [@__sieve_cpu0_packed_key_blocks]}
 // CHECK-SAME: sieve.launch = #sieve.launch<pack, grid = [2, 1, 1]
 // CHECK-SAME: sieve.variant = "vector"
 // CHECK: memref.get_global @__sieve_cpu0_packed_key_blocks : memref<4xi32>
-// CHECK: scf.for %[[U:.*]] = %arg5 to %arg6
-// CHECK: func.call @[[PACK]](%{{.*}}, %{{.*}}, %arg4, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK: call @[[PACKLOOP]](
+// CHECK: func.func @[[LOOP:__sieve_cpu_attention_[0-9A-F]+]](
+// CHECK: func.call @[[UNIT]](
 // CHECK-LABEL: func.func @__sieve_cpu0_attention(
+// CHECK-SAME: sieve.host_call = {callee = @[[LOOP]], scalars = array<i64: 4, 4>, tables = [@__sieve_cpu0_row_heads, @__sieve_cpu0_row_query_blocks, @__sieve_cpu0_row_spans, @__sieve_cpu0_key_blocks]}
 // CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1]
 // CHECK: memref.get_global @__sieve_cpu0_row_heads
-// CHECK: func.call @[[UNIT]](
+// CHECK: call @[[LOOP]](
 // IDEMPOTENT-LABEL: func @lower
 // IDEMPOTENT-NOT: sieve.block_sparse_attention
 func.func @lower(%q: memref<1x1x4x4xf16>, %k: memref<1x1x4x4xf16>, %v: memref<1x1x4x4xf16>, %o: memref<1x1x4x4xf16>) {

@@ -26,11 +26,13 @@
 // CHECK: } else {
 // CHECK: vector.store %{{.*}}, %arg3
 // CHECK-LABEL: func.func @__sieve_cpu0_attention(
+// CHECK-SAME: tables = [@__sieve_cpu0_row_heads, @__sieve_cpu0_row_query_blocks, @__sieve_cpu0_row_spans, @__sieve_cpu0_key_blocks, @__sieve_cpu0_row_slots]
 // CHECK: memref.get_global @__sieve_cpu0_row_slots
-// CHECK-LABEL: func.func @__sieve_cpu0_combine(
-// CHECK-SAME: #sieve.launch<combine, grid = [1, 1, 1]
-// CHECK: memref.get_global @__sieve_cpu0_split_groups
+// The combine's loop takes the split groups' table.
+// CHECK-LABEL: func.func @__sieve_cpu_combine_
+// CHECK-SAME: %[[GROUPS:arg5]]: memref<?xi32>
 // CHECK: scf.for
+// CHECK: memref.load %[[GROUPS]]
 // CHECK: %[[LSE:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<20xf32, strided<[1], offset: 32>>
 // CHECK: %[[VAL:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<20xf32, strided<[1], offset: 32>>
 // CHECK: %[[MAX:.*]] = arith.maximumf %{{.*}}, %[[LSE]] : f32
@@ -38,7 +40,10 @@
 // CHECK: %[[W:.*]] = math.exp2
 // CHECK: math.fma %[[W]], %[[VAL]], %{{.*}} : f32
 // CHECK: arith.divf
-// CHECK: memref.store %{{.*}}, %arg3[%{{.*}}] : memref<1x1x4x4xf32>
+// CHECK: memref.store %{{.*}}, %arg3[%{{.*}}] : memref<1x1x?x4xf32>
+// CHECK-LABEL: func.func @__sieve_cpu0_combine(
+// CHECK-SAME: #sieve.launch<combine, grid = [1, 1, 1]
+// CHECK: memref.get_global @__sieve_cpu0_split_groups
 func.func @split_on_cpu(%q: memref<1x1x4x4xf32>, %k: memref<1x1x4x4xf32>, %v: memref<1x1x4x4xf32>, %o: memref<1x1x4x4xf32>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 0, 1>, row_spans = array<i32: 0, 1, 1, 2, 2, 2>, key_blocks = array<i32: 0, 1>, row_slots = array<i32: 0, 1, -1>, split_groups = array<i32: 0, 0, 0, 2>, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>, memref<1x1x4x4xf32>
   return

@@ -101,6 +101,10 @@ void buildCpuPhasesToLlvmPipeline(mlir::OpPassManager &pm);
 /// Marks a function of a CPU kernel's library (sieve-lower-to-cpu): the
 /// code of its work units, which the compiler keeps in a module apart.
 inline constexpr llvm::StringLiteral kLibraryAttr = "sieve.cpu_library";
+/// On a CPU kernel phase's host function: the call of its library function
+/// it makes, {callee, tables (symbols of i32 globals), scalars}, which the
+/// executor makes itself.
+inline constexpr llvm::StringLiteral kHostCallAttr = "sieve.host_call";
 
 /// Registers the sieve passes and the two pipelines with the global registry.
 void registerSievePassesAndPipelines();
