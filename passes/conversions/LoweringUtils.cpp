@@ -2,7 +2,6 @@
 #include "conversions/LoweringUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -47,23 +46,27 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   return g;
 }
 
-ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
+ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t blockQ, int64_t blockK,
+                                  bool causal, double scale) {
   ProblemGeometry g;
-  g.elt = qType.getElementType();
-  g.batch = qType.getDimSize(0);
-  g.headsQ = qType.getDimSize(1);
-  g.seqQ = qType.getDimSize(2);
-  g.headDim = qType.getDimSize(3);
-  g.headsKv = kType.getDimSize(1);
-  g.seqK = kType.getDimSize(2);
+  g.elt = query.getElementType();
+  g.batch = query.getDimSize(0);
+  g.headsQ = query.getDimSize(1);
+  g.seqQ = query.getDimSize(2);
+  g.headDim = query.getDimSize(3);
+  g.headsKv = key.getDimSize(1);
+  g.seqK = key.getDimSize(2);
   g.group = g.headsQ / g.headsKv;
-  g.blockQ = op.getBlockQ();
-  g.blockK = op.getBlockK();
-  g.causal = op.getCausal();
-  g.scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  g.blockQ = blockQ;
+  g.blockK = blockK;
+  g.causal = causal;
+  g.scaleLog2 = scale * kLog2e;
   return g;
+}
+
+ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
+  return problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
+                           op.getBlockK(), op.getCausal(), op.getScale().convertToDouble());
 }
 
 Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
@@ -117,18 +120,6 @@ Value indexConst(ImplicitLocOpBuilder &b, int64_t v) {
 
 Value f32Const(ImplicitLocOpBuilder &b, double v) {
   return arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(v)));
-}
-
-Value emitNvvmExp2(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
-}
-
-Value emitNvvmLog2Ftz(ImplicitLocOpBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                       b.getStringAttr("llvm.nvvm.lg2.approx.ftz.f"), ValueRange{x})
-      .getResult(0);
 }
 
 Value emitHostExp2(ImplicitLocOpBuilder &b, Value x) { return math::Exp2Op::create(b, x); }

@@ -30,6 +30,10 @@ struct ProblemGeometry {
   double scaleLog2; // scale * log2(e)
 };
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
+/// The same from the operands' types and the op's attributes (the forward's
+/// and the backward's ops share them).
+ProblemGeometry problemGeometryOf(mlir::MemRefType query, mlir::MemRefType key, int64_t blockQ,
+                                  int64_t blockK, bool causal, double scale);
 
 /// The kernel argument that carries `op`'s lse operand (a kernel takes the
 /// op's operands first, in order), or null when the op saves none.
@@ -82,15 +86,10 @@ mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v);
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
 
 /// A scalar function a target lowers its own way (exp2 and log2: NVVM's
-/// approximations on the GPU, the math dialect's ops on the host).
+/// approximations on the GPU, nvidia/NvvmIntrinsics.h, the math dialect's
+/// ops on the host).
 using ScalarFn = std::function<mlir::Value(mlir::ImplicitLocOpBuilder &, mlir::Value)>;
 
-/// exp2 through the NVPTX intrinsic (ex2.approx.ftz.f32): one SFU op, no
-/// libdevice. Its relative error (2^-22) is far below the 16-bit inputs'.
-mlir::Value emitNvvmExp2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
-/// log2 through the NVPTX intrinsic (lg2.approx.ftz.f32), like exp2: its
-/// error (2^-22 relative) is far below the 16-bit outputs'.
-mlir::Value emitNvvmLog2Ftz(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 /// The host's exp2 and log2 (math.exp2, math.log2).
 mlir::Value emitHostExp2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 mlir::Value emitHostLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);

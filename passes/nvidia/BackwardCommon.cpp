@@ -11,24 +11,12 @@ using sieve::dialect::BlockSparseAttentionBackwardOp;
 
 namespace sieve::passes {
 
-
 BackwardProblem backwardProblemOf(BlockSparseAttentionBackwardOp op) {
   BackwardProblem p;
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
-  p.elt = qType.getElementType();
-  p.batch = qType.getDimSize(0);
-  p.headsQ = qType.getDimSize(1);
-  p.seqQ = qType.getDimSize(2);
-  p.headDim = qType.getDimSize(3);
-  p.headsKv = kType.getDimSize(1);
-  p.seqK = kType.getDimSize(2);
-  p.group = p.headsQ / p.headsKv;
-  p.blockQ = op.getBlockQ();
-  p.blockK = op.getBlockK();
-  p.causal = op.getCausal();
   p.scale = op.getScale().convertToDouble();
-  p.scaleLog2 = p.scale * kLog2e;
+  static_cast<ProblemGeometry &>(p) =
+      problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
+                        op.getBlockK(), op.getCausal(), p.scale);
   p.paddedSeqQ = (p.seqQ + p.blockQ - 1) / p.blockQ * p.blockQ;
   return p;
 }
@@ -87,7 +75,6 @@ int64_t activeRowsOf(BlockSparseAttentionBackwardOp op) {
     active += spans[2 * i + 1] > spans[2 * i];
   return active;
 }
-
 
 void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
                     Value laneCol, const Value keyRow[2]) {

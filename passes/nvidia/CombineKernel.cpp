@@ -1,5 +1,6 @@
 //===- CombineKernel.cpp - split-KV on the GPU: parts' stores, the combine -===//
 #include "nvidia/CombineKernel.h"
+#include "nvidia/NvvmIntrinsics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -38,7 +39,7 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
     // The quad's shuffles run on every lane, before any lane branches.
     Value sum = fb.quadReduce(l[half], /*isMax=*/false);
     Value logMax = arith::MulFOp::create(b, m[half], fb.f32(g.scaleLog2));
-    auto [inv, lse] = partScales(b, sum, logMax, emitNvvmLog2Ftz);
+    auto [inv, lse] = partScales(b, sum, logMax, emitNvvmLog2);
     Value query = queryRow[half];
     fb.ifThen(fb.ult(query, fb.idx(g.seqQ)), [&] {
       Value row = arith::SubIOp::create(b, query, blockStart);

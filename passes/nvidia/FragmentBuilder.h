@@ -8,6 +8,7 @@
 #define SIEVE_PASSES_NVIDIA_FRAGMENTBUILDER_H
 
 #include "conversions/LoweringUtils.h"
+#include "nvidia/NvvmIntrinsics.h"
 
 #include <functional>
 
@@ -27,6 +28,7 @@ struct FragmentBuilder {
   mlir::Value ult(mlir::Value x, mlir::Value y);
   mlir::Value f32(double v) { return f32Const(b, v); }
   mlir::Value exp2(mlir::Value x) { return emitNvvmExp2(b, x); }
+  mlir::Value log2(mlir::Value x) { return emitNvvmLog2(b, x); }
 
   /// Packs two f32 values into a 16-bit pair (round to nearest even).
   mlir::Value pack(mlir::Value lo, mlir::Value hi);

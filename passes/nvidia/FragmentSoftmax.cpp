@@ -3,7 +3,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -18,7 +17,6 @@ namespace sieve::passes {
 namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 }
-
 
 void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
                     const std::function<Value(int64_t, int64_t)> &masked) {
@@ -115,11 +113,8 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   for (int half = 0; half < 2; ++half) {
     Value sum = fb.quadReduce(l[half], /*isMax=*/false);
     // log2-sum-exp = max * scale * log2 e + log2(sum); -inf + log2(0) for
-    // an empty row. lg2.approx is off by 2^-22, far below the inputs' error.
-    Value log2Sum =
-        LLVM::CallIntrinsicOp::create(b, b.getF32Type(), b.getStringAttr("llvm.nvvm.lg2.approx.f"),
-                                      ValueRange{sum})
-            .getResult(0);
+    // an empty row.
+    Value log2Sum = fb.log2(sum);
     Value lse2 = math::FmaOp::create(b, m[half], fb.f32(scaleLog2), log2Sum);
     lseOf[half] = arith::MulFOp::create(b, lse2, fb.f32(1.0 / kLog2e));
   }
@@ -130,6 +125,45 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
         memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, head, queryRow[half]});
       });
   });
+}
+
+void finishWholeRows(FragmentBuilder &fb, Value lse, Value bi, Value head, const Value queryRow[2],
+                     Value lane, const Value m[2], const Value l[2], double scaleLog2, int64_t seqQ,
+                     const std::function<void(const Value *factor)> &storeRows) {
+  if (lse)
+    storeRowLse(fb, lse, bi, head, queryRow, lane, m, l, scaleLog2, seqQ);
+  // A row with no kept key (sum 0) is written as zeros.
+  SmallVector<Value, 2> inv = rowInverseSums(fb, l[0], l[1]);
+  storeRows(inv.data());
+}
+
+FragmentAccessor byRowHalf(const Value v[2]) {
+  return [top = v[0], bottom = v[1]](int64_t, int64_t i) { return i < 2 ? top : bottom; };
+}
+
+FragmentAccessor byColumn(ArrayRef<Value> values) {
+  return [values](int64_t j, int64_t i) { return values[2 * j + i % 2]; };
+}
+
+void recomputeProbabilities(FragmentBuilder &fb, Fragment &s, double scaleLog2,
+                            const FragmentAccessor &lse2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  for (auto [j, chunk] : llvm::enumerate(s))
+    for (int64_t i = 0; i < 4; ++i) {
+      Value subtrahend = lse2(static_cast<int64_t>(j), i);
+      chunk[i] = fb.exp2(math::FmaOp::create(b, chunk[i], fb.f32(scaleLog2),
+                                             arith::NegFOp::create(b, subtrahend)));
+    }
+}
+
+void softmaxGradient(FragmentBuilder &fb, const Fragment &p, Fragment &dp,
+                     const FragmentAccessor &delta) {
+  ImplicitLocOpBuilder &b = fb.b;
+  for (auto [j, chunk] : llvm::enumerate(dp))
+    for (int64_t i = 0; i < 4; ++i) {
+      Value queryDelta = delta(static_cast<int64_t>(j), i);
+      chunk[i] = arith::MulFOp::create(b, p[j][i], arith::SubFOp::create(b, chunk[i], queryDelta));
+    }
 }
 
 SmallVector<Value, 4> probabilityOperand(FragmentBuilder &fb, const Fragment &p, int64_t kk) {

@@ -4,8 +4,9 @@
 // fragment: for each 8-column chunk j a thread holds four f32 values,
 // (row, col), (row, col+1), (row+8, col), (row+8, col+1) with row = lane/4
 // and col = 8j + 2*(lane%4) inside its warp's 16 rows. The online softmax,
-// the element mask and the final normalization only depend on that layout,
-// so both tensor-core kernels build them here.
+// the element mask, the forward's finish (lse, normalization) and the
+// backward's recomputed P and dS only depend on that layout, so every
+// tensor-core kernel, mma.sync or wgmma, builds them here.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_PASSES_NVIDIA_FRAGMENTSOFTMAX_H
@@ -60,6 +61,38 @@ llvm::SmallVector<mlir::Value, 2> rowInverseSums(FragmentBuilder &fb, mlir::Valu
 void storeRowLse(FragmentBuilder &fb, mlir::Value lse, mlir::Value bi, mlir::Value head,
                  const mlir::Value queryRow[2], mlir::Value lane, const mlir::Value m[2],
                  const mlir::Value l[2], double scaleLog2, int64_t seqQ);
+
+/// The end of the forward for a whole row (not a split-KV part): the lse of
+/// the lane's two rows when `lse` is given (storeRowLse's arguments), then
+/// `storeRows(factor)` writes the rows normalized, factor[half] the inverse
+/// sum of half `half` (rowInverseSums). Every lane of the warp calls it.
+void finishWholeRows(FragmentBuilder &fb, mlir::Value lse, mlir::Value bi, mlir::Value head,
+                     const mlir::Value queryRow[2], mlir::Value lane, const mlir::Value m[2],
+                     const mlir::Value l[2], double scaleLog2, int64_t seqQ,
+                     const std::function<void(const mlir::Value *factor)> &storeRows);
+
+/// A value per element of a fragment: at(j, i) for element i of chunk j.
+/// The backward reads its per-query statistics through one, per row (i / 2)
+/// or, on transposed fragments, per column (2 j + i % 2). The functions
+/// below ask for the elements in order, chunk by chunk, so an accessor may
+/// load a chunk's values when first asked for it.
+using FragmentAccessor = std::function<mlir::Value(int64_t chunk, int64_t element)>;
+/// A value per row half of the lane: v[i / 2].
+FragmentAccessor byRowHalf(const mlir::Value v[2]);
+/// A value per column of the lane: values[2 j + i % 2] for columns
+/// 8 j + laneCol and 8 j + laneCol + 1 (`values` must outlive it).
+FragmentAccessor byColumn(llvm::ArrayRef<mlir::Value> values);
+
+/// The backward's probabilities, recomputed in place from raw scores `s`
+/// and the forward's log-sum-exp: P = exp2(s * scaleLog2 - lse2(j, i)),
+/// lse2 being lse * log2(e) of the element's query (+inf where P is 0).
+void recomputeProbabilities(FragmentBuilder &fb, Fragment &s, double scaleLog2,
+                            const FragmentAccessor &lse2);
+
+/// Turns dP into the scores' gradient in place: dS = P ∘ (dP - delta(j, i)),
+/// delta being dout · out of the element's query.
+void softmaxGradient(FragmentBuilder &fb, const Fragment &p, Fragment &dp,
+                     const FragmentAccessor &delta);
 
 /// The A operand of the k16 step `kk` built from probabilities `p` (an
 /// accumulator's layout is the next product's A operand): four packed

@@ -242,19 +242,16 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   });
 
   auto storeWholeRow = [&] {
-    if (lse) {
-      Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
-      Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
-      storeRowLse(e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ);
-    }
-    // Normalize; a row with no kept key (sum 0) writes zeros.
-    SmallVector<Value, 2> inv =
-        rowInverseSums(e, loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3));
-    // Stage the warp's rows through its own part of the Q tile, then write
-    // 16-byte chunks to global memory.
-    gpu::BarrierOp::create(b);
-    e.storeWarpRows(SmallVector<Value>(loop.getResults().take_front(dTiles * 4)), inv.data(), qTile,
-                    warpRow0, LaneCoords{lane, laneRow, laneCol}, out, bi, h, qStart, g.seqQ);
+    Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
+    Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
+    finishWholeRows(
+        e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ, [&](const Value *inv) {
+          // Stage the warp's rows through its own part of the Q tile, then
+          // write 16-byte chunks to global memory.
+          gpu::BarrierOp::create(b);
+          e.storeWarpRows(SmallVector<Value>(loop.getResults().take_front(dTiles * 4)), inv, qTile,
+                          warpRow0, LaneCoords{lane, laneRow, laneCol}, out, bi, h, qStart, g.seqQ);
+        });
   };
   // No copy may still be landing in shared memory, whichever path follows.
   e.waitGroups(0);

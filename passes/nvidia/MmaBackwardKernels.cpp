@@ -25,7 +25,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -208,20 +207,14 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
         e.mma(doFrag[kk], {vFrag[2], vFrag[3]}, dp[2 * jp + 1]);
       }
     // P, masked to 0 after the exponent (a -inf score times a negative
-    // scale would give +inf), then dS = P (dP - delta), in place.
-    for (int64_t j = 0; j < kTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        s[j][i] = e.exp2(math::FmaOp::create(b, s[j][i], e.f32(g.p.scaleLog2),
-                                             arith::NegFOp::create(b, lse2[i / 2])));
+    // scale would give +inf), then dS = P (dP - delta) in place of dP.
+    recomputeProbabilities(e, s, g.p.scaleLog2, byRowHalf(lse2));
     maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal,
                /*fill=*/0.0);
-    for (int64_t j = 0; j < kTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        s[j][i] =
-            arith::MulFOp::create(b, s[j][i], arith::SubFOp::create(b, dp[j][i], rowDelta[i / 2]));
+    softmaxGradient(e, s, dp, byRowHalf(rowDelta));
     SmallVector<Value> acc(state);
     for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      SmallVector<Value, 4> dsFrag = probabilityOperand(e, s, kk);
+      SmallVector<Value, 4> dsFrag = probabilityOperand(e, dp, kk);
       for (int64_t dpi = 0; dpi < D / 16; ++dpi) {
         auto frag = e.transposedOperand(kTile, stageRow, kk, dpi, lane);
         e.mma(dsFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dpi * 4, 4));
@@ -340,10 +333,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
       }
     }
     // Pᵀ, in place of the scores.
-    for (int64_t j = 0; j < qTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        st[j][i] = e.exp2(math::FmaOp::create(b, st[j][i], e.f32(g.p.scaleLog2),
-                                              arith::NegFOp::create(b, colLse2[j * 2 + i % 2])));
+    recomputeProbabilities(e, st, g.p.scaleLog2, byColumn(colLse2));
     if (g.p.causal)
       maskTransposed(e, st, firstQuery, warpLastKey, laneCol, keyRow);
     SmallVector<Value> acc(state);
@@ -359,12 +349,9 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
       }
     }
     // dSᵀ = Pᵀ (dPᵀ - delta), then dK += dSᵀ Q.
-    for (int64_t j = 0; j < qTiles; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        st[j][i] = arith::MulFOp::create(
-            b, st[j][i], arith::SubFOp::create(b, dpt[j][i], colDelta[j * 2 + i % 2]));
+    softmaxGradient(e, st, dpt, byColumn(colDelta));
     for (int64_t kk = 0; kk < QS / 16; ++kk) {
-      SmallVector<Value, 4> dsA = probabilityOperand(e, st, kk);
+      SmallVector<Value, 4> dsA = probabilityOperand(e, dpt, kk);
       for (int64_t dpi = 0; dpi < D / 16; ++dpi) {
         auto frag = e.transposedOperand(qTile, stageRow, kk, dpi, lane);
         e.mma(dsA, {frag[0], frag[1]}, dkAcc.slice(2 * dpi * 4, 4));

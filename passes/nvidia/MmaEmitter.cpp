@@ -1,5 +1,6 @@
 //===- MmaEmitter.cpp - warp-level tensor-core building blocks ------------===//
 #include "nvidia/MmaEmitter.h"
+#include "nvidia/FragmentEpilogue.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -113,35 +114,14 @@ LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(
 void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value tile, Value warpRow0,
                                const LaneCoords &coords, Value dst, Value bi, Value head,
                                Value firstRow, int64_t limit) {
-  Value lane = coords.lane, laneRow = coords.row, laneCol = coords.col;
-  for (int64_t d = 0; d < headDim / 8; ++d)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = add(add(warpRow0, laneRow), 8 * half);
-      Value lo = acc[d * 4 + 2 * half], hi = acc[d * 4 + 2 * half + 1];
-      if (factor) {
-        lo = arith::MulFOp::create(b, lo, factor[half]);
-        hi = arith::MulFOp::create(b, hi, factor[half]);
-      }
-      Value col = add(swizzledCol(row, idx(d)), laneCol);
-      auto store = vector::StoreOp::create(b, pack(lo, hi), tile, ValueRange{row, col});
-      store.setAlignment(4);
-    }
-  // The rows were written by the warp's other lanes: make them visible.
-  gpu::BarrierOp::create(b);
-  const int64_t cpr = chunksPerRow();
-  for (int64_t i = 0; i < 16 * cpr / 32; ++i) {
-    Value c = add(lane, i * 32);
-    Value row = add(warpRow0, div(c, cpr)), chunk = rem(c, cpr);
-    Value target = add(firstRow, row);
-    ifThen(ult(target, idx(limit)), [&] {
-      auto load = vector::LoadOp::create(b, VectorType::get({kMmaChunk}, elt), tile,
-                                         ValueRange{row, swizzledCol(row, chunk)});
-      load.setAlignment(16);
-      auto store = vector::StoreOp::create(b, load, dst,
-                                           ValueRange{bi, head, target, mul(chunk, kMmaChunk)});
-      store.setAlignment(16);
-    });
-  }
+  // Staged in the warp's rows of a tile of whole, swizzled rows.
+  StagingLayout swizzledRows{
+      [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
+      [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
+  // A warp is its own group; its lanes synchronize on the block's barrier.
+  StoreGroup warp{32, coords.lane, warpRow0, warpRow0, coords.row, coords.col, Value()};
+  storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head, firstRow,
+                    limit);
 }
 
 void MmaEmitter::commitGroup() { NVVM::CpAsyncCommitGroupOp::create(b); }

@@ -72,8 +72,8 @@ struct MmaEmitter : FragmentBuilder {
   /// dst[bi, head, firstRow + row, :] for rows below `limit`: scaled by
   /// factor[half] for the lane's two rows (none when `factor` is null),
   /// staged through the warp's own rows [warpRow0, +16) of the swizzled
-  /// `tile`, then copied in 16-byte chunks. The caller puts a barrier
-  /// before it (the tile's last readers).
+  /// `tile`, then copied in 16-byte chunks (FragmentEpilogue.h). The caller
+  /// puts a barrier before it (the tile's last readers).
   void storeWarpRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                      mlir::Value warpRow0, const LaneCoords &lane, mlir::Value dst, mlir::Value bi,
                      mlir::Value head, mlir::Value firstRow, int64_t limit);

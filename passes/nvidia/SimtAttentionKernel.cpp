@@ -12,11 +12,11 @@
 
 #include "conversions/LoweringUtils.h"
 #include "conversions/SplitKvWorkspace.h"
+#include "nvidia/NvvmIntrinsics.h"
 #include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -291,15 +291,12 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
           // The workspace follows the op's operands; the attributions come after it.
           emitScalarPartialStore(b, WorkspaceLayout::of(op),
                                  entry.getArgument(op->getNumOperands()), slot, bi, tid, acc,
-                                 blockLoop.getResult(0), blockLoop.getResult(1), emitNvvmLog2Ftz);
+                                 blockLoop.getResult(0), blockLoop.getResult(1), emitNvvmLog2);
         },
         [&] {
           if (lse) {
             // max (log2 units) + log2 sum, in natural log; -inf for no key.
-            Value log2Sum = LLVM::CallIntrinsicOp::create(b, b.getF32Type(),
-                                                          b.getStringAttr("llvm.nvvm.lg2.approx.f"),
-                                                          ValueRange{blockLoop.getResult(1)})
-                                .getResult(0);
+            Value log2Sum = emitNvvmLog2(b, blockLoop.getResult(1));
             Value lse2 = arith::AddFOp::create(b, blockLoop.getResult(0), log2Sum);
             memref::StoreOp::create(b, arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)),
                                     lse, ValueRange{bi, h, i});

@@ -21,14 +21,14 @@
 // written with 16-byte stores.
 //
 // Upstream MLIR has no wgmma with a register A operand, so O += P·V is an
-// inline PTX `wgmma.mma_async` (the same instruction nvvm.wgmma.mma_async
-// prints for the shared-memory form).
+// inline PTX `wgmma.mma_async` (nvidia/NvvmIntrinsics.h).
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaAttentionKernel.h"
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
+#include "nvidia/TmaPipeline.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
@@ -65,8 +65,6 @@ struct Geometry : ProblemGeometry {
     return tileBytes(queryTile) + (stages + stage) * tileBytes(keyTile);
   }
   int64_t usedBytes() const { return tileBytes(queryTile) + 2 * stages * tileBytes(keyTile); }
-  // Barriers: query full, then per stage key full, value full, buffer empty.
-  int64_t numBarriers() const { return 1 + 3 * stages; }
 };
 
 Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
@@ -157,11 +155,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   WgmmaEmitter e(b, g.elt, D);
   SwizzledShared sh = swizzledShared(e);
   Value base = sh.base;
-  Barriers bars(e, g.numBarriers());
-  const int64_t queryFull = 0;
-  auto keyFull = [&](Value s) { return e.add(s, 1); };
-  auto valueFull = [&](Value s) { return e.add(s, 1 + S); };
-  auto empty = [&](Value s) { return e.add(s, 1 + 2 * S); };
+  // Q is the resident tile; each stage's K and V complete on full barriers
+  // of their own, so S = Q·Kᵀ starts before V has landed.
+  TmaPipeline pipe(e, sh, S, /*fullPerStage=*/2);
+  constexpr int64_t kKeyFull = 0, kValueFull = 1;
 
   std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 7);
   Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
@@ -187,20 +184,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
     return e.add(e.mul(kb, g.blockK), e.mul(e.rem(t, g.subTiles), KT));
   };
-  Value isThread0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.idx(0));
-
-  // One thread initializes the barriers; the fence makes the initialization
-  // visible to the async (TMA) proxy before anyone uses them.
-  e.ifThen(isThread0, [&] {
-    bars.init(queryFull, 1);
-    for (int64_t s = 0; s < S; ++s) {
-      bars.init(1 + s, 1);                                // key full
-      bars.init(1 + S + s, 1);                            // value full
-      bars.init(1 + 2 * S + s, g.consumers * kWarpGroup); // empty
-    }
-    NVVM::FenceMbarrierInitOp::create(b);
-  });
-  gpu::BarrierOp::create(b);
+  // A stage is released by every consumer thread.
+  pipe.init(tid, /*fullArrivals=*/1, /*emptyArrivals=*/g.consumers * kWarpGroup);
 
   auto isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpGroup, e.idx(0));
   auto roles = scf::IfOp::create(b, TypeRange{}, isProducer, /*withElseRegion=*/true);
@@ -210,27 +195,17 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   NVVM::SetMaxRegisterOp::create(
       b, b.getI32IntegerAttr(kProducerRegisters),
       NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::decrease));
-  e.ifThen(isThread0, [&] {
-    // One expect-tx per tile: the key and value tiles complete on their own
-    // barriers, so S = Q Kᵀ starts before V has landed.
-    auto load = [&](Value desc, Value barrier, Value firstRow, Value head, int64_t rows,
-                    int64_t offset) {
-      bars.expectBytes(barrier, g.tileBytes(rows));
-      loadTile(e, sh, bars, desc, barrier, firstRow, head, bi, rows, offset);
-    };
-    load(qDesc, e.idx(queryFull), qStart, h, QT, g.queryOffset());
-    auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    Value stage = e.rem(t, S);
-    // The first pass over the buffers finds them free: waiting on the
-    // parity of the phase before the current one returns at once.
-    bars.wait(empty(stage), bars.parity(t, S, /*flip=*/true));
-    Value first = tileStart(t);
-    forStage(e, stage, S, [&](int64_t s) {
-      load(kDesc, keyFull(stage), first, kvh, KT, g.keyOffset(s));
-      load(vDesc, valueFull(stage), first, kvh, KT, g.valueOffset(s));
+  e.ifThen(pipe.leader, [&] {
+    pipe.commitResident(g.tileBytes(QT));
+    pipe.copyResident(qDesc, qStart, h, bi, QT, g.queryOffset());
+    pipe.producerLoop(numTiles, [&](const PipelineState &state) {
+      Value first = tileStart(state.step);
+      pipe.forStage(state, [&](int64_t s) {
+        pipe.commit(state, kKeyFull, g.tileBytes(KT));
+        pipe.copy(state, kKeyFull, kDesc, first, kvh, bi, KT, g.keyOffset(s));
+        pipe.commit(state, kValueFull, g.tileBytes(KT));
+        pipe.copy(state, kValueFull, vDesc, first, kvh, bi, KT, g.valueOffset(s));
+      });
     });
   });
 
@@ -245,7 +220,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
-  bars.wait(e.idx(queryFull), arith::ConstantOp::create(b, b.getBoolAttr(false)));
+  pipe.waitResident();
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));
   const double negInf = -std::numeric_limits<double>::infinity();
@@ -256,15 +231,15 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     b.setInsertionPointToStart(loop.getBody());
     Value t = loop.getInductionVar();
     ValueRange state = loop.getRegionIterArgs();
-    Value stage = e.rem(t, S);
-    Value phase = bars.parity(t, S, /*flip=*/false);
+    PipelineState pipeStep = pipe.consumerState(t);
+    Value stage = pipeStep.stage;
     Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
     Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
 
     // S = Q·Kᵀ over D/16 k-steps: A = this group's 64 Q rows, B = the K
     // tile's KT rows, both K-major (D contiguous); a k-step moves 32 bytes
     // inside a slab, every fourth step moves to the next slab.
-    bars.wait(keyFull(stage), phase);
+    pipe.consumerWait(pipeStep, kKeyFull);
     e.fence();
     Value sAcc = e.productKMajor(
         e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
@@ -286,13 +261,13 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // All of P is packed before the fence: a register written between
     // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
     auto pRegs = e.registerOperands(s);
-    bars.wait(valueFull(stage), phase);
+    pipe.consumerWait(pipeStep, kValueFull);
     e.fence();
     acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
     e.commit();
     e.waitGroups(0);
     // This thread is done with the stage's K and V.
-    bars.arrive(empty(stage));
+    pipe.consumerRelease(pipeStep);
 
     SmallVector<Value> results(acc);
     results.append({m[0], m[1], l[0], l[1]});
@@ -300,18 +275,16 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   }
 
   auto storeWholeRow = [&] {
-    if (lse) {
-      Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
-      Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
-      storeRowLse(e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ);
-    }
-    // Normalize, stage the group's rows through its own rows of the Q tile
-    // (its wgmmas have completed), then write 16-byte chunks.
-    SmallVector<Value, 2> inv =
-        rowInverseSums(e, loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3));
-    e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv.data(),
-                     sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow, laneCol,
-                     ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
+    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
+    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    finishWholeRows(
+        e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ, [&](const Value *inv) {
+          // Stage the group's rows through its own rows of the Q tile (its
+          // wgmmas have completed), then write 16-byte chunks.
+          e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv,
+                           sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow,
+                           laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
+        });
   };
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.

@@ -18,13 +18,13 @@
 #include "conversions/LoweringUtils.h"
 #include "conversions/TargetLimits.h"
 #include "nvidia/BackwardRowsKernel.h"
+#include "nvidia/TmaPipeline.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -139,45 +139,14 @@ struct StreamedPair {
   std::function<int64_t(int64_t)> offset[2];
 };
 
-/// The block's TMA pipeline and roles: warp group 0 produces, the others
-/// consume. Barrier 0 completes when the two resident tiles (loaded once)
-/// have landed; per stage s, full(s) when the step's streamed pair (and
-/// `extraArrivals` more arrivals) is in, empty(s) when every consumer
-/// thread is done with it.
-struct TilePipeline {
-  WgmmaEmitter &e;
-  const SwizzledShared &sh;
-  Barriers bars;
-  int64_t stages;
-  Value bi, tid, isThread0;
+/// The block's roles: warp group 0 produces, the others consume, each
+/// with its setmaxnreg budget. The constructor leaves `b` in the producer's
+/// branch, enterConsumers() moves it to the consumers', finish() after both.
+struct WarpGroupRoles {
+  ImplicitLocOpBuilder &b;
   scf::IfOp roles;
 
-  TilePipeline(WgmmaEmitter &e, const SwizzledShared &sh, int64_t stages)
-      : e(e), sh(sh), bars(e, 1 + 2 * stages), stages(stages) {}
-  Value resident() { return e.idx(0); }
-  Value full(Value s) { return e.add(s, 1); }
-  Value empty(Value s) { return e.add(s, 1 + stages); }
-
-  /// Initializes the barriers (one thread; the fence publishes them to the
-  /// TMA unit) for thread `tid` of batch entry `bi`'s block.
-  void start(Value threadId, Value batchIndex, int64_t extraArrivals, int64_t consumers) {
-    ImplicitLocOpBuilder &b = e.b;
-    tid = threadId;
-    bi = batchIndex;
-    isThread0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.idx(0));
-    e.ifThen(isThread0, [&] {
-      bars.init(0, 1);
-      for (int64_t s = 0; s < stages; ++s) {
-        bars.init(1 + s, 1 + extraArrivals);
-        bars.init(1 + stages + s, consumers * kWarpGroup);
-      }
-      NVVM::FenceMbarrierInitOp::create(b);
-    });
-    gpu::BarrierOp::create(b);
-  }
-  /// Splits the roles; `b` is left in the producer's branch.
-  void splitRoles() {
-    ImplicitLocOpBuilder &b = e.b;
+  WarpGroupRoles(WgmmaEmitter &e, Value tid) : b(e.b) {
     Value warpGroup = e.div(tid, kWarpGroup);
     roles = scf::IfOp::create(
         b, TypeRange{}, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpGroup, e.idx(0)),
@@ -185,53 +154,35 @@ struct TilePipeline {
     b.setInsertionPointToStart(&roles.getThenRegion().front());
     setRegisters(b, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
   }
-  /// Moves `b` to the consumers' branch, with their registers.
   void enterConsumers() {
-    e.b.setInsertionPointToStart(&roles.getElseRegion().front());
-    setRegisters(e.b, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+    b.setInsertionPointToStart(&roles.getElseRegion().front());
+    setRegisters(b, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
   }
-  void finish() { e.b.setInsertionPointAfter(roles); }
+  void finish() { b.setInsertionPointAfter(roles); }
+};
 
-  /// A producer loop over the steps: waits for the step's buffers to be
-  /// free (the first pass finds them so), then `body(t, stage)`.
-  void producerSteps(Value numSteps, const std::function<void(Value, Value)> &body) {
-    auto loop = scf::ForOp::create(e.b, e.idx(0), numSteps, e.idx(1));
-    OpBuilder::InsertionGuard guard(e.b);
-    e.b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar(), stage = e.rem(t, stages);
-    bars.wait(empty(stage), bars.parity(t, stages, /*flip=*/true));
-    body(t, stage);
-  }
-  /// Thread 0's TMA loads: the resident tiles (`rows` rows from row `first`
-  /// of `head`), then each step's pair from row and head `step(t)`.
-  void streamTiles(const Value residentDesc[2], int64_t rows, const int64_t residentOffset[2],
-                   Value first, Value head, Value numSteps, const StreamedPair &pair,
-                   const std::function<std::pair<Value, Value>(Value)> &step) {
-    e.ifThen(isThread0, [&] {
-      bars.expectBytes(resident(), 2 * e.tileBytes(rows));
-      for (int i = 0; i < 2; ++i)
-        loadTile(e, sh, bars, residentDesc[i], resident(), first, head, bi, rows,
-                 residentOffset[i]);
-      producerSteps(numSteps, [&](Value t, Value stage) {
-        auto [stepHead, stepFirst] = step(t);
-        bars.expectBytes(full(stage), 2 * e.tileBytes(pair.rows));
-        forStage(e, stage, stages, [&](int64_t s) {
-          for (int i = 0; i < 2; ++i)
-            loadTile(e, sh, bars, pair.desc[i], full(stage), stepFirst, stepHead, bi, pair.rows,
-                     pair.offset[i](s));
-        });
+/// The pipeline's leader issues every TMA load: the two resident tiles
+/// (`rows` rows from row `first` of `head`, batch entry `bi`), then each
+/// step's pair from row and head `step(t)`, one commit for both on the
+/// stage's single full barrier.
+void streamTiles(TmaPipeline &pipe, WgmmaEmitter &e, Value bi, const Value residentDesc[2],
+                 int64_t rows, const int64_t residentOffset[2], Value first, Value head,
+                 Value numSteps, const StreamedPair &pair,
+                 const std::function<std::pair<Value, Value>(Value)> &step) {
+  e.ifThen(pipe.leader, [&] {
+    pipe.commitResident(2 * e.tileBytes(rows));
+    for (int i = 0; i < 2; ++i)
+      pipe.copyResident(residentDesc[i], first, head, bi, rows, residentOffset[i]);
+    pipe.producerLoop(numSteps, [&](const PipelineState &state) {
+      auto [stepHead, stepFirst] = step(state.step);
+      pipe.commit(state, 0, 2 * e.tileBytes(pair.rows));
+      pipe.forStage(state, [&](int64_t s) {
+        for (int i = 0; i < 2; ++i)
+          pipe.copy(state, 0, pair.desc[i], stepFirst, stepHead, bi, pair.rows, pair.offset[i](s));
       });
     });
-  }
-  Value stageOf(Value t) { return e.rem(t, stages); }
-  /// Consumers: waits until step t's buffers (at `stage`) are full.
-  void waitFull(Value t, Value stage) {
-    bars.wait(full(stage), bars.parity(t, stages, /*flip=*/false));
-  }
-  void waitResident() {
-    bars.wait(resident(), arith::ConstantOp::create(e.b, e.b.getBoolAttr(false)));
-  }
-};
+  });
+}
 
 //===----------------------------------------------------------------------===//
 // dK and dV by columns
@@ -252,7 +203,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   Value kDesc = desc[0], vDesc = desc[1], qDesc = desc[2], doDesc = desc[3];
   Value scratch = entry.getArgument(kScratch);
   SwizzledShared sh = swizzledShared(e);
-  TilePipeline pipe(e, sh, S);
+  TmaPipeline pipe(e, sh, S, /*fullPerStage=*/1);
 
   Value cHeads = getGlobal(b, tables.colKvHeads), cBlocks = getGlobal(b, tables.colKeyBlocks),
         cSpans = getGlobal(b, tables.colSpans), tHeads = getGlobal(b, tables.colQueryHeads),
@@ -274,24 +225,26 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
         e.add(e.mul(loadIndexEntry(b, tBlocks, tile), p.blockQ), e.mul(e.rem(t, stepsPerTile), QS));
     return {h, first};
   };
-  pipe.start(tid, bi, /*extraArrivals=*/kWarp, consumers); // warp 1's lanes arrive on full too
+  // Warp 1's lanes arrive on full too, once their delta and lse are stored.
+  pipe.init(tid, /*fullArrivals=*/1 + kWarp, /*emptyArrivals=*/consumers * kWarpGroup);
   Value deltaRows = sh.floats(e, g.kvDelta(), S * QS), lseRows = sh.floats(e, g.kvLse(), S * QS);
   // ---- Producer: thread 0 issues the TMA loads, warp 1 copies the rows'
   // delta and lse into shared memory. ----
-  pipe.splitRoles();
+  WarpGroupRoles roles(e, tid);
   const Value residentDesc[2] = {kDesc, vDesc};
   const int64_t residentOffset[2] = {g.kvKey(), g.kvValue()};
   StreamedPair pair{
       {qDesc, doDesc},
       QS,
       {[&](int64_t s) { return g.kvQuery(s); }, [&](int64_t s) { return g.kvDout(s); }}};
-  pipe.streamTiles(residentDesc, KB, residentOffset, firstKey, kvh, numSteps, pair, stepQuery);
+  streamTiles(pipe, e, bi, residentDesc, KB, residentOffset, firstKey, kvh, numSteps, pair,
+              stepQuery);
   e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.div(tid, kWarp), e.idx(1)), [&] {
     Value lane = e.rem(tid, kWarp);
-    pipe.producerSteps(numSteps, [&](Value t, Value stage) {
-      auto [h, first] = stepQuery(t);
+    pipe.producerLoop(numSteps, [&](const PipelineState &state) {
+      auto [h, first] = stepQuery(state.step);
       Value at = e.add(scratchIndex(e, p, bi, h, first), e.mul(lane, perLane));
-      Value slot = e.add(e.mul(stage, QS), e.mul(lane, perLane));
+      Value slot = e.add(e.mul(state.stage, QS), e.mul(lane, perLane));
       auto vecType = VectorType::get({perLane}, b.getF32Type());
       auto delta = vector::LoadOp::create(b, vecType, scratch, ValueRange{at});
       auto lse =
@@ -300,12 +253,12 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
       lse.setAlignment(4 * perLane);
       vector::StoreOp::create(b, delta, deltaRows, ValueRange{slot}).setAlignment(4 * perLane);
       vector::StoreOp::create(b, lse, lseRows, ValueRange{slot}).setAlignment(4 * perLane);
-      pipe.bars.arrive(pipe.full(stage)); // releases the stores to the consumers
+      pipe.arrive(state, 0); // releases the stores to the consumers
     });
   });
 
   // ---- Consumers: 64 keys each. ----
-  pipe.enterConsumers();
+  roles.enterConsumers();
   GroupCoords gc = groupCoords(e, tid);
   Value warpFirstKey = e.add(firstKey, gc.warpRow0);
   Value keyRow[2] = {e.add(warpFirstKey, gc.laneRow), e.add(e.add(warpFirstKey, gc.laneRow), 8)};
@@ -321,32 +274,36 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     b.setInsertionPointToStart(loop.getBody());
     Value t = loop.getInductionVar();
     ValueRange state = loop.getRegionIterArgs();
-    Value stage = pipe.stageOf(t);
+    PipelineState pipeStep = pipe.consumerState(t);
+    Value stage = pipeStep.stage;
     Value queryTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(QS)), g.kvQuery(0)));
     Value doutTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(QS)), g.kvDout(0)));
-    pipe.waitFull(t, stage);
+    pipe.consumerWait(pipeStep, 0);
     e.fence();
     Value sAcc = e.productKMajor(keyRows, KB, queryTile, QS);
     e.commit();
     Value dpAcc = e.productKMajor(valueRows, KB, doutTile, QS);
     e.commit();
-    // The lane's queries: columns 8j + laneCol + {0, 1} of the step.
+    // The lane's queries are columns 8j + laneCol + {0, 1} of the step:
+    // their pair of `rows` (delta or lse) is loaded when chunk j is first
+    // asked for.
     Value rowSlot = e.add(e.mul(stage, QS), gc.laneCol);
-    auto pairAt = [&](Value rows, int64_t j) {
-      auto v = vector::LoadOp::create(b, VectorType::get({2}, b.getF32Type()), rows,
-                                      ValueRange{e.add(rowSlot, 8 * j)});
-      v.setAlignment(8);
-      return std::array<Value, 2>{vector::ExtractOp::create(b, v, 0),
-                                  vector::ExtractOp::create(b, v, 1)};
+    auto byColumnPair = [&](Value rows) -> FragmentAccessor {
+      return [&, rows, loaded = int64_t(-1), pair = std::array<Value, 2>()](int64_t j,
+                                                                            int64_t i) mutable {
+        if (j != loaded) {
+          auto v = vector::LoadOp::create(b, VectorType::get({2}, b.getF32Type()), rows,
+                                          ValueRange{e.add(rowSlot, 8 * j)});
+          v.setAlignment(8);
+          pair = {vector::ExtractOp::create(b, v, 0), vector::ExtractOp::create(b, v, 1)};
+          loaded = j;
+        }
+        return pair[i % 2];
+      };
     };
     e.waitGroups(1);
     Fragment pt = e.fragmentOf(sAcc, QS);
-    for (int64_t j = 0; j < QS / 8; ++j) {
-      auto lse2 = pairAt(lseRows, j);
-      for (int64_t i = 0; i < 4; ++i)
-        pt[j][i] = e.exp2(math::FmaOp::create(b, pt[j][i], e.f32(p.scaleLog2),
-                                              arith::NegFOp::create(b, lse2[i % 2])));
-    }
+    recomputeProbabilities(e, pt, p.scaleLog2, byColumnPair(lseRows));
     if (p.causal) {
       Value firstQuery = stepQuery(t).second;
       maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow);
@@ -354,12 +311,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     auto pRegs = e.registerOperands(pt);
     e.waitGroups(0);
     Fragment dst = e.fragmentOf(dpAcc, QS);
-    for (int64_t j = 0; j < QS / 8; ++j) {
-      auto delta = pairAt(deltaRows, j);
-      for (int64_t i = 0; i < 4; ++i)
-        dst[j][i] =
-            arith::MulFOp::create(b, pt[j][i], arith::SubFOp::create(b, dst[j][i], delta[i % 2]));
-    }
+    softmaxGradient(e, pt, dst, byColumnPair(deltaRows));
     auto dsRegs = e.registerOperands(dst);
     e.fence();
     SmallVector<Value> dk =
@@ -368,7 +320,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
         e.accumulateRegisterA(SmallVector<Value>(state.drop_front(D / 2)), pRegs, doutTile, QS);
     e.commit();
     e.waitGroups(0);
-    pipe.bars.arrive(pipe.empty(stage)); // this thread is done with the stage
+    pipe.consumerRelease(pipeStep); // this thread is done with the stage
     dk.append(dv);
     scf::YieldOp::create(b, dk);
   }
@@ -384,7 +336,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
                    gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
                    entry.getArgument(kDv), bi, kvh, firstKey, p.seqK);
 
-  pipe.finish();
+  roles.finish();
   gpu::ReturnOp::create(b);
   BackwardLaunch launch{func,
                         op.getNumColumns() * g.kvSplit,
@@ -416,7 +368,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   Value qDesc = desc[0], doDesc = desc[1], kDesc = desc[2], vDesc = desc[3];
   Value scratch = entry.getArgument(kScratch), dq = entry.getArgument(kDq);
   SwizzledShared sh = swizzledShared(e);
-  TilePipeline pipe(e, sh, S);
+  TmaPipeline pipe(e, sh, S, /*fullPerStage=*/1);
 
   Value heads = getGlobal(b, tables.rowHeads), qBlocks = getGlobal(b, tables.rowQueryBlocks),
         spans = getGlobal(b, tables.rowSpans), keyBlocks = getGlobal(b, tables.keyBlocks);
@@ -438,19 +390,19 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, subTiles)));
     return e.add(e.mul(kb, p.blockK), e.mul(e.rem(t, subTiles), KT));
   };
-  pipe.start(tid, bi, /*extraArrivals=*/0, consumers);
+  pipe.init(tid, /*fullArrivals=*/1, /*emptyArrivals=*/consumers * kWarpGroup);
   // ---- Producer: thread 0 issues every TMA load. ----
-  pipe.splitRoles();
+  WarpGroupRoles roles(e, tid);
   const Value residentDesc[2] = {qDesc, doDesc};
   const int64_t residentOffset[2] = {g.qQuery(), g.qDout()};
   StreamedPair pair{{kDesc, vDesc},
                     KT,
                     {[&](int64_t s) { return g.qKey(s); }, [&](int64_t s) { return g.qValue(s); }}};
-  pipe.streamTiles(residentDesc, QR, residentOffset, qStart, h, numSteps, pair,
-                   [&](Value t) { return std::make_pair(kvh, stepKey(t)); });
+  streamTiles(pipe, e, bi, residentDesc, QR, residentOffset, qStart, h, numSteps, pair,
+              [&](Value t) { return std::make_pair(kvh, stepKey(t)); });
 
   // ---- Consumers: 64 queries each. ----
-  pipe.enterConsumers();
+  roles.enterConsumers();
   GroupCoords gc = groupCoords(e, tid);
   Value warpFirstQuery = e.add(qStart, gc.warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, gc.laneRow),
@@ -471,10 +423,11 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value t = loop.getInductionVar();
-    Value stage = pipe.stageOf(t);
+    PipelineState pipeStep = pipe.consumerState(t);
+    Value stage = pipeStep.stage;
     Value keyTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(KT)), g.qKey(0)));
     Value valueTile = e.add(sh.base, e.add(e.mul(stage, g.tileBytes(KT)), g.qValue(0)));
-    pipe.waitFull(t, stage);
+    pipe.consumerWait(pipeStep, 0);
     e.fence();
     Value sAcc = e.productKMajor(queryRows, QR, keyTile, KT);
     e.commit();
@@ -482,25 +435,19 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     e.commit();
     e.waitGroups(1);
     Fragment pr = e.fragmentOf(sAcc, KT);
-    for (auto &chunk : pr)
-      for (int64_t i = 0; i < 4; ++i)
-        chunk[i] = e.exp2(math::FmaOp::create(b, chunk[i], e.f32(p.scaleLog2),
-                                              arith::NegFOp::create(b, lse2[i / 2])));
+    recomputeProbabilities(e, pr, p.scaleLog2, byRowHalf(lse2));
     maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
                /*fill=*/0.0);
     e.waitGroups(0);
     Fragment ds = e.fragmentOf(dpAcc, KT);
-    for (int64_t j = 0; j < KT / 8; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        ds[j][i] =
-            arith::MulFOp::create(b, pr[j][i], arith::SubFOp::create(b, ds[j][i], rowDelta[i / 2]));
+    softmaxGradient(e, pr, ds, byRowHalf(rowDelta));
     auto dsRegs = e.registerOperands(ds);
     e.fence();
     SmallVector<Value> acc =
         e.accumulateRegisterA(SmallVector<Value>(loop.getRegionIterArgs()), dsRegs, keyTile, KT);
     e.commit();
     e.waitGroups(0);
-    pipe.bars.arrive(pipe.empty(stage));
+    pipe.consumerRelease(pipeStep);
     scf::YieldOp::create(b, acc);
   }
   Value scale[2] = {e.f32(p.scale), e.f32(p.scale)};
@@ -508,7 +455,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
                    gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread,
                    e.add(gc.consumer, 1), dq, bi, h, qStart, p.seqQ);
 
-  pipe.finish();
+  roles.finish();
   gpu::ReturnOp::create(b);
   return {func,
           launch.gridX(),

@@ -1,11 +1,7 @@
 //===- WgmmaEmitter.cpp - warp-group building blocks for sm_90a -----------===//
-//
-// Upstream MLIR has no wgmma with a register A operand, so acc += A·B with
-// A in registers is an inline PTX `wgmma.mma_async` (the instruction
-// nvvm.wgmma.mma_async prints for the shared-memory form).
-//
-//===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaEmitter.h"
+#include "nvidia/FragmentEpilogue.h"
+#include "nvidia/NvvmIntrinsics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -34,38 +30,6 @@ SmallVector<Value> unpackStruct(ImplicitLocOpBuilder &b, Value s, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, s, i));
   return out;
-}
-
-/// acc (64 x n, f32 fragment) += A (registers, four 16-bit pairs as i32)
-/// · B (descriptor, MN-major): one `wgmma.mma_async` m64nNk16.
-SmallVector<Value> wgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, ArrayRef<Value> acc,
-                                  ArrayRef<Value> a, Value descB) {
-  const int64_t n = static_cast<int64_t>(acc.size());
-  const char *type = elt.isBF16() ? "bf16" : "f16";
-  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
-                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n * 2) +
-                        "k16.f32." + type + "." + type + " {";
-  std::string constraints;
-  for (int64_t i = 0; i < n; ++i) {
-    asmText += (i ? ", $" : "$") + std::to_string(i);
-    constraints += (i ? ",=f" : "=f");
-  }
-  asmText += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" +
-             std::to_string(2 * n + 2) + ", $" + std::to_string(2 * n + 3) + "}, $" +
-             std::to_string(2 * n + 4) + ", p, 1, 1, 1;\n}\n"; // scale-d, scale-a, scale-b, trans-b
-  for (int64_t i = 0; i < n; ++i)
-    constraints += "," + std::to_string(i); // accumulators are read and written
-  constraints += ",r,r,r,r,l,r";
-  SmallVector<Value> operands(acc);
-  operands.append(a.begin(), a.end());
-  operands.push_back(descB);
-  operands.push_back(arith::ConstantOp::create(b, b.getI32IntegerAttr(1)));
-  auto op =
-      LLVM::InlineAsmOp::create(b, accumulatorType(b.getContext(), n), operands, asmText,
-                                constraints, /*has_side_effects=*/true,
-                                /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-                                LLVM::AsmDialectAttr(), ArrayAttr());
-  return unpackStruct(b, op.getResult(0), n);
 }
 
 } // namespace
@@ -161,8 +125,10 @@ SmallVector<Value> WgmmaEmitter::accumulateRegisterA(ArrayRef<Value> acc,
   SmallVector<Value> out(acc);
   for (auto [kk, regs] : llvm::enumerate(a)) {
     Value bAddr = add(bTile, static_cast<int64_t>(kk) * 16 * kSlabRowBytes);
-    out =
-        wgmmaRegisterA(b, elt, out, regs, descriptor(bAddr, bTileRows * kSlabRowBytes, kAtomBytes));
+    Value result = emitWgmmaRegisterA(
+        b, elt, accumulatorType(b.getContext(), static_cast<int64_t>(out.size())), out, regs,
+        descriptor(bAddr, bTileRows * kSlabRowBytes, kAtomBytes));
+    out = unpackStruct(b, result, static_cast<int64_t>(out.size()));
   }
   return out;
 }
@@ -185,87 +151,22 @@ void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Valu
                                   int64_t tileRows, Value groupRow0, Value warpRow0, Value laneRow,
                                   Value laneCol, Value groupThread, Value barrierId, Value dst,
                                   Value bi, Value head, Value firstRow, int64_t limit) {
+  // Staged in the group's rows of a stack of 64-column slabs of `tileRows`
+  // rows each, 128-byte swizzled as TMA leaves them.
   auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
     return mul(arith::XOrIOp::create(b, chunk, rem(row, 8)), 8);
   };
-  for (int64_t j = 0; j < headDim / 8; ++j)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = add(add(warpRow0, laneRow), 8 * half);
-      Value lo = acc[j * 4 + 2 * half], hi = acc[j * 4 + 2 * half + 1];
-      if (factor) {
-        lo = arith::MulFOp::create(b, lo, factor[half]);
-        hi = arith::MulFOp::create(b, hi, factor[half]);
-      }
-      Value slabRow = add(row, (j / 8) * tileRows);
-      Value col = add(swizzled(slabRow, idx(j % 8)), laneCol);
-      auto store = vector::StoreOp::create(b, pack(lo, hi), tile, ValueRange{slabRow, col});
-      store.setAlignment(4);
-    }
-  // Only the warp group's 128 threads wrote (and now read) these rows.
-  Value id = arith::IndexCastOp::create(b, b.getI32Type(), barrierId).getResult();
-  NVVM::BarrierOp::create(b, TypeRange{}, id,
-                          arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
-                          NVVM::BarrierReductionAttr(), Value());
-  const int64_t chunksPerRow = headDim / 8;
-  for (int64_t i = 0; i < 64 * chunksPerRow / kWarpGroup; ++i) {
-    Value c = add(groupThread, i * kWarpGroup);
-    Value row = add(groupRow0, div(c, chunksPerRow)), chunk = rem(c, chunksPerRow);
-    Value target = add(firstRow, row);
-    ifThen(ult(target, idx(limit)), [&] {
-      Value slabRow = add(row, mul(div(chunk, 8), tileRows));
-      auto load = vector::LoadOp::create(b, VectorType::get({8}, elt), tile,
-                                         ValueRange{slabRow, swizzled(slabRow, rem(chunk, 8))});
-      load.setAlignment(16);
-      auto store =
-          vector::StoreOp::create(b, load, dst, ValueRange{bi, head, target, mul(chunk, 8)});
-      store.setAlignment(16);
-    });
-  }
-}
-
-Barriers::Barriers(FragmentBuilder &e, int64_t count) : e(e) {
-  group = nvgpu::MBarrierCreateOp::create(
-      e.b,
-      nvgpu::MBarrierGroupType::get(e.b.getContext(), workgroupSpace(e.b.getContext()), count));
-  ticks = e.idx(10000000);
-}
-
-void Barriers::init(int64_t id, int64_t arrivals) {
-  nvgpu::MBarrierInitOp::create(e.b, group, e.idx(arrivals), e.idx(id), Value());
-}
-
-void Barriers::wait(Value id, Value phase) {
-  nvgpu::MBarrierTryWaitParityOp::create(e.b, group, phase, ticks, id);
-}
-
-void Barriers::expectBytes(Value id, int64_t bytes) {
-  nvgpu::MBarrierArriveExpectTxOp::create(e.b, group, e.idx(bytes), id, Value());
-}
-
-void Barriers::arrive(Value id) {
-  nvgpu::MBarrierArriveOp::create(e.b, nvgpu::MBarrierTokenType::get(e.b.getContext()), group, id);
-}
-
-Value Barriers::parity(Value t, int64_t stages, bool flip) {
-  Value bit = e.rem(e.div(t, stages), 2);
-  if (flip)
-    bit = arith::XOrIOp::create(e.b, bit, e.idx(1));
-  return arith::IndexCastOp::create(e.b, e.b.getI1Type(), bit);
-}
-
-void loadTile(WgmmaEmitter &e, const SwizzledShared &sh, Barriers &bars, Value desc, Value barrier,
-              Value firstRow, Value head, Value bi, int64_t rows, int64_t offset) {
-  for (int64_t slab = 0; slab < e.headDim / kSlab; ++slab)
-    nvgpu::TmaAsyncLoadOp::create(
-        e.b, sh.box(e, offset + slab * rows * kSlabRowBytes, rows), bars.group, desc,
-        ValueRange{e.idx(slab * kSlab), firstRow, head, bi}, barrier, Value(), Value());
-}
-
-void forStage(FragmentBuilder &e, Value stage, int64_t stages,
-              const std::function<void(int64_t)> &body) {
-  for (int64_t s = 0; s < stages; ++s)
-    e.ifThen(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, stage, e.idx(s)),
-             [&] { body(s); });
+  StagingLayout slabs{[&](Value row, int64_t chunk) {
+                        Value slabRow = add(row, (chunk / 8) * tileRows);
+                        return std::make_pair(slabRow, swizzled(slabRow, idx(chunk % 8)));
+                      },
+                      [&](Value row, Value chunk) {
+                        Value slabRow = add(row, mul(div(chunk, 8), tileRows));
+                        return std::make_pair(slabRow, swizzled(slabRow, rem(chunk, 8)));
+                      }};
+  StoreGroup group{kWarpGroup, groupThread, groupRow0, warpRow0, laneRow, laneCol, barrierId};
+  storeFragmentRows(*this, headDim, acc, factor, group, slabs, tile, dst, bi, head, firstRow,
+                    limit);
 }
 
 GroupCoords groupCoords(FragmentBuilder &e, Value tid) {

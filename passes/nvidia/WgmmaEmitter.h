@@ -2,8 +2,8 @@
 //
 // The pieces the Hopper kernels (the forward and the backward's dK/dV and
 // dQ kernels) are built from: tiles in shared memory as stacks of
-// 128-byte-swizzled column slabs that TMA writes (slab by slab, completing
-// on mbarriers), the consumer lanes' coordinates, their wgmma matrix
+// 128-byte-swizzled column slabs that TMA writes (slab by slab, through
+// TmaPipeline.h), the consumer lanes' coordinates, their wgmma matrix
 // descriptors, the two products every kernel needs (A·Bᵀ with both operands
 // K-major in shared memory, and acc += A·B with A in registers and B an
 // MN-major tile), and the staged 16-byte store of a warp group's rows.
@@ -19,8 +19,6 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
-
-#include <functional>
 
 namespace sieve::passes {
 
@@ -93,41 +91,14 @@ struct WgmmaEmitter : FragmentBuilder {
   /// dst[bi, head, firstRow + r, :] for rows below `limit`: staged through
   /// rows [groupRow0, groupRow0 + 64) of the swizzled tile at `tile`
   /// (`tileRows` rows; the group's wgmmas must be done with them), then
-  /// 16-byte stores. `barrierId` names the group's own named barrier.
+  /// 16-byte stores (FragmentEpilogue.h). `barrierId` names the group's
+  /// own named barrier.
   void storeGroupRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                       int64_t tileRows, mlir::Value groupRow0, mlir::Value warpRow0,
                       mlir::Value laneRow, mlir::Value laneCol, mlir::Value groupThread,
                       mlir::Value barrierId, mlir::Value dst, mlir::Value bi, mlir::Value head,
                       mlir::Value firstRow, int64_t limit);
 };
-
-/// A kernel's group of mbarriers and the operations on them.
-struct Barriers {
-  FragmentBuilder &e;
-  mlir::Value group;
-  mlir::Value ticks; // suspend-time hint of each try_wait
-
-  Barriers(FragmentBuilder &e, int64_t count);
-  void init(int64_t id, int64_t arrivals);
-  void wait(mlir::Value id, mlir::Value phase);
-  /// arrive.expect_tx: this thread's arrival, `bytes` more to land.
-  void expectBytes(mlir::Value id, int64_t bytes);
-  void arrive(mlir::Value id); // with release semantics
-  /// The phase parity step t waits on in a ring of `stages` buffers; the
-  /// producer's first pass finds every buffer free (`flip`).
-  mlir::Value parity(mlir::Value t, int64_t stages, bool flip);
-};
-
-/// Issues the TMA loads of one `rows` x D tile at byte `offset` of `sh`,
-/// slab by slab, completing on barrier `barrier` of `bars`.
-void loadTile(WgmmaEmitter &e, const SwizzledShared &sh, Barriers &bars, mlir::Value desc,
-              mlir::Value barrier, mlir::Value firstRow, mlir::Value head, mlir::Value bi,
-              int64_t rows, int64_t offset);
-
-/// Runs `body(s)` for the static stage s equal to the run-time `stage`
-/// (views need static offsets).
-void forStage(FragmentBuilder &e, mlir::Value stage, int64_t stages,
-              const std::function<void(int64_t)> &body);
 
 /// A consumer lane's place in its warp group (warp group 0 produces): the
 /// group's index among consumers, its thread in the group, warp and lane,

@@ -3,7 +3,7 @@
 import collections
 import threading
 
-from . import _errors, _frameworks, _sieve
+from . import _checks, _errors, _frameworks, _sieve
 from ._kernel import compile
 from ._mask import BlockMask
 
@@ -20,9 +20,9 @@ _DLPACK_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 def attention(q, k, v, mask, causal=False, scale=None, out=None):
     """out = softmax(q k^T * scale + mask) v, computed only on the mask's
     kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
-    Hkv), any strides, numpy/PyTorch/CuPy arrays on the CPU (float32,
-    float16, bfloat16: computed in float32) or a CUDA GPU (float16/bfloat16).
-    The kernel is compiled on first use and
+    Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU
+    (float32, float16, bfloat16: computed in float32) or a CUDA GPU
+    (float16/bfloat16). The kernel is compiled on first use and
     reused; GPU work goes on the current stream of q's framework."""
     return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
 
@@ -48,7 +48,8 @@ def kernel_for(q, k, mask, causal, scale, kind):
                                        "CUDA GPUs")
     batch, heads_q, seq_q, head_dim = q_shape
     heads_kv, seq_k = k_shape[1], k_shape[2]
-    key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, bool(causal), scale,
+    causal = _checks.flag("causal", causal)
+    key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal, scale,
            device, kind)
     kernel = _memo.get(key)
     if kernel is None:
@@ -74,5 +75,5 @@ def _info(x, name):
     if len(info[1]) != 4:
         raise _errors.ShapeMismatchError(
             f"{name} has {len(info[1])} dimensions, shape {list(info[1])}; expected 4 "
-            "([batch, heads, seq, head_dim], any strides)")
+            "([batch, heads, seq, head_dim], any non-negative strides)")
     return info

@@ -1,8 +1,6 @@
 """sieve.compile and sieve.Kernel: a kernel made for one mask and shape."""
 
-import operator
-
-from . import _errors, _frameworks, _sieve
+from . import _checks, _errors, _frameworks, _sieve
 from ._mask import BlockMask
 
 # One session per device: a backend and its loaded kernels. The kernel
@@ -51,7 +49,7 @@ class Kernel:
     """A compiled kernel: call it as kernel(q, k, v, out=None, stream=None).
 
     q is [batch, heads_q, seq_q, head_dim], k and v [batch, heads_kv, seq_k,
-    head_dim], in any strides (a BSHD tensor transposed to BHSD is a view,
+    head_dim], in any non-negative strides (a BSHD tensor transposed to BHSD is a view,
     not a copy), on the kernel's device; out is written in place and
     returned, allocated like q when not given. GPU launches go on `stream`
     (an int CUstream, a torch.cuda.Stream or a cupy.cuda.Stream), by default
@@ -92,6 +90,7 @@ class Kernel:
         if kind == "backward":
             raise _errors.InvalidArgumentError(
                 "a backward kernel is called as kernel.backward(q, k, v, out, dout, lse)")
+        _require(q=q, k=k, v=v)
         if out is None:
             out = _frameworks.empty_like(q)
         handle = self._stream(q, stream)
@@ -108,7 +107,7 @@ class Kernel:
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, q=q, k=k, v=v, out=out, lse=lse, stats=stats)
+            _raise_not_arrays(error, dict(q=q, k=k, v=v), dict(out=out, lse=lse, stats=stats))
         return out
 
     def backward(self, q, k, v, out, dout, lse, dq=None, dk=None, dv=None, stream=None):
@@ -119,6 +118,7 @@ class Kernel:
             raise _errors.InvalidArgumentError(
                 f"backward() needs a kernel compiled with backward=True; this one is a "
                 f"{self._native.kind} kernel")
+        _require(q=q, k=k, v=v, out=out, dout=dout, lse=lse)
         dq = _frameworks.empty_like(q, "q") if dq is None else dq
         dk = _frameworks.empty_like(k, "k") if dk is None else dk
         dv = _frameworks.empty_like(v, "v") if dv is None else dv
@@ -131,8 +131,8 @@ class Kernel:
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, q=q, k=k, v=v, out=out, dout=dout, lse=lse, dq=dq, dk=dk,
-                              dv=dv)
+            _raise_not_arrays(error, dict(q=q, k=k, v=v, out=out, dout=dout, lse=lse),
+                              dict(dq=dq, dk=dk, dv=dv))
         return dq, dk, dv
 
     kind = property(lambda self: self._native.kind,
@@ -171,21 +171,30 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
-    shape = {name: operator.index(value) for name, value in (
-        ("batch", batch), ("heads_q", heads_q), ("heads_kv", heads_kv), ("seq_q", seq_q),
-        ("seq_k", seq_k), ("head_dim", head_dim))}
+    shape = {name: _checks.size(name, value, limit) for name, value, limit in (
+        ("batch", batch, "batch"), ("heads_q", heads_q, "heads"), ("heads_kv", heads_kv, "heads"),
+        ("seq_q", seq_q, "sequence"), ("seq_k", seq_k, "sequence"),
+        ("head_dim", head_dim, "head_dim"))}
+    causal = _checks.flag("causal", causal)
     dtype = dtype_name(dtype)
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
-                            causal=bool(causal), scale=None if scale is None else float(scale),
+                            causal=causal, scale=None if scale is None else float(scale),
                             variant=str(variant), kind=kind)
-    return Kernel(native, mask, shape, dtype, bool(causal))
+    return Kernel(native, mask, shape, dtype, causal)
 
 
-def _raise_not_arrays(error, **arrays):
-    """Turns nanobind's 'incompatible function arguments' into a message
-    naming the argument that is not an array (or an out that is read-only:
-    inputs are taken read-only, out must be writable)."""
+def _require(**arrays):
+    """Each array given (not None), or an error naming the first missing."""
     for name, value in arrays.items():
+        if value is None:
+            raise _errors.InvalidArgumentError(f"{name} is None; pass an array")
+
+
+def _raise_not_arrays(error, inputs, outputs):
+    """Turns nanobind's 'incompatible function arguments' into a message
+    naming the argument that is not an array, or the output that is
+    read-only (inputs are taken read-only, outputs must be writable)."""
+    for name, value in {**inputs, **outputs}.items():
         if value is None:
             continue
         try:
@@ -193,5 +202,13 @@ def _raise_not_arrays(error, **arrays):
         except TypeError:
             raise TypeError(f"{name} is a {type(value).__qualname__}; sieve takes arrays that "
                             "support DLPack (numpy, PyTorch, CuPy, ...)") from None
-    raise _errors.InvalidArgumentError(
-        "out is read-only; sieve writes the result into it (pass a writable array)") from error
+    for name, value in outputs.items():
+        if value is None:
+            continue
+        try:
+            _sieve.check_writable(value)
+        except TypeError:
+            raise _errors.InvalidArgumentError(
+                f"{name} is read-only; sieve writes the result into it (pass a writable "
+                "array)") from error
+    raise error

@@ -1,6 +1,6 @@
 """sieve.BlockMask: which (query block, key block) tiles each head computes."""
 
-from . import _errors, _sieve
+from . import _checks, _errors, _sieve
 
 
 class BlockMask:
@@ -30,19 +30,21 @@ class BlockMask:
                     f"mask tiles are {table.dtype}; expected bool (or integers 0 and 1)")
             table = table != 0
         bits = np.packbits(table.ravel(), bitorder="little").tobytes()
-        self._set(_sieve.Mask.from_bits(*table.shape, int(block_q), int(block_k), bits))
+        self._set(_sieve.Mask.from_bits(*table.shape, _checks.integer("block_q", block_q),
+                                        _checks.integer("block_k", block_k), bits))
 
     @classmethod
     def from_bits(cls, heads, query_blocks, key_blocks, block_q, block_k, bits):
         """From packed bits: tile n = (h * query_blocks + i) * key_blocks + j
         is bit n % 8 of byte n / 8; exactly ceil(tiles / 8) bytes."""
-        return cls._wrap(_sieve.Mask.from_bits(heads, query_blocks, key_blocks, block_q, block_k,
-                                                bytes(bits)))
+        sizes = _integers(heads=heads, query_blocks=query_blocks, key_blocks=key_blocks,
+                          block_q=block_q, block_k=block_k)
+        return cls._wrap(_sieve.Mask.from_bits(*sizes, bytes(bits)))
 
     @classmethod
     def load(cls, path, layer=0):
         """One layer of a mask file (NAME.npy with its NAME.json sidecar)."""
-        native, _ = _sieve.Mask.read(str(path), layer)
+        native, _ = _sieve.Mask.read(str(path), _checks.integer("layer", layer))
         return cls._wrap(native)
 
     @classmethod
@@ -56,12 +58,16 @@ class BlockMask:
                keep_diagonal=True):
         """Each tile kept with probability `density`, per head; with
         `keep_diagonal` the tiles crossing the diagonal are always kept."""
-        return cls._wrap(_sieve.Mask.random(heads, query_blocks, key_blocks, block_q, block_k,
-                                            density, seed, keep_diagonal))
+        sizes = _integers(heads=heads, query_blocks=query_blocks, key_blocks=key_blocks,
+                          block_q=block_q, block_k=block_k)
+        return cls._wrap(_sieve.Mask.random(*sizes, float(density),
+                                            _checks.integer("seed", seed, unsigned=True),
+                                            _checks.flag("keep_diagonal", keep_diagonal)))
 
     def save(self, path, seq_q=None, seq_k=None):
         """Writes NAME.npy and its sidecar NAME.json (docs/mask-format.md)."""
-        self._native.save(str(path), seq_q, seq_k)
+        self._native.save(str(path), None if seq_q is None else _checks.integer("seq_q", seq_q),
+                          None if seq_k is None else _checks.integer("seq_k", seq_k))
 
     def to_numpy(self):
         """The table as a bool array [heads, query_blocks, key_blocks]."""
@@ -73,7 +79,7 @@ class BlockMask:
 
     def check_covers(self, heads_q, seq_q, seq_k):
         """Raises ShapeMismatchError unless this mask fits that problem."""
-        self._native.check_covers(heads_q, seq_q, seq_k)
+        self._native.check_covers(*_integers(heads_q=heads_q, seq_q=seq_q, seq_k=seq_k))
 
     heads = property(lambda self: self._key[0])
     query_blocks = property(lambda self: self._key[1])
@@ -117,3 +123,7 @@ class BlockMask:
         self._key = (native.heads, native.query_blocks, native.key_blocks, native.block_q,
                      native.block_k, native.bits)
 
+
+def _integers(**values):
+    """The values as 64-bit ints, in order; errors name the argument."""
+    return [_checks.integer(name, value) for name, value in values.items()]

@@ -2,7 +2,7 @@
 
     import sieve, sieve.torch_op
     attn = sieve.torch_op.SieveAttention(mask, causal=True)   # an nn.Module
-    out = attn(q, k, v)          # q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], any strides
+    out = attn(q, k, v)          # q [B, Hq, Sq, D], k/v [B, Hkv, Sk, D], non-negative strides
 
     mask_id = sieve.torch_op.register_mask(mask)
     out = torch.ops.sieve.attention(q, k, v, mask_id, True, None)
@@ -31,7 +31,7 @@ from typing import Optional
 
 import torch
 
-from . import _errors
+from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
 from ._mask import BlockMask
 
@@ -173,7 +173,7 @@ class SieveAttention(torch.nn.Module):
         super().__init__()
         self.mask = mask
         self.mask_handle = register_mask(mask)
-        self.causal = bool(causal)
+        self.causal = _checks.flag("causal", causal)
         self.scale = None if scale is None else float(scale)
 
     def forward(self, q, k, v):

@@ -14,6 +14,7 @@
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/ArtifactCache.h"
 #include "sieve/runtime/DeviceRowTables.h"
+#include "sieve/runtime/Limits.h"
 
 #include <fmt/format.h>
 #include <nanobind/stl/optional.h>
@@ -269,6 +270,19 @@ void bindKernels(nb::module_ &m) {
       .def_prop_ro("scale", [](const PyKernel &k) { return k.artifact->scale; })
       .def_prop_ro("kept_tiles", [](const PyKernel &k) { return k.artifact->keptTiles; })
       .def_prop_ro("total_tiles", [](const PyKernel &k) { return k.artifact->totalTiles; });
+
+  // What the Python package checks before calling in (python/sieve/_checks.py).
+  nb::dict limits;
+  limits["batch"] = runtime::kMaxBatch;
+  limits["heads"] = runtime::kMaxHeads;
+  limits["sequence"] = runtime::kMaxSequence;
+  limits["head_dim"] = runtime::kMaxHeadDim;
+  limits["mask_tiles"] = runtime::kMaxMaskTiles;
+  m.attr("limits") = limits;
+
+  m.def(
+      "check_writable", [](const OutputArray &) {}, nb::arg("array").noconvert(),
+      "Raises TypeError unless `array` is an array sieve can write into (not read-only).");
 
   m.def(
       "tensor_info",

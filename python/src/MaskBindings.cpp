@@ -8,6 +8,7 @@
 #include "Bindings.h"
 #include "Errors.h"
 
+#include "sieve/runtime/Limits.h"
 #include "sieve/runtime/MaskFile.h"
 
 #include <nanobind/stl/optional.h>
@@ -54,9 +55,20 @@ void bindMask(nb::module_ &m) {
           nb::arg("block_k"), nb::arg("bits"),
           "From packed bits: tile n is bit n % 8 of byte n / 8, row-major over (head, query "
           "block, key block).")
-      .def_static("random", &BlockMask::random, nb::arg("heads"), nb::arg("query_blocks"),
-                  nb::arg("key_blocks"), nb::arg("block_q"), nb::arg("block_k"), nb::arg("density"),
-                  nb::arg("seed"), nb::arg("keep_diagonal"))
+      .def_static(
+          "random",
+          [](int64_t heads, int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ, int64_t blockK,
+             double density, uint64_t seed, bool keepDiagonal) {
+            // BlockMask::random takes a shape known to be valid: check it
+            // here (a bad one is an error naming it, not an exception from
+            // inside), against the limit masks have at compile time.
+            check(runtime::checkMaskTiles(heads, queryBlocks, keyBlocks));
+            unwrap(BlockMask::create(1, 1, 1, blockQ, blockK));
+            return BlockMask::random(heads, queryBlocks, keyBlocks, blockQ, blockK, density, seed,
+                                     keepDiagonal);
+          },
+          nb::arg("heads"), nb::arg("query_blocks"), nb::arg("key_blocks"), nb::arg("block_q"),
+          nb::arg("block_k"), nb::arg("density"), nb::arg("seed"), nb::arg("keep_diagonal"))
       .def_static(
           "read",
           [](const std::string &path, int64_t layer) {

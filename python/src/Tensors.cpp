@@ -64,7 +64,7 @@ runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdina
   if (a.ndim != 4)
     raise(Error(ErrorCode::ShapeMismatch,
                 fmt::format("{} has {} dimensions; expected 4 ([batch, heads, seq, head_dim], "
-                            "any strides)",
+                            "any non-negative strides)",
                             name, a.ndim)));
   std::string dtype = dtypeName(a.dtype);
   if (dtype == "float32")
@@ -95,6 +95,14 @@ runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdina
   for (int d = 0; d < 4; ++d) {
     view.sizes[d] = a.shape[d];
     view.strides[d] = a.strides[d];
+    // Kernels address from the first element upward (and the GPU's tensor
+    // maps take unsigned strides): a reversed view is refused by name here.
+    if (a.strides[d] < 0 && a.shape[d] > 1)
+      raise(Error(ErrorCode::InvalidArgument,
+                  fmt::format("{} has stride {} in dimension {} (a reversed view); sieve takes "
+                              "non-negative strides: pass a copy (numpy.ascontiguousarray({}), "
+                              "x.copy())",
+                              name, a.strides[d], d, name)));
   }
   return view;
 }

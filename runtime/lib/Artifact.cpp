@@ -3,14 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <limits>
-#include <random>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace sieve::runtime {
 
@@ -100,15 +97,6 @@ std::array<uint32_t, 3> dim3(const json &object, const char *key) {
     throw BadNumber(std::string("'") + key + "' is " + v.dump() + ", not three dimensions");
   return {exactInteger<uint32_t>(v[0], key), exactInteger<uint32_t>(v[1], key),
           exactInteger<uint32_t>(v[2], key)};
-}
-
-/// Unique among the threads and processes (on any host) writing one folder,
-/// so two writers of the same path never share a temporary file.
-std::string temporarySuffix() {
-  static const unsigned nonce = std::random_device{}();
-  static std::atomic<unsigned long long> counter{0};
-  return std::to_string(::getpid()) + "." + hex64(nonce).substr(8) + "." +
-         std::to_string(counter.fetch_add(1));
 }
 
 std::string codeExtension(Backend b) { return b == Backend::Cuda ? ".ptx" : ".mlir"; }
@@ -381,26 +369,6 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
   } catch (const BadNumber &e) {
     return corrupt(e.what());
   }
-}
-
-Error writeFileAtomically(const std::string &path, const std::string &contents) {
-  std::string tmp = path + ".tmp." + temporarySuffix();
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      return Error(ErrorCode::Io, "cannot create '" + tmp + "'");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return Error(ErrorCode::Io, "cannot write '" + tmp + "' (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Error(ErrorCode::Io, "cannot rename '" + tmp + "' to '" + path + "'");
-  }
-  return Error::success();
 }
 
 Expected<std::string> readFile(const std::string &path) {

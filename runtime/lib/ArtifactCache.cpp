@@ -35,7 +35,7 @@ ArtifactCache::ArtifactCache(ArtifactCacheOptions options)
       memory_(options.maxEntries, options.maxBytes) {
   if (options.directory.empty())
     return;
-  auto disk = DiskCache::open(options.directory);
+  auto disk = DiskCache::open(options.directory, options.maxDiskBytes);
   if (!disk) {
     warn_("cache folder '" + options.directory + "' cannot be used (" + disk.error().message() +
           "); caching kernels in memory only");

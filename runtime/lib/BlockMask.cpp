@@ -1,8 +1,11 @@
 //===- BlockMask.cpp ------------------------------------------------------===//
 #include "sieve/runtime/BlockMask.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bitset>
+#include <cmath>
 #include <random>
 #include <string>
 
@@ -100,6 +103,45 @@ BlockMask BlockMask::random(int64_t heads, int64_t queryBlocks, int64_t keyBlock
         m.set(h, qb, kb, (keepDiagonal && diagonal) || uniform(rng) < density);
       }
   return m;
+}
+
+Expected<BlockMask> BlockMask::randomExact(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                           int64_t blockQ, int64_t blockK, double density,
+                                           uint64_t seed, bool keepDiagonal) {
+  if (!(density >= 0.0 && density <= 1.0))
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("density must be in [0, 1], got {}", density));
+  auto made = create(heads, queryBlocks, keyBlocks, blockQ, blockK);
+  if (!made)
+    return made;
+  BlockMask &m = *made;
+  const int64_t perHead = queryBlocks * keyBlocks;
+  const int64_t target = std::llround(density * static_cast<double>(perHead));
+  int64_t diagonal = 0;
+  if (keepDiagonal)
+    for (int64_t qb = 0; qb < queryBlocks; ++qb)
+      for (int64_t kb = 0; kb < keyBlocks; ++kb)
+        diagonal += m.crossesDiagonal(qb, kb);
+  // Selection sampling (Knuth's algorithm S): each free tile is kept with
+  // probability needed / left, which keeps exactly `needed` of them, every
+  // subset equally likely, in one pass and no memory beyond the mask.
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> pick;
+  for (int64_t h = 0; h < heads; ++h) {
+    int64_t needed = std::max<int64_t>(0, target - diagonal), left = perHead - diagonal;
+    for (int64_t qb = 0; qb < queryBlocks; ++qb)
+      for (int64_t kb = 0; kb < keyBlocks; ++kb) {
+        if (keepDiagonal && m.crossesDiagonal(qb, kb)) {
+          m.set(h, qb, kb, true);
+          continue;
+        }
+        bool keep = pick(rng, decltype(pick)::param_type(0, left - 1)) < needed;
+        m.set(h, qb, kb, keep);
+        needed -= keep;
+        --left;
+      }
+  }
+  return made;
 }
 
 void BlockMask::setHead(int64_t head, bool kept) {

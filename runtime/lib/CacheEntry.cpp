@@ -7,6 +7,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <fstream>
 
 namespace sieve::runtime {
 
@@ -45,23 +46,68 @@ std::string encodeCacheEntry(const Artifact &artifact) {
   return header(meta.size(), artifact.code.size(), checksum64(body)) + body;
 }
 
-Expected<Artifact> decodeCacheEntry(const std::string &bytes, const std::string &expectedKey) {
+namespace {
+
+struct Header {
+  uint64_t metaBytes = 0, codeBytes = 0, checksum = 0;
+  size_t size = 0; // of the header line, its newline included
+};
+
+/// The header line at the start of `bytes` (which may be just a prefix of
+/// the file), checked to be in its one canonical spelling.
+Expected<Header> parseHeader(const std::string &bytes) {
   size_t newline = bytes.find('\n');
   if (newline == std::string::npos || newline >= kMaxHeaderBytes)
     return corrupt(bytes.empty() ? "is empty" : "has no header line");
   std::string head = bytes.substr(0, newline + 1);
   int version = 0;
-  uint64_t metaBytes = 0, codeBytes = 0, checksum = 0;
+  Header h;
   char magic[32] = {};
   if (std::sscanf(head.c_str(), "%31s %d %" SCNu64 " %" SCNu64 " %" SCNx64, magic, &version,
-                  &metaBytes, &codeBytes, &checksum) != 5 ||
+                  &h.metaBytes, &h.codeBytes, &h.checksum) != 5 ||
       std::string(magic) != kMagic)
     return corrupt("has a malformed header");
   if (version != kCacheEntryVersion)
     return corrupt(fmt::format("has version {}, this build reads {}", version, kCacheEntryVersion));
   // Only the canonical spelling passes, so no two headers describe one file.
-  if (head != header(metaBytes, codeBytes, checksum))
+  if (head != header(h.metaBytes, h.codeBytes, h.checksum))
     return corrupt("has a malformed header");
+  h.size = head.size();
+  return h;
+}
+
+} // namespace
+
+Expected<std::string> readCacheEntryMetadata(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Error(ErrorCode::Io, "cannot open '" + path + "'");
+  std::string prefix(kMaxHeaderBytes, '\0');
+  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  prefix.resize(static_cast<size_t>(in.gcount()));
+  auto h = parseHeader(prefix);
+  if (!h)
+    return h.error().withContext(path);
+  // Metadata is kilobytes: a header claiming more is damaged, and must not
+  // cost an allocation of what it claims.
+  if (h->metaBytes > (uint64_t(64) << 20))
+    return corrupt("claims more metadata than any entry has").withContext(path);
+  std::string meta(h->metaBytes, '\0');
+  in.clear();
+  in.seekg(static_cast<std::streamoff>(h->size));
+  in.read(meta.data(), static_cast<std::streamsize>(meta.size()));
+  if (static_cast<uint64_t>(in.gcount()) != h->metaBytes)
+    return corrupt("is shorter than its header says (truncated?)").withContext(path);
+  return meta;
+}
+
+Expected<Artifact> decodeCacheEntry(const std::string &bytes, const std::string &expectedKey) {
+  auto parsed = parseHeader(bytes);
+  if (!parsed)
+    return parsed.error();
+  const uint64_t metaBytes = parsed->metaBytes, codeBytes = parsed->codeBytes,
+                 checksum = parsed->checksum;
+  const std::string head = bytes.substr(0, parsed->size);
   uint64_t bodyBytes = bytes.size() - head.size();
   if (metaBytes > bodyBytes || codeBytes != bodyBytes - metaBytes)
     return corrupt(fmt::format("is {} bytes after its header, the header says {} (truncated?)",

@@ -354,8 +354,7 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
     case ParamField::TensorMap: {
       auto address = kernel.tensorMaps_->get(t, slot.boxRows, slot.boxCols);
       if (!address)
-        return address.error().withContext(
-            fmt::format("tensor '{}'", tensorSlotName(slot.tensor)));
+        return address.error().withContext(fmt::format("tensor '{}'", tensorSlotName(slot.tensor)));
       values[i] = static_cast<uint64_t>(*address);
       break;
     }

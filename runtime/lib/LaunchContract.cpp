@@ -5,9 +5,9 @@ namespace sieve::runtime {
 
 namespace {
 constexpr const char *kSlotNames[kTensorSlots] = {
-    "query",     "key",       "value",      "out", "row_heads", "row_query_blocks",
+    "query",     "key",        "value",     "out",   "row_heads",  "row_query_blocks",
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
-    "dout",      "dq",        "dk",         "dv"};
+    "dout",      "dq",         "dk",        "dv"};
 constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
                                   ParamField::Offset,       ParamField::Size,
                                   ParamField::Stride,       ParamField::TensorMap};

@@ -21,6 +21,20 @@ if find "$scratch/prefix" -name '*.a' -exec nm -C {} + 2>/dev/null |
   echo "an installed library contains test support (sieve::testing)" >&2
   exit 1
 fi
+# What the README says of libsieve_c.so: it links the LLVM/MLIR shared
+# libraries, unless the tree linked them statically (SIEVE_STATIC_LLVM).
+needed="$(readelf -d "$scratch/prefix/lib/libsieve_c.so" | grep NEEDED || true)"
+if grep -q '^SIEVE_STATIC_LLVM:BOOL=ON' "$build/CMakeCache.txt"; then
+  if grep -E 'libLLVM|libMLIR' <<<"$needed"; then
+    echo "libsieve_c.so of a SIEVE_STATIC_LLVM build needs a shared LLVM/MLIR" >&2
+    exit 1
+  fi
+elif ! grep -q 'libLLVM' <<<"$needed"; then
+  echo "libsieve_c.so no longer links libLLVM: update the README's sieve::c" >&2
+  exit 1
+fi
+# The bash completion is installed where bash-completion looks.
+test -f "$scratch/prefix/share/bash-completion/completions/sieve"
 cmake -S "$here/consumer" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
 ninja -C "$scratch/consumer" >/dev/null

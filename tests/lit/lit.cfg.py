@@ -18,6 +18,18 @@ config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PAT
 # build tree, never in the user's ~/.cache.
 config.environment["SIEVE_CACHE_DIR"] = os.path.join(config.test_exec_root, "kernel-cache")
 
+# %sieve_src: the source tree (the bash completion script lives there).
+config.substitutions.append(("%sieve_src", config.sieve_src_root))
+
+# %python: an interpreter with numpy, for tests that read .npy files back.
+import sys
+config.substitutions.append(("%python", config.python or sys.executable))
+
+# A machine with an NVIDIA GPU: tests of what the CLI does without one
+# (UNSUPPORTED: nvidia-gpu) do not apply there. CI has none.
+if os.path.exists("/dev/nvidia0"):
+    config.available_features.add("nvidia-gpu")
+
 # PTX is assembled by ptxas when the CUDA toolkit is there (CI requires it).
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")

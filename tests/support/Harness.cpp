@@ -103,6 +103,26 @@ struct DeviceBuffers {
 
 } // namespace
 
+// The four tensors in their dtype, and to check them float copies of q, k,
+// v, out and the float64 reference output.
+Error checkHostBytes(const ProblemShape &s, const HarnessOptions &options) {
+  // Sizes are within runtime/Limits.h's, so these products fit in double
+  // exactly enough and cannot overflow.
+  double q = double(s.batch) * double(s.headsQ) * double(s.seqQ) * double(s.headDim);
+  double kv = double(s.batch) * double(s.headsKv) * double(s.seqK) * double(s.headDim);
+  double bytes = (2 * q + 2 * kv) * double(dtypeSize(s.dtype));
+  if (options.check)
+    bytes += (2 * q + 2 * kv) * sizeof(float) + q * sizeof(double);
+  if (bytes <= double(options.maxHostBytes))
+    return Error::success();
+  return Error(ErrorCode::InvalidArgument,
+               fmt::format("{}: the run needs {:.1f} GiB of host memory for q, k, v and out{}, "
+                           "over the limit of {:.1f} GiB",
+                           s.str(), bytes / double(1 << 30),
+                           options.check ? " and the float64 check" : "",
+                           double(options.maxHostBytes) / double(1 << 30)));
+}
+
 Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
                                     const KernelSpec &spec, const HarnessOptions &options) {
   const ProblemShape &s = artifact.shape;
@@ -111,6 +131,13 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
   if (!options.thresholds.empty() && int64_t(options.thresholds.size()) != s.headsQ)
     return Error(ErrorCode::ShapeMismatch, fmt::format("{} thresholds for {} query heads",
                                                        options.thresholds.size(), s.headsQ));
+  if (options.iterations < 1 || options.warmup < 0)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("{} timed runs after {} warm-up runs: at least one timed run and no "
+                             "negative count",
+                             options.iterations, options.warmup));
+  if (Error e = checkHostBytes(s, options))
+    return e;
   const float *hostThresholds = options.thresholds.empty() ? nullptr : options.thresholds.data();
   std::mt19937_64 rng(options.seed);
   std::array<int64_t, 4> qSizes{s.batch, s.headsQ, s.seqQ, s.headDim};
@@ -207,8 +234,9 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     result.poisonedLeft += std::isnan(x);
   if (options.check) {
     std::vector<float> qf = q.toBhsd(), kf = k.toBhsd(), vf = v.toBhsd();
-    std::vector<double> ref = referenceAttention(s, spec.mask, artifact.causal, artifact.scale,
-                                                 qf.data(), kf.data(), vf.data(), hostThresholds);
+    std::vector<double> ref =
+        referenceAttention(s, spec.mask, artifact.causal, artifact.scale, qf.data(), kf.data(),
+                           vf.data(), hostThresholds, &result.scoresKept);
     result.relativeError = relativeError(got.data(), ref);
     result.checked = true;
   } else {

@@ -4,6 +4,7 @@
 #include "ReferenceTiles.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -23,7 +24,7 @@ namespace {
 // float64, keys after the query set to -inf under causal, softmax, times V.
 void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
                    const float *q, const float *k, const float *v, const float *thresholds,
-                   int64_t b, int64_t h, double *out) {
+                   int64_t b, int64_t h, double *out, std::atomic<int64_t> &scoresKept) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
   const double negInf = -std::numeric_limits<double>::infinity();
   int64_t kvh = h / group;
@@ -47,6 +48,7 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
       reference::maskCausal(S, i0, keys);
     if (thresholds) // threshold mode: scores under the head's threshold are dropped
       S = (S.array() < double(thresholds[h])).select(negInf, S);
+    scoresKept += (S.array() != negInf).count();
     reference::softmaxRows(S); // a row with every kept key after it: zeros
     Eigen::Map<Matrix>(dst, i1 - i0, D) = S * Vk;
   }
@@ -56,12 +58,15 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
 
 std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &mask, bool causal,
                                        double scale, const float *q, const float *k, const float *v,
-                                       const float *thresholds) {
+                                       const float *thresholds, int64_t *scoresKept) {
   std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
+  std::atomic<int64_t> kept{0};
   reference::forEachSlice(s.batch * s.headsQ, [&](int64_t n) {
     referenceHead(s, mask, causal, scale, q, k, v, thresholds, n / s.headsQ, n % s.headsQ,
-                  out.data());
+                  out.data(), kept);
   });
+  if (scoresKept)
+    *scoresKept = kept;
   return out;
 }
 

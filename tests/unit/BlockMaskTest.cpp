@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <vector>
 
 using namespace sieve;
@@ -57,6 +58,45 @@ TEST(BlockMask, RandomKeepsDiagonalAndHitsDensity) {
   EXPECT_NEAR(m.density(), expected, 0.02);
   EXPECT_EQ(m, BlockMask::random(4, 64, 64, 32, 32, 0.2, 11, true)); // seeded
   EXPECT_FALSE(m == BlockMask::random(4, 64, 64, 32, 32, 0.2, 12, true));
+}
+
+TEST(BlockMask, RandomExactKeepsExactlyTheDensityDiagonalIncluded) {
+  // random() keeps the diagonal on top of the density (0.25 came out as
+  // 0.286 from `sieve mask`); randomExact() counts it in.
+  auto m = BlockMask::randomExact(4, 16, 16, 64, 64, 0.25, 1, /*keepDiagonal=*/true);
+  ASSERT_TRUE(m) << m.error().message();
+  for (int64_t h = 0; h < 4; ++h) {
+    int64_t kept = 0;
+    for (int64_t q = 0; q < 16; ++q)
+      for (int64_t k = 0; k < 16; ++k)
+        kept += m->get(h, q, k);
+    EXPECT_EQ(kept, 64) << "head " << h;
+    for (int64_t b = 0; b < 16; ++b)
+      EXPECT_TRUE(m->get(h, b, b));
+  }
+  EXPECT_DOUBLE_EQ(m->density(), 0.25);
+  auto again = BlockMask::randomExact(4, 16, 16, 64, 64, 0.25, 1, true);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*m, *again); // seeded
+  // Without the diagonal: still exact, and rounded per head (0.3 x 49 = 14.7).
+  auto free = BlockMask::randomExact(2, 7, 7, 16, 16, 0.3, 5, false);
+  ASSERT_TRUE(free);
+  EXPECT_EQ(free->countKept(), 2 * 15);
+  for (double d : {0.0, 1.0}) {
+    auto edge = BlockMask::randomExact(1, 5, 3, 16, 16, d, 2, false);
+    ASSERT_TRUE(edge);
+    EXPECT_EQ(edge->countKept(), d == 0.0 ? 0 : 15);
+  }
+}
+
+TEST(BlockMask, RandomExactKeepsTheDiagonalWhenItIsMoreThanTheDensity) {
+  auto m = BlockMask::randomExact(2, 16, 16, 64, 64, 0.05, 1, /*keepDiagonal=*/true);
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->countKept(), 2 * 16);
+  for (int64_t b = 0; b < 16; ++b)
+    EXPECT_TRUE(m->get(1, b, b));
+  EXPECT_FALSE(BlockMask::randomExact(1, 2, 2, 16, 16, 1.5, 1, false));
+  EXPECT_FALSE(BlockMask::randomExact(1, 2, 2, 16, 16, std::nan(""), 1, false));
 }
 
 TEST(BlockMask, DiagonalWithUnequalBlocks) {

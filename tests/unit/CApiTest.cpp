@@ -16,8 +16,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 using sieve::testing::HostTensor;
@@ -312,6 +314,23 @@ TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
   EXPECT_EQ(sieve_attention(forward, &tq, &tk, &tv, &to, nullptr, nullptr),
             SIEVE_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(lastError().find("lse"), std::string::npos) << lastError();
+  // The messages name the C API's kinds and functions, not the C++ API's.
+  EXPECT_EQ(lastError(), "sieve_attention: the kernel is a SIEVE_KERNEL_FORWARD_LSE kernel; run "
+                         "it with sieve_attention_forward, which takes its lse buffer");
+  EXPECT_EQ(sieve_attention_forward(backward, &tq, &tk, &tv, &to, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_forward: the kernel is a SIEVE_KERNEL_BACKWARD kernel; "
+                         "run it with sieve_attention_backward");
+  EXPECT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(),
+            "sieve_attention_forward: `lse` is null (a float [B, Hq, Sq] buffer it writes)");
+  EXPECT_EQ(sieve_attention_backward(forward, &tq, &tk, &tv, &to, &tdo, lse.data(), &tdq, &tdk,
+                                     &tdv, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_backward: the kernel is a SIEVE_KERNEL_FORWARD_LSE "
+                         "kernel; run it with sieve_attention_forward, which takes its lse "
+                         "buffer");
   EXPECT_EQ(sieve_attention_backward(backward, &tq, &tk, &tv, &to, &tdo, lse.data(), &tdq, nullptr,
                                      &tdv, nullptr),
             SIEVE_ERROR_INVALID_ARGUMENT);
@@ -320,6 +339,87 @@ TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
   EXPECT_EQ(sieve_kernel_destroy(backward), SIEVE_OK);
   EXPECT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, lse.data(), nullptr),
             SIEVE_ERROR_INVALID_HANDLE);
+}
+
+TEST_F(CApi, MessagesUseCNames) {
+  sieve_kernel plain = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &plain), SIEVE_OK)
+      << lastError();
+  const std::array<int64_t, 4> shape{1, kHeads, kSeq, kDim};
+  HostTensor q(shape, false);
+  sieve_tensor t = tensorOf(q);
+  std::vector<float> lse(kHeads * kSeq);
+  EXPECT_EQ(sieve_attention_forward(plain, &t, &t, &t, &t, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_forward: the kernel is a SIEVE_KERNEL_FORWARD kernel; "
+                         "run it with sieve_attention");
+  EXPECT_EQ(sieve_attention_backward(plain, &t, &t, &t, &t, &t, lse.data(), &t, &t, &t, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError().find("KernelSpec"), std::string::npos) << lastError();
+  EXPECT_EQ(lastError().find("saveLse"), std::string::npos) << lastError();
+  EXPECT_EQ(lastError().find("()"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_kernel_destroy(plain), SIEVE_OK);
+}
+
+TEST_F(CApi, EveryFailedCreateLeavesOutNull) {
+  // A stale handle in *out after a failure is one a caller may destroy or
+  // use: every failure path sets it to NULL, the early ones included.
+  auto stale = [] { return reinterpret_cast<sieve_kernel>(uintptr_t(0xdead)); };
+  sieve_context badContext = reinterpret_cast<sieve_context>(uintptr_t(0xbeef));
+  struct Case {
+    const char *what;
+    std::function<sieve_status(sieve_kernel *)> call;
+  };
+  sieve_problem negative = problem_;
+  negative.seq_q = -1;
+  const Case cases[] = {
+      {"dead context",
+       [&](sieve_kernel *out) {
+         return sieve_kernel_compile(badContext, &problem_, &blockMask_, nullptr, out);
+       }},
+      {"unknown kind",
+       [&](sieve_kernel *out) {
+         return sieve_kernel_compile_kind(ctx_, &problem_, &blockMask_, nullptr,
+                                          static_cast<sieve_kernel_kind>(9), out);
+       }},
+      {"null problem",
+       [&](sieve_kernel *out) {
+         return sieve_kernel_compile(ctx_, nullptr, &blockMask_, nullptr, out);
+       }},
+      {"null mask",
+       [&](sieve_kernel *out) {
+         return sieve_kernel_compile(ctx_, &problem_, nullptr, nullptr, out);
+       }},
+      {"bad dtype",
+       [&](sieve_kernel *out) {
+         sieve_problem p = problem_;
+         p.dtype = static_cast<sieve_dtype>(42);
+         return sieve_kernel_compile(ctx_, &p, &blockMask_, nullptr, out);
+       }},
+      {"invalid shape",
+       [&](sieve_kernel *out) {
+         return sieve_kernel_compile(ctx_, &negative, &blockMask_, nullptr, out);
+       }},
+      {"load with a dead context",
+       [&](sieve_kernel *out) { return sieve_kernel_load(badContext, "x", out); }},
+      {"load of a missing file",
+       [&](sieve_kernel *out) { return sieve_kernel_load(ctx_, "/nonexistent/stem", out); }},
+  };
+  for (const Case &c : cases) {
+    sieve_kernel out = stale();
+    EXPECT_NE(c.call(&out), SIEVE_OK) << c.what;
+    EXPECT_EQ(out, nullptr) << c.what << ": " << lastError();
+  }
+  sieve_mask mask = reinterpret_cast<sieve_mask>(uintptr_t(0xdead));
+  EXPECT_EQ(sieve_mask_create(badContext, &blockMask_, kSeq, 0, &mask), SIEVE_ERROR_INVALID_HANDLE);
+  EXPECT_EQ(mask, nullptr);
+  mask = reinterpret_cast<sieve_mask>(uintptr_t(0xdead));
+  EXPECT_EQ(sieve_mask_create(ctx_, nullptr, kSeq, 0, &mask), SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(mask, nullptr);
+  sieve_context context = badContext;
+  EXPECT_EQ(sieve_context_create(static_cast<sieve_backend>(9), 0, &context),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(context, nullptr);
 }
 
 } // namespace

@@ -7,9 +7,13 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
+#include "OutputPath.h"
+#include "Reach.h"
 #include "SpecOptions.h"
+#include "Validators.h"
 
 #include "sieve/calibration/Calibrator.h"
+#include "sieve/runtime/Limits.h"
 
 #include <fmt/format.h>
 
@@ -30,7 +34,8 @@ Command addCalibrateCommand(CLI::App &app) {
   auto o = std::make_shared<Options>();
   c->add_option("--model", o->model, "all-MiniLM-L6-v2 folder (default: $SIEVE_MINILM_DIR)");
   c->add_option("--sentences", o->sentences, "Text file, one sentence per line")->required();
-  c->add_option("--block", o->block, "Tile size (query rows and keys)")->check(CLI::PositiveNumber);
+  c->add_option("--block", o->block, "Tile size (query rows and keys)")
+      ->check(sizeUpTo(runtime::kMaxBlock, "tokens"));
   c->add_option("--max-seq", o->maxSeq,
                 "Stats grid length in tokens; longer sentences are cut (default: the model's)")
       ->check(CLI::NonNegativeNumber);
@@ -43,6 +48,9 @@ Command addCalibrateCommand(CLI::App &app) {
   c->add_option("-o,--out", o->out, "Output stats .npy (the .json sidecar goes beside it)")
       ->required();
   return {c, [o]() {
+            // Minutes of work must not end in "cannot write".
+            if (Error e = checkWritable(o->out, "-o"))
+              return reportError(e);
             std::ifstream in(o->sentences);
             if (!in)
               return reportError(Error(ErrorCode::Io, fmt::format("cannot open {}", o->sentences)));
@@ -98,6 +106,9 @@ Command addCalibrateCommand(CLI::App &app) {
                        o->out, stats->numLayers(), stats->heads, stats->queryBlocks(),
                        stats->keyBlocks(), stats->blockQ, stats->blockK, sentences.size(),
                        stats->totalRows(0));
+            std::string note = calibrationReachNote(*stats);
+            if (!note.empty())
+              std::fprintf(stderr, "sieve: %s\n", note.c_str());
             return 0;
           }};
 }

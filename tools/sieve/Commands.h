@@ -22,6 +22,7 @@ Command addInspectCommand(CLI::App &app);
 Command addCalibrateCommand(CLI::App &app);
 Command addPruneCommand(CLI::App &app);
 Command addEvaluateCommand(CLI::App &app);
+Command addCacheCommand(CLI::App &app);
 
 } // namespace sieve::tools
 

@@ -1,45 +1,28 @@
 //===- CompileCommand.cpp - sieve compile: ahead-of-time artifacts --------===//
 #include "CacheFlag.h"
 #include "Commands.h"
+#include "OutputPath.h"
 #include "SpecOptions.h"
 
 #include "sieve/compiler/Compiler.h"
-#include "sieve/runtime/CudaDriver.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 
 namespace sieve::tools {
-
-namespace {
-/// `--target auto`: the first GPU, with its own SM count and shared
-/// memory, when a driver and a GPU are there.
-Expected<compiler::Target> localTarget() {
-  if (!runtime::CudaDriver::available())
-    return compiler::Target::cpu();
-  auto driver = runtime::CudaDriver::get();
-  if (!driver)
-    return compiler::Target::cpu();
-  auto device = (*driver)->device().target();
-  if (!device)
-    return device.error();
-  return compiler::Target::of(*device);
-}
-} // namespace
 
 Command addCompileCommand(CLI::App &app) {
   CLI::App *c =
       app.add_subcommand("compile", "Compile a mask into a kernel artifact (code + JSON metadata)");
   auto spec = std::make_shared<SpecOptions>();
-  auto target = std::make_shared<std::string>("sm_90a");
+  auto target = std::make_shared<std::string>("auto");
   auto out = std::make_shared<std::string>();
   auto cache = std::make_shared<CacheFlag>();
   spec->addTo(*c);
   cache->addTo(*c);
-  c->add_option("--target", *target,
-                "cpu, a chip (sm_80, sm_86, sm_89, sm_90, sm_90a), or auto: this machine's GPU "
-                "if it has one, else cpu");
+  c->add_option("--target", *target, targetHelp());
   auto calibrate = std::make_shared<bool>(false);
   c->add_flag("--calibrate", *calibrate,
               "The calibration variant: also adds each query row's probability mass per key "
@@ -58,9 +41,14 @@ Command addCompileCommand(CLI::App &app) {
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
-            auto t = *target == "auto" ? localTarget() : parseTarget(*target);
+            std::string note;
+            auto t = parseTarget(*target, &note);
             if (!t)
               return reportError(t.error());
+            if (!note.empty())
+              std::fprintf(stderr, "sieve: %s\n", note.c_str());
+            if (Error e = checkWritable(*out + ".json", "-o"))
+              return reportError(e);
             auto start = std::chrono::steady_clock::now();
             auto s = spec->toSpec(*t);
             if (!s)

@@ -11,17 +11,21 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 #include "Coverage.h"
+#include "OutputPath.h"
 #include "SpecOptions.h"
+#include "Validators.h"
 
 #include "sieve/calibration/Evaluate.h"
 #include "sieve/calibration/Prune.h"
 #include "sieve/models/MiniLm.h"
+#include "sieve/runtime/Artifact.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -65,7 +69,7 @@ Command addEvaluateCommand(CLI::App &app) {
       "evaluate", "Compare pruned and random-mask all-MiniLM-L6-v2 embeddings with dense ones");
   struct Options {
     std::string model, sentences, stats, coverageFrom, json, markdown, scope = "head";
-    std::vector<double> sparsities = {0, 20, 40, 50, 60, 80, 90};
+    std::vector<double> sparsities = {0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9};
     bool keepDiagonal = false, quiet = false;
     int64_t minPerRow = 0, limit = 0;
     uint64_t seed = 1;
@@ -75,12 +79,15 @@ Command addEvaluateCommand(CLI::App &app) {
   c->add_option("--sentences", o->sentences, "Held-out text file, one sentence per line")
       ->required();
   c->add_option("--stats", o->stats, "Stats .npy from sieve calibrate")->required();
-  c->add_option("--sparsity", o->sparsities, "Sparsities in percent (default 0,20,40,50,60,80,90)")
+  c->add_option("--sparsity", o->sparsities,
+                "Fractions of tiles dropped, as in sieve prune: 0.5,0.9, or percents with their "
+                "sign, 50%,90%")
       ->delimiter(',')
-      ->check(CLI::Range(0.0, 100.0));
+      ->transform(fractionOrPercent());
   c->add_option("--scope", o->scope, "As in sieve prune: head, layer or global")
       ->check(CLI::IsMember({"head", "layer", "global"}));
-  c->add_flag("--keep-diagonal", o->keepDiagonal, "As in sieve prune (and the random masks)");
+  c->add_flag("--keep-diagonal,!--no-keep-diagonal", o->keepDiagonal,
+              "As in sieve prune (and the random masks; off by default)");
   c->add_option("--min-per-row", o->minPerRow, "As in sieve prune (random masks: random tiles)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--coverage-from", o->coverageFrom,
@@ -89,11 +96,17 @@ Command addEvaluateCommand(CLI::App &app) {
   c->add_option("--seed", o->seed, "Seed of the random masks (layer l uses seed + l)");
   c->add_option("--limit", o->limit, "Use only the first N sentences (0: all)")
       ->check(CLI::NonNegativeNumber);
-  c->add_option("--json", o->json, "Write the results as JSON here");
+  c->add_option("--json", o->json, "Write the results as JSON here (sparsity in percent)");
   c->add_option("--markdown", o->markdown, "Write the table as markdown here");
   c->add_flag("-q,--quiet", o->quiet, "No progress on stderr");
   return {
       c, [o]() {
+        // The run embeds every sentence several times: refuse an output
+        // path that cannot be written before that, not after.
+        for (auto [path, flag] : {std::pair{&o->json, "--json"}, {&o->markdown, "--markdown"}})
+          if (!path->empty())
+            if (Error e = checkWritable(*path, flag))
+              return reportError(e);
         auto stats = calibration::readStatsFile(o->stats);
         if (!stats)
           return reportError(stats.error());
@@ -164,7 +177,7 @@ Command addEvaluateCommand(CLI::App &app) {
         nlohmann::json rows = nlohmann::json::array();
         for (double p : o->sparsities) {
           calibration::PruneOptions po;
-          po.sparsity = p / 100.0;
+          po.sparsity = p;
           po.scope = *calibration::parsePruneScope(o->scope);
           po.keepDiagonal = o->keepDiagonal;
           po.minPerRow = o->minPerRow;
@@ -179,11 +192,13 @@ Command addEvaluateCommand(CLI::App &app) {
                                                               o->minPerRow, o->seed + l, &allowed));
           }
 
-          nlohmann::json row = {{"sparsity", p}};
+          // The JSON and the table keep the percent they always had.
+          const double percent = std::round(p * 100 * 1e6) / 1e6;
+          nlohmann::json row = {{"sparsity", percent}};
           for (const char *kind : {"data", "random"}) {
             const auto &masks = std::string(kind) == "data" ? pruned->masks : randomMasks;
             enc.setPlan(models::AttentionPlan::perLayer(masks));
-            auto emb = embedAll(fmt::format("p={} {}", p, kind));
+            auto emb = embedAll(fmt::format("p={}% {}", percent, kind));
             if (!emb)
               return reportError(emb.error());
             auto cos = calibration::meanCosine(*dense, *emb);
@@ -236,18 +251,12 @@ Command addEvaluateCommand(CLI::App &app) {
               r["random"]["top1_agreement"].get<double>(),
               r["random"]["effective_density"].get<double>());
         fmt::print("{}", md);
-        if (!o->json.empty()) {
-          std::ofstream f(o->json);
-          f << result.dump(2) << "\n";
-          if (!f)
-            return reportError(Error(ErrorCode::Io, fmt::format("cannot write {}", o->json)));
-        }
-        if (!o->markdown.empty()) {
-          std::ofstream f(o->markdown);
-          f << md;
-          if (!f)
-            return reportError(Error(ErrorCode::Io, fmt::format("cannot write {}", o->markdown)));
-        }
+        if (!o->json.empty())
+          if (Error e = runtime::writeFileAtomically(o->json, result.dump(2) + "\n"))
+            return reportError(e);
+        if (!o->markdown.empty())
+          if (Error e = runtime::writeFileAtomically(o->markdown, md))
+            return reportError(e);
         return 0;
       }};
 }

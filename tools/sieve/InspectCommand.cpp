@@ -5,6 +5,9 @@
 #include "sieve/compiler/Compiler.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
 
 namespace sieve::tools {
 
@@ -14,21 +17,39 @@ Command addInspectCommand(CLI::App &app) {
   auto target = std::make_shared<std::string>("cpu");
   auto stage = std::make_shared<std::string>();
   spec->addTo(*c);
-  c->add_option("--target", *target, "cpu, or a chip: sm_80, sm_86, sm_89, sm_90, sm_90a");
-  c->add_option("--stage", *stage, "Print only stages whose name contains this text");
+  c->add_option("--target", *target, targetHelp());
+  c->add_option("--stage", *stage,
+                "Print only stages whose name contains this text (none matching is an error "
+                "that lists them)");
   return {c, [=]() {
-            auto t = parseTarget(*target);
+            std::string note;
+            auto t = parseTarget(*target, &note);
             if (!t)
               return reportError(t.error());
+            if (!note.empty())
+              std::fprintf(stderr, "sieve: %s\n", note.c_str());
             auto s = spec->toSpec(*t);
             if (!s)
               return reportError(s.error());
             auto stages = compiler::compileStages(*s);
             if (!stages)
               return reportError(stages.error());
-            for (const auto &[name, ir] : *stages)
-              if (stage->empty() || name.find(*stage) != std::string::npos)
+            std::vector<std::string> names;
+            bool printed = false;
+            for (const auto &[name, ir] : *stages) {
+              // "LowerToCpu (sieve-lower-to-cpu) ('builtin.module' operation)":
+              // the pass and its flag, which either matches.
+              names.push_back(name.substr(0, name.find(" ('")));
+              if (stage->empty() || name.find(*stage) != std::string::npos) {
                 fmt::print("// ===== {} =====\n{}\n", name, ir);
+                printed = true;
+              }
+            }
+            if (!printed)
+              return reportError(Error(ErrorCode::InvalidArgument,
+                                       fmt::format("--stage {}: no stage's name contains it; the "
+                                                   "stages for {} are {}",
+                                                   *stage, t->str(), fmt::join(names, ", "))));
             return 0;
           }};
 }

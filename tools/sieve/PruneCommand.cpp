@@ -1,8 +1,11 @@
 //===- PruneCommand.cpp - sieve prune: attention stats to a mask file -----===//
 #include "Commands.h"
 #include "Coverage.h"
+#include "OutputPath.h"
+#include "Reach.h"
 #include "SpecOptions.h"
 #include "Thresholds.h"
+#include "Validators.h"
 
 #include "sieve/calibration/Prune.h"
 #include "sieve/models/MiniLm.h"
@@ -10,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <optional>
 
 namespace sieve::tools {
@@ -27,14 +31,16 @@ Command addPruneCommand(CLI::App &app) {
   };
   auto o = std::make_shared<Options>();
   c->add_option("--stats", o->stats, "Stats .npy (its .json sidecar beside it)")->required();
-  c->add_option("--sparsity", o->sparsity, "Fraction of tiles dropped (self-attention)")
-      ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--sparsity", o->sparsity,
+                "Fraction of tiles dropped (self-attention): 0.9, or a percent with its sign, 90%")
+      ->transform(fractionOrPercent());
   c->add_option("--cross-sparsity", o->crossSparsity,
                 "Fraction dropped in cross-attention layers (default: --sparsity)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->transform(fractionOrPercent());
   c->add_option("--scope", o->scope, "Where tiles compete: head, layer or global")
       ->check(CLI::IsMember({"head", "layer", "global"}));
-  c->add_flag("--keep-diagonal", o->keepDiagonal, "Always keep tiles that cross the diagonal");
+  c->add_flag("--keep-diagonal,!--no-keep-diagonal", o->keepDiagonal,
+              "Always keep tiles that cross the diagonal (off by default)");
   c->add_option("--min-per-row", o->minPerRow,
                 "Keep at least this many tiles per query block of a kept head")
       ->check(CLI::NonNegativeNumber);
@@ -56,6 +62,8 @@ Command addPruneCommand(CLI::App &app) {
   c->add_option("-o,--out", o->out, "Output mask .npy (the .json sidecar goes beside it)")
       ->required();
   return {c, [o]() {
+            if (Error e = checkWritable(o->out, "-o"))
+              return reportError(e);
             auto stats = calibration::readStatsFile(o->stats);
             if (!stats)
               return reportError(stats.error());
@@ -115,6 +123,9 @@ Command addPruneCommand(CLI::App &app) {
                        stats->blockQ, stats->blockK,
                        static_cast<double>(kept) / static_cast<double>(tiles));
             fmt::print("{}", calibration::formatRetained(*stats, *result));
+            std::string warning = unreachedPruneWarning(*stats, *result);
+            if (!warning.empty())
+              std::fprintf(stderr, "sieve: %s\n", warning.c_str());
             if (thresholds) {
               std::string stem = o->out.size() > 4 && o->out.substr(o->out.size() - 4) == ".npy"
                                      ? o->out.substr(0, o->out.size() - 4)

@@ -1,6 +1,10 @@
 //===- SpecOptions.cpp ----------------------------------------------------===//
 #include "SpecOptions.h"
 
+#include "Validators.h"
+
+#include "sieve/runtime/CudaDriver.h"
+#include "sieve/runtime/Limits.h"
 #include "sieve/runtime/MaskFile.h"
 
 #include <fmt/format.h>
@@ -12,14 +16,19 @@ namespace sieve::tools {
 void SpecOptions::addTo(CLI::App &c) {
   c.add_option("--mask", maskPath, "Mask file (.npy with a .json sidecar, see docs/mask-format.md)")
       ->required();
-  c.add_option("--layer", layer, "Layer to take from a [layers, heads, ...] mask");
-  c.add_option("--batch", batch, "Batch size B");
-  c.add_option("--heads-kv", headsKv, "Key/value heads (default: the mask's heads; fewer for GQA)");
+  c.add_option("--layer", layer, "Layer to take from a [layers, heads, ...] mask")
+      ->check(CLI::NonNegativeNumber);
+  c.add_option("--batch", batch, "Batch size B")->check(sizeUpTo(runtime::kMaxBatch, "batches"));
+  c.add_option("--heads-kv", headsKv, "Key/value heads (default: the mask's heads; fewer for GQA)")
+      ->check(sizeUpTo(runtime::kMaxHeads, "heads"));
   c.add_option("--seq-q", seqQ,
-               "Query length Sq (default: the sidecar's seq_q, else blocks x block_q)");
+               "Query length Sq (default: the sidecar's seq_q, else blocks x block_q)")
+      ->check(sizeUpTo(runtime::kMaxSequence, "tokens"));
   c.add_option("--seq-k", seqK,
-               "Key length Sk (default: the sidecar's seq_k, else blocks x block_k)");
-  c.add_option("--head-dim", headDim, "Head dimension D");
+               "Key length Sk (default: the sidecar's seq_k, else blocks x block_k)")
+      ->check(sizeUpTo(runtime::kMaxSequence, "tokens"));
+  c.add_option("--head-dim", headDim, "Head dimension D")
+      ->check(sizeUpTo(runtime::kMaxHeadDim, "elements"));
   c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
   c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
@@ -67,15 +76,53 @@ Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &targe
   return spec;
 }
 
-Expected<compiler::Target> parseTarget(const std::string &name) {
+namespace {
+
+/// This machine's first GPU, with its own SM count and shared memory; none
+/// when there is no driver or no GPU.
+Expected<std::optional<compiler::Target>> localGpu() {
+  if (!runtime::CudaDriver::available())
+    return std::optional<compiler::Target>();
+  auto driver = runtime::CudaDriver::get();
+  if (!driver)
+    return std::optional<compiler::Target>();
+  auto device = (*driver)->device().target();
+  if (!device)
+    return device.error();
+  return std::optional<compiler::Target>(compiler::Target::of(*device));
+}
+
+} // namespace
+
+Expected<compiler::Target> parseTarget(const std::string &name, std::string *note) {
   if (name == "cpu" || name == "host")
     return compiler::Target::cpu();
   if (compiler::isSupportedChip(name))
     return compiler::Target::cuda(name);
-  return Error(
-      ErrorCode::InvalidArgument,
-      fmt::format("unknown target '{}' (expected cpu, sm_80, sm_86, sm_89, sm_90 or sm_90a)",
-                  name));
+  if (name == "auto" || name == "cuda") {
+    auto gpu = localGpu();
+    if (!gpu)
+      return gpu.error();
+    if (*gpu)
+      return **gpu;
+    if (name == "auto")
+      return compiler::Target::cpu();
+    if (note)
+      *note = fmt::format("no GPU here: --target cuda compiles for {} (name a chip to choose "
+                          "another)",
+                          kDefaultChip);
+    return compiler::Target::cuda(kDefaultChip);
+  }
+  return Error(ErrorCode::InvalidArgument,
+               fmt::format("unknown target '{}' (expected auto, cuda, cpu, sm_80, sm_86, sm_89, "
+                           "sm_90 or sm_90a)",
+                           name));
+}
+
+std::string targetHelp() {
+  return fmt::format("auto: this machine's GPU if it has one, else cpu; cuda: this machine's GPU, "
+                     "else {}; cpu; or a chip: sm_80, sm_86, sm_89, sm_90, sm_90a",
+                     kDefaultChip);
 }
 
 int reportError(const Error &error) {

@@ -33,8 +33,17 @@ struct SpecOptions {
   Expected<compiler::KernelSpec> toSpec(const compiler::Target &target) const;
 };
 
-/// Parses --target: "cpu", "host", or a chip name such as "sm_90a".
-Expected<compiler::Target> parseTarget(const std::string &name);
+/// Parses --target: "cpu" (or "host"), a chip name such as "sm_90a",
+/// "auto" (this machine's GPU if it has one, else the CPU) or "cuda" (this
+/// machine's GPU if it has one, else kDefaultChip: compiling needs no GPU).
+/// `note`, when given, receives a line for the user when "cuda" fell back.
+Expected<compiler::Target> parseTarget(const std::string &name, std::string *note = nullptr);
+
+/// The chip `--target cuda` compiles for on a machine without a GPU.
+constexpr const char *kDefaultChip = "sm_90a";
+
+/// --target's help text.
+std::string targetHelp();
 
 /// Prints "error: <code>: <message>" to stderr and returns the exit status.
 int reportError(const Error &error);

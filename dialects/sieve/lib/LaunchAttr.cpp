@@ -40,10 +40,9 @@ LogicalResult ParamAttr::verify(function_ref<InFlightDiagnostic()> emitError, in
   if (sized ? (dim < 0 || dim >= rt::tensorSlotRank(tensor)) : dim != 0)
     return emitError() << "param: dimension " << dim << " of " << rt::tensorSlotName(tensor)
                        << " (rank " << rt::tensorSlotRank(tensor) << ")";
-  if (f == rt::ParamField::TensorMap
-          ? (rt::tensorSlotRank(tensor) != 4 || boxRows < 1 || boxRows > 256 || boxCols < 1 ||
-             boxCols > 256)
-          : (boxRows != 0 || boxCols != 0))
+  if (f == rt::ParamField::TensorMap ? (rt::tensorSlotRank(tensor) != 4 || boxRows < 1 ||
+                                        boxRows > 256 || boxCols < 1 || boxCols > 256)
+                                     : (boxRows != 0 || boxCols != 0))
     return emitError() << "param: a tensor map takes a rank-4 tensor and a box of 1-256 by 1-256 "
                           "elements, and only a tensor map has a box";
   return success();
@@ -92,8 +91,8 @@ Attribute ParamAttr::parse(AsmParser &parser, Type) {
   if (parser.parseGreater())
     return {};
   return parser.getChecked<ParamAttr>(loc, parser.getContext(), static_cast<int32_t>(*slot),
-                                      static_cast<int32_t>(*field), static_cast<int32_t>(dim),
-                                      rows, cols);
+                                      static_cast<int32_t>(*field), static_cast<int32_t>(dim), rows,
+                                      cols);
 }
 
 rt::KernelLaunch LaunchAttr::getLaunch(StringRef entry) const {

@@ -3,6 +3,8 @@
 
 #include "sieve/runtime/TensorView.h"
 
+#include <fmt/format.h>
+
 using namespace sieve;
 using namespace sieve::capi;
 
@@ -59,6 +61,45 @@ Error viewsOf(std::initializer_list<NamedTensor> tensors, runtime::DeviceKind de
   return Error::success();
 }
 
+/// What a kernel is, in the C API's words.
+const char *kindName(const runtime::Artifact &a) {
+  if (a.backward)
+    return "a SIEVE_KERNEL_BACKWARD kernel";
+  if (a.savesLse)
+    return "a SIEVE_KERNEL_FORWARD_LSE kernel";
+  if (a.calibrate)
+    return "a calibration kernel (sieve compile --calibrate)";
+  if (a.thresholds)
+    return "a threshold-mode kernel (sieve compile --thresholds)";
+  return "a SIEVE_KERNEL_FORWARD kernel";
+}
+
+/// The entry point that runs `a`, or null when the C API has none.
+const char *entryFor(const runtime::Artifact &a) {
+  if (a.backward)
+    return "sieve_attention_backward";
+  if (a.savesLse)
+    return "sieve_attention_forward";
+  if (a.calibrate || a.thresholds)
+    return nullptr;
+  return "sieve_attention";
+}
+
+/// Checked here, before the runtime, whose messages name the C++ API
+/// (Session::forward, KernelSpec::saveLse): a C caller reads C names.
+Error checkEntry(const runtime::Artifact &a, const char *what) {
+  const char *entry = entryFor(a);
+  if (entry && std::string(entry) == what)
+    return Error::success();
+  if (!entry)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("{}: the kernel is {}, which the C API does not run", what, kindName(a)));
+  return Error(ErrorCode::InvalidArgument,
+               fmt::format("{}: the kernel is {}; run it with {}{}", what, kindName(a), entry,
+                           a.savesLse ? ", which takes its lse buffer" : ""));
+}
+
 } // namespace
 
 extern "C" {
@@ -73,6 +114,11 @@ sieve_status sieve_attention_forward(sieve_kernel kernel, const sieve_tensor *q,
     auto target = targetOf(kernel, stream, what);
     if (!target)
       return fail(target.error());
+    if (Error e = checkEntry(*kernel->artifact, what))
+      return fail(e);
+    if (!lse)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `lse` is null (a float [B, Hq, Sq] buffer it writes)");
     runtime::TensorView qv, kv, vv, ov;
     if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
                           target->device, what))
@@ -97,6 +143,12 @@ sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve_tensor *q
     auto target = targetOf(kernel, stream, what);
     if (!target)
       return fail(target.error());
+    if (Error e = checkEntry(*kernel->artifact, what))
+      return fail(e);
+    if (!lse)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `lse` is null (the forward's log-sum-exp, from "
+                                      "sieve_attention_forward)");
     runtime::BackwardTensors t;
     if (Error e = viewsOf({{"q", q, &t.q},
                            {"k", k, &t.k},
@@ -127,6 +179,8 @@ sieve_status sieve_attention(sieve_kernel kernel, const sieve_tensor *q, const s
     if (!gpu && stream)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                   "sieve_attention: a stream was given to a CPU context (pass NULL)");
+    if (Error e = checkEntry(*kernel->artifact, "sieve_attention"))
+      return fail(e);
     const runtime::DeviceRowTables *tables = nullptr;
     if (mask) {
       if (!Registry<sieve_mask_t>::get().contains(mask))

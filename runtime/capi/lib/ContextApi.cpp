@@ -7,10 +7,11 @@ using namespace sieve::capi;
 extern "C" {
 
 sieve_status sieve_context_create(sieve_backend backend, int device, sieve_context *out) {
+  if (out)
+    *out = nullptr;
   return guarded([&] {
     if (!out)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, "sieve_context_create: `out` is null");
-    *out = nullptr;
     compiler::BackendChoice choice;
     switch (backend) {
     case SIEVE_BACKEND_AUTO:

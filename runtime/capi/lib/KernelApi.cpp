@@ -35,6 +35,10 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
                                        sieve_kernel *out) {
   const char *what =
       kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile" : "sieve_kernel_compile_kind";
+  // NULL on every failure, the first ones included: a caller that checks
+  // only *out (or frees it on error) must not see a stale handle.
+  if (out)
+    *out = nullptr;
   return guarded([&] {
     if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
         kind != SIEVE_KERNEL_BACKWARD)
@@ -46,7 +50,6 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     if (!problem || !out)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                   std::string(what) + ": `" + (problem ? "out" : "problem") + "` is null");
-    *out = nullptr;
     compiler::KernelSpec spec;
     auto dtype = dtypeOf(problem->dtype, what);
     if (!dtype)
@@ -83,13 +86,14 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
 
 sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out) {
   const char *what = "sieve_kernel_load";
+  if (out)
+    *out = nullptr;
   return guarded([&] {
     if (!Registry<sieve_context_t>::get().contains(ctx))
       return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
     if (!stem || !out)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                   std::string(what) + ": `" + (stem ? "out" : "stem") + "` is null");
-    *out = nullptr;
     auto artifact = runtime::Artifact::load(std::string(stem) + ".json");
     if (!artifact)
       return fail(artifact.error().withContext(what));
@@ -139,12 +143,13 @@ sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
 sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, int64_t seq_q,
                                int causal, sieve_mask *out) {
   const char *what = "sieve_mask_create";
+  if (out)
+    *out = nullptr;
   return guarded([&] {
     if (!Registry<sieve_context_t>::get().contains(ctx))
       return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
     if (!out)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
-    *out = nullptr;
     auto m = maskOf(mask, what);
     if (!m)
       return fail(m.error());

@@ -10,14 +10,14 @@
 // MMA-LABEL: gpu.func @sieve_attention
 // MMA: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
 // MMA: memref.store %[[NEGINF]], %arg4
-// MMA: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
+// MMA: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // MMA: math.fma
 // MMA: memref.store %{{.*}}, %arg4[%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x1x128xf32>
 // SIMT-LABEL: gpu.func @sieve_attention
-// SIMT: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
+// SIMT: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // SIMT: memref.store %{{.*}}, %arg4[%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x1x128xf32>
 // WGMMA-LABEL: gpu.func @sieve_attention
-// WGMMA: llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // WGMMA: memref.store %{{.*}}, %arg4[%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x1x128xf32>
 func.func @lse(%q: memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, %lse: memref<1x1x128xf32>) {
   sieve.block_sparse_attention %q, %k, %v, %o lse(%lse : memref<1x1x128xf32>) {block_k = 64 : i64, block_q = 64 : i64, key_blocks = array<i32: 0, 1>, row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 2, 2, 2>, scale = 1.250000e-01 : f32} : memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x64xbf16, strided<[?, ?, ?, 1], offset: ?>>

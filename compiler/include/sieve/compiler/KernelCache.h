@@ -32,6 +32,9 @@ using CompileFunction = std::function<Expected<runtime::Artifact>(CheckedSpec)>;
 struct KernelCacheOptions {
   /// The cache folder; empty caches in memory only.
   std::string directory;
+  /// The folder's bound on its entries' total size (1 GiB by default);
+  /// the least recently used entries go first.
+  uint64_t maxDiskBytes = runtime::DiskCache::kDefaultMaxBytes;
   /// Bounds of the in-memory tier.
   size_t maxEntries = 64;
   size_t maxBytes = size_t(256) << 20;
@@ -42,6 +45,8 @@ struct KernelCacheOptions {
 
   /// The folder is $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve, else
   /// ~/.cache/sieve; SIEVE_CACHE=0 (or off, false, no) leaves it empty.
+  /// SIEVE_CACHE_MAX_BYTES (runtime::parseByteSize: "2G", "512M") bounds
+  /// it; a value that is not a size is reported on stderr and ignored.
   static KernelCacheOptions fromEnvironment();
 };
 

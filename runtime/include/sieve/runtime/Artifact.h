@@ -10,6 +10,7 @@
 #define SIEVE_RUNTIME_ARTIFACT_H
 
 #include "sieve/Error.h"
+#include "sieve/runtime/AtomicFile.h"
 #include "sieve/runtime/DType.h"
 #include "sieve/runtime/LaunchContract.h"
 
@@ -120,9 +121,6 @@ Error checkThresholdsGiven(const Artifact &artifact, bool given);
 
 /// 64-bit FNV-1a, for integrity checks of artifact files (not for keys).
 uint64_t fnv1a64(const std::string &bytes);
-/// Writes `contents` to `path` atomically (temporary file in the same folder,
-/// then rename).
-Error writeFileAtomically(const std::string &path, const std::string &contents);
 Expected<std::string> readFile(const std::string &path);
 
 } // namespace sieve::runtime

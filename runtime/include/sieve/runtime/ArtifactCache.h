@@ -41,6 +41,9 @@ struct ArtifactCacheOptions {
   /// Where damaged entries and an unusable folder are reported (each once);
   /// null prints on stderr.
   WarningHandler warn;
+  /// The disk tier's bound on its entries' total size (least recently used
+  /// go first).
+  uint64_t maxDiskBytes = DiskCache::kDefaultMaxBytes;
 };
 
 /// Where a request was answered from.
@@ -68,6 +71,8 @@ public:
   bool hasDisk() const { return disk_.has_value(); }
   /// The folder entries are in; empty when memory only.
   std::string directory() const { return disk_ ? disk_->directory() : std::string(); }
+  /// The folder's bound on its entries' total size; 0 when memory only.
+  uint64_t maxDiskBytes() const { return disk_ ? disk_->maxBytes() : 0; }
 
   struct Stats {
     size_t memoryHits = 0, diskHits = 0, produced = 0, corruptEntries = 0, evictions = 0;

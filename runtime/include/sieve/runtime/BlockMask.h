@@ -36,6 +36,21 @@ public:
   /// in the peers' benchmark masks.
   static BlockMask random(int64_t heads, int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ,
                           int64_t blockK, double density, uint64_t seed, bool keepDiagonal);
+  /// Exactly round(density x tiles of a head) tiles kept in every head,
+  /// drawn uniformly; with `keepDiagonal` the tiles crossing the diagonal
+  /// are among them (random() adds them on top, so its density is higher
+  /// than asked), and when the diagonal alone is more than that, a head
+  /// keeps the diagonal only. Fails on a density outside [0, 1] or a shape
+  /// create() refuses.
+  static Expected<BlockMask> randomExact(int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
+                                         int64_t blockQ, int64_t blockK, double density,
+                                         uint64_t seed, bool keepDiagonal);
+  /// Whether tile (qBlock, kBlock) crosses the diagonal: its key range
+  /// meets its query range.
+  bool crossesDiagonal(int64_t qBlock, int64_t kBlock) const {
+    return kBlock * blockK_ <= (qBlock + 1) * blockQ_ - 1 &&
+           qBlock * blockQ_ <= (kBlock + 1) * blockK_ - 1;
+  }
 
   int64_t heads() const { return heads_; }
   int64_t queryBlocks() const { return queryBlocks_; }

@@ -30,6 +30,12 @@ std::string encodeCacheEntry(const Artifact &artifact);
 /// metadata that does not parse, or an artifact for another key.
 Expected<Artifact> decodeCacheEntry(const std::string &bytes, const std::string &expectedKey);
 
+/// The metadata JSON of the entry file at `path`, read without its code
+/// and without checking the checksum (for listing a folder: a damaged entry
+/// is found when it is loaded). ErrorCode::CorruptArtifact when the header
+/// or the length is wrong, Io when the file cannot be read.
+Expected<std::string> readCacheEntryMetadata(const std::string &path);
+
 /// Keys name files, so only lowercase hex digests (16 to 128 digits) pass.
 bool isValidCacheKey(const std::string &key);
 

@@ -27,6 +27,9 @@ struct HarnessOptions {
   /// Threshold mode's per-head thresholds (Hq of them), for artifacts built
   /// with KernelSpec::thresholds; the reference applies them too.
   std::vector<float> thresholds;
+  /// The host memory q, k, v and out (and the float64 check's copies) may
+  /// take: a larger problem is refused before anything is allocated.
+  uint64_t maxHostBytes = uint64_t(8) << 30;
 };
 
 struct HarnessResult {
@@ -34,7 +37,14 @@ struct HarnessResult {
   int64_t poisonedLeft = 0; // output elements still holding the poison
   double medianMs = 0, minMs = 0;
   bool checked = false;
+  /// When checked: the (batch, head, query, key) scores that entered a
+  /// softmax (what threshold mode keeps depends on the data).
+  int64_t scoresKept = -1;
 };
+
+/// Refuses (naming the bytes and the limit) a problem whose host tensors
+/// would take more than options.maxHostBytes; runAndCheck checks it too.
+Error checkHostBytes(const runtime::ProblemShape &shape, const HarnessOptions &options);
 
 Expected<HarnessResult> runAndCheck(compiler::Session &session, const runtime::Artifact &artifact,
                                     const compiler::KernelSpec &spec,

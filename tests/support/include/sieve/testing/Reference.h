@@ -17,11 +17,14 @@ namespace sieve::testing {
 
 /// q, k, v: contiguous BHSD host arrays; returns out as contiguous BHSD.
 /// With `thresholds` (f32 [Hq], threshold mode) a score scale * q . k under
-/// its head's threshold is dropped like a masked key.
+/// its head's threshold is dropped like a masked key. With `scoresKept`,
+/// the number of (batch, head, query, key) scores that entered a softmax
+/// (in a kept tile, not causally masked, not under a threshold) goes there.
 std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
                                        const runtime::BlockMask &mask, bool causal, double scale,
                                        const float *q, const float *k, const float *v,
-                                       const float *thresholds = nullptr);
+                                       const float *thresholds = nullptr,
+                                       int64_t *scoresKept = nullptr);
 
 /// The calibration kernels' reference: every query row's float64 softmax
 /// probabilities (over its kept keys, causal applied), summed per
