@@ -114,6 +114,39 @@ Expected<std::shared_ptr<const CpuLibrary>> jitLibrary(const std::string &code) 
   return std::shared_ptr<const CpuLibrary>(std::move(library));
 }
 
+/// The process's compiled kernel libraries by their code: kernels of one
+/// tile configuration share one, whatever their masks, sequence lengths or
+/// sessions. Never destroyed, on purpose: an ExecutionEngine's destructor
+/// runs the JIT's deinitializers, which compile a module of their own, and
+/// at process exit that runs after LLVM's own static state is gone (seen as
+/// LLVM errors printed at exit, and once as a process that spun for minutes
+/// in codegen after main returned). The libraries live as long as the
+/// process does, as a loaded shared object would.
+class LibraryCache {
+public:
+  static LibraryCache &get() {
+    static LibraryCache *cache = new LibraryCache(); // intentionally leaked, see above
+    return *cache;
+  }
+
+  /// The library compiled from `code`, JIT-compiled on first use.
+  Expected<std::shared_ptr<const CpuLibrary>> find(std::string code) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = libraries_.find(code);
+    if (found != libraries_.end())
+      return found->second;
+    auto library = jitLibrary(code);
+    if (!library)
+      return library.error();
+    libraries_.emplace(std::move(code), *library);
+    return *library;
+  }
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const CpuLibrary>> libraries_;
+};
+
 /// A contiguous f32 [B, Hq, Sq] buffer (the log-sum-exp) as a descriptor.
 StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float *lse) {
   StridedMemRefType<float, 3> d;
@@ -246,14 +279,10 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
     return Error(ErrorCode::CorruptArtifact, "CPU artifact code has no kernel library");
   std::string libraryCode(code.substr(0, marker));
   auto kernel = std::make_shared<CpuKernel>();
-  auto found = libraries_.find(libraryCode);
-  if (found == libraries_.end()) {
-    auto library = jitLibrary(libraryCode);
-    if (!library)
-      return library.error();
-    found = libraries_.emplace(std::move(libraryCode), std::move(*library)).first;
-  }
-  kernel->library = found->second;
+  auto library = LibraryCache::get().find(std::move(libraryCode));
+  if (!library)
+    return library.error();
+  kernel->library = *library;
   std::unique_ptr<mlir::MLIRContext> context;
   auto tables = parseCode(
       code.substr(marker + std::string_view(Artifact::kCpuLibraryMarker).size()), context);

@@ -65,9 +65,6 @@ private:
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<CpuKernel>> kernels_;
-  // Compiled kernel libraries by their code: kernels of one tile
-  // configuration share one, whatever their masks and sequence lengths.
-  std::unordered_map<std::string, std::shared_ptr<const CpuLibrary>> libraries_;
   // Its own pool, or null for the process's. A run that finds the pool
   // taken (by another run) runs on its caller's thread alone.
   mutable std::mutex poolMutex_;
