@@ -1,6 +1,7 @@
 //===- CpuThreadPool.cpp --------------------------------------------------===//
 #include "sieve/runtime/CpuThreadPool.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -60,10 +61,28 @@ void CpuThreadPool::drain(const std::function<void(int64_t)> &work, int64_t n,
     work(i);
 }
 
+void CpuThreadPool::waitBriefly(uint64_t seen) const {
+  // The phases of one run, and the runs of a model's layers, follow each
+  // other within microseconds, while waking a thread blocked on a futex
+  // takes tens of them: by then the caller has taken a short phase's units
+  // itself. So a worker first watches for the next job for a while.
+  constexpr auto kSpin = std::chrono::microseconds(200);
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 1;; ++i) {
+    if (generation_.load(std::memory_order_acquire) != seen ||
+        stop_.load(std::memory_order_relaxed))
+      return;
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until)
+      return;
+    std::this_thread::yield();
+  }
+}
+
 void CpuThreadPool::workerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    waitBriefly(seen);
+    std::unique_lock<std::mutex> lock(mutex_);
     wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
     if (stop_)
       return;

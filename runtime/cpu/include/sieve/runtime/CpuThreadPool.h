@@ -49,6 +49,9 @@ public:
 
 private:
   void workerLoop();
+  /// Returns once a job newer than `seen` is posted, the pool stops, or a
+  /// short while has passed.
+  void waitBriefly(uint64_t seen) const;
   static void drain(const std::function<void(int64_t)> &work, int64_t n,
                     std::atomic<int64_t> &next);
 
@@ -59,9 +62,10 @@ private:
   const std::function<void(int64_t)> *job_ = nullptr;
   int64_t jobSize_ = 0;
   std::atomic<int64_t> next_{0};
-  uint64_t generation_ = 0;
+  // Written under mutex_; read without it too while a worker spins.
+  std::atomic<uint64_t> generation_{0};
   int active_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
 };
 
 } // namespace sieve::runtime
