@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "sieve/passes/Passes.h"
 
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
@@ -21,10 +22,12 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Index/IR/IndexDialect.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -100,6 +103,11 @@ void buildGpuKernelsToPtxPipeline(OpPassManager &pm, const PtxPipelineOptions &o
 }
 
 void buildSieveToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  buildSieveToCpuPhasesPipeline(pm, options);
+  buildCpuPhasesToLlvmPipeline(pm);
+}
+
+void buildSieveToCpuPhasesPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
   pm.addPass(createSpecializeMask());
   // The GPU's schedule transforms run here too when asked, so the host
   // loops compute (and CI checks) what a GPU's kernels would.
@@ -108,10 +116,25 @@ void buildSieveToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &option
     split.sms = options.workers;
     pm.addPass(createSplitRows(split));
   }
-  pm.addPass(createLowerToCpu());
+  LowerToCpuOptions lowering;
+  lowering.vectorWidth = options.vectorWidth;
+  pm.addPass(createLowerToCpu(lowering));
+}
+
+void buildCpuPhasesToLlvmPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLoopInvariantCodeMotionPass());
+  pm.addPass(createCSEPass());
+  // The tiles' views (reinterpret_cast, extract_strided_metadata) become
+  // plain descriptor arithmetic.
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  // Horizontal sums as trees (a fixed order, so still deterministic)
+  // rather than one lane after the other.
+  ConvertVectorToLLVMPassOptions vector;
+  vector.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vector));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());

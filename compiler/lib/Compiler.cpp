@@ -1,5 +1,6 @@
 //===- Compiler.cpp - KernelSpec -> MLIR -> Artifact ----------------------===//
 #include "sieve/compiler/Compiler.h"
+#include "sieve/compiler/HostCpu.h"
 
 #include "sieve/dialect/SieveDialect.h"
 #include "sieve/dialect/SieveOps.h"
@@ -8,11 +9,13 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
@@ -20,6 +23,11 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <fmt/format.h>
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 namespace sieve::compiler {
 
@@ -185,6 +193,16 @@ void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) 
   options.features = "+ptx80";
 }
 
+/// The CPU pipeline's options for `spec`.
+void setCpuOptions(const KernelSpec &spec, passes::CpuPipelineOptions &options) {
+  // Rows stay whole unless a split schedule is asked for (a GPU's, to
+  // check it here: KernelOptions::splitWorkers).
+  options.splitKv = spec.options.splitKv == "auto" && spec.options.splitWorkers > 0;
+  options.workers = spec.options.splitWorkers;
+  // Vectors as wide as the host's (HostCpu.h).
+  options.vectorWidth = HostCpu::get().vectorWidth;
+}
+
 /// The whole pipeline of the spec's target (for a CUDA target, the kernels
 /// and then their PTX).
 void buildPipeline(PassManager &pm, const KernelSpec &spec) {
@@ -193,11 +211,8 @@ void buildPipeline(PassManager &pm, const KernelSpec &spec) {
     setPtxOptions(spec, options);
     passes::buildSieveToPtxPipeline(pm, options);
   } else {
-    // Rows stay whole unless a split schedule is asked for (a GPU's, to
-    // check it here: KernelOptions::splitWorkers).
     passes::CpuPipelineOptions options;
-    options.splitKv = spec.options.splitKv == "auto" && spec.options.splitWorkers > 0;
-    options.workers = spec.options.splitWorkers;
+    setCpuOptions(spec, options);
     passes::buildSieveToCpuPipeline(pm, options);
   }
 }
@@ -212,45 +227,51 @@ std::string sha256Hex(const std::string &text) {
   return hex;
 }
 
-/// The artifact's launches, from the contracts the GPU lowering declared on
-/// its kernels (#sieve.launch), in the order of their roles: the attention
-/// kernel and split-KV's combine, or the backward's rows, key-value and
-/// query kernels. What the artifact says of itself for people (variant,
-/// config) comes from the same kernels.
+/// The artifact's launches, from the contracts the lowering declared on its
+/// kernels (#sieve.launch). GPU kernels go in the order of their roles: the
+/// attention kernel and split-KV's combine, or the backward's rows,
+/// key-value and query kernels; the CPU's host phases in the order the
+/// lowering emitted them, which is the order they run. What the artifact
+/// says of itself for people (variant, config) comes from the same kernels.
 Error collectLaunches(ModuleOp module, Artifact &a) {
   MLIRContext *ctx = module.getContext();
   dialect::SieveDialect::LaunchAttrHelper launchOf(ctx);
   dialect::SieveDialect::VariantAttrHelper variantOf(ctx);
   dialect::SieveDialect::ConfigAttrHelper configOf(ctx);
-  SmallVector<gpu::GPUFuncOp> kernels;
-  module.walk([&](gpu::GPUFuncOp f) {
-    if (launchOf.isAttrPresent(f))
+  const bool gpu = a.backend == Backend::Cuda;
+  SmallVector<FunctionOpInterface> kernels;
+  module.walk([&](FunctionOpInterface f) {
+    if (launchOf.isAttrPresent(f) && isa<gpu::GPUFuncOp>(f) == gpu)
       kernels.push_back(f);
   });
-  llvm::stable_sort(kernels, [&](gpu::GPUFuncOp x, gpu::GPUFuncOp y) {
-    return launchOf.getAttr(x).getRole() < launchOf.getAttr(y).getRole();
-  });
+  if (gpu)
+    llvm::stable_sort(kernels, [&](FunctionOpInterface x, FunctionOpInterface y) {
+      return launchOf.getAttr(x).getRole() < launchOf.getAttr(y).getRole();
+    });
   if (kernels.empty())
-    return Error(ErrorCode::Internal, "the GPU lowering declared no kernel launch");
+    return Error(ErrorCode::Internal, "the lowering declared no kernel launch");
   a.launches.clear();
   a.workspaceBytes = 0;
   a.alignBytes = 0;
   std::vector<std::string> configs;
-  for (gpu::GPUFuncOp f : kernels) {
+  for (FunctionOpInterface f : kernels) {
     dialect::LaunchAttr launch = launchOf.getAttr(f);
     a.launches.push_back(launch.getLaunch(f.getName()));
     a.workspaceBytes = std::max<uint64_t>(a.workspaceBytes, launch.getWorkspaceBytes());
     a.alignBytes = std::max<uint32_t>(a.alignBytes, static_cast<uint32_t>(launch.getAlignBytes()));
     if (!variantOf.isAttrPresent(f) || !configOf.isAttrPresent(f))
       return Error(ErrorCode::Internal,
-                   "GPU kernel '" + f.getName().str() + "' does not say which body it runs");
-    if (launch.getRole() != static_cast<int32_t>(runtime::LaunchRole::Combine))
+                   "kernel '" + f.getName().str() + "' does not say which body it runs");
+    // A CPU kernel's phases share one configuration: say it once.
+    if (launch.getRole() != static_cast<int32_t>(runtime::LaunchRole::Combine) &&
+        (gpu || configs.empty()))
       configs.push_back(configOf.getAttr(f).str());
   }
   a.variant = variantOf.getAttr(kernels.front()).str();
   a.config = llvm::join(configs, "; ");
-  // Every GPU kernel loads rows of the head dimension as vectors.
-  a.unitInnerStride = true;
+  // Every GPU kernel loads rows of the head dimension as vectors; the CPU's
+  // take any strides.
+  a.unitInnerStride = gpu;
   return Error::success();
 }
 
@@ -266,6 +287,77 @@ Error extractPtx(ModuleOp module, Artifact &a) {
     return Error(ErrorCode::Internal, "GPU pipeline produced no single kernel binary");
   a.code = cast<gpu::ObjectAttr>(binary.getObjects()[0]).getObject().str();
   return Error::success();
+}
+
+/// CPU kernel libraries already lowered in this process, by their
+/// functions' names (names are hashes of the functions' code, so equal
+/// names are equal libraries): another kernel of the same tile
+/// configuration skips lowering its library again. A bounded map: past
+/// kMaxLibraries the oldest entries go.
+class LoweredLibraries {
+public:
+  static LoweredLibraries &get() {
+    static LoweredLibraries libraries;
+    return libraries;
+  }
+  std::optional<std::string> find(const std::string &key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = texts_.find(key);
+    if (it == texts_.end())
+      return std::nullopt;
+    return it->second;
+  }
+  void add(const std::string &key, std::string text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!texts_.emplace(key, std::move(text)).second)
+      return;
+    order_.push_back(key);
+    if (order_.size() > kMaxLibraries) {
+      texts_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+private:
+  static constexpr size_t kMaxLibraries = 64;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::string> texts_;
+  std::deque<std::string> order_;
+};
+
+/// The library functions of a module of host phases (before the LLVM
+/// pipeline), and their names joined: the library's key.
+std::pair<SmallVector<func::FuncOp>, std::string> libraryOf(ModuleOp module) {
+  SmallVector<func::FuncOp> functions;
+  std::string key;
+  for (func::FuncOp fn : module.getOps<func::FuncOp>())
+    if (fn->hasAttr(passes::kLibraryAttr)) {
+      functions.push_back(fn);
+      key += fn.getSymName().str() + ";";
+    }
+  return {functions, key};
+}
+
+/// A CPU module's code as the executor takes it: the library's functions
+/// (passes/conversions/CpuPhases.h) in a module of their own above
+/// Artifact::kCpuLibraryMarker, the tables below.
+/// `library` is the library's text when it was lowered before (the module
+/// has declarations only), else empty (the module has its definitions).
+std::string splitLibrary(ModuleOp module, std::string library) {
+  if (library.empty()) {
+    OpBuilder b(module.getContext());
+    OwningOpRef<ModuleOp> libraryModule = ModuleOp::create(module.getLoc());
+    b.setInsertionPointToEnd(libraryModule->getBody());
+    // Every function is the library's (its units' code, its phases' loops
+    // and their C-interface wrappers: the host functions are gone); what
+    // stays below is the tables.
+    for (auto fn : llvm::make_early_inc_range(module.getOps<LLVM::LLVMFuncOp>())) {
+      fn->removeAttr(passes::kLibraryAttr);
+      fn->moveBefore(libraryModule->getBody(), libraryModule->getBody()->end());
+    }
+    library = printOp(*libraryModule);
+  }
+  return library + runtime::Artifact::kCpuLibraryMarker + printOp(module);
 }
 
 struct Prepared {
@@ -327,8 +419,11 @@ std::string specIdentity(CheckedSpec checked) {
     target = spec.target.info()->str(); // validate() resolved it
     options = chooseOptions(spec).str();
   } else {
-    options = fmt::format("split-kv={} split-workers={}", spec.options.splitKv,
-                          spec.options.splitWorkers);
+    // The host's vectors and the CPU the engine compiles for (HostCpu.h).
+    const HostCpu &host = HostCpu::get();
+    options =
+        fmt::format("split-kv={} split-workers={} vector-width={} host {} {}", spec.options.splitKv,
+                    spec.options.splitWorkers, host.vectorWidth, host.name, host.features);
   }
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(
@@ -413,18 +508,54 @@ Expected<Artifact> compile(CheckedSpec checked) {
     if (Error e = extractPtx(*p->module, a))
       return e;
   } else {
-    PassManager pm(p->ctx.get());
-    buildPipeline(pm, spec);
-    if (failed(pm.run(*p->module)))
+    // Two halves as for the GPU: the host phases, whose launch contracts
+    // are read before they become the LLVM dialect, then the LLVM dialect.
+    passes::CpuPipelineOptions options;
+    setCpuOptions(spec, options);
+    PassManager phases(p->ctx.get());
+    passes::buildSieveToCpuPhasesPipeline(phases, options);
+    if (failed(phases.run(*p->module)))
       return failedPipeline();
-    // One host function, called with the memref descriptors of its tensors.
-    runtime::KernelLaunch host;
-    host.entry = kEntry;
-    host.params = runtime::memrefDescriptorParams();
-    a.launches = {host};
-    a.code = printOp(*p->module);
-    a.variant = "loops";
-    a.config = "host loops, online softmax per query row";
+    if (Error e = collectLaunches(*p->module, a))
+      return e;
+    // The executor calls each phase's library function itself, with the
+    // tables and values its host function passes (passes/conversions/
+    // CpuPhases.h): the host functions, and the op's serial run in the
+    // entry, are for sieve-opt and lit tests; the code keeps the library
+    // and the tables.
+    for (runtime::KernelLaunch &launch : a.launches) {
+      auto host = p->module->lookupSymbol<func::FuncOp>(launch.entry);
+      auto call = host ? host->getAttrOfType<DictionaryAttr>(passes::kHostCallAttr) : nullptr;
+      if (!call)
+        return Error(ErrorCode::Internal, "CPU phase '" + launch.entry +
+                                              "' does not say which library function it calls");
+      launch.entry = cast<FlatSymbolRefAttr>(call.get("callee")).getValue().str();
+      for (Attribute table : cast<ArrayAttr>(call.get("tables")))
+        launch.tables.push_back(cast<FlatSymbolRefAttr>(table).getValue().str());
+      ArrayRef<int64_t> scalars = cast<DenseI64ArrayAttr>(call.get("scalars")).asArrayRef();
+      launch.scalars.assign(scalars.begin(), scalars.end());
+      host.erase();
+    }
+    if (auto entry = p->module->lookupSymbol<func::FuncOp>(kEntry))
+      entry.erase();
+    // A library lowered before (another mask or length of the same tile
+    // configuration) is not lowered again: its text comes from the first
+    // time, and what is left to lower is the tables.
+    auto [functions, libraryKey] = libraryOf(*p->module);
+    std::optional<std::string> library = LoweredLibraries::get().find(libraryKey);
+    if (library)
+      for (func::FuncOp fn : functions)
+        fn.erase();
+    PassManager llvm(p->ctx.get());
+    passes::buildCpuPhasesToLlvmPipeline(llvm);
+    if (failed(llvm.run(*p->module)))
+      return failedPipeline();
+    a.code = splitLibrary(*p->module, library.value_or(""));
+    if (!library && !functions.empty())
+      LoweredLibraries::get().add(
+          libraryKey, a.code.substr(0, a.code.find(runtime::Artifact::kCpuLibraryMarker)));
+    a.config = fmt::format("{} lanes on {}: {}", options.vectorWidth.getValue(),
+                           HostCpu::get().name, a.config);
   }
   return a;
 }

@@ -91,10 +91,8 @@ Error KernelSpec::validate() const {
                  fmt::format("split workers must be 0 (the target's own) to {}, got {}",
                              kMaxSplitWorkers, options.splitWorkers));
   if (target.backend == runtime::Backend::Cpu) {
-    if (s.dtype != runtime::DType::F32)
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("the CPU backend computes in f32; got dtype {}",
-                               runtime::dtypeName(s.dtype)));
+    // f32, f16 and bf16 all run: the kernels widen to f32 on load, compute
+    // in f32 and narrow on store.
     // The CPU kernel is always specialized; a request for a GPU body must
     // not quietly become something else.
     if (options.variant != "auto")

@@ -1,6 +1,7 @@
 //===- LaunchContract.cpp -------------------------------------------------===//
 #include "conversions/LaunchContract.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
 using namespace mlir;
@@ -35,25 +36,20 @@ KernelArgument tensorMapArgument(int slot, int64_t boxRows, int64_t boxCols) {
   return {slot, /*tensorMap=*/true, boxRows, boxCols};
 }
 
-LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
-                            const LaunchGeometry &g, ArrayRef<KernelArgument> arguments,
-                            StringRef variant, StringRef config) {
-  MLIRContext *ctx = kernel.getContext();
-  if (arguments.size() != kernel.getNumArguments())
-    return kernel.emitOpError() << "takes " << kernel.getNumArguments()
-                                << " arguments but its launch describes " << arguments.size();
-  for (int d = 0; d < 3; ++d)
-    if (g.grid[d] > target.maxGrid[d] ||
-        g.block[0] * g.block[1] * g.block[2] > target.maxThreadsPerBlock)
-      return kernel.emitOpError() << "grid of " << g.grid[0] << " x " << g.grid[1] << " x "
-                                  << g.grid[2] << " blocks of " << g.block[0] << " threads "
-                                  << "exceeds " << target.chip << "'s limits";
+namespace {
+
+/// Attaches the launch of `fn` (a gpu.func kernel or a host func.func)
+/// whose leading arguments, of `types`, are `arguments`.
+LogicalResult attachLaunch(Operation *kernel, TypeRange types, const LaunchGeometry &g,
+                           ArrayRef<KernelArgument> arguments, StringRef variant,
+                           StringRef config) {
+  MLIRContext *ctx = kernel->getContext();
   SmallVector<dialect::ParamAttr> params;
-  for (auto [arg, type] : llvm::zip(arguments, kernel.getArgumentTypes())) {
+  for (auto [arg, type] : llvm::zip(arguments, types)) {
     const char *name = tensorSlotName(arg.slot);
     if (arg.tensorMap) {
       if (!isa<LLVM::LLVMPointerType>(type))
-        return kernel.emitOpError()
+        return kernel->emitOpError()
                << "takes " << type << " where the " << name << " tensor map's address goes";
       params.push_back(dialect::ParamAttr::get(
           ctx, ParamSlot{arg.slot, ParamField::TensorMap, 0, arg.boxRows, arg.boxCols}));
@@ -61,8 +57,8 @@ LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
     }
     auto memref = dyn_cast<MemRefType>(type);
     if (!memref || memref.getRank() != tensorSlotRank(arg.slot))
-      return kernel.emitOpError() << "takes " << type << " where the " << name << " buffer (rank "
-                                  << tensorSlotRank(arg.slot) << ") goes";
+      return kernel->emitOpError() << "takes " << type << " where the " << name << " buffer (rank "
+                                   << tensorSlotRank(arg.slot) << ") goes";
     // A memref descriptor expanded: pointers, offset, sizes, strides.
     for (ParamField f : {ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset})
       params.push_back(dialect::ParamAttr::get(ctx, ParamSlot{arg.slot, f, 0}));
@@ -76,7 +72,7 @@ LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
   };
   const SmallVector<int32_t> grid = dims(g.grid), block = dims(g.block);
   auto launch = dialect::LaunchAttr::getChecked(
-      [&] { return kernel.emitOpError(); }, ctx, static_cast<int32_t>(g.role),
+      [&] { return kernel->emitOpError(); }, ctx, static_cast<int32_t>(g.role),
       ArrayRef<int32_t>(grid), ArrayRef<int32_t>(block), g.sharedBytes, g.workspaceBytes,
       g.alignBytes, ArrayRef<dialect::ParamAttr>(params));
   if (!launch)
@@ -87,6 +83,32 @@ LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
   dialect::SieveDialect::VariantAttrHelper(ctx).setAttr(kernel, b.getStringAttr(variant));
   dialect::SieveDialect::ConfigAttrHelper(ctx).setAttr(kernel, b.getStringAttr(config));
   return success();
+}
+
+} // namespace
+
+LogicalResult declareLaunch(gpu::GPUFuncOp kernel, const TargetInfo &target,
+                            const LaunchGeometry &g, ArrayRef<KernelArgument> arguments,
+                            StringRef variant, StringRef config) {
+  if (arguments.size() != kernel.getNumArguments())
+    return kernel.emitOpError() << "takes " << kernel.getNumArguments()
+                                << " arguments but its launch describes " << arguments.size();
+  for (int d = 0; d < 3; ++d)
+    if (g.grid[d] > target.maxGrid[d] ||
+        g.block[0] * g.block[1] * g.block[2] > target.maxThreadsPerBlock)
+      return kernel.emitOpError() << "grid of " << g.grid[0] << " x " << g.grid[1] << " x "
+                                  << g.grid[2] << " blocks of " << g.block[0] << " threads "
+                                  << "exceeds " << target.chip << "'s limits";
+  return attachLaunch(kernel, kernel.getArgumentTypes(), g, arguments, variant, config);
+}
+
+LogicalResult declareHostLaunch(func::FuncOp fn, const LaunchGeometry &g,
+                                ArrayRef<KernelArgument> buffers, StringRef variant,
+                                StringRef config) {
+  if (buffers.size() + 2 != fn.getNumArguments())
+    return fn.emitOpError() << "takes " << fn.getNumArguments() << " arguments but its launch "
+                            << "describes " << buffers.size() << " buffers and a unit range";
+  return attachLaunch(fn, fn.getArgumentTypes(), g, buffers, variant, config);
 }
 
 } // namespace sieve::passes

@@ -16,6 +16,7 @@
 #include "sieve/runtime/LaunchContract.h"
 #include "sieve/runtime/TargetInfo.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 #include <array>
@@ -60,6 +61,15 @@ mlir::LogicalResult declareLaunch(mlir::gpu::GPUFuncOp kernel, const runtime::Ta
                                   const LaunchGeometry &geometry,
                                   llvm::ArrayRef<KernelArgument> arguments, llvm::StringRef variant,
                                   llvm::StringRef config);
+
+/// The same for a host function of the CPU backend (one phase of its
+/// kernel): `buffers` describe its leading arguments, after which it takes
+/// the [begin, end) of the work units to run (two index arguments). The
+/// grid's x is the phase's unit count; block, shared bytes and alignment
+/// are 1, 0 and 0.
+mlir::LogicalResult declareHostLaunch(mlir::func::FuncOp fn, const LaunchGeometry &geometry,
+                                      llvm::ArrayRef<KernelArgument> buffers,
+                                      llvm::StringRef variant, llvm::StringRef config);
 
 } // namespace sieve::passes
 

@@ -1,20 +1,42 @@
-//===- LowerToCpu.cpp - block-sparse attention as host loops ---------------===//
+//===- LowerToCpu.cpp - block-sparse attention as vectorized host phases --===//
 //
-// The CPU backend is the reference-grade path: it runs in CI and on machines
-// without a GPU. One streaming-softmax pass per query row, in f32, visiting
-// only the key blocks of the row's table; a row's keys are clipped to the
-// causal limit instead of being masked. With a `stats` operand (calibration)
-// a second pass over each row's key blocks adds the row's final probability
-// mass per key block into stats[head, query block, key block].
+// The CPU backend runs in CI, on machines without a GPU, and in the README's
+// demo, so it is built to be fast on the host: vector FMAs in register
+// blocks, work units that threads share (CpuPhases.h). Per op:
 //
-// Split-KV rows (sieve-split-rows) run as the GPU runs them: each part
-// leaves its normalized output and log2-sum-exp in a heap workspace laid
-// out as the GPU's (SplitKv.h), and a combine loop merges each group with
-// the GPU combine's arithmetic (mergeParts). So the schedule the GPU
-// kernels use is checked against float64 in CI, where there is no GPU.
+//   pack       per (batch, key head, key block) some row reads: K^T and V as f32 tiles in
+//              the workspace ([D x Kp] and [Kp x Dp], Kp and Dp rounded up
+//              to the vectors), so every micro-kernel reads f32 at constant
+//              strides whatever the tensors' strides and element type, and
+//              each key block is converted once, not once per query block;
+//   attention  per (batch, work row), longest rows first: the row's queries
+//              in tiles of up to 32 rows; per key block S = Q K^T (a score
+//              tile, lanes along the keys), the online softmax per query
+//              row along its key vectors, O = corr * O + P V (an accumulate
+//              tile, lanes along the head dimension); out = O / sum;
+//   combine    split rows only: each split group's parts merged.
+//
+// Scores are kept in log2 units (q pre-scaled by scale * log2 e) so exp2,
+// a polynomial on vectors, serves. Causal and ragged edges are masked per
+// lane to -inf (a select, so a NaN masked away is gone); keys past the
+// last one a tile's queries may see are never visited. A row with no kept
+// key writes exact zeros, NaN and Inf inputs reach exactly the rows dense
+// attention gives them.
+//
+// Calibration (a stats operand) keeps whole rows per unit with every batch
+// entry inside, so one unit owns its stats entries, and adds a second pass
+// over the row's key blocks. Threshold mode masks scores under the head's
+// threshold like causal ones. Split-KV rows (sieve-split-rows) run as the
+// GPU runs them: each part leaves its normalized output and log2-sum-exp
+// in the workspace laid out as the GPU's (SplitKv.h), and the combine
+// phase merges each group with the GPU combine's arithmetic (mergeParts),
+// so the GPU's schedule is checked against float64 in CI.
 //
 //===----------------------------------------------------------------------===//
-#include "conversions/CpuBackwardLoops.h"
+#include "conversions/CpuBackward.h"
+#include "conversions/CpuMicroKernel.h"
+#include "conversions/CpuPhases.h"
+#include "conversions/CpuTiles.h"
 #include "conversions/LoweringUtils.h"
 #include "conversions/SplitKvWorkspace.h"
 #include "sieve/dialect/SieveOps.h"
@@ -25,9 +47,11 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/SymbolTable.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/DenseSet.h"
 
-#include <cmath>
+#include <fmt/format.h>
+
 #include <limits>
 
 namespace sieve::passes {
@@ -41,260 +65,619 @@ using sieve::dialect::BlockSparseAttentionOp;
 
 namespace {
 
-/// The combine step of split rows on the host: for every split group, batch
-/// entry and query row of its block, each output element is the merge of
-/// the group's parts (SplitKv.h's mergeParts, one part a step).
-void emitHostCombine(ImplicitLocOpBuilder &b, BlockSparseAttentionOp op,
-                     const RowTableGlobals &tables, const WorkspaceLayout &layout,
-                     Value workspace) {
-  auto qType = op.getQuery().getType();
-  const int64_t batch = qType.getDimSize(0), seqQ = qType.getDimSize(2),
-                headDim = qType.getDimSize(3), blockQ = op.getBlockQ();
-  const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
-  Type elt = op.getOut().getType().getElementType();
-  memref::GlobalOp groupTable = tables.splitGroups;
-  Value table = memref::GetGlobalOp::create(b, groupTable.getType(), groupTable.getSymName());
-  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
-  buildFor(b, c0, indexConst(b, groups), c1, {}, [&](ImplicitLocOpBuilder &b, Value g, ValueRange) {
-    auto field = [&](int64_t f) {
-      return loadIndexEntry(b, table,
-                            arith::AddIOp::create(b, arith::MulIOp::create(b, g, indexConst(b, 4)),
-                                                  indexConst(b, f)));
-    };
-    Value head = field(0), qBlock = field(1), first = field(2), count = field(3);
-    Value qStart = arith::MulIOp::create(b, qBlock, indexConst(b, blockQ));
-    Value rows = arith::MinUIOp::create(b, indexConst(b, blockQ),
-                                        arith::SubIOp::create(b, indexConst(b, seqQ), qStart));
-    Value last = arith::AddIOp::create(b, first, count);
-    buildFor(b, c0, indexConst(b, batch), c1, {},
-             [&](ImplicitLocOpBuilder &b, Value bi, ValueRange) {
-               buildFor(b, c0, rows, c1, {}, [&](ImplicitLocOpBuilder &b, Value row, ValueRange) {
-                 Value query = arith::AddIOp::create(b, qStart, row);
-                 buildFor(b, c0, indexConst(b, headDim), c1, {},
-                          [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
-                            Value zero = f32Const(b, 0.0);
-                            auto merged = buildFor(
-                                b, first, last, c1,
-                                {zero, zero, f32Const(b, -std::numeric_limits<double>::infinity())},
-                                [&](ImplicitLocOpBuilder &b, Value slot, ValueRange state) {
-                                  Value lse = memref::LoadOp::create(
-                                      b, workspace, ValueRange{layout.lseIndex(b, slot, bi, row)});
-                                  Value part = memref::LoadOp::create(
-                                      b, workspace,
-                                      ValueRange{layout.partialIndex(b, slot, bi, row, d)});
-                                  PartsMerge next = mergeParts(b, {state[0], state[1], state[2]},
-                                                               {lse}, {part}, emitHostExp2);
-                                  return SmallVector<Value>{next.acc, next.den, next.max};
-                                });
-                            Value value = arith::MulFOp::create(
-                                b, merged.getResult(0), mergedScale(b, merged.getResult(1)));
-                            memref::StoreOp::create(b, fromF32(b, value, elt), op.getOut(),
-                                                    ValueRange{bi, head, query, d});
-                            return SmallVector<Value>{};
-                          });
-                 return SmallVector<Value>{};
-               });
-               return SmallVector<Value>{};
-             });
-    return SmallVector<Value>{};
-  });
-}
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-void lowerOne(BlockSparseAttentionOp op, ModuleOp module, int index) {
-  OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());
-  RowTableGlobals tables =
-      createRowTableGlobals(moduleBuilder, op.getLoc(), op, "__sieve_cpu" + std::to_string(index));
+/// How one op is tiled on a host of `hostLanes` f32 lanes.
+struct ForwardPlan {
+  ProblemGeometry g;
+  int64_t keyLanes = 0, keyPad = 0; // score vectors along the keys; blockK rounded up
+  int64_t dimLanes = 0, dimPad = 0; // output vectors along D; D rounded up
+  int64_t rowTile = 0;              // query rows per tile
+  RegisterBlock scores, values;
+  int64_t keyBlocks = 0; // ceil(Sk / blockK)
 
-  ImplicitLocOpBuilder b(op.getLoc(), op);
-  auto qType = op.getQuery().getType();
-  auto kType = op.getKey().getType();
-  Type elt = qType.getElementType();
-  const int64_t batch = qType.getDimSize(0), headsQ = qType.getDimSize(1),
-                seqQ = qType.getDimSize(2), headDim = qType.getDimSize(3);
-  const int64_t headsKv = kType.getDimSize(1), seqK = kType.getDimSize(2);
-  const int64_t group = headsQ / headsKv;
-  const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
-  const bool causal = op.getCausal();
-  const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
+  static ForwardPlan of(BlockSparseAttentionOp op, int64_t hostLanes) {
+    ForwardPlan p;
+    p.g = problemGeometryOf(op);
+    p.keyLanes = std::min(hostLanes, powerOfTwoCeil(p.g.blockK));
+    p.keyPad = roundUp(p.g.blockK, p.keyLanes);
+    p.dimLanes = std::min(hostLanes, powerOfTwoCeil(p.g.headDim));
+    p.dimPad = roundUp(p.g.headDim, p.dimLanes);
+    p.scores = registerBlockFor(p.keyLanes, hostLanes);
+    p.values = registerBlockFor(p.dimLanes, hostLanes);
+    // 32 rows: the score, query and output tiles of a 128-key, D=64 step
+    // fit L1 beside the key tile's slice the micro-kernel is on.
+    p.rowTile = std::min<int64_t>(32, roundUp(p.g.blockQ, p.scores.rows));
+    p.keyBlocks = (p.g.seqK + p.g.blockK - 1) / p.g.blockK;
+    return p;
+  }
+  // The workspace: K^T tiles, then V tiles, then split-KV's parts.
+  int64_t ktFloats() const { return g.headDim * keyPad; }
+  int64_t vFloats() const { return keyPad * dimPad; }
+  int64_t tiles() const { return g.batch * g.headsKv * keyBlocks; }
+  int64_t packFloats() const { return tiles() * (ktFloats() + vFloats()); }
+  /// Split-KV's parts of `slots` slots: partial[slot][batch][row][d], then
+  /// lse[slot][batch][row] (SplitKvWorkspace.h's layout).
+  int64_t partFloats(int64_t slots) const { return slots * g.batch * g.blockQ * (g.headDim + 1); }
+  std::string describe() const {
+    return fmt::format("{}x{} score tiles ({}x{} registers of {} lanes), {}x{} output tiles ({} "
+                       "lanes), k and v packed to f32",
+                       rowTile, keyPad, scores.rows, scores.vectors, keyLanes, rowTile, dimPad,
+                       dimLanes);
+  }
+};
 
-  auto getGlobal = [&](memref::GlobalOp g) -> Value {
-    return memref::GetGlobalOp::create(b, g.getType(), g.getSymName());
-  };
-  Value heads = getGlobal(tables.heads), qBlocks = getGlobal(tables.queryBlocks),
-        spans = getGlobal(tables.spans), keyBlocks = getGlobal(tables.keyBlocks);
+/// The sequence lengths a library function takes as arguments, and the
+/// key block count that follows from seqK.
+struct Lengths {
+  Value seqQ, seqK, keyBlocks;
+  static Lengths of(HostEmitter &e, const ForwardPlan &p, Value seqQ, Value seqK) {
+    return {seqQ, seqK, e.ceilDiv(seqK, p.g.blockK)};
+  }
+};
 
-  // Per-query scratch, allocated once for the whole op.
-  auto f32 = b.getF32Type();
-  Value qRow = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
-  Value acc = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
-  Value scores = memref::AllocaOp::create(b, MemRefType::get({blockK}, f32));
-  // Split-KV parts leave their results here for the combine (SplitKv.h).
-  WorkspaceLayout layout;
+/// The key tiles of (batch, key head, key block) in the workspace.
+struct PackedKeys {
+  const ForwardPlan &p;
   Value workspace;
-  if (op.hasSplitRows()) {
-    layout = WorkspaceLayout::of(op);
-    workspace = memref::AllocOp::create(b, MemRefType::get({layout.floats()}, f32));
+  Lengths n;
+  Value tiles(HostEmitter &e) { return e.mul(n.keyBlocks, p.g.batch * p.g.headsKv); }
+  Value tile(HostEmitter &e, Value bi, Value kvh, Value kb) {
+    Value head = e.add(e.mul(bi, p.g.headsKv), kvh);
+    return e.add(arith::MulIOp::create(e.b, head, n.keyBlocks), kb);
   }
-
-  Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
-  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
-  Value zero = f32Const(b, 0.0);
-  Value numRows = indexConst(b, op.getNumRows());
-
-  buildFor(b, c0, indexConst(b, batch), c1, {}, [&](ImplicitLocOpBuilder &b, Value bi, ValueRange) {
-    buildFor(b, c0, numRows, c1, {}, [&](ImplicitLocOpBuilder &b, Value r, ValueRange) {
-      Value h = loadIndexEntry(b, heads, r);
-      Value qb = loadIndexEntry(b, qBlocks, r);
-      Value kvh = arith::DivUIOp::create(b, h, indexConst(b, group));
-      auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
-      Value qStart = arith::MulIOp::create(b, qb, indexConst(b, blockQ));
-      Value qEnd = arith::MinUIOp::create(
-          b, arith::AddIOp::create(b, qStart, indexConst(b, blockQ)), indexConst(b, seqQ));
-      // Threshold mode: the head's threshold in the scores' log2 units.
-      Value threshold;
-      if (Value thresholds = op.getThresholds())
-        threshold = arith::MulFOp::create(b, memref::LoadOp::create(b, thresholds, ValueRange{h}),
-                                          f32Const(b, kLog2e));
-      buildFor(b, qStart, qEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value i, ValueRange) {
-        buildFor(
-            b, c0, indexConst(b, headDim), c1, {},
-            [&](ImplicitLocOpBuilder &b, Value d, ValueRange) {
-              Value q = toF32(b, memref::LoadOp::create(b, op.getQuery(), ValueRange{bi, h, i, d}));
-              memref::StoreOp::create(b, arith::MulFOp::create(b, q, f32Const(b, scaleLog2)), qRow,
-                                      ValueRange{d});
-              memref::StoreOp::create(b, zero, acc, ValueRange{d});
-              return SmallVector<Value>{};
-            });
-        // Key block `e` of the row: its first key and how many keys it has.
-        auto keySpan = [&](ImplicitLocOpBuilder &b, Value e) -> std::pair<Value, Value> {
-          Value kb = loadIndexEntry(b, keyBlocks, e);
-          Value jStart = arith::MulIOp::create(b, kb, indexConst(b, blockK));
-          Value jEnd = arith::MinUIOp::create(
-              b, arith::AddIOp::create(b, jStart, indexConst(b, blockK)), indexConst(b, seqK));
-          if (causal)
-            jEnd = arith::MinUIOp::create(b, jEnd, arith::AddIOp::create(b, i, c1));
-          // jEnd may fall below jStart on the diagonal: clamp the count.
-          Value count = arith::SubIOp::create(b, arith::MaxUIOp::create(b, jEnd, jStart), jStart);
-          return {jStart, count};
-        };
-        // The scaled score (log2 units) of key j: q_row . k_j.
-        auto score = [&](ImplicitLocOpBuilder &b, Value j) -> Value {
-          auto dot = buildFor(b, c0, indexConst(b, headDim), c1, {zero},
-                              [&](ImplicitLocOpBuilder &b, Value d, ValueRange s) {
-                                Value q = memref::LoadOp::create(b, qRow, ValueRange{d});
-                                Value k = toF32(b, memref::LoadOp::create(
-                                                       b, op.getKey(), ValueRange{bi, kvh, j, d}));
-                                return SmallVector<Value>{math::FmaOp::create(b, q, k, s[0])};
-                              });
-          return dot.getResult(0);
-        };
-        auto keyLoop = buildFor(
-            b, rowBegin, rowEnd, c1, {negInf, zero},
-            [&](ImplicitLocOpBuilder &b, Value e, ValueRange state) {
-              auto [jStartV, countV] = keySpan(b, e);
-              Value jStart = jStartV, count = countV;
-              auto scoreLoop = buildFor(
-                  b, c0, count, c1, {negInf},
-                  [&](ImplicitLocOpBuilder &b, Value jj, ValueRange mx) {
-                    Value j = arith::AddIOp::create(b, jStart, jj);
-                    Value s = score(b, j);
-                    if (threshold) // a score under it is dropped like a masked key
-                      s = arith::SelectOp::create(
-                          b, arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, s, threshold),
-                          negInf, s);
-                    memref::StoreOp::create(b, s, scores, ValueRange{jj});
-                    return SmallVector<Value>{arith::MaximumFOp::create(b, mx[0], s)};
-                  });
-              SoftmaxState next = buildSoftmaxUpdate(
-                  b, {state[0], state[1]}, scoreLoop.getResult(0), scores, count, acc, headDim,
-                  [](ImplicitLocOpBuilder &b, Value x) -> Value {
-                    return math::Exp2Op::create(b, x);
-                  },
-                  [&](ImplicitLocOpBuilder &b, Value jj, Value d) {
-                    Value j = arith::AddIOp::create(b, jStart, jj);
-                    return toF32(
-                        b, memref::LoadOp::create(b, op.getValue(), ValueRange{bi, kvh, j, d}));
-                  });
-              return SmallVector<Value>{next.max, next.sum};
-            });
-        if (Value stats = op.getStats()) {
-          // Calibration: a second pass over the row's key blocks with the
-          // final max and sum adds each block's probability mass,
-          // sum_j exp2(s_j - max) / sum, to stats[h, qb, kb]. A row with no
-          // key (sum 0) adds nothing.
-          Value rowMax = keyLoop.getResult(0), rowSum = keyLoop.getResult(1);
-          Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, rowSum, zero);
-          Value inverse = arith::SelectOp::create(
-              b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), rowSum), zero);
-          buildFor(b, rowBegin, rowEnd, c1, {}, [&](ImplicitLocOpBuilder &b, Value e, ValueRange) {
-            auto [jStartV, countV] = keySpan(b, e);
-            Value jStart = jStartV, count = countV;
-            auto massLoop = buildFor(
-                b, c0, count, c1, {zero}, [&](ImplicitLocOpBuilder &b, Value jj, ValueRange m) {
-                  Value s = score(b, arith::AddIOp::create(b, jStart, jj));
-                  Value p = math::Exp2Op::create(b, arith::SubFOp::create(b, s, rowMax));
-                  return SmallVector<Value>{arith::AddFOp::create(b, m[0], p)};
-                });
-            Value kb = loadIndexEntry(b, keyBlocks, e);
-            Value old = memref::LoadOp::create(b, stats, ValueRange{h, qb, kb});
-            Value mass = arith::MulFOp::create(b, massLoop.getResult(0), inverse);
-            memref::StoreOp::create(b, arith::AddFOp::create(b, old, mass), stats,
-                                    ValueRange{h, qb, kb});
-            return SmallVector<Value>{};
-          });
-        }
-        // A split-KV part leaves its piece (the max is in the log2 units
-        // a part stores: q was scaled by scale * log2 e); a whole row
-        // writes out (and its lse).
-        emitSlotBranch(
-            b, tables, r,
-            [&](Value slot) {
-              emitScalarPartialStore(b, layout, workspace, slot, bi,
-                                     arith::SubIOp::create(b, i, qStart), acc, keyLoop.getResult(0),
-                                     keyLoop.getResult(1), emitHostLog2);
-            },
-            [&] {
-              if (Value lse = op.getLse()) {
-                // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
-                // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
-                Value lse2 = arith::AddFOp::create(b, keyLoop.getResult(0),
-                                                   math::Log2Op::create(b, keyLoop.getResult(1)));
-                memref::StoreOp::create(b,
-                                        arith::MulFOp::create(b, lse2, f32Const(b, 1.0 / kLog2e)),
-                                        lse, ValueRange{bi, h, i});
-              }
-              buildNormalizeAndStore(b, acc, keyLoop.getResult(1), headDim,
-                                     [&](ImplicitLocOpBuilder &b, Value d, Value v) {
-                                       memref::StoreOp::create(b, fromF32(b, v, elt), op.getOut(),
-                                                               ValueRange{bi, h, i, d});
-                                     });
-            });
-        return SmallVector<Value>{};
-      });
-      return SmallVector<Value>{};
-    });
-    return SmallVector<Value>{};
-  });
-  if (workspace) {
-    emitHostCombine(b, op, tables, layout, workspace);
-    memref::DeallocOp::create(b, workspace);
+  Value keysT(HostEmitter &e, Value t) {
+    return workspaceTile(e.b, workspace, e.mul(t, p.ktFloats()), p.g.headDim, p.keyPad);
   }
-  op.erase();
+  Value values(HostEmitter &e, Value t) {
+    return workspaceTile(e.b, workspace,
+                         e.add(e.mul(tiles(e), p.ktFloats()), e.mul(t, p.vFloats())), p.keyPad,
+                         p.dimPad);
+  }
+  /// Where split-KV's parts begin: after the tiles.
+  Value partsBase(HostEmitter &e) { return e.mul(tiles(e), p.ktFloats() + p.vFloats()); }
+};
+
+/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`.
+void emitPackUnit(HostEmitter &e, const ForwardPlan &p, const TensorRows &k, const TensorRows &v,
+                  PackedKeys &packed, Value bi, Value kvh, Value kb) {
+  Value jStart = e.mul(kb, p.g.blockK);
+  Value count = e.minU(e.idx(p.g.blockK), e.sub(packed.n.seqK, jStart));
+  Value t = packed.tile(e, bi, kvh, kb);
+  emitLoadColumns(e.b, k, bi, kvh, jStart, count, packed.keysT(e, t), p.dimLanes);
+  emitLoadRows(e.b, v, bi, kvh, jStart, count, packed.values(e, t), 1.0, p.dimLanes);
 }
+
+/// The scratch tiles of one attention unit (stack, allocated once per call).
+struct RowTiles {
+  Value q, s, o;         // [R x D], [R x Kp], [R x Dp]
+  Value max, sum, scale; // [R]: running max and sum; the rescale, then 1 / sum
+};
+
+/// The combine step of split rows for one (group, batch entry): each output
+/// element is the merge of the group's parts (SplitKv.h's mergeParts).
+void emitCombineUnit(HostEmitter &e, const ProblemGeometry &g, Value out, Value table,
+                     const WorkspaceLayout &layout, Value parts, Value group, Value bi) {
+  ImplicitLocOpBuilder &b = e.b;
+  Type elt = g.elt;
+  auto field = [&](int64_t f) {
+    return loadIndexEntry(b, table, e.add(e.mul(group, 4), e.idx(f)));
+  };
+  Value head = field(0), qBlock = field(1), first = field(2), count = field(3);
+  Value qStart = e.mul(qBlock, g.blockQ);
+  Value rows = e.minU(e.idx(g.blockQ), e.sub(e.idx(g.seqQ), qStart));
+  Value last = e.add(first, count);
+  e.forEach(e.idx(0), rows, [&](Value row) {
+    Value query = e.add(qStart, row);
+    e.forEach(e.idx(0), e.idx(g.headDim), [&](Value d) {
+      Value zero = e.f32(0.0);
+      auto merged = buildFor(
+          b, first, last, e.idx(1), {zero, zero, e.f32(kNegInf)},
+          [&](ImplicitLocOpBuilder &b, Value slot, ValueRange state) {
+            Value lse = memref::LoadOp::create(b, parts, layout.lseIndex(b, slot, bi, row));
+            Value part = memref::LoadOp::create(b, parts, layout.partialIndex(b, slot, bi, row, d));
+            PartsMerge next =
+                mergeParts(b, {state[0], state[1], state[2]}, {lse}, {part}, emitHostExp2);
+            return SmallVector<Value>{next.acc, next.den, next.max};
+          });
+      Value value =
+          arith::MulFOp::create(b, merged.getResult(0), mergedScale(b, merged.getResult(1)));
+      e.store(fromF32(b, value, elt), out, {bi, head, query, d});
+    });
+  });
+}
+
+class ForwardLowering {
+public:
+  ForwardLowering(BlockSparseAttentionOp op, ModuleOp module, int index, int64_t hostLanes)
+      : op(op), module(module), index(index), p(ForwardPlan::of(op, hostLanes)) {}
+
+  LogicalResult run() {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    const std::string prefix = "__sieve_cpu" + std::to_string(index);
+    tables = createRowTableGlobals(mb, op.getLoc(), op, prefix);
+    const bool calibrate = static_cast<bool>(op.getStats());
+    const int64_t rows = op.getNumRows(), slots = op.getNumSlots();
+    func::FuncOp packUnit = emitPackLibrary(), attentionUnit = emitAttentionLibrary();
+    // Only the key blocks some row reads are packed: (key head, key block)
+    // pairs, from the row tables.
+    SmallVector<int32_t> readBlocks;
+    {
+      llvm::DenseSet<std::pair<int32_t, int32_t>> seen;
+      ArrayRef<int32_t> heads = op.getRowHeads(), spans = op.getRowSpans(),
+                        blocks = op.getKeyBlocks();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int32_t e = spans[2 * r]; e < spans[2 * r + 1]; ++e) {
+          std::pair<int32_t, int32_t> block{heads[r] / static_cast<int32_t>(p.g.group), blocks[e]};
+          if (seen.insert(block).second)
+            readBlocks.append({block.first, block.second});
+        }
+    }
+    memref::GlobalOp readTable =
+        createConstantTable(mb, op.getLoc(), prefix + "_packed_key_blocks", readBlocks);
+    const int64_t packUnits = static_cast<int64_t>(readBlocks.size() / 2) * p.g.batch;
+    std::vector<HostPhase> phases;
+    // Every phase takes the sequence lengths; the attention phase also the
+    // split parts' slot count.
+    HostPhase pack{sieve::runtime::LaunchRole::Pack,
+                   prefix + "_pack",
+                   "__sieve_cpu_pack",
+                   packUnits,
+                   {readTable},
+                   {p.g.seqQ, p.g.seqK}};
+    pack.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                    ValueRange scalars, Value begin, Value end) {
+      forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+        HostEmitter e{b};
+        Value pair = e.mul(e.div(u, p.g.batch), 2);
+        Value kvh = loadIndexEntry(b, tablesIn[0], pair);
+        Value kb = loadIndexEntry(b, tablesIn[0], e.add(pair, e.idx(1)));
+        callLibrary(b, packUnit, {args[1], args[2], ws, scalars[1], e.rem(u, p.g.batch), kvh, kb});
+      });
+    };
+    phases.push_back(pack);
+    HostPhase attention{sieve::runtime::LaunchRole::Attention,
+                        prefix + "_attention",
+                        "__sieve_cpu_attention",
+                        calibrate ? rows : rows * p.g.batch,
+                        {tables.heads, tables.queryBlocks, tables.spans, tables.keyBlocks},
+                        {p.g.seqQ, p.g.seqK}};
+    if (op.hasSplitRows()) {
+      attention.tables.push_back(tables.rowSlots);
+      attention.scalars.push_back(slots);
+    }
+    attention.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                         ValueRange scalars, Value begin, Value end) {
+      forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+        HostEmitter e{b};
+        auto call = [&](Value r, Value bi) {
+          SmallVector<Value> callArgs(args.begin(), args.end());
+          callArgs.push_back(ws);
+          callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
+          if (op.hasSplitRows())
+            callArgs.append({tablesIn[4], scalars[2]});
+          callArgs.append({scalars[0], scalars[1], r, bi});
+          callLibrary(b, attentionUnit, callArgs);
+        };
+        // A calibration unit is a row with every batch entry (it owns the
+        // row's stats); any other one (row, batch entry).
+        if (calibrate)
+          e.forEach(e.idx(0), e.idx(p.g.batch), [&](Value bi) { call(u, bi); });
+        else
+          call(e.div(u, p.g.batch), e.rem(u, p.g.batch));
+      });
+    };
+    phases.push_back(attention);
+    // What the phases' bodies capture must live until emitHostPhases.
+    WorkspaceLayout layout = op.hasSplitRows() ? WorkspaceLayout::of(op) : WorkspaceLayout();
+    if (op.hasSplitRows()) {
+      // The combine's code names its layout's sizes (this op's slots and
+      // lengths): its library function is this op's own.
+      const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
+      HostPhase combine{sieve::runtime::LaunchRole::Combine,
+                        prefix + "_combine",
+                        "__sieve_cpu_combine",
+                        groups * p.g.batch,
+                        {tables.splitGroups},
+                        {}};
+      combine.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
+                         ValueRange, Value begin, Value end) {
+        // The parts' region: after the packed tiles.
+        auto type = MemRefType::get({layout.floats()}, b.getF32Type(),
+                                    StridedLayoutAttr::get(b.getContext(), p.packFloats(), {1}));
+        Value parts =
+            memref::ReinterpretCastOp::create(b, type, ws, p.packFloats(), {layout.floats()}, {1});
+        forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
+          HostEmitter e{b};
+          emitCombineUnit(e, p.g, args[3], tablesIn[0], layout, parts, e.div(u, p.g.batch),
+                          e.rem(u, p.g.batch));
+        });
+      };
+      phases.push_back(combine);
+    }
+    std::string config = p.describe();
+    if (calibrate)
+      config += "; calibration: a second score pass per key block adds the mass";
+    if (op.getThresholds())
+      config += "; thresholds: scores under the head's masked";
+    config += describeSplit(op);
+    return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
+                          p.packFloats() + p.partFloats(slots), phases, "vector", config);
+  }
+
+private:
+  /// The op's operand types as the library takes them: sequence lengths
+  /// (and the stats' block counts) dynamic.
+  SmallVector<Type> libraryOperandTypes() {
+    SmallVector<Type> types;
+    for (Value operand : op->getOperands()) {
+      auto type = cast<MemRefType>(operand.getType());
+      if (operand == op.getStats())
+        types.push_back(withDynamicSizes(type, {1, 2}));
+      else if (operand == op.getThresholds())
+        types.push_back(type);
+      else
+        types.push_back(withDynamicSizes(type, {2})); // q, k, v, out: [B, H, S, D]; lse [B, H, S]
+    }
+    return types;
+  }
+
+  /// pack(k, v, workspace, seqK, batch entry, key head, key block).
+  func::FuncOp emitPackLibrary() {
+    SmallVector<Type> operands = libraryOperandTypes();
+    auto index = IndexType::get(op.getContext());
+    SmallVector<Type> types = {
+        operands[1], operands[2], workspaceType(op.getContext()), index, index, index, index};
+    return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_pack_unit", types,
+                               [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                                 HostEmitter e{b};
+                                 TensorRows k = TensorRows::of(b, args[0]),
+                                            v = TensorRows::of(b, args[1]);
+                                 PackedKeys packed{p, args[2], Lengths::of(e, p, {}, args[3])};
+                                 emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6]);
+                               });
+  }
+
+  /// attention(q, k, v, out, [stats | thresholds | lse], workspace, row
+  /// tables x 4, [row slots, slots], seqQ, seqK, row, batch entry).
+  func::FuncOp emitAttentionLibrary() {
+    MLIRContext *ctx = op.getContext();
+    SmallVector<Type> types = libraryOperandTypes();
+    const unsigned operands = types.size();
+    auto index = IndexType::get(ctx);
+    types.push_back(workspaceType(ctx));
+    auto table = MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
+    types.append(4, table);
+    if (op.hasSplitRows())
+      types.append({table, index});
+    types.append({index, index, index, index});
+    return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_attention_unit", types,
+                               [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                                 HostEmitter e{b};
+                                 unsigned at = operands;
+                                 Value ws = args[at++];
+                                 Value heads = args[at++], qBlocks = args[at++], spans = args[at++],
+                                       keyBlocks = args[at++];
+                                 Value rowSlots, slots;
+                                 if (op.hasSplitRows()) {
+                                   rowSlots = args[at++];
+                                   slots = args[at++];
+                                 }
+                                 Lengths n = Lengths::of(e, p, args[at], args[at + 1]);
+                                 Value r = args[at + 2], bi = args[at + 3];
+                                 emitAttentionUnit(e, args.take_front(operands), ws,
+                                                   {heads, qBlocks, spans, keyBlocks}, rowSlots,
+                                                   slots, n, r, bi);
+                               });
+  }
+
+  void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
+                         Value rowSlots, Value slots, Lengths n, Value r, Value bi) {
+    ImplicitLocOpBuilder &b = e.b;
+    auto [heads, qBlocks, spans, keyBlocks] = rowTables;
+    TensorRows q = TensorRows::of(b, args[0]), out = TensorRows::of(b, args[3]);
+    PackedKeys packed{p, ws, n};
+    RowTiles t;
+    const int64_t R = p.rowTile;
+    t.q = e.scratch({R, p.g.headDim});
+    t.s = e.scratch({R, p.keyPad});
+    t.o = e.scratch({R, p.dimPad});
+    t.max = e.scratch({R});
+    t.sum = e.scratch({R});
+    t.scale = e.scratch({R});
+    Value thresholds = op.getThresholds() ? args[4] : Value();
+    Value stats = op.getStats() ? args[4] : Value();
+    Value lse = op.getLse() ? args[4] : Value();
+    Value h = loadIndexEntry(b, heads, r);
+    Value qb = loadIndexEntry(b, qBlocks, r);
+    Value kvh = e.div(h, p.g.group);
+    auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+    Value qStart = e.mul(qb, p.g.blockQ);
+    Value rows = e.minU(e.idx(p.g.blockQ), e.sub(n.seqQ, qStart));
+    // Threshold mode: the head's threshold in the scores' log2 units.
+    Value threshold;
+    if (thresholds)
+      threshold = arith::MulFOp::create(b, e.load(thresholds, {h}), e.f32(kLog2e));
+    Split split;
+    if (rowSlots) {
+      split.slot = memref::LoadOp::create(b, rowSlots, ValueRange{r});
+      split.base = packed.partsBase(e);
+      split.lseBase = e.add(
+          split.base, arith::MulIOp::create(b, slots, e.idx(p.g.batch * p.g.blockQ * p.g.headDim)));
+    }
+    e.forEach(e.idx(0), e.ceilDiv(rows, R), [&](Value tileIndex) {
+      Value r0 = e.mul(tileIndex, R);
+      Value valid = e.minU(e.idx(R), e.sub(rows, r0));
+      UnitTile unit{bi,    h,  kvh,      r,      e.add(qStart, r0), r0,
+                    valid, qb, rowBegin, rowEnd, threshold,         n};
+      emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
+    });
+  }
+
+  /// A split-KV part's place in the workspace (SplitKvWorkspace.h's layout
+  /// after the packed tiles): its slot (i32, -1 for a whole row) and where
+  /// the partial outputs and the lse begin.
+  struct Split {
+    Value slot, base, lseBase;
+  };
+
+  /// One tile of a unit's query rows.
+  struct UnitTile {
+    Value bi, h, kvh, row;  // batch entry, query head, key head, work row
+    Value q0, r0, valid;    // first query, its row in the block, rows in the tile
+    Value qb;               // query block
+    Value rowBegin, rowEnd; // the row's key blocks
+    Value threshold;        // log2 units, or null
+    Lengths n;
+  };
+
+  /// Keys of key block `kb` the tile's queries may see: the block's (up to
+  /// seqK) and, with causal, none past the tile's last query.
+  std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
+    Value jStart = e.mul(kb, p.g.blockK);
+    Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
+    if (p.g.causal) {
+      Value lastQuery = e.add(u.q0, u.valid); // exclusive
+      count = e.maxS(e.idx(0), e.minS(count, e.sub(lastQuery, jStart)));
+    }
+    return {jStart, count};
+  }
+
+  /// S = Q K^T into t.s for the tile's row blocks, masked: keys at `count`
+  /// and past, keys after the row's query (causal), scores under the
+  /// threshold become -inf.
+  void emitScores(HostEmitter &e, const RowTiles &t, const UnitTile &u, Value keysT, Value jStart,
+                  Value count, Value rowBlocks) {
+    ImplicitLocOpBuilder &b = e.b;
+    const int64_t lanes = p.keyLanes;
+    auto vecType = VectorType::get({lanes}, b.getF32Type());
+    // Whether some key block may be short (a static property of the op:
+    // the library code differs with it, so kernels share it only when equal).
+    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0;
+    const bool masks = ragged || p.g.causal;
+    Value negInf = f32Splat(b, vecType, kNegInf);
+    ScoreTile tile{t.q, keysT, t.s, rowBlocks, p.g.headDim, p.keyPad / lanes};
+    emitScoreTile(
+        b, tile, p.scores, [&](ImplicitLocOpBuilder &b, Value row, Value vi, Value acc) -> Value {
+          HostEmitter e{b};
+          if (masks) {
+            // Lane l holds key jStart + vi * lanes + l: kept below `limit`.
+            Value limit = count;
+            if (p.g.causal) // keys up to the row's query
+              limit = e.minS(limit, e.sub(e.add(e.add(u.q0, row), e.idx(1)), jStart));
+            acc = arith::SelectOp::create(b, lanesInRange(b, lanes, vi, {}, limit), acc, negInf);
+          }
+          if (u.threshold) {
+            Value thr = vector::BroadcastOp::create(b, vecType, u.threshold);
+            Value under = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, acc, thr);
+            acc = arith::SelectOp::create(b, under, negInf, acc);
+          }
+          return acc;
+        });
+  }
+
+  /// The online softmax of rows [0, rowBlocks * block rows) of t.s over
+  /// their first `vectors` key vectors: t.s becomes P = exp2(S - max),
+  /// t.max and t.sum move on, t.scale gets each row's rescale of O.
+  void emitSoftmax(HostEmitter &e, const RowTiles &t, Value rowCount, Value vectors) {
+    ImplicitLocOpBuilder &b = e.b;
+    const int64_t lanes = p.keyLanes;
+    auto vecType = VectorType::get({lanes}, b.getF32Type());
+    e.forEach(e.idx(0), rowCount, [&](Value i) {
+      auto maxLoop = buildFor(
+          b, e.idx(0), vectors, e.idx(1), {f32Splat(b, vecType, kNegInf)},
+          [&](ImplicitLocOpBuilder &b, Value v, ValueRange m) {
+            HostEmitter e{b};
+            Value s = vector::LoadOp::create(b, vecType, t.s, ValueRange{i, e.mul(v, lanes)});
+            return SmallVector<Value>{runningMax(b, m[0], s)};
+          });
+      Value chunkMax =
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, maxLoop.getResult(0));
+      Value oldMax = e.load(t.max, {i});
+      Value newMax = runningMax(b, oldMax, chunkMax);
+      // While a row has seen no key (max -inf), weigh against 0: exp2 sees
+      // -inf (0), never -inf - -inf (NaN).
+      Value noKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, e.f32(kNegInf));
+      Value base = arith::SelectOp::create(b, noKeys, e.f32(0.0), newMax);
+      Value rescale = emitPolynomialExp2(b, arith::SubFOp::create(b, oldMax, base));
+      Value baseVec = vector::BroadcastOp::create(b, vecType, base);
+      auto sumLoop =
+          buildFor(b, e.idx(0), vectors, e.idx(1), {f32Splat(b, vecType, 0.0)},
+                   [&](ImplicitLocOpBuilder &b, Value v, ValueRange acc) {
+                     HostEmitter e{b};
+                     Value at = e.mul(v, lanes);
+                     Value s = vector::LoadOp::create(b, vecType, t.s, ValueRange{i, at});
+                     Value prob = emitPolynomialExp2(b, arith::SubFOp::create(b, s, baseVec));
+                     vector::StoreOp::create(b, prob, t.s, ValueRange{i, at});
+                     return SmallVector<Value>{arith::AddFOp::create(b, acc[0], prob)};
+                   });
+      Value chunkSum =
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, sumLoop.getResult(0));
+      Value sum = math::FmaOp::create(b, e.load(t.sum, {i}), rescale, chunkSum);
+      e.store(newMax, t.max, {i});
+      e.store(sum, t.sum, {i});
+      e.store(rescale, t.scale, {i});
+    });
+  }
+
+  /// Calibration: with the tile's final max and sum, each key block's
+  /// probability mass summed over the tile's rows is added to
+  /// stats[h, qb, kb].
+  void emitCalibration(HostEmitter &e, const RowTiles &t, const UnitTile &u, PackedKeys &packed,
+                       Value keyBlocks, Value rowBlocks, Value stats) {
+    ImplicitLocOpBuilder &b = e.b;
+    const int64_t lanes = p.keyLanes;
+    auto vecType = VectorType::get({lanes}, b.getF32Type());
+    e.forEach(u.rowBegin, u.rowEnd, [&](Value entry) {
+      Value kb = loadIndexEntry(b, keyBlocks, entry);
+      auto [jStart, count] = keySpan(e, u, kb);
+      e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
+        Value tileIndex = packed.tile(e, u.bi, u.kvh, kb);
+        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks);
+        Value vectors = e.ceilDiv(count, lanes);
+        auto rowsLoop = buildFor(
+            b, e.idx(0), u.valid, e.idx(1), {e.f32(0.0)},
+            [&](ImplicitLocOpBuilder &b, Value i, ValueRange mass) {
+              HostEmitter e{b};
+              Value max = e.load(t.max, {i}), sum = e.load(t.sum, {i});
+              Value noKeys =
+                  arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, max, e.f32(kNegInf));
+              Value base = vector::BroadcastOp::create(
+                  b, vecType, arith::SelectOp::create(b, noKeys, e.f32(0.0), max));
+              // A row with no key (sum 0) adds nothing.
+              Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, e.f32(0.0));
+              Value inverse = arith::SelectOp::create(
+                  b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), sum), e.f32(0.0));
+              auto probs =
+                  buildFor(b, e.idx(0), vectors, e.idx(1), {f32Splat(b, vecType, 0.0)},
+                           [&](ImplicitLocOpBuilder &b, Value v, ValueRange acc) {
+                             HostEmitter e{b};
+                             Value s = vector::LoadOp::create(b, vecType, t.s,
+                                                              ValueRange{i, e.mul(v, lanes)});
+                             Value prob = emitPolynomialExp2(b, arith::SubFOp::create(b, s, base));
+                             return SmallVector<Value>{arith::AddFOp::create(b, acc[0], prob)};
+                           });
+              Value rowMass =
+                  vector::ReductionOp::create(b, vector::CombiningKind::ADD, probs.getResult(0));
+              return SmallVector<Value>{
+                  math::FmaOp::create(b, rowMass, inverse, mass[0]).getResult()};
+            });
+        Value old = e.load(stats, {u.h, u.qb, kb});
+        e.store(arith::AddFOp::create(b, old, rowsLoop.getResult(0)), stats, {u.h, u.qb, kb});
+      });
+    });
+  }
+
+  void emitTile(HostEmitter &e, const RowTiles &t, const TensorRows &q, const TensorRows &out,
+                PackedKeys &packed, Value keyBlocks, const UnitTile &u, Value stats, Value lse,
+                const Split &split) {
+    ImplicitLocOpBuilder &b = e.b;
+    const int64_t R = p.rowTile;
+    Value rowBlocks = e.ceilDiv(u.valid, p.scores.rows);
+    Value rowCount = e.mul(rowBlocks, p.scores.rows);
+    emitLoadRows(b, q, u.bi, u.h, u.q0, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
+    // O = 0, max = -inf, sum = 0.
+    auto oVec = VectorType::get({p.dimLanes}, b.getF32Type());
+    Value zeros = f32Splat(b, oVec, 0.0);
+    e.forEach(e.idx(0), e.idx(R), [&](Value i) {
+      for (int64_t d = 0; d < p.dimPad; d += p.dimLanes)
+        vector::StoreOp::create(b, zeros, t.o, ValueRange{i, e.idx(d)});
+      e.store(e.f32(kNegInf), t.max, {i});
+      e.store(e.f32(0.0), t.sum, {i});
+    });
+    e.forEach(u.rowBegin, u.rowEnd, [&](Value entry) {
+      Value kb = loadIndexEntry(b, keyBlocks, entry);
+      auto [jStart, count] = keySpan(e, u, kb);
+      e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
+        Value tileIndex = packed.tile(e, u.bi, u.kvh, kb);
+        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks);
+        emitSoftmax(e, t, rowCount, e.ceilDiv(count, p.keyLanes));
+        AccumulateTile pv{t.s,   packed.values(e, tileIndex), t.o, t.scale, rowBlocks,
+                          count, p.dimPad / p.dimLanes};
+        emitAccumulateTile(b, pv, p.values);
+      });
+    });
+    if (stats)
+      emitCalibration(e, t, u, packed, keyBlocks, rowBlocks, stats);
+    // A split-KV part leaves its piece (the max is in the log2 units a part
+    // stores); a whole row writes out (and its lse).
+    auto part = [&](Value slot) {
+      e.forEach(e.idx(0), u.valid, [&](Value i) {
+        auto [inv, lse2] = partScales(b, e.load(t.sum, {i}), e.load(t.max, {i}), emitHostLog2);
+        // (slot, batch entry, row) flattened: the row's place among the parts' rows.
+        Value partRow =
+            e.add(e.mul(e.add(e.mul(slot, p.g.batch), u.bi), p.g.blockQ), e.add(u.r0, i));
+        Value rowBase = e.add(split.base, e.mul(partRow, p.g.headDim));
+        e.forEach(e.idx(0), e.idx(p.g.headDim), [&](Value d) {
+          Value a = e.load(t.o, {i, d});
+          e.store(arith::MulFOp::create(b, a, inv), packed.workspace, {e.add(rowBase, d)});
+        });
+        e.store(lse2, packed.workspace, {e.add(split.lseBase, partRow)});
+      });
+    };
+    auto whole = [&] {
+      e.forEach(e.idx(0), u.valid, [&](Value i) {
+        Value max = e.load(t.max, {i}), sum = e.load(t.sum, {i});
+        if (lse) {
+          // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
+          // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
+          Value lse2 = arith::AddFOp::create(b, max, math::Log2Op::create(b, sum));
+          e.store(arith::MulFOp::create(b, lse2, e.f32(1.0 / kLog2e)), lse,
+                  {u.bi, u.h, e.add(u.q0, i)});
+        }
+        // UNE, not OGT: a NaN sum (NaN in the inputs) must reach the
+        // output as it would in dense attention; only a row with no
+        // kept key writes zeros.
+        Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, e.f32(0.0));
+        e.store(arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), sum),
+                                        e.f32(0.0)),
+                t.scale, {i});
+      });
+      emitStoreRows(b, out, u.bi, u.h, u.q0, u.valid, t.o, t.scale, p.dimLanes);
+    };
+    if (!split.slot) {
+      whole();
+      return;
+    }
+    Value isPart = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, split.slot,
+                                         arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+    auto branch = scf::IfOp::create(b, TypeRange{}, isPart, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&branch.getThenRegion().front());
+    part(arith::IndexCastOp::create(b, b.getIndexType(), split.slot));
+    b.setInsertionPointToStart(&branch.getElseRegion().front());
+    whole();
+  }
+
+  BlockSparseAttentionOp op;
+  ModuleOp module;
+  int index;
+  ForwardPlan p;
+  RowTableGlobals tables;
+};
 
 struct LowerToCpuPass : public sieve::passes::impl::LowerToCpuBase<LowerToCpuPass> {
+  using LowerToCpuBase::LowerToCpuBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (vectorWidth < 1 || vectorWidth > 64 || (vectorWidth & (vectorWidth - 1)) != 0) {
+      module.emitError() << "sieve-lower-to-cpu: vector-width must be a power of two from 1 to "
+                            "64, got "
+                         << vectorWidth;
+      return signalPassFailure();
+    }
     SmallVector<BlockSparseAttentionOp> ops;
     module.walk([&](BlockSparseAttentionOp op) { ops.push_back(op); });
     int index = 0;
     for (BlockSparseAttentionOp op : ops)
-      lowerOne(op, module, index++);
+      if (failed(ForwardLowering(op, module, index++, vectorWidth).run()))
+        return signalPassFailure();
     SmallVector<sieve::dialect::BlockSparseAttentionBackwardOp> backward;
     module.walk([&](sieve::dialect::BlockSparseAttentionBackwardOp op) { backward.push_back(op); });
     index = 0;
     for (sieve::dialect::BlockSparseAttentionBackwardOp op : backward)
-      lowerBackwardToCpuLoops(op, module, index++);
+      if (failed(lowerBackwardToCpu(op, module, index++, vectorWidth)))
+        return signalPassFailure();
   }
 };
 

@@ -20,8 +20,9 @@ _DLPACK_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 def attention(q, k, v, mask, causal=False, scale=None, out=None):
     """out = softmax(q k^T * scale + mask) v, computed only on the mask's
     kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
-    Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU (float32) or a
-    CUDA GPU (float16/bfloat16). The kernel is compiled on first use and
+    Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU
+    (float32, float16, bfloat16: computed in float32) or a CUDA GPU
+    (float16/bfloat16). The kernel is compiled on first use and
     reused; GPU work goes on the current stream of q's framework."""
     return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
 
@@ -37,8 +38,7 @@ def kernel_for(q, k, mask, causal, scale, kind):
     dtype = _DLPACK_DTYPES.get(q_dtype)
     if dtype is None:
         raise _errors.DTypeMismatchError(
-            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16 (the CPU backend "
-            "float32 only)")
+            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
     if q_device in ("cpu", "cuda_host"):
         device = "cpu"
     elif q_device in ("cuda", "cuda_managed"):

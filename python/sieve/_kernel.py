@@ -41,8 +41,7 @@ def dtype_name(dtype):
     found = _DTYPES.get(name.removeprefix("torch."))
     if found is None:
         raise _errors.DTypeMismatchError(
-            f"dtype {dtype!r} is not one sieve runs: float32, float16 or bfloat16 (the CPU "
-            "backend float32 only)")
+            f"dtype {dtype!r} is not one sieve runs: float32, float16 or bfloat16")
     return found
 
 

@@ -75,9 +75,7 @@ runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdina
     view.dtype = runtime::DType::BF16;
   else
     raise(Error(ErrorCode::DTypeMismatch,
-                fmt::format("{} is {}; sieve takes float32, float16 or bfloat16 (the CPU "
-                            "backend float32 only)",
-                            name, dtype)));
+                fmt::format("{} is {}; sieve takes float32, float16 or bfloat16", name, dtype)));
   // Pinned host memory is host memory to the kernels; managed memory is
   // addressable from the GPU like device memory.
   if (a.deviceType == kDLCPU || a.deviceType == kDLCUDAHost) {

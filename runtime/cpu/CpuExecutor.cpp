@@ -1,5 +1,6 @@
 //===- CpuExecutor.cpp ----------------------------------------------------===//
 #include "sieve/runtime/CpuExecutor.h"
+#include "sieve/runtime/CpuThreadPool.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
@@ -12,18 +13,49 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <cstdlib>
+#include <map>
+
 namespace sieve::runtime {
+
+/// A compiled kernel library.
+struct CpuLibrary {
+  std::unique_ptr<mlir::MLIRContext> context; // outlives the engine
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+};
 
 class CpuKernel {
 public:
   Artifact artifact;
-  // Declared before the engine so it outlives it.
-  std::unique_ptr<mlir::MLIRContext> context;
-  std::unique_ptr<mlir::ExecutionEngine> engine;
+  /// The library its phases are (shared with other kernels), kept alive as
+  /// long as they are.
+  std::shared_ptr<const CpuLibrary> library;
+  /// The kernel's i32 tables by name (its row tables, ...).
+  std::map<std::string, std::vector<int32_t>> tables;
+  /// Each launch: the library function (packed arguments, looked up once)
+  /// and what it takes after the buffers: tables, then index values.
+  struct Phase {
+    void (*fn)(void **) = nullptr;
+    std::vector<StridedMemRefType<int32_t, 1>> tables;
+    std::vector<int64_t> scalars;
+  };
+  std::vector<Phase> phases;
 };
 
 CpuExecutor::CpuExecutor() = default;
 CpuExecutor::~CpuExecutor() = default;
+
+void CpuExecutor::setThreads(int threads) {
+  std::lock_guard<std::mutex> lock(poolMutex_);
+  pool_ = threads > 0 ? std::make_shared<CpuThreadPool>(threads) : nullptr;
+}
+
+std::shared_ptr<CpuThreadPool> CpuExecutor::pool() const {
+  std::lock_guard<std::mutex> lock(poolMutex_);
+  return pool_ ? pool_ : CpuThreadPool::shared();
+}
+
+int CpuExecutor::threads() const { return pool()->threads(); }
 
 namespace {
 
@@ -35,6 +67,85 @@ void initializeNativeTarget() {
   }();
   (void)done;
 }
+
+/// LLVM-dialect text as a module of its own context.
+Expected<mlir::OwningOpRef<mlir::ModuleOp>> parseCode(std::string_view code,
+                                                      std::unique_ptr<mlir::MLIRContext> &context) {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::LLVM::LLVMDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  context = std::make_unique<mlir::MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return mlir::success();
+  });
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(llvm::StringRef(code.data(), code.size()),
+                                                        context.get());
+  if (!module)
+    return Error(ErrorCode::CorruptArtifact, "CPU artifact code does not parse: " + diagnostics);
+  return module;
+}
+
+/// The execution engine of `module`, compiled for this machine's CPU and
+/// features (the engine's default target machine is the host's).
+Expected<std::unique_ptr<mlir::ExecutionEngine>> createEngine(mlir::ModuleOp module) {
+  mlir::ExecutionEngineOptions options;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = mlir::ExecutionEngine::create(module, options);
+  if (!engine)
+    return Error(ErrorCode::Compile,
+                 "JIT compilation failed: " + llvm::toString(engine.takeError()));
+  return std::move(*engine);
+}
+
+/// Compiles a kernel library.
+Expected<std::shared_ptr<const CpuLibrary>> jitLibrary(const std::string &code) {
+  auto library = std::make_shared<CpuLibrary>();
+  auto module = parseCode(code, library->context);
+  if (!module)
+    return module.error();
+  auto engine = createEngine(**module);
+  if (!engine)
+    return engine.error();
+  library->engine = std::move(*engine);
+  return std::shared_ptr<const CpuLibrary>(std::move(library));
+}
+
+/// The process's compiled kernel libraries by their code: kernels of one
+/// tile configuration share one, whatever their masks, sequence lengths or
+/// sessions. Never destroyed, on purpose: an ExecutionEngine's destructor
+/// runs the JIT's deinitializers, which compile a module of their own, and
+/// at process exit that runs after LLVM's own static state is gone (seen as
+/// LLVM errors printed at exit, and once as a process that spun for minutes
+/// in codegen after main returned). The libraries live as long as the
+/// process does, as a loaded shared object would.
+class LibraryCache {
+public:
+  static LibraryCache &get() {
+    static LibraryCache *cache = new LibraryCache(); // intentionally leaked, see above
+    return *cache;
+  }
+
+  /// The library compiled from `code`, JIT-compiled on first use.
+  Expected<std::shared_ptr<const CpuLibrary>> find(std::string code) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = libraries_.find(code);
+    if (found != libraries_.end())
+      return found->second;
+    auto library = jitLibrary(code);
+    if (!library)
+      return library.error();
+    libraries_.emplace(std::move(code), *library);
+    return *library;
+  }
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const CpuLibrary>> libraries_;
+};
 
 /// A contiguous f32 [B, Hq, Sq] buffer (the log-sum-exp) as a descriptor.
 StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float *lse) {
@@ -50,14 +161,93 @@ StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float
   return d;
 }
 
-Error invoke(const CpuKernel &kernel, llvm::MutableArrayRef<void *> packed) {
-  llvm::Error err =
-      kernel.engine->invokePacked("_mlir_ciface_" + kernel.artifact.mainLaunch().entry, packed);
-  if (err)
-    return Error(ErrorCode::Internal, "CPU kernel call failed: " + llvm::toString(std::move(err)));
+/// Below this many multiply-adds a call runs on the caller's thread alone:
+/// waking the pool costs more than the work (tens of microseconds).
+constexpr double kParallelFlops = 4e6;
+
+/// The two products' multiply-adds on the kept tiles (the backward's five
+/// counted as 2.5 forwards), to decide whether threads pay.
+double keptFlops(const Artifact &a) {
+  double forward = 4.0 * a.shape.batch * a.keptTiles * a.blockQ * a.blockK * a.shape.headDim;
+  return a.backward ? 2.5 * forward : forward;
+}
+
+/// The calling thread's f32 workspace, 64-byte aligned, kept from run to
+/// run (grown when a kernel needs more): a fresh allocation per run would
+/// be fresh pages, and faulting in tens of megabytes of them costs more
+/// than packing the tiles into them. Runs on other threads have their own.
+class Workspace {
+public:
+  /// A descriptor of at least `bytes` bytes, or null without the memory.
+  static StridedMemRefType<float, 1> *get(uint64_t bytes) {
+    thread_local Workspace mine;
+    const uint64_t floats = std::max<uint64_t>((bytes + sizeof(float) - 1) / sizeof(float), 1);
+    if (floats > mine.floats_) {
+      mine.data_.reset(
+          static_cast<float *>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
+      mine.floats_ = mine.data_ ? floats : 0;
+      if (!mine.data_)
+        return nullptr;
+    }
+    mine.descriptor_.basePtr = mine.descriptor_.data = mine.data_.get();
+    mine.descriptor_.offset = 0;
+    mine.descriptor_.sizes[0] = static_cast<int64_t>(floats);
+    mine.descriptor_.strides[0] = 1;
+    return &mine.descriptor_;
+  }
+
+private:
+  std::unique_ptr<float, void (*)(void *)> data_{nullptr, std::free};
+  uint64_t floats_ = 0;
+  StridedMemRefType<float, 1> descriptor_{};
+};
+
+} // namespace
+
+Error CpuExecutor::invoke(const CpuKernel &kernel, const std::vector<void *> &buffers) const {
+  // `buffers`: a pointer to each buffer's descriptor pointer (the C
+  // interface's memref arguments), then the workspace's and each phase's
+  // unit range are added per call.
+  StridedMemRefType<float, 1> *workspaceArg = Workspace::get(kernel.artifact.workspaceBytes);
+  if (!workspaceArg)
+    return Error(ErrorCode::Unsupported, "CPU kernel: no memory for its " +
+                                             std::to_string(kernel.artifact.workspaceBytes) +
+                                             "-byte workspace");
+  std::shared_ptr<CpuThreadPool> pool;
+  if (keptFlops(kernel.artifact) >= kParallelFlops)
+    pool = this->pool();
+  for (size_t l = 0; l < kernel.phases.size(); ++l) {
+    const CpuKernel::Phase &phase = kernel.phases[l];
+    // The library function's arguments after the buffers and workspace: a
+    // pointer to each table's descriptor, the index values.
+    std::vector<const StridedMemRefType<int32_t, 1> *> tables;
+    for (const auto &t : phase.tables)
+      tables.push_back(&t);
+    auto unit = [&](int64_t u) {
+      int64_t begin = u, end = u + 1;
+      llvm::SmallVector<void *, 24> args(buffers.begin(), buffers.end());
+      args.push_back(&workspaceArg);
+      for (const StridedMemRefType<int32_t, 1> *&t : tables)
+        args.push_back(static_cast<void *>(&t));
+      for (const int64_t &v : phase.scalars)
+        args.push_back(const_cast<int64_t *>(&v));
+      args.append({&begin, &end});
+      phase.fn(args.data());
+    };
+    const int64_t units = kernel.artifact.launches[l].grid[0];
+    if (pool)
+      pool->parallelFor(units, unit);
+    else
+      for (int64_t u = 0; u < units; ++u)
+        unit(u);
+  }
   return Error::success();
 }
 
+namespace {
+
+/// A rank-4 tensor as a memref descriptor: f16 and bf16 tensors too, whose
+/// descriptors differ from f32's only in the pointer's element type.
 StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
   StridedMemRefType<float, 4> d;
   d.basePtr = d.data = static_cast<float *>(t.data);
@@ -74,45 +264,63 @@ StridedMemRefType<float, 4> descriptorOf(const TensorView &t) {
 Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact) {
   if (artifact.backend != Backend::Cpu)
     return Error(ErrorCode::InvalidArgument, "artifact was compiled for the CUDA backend");
-  if (artifact.shape.dtype != DType::F32)
-    return Error(ErrorCode::Unsupported,
-                 std::string("the CPU backend runs f32 only, artifact is ") +
-                     dtypeName(artifact.shape.dtype));
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = kernels_.find(artifact.cacheKey);
   if (it != kernels_.end())
     return it->second;
 
   initializeNativeTarget();
-  // Each kernel owns its context: the engine keeps references into it.
+  // The code is the kernel's library (its phases' code, the same for every
+  // mask and sequence length of its tile configuration: JIT-compiled once
+  // per process) and this kernel's tables, which are only read.
+  std::string_view code = artifact.code;
+  const size_t marker = code.find(Artifact::kCpuLibraryMarker);
+  if (marker == std::string_view::npos)
+    return Error(ErrorCode::CorruptArtifact, "CPU artifact code has no kernel library");
+  std::string libraryCode(code.substr(0, marker));
   auto kernel = std::make_shared<CpuKernel>();
-  mlir::DialectRegistry registry;
-  registry.insert<mlir::LLVM::LLVMDialect>();
-  mlir::registerBuiltinDialectTranslation(registry);
-  mlir::registerLLVMDialectTranslation(registry);
-  auto context = std::make_unique<mlir::MLIRContext>(registry);
-  context->loadAllAvailableDialects();
-  std::string diagnostics;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    mlir::ScopedDiagnosticHandler handler(context.get(), [&](mlir::Diagnostic &d) {
-      diagnostics += d.str() + "\n";
-      return mlir::success();
-    });
-    module = mlir::parseSourceString<mlir::ModuleOp>(artifact.code, context.get());
+  auto library = LibraryCache::get().find(std::move(libraryCode));
+  if (!library)
+    return library.error();
+  kernel->library = *library;
+  std::unique_ptr<mlir::MLIRContext> context;
+  auto tables = parseCode(
+      code.substr(marker + std::string_view(Artifact::kCpuLibraryMarker).size()), context);
+  if (!tables)
+    return tables.error();
+  for (auto global : (*tables)->getOps<mlir::LLVM::GlobalOp>()) {
+    auto values = llvm::dyn_cast_or_null<mlir::DenseIntElementsAttr>(global.getValueOrNull());
+    if (!values || !values.getElementType().isInteger(32))
+      continue;
+    std::vector<int32_t> &data = kernel->tables[global.getSymName().str()];
+    for (const llvm::APInt &v : values.getValues<llvm::APInt>())
+      data.push_back(static_cast<int32_t>(v.getSExtValue()));
   }
-  if (!module)
-    return Error(ErrorCode::CorruptArtifact, "CPU artifact code does not parse: " + diagnostics);
-  mlir::ExecutionEngineOptions options;
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = mlir::ExecutionEngine::create(*module, options);
-  if (!engine)
-    return Error(ErrorCode::Compile,
-                 "JIT compilation failed: " + llvm::toString(engine.takeError()));
-  kernel->engine = std::move(*engine);
+  for (const KernelLaunch &launch : artifact.launches) {
+    CpuKernel::Phase phase;
+    auto fn = kernel->library->engine->lookupPacked("_mlir_ciface_" + launch.entry);
+    if (!fn)
+      return Error(ErrorCode::CorruptArtifact, "CPU artifact's library has no function '" +
+                                                   launch.entry +
+                                                   "': " + llvm::toString(fn.takeError()));
+    phase.fn = *fn;
+    for (const std::string &name : launch.tables) {
+      auto table = kernel->tables.find(name);
+      if (table == kernel->tables.end())
+        return Error(ErrorCode::CorruptArtifact,
+                     "CPU artifact has no table '" + name + "' for " + launch.entry);
+      StridedMemRefType<int32_t, 1> d;
+      d.basePtr = d.data = table->second.data();
+      d.offset = 0;
+      d.sizes[0] = static_cast<int64_t>(table->second.size());
+      d.strides[0] = 1;
+      phase.tables.push_back(d);
+    }
+    phase.scalars = launch.scalars;
+    kernel->phases.push_back(std::move(phase));
+  }
   kernel->artifact = artifact;
   kernel->artifact.code.clear();
-  kernel->context = std::move(context);
   kernels_.emplace(artifact.cacheKey, kernel);
   return kernel;
 }
@@ -166,10 +374,13 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
   // The fifth argument is the stats, the thresholds or the lse (one at most).
-  void *packed[] = {&args[0], &args[1], &args[2], &args[3],
-                    thresholds ? static_cast<void *>(&thresholdsArg)
-                    : lse      ? static_cast<void *>(&lseArg)
-                               : static_cast<void *>(&statsArg)};
+  std::vector<void *> packed = {&args[0], &args[1], &args[2], &args[3]};
+  if (thresholds)
+    packed.push_back(&thresholdsArg);
+  else if (lse)
+    packed.push_back(&lseArg);
+  else if (stats)
+    packed.push_back(&statsArg);
   return invoke(kernel, packed);
 }
 
@@ -189,8 +400,7 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, t.lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
   // The host function's order: q, k, v, out, dout, lse, dq, dk, dv.
-  void *packed[] = {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]};
-  return invoke(kernel, packed);
+  return invoke(kernel, {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]});
 }
 
 } // namespace sieve::runtime

@@ -177,13 +177,19 @@ bool usesTensor(const std::vector<KernelLaunch> &launches, int tensor) {
 
 json toJson(const Artifact &a, const std::string &codeFile) {
   json launches = json::array();
-  for (const KernelLaunch &l : a.launches)
-    launches.push_back(json{{"role", launchRoleName(l.role)},
-                            {"entry", l.entry},
-                            {"grid", l.grid},
-                            {"block", l.block},
-                            {"shared_bytes", l.sharedBytes},
-                            {"params", paramsJson(l.params)}});
+  for (const KernelLaunch &l : a.launches) {
+    json launch{{"role", launchRoleName(l.role)},
+                {"entry", l.entry},
+                {"grid", l.grid},
+                {"block", l.block},
+                {"shared_bytes", l.sharedBytes},
+                {"params", paramsJson(l.params)}};
+    if (!l.tables.empty() || !l.scalars.empty()) {
+      launch["tables"] = l.tables;
+      launch["scalars"] = l.scalars;
+    }
+    launches.push_back(std::move(launch));
+  }
   return json{{"format", Artifact::kFormat},
               {"version", Artifact::kVersion},
               {"backend", backendName(a.backend)},
@@ -263,6 +269,10 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       launch.grid = dim3(l, "grid");
       launch.block = dim3(l, "block");
       launch.sharedBytes = integer<uint32_t>(l, "shared_bytes");
+      if (l.contains("tables"))
+        launch.tables = l.at("tables").get<std::vector<std::string>>();
+      if (l.contains("scalars"))
+        launch.scalars = l.at("scalars").get<std::vector<int64_t>>();
       if (!parseParams(l.at("params"), launch.params, bad))
         return corrupt(std::string(launchRoleName(launch.role)) + " launch: " + bad);
       if (launch.entry.empty())
@@ -281,19 +291,31 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       roles.push_back(l.role);
     const bool gpuBackward = a.backend == Backend::Cuda && a.backward;
     const bool combine = roles.size() == 2 && roles[1] == LaunchRole::Combine;
+    // The CPU's host phases: pack (none when no row reads a key), then
+    // attention (and combine) or the backward's key-value and query phases.
+    std::vector<LaunchRole> cpuRoles = roles;
+    if (!cpuRoles.empty() && cpuRoles.front() == LaunchRole::Pack)
+      cpuRoles.erase(cpuRoles.begin());
+    const bool cpuFit =
+        a.backward
+            ? cpuRoles ==
+                  std::vector<LaunchRole>{LaunchRole::BackwardKeyValue, LaunchRole::BackwardQuery}
+            : cpuRoles == std::vector<LaunchRole>{LaunchRole::Attention} ||
+                  cpuRoles == std::vector<LaunchRole>{LaunchRole::Attention, LaunchRole::Combine};
     const bool rolesFit =
         gpuBackward ? roles == std::vector<LaunchRole>{LaunchRole::BackwardRows,
                                                        LaunchRole::BackwardKeyValue,
                                                        LaunchRole::BackwardQuery}
         : a.backend == Backend::Cpu
-            ? roles == std::vector<LaunchRole>{LaunchRole::Attention}
+            ? cpuFit
             : !roles.empty() && roles[0] == LaunchRole::Attention && (roles.size() == 1 || combine);
     if (!rolesFit)
       return corrupt("launches " + j.at("launches").dump().substr(0, 200) + " are not those of a " +
                      (a.backward ? "backward" : "forward") + " " + backendName(a.backend) +
                      " artifact");
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
-        (combine && !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
+        (combine && a.backend == Backend::Cuda &&
+         !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
       return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
                      "backward's scratch) must come together");
     const json &shape = j.at("shape");

@@ -13,7 +13,7 @@ constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedP
                                   ParamField::Stride,       ParamField::TensorMap};
 constexpr LaunchRole kRoles[] = {LaunchRole::Attention, LaunchRole::Combine,
                                  LaunchRole::BackwardRows, LaunchRole::BackwardKeyValue,
-                                 LaunchRole::BackwardQuery};
+                                 LaunchRole::BackwardQuery, LaunchRole::Pack};
 } // namespace
 
 const char *tensorSlotName(int slot) {
@@ -70,6 +70,8 @@ const char *launchRoleName(LaunchRole role) {
     return "backward_key_value";
   case LaunchRole::BackwardQuery:
     return "backward_query";
+  case LaunchRole::Pack:
+    return "pack";
   }
   return "?";
 }

@@ -54,6 +54,19 @@ def test_matches_reference(case, layout):
     assert reference.relative_error(out, want) < TOLERANCE
 
 
+def test_float16_on_the_cpu():
+    """float16 arrays run on the CPU as well: widened to f32 on load,
+    computed in f32, narrowed on store (within f16's rounding of the output)."""
+    rng = np.random.default_rng(3)
+    mask = sieve.BlockMask.random(4, 4, 4, 32, 32, 0.5, seed=5, keep_diagonal=True)
+    q, k, v = (t.astype(np.float16) for t in random_inputs(rng, 1, 4, 2, 128, 128, 32))
+    out = np.full(q.shape, np.nan, dtype=np.float16)
+    sieve.attention(q, k, v, mask, causal=True, out=out)
+    want = reference.attention(q, k, v, mask, causal=True)
+    assert not np.isnan(out).any()
+    assert reference.relative_error(out, want) < 4e-3
+
+
 def test_empty_heads_and_rows_are_zero():
     rng = np.random.default_rng(1)
     tiles = rng.random((4, 4, 4)) < 0.5

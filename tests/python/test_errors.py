@@ -63,11 +63,6 @@ def test_attention_float64_and_integers(mask):
         sieve.attention(*arrays(np.int32), mask)
 
 
-def test_float16_on_the_cpu_is_unsupported(mask):
-    with pytest.raises(sieve.UnsupportedError, match="CPU backend computes in f32; got dtype f16"):
-        sieve.attention(*arrays(np.float16), mask)
-
-
 def test_wrong_ndim(mask, kernel):
     q, k, v = arrays()
     with pytest.raises(sieve.ShapeMismatchError, match=r"q has 3 dimensions.*expected 4"):

@@ -53,9 +53,9 @@ TEST(ApiErrors, SpecValidationNamesTheField) {
   noMask.mask = runtime::BlockMask();
   expectError(compile(noMask).takeError(), ErrorCode::MalformedMask, "no mask");
 
-  KernelSpec cpuBf16 = smallSpec();
-  cpuBf16.shape.dtype = runtime::DType::BF16;
-  expectError(compile(cpuBf16).takeError(), ErrorCode::Unsupported, "bf16");
+  KernelSpec cpuMma = smallSpec();
+  cpuMma.options.variant = "mma";
+  expectError(compile(cpuMma).takeError(), ErrorCode::Unsupported, "variant 'mma' is a GPU kernel");
 
   KernelSpec oldChip = smallSpec();
   oldChip.target = Target::cuda("sm_75");

@@ -225,14 +225,14 @@ TEST_F(ArtifactTest, DetectsBrokenMetadata) {
   noGrid.replace(noGrid.find("\"grid\""), 6, "\"grix\"");
   std::string badVersion = meta;
   const std::string version = "\"version\": " + std::to_string(Artifact::kVersion);
-  badVersion.replace(badVersion.find(version), version.size(), "\"version\": 7");
+  badVersion.replace(badVersion.find(version), version.size(), "\"version\": 6");
   std::string badAlign = meta;
   badAlign.replace(badAlign.find("\"align_bytes\": 16"), 17, "\"align_bytes\": 12");
   std::string badDtype = meta;
   badDtype.replace(badDtype.find("\"bf16\""), 6, "\"f64\"");
   for (const Case &c :
        {Case{meta.substr(0, meta.size() / 2), "code_file"}, Case{noGrid, "grid"},
-        Case{badVersion, "'version' 7"}, Case{badDtype, "f64"}, Case{badAlign, "power of two"}}) {
+        Case{badVersion, "'version' 6"}, Case{badDtype, "f64"}, Case{badAlign, "power of two"}}) {
     std::ofstream(stem() + ".json") << c.text;
     auto a = Artifact::load(stem() + ".json");
     ASSERT_FALSE(a) << c.needle;

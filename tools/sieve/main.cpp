@@ -3,6 +3,7 @@
 
 #include "sieve/compiler/Compiler.h"
 #include "sieve/runtime/AtomicFile.h"
+#include "sieve/runtime/CpuThreadPool.h"
 
 #include <cstdio>
 #include <vector>
@@ -20,12 +21,19 @@ int main(int argc, char **argv) {
   app.failure_message([](const CLI::App *, const CLI::Error &e) {
     return std::string("error: ") + e.what() + "\nRun with --help for more information.\n";
   });
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU backend: threads that run kernels, the caller's included (default: "
+                 "SIEVE_CPU_THREADS, else the machine's hardware threads)")
+      ->check(CLI::PositiveNumber);
   std::vector<sieve::tools::Command> commands = {
       sieve::tools::addMaskCommand(app),      sieve::tools::addCompileCommand(app),
       sieve::tools::addRunCommand(app),       sieve::tools::addInspectCommand(app),
       sieve::tools::addCalibrateCommand(app), sieve::tools::addPruneCommand(app),
       sieve::tools::addEvaluateCommand(app),  sieve::tools::addCacheCommand(app)};
   CLI11_PARSE(app, argc, argv);
+  if (threads > 0)
+    sieve::runtime::CpuThreadPool::setShared(threads);
   for (auto &command : commands)
     if (command.app->parsed())
       return command.action();

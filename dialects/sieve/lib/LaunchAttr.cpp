@@ -113,7 +113,7 @@ LogicalResult LaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError, i
                                  ArrayRef<int32_t> grid, ArrayRef<int32_t> block,
                                  int64_t sharedBytes, int64_t workspaceBytes, int64_t alignBytes,
                                  ArrayRef<ParamAttr> params) {
-  if (role < 0 || role > static_cast<int32_t>(rt::LaunchRole::BackwardQuery))
+  if (role < 0 || role > static_cast<int32_t>(rt::LaunchRole::Pack))
     return emitError() << "launch: unknown role " << role;
   if (grid.size() != 3 || block.size() != 3)
     return emitError() << "launch: grid and block are three dimensions each";

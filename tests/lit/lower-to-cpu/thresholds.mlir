@@ -2,14 +2,19 @@
 
 // Threshold mode: the head's threshold, read at run time from the
 // thresholds operand and brought to the scores' log2 units (x log2 e), drops
-// every score under it like a masked key (select -inf); a chunk whose every
-// score is dropped changes nothing (the softmax update tests the chunk max).
-// CHECK-LABEL: func @thresholds
-// CHECK: %[[T:.*]] = memref.load %arg4[%{{.*}}] : memref<2xf32>
+// every score under it like a masked key: as the score tile leaves its
+// registers, each accumulator vector is compared with it and its lanes
+// under it become -inf; a row whose every score is dropped changes nothing
+// (its max stays -inf and its weights exp2(-inf) = 0).
+// CHECK-LABEL: func.func @__sieve_cpu_attention_unit_
+// CHECK-SAME: %[[TS:arg4]]: memref<2xf32>
+// CHECK: %[[T:.*]] = memref.load %[[TS]][%{{.*}}] : memref<2xf32>
 // CHECK: %[[TL:.*]] = arith.mulf %[[T]], %cst{{.*}} : f32
-// CHECK: %[[LOW:.*]] = arith.cmpf olt, %{{.*}}, %[[TL]] : f32
-// CHECK: arith.select %[[LOW]], %cst{{.*}}, %{{.*}} : f32
-// CHECK: arith.cmpf oeq
+// CHECK: %[[ACC:.*]]:4 = scf.for
+// CHECK: %[[TV:.*]] = vector.broadcast %[[TL]] : f32 to vector<2xf32>
+// CHECK: %[[LOW:.*]] = arith.cmpf olt, %[[ACC]]#0, %[[TV]] : vector<2xf32>
+// CHECK: %[[DROPPED:.*]] = arith.select %[[LOW]], %cst{{.*}}, %[[ACC]]#0 : vector<2xi1>, vector<2xf32>
+// CHECK: vector.store %[[DROPPED]]
 func.func @thresholds(%q: memref<1x2x4x4xf32>, %k: memref<1x2x4x4xf32>, %v: memref<1x2x4x4xf32>, %o: memref<1x2x4x4xf32>, %t: memref<2xf32>) {
   sieve.attention %q, %k, %v, %o thresholds(%t : memref<2xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>
   return

@@ -37,6 +37,9 @@ public:
   /// "NVIDIA H100 80GB HBM3 (sm_90a)" or "host CPU".
   std::string deviceName() const;
   runtime::GpuExecutor *gpu() { return gpu_.get(); }
+  /// The CPU backend's executor (its thread count: CpuExecutor::setThreads),
+  /// null on a GPU session.
+  runtime::CpuExecutor *cpu() { return cpu_.get(); }
 
   /// Compiles `spec` for this session's target (spec.target is overwritten)
   /// through the kernel cache: memory, then the cache folder, then the

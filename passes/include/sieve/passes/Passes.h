@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -82,11 +83,28 @@ struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions>
                                          "count of the GPU whose schedule is checked; required "
                                          "with split-kv)"),
                           llvm::cl::init(0)};
+  Option<int64_t> vectorWidth{*this, "vector-width",
+                              llvm::cl::desc("f32 lanes of the host's widest vectors (the "
+                                             "compiler passes the host's)"),
+                              llvm::cl::init(8)};
 };
 
 /// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the
-/// execution engine.
+/// execution engine: the two halves below.
 void buildSieveToCpuPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+/// sieve.attention -> tables -> the host phases (func.func, each with its
+/// launch contract, #sieve.launch), the op their serial run.
+void buildSieveToCpuPhasesPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+/// The host phases -> LLVM dialect.
+void buildCpuPhasesToLlvmPipeline(mlir::OpPassManager &pm);
+
+/// Marks a function of a CPU kernel's library (sieve-lower-to-cpu): the
+/// code of its work units, which the compiler keeps in a module apart.
+inline constexpr llvm::StringLiteral kLibraryAttr = "sieve.cpu_library";
+/// On a CPU kernel phase's host function: the call of its library function
+/// it makes, {callee, tables (symbols of i32 globals), scalars}, which the
+/// executor makes itself.
+inline constexpr llvm::StringLiteral kHostCallAttr = "sieve.host_call";
 
 /// Registers the sieve passes and the two pipelines with the global registry.
 void registerSievePassesAndPipelines();

@@ -69,30 +69,52 @@ def ExternDynamicShared : Pass<"sieve-extern-dynamic-shared", "mlir::gpu::GPUMod
 }
 
 def LowerToCpu : Pass<"sieve-lower-to-cpu", "mlir::ModuleOp"> {
-  let summary = "Lower sieve.block_sparse_attention to scf/memref loops for the host";
+  let summary = "Lower sieve.block_sparse_attention to vectorized host phases of work units";
   let description = [{
-    Each op becomes a loop nest over batch, work rows and query positions with
-    an online (streaming) softmax in f32 per query row. The row tables become
-    `memref.global` constants of the module. An op with a `stats` operand
-    (calibration) gets a second pass per query row over its key blocks,
-    with the row's final max and sum, adding each block's probability mass
+    Each op becomes host functions, one per phase, each over a range of
+    independent work units (`func.func @__sieve_cpu<i>_<phase>(<operands>,
+    %workspace: memref<?xf32>, %begin: index, %end: index)`, with a
+    `#sieve.launch` contract: role, units as the grid's x, workspace
+    bytes), and the op itself becomes their serial run:
+
+    - `pack`: per (batch, key head, key block), the keys transposed and the
+      values as f32 tiles in the workspace (f16/bf16 widened on load);
+    - `attention`: per (batch, work row) (per work row with every batch
+      entry when calibrating, so one unit owns a row's statistics), rows
+      of `vector-width` lanes: the row's queries in tiles of up to 32 rows,
+      Q K^T and P V as register-blocked micro-kernels of vector FMAs, an
+      online softmax along the key vectors (exp2 as a polynomial), causal
+      and ragged edges masked, the output narrowed on store;
+    - `combine` (split rows only): each split group's parts merged.
+
+    Work units are in the row tables' order, longest first. The row tables
+    become `memref.global` constants of the module. An op with a `stats`
+    operand (calibration) gets a second pass over each row's key blocks with
+    the row's final max and sum, adding its probability mass per key block
     into `stats[head, query block, key block]`. An `lse` operand gets each
-    row's log-sum-exp.
+    row's log-sum-exp. Split rows (`sieve-split-rows`: `row_slots`,
+    `split_groups`) run as on the GPU: each part stores its normalized
+    output and log2-sum-exp in the workspace laid out as the GPU's, and the
+    combine phase merges every split group into `out` with the combine
+    kernel's arithmetic. The CPU pipeline cuts rows only when asked
+    (`sieve-to-cpu{split-kv=1 workers=N}`), to check a GPU's schedule where
+    there is no GPU.
 
-    Split rows (`sieve-split-rows`: `row_slots`, `split_groups`) run as on
-    the GPU: each part stores its normalized output and log2-sum-exp in a
-    heap workspace laid out as the GPU's, and a loop after the rows merges
-    every split group into `out` with the combine kernel's arithmetic. The
-    CPU pipeline cuts rows only when asked (`sieve-to-cpu{split-kv=1
-    workers=N}`), to check a GPU's schedule where there is no GPU.
-
-    `sieve.block_sparse_attention_backward` becomes three passes per batch
-    entry: delta = rowsum(dout * out) into a heap scratch, dQ per query row
-    over its row table, and dK, dV per key over its column's tiles, with
-    the probabilities recomputed from the saved log-sum-exp.
+    `sieve.block_sparse_attention_backward` becomes a `pack` phase (q, dout,
+    k and v as f32 tiles both ways, delta = rowsum(dout * out) and the lse
+    per query row), then dK and dV per (batch, column) over its column
+    tiles and dQ per (batch, work row) over its row's key blocks, with the
+    same micro-kernels and the probabilities recomputed from the saved
+    log-sum-exp.
   }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "f32 lanes of the host's widest vectors (16 with AVX-512, 8 with AVX2, 4 "
+           "with SSE or NEON); the compiler passes the host's">,
+  ];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::scf::SCFDialect",
-                           "mlir::memref::MemRefDialect", "mlir::math::MathDialect"];
+                           "mlir::memref::MemRefDialect", "mlir::math::MathDialect",
+                           "mlir::vector::VectorDialect", "mlir::func::FuncDialect"];
 }
 
 def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {

@@ -37,14 +37,22 @@ struct ProblemShape {
 
 struct Artifact {
   static constexpr const char *kFormat = "sieve-artifact";
-  static constexpr int kVersion = 6; // 6: a list of launches with roles
+  static constexpr int kVersion = 7; // 7: the CPU backend's host phases (pack, ...)
+
+  /// Between a CPU artifact's two LLVM-dialect modules: the kernel's library
+  /// (its units' code, the same for every mask and sequence length of its
+  /// tile configuration, which the executor compiles once per process)
+  /// above, the driver (its phases, with the tables) below.
+  static constexpr const char *kCpuLibraryMarker = "\n// ----- the kernel's phases\n";
 
   Backend backend = Backend::Cpu;
   std::string chip; // "sm_90a", "sm_80", or "host"
   std::string code; // PTX text, or LLVM-dialect MLIR text
   /// The kernels to launch, in order, on one stream (LaunchContract.h): the
   /// attention kernel, then split-KV's combine; or the backward's rows,
-  /// key-value and query kernels. A CPU artifact has one, its host function.
+  /// key-value and query kernels. A CPU artifact's are host functions, one
+  /// per phase (pack, then attention and combine, or the backward's
+  /// key-value and query phases), each over grid[0] independent work units.
   std::vector<KernelLaunch> launches;
   /// The f32 buffer the launches share (TensorSlot kWorkspace: split-KV's
   /// parts, the backward's delta and lse), allocated per call; 0: none.

@@ -92,8 +92,10 @@ enum class LaunchRole {
   BackwardRows,     // delta and lse*log2(e) per query row into the workspace
   BackwardKeyValue, // dK and dV by columns
   BackwardQuery,    // dQ by rows
+  Pack,             // CPU backend: tensors into the workspace's f32 tiles, first
 };
-/// "attention", "combine", "backward_rows", "backward_key_value", "backward_query".
+/// "attention", "combine", "backward_rows", "backward_key_value",
+/// "backward_query", "pack".
 const char *launchRoleName(LaunchRole role);
 std::optional<LaunchRole> parseLaunchRole(std::string_view name);
 
@@ -105,6 +107,11 @@ struct KernelLaunch {
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0; // dynamic shared memory
   std::vector<ParamSlot> params;
+  /// CPU backend: what the host function (`entry`, in the code's library)
+  /// takes after the buffers of `params` and before its unit range: i32
+  /// tables (names of constant globals of the code) and index values.
+  std::vector<std::string> tables;
+  std::vector<int64_t> scalars;
 };
 
 } // namespace sieve::runtime

@@ -16,10 +16,13 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace sieve::runtime {
 
 class CpuKernel;
+struct CpuLibrary;
+class CpuThreadPool;
 
 class CpuExecutor {
 public:
@@ -30,7 +33,10 @@ public:
   /// compiled for its cache key. Thread-safe.
   Expected<std::shared_ptr<CpuKernel>> load(const Artifact &artifact);
 
-  /// Runs synchronously on the calling thread after checking the tensors.
+  /// Runs after checking the tensors: each of the kernel's phases in turn,
+  /// its work units on this executor's threads with the caller's (all on
+  /// the caller's for a small problem), and returns when all are done. The
+  /// results do not depend on the thread count.
   /// A calibration artifact (Artifact::calibrate) also needs `stats`: the
   /// caller's contiguous f32 [Hq, QB, KB] buffer, which the kernel adds to;
   /// any other artifact must get none. A threshold-mode artifact
@@ -41,13 +47,28 @@ public:
             const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr,
             float *lse = nullptr) const;
 
-  /// Runs a backward artifact (Artifact::backward) synchronously: writes
+  /// Runs a backward artifact (Artifact::backward) as run() does: writes
   /// dq, dk and dv after checking every tensor.
   Error backward(const CpuKernel &kernel, const BackwardTensors &tensors) const;
 
+  /// The threads this executor's kernels run on, the caller's included:
+  /// `threads` > 0 gives it a pool of its own of that size; 0 returns it to
+  /// the process's pool (CpuThreadPool::shared(): SIEVE_CPU_THREADS or the
+  /// machine's hardware threads, or CpuThreadPool::setShared), where it
+  /// starts. Takes effect for the next run.
+  void setThreads(int threads);
+  int threads() const;
+
 private:
+  std::shared_ptr<CpuThreadPool> pool() const;
+  Error invoke(const CpuKernel &kernel, const std::vector<void *> &buffers) const;
+
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<CpuKernel>> kernels_;
+  // Its own pool, or null for the process's. A run that finds the pool
+  // taken (by another run) runs on its caller's thread alone.
+  mutable std::mutex poolMutex_;
+  std::shared_ptr<CpuThreadPool> pool_;
 };
 
 } // namespace sieve::runtime
