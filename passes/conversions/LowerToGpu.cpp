@@ -196,7 +196,7 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
   MmaKernelOptions optionsFor(BlockSparseAttentionOp op) const {
     const int64_t blockQ = op.getBlockQ();
     return {lowering.queryTile > 0 ? lowering.queryTile : (blockQ % 64 == 0 ? 64 : blockQ),
-            lowering.keyTile > 0 ? lowering.keyTile : 64, lowering.stages};
+            lowering.keyTile > 0 ? lowering.keyTile : 0 /* per head dim */, lowering.stages};
   }
   int64_t blocksPerRow(BlockSparseAttentionOp op) const {
     const int64_t queryTile = lowering.queryTile > 0

@@ -9,9 +9,15 @@
 // Key and value tiles stream through `stages` shared-memory buffers filled
 // by cp.async (16 bytes per thread and copy, bypassing L1), so the loads of
 // tile t+stages-1 overlap the math of tile t. Rows of shared memory are
-// swizzled by 16-byte chunks (chunk ^ row%8) so that both the cp.async
-// writes and the ldmatrix reads (8 rows, same logical chunk) are free of
-// bank conflicts.
+// swizzled by 16-byte chunks (chunk ^ row%8 when the head dim is a
+// multiple of 64; MmaEmitter::swizzledCol for the others) so that the
+// ldmatrix reads (8 rows, same logical chunk) are free of bank conflicts.
+//
+// One body serves every head dim that is a multiple of 16 up to 256: the
+// accumulator holds D/8 chunks of 4 f32 per thread, and up to D = 128 the
+// warp's Q fragments (D/4 registers) stay in registers for the whole row;
+// above, they are read from the shared Q tile at each key tile instead,
+// and the key tile defaults to 32 keys (defaultMmaKeyTile).
 //
 // The element mask (ragged key tails, and the diagonal under `causal`) is
 // applied only to the tiles that need it; interior tiles run the unmasked
@@ -50,6 +56,9 @@ constexpr int64_t kChunk = kMmaChunk; // elements per 16-byte chunk
 struct Geometry : ProblemGeometry {
   int64_t queryTile, keyTile, stages, warps, threads, subTiles, split;
   int64_t chunksPerRow() const { return headDim / kChunk; }
+  /// Whether the warp's Q fragments live in registers for the whole row
+  /// (else they are read from shared memory at each key tile).
+  bool queryInRegisters() const { return headDim <= 128; }
   int64_t sharedBytes() const {
     return (queryTile + 2 * stages * keyTile) * headDim * 2; // 16-bit elements
   }
@@ -58,7 +67,8 @@ struct Geometry : ProblemGeometry {
 Geometry geometryOf(BlockSparseAttentionOp op, const MmaKernelOptions &o) {
   Geometry g;
   static_cast<ProblemGeometry &>(g) = problemGeometryOf(op);
-  g.keyTile = std::min(o.keyTile, g.blockK);
+  g.keyTile =
+      std::min(o.keyTile > 0 ? o.keyTile : defaultMmaKeyTile(g.headDim, g.blockK), g.blockK);
   g.queryTile = o.queryTile > 0 ? std::min(o.queryTile, g.blockQ) : g.blockQ;
   g.split = g.blockQ / g.queryTile;
   g.stages = o.stages;
@@ -77,6 +87,16 @@ struct Emitter : MmaEmitter {
 
 } // namespace
 
+int64_t defaultMmaKeyTile(int64_t headDim, int64_t blockK) {
+  const int64_t preferred = headDim > 128 ? 32 : 64;
+  if (blockK <= preferred)
+    return blockK;
+  for (int64_t keys = preferred; keys >= 16; keys -= 16)
+    if (blockK % keys == 0)
+      return keys;
+  return preferred; // block_k is no multiple of 16: refused below
+}
+
 std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKernelOptions &o,
                                        const runtime::TargetInfo &target) {
   Geometry g = geometryOf(op, o);
@@ -87,20 +107,21 @@ std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKerne
   // minimum's side, and exp2 overflows for spread scores.
   if (g.scaleLog2 <= 0)
     return "needs a positive scale (the online softmax subtracts the raw scores' maximum)";
-  if (g.headDim != 64 && g.headDim != 128)
-    return "needs head dim 64 or 128 (swizzled 16-byte chunks, registers)";
+  // k16 steps over the head dim, and at most 256 columns of f32
+  // accumulator (128 registers a thread) with the scores beside them.
+  if (g.headDim % 16 != 0 || g.headDim <= 0 || g.headDim > 256)
+    return "needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers)";
   if (g.blockQ % g.queryTile != 0)
     return "needs a query tile that divides block_q";
   if (g.queryTile % 16 != 0 || g.queryTile > 128)
     return "needs a query tile (block_q by default) that is a multiple of 16, at most 128 (one "
            "warp per 16 rows)";
-  if (o.keyTile % 16 != 0 || o.keyTile <= 0 || g.blockK % g.keyTile != 0)
+  if (g.keyTile % 16 != 0 || g.keyTile <= 0 || g.blockK % g.keyTile != 0)
     return "needs block_k a multiple of the key tile, itself a multiple of 16";
   if (o.stages < 2 || o.stages > 4)
     return "needs 2 to 4 stages";
-  for (int64_t rows : {g.queryTile, g.keyTile})
-    if ((rows * g.chunksPerRow()) % g.threads != 0)
-      return "needs every tile copy to split evenly over the block's threads";
+  // (A tile copy that does not split evenly over the threads leaves the
+  // last round to the threads that have a chunk: MmaEmitter::copyRowsAsync.)
   for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
     if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
       return "needs a static unit stride on the head dimension (16-byte loads)";
@@ -127,6 +148,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
   func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(g.threads), 1, 1}));
+  // Unless told that one block per SM will do, ptxas trades spills for
+  // occupancy: at head dim 80 it capped registers at 168 (three blocks of
+  // 128 threads) and spilled. The 64- and 128-column kernels spill nothing
+  // without the directive and keep the PTX their GPU runs attested.
+  if (D != 64 && D != 128)
+    func->setAttr("nvvm.minctasm", gb.getI32IntegerAttr(1));
 
   Block &entry = func.getBody().front();
   Value q = entry.getArgument(0), k = entry.getArgument(1), v = entry.getArgument(2),
@@ -189,11 +216,13 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   e.waitGroups(static_cast<int32_t>(S - 1));
   gpu::BarrierOp::create(b);
 
-  // This warp's Q fragments (A operands), kept in registers for the whole row.
+  // This warp's Q fragments (A operands), kept in registers for the whole
+  // row where they fit beside the accumulator.
   Value warpRow0 = e.mul(warp, 16);
   SmallVector<SmallVector<Value, 4>> qFrag;
-  for (int64_t kk = 0; kk < D / 16; ++kk)
-    qFrag.push_back(e.rowOperand(qTile, warpRow0, kk, lane));
+  if (g.queryInRegisters())
+    for (int64_t kk = 0; kk < D / 16; ++kk)
+      qFrag.push_back(e.rowOperand(qTile, warpRow0, kk, lane));
 
   const double negInf = -std::numeric_limits<double>::infinity();
   SmallVector<Value> inits;
@@ -209,11 +238,21 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     Value stageRow = le.mul(le.rem(t, S), KT);
     // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
     Fragment s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
-    for (int64_t jp = 0; jp < KT / 16; ++jp) {
+    auto scoreStep = [&](int64_t jp, int64_t kk, ArrayRef<Value> qOperand) {
+      auto frag = le.colOperand(kTile, le.add(stageRow, jp * 16), kk, lane);
+      le.mma(qOperand, {frag[0], frag[1]}, s[2 * jp]);
+      le.mma(qOperand, {frag[2], frag[3]}, s[2 * jp + 1]);
+    };
+    if (g.queryInRegisters()) {
+      for (int64_t jp = 0; jp < KT / 16; ++jp)
+        for (int64_t kk = 0; kk < D / 16; ++kk)
+          scoreStep(jp, kk, qFrag[kk]);
+    } else {
+      // Each Q fragment is read once per key tile, for all its keys.
       for (int64_t kk = 0; kk < D / 16; ++kk) {
-        auto frag = le.colOperand(kTile, le.add(stageRow, jp * 16), kk, lane);
-        le.mma(qFrag[kk], {frag[0], frag[1]}, s[2 * jp]);
-        le.mma(qFrag[kk], {frag[2], frag[3]}, s[2 * jp + 1]);
+        SmallVector<Value, 4> qOperand = le.rowOperand(qTile, warpRow0, kk, lane);
+        for (int64_t jp = 0; jp < KT / 16; ++jp)
+          scoreStep(jp, kk, qOperand);
       }
     }
 

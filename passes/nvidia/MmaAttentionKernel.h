@@ -18,9 +18,16 @@ namespace sieve::passes {
 /// Compile-time knobs of the tensor-core kernel.
 struct MmaKernelOptions {
   int64_t queryTile = 0; // query rows per thread block (divides block_q); 0 = block_q
-  int64_t keyTile = 64;  // keys per pipeline step (divides block_k)
+  int64_t keyTile = 0;   // keys per pipeline step (divides block_k); 0 = per head dim
   int64_t stages = 2;    // shared-memory buffers for key/value tiles
 };
+
+/// The key tile when the caller leaves it open: 64 keys up to head dim 128,
+/// 32 above (so that two stages of K and V fit a 99 KiB block of sm_86/89
+/// at head dim 256 and the score fragment leaves registers to the wider
+/// accumulator); block_k itself when smaller, else the largest multiple of
+/// 16 below that divides block_k.
+int64_t defaultMmaKeyTile(int64_t headDim, int64_t blockK);
 
 /// What the host side needs to launch the kernel.
 struct MmaKernel {

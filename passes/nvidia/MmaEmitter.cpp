@@ -10,13 +10,33 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace sieve::passes {
 
+int64_t MmaEmitter::swizzleChunks() const {
+  const int64_t chunks = chunksPerRow();
+  return std::min<int64_t>(8, chunks & -chunks);
+}
+
 Value MmaEmitter::swizzledCol(Value row, Value chunk) {
-  Value phase = arith::AndIOp::create(b, row, idx(7));
+  const int64_t atom = swizzleChunks();
+  // Rows in a run of 8 / atom start in distinct bank groups already.
+  Value run = atom == 8 ? row : div(row, 8 / atom);
+  Value phase = arith::AndIOp::create(b, run, idx(atom - 1));
   return mul(arith::XOrIOp::create(b, chunk, phase), kMmaChunk);
+}
+
+Value MmaEmitter::swizzledCol(Value row, Value laneChunk, int64_t chunk) {
+  if (chunksPerRow() <= 16)
+    return swizzledCol(row, add(laneChunk, chunk));
+  // laneChunk + chunk % atom stays inside the atom (chunk is even, the
+  // atom too), so the swizzle leaves the atom's first chunk as it is.
+  const int64_t atom = swizzleChunks(), atomStart = chunk - chunk % atom;
+  Value inAtom = swizzledCol(row, add(laneChunk, chunk % atom));
+  return add(inAtom, atomStart * kMmaChunk);
 }
 
 Value MmaEmitter::mmaOperand(Value pair) {
@@ -55,8 +75,7 @@ SmallVector<Value, 4> MmaEmitter::ldmatrix4(Value tile, Value row, Value col, bo
 SmallVector<Value, 4> MmaEmitter::rowOperand(Value tile, Value row0, int64_t kk, Value lane) {
   // Lanes 0-15 address rows 0-15 at the first 8 columns, 16-31 the next 8.
   Value row = add(row0, rem(lane, 16));
-  Value chunk = add(div(lane, 16), 2 * kk);
-  return ldmatrix4(tile, row, swizzledCol(row, chunk), false);
+  return ldmatrix4(tile, row, swizzledCol(row, div(lane, 16), 2 * kk), false);
 }
 
 SmallVector<Value, 4> MmaEmitter::colOperand(Value tile, Value row0, int64_t kk, Value lane) {
@@ -64,16 +83,14 @@ SmallVector<Value, 4> MmaEmitter::colOperand(Value tile, Value row0, int64_t kk,
   // columns (q % 2) * 8 of the k16 step.
   Value quarter = div(lane, 8);
   Value row = add(add(row0, rem(lane, 8)), mul(div(quarter, 2), 8));
-  Value chunk = add(rem(quarter, 2), 2 * kk);
-  return ldmatrix4(tile, row, swizzledCol(row, chunk), false);
+  return ldmatrix4(tile, row, swizzledCol(row, rem(quarter, 2), 2 * kk), false);
 }
 
 SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int64_t kk, int64_t dp,
                                                     Value lane) {
   Value quarter = div(lane, 8);
   Value row = add(add(row0, rem(lane, 8)), add(mul(rem(quarter, 2), 8), idx(kk * 16)));
-  Value chunk = add(div(quarter, 2), 2 * dp);
-  return ldmatrix4(tile, row, swizzledCol(row, chunk), true);
+  return ldmatrix4(tile, row, swizzledCol(row, div(quarter, 2), 2 * dp), true);
 }
 
 void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,

@@ -31,10 +31,29 @@ struct MmaEmitter : FragmentBuilder {
 
   int64_t chunksPerRow() const { return headDim / kMmaChunk; }
 
+  /// Chunks per swizzle atom: the row's chunks are permuted within aligned
+  /// groups of this many, the largest power of two dividing chunksPerRow(),
+  /// at most 8 (8 for head dims that are multiples of 64, 4 for 32 and 96,
+  /// 2 for 80).
+  int64_t swizzleChunks() const;
+
   /// Column (in elements) of logical 16-byte chunk `chunk` in swizzled row
-  /// `row`: chunk ^ row % 8, so 8 rows read at one logical chunk (ldmatrix)
-  /// and one row written chunk by chunk (cp.async) hit distinct banks.
+  /// `row`: chunk ^ phase(row), the phase below swizzleChunks(), so that 8
+  /// rows read at one logical chunk (ldmatrix) hit distinct banks. A row
+  /// of chunksPerRow() = 2^t x odd chunks already starts 2^t bank groups
+  /// (16 bytes each, 8 in all) away from the previous one, spreading runs of
+  /// 2^(3-t) rows; the phase, (row / 2^(3-t)) % 2^t, spreads the runs. With
+  /// 8-chunk atoms (t >= 3) that is chunk ^ row % 8.
   mlir::Value swizzledCol(mlir::Value row, mlir::Value chunk);
+  /// swizzledCol(row, laneChunk + chunk) for a lane's chunk of 0 or 1 and
+  /// an even constant `chunk`. Rows of more than 16 chunks (head dims over
+  /// 128) compute it as the swizzled chunk within its atom plus the atom's
+  /// first column, so that the atom's offset folds into the ldmatrix
+  /// address: else the loop keeps one 64-bit address register per chunk
+  /// and operand (ptxas spilled at head dim 256). Up to 16 chunks the sum
+  /// is swizzled as is (the same PTX as before; splitting there moved
+  /// ptxas's register choice and made head dims 80 and 96 spill).
+  mlir::Value swizzledCol(mlir::Value row, mlir::Value laneChunk, int64_t chunk);
 
   /// acc += a·b for one m16n8k16 tile; `acc` holds 4 f32 values.
   void mma(llvm::ArrayRef<mlir::Value> a, llvm::ArrayRef<mlir::Value> bFrag,

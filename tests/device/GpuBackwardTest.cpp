@@ -333,4 +333,14 @@ INSTANTIATE_TEST_SUITE_P(Lse, GpuForwardLse,
                                             ::testing::Values("auto")),
                          paramName);
 
+// The training forward's lse at the other head dims (the mma and simt
+// bodies; the Hopper body refuses them), f16 and bf16.
+INSTANTIATE_TEST_SUITE_P(LseHeadDims, GpuForwardLse,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Range(0, 4),
+                                            ::testing::Values("auto")),
+                         paramName);
+
 } // namespace

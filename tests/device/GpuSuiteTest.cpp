@@ -293,6 +293,42 @@ INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
                                             ::testing::Values(kGenericVariant)),
                          paramName);
 
+// The mma body at the head dims other than 64 and 128 (which the Hopper
+// body does not take: on sm_90a these are what auto runs): every
+// whole-row shape (GQA, BSHD, ragged Sq and Sk, 32-key blocks), with its
+// default tiles and with 128-row query tiles; above 128 columns the Q
+// fragments come from shared memory and the key tile is 32 keys.
+INSTANTIATE_TEST_SUITE_P(HeadDims, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(),
+                                            ::testing::Range(0, kFirstSkewedShape),
+                                            ::testing::Values(0, 2)),
+                         paramName);
+
+// The same body reading its mask at launch, on the partial-block and the
+// ragged GQA shapes.
+INSTANTIATE_TEST_SUITE_P(HeadDimsGeneric, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(1, 4),
+                                            ::testing::Values(kGenericVariant)),
+                         paramName);
+
+// Split-KV parts (the workspace and the combine kernel) of the mma body at
+// those head dims.
+INSTANTIATE_TEST_SUITE_P(HeadDimsSplitKv, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(),
+                                            ::testing::Values(kFirstSkewedShape,
+                                                              kFirstSkewedShape + 1),
+                                            ::testing::Values(0)),
+                         paramName);
+
 // Split-KV on the skewed masks, every kernel body (the Hopper ones skip
 // off sm_90a; the generic kernel runs whole rows).
 INSTANTIATE_TEST_SUITE_P(

@@ -1,9 +1,18 @@
 // RUN: sieve-opt %s -split-input-file -sieve-lower-to-gpu=variant=mma -verify-diagnostics
 
-// Asking for tensor cores where they cannot apply names the reason.
-func.func @mma_head_dim(%q: memref<1x1x64x32xf16>, %k: memref<1x1x64x32xf16>, %v: memref<1x1x64x32xf16>, %o: memref<1x1x64x32xf16>) {
-  // expected-error @+1 {{variant=mma needs head dim 64 or 128}}
-  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 64, block_k = 64} : memref<1x1x64x32xf16>, memref<1x1x64x32xf16>, memref<1x1x64x32xf16>, memref<1x1x64x32xf16>
+// Asking for tensor cores where they cannot apply names the reason: the
+// head dim must be a multiple of 16 (k16 steps), at most 256 (registers).
+func.func @mma_head_dim(%q: memref<1x1x64x40xf16>, %k: memref<1x1x64x40xf16>, %v: memref<1x1x64x40xf16>, %o: memref<1x1x64x40xf16>) {
+  // expected-error @+1 {{variant=mma needs a head dim that is a multiple of 16, at most 256}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 64, block_k = 64} : memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>
+  return
+}
+
+// -----
+
+func.func @mma_head_dim_wide(%q: memref<1x1x64x320xbf16>, %k: memref<1x1x64x320xbf16>, %v: memref<1x1x64x320xbf16>, %o: memref<1x1x64x320xbf16>) {
+  // expected-error @+1 {{variant=mma needs a head dim that is a multiple of 16, at most 256}}
+  sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, key_blocks = array<i32: 0>, scale = 0.5 : f32, block_q = 64, block_k = 64} : memref<1x1x64x320xbf16>, memref<1x1x64x320xbf16>, memref<1x1x64x320xbf16>, memref<1x1x64x320xbf16>
   return
 }
 
