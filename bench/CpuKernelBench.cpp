@@ -67,10 +67,10 @@ std::vector<float> normalTensor(size_t elems, uint32_t seed) {
 }
 
 runtime::TensorView view(std::vector<float> &t, const runtime::ProblemShape &s, bool kv) {
-  return runtime::TensorView::contiguous(t.data(), runtime::DType::F32,
-                                         {s.batch, kv ? s.headsKv : s.headsQ,
-                                          kv ? s.seqK : s.seqQ, s.headDim},
-                                         runtime::DeviceKind::Host);
+  return runtime::TensorView::contiguous(
+      t.data(), runtime::DType::F32,
+      {s.batch, kv ? s.headsKv : s.headsQ, kv ? s.seqK : s.seqQ, s.headDim},
+      runtime::DeviceKind::Host);
 }
 
 /// Runs `spec` forward on `threads` threads (0: the process's default).
@@ -92,9 +92,8 @@ void runForward(benchmark::State &state, const compiler::KernelSpec &spec, int t
                      v = normalTensor(kvElems, 3), out(qElems);
   session->cpu()->setThreads(threads);
   for (auto _ : state) {
-    if (Error e =
-            session->run(**artifact, view(q, s, false), view(k, s, true), view(v, s, true),
-                         view(out, s, false))) {
+    if (Error e = session->run(**artifact, view(q, s, false), view(k, s, true), view(v, s, true),
+                               view(out, s, false))) {
       state.SkipWithError(e.str().c_str());
       break;
     }
@@ -151,9 +150,9 @@ void BM_CpuBackward(benchmark::State &state) {
     state.SkipWithError(e.str().c_str());
     return;
   }
-  runtime::BackwardTensors t{view(q, s, false),   view(k, s, true),  view(v, s, true),
+  runtime::BackwardTensors t{view(q, s, false),   view(k, s, true),     view(v, s, true),
                              view(out, s, false), view(dout, s, false), view(dq, s, false),
-                             view(dk, s, true),   view(dv, s, true),  lse.data()};
+                             view(dk, s, true),   view(dv, s, true),    lse.data()};
   const int threads = static_cast<int>(state.range(4));
   session->cpu()->setThreads(threads);
   for (auto _ : state) {

@@ -86,10 +86,6 @@ BENCHMARK(BM_EigenDenseAttention)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-BENCHMARK(BM_EigenSgemm)
-    ->ArgNames({"S", "D"})
-    ->Args({1024, 64})
-    ->Args({1024, 128})
-    ->UseRealTime();
+BENCHMARK(BM_EigenSgemm)->ArgNames({"S", "D"})->Args({1024, 64})->Args({1024, 128})->UseRealTime();
 
 } // namespace

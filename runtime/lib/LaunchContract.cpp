@@ -11,8 +11,8 @@ constexpr const char *kSlotNames[kTensorSlots] = {
 constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
                                   ParamField::Offset,       ParamField::Size,
                                   ParamField::Stride,       ParamField::TensorMap};
-constexpr LaunchRole kRoles[] = {LaunchRole::Attention, LaunchRole::Combine,
-                                 LaunchRole::BackwardRows, LaunchRole::BackwardKeyValue,
+constexpr LaunchRole kRoles[] = {LaunchRole::Attention,     LaunchRole::Combine,
+                                 LaunchRole::BackwardRows,  LaunchRole::BackwardKeyValue,
                                  LaunchRole::BackwardQuery, LaunchRole::Pack};
 } // namespace
 
