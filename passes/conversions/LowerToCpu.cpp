@@ -546,8 +546,11 @@ private:
                   b, vecType, arith::SelectOp::create(b, noKeys, e.f32(0.0), max));
               // A row with no key (sum 0) adds nothing.
               Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, e.f32(0.0));
-              Value inverse = arith::SelectOp::create(
-                  b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), sum), e.f32(0.0));
+              // One op per statement: the order of a call's arguments is
+              // unspecified, and the IR must not depend on the host compiler.
+              Value zero = e.f32(0.0);
+              Value reciprocal = arith::DivFOp::create(b, e.f32(1.0), sum);
+              Value inverse = arith::SelectOp::create(b, hasKeys, reciprocal, zero);
               auto probs =
                   buildFor(b, e.idx(0), vectors, e.idx(1), {f32Splat(b, vecType, 0.0)},
                            [&](ImplicitLocOpBuilder &b, Value v, ValueRange acc) {
@@ -629,9 +632,9 @@ private:
         // output as it would in dense attention; only a row with no
         // kept key writes zeros.
         Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, e.f32(0.0));
-        e.store(arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, e.f32(1.0), sum),
-                                        e.f32(0.0)),
-                t.scale, {i});
+        Value zero = e.f32(0.0); // first: see the inverse in the calibration pass
+        Value reciprocal = arith::DivFOp::create(b, e.f32(1.0), sum);
+        e.store(arith::SelectOp::create(b, hasKeys, reciprocal, zero), t.scale, {i});
       });
       emitStoreRows(b, out, u.bi, u.h, u.q0, u.valid, t.o, t.scale, p.dimLanes);
     };

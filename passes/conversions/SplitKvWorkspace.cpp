@@ -32,8 +32,11 @@ std::pair<Value, Value> partScales(ImplicitLocOpBuilder &b, Value sum, Value log
   Value hasKeys = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, sum, zero);
   Value inv =
       arith::SelectOp::create(b, hasKeys, arith::DivFOp::create(b, f32Const(b, 1.0), sum), zero);
-  Value lse = arith::SelectOp::create(b, hasKeys, arith::AddFOp::create(b, logMax, log2(b, sum)),
-                                      f32Const(b, kNegInf));
+  // One op per statement (argument order is unspecified in C++, and the IR
+  // must not depend on the host compiler), in the order GCC built it.
+  Value negInf = f32Const(b, kNegInf);
+  Value logSum = arith::AddFOp::create(b, logMax, log2(b, sum));
+  Value lse = arith::SelectOp::create(b, hasKeys, logSum, negInf);
   return {inv, lse};
 }
 
