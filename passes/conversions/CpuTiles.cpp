@@ -112,19 +112,23 @@ TensorRows TensorRows::of(ImplicitLocOpBuilder &b, Value tensor) {
   return t;
 }
 
+/// `x` (a scalar or vector element of a tensor) as f32, times `scale`
+/// unless it is 1.
+static Value widenAndScale(ImplicitLocOpBuilder &b, Value x, double scale) {
+  x = widen(b, x);
+  if (scale == 1.0)
+    return x;
+  Value s = f32Const(b, scale);
+  if (auto vt = dyn_cast<VectorType>(x.getType()))
+    s = vector::BroadcastOp::create(b, vt, s);
+  return arith::MulFOp::create(b, x, s);
+}
+
 void emitLoadRows(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value head, Value row0,
                   Value count, Value tile, double scale, int64_t lanes) {
   const int64_t D = t.headDim;
   Type elt = elementOf(t.tensor);
-  auto scaled = [&](Value x) -> Value {
-    x = widen(b, x);
-    if (scale == 1.0)
-      return x;
-    Value s = f32Const(b, scale);
-    if (auto vt = dyn_cast<VectorType>(x.getType()))
-      s = vector::BroadcastOp::create(b, vt, s);
-    return arith::MulFOp::create(b, x, s);
-  };
+  auto scaled = [&](Value x) { return widenAndScale(b, x, scale); };
   // Whole vectors when D is contiguous, then element by element (a loop:
   // unrolled, D scalar moves through strided addressing would be most of
   // the kernel's code, and its JIT time).
@@ -154,15 +158,7 @@ void emitLoadColumns(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Val
                      Value count, Value tile, int64_t lanes, double scale) {
   const int64_t D = t.headDim;
   Type elt = elementOf(t.tensor);
-  auto scaled = [&](Value x) -> Value {
-    x = widen(b, x);
-    if (scale == 1.0)
-      return x;
-    Value s = f32Const(b, scale);
-    if (auto vt = dyn_cast<VectorType>(x.getType()))
-      s = vector::BroadcastOp::create(b, vt, s);
-    return arith::MulFOp::create(b, x, s);
-  };
+  auto scaled = [&](Value x) { return widenAndScale(b, x, scale); };
   // When D is contiguous, a vector of a row at a time, its lanes stored
   // down a column of the tile: for `lanes` rows at a time (a column's
   // stores then fill whole cache lines, which stay in L1 while they are
