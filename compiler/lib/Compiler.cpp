@@ -147,14 +147,20 @@ std::string printOp(Operation *op) {
   return text;
 }
 
-/// Collects diagnostics so failures carry the compiler's own words.
+/// Collects diagnostics so failures carry the compiler's own words, and
+/// warnings (a compile that succeeds but runs slowly: the scalar body where
+/// tensor cores were expected) go into the artifact apart from them.
 struct DiagnosticCollector {
   explicit DiagnosticCollector(MLIRContext &ctx)
       : handler(&ctx, [this](Diagnostic &d) {
-          messages += d.str() + "\n";
+          if (d.getSeverity() == DiagnosticSeverity::Warning)
+            warnings.push_back(d.str());
+          else
+            messages += d.str() + "\n";
           return success();
         }) {}
   std::string messages;
+  std::vector<std::string> warnings;
   ScopedDiagnosticHandler handler;
 };
 
@@ -501,6 +507,7 @@ Expected<Artifact> compile(CheckedSpec checked) {
       return failedPipeline();
     if (Error e = collectLaunches(*p->module, a))
       return e;
+    a.warnings = diags.warnings;
     PassManager ptx(p->ctx.get());
     passes::buildGpuKernelsToPtxPipeline(ptx, options);
     if (failed(ptx.run(*p->module)))

@@ -54,6 +54,8 @@ struct GpuLowering {
   int nextModule = 0;
   /// A pattern whose rewrite failed after it had begun (it emitted why).
   bool failed = false;
+  /// The body of the last pattern that took an op ("simt", "mma", ...).
+  std::string chosen;
 
   /// A new gpu.module for one op's kernels.
   gpu::GPUModuleOp openModule(Location loc, StringRef prefix) {
@@ -78,6 +80,7 @@ template <typename OpT> struct BodyPattern : OpRewritePattern<OpT> {
     std::string reason = unsupportedReason(op);
     if (!reason.empty())
       return rewriter.notifyMatchFailure(op, body + " " + reason);
+    lowering.chosen = body;
     if (failed(lower(op)))
       lowering.failed = true;
     else
@@ -368,6 +371,29 @@ struct DeclineReasons : RewriterBase::Listener {
   explicit DeclineReasons(Location loc) : loc(loc) {}
 };
 
+/// Whether `auto` falling back to the scalar body on `op` is a cliff worth
+/// a warning: a forward op of f16 or bf16 on a chip with tensor cores
+/// (mma.sync: every chip sieve targets), which the scalar body runs many
+/// times slower than a tensor-core body would (50-190x, measured on an
+/// H200). f32 has no tensor-core body by design.
+bool tensorCoresExpected(Operation *op, const runtime::TargetInfo &target) {
+  auto forward = dyn_cast<BlockSparseAttentionOp>(op);
+  if (!forward || !target.mmaSync)
+    return false;
+  Type elt = forward.getQuery().getType().getElementType();
+  return elt.isF16() || elt.isBF16();
+}
+
+/// The warning of `auto` running an op on the scalar body where tensor
+/// cores were expected: the body chosen and each tensor-core body's reason
+/// (its decline string), fastest first.
+std::string scalarFallbackWarning(ArrayRef<std::string> reasons) {
+  return "the kernel runs on the scalar simt body, many times slower than a tensor-core body, "
+         "since none runs it: " +
+         llvm::join(reasons, ". ") +
+         ". (variant=simt chooses the scalar body without this warning.)";
+}
+
 /// The checks that do not depend on a body: a generic kernel or split rows
 /// with an lse, and a generic kernel with split rows.
 LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
@@ -436,9 +462,19 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
       PatternRewriter rewriter(&getContext());
       rewriter.setListener(&declined);
       rewriter.setInsertionPoint(op);
+      // Asked for explicitly, the scalar body is no surprise: only `auto`
+      // warns of it.
+      const bool warnOfScalar = variant == "auto" && tensorCoresExpected(op, lowering.target);
+      const Location loc = op->getLoc();
+      lowering.chosen.clear();
       if (succeeded(applicator.matchAndRewrite(op, rewriter))) {
         if (lowering.failed)
           return signalPassFailure();
+        // No silent cliff: the compiler (compiler/lib/Compiler.cpp) keeps
+        // this warning in the artifact, and the kernel cache reports it
+        // through its warning handler.
+        if (warnOfScalar && lowering.chosen == "simt")
+          emitWarning(loc) << scalarFallbackWarning(declined.reasons);
         continue;
       }
       InFlightDiagnostic diag = op->emitOpError();

@@ -140,8 +140,14 @@ class Kernel:
 
     backend = property(lambda self: self._native.session.backend, doc='"cpu" or "cuda"')
     device = property(lambda self: self._native.session.device, doc='"cpu" or "cuda:N"')
-    variant = property(lambda self: self._native.variant)
+    variant = property(lambda self: self._native.variant,
+                       doc='the body that runs it: "wgmma", "mma", "simt" or "generic" on a '
+                           'GPU, "vector" on the CPU')
     config = property(lambda self: self._native.config)
+    warnings = property(lambda self: list(self._native.warnings),
+                        doc="what the compiler warned of when it built the kernel (on a GPU: "
+                            'variant "auto" running f16/bf16 on the scalar simt body, and why '
+                            "each tensor-core body declined); also printed on stderr")
     cache_key = property(lambda self: self._native.cache_key)
     source = property(lambda self: self._native.source,
                       doc='where compile() found it: "memory", "disk" or "compiled"')

@@ -20,6 +20,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 namespace nb = nanobind;
 
@@ -264,6 +265,7 @@ void bindKernels(nb::module_ &m) {
       .def_prop_ro("session", [](const PyKernel &k) { return k.session; })
       .def_prop_ro("variant", [](const PyKernel &k) { return k.artifact->variant; })
       .def_prop_ro("config", [](const PyKernel &k) { return k.artifact->config; })
+      .def_prop_ro("warnings", [](const PyKernel &k) { return k.artifact->warnings; })
       .def_prop_ro("cache_key", [](const PyKernel &k) { return k.artifact->cacheKey; })
       .def_prop_ro("source", [](const PyKernel &k) { return runtime::cacheSourceName(k.source); })
       .def_prop_ro("needs_mask_tables", [](const PyKernel &k) { return k.tables != nullptr; })

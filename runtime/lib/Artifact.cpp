@@ -198,6 +198,7 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"workspace_bytes", a.workspaceBytes},
               {"variant", a.variant},
               {"config", a.config},
+              {"warnings", a.warnings},
               {"unit_inner_stride", a.unitInnerStride},
               {"align_bytes", a.alignBytes},
               {"shape",
@@ -254,6 +255,8 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     a.chip = j.at("chip").get<std::string>();
     a.variant = j.at("variant").get<std::string>();
     a.config = j.at("config").get<std::string>();
+    if (j.contains("warnings")) // absent before artifacts kept their warnings
+      a.warnings = j.at("warnings").get<std::vector<std::string>>();
     a.unitInnerStride = j.at("unit_inner_stride").get<bool>();
     a.alignBytes = integer<uint32_t>(j, "align_bytes");
     if (a.alignBytes != 0 && (a.alignBytes & (a.alignBytes - 1)) != 0)

@@ -171,6 +171,13 @@ ArtifactCache::lookup(const std::string &key, const Producer *produce, CacheSour
     *source = outcome.source;
   Expected<ArtifactPtr> result = outcome.artifact;
   promise.set_value(std::move(outcome));
+  // What the compiler warned of (the scalar body where tensor cores were
+  // expected), whenever this process first takes the kernel from the
+  // compiler or the folder: a kernel cached by an earlier run still says
+  // why it is slow.
+  if (result && *result)
+    for (const std::string &warning : (*result)->warnings)
+      warnOnce("kernel:" + key + ":" + warning, warning);
   return result;
 }
 

@@ -43,6 +43,7 @@ def test_kernel_describes_itself(mask):
     kernel = sieve.compile(mask, **SHAPE, dtype=np.float32, scale=0.125, device="cpu")
     assert kernel.backend == "cpu" and kernel.device == "cpu"
     assert kernel.variant == "vector"
+    assert kernel.warnings == []
     assert kernel.scale == pytest.approx(0.125)
     assert kernel.shape == SHAPE and kernel.dtype == "f32" and not kernel.causal
     assert kernel.mask is mask

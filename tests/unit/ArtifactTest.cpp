@@ -77,6 +77,28 @@ TEST_F(ArtifactTest, SaveLoadRoundTrip) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
 }
 
+// What the compiler warned of travels with the artifact; metadata written
+// before artifacts kept warnings (no "warnings" key) reads as none.
+TEST_F(ArtifactTest, WarningsRoundTrip) {
+  Artifact a = sampleArtifact();
+  a.variant = "simt";
+  a.warnings = {"the kernel runs on the scalar simt body: mma needs ..."};
+  ASSERT_FALSE(a.save(stem()));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_EQ(b->warnings, a.warnings);
+
+  const Artifact quiet = sampleArtifact();
+  std::string meta = quiet.metadataJson();
+  const size_t at = meta.find("\"warnings\": [],\n");
+  ASSERT_NE(at, std::string::npos) << meta;
+  meta.erase(at, meta.find('\n', at) + 1 - at);
+  ASSERT_EQ(meta.find("warnings"), std::string::npos) << meta;
+  auto c = Artifact::fromMetadataJson(meta, quiet.code);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_TRUE(c->warnings.empty());
+}
+
 TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   Artifact a = sampleArtifact();
   ParamSlot map{1, ParamField::TensorMap, 0};

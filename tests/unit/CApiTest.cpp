@@ -88,6 +88,15 @@ TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
     char description[256];
     ASSERT_EQ(sieve_kernel_describe(kernel, description, sizeof description), SIEVE_OK);
     EXPECT_EQ(std::string(description).rfind("vector", 0), 0u) << description;
+    char variant[16];
+    ASSERT_EQ(sieve_kernel_variant(kernel, variant, sizeof variant), SIEVE_OK) << lastError();
+    EXPECT_STREQ(variant, "vector");
+    EXPECT_EQ(sieve_kernel_variant(kernel, variant, 3), SIEVE_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(lastError().find("sieve_kernel_variant needs 7 bytes"), std::string::npos)
+        << lastError();
+    char warnings[8] = "x";
+    ASSERT_EQ(sieve_kernel_warnings(kernel, warnings, sizeof warnings), SIEVE_OK) << lastError();
+    EXPECT_STREQ(warnings, "");
 
     std::mt19937_64 rng(sieve::testing::freshSeed());
     HostTensor q({1, kHeads, kSeq, kDim}, false), k({1, kHeads, kSeq, kDim}, false),

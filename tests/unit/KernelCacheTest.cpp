@@ -193,6 +193,78 @@ TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {
   EXPECT_EQ(source, CacheSource::Disk);
 }
 
+/// No silent cliff: `auto` running f16/bf16 on the scalar simt body of a
+/// chip with tensor cores keeps the compiler's warning in the artifact
+/// (the body, and each tensor-core body's reason), and the cache reports
+/// it once per process and kernel: when compiled, not on memory hits, and
+/// again in a later process that reads the kernel from the folder. Naming
+/// the simt body, or a kernel on tensor cores, warns of nothing.
+TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
+  CountingCompiler counter;
+  KernelSpec thresholds = gpuSpec();
+  thresholds.target = Target::cuda("sm_80");
+  thresholds.thresholds = true;
+  const std::string reasons = "wgmma does not run operand 'thresholds'; the simt body does. mma "
+                              "does not run operand 'thresholds'; the simt body does.";
+  CacheSource source;
+  {
+    KernelCache cache(options(counter));
+    auto a = cache.get(thresholds, &source);
+    ASSERT_TRUE(a) << a.error().str();
+    EXPECT_EQ(source, CacheSource::Produced);
+    EXPECT_EQ((*a)->variant, "simt");
+    ASSERT_EQ((*a)->warnings.size(), 1u);
+    EXPECT_NE((*a)->warnings[0].find("runs on the scalar simt body"), std::string::npos)
+        << (*a)->warnings[0];
+    EXPECT_NE((*a)->warnings[0].find(reasons), std::string::npos) << (*a)->warnings[0];
+    ASSERT_EQ(warnings_.count(), 1u) << warnings_.joined();
+    EXPECT_EQ(warnings_.messages()[0], (*a)->warnings[0]);
+    ASSERT_TRUE(cache.get(thresholds, &source));
+    EXPECT_EQ(source, CacheSource::Memory);
+    EXPECT_EQ(warnings_.count(), 1u) << warnings_.joined();
+  }
+  KernelCache later(options(counter));
+  auto b = later.get(thresholds, &source);
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_EQ(source, CacheSource::Disk);
+  EXPECT_EQ((*b)->warnings.size(), 1u);
+  EXPECT_EQ(warnings_.count(), 2u) << warnings_.joined();
+
+  // Calibration on sm_90a, and a head dim no tensor-core body takes.
+  KernelSpec calibrate = gpuSpec();
+  calibrate.calibrate = true;
+  auto c = compile(calibrate);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->variant, "simt");
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_NE(c->warnings[0].find("wgmma does not run operand 'stats' (calibration)"),
+            std::string::npos)
+      << c->warnings[0];
+  KernelSpec d40 = gpuSpec();
+  d40.shape.headDim = 40;
+  auto d = compile(d40);
+  ASSERT_TRUE(d) << d.error().str();
+  EXPECT_EQ(d->variant, "simt");
+  ASSERT_EQ(d->warnings.size(), 1u);
+  EXPECT_NE(d->warnings[0].find("wgmma needs head dim 64 or 128. mma needs a head dim that is a "
+                                "multiple of 16, at most 256"),
+            std::string::npos)
+      << d->warnings[0];
+
+  // No warning: the simt body by name, tensor cores, f32.
+  KernelSpec named = thresholds;
+  named.options.variant = "simt";
+  KernelSpec tensorCores = gpuSpec();
+  KernelSpec f32 = d40;
+  f32.shape.dtype = runtime::DType::F32;
+  for (const KernelSpec *spec : {&named, &tensorCores, &f32}) {
+    auto e = compile(*spec);
+    ASSERT_TRUE(e) << e.error().str();
+    EXPECT_TRUE(e->warnings.empty()) << e->variant << ": " << e->warnings.front();
+  }
+  EXPECT_EQ(warnings_.count(), 2u) << warnings_.joined();
+}
+
 TEST_F(KernelCacheTest, EightThreadsAskingForOneKernelCompileItOnce) {
   CountingCompiler counter;
   counter.delay = std::chrono::milliseconds(200); // all eight arrive meanwhile

@@ -74,10 +74,10 @@ Command addCompileCommand(CLI::App &app) {
               return reportError(e);
             fmt::print(
                 "compiled {} for {} in {:.1f} ms: {} of {} tiles kept ({:.1f}%), grid {}x{}x{}, "
-                "block {}, {} bytes of code\nkernel {}\nkey {}\ncache {}\n",
+                "block {}, {} bytes of code\nvariant {}\nkernel {}\nkey {}\ncache {}\n",
                 spec->maskPath, t->str(), ms, a.keptTiles, a.totalTiles,
                 100.0 * a.keptTiles / a.totalTiles, a.mainLaunch().grid[0], a.mainLaunch().grid[1],
-                a.mainLaunch().grid[2], a.mainLaunch().block[0], a.code.size(), a.config,
+                a.mainLaunch().grid[2], a.mainLaunch().block[0], a.code.size(), a.variant, a.config,
                 a.cacheKey, CacheFlag::describe(*kernels, source));
             return 0;
           }};

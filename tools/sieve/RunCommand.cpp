@@ -103,6 +103,9 @@ Command addRunCommand(CLI::App &app) {
                        (*session)->deviceName(), sh.str(), s->causal ? " causal" : "",
                        spec->maskPath, (*artifact)->keptTiles, (*artifact)->totalTiles);
             fmt::print("cache    {}\n", CacheFlag::describe((*session)->cache(), source));
+            // Which body ran (on the GPU: wgmma, mma or the scalar simt, of
+            // which the cache warned on stderr if auto chose it).
+            fmt::print("variant  {}: {}\n", (*artifact)->variant, (*artifact)->config);
             fmt::print("compile  {:.1f} ms\ntime     median {:.3f} ms, min {:.3f} ms over {} runs "
                        "({}: {:.0f} FLOP {})\n",
                        compileMs, result->medianMs, result->minMs, options.iterations,

@@ -129,6 +129,25 @@ sieve_status sieve_kernel_describe(sieve_kernel kernel, char *buf, size_t size) 
   });
 }
 
+sieve_status sieve_kernel_variant(sieve_kernel kernel, char *buf, size_t size) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_variant: not a live kernel");
+    return copyOut(kernel->artifact->variant, buf, size, "sieve_kernel_variant");
+  });
+}
+
+sieve_status sieve_kernel_warnings(sieve_kernel kernel, char *buf, size_t size) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_warnings: not a live kernel");
+    std::string lines;
+    for (const std::string &warning : kernel->artifact->warnings)
+      lines += (lines.empty() ? "" : "\n") + warning;
+    return copyOut(lines, buf, size, "sieve_kernel_warnings");
+  });
+}
+
 sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
   return guarded([&] {
     if (!Registry<sieve_kernel_t>::get().contains(kernel))

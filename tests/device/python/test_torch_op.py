@@ -245,7 +245,8 @@ def test_side_stream_and_kernel_reuse():
     mask = sieve.BlockMask.random(4, 8, 8, 64, 64, 0.4, seed=5, keep_diagonal=True)
     kernel = sieve.compile(mask, batch=2, heads_q=4, heads_kv=4, seq_q=512, seq_k=512,
                            head_dim=64, dtype=torch.bfloat16, device="cuda")
-    assert kernel.backend == "cuda" and kernel.variant in ("wgmma", "mma", "simt")
+    assert kernel.backend == "cuda" and kernel.variant in ("wgmma", "mma")
+    assert kernel.warnings == []
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
         torch.cuda._sleep(10_000_000)  # the stream is busy when q is made
@@ -271,6 +272,31 @@ def test_generic_variant():
     torch.cuda.synchronize()
     assert kernel.variant == "generic"
     assert relative_error(out, reference(q, k, v, mask, True)) < TOLERANCE
+
+
+def test_variant_says_which_body_runs():
+    """No silent cliff: where `auto` runs f16/bf16 on the scalar simt body
+    (calibration, a head dim no tensor-core body takes), Kernel.variant says
+    so and Kernel.warnings says why each tensor-core body declined; naming
+    the simt body warns of nothing."""
+    require_gpu()
+    mask = sieve.BlockMask.random(2, 4, 4, 64, 64, 0.5, seed=3, keep_diagonal=True)
+    shape = dict(batch=1, heads_q=2, heads_kv=2, seq_q=256, seq_k=256, device="cuda")
+    calibrate = sieve.compile(mask, **shape, head_dim=64, dtype="f16", calibrate=True)
+    assert calibrate.variant == "simt"
+    assert len(calibrate.warnings) == 1
+    assert "runs on the scalar simt body" in calibrate.warnings[0]
+    assert "mma does not run operand 'stats' (calibration)" in calibrate.warnings[0]
+    d40 = sieve.compile(mask, **shape, head_dim=40, dtype="bf16")
+    assert d40.variant == "simt"
+    assert "mma needs a head dim that is a multiple of 16" in d40.warnings[0]
+    q, k, v = random_qkv(1, 2, 2, 256, 256, 40, torch.bfloat16, False, 17)
+    out = d40(q, k, v)
+    torch.cuda.synchronize()
+    assert relative_error(out, reference(q, k, v, mask, False)) < TOLERANCE
+    named = sieve.compile(mask, **shape, head_dim=64, dtype="f16", calibrate=True,
+                          variant="simt")
+    assert named.variant == "simt" and named.warnings == []
 
 
 def test_cupy_arrays():

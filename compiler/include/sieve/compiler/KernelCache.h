@@ -40,7 +40,9 @@ struct KernelCacheOptions {
   size_t maxBytes = size_t(256) << 20;
   /// Runs on a miss; compiler::compile when empty (tests count calls).
   CompileFunction compile;
-  /// Reports damaged entries and an unusable folder; stderr when empty.
+  /// Reports damaged entries, an unusable folder and what the compiler
+  /// warned of (Artifact::warnings: the scalar body where tensor cores were
+  /// expected), each once; stderr when empty.
   runtime::WarningHandler warn;
 
   /// The folder is $SIEVE_CACHE_DIR, else $XDG_CACHE_HOME/sieve, else

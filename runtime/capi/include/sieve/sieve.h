@@ -152,8 +152,17 @@ SIEVE_API sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_
 SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
 SIEVE_API sieve_status sieve_kernel_destroy(sieve_kernel kernel);
 /* The variant the compiler chose ("wgmma", "mma", "simt", "generic",
- * "loops") and its configuration, into buf. */
+ * "vector") and its configuration, into buf. */
 SIEVE_API sieve_status sieve_kernel_describe(sieve_kernel kernel, char *buf, size_t size);
+/* The body that runs the kernel alone: "wgmma", "mma", "simt" or "generic"
+ * on a GPU, "vector" on the CPU, into buf. */
+SIEVE_API sieve_status sieve_kernel_variant(sieve_kernel kernel, char *buf, size_t size);
+/* What the compiler warned of when it built the kernel, one warning a line
+ * ("" when none), into buf: on a GPU, that variant "auto" runs f16/bf16 on
+ * the scalar simt body, and why each tensor-core body declined. The kernel
+ * cache also reports them on stderr when a kernel first comes from the
+ * compiler or the cache folder. */
+SIEVE_API sieve_status sieve_kernel_warnings(sieve_kernel kernel, char *buf, size_t size);
 /* Whether launches need a sieve_mask (the generic variant). */
 SIEVE_API sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out);
 

@@ -57,8 +57,13 @@ struct Artifact {
   /// The f32 buffer the launches share (TensorSlot kWorkspace: split-KV's
   /// parts, the backward's delta and lse), allocated per call; 0: none.
   uint64_t workspaceBytes = 0;
-  std::string variant; // "wgmma", "mma", "simt", "generic" (CUDA) or "loops" (CPU)
+  std::string variant; // "wgmma", "mma", "simt", "generic" (CUDA) or "vector" (CPU)
   std::string config;  // the kernel configuration the compiler chose, for people
+  /// What the compiler warned of when it built the kernel, for people: on
+  /// a chip with tensor cores, `auto` running f16/bf16 on the scalar simt
+  /// body, with each tensor-core body's reason. The kernel cache reports
+  /// them (once per process and kernel) through its warning handler.
+  std::vector<std::string> warnings;
   /// Layout the kernel assumes of every tensor: the head dimension has stride
   /// 1 (`unitInnerStride`), and the base and all other strides are multiples
   /// of `alignBytes` bytes (0: no alignment assumed). Launches check both.

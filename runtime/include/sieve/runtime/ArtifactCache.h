@@ -38,8 +38,10 @@ struct ArtifactCacheOptions {
   /// Bounds of the memory tier; the least recently used entry goes first.
   size_t maxEntries = 64;
   size_t maxBytes = size_t(256) << 20;
-  /// Where damaged entries and an unusable folder are reported (each once);
-  /// null prints on stderr.
+  /// Where damaged entries, an unusable folder and the warnings of the
+  /// kernels it hands out (Artifact::warnings, when a kernel first comes
+  /// from the compiler or the folder) are reported, each once; null prints
+  /// on stderr.
   WarningHandler warn;
   /// The disk tier's bound on its entries' total size (least recently used
   /// go first).
