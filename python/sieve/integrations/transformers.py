@@ -171,13 +171,11 @@ def load_masks(masks):
 def attention_modules(model):
     """The model's self-attention modules in layer order: those that hand
     themselves to the attention function, recognised by the attributes
-    transformers' attention modules carry (a `layer_idx`, or else `scaling`
-    or `attention_head_size` next to a config). Cross-attention modules are
+    transformers' attention modules carry: a query projection beside a
+    `layer_idx`, `scaling` or `attention_head_size`. Cross-attention modules are
     left out (sieve masks here are for self-attention)."""
     found = []
     for name, module in model.named_modules():
-        if not hasattr(module, "config"):
-            continue
         if not (hasattr(module, "layer_idx") or hasattr(module, "scaling")
                 or hasattr(module, "attention_head_size")):
             continue
