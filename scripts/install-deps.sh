@@ -166,8 +166,10 @@ else
     "transformers==$transformers_version" "tokenizers==0.23.3" "safetensors==0.8.0" \
     "huggingface-hub==2.4.0" "hf-xet==1.8.0" "regex==2026.11.15" "pyyaml==6.0.3" \
     "packaging==26.3" "tqdm==4.70.1" "filelock==4.2.11" "fsspec==2026.9.0" \
-    "typing-extensions==4.16.0" "httpx==0.28.1" "httpcore==1.0.9" "h11==0.16.0" \
-    "anyio==4.16.0" "idna==3.20" "certifi" "typer-slim==0.24.0" "click==8.5.1" \
+    "typing-extensions==4.16.0" "httpx2==2.17.0" "httpcore2==2.17.0" "truststore==0.10.5" \
+    "h11==0.16.0" "anyio==4.16.0" "idna==3.21" "pydantic==2.14.4" "pydantic-core==2.50.5" \
+    "annotated-types==0.8.0" "typing-inspection==0.4.5" "typer==0.29.2" "annotated-doc==0.0.7" \
+    "rich==15.0.0" "markdown-it-py==4.3.0" "mdurl==0.1.2" "pygments==2.21.0" "click==8.5.1" \
     "shellingham==1.5.4"
   if ! transformers_imports; then
     echo "install-deps: transformers $transformers_version does not import from $transformers_target" >&2

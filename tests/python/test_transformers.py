@@ -143,8 +143,9 @@ SPARSITY = "0.5"
 
 @pytest.fixture(scope="module")
 def pruned(tmp_path_factory):
-    """A MiniLM mask from the CLI (calibrate with 4x4 tiles over 32 tokens,
-    then prune half the tiles each head's sentences reached), and what
+    """A MiniLM mask from the CLI (calibrate with 4x4 tiles over 20 tokens,
+    the longest sentence's length, then prune half the tiles each head's
+    sentences reached), and what
     `sieve evaluate` reports for the same mask on the same sentences."""
     work = tmp_path_factory.mktemp("pruned")
     sentences = work / "sentences.txt"
@@ -156,7 +157,7 @@ def pruned(tmp_path_factory):
         subprocess.run([cli, *args], check=True, env=env, stdout=subprocess.DEVNULL)
 
     stats = str(work / "stats.npy")
-    run("calibrate", "--sentences", str(sentences), "--block", "4", "--max-seq", "32", "-q",
+    run("calibrate", "--sentences", str(sentences), "--block", "4", "--max-seq", "20", "-q",
         "-o", stats)
     mask = str(work / "pruned.npy")
     run("prune", "--stats", stats, "--sparsity", SPARSITY, "--coverage-from", str(sentences),
