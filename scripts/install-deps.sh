@@ -140,3 +140,40 @@ else
   fi
   touch "$torch_stamp"
 fi
+
+# Hugging Face transformers, for sieve.integrations.transformers' test
+# (tests/python/test_transformers.py: all-MiniLM-L6-v2 through
+# attn_implementation="sieve"), pinned with every package it imports, into
+# the git-ignored .deps/transformers for Debian's python3. --no-deps: the
+# list is complete without torch (.deps/torch) and numpy (Debian's
+# python3-numpy), which pip would otherwise fetch again.
+# tests/python/CMakeLists.txt puts the folder on PYTHONPATH after
+# .deps/torch.
+transformers_version="5.23.0"
+transformers_target="$root/.deps/transformers"
+transformers_stamp="$transformers_target/.sieve-transformers-$transformers_version"
+transformers_imports() {
+  (cd / && PYTHONPATH="$torch_target:$transformers_target" "$torch_python" -c \
+    "import transformers, tokenizers, safetensors; from transformers import AttentionInterface, AutoModel" 2>/dev/null)
+}
+if [ -f "$transformers_stamp" ] && transformers_imports; then
+  echo "install-deps: transformers $transformers_version present in $transformers_target"
+else
+  echo "install-deps: installing transformers $transformers_version into $transformers_target"
+  rm -rf "$transformers_target"
+  "$torch_python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    --root-user-action=ignore --no-deps --only-binary=:all: --target "$transformers_target" \
+    "transformers==$transformers_version" "tokenizers==0.23.3" "safetensors==0.8.0" \
+    "huggingface-hub==2.4.0" "hf-xet==1.8.0" "regex==2026.11.15" "pyyaml==6.0.3" \
+    "packaging==26.3" "tqdm==4.70.1" "filelock==4.2.11" "fsspec==2026.9.0" \
+    "typing-extensions==4.16.0" "httpx2==2.17.0" "httpcore2==2.17.0" "truststore==0.10.5" \
+    "h11==0.16.0" "anyio==4.16.0" "idna==3.21" "pydantic==2.14.4" "pydantic-core==2.50.5" \
+    "annotated-types==0.8.0" "typing-inspection==0.4.5" "typer==0.29.2" "annotated-doc==0.0.7" \
+    "rich==15.0.0" "markdown-it-py==4.3.0" "mdurl==0.1.2" "pygments==2.21.0" "click==8.5.1" \
+    "shellingham==1.5.4"
+  if ! transformers_imports; then
+    echo "install-deps: transformers $transformers_version does not import from $transformers_target" >&2
+    exit 1
+  fi
+  touch "$transformers_stamp"
+fi

@@ -47,6 +47,10 @@ print('wheel-venv: sieve', sieve.__version__, 'from', sieve.__file__)")
 # PyTorch, for sieve.torch_op's tests, from where scripts/install-deps.sh
 # put it (built for this Python version), as a path entry of the venv.
 echo "$src/.deps/torch" >"$site/sieve-tests-torch.pth"
-(cd "$scratch" && SIEVE_CACHE=0 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+# transformers and its dependencies likewise (tests/python/test_transformers.py),
+# which also runs the build tree's CLI on the MiniLM weights.
+echo "$src/.deps/transformers" >"$site/sieve-tests-transformers.pth"
+(cd "$scratch" && SIEVE_CACHE=0 SIEVE_CLI="$build/tools/sieve/sieve" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   "$src/tests/python")
 step "Python tests against the installed wheel"
