@@ -101,11 +101,6 @@ Error KernelSpec::validate() const {
                                "(leave the variant at auto)",
                                options.variant));
   } else {
-    if (thresholds && options.variant != "auto" && options.variant != "simt")
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("thresholds: the GPU threshold mode is the simt body; variant "
-                               "'{}' has none",
-                               options.variant));
     if (calibrate && options.variant != "auto" && options.variant != "simt")
       return Error(ErrorCode::Unsupported,
                    fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "

@@ -161,13 +161,11 @@ CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuMod
   return op.hasSplitRows() ? buildCombineKernel(op, gpuModule, tables) : CombineKernel{};
 }
 
-/// The modes only the scalar body has today: calibration (a second pass
-/// per query row) and threshold mode (a test per score).
+/// The mode only the scalar body has today: calibration (a second pass
+/// per query row). (Threshold mode runs on every body.)
 std::string tensorCoreModeReason(BlockSparseAttentionOp op) {
   if (op.getStats())
     return "does not run operand 'stats' (calibration); the simt body does";
-  if (op.getThresholds())
-    return "does not run operand 'thresholds'; the simt body does";
   return "";
 }
 

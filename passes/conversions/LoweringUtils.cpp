@@ -69,14 +69,29 @@ ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
                            op.getBlockK(), op.getCausal(), op.getScale().convertToDouble());
 }
 
-Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
-  Value lse = op.getLse();
-  if (!lse)
+namespace {
+/// A kernel takes the op's operands first, in order.
+Value argumentOfOperand(Operation *op, Block &entry, Value operand) {
+  if (!operand)
     return {};
-  for (auto [i, operand] : llvm::enumerate(op->getOperands()))
-    if (operand == lse)
+  for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
+    if (candidate == operand)
       return entry.getArgument(i);
   return {};
+}
+} // namespace
+
+Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getLse());
+}
+
+Value thresholdsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getThresholds());
+}
+
+Value headThresholdLog2(ImplicitLocOpBuilder &b, Value thresholds, Value head) {
+  return arith::MulFOp::create(b, memref::LoadOp::create(b, thresholds, ValueRange{head}),
+                               f32Const(b, kLog2e));
 }
 
 bool hasUnitInnerStride(MemRefType type) {

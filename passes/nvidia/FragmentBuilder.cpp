@@ -4,6 +4,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -46,6 +47,39 @@ void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&ifOp.getThenRegion().front());
   body();
+}
+
+SmallVector<Value> FragmentBuilder::ifElseKeep(Value cond, ValueRange state,
+                                               const std::function<SmallVector<Value>()> &body,
+                                               const std::function<void()> &onSkip) {
+  auto ifOp = scf::IfOp::create(b, state.getTypes(), cond, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(b, body());
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    if (onSkip)
+      onSkip();
+    scf::YieldOp::create(b, state);
+  }
+  return SmallVector<Value>(ifOp.getResults());
+}
+
+Value FragmentBuilder::warpAny(Value pred) {
+  Value everyLane = arith::ConstantOp::create(b, b.getI32IntegerAttr(-1));
+  return NVVM::VoteSyncOp::create(b, b.getI1Type(), everyLane, pred, NVVM::VoteSyncKind::any);
+}
+
+Value FragmentBuilder::groupAny(Value pred, Value barrierId, int64_t threads) {
+  Value id = arith::IndexCastOp::create(b, b.getI32Type(), barrierId);
+  Value count = arith::ConstantOp::create(b, b.getI32IntegerAttr(static_cast<int32_t>(threads)));
+  Value pred32 = arith::ExtUIOp::create(b, b.getI32Type(), pred);
+  Value any = NVVM::BarrierOp::create(
+      b, b.getI32Type(), id, count,
+      NVVM::BarrierReductionAttr::get(b.getContext(), NVVM::BarrierReduction::OR), pred32)
+                  .getResult(0);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, any,
+                               arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
 }
 
 } // namespace sieve::passes

@@ -38,6 +38,21 @@ struct FragmentBuilder {
   mlir::Value quadReduce(mlir::Value x, bool isMax);
   /// scf.if without results.
   void ifThen(mlir::Value cond, const std::function<void()> &body);
+  /// scf.if over loop state: `body()` (the new state) where `cond` holds,
+  /// else `state` unchanged after `onSkip()` (what the skipped path must
+  /// still do, such as waiting for a copy it would have consumed).
+  llvm::SmallVector<mlir::Value>
+  ifElseKeep(mlir::Value cond, mlir::ValueRange state,
+             const std::function<llvm::SmallVector<mlir::Value>()> &body,
+             const std::function<void()> &onSkip = {});
+
+  /// Whether `pred` (i1) holds in any lane of the warp (vote.sync.any);
+  /// every lane must call it.
+  mlir::Value warpAny(mlir::Value pred);
+  /// Whether `pred` holds in any of the `threads` threads that meet at
+  /// named barrier `barrierId` (an index): bar.red.or, which is also a
+  /// barrier among them.
+  mlir::Value groupAny(mlir::Value pred, mlir::Value barrierId, int64_t threads);
 };
 
 } // namespace sieve::passes

@@ -61,6 +61,29 @@ void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTil
   });
 }
 
+void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdLog2,
+                              double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value c = fb.f32(scaleLog2);
+  for (auto &chunk : s)
+    for (Value &score : chunk) {
+      Value scaled = arith::MulFOp::create(b, score, c);
+      Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, scaled, thresholdLog2);
+      score = arith::SelectOp::create(b, kept, score, fb.f32(kNegInf));
+    }
+}
+
+Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value any;
+  for (auto &chunk : s)
+    for (Value score : chunk) {
+      Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, score, fb.f32(kNegInf));
+      any = any ? arith::OrIOp::create(b, any, kept).getResult() : kept;
+    }
+  return any;
+}
+
 void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
                  Value l[2], double scaleLog2) {
   ImplicitLocOpBuilder &b = fb.b;

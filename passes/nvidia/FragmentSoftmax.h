@@ -39,6 +39,19 @@ void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t 
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
                 int64_t seqK, bool causal, double fill = -std::numeric_limits<double>::infinity());
 
+/// Threshold mode (learned run-time pruning): drops each score under its
+/// head's threshold exactly as a masked key (-inf). Scores are raw dot
+/// products; a score is kept when s * scaleLog2 >= thresholdLog2 (the
+/// head's theta * log2 e), the test the scalar body and the CPU backend
+/// make, unordered so that a NaN score stays visible.
+void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, mlir::Value thresholdLog2,
+                              double scaleLog2);
+
+/// Whether this lane holds a score that is still kept (not -inf; NaN
+/// counts as kept): the lane's part of the vote that skips a key tile
+/// whose every score fell under the threshold.
+mlir::Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s);
+
 /// One online-softmax step on the lane's two rows: updates the running max
 /// `m` and partial sum `l` (this lane's columns only; the quad is summed by
 /// rowInverseSums), rescales `acc` (D/8 chunks of 4) and turns `s` into

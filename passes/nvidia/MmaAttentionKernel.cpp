@@ -197,6 +197,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
                        e.mul(e.rem(blockX, g.split), g.queryTile));
   auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
+  // Threshold mode: the head's threshold, read at run time.
+  Value thresholds = thresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
 
   // First key of pipeline step t: key block rowBegin + t / subTiles, sub-tile t % subTiles.
   auto tileStart = [&](Value t) {
@@ -259,25 +262,35 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     // Element mask, only where a key may be past Sk or above the diagonal.
     maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
 
-    // Online softmax for the lane's two rows (c0,c1 and c2,c3).
-    SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
-    Value m[2] = {state[dTiles * 4], state[dTiles * 4 + 1]};
-    Value l[2] = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
-    softmaxStep(le, s, acc, m, l, g.scaleLog2);
+    auto accumulate = [&]() -> SmallVector<Value> {
+      // Online softmax for the lane's two rows (c0,c1 and c2,c3).
+      SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
+      Value m[2] = {state[dTiles * 4], state[dTiles * 4 + 1]};
+      Value l[2] = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
+      softmaxStep(le, s, acc, m, l, g.scaleLog2);
 
-    // O += P·V: P's accumulator layout is the A operand; V rows are the
-    // B operand in "row" layout, so ldmatrix transposes them.
-    for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
-      for (int64_t dp = 0; dp < D / 16; ++dp) {
-        auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
-        le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
-        le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+      // O += P·V: P's accumulator layout is the A operand; V rows are the
+      // B operand in "row" layout, so ldmatrix transposes them.
+      for (int64_t kk = 0; kk < KT / 16; ++kk) {
+        SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
+        for (int64_t dp = 0; dp < D / 16; ++dp) {
+          auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
+          le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
+          le.mma(pFrag, {frag[2], frag[3]},
+                 MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+        }
       }
-    }
-    SmallVector<Value> results(acc);
-    results.append({m[0], m[1], l[0], l[1]});
-    return results;
+      SmallVector<Value> results(acc);
+      results.append({m[0], m[1], l[0], l[1]});
+      return results;
+    };
+    if (!thresholdLog2)
+      return accumulate();
+    // Threshold mode: a warp whose 16 rows keep no score of this key tile
+    // skips the exponentials and P·V (its rows are its own: no other warp
+    // waits on it).
+    dropScoresUnderThreshold(le, s, thresholdLog2, g.scaleLog2);
+    return le.ifElseKeep(le.warpAny(laneKeepsAnyScore(le, s)), state, accumulate);
   });
 
   auto storeWholeRow = [&] {

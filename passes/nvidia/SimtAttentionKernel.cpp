@@ -227,8 +227,7 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
   // scaled by scale * log2(e) below).
   Value threshold;
   if (op.getThresholds())
-    threshold = arith::MulFOp::create(
-        b, memref::LoadOp::create(b, entry.getArgument(4), ValueRange{h}), f32Const(b, kLog2e));
+    threshold = headThresholdLog2(b, thresholdsArgument(op, entry), h);
   Value iRead = arith::MinUIOp::create(b, i, indexConst(b, seqQ - 1));
 
   buildFor(b, c0, indexConst(b, headDim), c1, {},

@@ -221,6 +221,11 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
   pipe.waitResident();
+  // Threshold mode: the head's threshold, read at run time.
+  Value thresholds = thresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
+  // The warp group's own named barrier (0 is the whole block's).
+  Value groupBarrier = e.add(consumer, 1);
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));
   const double negInf = -std::numeric_limits<double>::infinity();
@@ -250,27 +255,43 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // Element mask, only where a key may be past Sk or above the diagonal.
     maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
 
-    SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
-    Value m[2] = {state[D / 2], state[D / 2 + 1]};
-    Value l[2] = {state[D / 2 + 2], state[D / 2 + 3]};
-    softmaxStep(e, s, acc, m, l, g.scaleLog2);
+    auto accumulate = [&]() -> SmallVector<Value> {
+      SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
+      Value m[2] = {state[D / 2], state[D / 2 + 1]};
+      Value l[2] = {state[D / 2 + 2], state[D / 2 + 3]};
+      softmaxStep(e, s, acc, m, l, g.scaleLog2);
 
-    // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
-    // (D contiguous): 8-key groups 1024 bytes apart, 64-column slabs
-    // KT*128 bytes apart.
-    // All of P is packed before the fence: a register written between
-    // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
-    auto pRegs = e.registerOperands(s);
-    pipe.consumerWait(pipeStep, kValueFull);
-    e.fence();
-    acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
-    e.commit();
-    e.waitGroups(0);
+      // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
+      // (D contiguous): 8-key groups 1024 bytes apart, 64-column slabs
+      // KT*128 bytes apart.
+      // All of P is packed before the fence: a register written between
+      // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
+      auto pRegs = e.registerOperands(s);
+      pipe.consumerWait(pipeStep, kValueFull);
+      e.fence();
+      acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
+      e.commit();
+      e.waitGroups(0);
+      SmallVector<Value> results(acc);
+      results.append({m[0], m[1], l[0], l[1]});
+      return results;
+    };
+    SmallVector<Value> results;
+    if (!thresholdLog2) {
+      results = accumulate();
+    } else {
+      // Threshold mode: P·V is one warp-group instruction, so the group
+      // votes (bar.red.or over its 128 threads) and skips the exponentials
+      // and P·V together when none of its 64 rows keeps a score of the
+      // tile. A skipping group still waits for V: the stage may be handed
+      // back to the producer only once its copy has landed.
+      dropScoresUnderThreshold(e, s, thresholdLog2, g.scaleLog2);
+      Value anyKept = e.groupAny(laneKeepsAnyScore(e, s), groupBarrier, kWarpGroup);
+      results = e.ifElseKeep(anyKept, state, accumulate,
+                             [&] { pipe.consumerWait(pipeStep, kValueFull); });
+    }
     // This thread is done with the stage's K and V.
     pipe.consumerRelease(pipeStep);
-
-    SmallVector<Value> results(acc);
-    results.append({m[0], m[1], l[0], l[1]});
     scf::YieldOp::create(b, results);
   }
 

@@ -201,15 +201,16 @@ TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {
 /// the simt body, or a kernel on tensor cores, warns of nothing.
 TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
   CountingCompiler counter;
-  KernelSpec thresholds = gpuSpec();
-  thresholds.target = Target::cuda("sm_80");
-  thresholds.thresholds = true;
-  const std::string reasons = "wgmma does not run operand 'thresholds'; the simt body does. mma "
-                              "does not run operand 'thresholds'; the simt body does.";
+  KernelSpec calibration = gpuSpec();
+  calibration.target = Target::cuda("sm_80");
+  calibration.calibrate = true;
+  const std::string reasons =
+      "wgmma does not run operand 'stats' (calibration); the simt body does. mma "
+      "does not run operand 'stats' (calibration); the simt body does.";
   CacheSource source;
   {
     KernelCache cache(options(counter));
-    auto a = cache.get(thresholds, &source);
+    auto a = cache.get(calibration, &source);
     ASSERT_TRUE(a) << a.error().str();
     EXPECT_EQ(source, CacheSource::Produced);
     EXPECT_EQ((*a)->variant, "simt");
@@ -219,12 +220,12 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
     EXPECT_NE((*a)->warnings[0].find(reasons), std::string::npos) << (*a)->warnings[0];
     ASSERT_EQ(warnings_.count(), 1u) << warnings_.joined();
     EXPECT_EQ(warnings_.messages()[0], (*a)->warnings[0]);
-    ASSERT_TRUE(cache.get(thresholds, &source));
+    ASSERT_TRUE(cache.get(calibration, &source));
     EXPECT_EQ(source, CacheSource::Memory);
     EXPECT_EQ(warnings_.count(), 1u) << warnings_.joined();
   }
   KernelCache later(options(counter));
-  auto b = later.get(thresholds, &source);
+  auto b = later.get(calibration, &source);
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(source, CacheSource::Disk);
   EXPECT_EQ((*b)->warnings.size(), 1u);
@@ -252,12 +253,16 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
       << d->warnings[0];
 
   // No warning: the simt body by name, tensor cores, f32.
-  KernelSpec named = thresholds;
+  // Threshold mode runs on tensor cores too.
+  KernelSpec named = calibration;
   named.options.variant = "simt";
   KernelSpec tensorCores = gpuSpec();
+  KernelSpec thresholds = calibration;
+  thresholds.calibrate = false;
+  thresholds.thresholds = true;
   KernelSpec f32 = d40;
   f32.shape.dtype = runtime::DType::F32;
-  for (const KernelSpec *spec : {&named, &tensorCores, &f32}) {
+  for (const KernelSpec *spec : {&named, &tensorCores, &thresholds, &f32}) {
     auto e = compile(*spec);
     ASSERT_TRUE(e) << e.error().str();
     EXPECT_TRUE(e->warnings.empty()) << e->variant << ": " << e->warnings.front();

@@ -143,19 +143,22 @@ TEST(ThresholdMode, MisuseIsRefusedByName) {
   Error both = spec.validate();
   ASSERT_TRUE(both);
   EXPECT_NE(both.message().find("exclude"), std::string::npos) << both.str();
-  // On the GPU the simt body has threshold mode, the tensor-core bodies none;
-  // auto compiles (no GPU needed) to simt with the thresholds as tensor 10.
-  spec.calibrate = false;
-  spec.target = Target::cuda("sm_90a");
-  spec.shape.dtype = runtime::DType::BF16;
-  spec.options.variant = "wgmma";
-  Error wgmma = spec.validate();
-  ASSERT_TRUE(wgmma);
-  EXPECT_EQ(wgmma.code(), ErrorCode::Unsupported);
-  spec.options.variant = "auto";
-  auto gpu = compile(spec);
+  // On the GPU every body has threshold mode: auto compiles (no GPU
+  // needed) to the wgmma body on sm_90a, mma on sm_80, each with the
+  // thresholds as launch data (the buffer's five parameters).
+  KernelSpec gpuSpec;
+  gpuSpec.shape = {1, 2, 2, 128, 128, 64, runtime::DType::BF16};
+  gpuSpec.mask = runtime::BlockMask::random(2, 2, 2, 64, 64, 1.0, 1, true);
+  gpuSpec.thresholds = true;
+  for (auto [chip, body] : {std::pair{"sm_90a", "wgmma"}, {"sm_80", "mma"}}) {
+    gpuSpec.target = Target::cuda(chip);
+    auto gpu = compile(gpuSpec);
+    ASSERT_TRUE(gpu) << gpu.error().str();
+    EXPECT_EQ(gpu->variant, body) << gpu->config;
+    EXPECT_TRUE(gpu->warnings.empty()) << gpu->warnings.front();
+  }
+  auto gpu = compile(gpuSpec);
   ASSERT_TRUE(gpu) << gpu.error().str();
-  EXPECT_EQ(gpu->variant, "simt");
   int slots = 0;
   for (const runtime::ParamSlot &slot : gpu->mainLaunch().params)
     slots += slot.tensor == runtime::ParamSlot::kThresholds;

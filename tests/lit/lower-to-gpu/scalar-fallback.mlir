@@ -11,16 +11,6 @@
 // no tensor-core body is meant to take).
 // SIMT-NOT: warning
 
-// Threshold mode.
-// CHECK: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma does not run operand 'thresholds'; the simt body does. mma does not run operand 'thresholds'; the simt body does. (variant=simt chooses the scalar body without this warning.)
-// CHECK-NOT: warning
-func.func @thresholds(%q: memref<1x2x64x64xf16>, %k: memref<1x2x64x64xf16>, %v: memref<1x2x64x64xf16>, %o: memref<1x2x64x64xf16>, %t: memref<2xf32>) {
-  sieve.attention %q, %k, %v, %o thresholds(%t : memref<2xf32>) {mask = #sieve.block_mask<2x1x1, "03">, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>
-  return
-}
-
-// -----
-
 // Calibration (the stats operand).
 // CHECK: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma does not run operand 'stats' (calibration); the simt body does. mma does not run operand 'stats' (calibration); the simt body does. (variant=simt chooses the scalar body without this warning.)
 // CHECK-NOT: warning
