@@ -101,11 +101,10 @@ Error KernelSpec::validate() const {
                                "(leave the variant at auto)",
                                options.variant));
   } else {
-    if (calibrate && options.variant != "auto" && options.variant != "simt")
+    if (calibrate && options.variant == "generic")
       return Error(ErrorCode::Unsupported,
-                   fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "
-                               "pass per query row); variant '{}' has none",
-                               options.variant));
+                   "calibrate: the generic kernel (mask read at launch) has no calibration pass; "
+                   "the specialized bodies (auto, wgmma, mma, simt) have");
     auto gpu = target.info();
     if (!gpu)
       return gpu.error();

@@ -161,11 +161,12 @@ CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuMod
   return op.hasSplitRows() ? buildCombineKernel(op, gpuModule, tables) : CombineKernel{};
 }
 
-/// The mode only the scalar body has today: calibration (a second pass
-/// per query row). (Threshold mode runs on every body.)
-std::string tensorCoreModeReason(BlockSparseAttentionOp op) {
-  if (op.getStats())
-    return "does not run operand 'stats' (calibration); the simt body does";
+/// Calibration (the stats operand) runs on the specialized bodies, whose
+/// second pass reads the row's key tiles again; the generic kernel, whose
+/// row tables are launch data, has no second pass.
+std::string calibrationReason(BlockSparseAttentionOp op, bool generic) {
+  if (op.getStats() && generic)
+    return "does not run operand 'stats' (calibration); the specialized bodies do";
   return "";
 }
 
@@ -206,7 +207,7 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     return op.getBlockQ() / queryTile;
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
-    if (std::string reason = tensorCoreModeReason(op); !reason.empty())
+    if (std::string reason = calibrationReason(op, generic); !reason.empty())
       return reason;
     if (std::string reason = mmaKernelUnsupportedReason(op, optionsFor(op), lowering.target);
         !reason.empty())
@@ -261,7 +262,7 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
             lowering.stages};
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
-    if (std::string reason = tensorCoreModeReason(op); !reason.empty())
+    if (std::string reason = calibrationReason(op, generic); !reason.empty())
       return reason;
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);

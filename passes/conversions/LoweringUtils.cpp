@@ -85,6 +85,10 @@ Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
   return argumentOfOperand(op, entry, op.getLse());
 }
 
+Value statsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getStats());
+}
+
 Value thresholdsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
   return argumentOfOperand(op, entry, op.getThresholds());
 }

@@ -38,6 +38,8 @@ ProblemGeometry problemGeometryOf(mlir::MemRefType query, mlir::MemRefType key, 
 /// The kernel argument that carries `op`'s lse operand (a kernel takes the
 /// op's operands first, in order), or null when the op saves none.
 mlir::Value lseArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
+/// The same for the stats operand (calibration), or null.
+mlir::Value statsArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
 /// The same for the thresholds operand (threshold mode), or null.
 mlir::Value thresholdsArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
 /// Threshold mode: head `head`'s threshold in the units the kernels compare

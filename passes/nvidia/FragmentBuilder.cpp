@@ -42,6 +42,17 @@ Value FragmentBuilder::quadReduce(Value x, bool isMax) {
   return x;
 }
 
+Value FragmentBuilder::warpSum(Value x) {
+  Value width = arith::ConstantOp::create(b, b.getI32IntegerAttr(32));
+  for (int32_t offset : {16, 8, 4, 2, 1}) {
+    Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));
+    Value other =
+        gpu::ShuffleOp::create(b, x, off, width, gpu::ShuffleMode::XOR).getShuffleResult();
+    x = arith::AddFOp::create(b, x, other);
+  }
+  return x;
+}
+
 void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {
   auto ifOp = scf::IfOp::create(b, TypeRange{}, cond, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
@@ -73,13 +84,7 @@ Value FragmentBuilder::warpAny(Value pred) {
 Value FragmentBuilder::groupAny(Value pred, Value barrierId, int64_t threads) {
   Value id = arith::IndexCastOp::create(b, b.getI32Type(), barrierId);
   Value count = arith::ConstantOp::create(b, b.getI32IntegerAttr(static_cast<int32_t>(threads)));
-  Value pred32 = arith::ExtUIOp::create(b, b.getI32Type(), pred);
-  Value any = NVVM::BarrierOp::create(
-      b, b.getI32Type(), id, count,
-      NVVM::BarrierReductionAttr::get(b.getContext(), NVVM::BarrierReduction::OR), pred32)
-                  .getResult(0);
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, any,
-                               arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+  return emitBarrierAny(b, id, count, pred);
 }
 
 } // namespace sieve::passes

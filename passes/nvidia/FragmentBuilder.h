@@ -36,6 +36,8 @@ struct FragmentBuilder {
   mlir::Value packI32(mlir::Value lo, mlir::Value hi);
   /// Reduces over the four lanes of a quad (the lanes that share a row).
   mlir::Value quadReduce(mlir::Value x, bool isMax);
+  /// The f32 sum of `x` over the 32 lanes of the warp, in every lane.
+  mlir::Value warpSum(mlir::Value x);
   /// scf.if without results.
   void ifThen(mlir::Value cond, const std::function<void()> &body);
   /// scf.if over loop state: `body()` (the new state) where `cond` holds,

@@ -117,6 +117,35 @@ void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, V
   }
 }
 
+RowWeights calibrationWeights(FragmentBuilder &fb, const Value m[2], const Value l[2],
+                              const Value queryRow[2], int64_t seqQ, double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  SmallVector<Value, 2> inv = rowInverseSums(fb, l[0], l[1]);
+  RowWeights w;
+  for (int half = 0; half < 2; ++half) {
+    // An empty row keeps max -inf: weigh against 0 (its P are 0 anyway).
+    Value noMax = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, m[half], fb.f32(kNegInf));
+    Value base = arith::SelectOp::create(b, noMax, fb.f32(0.0), m[half]);
+    w.negBase[half] = arith::MulFOp::create(b, base, fb.f32(-scaleLog2));
+    w.invSum[half] =
+        arith::SelectOp::create(b, fb.ult(queryRow[half], fb.idx(seqQ)), inv[half], fb.f32(0.0));
+  }
+  return w;
+}
+
+Value laneTileMass(FragmentBuilder &fb, const Fragment &s, const RowWeights &w, double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value c = fb.f32(scaleLog2);
+  Value rowMass[2] = {fb.f32(0.0), fb.f32(0.0)};
+  for (auto &chunk : s)
+    for (int64_t i = 0; i < 4; ++i) {
+      Value p = fb.exp2(math::FmaOp::create(b, chunk[i], c, w.negBase[i / 2]));
+      rowMass[i / 2] = arith::AddFOp::create(b, rowMass[i / 2], p);
+    }
+  return math::FmaOp::create(b, rowMass[0], w.invSum[0],
+                             arith::MulFOp::create(b, rowMass[1], w.invSum[1]));
+}
+
 SmallVector<Value, 2> rowInverseSums(FragmentBuilder &fb, Value l0, Value l1) {
   SmallVector<Value, 2> inv;
   for (Value l : {l0, l1}) {

@@ -52,6 +52,23 @@ void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, mlir::Value thre
 /// whose every score fell under the threshold.
 mlir::Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s);
 
+/// Calibration's weights for the lane's two rows, from the forward's final
+/// running max `m` (raw dot products) and this lane's partial sums `l`:
+/// P = exp2(s * scaleLog2 + negBase[half]) * invSum[half] is the row's
+/// probability. A row that kept no key, or lies at or past `seqQ`
+/// (padding), weighs 0. Every lane of the warp must call it (the sums are
+/// reduced across the quad).
+struct RowWeights {
+  mlir::Value negBase[2], invSum[2];
+};
+RowWeights calibrationWeights(FragmentBuilder &fb, const mlir::Value m[2], const mlir::Value l[2],
+                              const mlir::Value queryRow[2], int64_t seqQ, double scaleLog2);
+
+/// The probability mass of the key tile whose raw (masked) scores are `s`
+/// that this lane holds: its elements' P summed, weighed by `w`.
+mlir::Value laneTileMass(FragmentBuilder &fb, const Fragment &s, const RowWeights &w,
+                         double scaleLog2);
+
 /// One online-softmax step on the lane's two rows: updates the running max
 /// `m` and partial sum `l` (this lane's columns only; the quad is summed by
 /// rowInverseSums), rescales `acc` (D/8 chunks of 4) and turns `s` into

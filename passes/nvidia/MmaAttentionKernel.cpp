@@ -236,15 +236,15 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
 
-  auto loop = e.pipelinedLoop(numTiles, S, inits, loadTile, [&](Value t, ValueRange state) {
-    Emitter &le = e;
-    Value stageRow = le.mul(le.rem(t, S), KT);
+  // The masked scores of pipeline step t, whose K tile is in stage rows
+  // [stageRow, stageRow + KT).
+  auto maskedScores = [&](Value t, Value stageRow) {
     // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
-    Fragment s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
+    Fragment s(kTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
     auto scoreStep = [&](int64_t jp, int64_t kk, ArrayRef<Value> qOperand) {
-      auto frag = le.colOperand(kTile, le.add(stageRow, jp * 16), kk, lane);
-      le.mma(qOperand, {frag[0], frag[1]}, s[2 * jp]);
-      le.mma(qOperand, {frag[2], frag[3]}, s[2 * jp + 1]);
+      auto frag = e.colOperand(kTile, e.add(stageRow, jp * 16), kk, lane);
+      e.mma(qOperand, {frag[0], frag[1]}, s[2 * jp]);
+      e.mma(qOperand, {frag[2], frag[3]}, s[2 * jp + 1]);
     };
     if (g.queryInRegisters()) {
       for (int64_t jp = 0; jp < KT / 16; ++jp)
@@ -253,14 +253,21 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     } else {
       // Each Q fragment is read once per key tile, for all its keys.
       for (int64_t kk = 0; kk < D / 16; ++kk) {
-        SmallVector<Value, 4> qOperand = le.rowOperand(qTile, warpRow0, kk, lane);
+        SmallVector<Value, 4> qOperand = e.rowOperand(qTile, warpRow0, kk, lane);
         for (int64_t jp = 0; jp < KT / 16; ++jp)
           scoreStep(jp, kk, qOperand);
       }
     }
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    return s;
+  };
+
+  auto loop = e.pipelinedLoop(numTiles, S, inits, loadTile, [&](Value t, ValueRange state) {
+    Emitter &le = e;
+    Value stageRow = le.mul(le.rem(t, S), KT);
+    Fragment s = maskedScores(t, stageRow);
 
     auto accumulate = [&]() -> SmallVector<Value> {
       // Online softmax for the lane's two rows (c0,c1 and c2,c3).
@@ -307,6 +314,33 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   };
   // No copy may still be landing in shared memory, whichever path follows.
   e.waitGroups(0);
+  if (Value stats = statsArgument(op, entry)) {
+    // Calibration: a second pass over the row's key tiles, now that each
+    // row's max and sum are final, adds every tile's probability mass to
+    // stats[h, query block, key block]. It runs before the output is
+    // staged through the Q tile, which head dims over 128 still read Q from.
+    Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
+    Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
+    RowWeights w = calibrationWeights(e, m, l, queryRow, g.seqQ, g.scaleLog2);
+    Value qb = loadIndexEntry(b, qBlocks, r);
+    auto loadKeys = [&](Value t) {
+      e.copyRowsAsync(k, bi, kvh, tileStart(t), g.seqK, kTile, e.mul(e.rem(t, S), KT), KT, tid);
+    };
+    // Every warp is past the first pass's last tile before its buffers refill.
+    gpu::BarrierOp::create(b);
+    e.prologue(numTiles, S, loadKeys);
+    e.pipelinedLoop(numTiles, S, {}, loadKeys, [&](Value t, ValueRange) {
+      Fragment s = maskedScores(t, e.mul(e.rem(t, S), KT));
+      Value mass = e.warpSum(laneTileMass(e, s, w, g.scaleLog2));
+      Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
+      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.idx(0)), [&] {
+        memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, mass, stats,
+                                    ValueRange{h, qb, kb});
+      });
+      return SmallVector<Value>{};
+    });
+    e.waitGroups(0);
+  }
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
   Value workspace = op.hasSplitRows() ? entry.getArgument(func.getNumArguments() - 1) : Value();

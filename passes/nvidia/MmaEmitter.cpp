@@ -157,6 +157,9 @@ MmaEmitter::pipelinedLoop(Value numSteps, int64_t stages, ValueRange inits,
                           const std::function<SmallVector<Value>(Value, ValueRange)> &body) {
   auto loop = scf::ForOp::create(b, idx(0), numSteps, idx(1), inits);
   OpBuilder::InsertionGuard loopGuard(b);
+  // Without loop state the body came with its yield: the body's own ends it.
+  if (inits.empty())
+    loop.getBody()->getTerminator()->erase();
   b.setInsertionPointToStart(loop.getBody());
   Value t = loop.getInductionVar();
   // Step t has landed once at most min(numSteps-1-t, stages-2) younger

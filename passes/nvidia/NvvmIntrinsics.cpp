@@ -27,6 +27,13 @@ Value emitNvvmLog2(ImplicitLocOpBuilder &b, Value x) {
   return callF32Intrinsic(b, "llvm.nvvm.lg2.approx.ftz.f", x);
 }
 
+Value emitBarrierAny(ImplicitLocOpBuilder &b, Value id, Value count, Value pred) {
+  return LLVM::CallIntrinsicOp::create(b, b.getI1Type(),
+                                       b.getStringAttr("llvm.nvvm.barrier.cta.red.or.aligned.count"),
+                                       ValueRange{id, count, pred})
+      .getResult(0);
+}
+
 Value emitWgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, Type accumulatorType,
                          ArrayRef<Value> acc, ArrayRef<Value> a, Value descB) {
   const int64_t n = static_cast<int64_t>(acc.size());

@@ -2,8 +2,8 @@
 //
 // The one place the GPU kernel bodies name an `llvm.nvvm.*` intrinsic or
 // write inline PTX, for what the NVVM dialect's ops do not cover: the
-// approximate exp2 and log2 of the softmax, and wgmma with its A operand in
-// registers. Everything else goes through typed ops (nvvm, nvgpu, gpu).
+// approximate exp2 and log2 of the softmax, the OR-reduction over a named
+// barrier's threads, and wgmma with its A operand in registers. Everything else goes through typed ops (nvvm, nvgpu, gpu).
 //
 // Flush to zero: the approximate ex2 and lg2 are the .ftz forms everywhere,
 // which is exact for what the kernels feed them. lg2 only ever sees a
@@ -29,6 +29,13 @@ mlir::Value emitNvvmExp2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 /// log2 as lg2.approx.ftz.f32, like exp2: its error (2^-22 relative) is far
 /// below the 16-bit outputs'.
 mlir::Value emitNvvmLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
+
+/// Whether `pred` (i1) holds in any of the `count` threads (i32, a multiple
+/// of 32) that meet at named barrier `id` (i32): barrier.cta.red.or with a
+/// thread count, which is also a barrier among them. (nvvm.barrier takes a
+/// reduction only on barrier 0, the whole block's.)
+mlir::Value emitBarrierAny(mlir::ImplicitLocOpBuilder &b, mlir::Value id, mlir::Value count,
+                           mlir::Value pred);
 
 /// acc (64 x 2 acc.size(), f32) += A · B for one warp group: one
 /// `wgmma.mma_async` m64nNk16 with A from registers (four 16-bit pairs as

@@ -184,6 +184,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
     return e.add(e.mul(kb, g.blockK), e.mul(e.rem(t, g.subTiles), KT));
   };
+  // Calibration (the stats operand) adds each tile's probability mass.
+  Value stats = statsArgument(op, entry);
   // A stage is released by every consumer thread.
   pipe.init(tid, /*fullArrivals=*/1, /*emptyArrivals=*/g.consumers * kWarpGroup);
 
@@ -198,15 +200,37 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   e.ifThen(pipe.leader, [&] {
     pipe.commitResident(g.tileBytes(QT));
     pipe.copyResident(qDesc, qStart, h, bi, QT, g.queryOffset());
-    pipe.producerLoop(numTiles, [&](const PipelineState &state) {
-      Value first = tileStart(state.step);
-      pipe.forStage(state, [&](int64_t s) {
-        pipe.commit(state, kKeyFull, g.tileBytes(KT));
-        pipe.copy(state, kKeyFull, kDesc, first, kvh, bi, KT, g.keyOffset(s));
-        pipe.commit(state, kValueFull, g.tileBytes(KT));
-        pipe.copy(state, kValueFull, vDesc, first, kvh, bi, KT, g.valueOffset(s));
+    if (!stats) {
+      pipe.producerLoop(numTiles, [&](const PipelineState &state) {
+        Value first = tileStart(state.step);
+        pipe.forStage(state, [&](int64_t s) {
+          pipe.commit(state, kKeyFull, g.tileBytes(KT));
+          pipe.copy(state, kKeyFull, kDesc, first, kvh, bi, KT, g.keyOffset(s));
+          pipe.commit(state, kValueFull, g.tileBytes(KT));
+          pipe.copy(state, kValueFull, vDesc, first, kvh, bi, KT, g.valueOffset(s));
+        });
       });
-    });
+    } else {
+      // Calibration's second pass reads the row's key tiles again, through
+      // the same ring (its steps follow the first pass's), without V.
+      pipe.producerLoop(e.mul(numTiles, 2), [&](const PipelineState &state) {
+        Value secondPass = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, state.step, numTiles);
+        Value tile = arith::SelectOp::create(b, secondPass,
+                                             arith::SubIOp::create(b, state.step, numTiles),
+                                             state.step);
+        Value first = tileStart(tile);
+        pipe.forStage(state, [&](int64_t s) {
+          pipe.commit(state, kKeyFull, g.tileBytes(KT));
+          pipe.copy(state, kKeyFull, kDesc, first, kvh, bi, KT, g.keyOffset(s));
+          Value firstPass = arith::XOrIOp::create(
+              b, secondPass, arith::ConstantOp::create(b, b.getBoolAttr(true)));
+          e.ifThen(firstPass, [&] {
+            pipe.commit(state, kValueFull, g.tileBytes(KT));
+            pipe.copy(state, kValueFull, vDesc, first, kvh, bi, KT, g.valueOffset(s));
+          });
+        });
+      });
+    }
   });
 
   // ---- Consumer warp groups: 64 query rows each. ----
@@ -293,6 +317,38 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // This thread is done with the stage's K and V.
     pipe.consumerRelease(pipeStep);
     scf::YieldOp::create(b, results);
+  }
+
+  if (stats) {
+    // Calibration: a second pass over the row's key tiles, now that each
+    // row's max and sum are final, adds every tile's probability mass to
+    // stats[h, query block, key block], one atomic per warp and tile. It
+    // runs before the output is staged through the group's Q rows.
+    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
+    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    RowWeights w = calibrationWeights(e, m, l, queryRow, g.seqQ, g.scaleLog2);
+    Value qb = loadIndexEntry(b, qBlocks, r);
+    auto second = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(second.getBody());
+    Value t = second.getInductionVar();
+    PipelineState pipeStep = pipe.consumerState(e.add(numTiles, t));
+    Value keyAddress = e.add(base, e.add(e.mul(pipeStep.stage, g.tileBytes(KT)), g.keyOffset(0)));
+    pipe.consumerWait(pipeStep, kKeyFull);
+    e.fence();
+    Value sAcc = e.productKMajor(
+        e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
+    e.commit();
+    e.waitGroups(0);
+    pipe.consumerRelease(pipeStep);
+    Fragment s = e.fragmentOf(sAcc, KT);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    Value mass = e.warpSum(laneTileMass(e, s, w, g.scaleLog2));
+    Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
+    e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.idx(0)), [&] {
+      memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, mass, stats,
+                                  ValueRange{h, qb, kb});
+    });
   }
 
   auto storeWholeRow = [&] {

@@ -1,6 +1,7 @@
-//===- GpuCalibrationTest.cpp - the simt body's extra modes against float64 -===//
+//===- GpuCalibrationTest.cpp - calibration and threshold mode against float64 -===//
 //
-// Two kernel options that on the GPU only the simt body has, each on random
+// Two kernel options, on every GPU body that has them (wgmma on sm_90a,
+// mma, and the scalar simt), each on random
 // bf16/f16 inputs (output poisoned first; the mask seeded from the case's
 // name, its kernels through the ledger), GQA, ragged Sq != Sk, causal and
 // not, against float64 on the same rounded inputs (the output row by row):
@@ -36,29 +37,39 @@ using namespace sieve::testing;
 
 namespace {
 
-using Param = std::tuple<DType, bool /*causal*/>;
+using Param = std::tuple<DType, bool /*causal*/, int /*body*/>;
 
-constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, D = 64, bq = 32, bk = 32;
+const char *const kBodies[] = {"simt", "mma", "wgmma"};
+constexpr int kWgmmaBody = 2;
+
+// 64-row blocks: the wgmma body's smallest.
+constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, D = 64, bq = 64, bk = 64;
 constexpr int64_t QB = (Sq + bq - 1) / bq, KB = (Sk + bk - 1) / bk;
 
-class GpuSimtModes : public ::testing::TestWithParam<Param> {
+class GpuModes : public ::testing::TestWithParam<Param> {
 protected:
   void SetUp() override {
     name_ = currentCaseName();
     rng_.seed(inputSeed(name_));
+    if (std::get<2>(GetParam()) == kWgmmaBody && ledger().chip() != "sm_90a")
+      GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
+                   << ledger().chip();
   }
+  const char *body() const { return kBodies[std::get<2>(GetParam())]; }
   KernelSpec spec() const {
-    auto [dtype, causal] = GetParam();
+    auto [dtype, causal, bodyIndex] = GetParam();
     KernelSpec s;
     s.shape = {B, Hq, Hkv, Sq, Sk, D, dtype};
     s.causal = causal;
+    s.options.variant = kBodies[bodyIndex];
     s.mask = BlockMask::random(Hq, QB, KB, bq, bk, 0.5, maskSeed(name_), /*keepDiagonal=*/true);
     return s;
   }
   /// "calibrate/simt/bf16/d64/causal"
   std::string config(const char *mode) const {
-    auto [dtype, causal] = GetParam();
-    return std::string(mode) + "/simt/" + dtypeName(dtype) + "/d" + std::to_string(D) +
+    auto [dtype, causal, bodyIndex] = GetParam();
+    return std::string(mode) + "/" + kBodies[bodyIndex] + "/" + dtypeName(dtype) + "/d" +
+           std::to_string(D) +
            (causal ? "/causal" : "/full");
   }
   /// The attention output, row by row.
@@ -71,9 +82,9 @@ protected:
   std::mt19937_64 rng_;
 };
 
-TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
+TEST_P(GpuModes, CalibrationMassPerTileMatchesFloat64) {
   SCOPED_TRACE(seedTrace(name_));
-  auto [dtype, causal] = GetParam();
+  auto [dtype, causal, bodyIndex] = GetParam();
   KernelSpec s = spec();
   s.calibrate = true;
   s.mask.setHead(Hq - 1, false); // a pruned head adds nothing
@@ -81,7 +92,7 @@ TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
   auto &artifact = kernels[0];
   ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->calibrate);
-  ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
+  ASSERT_EQ((*artifact)->variant, body()) << (*artifact)->config;
   Session &session = *ledger().session();
 
   DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session.gpu()->driver(), rng_);
@@ -110,20 +121,20 @@ TEST_P(GpuSimtModes, CalibrationMassPerTileMatchesFloat64) {
     EXPECT_NEAR(got[n], want, 2e-3 * scaleOf) << "tile " << n;
     worst = std::max(worst, std::abs(got[n] - want) / scaleOf);
   }
-  std::printf("  gpu calibration %s%s: output rel err %.3e, worst tile mass error %.3e\n",
-              dtypeName(dtype), causal ? " causal" : "", err, worst);
+  std::printf("  gpu calibration %s %s%s: output rel err %.3e, worst tile mass error %.3e\n",
+              body(), dtypeName(dtype), causal ? " causal" : "", err, worst);
 }
 
-TEST_P(GpuSimtModes, ThresholdModeMatchesFloat64) {
+TEST_P(GpuModes, ThresholdModeMatchesFloat64) {
   SCOPED_TRACE(seedTrace(name_));
-  auto [dtype, causal] = GetParam();
+  auto [dtype, causal, bodyIndex] = GetParam();
   KernelSpec s = spec();
   s.thresholds = true;
   SIEVE_DEVICE_KERNELS(kernels, config("thresholds"), {s});
   auto &artifact = kernels[0];
   ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->thresholds);
-  ASSERT_EQ((*artifact)->variant, "simt") << (*artifact)->config;
+  ASSERT_EQ((*artifact)->variant, body()) << (*artifact)->config;
   Session &session = *ledger().session();
 
   DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session.gpu()->driver(), rng_);
@@ -160,15 +171,16 @@ TEST_P(GpuSimtModes, ThresholdModeMatchesFloat64) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Sq * D; ++i)
       ASSERT_EQ((*out)[(b * Hq + 1) * Sq * D + i], 0.0f) << "head 1 dropped every score";
-  std::printf("  gpu threshold mode %s%s: rel err %.3e\n", dtypeName(dtype),
+  std::printf("  gpu threshold mode %s %s%s: rel err %.3e\n", body(), dtypeName(dtype),
               causal ? " causal" : "", err);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, GpuSimtModes,
+INSTANTIATE_TEST_SUITE_P(Variants, GpuModes,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
-                                            ::testing::Bool()),
+                                            ::testing::Bool(), ::testing::Values(0, 1, 2)),
                          [](const ::testing::TestParamInfo<Param> &info) {
-                           return std::string(dtypeName(std::get<0>(info.param))) +
+                           return std::string(kBodies[std::get<2>(info.param)]) + "_" +
+                                  dtypeName(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) ? "_causal" : "");
                          });
 

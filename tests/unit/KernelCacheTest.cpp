@@ -201,16 +201,16 @@ TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {
 /// the simt body, or a kernel on tensor cores, warns of nothing.
 TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
   CountingCompiler counter;
-  KernelSpec calibration = gpuSpec();
-  calibration.target = Target::cuda("sm_80");
-  calibration.calibrate = true;
-  const std::string reasons =
-      "wgmma does not run operand 'stats' (calibration); the simt body does. mma "
-      "does not run operand 'stats' (calibration); the simt body does.";
+  // A head dim no tensor-core body takes (40: not a multiple of 16).
+  KernelSpec d40Sm80 = gpuSpec();
+  d40Sm80.target = Target::cuda("sm_80");
+  d40Sm80.shape.headDim = 40;
+  const std::string reasons = "wgmma needs wgmma, TMA and setmaxnreg (sm_90a), not sm_80. mma "
+                              "needs a head dim that is a multiple of 16, at most 256";
   CacheSource source;
   {
     KernelCache cache(options(counter));
-    auto a = cache.get(calibration, &source);
+    auto a = cache.get(d40Sm80, &source);
     ASSERT_TRUE(a) << a.error().str();
     EXPECT_EQ(source, CacheSource::Produced);
     EXPECT_EQ((*a)->variant, "simt");
@@ -220,27 +220,18 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
     EXPECT_NE((*a)->warnings[0].find(reasons), std::string::npos) << (*a)->warnings[0];
     ASSERT_EQ(warnings_.count(), 1u) << warnings_.joined();
     EXPECT_EQ(warnings_.messages()[0], (*a)->warnings[0]);
-    ASSERT_TRUE(cache.get(calibration, &source));
+    ASSERT_TRUE(cache.get(d40Sm80, &source));
     EXPECT_EQ(source, CacheSource::Memory);
     EXPECT_EQ(warnings_.count(), 1u) << warnings_.joined();
   }
   KernelCache later(options(counter));
-  auto b = later.get(calibration, &source);
+  auto b = later.get(d40Sm80, &source);
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(source, CacheSource::Disk);
   EXPECT_EQ((*b)->warnings.size(), 1u);
   EXPECT_EQ(warnings_.count(), 2u) << warnings_.joined();
 
-  // Calibration on sm_90a, and a head dim no tensor-core body takes.
-  KernelSpec calibrate = gpuSpec();
-  calibrate.calibrate = true;
-  auto c = compile(calibrate);
-  ASSERT_TRUE(c) << c.error().str();
-  EXPECT_EQ(c->variant, "simt");
-  ASSERT_EQ(c->warnings.size(), 1u);
-  EXPECT_NE(c->warnings[0].find("wgmma does not run operand 'stats' (calibration)"),
-            std::string::npos)
-      << c->warnings[0];
+  // The same head dim on sm_90a.
   KernelSpec d40 = gpuSpec();
   d40.shape.headDim = 40;
   auto d = compile(d40);
@@ -253,16 +244,17 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
       << d->warnings[0];
 
   // No warning: the simt body by name, tensor cores, f32.
-  // Threshold mode runs on tensor cores too.
-  KernelSpec named = calibration;
+  // Threshold mode and calibration run on tensor cores too.
+  KernelSpec named = d40Sm80;
   named.options.variant = "simt";
   KernelSpec tensorCores = gpuSpec();
-  KernelSpec thresholds = calibration;
-  thresholds.calibrate = false;
+  KernelSpec thresholds = gpuSpec();
   thresholds.thresholds = true;
+  KernelSpec calibration = gpuSpec();
+  calibration.calibrate = true;
   KernelSpec f32 = d40;
   f32.shape.dtype = runtime::DType::F32;
-  for (const KernelSpec *spec : {&named, &tensorCores, &thresholds, &f32}) {
+  for (const KernelSpec *spec : {&named, &tensorCores, &thresholds, &calibration, &f32}) {
     auto e = compile(*spec);
     ASSERT_TRUE(e) << e.error().str();
     EXPECT_TRUE(e->warnings.empty()) << e->variant << ": " << e->warnings.front();
