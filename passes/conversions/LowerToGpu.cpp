@@ -308,8 +308,8 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
   }
   LogicalResult lower(BlockSparseAttentionBackwardOp op) const override {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_backward_kernels");
-    BackwardKernels kernels =
-        hopper ? buildWgmmaBackwardKernels(op, gpuModule) : buildMmaBackwardKernels(op, gpuModule);
+    BackwardKernels kernels = hopper ? buildWgmmaBackwardKernels(op, gpuModule)
+                                     : buildMmaBackwardKernels(op, gpuModule, lowering.target);
     const BackwardProblem problem = backwardProblemOf(op);
     SmallVector<KernelArgument> operands = operandArguments(op);
     operands.push_back(workspaceArgument());

@@ -59,8 +59,6 @@ std::string tensorCoreOperandsUnsupportedReason(BlockSparseAttentionBackwardOp o
   const BackwardProblem p = backwardProblemOf(op);
   if (!p.elt.isF16() && !p.elt.isBF16())
     return "needs f16 or bf16 elements";
-  if (p.headDim != 64 && p.headDim != 128)
-    return "needs head dim 64 or 128";
   for (Value t : {op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
                   op.getDquery(), op.getDkey(), op.getDvalue()})
     if (!hasUnitInnerStride(cast<MemRefType>(t.getType())))

@@ -78,8 +78,8 @@ mlir::Value scratchIndex(FragmentBuilder &e, const BackwardProblem &p, mlir::Val
                          mlir::Value h, mlir::Value query);
 
 /// Why neither tensor-core backward takes `op`'s operands (elements other
-/// than f16/bf16, head dims other than 64 and 128, a head dimension without
-/// a static unit stride), or "".
+/// than f16/bf16, a head dimension without a static unit stride), or "".
+/// Each body checks the head dims it takes itself.
 std::string tensorCoreOperandsUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op);
 
 /// The number of rows of the op with at least one tile.

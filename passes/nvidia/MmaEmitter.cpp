@@ -6,6 +6,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -87,10 +88,15 @@ SmallVector<Value, 4> MmaEmitter::colOperand(Value tile, Value row0, int64_t kk,
 }
 
 SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int64_t kk, int64_t dp,
-                                                    Value lane) {
+                                                    Value lane, Value firstChunk) {
   Value quarter = div(lane, 8);
   Value row = add(add(row0, rem(lane, 8)), add(mul(rem(quarter, 2), 8), idx(kk * 16)));
-  return ldmatrix4(tile, row, swizzledCol(row, div(quarter, 2), 2 * dp), true);
+  // The window's offset joins the lane's chunk: swizzledCol stays exact for
+  // any lane chunk, and its atom offset still folds into the address.
+  Value laneChunk = div(quarter, 2);
+  if (firstChunk)
+    laneChunk = add(laneChunk, firstChunk);
+  return ldmatrix4(tile, row, swizzledCol(row, laneChunk, 2 * dp), true);
 }
 
 void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,
@@ -130,14 +136,49 @@ LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(
 
 void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value tile, Value warpRow0,
                                const LaneCoords &coords, Value dst, Value bi, Value head,
-                               Value firstRow, int64_t limit) {
-  // Staged in the warp's rows of a tile of whole, swizzled rows.
-  StagingLayout swizzledRows{
-      [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
-      [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
+                               Value firstRow, int64_t limit, Value firstChunk) {
   // A warp is its own group; its lanes synchronize on the block's barrier.
   StoreGroup warp{32, coords.lane, warpRow0, warpRow0, coords.row, coords.col, Value()};
-  storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head, firstRow,
+  if (!firstChunk) {
+    // Staged in the warp's rows of a tile of whole, swizzled rows.
+    StagingLayout swizzledRows{
+        [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
+        [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
+    storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head,
+                      firstRow, limit);
+    return;
+  }
+  // The window's chunks keep their places in the swizzled rows, and the
+  // window of `dst` is its columns from 8 firstChunk on.
+  const int64_t columns = static_cast<int64_t>(acc.size()) / 4 * kMmaChunk;
+  StagingLayout windowRows{[&](Value row, int64_t chunk) {
+                             return std::make_pair(row, swizzledCol(row, add(firstChunk, chunk)));
+                           },
+                           [&](Value row, Value chunk) {
+                             return std::make_pair(row, swizzledCol(row, add(chunk, firstChunk)));
+                           }};
+  // (A reinterpret_cast of the strided metadata: the GPU pipeline lowers
+  // it directly, where a subview would need expand-strided-metadata.)
+  auto type = cast<MemRefType>(dst.getType());
+  auto meta = memref::ExtractStridedMetadataOp::create(b, dst);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = columns;
+  SmallVector<OpFoldResult> sizes, strides;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    sizes.push_back(type.isDynamicDim(d) ? OpFoldResult(meta.getSizes()[d])
+                                         : OpFoldResult(b.getIndexAttr(shape[d])));
+    strides.push_back(d + 1 < type.getRank() ? OpFoldResult(meta.getStrides()[d])
+                                             : OpFoldResult(b.getIndexAttr(1)));
+  }
+  SmallVector<int64_t> layoutStrides(type.getRank() - 1, ShapedType::kDynamic);
+  layoutStrides.push_back(1);
+  auto windowType =
+      MemRefType::get(shape, type.getElementType(),
+                      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, layoutStrides),
+                      type.getMemorySpace());
+  Value offset = add(meta.getOffset(), mul(firstChunk, kMmaChunk));
+  Value window = memref::ReinterpretCastOp::create(b, windowType, dst, offset, sizes, strides);
+  storeFragmentRows(*this, columns, acc, factor, warp, windowRows, tile, window, bi, head, firstRow,
                     limit);
 }
 

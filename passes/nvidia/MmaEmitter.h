@@ -76,8 +76,12 @@ struct MmaEmitter : FragmentBuilder {
   /// B operands of a tile whose rows are the product's K and columns its N
   /// (a "row" B, as V is for P·V): K rows [row0 + 16 kk, +16), N columns
   /// [16 dp, 16 dp + 16), transposed by ldmatrix; two n8 halves as above.
+  /// A warp that owns a window of the columns passes its first 16-byte
+  /// chunk as `firstChunk` (warp-uniform; null for 0): the columns are then
+  /// [8 firstChunk + 16 dp, +16).
   llvm::SmallVector<mlir::Value, 4> transposedOperand(mlir::Value tile, mlir::Value row0,
-                                                      int64_t kk, int64_t dp, mlir::Value lane);
+                                                      int64_t kk, int64_t dp, mlir::Value lane,
+                                                      mlir::Value firstChunk = {});
 
   /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
   /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
@@ -92,10 +96,14 @@ struct MmaEmitter : FragmentBuilder {
   /// factor[half] for the lane's two rows (none when `factor` is null),
   /// staged through the warp's own rows [warpRow0, +16) of the swizzled
   /// `tile`, then copied in 16-byte chunks (FragmentEpilogue.h). The caller
-  /// puts a barrier before it (the tile's last readers).
+  /// puts a barrier before it (the tile's last readers). With `firstChunk`
+  /// (warp-uniform), `acc` is a window of the rows: its acc.size() / 4
+  /// chunks are the row's chunks from `firstChunk` on, and only they are
+  /// staged and written.
   void storeWarpRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                      mlir::Value warpRow0, const LaneCoords &lane, mlir::Value dst, mlir::Value bi,
-                     mlir::Value head, mlir::Value firstRow, int64_t limit);
+                     mlir::Value head, mlir::Value firstRow, int64_t limit,
+                     mlir::Value firstChunk = {});
   /// The coordinates of lane `lane` (thread index mod 32).
   LaneCoords laneCoords(mlir::Value lane);
 

@@ -475,6 +475,9 @@ std::string wgmmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op,
     return "needs wgmma, TMA and setmaxnreg (sm_90a), not " + target.chip;
   if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
     return reason;
+  // Operand tiles are 64-column slabs of 128-byte swizzled rows.
+  if (g.p.headDim != 64 && g.p.headDim != 128)
+    return "needs head dim 64 or 128 (64-column slabs of 128-byte swizzled rows)";
   if (g.p.blockQ % 64 != 0 || g.p.blockK % 64 != 0)
     return "needs block_q and block_k multiples of 64 (64 rows per warp group)";
   if (std::string reason =

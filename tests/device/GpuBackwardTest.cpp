@@ -10,8 +10,9 @@
 // largest reference value), the lse to 2e-3 and -inf exactly where no key
 // is kept.
 // Cases cover causal and not, GQA, BSHD strides, Sq != Sk, ragged tiles,
-// block_q != block_k both ways, an empty row and empty heads. A second test
-// checks the lse of every forward body (wgmma, mma, simt).
+// block_q != block_k both ways, an empty row and empty heads, at head dims
+// 32 to 256. A second test checks the lse of every forward body (wgmma,
+// mma, simt).
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLedger.h"
@@ -209,7 +210,8 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   ASSERT_TRUE(forward) << forward.error().str();
   ASSERT_TRUE(backward) << backward.error().str();
   ASSERT_EQ((*backward)->launches.size(), 3u) << "rows, dK/dV and dQ kernels";
-  const bool hopperShape = ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0;
+  const bool hopperShape = ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 &&
+                           c.blockK % 64 == 0 && (headDim == 64 || headDim == 128);
   EXPECT_EQ((*backward)->variant, std::string(variant) == "auto" && hopperShape ? "wgmma" : "mma");
 
   Session &session = *ledger().session();
@@ -275,6 +277,17 @@ INSTANTIATE_TEST_SUITE_P(Backward, GpuBackward,
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(), ::testing::Range(0, 6),
                                             ::testing::Values("auto", "mma")),
+                         paramName);
+
+// The mma backward at the other head dims (auto takes it on every chip:
+// the Hopper backward refuses them), f16 and bf16, causal and not, on GQA
+// with BSHD strides and ragged tiles, and on Sq != Sk with block_k 128.
+INSTANTIATE_TEST_SUITE_P(BackwardHeadDims, GpuBackward,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(1, 3),
+                                            ::testing::Values("auto")),
                          paramName);
 
 // Every forward body saves the same log-sum-exp.
