@@ -310,8 +310,8 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
   for (size_t b = 0; b < bodies.size(); ++b) {
     SCOPED_TRACE(bodies[b]);
     auto &artifact = kernels[b];
-    if (!artifact && std::string(bodies[b]) == "wgmma")
-      continue; // a shape the Hopper kernel does not take (e.g. block_k 64 with 128-query tiles)
+    // Every body takes every shape here (blocks of 64 and 128, head dims
+    // that are multiples of 16 up to 256): a refusal is a failure.
     ASSERT_TRUE(artifact) << artifact.error().str();
     auto lsePtr = drv.alloc(rows * sizeof(float));
     ASSERT_TRUE(lsePtr);
