@@ -256,10 +256,20 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
         op.getNumActiveRows() * (op.getBlockQ() / 128) * op.getQuery().getType().getDimSize(0);
     return blocks <= lowering.target.multiprocessors / 2 ? 64 : 128;
   }
+  /// The key tile when the caller leaves it open: 128 keys where the
+  /// blocks allow up to 128 columns; above, 64, as two stages of 128-key K
+  /// and V tiles no longer fit beside Q (at D = 192 and 128-row Q tiles:
+  /// 48 + 4 x 48 KiB) and a 64 x 128 score tile (64 registers) beside a
+  /// 64 x D accumulator (D/2) would crowd the consumers' 232 registers.
+  /// FlashAttention-3 makes the same cut (128 x 112 at D = 192, 128 x 80 at
+  /// 256, on one tile size per head dim; ours must divide block_k).
+  int64_t defaultKeyTile(BlockSparseAttentionOp op) const {
+    const int64_t headDim = op.getQuery().getType().getDimSize(3);
+    return op.getBlockK() % 128 == 0 && headDim <= 128 ? 128 : 64;
+  }
   WgmmaKernelOptions optionsFor(BlockSparseAttentionOp op) const {
     return {lowering.queryTile > 0 ? lowering.queryTile : defaultQueryTile(op),
-            lowering.keyTile > 0 ? lowering.keyTile : (op.getBlockK() % 128 == 0 ? 128 : 64),
-            lowering.stages};
+            lowering.keyTile > 0 ? lowering.keyTile : defaultKeyTile(op), lowering.stages};
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (std::string reason = calibrationReason(op, generic); !reason.empty())
@@ -276,7 +286,7 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
     CombineKernel combine = combineKernelOf(op, gpuModule, tables);
     // q, k and v also travel as TMA descriptors: a 4-d tensor map whose
-    // box is one 64-column slab of a tile, which the runtime encodes
+    // box is one column slab of a tile (SlabLayout), which the runtime encodes
     // (cuTensorMapEncodeTiled) from the launch's tensors.
     SmallVector<KernelArgument> arguments = operandArguments(op);
     arguments.push_back(tmaArgument(runtime::kQuery, kernel.queryMap));
@@ -320,7 +330,8 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
       SmallVector<KernelArgument> arguments(operands);
       for (auto [operand, rows] : launch->tensorMaps)
         arguments.push_back(tmaArgument(operands[operand].slot,
-                                        swizzledTensorMapType(op.getContext(), problem.elt, rows)));
+                                        swizzledTensorMapType(op.getContext(), problem.elt, rows,
+                                                              SlabLayout::of(problem.headDim))));
       LaunchGeometry g;
       g.role = role;
       g.grid = {launch->gridX, problem.batch, 1};

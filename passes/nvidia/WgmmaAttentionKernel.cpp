@@ -14,9 +14,11 @@
 //   O += P·V   wgmma with P from registers (an accumulator's layout is the
 //              A operand's) and V in shared memory (MN-major, transposed B)
 //
-// Every tile in shared memory is a stack of 128-byte-wide column slabs (64
-// 16-bit elements) written by TMA with the 128-byte swizzle; the wgmma
-// descriptors name that swizzle, so neither side ever sees a bank conflict.
+// Every tile in shared memory is a stack of column slabs as wide as the
+// widest swizzle that divides a row (128 bytes, 64 16-bit elements, at head
+// dims that are multiples of 64; 64 or 32 bytes otherwise: SlabLayout in
+// WgmmaEmitter.h) written by TMA with that swizzle; the wgmma descriptors
+// name the same swizzle, so neither side ever sees a bank conflict.
 // The output is staged through the warp group's own rows of the Q tile and
 // written with 16-byte stores.
 //
@@ -94,8 +96,10 @@ std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaK
   // minimum's side, and exp2 overflows for spread scores.
   if (g.scaleLog2 <= 0)
     return "needs a positive scale (the online softmax subtracts the raw scores' maximum)";
-  if (g.headDim != 64 && g.headDim != 128)
-    return "needs head dim 64 or 128";
+  // k16 steps over the head dim, which is also P·V's wgmma N (a multiple
+  // of 8 up to 256) and its accumulator's columns (D/2 registers a thread).
+  if (g.headDim % 16 != 0 || g.headDim <= 0 || g.headDim > 256)
+    return "needs a head dim that is a multiple of 16, at most 256 (k16 steps, wgmma N)";
   if (o.queryTile != 64 && o.queryTile != 128)
     return "needs a query tile of 64 or 128 (64 rows per consumer warp group)";
   if (g.blockQ % o.queryTile != 0)
@@ -118,8 +122,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   const Geometry g = geometryOf(op, options);
   const int64_t D = g.headDim, KT = g.keyTile, QT = g.queryTile, S = g.stages;
   MLIRContext *ctx = op.getContext();
-  auto queryMap = swizzledTensorMapType(ctx, g.elt, QT);
-  auto keyMap = swizzledTensorMapType(ctx, g.elt, KT);
+  const SlabLayout layout = SlabLayout::of(D);
+  auto queryMap = swizzledTensorMapType(ctx, g.elt, QT, layout);
+  auto keyMap = swizzledTensorMapType(ctx, g.elt, KT, layout);
 
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
   // The descriptors arrive as plain pointers (a 128-byte CUtensorMap in
@@ -254,6 +259,24 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   SmallVector<Value> inits(D / 2, e.f32(0.0));
   const double negInf = -std::numeric_limits<double>::infinity();
   inits.append({e.f32(negInf), e.f32(negInf), e.f32(0.0), e.f32(0.0)}); // m0 m1 l0 l1
+  // The masked scores of the row's key tile t, the ring's step `pipeStep`,
+  // whose K tile lies at `keyAddress`.
+  auto maskedScores = [&](const PipelineState &pipeStep, Value keyAddress, Value t) {
+    // S = Q·Kᵀ over D/16 k-steps: A = this group's 64 Q rows, B = the K
+    // tile's KT rows, both K-major (D contiguous within a slab row).
+    pipe.consumerWait(pipeStep, kKeyFull);
+    e.fence();
+    Value sAcc = e.productKMajor(
+        e.add(base, e.add(e.mul(groupRow0, e.slab.rowBytes), g.queryOffset())), QT, keyAddress, KT);
+    e.commit();
+    e.waitGroups(0);
+    Fragment s = e.fragmentOf(sAcc, KT);
+
+    // Element mask, only where a key may be past Sk or above the diagonal.
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    return s;
+  };
+
   auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -265,19 +288,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
     Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
 
-    // S = Q·Kᵀ over D/16 k-steps: A = this group's 64 Q rows, B = the K
-    // tile's KT rows, both K-major (D contiguous); a k-step moves 32 bytes
-    // inside a slab, every fourth step moves to the next slab.
-    pipe.consumerWait(pipeStep, kKeyFull);
-    e.fence();
-    Value sAcc = e.productKMajor(
-        e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
-    e.commit();
-    e.waitGroups(0);
-    Fragment s = e.fragmentOf(sAcc, KT);
-
-    // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    Fragment s = maskedScores(pipeStep, keyAddress, t);
 
     auto accumulate = [&]() -> SmallVector<Value> {
       SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
@@ -286,8 +297,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       softmaxStep(e, s, acc, m, l, g.scaleLog2);
 
       // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
-      // (D contiguous): 8-key groups 1024 bytes apart, 64-column slabs
-      // KT*128 bytes apart.
+      // (D contiguous within a slab row): 8-key groups one swizzle period
+      // apart, slabs KT rows apart.
       // All of P is packed before the fence: a register written between
       // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
       auto pRegs = e.registerOperands(s);
@@ -334,15 +345,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value t = second.getInductionVar();
     PipelineState pipeStep = pipe.consumerState(e.add(numTiles, t));
     Value keyAddress = e.add(base, e.add(e.mul(pipeStep.stage, g.tileBytes(KT)), g.keyOffset(0)));
-    pipe.consumerWait(pipeStep, kKeyFull);
-    e.fence();
-    Value sAcc = e.productKMajor(
-        e.add(base, e.add(e.mul(groupRow0, kSlabRowBytes), g.queryOffset())), QT, keyAddress, KT);
-    e.commit();
-    e.waitGroups(0);
-    pipe.consumerRelease(pipeStep);
-    Fragment s = e.fragmentOf(sAcc, KT);
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    Fragment s = maskedScores(pipeStep, keyAddress, t);
+    pipe.consumerRelease(pipeStep); // S is in registers: the stage is free
     Value mass = e.warpSum(laneTileMass(e, s, w, g.scaleLog2));
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
     e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.idx(0)), [&] {

@@ -118,14 +118,14 @@ void setRegisters(ImplicitLocOpBuilder &b, int32_t count, NVVM::SetMaxRegisterAc
 }
 
 /// The kernel's TMA descriptors: arguments after the scratch, in the order
-/// of `maps`, cast from the pointers they arrive as.
-SmallVector<Value> descriptorArguments(ImplicitLocOpBuilder &b, Block &entry, Type elt,
+/// of `maps`, cast from the pointers they arrive as (boxes of `e`'s slabs).
+SmallVector<Value> descriptorArguments(WgmmaEmitter &e, Block &entry,
                                        ArrayRef<std::pair<unsigned, int64_t>> maps) {
   SmallVector<Value> out;
   for (auto [i, map] : llvm::enumerate(maps)) {
-    auto type = swizzledTensorMapType(b.getContext(), elt, map.second);
+    auto type = swizzledTensorMapType(e.b.getContext(), e.elt, map.second, e.slab);
     out.push_back(UnrealizedConversionCastOp::create(
-                      b, type, entry.getArgument(kScratch + 1 + static_cast<unsigned>(i)))
+                      e.b, type, entry.getArgument(kScratch + 1 + static_cast<unsigned>(i)))
                       .getResult(0));
   }
   return out;
@@ -199,7 +199,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   WgmmaEmitter e(b, p.elt, D);
-  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  SmallVector<Value> desc = descriptorArguments(e, entry, maps);
   Value kDesc = desc[0], vDesc = desc[1], qDesc = desc[2], doDesc = desc[3];
   Value scratch = entry.getArgument(kScratch);
   SwizzledShared sh = swizzledShared(e);
@@ -263,8 +263,8 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   Value warpFirstKey = e.add(firstKey, gc.warpRow0);
   Value keyRow[2] = {e.add(warpFirstKey, gc.laneRow), e.add(e.add(warpFirstKey, gc.laneRow), 8)};
   Value warpLastKey = e.add(warpFirstKey, 15);
-  Value keyRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvKey()));
-  Value valueRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvValue()));
+  Value keyRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.kvKey()));
+  Value valueRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.kvValue()));
   pipe.waitResident();
 
   SmallVector<Value> inits(D, e.f32(0.0)); // dK (D/2), then dV (D/2)
@@ -364,7 +364,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   WgmmaEmitter e(b, p.elt, D);
-  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  SmallVector<Value> desc = descriptorArguments(e, entry, maps);
   Value qDesc = desc[0], doDesc = desc[1], kDesc = desc[2], vDesc = desc[3];
   Value scratch = entry.getArgument(kScratch), dq = entry.getArgument(kDq);
   SwizzledShared sh = swizzledShared(e);
@@ -413,8 +413,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     rowDelta[half] = memref::LoadOp::create(b, scratch, ValueRange{at});
     lse2[half] = memref::LoadOp::create(b, scratch, ValueRange{e.add(at, p.scratchRows())});
   }
-  Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qQuery()));
-  Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qDout()));
+  Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qQuery()));
+  Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qDout()));
   pipe.waitResident();
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));

@@ -150,8 +150,10 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     if (s.field == ParamField::TensorMap) {
       s.boxRows = integer<int64_t>(p, "box_rows");
       s.boxCols = integer<int64_t>(p, "box_cols");
-      // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
-      if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256) {
+      // TMA boxes are 1..256 elements per dimension; a box row of 16-bit
+      // elements is a swizzle width: 32, 64 or 128 bytes.
+      if (s.boxRows < 1 || s.boxRows > 256 ||
+          (s.boxCols != 16 && s.boxCols != 32 && s.boxCols != 64)) {
         error = "bad tensor map box in parameter slot " + p.dump();
         return false;
       }

@@ -265,6 +265,16 @@ CudaDriver::encodeTensorMap(DType dtype, const void *base, const std::array<int6
         ErrorCode::InvalidArgument,
         fmt::format("TMA descriptors are made for f16/bf16 tensors, not {}", dtypeName(dtype)));
   const size_t elementBytes = dtypeSize(dtype);
+  // A box row is one slab of the kernel's shared-memory layout, swizzled
+  // at its own width (the wgmma descriptors name the same swizzle).
+  const int64_t rowBytes = boxCols * static_cast<int64_t>(elementBytes);
+  if (rowBytes != 32 && rowBytes != 64 && rowBytes != 128)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("a TMA box row of {} bytes has no swizzle (32, 64 or 128 bytes)", rowBytes));
+  const CUtensorMapSwizzle swizzle = rowBytes == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                                     : rowBytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                                      : CU_TENSOR_MAP_SWIZZLE_32B;
   // The tensor map lists dimensions innermost first: D, S, H, B.
   cuuint64_t dims[4] = {cuuint64_t(sizes[3]), cuuint64_t(sizes[2]), cuuint64_t(sizes[1]),
                         cuuint64_t(sizes[0])};
@@ -278,7 +288,7 @@ CudaDriver::encodeTensorMap(DType dtype, const void *base, const std::array<int6
       &map,
       dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
       const_cast<void *>(base), dims, byteStrides, box, elementStrides,
-      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (Error e = cuError(*api_, r, "cuTensorMapEncodeTiled"))
     return e.withContext(fmt::format("TMA descriptor for sizes [{}, {}, {}, {}], strides [{}, {}, "

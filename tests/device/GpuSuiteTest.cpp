@@ -293,11 +293,11 @@ INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
                                             ::testing::Values(kGenericVariant)),
                          paramName);
 
-// The mma body at the head dims other than 64 and 128 (which the Hopper
-// body does not take: on sm_90a these are what auto runs): every
-// whole-row shape (GQA, BSHD, ragged Sq and Sk, 32-key blocks), with its
-// default tiles and with 128-row query tiles; above 128 columns the Q
-// fragments come from shared memory and the key tile is 32 keys.
+// The mma body at the head dims other than 64 and 128 (on sm_80 these are
+// what auto runs): every whole-row shape (GQA, BSHD, ragged Sq and Sk,
+// 32-key blocks), with its default tiles and with 128-row query tiles;
+// above 128 columns the Q fragments come from shared memory and the key
+// tile is 32 keys.
 INSTANTIATE_TEST_SUITE_P(HeadDims, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
@@ -307,8 +307,9 @@ INSTANTIATE_TEST_SUITE_P(HeadDims, GpuSuite,
                                             ::testing::Values(0, 2)),
                          paramName);
 
-// The same body reading its mask at launch, on the partial-block and the
-// ragged GQA shapes.
+// The generic kernel at those head dims, on the partial-block shape (the
+// mma body: 32-key blocks) and the ragged GQA one (on sm_90a the Hopper
+// body).
 INSTANTIATE_TEST_SUITE_P(HeadDimsGeneric, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
@@ -327,6 +328,30 @@ INSTANTIATE_TEST_SUITE_P(HeadDimsSplitKv, GpuSuite,
                                             ::testing::Values(kFirstSkewedShape,
                                                               kFirstSkewedShape + 1),
                                             ::testing::Values(0)),
+                         paramName);
+
+// The Hopper body at the head dims other than 64 and 128 (on sm_90a what
+// auto runs): its shared-memory slabs are 64 bytes wide at D = 32 and 96,
+// 32 bytes at 80 (TMA boxes, wgmma descriptors and the output staging all
+// swizzled at that width), 128 bytes at 192 and 256 with 64-key tiles; on
+// every shape whose blocks are multiples of 64 (GQA, BSHD, ragged Sq and
+// Sk; 64-key tiles on 64-key blocks, 128 on 128 up to D = 128), then
+// split-KV parts on the skewed masks.
+INSTANTIATE_TEST_SUITE_P(HopperHeadDims, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(0, 2, 3, 4, 5),
+                                            ::testing::Values(kFirstHopperVariant)),
+                         paramName);
+INSTANTIATE_TEST_SUITE_P(HopperHeadDimsSplitKv, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(),
+                                            ::testing::Values(kFirstSkewedShape,
+                                                              kFirstSkewedShape + 1),
+                                            ::testing::Values(kFirstHopperVariant)),
                          paramName);
 
 // Split-KV on the skewed masks, every kernel body (the Hopper ones skip

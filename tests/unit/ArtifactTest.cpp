@@ -118,6 +118,25 @@ TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact);
   EXPECT_NE(c.error().message().find("tensor map box"), std::string::npos) << c.error().str();
+
+  // A box row is a swizzle width (16, 32 or 64 16-bit columns: 32, 64 or
+  // 128 bytes); 32-column boxes load, 48-column ones are refused.
+  for (const char *cols : {"32", "48"}) {
+    std::string fixed = meta;
+    fixed.replace(fixed.find("\"box_rows\": 999"), 15, "\"box_rows\": 128");
+    const std::string wide = "\"box_cols\": 64";
+    fixed.replace(fixed.find(wide), wide.size(), std::string("\"box_cols\": ") + cols);
+    std::ofstream(stem() + ".json") << fixed;
+    auto d = Artifact::load(stem() + ".json");
+    if (std::string(cols) == "32") {
+      ASSERT_TRUE(d) << d.error().str();
+      EXPECT_EQ(d->mainLaunch().params.back().boxCols, 32);
+      continue;
+    }
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().code(), ErrorCode::CorruptArtifact);
+    EXPECT_NE(d.error().message().find("tensor map box"), std::string::npos) << d.error().str();
+  }
 }
 
 /// A split-KV artifact: the attention kernel and the combine kernel both

@@ -238,7 +238,8 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
   ASSERT_TRUE(d) << d.error().str();
   EXPECT_EQ(d->variant, "simt");
   ASSERT_EQ(d->warnings.size(), 1u);
-  EXPECT_NE(d->warnings[0].find("wgmma needs head dim 64 or 128. mma needs a head dim that is a "
+  EXPECT_NE(d->warnings[0].find("wgmma needs a head dim that is a multiple of 16, at most 256 "
+                                "(k16 steps, wgmma N). mma needs a head dim that is a "
                                 "multiple of 16, at most 256"),
             std::string::npos)
       << d->warnings[0];

@@ -13,7 +13,7 @@
 
 // A head dim no tensor-core body takes (40: not a multiple of 16).
 // SM80: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs wgmma, TMA and setmaxnreg (sm_90a), not sm_80. mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
-// SM90: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs head dim 64 or 128. mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
+// SM90: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs a head dim that is a multiple of 16, at most 256 (k16 steps, wgmma N). mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
 // CHECK-NOT: warning
 func.func @head_dim_40(%q: memref<1x1x64x40xf16>, %k: memref<1x1x64x40xf16>, %v: memref<1x1x64x40xf16>, %o: memref<1x1x64x40xf16>) {
   sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>

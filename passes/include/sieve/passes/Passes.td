@@ -140,12 +140,14 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
       correctness baseline.
 
     - `wgmma` (sm_90a): warp-specialized; a producer warp group issues
-      `nvgpu.tma.async.load`s of Q, K and V tiles (128-byte swizzle)
+      `nvgpu.tma.async.load`s of Q, K and V tiles (column slabs as wide as
+      the widest of the 128-, 64- and 32-byte swizzles that divides a row)
       completing on `nvgpu.mbarrier`s, consumer warp groups (64 query rows
       each, `setmaxnreg`) run `nvvm.wgmma.mma_async` for S = Q·Kᵀ and a
-      register-A wgmma for O += P·V. Needs f16/bf16, head dim 64 or 128,
-      block_q a multiple of the query tile (64 or 128) and block_k of the
-      key tile (64 or 128). q, k and v travel as TMA descriptors too
+      register-A wgmma for O += P·V. Needs f16/bf16, a head dim that is a
+      multiple of 16 up to 256, block_q a multiple of the query tile (64 or
+      128) and block_k of the key tile (64 or 128; 64 by default above 128
+      columns). q, k and v travel as TMA descriptors too
       (`#sieve.param<query.tensor_map[RxC]>`: the runtime encodes them).
 
     - `generic`: the `wgmma` (sm_90a) or `mma` body with the four row

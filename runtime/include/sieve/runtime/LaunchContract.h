@@ -9,8 +9,9 @@
 // scalar parameters (allocated pointer, aligned pointer, offset, a size and
 // a stride per dimension); a Hopper kernel also takes TMA descriptors: the
 // device address of a 128-byte CUtensorMap of a rank-4 tensor, whose box is
-// `boxCols` x `boxRows` (128-byte swizzle), which the runtime encodes at
-// launch.
+// `boxCols` x `boxRows`, swizzled at the width of a box row (32, 64 or 128
+// bytes: one slab of the kernel's shared-memory layout), which the runtime
+// encodes at launch.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_RUNTIME_LAUNCHCONTRACT_H
