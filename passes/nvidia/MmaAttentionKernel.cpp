@@ -257,7 +257,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     }
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
 
     // Online softmax for the lane's two rows (c0,c1 and c2,c3).
     SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);

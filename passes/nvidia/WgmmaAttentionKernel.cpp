@@ -248,7 +248,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Fragment s = e.fragmentOf(sAcc, KT);
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
 
     SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
     Value m[2] = {state[D / 2], state[D / 2 + 1]};
