@@ -140,18 +140,17 @@ TEST_F(CApi, BottomRightCausalMatchesFloat64Reference) {
   v.fillNormal(rng);
   out.poison();
   sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
-  ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK)
-      << lastError();
-  const sieve::runtime::ProblemShape shape{1,    kHeads, kHeads, kQueries,
-                                           kSeq, kDim,   sieve::runtime::DType::F32};
+  ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK) << lastError();
+  const sieve::runtime::ProblemShape shape{
+      1, kHeads, kHeads, kQueries, kSeq, kDim, sieve::runtime::DType::F32};
   std::vector<float> got = out.gather();
   std::vector<double> ref = sieve::testing::referenceAttention(
       shape, mask, sieve::testing::CausalMode::bottomRightAligned(), 1.0 / std::sqrt(double(kDim)),
       q.gather().data(), k.gather().data(), v.gather().data());
   EXPECT_LT(sieve::testing::relativeError(got.data(), ref), 1e-5);
-  std::vector<double> topLeft = sieve::testing::referenceAttention(
-      shape, mask, true, 1.0 / std::sqrt(double(kDim)), q.gather().data(), k.gather().data(),
-      v.gather().data());
+  std::vector<double> topLeft =
+      sieve::testing::referenceAttention(shape, mask, true, 1.0 / std::sqrt(double(kDim)),
+                                         q.gather().data(), k.gather().data(), v.gather().data());
   EXPECT_GT(sieve::testing::relativeError(got.data(), topLeft), 1e-2);
   EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }
