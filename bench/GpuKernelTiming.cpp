@@ -61,7 +61,7 @@ void timeKernel(benchmark::State &state, compiler::Session *session,
   // The generic kernel gets the mask at launch (uploaded once, outside the timing).
   std::unique_ptr<runtime::DeviceRowTables> tables;
   if ((*artifact)->maskAtLaunch()) {
-    auto uploaded = session->uploadMask(spec.mask, spec.shape.seqQ, spec.causal);
+    auto uploaded = session->uploadMask(spec.mask, spec.shape.seqQ, spec.causalRule());
     if (!uploaded) {
       state.SkipWithError(uploaded.error().str().c_str());
       return;

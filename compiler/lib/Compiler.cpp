@@ -124,17 +124,23 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
       StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
   auto scale = b.getF32FloatAttr(static_cast<float>(spec.effectiveScale()));
   UnitAttr causal = spec.causal ? b.getUnitAttr() : UnitAttr();
+  // Top-left is the attribute's absence: the IR (and PTX) of top-left
+  // kernels is what it was before alignments existed.
+  auto causalAlign = spec.causal && spec.causalAlign == runtime::CausalAlign::BottomRight
+                         ? dialect::CausalAlignAttr::get(&ctx, dialect::CausalAlign::BottomRight)
+                         : dialect::CausalAlignAttr();
   auto arg = [&](unsigned i) -> Value { return body->getArgument(i); };
   if (spec.backward) {
-    dialect::AttentionBackwardOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), maskAttr,
-        scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+    dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
+                                         arg(6), arg(7), arg(8), maskAttr, scale,
+                                         b.getI64IntegerAttr(m.blockQ()),
+                                         b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
     Value extra = body->getNumArguments() > 4 ? arg(4) : Value();
     dialect::AttentionOp::create(
         b, loc, arg(0), arg(1), arg(2), arg(3), spec.calibrate ? extra : Value(),
         spec.thresholds ? extra : Value(), spec.saveLse ? extra : Value(), maskAttr, scale,
-        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   }
   func::ReturnOp::create(b, loc);
   return module;
@@ -433,12 +439,12 @@ std::string specIdentity(CheckedSpec checked) {
   }
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(
-      "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} calibrate={} thresholds={} "
-      "save_lse={} backward={}|mask {}x{}x{} tiles {}x{}|",
+      "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} causal_align={} calibrate={} "
+      "thresholds={} save_lse={} backward={}|mask {}x{}x{} tiles {}x{}|",
       s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype), target,
-      options, static_cast<float>(spec.effectiveScale()), spec.causal, spec.calibrate,
-      spec.thresholds, spec.saveLse, spec.backward, m.heads(), m.queryBlocks(), m.keyBlocks(),
-      m.blockQ(), m.blockK());
+      options, static_cast<float>(spec.effectiveScale()), spec.causal,
+      runtime::causalAlignName(spec.causalAlign), spec.calibrate, spec.thresholds, spec.saveLse,
+      spec.backward, m.heads(), m.queryBlocks(), m.keyBlocks(), m.blockQ(), m.blockK());
   // The generic kernel is one artifact for every mask of its geometry.
   if (spec.options.variant != "generic") {
     const std::vector<uint8_t> &bits = m.packedBits();
@@ -479,6 +485,7 @@ Expected<Artifact> compile(CheckedSpec checked) {
   a.chip = spec.target.chip;
   a.shape = spec.shape;
   a.causal = spec.causal;
+  a.causalAlign = spec.causalAlign;
   a.calibrate = spec.calibrate;
   a.thresholds = spec.thresholds;
   a.savesLse = spec.saveLse;

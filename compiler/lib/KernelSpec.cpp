@@ -45,6 +45,14 @@ Error KernelSpec::validate() const {
   const runtime::ProblemShape &s = shape;
   if (Error e = runtime::checkProblemLimits(s))
     return e;
+  if (causalAlign != runtime::CausalAlign::TopLeft &&
+      causalAlign != runtime::CausalAlign::BottomRight)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("causalAlign {} is neither top_left nor bottom_right",
+                             static_cast<int>(causalAlign)));
+  if (causalAlign == runtime::CausalAlign::BottomRight && !causal)
+    return Error(ErrorCode::InvalidArgument,
+                 "causalAlign bottom_right needs causal: it places a causal mask's diagonal");
   if (calibrate && thresholds)
     return Error(ErrorCode::InvalidArgument,
                  "calibrate and thresholds exclude each other: calibration measures the "

@@ -53,7 +53,7 @@ Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec s
 }
 
 Expected<std::unique_ptr<runtime::DeviceRowTables>>
-Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, bool causal) {
+Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, runtime::CausalRule causal) {
   if (!gpu_)
     return Error(ErrorCode::Unsupported,
                  "run-time mask tables are for the generic GPU kernel; this session runs on the "

@@ -55,6 +55,7 @@ namespace {
 struct BackwardPlan {
   int64_t batch, headsQ, headsKv, seqQ, seqK, D, group, blockQ, blockK;
   bool causal;
+  int64_t causalOffset; // ProblemGeometry::causalOffset
   double scale;
   int64_t qLanes, kLanes, dLanes; // vectors along queries, keys, D
   int64_t qRows, kRows;           // query rows of a dQ tile; key rows of a dK/dV tile
@@ -75,6 +76,7 @@ struct BackwardPlan {
     p.blockQ = op.getBlockQ();
     p.blockK = op.getBlockK();
     p.causal = op.getCausal();
+    p.causalOffset = p.causal ? op.getCausalOffset() : 0;
     p.scale = op.getScale().convertToDouble();
     p.qLanes = std::min(hostLanes, powerOfTwoCeil(p.blockQ));
     p.kLanes = std::min(hostLanes, powerOfTwoCeil(p.blockK));
@@ -414,9 +416,11 @@ private:
           Value h = loadIndexEntry(b, tHeads, t), qb = loadIndexEntry(b, tBlocks, t);
           Value qStart = e.mul(qb, p.blockQ);
           Value qCount = e.minU(e.idx(p.blockQ), e.sub(n.seqQ, qStart));
-          // Causal: queries before the tile's first key see none of its keys.
+          // Causal: queries whose position comes before the tile's first
+          // key see none of its keys.
+          Value qPosition = causalPosition(b, qStart, p.causalOffset);
           Value first =
-              p.causal ? e.minS(qCount, e.maxS(e.idx(0), e.sub(firstKey, qStart))) : e.idx(0);
+              p.causal ? e.minS(qCount, e.maxS(e.idx(0), e.sub(firstKey, qPosition))) : e.idx(0);
           e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, first, qCount), [&] {
             Value qBase = packed.queryBlock(e, bi, h, qb);
             Value lse2 = packed.rowValues(e, qBase, 0), delta = packed.rowValues(e, qBase, 1);
@@ -431,7 +435,7 @@ private:
             // P^T and dS^T for the tile's keys (rows) and its queries (lanes).
             e.forEach(e.idx(0), e.mul(rowBlocks, blk.rows), [&](Value j) {
               Value key = e.add(firstKey, j);
-              Value lower = p.causal ? e.sub(key, qStart) : Value();
+              Value lower = p.causal ? e.sub(key, qPosition) : Value();
               e.forEach(e.div(first, p.qLanes), e.ceilDiv(qCount, p.qLanes), [&](Value vi) {
                 Value at = e.mul(vi, p.qLanes);
                 Value kept = lanesInRange(b, p.qLanes, vi, lower, qCount);
@@ -491,8 +495,10 @@ private:
           Value kb = loadIndexEntry(b, blocks, entry);
           Value jStart = e.mul(kb, p.blockK);
           Value count = e.minU(e.idx(p.blockK), e.sub(n.seqK, jStart));
-          if (p.causal) // no key past the tile's last query
-            count = e.maxS(e.idx(0), e.minS(count, e.sub(e.add(q0, valid), jStart)));
+          if (p.causal) // no key past what the tile's last query sees
+            count = e.maxS(
+                e.idx(0),
+                e.minS(count, e.sub(causalPosition(b, e.add(q0, valid), p.causalOffset), jStart)));
           e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
             Value keyBase = packed.keyBlock(e, bi, kvh, kb);
             RegisterBlock blk = p.alongKeys;
@@ -507,8 +513,10 @@ private:
             e.forEach(e.idx(0), e.mul(rowBlocks, blk.rows), [&](Value i) {
               Value rowInBlock = e.add(r0, i);
               Value limit = count;
-              if (p.causal) // keys up to the row's query
-                limit = e.minS(count, e.sub(e.add(e.add(q0, i), e.idx(1)), jStart));
+              if (p.causal) // keys up to the row's query's position
+                limit = e.minS(
+                    count, e.sub(causalPosition(b, e.add(e.add(q0, i), e.idx(1)), p.causalOffset),
+                                 jStart));
               Value l = vector::BroadcastOp::create(b, kVec, e.load(lse2, {rowInBlock}));
               Value dl = vector::BroadcastOp::create(b, kVec, e.load(delta, {rowInBlock}));
               e.forEach(e.idx(0), e.ceilDiv(count, p.kLanes), [&](Value vi) {

@@ -432,12 +432,12 @@ private:
   };
 
   /// Keys of key block `kb` the tile's queries may see: the block's (up to
-  /// seqK) and, with causal, none past the tile's last query.
+  /// seqK) and, with causal, none past what the tile's last query sees.
   std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
     if (p.g.causal) {
-      Value lastQuery = e.add(u.q0, u.valid); // exclusive
+      Value lastQuery = causalPosition(e.b, e.add(u.q0, u.valid), p.g.causalOffset); // exclusive
       count = e.maxS(e.idx(0), e.minS(count, e.sub(lastQuery, jStart)));
     }
     return {jStart, count};
@@ -463,8 +463,10 @@ private:
           if (masks) {
             // Lane l holds key jStart + vi * lanes + l: kept below `limit`.
             Value limit = count;
-            if (p.g.causal) // keys up to the row's query
-              limit = e.minS(limit, e.sub(e.add(e.add(u.q0, row), e.idx(1)), jStart));
+            if (p.g.causal) // keys up to the row's query's position
+              limit = e.minS(limit, e.sub(causalPosition(b, e.add(e.add(u.q0, row), e.idx(1)),
+                                                         p.g.causalOffset),
+                                          jStart));
             acc = arith::SelectOp::create(b, lanesInRange(b, lanes, vi, {}, limit), acc, negInf);
           }
           if (u.threshold) {

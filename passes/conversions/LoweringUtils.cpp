@@ -47,7 +47,7 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
 }
 
 ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t blockQ, int64_t blockK,
-                                  bool causal, double scale) {
+                                  bool causal, int64_t causalOffset, double scale) {
   ProblemGeometry g;
   g.elt = query.getElementType();
   g.batch = query.getDimSize(0);
@@ -60,13 +60,15 @@ ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t bloc
   g.blockQ = blockQ;
   g.blockK = blockK;
   g.causal = causal;
+  g.causalOffset = causal ? causalOffset : 0;
   g.scaleLog2 = scale * kLog2e;
   return g;
 }
 
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
   return problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
-                           op.getBlockK(), op.getCausal(), op.getScale().convertToDouble());
+                           op.getBlockK(), op.getCausal(), op.getCausalOffset(),
+                           op.getScale().convertToDouble());
 }
 
 namespace {
@@ -135,6 +137,29 @@ Value loadIndexEntry(ImplicitLocOpBuilder &b, Value table, Value index) {
 
 Value indexConst(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
+}
+
+Value causalPosition(ImplicitLocOpBuilder &b, Value query, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return query;
+  return arith::AddIOp::create(b, query, indexConst(b, causalOffset));
+}
+
+// Top-left (offset 0) compares unsigned, as the kernels always did, so
+// their code is unchanged; a shifted diagonal compares signed: a query's
+// position is negative when it sees no key.
+Value causalSees(ImplicitLocOpBuilder &b, Value query, Value key, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, query);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, key,
+                               causalPosition(b, query, causalOffset));
+}
+
+Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, query, key);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, causalPosition(b, query, causalOffset),
+                               key);
 }
 
 Value f32Const(ImplicitLocOpBuilder &b, double v) {

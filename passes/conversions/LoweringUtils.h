@@ -27,13 +27,17 @@ struct ProblemGeometry {
   mlir::Type elt;
   int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group, blockQ, blockK;
   bool causal;
+  /// With causal, query i sees keys j <= i + causalOffset: 0 top-left,
+  /// Sk - Sq bottom-right (`causal_align`). Kernels emit the add only when
+  /// it is not 0, so top-left code is the same as before alignments.
+  int64_t causalOffset;
   double scaleLog2; // scale * log2(e)
 };
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
 /// The same from the operands' types and the op's attributes (the forward's
 /// and the backward's ops share them).
 ProblemGeometry problemGeometryOf(mlir::MemRefType query, mlir::MemRefType key, int64_t blockQ,
-                                  int64_t blockK, bool causal, double scale);
+                                  int64_t blockK, bool causal, int64_t causalOffset, double scale);
 
 /// The kernel argument that carries `op`'s lse operand (a kernel takes the
 /// op's operands first, in order), or null when the op saves none.
@@ -91,6 +95,21 @@ std::pair<mlir::Value, mlir::Value> loadRowSpan(mlir::ImplicitLocOpBuilder &b, m
                                                 mlir::Value row);
 
 mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v);
+
+/// Query position `query` on the keys' axis under a causal rule of
+/// `causalOffset` (ProblemGeometry::causalOffset): the query sees the keys
+/// up to it. `query` itself when the offset is 0 (top-left), so top-left
+/// code is unchanged. Signed: it is negative for a query that sees no key.
+mlir::Value causalPosition(mlir::ImplicitLocOpBuilder &b, mlir::Value query, int64_t causalOffset);
+/// Whether `query` sees `key` under a causal rule of `causalOffset`:
+/// key <= query + offset (unsigned when the offset is 0, as the kernels
+/// always compared; signed otherwise).
+mlir::Value causalSees(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::Value key,
+                       int64_t causalOffset);
+/// Whether `query`'s position comes before `key` (query + offset < key):
+/// then some key from `key` on is hidden from it.
+mlir::Value causalPrecedes(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::Value key,
+                           int64_t causalOffset);
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
 
 /// A scalar function a target lowers its own way (exp2 and log2: NVVM's

@@ -16,7 +16,7 @@ BackwardProblem backwardProblemOf(BlockSparseAttentionBackwardOp op) {
   p.scale = op.getScale().convertToDouble();
   static_cast<ProblemGeometry &>(p) =
       problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
-                        op.getBlockK(), op.getCausal(), p.scale);
+                        op.getBlockK(), op.getCausal(), op.getCausalOffset(), p.scale);
   p.paddedSeqQ = (p.seqQ + p.blockQ - 1) / p.blockQ * p.blockQ;
   return p;
 }
@@ -75,13 +75,14 @@ int64_t activeRowsOf(BlockSparseAttentionBackwardOp op) {
 }
 
 void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
-                    Value laneCol, const Value keyRow[2]) {
+                    Value laneCol, const Value keyRow[2], int64_t causalOffset) {
   ImplicitLocOpBuilder &b = e.b;
-  maskFragmentIf(e, p, e.ult(firstQuery, warpLastKey), [&](int64_t j, int64_t i) -> Value {
-    Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
-    Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
-    return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
-  });
+  maskFragmentIf(e, p, causalPrecedes(b, firstQuery, warpLastKey, causalOffset),
+                 [&](int64_t j, int64_t i) -> Value {
+                   Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
+                   Value sees = causalSees(b, query, keyRow[i / 2], causalOffset);
+                   return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
+                 });
 }
 
 } // namespace sieve::passes

@@ -86,11 +86,12 @@ std::string tensorCoreOperandsUnsupportedReason(dialect::BlockSparseAttentionBac
 int64_t activeRowsOf(dialect::BlockSparseAttentionBackwardOp op);
 
 /// Zeroes the probabilities Pᵀ (keys are the rows, `keyRow[half]` the
-/// lane's, queries the columns from `firstQuery` on) where a query comes
-/// before its key (causal), only on steps whose queries may precede the
-/// warp's last key.
+/// lane's, queries the columns from `firstQuery` on) where a query's
+/// position (causalSees, `causalOffset`) comes before its key, only on
+/// steps whose queries may precede the warp's last key.
 void maskTransposed(FragmentBuilder &e, Fragment &p, mlir::Value firstQuery,
-                    mlir::Value warpLastKey, mlir::Value laneCol, const mlir::Value keyRow[2]);
+                    mlir::Value warpLastKey, mlir::Value laneCol, const mlir::Value keyRow[2],
+                    int64_t causalOffset);
 
 } // namespace sieve::passes
 

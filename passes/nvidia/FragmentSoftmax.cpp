@@ -45,18 +45,18 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal, double fill) {
+                bool causal, int64_t causalOffset, double fill) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
   Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
   if (causal)
-    needsMask = arith::OrIOp::create(b, needsMask, fb.ult(warpFirstQuery, lastKey));
+    needsMask = arith::OrIOp::create(b, needsMask,
+                                     causalPrecedes(b, warpFirstQuery, lastKey, causalOffset));
   maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
     Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
     Value valid = fb.ult(key, fb.idx(seqK));
     if (causal)
-      valid = arith::AndIOp::create(
-          b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
+      valid = arith::AndIOp::create(b, valid, causalSees(b, queryRow[i / 2], key, causalOffset));
     return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
   });
 }

@@ -30,14 +30,16 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
                     const std::function<mlir::Value(int64_t, int64_t)> &masked);
 
 /// Sets scores of keys past `seqK`, and with `causal` of keys after the
-/// query, to `fill` (-inf for raw scores, 0 for probabilities), for the
+/// query's position (causalSees), to `fill` (-inf for raw scores, 0 for
+/// probabilities), for the
 /// key tile [firstKey, firstKey + keyTile). The selects run only where a
 /// key of the tile may be past Sk or after the warp's first query
 /// `warpFirstQuery` (an scf.if: interior tiles skip them). `laneCol` is
 /// the lane's first column, `queryRow[h]` the query of half h.
 void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
-                int64_t seqK, bool causal, double fill = -std::numeric_limits<double>::infinity());
+                int64_t seqK, bool causal, int64_t causalOffset,
+                double fill = -std::numeric_limits<double>::infinity());
 
 /// Threshold mode (learned run-time pruning): drops each score under its
 /// head's threshold exactly as a masked key (-inf). Scores are raw dot

@@ -260,7 +260,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     }
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
     return s;
   };
 

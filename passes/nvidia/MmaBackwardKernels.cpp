@@ -258,7 +258,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     // scale would give +inf), then dS = P (dP - delta) in place of dP.
     recomputeProbabilities(e, s, g.p.scaleLog2, byRowHalf(lse2));
     maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal,
-               /*fill=*/0.0);
+               g.p.causalOffset, /*fill=*/0.0);
     softmaxGradient(e, s, dp, byRowHalf(rowDelta));
     SmallVector<Value> acc(state);
     for (int64_t kk = 0; kk < KT / 16; ++kk) {
@@ -391,7 +391,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     // Pᵀ, in place of the scores.
     recomputeProbabilities(e, st, g.p.scaleLog2, byColumn(colLse2));
     if (g.p.causal)
-      maskTransposed(e, st, firstQuery, warpLastKey, laneCol, keyRow);
+      maskTransposed(e, st, firstQuery, warpLastKey, laneCol, keyRow, g.p.causalOffset);
     SmallVector<Value> acc(state);
     MutableArrayRef<Value> dkAcc = MutableArrayRef<Value>(acc).take_front(dTiles * 4);
     MutableArrayRef<Value> dvAcc = MutableArrayRef<Value>(acc).drop_front(dTiles * 4);

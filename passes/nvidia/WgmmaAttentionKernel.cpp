@@ -273,7 +273,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Fragment s = e.fragmentOf(sAcc, KT);
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
     return s;
   };
 

@@ -306,7 +306,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     recomputeProbabilities(e, pt, p.scaleLog2, byColumnPair(lseRows));
     if (p.causal) {
       Value firstQuery = stepQuery(t).second;
-      maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow);
+      maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow, p.causalOffset);
     }
     auto pRegs = e.registerOperands(pt);
     e.waitGroups(0);
@@ -437,7 +437,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     Fragment pr = e.fragmentOf(sAcc, KT);
     recomputeProbabilities(e, pr, p.scaleLog2, byRowHalf(lse2));
     maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
-               /*fill=*/0.0);
+               p.causalOffset, /*fill=*/0.0);
     e.waitGroups(0);
     Fragment ds = e.fragmentOf(dpAcc, KT);
     softmaxGradient(e, pr, ds, byRowHalf(rowDelta));

@@ -22,13 +22,18 @@ using namespace sieve::dialect;
 
 namespace {
 
+/// The op's causal rule as the tables apply it.
+template <typename Op> sieve::runtime::CausalRule causalRuleOf(Op op) {
+  return {op.getCausal(), op.getCausal() ? op.getCausalOffset() : 0};
+}
+
 template <typename Op> sieve::runtime::RowTables buildRowTables(Op op) {
   BlockMaskAttr mask = op.getMask();
   StringRef bits = mask.getBits();
   return sieve::runtime::buildRowTables(reinterpret_cast<const uint8_t *>(bits.data()),
                                         mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks(),
                                         op.getBlockQ(), op.getBlockK(),
-                                        op.getQuery().getType().getDimSize(2), op.getCausal());
+                                        op.getQuery().getType().getDimSize(2), causalRuleOf(op));
 }
 
 /// The backward's dK/dV work list: the same tiles by (key head, key block).
@@ -38,7 +43,7 @@ sieve::runtime::ColumnTables buildColumnTables(AttentionBackwardOp op) {
   return sieve::runtime::buildColumnTables(
       reinterpret_cast<const uint8_t *>(bits.data()), mask.getHeads(),
       op.getKey().getType().getDimSize(1), mask.getQueryBlocks(), mask.getKeyBlocks(),
-      op.getBlockQ(), op.getBlockK(), op.getQuery().getType().getDimSize(2), op.getCausal());
+      op.getBlockQ(), op.getBlockK(), op.getQuery().getType().getDimSize(2), causalRuleOf(op));
 }
 
 void specializeBackward(AttentionBackwardOp op) {
@@ -52,7 +57,8 @@ void specializeBackward(AttentionBackwardOp op) {
       b.getDenseI32ArrayAttr(rows.keyBlocks), b.getDenseI32ArrayAttr(cols.kvHeads),
       b.getDenseI32ArrayAttr(cols.keyBlocks), b.getDenseI32ArrayAttr(cols.spans),
       b.getDenseI32ArrayAttr(cols.queryHeads), b.getDenseI32ArrayAttr(cols.queryBlocks),
-      op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());
+      op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr(),
+      op.getCausalAlignAttr());
   op.erase();
 }
 
@@ -68,7 +74,7 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
           op.getThresholds(), op.getLse(), b.getDenseI32ArrayAttr(t.heads),
           b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
           b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
-          op.getBlockKAttr(), op.getCausalAttr(),
+          op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr(),
           /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr());
       op.erase();
     }

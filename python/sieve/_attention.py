@@ -22,7 +22,10 @@ def attention(q, k, v, mask, causal=False, scale=None, out=None):
     kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
     Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU
     (float32, float16, bfloat16: computed in float32) or a CUDA GPU
-    (float16/bfloat16). The kernel is compiled on first use and
+    (float16/bfloat16). `causal`: False, True or "top_left" (query i sees
+    keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq,
+    for queries that are the last Sq positions: a KV cache). The kernel is
+    compiled on first use and
     reused; GPU work goes on the current stream of q's framework."""
     return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
 
@@ -48,7 +51,7 @@ def kernel_for(q, k, mask, causal, scale, kind):
                                        "CUDA GPUs")
     batch, heads_q, seq_q, head_dim = q_shape
     heads_kv, seq_k = k_shape[1], k_shape[2]
-    causal = _checks.flag("causal", causal)
+    causal = _checks.causal(causal)
     key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal, scale,
            device, kind)
     kernel = _memo.get(key)

@@ -156,15 +156,22 @@ class Kernel:
     def __repr__(self):
         s = self.shape
         return (f"sieve.Kernel({s['batch']}x{s['heads_q']}/{s['heads_kv']}x{s['seq_q']}x"
-                f"{s['seq_k']}x{s['head_dim']} {self.dtype}{' causal' if self.causal else ''} "
+                f"{s['seq_k']}x{s['head_dim']} {self.dtype}{_causal_text(self.causal)} "
                 f"on {self.device}, {self.variant})")
+
+
+def _causal_text(causal):
+    return "" if not causal else " causal" if causal is True else " causal bottom-right"
 
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
             scale=None, device="auto", variant="auto", save_lse=False, backward=False,
             calibrate=False):
     """Compiles (or finds in the kernel cache) the kernel for this problem
-    and mask on `device`. The scale defaults to 1/sqrt(head_dim); `variant`
+    and mask on `device`. `causal`: False, True or "top_left" (query i sees
+    keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq:
+    the queries are the last seq_q positions, as with a KV cache). The
+    scale defaults to 1/sqrt(head_dim); `variant`
     picks the GPU kernel body (auto, wgmma, mma, simt, generic). At most one
     of: save_lse (the training forward, which also writes each row's
     log-sum-exp), backward (dq, dk, dv), calibrate (adds each row's
@@ -181,10 +188,12 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
         ("batch", batch, "batch"), ("heads_q", heads_q, "heads"), ("heads_kv", heads_kv, "heads"),
         ("seq_q", seq_q, "sequence"), ("seq_k", seq_k, "sequence"),
         ("head_dim", head_dim, "head_dim"))}
-    causal = _checks.flag("causal", causal)
+    causal = _checks.causal(causal)
+    causal_flag, causal_align = _checks.causal_parts(causal)
     dtype = dtype_name(dtype)
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
-                            causal=causal, scale=None if scale is None else float(scale),
+                            causal=causal_flag, causal_align=causal_align,
+                            scale=None if scale is None else float(scale),
                             variant=str(variant), kind=kind)
     return Kernel(native, mask, shape, dtype, causal)
 

@@ -6,6 +6,13 @@
 
     mask_id = sieve.torch_op.register_mask(mask)
     out = torch.ops.sieve.attention(q, k, v, mask_id, True, None)
+    out = torch.ops.sieve.attention(q, k, v, mask_id, True, None, "bottom_right")  # KV cache
+
+The ops take PyTorch's `causal` flag and, last, `causal_align`: "top_left"
+(query i sees keys j <= i, as is_causal) or "bottom_right" (j <= i + Sk -
+Sq: the queries are the last Sq positions, as with a KV cache). The Python
+functions below take both in one argument: causal=False, True,
+"top_left" or "bottom_right".
 
 The mask reaches the op as an integer handle from register_mask(): to
 torch.compile a module attribute holding it is a constant, so a compiled
@@ -64,16 +71,18 @@ def registered_mask(handle):
 
 @torch.library.custom_op("sieve::attention_inference", mutates_args=())
 def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                        causal: bool = False, scale: Optional[float] = None) -> torch.Tensor:
+                        causal: bool = False, scale: Optional[float] = None,
+                        causal_align: str = "top_left") -> torch.Tensor:
     """Block-sparse attention over the registered mask `mask` (a handle),
     on q's device and current stream; the output is allocated like q."""
     out = torch.empty_like(q)
-    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward")(q, k, v, out=out)
+    _kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align), scale,
+                "forward")(q, k, v, out=out)
     return out
 
 
 @attention_inference.register_fake
-def _attention_inference_fake(q, k, v, mask, causal=False, scale=None):
+def _attention_inference_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left"):
     return torch.empty_like(q)
 
 
@@ -84,18 +93,18 @@ def _lse_like(q):
 
 @torch.library.custom_op("sieve::attention_forward", mutates_args=())
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                      causal: bool = False,
-                      scale: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      causal: bool = False, scale: Optional[float] = None,
+                      causal_align: str = "top_left") -> tuple[torch.Tensor, torch.Tensor]:
     """The training forward: (out, lse), lse the f32 [B, Hq, Sq] natural-log
     log-sum-exp of each query row's kept scores (-inf where none is kept)."""
     out, lse = torch.empty_like(q), _lse_like(q)
-    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward_lse")(q, k, v, out=out,
-                                                                            lse=lse)
+    _kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align), scale,
+                "forward_lse")(q, k, v, out=out, lse=lse)
     return out, lse
 
 
 @attention_forward.register_fake
-def _attention_forward_fake(q, k, v, mask, causal=False, scale=None):
+def _attention_forward_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left"):
     return torch.empty_like(q), _lse_like(q)
 
 
@@ -111,33 +120,35 @@ def _tma_ready(t):
 @torch.library.custom_op("sieve::attention_backward", mutates_args=())
 def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                        out: torch.Tensor, lse: torch.Tensor, mask: int, causal: bool = False,
-                       scale: Optional[float] = None
+                       scale: Optional[float] = None, causal_align: str = "top_left"
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dq, dk, dv) of attention_forward's out for the upstream gradient dout."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    kernel = _kernel_for(q, k, registered_mask(mask), causal, scale, "backward")
+    kernel = _kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align),
+                         scale, "backward")
     kernel.backward(q, k, v, out, _tma_ready(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv)
     return dq, dk, dv
 
 
 @attention_backward.register_fake
-def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None):
+def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None,
+                             causal_align="top_left"):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
 def _setup_context(ctx, inputs, output):
-    q, k, v, mask, causal, scale = inputs
+    q, k, v, mask, causal, scale, causal_align = inputs
     out, lse = output
     ctx.save_for_backward(q, k, v, out, lse)
-    ctx.mask, ctx.causal, ctx.scale = mask, causal, scale
+    ctx.mask, ctx.causal, ctx.scale, ctx.causal_align = mask, causal, scale, causal_align
     ctx.mark_non_differentiable(lse)
 
 
 def _backward(ctx, dout, _dlse):
     q, k, v, out, lse = ctx.saved_tensors
     dq, dk, dv = torch.ops.sieve.attention_backward(dout, q, k, v, out, lse, ctx.mask,
-                                                    ctx.causal, ctx.scale)
-    return dq, dk, dv, None, None, None
+                                                    ctx.causal, ctx.scale, ctx.causal_align)
+    return dq, dk, dv, None, None, None, None
 
 
 attention_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -148,21 +159,23 @@ attention_forward.register_autograd(_backward, setup_context=_setup_context)
 # through it to the two custom ops.
 _library = torch.library.Library("sieve", "FRAGMENT")
 _library.define("attention(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
-                "float? scale=None) -> Tensor")
+                "float? scale=None, str causal_align=\"top_left\") -> Tensor")
 
 
-def _attention_composite(q, k, v, mask, causal=False, scale=None):
+def _attention_composite(q, k, v, mask, causal=False, scale=None, causal_align="top_left"):
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        return torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale)[0]
-    return torch.ops.sieve.attention_inference(q, k, v, mask, causal, scale)
+        return torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale, causal_align)[0]
+    return torch.ops.sieve.attention_inference(q, k, v, mask, causal, scale, causal_align)
 
 
 _library.impl("attention", _attention_composite, "CompositeImplicitAutograd")
 
 
 def attention(q, k, v, mask, causal=False, scale=None):
-    """torch.ops.sieve.attention: differentiable with respect to q, k, v."""
-    return torch.ops.sieve.attention(q, k, v, mask, causal, scale)
+    """torch.ops.sieve.attention: differentiable with respect to q, k, v.
+    `causal`: False, True or "top_left", or "bottom_right"."""
+    flag, align = _checks.causal_parts(_checks.causal(causal))
+    return torch.ops.sieve.attention(q, k, v, mask, flag, scale, align)
 
 
 class SieveAttention(torch.nn.Module):
@@ -173,11 +186,12 @@ class SieveAttention(torch.nn.Module):
         super().__init__()
         self.mask = mask
         self.mask_handle = register_mask(mask)
-        self.causal = _checks.flag("causal", causal)
+        self.causal = _checks.causal(causal)  # False, True (top-left) or "bottom_right"
         self.scale = None if scale is None else float(scale)
 
     def forward(self, q, k, v):
-        return torch.ops.sieve.attention(q, k, v, self.mask_handle, self.causal, self.scale)
+        flag, align = _checks.causal_parts(self.causal)
+        return torch.ops.sieve.attention(q, k, v, self.mask_handle, flag, self.scale, align)
 
     def extra_repr(self):
         return f"{self.mask!r}, causal={self.causal}, scale={self.scale}"

@@ -159,7 +159,8 @@ std::shared_ptr<PySession> createSession(const std::string &backend, int ordinal
 
 std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &session,
                                         runtime::ProblemShape shape, const runtime::BlockMask &mask,
-                                        bool causal, std::optional<double> scale,
+                                        bool causal, runtime::CausalAlign causalAlign,
+                                        std::optional<double> scale,
                                         compiler::KernelOptions options, const std::string &kind) {
   compiler::KernelSpec spec;
   if (kind == "forward_lse")
@@ -176,8 +177,10 @@ std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &sessio
   spec.shape = shape;
   spec.mask = mask;
   spec.causal = causal;
+  spec.causalAlign = causalAlign;
   spec.scale = scale;
   spec.options = std::move(options);
+  const runtime::CausalRule causalRule = spec.causalRule();
   auto kernel = std::make_shared<PyKernel>();
   kernel->session = session;
   Error error;
@@ -189,7 +192,7 @@ std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &sessio
     } else {
       kernel->artifact = std::move(*artifact);
       if (kernel->artifact->maskAtLaunch()) {
-        auto tables = session->session->uploadMask(mask, shape.seqQ, causal);
+        auto tables = session->session->uploadMask(mask, shape.seqQ, causalRule);
         if (tables)
           kernel->tables = std::move(*tables);
         else
@@ -219,22 +222,26 @@ void bindKernels(nb::module_ &m) {
          int64_t seqQ, int64_t seqK, int64_t headDim, const std::string &dtype,
          const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
          const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages,
-         const std::string &kind) {
+         const std::string &kind, const std::string &causalAlign) {
         runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
         compiler::KernelOptions options;
         options.variant = variant;
         options.queryTile = queryTile;
         options.keyTile = keyTile;
         options.stages = stages;
-        return compileKernel(session, shape, mask, causal, scale, std::move(options), kind);
+        auto align = runtime::parseCausalAlign(causalAlign);
+        if (!align)
+          raise(align.takeError());
+        return compileKernel(session, shape, mask, causal, *align, scale, std::move(options), kind);
       },
       nb::arg("session"), nb::arg("batch"), nb::arg("heads_q"), nb::arg("heads_kv"),
       nb::arg("seq_q"), nb::arg("seq_k"), nb::arg("head_dim"), nb::arg("dtype"), nb::arg("mask"),
       nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
       nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
-      nb::arg("kind") = "forward",
+      nb::arg("kind") = "forward", nb::arg("causal_align") = "top_left",
       "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
-      "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate.");
+      "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate. "
+      "`causal_align` (with causal): top_left or bottom_right.");
 
   nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
       .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),

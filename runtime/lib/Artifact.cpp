@@ -212,6 +212,7 @@ json toJson(const Artifact &a, const std::string &codeFile) {
                 {"head_dim", a.shape.headDim},
                 {"dtype", dtypeName(a.shape.dtype)}}},
               {"causal", a.causal},
+              {"causal_align", causalAlignName(a.causalAlign)},
               {"calibrate", a.calibrate},
               {"thresholds", a.thresholds},
               {"saves_lse", a.savesLse},
@@ -335,6 +336,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt(dtype.error().message());
     a.shape.dtype = *dtype;
     a.causal = j.at("causal").get<bool>();
+    // Absent before bottom-right alignment existed: those kernels are top-left.
+    auto align = parseCausalAlign(j.value("causal_align", std::string("top_left")));
+    if (!align)
+      return corrupt(align.error().message());
+    a.causalAlign = *align;
     a.calibrate = j.value("calibrate", false); // absent before calibration kernels existed
     // A GPU kernel takes the stats table exactly when it calibrates: one
     // without the slot would be launched with stats it ignores, one with it

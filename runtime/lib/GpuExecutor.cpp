@@ -78,6 +78,14 @@ size_t GpuExecutor::cachedModules() const {
 
 namespace {
 
+/// ", causal" (and the diagonal's offset when it is shifted), or "".
+std::string describeCausal(CausalRule rule) {
+  if (!rule.enabled)
+    return "";
+  return rule.offset == 0 ? ", causal"
+                          : fmt::format(", causal with keys up to query {:+}", rule.offset);
+}
+
 /// Whether `t` was made for the problem `a` was compiled for.
 Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   if (!a.maskAtLaunch()) {
@@ -93,13 +101,13 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   if (t->heads() != a.shape.headsQ || t->blockQ() != a.blockQ || t->blockK() != a.blockK ||
       t->queryBlocks() * t->blockQ() < a.shape.seqQ ||
       t->keyBlocks() * t->blockK() < a.shape.seqK || t->seqQ() != a.shape.seqQ ||
-      t->causal() != a.causal)
+      t->causal() != a.causalRule())
     return Error(ErrorCode::ShapeMismatch,
                  fmt::format("mask tables for {} heads of {}x{} blocks of {}x{} (seq_q {}{}) do "
                              "not fit the kernel's {} heads, {}x{} blocks, seq_q {}, seq_k {}{}",
                              t->heads(), t->queryBlocks(), t->keyBlocks(), t->blockQ(), t->blockK(),
-                             t->seqQ(), t->causal() ? ", causal" : "", a.shape.headsQ, a.blockQ,
-                             a.blockK, a.shape.seqQ, a.shape.seqK, a.causal ? ", causal" : ""));
+                             t->seqQ(), describeCausal(t->causal()), a.shape.headsQ, a.blockQ,
+                             a.blockK, a.shape.seqQ, a.shape.seqK, describeCausal(a.causalRule())));
   // One thread block per (head, query block): the grid was sized for it.
   if (static_cast<int64_t>(a.mainLaunch().grid[0]) % (t->heads() * t->queryBlocks()) != 0)
     return Error(ErrorCode::ShapeMismatch, "mask tables have a different number of rows than the "

@@ -44,6 +44,9 @@ struct Shape {
   double density;
   bool bshd;
   int64_t emptyHeads;
+  // Causal cases align the mask bottom-right (query i sees keys up to
+  // i + Sk - Sq); top-left otherwise.
+  bool bottomRight = false;
 };
 
 // clang-format off
@@ -55,7 +58,14 @@ const Shape kShapes[] = {
     {"bq64_bk128_cross", 2, 2, 1, 300, 500, 64, 128, 0.6, true,  0},
     {"tiles32",        2, 4, 4,  320, 320,  32,  32, 0.3, false, 1},
     {"b128_gqa_ragged", 1, 4, 2, 700, 700, 128, 128, 0.5, false, 1},
+    // Bottom-right causal: a GQA prefill chunk against a longer cache, more
+    // queries than keys (rows without keys: zeros, lse -inf, no gradient),
+    // and 32-blocks (mma only).
+    {"br_prefill_gqa_bshd", 1, 8, 2, 192, 700, 64, 64, 0.5, true, 1, true},
+    {"br_sq_gt_sk",    2, 4, 2,  500, 300,  64, 128, 0.6, false, 0, true},
+    {"br_tiles32_cross", 2, 4, 4, 100, 320, 32,  32, 0.5, false, 1, true},
 };
+constexpr int kFirstBottomRightShape = 6;
 // clang-format on
 
 /// The backward's kernels: "auto" (wgmma on sm_90a where the blocks are
@@ -161,6 +171,8 @@ KernelSpec specOf(const Shape &c, DType dtype, int64_t headDim, bool causal, uin
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
+  if (causal && c.bottomRight)
+    spec.causalAlign = CausalAlign::BottomRight;
   const int64_t qBlocks = (c.seqQ + c.blockQ - 1) / c.blockQ,
                 kBlocks = (c.seqK + c.blockK - 1) / c.blockK;
   spec.mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, c.density, maskSeed,
@@ -186,11 +198,15 @@ void expectLse(const std::vector<float> &lse, const std::vector<double> &want) {
   }
 }
 
-/// "backward/auto/bf16/d64/causal": what a case attests, its shape aside.
+/// "backward/auto/bf16/d64/causal": what a case attests, its shape aside
+/// ("/causal-bottom-right" for a bottom-right mask).
 std::string configName(const char *mode, const char *variant, DType dtype, int64_t headDim,
-                       bool causal) {
+                       bool causal, const Shape &c) {
   return std::string(mode) + "/" + variant + "/" + dtypeName(dtype) + "/d" +
-         std::to_string(headDim) + (causal ? "/causal" : "/full");
+         std::to_string(headDim) +
+         (!causal         ? "/full"
+          : c.bottomRight ? "/causal-bottom-right"
+                          : "/causal");
 }
 
 TEST_P(GpuBackward, MatchesFloat64Reference) {
@@ -204,7 +220,7 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   forwardSpec.saveLse = true;
   backwardSpec.backward = true;
   backwardSpec.options.variant = variant;
-  SIEVE_DEVICE_KERNELS(kernels, configName("backward", variant, dtype, headDim, causal),
+  SIEVE_DEVICE_KERNELS(kernels, configName("backward", variant, dtype, headDim, causal, c),
                        {forwardSpec, backwardSpec});
   auto &forward = kernels[0], &backward = kernels[1];
   ASSERT_TRUE(forward) << forward.error().str();
@@ -243,14 +259,14 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   std::vector<float> lseHost(rows);
   ASSERT_FALSE(drv.copyToHost(lseHost.data(), *lsePtr, rows * sizeof(float)));
   (void)drv.free(*lsePtr);
-  const AttentionGradients ref =
-      referenceAttentionBackward(spec.shape, spec.mask, causal, spec.effectiveScale(),
-                                 q.bhsd.data(), k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
+  const AttentionGradients ref = referenceAttentionBackward(
+      spec.shape, spec.mask, {causal, spec.causalAlign}, spec.effectiveScale(), q.bhsd.data(),
+      k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
   expectLse(lseHost, ref.lse);
   // The training forward's output, row by row.
   const std::vector<double> refOut =
-      referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(), q.bhsd.data(),
-                         k.bhsd.data(), v.bhsd.data());
+      referenceAttention(spec.shape, spec.mask, {causal, spec.causalAlign}, spec.effectiveScale(),
+                         q.bhsd.data(), k.bhsd.data(), v.bhsd.data());
   const std::vector<float> gotOut = download(out, dtype);
   RowComparison outRows =
       compareRows(gotOut.data(), refOut, c.batch, c.headsQ, c.seqQ, headDim, rowTolerance(dtype));
@@ -290,6 +306,16 @@ INSTANTIATE_TEST_SUITE_P(BackwardHeadDims, GpuBackward,
                                             ::testing::Values("auto")),
                          paramName);
 
+// Bottom-right causal masks, causal only (without causal these shapes are
+// plain cross-attention).
+INSTANTIATE_TEST_SUITE_P(
+    BackwardBottomRight, GpuBackward,
+    ::testing::Combine(::testing::Values(DType::BF16), ::testing::Values(int64_t(64), int64_t(128)),
+                       ::testing::Values(true),
+                       ::testing::Range(kFirstBottomRightShape, kFirstBottomRightShape + 3),
+                       ::testing::Values("auto", "mma")),
+    paramName);
+
 // Every forward body saves the same log-sum-exp.
 class GpuForwardLse : public GpuBackward {};
 
@@ -310,15 +336,15 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
     specs.push_back(spec);
     specs.back().options.variant = body;
   }
-  SIEVE_DEVICE_KERNELS(kernels, configName("lse", "every-body", dtype, headDim, causal), specs);
+  SIEVE_DEVICE_KERNELS(kernels, configName("lse", "every-body", dtype, headDim, causal, c), specs);
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
   Inputs in;
   makeInputs(in, drv, c, headDim, dtype, rng);
   DeviceTensor &q = in.q, &k = in.k, &v = in.v, &dout = in.dout, &out = in.out;
-  const AttentionGradients ref =
-      referenceAttentionBackward(spec.shape, spec.mask, causal, spec.effectiveScale(),
-                                 q.bhsd.data(), k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
+  const AttentionGradients ref = referenceAttentionBackward(
+      spec.shape, spec.mask, {causal, spec.causalAlign}, spec.effectiveScale(), q.bhsd.data(),
+      k.bhsd.data(), v.bhsd.data(), dout.bhsd.data());
   const size_t rows = c.batch * c.headsQ * c.seqQ;
   for (size_t b = 0; b < bodies.size(); ++b) {
     SCOPED_TRACE(bodies[b]);
@@ -356,5 +382,14 @@ INSTANTIATE_TEST_SUITE_P(LseHeadDims, GpuForwardLse,
                                             ::testing::Bool(), ::testing::Range(0, 4),
                                             ::testing::Values("auto")),
                          paramName);
+
+// Every forward body's lse under bottom-right causal masks.
+INSTANTIATE_TEST_SUITE_P(
+    LseBottomRight, GpuForwardLse,
+    ::testing::Combine(::testing::Values(DType::BF16), ::testing::Values(int64_t(64), int64_t(128)),
+                       ::testing::Values(true),
+                       ::testing::Range(kFirstBottomRightShape, kFirstBottomRightShape + 3),
+                       ::testing::Values("auto")),
+    paramName);
 
 } // namespace

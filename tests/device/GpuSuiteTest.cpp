@@ -40,6 +40,9 @@ struct Shape {
   // The last `denseRows` query blocks of every live head keep every key
   // block: a skewed mask, whose long rows split-KV cuts into parts.
   int64_t denseRows = 0;
+  // Causal cases align the mask bottom-right (query i sees keys up to
+  // i + Sk - Sq: a KV cache's queries); top-left otherwise.
+  bool bottomRight = false;
 };
 
 // clang-format off
@@ -55,8 +58,16 @@ const Shape kShapes[] = {
     // of 4 blocks); ragged GQA cross-attention with batch 2 and 64-blocks.
     {"skewed",          1, 4, 4, 2048, 2048, 128, 128, 0.0, false, 1, 2},
     {"skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64,  64, 0.05, true, 1, 3},
+    // Bottom-right causal masks: queries that are the last Sq positions
+    // (32-key blocks, for the mma and simt bodies; a GQA prefill chunk),
+    // more queries than keys (the first Sq - Sk rows see no key: zeros),
+    // and split-KV parts of a skewed mask.
+    {"br_sq_lt_sk_partial", 1, 4, 4, 200, 456,  64,  32, 0.5, false, 0, 0, true},
+    {"br_prefill_gqa_bshd", 1, 8, 2, 192, 1000, 64,  64, 0.5, true,  1, 0, true},
+    {"br_sq_gt_sk_ragged",  2, 4, 2, 1000, 777, 64, 128, 0.5, true,  1, 0, true},
+    {"br_skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64, 64, 0.05, true, 1, 3, true},
 };
-constexpr int kFirstSkewedShape = 6;
+constexpr int kFirstSkewedShape = 6, kFirstBottomRightShape = 8;
 // clang-format on
 
 // Kernel bodies under test: the sm_80 tensor-core kernel with two and three
@@ -143,12 +154,15 @@ BlockMask caseMask(const Shape &c, uint64_t seed) {
   return mask;
 }
 
-/// "forward/wgmma_k64/bf16/d128/causal": what a case attests, its shape aside.
+/// "forward/wgmma_k64/bf16/d128/causal": what a case attests, its shape aside
+/// ("/causal-bottom-right" for a bottom-right mask).
 std::string configName(const Param &p) {
   auto [dtype, headDim, causal, shape, variant] = p;
   return std::string(kShapes[shape].denseRows > 0 ? "split-kv/" : "forward/") +
          kVariants[variant].name + "/" + dtypeName(dtype) + "/d" + std::to_string(headDim) +
-         (causal ? "/causal" : "/full");
+         (!causal                      ? "/full"
+          : kShapes[shape].bottomRight ? "/causal-bottom-right"
+                                       : "/causal");
 }
 
 TEST_P(GpuSuite, MatchesFloat64Reference) {
@@ -165,6 +179,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
+  if (causal && c.bottomRight)
+    spec.causalAlign = CausalAlign::BottomRight;
   spec.options = kVariants[variantIndex].options;
   spec.mask = caseMask(c, maskSeed(name));
   // The generic kernel reads its mask at launch: it runs with a different
@@ -199,7 +215,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   if ((*artifact)->maskAtLaunch()) {
     ASSERT_EQ((*kernels[1])->cacheKey, (*artifact)->cacheKey) << "a new mask recompiled the kernel";
     spec.mask = specs[1].mask;
-    auto uploaded = session.uploadMask(spec.mask, c.seqQ, causal);
+    auto uploaded = session.uploadMask(spec.mask, c.seqQ, spec.causalRule());
     ASSERT_TRUE(uploaded) << uploaded.error().str();
     tables = std::move(*uploaded);
   }
@@ -252,8 +268,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
 
   auto t2 = Clock::now();
   std::vector<double> ref =
-      referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(), q.roundedBhsd.data(),
-                         k.roundedBhsd.data(), v.roundedBhsd.data());
+      referenceAttention(spec.shape, spec.mask, {causal, spec.causalAlign}, spec.effectiveScale(),
+                         q.roundedBhsd.data(), k.roundedBhsd.data(), v.roundedBhsd.data());
   double referenceMs = msSince(t2);
   // Row by row: unwritten (poison), NaN, zeroed and wrong rows all fail,
   // and empty heads and rows must be exact zeros.
@@ -363,5 +379,33 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(kFirstSkewedShape, kFirstSkewedShape + 1),
                        ::testing::Range(0, kGenericVariant + 1)),
     paramName);
+
+// Bottom-right causal masks on the mma, simt and generic bodies (every
+// bottom-right shape) and the Hopper body (blocks of 64 and 128), and
+// split-KV parts of the skewed one on mma and wgmma. Causal only: without
+// causal these shapes are the ones above.
+INSTANTIATE_TEST_SUITE_P(CausalBottomRight, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Values(true),
+                                            ::testing::Values(kFirstBottomRightShape,
+                                                              kFirstBottomRightShape + 1,
+                                                              kFirstBottomRightShape + 2),
+                                            ::testing::Values(0, 3, kGenericVariant)),
+                         paramName);
+INSTANTIATE_TEST_SUITE_P(
+    CausalBottomRightHopper, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::BF16), ::testing::Values(int64_t(64), int64_t(128)),
+                       ::testing::Values(true),
+                       ::testing::Values(kFirstBottomRightShape + 1, kFirstBottomRightShape + 2),
+                       ::testing::Values(kFirstHopperVariant)),
+    paramName);
+INSTANTIATE_TEST_SUITE_P(CausalBottomRightSplitKv, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Values(true),
+                                            ::testing::Values(kFirstBottomRightShape + 3),
+                                            ::testing::Values(0, kFirstHopperVariant)),
+                         paramName);
 
 } // namespace

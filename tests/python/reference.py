@@ -5,10 +5,12 @@ import numpy as np
 
 def dense_allowed(tiles, block_q, block_k, seq_q, seq_k, causal):
     """[H, Sq, Sk] bool: the kept tiles expanded to elements, and under
-    `causal` keys after the query (top-left aligned) dropped."""
+    `causal` keys after the query's position dropped: top-left (True or
+    "top_left": query i at position i) or "bottom_right" (at Sk - Sq + i)."""
     allowed = np.repeat(np.repeat(tiles, block_q, axis=1), block_k, axis=2)[:, :seq_q, :seq_k]
     if causal:
-        allowed = allowed & np.tril(np.ones((seq_q, seq_k), dtype=bool))
+        diagonal = seq_k - seq_q if causal == "bottom_right" else 0
+        allowed = allowed & np.tril(np.ones((seq_q, seq_k), dtype=bool), k=diagonal)
     return allowed
 
 

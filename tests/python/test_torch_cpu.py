@@ -25,6 +25,10 @@ CASES = [
     ("square", 2, 4, 4, 64, 64, 16, 16, 16, False, False),
     ("gqa-bshd-causal", 1, 4, 2, 48, 48, 32, 16, 16, True, True),
     ("sq-ne-sk", 2, 2, 1, 40, 72, 16, 8, 16, False, True),
+    # Bottom-right causal (the queries are the last Sq positions): a KV
+    # cache, and more queries than keys (leading rows without keys: zeros).
+    ("kv-cache-bottom-right", 2, 4, 2, 24, 72, 16, 8, 16, "bottom_right", True),
+    ("more-queries-bottom-right", 1, 2, 2, 72, 40, 16, 8, 16, "bottom_right", False),
 ]
 
 
@@ -72,7 +76,9 @@ def case(request):
 
 def test_op_matches_float64_row_by_row(case):
     mask, q, k, v, causal = case
-    out = torch.ops.sieve.attention(q, k, v, sieve.torch_op.register_mask(mask), causal, None)
+    # The op takes PyTorch's flag and, last, the alignment.
+    flag, align = (True, causal) if isinstance(causal, str) else (causal, "top_left")
+    out = torch.ops.sieve.attention(q, k, v, sieve.torch_op.register_mask(mask), flag, None, align)
     assert out.shape == q.shape and out.dtype == torch.float32
     want = attention(q.numpy(), k.numpy(), v.numpy(), mask, causal)
     assert worst_row_error(out, want) < ROW_TOLERANCE
@@ -121,3 +127,16 @@ def test_compiled_module_calls_the_op_without_graph_breaks(case):
     assert explained.graph_break_count == 0
     assert any("sieve" in str(node.target) for graph in explained.graphs
                for node in graph.graph.nodes), "the sieve op is not in the traced graph"
+
+
+def test_op_rejects_a_bad_alignment():
+    mask = make_mask(1, 2, 16, 16, 8, 8)
+    q, k, v = make_inputs(1, 1, 2, 2, 16, 16, 8, False)
+    handle = sieve.torch_op.register_mask(mask)
+    with pytest.raises(sieve.InvalidArgumentError,
+                       match='causal_align must be "top_left" or "bottom_right", got \'diagonal\''):
+        torch.ops.sieve.attention(q, k, v, handle, True, None, "diagonal")
+    with pytest.raises(sieve.InvalidArgumentError, match="needs causal=True"):
+        torch.ops.sieve.attention(q, k, v, handle, False, None, "bottom_right")
+    with pytest.raises(sieve.InvalidArgumentError, match='causal must be False, True, "top_left"'):
+        sieve.torch_op.SieveAttention(mask, causal="bottom-left")

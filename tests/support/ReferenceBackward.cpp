@@ -26,7 +26,7 @@ using reference::ConstFloatMap;
 using reference::Matrix;
 using MatrixMap = Eigen::Map<Matrix>;
 
-void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
+void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, CausalMode causal, double scale,
                      const float *q, const float *k, const float *v, const float *dout, int64_t b,
                      int64_t kvh, AttentionGradients &g) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
@@ -46,8 +46,7 @@ void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, 
       Matrix dO = ConstFloatMap(dout + qOffset + i0 * D, i1 - i0, D).cast<double>();
       Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
       Matrix P = (Q * Kk.transpose()) * scale;
-      if (causal)
-        reference::maskCausal(P, i0, keys);
+      reference::maskCausal(P, i0, keys, causal, s.seqQ, s.seqK);
       reference::softmaxRows(P, lse);
       Matrix O = P * Vk;
       Matrix dP = dO * Vk.transpose();
@@ -66,7 +65,7 @@ void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, 
 } // namespace
 
 AttentionGradients referenceAttentionBackward(const ProblemShape &s, const BlockMask &mask,
-                                              bool causal, double scale, const float *q,
+                                              CausalMode causal, double scale, const float *q,
                                               const float *k, const float *v, const float *dout) {
   AttentionGradients g;
   g.dq.assign(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);

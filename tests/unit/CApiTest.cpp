@@ -118,6 +118,71 @@ TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
   }
 }
 
+TEST_F(CApi, BottomRightCausalMatchesFloat64Reference) {
+  // 32 queries, the last 32 positions of 128 keys (a KV cache).
+  constexpr int64_t kQueries = 32;
+  problem_.seq_q = kQueries;
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  sieve::runtime::BlockMask mask = sieve::runtime::BlockMask::random(
+      kHeads, 1, kSeq / kBlock, kBlock, kBlock, 0.7, sieve::testing::freshSeed(), false);
+  for (int64_t h = 0; h < kHeads; ++h)
+    mask.set(h, 0, kSeq / kBlock - 1, true); // the tile on the shifted diagonal
+  std::vector<uint8_t> bits = mask.packedBits();
+  sieve_block_mask blockMask{kHeads, 1, kSeq / kBlock, kBlock, kBlock, bits.data(), bits.size()};
+  sieve_kernel kernel = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask, nullptr, &kernel), SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  HostTensor q({1, kHeads, kQueries, kDim}, false), k({1, kHeads, kSeq, kDim}, false),
+      v({1, kHeads, kSeq, kDim}, false), out({1, kHeads, kQueries, kDim}, false);
+  q.fillNormal(rng);
+  k.fillNormal(rng);
+  v.fillNormal(rng);
+  out.poison();
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
+  ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK) << lastError();
+  const sieve::runtime::ProblemShape shape{
+      1, kHeads, kHeads, kQueries, kSeq, kDim, sieve::runtime::DType::F32};
+  std::vector<float> got = out.gather();
+  std::vector<double> ref = sieve::testing::referenceAttention(
+      shape, mask, sieve::testing::CausalMode::bottomRightAligned(), 1.0 / std::sqrt(double(kDim)),
+      q.gather().data(), k.gather().data(), v.gather().data());
+  EXPECT_LT(sieve::testing::relativeError(got.data(), ref), 1e-5);
+  std::vector<double> topLeft =
+      sieve::testing::referenceAttention(shape, mask, true, 1.0 / std::sqrt(double(kDim)),
+                                         q.gather().data(), k.gather().data(), v.gather().data());
+  EXPECT_GT(sieve::testing::relativeError(got.data(), topLeft), 1e-2);
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, CausalValuesOutsideTheEnumAreRejected) {
+  for (int causal : {-1, 3, 255}) {
+    problem_.causal = causal;
+    sieve_kernel kernel = reinterpret_cast<sieve_kernel>(&kernel);
+    EXPECT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel),
+              SIEVE_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(kernel, nullptr);
+    EXPECT_NE(lastError().find("sieve_kernel_compile: `causal` " + std::to_string(causal) +
+                               " is not a sieve_causal (0 none, 1 top-left, 2 bottom-right)"),
+              std::string::npos)
+        << lastError();
+  }
+  sieve_mask mask = nullptr;
+  EXPECT_EQ(sieve_mask_create(ctx_, &blockMask_, kSeq, SIEVE_CAUSAL_BOTTOM_RIGHT, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("depends on seq_k: use sieve_mask_create_causal"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_mask_create_causal(ctx_, &blockMask_, kSeq, kSeq, 7, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("sieve_mask_create_causal: `causal` 7 is not a sieve_causal"),
+            std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_mask_create_causal(ctx_, &blockMask_, kSeq, 0, SIEVE_CAUSAL_BOTTOM_RIGHT, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`seq_k` 0 is not positive"), std::string::npos) << lastError();
+  EXPECT_EQ(mask, nullptr);
+}
+
 TEST_F(CApi, HandlesOutliveOrderOfDestruction) {
   // A kernel keeps its context's backend alive: destroying the context
   // first must leave the kernel usable until it is destroyed too.

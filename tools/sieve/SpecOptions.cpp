@@ -30,7 +30,14 @@ void SpecOptions::addTo(CLI::App &c) {
   c.add_option("--head-dim", headDim, "Head dimension D")
       ->check(sizeUpTo(runtime::kMaxHeadDim, "elements"));
   c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
-  c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
+  CLI::Option *causalFlag = c.add_flag(
+      "--causal", causal, "Also drop keys after the query's position (see --causal-align)");
+  c.add_option("--causal-align", causalAlign,
+               "With --causal, where the diagonal sits when Sq != Sk: top-left (query i sees "
+               "keys j <= i, PyTorch's is_causal; the default) or bottom-right (j <= i + Sk - Sq: "
+               "the queries are the last Sq positions, as with a KV cache)")
+      ->check(CLI::IsMember({"top-left", "bottom-right"}))
+      ->needs(causalFlag);
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
   c.add_option("--variant", kernel.variant,
                "GPU kernel: auto, wgmma (sm_90a: TMA, warp-specialized wgmma), mma (sm_80+ "
@@ -54,6 +61,10 @@ Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &targe
   spec.mask = std::move(*mask);
   spec.target = target;
   spec.causal = causal;
+  auto align = runtime::parseCausalAlign(causalAlign);
+  if (!align)
+    return align.error();
+  spec.causalAlign = *align;
   spec.scale = scale;
   spec.options = kernel;
   runtime::ProblemShape &s = spec.shape;

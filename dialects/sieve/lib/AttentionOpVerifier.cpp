@@ -157,12 +157,28 @@ LogicalResult verifyGradients(Operation *op, MemRefType q, MemRefType k, MemRefT
   return verifyLse(op, lse, q);
 }
 
+/// `causal_align` places a causal mask's diagonal: alone it means nothing.
+LogicalResult verifyCausal(Operation *op, bool causal, std::optional<CausalAlign> align) {
+  if (align && !causal)
+    return op->emitOpError() << "attribute 'causal_align' needs 'causal' (it places the causal "
+                                "mask's diagonal)";
+  return success();
+}
+
 } // namespace
+
+int64_t sieve::dialect::causalOffsetOf(std::optional<CausalAlign> align, MemRefType query,
+                                       MemRefType key) {
+  if (align != CausalAlign::BottomRight)
+    return 0;
+  return key.getDimSize(2) - query.getDimSize(2);
+}
 
 LogicalResult AttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   const int64_t hq = q.getDimSize(1);
   SmallVector<int64_t> expected;
@@ -179,7 +195,8 @@ LogicalResult AttentionBackwardOp::verify() {
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
-                             getDkey().getType(), getDvalue().getType())))
+                             getDkey().getType(), getDvalue().getType())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   SmallVector<int64_t> expected;
   return verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected);
@@ -271,7 +288,8 @@ LogicalResult verifySplits(BlockSparseAttentionOp op, int64_t hq, int64_t qBlock
 LogicalResult BlockSparseAttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   int64_t hq = q.getDimSize(1);
   int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
@@ -327,7 +345,8 @@ LogicalResult BlockSparseAttentionBackwardOp::verify() {
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
-                             getDkey().getType(), getDvalue().getType())))
+                             getDkey().getType(), getDvalue().getType())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   const int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
   const int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());

@@ -3,6 +3,8 @@
 
 #include "sieve/compiler/KernelSpec.h"
 
+#include <optional>
+
 using namespace sieve;
 using namespace sieve::capi;
 
@@ -17,6 +19,71 @@ Expected<runtime::BlockMask> maskOf(const sieve_block_mask *mask, const char *wh
   if (!m)
     return m.error().withContext(what);
   return m;
+}
+
+/// sieve_problem's `causal` (a sieve_causal) as the spec's two fields.
+Error setCausal(compiler::KernelSpec &spec, int causal, const char *what) {
+  switch (causal) {
+  case SIEVE_CAUSAL_NONE:
+  case SIEVE_CAUSAL_TOP_LEFT:
+  case SIEVE_CAUSAL_BOTTOM_RIGHT:
+    spec.causal = causal != SIEVE_CAUSAL_NONE;
+    spec.causalAlign = causal == SIEVE_CAUSAL_BOTTOM_RIGHT ? runtime::CausalAlign::BottomRight
+                                                           : runtime::CausalAlign::TopLeft;
+    return Error::success();
+  default:
+    return Error(ErrorCode::InvalidArgument,
+                 std::string(what) + ": `causal` " + std::to_string(causal) +
+                     " is not a sieve_causal (0 none, 1 top-left, 2 bottom-right)");
+  }
+}
+
+/// sieve_mask_create and sieve_mask_create_causal; without `seqK`, the
+/// keys the mask's blocks span (top-left masks do not depend on it).
+sieve_status createMask(sieve_context ctx, const sieve_block_mask *mask, int64_t seqQ,
+                        std::optional<int64_t> seqK, int causal, sieve_mask *out,
+                        const char *what) {
+  if (out)
+    *out = nullptr;
+  return guarded([&] {
+    if (!Registry<sieve_context_t>::get().contains(ctx))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
+    compiler::KernelSpec spec;
+    if (Error e = setCausal(spec, causal, what))
+      return fail(e);
+    auto m = maskOf(mask, what);
+    if (!m)
+      return fail(m.error());
+    // Every key the mask's blocks span is its sequence; a span past int64
+    // (block_k is the caller's) covers no sequence at all.
+    int64_t span = 0;
+    if (__builtin_mul_overflow(m->keyBlocks(), m->blockK(), &span))
+      return fail(SIEVE_ERROR_SHAPE_MISMATCH,
+                  std::string(what) + ": " + std::to_string(m->keyBlocks()) +
+                      " key blocks of block_k=" + std::to_string(m->blockK()) +
+                      " span more keys than any sequence has");
+    if (!seqK && spec.causalAlign == runtime::CausalAlign::BottomRight)
+      return fail(
+          SIEVE_ERROR_INVALID_ARGUMENT,
+          std::string(what) +
+              ": a bottom-right causal mask depends on seq_k: use sieve_mask_create_causal");
+    if (seqK && *seqK <= 0)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `seq_k` " + std::to_string(*seqK) + " is not positive");
+    if (Error e = m->checkCovers(m->heads(), seqQ, seqK.value_or(span)))
+      return fail(e.withContext(what));
+    auto tables = ctx->session->uploadMask(
+        *m, seqQ, runtime::CausalRule::of(spec.causal, spec.causalAlign, seqQ, seqK.value_or(0)));
+    if (!tables)
+      return fail(tables.error().withContext(what));
+    auto handle = std::make_unique<sieve_mask_t>();
+    handle->session = ctx->session;
+    handle->tables = std::move(*tables);
+    *out = Registry<sieve_mask_t>::get().add(std::move(handle));
+    return succeed();
+  });
 }
 
 } // namespace
@@ -57,7 +124,8 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     spec.shape = {problem->batch, problem->heads_q, problem->heads_kv,
                   problem->seq_q, problem->seq_k,   problem->head_dim,
                   *dtype};
-    spec.causal = problem->causal != 0;
+    if (Error e = setCausal(spec, problem->causal, what))
+      return fail(e);
     if (problem->scale != 0)
       spec.scale = problem->scale;
     auto m = maskOf(mask, what);
@@ -161,36 +229,12 @@ sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
 
 sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, int64_t seq_q,
                                int causal, sieve_mask *out) {
-  const char *what = "sieve_mask_create";
-  if (out)
-    *out = nullptr;
-  return guarded([&] {
-    if (!Registry<sieve_context_t>::get().contains(ctx))
-      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
-    if (!out)
-      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
-    auto m = maskOf(mask, what);
-    if (!m)
-      return fail(m.error());
-    // Every key the mask's blocks span is its sequence; a span past int64
-    // (block_k is the caller's) covers no sequence at all.
-    int64_t seqK = 0;
-    if (__builtin_mul_overflow(m->keyBlocks(), m->blockK(), &seqK))
-      return fail(SIEVE_ERROR_SHAPE_MISMATCH,
-                  std::string(what) + ": " + std::to_string(m->keyBlocks()) +
-                      " key blocks of block_k=" + std::to_string(m->blockK()) +
-                      " span more keys than any sequence has");
-    if (Error e = m->checkCovers(m->heads(), seq_q, seqK))
-      return fail(e.withContext(what));
-    auto tables = ctx->session->uploadMask(*m, seq_q, causal != 0);
-    if (!tables)
-      return fail(tables.error().withContext(what));
-    auto handle = std::make_unique<sieve_mask_t>();
-    handle->session = ctx->session;
-    handle->tables = std::move(*tables);
-    *out = Registry<sieve_mask_t>::get().add(std::move(handle));
-    return succeed();
-  });
+  return createMask(ctx, mask, seq_q, std::nullopt, causal, out, "sieve_mask_create");
+}
+
+sieve_status sieve_mask_create_causal(sieve_context ctx, const sieve_block_mask *mask,
+                                      int64_t seq_q, int64_t seq_k, int causal, sieve_mask *out) {
+  return createMask(ctx, mask, seq_q, seq_k, causal, out, "sieve_mask_create_causal");
 }
 
 sieve_status sieve_mask_destroy(sieve_mask mask) {

@@ -5,6 +5,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/runtime/CausalMask.h"
 #include "sieve/runtime/TargetInfo.h"
 
 #include <optional>
@@ -60,6 +61,11 @@ struct KernelSpec {
   runtime::BlockMask mask;
   std::optional<double> scale; // default 1/sqrt(D)
   bool causal = false;
+  /// Where the causal diagonal sits when Sq != Sk: top-left (query i sees
+  /// keys j <= i, PyTorch's is_causal) or bottom-right (j <= i + Sk - Sq,
+  /// FlashAttention's; the queries are the last Sq of the keys' sequence,
+  /// as in KV-cache prefill and decode). Only with causal.
+  runtime::CausalAlign causalAlign = runtime::CausalAlign::TopLeft;
   /// Calibration variant (CPU backend; on the GPU the simt body): the kernel also takes an f32
   /// stats tensor [Hq, QB, KB] (contiguous, shaped like the mask) and adds,
   /// for every query row, its final softmax probabilities summed per key
@@ -84,6 +90,10 @@ struct KernelSpec {
   KernelOptions options;
 
   double effectiveScale() const;
+  /// The causal rule of causal, causalAlign and the shape.
+  runtime::CausalRule causalRule() const {
+    return runtime::CausalRule::of(causal, causalAlign, shape.seqQ, shape.seqK);
+  }
   /// Rejects specs the compiler cannot build, naming the field at fault:
   /// non-positive sizes, Hq not a multiple of Hkv, a mask that does not
   /// cover the shape, a dtype or chip the target does not support.

@@ -81,9 +81,10 @@ public:
   Error backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
                  runtime::CuStream stream = nullptr);
 
-  /// The row tables of `mask` on this session's GPU, for generic artifacts.
-  Expected<std::unique_ptr<runtime::DeviceRowTables>> uploadMask(const runtime::BlockMask &mask,
-                                                                 int64_t seqQ, bool causal);
+  /// The row tables of `mask` on this session's GPU, for generic artifacts
+  /// of query length `seqQ` and the `causal` rule (KernelSpec::causalRule).
+  Expected<std::unique_ptr<runtime::DeviceRowTables>>
+  uploadMask(const runtime::BlockMask &mask, int64_t seqQ, runtime::CausalRule causal);
 
 private:
   Session() = default;

@@ -82,6 +82,16 @@ typedef SIEVE_ENUM(sieve_kernel_kind) {
   SIEVE_KERNEL_FORWARD_LSE = 1, /* and each query row's log-sum-exp: sieve_attention_forward */
   SIEVE_KERNEL_BACKWARD = 2     /* dq, dk, dv: sieve_attention_backward */
 } sieve_kernel_kind;
+
+/* The causal mask, in sieve_problem's `causal` (an int, so the struct is
+ * what it always was: 0 and 1 keep their meaning). */
+typedef SIEVE_ENUM(sieve_causal) {
+  SIEVE_CAUSAL_NONE = 0,
+  SIEVE_CAUSAL_TOP_LEFT = 1,    /* query i sees keys j <= i (PyTorch's is_causal) */
+  SIEVE_CAUSAL_BOTTOM_RIGHT = 2 /* j <= i + seq_k - seq_q: the queries are the last seq_q
+                                   positions (FlashAttention's causal; a KV cache). With
+                                   seq_q > seq_k the first seq_q - seq_k rows are zeros. */
+} sieve_causal;
 /* clang-format on */
 
 typedef struct sieve_context_t *sieve_context;
@@ -104,7 +114,8 @@ typedef struct sieve_tensor {
 typedef struct sieve_problem {
   int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
   sieve_dtype dtype;
-  int causal;   /* nonzero: keys after the query's position are masked */
+  int causal;   /* a sieve_causal: 0 none, 1 top-left, 2 bottom-right; other values
+                   are rejected */
   double scale; /* 0: 1/sqrt(head_dim) */
 } sieve_problem;
 
@@ -167,9 +178,15 @@ SIEVE_API sieve_status sieve_kernel_warnings(sieve_kernel kernel, char *buf, siz
 SIEVE_API sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out);
 
 /* Uploads `mask`'s row tables for generic kernels of queries of length
- * `seq_q` (and `causal`). */
+ * `seq_q` (and `causal`: SIEVE_CAUSAL_NONE or SIEVE_CAUSAL_TOP_LEFT;
+ * bottom-right depends on seq_k too: use sieve_mask_create_causal). */
 SIEVE_API sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask,
                                          int64_t seq_q, int causal, sieve_mask *out);
+/* As sieve_mask_create, for kernels of `seq_q` queries against `seq_k`
+ * keys and any sieve_causal `causal` (the kernel's sieve_problem values). */
+SIEVE_API sieve_status sieve_mask_create_causal(sieve_context ctx, const sieve_block_mask *mask,
+                                                int64_t seq_q, int64_t seq_k, int causal,
+                                                sieve_mask *out);
 SIEVE_API sieve_status sieve_mask_destroy(sieve_mask mask);
 
 /* out = attention(q, k, v). `mask` is NULL except for generic kernels.

@@ -11,6 +11,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/AtomicFile.h"
+#include "sieve/runtime/CausalMask.h"
 #include "sieve/runtime/DType.h"
 #include "sieve/runtime/LaunchContract.h"
 
@@ -71,6 +72,13 @@ struct Artifact {
   uint32_t alignBytes = 0;
   ProblemShape shape;
   bool causal = false;
+  /// Where the causal diagonal sits when Sq != Sk (meaningful with causal).
+  CausalAlign causalAlign = CausalAlign::TopLeft;
+  /// The causal rule the kernel applies (the generic kernel's mask tables
+  /// must be built with the same).
+  CausalRule causalRule() const {
+    return CausalRule::of(causal, causalAlign, shape.seqQ, shape.seqK);
+  }
   /// The calibration variant (KernelSpec::calibrate): the kernel takes a
   /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to
   /// (on the GPU, parameter "tensor" 9, ParamSlot::kStats).

@@ -17,14 +17,29 @@ def Sieve_ThresholdsOperand : MemRefRankOf<[F32], [1]>;
 // log-sum-exp of each query row's scaled scores, f32 [B, Hq, Sq].
 def Sieve_LseOperand : MemRefRankOf<[F32], [3]>;
 
+// Every attention op has `causal` and `causal_align`; the lowerings read
+// the rule as one offset.
+defvar Sieve_CausalOffsetDecl = [{
+    /// With `causal`, query i sees keys j <= i + getCausalOffset(): 0 top-left
+    /// (`causal_align` absent or top_left), Sk - Sq bottom-right.
+    int64_t getCausalOffset() {
+      return causalOffsetOf(getCausalAlign(), getQuery().getType(), getKey().getType());
+    }
+}];
+
 def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
   let summary = "Attention restricted to the tiles a block mask keeps";
   let description = [{
     `out[b, h, i, :] = sum_j softmax_j(scale * q[b,h,i,:] . k[b,h/g,j,:]) v[b,h/g,j,:]`
     over the keys j whose tile (i / block_q, j / block_k) the mask keeps for
     head h, where g = Hq / Hkv (grouped-query attention). With `causal`, keys
-    j > i are dropped too (top-left aligned, as PyTorch's `is_causal`). A row
-    with no kept key is written as zeros.
+    after the query's position are dropped too: by default the mask is
+    top-left aligned (keys j > i dropped, as PyTorch's `is_causal`);
+    `causal_align = #sieve.causal_align<bottom_right>` aligns it
+    bottom-right (keys j > i + Sk - Sq dropped, as FlashAttention's causal
+    for a KV cache; Sq > Sk leaves the first Sq - Sk rows without keys).
+    `causal_align` needs `causal`. A row with no kept key is written as
+    zeros.
 
     Shapes: query and out [B, Hq, Sq, D]; key and value [B, Hkv, Sk, D]; the
     mask is [Hq, ceil(Sq / block_q), ceil(Sk / block_k)].
@@ -58,7 +73,8 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
-    UnitAttr:$causal
+    UnitAttr:$causal,
+    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
@@ -67,6 +83,7 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = Sieve_CausalOffsetDecl;
 }
 
 def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSizedOperandSegments]> {
@@ -79,8 +96,9 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     masks cost one table. Rows are
     ordered longest first; rows with no key block come last and only write
     zeros. Heads and rows the mask empties never read keys or values.
-    With `causal`, key blocks wholly above the diagonal were already dropped;
-    the rest still apply the element-wise causal test. `stats`, when
+    With `causal`, key blocks wholly above the diagonal (shifted by
+    `causal_align` as for `sieve.attention`) were already dropped; the rest
+    still apply the element-wise causal test. `stats`, when
     present, accumulates each row's probability mass per key block as for
     `sieve.attention`.
 
@@ -110,6 +128,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
     UnitAttr:$causal,
+    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align,
     OptionalAttr<DenseI32ArrayAttr>:$row_slots,
     OptionalAttr<DenseI32ArrayAttr>:$split_groups
   );
@@ -120,7 +139,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = Sieve_CausalOffsetDecl # [{
     /// Whether some rows are split-KV parts (row_slots and split_groups set).
     bool hasSplitRows() { return getRowSlots().has_value(); }
     /// Workspace slots: the split parts, over all groups.
@@ -138,7 +157,7 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
     [B, Hq, Sq], natural log) and the upstream gradient `dout` (shaped like
     `out`), writes `dquery`, `dkey` and `dvalue` (shaped like query, key and
     value): the gradients of `sieve.attention` with the same mask, scale,
-    tile sizes and causal flag. Under grouped-query attention the gradient
+    tile sizes, `causal` and `causal_align`. Under grouped-query attention the gradient
     of a key or value head is the sum over the query heads that share it.
     Rows with no kept key contribute nothing, and keys no kept tile reads
     get zero gradients.
@@ -157,7 +176,8 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
-    UnitAttr:$causal
+    UnitAttr:$causal,
+    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
@@ -165,6 +185,7 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
     `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = Sieve_CausalOffsetDecl;
 }
 
 def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_backward"> {
@@ -180,7 +201,7 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
     head included, so one worker sums a key block's gradient without
     atomics. Every (key head, key block) is one column, longest first;
     columns with no tile come last and only write zeros. Both tables hold
-    the same tiles (causal rule included).
+    the same tiles (causal rule, with its alignment, included).
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -204,7 +225,8 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
-    UnitAttr:$causal
+    UnitAttr:$causal,
+    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
@@ -212,7 +234,7 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
     `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
   }];
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = Sieve_CausalOffsetDecl # [{
     int64_t getNumRows() { return getRowHeads().size(); }
     int64_t getNumColumns() { return getColKvHeads().size(); }
   }];

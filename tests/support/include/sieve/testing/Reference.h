@@ -1,7 +1,7 @@
 //===- Reference.h - float64 block-sparse attention on the host -*- C++ -*-===//
 //
 // The numerical reference every backend is checked against: the same
-// semantics (mask tiles, top-left causal, zero rows), in double precision,
+// semantics (mask tiles, causal top-left or bottom-right, zero rows), in double precision,
 // written plainly with Eigen and sharing no code with the kernels.
 //
 //===----------------------------------------------------------------------===//
@@ -10,6 +10,7 @@
 
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/testing/CausalMode.h"
 
 #include <vector>
 
@@ -21,8 +22,8 @@ namespace sieve::testing {
 /// the number of (batch, head, query, key) scores that entered a softmax
 /// (in a kept tile, not causally masked, not under a threshold) goes there.
 std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
-                                       const runtime::BlockMask &mask, bool causal, double scale,
-                                       const float *q, const float *k, const float *v,
+                                       const runtime::BlockMask &mask, CausalMode causal,
+                                       double scale, const float *q, const float *k, const float *v,
                                        const float *thresholds = nullptr,
                                        int64_t *scoresKept = nullptr);
 
@@ -32,8 +33,8 @@ std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
 /// contiguous [Hq, QB, KB] table. q and k: contiguous BHSD host arrays. A
 /// row with no kept key adds nothing.
 std::vector<double> referenceTileMass(const runtime::ProblemShape &shape,
-                                      const runtime::BlockMask &mask, bool causal, double scale,
-                                      const float *q, const float *k);
+                                      const runtime::BlockMask &mask, CausalMode causal,
+                                      double scale, const float *q, const float *k);
 
 /// ||out - ref|| / ||ref|| over all elements (Frobenius). NaN in `out` gives
 /// NaN, so a NaN can never pass a threshold test. A zero reference (every row
