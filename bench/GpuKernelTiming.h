@@ -23,8 +23,8 @@ compiler::Session *gpuSession();
 
 /// Fills tensor `which` (0 q, 1 k, 2 v) of [B, H, S, D] elements, row-major
 /// BHSD, with the values to upload (they are rounded to the spec's dtype).
-using InputFill = std::function<void(int which, const std::array<int64_t, 4> &sizes,
-                                     std::vector<float> &values)>;
+using InputFill =
+    std::function<void(int which, const std::array<int64_t, 4> &sizes, std::vector<float> &values)>;
 /// Standard-normal values, as the peers get (bench/peers): on an H100 the
 /// tensor cores draw less power on constant data and then hold higher
 /// clocks, so constant inputs flatter a kernel by ~10% on dense rows.

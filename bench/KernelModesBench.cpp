@@ -104,8 +104,8 @@ void BM_Calibration(benchmark::State &state) {
 
 void calibrationRows(benchmark::internal::Benchmark *b) {
   b->ArgNames({"B", "H", "S", "D", "dens", "cal"});
-  for (auto [batch, heads, seq, dim] : {std::array<int64_t, 4>{1, 32, 16384, 128},
-                                        std::array<int64_t, 4>{4, 16, 8192, 64}})
+  for (auto [batch, heads, seq, dim] :
+       {std::array<int64_t, 4>{1, 32, 16384, 128}, std::array<int64_t, 4>{4, 16, 8192, 64}})
     for (int64_t density : {100, 10})
       for (int64_t calibrate : {0, 1})
         b->Args({batch, heads, seq, dim, density, calibrate});

@@ -284,8 +284,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
         for (int64_t dp = 0; dp < D / 16; ++dp) {
           auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
           le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
-          le.mma(pFrag, {frag[2], frag[3]},
-                 MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+          le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
         }
       }
       SmallVector<Value> results(acc);

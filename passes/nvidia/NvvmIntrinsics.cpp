@@ -28,9 +28,9 @@ Value emitNvvmLog2(ImplicitLocOpBuilder &b, Value x) {
 }
 
 Value emitBarrierAny(ImplicitLocOpBuilder &b, Value id, Value count, Value pred) {
-  return LLVM::CallIntrinsicOp::create(b, b.getI1Type(),
-                                       b.getStringAttr("llvm.nvvm.barrier.cta.red.or.aligned.count"),
-                                       ValueRange{id, count, pred})
+  return LLVM::CallIntrinsicOp::create(
+             b, b.getI1Type(), b.getStringAttr("llvm.nvvm.barrier.cta.red.or.aligned.count"),
+             ValueRange{id, count, pred})
       .getResult(0);
 }
 

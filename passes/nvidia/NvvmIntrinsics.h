@@ -3,7 +3,8 @@
 // The one place the GPU kernel bodies name an `llvm.nvvm.*` intrinsic or
 // write inline PTX, for what the NVVM dialect's ops do not cover: the
 // approximate exp2 and log2 of the softmax, the OR-reduction over a named
-// barrier's threads, and wgmma with its A operand in registers. Everything else goes through typed ops (nvvm, nvgpu, gpu).
+// barrier's threads, and wgmma with its A operand in registers. Everything else goes through typed
+// ops (nvvm, nvgpu, gpu).
 //
 // Flush to zero: the approximate ex2 and lg2 are the .ftz forms everywhere,
 // which is exact for what the kernels feed them. lg2 only ever sees a

@@ -219,10 +219,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       // Calibration's second pass reads the row's key tiles again, through
       // the same ring (its steps follow the first pass's), without V.
       pipe.producerLoop(e.mul(numTiles, 2), [&](const PipelineState &state) {
-        Value secondPass = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, state.step, numTiles);
-        Value tile = arith::SelectOp::create(b, secondPass,
-                                             arith::SubIOp::create(b, state.step, numTiles),
-                                             state.step);
+        Value secondPass =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, state.step, numTiles);
+        Value tile = arith::SelectOp::create(
+            b, secondPass, arith::SubIOp::create(b, state.step, numTiles), state.step);
         Value first = tileStart(tile);
         pipe.forStage(state, [&](int64_t s) {
           pipe.commit(state, kKeyFull, g.tileBytes(KT));

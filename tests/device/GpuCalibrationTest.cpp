@@ -69,8 +69,7 @@ protected:
   std::string config(const char *mode) const {
     auto [dtype, causal, bodyIndex] = GetParam();
     return std::string(mode) + "/" + kBodies[bodyIndex] + "/" + dtypeName(dtype) + "/d" +
-           std::to_string(D) +
-           (causal ? "/causal" : "/full");
+           std::to_string(D) + (causal ? "/causal" : "/full");
   }
   /// The attention output, row by row.
   static void expectRows(const std::vector<float> &got, const std::vector<double> &ref,

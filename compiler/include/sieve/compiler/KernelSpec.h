@@ -66,7 +66,8 @@ struct KernelSpec {
   /// FlashAttention's; the queries are the last Sq of the keys' sequence,
   /// as in KV-cache prefill and decode). Only with causal.
   runtime::CausalAlign causalAlign = runtime::CausalAlign::TopLeft;
-  /// Calibration variant (CPU backend; on the GPU the simt body): the kernel also takes an f32
+  /// Calibration variant (every backend; on the GPU every specialized body,
+  /// not the generic kernel): the kernel also takes an f32
   /// stats tensor [Hq, QB, KB] (contiguous, shaped like the mask) and adds,
   /// for every query row, its final softmax probabilities summed per key
   /// block over the kept tiles (every batch entry). Costs a second pass over
