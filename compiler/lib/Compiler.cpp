@@ -125,16 +125,19 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   auto scale = b.getF32FloatAttr(static_cast<float>(spec.effectiveScale()));
   UnitAttr causal = spec.causal ? b.getUnitAttr() : UnitAttr();
   auto arg = [&](unsigned i) -> Value { return body->getArgument(i); };
+  // The extra operands follow the tensors in argTypes' order.
+  unsigned next = spec.backward ? 9 : 4;
+  auto extra = [&](bool present) { return present ? arg(next++) : Value(); };
+  Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
+        lse = extra(spec.saveLse);
   if (spec.backward) {
     dialect::AttentionBackwardOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), maskAttr,
-        scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), thresholds,
+        maskAttr, scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
   } else {
-    Value extra = body->getNumArguments() > 4 ? arg(4) : Value();
-    dialect::AttentionOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), spec.calibrate ? extra : Value(),
-        spec.thresholds ? extra : Value(), spec.saveLse ? extra : Value(), maskAttr, scale,
-        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+    dialect::AttentionOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse,
+                                 maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
+                                 b.getI64IntegerAttr(m.blockK()), causal);
   }
   func::ReturnOp::create(b, loc);
   return module;

@@ -181,6 +181,8 @@ LogicalResult AttentionBackwardOp::verify() {
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
                              getDkey().getType(), getDvalue().getType())))
     return failure();
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, q.getDimSize(1))))
+    return failure();
   SmallVector<int64_t> expected;
   return verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected);
 }
@@ -330,6 +332,8 @@ LogicalResult BlockSparseAttentionBackwardOp::verify() {
                              getDkey().getType(), getDvalue().getType())))
     return failure();
   const int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, hq)))
+    return failure();
   const int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
   const int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   // The rows: every (query head, query block) once, key blocks in range.
