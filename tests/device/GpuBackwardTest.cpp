@@ -476,10 +476,8 @@ TEST_P(GpuThresholdBackward, MatchesFloat64Reference) {
   EXPECT_LT(eq, 1e-2) << "dq";
   EXPECT_LT(ek, 1e-2) << "dk";
   EXPECT_LT(ev, 1e-2) << "dv";
-  std::printf("    %s thresholds: relative error dq %.2e dk %.2e dv %.2e (%s; %s)
-              ", c.name, eq,
-              ek,
-              ev, (*forward)->variant.c_str(), (*backward)->config.c_str());
+  std::printf("    %s thresholds: relative error dq %.2e dk %.2e dv %.2e (%s; %s)\n", c.name, eq,
+              ek, ev, (*forward)->variant.c_str(), (*backward)->config.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Thresholds, GpuThresholdBackward,

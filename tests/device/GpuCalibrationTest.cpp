@@ -258,10 +258,9 @@ TEST_P(GpuThresholdBodies, WholeAndPartTilesDroppedMatchFloat64) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < seqQ * headDim; ++i)
       ASSERT_EQ((*out)[(b * Hq + 1) * seqQ * headDim + i], 0.0f) << "head 1 dropped every score";
-  std::printf("  gpu threshold mode %s %s d%lld%s: rel err %.3e
-              ", body, dtypeName(dtype),
-              static_cast<long long>(headDim),
-              causal ? " causal" : "", relativeError(out->data(), ref));
+  std::printf("  gpu threshold mode %s %s d%lld%s: rel err %.3e\n", body, dtypeName(dtype),
+              static_cast<long long>(headDim), causal ? " causal" : "",
+              relativeError(out->data(), ref));
 }
 
 INSTANTIATE_TEST_SUITE_P(Bodies, GpuThresholdBodies,
@@ -270,9 +269,10 @@ INSTANTIATE_TEST_SUITE_P(Bodies, GpuThresholdBodies,
                                             ::testing::Bool(),
                                             ::testing::Values("wgmma", "mma", "simt")),
                          [](const ::testing::TestParamInfo<BodyParam> &info) {
-                           auto [dtype, headDim, causal, body] = info.param;
-                           return std::string(body) + "_" + dtypeName(dtype) + "_d" +
-                                  std::to_string(headDim) + (causal ? "_causal" : "");
+                           const BodyParam &p = info.param;
+                           return std::string(std::get<3>(p)) + "_" + dtypeName(std::get<0>(p)) +
+                                  "_d" + std::to_string(std::get<1>(p)) +
+                                  (std::get<2>(p) ? "_causal" : "");
                          });
 
 } // namespace
