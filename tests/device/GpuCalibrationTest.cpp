@@ -11,10 +11,10 @@
 //   too;
 // - threshold mode (KernelSpec::thresholds): device thresholds per head, one
 //   at a median score, one +inf (zeros), one -inf (nothing dropped).
-// Threshold mode also runs on the tensor-core bodies, which skip a key tile
-// whose every score a warp (mma) or warp group (wgmma) drops: a third test
-// runs every body with thresholds that drop whole key tiles for every row,
-// parts of the others, and a whole head (exact zeros).
+// The tensor-core bodies skip a key tile whose every score a warp (mma) or
+// warp group (wgmma) drops: a third test runs every body with thresholds
+// that drop whole key tiles for every row, parts of the others, and a whole
+// head (exact zeros).
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceProblem.h"
