@@ -130,17 +130,19 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
                          ? dialect::CausalAlignAttr::get(&ctx, dialect::CausalAlign::BottomRight)
                          : dialect::CausalAlignAttr();
   auto arg = [&](unsigned i) -> Value { return body->getArgument(i); };
+  // The extra operands follow the tensors in argTypes' order.
+  unsigned next = spec.backward ? 9 : 4;
+  auto extra = [&](bool present) { return present ? arg(next++) : Value(); };
+  Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
+        lse = extra(spec.saveLse);
   if (spec.backward) {
-    dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
-                                         arg(6), arg(7), arg(8), maskAttr, scale,
-                                         b.getI64IntegerAttr(m.blockQ()),
-                                         b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
+    dialect::AttentionBackwardOp::create(
+        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), thresholds,
+        maskAttr, scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
-    Value extra = body->getNumArguments() > 4 ? arg(4) : Value();
-    dialect::AttentionOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), spec.calibrate ? extra : Value(),
-        spec.thresholds ? extra : Value(), spec.saveLse ? extra : Value(), maskAttr, scale,
-        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
+    dialect::AttentionOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse,
+                                 maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
+                                 b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   }
   func::ReturnOp::create(b, loc);
   return module;

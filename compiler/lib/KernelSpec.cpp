@@ -57,10 +57,10 @@ Error KernelSpec::validate() const {
     return Error(ErrorCode::InvalidArgument,
                  "calibrate and thresholds exclude each other: calibration measures the "
                  "unthresholded attention");
-  if ((saveLse || backward) && (calibrate || thresholds))
+  if ((saveLse || backward) && calibrate)
     return Error(ErrorCode::InvalidArgument,
-                 fmt::format("{} excludes calibrate and thresholds: gradients are of the plain "
-                             "block-sparse attention",
+                 fmt::format("{} excludes calibrate: calibration measures the attention, it has "
+                             "no gradient",
                              backward ? "backward" : "saveLse"));
   if (saveLse && backward)
     return Error(ErrorCode::InvalidArgument,

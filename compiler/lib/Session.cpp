@@ -108,7 +108,8 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
 
 Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                        const runtime::TensorView &k, const runtime::TensorView &v,
-                       const runtime::TensorView &out, float *lse, runtime::CuStream stream) {
+                       const runtime::TensorView &out, float *lse, runtime::CuStream stream,
+                       const float *thresholds) {
   if (Error e = checkBackend(artifact))
     return e;
   if (!artifact.savesLse)
@@ -119,10 +120,10 @@ Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorV
   return dispatch(
       gpu_.get(), cpu_.get(), artifact,
       [&](const runtime::GpuKernel &kernel) {
-        return gpu_->forward(kernel, q, k, v, out, lse, stream);
+        return gpu_->forward(kernel, q, k, v, out, lse, stream, thresholds);
       },
       [&](const runtime::CpuKernel &kernel) {
-        return cpu_->run(kernel, q, k, v, out, nullptr, nullptr, lse);
+        return cpu_->run(kernel, q, k, v, out, nullptr, thresholds, lse);
       });
 }
 

@@ -24,7 +24,9 @@
 // Every output element is written by exactly one unit and nothing is
 // summed across units, so any number of threads gives the same bits.
 // Masked entries (causal, past the sequence's end) get P = dS = 0 by a
-// select: no score of theirs, finite or not, reaches a gradient.
+// select: no score of theirs, finite or not, reaches a gradient. Threshold
+// mode masks the same way the scores under their head's threshold (the
+// forward dropped them; the thresholds are constants of the gradient).
 //
 //===----------------------------------------------------------------------===//
 #include "conversions/CpuBackward.h"
@@ -237,8 +239,11 @@ public:
     phases.push_back(byTable(sieve::runtime::LaunchRole::BackwardQuery, "query",
                              "__sieve_cpu_bwd_query", op.getNumRows(), query,
                              {rowHeads, rowQb, rowSpans, keyBlocks}));
+    std::string config = p.describe();
+    if (op.getThresholds())
+      config += "; thresholds: scores under the head's masked";
     return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
-                          p.workspaceFloats(), phases, "vector", p.describe());
+                          p.workspaceFloats(), phases, "vector", config);
   }
 
 private:
@@ -247,12 +252,23 @@ private:
   }
 
   /// The operands' types as the library takes them: sequence lengths
-  /// dynamic (q, k, v, out, dout, dq, dk, dv: [B, H, S, D]; lse [B, H, S]).
+  /// dynamic (q, k, v, out, dout, dq, dk, dv: [B, H, S, D]; lse [B, H, S];
+  /// the thresholds [Hq] as they are).
   SmallVector<Type> libraryOperandTypes() {
     SmallVector<Type> types;
-    for (Value operand : op->getOperands())
-      types.push_back(withDynamicSizes(cast<MemRefType>(operand.getType()), {2}));
+    for (Value operand : op->getOperands()) {
+      auto type = cast<MemRefType>(operand.getType());
+      types.push_back(operand == op.getThresholds() ? type : withDynamicSizes(type, {2}));
+    }
     return types;
+  }
+
+  /// Threshold mode: head `h`'s threshold in the packed scores' log2
+  /// units (theta * log2 e), or null without thresholds.
+  Value headThreshold(HostEmitter &e, ValueRange args, Value h) {
+    if (!op.getThresholds())
+      return {};
+    return arith::MulFOp::create(e.b, e.load(args[9], {h}), e.f32(kLog2e));
   }
 
   /// The library's signature: the operands, the workspace, `tables` i32
@@ -310,7 +326,7 @@ private:
     });
   }
 
-  // Operands: q, k, v, out, dout, lse, dq, dk, dv.
+  // Operands: q, k, v, out, dout, lse, dq, dk, dv[, thresholds].
   /// The pack phase's unit `u`: a query block's tiles (the first
   /// B * Hq * QB units), else a key block's.
   void emitPack(HostEmitter &e, ValueRange args, Value ws, Lengths n, Value u) {
@@ -423,6 +439,7 @@ private:
               p.causal ? e.minS(qCount, e.maxS(e.idx(0), e.sub(firstKey, qPosition))) : e.idx(0);
           e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, first, qCount), [&] {
             Value qBase = packed.queryBlock(e, bi, h, qb);
+            Value threshold = headThreshold(e, args, h);
             Value lse2 = packed.rowValues(e, qBase, 0), delta = packed.rowValues(e, qBase, 1);
             RegisterBlock blk = p.alongQueries;
             const int64_t vectors = p.qPad / p.qLanes;
@@ -443,7 +460,7 @@ private:
                 Value dp = vector::LoadOp::create(b, qVec, dpt, ValueRange{j, at});
                 Value l = vector::LoadOp::create(b, qVec, lse2, ValueRange{at});
                 Value dl = vector::LoadOp::create(b, qVec, delta, ValueRange{at});
-                auto [prob, ds] = probabilityAndGradient(b, kept, s, l, dp, dl);
+                auto [prob, ds] = probabilityAndGradient(b, kept, s, l, dp, dl, threshold);
                 vector::StoreOp::create(b, prob, st, ValueRange{j, at});
                 vector::StoreOp::create(b, ds, dpt, ValueRange{j, at});
               });
@@ -478,6 +495,7 @@ private:
     {
       Value h = loadIndexEntry(b, heads, r), qb = loadIndexEntry(b, qBlocks, r);
       Value kvh = e.div(h, p.group);
+      Value threshold = headThreshold(e, args, h);
       auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
       Value qStart = e.mul(qb, p.blockQ);
       Value rows = e.minU(e.idx(p.blockQ), e.sub(n.seqQ, qStart));
@@ -524,7 +542,7 @@ private:
                 Value kept = lanesInRange(b, p.kLanes, vi, {}, limit);
                 Value sv = vector::LoadOp::create(b, kVec, s, ValueRange{i, at});
                 Value dpv = vector::LoadOp::create(b, kVec, dp, ValueRange{i, at});
-                Value ds = probabilityAndGradient(b, kept, sv, l, dpv, dl).second;
+                Value ds = probabilityAndGradient(b, kept, sv, l, dpv, dl, threshold).second;
                 vector::StoreOp::create(b, ds, s, ValueRange{i, at});
               });
             });
@@ -548,11 +566,17 @@ private:
   }
 
   /// (P, dS) for a vector of entries: P = exp2(s - lse2), dS = P (dP -
-  /// delta) where `kept`, zeros elsewhere.
+  /// delta) where `kept` and, with a `threshold`, s is not under it (the
+  /// forward's test, unordered: a NaN score stays kept); zeros elsewhere.
   static std::pair<Value, Value> probabilityAndGradient(ImplicitLocOpBuilder &b, Value kept,
-                                                        Value s, Value lse2, Value dp,
-                                                        Value delta) {
+                                                        Value s, Value lse2, Value dp, Value delta,
+                                                        Value threshold) {
     Value zero = f32Like(b, s, 0.0);
+    if (threshold) {
+      Value thr = vector::BroadcastOp::create(b, s.getType(), threshold);
+      Value over = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, s, thr);
+      kept = arith::AndIOp::create(b, kept, over);
+    }
     Value prob = emitPolynomialExp2(b, arith::SubFOp::create(b, s, lse2));
     Value ds = arith::MulFOp::create(b, prob, arith::SubFOp::create(b, dp, delta));
     return {arith::SelectOp::create(b, kept, prob, zero),

@@ -22,8 +22,12 @@ SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
   return args;
 }
 
-SmallVector<KernelArgument> operandArguments(BlockSparseAttentionBackwardOp) {
-  return {{kQuery}, {kKey}, {kValue}, {kOut}, {kDout}, {kLse}, {kDq}, {kDk}, {kDv}};
+SmallVector<KernelArgument> operandArguments(BlockSparseAttentionBackwardOp op) {
+  SmallVector<KernelArgument> args = {{kQuery}, {kKey}, {kValue}, {kOut}, {kDout},
+                                      {kLse},   {kDq},  {kDk},    {kDv}};
+  if (op.getThresholds())
+    args.push_back({kThresholds});
+  return args;
 }
 
 SmallVector<KernelArgument> rowTableArguments() {

@@ -33,8 +33,8 @@ struct KernelArgument {
 };
 
 /// The op's operands as kernel arguments, in operand order (q, k, v, out,
-/// then stats, thresholds or lse; the backward's q, k, v, out, dout, lse,
-/// dq, dk, dv).
+/// then stats, thresholds and lse when present; the backward's q, k, v,
+/// out, dout, lse, dq, dk, dv, then thresholds when present).
 llvm::SmallVector<KernelArgument> operandArguments(dialect::BlockSparseAttentionOp op);
 llvm::SmallVector<KernelArgument> operandArguments(dialect::BlockSparseAttentionBackwardOp op);
 /// The generic kernel's four row tables (heads, query blocks, spans, key blocks).

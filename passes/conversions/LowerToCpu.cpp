@@ -338,7 +338,7 @@ private:
                                });
   }
 
-  /// attention(q, k, v, out, [stats | thresholds | lse], workspace, row
+  /// attention(q, k, v, out, [stats | thresholds], [lse], workspace, row
   /// tables x 4, [row slots, slots], seqQ, seqK, row, batch entry).
   func::FuncOp emitAttentionLibrary() {
     MLIRContext *ctx = op.getContext();
@@ -385,9 +385,17 @@ private:
     t.max = e.scratch({R});
     t.sum = e.scratch({R});
     t.scale = e.scratch({R});
-    Value thresholds = op.getThresholds() ? args[4] : Value();
-    Value stats = op.getStats() ? args[4] : Value();
-    Value lse = op.getLse() ? args[4] : Value();
+    // The optional operands follow q, k, v, out in the op's order (stats,
+    // thresholds, lse), each where present.
+    auto argumentOf = [&](Value operand) -> Value {
+      for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
+        if (operand && candidate == operand)
+          return args[i];
+      return {};
+    };
+    Value thresholds = argumentOf(op.getThresholds());
+    Value stats = argumentOf(op.getStats());
+    Value lse = argumentOf(op.getLse());
     Value h = loadIndexEntry(b, heads, r);
     Value qb = loadIndexEntry(b, qBlocks, r);
     Value kvh = e.div(h, p.g.group);

@@ -30,6 +30,8 @@
 #include "mlir/Rewrite/FrozenRewritePatternSet.h"
 #include "mlir/Rewrite/PatternApplicator.h"
 
+#include <optional>
+
 namespace sieve::passes {
 #define GEN_PASS_DEF_LOWERTOGPU
 #include "sieve/passes/Passes.h.inc"
@@ -322,6 +324,11 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
                                      : buildMmaBackwardKernels(op, gpuModule, lowering.target);
     const BackwardProblem problem = backwardProblemOf(op);
     SmallVector<KernelArgument> operands = operandArguments(op);
+    // The thresholds come last (BackwardCommon.h): the kernels' other
+    // arguments keep the plain backward's positions.
+    std::optional<KernelArgument> thresholds;
+    if (op.getThresholds())
+      thresholds = operands.pop_back_val();
     operands.push_back(workspaceArgument());
     for (auto [launch, role] : {std::pair<BackwardLaunch *, runtime::LaunchRole>{
                                     &kernels.rows, runtime::LaunchRole::BackwardRows},
@@ -332,6 +339,8 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
         arguments.push_back(tmaArgument(operands[operand].slot,
                                         swizzledTensorMapType(op.getContext(), problem.elt, rows,
                                                               SlabLayout::of(problem.headDim))));
+      if (thresholds)
+        arguments.push_back(*thresholds);
       LaunchGeometry g;
       g.role = role;
       g.grid = {launch->gridX, problem.batch, 1};

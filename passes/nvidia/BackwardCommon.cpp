@@ -42,13 +42,19 @@ Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp g) {
 
 gpu::GPUFuncOp createBackwardKernel(OpBuilder &gb, BlockSparseAttentionBackwardOp op,
                                     StringRef name, int64_t threads, TypeRange extraArgs) {
-  SmallVector<Type> argTypes(op->getOperandTypes());
+  SmallVector<Type> argTypes(TypeRange(op->getOperands().take_front(kScratch)));
   argTypes.push_back(MemRefType::get({ShapedType::kDynamic}, gb.getF32Type()));
   argTypes.append(extraArgs.begin(), extraArgs.end());
+  if (Value thresholds = op.getThresholds())
+    argTypes.push_back(thresholds.getType());
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), name, gb.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
   func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
   return func;
+}
+
+Value backwardThresholdsArgument(BlockSparseAttentionBackwardOp op, Block &entry) {
+  return op.getThresholds() ? entry.getArguments().back() : Value();
 }
 
 Value scratchIndex(FragmentBuilder &e, const BackwardProblem &p, Value bi, Value h, Value query) {

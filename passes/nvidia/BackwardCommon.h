@@ -15,6 +15,13 @@
 // query blocks' extent (Sq rounded up to block_q): the matrix kernels read
 // any query of a block without bounds checks.
 //
+// Threshold mode (the op's optional thresholds, f32 [Hq]): every kernel
+// takes them as its last argument, after the scratch and any TMA
+// descriptors, so the other arguments keep the plain backward's positions
+// (and the plain kernels stay as they were). The matrix kernels drop each
+// recomputed score under its head's threshold before the exponent, so its
+// P and dS are 0.
+//
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_PASSES_NVIDIA_BACKWARDCOMMON_H
 #define SIEVE_PASSES_NVIDIA_BACKWARDCOMMON_H
@@ -63,15 +70,22 @@ BackwardTables createBackwardTables(mlir::OpBuilder &gb,
                                     dialect::BlockSparseAttentionBackwardOp op);
 mlir::Value getGlobal(mlir::ImplicitLocOpBuilder &b, mlir::memref::GlobalOp g);
 
-/// Kernel argument positions: the op's nine operands, then the scratch.
+/// Kernel argument positions: the op's nine tensor operands, then the
+/// scratch (then extra arguments, then the thresholds when present).
 enum BackwardArg { kQ, kK, kV, kOut, kDout, kLse, kDq, kDk, kDv, kScratch };
 
-/// An empty kernel `name` taking the op's operands, the scratch and
-/// `extraArgs`, launched with `threads` threads.
+/// An empty kernel `name` taking the op's tensor operands, the scratch,
+/// `extraArgs` and, in threshold mode, the thresholds, launched with
+/// `threads` threads.
 mlir::gpu::GPUFuncOp createBackwardKernel(mlir::OpBuilder &gb,
                                           dialect::BlockSparseAttentionBackwardOp op,
                                           llvm::StringRef name, int64_t threads,
                                           mlir::TypeRange extraArgs = {});
+
+/// Threshold mode: the kernel's thresholds argument (its last), or null
+/// when the op has none.
+mlir::Value backwardThresholdsArgument(dialect::BlockSparseAttentionBackwardOp op,
+                                       mlir::Block &entry);
 
 /// The scratch index of (bi, h, query): add scratchRows() for the lse half.
 mlir::Value scratchIndex(FragmentBuilder &e, const BackwardProblem &p, mlir::Value bi,

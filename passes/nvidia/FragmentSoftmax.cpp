@@ -65,11 +65,12 @@ void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdL
                               double scaleLog2) {
   ImplicitLocOpBuilder &b = fb.b;
   Value c = fb.f32(scaleLog2);
+  const double dropped = scaleLog2 > 0 ? kNegInf : -kNegInf;
   for (auto &chunk : s)
     for (Value &score : chunk) {
       Value scaled = arith::MulFOp::create(b, score, c);
       Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, scaled, thresholdLog2);
-      score = arith::SelectOp::create(b, kept, score, fb.f32(kNegInf));
+      score = arith::SelectOp::create(b, kept, score, fb.f32(dropped));
     }
 }
 

@@ -45,7 +45,10 @@ void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t 
 /// head's threshold exactly as a masked key (-inf). Scores are raw dot
 /// products; a score is kept when s * scaleLog2 >= thresholdLog2 (the
 /// head's theta * log2 e), the test the scalar body and the CPU backend
-/// make, unordered so that a NaN score stays visible.
+/// make, unordered so that a NaN score stays visible. A dropped score is
+/// the raw value whose scaled score is -inf: -inf, or +inf under a
+/// negative scale (which only the backward kernels take), so the exponent
+/// of a recomputed probability gives 0 either way.
 void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, mlir::Value thresholdLog2,
                               double scaleLog2);
 

@@ -193,6 +193,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
 
   Value h = loadIndexEntry(b, heads, r);
   Value kvh = e.div(h, g.p.group);
+  Value thresholds = backwardThresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
   Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.p.blockQ),
                        e.mul(e.rem(blockX, g.querySplit), g.queryTile));
   auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
@@ -256,6 +258,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     }
     // P, masked to 0 after the exponent (a -inf score times a negative
     // scale would give +inf), then dS = P (dP - delta) in place of dP.
+    if (thresholdLog2) // scores the forward dropped: P = 0, so dS = 0
+      dropScoresUnderThreshold(e, s, thresholdLog2, g.p.scaleLog2);
     recomputeProbabilities(e, s, g.p.scaleLog2, byRowHalf(lse2));
     maskScores(e, s, stepKey(t), KT, warpFirstQuery, laneCol, queryRow, g.p.seqK, g.p.causal,
                g.p.causalOffset, /*fill=*/0.0);
@@ -301,6 +305,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   Value q = entry.getArgument(kQ), k = entry.getArgument(kK), v = entry.getArgument(kV),
         dout = entry.getArgument(kDout), dk = entry.getArgument(kDk),
         dvOut = entry.getArgument(kDv), scratch = entry.getArgument(kScratch);
+  Value thresholds = backwardThresholdsArgument(op, entry);
 
   SharedTiles shared{b, dynamicShared(b), D, g.p.elt};
   Value kTile = shared.next(g.kvKeys), vTile = shared.next(g.kvKeys);
@@ -388,7 +393,10 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
         e.mma(vA, {doB[2], doB[3]}, dpt[2 * jp + 1]);
       }
     }
-    // Pᵀ, in place of the scores.
+    // Pᵀ, in place of the scores (those the forward dropped under the
+    // step's head's threshold give 0).
+    if (thresholds)
+      dropScoresUnderThreshold(e, st, headThresholdLog2(b, thresholds, h), g.p.scaleLog2);
     recomputeProbabilities(e, st, g.p.scaleLog2, byColumn(colLse2));
     if (g.p.causal)
       maskTransposed(e, st, firstQuery, warpLastKey, laneCol, keyRow, g.p.causalOffset);

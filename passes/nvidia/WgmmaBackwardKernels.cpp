@@ -11,7 +11,9 @@
 // exponentials of Pᵀ overlap the dPᵀ product.
 //
 // Masks are applied to probabilities (set to 0), never to scores, so a
-// negative scale needs nothing special.
+// negative scale needs nothing special. Threshold mode's test is on the
+// scores (dropScoresUnderThreshold picks the dropped value by the scale's
+// sign).
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaBackwardKernels.h"
@@ -202,6 +204,7 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
   SmallVector<Value> desc = descriptorArguments(e, entry, maps);
   Value kDesc = desc[0], vDesc = desc[1], qDesc = desc[2], doDesc = desc[3];
   Value scratch = entry.getArgument(kScratch);
+  Value thresholds = backwardThresholdsArgument(op, entry);
   SwizzledShared sh = swizzledShared(e);
   TmaPipeline pipe(e, sh, S, /*fullPerStage=*/1);
 
@@ -303,6 +306,9 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     };
     e.waitGroups(1);
     Fragment pt = e.fragmentOf(sAcc, QS);
+    if (thresholds) // scores the forward dropped under the step's head's threshold: P = 0
+      dropScoresUnderThreshold(e, pt, headThresholdLog2(b, thresholds, stepQuery(t).first),
+                               p.scaleLog2);
     recomputeProbabilities(e, pt, p.scaleLog2, byColumnPair(lseRows));
     if (p.causal) {
       Value firstQuery = stepQuery(t).second;
@@ -413,6 +419,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     rowDelta[half] = memref::LoadOp::create(b, scratch, ValueRange{at});
     lse2[half] = memref::LoadOp::create(b, scratch, ValueRange{e.add(at, p.scratchRows())});
   }
+  Value thresholds = backwardThresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
   Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qQuery()));
   Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qDout()));
   pipe.waitResident();
@@ -435,6 +443,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     e.commit();
     e.waitGroups(1);
     Fragment pr = e.fragmentOf(sAcc, KT);
+    if (thresholdLog2) // scores the forward dropped: P = 0, so dS = 0
+      dropScoresUnderThreshold(e, pr, thresholdLog2, p.scaleLog2);
     recomputeProbabilities(e, pr, p.scaleLog2, byRowHalf(lse2));
     maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
                p.causalOffset, /*fill=*/0.0);

@@ -52,13 +52,13 @@ void specializeBackward(AttentionBackwardOp op) {
   OpBuilder b(op);
   BlockSparseAttentionBackwardOp::create(
       b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
-      op.getLse(), op.getDquery(), op.getDkey(), op.getDvalue(), b.getDenseI32ArrayAttr(rows.heads),
-      b.getDenseI32ArrayAttr(rows.queryBlocks), b.getDenseI32ArrayAttr(rows.spans),
-      b.getDenseI32ArrayAttr(rows.keyBlocks), b.getDenseI32ArrayAttr(cols.kvHeads),
-      b.getDenseI32ArrayAttr(cols.keyBlocks), b.getDenseI32ArrayAttr(cols.spans),
-      b.getDenseI32ArrayAttr(cols.queryHeads), b.getDenseI32ArrayAttr(cols.queryBlocks),
-      op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr(),
-      op.getCausalAlignAttr());
+      op.getLse(), op.getDquery(), op.getDkey(), op.getDvalue(), op.getThresholds(),
+      b.getDenseI32ArrayAttr(rows.heads), b.getDenseI32ArrayAttr(rows.queryBlocks),
+      b.getDenseI32ArrayAttr(rows.spans), b.getDenseI32ArrayAttr(rows.keyBlocks),
+      b.getDenseI32ArrayAttr(cols.kvHeads), b.getDenseI32ArrayAttr(cols.keyBlocks),
+      b.getDenseI32ArrayAttr(cols.spans), b.getDenseI32ArrayAttr(cols.queryHeads),
+      b.getDenseI32ArrayAttr(cols.queryBlocks), op.getScaleAttr(), op.getBlockQAttr(),
+      op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr());
   op.erase();
 }
 

@@ -17,22 +17,26 @@ _memo_lock = threading.Lock()
 _DLPACK_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 
 
-def attention(q, k, v, mask, causal=False, scale=None, out=None):
+def attention(q, k, v, mask, causal=False, scale=None, out=None, thresholds=None):
     """out = softmax(q k^T * scale + mask) v, computed only on the mask's
     kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
     Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU
     (float32, float16, bfloat16: computed in float32) or a CUDA GPU
     (float16/bfloat16). `causal`: False, True or "top_left" (query i sees
     keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq,
-    for queries that are the last Sq positions: a KV cache). The kernel is
-    compiled on first use and
-    reused; GPU work goes on the current stream of q's framework."""
-    return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
+    for queries that are the last Sq positions: a KV cache). With
+    `thresholds` (f32 [Hq] on q's device: threshold mode) a score
+    scale * q . k under its head's threshold is dropped too. The kernel is
+    compiled on first use and reused; GPU work goes on the current stream
+    of q's framework."""
+    kernel = kernel_for(q, k, mask, causal, scale, "forward", thresholds is not None)
+    return kernel(q, k, v, out=out, thresholds=thresholds)
 
 
-def kernel_for(q, k, mask, causal, scale, kind):
+def kernel_for(q, k, mask, causal, scale, kind, thresholds=False):
     """The kernel of `kind` (forward, forward_lse, backward, calibrate) for
-    q's and k's shapes, dtype and device under `mask`, compiled on first use."""
+    q's and k's shapes, dtype and device under `mask`, in threshold mode
+    when `thresholds`, compiled on first use."""
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
@@ -53,13 +57,14 @@ def kernel_for(q, k, mask, causal, scale, kind):
     heads_kv, seq_k = k_shape[1], k_shape[2]
     causal = _checks.causal(causal)
     key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal, scale,
-           device, kind)
+           device, kind, thresholds)
     kernel = _memo.get(key)
     if kernel is None:
         kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
                          seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
                          device=device, save_lse=kind == "forward_lse",
-                         backward=kind == "backward", calibrate=kind == "calibrate")
+                         backward=kind == "backward", calibrate=kind == "calibrate",
+                         thresholds=thresholds)
         with _memo_lock:
             _memo[key] = kernel
             while len(_memo) > _MEMO_SIZE:

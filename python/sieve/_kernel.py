@@ -60,6 +60,10 @@ class Kernel:
       kernel(q, k, v, out=out, lse=lse)          lse: f32 [B, Hq, Sq], written
       kernel.backward(q, k, v, out, dout, lse)   -> (dq, dk, dv)
       kernel(q, k, v, out=out, stats=stats)      stats: f32 [Hq, QB, KB], added to
+    and threshold-mode kernels (compile(..., thresholds=True), with any of
+    the first two) take thresholds=theta in every call, theta an f32 [Hq]
+    array on the kernel's device: each score scale * q . k under its head's
+    threshold is dropped (the backward's theta must be the forward's).
     """
 
     __slots__ = ("_native", "_gpu", "mask", "shape", "dtype", "causal")
@@ -77,7 +81,15 @@ class Kernel:
             return _frameworks.stream_handle(stream)
         return _frameworks.current_stream(q) if self._gpu else 0
 
-    def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None):
+    def _check_thresholds(self, thresholds):
+        if (thresholds is not None) != self._native.thresholds:
+            raise _errors.InvalidArgumentError(
+                "thresholds (f32 [heads_q], one score threshold per query head) is missing: "
+                "this kernel was compiled with thresholds=True" if self._native.thresholds else
+                "thresholds given to a kernel compiled without thresholds=True")
+        return None if thresholds is None else _frameworks.as_dlpack(thresholds)
+
+    def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None, thresholds=None):
         kind = self._native.kind
         if (lse is not None) != (kind == "forward_lse"):
             raise _errors.InvalidArgumentError(
@@ -91,6 +103,7 @@ class Kernel:
             raise _errors.InvalidArgumentError(
                 "a backward kernel is called as kernel.backward(q, k, v, out, dout, lse)")
         _require(q=q, k=k, v=v)
+        theta = self._check_thresholds(thresholds)
         if out is None:
             out = _frameworks.empty_like(q)
         handle = self._stream(q, stream)
@@ -98,27 +111,32 @@ class Kernel:
         try:
             if kind == "forward_lse":
                 self._native.forward(exported(q), exported(k), exported(v), exported(out),
-                                     exported(lse), handle)
+                                     exported(lse), handle, theta)
             elif kind == "calibrate":
                 self._native.calibrate(exported(q), exported(k), exported(v), exported(out),
                                        exported(stats), handle)
             else:
-                self._native.run(exported(q), exported(k), exported(v), exported(out), handle)
+                self._native.run(exported(q), exported(k), exported(v), exported(out), handle,
+                                 theta)
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, dict(q=q, k=k, v=v), dict(out=out, lse=lse, stats=stats))
+            _raise_not_arrays(error, dict(q=q, k=k, v=v, thresholds=thresholds),
+                              dict(out=out, lse=lse, stats=stats))
         return out
 
-    def backward(self, q, k, v, out, dout, lse, dq=None, dk=None, dv=None, stream=None):
+    def backward(self, q, k, v, out, dout, lse, dq=None, dk=None, dv=None, stream=None,
+                 thresholds=None):
         """(dq, dk, dv) of the attention whose forward gave out and lse, for
         the upstream gradient dout; dq is allocated like q, dk and dv like k
-        and v when not given."""
+        and v when not given. A threshold-mode kernel takes the forward's
+        thresholds (constants of the gradient: they get none)."""
         if self._native.kind != "backward":
             raise _errors.InvalidArgumentError(
                 f"backward() needs a kernel compiled with backward=True; this one is a "
                 f"{self._native.kind} kernel")
         _require(q=q, k=k, v=v, out=out, dout=dout, lse=lse)
+        theta = self._check_thresholds(thresholds)
         dq = _frameworks.empty_like(q, "q") if dq is None else dq
         dk = _frameworks.empty_like(k, "k") if dk is None else dk
         dv = _frameworks.empty_like(v, "v") if dv is None else dv
@@ -127,16 +145,19 @@ class Kernel:
         try:
             self._native.backward(exported(q), exported(k), exported(v), exported(out),
                                   exported(dout), exported(lse), exported(dq), exported(dk),
-                                  exported(dv), handle)
+                                  exported(dv), handle, theta)
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, dict(q=q, k=k, v=v, out=out, dout=dout, lse=lse),
+            _raise_not_arrays(error, dict(q=q, k=k, v=v, out=out, dout=dout, lse=lse,
+                                          thresholds=thresholds),
                               dict(dq=dq, dk=dk, dv=dv))
         return dq, dk, dv
 
     kind = property(lambda self: self._native.kind,
                     doc='"forward", "forward_lse", "backward" or "calibrate"')
+    thresholds = property(lambda self: self._native.thresholds,
+                          doc="whether it is a threshold-mode kernel (calls take thresholds=)")
 
     backend = property(lambda self: self._native.session.backend, doc='"cpu" or "cuda"')
     device = property(lambda self: self._native.session.device, doc='"cpu" or "cuda:N"')
@@ -166,7 +187,7 @@ def _causal_text(causal):
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
             scale=None, device="auto", variant="auto", save_lse=False, backward=False,
-            calibrate=False):
+            calibrate=False, thresholds=False):
     """Compiles (or finds in the kernel cache) the kernel for this problem
     and mask on `device`. `causal`: False, True or "top_left" (query i sees
     keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq:
@@ -175,7 +196,10 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     picks the GPU kernel body (auto, wgmma, mma, simt, generic). At most one
     of: save_lse (the training forward, which also writes each row's
     log-sum-exp), backward (dq, dk, dv), calibrate (adds each row's
-    probability mass per key block to a stats table)."""
+    probability mass per key block to a stats table). thresholds=True is
+    threshold mode (learned run-time pruning): every call takes per-head
+    score thresholds, and scores under them are dropped; with save_lse or
+    backward too, not with calibrate."""
     if sum(map(bool, (save_lse, backward, calibrate))) > 1:
         raise _errors.InvalidArgumentError(
             "save_lse, backward and calibrate are different kernels: pass at most one")
@@ -190,11 +214,12 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
         ("head_dim", head_dim, "head_dim"))}
     causal = _checks.causal(causal)
     causal_flag, causal_align = _checks.causal_parts(causal)
+    thresholds = _checks.flag("thresholds", thresholds)
     dtype = dtype_name(dtype)
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
                             causal=causal_flag, causal_align=causal_align,
                             scale=None if scale is None else float(scale),
-                            variant=str(variant), kind=kind)
+                            variant=str(variant), kind=kind, thresholds=thresholds)
     return Kernel(native, mask, shape, dtype, causal)
 
 

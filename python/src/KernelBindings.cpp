@@ -45,22 +45,33 @@ struct PyKernel {
   runtime::CacheSource source = runtime::CacheSource::Produced;
 
   void run(const InputArray &q, const InputArray &k, const InputArray &v, const OutputArray &out,
-           uintptr_t stream) const {
-    int ordinal = session->gpu() ? session->ordinal : -1;
-    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal);
-    runtime::TensorView kv = viewOf(factsOf(k), "k", ordinal);
-    runtime::TensorView vv = viewOf(factsOf(v), "v", ordinal);
-    runtime::TensorView ov = viewOf(factsOf(out), "out", ordinal);
-    if (!session->gpu() && stream != 0)
-      raise(Error(ErrorCode::InvalidArgument,
-                  "a stream was given to a kernel of the CPU backend (pass none)"));
+           uintptr_t stream, const std::optional<InputArray> &thresholds) const {
+    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal());
+    runtime::TensorView kv = viewOf(factsOf(k), "k", ordinal());
+    runtime::TensorView vv = viewOf(factsOf(v), "v", ordinal());
+    runtime::TensorView ov = viewOf(factsOf(out), "out", ordinal());
+    const float *theta = thresholdsOf(thresholds);
+    runtime::CuStream s = checkedStream(stream);
     Error error;
     {
       nb::gil_scoped_release released;
-      error = session->session->run(*artifact, qv, kv, vv, ov,
-                                    reinterpret_cast<runtime::CuStream>(stream), tables.get());
+      error = session->session->run(*artifact, qv, kv, vv, ov, s, tables.get(), theta);
     }
     check(std::move(error));
+  }
+
+  /// Threshold mode's f32 [Hq] thresholds, which a threshold-mode kernel
+  /// needs and any other refuses, in the kernel's memory.
+  const float *thresholdsOf(const std::optional<InputArray> &thresholds) const {
+    if (thresholds.has_value() != artifact->thresholds)
+      raise(Error(ErrorCode::InvalidArgument,
+                  artifact->thresholds
+                      ? "thresholds is missing: this kernel was compiled with thresholds=True "
+                        "(pass float32 [heads_q], one threshold per query head)"
+                      : "thresholds given to a kernel compiled without thresholds=True"));
+    if (!thresholds)
+      return nullptr;
+    return f32BufferOf(factsOf(*thresholds), "thresholds", {artifact->shape.headsQ}, ordinal());
   }
 
   int ordinal() const { return session->gpu() ? session->ordinal : -1; }
@@ -77,17 +88,19 @@ struct PyKernel {
 
   /// The training forward: out and each row's log-sum-exp.
   void forward(const InputArray &q, const InputArray &k, const InputArray &v,
-               const OutputArray &out, const OutputArray &lse, uintptr_t stream) const {
+               const OutputArray &out, const OutputArray &lse, uintptr_t stream,
+               const std::optional<InputArray> &thresholds) const {
     runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal()),
                         kv = viewOf(factsOf(k), "k", ordinal()),
                         vv = viewOf(factsOf(v), "v", ordinal()),
                         ov = viewOf(factsOf(out), "out", ordinal());
     float *l = f32BufferOf(factsOf(lse), "lse", lseShape(), ordinal());
+    const float *theta = thresholdsOf(thresholds);
     runtime::CuStream s = checkedStream(stream);
     Error error;
     {
       nb::gil_scoped_release released;
-      error = session->session->forward(*artifact, qv, kv, vv, ov, l, s);
+      error = session->session->forward(*artifact, qv, kv, vv, ov, l, s, theta);
     }
     check(std::move(error));
   }
@@ -95,7 +108,7 @@ struct PyKernel {
   void backward(const InputArray &q, const InputArray &k, const InputArray &v,
                 const InputArray &out, const InputArray &dout, const InputArray &lse,
                 const OutputArray &dq, const OutputArray &dk, const OutputArray &dv,
-                uintptr_t stream) const {
+                uintptr_t stream, const std::optional<InputArray> &thresholds) const {
     runtime::BackwardTensors t;
     t.q = viewOf(factsOf(q), "q", ordinal());
     t.k = viewOf(factsOf(k), "k", ordinal());
@@ -106,6 +119,7 @@ struct PyKernel {
     t.dk = viewOf(factsOf(dk), "dk", ordinal());
     t.dv = viewOf(factsOf(dv), "dv", ordinal());
     t.lse = f32BufferOf(factsOf(lse), "lse", lseShape(), ordinal());
+    t.thresholds = thresholdsOf(thresholds);
     runtime::CuStream s = checkedStream(stream);
     Error error;
     {
@@ -161,8 +175,10 @@ std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &sessio
                                         runtime::ProblemShape shape, const runtime::BlockMask &mask,
                                         bool causal, runtime::CausalAlign causalAlign,
                                         std::optional<double> scale,
-                                        compiler::KernelOptions options, const std::string &kind) {
+                                        compiler::KernelOptions options, const std::string &kind,
+                                        bool thresholds) {
   compiler::KernelSpec spec;
+  spec.thresholds = thresholds;
   if (kind == "forward_lse")
     spec.saveLse = true;
   else if (kind == "backward")
@@ -222,7 +238,7 @@ void bindKernels(nb::module_ &m) {
          int64_t seqQ, int64_t seqK, int64_t headDim, const std::string &dtype,
          const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
          const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages,
-         const std::string &kind, const std::string &causalAlign) {
+         const std::string &kind, const std::string &causalAlign, bool thresholds) {
         runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
         compiler::KernelOptions options;
         options.variant = variant;
@@ -232,30 +248,37 @@ void bindKernels(nb::module_ &m) {
         auto align = runtime::parseCausalAlign(causalAlign);
         if (!align)
           raise(align.takeError());
-        return compileKernel(session, shape, mask, causal, *align, scale, std::move(options), kind);
+        return compileKernel(session, shape, mask, causal, *align, scale, std::move(options), kind,
+                             thresholds);
       },
       nb::arg("session"), nb::arg("batch"), nb::arg("heads_q"), nb::arg("heads_kv"),
       nb::arg("seq_q"), nb::arg("seq_k"), nb::arg("head_dim"), nb::arg("dtype"), nb::arg("mask"),
       nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
       nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
       nb::arg("kind") = "forward", nb::arg("causal_align") = "top_left",
+      nb::arg("thresholds") = false,
       "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
       "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate. "
-      "`causal_align` (with causal): top_left or bottom_right.");
+      "`causal_align` (with causal): top_left or bottom_right. `thresholds`: threshold mode "
+      "(runs take per-head score thresholds).");
 
   nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
       .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("stream") = 0,
-           "out = attention(q, k, v); GPU launches go on `stream` (a CUstream as an integer).")
+           nb::arg("thresholds").noconvert().none() = nb::none(),
+           "out = attention(q, k, v); GPU launches go on `stream` (a CUstream as an integer). "
+           "A threshold-mode kernel takes `thresholds` (f32 [Hq]).")
       .def("forward", &PyKernel::forward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("lse").noconvert(),
-           nb::arg("stream") = 0,
+           nb::arg("stream") = 0, nb::arg("thresholds").noconvert().none() = nb::none(),
            "A forward_lse kernel: out, and lse (f32 [B, Hq, Sq]) each row's log-sum-exp.")
       .def("backward", &PyKernel::backward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("dout").noconvert(),
            nb::arg("lse").noconvert(), nb::arg("dq").noconvert(), nb::arg("dk").noconvert(),
            nb::arg("dv").noconvert(), nb::arg("stream") = 0,
-           "A backward kernel: dq, dk, dv from the forward's q, k, v, out, lse and dout.")
+           nb::arg("thresholds").noconvert().none() = nb::none(),
+           "A backward kernel: dq, dk, dv from the forward's q, k, v, out, lse and dout (and "
+           "its thresholds, for a threshold-mode kernel).")
       .def("calibrate", &PyKernel::calibrate, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("stats").noconvert(),
            nb::arg("stream") = 0,
@@ -269,6 +292,7 @@ void bindKernels(nb::module_ &m) {
                             : a.calibrate ? "calibrate"
                                           : "forward";
                    })
+      .def_prop_ro("thresholds", [](const PyKernel &k) { return k.artifact->thresholds; })
       .def_prop_ro("session", [](const PyKernel &k) { return k.session; })
       .def_prop_ro("variant", [](const PyKernel &k) { return k.artifact->variant; })
       .def_prop_ro("config", [](const PyKernel &k) { return k.artifact->config; })

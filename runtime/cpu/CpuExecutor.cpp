@@ -161,6 +161,18 @@ StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float
   return d;
 }
 
+/// The per-head thresholds, contiguous f32 [Hq], as a descriptor (the
+/// kernel reads them, never writes).
+StridedMemRefType<float, 1> thresholdsDescriptor(const ProblemShape &shape,
+                                                 const float *thresholds) {
+  StridedMemRefType<float, 1> d;
+  d.basePtr = d.data = const_cast<float *>(thresholds);
+  d.offset = 0;
+  d.sizes[0] = shape.headsQ;
+  d.strides[0] = 1;
+  return d;
+}
+
 /// Below this many multiply-adds a call runs on the caller's thread alone:
 /// waking the pool costs more than the work (tens of microseconds).
 constexpr double kParallelFlops = 4e6;
@@ -364,23 +376,19 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
     dstats.strides[2] = 1;
   }
   StridedMemRefType<float, 3> *statsArg = &dstats;
-  // The thresholds: contiguous [Hq]. The kernel reads them, never writes.
-  StridedMemRefType<float, 1> dthresholds;
-  dthresholds.basePtr = dthresholds.data = const_cast<float *>(thresholds);
-  dthresholds.offset = 0;
-  dthresholds.sizes[0] = a.shape.headsQ;
-  dthresholds.strides[0] = 1;
+  StridedMemRefType<float, 1> dthresholds = thresholdsDescriptor(a.shape, thresholds);
   StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
-  // The fifth argument is the stats, the thresholds or the lse (one at most).
+  // Then the op's optional operands, in its order: stats or thresholds,
+  // then the lse.
   std::vector<void *> packed = {&args[0], &args[1], &args[2], &args[3]};
+  if (stats)
+    packed.push_back(&statsArg);
   if (thresholds)
     packed.push_back(&thresholdsArg);
-  else if (lse)
+  if (lse)
     packed.push_back(&lseArg);
-  else if (stats)
-    packed.push_back(&statsArg);
   return invoke(kernel, packed);
 }
 
@@ -391,6 +399,8 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
                  "backward() needs an artifact compiled with KernelSpec::backward");
   if (Error e = checkBackwardTensors(a.shape, t, DeviceKind::Host))
     return e;
+  if (Error e = checkThresholdsGiven(a, t.thresholds != nullptr))
+    return e;
   StridedMemRefType<float, 4> views[] = {
       descriptorOf(t.q),    descriptorOf(t.k),  descriptorOf(t.v),  descriptorOf(t.out),
       descriptorOf(t.dout), descriptorOf(t.dq), descriptorOf(t.dk), descriptorOf(t.dv)};
@@ -399,8 +409,13 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
     v[i] = &views[i];
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, t.lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
-  // The host function's order: q, k, v, out, dout, lse, dq, dk, dv.
-  return invoke(kernel, {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]});
+  StridedMemRefType<float, 1> dthresholds = thresholdsDescriptor(a.shape, t.thresholds);
+  StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
+  // The host function's order: q, k, v, out, dout, lse, dq, dk, dv[, thresholds].
+  std::vector<void *> packed = {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]};
+  if (t.thresholds)
+    packed.push_back(&thresholdsArg);
+  return invoke(kernel, packed);
 }
 
 } // namespace sieve::runtime

@@ -353,8 +353,8 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("'thresholds' and the threshold parameters (tensor 10) must come together");
     if (a.calibrate && a.thresholds)
       return corrupt("'calibrate' and 'thresholds' exclude each other");
-    if ((a.backward || a.savesLse) && (a.calibrate || a.thresholds))
-      return corrupt("'backward' and 'saves_lse' exclude 'calibrate' and 'thresholds'");
+    if ((a.backward || a.savesLse) && a.calibrate)
+      return corrupt("'backward' and 'saves_lse' exclude 'calibrate'");
     if (a.backward && a.savesLse)
       return corrupt("'backward' reads the log-sum-exp a forward with 'saves_lse' wrote; one "
                      "artifact is not both");

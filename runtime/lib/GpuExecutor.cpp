@@ -140,17 +140,23 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
   if (a.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer: run it with calibrate()");
+  if (Error e = checkThresholds(a, thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+}
+
+Error GpuExecutor::checkThresholds(const Artifact &a, const float *thresholds) const {
   if (Error e = checkThresholdsGiven(a, thresholds != nullptr))
     return e;
   if (thresholds && !driver_->isDevicePointer(thresholds))
     return Error(ErrorCode::WrongDevice,
                  fmt::format("the thresholds are not device memory of {}", driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+  return Error::success();
 }
 
 Error GpuExecutor::forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-                           const TensorView &v, const TensorView &out, float *lse,
-                           CuStream stream) const {
+                           const TensorView &v, const TensorView &out, float *lse, CuStream stream,
+                           const float *thresholds) const {
   if (!kernel.artifact().savesLse)
     return Error(ErrorCode::InvalidArgument,
                  "forward() needs an artifact compiled with KernelSpec::saveLse");
@@ -160,7 +166,9 @@ Error GpuExecutor::forward(const GpuKernel &kernel, const TensorView &q, const T
     return Error(ErrorCode::WrongDevice, fmt::format("forward: the lse buffer is not device "
                                                      "memory of {}",
                                                      driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, nullptr, lse);
+  if (Error e = checkThresholds(kernel.artifact(), thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, thresholds, lse);
 }
 
 Error GpuExecutor::checkDeviceTensors(
@@ -199,6 +207,8 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
     return Error(ErrorCode::WrongDevice, fmt::format("backward: the lse buffer is not device "
                                                      "memory of {}",
                                                      driver_->device().name));
+  if (Error e = checkThresholds(a, t.thresholds))
+    return e;
   Buffers buffers;
   buffers.views[0] = &t.q;
   buffers.views[1] = &t.k;
@@ -209,6 +219,7 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
   buffers.views[ParamSlot::kDk] = &t.dk;
   buffers.views[ParamSlot::kDv] = &t.dv;
   buffers.lse = t.lse;
+  buffers.thresholds = t.thresholds;
   return runLaunches(kernel, buffers, stream);
 }
 

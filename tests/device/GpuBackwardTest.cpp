@@ -12,7 +12,9 @@
 // Cases cover causal and not, GQA, BSHD strides, Sq != Sk, ragged tiles,
 // block_q != block_k both ways, an empty row and empty heads, at head dims
 // 32 to 256. A second test checks the lse of every forward body (wgmma,
-// mma, simt).
+// mma, simt). A third trains through threshold mode's hard threshold:
+// per-head thresholds that drop whole key tiles, parts of tiles, every
+// score of a head and none.
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLedger.h"
@@ -23,6 +25,7 @@
 #include "sieve/testing/ReferenceBackward.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
+#include "sieve/testing/Thresholds.h"
 
 #include <gtest/gtest.h>
 
@@ -391,5 +394,133 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Range(kFirstBottomRightShape, kFirstBottomRightShape + 3),
                        ::testing::Values("auto")),
     paramName);
+
+/// Damps every third key block of `k` (testing::dampKeyBlocks) on the host
+/// and the device.
+void dampKeyBlocks(DeviceTensor &k, DType dtype, int64_t blockK) {
+  auto [B, H, S, D] = k.sizes;
+  sieve::testing::dampKeyBlocks(k.bhsd, ProblemShape{B, H, H, S, S, D, dtype}, blockK, 3);
+  std::vector<float> stored(k.bhsd.size());
+  size_t n = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t d = 0; d < D; ++d)
+          stored[k.offset(b, h, s, d)] = k.bhsd[n++];
+  encodeFloats(dtype, stored.data(), k.bytes.data(), stored.size());
+  ASSERT_FALSE(k.drv->copyToDevice(k.ptr, k.bytes.data(), k.bytes.size()));
+}
+
+// Threshold mode through training. Head h's threshold, by h % 4: far above
+// the damped key blocks' scores (those tiles dropped by every row, the
+// others mostly), +inf (lse -inf, zero output and gradients), -inf (the
+// plain attention), far below them (partly dropped).
+class GpuThresholdBackward : public GpuBackward {};
+
+TEST_P(GpuThresholdBackward, MatchesFloat64Reference) {
+  auto [dtype, headDim, causal, shapeIndex, variant] = GetParam();
+  const Shape &c = kShapes[shapeIndex];
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+  KernelSpec spec = specOf(c, dtype, headDim, causal, maskSeed(name));
+  spec.thresholds = true;
+  KernelSpec forwardSpec = spec, backwardSpec = spec;
+  forwardSpec.saveLse = true;
+  backwardSpec.backward = true;
+  backwardSpec.options.variant = variant;
+  SIEVE_DEVICE_KERNELS(kernels, configName("backward-thresholds", variant, dtype, headDim, causal),
+                       {forwardSpec, backwardSpec});
+  auto &forward = kernels[0], &backward = kernels[1];
+  ASSERT_TRUE(forward) << forward.error().str();
+  ASSERT_TRUE(backward) << backward.error().str();
+  ASSERT_TRUE((*forward)->thresholds && (*backward)->thresholds);
+
+  Session &session = *ledger().session();
+  const CudaDriver &drv = session.gpu()->driver();
+  const std::array<int64_t, 4> qShape{c.batch, c.headsQ, c.seqQ, headDim},
+      kvShape{c.batch, c.headsKv, c.seqK, headDim};
+  Inputs in;
+  makeInputs(in, drv, c, headDim, dtype, rng);
+  DeviceTensor &q = in.q, &k = in.k, &v = in.v, &dout = in.dout, &out = in.out;
+  dampKeyBlocks(k, dtype, c.blockK);
+  const double scale = spec.effectiveScale();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> thresholds(c.headsQ);
+  for (int64_t h = 0; h < c.headsQ; ++h) {
+    auto scores = [&] { return headScores(spec.shape, scale, q.bhsd.data(), k.bhsd.data(), h); };
+    thresholds[h] = h % 4 == 0   ? thresholdInGap(scores(), 0.85)
+                    : h % 4 == 1 ? inf
+                    : h % 4 == 2 ? -inf
+                                 : thresholdInGap(scores(), 0.15);
+  }
+  auto thresholdsPtr = drv.alloc(c.headsQ * sizeof(float));
+  ASSERT_TRUE(thresholdsPtr) << thresholdsPtr.error().str();
+  ASSERT_FALSE(drv.copyToDevice(*thresholdsPtr, thresholds.data(), c.headsQ * sizeof(float)));
+  DeviceTensor dq, dk, dv;
+  makeTensor(dq, drv, qShape, c.bshd, dtype, nullptr);
+  makeTensor(dk, drv, kvShape, c.bshd, dtype, nullptr);
+  makeTensor(dv, drv, kvShape, c.bshd, dtype, nullptr);
+  const size_t rows = c.batch * c.headsQ * c.seqQ;
+  auto lsePtr = drv.alloc(rows * sizeof(float));
+  ASSERT_TRUE(lsePtr) << lsePtr.error().str();
+  ASSERT_FALSE(drv.memset8(*lsePtr, 0xFF, rows * sizeof(float)));
+  float *lse = reinterpret_cast<float *>(*lsePtr);
+  const float *theta = reinterpret_cast<const float *>(*thresholdsPtr);
+
+  ASSERT_FALSE(session.forward(**forward, q.view(dtype), k.view(dtype), v.view(dtype),
+                               out.view(dtype), lse, nullptr, theta));
+  BackwardTensors t{q.view(dtype),
+                    k.view(dtype),
+                    v.view(dtype),
+                    out.view(dtype),
+                    dout.view(dtype),
+                    dq.view(dtype),
+                    dk.view(dtype),
+                    dv.view(dtype),
+                    lse,
+                    theta};
+  Error e = session.backward(**backward, t);
+  ASSERT_FALSE(e) << e.str();
+  ASSERT_FALSE(drv.synchronize(nullptr));
+  std::vector<float> lseHost(rows);
+  ASSERT_FALSE(drv.copyToHost(lseHost.data(), *lsePtr, rows * sizeof(float)));
+  (void)drv.free(*lsePtr);
+  (void)drv.free(*thresholdsPtr);
+
+  const AttentionGradients ref =
+      referenceAttentionBackward(spec.shape, spec.mask, causal, scale, q.bhsd.data(), k.bhsd.data(),
+                                 v.bhsd.data(), dout.bhsd.data(), thresholds.data());
+  expectLse(lseHost, ref.lse);
+  const std::vector<double> refOut =
+      referenceAttention(spec.shape, spec.mask, causal, scale, q.bhsd.data(), k.bhsd.data(),
+                         v.bhsd.data(), thresholds.data());
+  const std::vector<float> gotOut = download(out, dtype), gotDq = download(dq, dtype);
+  RowComparison outRows =
+      compareRows(gotOut.data(), refOut, c.batch, c.headsQ, c.seqQ, headDim, rowTolerance(dtype));
+  EXPECT_TRUE(outRows.ok()) << "training forward: " << outRows.badRows << " of " << outRows.rows
+                            << " rows wrong: " << outRows.report;
+  // Head 1 dropped every score: exact zeros out and in its dq.
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t i = 0; i < c.seqQ * headDim; ++i) {
+      const size_t at = (b * c.headsQ + 1) * c.seqQ * headDim + i;
+      ASSERT_EQ(gotOut[at], 0.0f) << "out of the all-dropped head";
+      ASSERT_EQ(gotDq[at], 0.0f) << "dq of the all-dropped head";
+    }
+  const double eq = relativeError(gotDq, ref.dq), ek = relativeError(download(dk, dtype), ref.dk),
+               ev = relativeError(download(dv, dtype), ref.dv);
+  EXPECT_LT(eq, 1e-2) << "dq";
+  EXPECT_LT(ek, 1e-2) << "dk";
+  EXPECT_LT(ev, 1e-2) << "dv";
+  std::printf("    %s thresholds: relative error dq %.2e dk %.2e dv %.2e (%s; %s)\n", c.name, eq,
+              ek, ev, (*forward)->variant.c_str(), (*backward)->config.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Thresholds, GpuThresholdBackward,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(), ::testing::Values(0, 1, 3, 5),
+                                            ::testing::Values("auto", "mma")),
+                         paramName);
 
 } // namespace

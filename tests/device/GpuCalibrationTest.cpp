@@ -11,6 +11,10 @@
 //   too;
 // - threshold mode (KernelSpec::thresholds): device thresholds per head, one
 //   at a median score, one +inf (zeros), one -inf (nothing dropped).
+// The tensor-core bodies skip a key tile whose every score a warp (mma) or
+// warp group (wgmma) drops: a third test runs every body with thresholds
+// that drop whole key tiles for every row, parts of the others, and a whole
+// head (exact zeros).
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceProblem.h"
@@ -21,6 +25,7 @@
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
+#include "sieve/testing/Thresholds.h"
 
 #include <gtest/gtest.h>
 
@@ -181,6 +186,92 @@ INSTANTIATE_TEST_SUITE_P(Variants, GpuModes,
                            return std::string(kBodies[std::get<2>(info.param)]) + "_" +
                                   dtypeName(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) ? "_causal" : "");
+                         });
+
+using BodyParam = std::tuple<DType, int64_t /*head dim*/, bool /*causal*/, const char * /*body*/>;
+
+class GpuThresholdBodies : public ::testing::TestWithParam<BodyParam> {};
+
+// Every third key block's keys are damped (DampKeyBlocks: their scores lie
+// within a few hundredths of 0). Head 0's threshold sits far above them:
+// those key tiles are dropped by every row (skipped whole), the others
+// mostly dropped; head 1's is +inf (its rows exact zeros); head 2's -inf
+// (nothing dropped); head 3's far below them (the damped tiles kept whole,
+// the others partly dropped). GQA, ragged Sk.
+TEST_P(GpuThresholdBodies, WholeAndPartTilesDroppedMatchFloat64) {
+  auto [dtype, headDim, causal, body] = GetParam();
+  if (std::string(body) == "wgmma" && ledger().chip() != "sm_90a")
+    GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
+                 << ledger().chip();
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+  constexpr int64_t seqQ = 320, seqK = 450, block = 64;
+  constexpr int64_t qBlocks = (seqQ + block - 1) / block, kBlocks = (seqK + block - 1) / block;
+  KernelSpec s;
+  s.shape = {B, Hq, Hkv, seqQ, seqK, headDim, dtype};
+  s.causal = causal;
+  s.mask = BlockMask::random(Hq, qBlocks, kBlocks, block, block, 0.7, maskSeed(name),
+                             /*keepDiagonal=*/true);
+  s.thresholds = true;
+  s.options.variant = body;
+  SIEVE_DEVICE_KERNELS(kernels,
+                       std::string("thresholds-tiles/") + body + "/" + dtypeName(dtype) + "/d" +
+                           std::to_string(headDim) + (causal ? "/causal" : "/full"),
+                       {s});
+  auto &artifact = kernels[0];
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  ASSERT_TRUE((*artifact)->thresholds);
+  ASSERT_EQ((*artifact)->variant, body) << (*artifact)->config;
+  Session &session = *ledger().session();
+
+  DeviceProblem p(s.shape, session.gpu()->driver(), rng);
+  dampKeyBlocks(p.k, s.shape, block, 3);
+  p.encodeInputs();
+  ASSERT_FALSE(p.uploadAll());
+  const double scale = s.effectiveScale();
+  const std::vector<float> head0 = headScores(s.shape, scale, p.q.data(), p.k.data(), 0),
+                           head3 = headScores(s.shape, scale, p.q.data(), p.k.data(), 3);
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> thresholds = {thresholdInGap(head0, 0.85), inf, -inf,
+                                   thresholdInGap(head3, 0.15)};
+  // What the case claims: every damped score of head 0 is under its
+  // threshold and every one of head 3 over its own.
+  for (int64_t h : {0, 3}) {
+    const std::vector<float> &scores = h == 0 ? head0 : head3;
+    for (size_t n = 0; n < scores.size(); ++n)
+      if (((n % seqK) / block) % 3 == 0)
+        ASSERT_TRUE(h == 0 ? scores[n] < thresholds[0] : scores[n] > thresholds[3])
+            << "head " << h << " score " << scores[n];
+  }
+  auto dt = p.upload(thresholds.data(), thresholds.size() * sizeof(float));
+  ASSERT_TRUE(dt) << dt.error().str();
+  ASSERT_FALSE(session.run(**artifact, p.qView(), p.kView(), p.vView(), p.outView(), nullptr,
+                           nullptr, reinterpret_cast<const float *>(*dt)));
+  auto out = p.output();
+  ASSERT_TRUE(out) << out.error().str();
+  auto ref = referenceAttention(s.shape, s.mask, causal, scale, p.q.data(), p.k.data(), p.v.data(),
+                                thresholds.data());
+  RowComparison rows = compareRows(out->data(), ref, B, Hq, seqQ, headDim, rowTolerance(dtype));
+  EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < seqQ * headDim; ++i)
+      ASSERT_EQ((*out)[(b * Hq + 1) * seqQ * headDim + i], 0.0f) << "head 1 dropped every score";
+  std::printf("  gpu threshold mode %s %s d%lld%s: rel err %.3e\n", body, dtypeName(dtype),
+              static_cast<long long>(headDim), causal ? " causal" : "",
+              relativeError(out->data(), ref));
+}
+
+INSTANTIATE_TEST_SUITE_P(Bodies, GpuThresholdBodies,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(),
+                                            ::testing::Values("wgmma", "mma", "simt")),
+                         [](const ::testing::TestParamInfo<BodyParam> &info) {
+                           const BodyParam &p = info.param;
+                           return std::string(std::get<3>(p)) + "_" + dtypeName(std::get<0>(p)) +
+                                  "_d" + std::to_string(std::get<1>(p)) +
+                                  (std::get<2>(p) ? "_causal" : "");
                          });
 
 } // namespace

@@ -12,6 +12,7 @@
 #include "sieve/sieve.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/ReferenceBackward.h"
+#include "sieve/testing/Thresholds.h"
 
 #include <gtest/gtest.h>
 
@@ -413,6 +414,107 @@ TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
   EXPECT_EQ(sieve_kernel_destroy(backward), SIEVE_OK);
   EXPECT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, lse.data(), nullptr),
             SIEVE_ERROR_INVALID_HANDLE);
+}
+
+// Threshold mode through the C API: a forward, a training forward and a
+// backward compiled with SIEVE_KERNEL_THRESHOLDS run with one threshold per
+// head (head 0 at its median score, head 1 dropping everything) and match
+// the float64 reference; a missing or unwanted threshold buffer, and the
+// wrong entry point, are refused in C terms.
+TEST_F(CApi, ThresholdModeForwardAndBackwardMatchReference) {
+  sieve_kernel plain = nullptr, forward = nullptr, training = nullptr, backward = nullptr;
+  const std::pair<sieve_kernel_kind, sieve_kernel *> kinds[] = {
+      {SIEVE_KERNEL_FORWARD, &plain},
+      {SIEVE_KERNEL_FORWARD_LSE, &training},
+      {SIEVE_KERNEL_BACKWARD, &backward}};
+  for (auto [kind, out] : kinds)
+    ASSERT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, kind,
+                                         SIEVE_KERNEL_THRESHOLDS, out),
+              SIEVE_OK)
+        << lastError();
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &forward), SIEVE_OK);
+  int needs = -1;
+  ASSERT_EQ(sieve_kernel_needs_thresholds(plain, &needs), SIEVE_OK);
+  EXPECT_EQ(needs, 1);
+  ASSERT_EQ(sieve_kernel_needs_thresholds(forward, &needs), SIEVE_OK);
+  EXPECT_EQ(needs, 0);
+
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  const std::array<int64_t, 4> shape{1, kHeads, kSeq, kDim};
+  HostTensor q(shape, false), k(shape, true), v(shape, false), out(shape, false),
+      trainOut(shape, true), dout(shape, false), dq(shape, false), dk(shape, true),
+      dv(shape, false);
+  for (HostTensor *t : {&q, &k, &v, &dout})
+    t->fillNormal(rng);
+  for (HostTensor *t : {&out, &trainOut, &dq, &dk, &dv})
+    t->poison();
+  const sieve::runtime::ProblemShape s{
+      1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32};
+  const double scale = 1 / std::sqrt(double(kDim));
+  const std::vector<float> qh = q.gather(), kh = k.gather(), vh = v.gather(), doh = dout.gather();
+  const float thresholds[kHeads] = {
+      sieve::testing::thresholdInGap(sieve::testing::headScores(s, scale, qh.data(), kh.data(), 0),
+                                     0.5),
+      std::numeric_limits<float>::infinity()};
+  std::vector<float> lse(kHeads * kSeq, std::nanf(""));
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out),
+               tto = tensorOf(trainOut), tdo = tensorOf(dout), tdq = tensorOf(dq),
+               tdk = tensorOf(dk), tdv = tensorOf(dv);
+  ASSERT_EQ(sieve_attention_thresholds(plain, &tq, &tk, &tv, &to, thresholds, nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_attention_forward_thresholds(training, &tq, &tk, &tv, &tto, lse.data(),
+                                               thresholds, nullptr),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_attention_backward_thresholds(backward, &tq, &tk, &tv, &tto, &tdo, lse.data(),
+                                                thresholds, &tdq, &tdk, &tdv, nullptr),
+            SIEVE_OK)
+      << lastError();
+  const auto refOut = sieve::testing::referenceAttention(s, mask_, false, scale, qh.data(),
+                                                         kh.data(), vh.data(), thresholds);
+  EXPECT_LT(sieve::testing::relativeError(out.gather().data(), refOut), 1e-5);
+  EXPECT_LT(sieve::testing::relativeError(trainOut.gather().data(), refOut), 1e-5);
+  const auto ref = sieve::testing::referenceAttentionBackward(
+      s, mask_, false, scale, qh.data(), kh.data(), vh.data(), doh.data(), thresholds);
+  for (auto [got, want] :
+       {std::pair{dq.gather(), &ref.dq}, {dk.gather(), &ref.dk}, {dv.gather(), &ref.dv}})
+    EXPECT_LT(sieve::testing::relativeError(got.data(), *want), 1e-5);
+  for (int64_t i = 0; i < kSeq; ++i)
+    EXPECT_TRUE(std::isinf(lse[kSeq + i]) && lse[kSeq + i] < 0) << "head 1 dropped every score";
+
+  // Misuse, in C names.
+  EXPECT_EQ(sieve_attention_thresholds(plain, &tq, &tk, &tv, &to, nullptr, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_thresholds: `thresholds` is null (a float [Hq] buffer, "
+                         "one threshold per query head)");
+  EXPECT_EQ(sieve_attention_backward_thresholds(backward, &tq, &tk, &tv, &tto, &tdo, lse.data(),
+                                                nullptr, &tdq, &tdk, &tdv, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`thresholds` is null"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_attention(plain, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention: the kernel is a threshold-mode SIEVE_KERNEL_FORWARD "
+                         "kernel; run it with sieve_attention_thresholds, which takes its "
+                         "thresholds");
+  EXPECT_EQ(sieve_attention_forward(training, &tq, &tk, &tv, &tto, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_forward: the kernel is a threshold-mode "
+                         "SIEVE_KERNEL_FORWARD_LSE kernel; run it with "
+                         "sieve_attention_forward_thresholds, which takes its lse buffer and "
+                         "thresholds");
+  EXPECT_EQ(sieve_attention_thresholds(forward, &tq, &tk, &tv, &to, thresholds, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_thresholds: the kernel is a SIEVE_KERNEL_FORWARD "
+                         "kernel; run it with sieve_attention");
+  sieve_kernel bad = nullptr;
+  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
+                                       4u, &bad),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
+  EXPECT_EQ(bad, nullptr);
+  for (sieve_kernel kernel : {plain, forward, training, backward})
+    EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }
 
 TEST_F(CApi, MessagesUseCNames) {

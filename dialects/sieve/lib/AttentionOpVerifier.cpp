@@ -198,6 +198,8 @@ LogicalResult AttentionBackwardOp::verify() {
                              getDkey().getType(), getDvalue().getType())) ||
       failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, q.getDimSize(1))))
+    return failure();
   SmallVector<int64_t> expected;
   return verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected);
 }
@@ -349,6 +351,8 @@ LogicalResult BlockSparseAttentionBackwardOp::verify() {
       failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   const int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, hq)))
+    return failure();
   const int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
   const int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   // The rows: every (query head, query block) once, key blocks in range.

@@ -100,13 +100,25 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
                                        const sieve_block_mask *mask,
                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
                                        sieve_kernel *out) {
-  const char *what =
-      kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile" : "sieve_kernel_compile_kind";
+  return sieve_kernel_compile_flags(ctx, problem, mask, options, kind, 0, out);
+}
+
+sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
+                                        const sieve_block_mask *mask,
+                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
+                                        uint32_t flags, sieve_kernel *out) {
+  const char *what = flags != 0                     ? "sieve_kernel_compile_flags"
+                     : kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile"
+                                                    : "sieve_kernel_compile_kind";
   // NULL on every failure, the first ones included: a caller that checks
   // only *out (or frees it on error) must not see a stale handle.
   if (out)
     *out = nullptr;
   return guarded([&] {
+    if ((flags & ~SIEVE_KERNEL_THRESHOLDS) != 0)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS (" +
+                      std::to_string(flags) + ")");
     if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
         kind != SIEVE_KERNEL_BACKWARD)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `kind` " +
@@ -141,6 +153,7 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     }
     spec.saveLse = kind == SIEVE_KERNEL_FORWARD_LSE;
     spec.backward = kind == SIEVE_KERNEL_BACKWARD;
+    spec.thresholds = (flags & SIEVE_KERNEL_THRESHOLDS) != 0;
     auto artifact = ctx->session->compile(std::move(spec));
     if (!artifact)
       return fail(artifact.error().withContext(what));
@@ -223,6 +236,17 @@ sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
     if (!out)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, "sieve_kernel_needs_mask: `out` is null");
     *out = kernel->artifact->maskAtLaunch() ? 1 : 0;
+    return succeed();
+  });
+}
+
+sieve_status sieve_kernel_needs_thresholds(sieve_kernel kernel, int *out) {
+  return guarded([&] {
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_needs_thresholds: not a live kernel");
+    if (!out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, "sieve_kernel_needs_thresholds: `out` is null");
+    *out = kernel->artifact->thresholds ? 1 : 0;
     return succeed();
   });
 }

@@ -76,16 +76,19 @@ struct KernelSpec {
   /// Threshold mode (learned per-head score thresholds): the kernel also
   /// takes an f32 [Hq] table, read at launch, and drops every score
   /// scale * q . k below its head's threshold (a key chunk with no score
-  /// left is skipped). CPU backend, and the simt body on the GPU; not with
-  /// calibrate. Run it with Session::run(..., thresholds).
+  /// left is skipped). Every backend and body; not with calibrate. Run it
+  /// with Session::run(..., thresholds). With saveLse the lse is the
+  /// thresholded attention's; with backward the gradients are (the
+  /// thresholds are constants: a dropped score has P = 0 and dS = 0), and
+  /// BackwardTensors::thresholds must be the forward's.
   bool thresholds = false;
   /// The forward also writes each query row's natural-log log-sum-exp into
   /// an f32 [B, Hq, Sq] buffer (contiguous), which the backward reads. Run
-  /// it with Session::forward. Not with calibrate or thresholds.
+  /// it with Session::forward. Not with calibrate.
   bool saveLse = false;
   /// The backward pass of this spec's attention: dq, dk, dv from q, k, v,
   /// the forward's out and lse, and dout. Run it with Session::backward.
-  /// Not with calibrate, thresholds or saveLse, nor the generic variant.
+  /// Not with calibrate or saveLse, nor the generic variant.
   bool backward = false;
   Target target;
   KernelOptions options;

@@ -70,14 +70,17 @@ public:
 
   /// Runs a forward artifact that saves its log-sum-exp (KernelSpec::saveLse):
   /// as run(), and writes each query row's natural-log log-sum-exp into
-  /// `lse`, a contiguous f32 [B, Hq, Sq] buffer in the tensors' memory.
+  /// `lse`, a contiguous f32 [B, Hq, Sq] buffer in the tensors' memory. A
+  /// threshold-mode artifact needs `thresholds` as run() does.
   Error forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                 const runtime::TensorView &k, const runtime::TensorView &v,
-                const runtime::TensorView &out, float *lse, runtime::CuStream stream = nullptr);
+                const runtime::TensorView &out, float *lse, runtime::CuStream stream = nullptr,
+                const float *thresholds = nullptr);
 
   /// Runs a backward artifact (KernelSpec::backward): dq, dk, dv from the
-  /// forward's q, k, v, out and lse and the upstream gradient dout. GPU
-  /// launches go on `stream` and are not synchronized.
+  /// forward's q, k, v, out and lse and the upstream gradient dout (and, in
+  /// threshold mode, the forward's thresholds: BackwardTensors::thresholds).
+  /// GPU launches go on `stream` and are not synchronized.
   Error backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
                  runtime::CuStream stream = nullptr);
 

@@ -94,6 +94,17 @@ typedef SIEVE_ENUM(sieve_causal) {
 } sieve_causal;
 /* clang-format on */
 
+/* What a kernel computes besides its kind, ORed into
+ * sieve_kernel_compile_flags' `flags`. */
+/* Threshold mode (learned run-time pruning): the kernel takes one float
+ * threshold per query head, [Hq], at every launch and drops each score
+ * scale * q . k under its head's threshold like a masked key (a row left
+ * without keys gives zeros, and lse -inf). Any kind: the training forward's
+ * lse is the thresholded attention's, and the backward's gradients are
+ * (dropped scores get none; the thresholds get none). Run such kernels
+ * with the *_thresholds entry points below. */
+#define SIEVE_KERNEL_THRESHOLDS 1u
+
 typedef struct sieve_context_t *sieve_context;
 typedef struct sieve_kernel_t *sieve_kernel;
 /* A block mask placed where the context's generic kernels read it. */
@@ -159,6 +170,13 @@ SIEVE_API sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_
                                                  const sieve_block_mask *mask,
                                                  const sieve_kernel_options *options,
                                                  sieve_kernel_kind kind, sieve_kernel *out);
+/* As sieve_kernel_compile_kind, with `flags` (SIEVE_KERNEL_THRESHOLDS or
+ * 0; other bits are refused). */
+SIEVE_API sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
+                                                  const sieve_block_mask *mask,
+                                                  const sieve_kernel_options *options,
+                                                  sieve_kernel_kind kind, uint32_t flags,
+                                                  sieve_kernel *out);
 /* Loads an ahead-of-time artifact written by `sieve compile -o <stem>`. */
 SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
 SIEVE_API sieve_status sieve_kernel_destroy(sieve_kernel kernel);
@@ -176,6 +194,9 @@ SIEVE_API sieve_status sieve_kernel_variant(sieve_kernel kernel, char *buf, size
 SIEVE_API sieve_status sieve_kernel_warnings(sieve_kernel kernel, char *buf, size_t size);
 /* Whether launches need a sieve_mask (the generic variant). */
 SIEVE_API sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out);
+/* Whether the kernel is a threshold-mode one (SIEVE_KERNEL_THRESHOLDS, or
+ * `sieve compile --thresholds`): its launches take thresholds. */
+SIEVE_API sieve_status sieve_kernel_needs_thresholds(sieve_kernel kernel, int *out);
 
 /* Uploads `mask`'s row tables for generic kernels of queries of length
  * `seq_q` (and `causal`: SIEVE_CAUSAL_NONE or SIEVE_CAUSAL_TOP_LEFT;
@@ -213,6 +234,23 @@ SIEVE_API sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve
                                                 const float *lse, const sieve_tensor *dq,
                                                 const sieve_tensor *dk, const sieve_tensor *dv,
                                                 void *stream);
+
+/* The three launches above for threshold-mode kernels (and only those):
+ * the same arguments and `thresholds`, a contiguous float [Hq] buffer in
+ * the tensors' memory (device memory for a CUDA context, host memory for a
+ * CPU one), one threshold per query head. The backward needs the
+ * thresholds its forward ran with. */
+SIEVE_API sieve_status sieve_attention_thresholds(sieve_kernel kernel, const sieve_tensor *q,
+                                                  const sieve_tensor *k, const sieve_tensor *v,
+                                                  const sieve_tensor *out, const float *thresholds,
+                                                  sieve_mask mask, void *stream);
+SIEVE_API sieve_status sieve_attention_forward_thresholds(
+    sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k, const sieve_tensor *v,
+    const sieve_tensor *out, float *lse, const float *thresholds, void *stream);
+SIEVE_API sieve_status sieve_attention_backward_thresholds(
+    sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k, const sieve_tensor *v,
+    const sieve_tensor *out, const sieve_tensor *dout, const float *lse, const float *thresholds,
+    const sieve_tensor *dq, const sieve_tensor *dk, const sieve_tensor *dv, void *stream);
 
 #ifdef __cplusplus
 }

@@ -83,9 +83,10 @@ struct Artifact {
   /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to
   /// (on the GPU, parameter "tensor" 9, ParamSlot::kStats).
   bool calibrate = false;
-  /// Threshold mode (KernelSpec::thresholds): the kernel takes a fifth
-  /// argument, the f32 per-head score thresholds [Hq] (on the GPU,
-  /// parameter "tensor" 10, ParamSlot::kThresholds).
+  /// Threshold mode (KernelSpec::thresholds): the kernel also takes the
+  /// f32 per-head score thresholds [Hq] (after q, k, v, out and before an
+  /// lse in a forward, after dv in a backward; on the GPU, parameter
+  /// "tensor" 10, ParamSlot::kThresholds). With savesLse or backward too.
   bool thresholds = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;

@@ -75,13 +75,16 @@ public:
 
   /// Runs a forward that saves its log-sum-exp (Artifact::savesLse) like
   /// launch() and writes each row's log-sum-exp into `lse`: device memory
-  /// holding f32 [B, Hq, Sq], contiguous. Does not synchronize.
+  /// holding f32 [B, Hq, Sq], contiguous. A threshold-mode one needs
+  /// `thresholds` as launch() does. Does not synchronize.
   Error forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-                const TensorView &v, const TensorView &out, float *lse, CuStream stream) const;
+                const TensorView &v, const TensorView &out, float *lse, CuStream stream,
+                const float *thresholds = nullptr) const;
 
   /// Runs a backward artifact (Artifact::backward) on `stream`: the rows
   /// kernel into a workspace allocated on the stream, then the dK/dV and dQ
-  /// kernels. Does not synchronize.
+  /// kernels. A threshold-mode backward needs BackwardTensors::thresholds
+  /// in device memory. Does not synchronize.
   Error backward(const GpuKernel &kernel, const BackwardTensors &tensors, CuStream stream) const;
 
   size_t cachedModules() const;
@@ -111,6 +114,9 @@ private:
                       const TensorView &v, const TensorView &out, CuStream stream,
                       const DeviceRowTables *tables, float *stats, const float *thresholds,
                       float *lse) const;
+  /// Whether thresholds come exactly when the artifact is a threshold-mode
+  /// kernel, and in device memory of this GPU.
+  Error checkThresholds(const Artifact &artifact, const float *thresholds) const;
   /// Whether each tensor is device memory of this GPU, laid out as the
   /// artifact assumes.
   Error checkDeviceTensors(

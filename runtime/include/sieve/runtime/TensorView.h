@@ -39,10 +39,13 @@ Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, cons
 /// The backward pass's tensors: the forward's inputs and output, the
 /// upstream gradient `dout` (like out), the gradients it writes (dq like q,
 /// dk and dv like k), and the forward's log-sum-exp, f32 [B, Hq, Sq]
-/// contiguous, in the same memory as the tensors.
+/// contiguous, in the same memory as the tensors. A threshold-mode
+/// backward (Artifact::thresholds) also needs the forward's thresholds,
+/// f32 [Hq], in that memory; any other backward none.
 struct BackwardTensors {
   TensorView q, k, v, out, dout, dq, dk, dv;
   const float *lse = nullptr;
+  const float *thresholds = nullptr;
 };
 
 /// As checkAttentionTensors, for every tensor of a backward launch.

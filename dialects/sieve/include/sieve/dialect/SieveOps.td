@@ -54,8 +54,8 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     at run time, as learned-threshold pruning produces them): a score
     `scale * q . k` below its head's threshold is dropped like a masked key,
     and a key chunk whose every score is dropped is skipped. A row whose
-    every kept score is dropped is zeros. Not combined with `stats`; on the
-    GPU the simt body implements it.
+    every kept score is dropped is zeros (and its `lse` -inf). Not combined
+    with `stats`; every GPU body implements it.
 
     With the optional `lse` operand (f32 [B, Hq, Sq]) the op also writes,
     for the backward pass, each query row's natural-log log-sum-exp of its
@@ -161,6 +161,12 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
     of a key or value head is the sum over the query heads that share it.
     Rows with no kept key contribute nothing, and keys no kept tile reads
     get zero gradients.
+
+    With the optional `thresholds` operand (f32 [Hq]) these are the
+    gradients of the threshold-mode forward with the same thresholds (whose
+    `lse` it must be): a score under its head's threshold was dropped, so
+    its probability and its score gradient are 0. The thresholds are
+    constants of the gradient (a hard threshold has none).
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -172,6 +178,7 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
     Arg<Sieve_AttentionOperand, "gradient of the queries", [MemWrite]>:$dquery,
     Arg<Sieve_AttentionOperand, "gradient of the keys", [MemWrite]>:$dkey,
     Arg<Sieve_AttentionOperand, "gradient of the values", [MemWrite]>:$dvalue,
+    Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
@@ -181,6 +188,7 @@ def Sieve_AttentionBackwardOp : Sieve_Op<"attention_backward"> {
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
     attr-dict `:` type($query) `,` type($key) `,` type($value) `,` type($out) `,` type($dout)
     `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
   }];
@@ -201,7 +209,8 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
     head included, so one worker sums a key block's gradient without
     atomics. Every (key head, key block) is one column, longest first;
     columns with no tile come last and only write zeros. Both tables hold
-    the same tiles (causal rule, with its alignment, included).
+    the same tiles (causal rule, with its alignment, included). `thresholds`
+    as for `sieve.attention_backward`.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -213,6 +222,7 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
     Arg<Sieve_AttentionOperand, "gradient of the queries", [MemWrite]>:$dquery,
     Arg<Sieve_AttentionOperand, "gradient of the keys", [MemWrite]>:$dkey,
     Arg<Sieve_AttentionOperand, "gradient of the values", [MemWrite]>:$dvalue,
+    Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -230,6 +240,7 @@ def Sieve_BlockSparseAttentionBackwardOp : Sieve_Op<"block_sparse_attention_back
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out `,` $dout `,` $lse `->` $dquery `,` $dkey `,` $dvalue
+    (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
     attr-dict `:` type($query) `,` type($key) `,` type($value) `,` type($out) `,` type($dout)
     `,` type($lse) `->` type($dquery) `,` type($dkey) `,` type($dvalue)
   }];

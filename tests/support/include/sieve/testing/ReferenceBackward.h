@@ -27,11 +27,16 @@ struct AttentionGradients {
   std::vector<double> lse;
 };
 
-/// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q).
+/// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q). With
+/// `thresholds` (f32 [Hq], threshold mode) the forward is
+/// referenceAttention's with those thresholds: a score under its head's
+/// threshold is dropped (P = 0, so dS = 0), the lse is over the scores
+/// kept, and the thresholds are constants of the gradient.
 AttentionGradients referenceAttentionBackward(const runtime::ProblemShape &shape,
                                               const runtime::BlockMask &mask, CausalMode causal,
                                               double scale, const float *q, const float *k,
-                                              const float *v, const float *dout);
+                                              const float *v, const float *dout,
+                                              const float *thresholds = nullptr);
 
 } // namespace sieve::testing
 
