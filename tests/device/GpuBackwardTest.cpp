@@ -429,7 +429,8 @@ TEST_P(GpuThresholdBackward, MatchesFloat64Reference) {
   forwardSpec.saveLse = true;
   backwardSpec.backward = true;
   backwardSpec.options.variant = variant;
-  SIEVE_DEVICE_KERNELS(kernels, configName("backward-thresholds", variant, dtype, headDim, causal),
+  SIEVE_DEVICE_KERNELS(kernels,
+                       configName("backward-thresholds", variant, dtype, headDim, causal, c),
                        {forwardSpec, backwardSpec});
   auto &forward = kernels[0], &backward = kernels[1];
   ASSERT_TRUE(forward) << forward.error().str();

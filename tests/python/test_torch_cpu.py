@@ -197,8 +197,10 @@ def test_threshold_mode_forward_and_autograd_match_float64(case):
 def test_threshold_mode_refuses_bad_thresholds_by_name(case):
     mask, q, k, v, causal = case
     handle = sieve.torch_op.register_mask(mask)
+    # The op takes PyTorch's flag and the alignment, then the thresholds.
+    flag, align = (True, causal) if isinstance(causal, str) else (causal, "top_left")
     with pytest.raises(sieve.ShapeMismatchError, match="thresholds has shape"):
-        torch.ops.sieve.attention(q, k, v, handle, causal, None, torch.zeros(q.shape[1] + 1))
+        torch.ops.sieve.attention(q, k, v, handle, flag, None, align, torch.zeros(q.shape[1] + 1))
     with pytest.raises(sieve.DTypeMismatchError, match="thresholds is float64"):
-        torch.ops.sieve.attention(q, k, v, handle, causal, None,
+        torch.ops.sieve.attention(q, k, v, handle, flag, None, align,
                                   torch.zeros(q.shape[1], dtype=torch.float64))
