@@ -136,9 +136,10 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
         lse = extra(spec.saveLse);
   if (spec.backward) {
-    dialect::AttentionBackwardOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), thresholds,
-        maskAttr, scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
+    dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
+                                         arg(6), arg(7), arg(8), thresholds, maskAttr, scale,
+                                         b.getI64IntegerAttr(m.blockQ()),
+                                         b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
     dialect::AttentionOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse,
                                  maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
