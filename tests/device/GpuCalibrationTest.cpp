@@ -42,13 +42,13 @@ using namespace sieve::testing;
 
 namespace {
 
-using Param = std::tuple<DType, bool /*causal*/, int /*body*/>;
+using Param = std::tuple<DType, bool /*causal*/, int /*body*/, int64_t /*head dim*/>;
 
 const char *const kBodies[] = {"simt", "mma", "wgmma"};
 constexpr int kWgmmaBody = 2;
 
 // 64-row blocks: the wgmma body's smallest.
-constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, D = 64, bq = 64, bk = 64;
+constexpr int64_t B = 2, Hq = 4, Hkv = 2, Sq = 200, Sk = 300, bq = 64, bk = 64;
 constexpr int64_t QB = (Sq + bq - 1) / bq, KB = (Sk + bk - 1) / bk;
 
 class GpuModes : public ::testing::TestWithParam<Param> {
@@ -61,8 +61,9 @@ protected:
                    << ledger().chip();
   }
   const char *body() const { return kBodies[std::get<2>(GetParam())]; }
+  int64_t headDim() const { return std::get<3>(GetParam()); }
   KernelSpec spec() const {
-    auto [dtype, causal, bodyIndex] = GetParam();
+    auto [dtype, causal, bodyIndex, D] = GetParam();
     KernelSpec s;
     s.shape = {B, Hq, Hkv, Sq, Sk, D, dtype};
     s.causal = causal;
@@ -72,14 +73,14 @@ protected:
   }
   /// "calibrate/simt/bf16/d64/causal"
   std::string config(const char *mode) const {
-    auto [dtype, causal, bodyIndex] = GetParam();
+    auto [dtype, causal, bodyIndex, D] = GetParam();
     return std::string(mode) + "/" + kBodies[bodyIndex] + "/" + dtypeName(dtype) + "/d" +
            std::to_string(D) + (causal ? "/causal" : "/full");
   }
   /// The attention output, row by row.
-  static void expectRows(const std::vector<float> &got, const std::vector<double> &ref,
-                         DType dtype) {
-    RowComparison rows = compareRows(got.data(), ref, B, Hq, Sq, D, rowTolerance(dtype));
+  void expectRows(const std::vector<float> &got, const std::vector<double> &ref,
+                  DType dtype) const {
+    RowComparison rows = compareRows(got.data(), ref, B, Hq, Sq, headDim(), rowTolerance(dtype));
     EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
   }
   std::string name_;
@@ -88,7 +89,7 @@ protected:
 
 TEST_P(GpuModes, CalibrationMassPerTileMatchesFloat64) {
   SCOPED_TRACE(seedTrace(name_));
-  auto [dtype, causal, bodyIndex] = GetParam();
+  auto [dtype, causal, bodyIndex, D] = GetParam();
   KernelSpec s = spec();
   s.calibrate = true;
   s.mask.setHead(Hq - 1, false); // a pruned head adds nothing
@@ -125,13 +126,14 @@ TEST_P(GpuModes, CalibrationMassPerTileMatchesFloat64) {
     EXPECT_NEAR(got[n], want, 2e-3 * scaleOf) << "tile " << n;
     worst = std::max(worst, std::abs(got[n] - want) / scaleOf);
   }
-  std::printf("  gpu calibration %s %s%s: output rel err %.3e, worst tile mass error %.3e\n",
-              body(), dtypeName(dtype), causal ? " causal" : "", err, worst);
+  std::printf("  gpu calibration %s %s d%lld%s: output rel err %.3e, worst tile mass error %.3e\n",
+              body(), dtypeName(dtype), static_cast<long long>(D), causal ? " causal" : "", err,
+              worst);
 }
 
 TEST_P(GpuModes, ThresholdModeMatchesFloat64) {
   SCOPED_TRACE(seedTrace(name_));
-  auto [dtype, causal, bodyIndex] = GetParam();
+  auto [dtype, causal, bodyIndex, D] = GetParam();
   KernelSpec s = spec();
   s.thresholds = true;
   SIEVE_DEVICE_KERNELS(kernels, config("thresholds"), {s});
@@ -175,18 +177,30 @@ TEST_P(GpuModes, ThresholdModeMatchesFloat64) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Sq * D; ++i)
       ASSERT_EQ((*out)[(b * Hq + 1) * Sq * D + i], 0.0f) << "head 1 dropped every score";
-  std::printf("  gpu threshold mode %s %s%s: rel err %.3e\n", body(), dtypeName(dtype),
-              causal ? " causal" : "", err);
+  std::printf("  gpu threshold mode %s %s d%lld%s: rel err %.3e\n", body(), dtypeName(dtype),
+              static_cast<long long>(D), causal ? " causal" : "", err);
 }
 
+std::string modesName(const ::testing::TestParamInfo<Param> &info) {
+  return std::string(kBodies[std::get<2>(info.param)]) + "_" + dtypeName(std::get<0>(info.param)) +
+         "_d" + std::to_string(std::get<3>(info.param)) +
+         (std::get<1>(info.param) ? "_causal" : "");
+}
+
+// Every body at D = 64; the tensor-core bodies at every other head dim
+// (their slabs, fragments and tile shapes change with D).
 INSTANTIATE_TEST_SUITE_P(Variants, GpuModes,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
-                                            ::testing::Bool(), ::testing::Values(0, 1, 2)),
-                         [](const ::testing::TestParamInfo<Param> &info) {
-                           return std::string(kBodies[std::get<2>(info.param)]) + "_" +
-                                  dtypeName(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_causal" : "");
-                         });
+                                            ::testing::Bool(), ::testing::Values(0, 1, 2),
+                                            ::testing::Values(int64_t(64))),
+                         modesName);
+INSTANTIATE_TEST_SUITE_P(HeadDims, GpuModes,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Bool(), ::testing::Values(1, 2),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(128), int64_t(192),
+                                                              int64_t(256))),
+                         modesName);
 
 using BodyParam = std::tuple<DType, int64_t /*head dim*/, bool /*causal*/, const char * /*body*/>;
 
@@ -262,16 +276,24 @@ TEST_P(GpuThresholdBodies, WholeAndPartTilesDroppedMatchFloat64) {
               relativeError(out->data(), ref));
 }
 
+std::string bodyName(const ::testing::TestParamInfo<BodyParam> &info) {
+  const BodyParam &p = info.param;
+  return std::string(std::get<3>(p)) + "_" + dtypeName(std::get<0>(p)) + "_d" +
+         std::to_string(std::get<1>(p)) + (std::get<2>(p) ? "_causal" : "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Bodies, GpuThresholdBodies,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(),
                                             ::testing::Values("wgmma", "mma", "simt")),
-                         [](const ::testing::TestParamInfo<BodyParam> &info) {
-                           const BodyParam &p = info.param;
-                           return std::string(std::get<3>(p)) + "_" + dtypeName(std::get<0>(p)) +
-                                  "_d" + std::to_string(std::get<1>(p)) +
-                                  (std::get<2>(p) ? "_causal" : "");
-                         });
+                         bodyName);
+// The tensor-core bodies' tile skip at the other head dims.
+INSTANTIATE_TEST_SUITE_P(HeadDims, GpuThresholdBodies,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values("wgmma", "mma")),
+                         bodyName);
 
 } // namespace
