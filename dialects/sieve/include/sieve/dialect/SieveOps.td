@@ -47,8 +47,9 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     With the optional `stats` operand (f32, shaped like the mask) the op
     also calibrates: for every query row it adds the row's final softmax
     probabilities, summed per key block, to `stats[h, i / block_q, kb]`
-    (over the kept tiles, every batch entry). On the GPU only the simt
-    body calibrates.
+    (over the kept tiles, every batch entry). Every GPU body calibrates
+    (the tensor-core bodies in a second Q K^T pass over the row's kept
+    tiles, once its max and sum are final).
 
     Threshold mode, with the optional `thresholds` operand (f32 [Hq], read
     at run time, as learned-threshold pruning produces them): a score
