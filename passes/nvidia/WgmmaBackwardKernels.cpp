@@ -49,17 +49,19 @@ constexpr int64_t kWarp = 32;
 /// dV (D/2 f32 each a thread when it owns all D) plus the step's two score
 /// tiles (step/2 each); a query consumer dQ (D/2) plus its two. The
 /// producer's need grows with the TMA boxes it issues per tile (each
-/// stage's box addresses stay live across its loop): 24 registers spill
-/// from 3 slabs a tile on (ptxas -v at D = 48, 80, 96), 40 from 6 (D = 192's
-/// 64-byte slabs).
+/// stage's box addresses stay live across its loop): at 24 registers it
+/// spilled from 3 slabs a tile on (ptxas -v at D = 48, 80, 96), so it takes
+/// 16 more per 3 slabs: 24 for 1-2 slabs (D = 64, 128), 40 for 3-5, 56 for
+/// 6-8, 72 for 9-11, 88 for 12-14 (the key-value kernel at D = 224).
 struct RegisterBudget {
   int32_t producer, consumer;
 };
 RegisterBudget registerBudgetOf(const WgmmaEmitter &e) {
   const int64_t slabs = e.slab.count(e.headDim);
-  const int32_t producer = slabs <= 2 ? 24 : slabs <= 5 ? 40 : 56;
+  const int32_t producer = slabs <= 2 ? 24 : static_cast<int32_t>(24 + 16 * (slabs / 3));
   return {producer, 168 + (168 - producer) / 2};
 }
+
 /// The most head-dim columns of dK and dV one key-value consumer warp group
 /// holds: D f32 registers a thread, beside 64 of scores, fit at 128.
 constexpr int64_t kMaxKeyValueColumns = 128;
