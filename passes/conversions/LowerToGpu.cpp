@@ -338,7 +338,7 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
       for (auto [operand, rows] : launch->tensorMaps)
         arguments.push_back(tmaArgument(operands[operand].slot,
                                         swizzledTensorMapType(op.getContext(), problem.elt, rows,
-                                                              SlabLayout::of(problem.headDim))));
+                                                              SlabLayout{launch->slabRowBytes})));
       if (thresholds)
         arguments.push_back(*thresholds);
       LaunchGeometry g;

@@ -46,6 +46,8 @@ struct BackwardLaunch {
   /// The operands it takes after the op's and the scratch: TMA descriptors
   /// of these op operands (index into the op's operands), `boxRows` rows.
   llvm::SmallVector<std::pair<unsigned, int64_t>> tensorMaps;
+  /// The bytes of a box row (one slab of the kernel's tiles: SlabLayout).
+  int64_t slabRowBytes = 0;
 };
 
 struct BackwardKernels {

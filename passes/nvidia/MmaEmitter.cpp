@@ -157,27 +157,7 @@ void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value t
                            [&](Value row, Value chunk) {
                              return std::make_pair(row, swizzledCol(row, add(chunk, firstChunk)));
                            }};
-  // (A reinterpret_cast of the strided metadata: the GPU pipeline lowers
-  // it directly, where a subview would need expand-strided-metadata.)
-  auto type = cast<MemRefType>(dst.getType());
-  auto meta = memref::ExtractStridedMetadataOp::create(b, dst);
-  SmallVector<int64_t> shape(type.getShape());
-  shape.back() = columns;
-  SmallVector<OpFoldResult> sizes, strides;
-  for (int64_t d = 0; d < type.getRank(); ++d) {
-    sizes.push_back(type.isDynamicDim(d) ? OpFoldResult(meta.getSizes()[d])
-                                         : OpFoldResult(b.getIndexAttr(shape[d])));
-    strides.push_back(d + 1 < type.getRank() ? OpFoldResult(meta.getStrides()[d])
-                                             : OpFoldResult(b.getIndexAttr(1)));
-  }
-  SmallVector<int64_t> layoutStrides(type.getRank() - 1, ShapedType::kDynamic);
-  layoutStrides.push_back(1);
-  auto windowType =
-      MemRefType::get(shape, type.getElementType(),
-                      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, layoutStrides),
-                      type.getMemorySpace());
-  Value offset = add(meta.getOffset(), mul(firstChunk, kMmaChunk));
-  Value window = memref::ReinterpretCastOp::create(b, windowType, dst, offset, sizes, strides);
+  Value window = columnWindow(*this, dst, firstChunk, columns);
   storeFragmentRows(*this, columns, acc, factor, warp, windowRows, tile, window, bi, head, firstRow,
                     limit);
 }

@@ -364,8 +364,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
           // Stage the group's rows through its own rows of the Q tile (its
           // wgmmas have completed), then write 16-byte chunks.
           e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv,
-                           sh.slabs(e, g.queryOffset(), QT, D), QT, groupRow0, warpRow0, laneRow,
-                           laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
+                           sh.slabs(e, g.queryOffset(), QT, D, e.slab), QT, groupRow0, warpRow0,
+                           laneRow, laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
         });
   };
   // A split-KV part leaves its partial result in the workspace; a whole

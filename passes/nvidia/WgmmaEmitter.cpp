@@ -89,9 +89,8 @@ Value SwizzledShared::box(FragmentBuilder &e, int64_t byteOffset, int64_t rows,
   return memref::ViewOp::create(e.b, type, smem, e.add(pad, byteOffset), ValueRange{});
 }
 
-Value SwizzledShared::slabs(FragmentBuilder &e, int64_t byteOffset, int64_t rows,
-                            int64_t headDim) const {
-  const SlabLayout layout = SlabLayout::of(headDim);
+Value SwizzledShared::slabs(FragmentBuilder &e, int64_t byteOffset, int64_t rows, int64_t headDim,
+                            SlabLayout layout) const {
   auto type = MemRefType::get({layout.count(headDim) * rows, layout.columns()}, e.elt,
                               MemRefLayoutAttrInterface(), workgroupSpace(e.b.getContext()));
   return memref::ViewOp::create(e.b, type, smem, e.add(pad, byteOffset), ValueRange{});
@@ -194,27 +193,38 @@ void WgmmaEmitter::waitGroups(int64_t pending) { NVVM::WgmmaWaitGroupSyncOp::cre
 void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Value tile,
                                   int64_t tileRows, Value groupRow0, Value warpRow0, Value laneRow,
                                   Value laneCol, Value groupThread, Value barrierId, Value dst,
-                                  Value bi, Value head, Value firstRow, int64_t limit) {
+                                  Value bi, Value head, Value firstRow, int64_t limit,
+                                  Value firstSlab) {
   // Staged in the group's rows of a stack of slabs of `tileRows` rows
-  // each, swizzled as TMA leaves them.
+  // each, swizzled as TMA leaves them; a window's chunks in its own slabs,
+  // firstSlab * tileRows rows on.
   auto swizzled = [&](Value row, Value chunk) { // column of a 16-byte chunk in a slab row
     return mul(slab.swizzledChunk(*this, row, chunk), 8);
   };
   const int64_t chunks = slab.chunks();
+  Value windowRow0 = firstSlab ? mul(firstSlab, tileRows) : Value();
+  auto inWindow = [&](Value row) { return windowRow0 ? add(row, windowRow0) : row; };
   StagingLayout slabs{[&](Value row, int64_t chunk) {
-                        Value slabRow = add(row, (chunk / chunks) * tileRows);
+                        Value slabRow = inWindow(add(row, (chunk / chunks) * tileRows));
                         return std::make_pair(slabRow, swizzled(slabRow, idx(chunk % chunks)));
                       },
                       [&](Value row, Value chunk) {
-                        Value slabRow = add(row, mul(div(chunk, chunks), tileRows));
+                        Value slabRow = inWindow(add(row, mul(div(chunk, chunks), tileRows)));
                         return std::make_pair(slabRow, swizzled(slabRow, rem(chunk, chunks)));
                       }};
   StoreGroup group{kWarpGroup, groupThread, groupRow0, warpRow0, laneRow, laneCol, barrierId};
-  storeFragmentRows(*this, headDim, acc, factor, group, slabs, tile, dst, bi, head, firstRow,
+  if (!firstSlab) {
+    storeFragmentRows(*this, headDim, acc, factor, group, slabs, tile, dst, bi, head, firstRow,
+                      limit);
+    return;
+  }
+  const int64_t columns = 2 * static_cast<int64_t>(acc.size());
+  Value window = columnWindow(*this, dst, mul(firstSlab, chunks), columns);
+  storeFragmentRows(*this, columns, acc, factor, group, slabs, tile, window, bi, head, firstRow,
                     limit);
 }
 
-GroupCoords groupCoords(FragmentBuilder &e, Value tid) {
+GroupCoords groupCoords(FragmentBuilder &e, Value tid, int64_t groupsPerRows) {
   constexpr int64_t warpSize = 32;
   GroupCoords c;
   c.consumer = arith::SubIOp::create(e.b, e.div(tid, kWarpGroup), e.idx(1));
@@ -223,7 +233,12 @@ GroupCoords groupCoords(FragmentBuilder &e, Value tid) {
   c.lane = e.rem(c.groupThread, warpSize);
   c.laneRow = e.div(c.lane, 4);
   c.laneCol = e.mul(e.rem(c.lane, 4), 2);
-  c.groupRow0 = e.mul(c.consumer, 64);
+  if (groupsPerRows > 1) {
+    c.columnGroup = e.rem(c.consumer, groupsPerRows);
+    c.groupRow0 = e.mul(e.div(c.consumer, groupsPerRows), 64);
+  } else {
+    c.groupRow0 = e.mul(c.consumer, 64);
+  }
   c.warpRow0 = e.add(c.groupRow0, e.mul(c.warp, 16));
   return c;
 }

@@ -73,9 +73,10 @@ struct SwizzledShared {
   mlir::Value base; // shared address of byte 0 of the layout
   /// A [1, 1, rows, layout.columns()] view at `byteOffset`: one TMA box.
   mlir::Value box(FragmentBuilder &e, int64_t byteOffset, int64_t rows, SlabLayout layout) const;
-  /// A [slabs * rows, columns] view of the tile at `byteOffset` in
-  /// SlabLayout::of(headDim) (slab s holds rows [s * rows, (s + 1) * rows)).
-  mlir::Value slabs(FragmentBuilder &e, int64_t byteOffset, int64_t rows, int64_t headDim) const;
+  /// A [slabs * rows, columns] view of the headDim-wide tile at
+  /// `byteOffset` in `layout` (slab s holds rows [s * rows, (s + 1) * rows)).
+  mlir::Value slabs(FragmentBuilder &e, int64_t byteOffset, int64_t rows, int64_t headDim,
+                    SlabLayout layout) const;
   /// An f32 view of `count` floats at `byteOffset`.
   mlir::Value floats(FragmentBuilder &e, int64_t byteOffset, int64_t count) const;
 };
@@ -87,7 +88,12 @@ struct WgmmaEmitter : FragmentBuilder {
   SlabLayout slab; // of every headDim-wide tile
 
   WgmmaEmitter(mlir::ImplicitLocOpBuilder &b, mlir::Type elt, int64_t headDim)
-      : FragmentBuilder{b, elt}, headDim(headDim), slab(SlabLayout::of(headDim)) {}
+      : WgmmaEmitter(b, elt, headDim, SlabLayout::of(headDim)) {}
+  /// Tiles in narrower slabs than SlabLayout::of(headDim) picks: a kernel
+  /// whose warp groups each own a window of the columns makes every window
+  /// whole slabs.
+  WgmmaEmitter(mlir::ImplicitLocOpBuilder &b, mlir::Type elt, int64_t headDim, SlabLayout slab)
+      : FragmentBuilder{b, elt}, headDim(headDim), slab(slab) {}
 
   int64_t tileBytes(int64_t rows) const { return rows * headDim * 2; }
 
@@ -128,22 +134,28 @@ struct WgmmaEmitter : FragmentBuilder {
   /// rows [groupRow0, groupRow0 + 64) of the swizzled tile at `tile`
   /// (`tileRows` rows; the group's wgmmas must be done with them), then
   /// 16-byte stores (FragmentEpilogue.h). `barrierId` names the group's
-  /// own named barrier.
+  /// own named barrier. With `firstSlab` (group-uniform), `acc` is a window
+  /// of the columns, 2 * acc.size() of them from slab `firstSlab` on: only
+  /// that window is staged (in its own slabs) and written.
   void storeGroupRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                       int64_t tileRows, mlir::Value groupRow0, mlir::Value warpRow0,
                       mlir::Value laneRow, mlir::Value laneCol, mlir::Value groupThread,
                       mlir::Value barrierId, mlir::Value dst, mlir::Value bi, mlir::Value head,
-                      mlir::Value firstRow, int64_t limit);
+                      mlir::Value firstRow, int64_t limit, mlir::Value firstSlab = {});
 };
 
 /// A consumer lane's place in its warp group (warp group 0 produces): the
 /// group's index among consumers, its thread in the group, warp and lane,
 /// the lane's accumulator row and column (FragmentSoftmax.h), and the first
-/// tile rows of its group (64 a group) and warp (16 a warp).
+/// tile rows of its group (64 a group) and warp (16 a warp). Where
+/// `groupsPerRows` consumer groups share each 64 rows (each owning a window
+/// of the columns), consecutive consumers share rows and `columnGroup` is
+/// the group's window among them (null when there is one).
 struct GroupCoords {
   mlir::Value consumer, groupThread, warp, lane, laneRow, laneCol, groupRow0, warpRow0;
+  mlir::Value columnGroup;
 };
-GroupCoords groupCoords(FragmentBuilder &e, mlir::Value tid);
+GroupCoords groupCoords(FragmentBuilder &e, mlir::Value tid, int64_t groupsPerRows = 1);
 
 } // namespace sieve::passes
 

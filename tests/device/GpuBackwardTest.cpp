@@ -72,7 +72,8 @@ constexpr int kFirstBottomRightShape = 6;
 // clang-format on
 
 /// The backward's kernels: "auto" (wgmma on sm_90a where the blocks are
-/// multiples of 64, else mma) and "mma" forced.
+/// multiples of 64, at every head dim of the suite; else mma) and "mma"
+/// forced.
 using BackwardParam = std::tuple<DType, int64_t, bool, int, const char *>;
 
 class GpuBackward : public ::testing::TestWithParam<BackwardParam> {};
@@ -212,6 +213,14 @@ std::string configName(const char *mode, const char *variant, DType dtype, int64
                           : "/causal");
 }
 
+/// The kernels a backward asked for as `variant` runs on: auto takes the
+/// Hopper ones on sm_90a where the blocks are multiples of 64 (every head
+/// dim of the suite), mma otherwise.
+std::string expectedBackwardVariant(const char *variant, const Shape &c) {
+  const bool hopperShape = ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0;
+  return std::string(variant) == "auto" && hopperShape ? "wgmma" : "mma";
+}
+
 TEST_P(GpuBackward, MatchesFloat64Reference) {
   auto [dtype, headDim, causal, shapeIndex, variant] = GetParam();
   const Shape &c = kShapes[shapeIndex];
@@ -229,9 +238,7 @@ TEST_P(GpuBackward, MatchesFloat64Reference) {
   ASSERT_TRUE(forward) << forward.error().str();
   ASSERT_TRUE(backward) << backward.error().str();
   ASSERT_EQ((*backward)->launches.size(), 3u) << "rows, dK/dV and dQ kernels";
-  const bool hopperShape = ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 &&
-                           c.blockK % 64 == 0 && (headDim == 64 || headDim == 128);
-  EXPECT_EQ((*backward)->variant, std::string(variant) == "auto" && hopperShape ? "wgmma" : "mma");
+  EXPECT_EQ((*backward)->variant, expectedBackwardVariant(variant, c));
 
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
@@ -298,15 +305,28 @@ INSTANTIATE_TEST_SUITE_P(Backward, GpuBackward,
                                             ::testing::Values("auto", "mma")),
                          paramName);
 
-// The mma backward at the other head dims (auto takes it on every chip:
-// the Hopper backward refuses them), f16 and bf16, causal and not, on GQA
-// with BSHD strides and ragged tiles, and on Sq != Sk with block_k 128.
+// The other head dims, f16 and bf16, causal and not, on GQA with BSHD
+// strides and ragged tiles, on Sq != Sk with block_k 128, and on 128-row
+// blocks (two consumer warp groups of the Hopper kernels: two key groups
+// up to D = 128, two column halves of 64 keys above; 128-query dQ blocks).
+// auto runs the Hopper backward on sm_90a (its narrower slabs at D = 32,
+// 80, 96 and 192), mma elsewhere.
 INSTANTIATE_TEST_SUITE_P(BackwardHeadDims, GpuBackward,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
                                             ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
                                                               int64_t(192), int64_t(256)),
-                                            ::testing::Bool(), ::testing::Values(1, 3),
+                                            ::testing::Bool(), ::testing::Values(1, 2, 3, 5),
                                             ::testing::Values("auto")),
+                         paramName);
+
+// The mma backward at those head dims forced (on sm_90a auto no longer
+// takes it there).
+INSTANTIATE_TEST_SUITE_P(BackwardHeadDimsMma, GpuBackward,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(1, 3),
+                                            ::testing::Values("mma")),
                          paramName);
 
 // Bottom-right causal masks, causal only (without causal these shapes are
@@ -318,6 +338,18 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Range(kFirstBottomRightShape, kFirstBottomRightShape + 3),
                        ::testing::Values("auto", "mma")),
     paramName);
+
+// Bottom-right causal masks at the other head dims (a GQA prefill chunk
+// against a longer cache; more queries than keys with block_k 128).
+INSTANTIATE_TEST_SUITE_P(BackwardBottomRightHeadDims, GpuBackward,
+                         ::testing::Combine(::testing::Values(DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Values(true),
+                                            ::testing::Values(kFirstBottomRightShape,
+                                                              kFirstBottomRightShape + 1),
+                                            ::testing::Values("auto")),
+                         paramName);
 
 // Every forward body saves the same log-sum-exp.
 class GpuForwardLse : public GpuBackward {};
@@ -436,6 +468,7 @@ TEST_P(GpuThresholdBackward, MatchesFloat64Reference) {
   ASSERT_TRUE(forward) << forward.error().str();
   ASSERT_TRUE(backward) << backward.error().str();
   ASSERT_TRUE((*forward)->thresholds && (*backward)->thresholds);
+  EXPECT_EQ((*backward)->variant, expectedBackwardVariant(variant, c));
 
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
@@ -516,6 +549,16 @@ TEST_P(GpuThresholdBackward, MatchesFloat64Reference) {
   std::printf("    %s thresholds: relative error dq %.2e dk %.2e dv %.2e (%s; %s)\n", c.name, eq,
               ek, ev, (*forward)->variant.c_str(), (*backward)->config.c_str());
 }
+
+// Threshold mode at the other head dims (the Hopper backward on sm_90a):
+// GQA with ragged tiles on 64-blocks, and 128-blocks.
+INSTANTIATE_TEST_SUITE_P(ThresholdsHeadDims, GpuThresholdBackward,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(1, 5),
+                                            ::testing::Values("auto")),
+                         paramName);
 
 INSTANTIATE_TEST_SUITE_P(Thresholds, GpuThresholdBackward,
                          ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
