@@ -566,13 +566,5 @@ INSTANTIATE_TEST_SUITE_P(Thresholds, GpuThresholdBackward,
                                             ::testing::Bool(), ::testing::Values(0, 1, 3, 5),
                                             ::testing::Values("auto", "mma")),
                          paramName);
-// The hard threshold's backward at the other head dims.
-INSTANTIATE_TEST_SUITE_P(ThresholdsHeadDims, GpuThresholdBackward,
-                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
-                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
-                                                              int64_t(192), int64_t(256)),
-                                            ::testing::Bool(), ::testing::Values(1, 3),
-                                            ::testing::Values("auto")),
-                         paramName);
 
 } // namespace
