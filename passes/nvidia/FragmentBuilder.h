@@ -18,6 +18,13 @@ namespace sieve::passes {
 struct FragmentBuilder {
   mlir::ImplicitLocOpBuilder &b;
   mlir::Type elt; // f16 or bf16: the element type of the operands
+  /// GQA packing (forward kernels of a packed op): how the output and lse
+  /// stores reach a packed row's query head and query.
+  PackedQueries packed = {};
+  /// The (head, row) of out or lse that kernel row `row` of `head` is.
+  std::pair<mlir::Value, mlir::Value> queryAt(mlir::Value head, mlir::Value row) {
+    return packed ? packed.at(b, head, row) : std::make_pair(head, row);
+  }
 
   mlir::Value idx(int64_t v) { return indexConst(b, v); }
   mlir::Value add(mlir::Value x, mlir::Value y);

@@ -45,16 +45,21 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal, int64_t causalOffset, double fill) {
+                bool causal, int64_t causalOffset, double fill, const Value *rowKeeps) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
   Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
   if (causal)
     needsMask = arith::OrIOp::create(b, needsMask,
                                      causalPrecedes(b, warpFirstQuery, lastKey, causalOffset));
+  // GQA packing: rows whose head drops the key block mask every tile of it.
+  if (rowKeeps)
+    needsMask = arith::ConstantOp::create(b, b.getBoolAttr(true));
   maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
     Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
     Value valid = fb.ult(key, fb.idx(seqK));
+    if (rowKeeps)
+      valid = arith::AndIOp::create(b, valid, rowKeeps[i / 2]);
     if (causal)
       valid = arith::AndIOp::create(b, valid, causalSees(b, queryRow[i / 2], key, causalOffset));
     return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
@@ -175,7 +180,8 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   fb.ifThen(quadLeader, [&] {
     for (int half = 0; half < 2; ++half)
       fb.ifThen(fb.ult(queryRow[half], fb.idx(seqQ)), [&] {
-        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, head, queryRow[half]});
+        auto [lseHead, lseRow] = fb.queryAt(head, queryRow[half]);
+        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, lseHead, lseRow});
       });
   });
 }

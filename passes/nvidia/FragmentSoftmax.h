@@ -35,11 +35,14 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
 /// key tile [firstKey, firstKey + keyTile). The selects run only where a
 /// key of the tile may be past Sk or after the warp's first query
 /// `warpFirstQuery` (an scf.if: interior tiles skip them). `laneCol` is
-/// the lane's first column, `queryRow[h]` the query of half h.
+/// the lane's first column, `queryRow[h]` the query of half h (its causal
+/// position's source). GQA packing: `rowKeeps[h]` (i1) says whether half
+/// h's row keeps the tile's key block; every tile is masked then.
 void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
                 int64_t seqK, bool causal, int64_t causalOffset,
-                double fill = -std::numeric_limits<double>::infinity());
+                double fill = -std::numeric_limits<double>::infinity(),
+                const mlir::Value *rowKeeps = nullptr);
 
 /// Threshold mode (learned run-time pruning): drops each score under its
 /// head's threshold exactly as a masked key (-inf). Scores are raw dot

@@ -160,6 +160,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
         out = entry.getArgument(3);
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   Emitter e(b, g);
+  e.packed = g.packed; // GQA packing: q, out and lse rows map to (head, query)
 
   // Shared memory: Q (reused for the output), then the K and V stages.
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -213,7 +214,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
   };
   // Prologue: Q, then the first stages-1 key/value tiles, one group each.
-  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
+  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
+                  /*queryRows=*/true);
   e.commitGroup();
   e.prologue(numTiles, S, loadTile);
   e.waitGroups(static_cast<int32_t>(S - 1));
@@ -235,6 +237,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Rows (within the warp) of the accumulator halves: laneRow and laneRow + 8.
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+  // GQA packing: causal compares each row's own query, and each row keeps
+  // only the key blocks its head keeps (the entry's segment word).
+  Value segments = segmentTableValue(b, tables);
+  Value causalRow[2] = {g.causalQuery(b, queryRow[0]), g.causalQuery(b, queryRow[1])};
+  Value causalFirst = g.packed ? e.idx(0) : warpFirstQuery;
+  Value rowBlockStart = e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
 
   // The masked scores of pipeline step t, whose K tile is in stage rows
   // [stageRow, stageRow + KT).
@@ -260,8 +268,17 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     }
 
     // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
-               g.causalOffset);
+    if (!segments) {
+      maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+                 g.causalOffset);
+      return s;
+    }
+    Value word =
+        memref::LoadOp::create(b, segments, ValueRange{e.add(rowBegin, e.div(t, g.subTiles))});
+    Value keeps[2] = {g.packed.keeps(b, word, rowBlockStart, queryRow[0]),
+                      g.packed.keeps(b, word, rowBlockStart, queryRow[1])};
+    maskScores(e, s, tileStart(t), KT, causalFirst, laneCol, causalRow, g.seqK, g.causal,
+               g.causalOffset, -std::numeric_limits<double>::infinity(), keeps);
     return s;
   };
 

@@ -99,9 +99,9 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
 struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> {
   using SplitRowsBase::SplitRowsBase;
   void runOnOperation() override {
-    if (sms <= 0 || minPartKeys <= 0 || !(imbalance >= 1.0)) {
-      getOperation().emitError()
-          << "sieve-split-rows: sms and min-part-keys must be positive, imbalance at least 1";
+    if (sms <= 0 || minPartKeys <= 0 || !(imbalance >= 1.0) || !(packedImbalance >= 1.0)) {
+      getOperation().emitError() << "sieve-split-rows: sms and min-part-keys must be positive, "
+                                    "imbalance and packed-imbalance at least 1";
       return signalPassFailure();
     }
     getOperation()->walk([&](BlockSparseAttentionOp op) {
@@ -109,7 +109,7 @@ struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> 
       // the kernel that sees all of it; an op split already stays as it is.
       if (op.getStats() || op.getLse() || op.hasSplitRows())
         return;
-      splitOne(op, partLimit(op, sms, minPartKeys), imbalance);
+      splitOne(op, partLimit(op, sms, minPartKeys), op.isGqaPacked() ? packedImbalance : imbalance);
     });
   }
 };
