@@ -291,8 +291,6 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
       return reason;
     if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
-    if (op.isGqaPacked())
-      return "does not run GQA-packed rows yet (the mma body does)";
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);
         !reason.empty())

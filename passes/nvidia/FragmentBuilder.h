@@ -55,6 +55,21 @@ struct FragmentBuilder {
              const std::function<llvm::SmallVector<mlir::Value>()> &body,
              const std::function<void()> &onSkip = {});
 
+  /// Where a copied 16-byte chunk lands: the (row, column) of the
+  /// destination tile that holds chunk `chunk` of copied row `r`.
+  using ChunkPlace =
+      std::function<std::pair<mlir::Value, mlir::Value>(mlir::Value r, mlir::Value chunk)>;
+  /// Issues cp.async copies of the 16-byte chunks (`chunksPerRow` a row) of
+  /// `rows` rows of src[bi, head, firstRow + r, :], spread over `threads`
+  /// threads of which this is `tid`, into `dst` at `place(r, chunk)`. Rows
+  /// at or past `limit` are zero-filled (so padding never feeds NaN or Inf
+  /// into a product) and read from a valid address. `queryRows`: rows of q,
+  /// mapped through `packed` (GQA packing) to their query head and query.
+  void copyRowChunksAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
+                          int64_t limit, int64_t rows, int64_t chunksPerRow, mlir::Value tid,
+                          int64_t threads, bool queryRows, mlir::Value dst,
+                          const ChunkPlace &place);
+
   /// Whether `pred` (i1) holds in any lane of the warp (vote.sync.any);
   /// every lane must call it.
   mlir::Value warpAny(mlir::Value pred);

@@ -66,6 +66,35 @@ void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTil
   });
 }
 
+RowScoreMask::RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g,
+                           const RowTableGlobals &tables, Value rowBegin, Value rowQueryBlock,
+                           Value warpFirstQuery, const Value queryRow[2])
+    : e(e), g(g), segments(segmentTableValue(e.b, tables)), rowBegin(rowBegin),
+      warpFirstQuery(warpFirstQuery), queryRow{queryRow[0], queryRow[1]} {
+  if (segments) // the work row's first packed row: its first segment's
+    rowFirst = e.mul(rowQueryBlock, g.blockQ);
+}
+
+void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value laneCol,
+                         Value step) const {
+  // Element mask, only where a key may be past Sk or above the diagonal.
+  if (!segments) {
+    maskScores(e, s, firstKey, keyTile, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
+    return;
+  }
+  ImplicitLocOpBuilder &b = e.b;
+  Value entry = e.add(rowBegin, e.div(step, g.blockK / keyTile));
+  Value word = memref::LoadOp::create(b, segments, ValueRange{entry});
+  Value keeps[2] = {g.packed.keeps(b, word, rowFirst, queryRow[0]),
+                    g.packed.keeps(b, word, rowFirst, queryRow[1])};
+  // Causal compares each row's own query (every packed row may be any
+  // query of its head, so no warp-wide first query bounds them: 0).
+  Value causalRow[2] = {g.causalQuery(b, queryRow[0]), g.causalQuery(b, queryRow[1])};
+  maskScores(e, s, firstKey, keyTile, e.idx(0), laneCol, causalRow, g.seqK, g.causal,
+             g.causalOffset, kNegInf, keeps);
+}
+
 void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdLog2,
                               double scaleLog2) {
   ImplicitLocOpBuilder &b = fb.b;

@@ -237,12 +237,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Rows (within the warp) of the accumulator halves: laneRow and laneRow + 8.
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
-  // GQA packing: causal compares each row's own query, and each row keeps
-  // only the key blocks its head keeps (the entry's segment word).
-  Value segments = segmentTableValue(b, tables);
-  Value causalRow[2] = {g.causalQuery(b, queryRow[0]), g.causalQuery(b, queryRow[1])};
-  Value causalFirst = g.packed ? e.idx(0) : warpFirstQuery;
-  Value rowBlockStart = e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
+  // The element mask (GQA packing: per packed row's query and segment).
+  RowScoreMask rowMask(e, g, tables, rowBegin, loadIndexEntry(b, qBlocks, r), warpFirstQuery,
+                       queryRow);
 
   // The masked scores of pipeline step t, whose K tile is in stage rows
   // [stageRow, stageRow + KT).
@@ -267,18 +264,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
       }
     }
 
-    // Element mask, only where a key may be past Sk or above the diagonal.
-    if (!segments) {
-      maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
-                 g.causalOffset);
-      return s;
-    }
-    Value word =
-        memref::LoadOp::create(b, segments, ValueRange{e.add(rowBegin, e.div(t, g.subTiles))});
-    Value keeps[2] = {g.packed.keeps(b, word, rowBlockStart, queryRow[0]),
-                      g.packed.keeps(b, word, rowBlockStart, queryRow[1])};
-    maskScores(e, s, tileStart(t), KT, causalFirst, laneCol, causalRow, g.seqK, g.causal,
-               g.causalOffset, -std::numeric_limits<double>::infinity(), keeps);
+    rowMask.apply(s, tileStart(t), KT, laneCol, t);
     return s;
   };
 

@@ -428,5 +428,15 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
                        ::testing::Values(0)),
     paramName);
+// The same on the Hopper body (Q copied in by cp.async, K and V by TMA),
+// at head dims of every slab width: 64 and 128 (128-byte slabs) and 96
+// (64-byte slabs).
+INSTANTIATE_TEST_SUITE_P(
+    DecodePackGqaHopper, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(96), int64_t(128)), ::testing::Bool(),
+                       ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
+                       ::testing::Values(kFirstHopperVariant)),
+    paramName);
 
 } // namespace
