@@ -60,6 +60,10 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     longest first again. Ops that need no cut are left as they are.
     GQA-packed ops (`sieve-pack-gqa`) are cut with `packed-imbalance`:
     decoding has fewer rows than SMs, and each part reads its own keys.
+    Their limit is not the balanced share itself but the one from the
+    share up to the longest row that minimizes (thread blocks / sms,
+    rounded up) x limit, so the parts fill whole waves of the SMs instead
+    of leaving a last wave of a few blocks.
   }];
   let options = [
     Option<"sms", "sms", "int64_t", /*default=*/"0",
