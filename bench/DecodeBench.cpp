@@ -17,9 +17,12 @@
 // Query and output bytes (B x Hq x D x 2 each) are left out: under 0.1%
 // at these shapes.
 //
-// BM_Decode/B/Sk/dens/pack: dens 100 keeps every key block, 50 exactly
-// half of them per query head, drawn at random (128-key blocks, seeded;
-// the union per key head is then about 1 - 0.5^4 = 94%); pack 1 lets the compiler pack GQA
+// BM_Decode/B/Sk/dens/group/pack: dens 100 keeps every key block, 50
+// exactly half of them per query head, drawn at random (128-key blocks,
+// seeded). With group 0 each query head draws its own (the union per key
+// head is then about 1 - 0.5^4 = 94% of the blocks, and so is the floor);
+// with group 1 the 4 query heads of a key head share one draw (the union
+// is half: what a mask pruned per key head saves). pack 1 lets the compiler pack GQA
 // (sieve-pack-gqa: one row per key head, K and V read once for its 4 query heads), pack 0 keeps a
 // row per query head (K and V read by each). Counters: the median launch time (median_us, combine
 // kernel included), kept_MB, read_MB (what the schedule reads: the union per key head packed, each
@@ -69,7 +72,7 @@ std::pair<double, double> keyValueBytes(const runtime::BlockMask &mask, int64_t 
   return {batch * kept, batch * perHead};
 }
 
-// {B, Sk, density %, pack}
+// {B, Sk, density %, group-shared mask, pack}
 void BM_Decode(benchmark::State &state) {
   compiler::Session *session = bench::gpuSession();
   if (!session) {
@@ -78,7 +81,7 @@ void BM_Decode(benchmark::State &state) {
   }
   const int64_t batch = state.range(0), seqK = state.range(1);
   const double density = state.range(2) / 100.0;
-  const bool pack = state.range(3) != 0;
+  const bool shared = state.range(3) != 0, pack = state.range(4) != 0;
   const double bandwidth = measuredBandwidth(session);
   if (bandwidth <= 0) {
     state.SkipWithError("could not measure the copy bandwidth");
@@ -88,12 +91,17 @@ void BM_Decode(benchmark::State &state) {
   compiler::KernelSpec spec;
   spec.shape = {batch, kHeadsQ, kHeadsKv, 1, seqK, kHeadDim, runtime::DType::BF16};
   const int64_t keyBlocks = (seqK + kBlockK - 1) / kBlockK;
-  auto mask = runtime::BlockMask::randomExact(kHeadsQ, 1, keyBlocks, kBlockQ, kBlockK, density,
-                                              /*seed=*/20261206, /*keepDiagonal=*/false);
-  if (!mask) {
-    state.SkipWithError(mask.error().str().c_str());
+  const int64_t group = kHeadsQ / kHeadsKv, draws = shared ? kHeadsKv : kHeadsQ;
+  auto drawn = runtime::BlockMask::randomExact(draws, 1, keyBlocks, kBlockQ, kBlockK, density,
+                                               /*seed=*/20261206, /*keepDiagonal=*/false);
+  auto mask = runtime::BlockMask::create(kHeadsQ, 1, keyBlocks, kBlockQ, kBlockK);
+  if (!drawn || !mask) {
+    state.SkipWithError("could not make the mask");
     return;
   }
+  for (int64_t h = 0; h < kHeadsQ; ++h)
+    for (int64_t kb = 0; kb < keyBlocks; ++kb)
+      mask->set(h, 0, kb, drawn->get(shared ? h / group : h, 0, kb));
   spec.mask = std::move(*mask);
   spec.causal = true;
   spec.causalAlign = runtime::CausalAlign::BottomRight;
@@ -120,12 +128,12 @@ void BM_Decode(benchmark::State &state) {
 }
 
 void decodeRows(benchmark::internal::Benchmark *b) {
-  b->ArgNames({"B", "Sk", "dens", "pack"});
+  b->ArgNames({"B", "Sk", "dens", "group", "pack"});
   for (int64_t batch : {1, 8, 32})
     for (int64_t seqK : {4096, 32768, 131072})
-      for (int64_t density : {100, 50})
+      for (auto [density, shared] : {std::pair{100, 0}, {50, 0}, {50, 1}})
         for (int64_t pack : {0, 1})
-          b->Args({batch, seqK, density, pack});
+          b->Args({batch, seqK, density, shared, pack});
 }
 
 BENCHMARK(BM_Decode)->Apply(decodeRows)->UseManualTime()->Unit(benchmark::kMicrosecond);
