@@ -102,7 +102,7 @@ Value PackedQueries::query(ImplicitLocOpBuilder &b, Value row) const {
   return arith::RemUIOp::create(b, row, indexConst(b, queries));
 }
 
-Value PackedQueries::keeps(ImplicitLocOpBuilder &b, Value word, Value firstRow, Value row) const {
+Value PackedQueries::segmentShift(ImplicitLocOpBuilder &b, Value firstRow, Value row) const {
   const int64_t perHead = (queries + maskBlockQ - 1) / maskBlockQ;
   auto segment = [&](Value r) -> Value {
     Value head = arith::DivUIOp::create(b, r, indexConst(b, queries));
@@ -110,12 +110,22 @@ Value PackedQueries::keeps(ImplicitLocOpBuilder &b, Value word, Value firstRow, 
     return arith::AddIOp::create(b, arith::MulIOp::create(b, head, indexConst(b, perHead)), block);
   };
   Value bit = arith::SubIOp::create(b, segment(row), segment(firstRow));
-  Value shift = arith::IndexCastOp::create(b, b.getI32Type(), bit);
+  // Rows past the packed rows (a tile's padding, never stored) may count
+  // past the word's 32 bits: clamped, so the shift is never poison.
+  Value clamped = arith::MinUIOp::create(b, bit, indexConst(b, 31));
+  return arith::IndexCastOp::create(b, b.getI32Type(), clamped);
+}
+
+Value PackedQueries::keepsAt(ImplicitLocOpBuilder &b, Value word, Value shift) const {
   Value shifted = arith::ShRUIOp::create(b, word, shift);
   Value one = arith::ConstantOp::create(b, b.getI32IntegerAttr(1));
   Value set = arith::AndIOp::create(b, shifted, one);
   return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, set,
                                arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+}
+
+Value PackedQueries::keeps(ImplicitLocOpBuilder &b, Value word, Value firstRow, Value row) const {
+  return keepsAt(b, word, segmentShift(b, firstRow, row));
 }
 
 std::string describeGqaPacking(dialect::BlockSparseAttentionOp op) {

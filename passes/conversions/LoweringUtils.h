@@ -41,6 +41,12 @@ struct PackedQueries {
   /// packed row is `firstRow`.
   mlir::Value keeps(mlir::ImplicitLocOpBuilder &b, mlir::Value word, mlir::Value firstRow,
                     mlir::Value row) const;
+  /// keeps() in two steps, the first once per row: the bit (i32) of packed
+  /// row `row`'s segment in the words of the work row whose first packed
+  /// row is `firstRow`, then whether `word` has it set.
+  mlir::Value segmentShift(mlir::ImplicitLocOpBuilder &b, mlir::Value firstRow,
+                           mlir::Value row) const;
+  mlir::Value keepsAt(mlir::ImplicitLocOpBuilder &b, mlir::Value word, mlir::Value shift) const;
 };
 
 /// "; pack-gqa g=<g> rows=<block_q>" for a GQA-packed op (the artifact's

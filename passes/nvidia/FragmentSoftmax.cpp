@@ -71,8 +71,15 @@ RowScoreMask::RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g,
                            Value warpFirstQuery, const Value queryRow[2])
     : e(e), g(g), segments(segmentTableValue(e.b, tables)), rowBegin(rowBegin),
       warpFirstQuery(warpFirstQuery), queryRow{queryRow[0], queryRow[1]} {
-  if (segments) // the work row's first packed row: its first segment's
-    rowFirst = e.mul(rowQueryBlock, g.blockQ);
+  if (!segments)
+    return;
+  // Once per row: each half's segment bit (counted from the work row's
+  // first packed row) and the query causal compares.
+  Value rowFirst = e.mul(rowQueryBlock, g.blockQ);
+  for (int half = 0; half < 2; ++half) {
+    segmentShift[half] = g.packed.segmentShift(e.b, rowFirst, queryRow[half]);
+    causalRow[half] = g.causalQuery(e.b, queryRow[half]);
+  }
 }
 
 void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value laneCol,
@@ -86,11 +93,10 @@ void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value lan
   ImplicitLocOpBuilder &b = e.b;
   Value entry = e.add(rowBegin, e.div(step, g.blockK / keyTile));
   Value word = memref::LoadOp::create(b, segments, ValueRange{entry});
-  Value keeps[2] = {g.packed.keeps(b, word, rowFirst, queryRow[0]),
-                    g.packed.keeps(b, word, rowFirst, queryRow[1])};
+  Value keeps[2] = {g.packed.keepsAt(b, word, segmentShift[0]),
+                    g.packed.keepsAt(b, word, segmentShift[1])};
   // Causal compares each row's own query (every packed row may be any
   // query of its head, so no warp-wide first query bounds them: 0).
-  Value causalRow[2] = {g.causalQuery(b, queryRow[0]), g.causalQuery(b, queryRow[1])};
   maskScores(e, s, firstKey, keyTile, e.idx(0), laneCol, causalRow, g.seqK, g.causal,
              g.causalOffset, kNegInf, keeps);
 }

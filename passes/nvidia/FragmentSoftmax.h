@@ -69,7 +69,8 @@ private:
   FragmentBuilder &e;
   ProblemGeometry g;
   mlir::Value segments; // key_block_segments (packed), else null
-  mlir::Value rowBegin, rowFirst, warpFirstQuery, queryRow[2];
+  mlir::Value rowBegin, warpFirstQuery, queryRow[2];
+  mlir::Value segmentShift[2], causalRow[2]; // packed: per accumulator half
 };
 
 /// Threshold mode (learned run-time pruning): drops each score under its
