@@ -35,9 +35,18 @@ void standardNormalInputs(int which, const std::array<int64_t, 4> &sizes,
 /// spec, `thresholds`, f32 [Hq]; for a calibration spec, a stats table),
 /// then times its launches. Reports TFLOP/s
 /// on the mask's kept tiles and the kernel's configuration as the label.
-void timeKernel(benchmark::State &state, compiler::Session *session,
-                const compiler::KernelSpec &spec, const InputFill &fill = standardNormalInputs,
-                const std::vector<float> &thresholds = {});
+/// Returns the median launch time in ms (0 when it could not run). Tensors
+/// over 2^27 elements repeat the fill of their first 2^24 elements (the
+/// fill sees that piece as [1, 1, rows, D]).
+double timeKernel(benchmark::State &state, compiler::Session *session,
+                  const compiler::KernelSpec &spec, const InputFill &fill = standardNormalInputs,
+                  const std::vector<float> &thresholds = {});
+
+/// The device's copy bandwidth in bytes/s: a 1 GiB cuMemcpyDtoD, median of
+/// 10 after 2 to warm up, counting each byte read and written (2 GiB
+/// moved); 0 when it could not be measured. The memory floor of a kernel
+/// is the bytes it must read over this.
+double copyBandwidth(compiler::Session *session);
 
 } // namespace sieve::bench
 

@@ -198,6 +198,7 @@ void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) 
   options.stages = chosen.stages;
   options.splitKv = chosen.splitKv == "auto";
   options.splitWorkers = chosen.splitWorkers;
+  options.packGqa = spec.packsGqa();
   options.chip = spec.target.chip;
   // The target's figures (a live device's own, or the chip's usual part's);
   // validate() resolved them.
@@ -214,6 +215,7 @@ void setCpuOptions(const KernelSpec &spec, passes::CpuPipelineOptions &options) 
   // check it here: KernelOptions::splitWorkers).
   options.splitKv = spec.options.splitKv == "auto" && spec.options.splitWorkers > 0;
   options.workers = spec.options.splitWorkers;
+  options.packGqa = spec.packsGqa();
   // Vectors as wide as the host's (HostCpu.h).
   options.vectorWidth = HostCpu::get().vectorWidth;
 }
@@ -436,9 +438,9 @@ std::string specIdentity(CheckedSpec checked) {
   } else {
     // The host's vectors and the CPU the engine compiles for (HostCpu.h).
     const HostCpu &host = HostCpu::get();
-    options =
-        fmt::format("split-kv={} split-workers={} vector-width={} host {} {}", spec.options.splitKv,
-                    spec.options.splitWorkers, host.vectorWidth, host.name, host.features);
+    options = fmt::format("split-kv={} split-workers={} pack-gqa={} vector-width={} host {} {}",
+                          spec.options.splitKv, spec.options.splitWorkers, spec.options.packGqa,
+                          host.vectorWidth, host.name, host.features);
   }
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(

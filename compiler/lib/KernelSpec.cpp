@@ -16,8 +16,27 @@ constexpr int64_t kMaxSplitWorkers = 1 << 20;
 } // namespace
 
 std::string KernelOptions::str() const {
-  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={}",
-                     variant, queryTile, keyTile, stages, splitKv, splitWorkers);
+  return fmt::format(
+      "variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={} pack-gqa={}",
+      variant, queryTile, keyTile, stages, splitKv, splitWorkers, packGqa);
+}
+
+/// Queries per head up to which decoding packs GQA: a packed row then
+/// holds at most 64 of one head's queries, and K/V reads dominate.
+constexpr int64_t kPackGqaMaxQueries = 64;
+
+bool KernelSpec::packsGqa() const {
+  if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
+      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward)
+    return false;
+  if (target.backend == runtime::Backend::Cpu)
+    return true;
+  // The tensor-core bodies (wgmma, mma) run packed rows; the scalar one
+  // and the generic kernel do not.
+  const bool tensorCoreVariant =
+      options.variant == "auto" || options.variant == "wgmma" || options.variant == "mma";
+  const bool sixteenBit = shape.dtype == runtime::DType::F16 || shape.dtype == runtime::DType::BF16;
+  return tensorCoreVariant && sixteenBit && shape.headDim % 16 == 0 && shape.headDim <= 256;
 }
 
 double KernelSpec::effectiveScale() const {
@@ -94,6 +113,9 @@ Error KernelSpec::validate() const {
   if (options.splitKv != "auto" && options.splitKv != "off")
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
+  if (options.packGqa != "auto" && options.packGqa != "off")
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("pack-gqa must be auto or off, got '{}'", options.packGqa));
   if (options.splitWorkers < 0 || options.splitWorkers > kMaxSplitWorkers)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split workers must be 0 (the target's own) to {}, got {}",

@@ -182,7 +182,8 @@ void emitCombineUnit(HostEmitter &e, const ProblemGeometry &g, Value out, Value 
           });
       Value value =
           arith::MulFOp::create(b, merged.getResult(0), mergedScale(b, merged.getResult(1)));
-      e.store(fromF32(b, value, elt), out, {bi, head, query, d});
+      auto [outHead, outQuery] = g.queryIndices(b, head, query);
+      e.store(fromF32(b, value, elt), out, {bi, outHead, outQuery, d});
     });
   });
 }
@@ -246,6 +247,9 @@ public:
       attention.tables.push_back(tables.rowSlots);
       attention.scalars.push_back(slots);
     }
+    // GQA packing: the segment words beside the key blocks, last.
+    if (tables.segments)
+      attention.tables.push_back(tables.segments);
     attention.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
                          ValueRange scalars, Value begin, Value end) {
       forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
@@ -256,6 +260,8 @@ public:
           callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
           if (op.hasSplitRows())
             callArgs.append({tablesIn[4], scalars[2]});
+          if (op.isGqaPacked())
+            callArgs.push_back(tablesIn.back());
           callArgs.append({scalars[0], scalars[1], r, bi});
           callLibrary(b, attentionUnit, callArgs);
         };
@@ -301,6 +307,7 @@ public:
     if (op.getThresholds())
       config += "; thresholds: scores under the head's masked";
     config += describeSplit(op);
+    config += describeGqaPacking(op);
     return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
                           p.packFloats() + p.partFloats(slots), phases, "vector", config);
   }
@@ -350,6 +357,8 @@ private:
     types.append(4, table);
     if (op.hasSplitRows())
       types.append({table, index});
+    if (op.isGqaPacked())
+      types.push_back(table);
     types.append({index, index, index, index});
     return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_attention_unit", types,
                                [&](ImplicitLocOpBuilder &b, ValueRange args) {
@@ -358,24 +367,27 @@ private:
                                  Value ws = args[at++];
                                  Value heads = args[at++], qBlocks = args[at++], spans = args[at++],
                                        keyBlocks = args[at++];
-                                 Value rowSlots, slots;
+                                 Value rowSlots, slots, segments;
                                  if (op.hasSplitRows()) {
                                    rowSlots = args[at++];
                                    slots = args[at++];
                                  }
+                                 segments = op.isGqaPacked() ? args[at++] : Value();
                                  Lengths n = Lengths::of(e, p, args[at], args[at + 1]);
                                  Value r = args[at + 2], bi = args[at + 3];
                                  emitAttentionUnit(e, args.take_front(operands), ws,
                                                    {heads, qBlocks, spans, keyBlocks}, rowSlots,
-                                                   slots, n, r, bi);
+                                                   slots, segments, n, r, bi);
                                });
   }
 
   void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
-                         Value rowSlots, Value slots, Lengths n, Value r, Value bi) {
+                         Value rowSlots, Value slots, Value segments, Lengths n, Value r,
+                         Value bi) {
     ImplicitLocOpBuilder &b = e.b;
     auto [heads, qBlocks, spans, keyBlocks] = rowTables;
-    TensorRows q = TensorRows::of(b, args[0]), out = TensorRows::of(b, args[3]);
+    TensorRows q = TensorRows::of(b, args[0], p.g.packed),
+               out = TensorRows::of(b, args[3], p.g.packed);
     PackedKeys packed{p, ws, n};
     RowTiles t;
     const int64_t R = p.rowTile;
@@ -416,8 +428,8 @@ private:
     e.forEach(e.idx(0), e.ceilDiv(rows, R), [&](Value tileIndex) {
       Value r0 = e.mul(tileIndex, R);
       Value valid = e.minU(e.idx(R), e.sub(rows, r0));
-      UnitTile unit{bi,    h,  kvh,      r,      e.add(qStart, r0), r0,
-                    valid, qb, rowBegin, rowEnd, threshold,         n};
+      UnitTile unit{bi,       h,      kvh,       r, e.add(qStart, r0), r0, valid, qb,
+                    rowBegin, rowEnd, threshold, n, segments};
       emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
     });
   }
@@ -437,6 +449,7 @@ private:
     Value rowBegin, rowEnd; // the row's key blocks
     Value threshold;        // log2 units, or null
     Lengths n;
+    Value segments; // GQA packing: the key blocks' segment words, or null
   };
 
   /// Keys of key block `kb` the tile's queries may see: the block's (up to
@@ -445,7 +458,10 @@ private:
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
     if (p.g.causal) {
-      Value lastQuery = causalPosition(e.b, e.add(u.q0, u.valid), p.g.causalOffset); // exclusive
+      // (Packed rows hold every query of their heads: the last query's.)
+      Value lastQuery =
+          causalPosition(e.b, p.g.packed ? e.idx(p.g.packed.queries) : e.add(u.q0, u.valid),
+                         p.g.causalOffset); // exclusive
       count = e.maxS(e.idx(0), e.minS(count, e.sub(lastQuery, jStart)));
     }
     return {jStart, count};
@@ -455,7 +471,7 @@ private:
   /// and past, keys after the row's query (causal), scores under the
   /// threshold become -inf.
   void emitScores(HostEmitter &e, const RowTiles &t, const UnitTile &u, Value keysT, Value jStart,
-                  Value count, Value rowBlocks) {
+                  Value count, Value rowBlocks, Value segmentWord = {}) {
     ImplicitLocOpBuilder &b = e.b;
     const int64_t lanes = p.keyLanes;
     auto vecType = VectorType::get({lanes}, b.getF32Type());
@@ -472,10 +488,17 @@ private:
             // Lane l holds key jStart + vi * lanes + l: kept below `limit`.
             Value limit = count;
             if (p.g.causal) // keys up to the row's query's position
-              limit = e.minS(limit, e.sub(causalPosition(b, e.add(e.add(u.q0, row), e.idx(1)),
-                                                         p.g.causalOffset),
-                                          jStart));
+              limit = e.minS(
+                  limit,
+                  e.sub(causalPosition(b, e.add(p.g.causalQuery(b, e.add(u.q0, row)), e.idx(1)),
+                                       p.g.causalOffset),
+                        jStart));
             acc = arith::SelectOp::create(b, lanesInRange(b, lanes, vi, {}, limit), acc, negInf);
+          }
+          if (segmentWord) { // GQA packing: the row's head keeps the key block?
+            Value firstRow = e.sub(u.q0, u.r0);
+            Value keeps = p.g.packed.keeps(b, segmentWord, firstRow, e.add(u.q0, row));
+            acc = arith::SelectOp::create(b, keeps, acc, negInf);
           }
           if (u.threshold) {
             Value thr = vector::BroadcastOp::create(b, vecType, u.threshold);
@@ -603,7 +626,10 @@ private:
       auto [jStart, count] = keySpan(e, u, kb);
       e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
         Value tileIndex = packed.tile(e, u.bi, u.kvh, kb);
-        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks);
+        Value word = u.segments
+                         ? memref::LoadOp::create(b, u.segments, ValueRange{entry}).getResult()
+                         : Value();
+        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks, word);
         emitSoftmax(e, t, rowCount, e.ceilDiv(count, p.keyLanes));
         AccumulateTile pv{t.s,   packed.values(e, tileIndex), t.o, t.scale, rowBlocks,
                           count, p.dimPad / p.dimLanes};
@@ -635,8 +661,9 @@ private:
           // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
           // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
           Value lse2 = arith::AddFOp::create(b, max, math::Log2Op::create(b, sum));
+          auto [lseHead, lseQuery] = p.g.queryIndices(b, u.h, e.add(u.q0, i));
           e.store(arith::MulFOp::create(b, lse2, e.f32(1.0 / kLog2e)), lse,
-                  {u.bi, u.h, e.add(u.q0, i)});
+                  {u.bi, lseHead, lseQuery});
         }
         // UNE, not OGT: a NaN sum (NaN in the inputs) must reach the
         // output as it would in dense attention; only a row with no

@@ -141,9 +141,10 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
   g.sharedBytes = kernel.sharedBytes;
   g.workspaceBytes = workspaceBytes;
   g.alignBytes = kernel.alignBytes;
-  if (failed(declareLaunch(
-          kernel.func, lowering.target, g, kernel.arguments, generic ? "generic" : variant,
-          (generic ? "generic " + kernel.config : kernel.config) + describeSplit(op))))
+  if (failed(declareLaunch(kernel.func, lowering.target, g, kernel.arguments,
+                           generic ? "generic" : variant,
+                           (generic ? "generic " + kernel.config : kernel.config) +
+                               describeSplit(op) + describeGqaPacking(op))))
     return failure();
   if (!combine.func)
     return success();
@@ -172,9 +173,19 @@ std::string calibrationReason(BlockSparseAttentionOp op, bool generic) {
   return "";
 }
 
+/// GQA-packed rows (sieve-pack-gqa) carry a segment table the generic
+/// kernel's launch tables have no place for (the pipeline never packs it).
+std::string packingReason(BlockSparseAttentionOp op, bool generic) {
+  if (op.isGqaPacked() && generic)
+    return "does not run GQA-packed rows (sieve-pack-gqa); the specialized bodies do";
+  return "";
+}
+
 struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
   using BodyPattern::BodyPattern;
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
+    if (op.isGqaPacked())
+      return "does not run GQA-packed rows (sieve-pack-gqa); the tensor-core bodies do";
     if (std::string reason = simtKernelUnsupportedReason(op, lowering.target); !reason.empty())
       return reason;
     return forwardGridReason(op, 1, /*generic=*/false, lowering.target);
@@ -210,6 +221,8 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (std::string reason = calibrationReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
     if (std::string reason = mmaKernelUnsupportedReason(op, optionsFor(op), lowering.target);
         !reason.empty())
@@ -275,6 +288,8 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (std::string reason = calibrationReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);

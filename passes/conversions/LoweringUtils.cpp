@@ -43,6 +43,9 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
     g.splitGroups = createConstantTable(builder, loc, (prefix + "_split_groups").str(),
                                         *op.getSplitGroups(), memorySpace);
   }
+  if (op.isGqaPacked())
+    g.segments = createConstantTable(builder, loc, (prefix + "_key_block_segments").str(),
+                                     *op.getKeyBlockSegments(), memorySpace);
   return g;
 }
 
@@ -66,9 +69,70 @@ ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t bloc
 }
 
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
-  return problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
-                           op.getBlockK(), op.getCausal(), op.getCausalOffset(),
-                           op.getScale().convertToDouble());
+  ProblemGeometry g = problemGeometryOf(op.getQuery().getType(), op.getKey().getType(),
+                                        op.getBlockQ(), op.getBlockK(), op.getCausal(),
+                                        op.getCausalOffset(), op.getScale().convertToDouble());
+  g.packed = PackedQueries::of(op);
+  if (g.packed) { // the packed problem: a key head's g x Sq rows are one head's
+    g.headsQ = g.headsKv;
+    g.seqQ = g.packed.group * g.packed.queries;
+    g.group = 1;
+  }
+  return g;
+}
+
+PackedQueries PackedQueries::of(dialect::BlockSparseAttentionOp op) {
+  PackedQueries p;
+  if (!op.isGqaPacked())
+    return p;
+  p.group = op.getPackedGroup();
+  p.queries = op.getQuery().getType().getDimSize(2);
+  p.maskBlockQ = *op.getMaskBlockQ();
+  return p;
+}
+
+std::pair<Value, Value> PackedQueries::at(ImplicitLocOpBuilder &b, Value keyHead, Value row) const {
+  Value inHead = arith::DivUIOp::create(b, row, indexConst(b, queries));
+  Value head =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, keyHead, indexConst(b, group)), inHead);
+  return {head, query(b, row)};
+}
+
+Value PackedQueries::query(ImplicitLocOpBuilder &b, Value row) const {
+  return arith::RemUIOp::create(b, row, indexConst(b, queries));
+}
+
+Value PackedQueries::segmentShift(ImplicitLocOpBuilder &b, Value firstRow, Value row) const {
+  const int64_t perHead = (queries + maskBlockQ - 1) / maskBlockQ;
+  auto segment = [&](Value r) -> Value {
+    Value head = arith::DivUIOp::create(b, r, indexConst(b, queries));
+    Value block = arith::DivUIOp::create(b, query(b, r), indexConst(b, maskBlockQ));
+    return arith::AddIOp::create(b, arith::MulIOp::create(b, head, indexConst(b, perHead)), block);
+  };
+  Value bit = arith::SubIOp::create(b, segment(row), segment(firstRow));
+  // Rows past the packed rows (a tile's padding, never stored) may count
+  // past the word's 32 bits: clamped, so the shift is never poison.
+  Value clamped = arith::MinUIOp::create(b, bit, indexConst(b, 31));
+  return arith::IndexCastOp::create(b, b.getI32Type(), clamped);
+}
+
+Value PackedQueries::keepsAt(ImplicitLocOpBuilder &b, Value word, Value shift) const {
+  Value shifted = arith::ShRUIOp::create(b, word, shift);
+  Value one = arith::ConstantOp::create(b, b.getI32IntegerAttr(1));
+  Value set = arith::AndIOp::create(b, shifted, one);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, set,
+                               arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+}
+
+Value PackedQueries::keeps(ImplicitLocOpBuilder &b, Value word, Value firstRow, Value row) const {
+  return keepsAt(b, word, segmentShift(b, firstRow, row));
+}
+
+std::string describeGqaPacking(dialect::BlockSparseAttentionOp op) {
+  if (!op.isGqaPacked())
+    return "";
+  return "; pack-gqa g=" + std::to_string(op.getPackedGroup()) +
+         " rows=" + std::to_string(op.getBlockQ());
 }
 
 namespace {
@@ -122,6 +186,13 @@ std::array<Value, 4> rowTableValues(ImplicitLocOpBuilder &b, const RowTableGloba
     return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
   };
   return {get(tables.heads), get(tables.queryBlocks), get(tables.spans), get(tables.keyBlocks)};
+}
+
+Value segmentTableValue(ImplicitLocOpBuilder &b, const RowTableGlobals &tables) {
+  if (!tables.segments)
+    return {};
+  memref::GlobalOp global = tables.segments;
+  return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
 }
 
 std::pair<Value, Value> loadRowSpan(ImplicitLocOpBuilder &b, Value spans, Value row) {

@@ -22,7 +22,40 @@ namespace sieve::passes {
 /// log2(e): scores are pre-scaled by it so the kernels can use exp2.
 constexpr double kLog2e = 1.4426950408889634;
 
-/// The problem an op describes, as the tensor-core kernels see it.
+/// GQA packing (sieve-pack-gqa; BlockSparseAttentionOp's description): how
+/// a packed row reaches q, out and lse, and which of a row's key blocks it
+/// keeps. Empty (`group` 0) when the op's rows are not packed.
+struct PackedQueries {
+  int64_t group = 0;      // query heads per key head
+  int64_t queries = 0;    // Sq, the query rows of each head
+  int64_t maskBlockQ = 0; // the mask's block_q: rows of one segment at most
+  explicit operator bool() const { return group > 0; }
+  static PackedQueries of(dialect::BlockSparseAttentionOp op);
+  /// The (query head, query) of packed row `row` of key head `keyHead`.
+  std::pair<mlir::Value, mlir::Value> at(mlir::ImplicitLocOpBuilder &b, mlir::Value keyHead,
+                                         mlir::Value row) const;
+  /// The query of packed row `row` (its causal position's source).
+  mlir::Value query(mlir::ImplicitLocOpBuilder &b, mlir::Value row) const;
+  /// Whether packed row `row` keeps the key-block entry whose segment word
+  /// (key_block_segments, i32) is `word`, in the work row whose first
+  /// packed row is `firstRow`.
+  mlir::Value keeps(mlir::ImplicitLocOpBuilder &b, mlir::Value word, mlir::Value firstRow,
+                    mlir::Value row) const;
+  /// keeps() in two steps, the first once per row: the bit (i32) of packed
+  /// row `row`'s segment in the words of the work row whose first packed
+  /// row is `firstRow`, then whether `word` has it set.
+  mlir::Value segmentShift(mlir::ImplicitLocOpBuilder &b, mlir::Value firstRow,
+                           mlir::Value row) const;
+  mlir::Value keepsAt(mlir::ImplicitLocOpBuilder &b, mlir::Value word, mlir::Value shift) const;
+};
+
+/// "; pack-gqa g=<g> rows=<block_q>" for a GQA-packed op (the artifact's
+/// config names the packing), else "".
+std::string describeGqaPacking(dialect::BlockSparseAttentionOp op);
+
+/// The problem an op describes, as the tensor-core kernels see it. For a
+/// GQA-packed op it is the packed problem: Hkv heads of g x Sq rows, group
+/// 1, block_q packed rows, with `packed` saying how rows map back.
 struct ProblemGeometry {
   mlir::Type elt;
   int64_t batch, headsQ, headsKv, seqQ, seqK, headDim, group, blockQ, blockK;
@@ -32,6 +65,17 @@ struct ProblemGeometry {
   /// it is not 0, so top-left code is the same as before alignments.
   int64_t causalOffset;
   double scaleLog2; // scale * log2(e)
+  PackedQueries packed;
+  /// The (head, row) of q, out and lse that kernel row `row` of head
+  /// `head` is: itself, or a packed row's query head and query.
+  std::pair<mlir::Value, mlir::Value> queryIndices(mlir::ImplicitLocOpBuilder &b, mlir::Value head,
+                                                   mlir::Value row) const {
+    return packed ? packed.at(b, head, row) : std::make_pair(head, row);
+  }
+  /// The query position causal compares for kernel row `row`.
+  mlir::Value causalQuery(mlir::ImplicitLocOpBuilder &b, mlir::Value row) const {
+    return packed ? packed.query(b, row) : row;
+  }
 };
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op);
 /// The same from the operands' types and the op's attributes (the forward's
@@ -64,10 +108,15 @@ struct RowTableGlobals {
   /// Split-KV (SplitKv.h): each row's workspace slot and the split groups;
   /// null when the op has no split rows.
   mlir::memref::GlobalOp rowSlots, splitGroups;
+  /// GQA packing: key_block_segments (null when the op is not packed).
+  mlir::memref::GlobalOp segments;
 };
 
 /// The kernel argument types the tables take when `atLaunch`.
 llvm::SmallVector<mlir::Type, 4> rowTableArgumentTypes(mlir::MLIRContext *ctx);
+
+/// GQA packing: the segment table inside a kernel (null when not packed).
+mlir::Value segmentTableValue(mlir::ImplicitLocOpBuilder &b, const RowTableGlobals &tables);
 
 /// The four tables (heads, query blocks, row spans, key blocks) inside a
 /// kernel: loaded from the globals, or its arguments from `firstArg` on.

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -51,6 +52,39 @@ Value FragmentBuilder::warpSum(Value x) {
     x = arith::AddFOp::create(b, x, other);
   }
   return x;
+}
+
+void FragmentBuilder::copyRowChunksAsync(Value src, Value bi, Value head, Value firstRow,
+                                         int64_t limit, int64_t rows, int64_t chunksPerRow,
+                                         Value tid, int64_t threads, bool queryRows, Value dst,
+                                         const ChunkPlace &place) {
+  constexpr int64_t chunkElements = 8; // 16 bytes of 16-bit elements
+  const int64_t copies = rows * chunksPerRow;
+  auto copyChunk = [&](Value c) {
+    Value r = div(c, chunksPerRow), chunk = rem(c, chunksPerRow);
+    Value row = add(firstRow, r);
+    Value valid = ult(row, idx(limit));
+    Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
+    Value srcElements = arith::SelectOp::create(b, valid, idx(chunkElements), idx(0));
+    auto [srcHead, srcRow] = queryRows ? queryAt(head, readRow) : std::make_pair(head, readRow);
+    Value srcCol = mul(chunk, chunkElements);
+    auto [dstRow, dstCol] = place(r, chunk);
+    nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, dstCol}, src,
+                                     ValueRange{bi, srcHead, srcRow, srcCol},
+                                     b.getIndexAttr(chunkElements), srcElements, b.getUnitAttr());
+  };
+  for (int64_t i = 0; i < (copies + threads - 1) / threads; ++i) {
+    Value c = add(tid, i * threads);
+    // A last round that not every thread has a chunk of: the rest skip it.
+    if ((i + 1) * threads > copies) {
+      auto ifOp = scf::IfOp::create(b, TypeRange{}, ult(c, idx(copies)), false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      copyChunk(c);
+      continue;
+    }
+    copyChunk(c);
+  }
 }
 
 void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {

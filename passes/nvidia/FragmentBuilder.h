@@ -18,6 +18,13 @@ namespace sieve::passes {
 struct FragmentBuilder {
   mlir::ImplicitLocOpBuilder &b;
   mlir::Type elt; // f16 or bf16: the element type of the operands
+  /// GQA packing (forward kernels of a packed op): how the output and lse
+  /// stores reach a packed row's query head and query.
+  PackedQueries packed = {};
+  /// The (head, row) of out or lse that kernel row `row` of `head` is.
+  std::pair<mlir::Value, mlir::Value> queryAt(mlir::Value head, mlir::Value row) {
+    return packed ? packed.at(b, head, row) : std::make_pair(head, row);
+  }
 
   mlir::Value idx(int64_t v) { return indexConst(b, v); }
   mlir::Value add(mlir::Value x, mlir::Value y);
@@ -47,6 +54,21 @@ struct FragmentBuilder {
   ifElseKeep(mlir::Value cond, mlir::ValueRange state,
              const std::function<llvm::SmallVector<mlir::Value>()> &body,
              const std::function<void()> &onSkip = {});
+
+  /// Where a copied 16-byte chunk lands: the (row, column) of the
+  /// destination tile that holds chunk `chunk` of copied row `r`.
+  using ChunkPlace =
+      std::function<std::pair<mlir::Value, mlir::Value>(mlir::Value r, mlir::Value chunk)>;
+  /// Issues cp.async copies of the 16-byte chunks (`chunksPerRow` a row) of
+  /// `rows` rows of src[bi, head, firstRow + r, :], spread over `threads`
+  /// threads of which this is `tid`, into `dst` at `place(r, chunk)`. Rows
+  /// at or past `limit` are zero-filled (so padding never feeds NaN or Inf
+  /// into a product) and read from a valid address. `queryRows`: rows of q,
+  /// mapped through `packed` (GQA packing) to their query head and query.
+  void copyRowChunksAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
+                          int64_t limit, int64_t rows, int64_t chunksPerRow, mlir::Value tid,
+                          int64_t threads, bool queryRows, mlir::Value dst,
+                          const ChunkPlace &place);
 
   /// Whether `pred` (i1) holds in any lane of the warp (vote.sync.any);
   /// every lane must call it.

@@ -59,8 +59,9 @@ void storeFragmentRows(FragmentBuilder &e, int64_t headDim, ArrayRef<Value> acc,
       auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, e.elt), tile,
                                          ValueRange{stagedRow, col});
       load.setAlignment(16);
-      auto store =
-          vector::StoreOp::create(b, load, dst, ValueRange{bi, head, target, e.mul(chunk, kChunk)});
+      auto [dstHead, dstRow] = e.queryAt(head, target);
+      auto store = vector::StoreOp::create(b, load, dst,
+                                           ValueRange{bi, dstHead, dstRow, e.mul(chunk, kChunk)});
       store.setAlignment(16);
     });
   }

@@ -45,20 +45,60 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal, int64_t causalOffset, double fill) {
+                bool causal, int64_t causalOffset, double fill, const Value *rowKeeps) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
   Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
   if (causal)
     needsMask = arith::OrIOp::create(b, needsMask,
                                      causalPrecedes(b, warpFirstQuery, lastKey, causalOffset));
+  // GQA packing: rows whose head drops the key block mask every tile of it.
+  if (rowKeeps)
+    needsMask = arith::ConstantOp::create(b, b.getBoolAttr(true));
   maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
     Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
     Value valid = fb.ult(key, fb.idx(seqK));
+    if (rowKeeps)
+      valid = arith::AndIOp::create(b, valid, rowKeeps[i / 2]);
     if (causal)
       valid = arith::AndIOp::create(b, valid, causalSees(b, queryRow[i / 2], key, causalOffset));
     return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
   });
+}
+
+RowScoreMask::RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g,
+                           const RowTableGlobals &tables, Value rowBegin, Value rowQueryBlock,
+                           Value warpFirstQuery, const Value queryRow[2])
+    : e(e), g(g), segments(segmentTableValue(e.b, tables)), rowBegin(rowBegin),
+      warpFirstQuery(warpFirstQuery), queryRow{queryRow[0], queryRow[1]} {
+  if (!segments)
+    return;
+  // Once per row: each half's segment bit (counted from the work row's
+  // first packed row) and the query causal compares.
+  Value rowFirst = e.mul(rowQueryBlock, g.blockQ);
+  for (int half = 0; half < 2; ++half) {
+    segmentShift[half] = g.packed.segmentShift(e.b, rowFirst, queryRow[half]);
+    causalRow[half] = g.causalQuery(e.b, queryRow[half]);
+  }
+}
+
+void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value laneCol,
+                         Value step) const {
+  // Element mask, only where a key may be past Sk or above the diagonal.
+  if (!segments) {
+    maskScores(e, s, firstKey, keyTile, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset);
+    return;
+  }
+  ImplicitLocOpBuilder &b = e.b;
+  Value entry = e.add(rowBegin, e.div(step, g.blockK / keyTile));
+  Value word = memref::LoadOp::create(b, segments, ValueRange{entry});
+  Value keeps[2] = {g.packed.keepsAt(b, word, segmentShift[0]),
+                    g.packed.keepsAt(b, word, segmentShift[1])};
+  // Causal compares each row's own query (every packed row may be any
+  // query of its head, so no warp-wide first query bounds them: 0).
+  maskScores(e, s, firstKey, keyTile, e.idx(0), laneCol, causalRow, g.seqK, g.causal,
+             g.causalOffset, kNegInf, keeps);
 }
 
 void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdLog2,
@@ -175,7 +215,8 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   fb.ifThen(quadLeader, [&] {
     for (int half = 0; half < 2; ++half)
       fb.ifThen(fb.ult(queryRow[half], fb.idx(seqQ)), [&] {
-        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, head, queryRow[half]});
+        auto [lseHead, lseRow] = fb.queryAt(head, queryRow[half]);
+        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, lseHead, lseRow});
       });
   });
 }

@@ -35,11 +35,43 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
 /// key tile [firstKey, firstKey + keyTile). The selects run only where a
 /// key of the tile may be past Sk or after the warp's first query
 /// `warpFirstQuery` (an scf.if: interior tiles skip them). `laneCol` is
-/// the lane's first column, `queryRow[h]` the query of half h.
+/// the lane's first column, `queryRow[h]` the query of half h (its causal
+/// position's source). GQA packing: `rowKeeps[h]` (i1) says whether half
+/// h's row keeps the tile's key block; every tile is masked then.
 void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
                 int64_t seqK, bool causal, int64_t causalOffset,
-                double fill = -std::numeric_limits<double>::infinity());
+                double fill = -std::numeric_limits<double>::infinity(),
+                const mlir::Value *rowKeeps = nullptr);
+
+/// The element mask of a work row's score tiles as the tensor-core
+/// forwards apply it (maskScores), GQA-packed or not. Under GQA packing
+/// (ProblemGeometry::packed) causal compares each packed row's own query,
+/// and a row whose (query head, mask query block) segment does not keep the
+/// tile's key block (its bit of the entry's key_block_segments word) drops
+/// every score of it.
+class RowScoreMask {
+public:
+  /// For the work row whose key-block entries start at `rowBegin` and whose
+  /// query block is `rowQueryBlock` (row_query_blocks), seen by a lane
+  /// whose warp's first row is `warpFirstQuery` and whose accumulator
+  /// halves hold rows `queryRow` (kernel rows: packed rows when packed).
+  RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g, const RowTableGlobals &tables,
+               mlir::Value rowBegin, mlir::Value rowQueryBlock, mlir::Value warpFirstQuery,
+               const mlir::Value queryRow[2]);
+  /// Masks `s`, the scores of keys [firstKey, firstKey + keyTile) at the
+  /// row's pipeline step `step` (key-block entry rowBegin + step / (block_k
+  /// / keyTile)); `laneCol` is the lane's first column.
+  void apply(Fragment &s, mlir::Value firstKey, int64_t keyTile, mlir::Value laneCol,
+             mlir::Value step) const;
+
+private:
+  FragmentBuilder &e;
+  ProblemGeometry g;
+  mlir::Value segments; // key_block_segments (packed), else null
+  mlir::Value rowBegin, warpFirstQuery, queryRow[2];
+  mlir::Value segmentShift[2], causalRow[2]; // packed: per accumulator half
+};
 
 /// Threshold mode (learned run-time pruning): drops each score under its
 /// head's threshold exactly as a masked key (-inf). Scores are raw dot

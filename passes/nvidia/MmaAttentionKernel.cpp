@@ -162,6 +162,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
         out = entry.getArgument(3);
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   Emitter e(b, g);
+  e.packed = g.packed; // GQA packing: q, out and lse rows map to (head, query)
 
   // Shared memory: Q (reused for the output), then the K and V stages.
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -215,7 +216,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
   };
   // Prologue: Q, then the first stages-1 key/value tiles, one group each.
-  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
+  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
+                  /*queryRows=*/true);
   e.commitGroup();
   e.prologue(numTiles, S, loadTile);
   e.waitGroups(static_cast<int32_t>(S - 1));
@@ -237,6 +239,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Rows (within the warp) of the accumulator halves: laneRow and laneRow + 8.
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+  // The element mask (GQA packing: per packed row's query and segment).
+  RowScoreMask rowMask(e, g, tables, rowBegin, loadIndexEntry(b, qBlocks, r), warpFirstQuery,
+                       queryRow);
 
   // The masked scores of pipeline step t, whose K tile is in stage rows
   // [stageRow, stageRow + KT).
@@ -261,9 +266,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
       }
     }
 
-    // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
-               g.causalOffset);
+    rowMask.apply(s, tileStart(t), KT, laneCol, t);
     return s;
   };
 

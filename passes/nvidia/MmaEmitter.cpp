@@ -100,36 +100,12 @@ SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int6
 }
 
 void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,
-                               Value dst, Value dstRow0, int64_t rows, Value tid) {
-  const int64_t cpr = chunksPerRow(), copies = rows * cpr;
-  for (int64_t i = 0; i < (copies + threads - 1) / threads; ++i) {
-    Value c = add(tid, i * threads);
-    // A last round that not every thread has a chunk of: the rest skip it.
-    if ((i + 1) * threads > copies) {
-      auto ifOp = scf::IfOp::create(b, TypeRange{}, ult(c, idx(copies)), false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
-      continue;
-    }
-    copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
-  }
-}
-
-void MmaEmitter::copyChunk(Value src, Value bi, Value head, Value firstRow, int64_t limit,
-                           Value dst, Value dstRow0, Value c) {
-  const int64_t cpr = chunksPerRow();
-  {
-    Value r = div(c, cpr), chunk = rem(c, cpr);
-    Value row = add(firstRow, r);
-    Value valid = ult(row, idx(limit));
-    Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
-    Value srcElements = arith::SelectOp::create(b, valid, idx(kMmaChunk), idx(0));
-    Value dstRow = add(dstRow0, r);
-    nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, swizzledCol(dstRow, chunk)}, src,
-                                     ValueRange{bi, head, readRow, mul(chunk, kMmaChunk)},
-                                     b.getIndexAttr(kMmaChunk), srcElements, b.getUnitAttr());
-  }
+                               Value dst, Value dstRow0, int64_t rows, Value tid, bool queryRows) {
+  copyRowChunksAsync(src, bi, head, firstRow, limit, rows, chunksPerRow(), tid, threads, queryRows,
+                     dst, [&](Value r, Value chunk) {
+                       Value dstRow = add(dstRow0, r);
+                       return std::make_pair(dstRow, swizzledCol(dstRow, chunk));
+                     });
 }
 
 LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(rem(lane, 4), 2)}; }

@@ -84,12 +84,11 @@ struct MmaEmitter : FragmentBuilder {
                                                       mlir::Value firstChunk = {});
 
   /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
-  /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
-  /// zero-filled (so padding never feeds NaN or Inf into the mma) and read
-  /// from a valid address.
+  /// into swizzled rows `dstRow0 + r` of `dst` (copyRowChunksAsync: rows
+  /// at or past `limit` zero-filled; `queryRows` mapped through `packed`).
   void copyRowsAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
                      int64_t limit, mlir::Value dst, mlir::Value dstRow0, int64_t rows,
-                     mlir::Value tid);
+                     mlir::Value tid, bool queryRows = false);
 
   /// Writes a warp's 16-row accumulator `acc` (D/8 chunks of 4) to
   /// dst[bi, head, firstRow + row, :] for rows below `limit`: scaled by
@@ -123,9 +122,6 @@ struct MmaEmitter : FragmentBuilder {
   void waitGroups(int32_t pending);
 
 private:
-  /// One 16-byte chunk `c` (row c / chunksPerRow) of copyRowsAsync.
-  void copyChunk(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
-                 int64_t limit, mlir::Value dst, mlir::Value dstRow0, mlir::Value c);
   /// A 16-bit pair as an mma operand: i32 for bf16 (the intrinsic's type),
   /// vector<2xf16> as is for f16.
   mlir::Value mmaOperand(mlir::Value pair);

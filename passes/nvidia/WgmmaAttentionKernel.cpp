@@ -3,7 +3,9 @@
 // One thread block computes one query tile (64 rows per consumer warp group)
 // of one work row for one batch entry. Warp group 0 is the producer: it
 // gives registers back (setmaxnreg) and one of its threads issues every TMA
-// load. Q is loaded once; K and V tiles stream through `stages` buffers,
+// load. Q is loaded once (under GQA packing, whose tile rows come from
+// several query heads, by every thread with cp.async before the roles
+// split); K and V tiles stream through `stages` buffers,
 // each guarded by mbarriers: `full` completes when the TMA bytes have landed
 // (arrive.expect_tx + complete_tx), `empty` when every consumer thread is
 // done reading the buffer. Consumer warp groups take the registers the
@@ -158,6 +160,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
         kDesc = descriptor(firstDescriptor + 1, keyMap),
         vDesc = descriptor(firstDescriptor + 2, keyMap);
   WgmmaEmitter e(b, g.elt, D);
+  e.packed = g.packed; // GQA packing: q, out and lse rows map to (head, query)
   SwizzledShared sh = swizzledShared(e);
   Value base = sh.base;
   // Q is the resident tile; each stage's K and V complete on full barriers
@@ -191,6 +194,17 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   };
   // Calibration (the stats operand) adds each tile's probability mass.
   Value stats = statsArgument(op, entry);
+  // GQA packing: the tile's rows come from g query heads, which one TMA
+  // box cannot reach, so every thread copies Q in by cp.async before the
+  // roles split, and waits and fences it for wgmma's (async proxy) reads;
+  // the barrier that ends pipe.init publishes it to the block.
+  if (g.packed) {
+    e.copyQueryRowsAsync(entry.getArgument(0), bi, h, qStart, g.seqQ,
+                         sh.slabs(e, g.queryOffset(), QT, D), QT, tid, g.threads);
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    e.asyncProxyFence();
+  }
   // A stage is released by every consumer thread.
   pipe.init(tid, /*fullArrivals=*/1, /*emptyArrivals=*/g.consumers * kWarpGroup);
 
@@ -203,8 +217,10 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       b, b.getI32IntegerAttr(kProducerRegisters),
       NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::decrease));
   e.ifThen(pipe.leader, [&] {
-    pipe.commitResident(g.tileBytes(QT));
-    pipe.copyResident(qDesc, qStart, h, bi, QT, g.queryOffset());
+    if (!g.packed) {
+      pipe.commitResident(g.tileBytes(QT));
+      pipe.copyResident(qDesc, qStart, h, bi, QT, g.queryOffset());
+    }
     if (!stats) {
       pipe.producerLoop(numTiles, [&](const PipelineState &state) {
         Value first = tileStart(state.step);
@@ -248,8 +264,12 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
         laneCol = gc.laneCol, groupRow0 = gc.groupRow0, warpRow0 = gc.warpRow0;
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+  // The element mask (GQA packing: per packed row's query and segment).
+  RowScoreMask rowMask(e, g, tables, rowBegin, loadIndexEntry(b, qBlocks, r), warpFirstQuery,
+                       queryRow);
 
-  pipe.waitResident();
+  if (!g.packed)
+    pipe.waitResident();
   // Threshold mode: the head's threshold, read at run time.
   Value thresholds = thresholdsArgument(op, entry);
   Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
@@ -272,9 +292,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     e.waitGroups(0);
     Fragment s = e.fragmentOf(sAcc, KT);
 
-    // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(e, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
-               g.causalOffset);
+    rowMask.apply(s, tileStart(t), KT, laneCol, t);
     return s;
   };
 

@@ -190,6 +190,25 @@ void WgmmaEmitter::fence() { NVVM::WgmmaFenceAlignedOp::create(b); }
 void WgmmaEmitter::commit() { NVVM::WgmmaGroupSyncAlignedOp::create(b); }
 void WgmmaEmitter::waitGroups(int64_t pending) { NVVM::WgmmaWaitGroupSyncOp::create(b, pending); }
 
+std::pair<Value, Value> WgmmaEmitter::slabChunk(Value row, Value chunk, int64_t tileRows) {
+  const int64_t chunks = slab.chunks();
+  Value slabRow = add(row, mul(div(chunk, chunks), tileRows));
+  return {slabRow, mul(slab.swizzledChunk(*this, slabRow, rem(chunk, chunks)), 8)};
+}
+
+void WgmmaEmitter::copyQueryRowsAsync(Value q, Value bi, Value head, Value firstRow, int64_t limit,
+                                      Value tile, int64_t rows, Value tid, int64_t threads) {
+  copyRowChunksAsync(q, bi, head, firstRow, limit, rows, headDim / 8, tid, threads,
+                     /*queryRows=*/true, tile,
+                     [&](Value r, Value chunk) { return slabChunk(r, chunk, rows); });
+}
+
+void WgmmaEmitter::asyncProxyFence() {
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKindAttr::get(b.getContext(), NVVM::ProxyKind::async_shared),
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+}
+
 void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Value tile,
                                   int64_t tileRows, Value groupRow0, Value warpRow0, Value laneRow,
                                   Value laneCol, Value groupThread, Value barrierId, Value dst,
@@ -204,14 +223,12 @@ void WgmmaEmitter::storeGroupRows(ArrayRef<Value> acc, const Value *factor, Valu
   const int64_t chunks = slab.chunks();
   Value windowRow0 = firstSlab ? mul(firstSlab, tileRows) : Value();
   auto inWindow = [&](Value row) { return windowRow0 ? add(row, windowRow0) : row; };
-  StagingLayout slabs{[&](Value row, int64_t chunk) {
-                        Value slabRow = inWindow(add(row, (chunk / chunks) * tileRows));
-                        return std::make_pair(slabRow, swizzled(slabRow, idx(chunk % chunks)));
-                      },
-                      [&](Value row, Value chunk) {
-                        Value slabRow = inWindow(add(row, mul(div(chunk, chunks), tileRows)));
-                        return std::make_pair(slabRow, swizzled(slabRow, rem(chunk, chunks)));
-                      }};
+  StagingLayout slabs{
+      [&](Value row, int64_t chunk) {
+        Value slabRow = inWindow(add(row, (chunk / chunks) * tileRows));
+        return std::make_pair(slabRow, swizzled(slabRow, idx(chunk % chunks)));
+      },
+      [&](Value row, Value chunk) { return slabChunk(inWindow(row), chunk, tileRows); }};
   StoreGroup group{kWarpGroup, groupThread, groupRow0, warpRow0, laneRow, laneCol, barrierId};
   if (!firstSlab) {
     storeFragmentRows(*this, headDim, acc, factor, group, slabs, tile, dst, bi, head, firstRow,

@@ -128,6 +128,29 @@ struct WgmmaEmitter : FragmentBuilder {
   void commit();                    // wgmma.commit_group
   void waitGroups(int64_t pending); // wgmma.wait_group
 
+  /// The (row, column) of the view SwizzledShared::slabs gives that hold
+  /// 16-byte chunk `chunk` (of the head dim's) of row `row` of a swizzled
+  /// tile of `tileRows` rows, as TMA leaves it.
+  std::pair<mlir::Value, mlir::Value> slabChunk(mlir::Value row, mlir::Value chunk,
+                                                int64_t tileRows);
+
+  /// Issues cp.async copies of the `rows` rows of q from packed row
+  /// `firstRow` on (GQA packing maps them to their query heads and
+  /// queries, FragmentBuilder::packed) into the swizzled tile of `rows` rows
+  /// viewed as `tile` (SwizzledShared::slabs), spread over `threads`
+  /// threads of which this is `tid`: a tile whose rows come from several
+  /// heads, which one TMA box cannot load. Rows at or past `limit` are
+  /// zero-filled. The caller waits for them (cp.async.wait_group) and
+  /// fences them for the async proxy (asyncProxyFence) before a wgmma
+  /// reads them.
+  void copyQueryRowsAsync(mlir::Value q, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
+                          int64_t limit, mlir::Value tile, int64_t rows, mlir::Value tid,
+                          int64_t threads);
+  /// fence.proxy.async.shared::cta: this thread's shared-memory writes
+  /// (generic proxy: stores, cp.async) become visible to wgmma operand reads
+  /// and TMA (async proxy) past the next barrier.
+  void asyncProxyFence();
+
   /// Writes a warp group's 64 rows of a 64 x D accumulator (times
   /// factor[half] for the lane's row halves, when given) to
   /// dst[bi, head, firstRow + r, :] for rows below `limit`: staged through

@@ -75,7 +75,8 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
           b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
           b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
           op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr(),
-          /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr());
+          /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr(),
+          /*key_block_segments=*/DenseI32ArrayAttr(), /*mask_block_q=*/IntegerAttr());
       op.erase();
     }
     SmallVector<AttentionBackwardOp> backward;

@@ -72,6 +72,7 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuMemFreeAsync) \
   X(cuMemcpyHtoD) \
   X(cuMemcpyDtoH) \
+  X(cuMemcpyDtoDAsync) \
   X(cuMemsetD8) \
   X(cuStreamSynchronize) \
   X(cuCtxSynchronize) \
@@ -378,6 +379,16 @@ Error CudaDriver::copyToHost(void *dst, CuDevicePtr src, size_t bytes) const {
   return Error::success();
 }
 
+Error CudaDriver::copyOnDevice(CuDevicePtr dst, CuDevicePtr src, size_t bytes,
+                               CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemcpyDtoDAsync(static_cast<CUdeviceptr>(dst), static_cast<CUdeviceptr>(src),
+                                   bytes, static_cast<CUstream>(stream)),
+           "cuMemcpyDtoDAsync");
+  return Error::success();
+}
+
 Error CudaDriver::memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
@@ -473,6 +484,9 @@ Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return di
 Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
 Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
+Error CudaDriver::copyOnDevice(CuDevicePtr, CuDevicePtr, size_t, CuStream) const {
+  return disabled();
+}
 Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }
 Error CudaDriver::synchronize(CuStream) const { return disabled(); }
 Error CudaDriver::synchronizeDevice() const { return disabled(); }

@@ -66,8 +66,14 @@ const Shape kShapes[] = {
     {"br_prefill_gqa_bshd", 1, 8, 2, 192, 1000, 64,  64, 0.5, true,  1, 0, true},
     {"br_sq_gt_sk_ragged",  2, 4, 2, 1000, 777, 64, 128, 0.5, true,  1, 0, true},
     {"br_skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64, 64, 0.05, true, 1, 3, true},
+    // Decode (GQA packed: Sq <= 64, Hq > Hkv): g = 4 and 8 query heads per
+    // key head, Sq 1, 16 and 64, bottom-right when causal; few packed rows,
+    // so split-KV cuts them over the SMs.
+    {"decode_sq1_g4",       2, 16, 4, 1,  4096, 64, 128, 0.6, false, 1, 0, true},
+    {"decode_sq16_g8_bshd", 1, 16, 2, 16, 2048, 16, 64,  0.5, true,  1, 0, true},
+    {"decode_sq64_g4",      1, 8,  2, 64, 1000, 64, 64,  0.7, false, 1, 0, true},
 };
-constexpr int kFirstSkewedShape = 6, kFirstBottomRightShape = 8;
+constexpr int kFirstSkewedShape = 6, kFirstBottomRightShape = 8, kFirstDecodeShape = 12;
 // clang-format on
 
 // Kernel bodies under test: the sm_80 tensor-core kernel with two and three
@@ -205,6 +211,11 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
     ASSERT_TRUE(k) << k.error().str();
   const auto &artifact = kernels[0];
   ASSERT_EQ((*artifact)->variant, spec.options.variant) << (*artifact)->config;
+  // Decode shapes pack GQA, and their few packed rows are cut over the SMs.
+  if (shapeIndex >= kFirstDecodeShape) {
+    EXPECT_NE((*artifact)->config.find("pack-gqa"), std::string::npos) << (*artifact)->config;
+    EXPECT_NE((*artifact)->config.find("split_kv"), std::string::npos) << (*artifact)->config;
+  }
   // The skewed masks are what split-KV is for: specialized kernels must
   // have cut their long rows (the generic kernel's schedule is per shape).
   if (c.denseRows > 0)
@@ -407,5 +418,25 @@ INSTANTIATE_TEST_SUITE_P(CausalBottomRightSplitKv, GpuSuite,
                                             ::testing::Values(kFirstBottomRightShape + 3),
                                             ::testing::Values(0, kFirstHopperVariant)),
                          paramName);
+
+// Decode with GQA packing (sieve-pack-gqa, chosen automatically here) on
+// the mma body: f16 and bf16, full and bottom-right causal.
+INSTANTIATE_TEST_SUITE_P(
+    DecodePackGqa, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(128)), ::testing::Bool(),
+                       ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
+                       ::testing::Values(0)),
+    paramName);
+// The same on the Hopper body (Q copied in by cp.async, K and V by TMA),
+// at head dims of every slab width: 64 and 128 (128-byte slabs) and 96
+// (64-byte slabs).
+INSTANTIATE_TEST_SUITE_P(
+    DecodePackGqaHopper, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(96), int64_t(128)), ::testing::Bool(),
+                       ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
+                       ::testing::Values(kFirstHopperVariant)),
+    paramName);
 
 } // namespace

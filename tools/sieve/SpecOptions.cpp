@@ -50,6 +50,10 @@ void SpecOptions::addTo(CLI::App &c) {
                "GPU: auto cuts rows too long for a balanced schedule into parts a combine "
                "kernel merges; off keeps whole rows")
       ->check(CLI::IsMember({"auto", "off"}));
+  c.add_option("--pack-gqa", kernel.packGqa,
+               "auto packs a key head's query heads into shared rows when Sq <= 64 and Hq > Hkv "
+               "(decode: K and V read once per key head); off keeps a row per query head")
+      ->check(CLI::IsMember({"auto", "off"}));
 }
 
 Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &target) const {

@@ -287,14 +287,40 @@ LogicalResult verifySplits(BlockSparseAttentionOp op, int64_t hq, int64_t qBlock
 
 } // namespace
 
+int64_t BlockSparseAttentionOp::getPackedGroup() {
+  return isGqaPacked() ? getQuery().getType().getDimSize(1) / getKey().getType().getDimSize(1) : 1;
+}
+
+/// GQA packing: the segment words beside the key blocks and the mask's
+/// block_q come together, and the operands that are per query head stay
+/// unpacked.
+static LogicalResult verifyGqaPacking(BlockSparseAttentionOp op) {
+  std::optional<ArrayRef<int32_t>> segments = op.getKeyBlockSegments();
+  if (segments.has_value() != op.getMaskBlockQ().has_value())
+    return op.emitOpError() << "attributes 'key_block_segments' and 'mask_block_q' come together";
+  if (!segments)
+    return success();
+  if (segments->size() != op.getKeyBlocks().size())
+    return op.emitOpError() << "attribute 'key_block_segments' has " << segments->size()
+                            << " entries, expected " << op.getKeyBlocks().size()
+                            << " like 'key_blocks'";
+  if (op.getStats() || op.getThresholds())
+    return op.emitOpError() << "GQA-packed rows take no 'stats' or 'thresholds' (per query head)";
+  return success();
+}
+
 LogicalResult BlockSparseAttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
       failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
-  int64_t hq = q.getDimSize(1);
-  int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
+  // Packed rows (GQA packing) are (key head, packed block) over g x Sq rows.
+  if (failed(verifyGqaPacking(*this)))
+    return failure();
+  const int64_t g = getPackedGroup();
+  int64_t hq = q.getDimSize(1) / g;
+  int64_t qBlocks = ceilDiv(g * q.getDimSize(2), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();
@@ -336,7 +362,7 @@ LogicalResult BlockSparseAttentionOp::verify() {
     if (failed(verifyRowSpan(*this, r, spans, keys, kBlocks)))
       return failure();
   }
-  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), q.getDimSize(1))) ||
       failed(verifyLse(*this, getLse(), q)))
     return failure();
   return verifyStats(*this, getStats(), {hq, qBlocks, kBlocks});

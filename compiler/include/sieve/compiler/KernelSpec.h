@@ -51,6 +51,13 @@ struct KernelOptions {
   /// target cut rows as for that many workers, so the CPU backend can run
   /// (and CI check) the schedule a GPU of that many SMs runs.
   int64_t splitWorkers = 0;
+  /// Decode (pack GQA): "auto" gives the g = Hq / Hkv query heads of a key
+  /// head the rows of one tile when Sq <= 64 and Hq > Hkv (and not
+  /// calibrate, thresholds or backward; on the GPU the tensor-core bodies,
+  /// f16/bf16), so keys and values are read once per key head; "off" keeps
+  /// a row per query head. The artifact's config says "pack-gqa" when it
+  /// packed.
+  std::string packGqa = "auto";
   std::string str() const;
 };
 
@@ -98,6 +105,9 @@ struct KernelSpec {
   runtime::CausalRule causalRule() const {
     return runtime::CausalRule::of(causal, causalAlign, shape.seqQ, shape.seqK);
   }
+  /// Whether the compiler packs GQA for this spec (KernelOptions::packGqa's
+  /// rule).
+  bool packsGqa() const;
   /// Rejects specs the compiler cannot build, naming the field at fault:
   /// non-positive sizes, Hq not a multiple of Hkv, a mask that does not
   /// cover the shape, a dtype or chip the target does not support.

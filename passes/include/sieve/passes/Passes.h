@@ -63,6 +63,10 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                                llvm::cl::init(0)};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
                        llvm::cl::init(3)};
+  Option<bool> packGqa{*this, "pack-gqa",
+                       llvm::cl::desc("Pack a key head's query heads into shared rows when Sq "
+                                      "<= 64 (sieve-pack-gqa; specialized kernels only)"),
+                       llvm::cl::init(false)};
 };
 
 /// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary:
@@ -87,6 +91,10 @@ struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions>
                               llvm::cl::desc("f32 lanes of the host's widest vectors (the "
                                              "compiler passes the host's)"),
                               llvm::cl::init(8)};
+  Option<bool> packGqa{*this, "pack-gqa",
+                       llvm::cl::desc("Pack a key head's query heads into shared rows when Sq "
+                                      "<= 64 (sieve-pack-gqa), as the GPU pipeline does"),
+                       llvm::cl::init(false)};
 };
 
 /// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the

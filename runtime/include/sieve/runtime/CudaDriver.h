@@ -93,6 +93,9 @@ public:
   Error freeAsync(CuDevicePtr ptr, CuStream stream) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
   Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
+  /// Device-to-device copy queued on `stream` (cuMemcpyDtoDAsync): what the
+  /// benchmarks measure the device's copy bandwidth with.
+  Error copyOnDevice(CuDevicePtr dst, CuDevicePtr src, size_t bytes, CuStream stream) const;
   Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;
   Error synchronize(CuStream stream) const;
   /// Waits for all work on the device (every stream of the context).

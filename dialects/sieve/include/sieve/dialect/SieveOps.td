@@ -112,6 +112,21 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     group's slots into `out`. Slots of a group are consecutive and every
     slot belongs to exactly one row. `lse`, when present, is written as
     for `sieve.attention` (by the combine step for split rows).
+
+    GQA packing (`sieve-pack-gqa`, for decoding: few queries, Hq > Hkv),
+    marked by `key_block_segments`: the g = Hq / Hkv query heads of a key
+    head share its rows, so keys and values are read once per key head.
+    Row r is then (key head `row_heads[r]`, packed block
+    `row_query_blocks[r]`) of `block_q` packed rows p in [0, g x Sq), where
+    packed row p is query p % Sq of query head `row_heads[r]` x g + p / Sq.
+    The rows of one (query head, mask query block) form a segment,
+    numbered (p / Sq) x ceil(Sq / mask_block_q) + (p % Sq) / mask_block_q
+    (`mask_block_q` is the mask's block_q); `key_block_segments[e]`, beside
+    `key_blocks[e]`, has bit s set when the row's segment s, counted from
+    the segment of its first packed row, keeps that key block: a packed row
+    whose segment does not keep it drops all its scores there. `causal`
+    applies to the query p % Sq. Split groups name (key head, packed block).
+    Not with `stats` or `thresholds`.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -131,7 +146,9 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     UnitAttr:$causal,
     OptionalAttr<Sieve_CausalAlignAttr>:$causal_align,
     OptionalAttr<DenseI32ArrayAttr>:$row_slots,
-    OptionalAttr<DenseI32ArrayAttr>:$split_groups
+    OptionalAttr<DenseI32ArrayAttr>:$split_groups,
+    OptionalAttr<DenseI32ArrayAttr>:$key_block_segments,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$mask_block_q
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
@@ -148,6 +165,10 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     int64_t getNumRows() { return getRowHeads().size(); }
     /// Rows with at least one key block (they come first).
     int64_t getNumActiveRows();
+    /// Whether the rows are GQA-packed (key_block_segments set).
+    bool isGqaPacked() { return getKeyBlockSegments().has_value(); }
+    /// Query heads per key head packed into a row: g when packed, else 1.
+    int64_t getPackedGroup();
   }];
 }
 
