@@ -200,7 +200,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   // the barrier that ends pipe.init publishes it to the block.
   if (g.packed) {
     e.copyQueryRowsAsync(entry.getArgument(0), bi, h, qStart, g.seqQ,
-                         sh.slabs(e, g.queryOffset(), QT, D), QT, tid, g.threads);
+                         sh.slabs(e, g.queryOffset(), QT, D, e.slab), QT, tid, g.threads);
     NVVM::CpAsyncCommitGroupOp::create(b);
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
     e.asyncProxyFence();
