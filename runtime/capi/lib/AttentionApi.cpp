@@ -29,21 +29,6 @@ Expected<runtime::TensorView> viewOf(const sieve_tensor *t, const char *name,
   return view;
 }
 
-/// Where a live kernel runs, after checking the stream: its session and
-/// the memory its tensors must be in.
-struct LaunchTarget {
-  compiler::Session *session;
-  runtime::DeviceKind device;
-};
-Expected<LaunchTarget> targetOf(sieve_kernel kernel, void *stream, const char *what) {
-  compiler::Session &session = *kernel->session;
-  const bool gpu = session.backend() == runtime::Backend::Cuda;
-  if (!gpu && stream)
-    return Error(ErrorCode::InvalidArgument,
-                 std::string(what) + ": a stream was given to a CPU context (pass NULL)");
-  return LaunchTarget{&session, gpu ? runtime::DeviceKind::Cuda : runtime::DeviceKind::Host};
-}
-
 /// The views of named C tensors, each into its runtime view.
 struct NamedTensor {
   const char *name;
@@ -108,29 +93,49 @@ Error checkThresholdsGiven(const float *thresholds, const char *what) {
                    ": `thresholds` is null (a float [Hq] buffer, one threshold per query head)");
 }
 
+/// Where a kernel runs, once the checks every attention entry point makes
+/// first have passed (a live kernel; a stream only for a GPU context; the
+/// entry point that runs this kind of kernel; the thresholds a
+/// threshold-mode kernel takes); else `status` is the failure, already
+/// reported through sieve_last_error.
+struct LaunchTarget {
+  sieve_status status = SIEVE_OK;
+  compiler::Session *session = nullptr;
+  runtime::DeviceKind device = runtime::DeviceKind::Host;
+};
+LaunchTarget openLaunch(const char *what, sieve_kernel kernel, void *stream,
+                        const float *thresholds) {
+  if (!Registry<sieve_kernel_t>::get().contains(kernel))
+    return {fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel")};
+  compiler::Session &session = *kernel->session;
+  const bool gpu = session.backend() == runtime::Backend::Cuda;
+  if (!gpu && stream)
+    return {fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                 std::string(what) + ": a stream was given to a CPU context (pass NULL)")};
+  if (Error e = checkEntry(*kernel->artifact, what))
+    return {fail(e)};
+  if (kernel->artifact->thresholds)
+    if (Error e = checkThresholdsGiven(thresholds, what))
+      return {fail(e)};
+  return {SIEVE_OK, &session, gpu ? runtime::DeviceKind::Cuda : runtime::DeviceKind::Host};
+}
+
 /// sieve_attention_forward and its threshold-mode twin.
 sieve_status attentionForward(const char *what, sieve_kernel kernel, const sieve_tensor *q,
                               const sieve_tensor *k, const sieve_tensor *v, const sieve_tensor *out,
                               float *lse, const float *thresholds, void *stream) {
-  if (!Registry<sieve_kernel_t>::get().contains(kernel))
-    return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
-  auto target = targetOf(kernel, stream, what);
-  if (!target)
-    return fail(target.error());
-  if (Error e = checkEntry(*kernel->artifact, what))
-    return fail(e);
+  LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
+  if (target.status != SIEVE_OK)
+    return target.status;
   if (!lse)
     return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                 std::string(what) + ": `lse` is null (a float [B, Hq, Sq] buffer it writes)");
-  if (kernel->artifact->thresholds)
-    if (Error e = checkThresholdsGiven(thresholds, what))
-      return fail(e);
   runtime::TensorView qv, kv, vv, ov;
   if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
-                        target->device, what))
+                        target.device, what))
     return fail(e);
-  if (Error e = target->session->forward(*kernel->artifact, qv, kv, vv, ov, lse,
-                                         static_cast<runtime::CuStream>(stream), thresholds))
+  if (Error e = target.session->forward(*kernel->artifact, qv, kv, vv, ov, lse,
+                                        static_cast<runtime::CuStream>(stream), thresholds))
     return fail(e.withContext(what));
   return succeed();
 }
@@ -141,20 +146,13 @@ sieve_status attentionBackward(const char *what, sieve_kernel kernel, const siev
                                const sieve_tensor *out, const sieve_tensor *dout, const float *lse,
                                const float *thresholds, const sieve_tensor *dq,
                                const sieve_tensor *dk, const sieve_tensor *dv, void *stream) {
-  if (!Registry<sieve_kernel_t>::get().contains(kernel))
-    return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
-  auto target = targetOf(kernel, stream, what);
-  if (!target)
-    return fail(target.error());
-  if (Error e = checkEntry(*kernel->artifact, what))
-    return fail(e);
+  LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
+  if (target.status != SIEVE_OK)
+    return target.status;
   if (!lse)
     return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                 std::string(what) + ": `lse` is null (the forward's log-sum-exp, from "
                                     "sieve_attention_forward)");
-  if (kernel->artifact->thresholds)
-    if (Error e = checkThresholdsGiven(thresholds, what))
-      return fail(e);
   runtime::BackwardTensors t;
   if (Error e = viewsOf({{"q", q, &t.q},
                          {"k", k, &t.k},
@@ -164,12 +162,12 @@ sieve_status attentionBackward(const char *what, sieve_kernel kernel, const siev
                          {"dq", dq, &t.dq},
                          {"dk", dk, &t.dk},
                          {"dv", dv, &t.dv}},
-                        target->device, what))
+                        target.device, what))
     return fail(e);
   t.lse = lse;
   t.thresholds = thresholds;
   if (Error e =
-          target->session->backward(*kernel->artifact, t, static_cast<runtime::CuStream>(stream)))
+          target.session->backward(*kernel->artifact, t, static_cast<runtime::CuStream>(stream)))
     return fail(e.withContext(what));
   return succeed();
 }
@@ -178,16 +176,9 @@ sieve_status attentionBackward(const char *what, sieve_kernel kernel, const siev
 sieve_status attention(const char *what, sieve_kernel kernel, const sieve_tensor *q,
                        const sieve_tensor *k, const sieve_tensor *v, const sieve_tensor *out,
                        const float *thresholds, sieve_mask mask, void *stream) {
-  if (!Registry<sieve_kernel_t>::get().contains(kernel))
-    return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live kernel");
-  auto target = targetOf(kernel, stream, what);
-  if (!target)
-    return fail(target.error());
-  if (Error e = checkEntry(*kernel->artifact, what))
-    return fail(e);
-  if (kernel->artifact->thresholds)
-    if (Error e = checkThresholdsGiven(thresholds, what))
-      return fail(e);
+  LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
+  if (target.status != SIEVE_OK)
+    return target.status;
   const runtime::DeviceRowTables *tables = nullptr;
   if (mask) {
     if (!Registry<sieve_mask_t>::get().contains(mask))
@@ -199,10 +190,10 @@ sieve_status attention(const char *what, sieve_kernel kernel, const sieve_tensor
   }
   runtime::TensorView qv, kv, vv, ov;
   if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
-                        target->device, what))
+                        target.device, what))
     return fail(e);
-  if (Error e = target->session->run(*kernel->artifact, qv, kv, vv, ov,
-                                     static_cast<runtime::CuStream>(stream), tables, thresholds))
+  if (Error e = target.session->run(*kernel->artifact, qv, kv, vv, ov,
+                                    static_cast<runtime::CuStream>(stream), tables, thresholds))
     return fail(e.withContext(what));
   return succeed();
 }
