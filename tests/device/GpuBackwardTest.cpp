@@ -364,7 +364,9 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
   KernelSpec spec = specOf(c, dtype, headDim, causal, maskSeed(name));
   spec.saveLse = true;
   std::vector<const char *> bodies = {"mma", "simt"};
-  if (ledger().chip() == "sm_90a")
+  // The Hopper body needs blocks of 64 rows or more (its warp group's
+  // tile); the 32-blocks shapes are the other bodies'.
+  if (ledger().chip() == "sm_90a" && c.blockQ % 64 == 0 && c.blockK % 64 == 0)
     bodies.insert(bodies.begin(), "wgmma");
   std::vector<KernelSpec> specs;
   for (const char *body : bodies) {
@@ -384,8 +386,8 @@ TEST_P(GpuForwardLse, EveryBodyMatchesReference) {
   for (size_t b = 0; b < bodies.size(); ++b) {
     SCOPED_TRACE(bodies[b]);
     auto &artifact = kernels[b];
-    // Every body takes every shape here (blocks of 64 and 128, head dims
-    // that are multiples of 16 up to 256): a refusal is a failure.
+    // Every listed body takes its shape (head dims that are multiples of
+    // 16 up to 256): a refusal is a failure.
     ASSERT_TRUE(artifact) << artifact.error().str();
     auto lsePtr = drv.alloc(rows * sizeof(float));
     ASSERT_TRUE(lsePtr);

@@ -145,25 +145,16 @@ TEST_P(GpuModes, ThresholdModeMatchesFloat64) {
 
   DeviceProblem p({B, Hq, Hkv, Sq, Sk, D, dtype}, session.gpu()->driver(), rng_);
   ASSERT_FALSE(p.uploadAll());
-  // Head 0's threshold sits in the widest gap between its scores near the
-  // median (a score on the threshold could fall either side under f32
-  // rounding); head 1 drops everything, head 2 nothing, head 3 at 0.
-  std::vector<float> head0;
+  // Heads 0 and 3 drop half and a third of their scores, each threshold in
+  // a wide gap between its head's scores (a score on the threshold could
+  // fall either side under f32 rounding: a fixed 0 sat among the scores
+  // and a wgmma case at D = 256 failed once); head 1 drops everything,
+  // head 2 nothing.
   const double scale = s.effectiveScale();
-  for (int64_t i = 0; i < Sq; ++i)
-    for (int64_t j = 0; j < Sk; ++j) {
-      double dot = 0;
-      for (int64_t d = 0; d < D; ++d)
-        dot += double(p.q[i * D + d]) * p.k[j * D + d];
-      head0.push_back(float(scale * dot));
-    }
-  std::sort(head0.begin(), head0.end());
-  size_t at = head0.size() / 2, best = at;
-  for (size_t c = at - 5; c <= at + 5; ++c)
-    if (head0[c + 1] - head0[c] > head0[best + 1] - head0[best])
-      best = c;
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> thresholds = {0.5f * (head0[best] + head0[best + 1]), inf, -inf, 0.0f};
+  std::vector<float> thresholds = {
+      thresholdInGap(headScores(s.shape, scale, p.q.data(), p.k.data(), 0), 0.5), inf, -inf,
+      thresholdInGap(headScores(s.shape, scale, p.q.data(), p.k.data(), 3), 0.3)};
   auto dt = p.upload(thresholds.data(), thresholds.size() * sizeof(float));
   ASSERT_TRUE(dt) << dt.error().str();
   ASSERT_FALSE(session.run(**artifact, p.qView(), p.kView(), p.vView(), p.outView(), nullptr,

@@ -29,8 +29,12 @@ float thresholdInGap(std::vector<float> x, double p) {
   std::sort(x.begin(), x.end());
   const size_t last = x.size() - 2; // the last gap's lower rank
   const size_t at = std::min(static_cast<size_t>(p * double(x.size() - 1)), last);
+  // The widest gap among a window of ranks that grows with the count: a
+  // few thousand scores near a quantile are a few 1e-5 apart, and the
+  // widest of a hundred gaps leaves several times that on each side.
+  const size_t window = std::max<size_t>(5, x.size() / 200);
   size_t best = at;
-  for (size_t c = at >= 5 ? at - 5 : 0; c <= std::min(at + 5, last); ++c)
+  for (size_t c = at >= window ? at - window : 0; c <= std::min(at + window, last); ++c)
     if (x[c + 1] - x[c] > x[best + 1] - x[best])
       best = c;
   return 0.5f * (x[best] + x[best + 1]);

@@ -23,8 +23,9 @@ std::vector<float> headScores(const runtime::ProblemShape &shape, double scale, 
                               const float *k, int64_t head);
 
 /// A threshold near the `p`-quantile of `scores` (0 < p < 1), halfway
-/// across the widest gap between neighbouring scores within five ranks of
-/// it, so no score lies near it.
+/// across the widest gap between neighbouring scores within max(5, n/200)
+/// ranks of it, so no score lies near it (f32 rounding of a kernel's
+/// scores cannot move one across).
 float thresholdInGap(std::vector<float> scores, double p);
 
 /// Scales the keys of every `period`-th key block (blocks 0, period,
