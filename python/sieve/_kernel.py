@@ -187,7 +187,7 @@ def _causal_text(causal):
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
             scale=None, device="auto", variant="auto", save_lse=False, backward=False,
-            calibrate=False, thresholds=False):
+            calibrate=False, thresholds=False, pack_gqa="auto"):
     """Compiles (or finds in the kernel cache) the kernel for this problem
     and mask on `device`. `causal`: False, True or "top_left" (query i sees
     keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq:
@@ -199,7 +199,10 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     probability mass per key block to a stats table). thresholds=True is
     threshold mode (learned run-time pruning): every call takes per-head
     score thresholds, and scores under them are dropped; with save_lse or
-    backward too, not with calibrate."""
+    backward too, not with calibrate. pack_gqa="auto" packs a key head's
+    query heads into one tile's rows when decoding (seq_q <= 64 with fewer
+    key heads than query heads: K and V are read once per key head;
+    docs/decode.md); "off" keeps a row per query head."""
     if sum(map(bool, (save_lse, backward, calibrate))) > 1:
         raise _errors.InvalidArgumentError(
             "save_lse, backward and calibrate are different kernels: pass at most one")
@@ -219,7 +222,8 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
                             causal=causal_flag, causal_align=causal_align,
                             scale=None if scale is None else float(scale),
-                            variant=str(variant), kind=kind, thresholds=thresholds)
+                            variant=str(variant), kind=kind, thresholds=thresholds,
+                            pack_gqa=str(pack_gqa))
     return Kernel(native, mask, shape, dtype, causal)
 
 

@@ -238,13 +238,15 @@ void bindKernels(nb::module_ &m) {
          int64_t seqQ, int64_t seqK, int64_t headDim, const std::string &dtype,
          const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
          const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages,
-         const std::string &kind, const std::string &causalAlign, bool thresholds) {
+         const std::string &kind, const std::string &causalAlign, bool thresholds,
+         const std::string &packGqa) {
         runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
         compiler::KernelOptions options;
         options.variant = variant;
         options.queryTile = queryTile;
         options.keyTile = keyTile;
         options.stages = stages;
+        options.packGqa = packGqa;
         auto align = runtime::parseCausalAlign(causalAlign);
         if (!align)
           raise(align.takeError());
@@ -256,11 +258,13 @@ void bindKernels(nb::module_ &m) {
       nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
       nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
       nb::arg("kind") = "forward", nb::arg("causal_align") = "top_left",
-      nb::arg("thresholds") = false,
+      nb::arg("thresholds") = false, nb::arg("pack_gqa") = "auto",
       "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
       "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate. "
       "`causal_align` (with causal): top_left or bottom_right. `thresholds`: threshold mode "
-      "(runs take per-head score thresholds).");
+      "(runs take per-head score thresholds). `pack_gqa`: auto packs a key head's query heads "
+      "into one tile's rows when decoding (seq_q <= 64 under GQA; docs/decode.md), off keeps a "
+      "row per query head.");
 
   nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
       .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
