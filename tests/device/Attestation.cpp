@@ -72,6 +72,7 @@ Expected<AttestationRecord> AttestationRecord::read(const std::string &path) {
     if (kind != "gpu-run" && kind != "compile-only-snapshot")
       return bad("unknown kind '" + kind + "'");
     r.gpuRun = kind == "gpu-run";
+    r.partOf = j.value("part_of", "");
     r.gpu = j.at("gpu").get<std::string>();
     r.driver = j.at("driver").get<std::string>();
     r.chip = j.at("chip").get<std::string>();
@@ -122,7 +123,55 @@ Error AttestationRecord::write(const std::string &path) const {
              {{"llvm", toolchain.llvm}, {"ptxas", toolchain.ptxas}, {"host", toolchain.host}}},
             {"suite", {{"passed", passed}, {"skipped", skipped}}},
             {"configurations", configs}};
+  if (!partOf.empty())
+    j["part_of"] = partOf;
   return runtime::writeFileAtomically(path, j.dump(1) + "\n");
+}
+
+Expected<AttestationRecord> mergeRecords(const std::vector<AttestationRecord> &parts) {
+  if (parts.empty())
+    return Error(ErrorCode::InvalidArgument, "no records to merge");
+  AttestationRecord merged = parts.front();
+  merged.partOf.clear();
+  merged.passed = merged.skipped = 0;
+  merged.configurations.clear();
+  for (const AttestationRecord &part : parts) {
+    auto mismatch = [&](const char *what, const std::string &a, const std::string &b) {
+      return Error(
+          ErrorCode::InvalidArgument,
+          fmt::format("the records to merge come from different {}: '{}' and '{}'", what, a, b));
+    };
+    if (!part.gpuRun)
+      return Error(ErrorCode::InvalidArgument,
+                   "a compile-only snapshot cannot be merged into a GPU run's record");
+    if (part.gpu != merged.gpu)
+      return mismatch("GPUs", part.gpu, merged.gpu);
+    if (part.driver != merged.driver)
+      return mismatch("drivers", part.driver, merged.driver);
+    if (part.chip != merged.chip)
+      return mismatch("chips", part.chip, merged.chip);
+    if (part.commit != merged.commit)
+      return mismatch("commits", part.commit, merged.commit);
+    if (!(part.toolchain == merged.toolchain))
+      return mismatch("toolchains", part.toolchain.str(), merged.toolchain.str());
+    merged.date = std::max(merged.date, part.date);
+    merged.passed += part.passed;
+    merged.skipped += part.skipped;
+    for (const auto &[name, c] : part.configurations) {
+      AttestedConfiguration &into = merged.configurations[name];
+      into.passed += c.passed;
+      into.skipped += c.skipped;
+      for (const auto &[caseName, digests] : c.cases) {
+        auto [it, fresh] = into.cases.emplace(caseName, digests);
+        if (!fresh && it->second != digests)
+          return Error(ErrorCode::InvalidArgument,
+                       "case " + caseName + " ran with different kernels in two of the records");
+      }
+    }
+  }
+  for (auto &[name, c] : merged.configurations)
+    c.digest = digestOfCases(c.cases);
+  return merged;
 }
 
 std::vector<std::string> unattested(const AttestationRecord &record,

@@ -47,6 +47,10 @@ struct AttestationRecord {
   /// A GPU run's record attests; a compile-only snapshot (a developer's
   /// before-and-after comparison of generated code) never does.
   bool gpuRun = true;
+  /// A GPU run of part of the suite (a gtest shard or filter) names its
+  /// selection here; such a record attests nothing until mergeRecords
+  /// joins it with the records of the other parts.
+  std::string partOf;
   std::string gpu, driver, chip, commit, date;
   Toolchain toolchain;
   int64_t passed = 0, skipped = 0;
@@ -56,6 +60,14 @@ struct AttestationRecord {
   /// Written through a temporary file and a rename.
   Error write(const std::string &path) const;
 };
+
+/// One record from the records of GPU runs that each ran part of the suite
+/// (run.sh runs shards side by side): the union of their configurations'
+/// cases, with their passed and skipped counts summed. The parts must come
+/// from the same GPU, driver, chip, commit and toolchain, and a case run by
+/// two parts must have the same kernels in both. Whether the union covers
+/// the whole suite is what CI's `gpu-attestation` check decides.
+Expected<AttestationRecord> mergeRecords(const std::vector<AttestationRecord> &parts);
 
 /// The ledger's cases grouped by configuration, each with its digest
 /// (counts left zero).

@@ -4,6 +4,14 @@
 //       On a GPU: runs the suite; a case that skipped for any reason but
 //       the chip's (kChipCannotRun) fails the run; after a green run with
 //       --attest-record, writes the attested record to FILE (run.sh).
+//       A run of part of the suite (--gtest_filter, or a shard through
+//       GTEST_TOTAL_SHARDS and GTEST_SHARD_INDEX) writes a partial record,
+//       which attests nothing until merged.
+//   sieve-device-tests --attest-merge=OUT --attest-parts=A,B,...
+//       Joins the partial records of runs that together ran the suite
+//       (run.sh runs shards side by side, and the case that fills the
+//       card alone) into one record; CI's check decides whether the union
+//       covers every configuration.
 //       Without a GPU: runs nothing and exits 77, which ctest reports as
 //       skipped (SKIP_RETURN_CODE), never as passed.
 //   sieve-device-tests --attest-check=FILE
@@ -93,6 +101,19 @@ std::string today() {
   return text;
 }
 
+/// Which part of the suite this run covers: empty for all of it, else the
+/// gtest filter and shard that narrowed it.
+std::string selectionOfThisRun() {
+  std::string part;
+  if (::testing::GTEST_FLAG(filter) != "*")
+    part = "--gtest_filter=" + ::testing::GTEST_FLAG(filter);
+  const std::string shards = envOr("GTEST_TOTAL_SHARDS", "1");
+  if (shards != "1")
+    part += (part.empty() ? "" : ", ") + std::string("shard ") + envOr("GTEST_SHARD_INDEX", "0") +
+            " of " + shards;
+  return part;
+}
+
 int runOnGpu(const std::string &recordPath) {
   auto session = compiler::Session::create(compiler::BackendChoice::Cuda);
   if (!session) {
@@ -108,13 +129,9 @@ int runOnGpu(const std::string &recordPath) {
     std::printf("sieve-device-tests: FAILED: a case this GPU can run was skipped: %s\n", s.c_str());
   const bool green = rc == 0 && results.unexpectedSkips.empty();
   ledger().finish(); // the session goes before the driver's statics do
-  const bool filtered = ::testing::GTEST_FLAG(filter) != "*";
-  if (green && !recordPath.empty() && filtered)
-    std::printf("sieve-device-tests: a filtered run (--gtest_filter=%s) attests nothing; no record "
-                "written\n",
-                ::testing::GTEST_FLAG(filter).c_str());
-  if (green && !recordPath.empty() && !filtered) {
+  if (green && !recordPath.empty()) {
     AttestationRecord record;
+    record.partOf = selectionOfThisRun();
     record.gpu = gpuName;
     record.driver = envOr("SIEVE_ATTEST_DRIVER", "unknown");
     record.chip = ledger().chip();
@@ -133,10 +150,15 @@ int runOnGpu(const std::string &recordPath) {
       std::printf("sieve-device-tests: could not write the attested record: %s\n", e.str().c_str());
       return 1;
     }
-    std::printf("sieve-device-tests: attested %zu configurations (%lld cases passed, %lld skipped "
-                "by the chip) in %s\n",
-                record.configurations.size(), static_cast<long long>(record.passed),
-                static_cast<long long>(record.skipped), recordPath.c_str());
+    std::printf("sieve-device-tests: %s %zu configurations (%lld cases passed, %lld skipped "
+                "by the chip) in %s%s\n",
+                record.partOf.empty() ? "attested" : "recorded", record.configurations.size(),
+                static_cast<long long>(record.passed), static_cast<long long>(record.skipped),
+                recordPath.c_str(),
+                record.partOf.empty() ? ""
+                                      : (" (a partial record of " + record.partOf +
+                                         ": it attests nothing until --attest-merge joins it)")
+                                            .c_str());
   }
   return green ? 0 : 1;
 }
@@ -195,11 +217,45 @@ int checkSnapshot(const std::string &path) {
   return problems.empty() ? 0 : 1;
 }
 
+int mergeAttestations(const std::string &outPath, const std::string &partList) {
+  std::vector<AttestationRecord> parts;
+  std::string rest = partList;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string path = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    auto part = AttestationRecord::read(path);
+    if (!part) {
+      std::printf("sieve-device-tests: cannot merge: %s\n", part.error().str().c_str());
+      return 1;
+    }
+    parts.push_back(std::move(*part));
+  }
+  auto merged = mergeRecords(parts);
+  if (!merged) {
+    std::printf("sieve-device-tests: cannot merge: %s\n", merged.error().str().c_str());
+    return 1;
+  }
+  if (Error e = merged->write(outPath)) {
+    std::printf("sieve-device-tests: could not write the merged record: %s\n", e.str().c_str());
+    return 1;
+  }
+  std::printf("sieve-device-tests: attested %zu configurations (%lld cases passed, %lld skipped by "
+              "the chip) in %s, merged from %zu partial records\n",
+              merged->configurations.size(), static_cast<long long>(merged->passed),
+              static_cast<long long>(merged->skipped), outPath.c_str(), parts.size());
+  return 0;
+}
+
 int checkAttestation(const std::string &recordPath) {
   auto record = AttestationRecord::read(recordPath);
   if (record && !record->gpuRun)
     record = Error(ErrorCode::InvalidArgument,
                    recordPath + " is a compile-only snapshot: it attests nothing");
+  if (record && !record->partOf.empty())
+    record = Error(ErrorCode::InvalidArgument,
+                   recordPath + " is the partial record of a run of " + record->partOf +
+                       ": merge it with the other parts' records (--attest-merge)");
   if (!record) {
     std::printf("gpu-attestation: FAILED: %s\n  (run tests/device/run.sh on a GPU: it writes the "
                 "record after a green GPU suite)\n",
@@ -246,9 +302,11 @@ int checkAttestation(const std::string &recordPath) {
 
 int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  std::string recordPath, checkPath, snapshotOut, snapshotIn, snapshotChip = "sm_90a", prewarmChip;
+  std::string recordPath, checkPath, snapshotOut, snapshotIn, snapshotChip = "sm_90a", prewarmChip,
+                                                              mergeOut, mergeParts;
   const std::pair<const char *, std::string *> flags[] = {
       {"--attest-record=", &recordPath},   {"--attest-check=", &checkPath},
+      {"--attest-merge=", &mergeOut},      {"--attest-parts=", &mergeParts},
       {"--snapshot-write=", &snapshotOut}, {"--snapshot-check=", &snapshotIn},
       {"--snapshot-chip=", &snapshotChip}, {"--prewarm-chip=", &prewarmChip}};
   for (int i = 1; i < argc; ++i) {
@@ -261,13 +319,22 @@ int main(int argc, char **argv) {
       }
     if (!known) {
       std::printf("sieve-device-tests: unknown argument '%s' (gtest flags, --attest-record=FILE, "
-                  "--attest-check=FILE, --snapshot-write=FILE, --snapshot-check=FILE)\n",
+                  "--attest-check=FILE, --attest-merge=FILE --attest-parts=A,B,..., "
+                  "--snapshot-write=FILE, --snapshot-check=FILE)\n",
                   argv[i]);
       return 2;
     }
   }
   if (!checkPath.empty())
     return checkAttestation(checkPath);
+  if (!mergeOut.empty() || !mergeParts.empty()) {
+    if (mergeOut.empty() || mergeParts.empty()) {
+      std::printf(
+          "sieve-device-tests: --attest-merge=FILE and --attest-parts=A,B,... go together\n");
+      return 2;
+    }
+    return mergeAttestations(mergeOut, mergeParts);
+  }
   if (!prewarmChip.empty()) {
     double seconds = 0;
     auto configs = compileEveryCase(prewarmChip, &seconds, /*throughCache=*/true);

@@ -36,10 +36,41 @@ chip="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr 
 [ "$chip" = 90 ] && chip=90a
 "$bin/sieve-device-tests" --prewarm-chip="sm_$chip" > "$out/gpu-prewarm.log" 2>&1 || status=1
 tail -1 "$out/gpu-prewarm.log"
-"$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} \
-  --gtest_output="xml:$out/gpu-suite.xml" --attest-record="$out/attested.json" \
-  > "$out/gpu-suite.log" 2>&1 || status=1
-grep -E "row err|rel err|PASSED|FAILED|SKIPPED|tests ran|attested|sieve-device-tests:" "$out/gpu-suite.log"
+# The cases run in SIEVE_DEVICE_SHARDS processes side by side (gtest
+# shards: the float64 references run on the host, one core each), except
+# the case that fills the card, which runs alone afterwards; their partial
+# records are merged into one. SIEVE_GPU_FILTER runs one process.
+shards="${SIEVE_DEVICE_SHARDS:-8}"
+alone="GpuFault.OutOfDeviceMemory*"
+suite_logs=()
+if [ -n "${SIEVE_GPU_FILTER:-}" ] || [ "$shards" -le 1 ]; then
+  "$bin/sieve-device-tests" ${SIEVE_GPU_FILTER:+--gtest_filter=$SIEVE_GPU_FILTER} \
+    --gtest_output="xml:$out/gpu-suite.xml" --attest-record="$out/attested.json" \
+    > "$out/gpu-suite.log" 2>&1 || status=1
+  suite_logs=("$out/gpu-suite.log")
+else
+  pids=()
+  parts=()
+  for ((i = 0; i < shards; i++)); do
+    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i "$bin/sieve-device-tests" \
+      --gtest_filter="-$alone" --gtest_output="xml:$out/gpu-suite-$i.xml" \
+      --attest-record="$out/attested-part-$i.json" > "$out/gpu-suite-$i.log" 2>&1 &
+    pids+=($!)
+    parts+=("$out/attested-part-$i.json")
+    suite_logs+=("$out/gpu-suite-$i.log")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  "$bin/sieve-device-tests" --gtest_filter="$alone" --gtest_output="xml:$out/gpu-suite-alone.xml" \
+    --attest-record="$out/attested-part-alone.json" > "$out/gpu-suite-alone.log" 2>&1 || status=1
+  parts+=("$out/attested-part-alone.json")
+  suite_logs+=("$out/gpu-suite-alone.log")
+  if [ "$status" = 0 ]; then
+    (IFS=,; "$bin/sieve-device-tests" --attest-merge="$out/attested.json" --attest-parts="${parts[*]}") \
+      || status=1
+  fi
+fi
+grep -hE "row err|rel err|PASSED|FAILED|SKIPPED|tests ran|attested|recorded|sieve-device-tests:" \
+  "${suite_logs[@]}"
 }
 
 [ "${SIEVE_DEVICE_SANITIZE:-0}" = 1 ] && {
