@@ -538,6 +538,8 @@ private:
   std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
+    if (op.isGeneration()) // a row's key blocks may lie past seq_k_live: none of theirs
+      count = e.maxS(e.idx(0), e.minS(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart)));
     if (p.g.causal) {
       // (Packed rows hold every query of their heads: the last query's.)
       Value lastQuery =
