@@ -113,6 +113,8 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
     argTypes.push_back(MemRefType::get({s.headsQ}, b.getF32Type()));
   if (spec.saveLse)
     argTypes.push_back(lseType);
+  if (spec.generation) // i32 [2]: q_pos, seq_k_live
+    argTypes.push_back(MemRefType::get({2}, b.getI32Type()));
   auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(argTypes, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
@@ -134,7 +136,7 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   unsigned next = spec.backward ? 9 : 4;
   auto extra = [&](bool present) { return present ? arg(next++) : Value(); };
   Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
-        lse = extra(spec.saveLse);
+        lse = extra(spec.saveLse), positions = extra(spec.generation);
   if (spec.backward) {
     dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
                                          arg(6), arg(7), arg(8), thresholds, maskAttr, scale,
@@ -142,7 +144,7 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
                                          b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
     dialect::AttentionOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse,
-                                 maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
+                                 positions, maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
                                  b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   }
   func::ReturnOp::create(b, loc);
@@ -445,11 +447,12 @@ std::string specIdentity(CheckedSpec checked) {
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(
       "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} causal_align={} calibrate={} "
-      "thresholds={} save_lse={} backward={}|mask {}x{}x{} tiles {}x{}|",
+      "thresholds={} save_lse={} backward={} generation={}|mask {}x{}x{} tiles {}x{}|",
       s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype), target,
       options, static_cast<float>(spec.effectiveScale()), spec.causal,
       runtime::causalAlignName(spec.causalAlign), spec.calibrate, spec.thresholds, spec.saveLse,
-      spec.backward, m.heads(), m.queryBlocks(), m.keyBlocks(), m.blockQ(), m.blockK());
+      spec.backward, spec.generation, m.heads(), m.queryBlocks(), m.keyBlocks(), m.blockQ(),
+      m.blockK());
   // The generic kernel is one artifact for every mask of its geometry.
   if (spec.options.variant != "generic") {
     const std::vector<uint8_t> &bits = m.packedBits();
@@ -494,6 +497,7 @@ Expected<Artifact> compile(CheckedSpec checked) {
   a.calibrate = spec.calibrate;
   a.thresholds = spec.thresholds;
   a.savesLse = spec.saveLse;
+  a.generation = spec.generation;
   a.backward = spec.backward;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();

@@ -27,7 +27,7 @@ constexpr int64_t kPackGqaMaxQueries = 64;
 
 bool KernelSpec::packsGqa() const {
   if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
-      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward)
+      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || generation)
     return false;
   if (target.backend == runtime::Backend::Cpu)
     return true;
@@ -101,8 +101,30 @@ Error KernelSpec::validate() const {
     return e;
   if (Error e = runtime::checkSize("block_k", mask.blockK(), runtime::kMaxBlock))
     return e;
-  if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
+  if (generation) {
+    // The mask is over positions (docs/generation.md): its query blocks
+    // cover the seqK positions, not the call's seqQ queries.
+    if (calibrate || saveLse || backward)
+      return Error(ErrorCode::InvalidArgument,
+                   "generation runs the forward only: not with calibrate, saveLse or backward");
+    if (causalAlign != runtime::CausalAlign::TopLeft)
+      return Error(ErrorCode::InvalidArgument,
+                   "generation takes no causalAlign: each launch's q_pos places its queries");
+    if (s.seqQ > s.seqK)
+      return Error(ErrorCode::ShapeMismatch,
+                   fmt::format("generation: seq_q ({}) exceeds seq_k ({}), the most positions",
+                               s.seqQ, s.seqK));
+    if (target.backend != runtime::Backend::Cpu)
+      return Error(ErrorCode::Unsupported,
+                   "generation kernels run on the CPU backend only (the GPU bodies are designed "
+                   "in docs/generation.md, not built)");
+    if (Error e = mask.checkCovers(s.headsQ, s.seqK, s.seqK))
+      return Error(e.code(), "generation mask (over positions, [Hq, ceil(seq_k / block_q), "
+                             "ceil(seq_k / block_k)]): " +
+                                 e.message());
+  } else if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK)) {
     return e;
+  }
   double sc = effectiveScale();
   // The kernels take the scale as an f32: a double beyond f32's range, or
   // one so small it rounds to zero there, is no usable scale either.

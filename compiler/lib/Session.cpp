@@ -106,6 +106,26 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
       });
 }
 
+Error Session::generate(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                        const runtime::TensorView &k, const runtime::TensorView &v,
+                        const runtime::TensorView &out, const runtime::GenerationStep &step,
+                        runtime::CuStream stream, const float *thresholds) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (!artifact.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "generate() needs an artifact compiled with KernelSpec::generation");
+  (void)stream; // the GPU bodies are designed (docs/generation.md), not built
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &) {
+        return Error(ErrorCode::Unsupported, "generation kernels run on the CPU backend only");
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->generate(kernel, q, k, v, out, step, thresholds);
+      });
+}
+
 Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                        const runtime::TensorView &k, const runtime::TensorView &v,
                        const runtime::TensorView &out, float *lse, runtime::CuStream stream,

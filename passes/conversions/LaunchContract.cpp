@@ -19,6 +19,8 @@ SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
     args.push_back({kThresholds});
   if (op.getLse())
     args.push_back({kLse});
+  if (op.getPositions())
+    args.push_back({kPositions});
   return args;
 }
 

@@ -217,6 +217,24 @@ public:
     memref::GlobalOp readTable =
         createConstantTable(mb, op.getLoc(), prefix + "_packed_key_blocks", readBlocks);
     const int64_t packUnits = static_cast<int64_t>(readBlocks.size() / 2) * p.g.batch;
+    // Generation: the row of each (head, position block), which the
+    // attention phase picks at run time from the step's q_pos.
+    memref::GlobalOp positionRows;
+    if (op.isGeneration())
+      positionRows =
+          createConstantTable(mb, op.getLoc(), prefix + "_position_rows", positionRowTable());
+    // A generation op's step, loaded from its positions operand: (q_pos,
+    // seq_k_live) as indices; others have none.
+    auto stepOf = [&](HostEmitter &e, ValueRange args) -> std::pair<Value, Value> {
+      if (!op.isGeneration())
+        return {};
+      Value positions = args[op->getNumOperands() - 1]; // the last operand
+      auto at = [&](int64_t i) {
+        Value v = memref::LoadOp::create(e.b, positions, ValueRange{e.idx(i)});
+        return arith::IndexCastOp::create(e.b, e.b.getIndexType(), v).getResult();
+      };
+      return {at(0), at(1)};
+    };
     std::vector<HostPhase> phases;
     // Every phase takes the sequence lengths; the attention phase also the
     // split parts' slot count.
@@ -233,14 +251,24 @@ public:
         Value pair = e.mul(e.div(u, p.g.batch), 2);
         Value kvh = loadIndexEntry(b, tablesIn[0], pair);
         Value kb = loadIndexEntry(b, tablesIn[0], e.add(pair, e.idx(1)));
-        callLibrary(b, packUnit, {args[1], args[2], ws, scalars[1], e.rem(u, p.g.batch), kvh, kb});
+        auto pack = [&](Value seqK) {
+          callLibrary(b, packUnit, {args[1], args[2], ws, seqK, e.rem(u, p.g.batch), kvh, kb});
+        };
+        if (!op.isGeneration())
+          return pack(scalars[1]);
+        // Generation: only the live keys' blocks.
+        Value live = stepOf(e, args).second;
+        e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(kb, p.g.blockK), live),
+               [&] { pack(live); });
       });
     };
     phases.push_back(pack);
     HostPhase attention{sieve::runtime::LaunchRole::Attention,
                         prefix + "_attention",
                         "__sieve_cpu_attention",
-                        calibrate ? rows : rows * p.g.batch,
+                        op.isGeneration() ? generationUnits()
+                        : calibrate       ? rows
+                                          : rows * p.g.batch,
                         {tables.heads, tables.queryBlocks, tables.spans, tables.keyBlocks},
                         {p.g.seqQ, p.g.seqK}};
     if (op.hasSplitRows()) {
@@ -250,10 +278,13 @@ public:
     // GQA packing: the segment words beside the key blocks, last.
     if (tables.segments)
       attention.tables.push_back(tables.segments);
+    if (positionRows)
+      attention.tables.push_back(positionRows);
     attention.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
                          ValueRange scalars, Value begin, Value end) {
       forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
         HostEmitter e{b};
+        auto [qPos, live] = stepOf(e, args);
         auto call = [&](Value r, Value bi) {
           SmallVector<Value> callArgs(args.begin(), args.end());
           callArgs.push_back(ws);
@@ -262,9 +293,25 @@ public:
             callArgs.append({tablesIn[4], scalars[2]});
           if (op.isGqaPacked())
             callArgs.push_back(tablesIn.back());
-          callArgs.append({scalars[0], scalars[1], r, bi});
+          callArgs.append({scalars[0], live ? live : scalars[1], r, bi});
+          if (qPos)
+            callArgs.push_back(qPos);
           callLibrary(b, attentionUnit, callArgs);
         };
+        if (op.isGeneration()) {
+          // Unit (window w, head h, batch entry bi): the w-th position
+          // block the call's queries touch, when they reach it.
+          Value bi = e.rem(u, p.g.batch), rest = e.div(u, p.g.batch);
+          Value h = e.rem(rest, p.g.headsQ), w = e.div(rest, p.g.headsQ);
+          Value qb = e.add(e.div(qPos, p.g.blockQ), w);
+          Value touched = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(qb, p.g.blockQ),
+                                                e.add(qPos, scalars[0]));
+          e.when(touched, [&] {
+            Value r = loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, queryBlocks()), qb));
+            call(r, bi);
+          });
+          return;
+        }
         // A calibration unit is a row with every batch entry (it owns the
         // row's stats); any other one (row, batch entry).
         if (calibrate)
@@ -313,6 +360,26 @@ public:
   }
 
 private:
+  /// Generation: the position blocks of the mask (rows per head).
+  int64_t queryBlocks() {
+    return (op.getKey().getType().getDimSize(2) + p.g.blockQ - 1) / p.g.blockQ;
+  }
+  /// Generation: the work row of (head h, position block qb) at
+  /// h * queryBlocks() + qb (the verifier checked each is listed once).
+  SmallVector<int32_t> positionRowTable() {
+    SmallVector<int32_t> table(p.g.headsQ * queryBlocks(), -1);
+    ArrayRef<int32_t> heads = op.getRowHeads(), qbs = op.getRowQueryBlocks();
+    for (size_t r = 0; r < heads.size(); ++r)
+      table[heads[r] * queryBlocks() + qbs[r]] = static_cast<int32_t>(r);
+    return table;
+  }
+  /// Generation: attention units (window, head, batch entry), a window per
+  /// position block the call's Sq queries may touch.
+  int64_t generationUnits() {
+    const int64_t windows = (p.g.seqQ - 1 + p.g.blockQ - 1) / p.g.blockQ + 1;
+    return windows * p.g.headsQ * p.g.batch;
+  }
+
   /// The op's operand types as the library takes them: sequence lengths
   /// (and the stats' block counts) dynamic.
   SmallVector<Type> libraryOperandTypes() {
@@ -321,7 +388,7 @@ private:
       auto type = cast<MemRefType>(operand.getType());
       if (operand == op.getStats())
         types.push_back(withDynamicSizes(type, {1, 2}));
-      else if (operand == op.getThresholds())
+      else if (operand == op.getThresholds() || operand == op.getPositions())
         types.push_back(type);
       else
         types.push_back(withDynamicSizes(type, {2})); // q, k, v, out: [B, H, S, D]; lse [B, H, S]
@@ -360,6 +427,8 @@ private:
     if (op.isGqaPacked())
       types.push_back(table);
     types.append({index, index, index, index});
+    if (op.isGeneration()) // the step's q_pos
+      types.push_back(index);
     return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_attention_unit", types,
                                [&](ImplicitLocOpBuilder &b, ValueRange args) {
                                  HostEmitter e{b};
@@ -375,15 +444,16 @@ private:
                                  segments = op.isGqaPacked() ? args[at++] : Value();
                                  Lengths n = Lengths::of(e, p, args[at], args[at + 1]);
                                  Value r = args[at + 2], bi = args[at + 3];
+                                 Value qPos = op.isGeneration() ? args[at + 4] : Value();
                                  emitAttentionUnit(e, args.take_front(operands), ws,
                                                    {heads, qBlocks, spans, keyBlocks}, rowSlots,
-                                                   slots, segments, n, r, bi);
+                                                   slots, segments, n, r, bi, qPos);
                                });
   }
 
   void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
-                         Value rowSlots, Value slots, Value segments, Lengths n, Value r,
-                         Value bi) {
+                         Value rowSlots, Value slots, Value segments, Lengths n, Value r, Value bi,
+                         Value qPos) {
     ImplicitLocOpBuilder &b = e.b;
     auto [heads, qBlocks, spans, keyBlocks] = rowTables;
     TensorRows q = TensorRows::of(b, args[0], p.g.packed),
@@ -414,6 +484,15 @@ private:
     auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
     Value qStart = e.mul(qb, p.g.blockQ);
     Value rows = e.minU(e.idx(p.g.blockQ), e.sub(n.seqQ, qStart));
+    if (qPos) {
+      // Generation: the row is a position block; its queries are the
+      // call's positions in it, [qPos, qPos + Sq) (the phase ran only the
+      // blocks they touch). Positions stand for queries in the tiles, and
+      // query tensor row x - qPos holds position x.
+      Value end = e.minS(e.add(qStart, e.idx(p.g.blockQ)), e.add(qPos, n.seqQ));
+      qStart = e.maxS(qStart, qPos);
+      rows = e.sub(end, qStart);
+    }
     // Threshold mode: the head's threshold in the scores' log2 units.
     Value threshold;
     if (thresholds)
@@ -428,8 +507,9 @@ private:
     e.forEach(e.idx(0), e.ceilDiv(rows, R), [&](Value tileIndex) {
       Value r0 = e.mul(tileIndex, R);
       Value valid = e.minU(e.idx(R), e.sub(rows, r0));
-      UnitTile unit{bi,       h,      kvh,       r, e.add(qStart, r0), r0, valid, qb,
-                    rowBegin, rowEnd, threshold, n, segments};
+      Value q0 = e.add(qStart, r0);
+      UnitTile unit{bi, h,        kvh,    r,         q0, r0,       valid,
+                    qb, rowBegin, rowEnd, threshold, n,  segments, qPos ? e.sub(q0, qPos) : q0};
       emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
     });
   }
@@ -449,7 +529,8 @@ private:
     Value rowBegin, rowEnd; // the row's key blocks
     Value threshold;        // log2 units, or null
     Lengths n;
-    Value segments; // GQA packing: the key blocks' segment words, or null
+    Value segments;  // GQA packing: the key blocks' segment words, or null
+    Value tensorRow; // q0's row in q and out (generation: its position - q_pos)
   };
 
   /// Keys of key block `kb` the tile's queries may see: the block's (up to
@@ -457,6 +538,8 @@ private:
   std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
+    if (op.isGeneration()) // a row's key blocks may lie past seq_k_live: none of theirs
+      count = e.maxS(e.idx(0), e.minS(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart)));
     if (p.g.causal) {
       // (Packed rows hold every query of their heads: the last query's.)
       Value lastQuery =
@@ -477,7 +560,8 @@ private:
     auto vecType = VectorType::get({lanes}, b.getF32Type());
     // Whether some key block may be short (a static property of the op:
     // the library code differs with it, so kernels share it only when equal).
-    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0;
+    // (A generation op's key count is the step's seq_k_live: any.)
+    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0 || op.isGeneration();
     const bool masks = ragged || p.g.causal;
     Value negInf = f32Splat(b, vecType, kNegInf);
     ScoreTile tile{t.q, keysT, t.s, rowBlocks, p.g.headDim, p.keyPad / lanes};
@@ -611,7 +695,7 @@ private:
     const int64_t R = p.rowTile;
     Value rowBlocks = e.ceilDiv(u.valid, p.scores.rows);
     Value rowCount = e.mul(rowBlocks, p.scores.rows);
-    emitLoadRows(b, q, u.bi, u.h, u.q0, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
+    emitLoadRows(b, q, u.bi, u.h, u.tensorRow, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
     // O = 0, max = -inf, sum = 0.
     auto oVec = VectorType::get({p.dimLanes}, b.getF32Type());
     Value zeros = f32Splat(b, oVec, 0.0);
@@ -673,7 +757,7 @@ private:
         Value reciprocal = arith::DivFOp::create(b, e.f32(1.0), sum);
         e.store(arith::SelectOp::create(b, hasKeys, reciprocal, zero), t.scale, {i});
       });
-      emitStoreRows(b, out, u.bi, u.h, u.q0, u.valid, t.o, t.scale, p.dimLanes);
+      emitStoreRows(b, out, u.bi, u.h, u.tensorRow, u.valid, t.o, t.scale, p.dimLanes);
     };
     if (!split.slot) {
       whole();

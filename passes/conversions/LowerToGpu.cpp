@@ -431,6 +431,9 @@ std::string scalarFallbackWarning(ArrayRef<std::string> reasons) {
 /// The checks that do not depend on a body: a generic kernel or split rows
 /// with an lse, and a generic kernel with split rows.
 LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
+  if (op.isGeneration()) // docs/generation.md: the GPU bodies are designed, not built
+    return op.emitOpError()
+           << "generation (operand 'positions') runs on the CPU backend only (yet)";
   if (op.getLse() && (variant == "generic" || op.hasSplitRows()))
     return op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
                                "variant=generic or split rows)";

@@ -27,13 +27,17 @@ template <typename Op> sieve::runtime::CausalRule causalRuleOf(Op op) {
   return {op.getCausal(), op.getCausal() ? op.getCausalOffset() : 0};
 }
 
-template <typename Op> sieve::runtime::RowTables buildRowTables(Op op) {
+/// The rows of the mask's query blocks: the op's queries, or for a
+/// generation op the positions (its mask is over them, causal in position
+/// space: a position sees the keys up to itself).
+template <typename Op> sieve::runtime::RowTables buildRowTables(Op op, bool overPositions = false) {
   BlockMaskAttr mask = op.getMask();
   StringRef bits = mask.getBits();
+  const int64_t rows =
+      overPositions ? op.getKey().getType().getDimSize(2) : op.getQuery().getType().getDimSize(2);
   return sieve::runtime::buildRowTables(reinterpret_cast<const uint8_t *>(bits.data()),
                                         mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks(),
-                                        op.getBlockQ(), op.getBlockK(),
-                                        op.getQuery().getType().getDimSize(2), causalRuleOf(op));
+                                        op.getBlockQ(), op.getBlockK(), rows, causalRuleOf(op));
 }
 
 /// The backward's dK/dV work list: the same tiles by (key head, key block).
@@ -67,11 +71,11 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
     for (AttentionOp op : ops) {
-      sieve::runtime::RowTables t = buildRowTables(op);
+      sieve::runtime::RowTables t = buildRowTables(op, static_cast<bool>(op.getPositions()));
       OpBuilder b(op);
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getStats(),
-          op.getThresholds(), op.getLse(), b.getDenseI32ArrayAttr(t.heads),
+          op.getThresholds(), op.getLse(), op.getPositions(), b.getDenseI32ArrayAttr(t.heads),
           b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
           b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
           op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr(),

@@ -134,7 +134,9 @@ struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> 
     getOperation()->walk([&](BlockSparseAttentionOp op) {
       // Calibration needs whole rows, and a row's log-sum-exp is written by
       // the kernel that sees all of it; an op split already stays as it is.
-      if (op.getStats() || op.getLse() || op.hasSplitRows())
+      // A generation op's rows are picked at run time: its split would be
+      // planned for the longest row (docs/generation.md), not built yet.
+      if (op.getStats() || op.getLse() || op.hasSplitRows() || op.isGeneration())
         return;
       const int64_t share = partLimit(op, sms, minPartKeys);
       if (op.isGqaPacked())

@@ -89,8 +89,13 @@ class Kernel:
                 "thresholds given to a kernel compiled without thresholds=True")
         return None if thresholds is None else _frameworks.as_dlpack(thresholds)
 
-    def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None, thresholds=None):
+    def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None, thresholds=None,
+                 q_pos=None, seq_k_live=0):
         kind = self._native.kind
+        if (q_pos is not None) != (kind == "generation"):
+            raise _errors.InvalidArgumentError(
+                "q_pos (the step's first query position) goes with, and only with, a kernel "
+                f"compiled with generation=True; this one is a {kind} kernel")
         if (lse is not None) != (kind == "forward_lse"):
             raise _errors.InvalidArgumentError(
                 "lse (f32 [B, Hq, Sq]) goes with, and only with, a kernel compiled with "
@@ -112,6 +117,9 @@ class Kernel:
             if kind == "forward_lse":
                 self._native.forward(exported(q), exported(k), exported(v), exported(out),
                                      exported(lse), handle, theta)
+            elif kind == "generation":
+                self._native.generate(exported(q), exported(k), exported(v), exported(out),
+                                      int(q_pos), int(seq_k_live), handle, theta)
             elif kind == "calibrate":
                 self._native.calibrate(exported(q), exported(k), exported(v), exported(out),
                                        exported(stats), handle)
@@ -187,7 +195,7 @@ def _causal_text(causal):
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
             scale=None, device="auto", variant="auto", save_lse=False, backward=False,
-            calibrate=False, thresholds=False, pack_gqa="auto"):
+            calibrate=False, thresholds=False, pack_gqa="auto", generation=False):
     """Compiles (or finds in the kernel cache) the kernel for this problem
     and mask on `device`. `causal`: False, True or "top_left" (query i sees
     keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq:
@@ -202,12 +210,18 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     backward too, not with calibrate. pack_gqa="auto" packs a key head's
     query heads into one tile's rows when decoding (seq_q <= 64 with fewer
     key heads than query heads: K and V are read once per key head;
-    docs/decode.md); "off" keeps a row per query head."""
-    if sum(map(bool, (save_lse, backward, calibrate))) > 1:
+    docs/decode.md); "off" keeps a row per query head. generation=True
+    compiles one kernel for every step of generation (docs/generation.md):
+    the mask is over seq_k positions (the KV cache's length), and each
+    call takes the step, kernel(q, k_cache, v_cache, q_pos=P + t), reading
+    the first seq_k_live keys (default q_pos + seq_q); the CPU backend
+    only, for now."""
+    if sum(map(bool, (save_lse, backward, calibrate, generation))) > 1:
         raise _errors.InvalidArgumentError(
-            "save_lse, backward and calibrate are different kernels: pass at most one")
+            "save_lse, backward, calibrate and generation are different kernels: pass at most "
+            "one")
     kind = ("forward_lse" if save_lse else "backward" if backward else
-            "calibrate" if calibrate else "forward")
+            "calibrate" if calibrate else "generation" if generation else "forward")
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")

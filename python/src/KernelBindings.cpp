@@ -60,6 +60,24 @@ struct PyKernel {
     check(std::move(error));
   }
 
+  /// One step of a generation kernel (docs/generation.md).
+  void generate(const InputArray &q, const InputArray &k, const InputArray &v,
+                const OutputArray &out, int64_t qPos, int64_t seqKLive, uintptr_t stream,
+                const std::optional<InputArray> &thresholds) const {
+    runtime::TensorView qv = viewOf(factsOf(q), "q", ordinal());
+    runtime::TensorView kv = viewOf(factsOf(k), "k", ordinal());
+    runtime::TensorView vv = viewOf(factsOf(v), "v", ordinal());
+    runtime::TensorView ov = viewOf(factsOf(out), "out", ordinal());
+    const float *theta = thresholdsOf(thresholds);
+    runtime::CuStream s = checkedStream(stream);
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->generate(*artifact, qv, kv, vv, ov, {qPos, seqKLive}, s, theta);
+    }
+    check(std::move(error));
+  }
+
   /// Threshold mode's f32 [Hq] thresholds, which a threshold-mode kernel
   /// needs and any other refuses, in the kernel's memory.
   const float *thresholdsOf(const std::optional<InputArray> &thresholds) const {
@@ -185,10 +203,12 @@ std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &sessio
     spec.backward = true;
   else if (kind == "calibrate")
     spec.calibrate = true;
+  else if (kind == "generation")
+    spec.generation = true;
   else if (kind != "forward")
     raise(Error(ErrorCode::InvalidArgument,
                 fmt::format("kernel kind '{}' is none of forward, forward_lse, backward, "
-                            "calibrate",
+                            "calibrate, generation",
                             kind)));
   spec.shape = shape;
   spec.mask = mask;
@@ -260,7 +280,8 @@ void bindKernels(nb::module_ &m) {
       nb::arg("kind") = "forward", nb::arg("causal_align") = "top_left",
       nb::arg("thresholds") = false, nb::arg("pack_gqa") = "auto",
       "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
-      "forward, forward_lse (also writes the log-sum-exp), backward, or calibrate. "
+      "forward, forward_lse (also writes the log-sum-exp), backward, calibrate, or generation "
+      "(a mask over seq_k positions, each run a step at q_pos: docs/generation.md). "
       "`causal_align` (with causal): top_left or bottom_right. `thresholds`: threshold mode "
       "(runs take per-head score thresholds). `pack_gqa`: auto packs a key head's query heads "
       "into one tile's rows when decoding (seq_q <= 64 under GQA; docs/decode.md), off keeps a "
@@ -272,6 +293,12 @@ void bindKernels(nb::module_ &m) {
            nb::arg("thresholds").noconvert().none() = nb::none(),
            "out = attention(q, k, v); GPU launches go on `stream` (a CUstream as an integer). "
            "A threshold-mode kernel takes `thresholds` (f32 [Hq]).")
+      .def("generate", &PyKernel::generate, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("q_pos"),
+           nb::arg("seq_k_live") = 0, nb::arg("stream") = 0,
+           nb::arg("thresholds").noconvert().none() = nb::none(),
+           "A generation kernel's step: q (Sq queries from position q_pos) against the first "
+           "seq_k_live keys of the cache k, v (0: q_pos + Sq).")
       .def("forward", &PyKernel::forward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("lse").noconvert(),
            nb::arg("stream") = 0, nb::arg("thresholds").noconvert().none() = nb::none(),
@@ -291,10 +318,11 @@ void bindKernels(nb::module_ &m) {
       .def_prop_ro("kind",
                    [](const PyKernel &k) {
                      const runtime::Artifact &a = *k.artifact;
-                     return a.backward    ? "backward"
-                            : a.savesLse  ? "forward_lse"
-                            : a.calibrate ? "calibrate"
-                                          : "forward";
+                     return a.backward     ? "backward"
+                            : a.generation ? "generation"
+                            : a.savesLse   ? "forward_lse"
+                            : a.calibrate  ? "calibrate"
+                                           : "forward";
                    })
       .def_prop_ro("thresholds", [](const PyKernel &k) { return k.artifact->thresholds; })
       .def_prop_ro("session", [](const PyKernel &k) { return k.session; })

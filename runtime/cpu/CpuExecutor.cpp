@@ -340,6 +340,25 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
 Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
                        const TensorView &v, const TensorView &out, float *stats,
                        const float *thresholds, float *lse) const {
+  if (kernel.artifact.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "a generation kernel runs one step at a time: run it with generate() and the "
+                 "step's q_pos");
+  return runForward(kernel, q, k, v, out, stats, thresholds, lse, nullptr);
+}
+
+Error CpuExecutor::generate(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const GenerationStep &step,
+                            const float *thresholds) const {
+  Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact, step);
+  if (!positions)
+    return positions.takeError();
+  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, positions->data());
+}
+
+Error CpuExecutor::runForward(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                              const TensorView &v, const TensorView &out, float *stats,
+                              const float *thresholds, float *lse, int32_t *positions) const {
   if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
     return e;
   const Artifact &a = kernel.artifact;
@@ -389,6 +408,11 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
     packed.push_back(&thresholdsArg);
   if (lse)
     packed.push_back(&lseArg);
+  // A generation step, last: i32 [2].
+  StridedMemRefType<int32_t, 1> dpositions{positions, positions, 0, {2}, {1}};
+  StridedMemRefType<int32_t, 1> *positionsArg = &dpositions;
+  if (positions)
+    packed.push_back(&positionsArg);
   return invoke(kernel, packed);
 }
 

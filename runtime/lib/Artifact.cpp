@@ -133,7 +133,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     // Tables and the workspace are rank-1 buffers, the stats and lse rank
     // 3, the backward's gradients rank 4 like q; q, k, v, out and dout are
     // the TMA tensors (dq, dk, dv are written with plain stores).
-    const bool gradient = s.tensor >= ParamSlot::kDout;
+    const bool gradient = s.tensor >= ParamSlot::kDout && s.tensor <= ParamSlot::kDv;
     const bool buffer = s.tensor >= ParamSlot::kFirstTable && !gradient;
     const int maxDim = !buffer                                                        ? 3
                        : s.tensor == ParamSlot::kStats || s.tensor == ParamSlot::kLse ? 2
@@ -141,7 +141,7 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kPositions || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -217,6 +217,7 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"thresholds", a.thresholds},
               {"saves_lse", a.savesLse},
               {"backward", a.backward},
+              {"generation", a.generation},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -361,6 +362,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     if (a.backend == Backend::Cuda && !a.backward &&
         usesTensor(a.launches, ParamSlot::kLse) != a.savesLse)
       return corrupt("'saves_lse' and the lse parameters (tensor 11) must come together");
+    a.generation = j.value("generation", false); // absent before generation kernels existed
+    if (usesTensor(a.launches, ParamSlot::kPositions) != a.generation)
+      return corrupt("'generation' and the positions parameters (tensor 16) must come together");
+    if (a.generation && (a.backward || a.savesLse || a.calibrate))
+      return corrupt("'generation' excludes 'backward', 'saves_lse' and 'calibrate'");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = integer<int64_t>(j, "kept_tiles");
     a.totalTiles = integer<int64_t>(j, "total_tiles");

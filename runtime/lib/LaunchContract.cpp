@@ -7,7 +7,7 @@ namespace {
 constexpr const char *kSlotNames[kTensorSlots] = {
     "query",     "key",        "value",     "out",   "row_heads",  "row_query_blocks",
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
-    "dout",      "dq",         "dk",        "dv"};
+    "dout",      "dq",         "dk",        "dv",    "positions"};
 constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
                                   ParamField::Offset,       ParamField::Size,
                                   ParamField::Stride,       ParamField::TensorMap};
@@ -28,7 +28,7 @@ std::optional<TensorSlot> parseTensorSlot(std::string_view name) {
 }
 
 int tensorSlotRank(int slot) {
-  if (slot <= kOut || slot >= kDout)
+  if (slot <= kOut || (slot >= kDout && slot <= kDv))
     return 4;
   return slot == kStats || slot == kLse ? 3 : 1;
 }

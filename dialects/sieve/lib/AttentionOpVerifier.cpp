@@ -110,14 +110,41 @@ LogicalResult verifyLse(Operation *op, Value lse, MemRefType q) {
 
 /// The mask attribute must be [Hq, ceil(Sq / block_q), ceil(Sk / block_k)];
 /// `expected` receives that shape.
+/// A generation op's mask is over positions: its query blocks cover Sk
+/// (the most positions), not the call's Sq queries.
 LogicalResult verifyMaskShape(Operation *op, BlockMaskAttr mask, MemRefType q, MemRefType k,
-                              int64_t blockQ, int64_t blockK, SmallVector<int64_t> &expected) {
-  expected = {q.getDimSize(1), ceilDiv(q.getDimSize(2), blockQ), ceilDiv(k.getDimSize(2), blockK)};
+                              int64_t blockQ, int64_t blockK, SmallVector<int64_t> &expected,
+                              bool overPositions = false) {
+  const int64_t rows = overPositions ? k.getDimSize(2) : q.getDimSize(2);
+  expected = {q.getDimSize(1), ceilDiv(rows, blockQ), ceilDiv(k.getDimSize(2), blockK)};
   SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
   if (actual != expected)
     return op->emitOpError() << "attribute 'mask' has shape " << shapeString(actual)
                              << ", expected " << shapeString(expected)
-                             << " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])";
+                             << (overPositions
+                                     ? " ([query heads, ceil(Sk / block_q), ceil(Sk / block_k)]: "
+                                       "a generation op's mask is over positions)"
+                                     : " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])");
+  return success();
+}
+
+/// Generation (a positions operand): a window of a causal square over
+/// positions, which its own q_pos aligns; nothing per call row is kept.
+LogicalResult verifyGeneration(Operation *op, Value positions, MemRefType q, MemRefType k,
+                               std::optional<CausalAlign> align, Value stats, Value lse) {
+  if (!positions)
+    return success();
+  auto type = cast<MemRefType>(positions.getType());
+  if (type.getShape() != ArrayRef<int64_t>{2})
+    return op->emitOpError() << "operand 'positions' has shape " << shapeString(type.getShape())
+                             << ", expected [2] (q_pos, seq_k_live)";
+  if (q.getDimSize(2) > k.getDimSize(2))
+    return op->emitOpError() << "generation: query has " << q.getDimSize(2)
+                             << " rows, more than key's " << k.getDimSize(2) << " positions";
+  if (align)
+    return op->emitOpError() << "generation takes no 'causal_align' (q_pos aligns each call)";
+  if (stats || lse)
+    return op->emitOpError() << "generation takes no 'stats' or 'lse'";
   return success();
 }
 
@@ -182,7 +209,10 @@ LogicalResult AttentionOp::verify() {
     return failure();
   const int64_t hq = q.getDimSize(1);
   SmallVector<int64_t> expected;
-  if (failed(verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected)))
+  if (failed(
+          verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())) ||
+      failed(verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected,
+                             static_cast<bool>(getPositions()))))
     return failure();
   if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
       failed(verifyLse(*this, getLse(), q)))
@@ -316,11 +346,15 @@ LogicalResult BlockSparseAttentionOp::verify() {
       failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   // Packed rows (GQA packing) are (key head, packed block) over g x Sq rows.
-  if (failed(verifyGqaPacking(*this)))
+  if (failed(verifyGqaPacking(*this)) ||
+      failed(verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())))
     return failure();
+  if (isGeneration() && (isGqaPacked() || hasSplitRows()))
+    return emitOpError() << "generation rows are neither packed nor split (yet)";
   const int64_t g = getPackedGroup();
   int64_t hq = q.getDimSize(1) / g;
-  int64_t qBlocks = ceilDiv(g * q.getDimSize(2), getBlockQ());
+  // A generation op's rows are over positions (Sk), others' over queries.
+  int64_t qBlocks = ceilDiv(g * (isGeneration() ? k.getDimSize(2) : q.getDimSize(2)), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();

@@ -97,6 +97,14 @@ struct KernelSpec {
   /// the forward's out and lse, and dout. Run it with Session::backward.
   /// Not with calibrate or saveLse, nor the generic variant.
   bool backward = false;
+  /// Generation (docs/generation.md): one kernel for every step of a mask
+  /// over positions. shape.seqK is the most positions M (the KV cache's
+  /// length), shape.seqQ the queries per call (1 for a decode step), and
+  /// the mask is [Hq, ceil(M / bq), ceil(M / bk)], causal over positions.
+  /// Each launch gives the step (runtime::GenerationStep: q_pos and
+  /// seq_k_live): Session::generate. The CPU backend only, for now; not
+  /// with causalAlign, calibrate, saveLse or backward.
+  bool generation = false;
   Target target;
   KernelOptions options;
 

@@ -59,6 +59,16 @@ public:
             const runtime::TensorView &out, runtime::CuStream stream = nullptr,
             const runtime::DeviceRowTables *tables = nullptr, const float *thresholds = nullptr);
 
+  /// Runs one step of a generation artifact (KernelSpec::generation,
+  /// docs/generation.md): q and out hold the step's Sq queries, k and v
+  /// the KV cache of the kernel's M positions, of which the first
+  /// step.seqKLive are read (0: q_pos + Sq). One compile serves every step.
+  /// The CPU backend only, for now.
+  Error generate(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                 const runtime::TensorView &k, const runtime::TensorView &v,
+                 const runtime::TensorView &out, const runtime::GenerationStep &step,
+                 runtime::CuStream stream = nullptr, const float *thresholds = nullptr);
+
   /// Runs a calibration artifact (KernelSpec::calibrate): as run(), and adds
   /// each query row's probability mass per key block to `stats`, a
   /// contiguous f32 [Hq, QB, KB] buffer the caller owns and zeroes (host

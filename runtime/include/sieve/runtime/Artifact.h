@@ -99,6 +99,11 @@ struct Artifact {
   /// out, dout, lse and write dq, dk, dv (on the GPU three launches: rows,
   /// key-value, query).
   bool backward = false;
+  /// A generation kernel (KernelSpec::generation, docs/generation.md): one
+  /// kernel for every step of a mask over positions; shape.seqK is the most
+  /// positions, and each launch takes the step (q_pos, seq_k_live) as an
+  /// i32 [2] buffer (parameter "tensor" 16, ParamSlot::kPositions).
+  bool generation = false;
   /// The launch of `role`, or null.
   const KernelLaunch *launch(LaunchRole role) const;
   /// The first launch (the attention kernel, the backward's rows kernel, the

@@ -32,7 +32,7 @@ namespace sieve::runtime {
 /// the workspace is the rank-1 f32 buffer the runtime allocates per call
 /// (split-KV's parts, the backward's delta and lse scratch); the stats
 /// [Hq, QB, KB] and the lse [B, Hq, Sq] are contiguous rank-3 f32; the
-/// thresholds [Hq] rank-1 f32.
+/// thresholds [Hq] rank-1 f32; a generation kernel's positions rank-1 i32.
 enum TensorSlot : int {
   kQuery = 0,
   kKey = 1,
@@ -50,8 +50,11 @@ enum TensorSlot : int {
   kDq = 13,
   kDk = 14,
   kDv = 15,
+  /// A generation kernel's step (docs/generation.md): i32 [2] holding
+  /// q_pos and seq_k_live, read at launch.
+  kPositions = 16,
 };
-constexpr int kTensorSlots = 16;
+constexpr int kTensorSlots = 17;
 /// "query", "key", ..., "row_heads", ..., "dv"; nullptr out of range.
 const char *tensorSlotName(int slot);
 std::optional<TensorSlot> parseTensorSlot(std::string_view name);
@@ -73,6 +76,7 @@ struct ParamSlot {
   static constexpr int kLse = runtime::kLse;
   static constexpr int kDout = runtime::kDout, kDq = runtime::kDq, kDk = runtime::kDk,
                        kDv = runtime::kDv;
+  static constexpr int kPositions = runtime::kPositions;
   int tensor = 0; // a TensorSlot
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride

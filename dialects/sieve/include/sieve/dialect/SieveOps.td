@@ -16,6 +16,9 @@ def Sieve_ThresholdsOperand : MemRefRankOf<[F32], [1]>;
 // The softmax statistics the forward saves for the backward: the natural-log
 // log-sum-exp of each query row's scaled scores, f32 [B, Hq, Sq].
 def Sieve_LseOperand : MemRefRankOf<[F32], [3]>;
+// A generation kernel's step (docs/generation.md): i32 [2], the first
+// query's position q_pos and the live key count seq_k_live.
+def Sieve_PositionsOperand : MemRefRankOf<[I32], [1]>;
 
 // Every attention op has `causal` and `causal_align`; the lowerings read
 // the rule as one offset.
@@ -61,6 +64,17 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     With the optional `lse` operand (f32 [B, Hq, Sq]) the op also writes,
     for the backward pass, each query row's natural-log log-sum-exp of its
     scaled scores over the kept keys, -inf for a row with no kept key.
+
+    Generation (docs/generation.md), with the optional `positions` operand
+    (i32 [2], read at run time: `q_pos`, `seq_k_live`): one op serves
+    every step of a mask over positions. The mask is
+    [Hq, ceil(Sk / block_q), ceil(Sk / block_k)], Sk being the most
+    positions (the KV cache's length); query i is position `q_pos + i`, its
+    mask row `(q_pos + i) / block_q`; only keys below `seq_k_live` are read;
+    with `causal`, key j is dropped for query i when j > q_pos + i (which is
+    bottom-right causal when seq_k_live = q_pos + Sq). Needs
+    q_pos + Sq <= seq_k_live <= Sk. Not with `causal_align`, `stats` or
+    `lse`.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -70,6 +84,7 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
+    Arg<Optional<Sieve_PositionsOperand>, "generation step: q_pos, seq_k_live", [MemRead]>:$positions,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
@@ -80,7 +95,8 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
     (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
-    (`lse` `(` $lse^ `:` type($lse) `)`)? attr-dict
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -127,6 +143,12 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     whose segment does not keep it drops all its scores there. `causal`
     applies to the query p % Sq. Split groups name (key head, packed block).
     Not with `stats` or `thresholds`.
+
+    Generation (`positions`, as for `sieve.attention`): the rows are the
+    position mask's, one per (head, position block), where causal dropped
+    the key blocks after a position block's last position; at run time the
+    lowering picks the rows of the position blocks the call's queries fall
+    in. Not split and not packed (yet).
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -136,6 +158,7 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     Arg<Optional<Sieve_StatsOperand>, "calibration statistics", [MemRead, MemWrite]>:$stats,
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
+    Arg<Optional<Sieve_PositionsOperand>, "generation step: q_pos, seq_k_live", [MemRead]>:$positions,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -153,7 +176,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
     (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
-    (`lse` `(` $lse^ `:` type($lse) `)`)? attr-dict
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -167,6 +191,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     int64_t getNumActiveRows();
     /// Whether the rows are GQA-packed (key_block_segments set).
     bool isGqaPacked() { return getKeyBlockSegments().has_value(); }
+    /// Whether this is a generation op (a `positions` operand).
+    bool isGeneration() { return static_cast<bool>(getPositions()); }
     /// Query heads per key head packed into a row: g when packed, else 1.
     int64_t getPackedGroup();
   }];

@@ -10,6 +10,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/Generation.h"
 #include "sieve/runtime/TensorView.h"
 
 #include <memory>
@@ -47,6 +48,15 @@ public:
             const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr,
             float *lse = nullptr) const;
 
+  /// Runs one step of a generation artifact (Artifact::generation,
+  /// docs/generation.md) as run() does: q and out hold the step's Sq
+  /// queries, k and v the cache's M positions, of which the kernel reads
+  /// the first step.seqKLive. A threshold-mode artifact needs
+  /// `thresholds` as for run().
+  Error generate(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                 const TensorView &v, const TensorView &out, const GenerationStep &step,
+                 const float *thresholds = nullptr) const;
+
   /// Runs a backward artifact (Artifact::backward) as run() does: writes
   /// dq, dk and dv after checking every tensor.
   Error backward(const CpuKernel &kernel, const BackwardTensors &tensors) const;
@@ -62,6 +72,11 @@ public:
 private:
   std::shared_ptr<CpuThreadPool> pool() const;
   Error invoke(const CpuKernel &kernel, const std::vector<void *> &buffers) const;
+  /// run() and generate(): `positions` is a generation step's (q_pos,
+  /// seq_k_live), checked already, or null.
+  Error runForward(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                   const TensorView &v, const TensorView &out, float *stats,
+                   const float *thresholds, float *lse, int32_t *positions) const;
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<CpuKernel>> kernels_;
