@@ -179,7 +179,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value kTile = view(g.queryTile * D * 2, S * KT);
   Value vTile = view((g.queryTile + S * KT) * D * 2, S * KT);
 
-  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 4);
+  // The generic kernel's tables follow the op's operands, whose number
+  // depends on its optional ones (lse, thresholds).
+  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, op->getNumOperands());
   Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
         keyBlocks = tableValues[3];
 

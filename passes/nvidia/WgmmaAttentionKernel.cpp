@@ -168,7 +168,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   TmaPipeline pipe(e, sh, S, /*fullPerStage=*/2);
   constexpr int64_t kKeyFull = 0, kValueFull = 1;
 
-  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 7);
+  // The generic kernel's tables follow the three descriptors.
+  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, firstDescriptor + 3);
   Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
         keyBlocks = tableValues[3];
 

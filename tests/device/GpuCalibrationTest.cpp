@@ -14,7 +14,8 @@
 // The tensor-core bodies skip a key tile whose every score a warp (mma) or
 // warp group (wgmma) drops: a third test runs every body with thresholds
 // that drop whole key tiles for every row, parts of the others, and a whole
-// head (exact zeros).
+// head (exact zeros); the generic kernel, whose mask is launch-time
+// data, runs it too.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceProblem.h"
@@ -220,15 +221,35 @@ TEST_P(GpuThresholdBodies, WholeAndPartTilesDroppedMatchFloat64) {
                              /*keepDiagonal=*/true);
   s.thresholds = true;
   s.options.variant = body;
+  // The generic kernel reads its mask at launch: it runs a different mask
+  // than the one it was compiled with, uploaded as row tables after the
+  // thresholds among its arguments.
+  const bool generic = std::string(body) == "generic";
+  std::vector<KernelSpec> specs = {s};
+  if (generic) {
+    specs.push_back(s);
+    specs[1].mask = BlockMask::random(Hq, qBlocks, kBlocks, block, block, 0.7,
+                                      maskSeed(name + "/launch"), /*keepDiagonal=*/true);
+  }
   SIEVE_DEVICE_KERNELS(kernels,
                        std::string("thresholds-tiles/") + body + "/" + dtypeName(dtype) + "/d" +
                            std::to_string(headDim) + (causal ? "/causal" : "/full"),
-                       {s});
+                       specs);
+  for (auto &k : kernels)
+    ASSERT_TRUE(k) << k.error().str();
   auto &artifact = kernels[0];
-  ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->thresholds);
   ASSERT_EQ((*artifact)->variant, body) << (*artifact)->config;
   Session &session = *ledger().session();
+  std::unique_ptr<DeviceRowTables> tables;
+  if (generic) {
+    ASSERT_TRUE((*artifact)->maskAtLaunch());
+    ASSERT_EQ((*kernels[1])->cacheKey, (*artifact)->cacheKey) << "a new mask recompiled the kernel";
+    s.mask = specs[1].mask;
+    auto uploaded = session.uploadMask(s.mask, seqQ, s.causalRule());
+    ASSERT_TRUE(uploaded) << uploaded.error().str();
+    tables = std::move(*uploaded);
+  }
 
   DeviceProblem p(s.shape, session.gpu()->driver(), rng);
   dampKeyBlocks(p.k, s.shape, block, 3);
@@ -252,7 +273,7 @@ TEST_P(GpuThresholdBodies, WholeAndPartTilesDroppedMatchFloat64) {
   auto dt = p.upload(thresholds.data(), thresholds.size() * sizeof(float));
   ASSERT_TRUE(dt) << dt.error().str();
   ASSERT_FALSE(session.run(**artifact, p.qView(), p.kView(), p.vView(), p.outView(), nullptr,
-                           nullptr, reinterpret_cast<const float *>(*dt)));
+                           tables.get(), reinterpret_cast<const float *>(*dt)));
   auto out = p.output();
   ASSERT_TRUE(out) << out.error().str();
   auto ref = referenceAttention(s.shape, s.mask, causal, scale, p.q.data(), p.k.data(), p.v.data(),
@@ -278,6 +299,13 @@ INSTANTIATE_TEST_SUITE_P(Bodies, GpuThresholdBodies,
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(),
                                             ::testing::Values("wgmma", "mma", "simt")),
+                         bodyName);
+// The generic kernel (the wgmma body on sm_90a, mma elsewhere, its mask
+// read at launch) in threshold mode.
+INSTANTIATE_TEST_SUITE_P(Generic, GpuThresholdBodies,
+                         ::testing::Combine(::testing::Values(DType::BF16, DType::F16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Bool(), ::testing::Values("generic")),
                          bodyName);
 // The tensor-core bodies' tile skip at the other head dims.
 INSTANTIATE_TEST_SUITE_P(HeadDims, GpuThresholdBodies,
