@@ -1,0 +1,137 @@
+"""Learned per-head score thresholds (learned run-time pruning) for the
+language-model experiment: the soft, differentiable gate used in training
+and the regularizer that pushes the dropped fraction up.
+
+sieve's threshold mode drops a score s = scale * q . k when s < theta[h]
+(the hard rule; a row with no key left gives zeros). Training needs a
+gradient for theta, so it multiplies each probability's numerator by a
+gate sigmoid((s - theta) / tau), i.e. adds log sigmoid((s - theta) / tau)
+to the logit: as tau -> 0 that is 0 above theta and -inf below, the hard
+rule. tau is annealed geometrically from --threshold-tau-start to
+--threshold-tau-end; the deployed model runs the hard rule in sieve's
+kernel. The regularizer is weight * relu(target - d), d the soft dropped
+fraction (mean of sigmoid((theta - s) / tau) over the causal scores of
+every layer and head): it pushes d up to the target and no further, so a
+sweep over targets gives points along the quality-sparsity curve while
+the trainer learns how to share the drops between heads.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def scores_of(q, k):
+    """f32 [B, H, S, S] scaled scores scale * q . k (scale 1/sqrt(D))."""
+    return (q.float() @ k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5
+
+
+def gate_logit(scores, theta, tau):
+    """What the gate adds to each logit: log sigmoid((s - theta) / tau),
+    theta [H]; tau = 0 is the hard rule: 0 where s >= theta, -inf under."""
+    theta = theta.view(1, -1, 1, 1).to(scores.dtype)
+    if tau == 0:
+        return torch.where(scores >= theta, 0.0, float("-inf")).to(scores.dtype)
+    return F.logsigmoid((scores - theta) / tau)
+
+
+def soft_dropped(scores, theta, tau, allowed):
+    """[H]: the soft dropped fraction sigmoid((theta - s) / tau) averaged
+    over the allowed scores (the hard fraction when tau = 0)."""
+    theta = theta.view(1, -1, 1, 1).to(scores.dtype)
+    if tau == 0:
+        dropped = (scores < theta).to(scores.dtype)
+    else:
+        dropped = torch.sigmoid((theta - scores) / tau)
+    dropped = dropped * allowed
+    return dropped.sum((0, 2, 3)) / (allowed.sum() * scores.shape[0])
+
+
+def masked_softmax_rows(logits, allowed):
+    """softmax over each row's allowed, finite logits; zeros for a row with
+    none (sieve's rule), with finite gradients there."""
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    top = logits.amax(-1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    weights = torch.exp(logits - top)
+    total = weights.sum(-1, keepdim=True)
+    return weights / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def threshold_attention(q, k, v, theta, tau, allowed):
+    """(out [B, H, S, D], soft dropped fraction [H]): attention with the
+    threshold gate, `allowed` the [S, S] (or [H, S, S]) element mask."""
+    scores = scores_of(q, k)
+    probs = masked_softmax_rows(scores + gate_logit(scores, theta, tau), allowed)
+    return (probs.to(v.dtype) @ v), soft_dropped(scores, theta, tau, allowed)
+
+
+def regularizer(dropped, target, weight):
+    """weight * relu(target - mean dropped fraction): zero once the soft
+    dropped fraction reaches the target; its gradient raises theta."""
+    return weight * F.relu(target - torch.stack(list(dropped)).mean())
+
+
+def tau_at(step, steps, start, end):
+    """Geometric annealing from `start` at step 0 to `end` at the last step."""
+    if steps <= 1:
+        return end
+    return start * (end / start) ** (min(step, steps - 1) / (steps - 1))
+
+
+class ThresholdAttention(nn.Module):
+    """A model attention core (model.py's interface) with learnable theta
+    [H] under the causal mask; `tau` is set by the trainer (0: hard). The
+    soft dropped fraction of the last forward stays in `dropped`."""
+
+    def __init__(self, heads, seq, theta=None):
+        super().__init__()
+        init = torch.full((heads,), -math.inf) if theta is None else torch.as_tensor(theta)
+        self.theta = nn.Parameter(init.float().clone())
+        self.register_buffer("allowed", torch.ones(seq, seq, dtype=torch.bool).tril(),
+                             persistent=False)
+        self.tau = 1.0
+        self.dropped = None
+
+    def forward(self, q, k, v):
+        seq = q.shape[-2]
+        out, self.dropped = threshold_attention(q, k, v, self.theta, self.tau,
+                                                self.allowed[:seq, :seq])
+        return out
+
+
+@torch.no_grad()
+def quantile_thresholds(q, k, fraction, sample=1 << 20, generator=None):
+    """[H]: per head, the `fraction` quantile of its causal scores (from at
+    most `sample` of them): a theta that drops about that fraction, the
+    trainer's starting point."""
+    scores = scores_of(q, k)
+    seq = scores.shape[-1]
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=scores.device).tril()
+    out = []
+    for h in range(scores.shape[1]):
+        values = scores[:, h][:, causal]
+        values = values.reshape(-1)
+        if values.numel() > sample:
+            pick = torch.randint(values.numel(), (sample,), device=values.device,
+                                 generator=generator)
+            values = values[pick]
+        out.append(torch.quantile(values, fraction))
+    return torch.stack(out)
+
+
+def drop_fractions(q, k, theta, block):
+    """(fraction of causal scores under theta, fraction of causal
+    block x block tiles all of whose causal scores are under it), per
+    head [H] each: what the kernel can skip."""
+    scores = scores_of(q, k)
+    batch, heads, seq, _ = scores.shape
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=scores.device).tril()
+    dropped = (scores < theta.view(1, -1, 1, 1).to(scores.device)) | ~causal
+    score_frac = (dropped & causal).sum((0, 2, 3)).double() / (batch * causal.sum())
+    nb = seq // block
+    tiles = dropped.view(batch, heads, nb, block, nb, block).all(5).all(3)
+    causal_tiles = torch.ones(nb, nb, dtype=torch.bool, device=scores.device).tril()
+    tile_frac = (tiles & causal_tiles).sum((0, 2, 3)).double() / (batch * causal_tiles.sum())
+    return score_frac, tile_frac
