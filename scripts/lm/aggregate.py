@@ -31,5 +31,5 @@ def format_mean_sd(values, fmt="{:.3f}", percent=False):
     scale = 100 if percent else 1
     text = fmt.format(mean * scale)
     if sd is not None:
-        text += " ± " + fmt.format(sd * scale)
+        text += " ± " + fmt.replace("+", "").format(sd * scale)
     return text + ("%" if percent else "") + (f" (n={n})" if n != 1 else " (n=1)")

@@ -48,7 +48,7 @@ def straight_through_top_k(scores, k, tau):
     in the backward."""
     soft = relaxed_top_k(scores, k, tau)
     hard = hard_top_k(scores, k).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly `hard` in value: x - x is 0
 
 
 class HeadBudget(nn.Module):

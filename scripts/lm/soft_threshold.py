@@ -7,7 +7,8 @@ sieve's threshold mode drops a score s = scale * q . k when s < theta[h]
 gradient for theta, so it multiplies each probability's numerator by a
 gate sigmoid((s - theta) / tau), i.e. adds log sigmoid((s - theta) / tau)
 to the logit: as tau -> 0 that is 0 above theta and -inf below, the hard
-rule. tau is annealed geometrically from --threshold-tau-start to
+rule (and a row's output is scaled by the soft chance that it keeps any
+key, so a row that loses all tends to zeros, as in the kernel). tau is annealed geometrically from --threshold-tau-start to
 --threshold-tau-end; the deployed model runs the hard rule in sieve's
 kernel. The regularizer is weight * relu(target - d), d the soft dropped
 fraction (mean of sigmoid((theta - s) / tau) over the causal scores of
@@ -23,8 +24,10 @@ import torch.nn.functional as F
 
 
 def scores_of(q, k):
-    """f32 [B, H, S, S] scaled scores scale * q . k (scale 1/sqrt(D))."""
-    return (q.float() @ k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5
+    """[B, H, S, S] scaled scores scale * q . k (scale 1/sqrt(D)), in f32
+    (f64 for f64 inputs)."""
+    dtype = torch.promote_types(q.dtype, torch.float32)
+    return (q.to(dtype) @ k.to(dtype).transpose(-1, -2)) * q.shape[-1] ** -0.5
 
 
 def gate_logit(scores, theta, tau):
@@ -59,11 +62,24 @@ def masked_softmax_rows(logits, allowed):
     return weights / torch.where(total > 0, total, torch.ones_like(total))
 
 
+def row_kept(scores, theta, tau, allowed):
+    """[B, H, S, 1]: the soft probability that a row keeps any key,
+    1 - prod(1 - gate) over its allowed scores. Without it a row whose
+    every score is under theta would tend to a one-hot softmax at its top
+    score, not to the hard rule's zeros."""
+    theta = theta.view(1, -1, 1, 1).to(scores.dtype)
+    log_none = (F.logsigmoid((theta - scores) / tau) * allowed).sum(-1, keepdim=True)
+    return -torch.expm1(log_none)
+
+
 def threshold_attention(q, k, v, theta, tau, allowed):
     """(out [B, H, S, D], soft dropped fraction [H]): attention with the
-    threshold gate, `allowed` the [S, S] (or [H, S, S]) element mask."""
+    threshold gate, `allowed` the [S, S] (or [H, S, S]) element mask; as
+    tau -> 0 it tends to the hard rule, rows with no key left included."""
     scores = scores_of(q, k)
     probs = masked_softmax_rows(scores + gate_logit(scores, theta, tau), allowed)
+    if tau != 0:
+        probs = probs * row_kept(scores, theta, tau, allowed)
     return (probs.to(v.dtype) @ v), soft_dropped(scores, theta, tau, allowed)
 
 
