@@ -939,7 +939,7 @@ def plan(stages, work, args):
             total += args.call_overhead_seconds
         used += need
         total += need
-        print(f"{s:28s} ~{need:4.0f} s   call {calls}")
+        print(f"{s:28s} {f'~{need:.0f}':>5s} s   call {calls}")
     if calls:
         print(f"plan: {calls} call(s) of at most {args.budget_seconds:.0f} s, about "
               f"{total:.0f} s of device time in all (with {args.call_overhead_seconds:.0f} s "
