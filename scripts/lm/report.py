@@ -265,8 +265,8 @@ def setup(res):
         "- **Validation perplexity**: exp(mean cross-entropy per byte) over "
         + ("all" if not cfg["eval_windows"] else f"the first {cfg['eval_windows']}")
         + f" consecutive {cfg['context']}-byte windows of the validation split.",
-        f"- **Device**: {res.get('device', 'not recorded yet')}; "
-        + ", ".join(f"{k} {v}" for k, v in res.get("versions", {}).items()) + ".",
+        f"- **Device**: {res.get('device', 'not recorded yet')}"
+        + "".join(f", {k} {v}" for k, v in res.get("versions", {}).items()) + ".",
     ])
 
 
