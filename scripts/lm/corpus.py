@@ -99,7 +99,7 @@ def kjv_chunks():
     return [t.encode("ascii") for t in chapters(read_verses())]
 
 
-# ---------------------------------------------------------------- the dictionary and the Jargon File
+# ---------------------------------------------------------------- GCIDE and the Jargon File
 
 def dictd_number(text):
     """A dictd index number: base 64, most significant digit first."""

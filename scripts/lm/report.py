@@ -212,7 +212,7 @@ def corpus_text(res):
         parts.append(f"{s['title']} ({s['license']}; {pk}; {s['train_bytes']:,} + "
                      f"{s['val_bytes']:,} bytes)")
     f = c["files"]
-    return (f"- **Corpus**: " + "; ".join(parts) + f". {c['tokens']}; split: {c['split']}: "
+    return ("- **Corpus**: " + "; ".join(parts) + f". {c['tokens']}; split: {c['split']}: "
             f"**{f['train']['bytes']:,} bytes train, {f['val']['bytes']:,} bytes validation**.")
 
 
@@ -248,11 +248,12 @@ def setup(res):
         f"the pretraining schedule and batches under the mask; its reference is the dense "
         "checkpoint (the same steps).",
         f"- **Learned thresholds**: theta per layer and head, starting at each head's target "
-        f"quantile; {cfg['threshold_steps']} steps with the soft gate sigmoid((s - theta) / tau) "
-        f"(tau {cfg['threshold_tau_start']} -> {cfg['threshold_tau_end']}, geometric) and the "
-        f"regularizer {cfg['threshold_weight']} x relu(target - soft dropped fraction), theta's "
-        f"LR {cfg['threshold_lr']}; then theta fixed and {cfg['threshold_hard_steps']} steps in "
-        "sieve's threshold mode (hard). Dropped fractions are measured on the validation "
+        f"quantile of the first batch's scores; {cfg['threshold_steps']} steps with the soft "
+        f"gate sigmoid((s - theta) / tau) (tau {cfg['threshold_tau_start']} -> "
+        f"{cfg['threshold_tau_end']} score sd of the head, geometric; a row scaled by its chance "
+        f"of keeping a key) and the regularizer {cfg['threshold_weight']} x relu(target - soft "
+        f"dropped fraction), theta's LR {cfg['threshold_lr']} score sd; then theta fixed and "
+        f"{cfg['threshold_hard_steps']} steps in sieve's threshold mode (hard). Dropped fractions are measured on the validation "
         "windows that are timed.",
         f"- **Head budgets**: an importance per head; {cfg['head_select_steps']} steps with the "
         f"straight-through Gumbel top-K gate (exactly K heads; tau {cfg['head_tau_start']} -> "

@@ -157,10 +157,12 @@ def parse_args(argv=None):
     s.add_argument("--threshold-steps", type=int, default=150, help="with the soft gate")
     s.add_argument("--threshold-hard-steps", type=int, default=50,
                    help="then with theta fixed, in sieve's threshold mode")
-    s.add_argument("--threshold-lr", type=float, default=0.02, help="theta's peak LR")
+    s.add_argument("--threshold-lr", type=float, default=0.02,
+                   help="theta's peak LR, in units of each head's score sd")
     s.add_argument("--threshold-weight", type=float, default=1.0, help="the regularizer's weight")
-    s.add_argument("--threshold-tau-start", type=float, default=1.0)
-    s.add_argument("--threshold-tau-end", type=float, default=0.05)
+    s.add_argument("--threshold-tau-start", type=float, default=1.0,
+                   help="the gate's temperature, in units of each head's score sd")
+    s.add_argument("--threshold-tau-end", type=float, default=0.02)
     s.add_argument("--head-budgets", default="layer-k1,layer-k2,layer-k4,total-k12",
                    help="SCOPE-kK: K heads per layer (layer) or in all (total)")
     s.add_argument("--head-select-steps", type=int, default=120,
@@ -722,6 +724,12 @@ def timing_batch(ctx, model):
     return attention_timing.capture_qkv(model, x, ctx.autocast)
 
 
+def second_phase_warmup(cfg):
+    """A method's second phase (hard thresholds, the kept heads) warms its
+    fresh optimizer up over a tenth of its steps."""
+    return max(1, min(cfg["threshold_hard_steps"], cfg["head_finetune_steps"]) // 10)
+
+
 def stage_thresholds(ctx, work, args, should_stop, name, seed, rest):
     """Learned per-head thresholds for one target dropped fraction: the soft
     gate with tau annealed and the regularizer (theta starts at each head's
@@ -734,8 +742,9 @@ def stage_thresholds(ctx, work, args, should_stop, name, seed, rest):
     qkv = attention_timing.capture_qkv(model, x[:4], ctx.autocast)
     gen = torch.Generator(device=ctx.device).manual_seed(seed)
     thetas = [soft_threshold.quantile_thresholds(q, k, target, generator=gen) for q, k, _ in qkv]
+    spreads = [soft_threshold.score_spread(q, k) for q, k, _ in qkv]
     model.set_cores(lambda i: soft_threshold.ThresholdAttention(cfg["heads"], cfg["context"],
-                                                                thetas[i]))
+                                                                thetas[i], spreads[i]))
     cores = [b.core for b in model.blocks]
     steps = cfg["threshold_steps"]
 
@@ -752,7 +761,7 @@ def stage_thresholds(ctx, work, args, should_stop, name, seed, rest):
     soft = train(model, ctx, seed=seed, steps=steps, lr=cfg["finetune_lr"],
                  warmup=cfg["finetune_warmup"], stream=STREAM_FINETUNE, should_stop=should_stop,
                  partial=partial_path(work, name + "/soft"), log_every=args.log_every,
-                 special={c.theta: cfg["threshold_lr"] for c in cores}, before_step=before_step,
+                 special={c.offset: cfg["threshold_lr"] for c in cores}, before_step=before_step,
                  extra_loss=regularizer)
     if not soft["finished"]:
         return {"soft": soft, "finished": False, "steps_done": soft["steps_done"]}
@@ -761,8 +770,9 @@ def stage_thresholds(ctx, work, args, should_stop, name, seed, rest):
     # Threshold mode from here on: theta fixed, the hard rule in sieve's kernel.
     model.set_attention(cfg["attention"], full, cfg["block"], theta)
     hard = train(model, ctx, seed=seed, steps=cfg["threshold_hard_steps"],
-                 lr=cfg["finetune_lr"], warmup=cfg["finetune_warmup"], stream=STREAM_SECOND_PHASE,
-                 should_stop=should_stop, partial=partial_path(work, name + "/hard"),
+                 lr=cfg["finetune_lr"], warmup=second_phase_warmup(cfg),
+                 stream=STREAM_SECOND_PHASE, should_stop=should_stop,
+                 partial=partial_path(work, name + "/hard"),
                  log_every=args.log_every)
     record = {"soft": soft, "hard": hard, "target": target, "theta": theta.tolist(),
               "finished": hard["finished"], "steps_done": hard["steps_done"]}
@@ -827,7 +837,7 @@ def stage_heads(ctx, work, args, should_stop, name, seed, rest):
     model.set_attention(cfg["attention"], mask, cfg["block"])
     record["val_ppl_selected"] = evaluate(model, ctx)["val_ppl"]
     tune = train(model, ctx, seed=seed, steps=cfg["head_finetune_steps"], lr=cfg["finetune_lr"],
-                 warmup=cfg["finetune_warmup"], stream=STREAM_SECOND_PHASE,
+                 warmup=second_phase_warmup(cfg), stream=STREAM_SECOND_PHASE,
                  should_stop=should_stop, partial=partial_path(work, name + "/tune"),
                  log_every=args.log_every)
     record.update(finetune=tune, finished=tune["finished"], steps_done=tune["steps_done"])

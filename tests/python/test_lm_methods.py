@@ -148,6 +148,25 @@ def test_drop_fractions_count_causal_scores_and_whole_tiles():
     assert scores[0].item() == pytest.approx((s[causal(32)] < theta).double().mean().item())
 
 
+def test_threshold_core_learns_theta_in_units_of_the_score_spread():
+    q, k, v = (fresh(2, 2, 32, 8) for _ in range(3))
+    center, spread = thr.quantile_thresholds(q, k, 0.7), thr.score_spread(q, k)
+    core = thr.ThresholdAttention(2, 32, center, spread)
+    torch.testing.assert_close(core.theta, center)
+    with torch.no_grad():
+        core.offset.copy_(torch.tensor([0.5, -1.0]))
+    torch.testing.assert_close(core.theta, center + spread * torch.tensor([0.5, -1.0]))
+    core.tau = 0.3
+    out = core(q, k, v)
+    want, _ = thr.threshold_attention(q, k, v, core.theta.detach(), 0.3 * spread, causal(32))
+    torch.testing.assert_close(out, want)
+    (out.square().sum() + core.dropped.sum()).backward()
+    assert core.offset.grad is not None and (core.offset.grad != 0).all()
+    core.tau = 0
+    hard, _ = thr.threshold_attention(q, k, v, core.theta.detach(), 0, causal(32))
+    torch.testing.assert_close(core(q, k, v), hard)
+
+
 def test_tau_anneals_geometrically_from_start_to_end():
     taus = [thr.tau_at(s, 5, 1.0, 0.01) for s in range(5)]
     assert taus[0] == 1.0 and taus[-1] == pytest.approx(0.01)
