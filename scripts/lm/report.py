@@ -253,8 +253,8 @@ def setup(res):
         f"{cfg['threshold_tau_end']} score sd of the head, geometric; a row scaled by its chance "
         f"of keeping a key) and the regularizer {cfg['threshold_weight']} x relu(target - soft "
         f"dropped fraction), theta's LR {cfg['threshold_lr']} score sd; then theta fixed and "
-        f"{cfg['threshold_hard_steps']} steps in sieve's threshold mode (hard). Dropped fractions are measured on the validation "
-        "windows that are timed.",
+        f"{cfg['threshold_hard_steps']} steps in sieve's threshold mode (hard). Dropped "
+        "fractions are measured on the validation windows that are timed.",
         f"- **Head budgets**: an importance per head; {cfg['head_select_steps']} steps with the "
         f"straight-through Gumbel top-K gate (exactly K heads; tau {cfg['head_tau_start']} -> "
         f"{cfg['head_tau_end']}, noise annealed to none), then the kept heads as a sieve mask "
