@@ -28,8 +28,9 @@ packages=(
   # English sentences for the pruning result table (scripts/pruning-table.sh)
   fortunes-min
   # the language-model corpus (scripts/lm-table.sh): the King James Bible,
-  # stored packed; bible-kjv's `bible` reader prints it
-  bible-kjv-text bible-kjv
+  # stored packed; bible-kjv's `bible` reader prints it; the GNU
+  # Collaborative International Dictionary of English; the Jargon File
+  bible-kjv-text bible-kjv dict-gcide jargon-text
 )
 
 # The LLVM that generates the PTX is pinned where the archive still has the
