@@ -4,9 +4,10 @@
 // are launch parameters (tensors 17 and 18); the pack unit takes where a
 // key block is (the page the table names, the row in it), and the
 // attention unit the sequence's first query row in the packed q and out.
-// CHECK-LABEL: func.func private @__sieve_cpu_pack_unit
-// CHECK-SAME: index, index, index, index, index, index)
+// CHECK-LABEL: func.func @__sieve_cpu_pack_unit
+// CHECK-SAME: %arg3: index, %arg4: index, %arg5: index, %arg6: index, %arg7: index, %arg8: index)
 // CHECK-LABEL: func.func @__sieve_cpu0_attention
+// CHECK-SAME: %arg4: memref<2x3xi32>, %arg5: memref<2x2xi32>
 // CHECK-SAME: #sieve.param<sequences.aligned>
 // CHECK-SAME: #sieve.param<pages.aligned>
 func.func @ragged_paged(%q: memref<2x1x4x4xf32>, %k: memref<2x1x8x4xf32>, %v: memref<2x1x8x4xf32>, %o: memref<2x1x4x4xf32>, %s: memref<2x3xi32>, %p: memref<2x2xi32>) {
