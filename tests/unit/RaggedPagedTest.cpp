@@ -17,6 +17,7 @@
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
+#include "sieve/testing/Thresholds.h"
 
 #include <gtest/gtest.h>
 
@@ -353,6 +354,57 @@ TEST_F(RaggedPaged, PagedFixedLengthsMatchContiguous) {
   RowComparison rows =
       compareRows(outB.data(), ref, B, Hq, Sq, D, rowTolerance(runtime::DType::F32));
   EXPECT_TRUE(rows.ok()) << rows.report;
+}
+
+/// Threshold mode on a ragged, paged batch: each head's threshold in a gap
+/// of its scores (over every query and key of the batch, a superset of each
+/// sequence's), against float64 with the same thresholds.
+TEST_F(RaggedPaged, ThresholdModeMatchesFloat64) {
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  Case c{
+      "thresholds", 4, 2, 24, 40, 16, 8, 8, Causal::BottomRight, {{17, 40}, {1, 9}, {24, 3}}, 16};
+  KernelSpec spec = raggedSpec(c, rng(), c.pageSize);
+  spec.thresholds = true;
+  auto artifact = session_->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  const std::vector<int32_t> cuQ = offsets({17, 1, 24}), cuK = offsets({40, 9, 3});
+  const int64_t totalQ = cuQ.back(), totalK = cuK.back();
+  Packed q(totalQ, c.headsQ, c.headDim), out(totalQ, c.headsQ, c.headDim),
+      k(totalK, c.headsKv, c.headDim), v(totalK, c.headsKv, c.headDim);
+  for (Packed *t : {&q, &k, &v})
+    t->fillNormal(rng);
+  out.poison();
+  // The packed tokens as one BHSD problem of batch 1, for the scores.
+  auto bhsd = [](const Packed &t, int64_t total, int64_t heads, int64_t dim) {
+    std::vector<float> values = t.values(), r(values.size());
+    for (int64_t x = 0; x < total; ++x)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t d = 0; d < dim; ++d)
+          r[(h * total + x) * dim + d] = values[(x * heads + h) * dim + d];
+    return r;
+  };
+  const std::vector<float> qh = bhsd(q, totalQ, c.headsQ, c.headDim),
+                           kh = bhsd(k, totalK, c.headsKv, c.headDim);
+  runtime::ProblemShape whole{1,      c.headsQ,  c.headsKv,          totalQ,
+                              totalK, c.headDim, runtime::DType::F32};
+  std::vector<float> theta(c.headsQ);
+  for (int64_t h = 0; h < c.headsQ; ++h)
+    theta[h] = thresholdInGap(headScores(whole, spec.effectiveScale(), qh.data(), kh.data(), h),
+                              0.3 + 0.1 * h);
+  PagedCache cache(c, **artifact, cuK, k.data(), v.data(), rng);
+  runtime::BatchLayout layout{cuQ.data(), cuK.data(), cache.table.data()};
+  Error e = session_->runBatch(**artifact, q.view, cache.k.view, cache.v.view, out.view, layout,
+                               nullptr, theta.data());
+  ASSERT_FALSE(e) << e.str();
+  std::vector<double> ref = referenceRaggedAttention(
+      spec.shape, spec.mask, CausalMode::bottomRightAligned(), spec.effectiveScale(), cuQ.data(),
+      cuK.data(), q.data(), k.data(), v.data(), theta.data());
+  const std::vector<float> got = out.values();
+  RowComparison rows = compareRows(got.data(), ref, 1, totalQ, c.headsQ, c.headDim,
+                                   rowTolerance(runtime::DType::F32));
+  EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
 }
 
 class RaggedPagedErrors : public RaggedPaged {};
