@@ -58,7 +58,7 @@ import torch
 
 from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
-from ._attention import varlen_kernel_for as _varlen_kernel_for
+from ._attention import attention_varlen as _attention_varlen
 from ._mask import BlockMask
 
 _lock = threading.Lock()
@@ -120,13 +120,9 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      page_table: Optional[torch.Tensor] = None) -> torch.Tensor:
     """A ragged batch's attention (inference): q [total_q, Hq, D], k and v
     [total_k, Hkv, D] or, with page_table, [pages, page_size, Hkv, D]."""
-    page_size = 0 if page_table is None else k.shape[1]
-    kernel = _varlen_kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align),
-                                scale, cu_seqlens_q.numel() - 1, page_size)
-    out = torch.empty_like(q)
-    kernel(q, k, v, out=out, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
-           page_table=page_table)
-    return out
+    return _attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, registered_mask(mask),
+                             _checks.causal_of(causal, causal_align), scale,
+                             out=torch.empty_like(q), page_table=page_table)
 
 
 @attention_varlen.register_fake

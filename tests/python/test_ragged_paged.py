@@ -127,6 +127,12 @@ def test_bad_layouts_are_refused(mask):
               np.ones((1, HKV, SEQ_K, D), np.float32), cu_seqlens_q=cu_q)
 
 
+def test_attention_varlen_one_call(mask):
+    q, k, v, cu_q, cu_k = _inputs(np.random.default_rng())
+    got = sieve.attention_varlen(q, k, v, cu_q, cu_k, mask, causal=True)
+    assert reference.relative_error(got, _want(q, k, v, cu_q, cu_k, mask, True)) < 1e-5
+
+
 def test_torch_op_varlen(mask):
     import torch
 
