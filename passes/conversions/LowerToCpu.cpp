@@ -32,6 +32,14 @@
 // phase merges each group with the GPU combine's arithmetic (mergeParts),
 // so the GPU's schedule is checked against float64 in CI.
 //
+// A ragged or paged batch (`sequences`, `pages`; docs/ragged-paged.md)
+// reads each sequence's lengths at run time: pack units pack only the
+// sequence's live key blocks, from its packed rows or the page the table
+// names, onto the mask's whole grid in the workspace; attention units
+// (row, sequence) run when the sequence reaches the row's query block, with
+// its lengths, its rows' place in the packed q and out, and bottom-right
+// causal aligned by its own lengths.
+//
 //===----------------------------------------------------------------------===//
 #include "conversions/CpuBackward.h"
 #include "conversions/CpuMicroKernel.h"
