@@ -115,6 +115,13 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
     argTypes.push_back(lseType);
   if (spec.generation) // i32 [2]: q_pos, seq_k_live
     argTypes.push_back(MemRefType::get({2}, b.getI32Type()));
+  // A ragged batch's offsets, i32 [2, B + 1]; a paged one's page table,
+  // i32 [B, ceil(Sk / page)] (docs/ragged-paged.md).
+  const int64_t pagesPerSequence = spec.pageSize ? (s.seqK + spec.pageSize - 1) / spec.pageSize : 0;
+  if (spec.ragged)
+    argTypes.push_back(MemRefType::get({2, s.batch + 1}, b.getI32Type()));
+  if (spec.pageSize)
+    argTypes.push_back(MemRefType::get({s.batch, pagesPerSequence}, b.getI32Type()));
   auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(argTypes, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
@@ -136,16 +143,18 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
   unsigned next = spec.backward ? 9 : 4;
   auto extra = [&](bool present) { return present ? arg(next++) : Value(); };
   Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
-        lse = extra(spec.saveLse), positions = extra(spec.generation);
+        lse = extra(spec.saveLse), positions = extra(spec.generation),
+        sequences = extra(spec.ragged), pages = extra(spec.pageSize > 0);
   if (spec.backward) {
     dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
                                          arg(6), arg(7), arg(8), thresholds, maskAttr, scale,
                                          b.getI64IntegerAttr(m.blockQ()),
                                          b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
-    dialect::AttentionOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse,
-                                 positions, maskAttr, scale, b.getI64IntegerAttr(m.blockQ()),
-                                 b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
+    dialect::AttentionOp::create(
+        b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse, positions, sequences, pages,
+        maskAttr, scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal,
+        causalAlign, spec.pageSize ? b.getI64IntegerAttr(spec.pageSize) : IntegerAttr());
   }
   func::ReturnOp::create(b, loc);
   return module;
@@ -447,12 +456,13 @@ std::string specIdentity(CheckedSpec checked) {
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(
       "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} causal_align={} calibrate={} "
-      "thresholds={} save_lse={} backward={} generation={}|mask {}x{}x{} tiles {}x{}|",
+      "thresholds={} save_lse={} backward={} generation={} ragged={} page_size={}|mask {}x{}x{} "
+      "tiles {}x{}|",
       s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype), target,
       options, static_cast<float>(spec.effectiveScale()), spec.causal,
       runtime::causalAlignName(spec.causalAlign), spec.calibrate, spec.thresholds, spec.saveLse,
-      spec.backward, spec.generation, m.heads(), m.queryBlocks(), m.keyBlocks(), m.blockQ(),
-      m.blockK());
+      spec.backward, spec.generation, spec.ragged, spec.pageSize, m.heads(), m.queryBlocks(),
+      m.keyBlocks(), m.blockQ(), m.blockK());
   // The generic kernel is one artifact for every mask of its geometry.
   if (spec.options.variant != "generic") {
     const std::vector<uint8_t> &bits = m.packedBits();
@@ -498,6 +508,8 @@ Expected<Artifact> compile(CheckedSpec checked) {
   a.thresholds = spec.thresholds;
   a.savesLse = spec.saveLse;
   a.generation = spec.generation;
+  a.ragged = spec.ragged;
+  a.pageSize = spec.pageSize;
   a.backward = spec.backward;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();

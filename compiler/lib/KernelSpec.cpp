@@ -27,7 +27,8 @@ constexpr int64_t kPackGqaMaxQueries = 64;
 
 bool KernelSpec::packsGqa() const {
   if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
-      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || generation)
+      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || generation ||
+      ragged || pageSize)
     return false;
   if (target.backend == runtime::Backend::Cpu)
     return true;
@@ -58,6 +59,34 @@ Expected<runtime::TargetInfo> Target::info() const {
     return *device;
   }
   return runtime::TargetInfo::forChip(chip);
+}
+
+Error KernelSpec::validateBatchLayout() const {
+  if (!ragged && pageSize == 0)
+    return Error::success();
+  if (pageSize < 0)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("pageSize must be 0 (contiguous K and V) or positive, got {}", pageSize));
+  if (pageSize % mask.blockK() != 0)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("pageSize {} is not a multiple of the mask's block_k {}: each key "
+                             "block must lie in one page",
+                             pageSize, mask.blockK()));
+  const char *feature = ragged && pageSize ? "ragged batches and paged KV"
+                        : ragged           ? "ragged batches"
+                                           : "paged KV";
+  if (calibrate || saveLse || backward || generation)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("{} run the forward only: not with calibrate, saveLse, backward or "
+                             "generation",
+                             feature));
+  if (target.backend != runtime::Backend::Cpu)
+    return Error(ErrorCode::Unsupported,
+                 fmt::format("{} run on the CPU backend only (the mma and wgmma bodies do not "
+                             "take them yet: docs/ragged-paged.md)",
+                             feature));
+  return Error::success();
 }
 
 Error KernelSpec::validate() const {
@@ -125,6 +154,8 @@ Error KernelSpec::validate() const {
   } else if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK)) {
     return e;
   }
+  if (Error e = validateBatchLayout())
+    return e;
   double sc = effectiveScale();
   // The kernels take the scale as an f32: a double beyond f32's range, or
   // one so small it rounds to zero there, is no usable scale either.

@@ -126,6 +126,28 @@ Error Session::generate(const runtime::Artifact &artifact, const runtime::Tensor
       });
 }
 
+Error Session::runBatch(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                        const runtime::TensorView &k, const runtime::TensorView &v,
+                        const runtime::TensorView &out, const runtime::BatchLayout &layout,
+                        runtime::CuStream stream, const float *thresholds) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (!artifact.ragged && !artifact.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "runBatch() needs an artifact compiled with KernelSpec::ragged or a pageSize");
+  (void)stream; // the GPU bodies do not take ragged or paged batches yet
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &) {
+        return Error(ErrorCode::Unsupported,
+                     "ragged batches and paged KV run on the CPU backend only (the mma and wgmma "
+                     "bodies do not take them yet)");
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->runBatch(kernel, q, k, v, out, layout, thresholds);
+      });
+}
+
 Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                        const runtime::TensorView &k, const runtime::TensorView &v,
                        const runtime::TensorView &out, float *lse, runtime::CuStream stream,

@@ -21,6 +21,10 @@ SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
     args.push_back({kLse});
   if (op.getPositions())
     args.push_back({kPositions});
+  if (op.getSequences())
+    args.push_back({kSequences});
+  if (op.getPages())
+    args.push_back({kPages});
   return args;
 }
 

@@ -32,6 +32,14 @@
 // phase merges each group with the GPU combine's arithmetic (mergeParts),
 // so the GPU's schedule is checked against float64 in CI.
 //
+// A ragged or paged batch (`sequences`, `pages`; docs/ragged-paged.md)
+// reads each sequence's lengths at run time: pack units pack only the
+// sequence's live key blocks, from its packed rows or the page the table
+// names, onto the mask's whole grid in the workspace; attention units
+// (row, sequence) run when the sequence reaches the row's query block, with
+// its lengths, its rows' place in the packed q and out, and bottom-right
+// causal aligned by its own lengths.
+//
 //===----------------------------------------------------------------------===//
 #include "conversions/CpuBackward.h"
 #include "conversions/CpuMicroKernel.h"
@@ -138,14 +146,21 @@ struct PackedKeys {
   Value partsBase(HostEmitter &e) { return e.mul(tiles(e), p.ktFloats() + p.vFloats()); }
 };
 
-/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`.
+/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`,
+/// read from k and v at (srcBatch, kvh, srcRow) when given (a ragged or
+/// paged batch's keys: docs/ragged-paged.md), else at (bi, kvh, its first key).
 void emitPackUnit(HostEmitter &e, const ForwardPlan &p, const TensorRows &k, const TensorRows &v,
-                  PackedKeys &packed, Value bi, Value kvh, Value kb) {
+                  PackedKeys &packed, Value bi, Value kvh, Value kb, Value srcBatch = {},
+                  Value srcRow = {}) {
   Value jStart = e.mul(kb, p.g.blockK);
   Value count = e.minU(e.idx(p.g.blockK), e.sub(packed.n.seqK, jStart));
   Value t = packed.tile(e, bi, kvh, kb);
-  emitLoadColumns(e.b, k, bi, kvh, jStart, count, packed.keysT(e, t), p.dimLanes);
-  emitLoadRows(e.b, v, bi, kvh, jStart, count, packed.values(e, t), 1.0, p.dimLanes);
+  if (!srcBatch) {
+    srcBatch = bi;
+    srcRow = jStart;
+  }
+  emitLoadColumns(e.b, k, srcBatch, kvh, srcRow, count, packed.keysT(e, t), p.dimLanes);
+  emitLoadRows(e.b, v, srcBatch, kvh, srcRow, count, packed.values(e, t), 1.0, p.dimLanes);
 }
 
 /// The scratch tiles of one attention unit (stack, allocated once per call).
@@ -254,6 +269,19 @@ public:
         auto pack = [&](Value seqK) {
           callLibrary(b, packUnit, {args[1], args[2], ws, seqK, e.rem(u, p.g.batch), kvh, kb});
         };
+        if (op.hasBatchLayout()) {
+          // A ragged or paged batch: the sequence's live key blocks only,
+          // from where its keys are.
+          Value bi = e.rem(u, p.g.batch);
+          Sequence seq = sequenceOf(e, args, bi);
+          Value jStart = e.mul(kb, p.g.blockK);
+          e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, jStart, seq.seqK), [&] {
+            auto [srcBatch, srcRow] = keySource(e, args, bi, jStart, seq);
+            callLibrary(b, packUnit,
+                        {args[1], args[2], ws, seq.seqK, bi, kvh, kb, srcBatch, srcRow});
+          });
+          return;
+        }
         if (!op.isGeneration())
           return pack(scalars[1]);
         // Generation: only the live keys' blocks.
@@ -285,7 +313,7 @@ public:
       forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
         HostEmitter e{b};
         auto [qPos, live] = stepOf(e, args);
-        auto call = [&](Value r, Value bi) {
+        auto call = [&](Value r, Value bi, const Sequence *seq = nullptr) {
           SmallVector<Value> callArgs(args.begin(), args.end());
           callArgs.push_back(ws);
           callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
@@ -293,11 +321,26 @@ public:
             callArgs.append({tablesIn[4], scalars[2]});
           if (op.isGqaPacked())
             callArgs.push_back(tablesIn.back());
-          callArgs.append({scalars[0], live ? live : scalars[1], r, bi});
+          if (seq)
+            callArgs.append({seq->seqQ, seq->seqK, r, bi});
+          else
+            callArgs.append({scalars[0], live ? live : scalars[1], r, bi});
           if (qPos)
             callArgs.push_back(qPos);
+          if (seq && seq->qOffset)
+            callArgs.push_back(seq->qOffset);
           callLibrary(b, attentionUnit, callArgs);
         };
+        if (op.hasBatchLayout()) {
+          // Unit (row, sequence): when the sequence reaches the row's query
+          // block, with its own lengths.
+          Value r = e.div(u, p.g.batch), bi = e.rem(u, p.g.batch);
+          Sequence seq = sequenceOf(e, args, bi);
+          Value qStart = e.mul(loadIndexEntry(b, tablesIn[1], r), p.g.blockQ);
+          e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, qStart, seq.seqQ),
+                 [&] { call(r, bi, &seq); });
+          return;
+        }
         if (op.isGeneration()) {
           // Unit (window w, head h, batch entry bi): the w-th position
           // block the call's queries touch, when they reach it.
@@ -360,6 +403,57 @@ public:
   }
 
 private:
+  /// The argument that carries `operand` (phases and library functions
+  /// take the op's operands first, in order), or null.
+  Value argumentOf(ValueRange args, Value operand) {
+    for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
+      if (operand && candidate == operand)
+        return args[i];
+    return {};
+  }
+  /// The lengths a library function works with; the key tiles' stride in
+  /// the workspace follows seqK, except for a ragged or paged batch, whose
+  /// sequences' tiles sit on the mask's whole grid.
+  Lengths lengthsOf(HostEmitter &e, Value seqQ, Value seqK) {
+    if (!op.hasBatchLayout())
+      return Lengths::of(e, p, seqQ, seqK);
+    return {seqQ, seqK, e.idx(p.keyBlocks)};
+  }
+  /// A sequence of a ragged or paged batch (docs/ragged-paged.md): its
+  /// lengths and, when ragged, where its queries and keys begin in the
+  /// packed tensors (from the `sequences` operand); without one, the op's
+  /// lengths and no offsets.
+  struct Sequence {
+    Value seqQ, seqK, qOffset, kOffset;
+  };
+  Sequence sequenceOf(HostEmitter &e, ValueRange args, Value bi) {
+    Value table = argumentOf(args, op.getSequences());
+    if (!table)
+      return {e.idx(p.g.seqQ), e.idx(p.g.seqK), Value(), Value()};
+    auto at = [&](int64_t row, Value column) {
+      Value v = memref::LoadOp::create(e.b, table, ValueRange{e.idx(row), column});
+      return arith::IndexCastOp::create(e.b, e.b.getIndexType(), v).getResult();
+    };
+    Value next = e.add(bi, e.idx(1));
+    Value q0 = at(0, bi), k0 = at(1, bi);
+    return {e.sub(at(0, next), q0), e.sub(at(1, next), k0), q0, k0};
+  }
+  /// Where key `jStart` (a key block's first) of sequence `bi` is in k and
+  /// v: (batch index, row). Paged: row jStart % page of the page the table
+  /// names for it; ragged: the packed row; else (bi, jStart).
+  std::pair<Value, Value> keySource(HostEmitter &e, ValueRange args, Value bi, Value jStart,
+                                    const Sequence &seq) {
+    if (Value pages = argumentOf(args, op.getPages())) {
+      const int64_t pageSize = static_cast<int64_t>(*op.getPageSize());
+      Value entry = memref::LoadOp::create(e.b, pages, ValueRange{bi, e.div(jStart, pageSize)});
+      return {arith::IndexCastOp::create(e.b, e.b.getIndexType(), entry).getResult(),
+              e.rem(jStart, pageSize)};
+    }
+    if (seq.kOffset)
+      return {e.idx(0), e.add(seq.kOffset, jStart)};
+    return {bi, jStart};
+  }
+
   /// Generation: the position blocks of the mask (rows per head).
   int64_t queryBlocks() {
     return (op.getKey().getType().getDimSize(2) + p.g.blockQ - 1) / p.g.blockQ;
@@ -388,7 +482,8 @@ private:
       auto type = cast<MemRefType>(operand.getType());
       if (operand == op.getStats())
         types.push_back(withDynamicSizes(type, {1, 2}));
-      else if (operand == op.getThresholds() || operand == op.getPositions())
+      else if (operand == op.getThresholds() || operand == op.getPositions() ||
+               operand == op.getSequences() || operand == op.getPages())
         types.push_back(type);
       else
         types.push_back(withDynamicSizes(type, {2})); // q, k, v, out: [B, H, S, D]; lse [B, H, S]
@@ -402,14 +497,18 @@ private:
     auto index = IndexType::get(op.getContext());
     SmallVector<Type> types = {
         operands[1], operands[2], workspaceType(op.getContext()), index, index, index, index};
-    return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_pack_unit", types,
-                               [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                                 HostEmitter e{b};
-                                 TensorRows k = TensorRows::of(b, args[0]),
-                                            v = TensorRows::of(b, args[1]);
-                                 PackedKeys packed{p, args[2], Lengths::of(e, p, {}, args[3])};
-                                 emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6]);
-                               });
+    if (op.hasBatchLayout()) // where the keys are: batch index (or page), row
+      types.append({index, index});
+    return emitLibraryFunction(
+        module, op.getLoc(), "__sieve_cpu_pack_unit", types,
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          HostEmitter e{b};
+          TensorRows k = TensorRows::of(b, args[0]), v = TensorRows::of(b, args[1]);
+          PackedKeys packed{p, args[2], lengthsOf(e, {}, args[3])};
+          const bool placed = op.hasBatchLayout();
+          emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6], placed ? args[7] : Value(),
+                       placed ? args[8] : Value());
+        });
   }
 
   /// attention(q, k, v, out, [stats | thresholds], [lse], workspace, row
@@ -429,6 +528,8 @@ private:
     types.append({index, index, index, index});
     if (op.isGeneration()) // the step's q_pos
       types.push_back(index);
+    if (op.getSequences()) // a ragged sequence's first query row in q and out
+      types.push_back(index);
     return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_attention_unit", types,
                                [&](ImplicitLocOpBuilder &b, ValueRange args) {
                                  HostEmitter e{b};
@@ -442,18 +543,20 @@ private:
                                    slots = args[at++];
                                  }
                                  segments = op.isGqaPacked() ? args[at++] : Value();
-                                 Lengths n = Lengths::of(e, p, args[at], args[at + 1]);
+                                 Lengths n = lengthsOf(e, args[at], args[at + 1]);
                                  Value r = args[at + 2], bi = args[at + 3];
-                                 Value qPos = op.isGeneration() ? args[at + 4] : Value();
+                                 at += 4;
+                                 Value qPos = op.isGeneration() ? args[at++] : Value();
+                                 Value qOffset = op.getSequences() ? args[at++] : Value();
                                  emitAttentionUnit(e, args.take_front(operands), ws,
                                                    {heads, qBlocks, spans, keyBlocks}, rowSlots,
-                                                   slots, segments, n, r, bi, qPos);
+                                                   slots, segments, n, r, bi, qPos, qOffset);
                                });
   }
 
   void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
                          Value rowSlots, Value slots, Value segments, Lengths n, Value r, Value bi,
-                         Value qPos) {
+                         Value qPos, Value qOffset) {
     ImplicitLocOpBuilder &b = e.b;
     auto [heads, qBlocks, spans, keyBlocks] = rowTables;
     TensorRows q = TensorRows::of(b, args[0], p.g.packed),
@@ -469,15 +572,9 @@ private:
     t.scale = e.scratch({R});
     // The optional operands follow q, k, v, out in the op's order (stats,
     // thresholds, lse), each where present.
-    auto argumentOf = [&](Value operand) -> Value {
-      for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
-        if (operand && candidate == operand)
-          return args[i];
-      return {};
-    };
-    Value thresholds = argumentOf(op.getThresholds());
-    Value stats = argumentOf(op.getStats());
-    Value lse = argumentOf(op.getLse());
+    Value thresholds = argumentOf(args, op.getThresholds());
+    Value stats = argumentOf(args, op.getStats());
+    Value lse = argumentOf(args, op.getLse());
     Value h = loadIndexEntry(b, heads, r);
     Value qb = loadIndexEntry(b, qBlocks, r);
     Value kvh = e.div(h, p.g.group);
@@ -508,8 +605,14 @@ private:
       Value r0 = e.mul(tileIndex, R);
       Value valid = e.minU(e.idx(R), e.sub(rows, r0));
       Value q0 = e.add(qStart, r0);
-      UnitTile unit{bi, h,        kvh,    r,         q0, r0,       valid,
-                    qb, rowBegin, rowEnd, threshold, n,  segments, qPos ? e.sub(q0, qPos) : q0};
+      UnitTile unit{bi, h, kvh, r, q0, r0, valid, qb, rowBegin, rowEnd, threshold, n, segments};
+      // Where q0's row is in q and out: generation's query tensor starts at
+      // q_pos; a ragged sequence's rows start at its offset in batch entry 0.
+      unit.tensorBatch = qOffset ? e.idx(0) : bi;
+      unit.tensorRow = qPos ? e.sub(q0, qPos) : qOffset ? e.add(q0, qOffset) : q0;
+      // A ragged sequence aligns bottom-right causal by its own lengths.
+      if (op.getSequences() && op.getCausalAlign() == sieve::dialect::CausalAlign::BottomRight)
+        unit.causalShift = e.sub(n.seqK, n.seqQ);
       emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
     });
   }
@@ -529,22 +632,35 @@ private:
     Value rowBegin, rowEnd; // the row's key blocks
     Value threshold;        // log2 units, or null
     Lengths n;
-    Value segments;  // GQA packing: the key blocks' segment words, or null
-    Value tensorRow; // q0's row in q and out (generation: its position - q_pos)
+    Value segments;    // GQA packing: the key blocks' segment words, or null
+    Value tensorRow;   // q0's row in q and out (generation: its position - q_pos)
+    Value tensorBatch; // q0's batch index in q and out (a ragged batch's: 0)
+    /// A ragged batch's bottom-right causal offset, its sequence's
+    /// seqK - seqQ; null: the op's static one.
+    Value causalShift;
   };
+
+  /// Query position `query` on the keys' axis (causalPosition) with the
+  /// tile's causal offset.
+  Value causalLimit(HostEmitter &e, const UnitTile &u, Value query) {
+    if (u.causalShift)
+      return e.add(query, u.causalShift);
+    return causalPosition(e.b, query, p.g.causalOffset);
+  }
 
   /// Keys of key block `kb` the tile's queries may see: the block's (up to
   /// seqK) and, with causal, none past what the tile's last query sees.
   std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
-    if (op.isGeneration()) // a row's key blocks may lie past seq_k_live: none of theirs
+    // A row's key blocks may lie past seq_k_live, or a ragged or paged
+    // sequence's keys: none of theirs.
+    if (op.isGeneration() || op.hasBatchLayout())
       count = e.maxS(e.idx(0), e.minS(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart)));
     if (p.g.causal) {
       // (Packed rows hold every query of their heads: the last query's.)
-      Value lastQuery =
-          causalPosition(e.b, p.g.packed ? e.idx(p.g.packed.queries) : e.add(u.q0, u.valid),
-                         p.g.causalOffset); // exclusive
+      Value lastQuery = causalLimit(
+          e, u, p.g.packed ? e.idx(p.g.packed.queries) : e.add(u.q0, u.valid)); // exclusive
       count = e.maxS(e.idx(0), e.minS(count, e.sub(lastQuery, jStart)));
     }
     return {jStart, count};
@@ -561,7 +677,9 @@ private:
     // Whether some key block may be short (a static property of the op:
     // the library code differs with it, so kernels share it only when equal).
     // (A generation op's key count is the step's seq_k_live: any.)
-    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0 || op.isGeneration();
+    // (A ragged or paged sequence's, its own.)
+    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0 || op.isGeneration() ||
+                        op.hasBatchLayout();
     const bool masks = ragged || p.g.causal;
     Value negInf = f32Splat(b, vecType, kNegInf);
     ScoreTile tile{t.q, keysT, t.s, rowBlocks, p.g.headDim, p.keyPad / lanes};
@@ -574,8 +692,7 @@ private:
             if (p.g.causal) // keys up to the row's query's position
               limit = e.minS(
                   limit,
-                  e.sub(causalPosition(b, e.add(p.g.causalQuery(b, e.add(u.q0, row)), e.idx(1)),
-                                       p.g.causalOffset),
+                  e.sub(causalLimit(e, u, e.add(p.g.causalQuery(b, e.add(u.q0, row)), e.idx(1))),
                         jStart));
             acc = arith::SelectOp::create(b, lanesInRange(b, lanes, vi, {}, limit), acc, negInf);
           }
@@ -695,7 +812,7 @@ private:
     const int64_t R = p.rowTile;
     Value rowBlocks = e.ceilDiv(u.valid, p.scores.rows);
     Value rowCount = e.mul(rowBlocks, p.scores.rows);
-    emitLoadRows(b, q, u.bi, u.h, u.tensorRow, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
+    emitLoadRows(b, q, u.tensorBatch, u.h, u.tensorRow, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
     // O = 0, max = -inf, sum = 0.
     auto oVec = VectorType::get({p.dimLanes}, b.getF32Type());
     Value zeros = f32Splat(b, oVec, 0.0);
@@ -757,7 +874,7 @@ private:
         Value reciprocal = arith::DivFOp::create(b, e.f32(1.0), sum);
         e.store(arith::SelectOp::create(b, hasKeys, reciprocal, zero), t.scale, {i});
       });
-      emitStoreRows(b, out, u.bi, u.h, u.tensorRow, u.valid, t.o, t.scale, p.dimLanes);
+      emitStoreRows(b, out, u.tensorBatch, u.h, u.tensorRow, u.valid, t.o, t.scale, p.dimLanes);
     };
     if (!split.slot) {
       whole();

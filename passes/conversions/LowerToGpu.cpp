@@ -434,6 +434,9 @@ LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
   if (op.isGeneration()) // docs/generation.md: the GPU bodies are designed, not built
     return op.emitOpError()
            << "generation (operand 'positions') runs on the CPU backend only (yet)";
+  if (op.hasBatchLayout()) // docs/ragged-paged.md: the mma and wgmma bodies do not take them
+    return op.emitOpError() << "ragged batches (operand 'sequences') and paged KV (operand "
+                               "'pages') run on the CPU backend only (yet)";
   if (op.getLse() && (variant == "generic" || op.hasSplitRows()))
     return op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
                                "variant=generic or split rows)";

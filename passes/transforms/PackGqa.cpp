@@ -56,6 +56,8 @@ std::string unpackableReason(BlockSparseAttentionOp op, int64_t rows, int64_t ma
     return "rows are split already";
   if (op.isGeneration()) // docs/generation.md: designed, not built
     return "generation rows are picked at run time";
+  if (op.hasBatchLayout()) // docs/ragged-paged.md: lengths and key rows come at launch
+    return "a ragged or paged batch's rows run per sequence";
   // Each work row's segments must fit the entry words' bits.
   const int64_t perHead = (sq + op.getBlockQ() - 1) / op.getBlockQ();
   auto segmentOf = [&](int64_t p) { return p / sq * perHead + p % sq / op.getBlockQ(); };

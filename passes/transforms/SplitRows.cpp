@@ -136,7 +136,10 @@ struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> 
       // the kernel that sees all of it; an op split already stays as it is.
       // A generation op's rows are picked at run time: its split would be
       // planned for the longest row (docs/generation.md), not built yet.
-      if (op.getStats() || op.getLse() || op.hasSplitRows() || op.isGeneration())
+      // A ragged or paged batch's row lengths come at launch (its parts
+      // would be planned for the longest sequence; not built).
+      if (op.getStats() || op.getLse() || op.hasSplitRows() || op.isGeneration() ||
+          op.hasBatchLayout())
         return;
       const int64_t share = partLimit(op, sms, minPartKeys);
       if (op.isGqaPacked())

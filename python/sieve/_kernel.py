@@ -64,6 +64,14 @@ class Kernel:
     the first two) take thresholds=theta in every call, theta an f32 [Hq]
     array on the kernel's device: each score scale * q . k under its head's
     threshold is dropped (the backward's theta must be the forward's).
+
+    Ragged and paged kernels (compile(..., ragged=True) and/or page_size=N;
+    docs/ragged-paged.md) take the batch's layout in every call:
+      kernel(q, k, v, cu_seqlens_q=cq, cu_seqlens_k=ck)   ragged: q, out
+          [total_q, Hq, D], k, v [total_k, Hkv, D], cq, ck int32 [B + 1]
+      kernel(q, k_pages, v_pages, page_table=t)           paged: k, v
+          [pages, page_size, Hkv, D], t int32 [B, ceil(seq_k / page_size)]
+    (both together: the key lengths are ck's, the keys in the pages).
     """
 
     __slots__ = ("_native", "_gpu", "mask", "shape", "dtype", "causal")
@@ -90,8 +98,15 @@ class Kernel:
         return None if thresholds is None else _frameworks.as_dlpack(thresholds)
 
     def __call__(self, q, k, v, out=None, stream=None, lse=None, stats=None, thresholds=None,
-                 q_pos=None, seq_k_live=0):
+                 q_pos=None, seq_k_live=0, cu_seqlens_q=None, cu_seqlens_k=None,
+                 page_table=None):
         kind = self._native.kind
+        batched = self._native.ragged or self._native.page_size > 0
+        layout = dict(cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k, page_table=page_table)
+        if not batched and any(value is not None for value in layout.values()):
+            raise _errors.InvalidArgumentError(
+                "cu_seqlens_q, cu_seqlens_k and page_table go with kernels compiled with "
+                "ragged=True or a page_size; this one is neither")
         if (q_pos is not None) != (kind == "generation"):
             raise _errors.InvalidArgumentError(
                 "q_pos (the step's first query position) goes with, and only with, a kernel "
@@ -114,7 +129,13 @@ class Kernel:
         handle = self._stream(q, stream)
         exported = _frameworks.as_dlpack
         try:
-            if kind == "forward_lse":
+            if batched:
+                as_array = _frameworks.as_dlpack
+                self._native.run_batch(
+                    exported(q), exported(k), exported(v), exported(out),
+                    *(None if value is None else as_array(value) for value in layout.values()),
+                    handle, theta)
+            elif kind == "forward_lse":
                 self._native.forward(exported(q), exported(k), exported(v), exported(out),
                                      exported(lse), handle, theta)
             elif kind == "generation":
@@ -129,7 +150,7 @@ class Kernel:
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, dict(q=q, k=k, v=v, thresholds=thresholds),
+            _raise_not_arrays(error, dict(q=q, k=k, v=v, thresholds=thresholds, **layout),
                               dict(out=out, lse=lse, stats=stats))
         return out
 
@@ -166,6 +187,10 @@ class Kernel:
                     doc='"forward", "forward_lse", "backward" or "calibrate"')
     thresholds = property(lambda self: self._native.thresholds,
                           doc="whether it is a threshold-mode kernel (calls take thresholds=)")
+    ragged = property(lambda self: self._native.ragged,
+                      doc="whether calls take a ragged batch (cu_seqlens_q=, cu_seqlens_k=)")
+    page_size = property(lambda self: self._native.page_size,
+                         doc="keys per page of a paged kernel (calls take page_table=), or 0")
 
     backend = property(lambda self: self._native.session.backend, doc='"cpu" or "cuda"')
     device = property(lambda self: self._native.session.device, doc='"cpu" or "cuda:N"')
@@ -195,7 +220,8 @@ def _causal_text(causal):
 
 def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal=False,
             scale=None, device="auto", variant="auto", save_lse=False, backward=False,
-            calibrate=False, thresholds=False, pack_gqa="auto", generation=False):
+            calibrate=False, thresholds=False, pack_gqa="auto", generation=False, ragged=False,
+            page_size=0):
     """Compiles (or finds in the kernel cache) the kernel for this problem
     and mask on `device`. `causal`: False, True or "top_left" (query i sees
     keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq:
@@ -215,7 +241,13 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     the mask is over seq_k positions (the KV cache's length), and each
     call takes the step, kernel(q, k_cache, v_cache, q_pos=P + t), reading
     the first seq_k_live keys (default q_pos + seq_q); the CPU backend
-    only, for now."""
+    only, for now. ragged=True compiles one kernel for a batch of `batch`
+    sequences of different lengths (at most seq_q queries and seq_k keys
+    each) packed along the tokens, as varlen kernels take them: each call
+    gives cu_seqlens_q and cu_seqlens_k, and each sequence sees the mask
+    cropped to its own lengths. page_size=N (a multiple of the mask's
+    block_k) reads K and V through a page table given in each call
+    (docs/ragged-paged.md); the CPU backend only, for now."""
     if sum(map(bool, (save_lse, backward, calibrate, generation))) > 1:
         raise _errors.InvalidArgumentError(
             "save_lse, backward, calibrate and generation are different kernels: pass at most "
@@ -232,12 +264,16 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     causal = _checks.causal(causal)
     causal_flag, causal_align = _checks.causal_parts(causal)
     thresholds = _checks.flag("thresholds", thresholds)
+    ragged = _checks.flag("ragged", ragged)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 0:
+        raise _errors.InvalidArgumentError(
+            f"page_size must be 0 (contiguous K and V) or a positive int, got {page_size!r}")
     dtype = dtype_name(dtype)
     native = _sieve.compile(session(device), **shape, dtype=dtype, mask=mask._native,
                             causal=causal_flag, causal_align=causal_align,
                             scale=None if scale is None else float(scale),
                             variant=str(variant), kind=kind, thresholds=thresholds,
-                            pack_gqa=str(pack_gqa))
+                            pack_gqa=str(pack_gqa), ragged=ragged, page_size=page_size)
     return Kernel(native, mask, shape, dtype, causal)
 
 

@@ -36,6 +36,18 @@ scale * q . k under its head's threshold is dropped like a masked key).
 The gradient goes through the hard threshold (dropped scores get none)
 and the thresholds, constants of it, get none.
 
+Ragged batches and paged KV (docs/ragged-paged.md), inference only:
+
+    out = torch.ops.sieve.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask_id,
+                                           causal, scale, causal_align, page_table)
+
+q [total_q, Hq, D] and k, v [total_k, Hkv, D] hold B sequences packed as
+FlashAttention's varlen functions take them, cu_seqlens_q and cu_seqlens_k
+int32 [B + 1] their offsets; with `page_table` (int32 [B, pages per
+sequence]) k and v are a page pool [pages, page_size, Hkv, D] instead. Each
+sequence sees the mask cropped to its lengths; one kernel per mask, B and
+page size serves every set of lengths the mask's grid covers.
+
 This module imports PyTorch; `import sieve` alone does not import it.
 """
 
@@ -46,6 +58,7 @@ import torch
 
 from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
+from ._attention import attention_varlen as _attention_varlen
 from ._mask import BlockMask
 
 _lock = threading.Lock()
@@ -96,6 +109,25 @@ def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask:
 @attention_inference.register_fake
 def _attention_inference_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
                               thresholds=None):
+    return torch.empty_like(q)
+
+
+@torch.library.custom_op("sieve::attention_varlen", mutates_args=())
+def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor, mask: int,
+                     causal: bool = False, scale: Optional[float] = None,
+                     causal_align: str = "top_left",
+                     page_table: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A ragged batch's attention (inference): q [total_q, Hq, D], k and v
+    [total_k, Hkv, D] or, with page_table, [pages, page_size, Hkv, D]."""
+    return _attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, registered_mask(mask),
+                             _checks.causal_of(causal, causal_align), scale,
+                             out=torch.empty_like(q), page_table=page_table)
+
+
+@attention_varlen.register_fake
+def _attention_varlen_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
+                           causal_align="top_left", page_table=None):
     return torch.empty_like(q)
 
 

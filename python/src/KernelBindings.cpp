@@ -78,6 +78,45 @@ struct PyKernel {
     check(std::move(error));
   }
 
+  /// A ragged or paged kernel's run (docs/ragged-paged.md): ragged q and
+  /// out are [total_q, Hq, D] and k, v [total_k, Hkv, D] (unless paged),
+  /// with cu_seqlens_q and cu_seqlens_k int32 [B + 1]; paged k and v are a
+  /// pool [pages, page_size, Hkv, D] read through page_table int32 [B,
+  /// ceil(seq_k / page_size)].
+  void runBatch(const InputArray &q, const InputArray &k, const InputArray &v,
+                const OutputArray &out, const std::optional<InputArray> &cuSeqlensQ,
+                const std::optional<InputArray> &cuSeqlensK,
+                const std::optional<InputArray> &pageTable, uintptr_t stream,
+                const std::optional<InputArray> &thresholds) const {
+    const runtime::Artifact &a = *artifact;
+    const int o = ordinal();
+    auto tokens = [&](const auto &array, const char *name) {
+      return a.ragged ? packedViewOf(factsOf(array), name, o) : viewOf(factsOf(array), name, o);
+    };
+    auto keys = [&](const InputArray &array, const char *name) {
+      return a.pageSize ? pagedViewOf(factsOf(array), name, o) : tokens(array, name);
+    };
+    runtime::TensorView qv = tokens(q, "q"), kv = keys(k, "k"), vv = keys(v, "v"),
+                        ov = tokens(out, "out");
+    runtime::BatchLayout layout;
+    auto offsets = [&](const std::optional<InputArray> &array, const char *name) {
+      return array ? i32BufferOf(factsOf(*array), name, {a.shape.batch + 1}, o) : nullptr;
+    };
+    layout.cuSeqlensQ = offsets(cuSeqlensQ, "cu_seqlens_q");
+    layout.cuSeqlensK = offsets(cuSeqlensK, "cu_seqlens_k");
+    if (pageTable)
+      layout.pageTable =
+          i32BufferOf(factsOf(*pageTable), "page_table", {a.shape.batch, a.pagesPerSequence()}, o);
+    const float *theta = thresholdsOf(thresholds);
+    runtime::CuStream s = checkedStream(stream);
+    Error error;
+    {
+      nb::gil_scoped_release released;
+      error = session->session->runBatch(a, qv, kv, vv, ov, layout, s, theta);
+    }
+    check(std::move(error));
+  }
+
   /// Threshold mode's f32 [Hq] thresholds, which a threshold-mode kernel
   /// needs and any other refuses, in the kernel's memory.
   const float *thresholdsOf(const std::optional<InputArray> &thresholds) const {
@@ -194,9 +233,11 @@ std::shared_ptr<PyKernel> compileKernel(const std::shared_ptr<PySession> &sessio
                                         bool causal, runtime::CausalAlign causalAlign,
                                         std::optional<double> scale,
                                         compiler::KernelOptions options, const std::string &kind,
-                                        bool thresholds) {
+                                        bool thresholds, bool ragged, int64_t pageSize) {
   compiler::KernelSpec spec;
   spec.thresholds = thresholds;
+  spec.ragged = ragged;
+  spec.pageSize = pageSize;
   if (kind == "forward_lse")
     spec.saveLse = true;
   else if (kind == "backward")
@@ -259,7 +300,7 @@ void bindKernels(nb::module_ &m) {
          const runtime::BlockMask &mask, bool causal, std::optional<double> scale,
          const std::string &variant, int64_t queryTile, int64_t keyTile, int64_t stages,
          const std::string &kind, const std::string &causalAlign, bool thresholds,
-         const std::string &packGqa) {
+         const std::string &packGqa, bool ragged, int64_t pageSize) {
         runtime::ProblemShape shape{batch, headsQ, headsKv, seqQ, seqK, headDim, parseDType(dtype)};
         compiler::KernelOptions options;
         options.variant = variant;
@@ -271,21 +312,24 @@ void bindKernels(nb::module_ &m) {
         if (!align)
           raise(align.takeError());
         return compileKernel(session, shape, mask, causal, *align, scale, std::move(options), kind,
-                             thresholds);
+                             thresholds, ragged, pageSize);
       },
       nb::arg("session"), nb::arg("batch"), nb::arg("heads_q"), nb::arg("heads_kv"),
       nb::arg("seq_q"), nb::arg("seq_k"), nb::arg("head_dim"), nb::arg("dtype"), nb::arg("mask"),
       nb::arg("causal"), nb::arg("scale").none(), nb::arg("variant") = "auto",
       nb::arg("query_tile") = 0, nb::arg("key_tile") = 0, nb::arg("stages") = 0,
       nb::arg("kind") = "forward", nb::arg("causal_align") = "top_left",
-      nb::arg("thresholds") = false, nb::arg("pack_gqa") = "auto",
+      nb::arg("thresholds") = false, nb::arg("pack_gqa") = "auto", nb::arg("ragged") = false,
+      nb::arg("page_size") = 0,
       "Compiles (or finds in the kernel cache) the kernel for this problem and mask. `kind`: "
       "forward, forward_lse (also writes the log-sum-exp), backward, calibrate, or generation "
       "(a mask over seq_k positions, each run a step at q_pos: docs/generation.md). "
       "`causal_align` (with causal): top_left or bottom_right. `thresholds`: threshold mode "
       "(runs take per-head score thresholds). `pack_gqa`: auto packs a key head's query heads "
       "into one tile's rows when decoding (seq_q <= 64 under GQA; docs/decode.md), off keeps a "
-      "row per query head.");
+      "row per query head. `ragged`: a batch of sequences of different lengths packed "
+      "(cu_seqlens at each run); `page_size`: K and V read through a page table "
+      "(docs/ragged-paged.md).");
 
   nb::class_<PyKernel>(m, "Kernel", "A compiled kernel bound to its session.")
       .def("run", &PyKernel::run, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
@@ -299,6 +343,14 @@ void bindKernels(nb::module_ &m) {
            nb::arg("thresholds").noconvert().none() = nb::none(),
            "A generation kernel's step: q (Sq queries from position q_pos) against the first "
            "seq_k_live keys of the cache k, v (0: q_pos + Sq).")
+      .def("run_batch", &PyKernel::runBatch, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
+           nb::arg("v").noconvert(), nb::arg("out").noconvert(),
+           nb::arg("cu_seqlens_q").noconvert().none(), nb::arg("cu_seqlens_k").noconvert().none(),
+           nb::arg("page_table").noconvert().none(), nb::arg("stream") = 0,
+           nb::arg("thresholds").noconvert().none() = nb::none(),
+           "A ragged or paged kernel's run: ragged q, out [total_q, Hq, D] and k, v "
+           "[total_k, Hkv, D] with cu_seqlens_q, cu_seqlens_k (int32 [B + 1]); paged k, v "
+           "[pages, page_size, Hkv, D] with page_table (int32 [B, ceil(seq_k / page_size)]).")
       .def("forward", &PyKernel::forward, nb::arg("q").noconvert(), nb::arg("k").noconvert(),
            nb::arg("v").noconvert(), nb::arg("out").noconvert(), nb::arg("lse").noconvert(),
            nb::arg("stream") = 0, nb::arg("thresholds").noconvert().none() = nb::none(),
@@ -325,6 +377,8 @@ void bindKernels(nb::module_ &m) {
                                            : "forward";
                    })
       .def_prop_ro("thresholds", [](const PyKernel &k) { return k.artifact->thresholds; })
+      .def_prop_ro("ragged", [](const PyKernel &k) { return k.artifact->ragged; })
+      .def_prop_ro("page_size", [](const PyKernel &k) { return k.artifact->pageSize; })
       .def_prop_ro("session", [](const PyKernel &k) { return k.session; })
       .def_prop_ro("variant", [](const PyKernel &k) { return k.artifact->variant; })
       .def_prop_ro("config", [](const PyKernel &k) { return k.artifact->config; })

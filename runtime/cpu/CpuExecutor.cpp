@@ -344,7 +344,24 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
     return Error(ErrorCode::InvalidArgument,
                  "a generation kernel runs one step at a time: run it with generate() and the "
                  "step's q_pos");
-  return runForward(kernel, q, k, v, out, stats, thresholds, lse, nullptr);
+  if (kernel.artifact.ragged || kernel.artifact.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "a ragged or paged kernel reads its batch's layout at launch: run it with "
+                 "runBatch() and the cu_seqlens / page table");
+  return runForward(kernel, q, k, v, out, stats, thresholds, lse, {});
+}
+
+Error CpuExecutor::runBatch(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const BatchLayout &layout,
+                            const float *thresholds) const {
+  Expected<BatchLaunch> launch =
+      checkBatchLayout(kernel.artifact, layout, q, k, v, out, DeviceKind::Host);
+  if (!launch)
+    return launch.takeError();
+  LaunchData data;
+  data.sequences = launch->sequences.empty() ? nullptr : launch->sequences.data();
+  data.pages = launch->pages;
+  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, data);
 }
 
 Error CpuExecutor::generate(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -353,15 +370,19 @@ Error CpuExecutor::generate(const CpuKernel &kernel, const TensorView &q, const 
   Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact, step);
   if (!positions)
     return positions.takeError();
-  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, positions->data());
+  LaunchData data;
+  data.positions = positions->data();
+  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, data);
 }
 
 Error CpuExecutor::runForward(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
                               const TensorView &v, const TensorView &out, float *stats,
-                              const float *thresholds, float *lse, int32_t *positions) const {
-  if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
-    return e;
+                              const float *thresholds, float *lse, const LaunchData &data) const {
   const Artifact &a = kernel.artifact;
+  // (A ragged or paged launch's tensors were checked against its layout.)
+  if (!a.ragged && !a.pageSize)
+    if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Host))
+      return e;
   if (a.backward)
     return Error(ErrorCode::InvalidArgument,
                  "a backward kernel computes gradients: run it with backward()");
@@ -408,11 +429,24 @@ Error CpuExecutor::runForward(const CpuKernel &kernel, const TensorView &q, cons
     packed.push_back(&thresholdsArg);
   if (lse)
     packed.push_back(&lseArg);
-  // A generation step, last: i32 [2].
+  // A generation step: i32 [2].
+  int32_t *positions = data.positions;
   StridedMemRefType<int32_t, 1> dpositions{positions, positions, 0, {2}, {1}};
   StridedMemRefType<int32_t, 1> *positionsArg = &dpositions;
   if (positions)
     packed.push_back(&positionsArg);
+  // A ragged batch's offsets, i32 [2, B + 1], then a paged one's page
+  // table, i32 [B, pages per sequence] (the kernel only reads them).
+  const int64_t batch = a.shape.batch, columns = a.pagesPerSequence();
+  int32_t *sequences = data.sequences, *pages = const_cast<int32_t *>(data.pages);
+  StridedMemRefType<int32_t, 2> dsequences{sequences, sequences, 0, {2, batch + 1}, {batch + 1, 1}};
+  StridedMemRefType<int32_t, 2> *sequencesArg = &dsequences;
+  if (sequences)
+    packed.push_back(&sequencesArg);
+  StridedMemRefType<int32_t, 2> dpages{pages, pages, 0, {batch, columns}, {columns, 1}};
+  StridedMemRefType<int32_t, 2> *pagesArg = &dpages;
+  if (pages)
+    packed.push_back(&pagesArg);
   return invoke(kernel, packed);
 }
 

@@ -135,13 +135,11 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     // the TMA tensors (dq, dk, dv are written with plain stores).
     const bool gradient = s.tensor >= ParamSlot::kDout && s.tensor <= ParamSlot::kDv;
     const bool buffer = s.tensor >= ParamSlot::kFirstTable && !gradient;
-    const int maxDim = !buffer                                                        ? 3
-                       : s.tensor == ParamSlot::kStats || s.tensor == ParamSlot::kLse ? 2
-                                                                                      : 0;
+    const int maxDim = !buffer ? 3 : tensorSlotRank(s.tensor) - 1;
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kPositions || s.dim < 0 || s.dim > maxDim ||
+    if (!field || s.tensor < 0 || s.tensor >= kTensorSlots || s.dim < 0 || s.dim > maxDim ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -218,6 +216,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
               {"saves_lse", a.savesLse},
               {"backward", a.backward},
               {"generation", a.generation},
+              {"ragged", a.ragged},
+              {"page_size", a.pageSize},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -367,6 +367,16 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("'generation' and the positions parameters (tensor 16) must come together");
     if (a.generation && (a.backward || a.savesLse || a.calibrate))
       return corrupt("'generation' excludes 'backward', 'saves_lse' and 'calibrate'");
+    // Absent before ragged and paged kernels existed.
+    a.ragged = j.value("ragged", false);
+    a.pageSize = j.value("page_size", int64_t{0});
+    if (usesTensor(a.launches, ParamSlot::kSequences) != a.ragged)
+      return corrupt("'ragged' and the sequences parameters (tensor 17) must come together");
+    if (a.pageSize < 0 || usesTensor(a.launches, ParamSlot::kPages) != (a.pageSize > 0))
+      return corrupt("'page_size' and the pages parameters (tensor 18) must come together");
+    if ((a.ragged || a.pageSize) && (a.generation || a.backward || a.savesLse || a.calibrate))
+      return corrupt("'ragged' and 'page_size' exclude 'generation', 'backward', 'saves_lse' and "
+                     "'calibrate'");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = integer<int64_t>(j, "kept_tiles");
     a.totalTiles = integer<int64_t>(j, "total_tiles");

@@ -7,7 +7,8 @@ namespace {
 constexpr const char *kSlotNames[kTensorSlots] = {
     "query",     "key",        "value",     "out",   "row_heads",  "row_query_blocks",
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
-    "dout",      "dq",         "dk",        "dv",    "positions"};
+    "dout",      "dq",         "dk",        "dv",    "positions",  "sequences",
+    "pages"};
 constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
                                   ParamField::Offset,       ParamField::Size,
                                   ParamField::Stride,       ParamField::TensorMap};
@@ -30,6 +31,8 @@ std::optional<TensorSlot> parseTensorSlot(std::string_view name) {
 int tensorSlotRank(int slot) {
   if (slot <= kOut || (slot >= kDout && slot <= kDv))
     return 4;
+  if (slot == kSequences || slot == kPages)
+    return 2;
   return slot == kStats || slot == kLse ? 3 : 1;
 }
 

@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -117,6 +118,105 @@ TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
     EXPECT_TRUE(out.guardsIntact());
     EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
   }
+}
+
+TEST_F(CApi, RaggedAndPagedBatchesMatchFloat64Reference) {
+  // Three sequences of at most kSeq tokens packed [total, H, D] (a BSHD
+  // view of batch 1), bottom-right causal by each one's own lengths.
+  problem_.batch = 3;
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  const std::vector<int32_t> cuQ{0, 100, 101, 138}, cuK{0, 70, 198, 235};
+  sieve_kernel ragged = nullptr, paged = nullptr;
+  ASSERT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       0, &ragged),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       2 * kBlock, &paged),
+            SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  HostTensor q({1, kHeads, cuQ.back(), kDim}, true), out({1, kHeads, cuQ.back(), kDim}, true),
+      pagedOut({1, kHeads, cuQ.back(), kDim}, true), k({1, kHeads, cuK.back(), kDim}, true),
+      v({1, kHeads, cuK.back(), kDim}, true);
+  for (HostTensor *t : {&q, &k, &v})
+    t->fillNormal(rng);
+  out.poison();
+  pagedOut.poison();
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out),
+               tp = tensorOf(pagedOut);
+  ASSERT_EQ(sieve_attention_batch(ragged, &tq, &tk, &tv, &to, cuQ.data(), cuK.data(), nullptr,
+                                  nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  // (The packed views' storage is [total, H, D], the reference's layout.)
+  const float *qd = static_cast<const float *>(q.view.data),
+              *kd = static_cast<const float *>(k.view.data),
+              *vd = static_cast<const float *>(v.view.data);
+  std::vector<double> ref = sieve::testing::referenceRaggedAttention(
+      {3, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32}, mask_,
+      sieve::testing::CausalMode::bottomRightAligned(), 1.0 / std::sqrt(double(kDim)), cuQ.data(),
+      cuK.data(), qd, kd, vd);
+  const float *got = static_cast<const float *>(out.view.data);
+  EXPECT_LT(sieve::testing::relativeError(got, ref), 1e-5);
+  EXPECT_TRUE(out.guardsIntact());
+
+  // The same keys on pages of 2 blocks, in reverse order: [pages, H, page, D].
+  const int64_t page = 2 * kBlock, columns = kSeq / page;
+  std::vector<float> kPool(3 * columns * page * kHeads * kDim, NAN), vPool(kPool);
+  std::vector<int32_t> table(3 * columns);
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t p = 0; p < columns; ++p) {
+      table[b * columns + p] = static_cast<int32_t>(3 * columns - 1 - (b * columns + p));
+      for (int64_t r = 0; r < page && p * page + r < cuK[b + 1] - cuK[b]; ++r)
+        for (int64_t x = 0; x < kHeads * kDim; ++x) {
+          const int64_t to = (table[b * columns + p] * page + r) * kHeads * kDim + x;
+          kPool[to] = kd[(cuK[b] + p * page + r) * kHeads * kDim + x];
+          vPool[to] = vd[(cuK[b] + p * page + r) * kHeads * kDim + x];
+        }
+    }
+  sieve_tensor pk{kPool.data(),
+                  SIEVE_DTYPE_F32,
+                  {3 * columns, kHeads, page, kDim},
+                  {page * kHeads * kDim, kDim, kHeads * kDim, 1}};
+  sieve_tensor pv = pk;
+  pv.data = vPool.data();
+  ASSERT_EQ(sieve_attention_batch(paged, &tq, &pk, &pv, &tp, cuQ.data(), cuK.data(), table.data(),
+                                  nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  EXPECT_EQ(
+      std::memcmp(pagedOut.view.data, out.view.data, cuQ.back() * kHeads * kDim * sizeof(float)),
+      0);
+
+  // Errors in the C API's words.
+  EXPECT_EQ(sieve_attention(ragged, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("run it with sieve_attention_batch"), std::string::npos)
+      << lastError();
+  const std::vector<int32_t> decreasing{0, 100, 99, 138};
+  EXPECT_EQ(sieve_attention_batch(ragged, &tq, &tk, &tv, &to, decreasing.data(), cuK.data(),
+                                  nullptr, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("sieve_attention_batch: cu_seqlens_q is not monotone"),
+            std::string::npos)
+      << lastError();
+  sieve_kernel plain = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &plain), SIEVE_OK)
+      << lastError();
+  EXPECT_EQ(sieve_attention_batch(plain, &tq, &tk, &tv, &to, cuQ.data(), cuK.data(), nullptr,
+                                  nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("run it with sieve_attention"), std::string::npos) << lastError();
+  sieve_kernel refused = nullptr;
+  EXPECT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       kBlock + 1, &refused),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("not a multiple of the mask's block_k"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(refused, nullptr);
+  for (sieve_kernel kernel : {ragged, paged, plain})
+    EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }
 
 TEST_F(CApi, BottomRightCausalMatchesFloat64Reference) {

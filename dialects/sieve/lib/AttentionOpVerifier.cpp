@@ -192,6 +192,46 @@ LogicalResult verifyCausal(Operation *op, bool causal, std::optional<CausalAlign
   return success();
 }
 
+/// A ragged batch (`sequences`) and paged KV (`pages`, `page_size`;
+/// docs/ragged-paged.md): launch-time layouts of the padded problem the
+/// operand types give, with B sequences. Forward only: not with stats, lse
+/// or positions.
+LogicalResult verifyBatchLayout(Operation *op, Value sequences, Value pages,
+                                std::optional<uint64_t> pageSize, MemRefType q, MemRefType k,
+                                int64_t blockK, Value stats, Value lse, Value positions) {
+  if (!sequences && !pages && !pageSize)
+    return success();
+  const int64_t batch = q.getDimSize(0);
+  if (sequences) {
+    auto type = cast<MemRefType>(sequences.getType());
+    SmallVector<int64_t> want = {2, batch + 1};
+    if (type.getShape() != ArrayRef<int64_t>(want))
+      return op->emitOpError() << "operand 'sequences' has shape " << shapeString(type.getShape())
+                               << ", expected " << shapeString(want)
+                               << " (cu_seqlens_q and cu_seqlens_k of the " << batch
+                               << " sequences)";
+  }
+  if (static_cast<bool>(pages) != pageSize.has_value())
+    return op->emitOpError() << "operand 'pages' and attribute 'page_size' come together";
+  if (pages) {
+    const int64_t page = static_cast<int64_t>(*pageSize);
+    if (page % blockK != 0)
+      return op->emitOpError() << "attribute 'page_size' (" << page
+                               << ") must be a multiple of block_k (" << blockK
+                               << "): a key block lies in one page";
+    auto type = cast<MemRefType>(pages.getType());
+    SmallVector<int64_t> want = {batch, ceilDiv(k.getDimSize(2), page)};
+    if (type.getShape() != ArrayRef<int64_t>(want))
+      return op->emitOpError() << "operand 'pages' has shape " << shapeString(type.getShape())
+                               << ", expected " << shapeString(want)
+                               << " ([batch, ceil(Sk / page_size)])";
+  }
+  if (stats || lse || positions)
+    return op->emitOpError()
+           << "a ragged or paged batch takes no 'stats', 'lse' or 'positions' (forward only)";
+  return success();
+}
+
 } // namespace
 
 int64_t sieve::dialect::causalOffsetOf(std::optional<CausalAlign> align, MemRefType query,
@@ -215,7 +255,9 @@ LogicalResult AttentionOp::verify() {
                              static_cast<bool>(getPositions()))))
     return failure();
   if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
-      failed(verifyLse(*this, getLse(), q)))
+      failed(verifyLse(*this, getLse(), q)) ||
+      failed(verifyBatchLayout(*this, getSequences(), getPages(), getPageSize(), q, k, getBlockK(),
+                               getStats(), getLse(), getPositions())))
     return failure();
   return verifyStats(*this, getStats(), expected);
 }
@@ -351,6 +393,11 @@ LogicalResult BlockSparseAttentionOp::verify() {
     return failure();
   if (isGeneration() && (isGqaPacked() || hasSplitRows()))
     return emitOpError() << "generation rows are neither packed nor split (yet)";
+  if (failed(verifyBatchLayout(*this, getSequences(), getPages(), getPageSize(), q, k, getBlockK(),
+                               getStats(), getLse(), getPositions())))
+    return failure();
+  if (hasBatchLayout() && (isGqaPacked() || hasSplitRows()))
+    return emitOpError() << "ragged or paged rows are neither packed nor split";
   const int64_t g = getPackedGroup();
   int64_t hq = q.getDimSize(1) / g;
   // A generation op's rows are over positions (Sk), others' over queries.

@@ -1,6 +1,7 @@
 //===- AttentionApi.cpp - sieve_attention ---------------------------------===//
 #include "Handles.h"
 
+#include "sieve/runtime/BatchLayout.h"
 #include "sieve/runtime/TensorView.h"
 
 #include <fmt/format.h>
@@ -50,6 +51,12 @@ Error viewsOf(std::initializer_list<NamedTensor> tensors, runtime::DeviceKind de
 std::string kindName(const runtime::Artifact &a) {
   if (a.calibrate)
     return "a calibration kernel (sieve compile --calibrate)";
+  if (a.ragged || a.pageSize)
+    return fmt::format("a {}{} kernel (sieve_kernel_compile_batch)",
+                       a.thresholds ? "threshold-mode " : "",
+                       a.ragged && a.pageSize ? "ragged, paged"
+                       : a.ragged             ? "ragged"
+                                              : "paged");
   const char *kind = a.backward   ? "SIEVE_KERNEL_BACKWARD"
                      : a.savesLse ? "SIEVE_KERNEL_FORWARD_LSE"
                                   : "SIEVE_KERNEL_FORWARD";
@@ -60,6 +67,8 @@ std::string kindName(const runtime::Artifact &a) {
 std::string entryFor(const runtime::Artifact &a) {
   if (a.calibrate)
     return "";
+  if (a.ragged || a.pageSize)
+    return "sieve_attention_batch";
   std::string entry = a.backward   ? "sieve_attention_backward"
                       : a.savesLse ? "sieve_attention_forward"
                                    : "sieve_attention";
@@ -198,9 +207,42 @@ sieve_status attention(const char *what, sieve_kernel kernel, const sieve_tensor
   return succeed();
 }
 
+/// sieve_attention_batch.
+sieve_status attentionBatch(const char *what, sieve_kernel kernel, const sieve_tensor *q,
+                            const sieve_tensor *k, const sieve_tensor *v, const sieve_tensor *out,
+                            const runtime::BatchLayout &layout, const float *thresholds,
+                            void *stream) {
+  LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
+  if (target.status != SIEVE_OK)
+    return target.status;
+  if (!kernel->artifact->thresholds && thresholds)
+    return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                std::string(what) + ": `thresholds` given to a kernel compiled without "
+                                    "SIEVE_KERNEL_THRESHOLDS (pass NULL)");
+  runtime::TensorView qv, kv, vv, ov;
+  if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
+                        target.device, what))
+    return fail(e);
+  if (Error e = target.session->runBatch(*kernel->artifact, qv, kv, vv, ov, layout,
+                                         static_cast<runtime::CuStream>(stream), thresholds))
+    return fail(e.withContext(what));
+  return succeed();
+}
+
 } // namespace
 
 extern "C" {
+
+sieve_status sieve_attention_batch(sieve_kernel kernel, const sieve_tensor *q,
+                                   const sieve_tensor *k, const sieve_tensor *v,
+                                   const sieve_tensor *out, const int32_t *cu_seqlens_q,
+                                   const int32_t *cu_seqlens_k, const int32_t *page_table,
+                                   const float *thresholds, void *stream) {
+  return guarded([&] {
+    return attentionBatch("sieve_attention_batch", kernel, q, k, v, out,
+                          {cu_seqlens_q, cu_seqlens_k, page_table}, thresholds, stream);
+  });
+}
 
 sieve_status sieve_attention(sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k,
                              const sieve_tensor *v, const sieve_tensor *out, sieve_mask mask,

@@ -103,21 +103,24 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
   return sieve_kernel_compile_flags(ctx, problem, mask, options, kind, 0, out);
 }
 
-sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
-                                        const sieve_block_mask *mask,
-                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
-                                        uint32_t flags, sieve_kernel *out) {
-  const char *what = flags != 0                     ? "sieve_kernel_compile_flags"
-                     : kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile"
-                                                    : "sieve_kernel_compile_kind";
+namespace {
+
+/// sieve_kernel_compile_flags and sieve_kernel_compile_batch: `pageSize`
+/// is 0 for contiguous K and V.
+sieve_status compileKernel(sieve_context ctx, const sieve_problem *problem,
+                           const sieve_block_mask *mask, const sieve_kernel_options *options,
+                           sieve_kernel_kind kind, uint32_t flags, int64_t pageSize,
+                           const char *what, sieve_kernel *out) {
   // NULL on every failure, the first ones included: a caller that checks
   // only *out (or frees it on error) must not see a stale handle.
   if (out)
     *out = nullptr;
   return guarded([&] {
-    if ((flags & ~SIEVE_KERNEL_THRESHOLDS) != 0)
+    if ((flags & ~(SIEVE_KERNEL_THRESHOLDS | SIEVE_KERNEL_RAGGED)) != 0)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT,
-                  std::string(what) + ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS (" +
+                  std::string(what) +
+                      ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS and "
+                      "SIEVE_KERNEL_RAGGED (" +
                       std::to_string(flags) + ")");
     if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
         kind != SIEVE_KERNEL_BACKWARD)
@@ -154,6 +157,8 @@ sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *
     spec.saveLse = kind == SIEVE_KERNEL_FORWARD_LSE;
     spec.backward = kind == SIEVE_KERNEL_BACKWARD;
     spec.thresholds = (flags & SIEVE_KERNEL_THRESHOLDS) != 0;
+    spec.ragged = (flags & SIEVE_KERNEL_RAGGED) != 0;
+    spec.pageSize = pageSize;
     auto artifact = ctx->session->compile(std::move(spec));
     if (!artifact)
       return fail(artifact.error().withContext(what));
@@ -163,6 +168,26 @@ sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *
     *out = Registry<sieve_kernel_t>::get().add(std::move(kernel));
     return succeed();
   });
+}
+
+} // namespace
+
+sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
+                                        const sieve_block_mask *mask,
+                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
+                                        uint32_t flags, sieve_kernel *out) {
+  const char *what = flags != 0                     ? "sieve_kernel_compile_flags"
+                     : kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile"
+                                                    : "sieve_kernel_compile_kind";
+  return compileKernel(ctx, problem, mask, options, kind, flags, 0, what, out);
+}
+
+sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *problem,
+                                        const sieve_block_mask *mask,
+                                        const sieve_kernel_options *options, uint32_t flags,
+                                        int64_t page_size, sieve_kernel *out) {
+  return compileKernel(ctx, problem, mask, options, SIEVE_KERNEL_FORWARD, flags, page_size,
+                       "sieve_kernel_compile_batch", out);
 }
 
 sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out) {

@@ -105,6 +105,21 @@ struct KernelSpec {
   /// seq_k_live): Session::generate. The CPU backend only, for now; not
   /// with causalAlign, calibrate, saveLse or backward.
   bool generation = false;
+  /// A ragged batch (docs/ragged-paged.md): shape.batch sequences of
+  /// different lengths, at most shape.seqQ queries and shape.seqK keys
+  /// each, packed one after another; each launch gives their cumulative
+  /// offsets (runtime::BatchLayout, Session::runBatch) and every sequence
+  /// sees the mask cropped to its own lengths (bottom-right causal aligned
+  /// by them). One compile serves every set of lengths. The CPU backend
+  /// only, for now; the forward only (not with calibrate, saveLse,
+  /// backward or generation).
+  bool ragged = false;
+  /// Paged KV (docs/ragged-paged.md): 0 for contiguous K and V, or the keys
+  /// per page, a multiple of the mask's block_k; K and V are then a pool of
+  /// pages read through a page table given at launch
+  /// (runtime::BatchLayout::pageTable, [batch, ceil(seq_k / pageSize)]).
+  /// With ragged or without; the same limits as ragged.
+  int64_t pageSize = 0;
   Target target;
   KernelOptions options;
 
@@ -120,6 +135,10 @@ struct KernelSpec {
   /// non-positive sizes, Hq not a multiple of Hkv, a mask that does not
   /// cover the shape, a dtype or chip the target does not support.
   Error validate() const;
+
+private:
+  /// validate()'s rules for ragged and pageSize.
+  Error validateBatchLayout() const;
 };
 
 /// Chips the GPU pipeline targets (PTX for these assembles with ptxas):

@@ -69,6 +69,16 @@ public:
                  const runtime::TensorView &out, const runtime::GenerationStep &step,
                  runtime::CuStream stream = nullptr, const float *thresholds = nullptr);
 
+  /// Runs a ragged or paged artifact (KernelSpec::ragged, pageSize;
+  /// docs/ragged-paged.md) with its batch's layout: the cumulative
+  /// offsets of the sequences packed in q, out (and k, v), or the page
+  /// table K and V are read through. One compile serves every layout. The
+  /// CPU backend only, for now.
+  Error runBatch(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                 const runtime::TensorView &k, const runtime::TensorView &v,
+                 const runtime::TensorView &out, const runtime::BatchLayout &layout,
+                 runtime::CuStream stream = nullptr, const float *thresholds = nullptr);
+
   /// Runs a calibration artifact (KernelSpec::calibrate): as run(), and adds
   /// each query row's probability mass per key block to `stats`, a
   /// contiguous f32 [Hq, QB, KB] buffer the caller owns and zeroes (host

@@ -104,6 +104,11 @@ typedef SIEVE_ENUM(sieve_causal) {
  * (dropped scores get none; the thresholds get none). Run such kernels
  * with the *_thresholds entry points below. */
 #define SIEVE_KERNEL_THRESHOLDS 1u
+/* A ragged batch (docs/ragged-paged.md): `batch` sequences of different
+ * lengths, at most seq_q queries and seq_k keys each, packed one after
+ * another; launches give their cumulative offsets (sieve_attention_batch).
+ * The forward kind only, on the CPU backend (for now). */
+#define SIEVE_KERNEL_RAGGED 2u
 
 typedef struct sieve_context_t *sieve_context;
 typedef struct sieve_kernel_t *sieve_kernel;
@@ -176,6 +181,17 @@ SIEVE_API sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve
                                                   const sieve_block_mask *mask,
                                                   const sieve_kernel_options *options,
                                                   sieve_kernel_kind kind, uint32_t flags,
+                                                  sieve_kernel *out);
+/* A forward kernel for ragged batches and/or paged KV (docs/ragged-paged.md):
+ * `flags` as sieve_kernel_compile_flags' (SIEVE_KERNEL_RAGGED,
+ * SIEVE_KERNEL_THRESHOLDS), `page_size` 0 for contiguous K and V or the
+ * keys per page (a multiple of the mask's block_k): K and V are then a
+ * pool of pages read through a page table. Run it with
+ * sieve_attention_batch. The CPU backend only (for now). */
+SIEVE_API sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *problem,
+                                                  const sieve_block_mask *mask,
+                                                  const sieve_kernel_options *options,
+                                                  uint32_t flags, int64_t page_size,
                                                   sieve_kernel *out);
 /* Loads an ahead-of-time artifact written by `sieve compile -o <stem>`. */
 SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
@@ -251,6 +267,22 @@ SIEVE_API sieve_status sieve_attention_backward_thresholds(
     sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k, const sieve_tensor *v,
     const sieve_tensor *out, const sieve_tensor *dout, const float *lse, const float *thresholds,
     const sieve_tensor *dq, const sieve_tensor *dk, const sieve_tensor *dv, void *stream);
+
+/* A ragged or paged kernel's launch (sieve_kernel_compile_batch): as
+ * sieve_attention, with the batch's layout in host memory. Ragged: q and
+ * out are [1, Hq, total_q, D] (the sequences packed along the sequence
+ * axis; a [total_q, Hq, D] buffer is such a view), `cu_seqlens_q` and
+ * `cu_seqlens_k` [batch + 1] non-decreasing offsets, and k and v
+ * [1, Hkv, total_k, D] unless paged. Paged: k and v are a pool
+ * [pages, Hkv, page_size, D] and `page_table` [batch, ceil(seq_k /
+ * page_size)] row-major names the page of each sequence's keys (with
+ * ragged, cu_seqlens_k gives the key lengths). NULL for what the kernel
+ * does not take; `thresholds` as sieve_attention_thresholds' or NULL. */
+SIEVE_API sieve_status sieve_attention_batch(sieve_kernel kernel, const sieve_tensor *q,
+                                             const sieve_tensor *k, const sieve_tensor *v,
+                                             const sieve_tensor *out, const int32_t *cu_seqlens_q,
+                                             const int32_t *cu_seqlens_k, const int32_t *page_table,
+                                             const float *thresholds, void *stream);
 
 #ifdef __cplusplus
 }

@@ -104,6 +104,19 @@ struct Artifact {
   /// positions, and each launch takes the step (q_pos, seq_k_live) as an
   /// i32 [2] buffer (parameter "tensor" 16, ParamSlot::kPositions).
   bool generation = false;
+  /// A ragged batch (KernelSpec::ragged, docs/ragged-paged.md): q, out (and
+  /// k, v unless paged) hold shape.batch sequences packed along the
+  /// sequence axis of batch entry 0, of lengths up to shape.seqQ and
+  /// shape.seqK given at launch by cu_seqlens (an i32 [2, B + 1] buffer,
+  /// parameter "tensor" 17, ParamSlot::kSequences).
+  bool ragged = false;
+  /// Paged KV (KernelSpec::pageSize, docs/ragged-paged.md): 0, or the keys
+  /// per page; k and v are a pool of pages [pages, Hkv, pageSize, D] read
+  /// through a page table, i32 [B, ceil(seqK / pageSize)] (parameter
+  /// "tensor" 18, ParamSlot::kPages).
+  int64_t pageSize = 0;
+  /// The page table's columns: ceil(shape.seqK / pageSize), 0 when not paged.
+  int64_t pagesPerSequence() const { return pageSize ? (shape.seqK + pageSize - 1) / pageSize : 0; }
   /// The launch of `role`, or null.
   const KernelLaunch *launch(LaunchRole role) const;
   /// The first launch (the attention kernel, the backward's rows kernel, the

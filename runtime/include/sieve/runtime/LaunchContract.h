@@ -32,7 +32,8 @@ namespace sieve::runtime {
 /// the workspace is the rank-1 f32 buffer the runtime allocates per call
 /// (split-KV's parts, the backward's delta and lse scratch); the stats
 /// [Hq, QB, KB] and the lse [B, Hq, Sq] are contiguous rank-3 f32; the
-/// thresholds [Hq] rank-1 f32; a generation kernel's positions rank-1 i32.
+/// thresholds [Hq] rank-1 f32; a generation kernel's positions rank-1 i32;
+/// a ragged batch's sequences and a paged one's page table rank-2 i32.
 enum TensorSlot : int {
   kQuery = 0,
   kKey = 1,
@@ -53,8 +54,14 @@ enum TensorSlot : int {
   /// A generation kernel's step (docs/generation.md): i32 [2] holding
   /// q_pos and seq_k_live, read at launch.
   kPositions = 16,
+  /// A ragged batch's offsets (docs/ragged-paged.md): i32 [2, B + 1],
+  /// cu_seqlens_q then cu_seqlens_k, read at launch.
+  kSequences = 17,
+  /// A paged KV cache's page table (docs/ragged-paged.md): i32 [B, pages
+  /// per sequence], read at launch.
+  kPages = 18,
 };
-constexpr int kTensorSlots = 17;
+constexpr int kTensorSlots = 19;
 /// "query", "key", ..., "row_heads", ..., "dv"; nullptr out of range.
 const char *tensorSlotName(int slot);
 std::optional<TensorSlot> parseTensorSlot(std::string_view name);
@@ -77,6 +84,7 @@ struct ParamSlot {
   static constexpr int kDout = runtime::kDout, kDq = runtime::kDq, kDk = runtime::kDk,
                        kDv = runtime::kDv;
   static constexpr int kPositions = runtime::kPositions;
+  static constexpr int kSequences = runtime::kSequences, kPages = runtime::kPages;
   int tensor = 0; // a TensorSlot
   ParamField field = ParamField::AlignedPtr;
   int dim = 0;                      // for Size and Stride

@@ -19,6 +19,12 @@ def Sieve_LseOperand : MemRefRankOf<[F32], [3]>;
 // A generation kernel's step (docs/generation.md): i32 [2], the first
 // query's position q_pos and the live key count seq_k_live.
 def Sieve_PositionsOperand : MemRefRankOf<[I32], [1]>;
+// A ragged batch's cumulative offsets (docs/ragged-paged.md): i32 [2, B + 1],
+// row 0 cu_seqlens_q, row 1 cu_seqlens_k, read at launch.
+def Sieve_SequencesOperand : MemRefRankOf<[I32], [2]>;
+// A paged KV cache's page table (docs/ragged-paged.md): i32 [B, pages per
+// sequence], read at launch.
+def Sieve_PagesOperand : MemRefRankOf<[I32], [2]>;
 
 // Every attention op has `causal` and `causal_align`; the lowerings read
 // the rule as one offset.
@@ -75,6 +81,24 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     bottom-right causal when seq_k_live = q_pos + Sq). Needs
     q_pos + Sq <= seq_k_live <= Sk. Not with `causal_align`, `stats` or
     `lse`.
+
+    Ragged batches (docs/ragged-paged.md), with the optional `sequences`
+    operand (i32 [2, B + 1], read at run time: row 0 `cu_seqlens_q`, row 1
+    `cu_seqlens_k`): the operand types give the padded problem (B sequences
+    of at most Sq queries and Sk keys) and the buffers hold the sequences
+    packed: sequence b's query i is `query[0, h, cu_seqlens_q[b] + i]` (and
+    `out` likewise), its key j `key[0, h, cu_seqlens_k[b] + j]` (and
+    `value`), for lengths up to Sq and Sk. Each sequence sees the mask's
+    top-left crop to its own lengths; bottom-right causal aligns each
+    sequence by its own key length minus query length.
+
+    Paged KV (docs/ragged-paged.md), with the optional `pages` operand
+    (i32 [B, ceil(Sk / page_size)], read at run time) and `page_size` (a
+    multiple of block_k): key and value are a pool of pages, [pages, Hkv,
+    page_size, D], and key j of sequence b is
+    `key[pages[b, j / page_size], h, j % page_size]`.
+
+    Neither with `stats`, `lse` or `positions`.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -85,18 +109,23 @@ def Sieve_AttentionOp : Sieve_Op<"attention", [AttrSizedOperandSegments]> {
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
     Arg<Optional<Sieve_PositionsOperand>, "generation step: q_pos, seq_k_live", [MemRead]>:$positions,
+    Arg<Optional<Sieve_SequencesOperand>, "ragged batch: cu_seqlens_q, cu_seqlens_k", [MemRead]>:$sequences,
+    Arg<Optional<Sieve_PagesOperand>, "paged KV: the page table", [MemRead]>:$pages,
     Sieve_BlockMaskAttr:$mask,
     F32Attr:$scale,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_q,
     ConfinedAttr<I64Attr, [IntPositive]>:$block_k,
     UnitAttr:$causal,
-    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align
+    OptionalAttr<Sieve_CausalAlignAttr>:$causal_align,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$page_size
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
     (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
     (`lse` `(` $lse^ `:` type($lse) `)`)?
-    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
+    (`sequences` `(` $sequences^ `:` type($sequences) `)`)?
+    (`pages` `(` $pages^ `:` type($pages) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -149,6 +178,12 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     the key blocks after a position block's last position; at run time the
     lowering picks the rows of the position blocks the call's queries fall
     in. Not split and not packed (yet).
+
+    Ragged batches and paged KV (`sequences`, `pages`, `page_size`, as for
+    `sieve.attention`): the rows are the mask's, run per sequence where
+    the sequence reaches their query block; with bottom-right causal no
+    tile is dropped at compile time (each sequence's diagonal is its own).
+    Not split and not packed.
   }];
   let arguments = (ins
     Arg<Sieve_AttentionOperand, "queries", [MemRead]>:$query,
@@ -159,6 +194,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     Arg<Optional<Sieve_ThresholdsOperand>, "per-head score thresholds", [MemRead]>:$thresholds,
     Arg<Optional<Sieve_LseOperand>, "per-row log-sum-exp", [MemWrite]>:$lse,
     Arg<Optional<Sieve_PositionsOperand>, "generation step: q_pos, seq_k_live", [MemRead]>:$positions,
+    Arg<Optional<Sieve_SequencesOperand>, "ragged batch: cu_seqlens_q, cu_seqlens_k", [MemRead]>:$sequences,
+    Arg<Optional<Sieve_PagesOperand>, "paged KV: the page table", [MemRead]>:$pages,
     DenseI32ArrayAttr:$row_heads,
     DenseI32ArrayAttr:$row_query_blocks,
     DenseI32ArrayAttr:$row_spans,
@@ -171,13 +208,16 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     OptionalAttr<DenseI32ArrayAttr>:$row_slots,
     OptionalAttr<DenseI32ArrayAttr>:$split_groups,
     OptionalAttr<DenseI32ArrayAttr>:$key_block_segments,
-    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$mask_block_q
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$mask_block_q,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$page_size
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
     (`thresholds` `(` $thresholds^ `:` type($thresholds) `)`)?
     (`lse` `(` $lse^ `:` type($lse) `)`)?
-    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
+    (`sequences` `(` $sequences^ `:` type($sequences) `)`)?
+    (`pages` `(` $pages^ `:` type($pages) `)`)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($out)
   }];
   let hasVerifier = 1;
@@ -193,6 +233,9 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     bool isGqaPacked() { return getKeyBlockSegments().has_value(); }
     /// Whether this is a generation op (a `positions` operand).
     bool isGeneration() { return static_cast<bool>(getPositions()); }
+    /// Whether the op reads a ragged batch or paged KV (`sequences` or
+    /// `pages`): lengths and key rows come at launch.
+    bool hasBatchLayout() { return getSequences() || getPages(); }
     /// Query heads per key head packed into a row: g when packed, else 1.
     int64_t getPackedGroup();
   }];

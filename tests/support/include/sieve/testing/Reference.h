@@ -27,6 +27,19 @@ std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
                                        const float *thresholds = nullptr,
                                        int64_t *scoresKept = nullptr);
 
+/// A ragged batch's reference (docs/ragged-paged.md): shape.batch
+/// sequences, sequence b's queries rows cuQ[b] .. cuQ[b + 1] - 1 of q and
+/// its keys rows cuK[b] .. cuK[b + 1] - 1 of k and v, each attending as its
+/// own problem of its own lengths with the mask's top-left crop to them
+/// (and the causal rule of those lengths). q: contiguous [total_q, Hq, D],
+/// k and v [total_k, Hkv, D]; returns out as contiguous [total_q, Hq, D]
+/// (zeros for a sequence without keys).
+std::vector<double> referenceRaggedAttention(const runtime::ProblemShape &shape,
+                                             const runtime::BlockMask &mask, CausalMode causal,
+                                             double scale, const int32_t *cuQ, const int32_t *cuK,
+                                             const float *q, const float *k, const float *v,
+                                             const float *thresholds = nullptr);
+
 /// The calibration kernels' reference: every query row's float64 softmax
 /// probabilities (over its kept keys, causal applied), summed per
 /// (head, query block, key block) over the rows and the batch, as a
