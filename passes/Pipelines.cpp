@@ -67,6 +67,7 @@ void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions 
   lowering.queryTile = options.queryTile;
   lowering.keyTile = options.keyTile;
   lowering.stages = options.stages;
+  lowering.overlap = options.overlap;
   pm.addPass(createLowerToGpu(lowering));
 }
 

@@ -190,7 +190,7 @@ struct DiagnosticCollector {
 KernelOptions chooseOptions(const KernelSpec &spec) {
   KernelOptions o = spec.options;
   if (o.stages == 0)
-    o.stages = 2;
+    o.stages = o.overlap ? 3 : 2; // the overlapped schedule holds two stages a step
   // Tiles larger than the mask's blocks are clamped to them.
   if (o.queryTile != 0)
     o.queryTile = std::min<int64_t>(o.queryTile, spec.mask.blockQ());
@@ -207,6 +207,7 @@ void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) 
   options.queryTile = chosen.queryTile;
   options.keyTile = chosen.keyTile;
   options.stages = chosen.stages;
+  options.overlap = chosen.overlap;
   options.splitKv = chosen.splitKv == "auto";
   options.splitWorkers = chosen.splitWorkers;
   options.packGqa = spec.packsGqa();

@@ -16,9 +16,10 @@ constexpr int64_t kMaxSplitWorkers = 1 << 20;
 } // namespace
 
 std::string KernelOptions::str() const {
-  return fmt::format(
-      "variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={} pack-gqa={}",
-      variant, queryTile, keyTile, stages, splitKv, splitWorkers, packGqa);
+  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={} "
+                     "pack-gqa={}",
+                     variant, queryTile, keyTile, stages, splitKv, splitWorkers, packGqa) +
+         (overlap ? " overlap" : ""); // absent when off: earlier cache keys stay valid
 }
 
 /// Queries per head up to which decoding packs GQA: a packed row then
@@ -183,6 +184,9 @@ Error KernelSpec::validate() const {
                    fmt::format("kernel variant '{}' is a GPU kernel; the CPU backend has one "
                                "(leave the variant at auto)",
                                options.variant));
+    if (options.overlap)
+      return Error(ErrorCode::Unsupported,
+                   "overlap is a schedule of the GPU's wgmma body; the CPU backend has none");
   } else {
     if (calibrate && options.variant == "generic")
       return Error(ErrorCode::Unsupported,
@@ -201,6 +205,22 @@ Error KernelSpec::validate() const {
           ErrorCode::InvalidArgument,
           fmt::format("unknown kernel variant '{}' (expected auto, wgmma, mma, simt or generic)",
                       options.variant));
+    // The overlapped schedule is the wgmma body's alone: asked of another
+    // body, or of threshold mode, it would be quietly dropped.
+    if (options.overlap && options.variant != "wgmma")
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("overlap (the softmax beside the products) is a schedule of the "
+                               "wgmma body: pass variant wgmma, not '{}'",
+                               options.variant));
+    if (options.overlap && thresholds)
+      return Error(ErrorCode::Unsupported,
+                   "overlap does not take threshold mode yet (the tile vote needs its own "
+                   "schedule)");
+    if (options.overlap && options.stages != 0 && options.stages < 3)
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("overlap needs 3 or more stages (a tile's V is read a step after "
+                               "its K), got {}",
+                               options.stages));
     // Tiles larger than the mask's blocks are clamped to them.
     if (options.keyTile != 0 &&
         (options.keyTile < 16 || options.keyTile % 16 != 0 ||

@@ -53,6 +53,7 @@ struct GpuLowering {
   ModuleOp module;
   runtime::TargetInfo target;
   int64_t queryTile, keyTile, stages, chunkElements; // the pass's options (0: the body's default)
+  bool overlap; // wgmma: the softmax beside the products (WgmmaKernelOptions::overlap)
   int nextModule = 0;
   /// A pattern whose rewrite failed after it had begun (it emitted why).
   bool failed = false;
@@ -284,7 +285,8 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
   }
   WgmmaKernelOptions optionsFor(BlockSparseAttentionOp op) const {
     return {lowering.queryTile > 0 ? lowering.queryTile : defaultQueryTile(op),
-            lowering.keyTile > 0 ? lowering.keyTile : defaultKeyTile(op), lowering.stages};
+            lowering.keyTile > 0 ? lowering.keyTile : defaultKeyTile(op), lowering.stages,
+            lowering.overlap};
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (std::string reason = calibrationReason(op, generic); !reason.empty())
@@ -472,7 +474,7 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
                          << chip << "'";
       return signalPassFailure();
     }
-    GpuLowering lowering{module, *target, queryTile, keyTile, stages, chunkElements};
+    GpuLowering lowering{module, *target, queryTile, keyTile, stages, chunkElements, overlap};
     RewritePatternSet patterns(&getContext());
     populateBodyPatterns(patterns, lowering, variant);
     FrozenRewritePatternSet frozen(std::move(patterns));

@@ -125,37 +125,65 @@ Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s) {
   return any;
 }
 
-void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
-                 Value l[2], double scaleLog2) {
+namespace {
+/// Row half `half` of softmaxStep, but for the accumulator: updates m and l,
+/// turns the half's scores into probabilities, and returns the factor that
+/// rescales the half's accumulator rows (exp2 of the old max less the new).
+/// The ops come in softmaxStep's order, so its kernels are unchanged.
+Value softmaxHalf(FragmentBuilder &fb, Fragment &s, int64_t half, Value &m, Value &l, Value c) {
   ImplicitLocOpBuilder &b = fb.b;
   const int64_t chunks = static_cast<int64_t>(s.size());
+  Value rowMax = m;
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+      rowMax = arith::MaximumFOp::create(b, rowMax, s[j][i]);
+  Value newMax = fb.quadReduce(rowMax, /*isMax=*/true);
+  // A row with every key masked so far keeps max -inf; subtract 0
+  // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
+  Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, fb.f32(kNegInf));
+  Value base = arith::SelectOp::create(b, allMasked, fb.f32(0.0), newMax);
+  Value negBase = arith::MulFOp::create(b, base, arith::NegFOp::create(b, c));
+  Value correction = fb.exp2(arith::MulFOp::create(b, arith::SubFOp::create(b, m, base), c));
+  Value rowSum = arith::MulFOp::create(b, l, correction);
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
+      s[j][i] = fb.exp2(math::FmaOp::create(b, s[j][i], c, negBase));
+      rowSum = arith::AddFOp::create(b, rowSum, s[j][i]);
+    }
+  m = newMax;
+  l = rowSum;
+  return correction;
+}
+
+/// Scales row half `half` of `acc` (D/8 chunks of 4) by `factor`.
+void rescaleHalf(FragmentBuilder &fb, MutableArrayRef<Value> acc, int64_t half, Value factor) {
   const int64_t accChunks = static_cast<int64_t>(acc.size()) / 4;
+  for (int64_t d = 0; d < accChunks; ++d)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+      acc[d * 4 + i] = arith::MulFOp::create(fb.b, acc[d * 4 + i], factor);
+}
+} // namespace
+
+void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
+                 Value l[2], double scaleLog2) {
   Value c = fb.f32(scaleLog2);
-  for (int64_t half = 0; half < 2; ++half) {
-    Value rowMax = m[half];
-    for (int64_t j = 0; j < chunks; ++j)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-        rowMax = arith::MaximumFOp::create(b, rowMax, s[j][i]);
-    Value newMax = fb.quadReduce(rowMax, /*isMax=*/true);
-    // A row with every key masked so far keeps max -inf; subtract 0
-    // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
-    Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, fb.f32(kNegInf));
-    Value base = arith::SelectOp::create(b, allMasked, fb.f32(0.0), newMax);
-    Value negBase = arith::MulFOp::create(b, base, arith::NegFOp::create(b, c));
-    Value correction =
-        fb.exp2(arith::MulFOp::create(b, arith::SubFOp::create(b, m[half], base), c));
-    Value rowSum = arith::MulFOp::create(b, l[half], correction);
-    for (int64_t j = 0; j < chunks; ++j)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-        s[j][i] = fb.exp2(math::FmaOp::create(b, s[j][i], c, negBase));
-        rowSum = arith::AddFOp::create(b, rowSum, s[j][i]);
-      }
-    for (int64_t d = 0; d < accChunks; ++d)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-        acc[d * 4 + i] = arith::MulFOp::create(b, acc[d * 4 + i], correction);
-    m[half] = newMax;
-    l[half] = rowSum;
-  }
+  for (int64_t half = 0; half < 2; ++half)
+    rescaleHalf(fb, acc, half, softmaxHalf(fb, s, half, m[half], l[half], c));
+}
+
+std::array<Value, 2> softmaxScores(FragmentBuilder &fb, Fragment &s, Value m[2], Value l[2],
+                                   double scaleLog2) {
+  Value c = fb.f32(scaleLog2);
+  std::array<Value, 2> corrections;
+  for (int64_t half = 0; half < 2; ++half)
+    corrections[half] = softmaxHalf(fb, s, half, m[half], l[half], c);
+  return corrections;
+}
+
+void rescaleRows(FragmentBuilder &fb, MutableArrayRef<Value> acc,
+                 const std::array<Value, 2> &corrections) {
+  for (int64_t half = 0; half < 2; ++half)
+    rescaleHalf(fb, acc, half, corrections[half]);
 }
 
 RowWeights calibrationWeights(FragmentBuilder &fb, const Value m[2], const Value l[2],

@@ -16,6 +16,7 @@
 
 #include "llvm/ADT/SmallVector.h"
 
+#include <array>
 #include <limits>
 
 namespace sieve::passes {
@@ -113,6 +114,16 @@ mlir::Value laneTileMass(FragmentBuilder &fb, const Fragment &s, const RowWeight
 /// scale * log2(e).
 void softmaxStep(FragmentBuilder &fb, Fragment &s, llvm::MutableArrayRef<mlir::Value> acc,
                  mlir::Value m[2], mlir::Value l[2], double scaleLog2);
+
+/// softmaxStep in two parts, for a kernel whose accumulator is still being
+/// written by the previous tile's P·V while this tile's softmax runs:
+/// softmaxScores updates m and l and turns `s` into probabilities, and
+/// returns the factor per row half that rescaleRows applies to the
+/// accumulator once it has landed.
+std::array<mlir::Value, 2> softmaxScores(FragmentBuilder &fb, Fragment &s, mlir::Value m[2],
+                                         mlir::Value l[2], double scaleLog2);
+void rescaleRows(FragmentBuilder &fb, llvm::MutableArrayRef<mlir::Value> acc,
+                 const std::array<mlir::Value, 2> &corrections);
 
 /// 1/sum for the lane's two rows (summed over the quad); 0 for a row that
 /// kept no key, so it is written as zeros.

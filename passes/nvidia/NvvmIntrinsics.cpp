@@ -63,4 +63,18 @@ Value emitWgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, Type accumulatorType
       .getResult(0);
 }
 
+void emitKeepAlive(ImplicitLocOpBuilder &b, ValueRange values) {
+  if (values.empty())
+    return;
+  std::string constraints;
+  for (Value v : values) {
+    if (!constraints.empty())
+      constraints += ",";
+    constraints += v.getType().isF32() ? "f" : "r";
+  }
+  LLVM::InlineAsmOp::create(b, TypeRange{}, values, "", constraints, /*has_side_effects=*/true,
+                            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                            LLVM::AsmDialectAttr(), ArrayAttr());
+}
+
 } // namespace sieve::passes

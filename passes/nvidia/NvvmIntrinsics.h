@@ -45,6 +45,13 @@ mlir::Value emitBarrierAny(mlir::ImplicitLocOpBuilder &b, mlir::Value id, mlir::
 /// (an LLVM struct of acc.size() f32). Upstream MLIR has no wgmma with a
 /// register A operand; this is the instruction nvvm.wgmma.mma_async prints
 /// for the shared-memory form.
+/// An empty inline asm that reads `values`: they stay live (in their
+/// registers) up to this point. Registers an in-flight wgmma reads must
+/// not be reused before its wait_group: without this, LLVM gives a value
+/// computed meanwhile the registers of one whose last use was the wgmma's
+/// issue, and ptxas serializes the wgmmas (C7513).
+void emitKeepAlive(mlir::ImplicitLocOpBuilder &b, mlir::ValueRange values);
+
 mlir::Value emitWgmmaRegisterA(mlir::ImplicitLocOpBuilder &b, mlir::Type elt,
                                mlir::Type accumulatorType, llvm::ArrayRef<mlir::Value> acc,
                                llvm::ArrayRef<mlir::Value> a, mlir::Value descB);

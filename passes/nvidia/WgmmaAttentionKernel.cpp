@@ -112,6 +112,11 @@ std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaK
     return "needs block_k a multiple of the key tile (" + std::to_string(o.keyTile) + ")";
   if (o.stages < 2 || o.stages > 4)
     return "needs 2 to 4 stages";
+  if (o.overlap && o.stages < 3)
+    return "needs 3 or more stages to overlap the softmax with the products (a tile's V is read "
+           "a step after its K)";
+  if (o.overlap && op.getThresholds())
+    return "does not overlap the softmax with the products in threshold mode (yet)";
   for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
     if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
       return "needs a static unit stride on the head dimension (TMA boxes)";
@@ -297,57 +302,175 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     return s;
   };
 
-  auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
-    PipelineState pipeStep = pipe.consumerState(t);
-    Value stage = pipeStep.stage;
-    Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
-    Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
-
-    Fragment s = maskedScores(pipeStep, keyAddress, t);
-
-    auto accumulate = [&]() -> SmallVector<Value> {
-      SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
-      Value m[2] = {state[D / 2], state[D / 2 + 1]};
-      Value l[2] = {state[D / 2 + 2], state[D / 2 + 3]};
-      softmaxStep(e, s, acc, m, l, g.scaleLog2);
-
-      // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
-      // (D contiguous within a slab row): 8-key groups one swizzle period
-      // apart, slabs KT rows apart.
-      // All of P is packed before the fence: a register written between
-      // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
-      auto pRegs = e.registerOperands(s);
-      pipe.consumerWait(pipeStep, kValueFull);
+  // Intra-warp-group overlap (options.overlap). Step t issues S(t) =
+  // Q·K(t)ᵀ and O += P(t-1)·V(t-1) as two wgmma groups, waits for the first
+  // only, and runs tile t's mask and softmax while the tensor cores finish
+  // the second; then it waits for P·V, hands stage t-1 back and rescales O
+  // by tile t's correction. P(t) travels to step t+1 in registers (packed
+  // pairs); tile 0 runs before the loop and the last tile's P·V after it.
+  // Stage t-1's V is read
+  // while stage t's K is, hence 3 or more stages, so that the producer can
+  // fill stage t+1 meanwhile.
+  auto overlappedLoop = [&](ArrayRef<Value> accAndStats) -> SmallVector<Value> {
+    const int64_t kSteps = KT / 16;
+    Value zero32 = arith::ConstantOp::create(b, b.getI32IntegerAttr(0)).getResult();
+    SmallVector<Value> carried(accAndStats);
+    carried.append(kSteps * 4, zero32); // P of the previous tile: none yet
+    auto operandsOf = [&](ValueRange flat) {
+      SmallVector<SmallVector<Value, 4>> regs(kSteps);
+      for (int64_t kk = 0; kk < kSteps; ++kk)
+        regs[kk].assign(flat.begin() + 4 * kk, flat.begin() + 4 * kk + 4);
+      return regs;
+    };
+    // Issues O += P·V for the tile at `st` once its V has landed. The fence
+    // follows the wait: one before the barrier's wait loop made ptxas
+    // serialize the wgmmas (C7519).
+    auto accumulateTile = [&](const PipelineState &st, ValueRange acc, ValueRange p) {
+      pipe.consumerWait(st, kValueFull);
       e.fence();
-      acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
+      Value valueAddress = e.add(base, e.add(e.mul(st.stage, g.tileBytes(KT)), g.valueOffset(0)));
+      return e.accumulateRegisterA(SmallVector<Value>(acc), operandsOf(p), valueAddress, KT);
+    };
+    // Issues S(t) = Q·K(t)ᵀ for the tile at step t once its K has landed.
+    auto scoresOf = [&](Value t) {
+      PipelineState st = pipe.consumerState(t);
+      Value keyAddress = e.add(base, e.add(e.mul(st.stage, g.tileBytes(KT)), g.keyOffset(0)));
+      pipe.consumerWait(st, kKeyFull);
+      e.fence();
+      return e.productKMajor(e.add(base, e.add(e.mul(groupRow0, e.slab.rowBytes), g.queryOffset())),
+                             QT, keyAddress, KT, /*undefinedStart=*/true);
+    };
+    // Tile t's softmax: m and l (carried[D/2..D/2+4)) updated, P packed
+    // into `out` after them; returns the accumulator's correction.
+    auto softmaxOf = [&](Value sAcc, Value t, ValueRange stats, SmallVector<Value> &out) {
+      Fragment s = e.fragmentOf(sAcc, KT);
+      rowMask.apply(s, tileStart(t), KT, laneCol, t);
+      Value m[2] = {stats[0], stats[1]}, l[2] = {stats[2], stats[3]};
+      std::array<Value, 2> corrections = softmaxScores(e, s, m, l, g.scaleLog2);
+      out.append({m[0], m[1], l[0], l[1]});
+      for (auto &regs : e.registerOperands(s))
+        out.append(regs.begin(), regs.end());
+      return corrections;
+    };
+    // Tile 0 alone (no P·V before it), so that the loop's steps all issue
+    // both groups: a wgmma issued on one path of a branch only made ptxas
+    // fence the join (C7519).
+    Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, numTiles, e.idx(0));
+    auto first = scf::IfOp::create(b, TypeRange(ValueRange(carried)), any,
+                                   /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&first.getThenRegion().front());
+      Value sAcc = scoresOf(e.idx(0));
       e.commit();
       e.waitGroups(0);
-      SmallVector<Value> results(acc);
-      results.append({m[0], m[1], l[0], l[1]});
-      return results;
-    };
-    SmallVector<Value> results;
-    if (!thresholdLog2) {
-      results = accumulate();
-    } else {
-      // Threshold mode: P·V is one warp-group instruction, so the group
-      // votes (bar.red.or over its 128 threads) and skips the exponentials
-      // and P·V together when none of its 64 rows keeps a score of the
-      // tile. A skipping group still waits for V: the stage may be handed
-      // back to the producer only once its copy has landed.
-      dropScoresUnderThreshold(e, s, thresholdLog2, g.scaleLog2);
-      Value anyKept = e.groupAny(laneKeepsAnyScore(e, s), groupBarrier, kWarpGroup);
-      results = e.ifElseKeep(anyKept, state, accumulate,
-                             [&] { pipe.consumerWait(pipeStep, kValueFull); });
+      SmallVector<Value> results(ArrayRef<Value>(carried).take_front(D / 2)); // O is still 0
+      softmaxOf(sAcc, e.idx(0), ValueRange(carried).slice(D / 2, 4), results);
+      scf::YieldOp::create(b, results);
+      b.setInsertionPointToStart(&first.getElseRegion().front());
+      scf::YieldOp::create(b, carried);
     }
-    // This thread is done with the stage's K and V.
-    pipe.consumerRelease(pipeStep);
-    scf::YieldOp::create(b, results);
+    auto loop = scf::ForOp::create(b, e.idx(1), numTiles, e.idx(1), first.getResults());
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value t = loop.getInductionVar();
+      ValueRange state = loop.getRegionIterArgs();
+      Value sAcc = scoresOf(t);
+      e.commit();
+      PipelineState prev = pipe.consumerState(arith::SubIOp::create(b, t, e.idx(1)));
+      SmallVector<Value> acc =
+          accumulateTile(prev, state.take_front(D / 2), state.drop_front(D / 2 + 4));
+      e.commit();
+      e.waitGroups(1); // S(t) has landed; P(t-1)·V(t-1) may still run
+      SmallVector<Value> rest;
+      std::array<Value, 2> corrections = softmaxOf(sAcc, t, state.slice(D / 2, 4), rest);
+      e.waitGroups(0);                               // O now holds P(t-1)·V(t-1)
+      emitKeepAlive(b, state.drop_front(D / 2 + 4)); // P(t-1)'s registers, read until now
+      pipe.consumerRelease(prev);
+      rescaleRows(e, acc, corrections);
+      acc.append(rest);
+      scf::YieldOp::create(b, acc);
+    }
+    // The last tile's P·V, and its stage back to the producer.
+    ValueRange out = loop.getResults();
+    ValueRange accOut = out.take_front(D / 2), pOut = out.drop_front(D / 2 + 4);
+    auto last = scf::IfOp::create(b, TypeRange(accOut), any, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&last.getThenRegion().front());
+      PipelineState st = pipe.consumerState(arith::SubIOp::create(b, numTiles, e.idx(1)));
+      SmallVector<Value> acc = accumulateTile(st, accOut, pOut);
+      e.commit();
+      e.waitGroups(0);
+      pipe.consumerRelease(st);
+      scf::YieldOp::create(b, acc);
+      b.setInsertionPointToStart(&last.getElseRegion().front());
+      scf::YieldOp::create(b, SmallVector<Value>(accOut));
+    }
+    SmallVector<Value> results(last.getResults());
+    results.append(out.begin() + D / 2, out.begin() + D / 2 + 4);
+    return results;
+  };
+
+  // The loop's results: the accumulator (D/2), then m0 m1 l0 l1.
+  SmallVector<Value> finals;
+  if (options.overlap) {
+    finals = overlappedLoop(inits);
+  } else {
+    auto loop = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1), inits);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value t = loop.getInductionVar();
+      ValueRange state = loop.getRegionIterArgs();
+      PipelineState pipeStep = pipe.consumerState(t);
+      Value stage = pipeStep.stage;
+      Value keyAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.keyOffset(0)));
+      Value valueAddress = e.add(base, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)));
+
+      Fragment s = maskedScores(pipeStep, keyAddress, t);
+
+      auto accumulate = [&]() -> SmallVector<Value> {
+        SmallVector<Value> acc(state.begin(), state.begin() + D / 2);
+        Value m[2] = {state[D / 2], state[D / 2 + 1]};
+        Value l[2] = {state[D / 2 + 2], state[D / 2 + 3]};
+        softmaxStep(e, s, acc, m, l, g.scaleLog2);
+
+        // O += P·V over KT/16 k-steps: B = V rows [16kk, 16kk+16), MN-major
+        // (D contiguous within a slab row): 8-key groups one swizzle period
+        // apart, slabs KT rows apart.
+        // All of P is packed before the fence: a register written between
+        // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
+        auto pRegs = e.registerOperands(s);
+        pipe.consumerWait(pipeStep, kValueFull);
+        e.fence();
+        acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
+        e.commit();
+        e.waitGroups(0);
+        SmallVector<Value> results(acc);
+        results.append({m[0], m[1], l[0], l[1]});
+        return results;
+      };
+      SmallVector<Value> results;
+      if (!thresholdLog2) {
+        results = accumulate();
+      } else {
+        // Threshold mode: P·V is one warp-group instruction, so the group
+        // votes (bar.red.or over its 128 threads) and skips the exponentials
+        // and P·V together when none of its 64 rows keeps a score of the
+        // tile. A skipping group still waits for V: the stage may be handed
+        // back to the producer only once its copy has landed.
+        dropScoresUnderThreshold(e, s, thresholdLog2, g.scaleLog2);
+        Value anyKept = e.groupAny(laneKeepsAnyScore(e, s), groupBarrier, kWarpGroup);
+        results = e.ifElseKeep(anyKept, state, accumulate,
+                               [&] { pipe.consumerWait(pipeStep, kValueFull); });
+      }
+      // This thread is done with the stage's K and V.
+      pipe.consumerRelease(pipeStep);
+      scf::YieldOp::create(b, results);
+    }
+    finals.assign(loop.getResults().begin(), loop.getResults().end());
   }
 
   if (stats) {
@@ -355,8 +478,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // row's max and sum are final, adds every tile's probability mass to
     // stats[h, query block, key block], one atomic per warp and tile. It
     // runs before the output is staged through the group's Q rows.
-    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
-    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    Value m[2] = {finals[D / 2], finals[D / 2 + 1]};
+    Value l[2] = {finals[D / 2 + 2], finals[D / 2 + 3]};
     RowWeights w = calibrationWeights(e, m, l, queryRow, g.seqQ, g.scaleLog2);
     Value qb = loadIndexEntry(b, qBlocks, r);
     auto second = scf::ForOp::create(b, e.idx(0), numTiles, e.idx(1));
@@ -376,13 +499,13 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   }
 
   auto storeWholeRow = [&] {
-    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
-    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    Value m[2] = {finals[D / 2], finals[D / 2 + 1]};
+    Value l[2] = {finals[D / 2 + 2], finals[D / 2 + 3]};
     finishWholeRows(
         e, lse, bi, h, queryRow, lane, m, l, g.scaleLog2, g.seqQ, [&](const Value *inv) {
           // Stage the group's rows through its own rows of the Q tile (its
           // wgmmas have completed), then write 16-byte chunks.
-          e.storeGroupRows(SmallVector<Value>(loop.getResults().take_front(D / 2)), inv,
+          e.storeGroupRows(SmallVector<Value>(ArrayRef<Value>(finals).take_front(D / 2)), inv,
                            sh.slabs(e, g.queryOffset(), QT, D, e.slab), QT, groupRow0, warpRow0,
                            laneRow, laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
         });
@@ -390,9 +513,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
   auto storePartial = [&](Value slot) {
-    SmallVector<Value> acc(loop.getResults().take_front(D / 2));
-    Value m[2] = {loop.getResult(D / 2), loop.getResult(D / 2 + 1)};
-    Value l[2] = {loop.getResult(D / 2 + 2), loop.getResult(D / 2 + 3)};
+    SmallVector<Value> acc(ArrayRef<Value>(finals).take_front(D / 2));
+    Value m[2] = {finals[D / 2], finals[D / 2 + 1]};
+    Value l[2] = {finals[D / 2 + 2], finals[D / 2 + 3]};
     // The workspace is the kernel's last argument (no attributions follow).
     emitFragmentPartialStore(
         e, g, WorkspaceLayout::of(op), entry.getArgument(func.getNumArguments() - 1), slot, bi,
@@ -407,7 +530,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       "wgmma block_q=" + std::to_string(g.blockQ) + " query_tile=" + std::to_string(QT) +
       " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
       " stages=" + std::to_string(S) + " warpgroups=1+" + std::to_string(g.consumers) +
-      " shared=" + std::to_string(g.usedBytes() + kAtomBytes);
+      " shared=" + std::to_string(g.usedBytes() + kAtomBytes) + (options.overlap ? " overlap" : "");
   return {func, g.threads, g.split, g.usedBytes() + kAtomBytes, config, queryMap, keyMap, keyMap};
 }
 

@@ -118,7 +118,8 @@ Value WgmmaEmitter::descriptor(Value address, int64_t leadingBytes, int64_t stri
       b, encoded, arith::ConstantOp::create(b, b.getI64IntegerAttr(static_cast<int64_t>(fixed))));
 }
 
-Value WgmmaEmitter::productKMajor(Value aRows0, int64_t aTileRows, Value bTile, int64_t n) {
+Value WgmmaEmitter::productKMajor(Value aRows0, int64_t aTileRows, Value bTile, int64_t n,
+                                  bool undefinedStart) {
   MLIRContext *ctx = b.getContext();
   auto wgmmaType = elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   auto typeAttr = [&](NVVM::WGMMATypes t) { return NVVM::WGMMATypesAttr::get(ctx, t); };
@@ -130,7 +131,8 @@ Value WgmmaEmitter::productKMajor(Value aRows0, int64_t aTileRows, Value bTile, 
   // unused by swizzled K-major layouts (the k16 slice lies within one
   // swizzle width), encoded as 1. A k-step moves 32 bytes inside a slab
   // row; after kSteps() of them the next slab, a tile's rows further.
-  Value acc = LLVM::ZeroOp::create(b, type);
+  Value acc = undefinedStart ? LLVM::UndefOp::create(b, type).getResult()
+                             : LLVM::ZeroOp::create(b, type).getResult();
   const int64_t steps = slab.kSteps(), row = slab.rowBytes;
   for (int64_t kk = 0; kk < headDim / 16; ++kk) {
     const int64_t s = kk / steps, inSlab = (kk % steps) * 32;

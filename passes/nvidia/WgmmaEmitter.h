@@ -108,7 +108,12 @@ struct WgmmaEmitter : FragmentBuilder {
   /// tile of `aTileRows` rows; B the whole n-row tile at `bTile`. Both are
   /// K-major (head dimension contiguous). Issues the wgmmas and commits
   /// them as one group; the result is valid after waitGroups.
-  mlir::Value productKMajor(mlir::Value aRows0, int64_t aTileRows, mlir::Value bTile, int64_t n);
+  /// `undefinedStart`: the accumulator the first k-step overwrites (its
+  /// scale-d is 0) starts undefined rather than zeroed, so no instruction
+  /// writes it between wgmma.fence and the wgmma (ptxas serializes the
+  /// group when one does: C7513).
+  mlir::Value productKMajor(mlir::Value aRows0, int64_t aTileRows, mlir::Value bTile, int64_t n,
+                            bool undefinedStart = false);
   Fragment fragmentOf(mlir::Value accumulator, int64_t n);
 
   /// acc (64 x D f32, D/2 values) += A·B over 16 * a.size() rows of B:

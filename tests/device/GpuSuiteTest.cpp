@@ -93,8 +93,9 @@ const Variant kVariants[] = {
     {"wgmma_k64", {.variant = "wgmma", .keyTile = 64}},
     {"wgmma_s3", {.variant = "wgmma", .stages = 3}},
     {"generic", {.variant = "generic"}},
+    {"wgmma_overlap", {.variant = "wgmma", .overlap = true}},
 };
-constexpr int kFirstHopperVariant = 4, kGenericVariant = 7;
+constexpr int kFirstHopperVariant = 4, kGenericVariant = 7, kOverlapVariant = 8;
 
 using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/,
                          int /*variant index*/>;
@@ -173,7 +174,8 @@ std::string configName(const Param &p) {
 
 TEST_P(GpuSuite, MatchesFloat64Reference) {
   auto [dtype, headDim, causal, shapeIndex, variantIndex] = GetParam();
-  const bool hopper = variantIndex >= kFirstHopperVariant && variantIndex < kGenericVariant;
+  const bool hopper = (variantIndex >= kFirstHopperVariant && variantIndex < kGenericVariant) ||
+                      variantIndex == kOverlapVariant;
   if (hopper && ledger().chip() != "sm_90a")
     GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
                  << ledger().chip();
@@ -309,6 +311,20 @@ INSTANTIATE_TEST_SUITE_P(Hopper, GpuSuite,
                                             ::testing::Values(int64_t(64), int64_t(128)),
                                             ::testing::Bool(), ::testing::Values(0, 2, 3, 4, 5),
                                             ::testing::Range(kFirstHopperVariant, kGenericVariant)),
+                         paramName);
+
+// The Hopper kernel's overlapped schedule (each tile's softmax beside the
+// previous tile's P·V, 3 stages) on the shapes with 64-multiple blocks,
+// whole rows and split-KV parts, at the head dims whose 3 stages fit
+// (D = 256 needs 64-row query tiles for them).
+INSTANTIATE_TEST_SUITE_P(Overlap, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(64), int64_t(96),
+                                                              int64_t(128), int64_t(192)),
+                                            ::testing::Bool(),
+                                            ::testing::Values(0, 2, 3, 4, 5, kFirstSkewedShape,
+                                                              kFirstSkewedShape + 1),
+                                            ::testing::Values(kOverlapVariant)),
                          paramName);
 
 // The generic kernel on every shape (its body is the Hopper kernel where

@@ -46,6 +46,9 @@ void SpecOptions::addTo(CLI::App &c) {
                "GPU: query rows per thread block (divides block_q; 0: choose)");
   c.add_option("--key-tile", kernel.keyTile, "GPU: keys per pipeline step (0: choose)");
   c.add_option("--stages", kernel.stages, "GPU: shared-memory key/value buffers (0: choose)");
+  c.add_flag("--overlap", kernel.overlap,
+             "GPU, wgmma body: run each tile's softmax beside the previous tile's P·V "
+             "(3 stages unless given)");
   c.add_option("--split-kv", kernel.splitKv,
                "GPU: auto cuts rows too long for a balanced schedule into parts a combine "
                "kernel merges; off keeps whole rows")

@@ -42,6 +42,10 @@ struct KernelOptions {
   int64_t queryTile = 0;        // query rows per thread block; 0 = choose
   int64_t keyTile = 0;          // keys per pipeline step; 0 = choose
   int64_t stages = 0;           // shared-memory key/value buffers; 0 = choose
+  /// The wgmma body (sm_90a) only: each tile's softmax runs beside the
+  /// previous tile's P·V (intra-warp-group overlap; 3 stages unless given,
+  /// and no threshold mode). The artifact's config says "overlap".
+  bool overlap = false;
   /// Split-KV: "auto" cuts rows too long for a balanced schedule into parts
   /// merged by a combine kernel (specialized GPU kernels); "off" keeps whole
   /// rows (the unbalanced baseline, for benchmarks).

@@ -45,6 +45,10 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                           llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages", llvm::cl::desc("wgmma/mma: key/value shared buffers"),
                          llvm::cl::init(2)};
+  Option<bool> overlap{*this, "overlap",
+                       llvm::cl::desc("wgmma: run each tile's softmax beside the previous tile's "
+                                      "P·V (3+ stages)"),
+                       llvm::cl::init(false)};
   Option<bool> splitKv{
       *this, "split-kv",
       llvm::cl::desc("Cut rows too long for a balanced schedule (sieve-split-rows; "

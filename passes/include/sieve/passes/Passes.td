@@ -209,6 +209,8 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
            "wgmma/mma: keys per pipeline step (divides block_k; 0 = the kernel's default)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "wgmma/mma: shared-memory buffers for key/value tiles (2 to 4)">,
+    Option<"overlap", "overlap", "bool", /*default=*/"false",
+           "wgmma: run each tile's softmax beside the previous tile's P·V (3+ stages)">,
     Option<"chunkElements", "chunk-elements", "int64_t", /*default=*/"4096",
            "simt: key chunk staged in shared memory, in elements per operand (keys x head dim)">
   ];
