@@ -10,7 +10,8 @@ constexpr const char *kSlotNames[kTensorSlots] = {
     "dout",      "dq",         "dk",        "dv",    "positions"};
 constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
                                   ParamField::Offset,       ParamField::Size,
-                                  ParamField::Stride,       ParamField::TensorMap};
+                                  ParamField::Stride,       ParamField::TensorMap,
+                                  ParamField::Value};
 constexpr LaunchRole kRoles[] = {LaunchRole::Attention,     LaunchRole::Combine,
                                  LaunchRole::BackwardRows,  LaunchRole::BackwardKeyValue,
                                  LaunchRole::BackwardQuery, LaunchRole::Pack};
@@ -47,6 +48,8 @@ const char *paramFieldName(ParamField field) {
     return "stride";
   case ParamField::TensorMap:
     return "tensor_map";
+  case ParamField::Value:
+    return "value";
   }
   return "?";
 }
