@@ -119,8 +119,9 @@ void zeroDeadValueRows(WgmmaEmitter &e, const SwizzledShared &sh, Value tileOffs
                          Value dead = arith::CmpIOp::create(b, arith::CmpIPredicate::uge,
                                                             e.rem(slabRow, keyTile), liveRows);
                          e.ifThen(dead, [&] {
-                           vector::StoreOp::create(b, zeros, tile,
-                                                   ValueRange{slabRow, e.mul(e.rem(i, chunks), 8)});
+                           auto store = vector::StoreOp::create(
+                               b, zeros, tile, ValueRange{slabRow, e.mul(e.rem(i, chunks), 8)});
+                           store.setAlignment(16u); // a whole 16-byte chunk
                          });
                          scf::YieldOp::create(b);
                        });
