@@ -58,9 +58,8 @@ LogicalResult attachLaunch(Operation *kernel, TypeRange types, const LaunchGeome
     const char *name = tensorSlotName(arg.slot);
     if (arg.byValue) {
       if (!type.isInteger(32))
-        return kernel->emitOpError()
-               << "takes " << type << " where element " << arg.element << " of " << name
-               << " goes by value (i32)";
+        return kernel->emitOpError() << "takes " << type << " where element " << arg.element
+                                     << " of " << name << " goes by value (i32)";
       params.push_back(
           dialect::ParamAttr::get(ctx, ParamSlot{arg.slot, ParamField::Value, arg.element}));
       continue;

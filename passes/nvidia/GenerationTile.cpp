@@ -53,7 +53,8 @@ Value firstDeadEntry(FragmentBuilder &e, Value keyBlocks, Value begin, Value end
     Value holdsLive = e.ult(e.mul(loadIndexEntry(b, keyBlocks, at), blockK), live);
     Value up = arith::AndIOp::create(b, open, holdsLive);
     Value down = arith::AndIOp::create(
-        b, open, arith::XOrIOp::create(b, holdsLive, arith::ConstantOp::create(b, b.getBoolAttr(true))));
+        b, open,
+        arith::XOrIOp::create(b, holdsLive, arith::ConstantOp::create(b, b.getBoolAttr(true))));
     lo = arith::SelectOp::create(b, up, e.add(mid, 1), lo);
     hi = arith::SelectOp::create(b, down, mid, hi);
   }

@@ -94,18 +94,17 @@ Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
 /// the same zeros, so neither waits for the other), fences its writes for
 /// wgmma's async-proxy reads and meets at its own named barrier. Only the
 /// last live tile of a row has such rows.
-void zeroDeadValueRows(WgmmaEmitter &e, const SwizzledShared &sh, Value tileOffset,
-                       Value firstKey, Value live, int64_t keyTile, Value groupThread,
-                       Value groupBarrier) {
+void zeroDeadValueRows(WgmmaEmitter &e, const SwizzledShared &sh, Value tileOffset, Value firstKey,
+                       Value live, int64_t keyTile, Value groupThread, Value groupBarrier) {
   ImplicitLocOpBuilder &b = e.b;
   Value liveRows = arith::SelectOp::create(b, e.ult(firstKey, live),
                                            arith::SubIOp::create(b, live, firstKey), e.idx(0));
   e.ifThen(e.ult(liveRows, e.idx(keyTile)), [&] {
     const SlabLayout slab = e.slab;
     const int64_t slabRows = slab.count(e.headDim) * keyTile, chunks = slab.chunks();
-    auto type = MemRefType::get({slabRows, slab.columns()}, e.elt, MemRefLayoutAttrInterface(),
-                                gpu::AddressSpaceAttr::get(b.getContext(),
-                                                           gpu::AddressSpace::Workgroup));
+    auto type =
+        MemRefType::get({slabRows, slab.columns()}, e.elt, MemRefLayoutAttrInterface(),
+                        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
     Value tile = memref::ViewOp::create(b, type, sh.smem, e.add(sh.pad, tileOffset), ValueRange{});
     Value zeros = arith::ConstantOp::create(
         b, DenseElementsAttr::get(VectorType::get({8}, e.elt), b.getZeroAttr(e.elt)));

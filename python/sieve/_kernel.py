@@ -214,8 +214,9 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     compiles one kernel for every step of generation (docs/generation.md):
     the mask is over seq_k positions (the KV cache's length), and each
     call takes the step, kernel(q, k_cache, v_cache, q_pos=P + t), reading
-    the first seq_k_live keys (default q_pos + seq_q); the CPU backend
-    only, for now."""
+    the first seq_k_live keys (default q_pos + seq_q); on the CPU backend
+    and on a CUDA device (the mma and wgmma bodies, the step passed by value
+    at launch)."""
     if sum(map(bool, (save_lse, backward, calibrate, generation))) > 1:
         raise _errors.InvalidArgumentError(
             "save_lse, backward, calibrate and generation are different kernels: pass at most "

@@ -8,10 +8,9 @@ constexpr const char *kSlotNames[kTensorSlots] = {
     "query",     "key",        "value",     "out",   "row_heads",  "row_query_blocks",
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
     "dout",      "dq",         "dk",        "dv",    "positions"};
-constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
-                                  ParamField::Offset,       ParamField::Size,
-                                  ParamField::Stride,       ParamField::TensorMap,
-                                  ParamField::Value};
+constexpr ParamField kFields[] = {
+    ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset, ParamField::Size,
+    ParamField::Stride,       ParamField::TensorMap,  ParamField::Value};
 constexpr LaunchRole kRoles[] = {LaunchRole::Attention,     LaunchRole::Combine,
                                  LaunchRole::BackwardRows,  LaunchRole::BackwardKeyValue,
                                  LaunchRole::BackwardQuery, LaunchRole::Pack};

@@ -130,10 +130,9 @@ void encodeRows(const std::vector<float> &bhsd, std::array<int64_t, 4> sizes,
       for (int64_t s = 0; s < sizes[2]; ++s)
         for (int64_t d = 0; d < sizes[3]; ++d, ++i)
           if (s < rows)
-            encodeFloats(dtype, &bhsd[i],
-                         bytes.data() +
-                             (b * strides[0] + h * strides[1] + s * strides[2] + d) * width,
-                         1);
+            encodeFloats(
+                dtype, &bhsd[i],
+                bytes.data() + (b * strides[0] + h * strides[1] + s * strides[2] + d) * width, 1);
 }
 
 /// Random normal values rounded to `dtype`, contiguous BHSD.
@@ -313,8 +312,8 @@ TEST(GpuGenerationContract, StepsOutsideTheContractAreRefused) {
   SIEVE_DEVICE_KERNELS(kernels, "generation/mma/bf16/d64/causal", {spec});
   ASSERT_TRUE(kernels[0]) << kernels[0].error().str();
   Session &session = *ledger().session();
-  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, 1, 64}, kSizes{c.batch, c.headsKv,
-                                                                         c.positions, 64};
+  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, 1, 64},
+      kSizes{c.batch, c.headsKv, c.positions, 64};
   // Never dereferenced: every step below is refused before the launch.
   auto fake = [](std::array<int64_t, 4> s) {
     return TensorView::contiguous(reinterpret_cast<void *>(uintptr_t(1) << 40), DType::BF16, s,

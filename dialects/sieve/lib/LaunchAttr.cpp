@@ -41,7 +41,8 @@ LogicalResult ParamAttr::verify(function_ref<InFlightDiagnostic()> emitError, in
     return emitError() << "param: only the positions' elements 0 and 1 pass by value, not "
                        << rt::tensorSlotName(tensor) << "[" << dim << "]";
   const bool sized = f == rt::ParamField::Size || f == rt::ParamField::Stride;
-  if (f != rt::ParamField::Value && (sized ? (dim < 0 || dim >= rt::tensorSlotRank(tensor)) : dim != 0))
+  if (f != rt::ParamField::Value &&
+      (sized ? (dim < 0 || dim >= rt::tensorSlotRank(tensor)) : dim != 0))
     return emitError() << "param: dimension " << dim << " of " << rt::tensorSlotName(tensor)
                        << " (rank " << rt::tensorSlotRank(tensor) << ")";
   if (f == rt::ParamField::TensorMap ? (rt::tensorSlotRank(tensor) != 4 || boxRows < 1 ||
