@@ -20,6 +20,7 @@
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/Generation.h"
+#include "sieve/runtime/TensorView.h"
 
 #include <benchmark/benchmark.h>
 
@@ -72,6 +73,38 @@ void BM_GenerationStepCheck(benchmark::State &state) {
   }
 }
 BENCHMARK(BM_GenerationStepCheck);
+
+// The host checks a GPU step makes before its parameters and launch (the
+// step's, then the four tensors' shapes, strides and layout), on views
+// marked as device memory that nothing dereferences: the part of a GPU
+// step's host cost that runs without a GPU (GenerationGpuBench.cpp times
+// the whole step on one).
+void BM_GenerationStepChecksCuda(benchmark::State &state) {
+  runtime::Artifact a;
+  a.generation = true;
+  a.shape = {1, 32, 8, 1, 32768, 128, runtime::DType::BF16};
+  auto view = [](int64_t heads, int64_t seq) {
+    return runtime::TensorView::contiguous(reinterpret_cast<void *>(uintptr_t(1) << 40),
+                                           runtime::DType::BF16, {1, heads, seq, 128},
+                                           runtime::DeviceKind::Cuda);
+  };
+  const runtime::TensorView q = view(32, 1), k = view(8, 32768), v = k, out = q;
+  int64_t qPos = 0;
+  for (auto _ : state) {
+    auto positions = runtime::generationPositions(a, {qPos, 0});
+    Error e = runtime::checkAttentionTensors(a.shape, q, k, v, out, runtime::DeviceKind::Cuda);
+    for (const runtime::TensorView *t : {&q, &k, &v, &out})
+      if (!e)
+        e = runtime::checkTensorLayout(*t, "tensor", true, 16);
+    if (!positions || e) {
+      state.SkipWithError("a check failed");
+      return;
+    }
+    benchmark::DoNotOptimize(positions);
+    qPos = (qPos + 1) % 32767;
+  }
+}
+BENCHMARK(BM_GenerationStepChecksCuda);
 
 void BM_GenerationStepCpu(benchmark::State &state) {
   const int64_t positions = state.range(0);

@@ -144,10 +144,6 @@ Error KernelSpec::validate() const {
       return Error(ErrorCode::ShapeMismatch,
                    fmt::format("generation: seq_q ({}) exceeds seq_k ({}), the most positions",
                                s.seqQ, s.seqK));
-    if (target.backend != runtime::Backend::Cpu)
-      return Error(ErrorCode::Unsupported,
-                   "generation kernels run on the CPU backend only (the GPU bodies are designed "
-                   "in docs/generation.md, not built)");
     if (Error e = mask.checkCovers(s.headsQ, s.seqK, s.seqK))
       return Error(e.code(), "generation mask (over positions, [Hq, ceil(seq_k / block_q), "
                              "ceil(seq_k / block_k)]): " +

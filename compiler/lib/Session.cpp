@@ -115,11 +115,10 @@ Error Session::generate(const runtime::Artifact &artifact, const runtime::Tensor
   if (!artifact.generation)
     return Error(ErrorCode::InvalidArgument,
                  "generate() needs an artifact compiled with KernelSpec::generation");
-  (void)stream; // the GPU bodies are designed (docs/generation.md), not built
   return dispatch(
       gpu_.get(), cpu_.get(), artifact,
-      [&](const runtime::GpuKernel &) {
-        return Error(ErrorCode::Unsupported, "generation kernels run on the CPU backend only");
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->generate(kernel, q, k, v, out, step, stream, thresholds);
       },
       [&](const runtime::CpuKernel &kernel) {
         return cpu_->generate(kernel, q, k, v, out, step, thresholds);

@@ -237,7 +237,7 @@ public:
     memref::GlobalOp positionRows;
     if (op.isGeneration())
       positionRows =
-          createConstantTable(mb, op.getLoc(), prefix + "_position_rows", positionRowTable());
+          createConstantTable(mb, op.getLoc(), prefix + "_position_rows", positionRowTable(op));
     // A generation op's step, loaded from its positions operand: (q_pos,
     // seq_k_live) as indices; others have none.
     auto stepOf = [&](HostEmitter &e, ValueRange args) -> std::pair<Value, Value> {
@@ -457,15 +457,6 @@ private:
   /// Generation: the position blocks of the mask (rows per head).
   int64_t queryBlocks() {
     return (op.getKey().getType().getDimSize(2) + p.g.blockQ - 1) / p.g.blockQ;
-  }
-  /// Generation: the work row of (head h, position block qb) at
-  /// h * queryBlocks() + qb (the verifier checked each is listed once).
-  SmallVector<int32_t> positionRowTable() {
-    SmallVector<int32_t> table(p.g.headsQ * queryBlocks(), -1);
-    ArrayRef<int32_t> heads = op.getRowHeads(), qbs = op.getRowQueryBlocks();
-    for (size_t r = 0; r < heads.size(); ++r)
-      table[heads[r] * queryBlocks() + qbs[r]] = static_cast<int32_t>(r);
-    return table;
   }
   /// Generation: attention units (window, head, batch entry), a window per
   /// position block the call's Sq queries may touch.

@@ -15,6 +15,7 @@
 #include "conversions/LoweringUtils.h"
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
+#include "nvidia/GenerationTile.h"
 #include "nvidia/MmaAttentionKernel.h"
 #include "nvidia/MmaBackwardKernels.h"
 #include "nvidia/SimtAttentionKernel.h"
@@ -105,14 +106,25 @@ RowTableGlobals kernelTables(gpu::GPUModuleOp gpuModule, BlockSparseAttentionOp 
   if (generic)
     return RowTableGlobals{{}, {}, {}, {}, /*atLaunch=*/true};
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  return createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  if (op.isGeneration())
+    tables.positionRows =
+        createConstantTable(gb, op.getLoc(), "sieve_position_rows", positionRowTable(op));
+  return tables;
+}
+
+/// A forward kernel's grid x: its rows' blocks then the zero-fill blocks,
+/// or a generation kernel's (window, head, query tile) blocks.
+int64_t forwardGridX(BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic) {
+  return op.isGeneration() ? generationGridX(op, blocksPerRow)
+                           : rowLaunchOf(op, blocksPerRow, generic).gridX();
 }
 
 /// Why `op`'s grid (its rows' blocks, then zero-fill blocks, by batch)
 /// exceeds the target's, or "".
 std::string forwardGridReason(BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic,
                               const runtime::TargetInfo &target) {
-  return gridUnsupportedReason(target, rowLaunchOf(op, blocksPerRow, generic).gridX(),
+  return gridUnsupportedReason(target, forwardGridX(op, blocksPerRow, generic),
                                op.getQuery().getType().getDimSize(0));
 }
 
@@ -137,7 +149,7 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
     kernel.arguments.push_back(workspaceArgument());
   const int64_t batch = op.getQuery().getType().getDimSize(0);
   LaunchGeometry g;
-  g.grid = {rowLaunchOf(op, kernel.blocksPerRow, generic).gridX(), batch, 1};
+  g.grid = {forwardGridX(op, kernel.blocksPerRow, generic), batch, 1};
   g.block = {kernel.threads, 1, 1};
   g.sharedBytes = kernel.sharedBytes;
   g.workspaceBytes = workspaceBytes;
@@ -182,11 +194,23 @@ std::string packingReason(BlockSparseAttentionOp op, bool generic) {
   return "";
 }
 
+/// Generation (the positions operand) picks its rows from constant tables
+/// at launch: the specialized tensor-core bodies do, not the generic one
+/// (whose tables are launch data) nor the scalar one.
+std::string generationReason(BlockSparseAttentionOp op, bool specializedTensorCores) {
+  if (op.isGeneration() && !specializedTensorCores)
+    return "does not run generation (operand 'positions'); the specialized mma and wgmma bodies "
+           "do";
+  return "";
+}
+
 struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
   using BodyPattern::BodyPattern;
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (op.isGqaPacked())
       return "does not run GQA-packed rows (sieve-pack-gqa); the tensor-core bodies do";
+    if (std::string reason = generationReason(op, false); !reason.empty())
+      return reason;
     if (std::string reason = simtKernelUnsupportedReason(op, lowering.target); !reason.empty())
       return reason;
     return forwardGridReason(op, 1, /*generic=*/false, lowering.target);
@@ -225,6 +249,8 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
       return reason;
     if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
+    if (std::string reason = generationReason(op, !generic); !reason.empty())
+      return reason;
     if (std::string reason = mmaKernelUnsupportedReason(op, optionsFor(op), lowering.target);
         !reason.empty())
       return reason;
@@ -237,8 +263,8 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     CombineKernel combine = combineKernelOf(op, gpuModule, tables);
     return declareForwardLaunches(op, lowering,
                                   {kernel.func, kernel.blocksPerRow, kernel.threads,
-                                   kernel.sharedBytes, kVectorCopyAlign, operandArguments(op),
-                                   kernel.config},
+                                   kernel.sharedBytes, kVectorCopyAlign,
+                                   operandArguments(op, /*stepByValue=*/true), kernel.config},
                                   "mma", generic, combine);
   }
 };
@@ -293,6 +319,8 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
       return reason;
     if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
+    if (std::string reason = generationReason(op, !generic); !reason.empty())
+      return reason;
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);
         !reason.empty())
@@ -307,7 +335,7 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     // q, k and v also travel as TMA descriptors: a 4-d tensor map whose
     // box is one column slab of a tile (SlabLayout), which the runtime encodes
     // (cuTensorMapEncodeTiled) from the launch's tensors.
-    SmallVector<KernelArgument> arguments = operandArguments(op);
+    SmallVector<KernelArgument> arguments = operandArguments(op, /*stepByValue=*/true);
     arguments.push_back(tmaArgument(runtime::kQuery, kernel.queryMap));
     arguments.push_back(tmaArgument(runtime::kKey, kernel.keyMap));
     arguments.push_back(tmaArgument(runtime::kValue, kernel.valueMap));
@@ -433,9 +461,10 @@ std::string scalarFallbackWarning(ArrayRef<std::string> reasons) {
 /// The checks that do not depend on a body: a generic kernel or split rows
 /// with an lse, and a generic kernel with split rows.
 LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
-  if (op.isGeneration()) // docs/generation.md: the GPU bodies are designed, not built
-    return op.emitOpError()
-           << "generation (operand 'positions') runs on the CPU backend only (yet)";
+  if (op.isGeneration() && variant == "generic")
+    return op.emitOpError() << "generation (operand 'positions') picks its rows from constant "
+                               "tables at launch: the specialized mma and wgmma bodies run it, "
+                               "not variant=generic";
   if (op.hasBatchLayout()) // docs/ragged-paged.md: the mma and wgmma bodies do not take them
     return op.emitOpError() << "ragged batches (operand 'sequences') and paged KV (operand "
                                "'pages') run on the CPU backend only (yet)";

@@ -233,6 +233,26 @@ Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, int64_t ca
                                key);
 }
 
+Value causalSees(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key,
+                               arith::AddIOp::create(b, query, causalOffset));
+}
+
+Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                               arith::AddIOp::create(b, query, causalOffset), key);
+}
+
+SmallVector<int32_t> positionRowTable(dialect::BlockSparseAttentionOp op) {
+  const int64_t positionBlocks =
+      (op.getKey().getType().getDimSize(2) + op.getBlockQ() - 1) / op.getBlockQ();
+  SmallVector<int32_t> table(op.getQuery().getType().getDimSize(1) * positionBlocks, -1);
+  ArrayRef<int32_t> heads = op.getRowHeads(), blocks = op.getRowQueryBlocks();
+  for (size_t r = 0; r < heads.size(); ++r)
+    table[heads[r] * positionBlocks + blocks[r]] = static_cast<int32_t>(r);
+  return table;
+}
+
 Value f32Const(ImplicitLocOpBuilder &b, double v) {
   return arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(v)));
 }

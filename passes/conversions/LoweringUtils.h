@@ -66,6 +66,12 @@ struct ProblemGeometry {
   int64_t causalOffset;
   double scaleLog2; // scale * log2(e)
   PackedQueries packed;
+  /// Generation on the GPU (docs/generation.md), values of the kernel
+  /// being built (null otherwise): the keys are the first `liveKeys` of
+  /// seqK (seq_k_live, read at launch), and a kernel row is a query's row
+  /// in q and out, whose position is that row + `causalShift` (q_pos), so
+  /// causal sees keys up to row + causalShift.
+  mlir::Value liveKeys, causalShift;
   /// The (head, row) of q, out and lse that kernel row `row` of head
   /// `head` is: itself, or a packed row's query head and query.
   std::pair<mlir::Value, mlir::Value> queryIndices(mlir::ImplicitLocOpBuilder &b, mlir::Value head,
@@ -110,6 +116,8 @@ struct RowTableGlobals {
   mlir::memref::GlobalOp rowSlots, splitGroups;
   /// GQA packing: key_block_segments (null when the op is not packed).
   mlir::memref::GlobalOp segments;
+  /// Generation: positionRowTable (null when the op is none).
+  mlir::memref::GlobalOp positionRows;
 };
 
 /// The kernel argument types the tables take when `atLaunch`.
@@ -159,7 +167,20 @@ mlir::Value causalSees(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::V
 /// then some key from `key` on is hidden from it.
 mlir::Value causalPrecedes(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::Value key,
                            int64_t causalOffset);
+/// causalSees and causalPrecedes with an offset known at launch (a
+/// generation kernel's q_pos): query + offset is a position, never below 0,
+/// so the compares are unsigned.
+mlir::Value causalSees(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::Value key,
+                       mlir::Value causalOffset);
+mlir::Value causalPrecedes(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mlir::Value key,
+                           mlir::Value causalOffset);
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
+
+/// Generation (docs/generation.md): the work row of each (head, position
+/// block) of a generation op, at head * ceil(M / block_q) + block (the
+/// verifier checked each is listed once), which a kernel picks from at
+/// launch with the step's q_pos.
+llvm::SmallVector<int32_t> positionRowTable(dialect::BlockSparseAttentionOp op);
 
 /// A scalar function a target lowers its own way (exp2 and log2: NVVM's
 /// approximations on the GPU, nvidia/NvvmIntrinsics.h, the math dialect's

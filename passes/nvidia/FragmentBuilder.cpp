@@ -57,14 +57,15 @@ Value FragmentBuilder::warpSum(Value x) {
 void FragmentBuilder::copyRowChunksAsync(Value src, Value bi, Value head, Value firstRow,
                                          int64_t limit, int64_t rows, int64_t chunksPerRow,
                                          Value tid, int64_t threads, bool queryRows, Value dst,
-                                         const ChunkPlace &place) {
+                                         const ChunkPlace &place, Value liveLimit) {
   constexpr int64_t chunkElements = 8; // 16 bytes of 16-bit elements
   const int64_t copies = rows * chunksPerRow;
   auto copyChunk = [&](Value c) {
     Value r = div(c, chunksPerRow), chunk = rem(c, chunksPerRow);
     Value row = add(firstRow, r);
-    Value valid = ult(row, idx(limit));
-    Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
+    Value valid = ult(row, liveLimit ? liveLimit : idx(limit));
+    Value readRow = arith::MinUIOp::create(
+        b, row, liveLimit ? arith::SubIOp::create(b, liveLimit, idx(1)) : idx(limit - 1));
     Value srcElements = arith::SelectOp::create(b, valid, idx(chunkElements), idx(0));
     auto [srcHead, srcRow] = queryRows ? queryAt(head, readRow) : std::make_pair(head, readRow);
     Value srcCol = mul(chunk, chunkElements);

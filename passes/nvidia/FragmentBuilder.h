@@ -65,10 +65,12 @@ struct FragmentBuilder {
   /// at or past `limit` are zero-filled (so padding never feeds NaN or Inf
   /// into a product) and read from a valid address. `queryRows`: rows of q,
   /// mapped through `packed` (GQA packing) to their query head and query.
+  /// `liveLimit` (a generation kernel's seq_k_live, at least 1), when
+  /// given, stands for `limit`.
   void copyRowChunksAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
                           int64_t limit, int64_t rows, int64_t chunksPerRow, mlir::Value tid,
-                          int64_t threads, bool queryRows, mlir::Value dst,
-                          const ChunkPlace &place);
+                          int64_t threads, bool queryRows, mlir::Value dst, const ChunkPlace &place,
+                          mlir::Value liveLimit = {});
 
   /// Whether `pred` (i1) holds in any lane of the warp (vote.sync.any);
   /// every lane must call it.

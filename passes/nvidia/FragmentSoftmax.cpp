@@ -45,23 +45,34 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal, int64_t causalOffset, double fill, const Value *rowKeeps) {
+                bool causal, int64_t causalOffset, double fill, const Value *rowKeeps,
+                Value liveKeys, Value causalShift) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
-  Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
+  // (Generation: some key of the tile is past the live ones.)
+  Value needsMask =
+      liveKeys ? Value(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, lastKey, liveKeys))
+               : fb.ult(fb.idx(seqK - 1), lastKey);
+  auto precedes = [&](Value query, Value key) {
+    return causalShift ? causalPrecedes(b, query, key, causalShift)
+                       : causalPrecedes(b, query, key, causalOffset);
+  };
+  auto sees = [&](Value query, Value key) {
+    return causalShift ? causalSees(b, query, key, causalShift)
+                       : causalSees(b, query, key, causalOffset);
+  };
   if (causal)
-    needsMask = arith::OrIOp::create(b, needsMask,
-                                     causalPrecedes(b, warpFirstQuery, lastKey, causalOffset));
+    needsMask = arith::OrIOp::create(b, needsMask, precedes(warpFirstQuery, lastKey));
   // GQA packing: rows whose head drops the key block mask every tile of it.
   if (rowKeeps)
     needsMask = arith::ConstantOp::create(b, b.getBoolAttr(true));
   maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
     Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
-    Value valid = fb.ult(key, fb.idx(seqK));
+    Value valid = fb.ult(key, liveKeys ? liveKeys : fb.idx(seqK));
     if (rowKeeps)
       valid = arith::AndIOp::create(b, valid, rowKeeps[i / 2]);
     if (causal)
-      valid = arith::AndIOp::create(b, valid, causalSees(b, queryRow[i / 2], key, causalOffset));
+      valid = arith::AndIOp::create(b, valid, sees(queryRow[i / 2], key));
     return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
   });
 }
@@ -87,7 +98,8 @@ void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value lan
   // Element mask, only where a key may be past Sk or above the diagonal.
   if (!segments) {
     maskScores(e, s, firstKey, keyTile, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
-               g.causalOffset);
+               g.causalOffset, -std::numeric_limits<double>::infinity(), nullptr, g.liveKeys,
+               g.causalShift);
     return;
   }
   ImplicitLocOpBuilder &b = e.b;

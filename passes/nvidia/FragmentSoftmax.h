@@ -39,11 +39,14 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
 /// the lane's first column, `queryRow[h]` the query of half h (its causal
 /// position's source). GQA packing: `rowKeeps[h]` (i1) says whether half
 /// h's row keeps the tile's key block; every tile is masked then.
+/// Generation (ProblemGeometry::liveKeys, causalShift): `liveKeys` stands
+/// for seqK and `causalShift` for causalOffset, both known at launch.
 void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
                 int64_t seqK, bool causal, int64_t causalOffset,
                 double fill = -std::numeric_limits<double>::infinity(),
-                const mlir::Value *rowKeeps = nullptr);
+                const mlir::Value *rowKeeps = nullptr, mlir::Value liveKeys = {},
+                mlir::Value causalShift = {});
 
 /// The element mask of a work row's score tiles as the tensor-core
 /// forwards apply it (maskScores), GQA-packed or not. Under GQA packing

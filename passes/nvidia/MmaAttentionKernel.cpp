@@ -28,6 +28,7 @@
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
+#include "nvidia/GenerationTile.h"
 #include "nvidia/MmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
@@ -134,12 +135,12 @@ std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKerne
 
 MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
                                   const RowTableGlobals &tables, const MmaKernelOptions &options) {
-  const Geometry g = geometryOf(op, options);
+  Geometry g = geometryOf(op, options); // (generation: the step's values, set below)
   const int64_t D = g.headDim, KT = g.keyTile, S = g.stages;
   const int64_t dTiles = D / 8, kTiles = KT / 8;
 
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  SmallVector<Type> argTypes(op->getOperandTypes());
+  SmallVector<Type> argTypes = kernelOperandTypes(op);
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(op.getContext()));
   if (op.hasSplitRows()) // split-KV parts write partial results there
@@ -191,16 +192,33 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value laneCol = e.mul(e.rem(lane, 4), 2); // its first column
   // Block x = work row * split + which query tile of the row's block.
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value r = e.div(blockX, g.split);
-  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value lse = lseArgument(op, entry);
-  emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
-                    bi, tid, g.threads, kChunk, lse);
-  Value h = loadIndexEntry(b, heads, r);
-  Value kvh = e.div(h, g.group);
-  Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
-                       e.mul(e.rem(blockX, g.split), g.queryTile));
-  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
+  if (!op.isGeneration()) {
+    r = e.div(blockX, g.split);
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    lse = lseArgument(op, entry);
+    emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
+                      bi, tid, g.threads, kChunk, lse);
+    h = loadIndexEntry(b, heads, r);
+    kvh = e.div(h, g.group);
+    qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
+                   e.mul(e.rem(blockX, g.split), g.queryTile));
+    std::tie(rowBegin, rowEnd) = loadRowSpan(b, spans, r);
+  } else {
+    // Generation: the step's tile and row, only the row's live key blocks
+    // (GenerationTile.h); q and out rows are positions - q_pos.
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    GenerationTile step =
+        emitGenerationTile(e, op, entry, blockX, g.split, g.queryTile, spans, keyBlocks, tables);
+    r = step.row;
+    h = step.head;
+    kvh = e.div(h, g.group);
+    qStart = step.firstRow;
+    rowBegin = step.rowBegin;
+    rowEnd = step.liveEnd;
+    g.liveKeys = step.liveKeys;
+    g.causalShift = step.qPos;
+  }
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
   // Threshold mode: the head's threshold, read at run time.
   Value thresholds = thresholdsArgument(op, entry);
@@ -214,8 +232,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   auto loadTile = [&](Value t) {
     Value first = tileStart(t);
     Value stageRow = e.mul(e.rem(t, S), KT);
-    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid);
-    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
+    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid, false, g.liveKeys);
+    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid, false, g.liveKeys);
   };
   // Prologue: Q, then the first stages-1 key/value tiles, one group each.
   e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
@@ -366,6 +384,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
                        " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
                        " stages=" + std::to_string(S) + " warps=" + std::to_string(g.warps) +
                        " shared=" + std::to_string(g.sharedBytes());
+  if (op.isGeneration())
+    config += " generation";
   return {func, g.threads, g.split, g.sharedBytes(), config};
 }
 

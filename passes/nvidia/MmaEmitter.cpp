@@ -100,12 +100,15 @@ SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int6
 }
 
 void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,
-                               Value dst, Value dstRow0, int64_t rows, Value tid, bool queryRows) {
-  copyRowChunksAsync(src, bi, head, firstRow, limit, rows, chunksPerRow(), tid, threads, queryRows,
-                     dst, [&](Value r, Value chunk) {
-                       Value dstRow = add(dstRow0, r);
-                       return std::make_pair(dstRow, swizzledCol(dstRow, chunk));
-                     });
+                               Value dst, Value dstRow0, int64_t rows, Value tid, bool queryRows,
+                               Value liveLimit) {
+  copyRowChunksAsync(
+      src, bi, head, firstRow, limit, rows, chunksPerRow(), tid, threads, queryRows, dst,
+      [&](Value r, Value chunk) {
+        Value dstRow = add(dstRow0, r);
+        return std::make_pair(dstRow, swizzledCol(dstRow, chunk));
+      },
+      liveLimit);
 }
 
 LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(rem(lane, 4), 2)}; }

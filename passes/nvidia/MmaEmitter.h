@@ -86,9 +86,11 @@ struct MmaEmitter : FragmentBuilder {
   /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
   /// into swizzled rows `dstRow0 + r` of `dst` (copyRowChunksAsync: rows
   /// at or past `limit` zero-filled; `queryRows` mapped through `packed`).
+  /// `liveLimit`, when given, stands for `limit` (a generation kernel's
+  /// seq_k_live: the cache's rows past it are never read).
   void copyRowsAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
                      int64_t limit, mlir::Value dst, mlir::Value dstRow0, int64_t rows,
-                     mlir::Value tid, bool queryRows = false);
+                     mlir::Value tid, bool queryRows = false, mlir::Value liveLimit = {});
 
   /// Writes a warp's 16-row accumulator `acc` (D/8 chunks of 4) to
   /// dst[bi, head, firstRow + row, :] for rows below `limit`: scaled by

@@ -32,6 +32,7 @@
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
+#include "nvidia/GenerationTile.h"
 #include "nvidia/TmaPipeline.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
@@ -84,6 +85,53 @@ Geometry geometryOf(BlockSparseAttentionOp op, const WgmmaKernelOptions &o) {
   return g;
 }
 
+/// Generation: zeroes the rows of the V tile at byte `tileOffset` of the
+/// layout whose keys (`firstKey` on) are at or past `live`. TMA loads whole
+/// boxes of the cache, whose rows past seq_k_live may hold anything (NaN):
+/// their scores are masked, so their probabilities are 0, but 0 x NaN is
+/// NaN in P·V. K needs nothing (its NaN scores are replaced by the mask's
+/// selects). Each consumer group zeroes the rows itself (the groups write
+/// the same zeros, so neither waits for the other), fences its writes for
+/// wgmma's async-proxy reads and meets at its own named barrier. Only the
+/// last live tile of a row has such rows.
+void zeroDeadValueRows(WgmmaEmitter &e, const SwizzledShared &sh, Value tileOffset, Value firstKey,
+                       Value live, int64_t keyTile, Value groupThread, Value groupBarrier) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value liveRows = arith::SelectOp::create(b, e.ult(firstKey, live),
+                                           arith::SubIOp::create(b, live, firstKey), e.idx(0));
+  e.ifThen(e.ult(liveRows, e.idx(keyTile)), [&] {
+    const SlabLayout slab = e.slab;
+    const int64_t slabRows = slab.count(e.headDim) * keyTile, chunks = slab.chunks();
+    auto type =
+        MemRefType::get({slabRows, slab.columns()}, e.elt, MemRefLayoutAttrInterface(),
+                        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+    Value tile = memref::ViewOp::create(b, type, sh.smem, e.add(sh.pad, tileOffset), ValueRange{});
+    Value zeros = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(VectorType::get({8}, e.elt), b.getZeroAttr(e.elt)));
+    // A row's chunks stay in its own slab row under every swizzle, so a
+    // whole slab row is zeroed without reading the pattern.
+    scf::ForOp::create(b, groupThread, e.idx(slabRows * chunks), e.idx(kWarpGroup), ValueRange{},
+                       [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
+                         OpBuilder::InsertionGuard guard(b);
+                         b.restoreInsertionPoint(nb.saveInsertionPoint());
+                         Value slabRow = e.div(i, chunks);
+                         Value dead = arith::CmpIOp::create(b, arith::CmpIPredicate::uge,
+                                                            e.rem(slabRow, keyTile), liveRows);
+                         e.ifThen(dead, [&] {
+                           auto store = vector::StoreOp::create(
+                               b, zeros, tile, ValueRange{slabRow, e.mul(e.rem(i, chunks), 8)});
+                           store.setAlignment(16u); // a whole 16-byte chunk
+                         });
+                         scf::YieldOp::create(b);
+                       });
+    e.asyncProxyFence();
+    Value id = arith::IndexCastOp::create(b, b.getI32Type(), groupBarrier).getResult();
+    NVVM::BarrierOp::create(b, TypeRange{}, id,
+                            arith::ConstantOp::create(b, b.getI32IntegerAttr(kWarpGroup)),
+                            NVVM::BarrierReductionAttr(), Value());
+  });
+}
+
 } // namespace
 
 std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaKernelOptions &o,
@@ -117,6 +165,9 @@ std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaK
            "a step after its K)";
   if (o.overlap && op.getThresholds())
     return "does not overlap the softmax with the products in threshold mode (yet)";
+  if (o.overlap && op.isGeneration())
+    return "does not overlap the softmax with the products in generation kernels (yet: their "
+           "last live tile zeroes V rows first)";
   for (Value v : {op.getQuery(), op.getKey(), op.getValue(), op.getOut()})
     if (!hasUnitInnerStride(cast<MemRefType>(v.getType())))
       return "needs a static unit stride on the head dimension (TMA boxes)";
@@ -126,7 +177,7 @@ std::string wgmmaKernelUnsupportedReason(BlockSparseAttentionOp op, const WgmmaK
 WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
                                       const RowTableGlobals &tables,
                                       const WgmmaKernelOptions &options) {
-  const Geometry g = geometryOf(op, options);
+  Geometry g = geometryOf(op, options); // (generation: the step's values, set below)
   const int64_t D = g.headDim, KT = g.keyTile, QT = g.queryTile, S = g.stages;
   MLIRContext *ctx = op.getContext();
   const SlabLayout layout = SlabLayout::of(D);
@@ -138,7 +189,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   // global memory): convert-gpu-to-nvvm cannot convert kernel arguments of
   // nvgpu's descriptor type, so the kernel casts them on entry.
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
-  SmallVector<Type> argTypes(op->getOperandTypes());
+  SmallVector<Type> argTypes = kernelOperandTypes(op);
   argTypes.append({ptrType, ptrType, ptrType});
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(ctx));
@@ -159,8 +210,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   auto descriptor = [&](unsigned arg, Type type) -> Value {
     return UnrealizedConversionCastOp::create(b, type, entry.getArgument(arg)).getResult(0);
   };
-  // The descriptors follow the op's operands (q, k, v, out and the lse).
-  const unsigned firstDescriptor = op->getNumOperands();
+  // The descriptors follow the op's operands (q, k, v, out and the lse;
+  // a generation op's step).
+  const unsigned firstDescriptor = kernelOperandCount(op);
   Value qDesc = descriptor(firstDescriptor, queryMap),
         kDesc = descriptor(firstDescriptor + 1, keyMap),
         vDesc = descriptor(firstDescriptor + 2, keyMap);
@@ -181,18 +233,36 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value warpGroup = e.div(tid, kWarpGroup);
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value r = e.div(blockX, g.split);
-  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  // 16-byte stores: the kernel's tensors have a unit inner stride and
-  // 16-byte alignment (checked at launch).
-  Value lse = lseArgument(op, entry);
-  emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
-                    bi, tid, g.threads, 8, lse);
-  Value h = loadIndexEntry(b, heads, r);
-  Value kvh = e.div(h, g.group);
-  Value qStart =
-      e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), e.mul(e.rem(blockX, g.split), QT));
-  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
+  const bool generation = op.isGeneration();
+  if (!generation) {
+    r = e.div(blockX, g.split);
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    // 16-byte stores: the kernel's tensors have a unit inner stride and
+    // 16-byte alignment (checked at launch).
+    lse = lseArgument(op, entry);
+    emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
+                      bi, tid, g.threads, 8, lse);
+    h = loadIndexEntry(b, heads, r);
+    kvh = e.div(h, g.group);
+    qStart =
+        e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), e.mul(e.rem(blockX, g.split), QT));
+    std::tie(rowBegin, rowEnd) = loadRowSpan(b, spans, r);
+  } else {
+    // Generation: the step's tile and row, only the row's live key blocks
+    // (GenerationTile.h); q and out rows are positions - q_pos.
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    GenerationTile step =
+        emitGenerationTile(e, op, entry, blockX, g.split, QT, spans, keyBlocks, tables);
+    r = step.row;
+    h = step.head;
+    kvh = e.div(h, g.group);
+    qStart = step.firstRow;
+    rowBegin = step.rowBegin;
+    rowEnd = step.liveEnd;
+    g.liveKeys = step.liveKeys;
+    g.causalShift = step.qPos;
+  }
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
   auto tileStart = [&](Value t) {
     Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
@@ -203,8 +273,13 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   // GQA packing: the tile's rows come from g query heads, which one TMA
   // box cannot reach, so every thread copies Q in by cp.async before the
   // roles split, and waits and fences it for wgmma's (async proxy) reads;
-  // the barrier that ends pipe.init publishes it to the block.
-  if (g.packed) {
+  // the barrier that ends pipe.init publishes it to the block. A
+  // generation tile's rows start where the step puts them, below row 0 of
+  // q when the tile begins before q_pos: a TMA box could take them too
+  // (its coordinates are signed), but cp.async's zero-fill below 0 is the
+  // one the packed path already has.
+  const bool queryByThreads = g.packed || generation;
+  if (queryByThreads) {
     e.copyQueryRowsAsync(entry.getArgument(0), bi, h, qStart, g.seqQ,
                          sh.slabs(e, g.queryOffset(), QT, D, e.slab), QT, tid, g.threads);
     NVVM::CpAsyncCommitGroupOp::create(b);
@@ -223,7 +298,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       b, b.getI32IntegerAttr(kProducerRegisters),
       NVVM::SetMaxRegisterActionAttr::get(ctx, NVVM::SetMaxRegisterAction::decrease));
   e.ifThen(pipe.leader, [&] {
-    if (!g.packed) {
+    if (!queryByThreads) {
       pipe.commitResident(g.tileBytes(QT));
       pipe.copyResident(qDesc, qStart, h, bi, QT, g.queryOffset());
     }
@@ -274,7 +349,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   RowScoreMask rowMask(e, g, tables, rowBegin, loadIndexEntry(b, qBlocks, r), warpFirstQuery,
                        queryRow);
 
-  if (!g.packed)
+  if (!queryByThreads)
     pipe.waitResident();
   // Threshold mode: the head's threshold, read at run time.
   Value thresholds = thresholdsArgument(op, entry);
@@ -444,6 +519,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
         // wgmmas of one group makes ptxas serialize them (warpgroup.arrive).
         auto pRegs = e.registerOperands(s);
         pipe.consumerWait(pipeStep, kValueFull);
+        if (generation)
+          zeroDeadValueRows(e, sh, e.add(e.mul(stage, g.tileBytes(KT)), g.valueOffset(0)),
+                            tileStart(t), g.liveKeys, KT, ctid, groupBarrier);
         e.fence();
         acc = e.accumulateRegisterA(acc, pRegs, valueAddress, KT);
         e.commit();
@@ -531,6 +609,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
       " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
       " stages=" + std::to_string(S) + " warpgroups=1+" + std::to_string(g.consumers) +
       " shared=" + std::to_string(g.usedBytes() + kAtomBytes) + (options.overlap ? " overlap" : "");
+  if (generation)
+    config += " generation";
   return {func, g.threads, g.split, g.usedBytes() + kAtomBytes, config, queryMap, keyMap, keyMap};
 }
 

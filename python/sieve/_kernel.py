@@ -240,8 +240,9 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     compiles one kernel for every step of generation (docs/generation.md):
     the mask is over seq_k positions (the KV cache's length), and each
     call takes the step, kernel(q, k_cache, v_cache, q_pos=P + t), reading
-    the first seq_k_live keys (default q_pos + seq_q); the CPU backend
-    only, for now. ragged=True compiles one kernel for a batch of `batch`
+    the first seq_k_live keys (default q_pos + seq_q); on the CPU backend
+    and on a CUDA device (the mma and wgmma bodies, the step passed by value
+    at launch). ragged=True compiles one kernel for a batch of `batch`
     sequences of different lengths (at most seq_q queries and seq_k keys
     each) packed along the tokens, as varlen kernels take them: each call
     gives cu_seqlens_q and cu_seqlens_k, and each sequence sees the mask

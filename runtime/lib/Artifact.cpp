@@ -139,7 +139,10 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 || s.tensor >= kTensorSlots || s.dim < 0 || s.dim > maxDim ||
+    // A value parameter is one of the two step numbers of the positions.
+    const bool byValue = s.field == ParamField::Value;
+    if (!field || s.tensor < 0 || s.tensor >= kTensorSlots || s.dim < 0 ||
+        s.dim > (byValue ? 1 : maxDim) || (byValue && s.tensor != ParamSlot::kPositions) ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();

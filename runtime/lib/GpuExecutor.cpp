@@ -137,12 +137,28 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
                           const TensorView &v, const TensorView &out, CuStream stream,
                           const DeviceRowTables *tables, const float *thresholds) const {
   const Artifact &a = kernel.artifact();
+  if (a.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "a generation kernel runs one step at a time: run it with generate() and the "
+                 "step's q_pos");
   if (a.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer: run it with calibrate()");
   if (Error e = checkThresholds(a, thresholds))
     return e;
   return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+}
+
+Error GpuExecutor::generate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const GenerationStep &step,
+                            CuStream stream, const float *thresholds) const {
+  Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact(), step);
+  if (!positions)
+    return positions.takeError();
+  if (Error e = checkThresholds(kernel.artifact(), thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, thresholds, nullptr,
+                       positions->data());
 }
 
 Error GpuExecutor::checkThresholds(const Artifact &a, const float *thresholds) const {
@@ -241,7 +257,8 @@ Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const
 Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                                  const TensorView &v, const TensorView &out, CuStream stream,
                                  const DeviceRowTables *tables, float *stats,
-                                 const float *thresholds, float *lse) const {
+                                 const float *thresholds, float *lse,
+                                 const int32_t *positions) const {
   const Artifact &a = kernel.artifact();
   if (a.backward)
     return Error(ErrorCode::InvalidArgument,
@@ -264,6 +281,7 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
   buffers.stats = stats;
   buffers.thresholds = thresholds;
   buffers.lse = lse;
+  buffers.positions = positions;
 
   return runLaunches(kernel, buffers, stream);
 }
@@ -317,12 +335,35 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       return uint64_t(0);
     }
   };
-  // One 8-byte value per kernel parameter, in the artifact's order.
-  std::vector<uint64_t> values(params.size());
-  std::vector<void *> pointers(params.size());
+  // One 8-byte value per kernel parameter, in the artifact's order: on the
+  // stack, so that a launch (a generation step above all) allocates
+  // nothing; the heap only for a kernel of more parameters than any of
+  // today's (the backward's nine tensors take 99).
+  constexpr size_t kStackParams = 160;
+  std::array<uint64_t, kStackParams> stackValues;
+  std::array<void *, kStackParams> stackPointers;
+  std::vector<uint64_t> heapValues;
+  std::vector<void *> heapPointers;
+  uint64_t *values = stackValues.data();
+  void **pointers = stackPointers.data();
+  if (params.size() > kStackParams) {
+    heapValues.resize(params.size());
+    heapPointers.resize(params.size());
+    values = heapValues.data();
+    pointers = heapPointers.data();
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     const ParamSlot &slot = params[i];
     pointers[i] = &values[i];
+    if (slot.field == ParamField::Value) {
+      // A generation step's number, by value (an i32 parameter reads the
+      // low 4 bytes: little-endian).
+      if (!buffers.positions)
+        return Error(ErrorCode::Internal, "kernel takes a generation step the launch did not "
+                                          "bring");
+      values[i] = static_cast<uint64_t>(static_cast<uint32_t>(buffers.positions[slot.dim]));
+      continue;
+    }
     if (slot.tensor == ParamSlot::kStats) {
       values[i] = rank3Field(slot.field, buffers.stats, statsSizes, slot.dim);
       continue;
@@ -377,10 +418,12 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       values[i] = static_cast<uint64_t>(*address);
       break;
     }
+    case ParamField::Value: // handled above
+      break;
     }
   }
   return driver_->launch(fn, launch.grid.data(), launch.block.data(), launch.sharedBytes, stream,
-                         pointers.data());
+                         pointers);
 }
 
 } // namespace sieve::runtime

@@ -9,9 +9,9 @@ constexpr const char *kSlotNames[kTensorSlots] = {
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
     "dout",      "dq",         "dk",        "dv",    "positions",  "sequences",
     "pages"};
-constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
-                                  ParamField::Offset,       ParamField::Size,
-                                  ParamField::Stride,       ParamField::TensorMap};
+constexpr ParamField kFields[] = {
+    ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset, ParamField::Size,
+    ParamField::Stride,       ParamField::TensorMap,  ParamField::Value};
 constexpr LaunchRole kRoles[] = {LaunchRole::Attention,     LaunchRole::Combine,
                                  LaunchRole::BackwardRows,  LaunchRole::BackwardKeyValue,
                                  LaunchRole::BackwardQuery, LaunchRole::Pack};
@@ -50,6 +50,8 @@ const char *paramFieldName(ParamField field) {
     return "stride";
   case ParamField::TensorMap:
     return "tensor_map";
+  case ParamField::Value:
+    return "value";
   }
   return "?";
 }

@@ -38,6 +38,10 @@ void SpecOptions::addTo(CLI::App &c) {
                "the queries are the last Sq positions, as with a KV cache)")
       ->check(CLI::IsMember({"top-left", "bottom-right"}))
       ->needs(causalFlag);
+  c.add_flag("--generation", generation,
+             "One kernel for every step of generation (docs/generation.md): the mask is over "
+             "positions [H, ceil(M / block_q), ceil(M / block_k)] with --seq-k M (the KV cache's "
+             "length) and --seq-q the queries per step; each launch gives q_pos and seq_k_live");
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
   c.add_option("--variant", kernel.variant,
                "GPU kernel: auto, wgmma (sm_90a: TMA, warp-specialized wgmma), mma (sm_80+ "
@@ -72,6 +76,7 @@ Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &targe
   if (!align)
     return align.error();
   spec.causalAlign = *align;
+  spec.generation = generation;
   spec.scale = scale;
   spec.options = kernel;
   runtime::ProblemShape &s = spec.shape;

@@ -106,8 +106,9 @@ struct KernelSpec {
   /// length), shape.seqQ the queries per call (1 for a decode step), and
   /// the mask is [Hq, ceil(M / bq), ceil(M / bk)], causal over positions.
   /// Each launch gives the step (runtime::GenerationStep: q_pos and
-  /// seq_k_live): Session::generate. The CPU backend only, for now; not
-  /// with causalAlign, calibrate, saveLse or backward.
+  /// seq_k_live): Session::generate. On the CPU backend and the mma and
+  /// wgmma GPU bodies (not variant=generic or simt); not with causalAlign,
+  /// calibrate, saveLse or backward.
   bool generation = false;
   /// A ragged batch (docs/ragged-paged.md): shape.batch sequences of
   /// different lengths, at most shape.seqQ queries and shape.seqK keys

@@ -62,8 +62,9 @@ public:
   /// Runs one step of a generation artifact (KernelSpec::generation,
   /// docs/generation.md): q and out hold the step's Sq queries, k and v
   /// the KV cache of the kernel's M positions, of which the first
-  /// step.seqKLive are read (0: q_pos + Sq). One compile serves every step.
-  /// The CPU backend only, for now.
+  /// step.seqKLive are read (0: q_pos + Sq). One compile serves every step;
+  /// on a GPU the step goes by value in the kernel's parameters (nothing is
+  /// allocated or copied per step) and the launch does not synchronize.
   Error generate(const runtime::Artifact &artifact, const runtime::TensorView &q,
                  const runtime::TensorView &k, const runtime::TensorView &v,
                  const runtime::TensorView &out, const runtime::GenerationStep &step,

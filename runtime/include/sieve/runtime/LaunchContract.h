@@ -68,8 +68,13 @@ std::optional<TensorSlot> parseTensorSlot(std::string_view name);
 /// The rank of the buffer a slot names (4, 3 or 1).
 int tensorSlotRank(int slot);
 
-enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
-/// "allocated", "aligned", "offset", "size", "stride", "tensor_map".
+/// A memref descriptor's fields, a TMA descriptor's address, or (`Value`)
+/// element `dim` of a rank-1 i32 buffer passed by value: a GPU generation
+/// kernel takes its step, positions[0] = q_pos and positions[1] =
+/// seq_k_live, as two i32 parameters (docs/generation.md), so a step
+/// writes two integers and copies nothing to the device.
+enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap, Value };
+/// "allocated", "aligned", "offset", "size", "stride", "tensor_map", "value".
 const char *paramFieldName(ParamField field);
 std::optional<ParamField> parseParamField(std::string_view name);
 
@@ -87,7 +92,7 @@ struct ParamSlot {
   static constexpr int kSequences = runtime::kSequences, kPages = runtime::kPages;
   int tensor = 0; // a TensorSlot
   ParamField field = ParamField::AlignedPtr;
-  int dim = 0;                      // for Size and Stride
+  int dim = 0;                      // for Size and Stride; Value's element
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
   bool operator==(const ParamSlot &o) const {
     return tensor == o.tensor && field == o.field && dim == o.dim && boxRows == o.boxRows &&
