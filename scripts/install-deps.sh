@@ -30,6 +30,9 @@ packages=(
   # the language-model corpus (scripts/lm-table.sh): the King James Bible,
   # stored packed; bible-kjv's `bible` reader prints it
   bible-kjv-text bible-kjv
+  # WordNet's glosses and usage examples: the short labelled retrieval task
+  # (scripts/retrieval-corpus.py wordnet)
+  wordnet-base
 )
 
 # The LLVM that generates the PTX is pinned where the archive still has the

@@ -156,3 +156,18 @@ TEST(EvaluateTest, RandomMaskDrawsOnlyAllowedTiles) {
   for (uint64_t seed = 0; seed < 5; ++seed)
     EXPECT_EQ(randomMaskLike(*like, false, 0, seed, &*allowed), *like) << seed;
 }
+
+TEST(EvaluateTest, RetrievalRanksCountDocumentsScoringHigher) {
+  // Query 0 is closest to its own document; query 1 is closer to document
+  // 0 and 2 than to its own; query 2 has document 0 above its own.
+  Embeddings queries = {{1, 0}, {1, 0.1f}, {0.6f, 0.8f}};
+  Embeddings documents = {{1, 0.05f}, {0, 1}, {0.8f, 0.6f}};
+  auto ranks = retrievalRanks(queries, documents);
+  ASSERT_TRUE(ranks) << ranks.error().message();
+  EXPECT_EQ(*ranks, (std::vector<int64_t>{1, 3, 2}));
+  // Identical embeddings: every query finds its own document first.
+  auto self = retrievalRanks(documents, documents);
+  EXPECT_EQ(*self, (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_FALSE(retrievalRanks(queries, {{1, 0}})); // sizes differ
+  EXPECT_FALSE(retrievalRanks({}, {}));
+}

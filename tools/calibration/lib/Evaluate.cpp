@@ -74,6 +74,24 @@ Expected<double> top1Agreement(const Embeddings &dense, const Embeddings &pruned
   return static_cast<double>(same) / static_cast<double>(a.size());
 }
 
+Expected<std::vector<int64_t>> retrievalRanks(const Embeddings &queries,
+                                              const Embeddings &documents) {
+  if (Error e = checkSameShape(queries, documents))
+    return e;
+  if (queries.empty())
+    return Error(ErrorCode::InvalidArgument, "retrieval needs at least one query");
+  std::vector<int64_t> ranks;
+  ranks.reserve(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const double own = cosine(queries[i], documents[i]);
+    int64_t higher = 0;
+    for (size_t j = 0; j < documents.size(); ++j)
+      higher += j != i && cosine(queries[i], documents[j]) > own;
+    ranks.push_back(1 + higher);
+  }
+  return ranks;
+}
+
 runtime::BlockMask tilesWithMass(const AttentionStats &stats, int64_t layer) {
   runtime::BlockMask m = *runtime::BlockMask::create(stats.heads, stats.queryBlocks(),
                                                      stats.keyBlocks(), stats.blockQ, stats.blockK);

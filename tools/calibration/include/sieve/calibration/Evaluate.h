@@ -36,6 +36,13 @@ std::vector<int64_t> nearestNeighbours(const Embeddings &e);
 /// `pruned` is the one under `dense`.
 Expected<double> top1Agreement(const Embeddings &dense, const Embeddings &pruned);
 
+/// Retrieval: for each query i, the rank (1 = best) of documents[i] among
+/// all documents by cosine similarity to the query: 1 + the number of
+/// documents scoring strictly higher. queries and documents must have the
+/// same shape and at least one entry.
+Expected<std::vector<int64_t>> retrievalRanks(const Embeddings &queries,
+                                              const Embeddings &documents);
+
 /// The random baseline for `like`: for each head, as many kept tiles as
 /// `like` keeps there (an empty head stays empty). With `keepDiagonal` the
 /// tiles that cross the diagonal are kept first; with `minPerRow` each
