@@ -132,10 +132,11 @@ every input reaches, so at the same nominal density a random mask over the
 grid runs much less work. Here each baseline gets, head by head, the tiles
 whose as-run weight is closest to the data mask's
 (`calibration::fairMaskSets`, tools/calibration/lib/MatchedMasks.cpp): the
-random one adds tiles in a seeded random order (after the same forced
-diagonal and one random tile per row), the position-only one takes a prefix
-of its order. The tolerance is half the heaviest tile of a head; each
-section states the largest gap it reached.
+random one (after the same forced diagonal and one random tile per row)
+takes, in a seeded random order, every tile that fits under the data mask's
+weight, then the one tile that brings it closest; the position-only one
+takes the prefix of its order closest to it. The tolerance per head is half
+the heaviest tile; each section states the largest model-wide gap reached.
 
 **Error bars.** 95% percentile bootstrap intervals over inputs (2000
 resamples); the differences are paired (the same resampled inputs under both

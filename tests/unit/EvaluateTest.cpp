@@ -158,9 +158,9 @@ TEST(EvaluateTest, RandomMaskDrawsOnlyAllowedTiles) {
 }
 
 TEST(EvaluateTest, RetrievalRanksCountDocumentsScoringHigher) {
-  // Query 0 is closest to its own document; query 1 is closer to document
-  // 0 and 2 than to its own; query 2 has document 0 above its own.
-  Embeddings queries = {{1, 0}, {1, 0.1f}, {0.6f, 0.8f}};
+  // Query 0 is closest to its own document; query 1 is closer to documents
+  // 0 and 2 than to its own; query 2 has document 1 above its own.
+  Embeddings queries = {{1, 0}, {1, 0.1f}, {0.1f, 1}};
   Embeddings documents = {{1, 0.05f}, {0, 1}, {0.8f, 0.6f}};
   auto ranks = retrievalRanks(queries, documents);
   ASSERT_TRUE(ranks) << ranks.error().message();

@@ -77,9 +77,9 @@ TEST(MatchedMasksTest, RandomMaskMatchesEachHeadsAsRunWork) {
       for (int64_t b = 0; b < blocks; ++b)
         EXPECT_TRUE(m->get(h, b, b)) << "diagonal dropped";
     }
-    // The same tile count would not match: the data mask's top-left tiles
-    // run far more often than the average tile.
-    EXPECT_NEAR(asRunDensity({*m}, w), asRunDensity({like}, w), 0.03);
+    // Over heads the errors do not pile up on one side: the model-wide
+    // as-run density matches far closer than one heavy tile per head.
+    EXPECT_NEAR(asRunDensity({*m}, w), asRunDensity({like}, w), 0.002);
   }
   auto a = *matchedRandomMask(like, w, true, 1, 5), b = *matchedRandomMask(like, w, true, 1, 5),
        c = *matchedRandomMask(like, w, true, 1, 6);
@@ -99,6 +99,23 @@ TEST(MatchedMasksTest, RandomMaskDrawsOnlyTilesTheInputsRun) {
     auto m = *matchedRandomMask(like, w, false, 0, seed);
     EXPECT_DOUBLE_EQ(headRunWeight(m, 0, w), headRunWeight(like, 0, w));
     EXPECT_EQ(m.countKept(), 3);
+  }
+}
+
+TEST(MatchedMasksTest, RandomMaskSwapsTilesToCloseAGapOfHeavyTiles) {
+  // Four tiles of weight 100 and three of 30; the data mask's 230 is two
+  // heavy and one light. Orders that take the light tiles first end the
+  // first pass at 190 with only heavy tiles left: closing the gap needs
+  // a swap, then a drop. Every seed must land on 230 exactly.
+  std::vector<double> w = {100, 100, 100, 100, 30, 30, 30, 0, 0};
+  runtime::BlockMask like = *runtime::BlockMask::create(1, 3, 3, 8, 8);
+  like.set(0, 0, 0, true);
+  like.set(0, 0, 1, true);
+  like.set(0, 1, 1, true);
+  ASSERT_EQ(headRunWeight(like, 0, w), 230);
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    auto m = *matchedRandomMask(like, w, false, 0, seed);
+    EXPECT_EQ(headRunWeight(m, 0, w), 230) << "seed " << seed;
   }
 }
 

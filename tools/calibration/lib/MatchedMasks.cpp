@@ -28,24 +28,85 @@ Error checkWeights(const runtime::BlockMask &like, const std::vector<double> &we
   return Error::success();
 }
 
-/// Adds tiles of `order` (indices qb * KB + kb) to head `h` of `m`: each one
-/// not yet kept is added when that brings the head's weight closer to
-/// `target` (ties: added). With `prefixOnly` the first tile not added ends
-/// the walk, so the kept tiles are a prefix of `order`.
+/// Adds tiles of `order` (indices qb * KB + kb) to head `h` of `m` towards
+/// the head weight `target`. With `prefixOnly`, each tile in turn while that
+/// brings the weight closer (ties: added), the first one that does not ending
+/// the walk: the kept tiles are a prefix of `order`. Otherwise every tile
+/// that fits under the target, in order, then the one remaining tile that
+/// brings the weight closest, then swaps of an added tile for one not taken
+/// while they bring it closer: accepting any tile that merely brings the
+/// weight closer would overshoot by up to half a heavy tile on most heads,
+/// a bias.
 void fillTowards(runtime::BlockMask &m, int64_t h, const std::vector<int64_t> &order,
                  const std::vector<double> &weights, double target, bool prefixOnly) {
   const int64_t KB = m.keyBlocks();
   double have = headRunWeight(m, h, weights);
-  for (int64_t t : order) {
-    const int64_t qb = t / KB, kb = t % KB;
-    if (m.get(h, qb, kb))
-      continue;
-    const double w = weights[static_cast<size_t>(t)];
-    if (std::abs(have + w - target) <= std::abs(have - target)) {
-      m.set(h, qb, kb, true);
-      have += w;
-    } else if (prefixOnly) {
-      return;
+  auto weightOf = [&](int64_t t) { return weights[static_cast<size_t>(t)]; };
+  auto kept = [&](int64_t t) { return m.get(h, t / KB, t % KB); };
+  auto add = [&](int64_t t) {
+    m.set(h, t / KB, t % KB, true);
+    have += weightOf(t);
+  };
+  std::vector<bool> keptOnEntry(weights.size(), false);
+  for (int64_t t : order)
+    keptOnEntry[static_cast<size_t>(t)] = kept(t);
+  if (prefixOnly) {
+    for (int64_t t : order) {
+      if (kept(t))
+        continue;
+      if (std::abs(have + weightOf(t) - target) > std::abs(have - target))
+        return;
+      add(t);
+    }
+    return;
+  }
+  for (int64_t t : order)
+    if (!kept(t) && have + weightOf(t) <= target)
+      add(t);
+  int64_t best = -1;
+  double bestGap = std::abs(have - target);
+  for (int64_t t : order)
+    if (!kept(t) && std::abs(have + weightOf(t) - target) < bestGap) {
+      best = t;
+      bestGap = std::abs(have + weightOf(t) - target);
+    }
+  if (best >= 0)
+    add(best);
+  // What remains is less than the lightest tile left, which on short inputs
+  // can be a heavy one (and the step above may overshoot by most of it):
+  // swap an added tile for one not taken, or drop it, while that brings the
+  // weight closer. Tiles kept on entry (the forced ones) stay.
+  std::vector<int64_t> added, free;
+  for (int64_t t : order)
+    if (!keptOnEntry[static_cast<size_t>(t)])
+      (kept(t) ? added : free).push_back(t);
+  for (int step = 0; step < 64; ++step) {
+    double gap = std::abs(have - target);
+    size_t bestOut = 0, bestIn = 0; // bestIn == free.size(): drop, no replacement
+    bool found = false;
+    for (size_t i = 0; i < added.size(); ++i)
+      for (size_t j = 0; j <= free.size(); ++j) {
+        const double in = j < free.size() ? weightOf(free[j]) : 0.0;
+        const double g = std::abs(have - weightOf(added[i]) + in - target);
+        if (g < gap) {
+          gap = g;
+          bestOut = i;
+          bestIn = j;
+          found = true;
+        }
+      }
+    if (!found)
+      break;
+    const int64_t out = added[bestOut];
+    m.set(h, out / KB, out % KB, false);
+    have -= weightOf(out);
+    if (bestIn < free.size()) {
+      add(free[bestIn]);
+      added[bestOut] = free[bestIn];
+      free[bestIn] = out;
+    } else {
+      added.erase(added.begin() + static_cast<std::ptrdiff_t>(bestOut));
+      free.push_back(out);
     }
   }
 }

@@ -13,7 +13,11 @@
 // number of inputs whose crop holds it (tileRunCounts) -- so a baseline
 // matches a data mask head by head by adding tiles until its weight is
 // closest to the data mask's:
-// - the random baseline adds tiles in a seeded random order;
+// - the random baseline adds, in a seeded random order, every tile that
+//   fits under the data mask's weight, then the one tile that brings it
+//   closest, then swaps of a tile it added for one it did not while that
+//   brings it closer (accepting any tile that brings the weight closer
+//   would overshoot by up to half a heavy tile: a bias);
 // - the position-only baseline (no calibration) adds sink columns (the
 //   first key blocks), then the diagonal band outwards: |qb - kb| = 0, 1,
 //   2, ..., each band's tiles below the diagonal (keys before the query)
@@ -56,9 +60,10 @@ double headRunWeight(const runtime::BlockMask &mask, int64_t head,
 /// the forced tiles first (with `keepDiagonal` the tiles crossing the
 /// diagonal; with `minPerRow`, each query block topped up to that many with
 /// random tiles), then tiles with weight > 0 (and kept in `allowed`, when
-/// given) in a random order, each added when that brings the head's weight
-/// closer to `like`'s. Heads empty in `like` stay empty. Deterministic in
-/// `seed`.
+/// given) in a random order, each added when it fits under `like`'s head
+/// weight, then the remaining tile that brings the weight closest, then
+/// swaps of an added tile for one not taken while they bring it closer. Heads
+/// empty in `like` stay empty. Deterministic in `seed`.
 Expected<runtime::BlockMask> matchedRandomMask(const runtime::BlockMask &like,
                                                const std::vector<double> &weights,
                                                bool keepDiagonal, int64_t minPerRow, uint64_t seed,
