@@ -51,7 +51,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--dtype", choices=("bf16", "f16"), default="bf16")
+    ap.add_argument("--dtype", choices=("bf16", "f16", "f32"), default="bf16",
+                    help="f32 only on the CPU (a check against sieve evaluate)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cuda")
     a = ap.parse_args()
@@ -66,7 +67,7 @@ def main():
     if index.get("pairs") != len(pairs):
         sys.exit(f"retrieval-gpu: the masks were matched on {index.get('pairs')} pairs, "
                  f"{a.pairs} gives {len(pairs)} (use the same --limit as the export)")
-    dtype = {"bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
+    dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[a.dtype]
     tokenizer = transformers.AutoTokenizer.from_pretrained(a.model)
     model = transformers.AutoModel.from_pretrained(
         a.model, attn_implementation="sieve", dtype=dtype).to(a.device).eval()
@@ -117,8 +118,9 @@ def main():
               f" MRR {entry['mrr']:.3f}, {time.time() - start:.0f} s", flush=True)
     result = dict(index)
     result.pop("masks")
-    result.update({"backend": f"gpu ({torch.cuda.get_device_name(a.device)}, {a.dtype}, "
-                              "transformers + sieve kernels)",
+    device = (torch.cuda.get_device_name(a.device) if a.device.startswith("cuda")
+              else a.device)
+    result.update({"backend": f"{a.device} ({device}, {a.dtype}, transformers + sieve kernels)",
                    "dense": dense, "rows": list(rows.values())})
     with open(a.out, "w") as f:
         json.dump(result, f, indent=1)
