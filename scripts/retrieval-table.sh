@@ -100,12 +100,8 @@ if [ "$mode" = prepare ]; then
     find "$SIEVE_MINILM_DIR" -maxdepth 1 -type f ! -name model.safetensors ! -name '*.md' \
       -exec cp {} "$dest/minilm/" \;
     cp -r "$SIEVE_MINILM_DIR/1_Pooling" "$dest/minilm/"
-    PYTHONPATH="$root/.deps/torch:$root/.deps/transformers" /usr/bin/python3 -c '
-import sys, torch
-from safetensors.torch import load_file, save_file
-w = load_file(sys.argv[1])
-save_file({k: v.to(torch.bfloat16).contiguous() for k, v in w.items()}, sys.argv[2],
-          metadata={"format": "pt"})' "$SIEVE_MINILM_DIR/model.safetensors" \
+    PYTHONPATH="$root/.deps/torch:$root/.deps/transformers" /usr/bin/python3 \
+      "$root/scripts/minilm-bf16.py" "$SIEVE_MINILM_DIR/model.safetensors" \
       "$dest/minilm/model.safetensors"
     xz -9 -T2 -f "$dest/minilm/model.safetensors"
   fi
