@@ -54,10 +54,11 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$mode" = gpu ]; then
-  # The carried sieve module: run.sh's layout (tests/device/build.sh).
+  # The package's Python from this tree (with integrations/, which
+  # tests/device/build.sh does not carry) and the extension it carried.
   pkg="${TMPDIR:-/tmp}/sieve-retrieval-python"
   rm -rf "$pkg" && mkdir -p "$pkg"
-  cp -r "$carry/device/python/sieve" "$pkg/"
+  cp -r "$root/python/sieve" "$pkg/"
   for f in "$carry"/device/_sieve*.so.xz; do xz -dc "$f" > "$pkg/sieve/$(basename "$f" .xz)"; done
   model="${TMPDIR:-/tmp}/sieve-retrieval-minilm"
   rm -rf "$model" && cp -r "$carry/retrieval/minilm" "$model"
