@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def read_pairs(path, limit):
+def read_pairs(path):
     pairs = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -39,8 +39,6 @@ def read_pairs(path, limit):
                 sys.exit(f"retrieval-gpu: {path} line {n}: expected a query and its document "
                          "separated by one tab")
             pairs.append(tuple(parts))
-            if limit and len(pairs) >= limit:
-                break
     return pairs
 
 
@@ -63,23 +61,34 @@ def main():
     import sieve.integrations.transformers as sieve_hf
 
     index = json.load(open(os.path.join(a.masks, "index.json")))
-    pairs = read_pairs(a.pairs, a.limit)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(a.model)
+    with open(os.path.join(a.model, "sentence_bert_config.json")) as f:
+        max_tokens = json.load(f)["max_seq_length"]
+    grid = index["grid_tokens"]
+    # As sieve evaluate reads them: cut to the model's limit, pairs with a
+    # side longer than the masks' grid skipped, then the first --limit.
+    pairs, ids = [], []
+    for q, d in read_pairs(a.pairs):
+        t = tokenizer([q, d], truncation=True, max_length=max_tokens)["input_ids"]
+        if max(len(t[0]), len(t[1])) > grid:
+            continue
+        pairs.append((q, d))
+        ids.append(t)
+        if a.limit and len(pairs) >= a.limit:
+            break
+    ids = [t[0] for t in ids] + [t[1] for t in ids]
     if index.get("pairs") != len(pairs):
         sys.exit(f"retrieval-gpu: the masks were matched on {index.get('pairs')} pairs, "
                  f"{a.pairs} gives {len(pairs)} (use the same --limit as the export)")
     dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[a.dtype]
-    tokenizer = transformers.AutoTokenizer.from_pretrained(a.model)
     model = transformers.AutoModel.from_pretrained(
         a.model, attn_implementation="sieve", dtype=dtype).to(a.device).eval()
-    grid = index["grid_tokens"]
-    texts = [q for q, _ in pairs] + [d for _, d in pairs]
-    ids = tokenizer(texts, truncation=True, max_length=grid)["input_ids"]
     by_length = collections.defaultdict(list)
     for i, t in enumerate(ids):
         by_length[len(t)].append(i)
 
     def embed_all():
-        out = torch.empty(len(texts), model.config.hidden_size, dtype=torch.float32)
+        out = torch.empty(len(ids), model.config.hidden_size, dtype=torch.float32)
         with torch.no_grad():
             for n, members in by_length.items():
                 for s in range(0, len(members), a.batch):

@@ -30,8 +30,11 @@ def test_gpu_evaluator_matches_sieve_evaluate_on_the_cpu(tmp_path):
     env = dict(os.environ, SIEVE_MINILM_DIR=MODEL)
     texts = tmp_path / "calibrate.txt"
     texts.write_text("".join(f"{q}\n{d}\n" for q, d in PAIRS))
+    # A pair with a side longer than the 16-token grid is skipped by both.
+    long_pair = ("A short query.", "A document far longer than the sixteen tokens of the "
+                 "grid, which neither evaluator may run under masks that do not cover it.")
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("".join(f"{q}\t{d}\n" for q, d in PAIRS))
+    pairs.write_text("".join(f"{q}\t{d}\n" for q, d in PAIRS[:2] + [long_pair] + PAIRS[2:]))
     stats = tmp_path / "stats.npy"
     subprocess.run([cli, "calibrate", "--sentences", str(texts), "--block", "4", "--max-seq",
                     "16", "-q", "-o", str(stats)], check=True, env=env)
@@ -46,6 +49,8 @@ def test_gpu_evaluator_matches_sieve_evaluate_on_the_cpu(tmp_path):
                     "--out", str(got), "--device", "cpu", "--dtype", "f32"],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     want, have = json.load(open(cpu)), json.load(open(got))
+    assert want["pairs"] == have["pairs"] == len(PAIRS)
+    assert want["skipped_longer_than_grid"] == 1
     assert have["dense"]["ranks"] == want["dense"]["ranks"]
     (w,), (h,) = want["rows"], have["rows"]
     assert [x["seed"] for x in h["random"]] == [1, 2]
