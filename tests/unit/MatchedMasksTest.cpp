@@ -119,6 +119,49 @@ TEST(MatchedMasksTest, RandomMaskSwapsTilesToCloseAGapOfHeavyTiles) {
   }
 }
 
+TEST(MatchedMasksTest, RandomMaskDrawsOnlyAllowedTiles) {
+  // Allowed: the top-left 3x3 (the tiles calibration reached); the data
+  // mask keeps all 9, so matching its weight leaves no choice.
+  runtime::BlockMask like = *runtime::BlockMask::create(1, 4, 4, 4, 4);
+  runtime::BlockMask allowed = like;
+  for (int64_t q = 0; q < 3; ++q)
+    for (int64_t k = 0; k < 3; ++k) {
+      allowed.set(0, q, k, true);
+      like.set(0, q, k, true);
+    }
+  std::vector<double> w(16, 1.0);
+  for (uint64_t seed = 0; seed < 5; ++seed)
+    EXPECT_EQ(*matchedRandomMask(like, w, false, 0, seed, &allowed), like) << seed;
+  runtime::BlockMask wrongShape = *runtime::BlockMask::create(1, 3, 3, 4, 4);
+  EXPECT_FALSE(matchedRandomMask(like, w, false, 0, 1, &wrongShape));
+}
+
+TEST(MatchedMasksTest, RandomMaskMinPerRowWithoutDiagonal) {
+  // No diagonal: min-per-row 1 puts a random tile in every row the inputs
+  // run, and the head still matches the data mask's weight.
+  runtime::BlockMask like = *runtime::BlockMask::create(2, 6, 6, 4, 4);
+  for (int64_t q = 0; q < 6; ++q) { // 9 tiles in head 0 and 6 in head 1
+    like.set(0, q, 0, true);
+    like.set(1, q, 5, true);
+  }
+  like.set(0, 0, 1, true);
+  like.set(0, 0, 2, true);
+  like.set(0, 0, 3, true);
+  std::vector<double> w(36, 1.0);
+  for (uint64_t seed = 1; seed < 6; ++seed) {
+    auto r = *matchedRandomMask(like, w, false, 1, seed);
+    for (int64_t h = 0; h < 2; ++h) {
+      EXPECT_EQ(headRunWeight(r, h, w), headRunWeight(like, h, w));
+      for (int64_t q = 0; q < 6; ++q) {
+        int64_t row = 0;
+        for (int64_t k = 0; k < 6; ++k)
+          row += r.get(h, q, k);
+        EXPECT_GE(row, 1) << "head " << h << " row " << q;
+      }
+    }
+  }
+}
+
 TEST(MatchedMasksTest, EmptyHeadsStayEmpty) {
   runtime::BlockMask like = topLeftMask(3, 4, 8);
   like.setHead(1, false);
