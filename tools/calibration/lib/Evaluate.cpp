@@ -1,4 +1,4 @@
-//===- Evaluate.cpp - embedding agreement and the random baseline ---------===//
+//===- Evaluate.cpp - embedding agreement and retrieval ranks -------------===//
 #include "sieve/calibration/Evaluate.h"
 
 #include <fmt/format.h>
