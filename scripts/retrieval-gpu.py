@@ -93,9 +93,13 @@ def main():
             for n, members in by_length.items():
                 for s in range(0, len(members), a.batch):
                     chunk = members[s:s + a.batch]
-                    x = torch.tensor([ids[i] for i in chunk], device=a.device)
+                    # One batch size per length (the last batch topped up with
+                    # copies, dropped after), so sieve compiles one kernel per
+                    # mask, layer and length rather than two.
+                    rows = chunk + chunk[:1] * (min(a.batch, len(members)) - len(chunk))
+                    x = torch.tensor([ids[i] for i in rows], device=a.device)
                     states = model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state
-                    pooled = states.float().mean(dim=1)
+                    pooled = states.float().mean(dim=1)[:len(chunk)]
                     out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).cpu()
         return out
 
