@@ -156,6 +156,8 @@ are committed in `docs/results/`. `scripts/demo.sh` (the README's first
 command) prints one row of the fortunes table at p = 50.
 
 ## Short inputs
+
+![cosine and top-1 against sparsity: data, random (mean), position-only](pruning-results.png)
 """
 
 RETRIEVAL = """## Labelled retrieval, long and short inputs
@@ -179,8 +181,9 @@ small part of MiniLM's time at 256 tokens) and up to 1 s under the other
 builds' load; a table costs 2 x pairs x (1 + 7 sparsities x (seeds + 2))
 encoder passes. So the CPU runs are small -- their sizes are in each
 section's first line (bible: `scripts/retrieval-table.sh bible --pairs 50
---seeds 3 --calibrate 200`, ~40 min here; wordnet: `--pairs 150 --seeds 3
---calibrate 300`) -- and their intervals wide. The full-size run is for the
+--seeds 3 --calibrate 200`: 52 min wall under the other builds' load, 12
+min of CPU; wordnet: `--pairs 150 --seeds 3 --calibrate 300`: 11 min wall)
+-- and their intervals wide. The full-size run is for the
 GPU (all 716 bible test pairs, 5 seeds):
 
 ```sh
