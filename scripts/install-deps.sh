@@ -31,6 +31,9 @@ packages=(
   # stored packed; bible-kjv's `bible` reader prints it; the GNU
   # Collaborative International Dictionary of English; the Jargon File
   bible-kjv-text bible-kjv dict-gcide jargon-text
+  # WordNet's glosses and usage examples: the short labelled retrieval task
+  # (scripts/retrieval-corpus.py wordnet)
+  wordnet-base
 )
 
 # The LLVM that generates the PTX is pinned where the archive still has the
