@@ -17,6 +17,7 @@
 
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/ReferenceBackward.h"
 #include "sieve/testing/RowCheck.h"
@@ -43,17 +44,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class CausalAlign : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> CausalAlign::session_;
+class CausalAlign : public CpuSessionTest<Case> {};
 
 /// A random mask that also keeps, in every head, each query block's tile on
 /// the shifted diagonal (the one holding the last key its last query

@@ -13,6 +13,7 @@
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/ReferenceBackward.h"
 
 #include <gtest/gtest.h>
@@ -36,17 +37,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class CpuBackward : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> CpuBackward::session_;
+class CpuBackward : public sieve::testing::CpuSessionTest<Case> {};
 
 /// Largest |a - b| over the largest |b|, so one tolerance fits every scale;
 /// infinite when `a` holds a NaN or Inf (a poisoned element never written).

@@ -14,6 +14,7 @@
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
@@ -39,17 +40,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class Generation : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> Generation::session_;
+class Generation : public CpuSessionTest<Case> {};
 
 KernelSpec generationSpec(const Case &c, uint64_t seed) {
   KernelSpec spec;

@@ -16,6 +16,7 @@
 
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/ReferenceBackward.h"
 #include "sieve/testing/RowCheck.h"
@@ -41,17 +42,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class PackGqa : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> PackGqa::session_;
+class PackGqa : public CpuSessionTest<Case> {};
 
 /// A random mask per head, with the last head emptied (a pruned head: its
 /// rows must be zeros while its group's other heads run).
