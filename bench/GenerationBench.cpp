@@ -17,6 +17,8 @@
 //   lengths), for scale.
 //
 //===----------------------------------------------------------------------===//
+#include "BenchMasks.h"
+
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
 #include "sieve/runtime/Generation.h"
@@ -24,7 +26,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <vector>
 
 using namespace sieve;
@@ -50,15 +51,6 @@ compiler::KernelSpec generationSpec(int64_t positions) {
   spec.causal = true;
   spec.generation = true;
   return spec;
-}
-
-std::vector<float> normal(size_t n) {
-  std::mt19937_64 rng(7);
-  std::normal_distribution<float> d;
-  std::vector<float> t(n);
-  for (float &x : t)
-    x = d(rng);
-  return t;
 }
 
 void BM_GenerationStepCheck(benchmark::State &state) {
@@ -119,8 +111,8 @@ void BM_GenerationStepCpu(benchmark::State &state) {
     state.SkipWithError(artifact.error().str().c_str());
     return;
   }
-  std::vector<float> q = normal(kHeadsQ * kDim), out(kHeadsQ * kDim),
-                     k = normal(kHeadsKv * positions * kDim), v = k;
+  std::vector<float> q = bench::normalTensor(kHeadsQ * kDim, 7), out(kHeadsQ * kDim),
+                     k = bench::normalTensor(kHeadsKv * positions * kDim, 8), v = k;
   auto qv = runtime::TensorView::contiguous(q.data(), runtime::DType::F32, {1, kHeadsQ, 1, kDim},
                                             runtime::DeviceKind::Host);
   auto ov = runtime::TensorView::contiguous(out.data(), runtime::DType::F32, {1, kHeadsQ, 1, kDim},

@@ -17,6 +17,8 @@
 // Counters: `tokens` is the batch's real query tokens per second.
 //
 //===----------------------------------------------------------------------===//
+#include "BenchMasks.h"
+
 #include "sieve/compiler/Session.h"
 
 #include <benchmark/benchmark.h>
@@ -63,15 +65,6 @@ compiler::KernelSpec batchSpec(int64_t longest, bool ragged, int64_t pageSize) {
   return spec;
 }
 
-std::vector<float> normal(size_t n) {
-  std::mt19937_64 rng(7);
-  std::normal_distribution<float> d;
-  std::vector<float> t(n);
-  for (float &x : t)
-    x = d(rng);
-  return t;
-}
-
 /// [1, H, total, D] view of tokens packed [total, H, D].
 runtime::TensorView packed(std::vector<float> &data, int64_t total) {
   return {data.data(),
@@ -96,7 +89,7 @@ void runRaggedOrPaged(benchmark::State &state, int64_t pageSize) {
   std::vector<int32_t> lengths = lengthsUpTo(longest), cu(kBatch + 1, 0);
   std::partial_sum(lengths.begin(), lengths.end(), cu.begin() + 1);
   const int64_t total = cu.back();
-  std::vector<float> q = normal(total * kHeads * kDim), k = q, v = q, out(q.size());
+  std::vector<float> q = bench::normalTensor(total * kHeads * kDim, 7), k = q, v = q, out(q.size());
   runtime::TensorView qv = packed(q, total), kv = packed(k, total), vv = packed(v, total),
                       ov = packed(out, total);
   runtime::BatchLayout layout{cu.data(), cu.data(), nullptr};
@@ -109,7 +102,7 @@ void runRaggedOrPaged(benchmark::State &state, int64_t pageSize) {
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), std::mt19937_64(5));
     table.assign(order.begin(), order.end());
-    kPool = normal(order.size() * pageSize * kHeads * kDim);
+    kPool = bench::normalTensor(order.size() * pageSize * kHeads * kDim, 8);
     vPool = kPool;
     auto pool = [&](std::vector<float> &data) {
       return runtime::TensorView{data.data(),
@@ -152,7 +145,8 @@ void BM_PaddedBatchCpu(benchmark::State &state) {
     return;
   }
   const std::array<int64_t, 4> shape{kBatch, kHeads, longest, kDim};
-  std::vector<float> q = normal(kBatch * kHeads * longest * kDim), k = q, v = q, out(q.size());
+  std::vector<float> q = bench::normalTensor(kBatch * kHeads * longest * kDim, 7), k = q, v = q,
+                     out(q.size());
   auto view = [&](std::vector<float> &data) {
     return runtime::TensorView::contiguous(data.data(), runtime::DType::F32, shape,
                                            runtime::DeviceKind::Host);
