@@ -383,9 +383,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   // the second; then it waits for P·V, hands stage t-1 back and rescales O
   // by tile t's correction. P(t) travels to step t+1 in registers (packed
   // pairs); tile 0 runs before the loop and the last tile's P·V after it.
-  // Stage t-1's V is read
-  // while stage t's K is, hence 3 or more stages, so that the producer can
-  // fill stage t+1 meanwhile.
+  // Stage t-1's V is read while stage t's K is, hence 3 or more stages, so
+  // that the producer can fill stage t+1 meanwhile.
   auto overlappedLoop = [&](ArrayRef<Value> accAndStats) -> SmallVector<Value> {
     const int64_t kSteps = KT / 16;
     Value zero32 = arith::ConstantOp::create(b, b.getI32IntegerAttr(0)).getResult();
