@@ -2,6 +2,7 @@
 #include "BenchMasks.h"
 
 #include <algorithm>
+#include <random>
 
 namespace sieve::bench {
 
@@ -39,6 +40,15 @@ compiler::KernelSpec skewedSpec(int64_t batch, int64_t heads, int64_t seq, int64
 double keptFlops(const compiler::KernelSpec &spec) {
   const auto &m = spec.mask;
   return 4.0 * spec.shape.batch * m.countKept() * m.blockQ() * m.blockK() * spec.shape.headDim;
+}
+
+std::vector<float> normalTensor(size_t elems, uint32_t seed) {
+  std::vector<float> t(elems);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  for (float &x : t)
+    x = normal(rng);
+  return t;
 }
 
 } // namespace sieve::bench

@@ -10,6 +10,9 @@
 
 #include "sieve/compiler/KernelSpec.h"
 
+#include <cstdint>
+#include <vector>
+
 namespace sieve::bench {
 
 /// A bf16 spec of batch x heads x seq x headDim with 128x128 tiles kept at
@@ -25,6 +28,10 @@ compiler::KernelSpec skewedSpec(int64_t batch, int64_t heads, int64_t seq, int64
 
 /// 4 * kept tiles * 128 * 128 * D * B: the multiply-adds of QK^T and PV.
 double keptFlops(const compiler::KernelSpec &spec);
+
+/// `elems` draws of N(0, 1) from a generator seeded with `seed`: host
+/// inputs for the CPU benchmarks, the same on every run.
+std::vector<float> normalTensor(size_t elems, uint32_t seed);
 
 } // namespace sieve::bench
 

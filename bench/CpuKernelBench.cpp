@@ -24,6 +24,7 @@
 #include <vector>
 
 using namespace sieve;
+using bench::normalTensor;
 
 namespace {
 
@@ -55,15 +56,6 @@ compiler::KernelSpec exactDensitySpec(int64_t heads, int64_t seq, int64_t dim, d
   }
   spec.target = target;
   return spec;
-}
-
-std::vector<float> normalTensor(size_t elems, uint32_t seed) {
-  std::vector<float> t(elems);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  for (float &x : t)
-    x = normal(rng);
-  return t;
 }
 
 runtime::TensorView view(std::vector<float> &t, const runtime::ProblemShape &s, bool kv) {

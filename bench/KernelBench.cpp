@@ -6,102 +6,17 @@
 //
 //===----------------------------------------------------------------------===//
 #include "BenchMasks.h"
-
-#include "sieve/compiler/Session.h"
-#include "sieve/runtime/CudaDriver.h"
+#include "GpuKernelTiming.h"
 
 #include <benchmark/benchmark.h>
 
-#include <random>
-#include <vector>
-
 using namespace sieve;
+using bench::gpuSession;
+using bench::timeKernel;
 
 namespace {
 
-compiler::Session *gpuSession() {
-  static std::unique_ptr<compiler::Session> session = [] {
-    auto s = compiler::Session::create(compiler::BackendChoice::Cuda);
-    return s ? std::move(*s) : nullptr;
-  }();
-  return session.get();
-}
-
 const char *const kVariantNames[] = {"auto", "simt", "mma", "wgmma", "generic"};
-
-/// Compiles `spec`, then times its launches (CUDA events around each, the
-/// combine kernel of split rows included) on standard-normal inputs.
-void timeKernel(benchmark::State &state, compiler::Session *session,
-                const compiler::KernelSpec &spec) {
-  const int64_t batch = spec.shape.batch;
-  const bool causal = spec.causal;
-  auto artifact = session->compile(spec);
-  if (!artifact) {
-    state.SkipWithError(artifact.error().str().c_str());
-    return;
-  }
-  // The generic kernel gets the mask at launch (uploaded once, outside the timing).
-  std::unique_ptr<runtime::DeviceRowTables> tables;
-  if ((*artifact)->maskAtLaunch()) {
-    auto uploaded = session->uploadMask(spec.mask, spec.shape.seqQ, causal);
-    if (!uploaded) {
-      state.SkipWithError(uploaded.error().str().c_str());
-      return;
-    }
-    tables = std::move(*uploaded);
-  }
-  const runtime::CudaDriver &drv = session->gpu()->driver();
-  const runtime::ProblemShape &shape = spec.shape;
-  std::vector<runtime::CuDevicePtr> buffers;
-  runtime::TensorView views[4];
-  // Standard-normal inputs, as the peers get (bench/peers): on an H100 the
-  // tensor cores draw less power on constant data and then hold higher
-  // clocks, so constant inputs flatter the kernel by ~10% on dense rows.
-  std::mt19937 rng(20261124);
-  std::normal_distribution<float> normal;
-  for (int t = 0; t < 4; ++t) {
-    const bool isKv = t == 1 || t == 2;
-    const int64_t heads = isKv ? shape.headsKv : shape.headsQ;
-    const int64_t seq = isKv ? shape.seqK : shape.seqQ;
-    const size_t elems = static_cast<size_t>(batch * heads * seq * shape.headDim);
-    std::vector<uint16_t> host(elems);
-    auto p = drv.alloc(elems * 2);
-    if (!p) {
-      state.SkipWithError(p.error().str().c_str());
-      return;
-    }
-    buffers.push_back(*p);
-    for (uint16_t &x : host)
-      x = runtime::floatToBFloat16Bits(normal(rng));
-    if (Error e = drv.copyToDevice(*p, host.data(), elems * 2)) {
-      state.SkipWithError(e.str().c_str());
-      return;
-    }
-    views[t] = runtime::TensorView::contiguous(reinterpret_cast<void *>(*p), runtime::DType::BF16,
-                                               {batch, heads, seq, shape.headDim},
-                                               runtime::DeviceKind::Cuda);
-  }
-  auto start = drv.createEvent(), stop = drv.createEvent();
-  for (auto _ : state) {
-    (void)drv.recordEvent(*start, nullptr);
-    if (Error e = session->run(**artifact, views[0], views[1], views[2], views[3], nullptr,
-                               tables.get())) {
-      state.SkipWithError(e.str().c_str());
-      break;
-    }
-    (void)drv.recordEvent(*stop, nullptr);
-    auto ms = drv.elapsedMs(*start, *stop);
-    state.SetIterationTime(ms ? *ms / 1e3 : 0);
-  }
-  state.counters["TFLOP"] = benchmark::Counter(bench::keptFlops(spec) / 1e12,
-                                               benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["density"] = spec.mask.density();
-  state.SetLabel((*artifact)->config);
-  (void)drv.destroyEvent(*start);
-  (void)drv.destroyEvent(*stop);
-  for (auto p : buffers)
-    (void)drv.free(p);
-}
 
 void BM_Kernel(benchmark::State &state) {
   compiler::Session *session = gpuSession();

@@ -52,6 +52,8 @@ void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions 
   auto target = runtime::TargetInfo::forChip(options.chip.getValue());
   const int64_t sms = options.sms > 0 ? options.sms : target ? target->multiprocessors : 0;
   const int64_t workers = options.splitWorkers > 0 ? options.splitWorkers : sms;
+  if (options.packGqa && options.variant != "generic")
+    pm.addPass(createPackGqa());
   if (options.splitKv && options.variant != "generic" && workers > 0) {
     SplitRowsOptions split;
     split.sms = workers;
@@ -65,6 +67,7 @@ void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions 
   lowering.queryTile = options.queryTile;
   lowering.keyTile = options.keyTile;
   lowering.stages = options.stages;
+  lowering.overlap = options.overlap;
   pm.addPass(createLowerToGpu(lowering));
 }
 
@@ -111,6 +114,8 @@ void buildSieveToCpuPhasesPipeline(OpPassManager &pm, const CpuPipelineOptions &
   pm.addPass(createSpecializeMask());
   // The GPU's schedule transforms run here too when asked, so the host
   // loops compute (and CI checks) what a GPU's kernels would.
+  if (options.packGqa)
+    pm.addPass(createPackGqa());
   if (options.splitKv) {
     SplitRowsOptions split;
     split.sms = options.workers;

@@ -28,8 +28,12 @@ packages=(
   # English sentences for the pruning result table (scripts/pruning-table.sh)
   fortunes-min
   # the language-model corpus (scripts/lm-table.sh): the King James Bible,
-  # stored packed; bible-kjv's `bible` reader prints it
-  bible-kjv-text bible-kjv
+  # stored packed; bible-kjv's `bible` reader prints it; the GNU
+  # Collaborative International Dictionary of English; the Jargon File
+  bible-kjv-text bible-kjv dict-gcide jargon-text
+  # WordNet's glosses and usage examples: the short labelled retrieval task
+  # (scripts/retrieval-corpus.py wordnet)
+  wordnet-base
 )
 
 # The LLVM that generates the PTX is pinned where the archive still has the

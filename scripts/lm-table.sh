@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The attention-pruning language-model table (docs/lm-pruning-results.md):
-# a byte-level transformer on the King James Bible (Debian's bible-kjv-text)
-# trained dense, calibrated, pruned at each p, fine-tuned per mask and
-# scored (scripts/lm/train_lm.py says how). The GPU has no network, so the
-# corpus is extracted here and carried; a run does the next unfinished
-# stages within its budget, so a 10-minute device call can end cleanly and
-# the next call goes on from the exported state.
+# The attention-pruning language-model tables (docs/lm-pruning-results.md):
+# a byte-level transformer on three Debian text packages (the King James
+# Bible, GCIDE, the Jargon File: scripts/lm/corpus.py) trained dense per
+# seed, calibrated, pruned at each p with four masks, fine-tuned and trained
+# from scratch under them, plus learned thresholds and head budgets
+# (scripts/lm/train_lm.py says how). The GPU has no network, so the corpus
+# is extracted here and carried; a run does the next unfinished stages
+# within its budget, so a 10-minute device call can end cleanly and the
+# next call goes on from the exported state.
 #
 # usage:
 #   scripts/lm-table.sh --prepare CARRY_DIR   (here) CARRY_DIR/corpus: the corpus, xz;
 #                                             CARRY_DIR/work: the (empty) work folder
+#   scripts/lm-table.sh WORK_DIR --plan [--budget-seconds 540] [flags...]
+#                                             the stages, their estimated seconds and
+#                                             the calls they pack into; runs none
 #   scripts/lm-table.sh WORK_DIR [--budget-seconds 540] [--corpus DIR] [--export DIR]
 #                       [train_lm.py flags...]   (on the GPU) the next stages;
 #                                             --corpus defaults to WORK_DIR/../corpus,

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plots `sieve evaluate --json` results: mean cosine and top-1 agreement
-against sparsity, data-informed mask vs random mask. matplotlib when
+against sparsity, data-informed mask vs random masks (mean over seeds)
+and the position-only mask, all matched on as-run work. matplotlib when
 present, else bench/peers/pngplot.py (pure Python).
 
 usage: pruning-plot.py RESULTS.json OUT.png
@@ -14,8 +15,12 @@ def main():
     res = json.load(open(sys.argv[1]))
     out = sys.argv[2]
     ps = [r["sparsity"] for r in res["rows"]]
-    series = {(k, m): [r[k][m] for r in res["rows"]]
-              for k in ("data", "random") for m in ("mean_cosine", "top1_agreement")}
+    def value(r, k, m):
+        if k == "random":
+            return sum(x[m] for x in r["random"]) / len(r["random"])
+        return r[k][m]
+    series = {(k, m): [value(r, k, m) for r in res["rows"]]
+              for k in ("data", "random", "position") for m in ("mean_cosine", "top1_agreement")}
     title = "all-MiniLM-L6-v2 pruned vs dense, %d held-out sentences" % res["sentences"]
     try:
         import matplotlib
@@ -25,7 +30,8 @@ def main():
         for ax, m, label in zip(axes, ("mean_cosine", "top1_agreement"),
                                 ("mean cosine to dense", "top-1 agreement with dense")):
             ax.plot(ps, series[("data", m)], "o-", label="data-informed mask")
-            ax.plot(ps, series[("random", m)], "s--", label="random mask, same tiles/head")
+            ax.plot(ps, series[("random", m)], "s--", label="random masks (mean), matched as run")
+            ax.plot(ps, series[("position", m)], "^:", label="position-only, matched as run")
             ax.set_xlabel("sparsity p (%)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
@@ -44,9 +50,12 @@ def main():
                        "xticks": ps,
                        "series": [{"label": "DATA", "color": 0, "points": list(zip(ps, series[("data", m)]))},
                                   {"label": "RANDOM", "color": 1, "dash": 6,
-                                   "points": list(zip(ps, series[("random", m)]))}]})
+                                   "points": list(zip(ps, series[("random", m)]))},
+                                  {"label": "POSITION", "color": 2, "dash": 2,
+                                   "points": list(zip(ps, series[("position", m)]))}]})
     pngplot.chart(out, panels, title=title.upper(), cols=2,
-                  legend=(("DATA-INFORMED MASK", 0, 0), ("RANDOM MASK, SAME TILES PER HEAD", 1, 6)))
+                  legend=(("DATA-INFORMED MASK", 0, 0), ("RANDOM MASKS, MEAN, MATCHED AS RUN", 1, 6),
+                          ("POSITION-ONLY, MATCHED AS RUN", 2, 2)))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,15 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
     argTypes.push_back(MemRefType::get({s.headsQ}, b.getF32Type()));
   if (spec.saveLse)
     argTypes.push_back(lseType);
+  if (spec.generation) // i32 [2]: q_pos, seq_k_live
+    argTypes.push_back(MemRefType::get({2}, b.getI32Type()));
+  // A ragged batch's offsets, i32 [2, B + 1]; a paged one's page table,
+  // i32 [B, ceil(Sk / page)] (docs/ragged-paged.md).
+  const int64_t pagesPerSequence = spec.pageSize ? (s.seqK + spec.pageSize - 1) / spec.pageSize : 0;
+  if (spec.ragged)
+    argTypes.push_back(MemRefType::get({2, s.batch + 1}, b.getI32Type()));
+  if (spec.pageSize)
+    argTypes.push_back(MemRefType::get({s.batch, pagesPerSequence}, b.getI32Type()));
   auto func = func::FuncOp::create(b, loc, kEntry, b.getFunctionType(argTypes, {}));
   // The CPU executor calls the C-interface wrapper (memref descriptors by pointer).
   func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
@@ -124,17 +133,28 @@ OwningOpRef<ModuleOp> buildModule(MLIRContext &ctx, const KernelSpec &spec) {
       StringRef(reinterpret_cast<const char *>(bits.data()), bits.size()));
   auto scale = b.getF32FloatAttr(static_cast<float>(spec.effectiveScale()));
   UnitAttr causal = spec.causal ? b.getUnitAttr() : UnitAttr();
+  // Top-left is the attribute's absence: the IR (and PTX) of top-left
+  // kernels is what it was before alignments existed.
+  auto causalAlign = spec.causal && spec.causalAlign == runtime::CausalAlign::BottomRight
+                         ? dialect::CausalAlignAttr::get(&ctx, dialect::CausalAlign::BottomRight)
+                         : dialect::CausalAlignAttr();
   auto arg = [&](unsigned i) -> Value { return body->getArgument(i); };
+  // The extra operands follow the tensors in argTypes' order.
+  unsigned next = spec.backward ? 9 : 4;
+  auto extra = [&](bool present) { return present ? arg(next++) : Value(); };
+  Value stats = extra(spec.calibrate), thresholds = extra(spec.thresholds),
+        lse = extra(spec.saveLse), positions = extra(spec.generation),
+        sequences = extra(spec.ragged), pages = extra(spec.pageSize > 0);
   if (spec.backward) {
-    dialect::AttentionBackwardOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), maskAttr,
-        scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+    dialect::AttentionBackwardOp::create(b, loc, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5),
+                                         arg(6), arg(7), arg(8), thresholds, maskAttr, scale,
+                                         b.getI64IntegerAttr(m.blockQ()),
+                                         b.getI64IntegerAttr(m.blockK()), causal, causalAlign);
   } else {
-    Value extra = body->getNumArguments() > 4 ? arg(4) : Value();
     dialect::AttentionOp::create(
-        b, loc, arg(0), arg(1), arg(2), arg(3), spec.calibrate ? extra : Value(),
-        spec.thresholds ? extra : Value(), spec.saveLse ? extra : Value(), maskAttr, scale,
-        b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal);
+        b, loc, arg(0), arg(1), arg(2), arg(3), stats, thresholds, lse, positions, sequences, pages,
+        maskAttr, scale, b.getI64IntegerAttr(m.blockQ()), b.getI64IntegerAttr(m.blockK()), causal,
+        causalAlign, spec.pageSize ? b.getI64IntegerAttr(spec.pageSize) : IntegerAttr());
   }
   func::ReturnOp::create(b, loc);
   return module;
@@ -170,7 +190,7 @@ struct DiagnosticCollector {
 KernelOptions chooseOptions(const KernelSpec &spec) {
   KernelOptions o = spec.options;
   if (o.stages == 0)
-    o.stages = 2;
+    o.stages = o.overlap ? 3 : 2; // the overlapped schedule holds two stages a step
   // Tiles larger than the mask's blocks are clamped to them.
   if (o.queryTile != 0)
     o.queryTile = std::min<int64_t>(o.queryTile, spec.mask.blockQ());
@@ -187,8 +207,10 @@ void setPtxOptions(const KernelSpec &spec, passes::PtxPipelineOptions &options) 
   options.queryTile = chosen.queryTile;
   options.keyTile = chosen.keyTile;
   options.stages = chosen.stages;
+  options.overlap = chosen.overlap;
   options.splitKv = chosen.splitKv == "auto";
   options.splitWorkers = chosen.splitWorkers;
+  options.packGqa = spec.packsGqa();
   options.chip = spec.target.chip;
   // The target's figures (a live device's own, or the chip's usual part's);
   // validate() resolved them.
@@ -205,6 +227,7 @@ void setCpuOptions(const KernelSpec &spec, passes::CpuPipelineOptions &options) 
   // check it here: KernelOptions::splitWorkers).
   options.splitKv = spec.options.splitKv == "auto" && spec.options.splitWorkers > 0;
   options.workers = spec.options.splitWorkers;
+  options.packGqa = spec.packsGqa();
   // Vectors as wide as the host's (HostCpu.h).
   options.vectorWidth = HostCpu::get().vectorWidth;
 }
@@ -427,18 +450,20 @@ std::string specIdentity(CheckedSpec checked) {
   } else {
     // The host's vectors and the CPU the engine compiles for (HostCpu.h).
     const HostCpu &host = HostCpu::get();
-    options =
-        fmt::format("split-kv={} split-workers={} vector-width={} host {} {}", spec.options.splitKv,
-                    spec.options.splitWorkers, host.vectorWidth, host.name, host.features);
+    options = fmt::format("split-kv={} split-workers={} pack-gqa={} vector-width={} host {} {}",
+                          spec.options.splitKv, spec.options.splitWorkers, spec.options.packGqa,
+                          host.vectorWidth, host.name, host.features);
   }
   // The scale as the f32 the kernels take, in hexadecimal: exact.
   std::string id = fmt::format(
-      "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} calibrate={} thresholds={} "
-      "save_lse={} backward={}|mask {}x{}x{} tiles {}x{}|",
+      "shape {} {} {} {} {} {} {}|target {}|{}|scale {:a}|causal={} causal_align={} calibrate={} "
+      "thresholds={} save_lse={} backward={} generation={} ragged={} page_size={}|mask {}x{}x{} "
+      "tiles {}x{}|",
       s.batch, s.headsQ, s.headsKv, s.seqQ, s.seqK, s.headDim, runtime::dtypeName(s.dtype), target,
-      options, static_cast<float>(spec.effectiveScale()), spec.causal, spec.calibrate,
-      spec.thresholds, spec.saveLse, spec.backward, m.heads(), m.queryBlocks(), m.keyBlocks(),
-      m.blockQ(), m.blockK());
+      options, static_cast<float>(spec.effectiveScale()), spec.causal,
+      runtime::causalAlignName(spec.causalAlign), spec.calibrate, spec.thresholds, spec.saveLse,
+      spec.backward, spec.generation, spec.ragged, spec.pageSize, m.heads(), m.queryBlocks(),
+      m.keyBlocks(), m.blockQ(), m.blockK());
   // The generic kernel is one artifact for every mask of its geometry.
   if (spec.options.variant != "generic") {
     const std::vector<uint8_t> &bits = m.packedBits();
@@ -479,9 +504,13 @@ Expected<Artifact> compile(CheckedSpec checked) {
   a.chip = spec.target.chip;
   a.shape = spec.shape;
   a.causal = spec.causal;
+  a.causalAlign = spec.causalAlign;
   a.calibrate = spec.calibrate;
   a.thresholds = spec.thresholds;
   a.savesLse = spec.saveLse;
+  a.generation = spec.generation;
+  a.ragged = spec.ragged;
+  a.pageSize = spec.pageSize;
   a.backward = spec.backward;
   a.scale = spec.effectiveScale();
   a.keptTiles = spec.mask.countKept();

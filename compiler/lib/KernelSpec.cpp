@@ -16,8 +16,29 @@ constexpr int64_t kMaxSplitWorkers = 1 << 20;
 } // namespace
 
 std::string KernelOptions::str() const {
-  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={}",
-                     variant, queryTile, keyTile, stages, splitKv, splitWorkers);
+  return fmt::format("variant={} query-tile={} key-tile={} stages={} split-kv={} split-workers={} "
+                     "pack-gqa={}",
+                     variant, queryTile, keyTile, stages, splitKv, splitWorkers, packGqa) +
+         (overlap ? " overlap" : ""); // absent when off: earlier cache keys stay valid
+}
+
+/// Queries per head up to which decoding packs GQA: a packed row then
+/// holds at most 64 of one head's queries, and K/V reads dominate.
+constexpr int64_t kPackGqaMaxQueries = 64;
+
+bool KernelSpec::packsGqa() const {
+  if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
+      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || generation ||
+      ragged || pageSize)
+    return false;
+  if (target.backend == runtime::Backend::Cpu)
+    return true;
+  // The tensor-core bodies (wgmma, mma) run packed rows; the scalar one
+  // and the generic kernel do not.
+  const bool tensorCoreVariant =
+      options.variant == "auto" || options.variant == "wgmma" || options.variant == "mma";
+  const bool sixteenBit = shape.dtype == runtime::DType::F16 || shape.dtype == runtime::DType::BF16;
+  return tensorCoreVariant && sixteenBit && shape.headDim % 16 == 0 && shape.headDim <= 256;
 }
 
 double KernelSpec::effectiveScale() const {
@@ -41,18 +62,54 @@ Expected<runtime::TargetInfo> Target::info() const {
   return runtime::TargetInfo::forChip(chip);
 }
 
+Error KernelSpec::validateBatchLayout() const {
+  if (!ragged && pageSize == 0)
+    return Error::success();
+  if (pageSize < 0)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("pageSize must be 0 (contiguous K and V) or positive, got {}", pageSize));
+  if (pageSize % mask.blockK() != 0)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("pageSize {} is not a multiple of the mask's block_k {}: each key "
+                             "block must lie in one page",
+                             pageSize, mask.blockK()));
+  const char *feature = ragged && pageSize ? "ragged batches and paged KV"
+                        : ragged           ? "ragged batches"
+                                           : "paged KV";
+  if (calibrate || saveLse || backward || generation)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("{} run the forward only: not with calibrate, saveLse, backward or "
+                             "generation",
+                             feature));
+  if (target.backend != runtime::Backend::Cpu)
+    return Error(ErrorCode::Unsupported,
+                 fmt::format("{} run on the CPU backend only (the mma and wgmma bodies do not "
+                             "take them yet: docs/ragged-paged.md)",
+                             feature));
+  return Error::success();
+}
+
 Error KernelSpec::validate() const {
   const runtime::ProblemShape &s = shape;
   if (Error e = runtime::checkProblemLimits(s))
     return e;
+  if (causalAlign != runtime::CausalAlign::TopLeft &&
+      causalAlign != runtime::CausalAlign::BottomRight)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("causalAlign {} is neither top_left nor bottom_right",
+                             static_cast<int>(causalAlign)));
+  if (causalAlign == runtime::CausalAlign::BottomRight && !causal)
+    return Error(ErrorCode::InvalidArgument,
+                 "causalAlign bottom_right needs causal: it places a causal mask's diagonal");
   if (calibrate && thresholds)
     return Error(ErrorCode::InvalidArgument,
                  "calibrate and thresholds exclude each other: calibration measures the "
                  "unthresholded attention");
-  if ((saveLse || backward) && (calibrate || thresholds))
+  if ((saveLse || backward) && calibrate)
     return Error(ErrorCode::InvalidArgument,
-                 fmt::format("{} excludes calibrate and thresholds: gradients are of the plain "
-                             "block-sparse attention",
+                 fmt::format("{} excludes calibrate: calibration measures the attention, it has "
+                             "no gradient",
                              backward ? "backward" : "saveLse"));
   if (saveLse && backward)
     return Error(ErrorCode::InvalidArgument,
@@ -74,7 +131,27 @@ Error KernelSpec::validate() const {
     return e;
   if (Error e = runtime::checkSize("block_k", mask.blockK(), runtime::kMaxBlock))
     return e;
-  if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK))
+  if (generation) {
+    // The mask is over positions (docs/generation.md): its query blocks
+    // cover the seqK positions, not the call's seqQ queries.
+    if (calibrate || saveLse || backward)
+      return Error(ErrorCode::InvalidArgument,
+                   "generation runs the forward only: not with calibrate, saveLse or backward");
+    if (causalAlign != runtime::CausalAlign::TopLeft)
+      return Error(ErrorCode::InvalidArgument,
+                   "generation takes no causalAlign: each launch's q_pos places its queries");
+    if (s.seqQ > s.seqK)
+      return Error(ErrorCode::ShapeMismatch,
+                   fmt::format("generation: seq_q ({}) exceeds seq_k ({}), the most positions",
+                               s.seqQ, s.seqK));
+    if (Error e = mask.checkCovers(s.headsQ, s.seqK, s.seqK))
+      return Error(e.code(), "generation mask (over positions, [Hq, ceil(seq_k / block_q), "
+                             "ceil(seq_k / block_k)]): " +
+                                 e.message());
+  } else if (Error e = mask.checkCovers(s.headsQ, s.seqQ, s.seqK)) {
+    return e;
+  }
+  if (Error e = validateBatchLayout())
     return e;
   double sc = effectiveScale();
   // The kernels take the scale as an f32: a double beyond f32's range, or
@@ -86,6 +163,9 @@ Error KernelSpec::validate() const {
   if (options.splitKv != "auto" && options.splitKv != "off")
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
+  if (options.packGqa != "auto" && options.packGqa != "off")
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("pack-gqa must be auto or off, got '{}'", options.packGqa));
   if (options.splitWorkers < 0 || options.splitWorkers > kMaxSplitWorkers)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split workers must be 0 (the target's own) to {}, got {}",
@@ -100,17 +180,14 @@ Error KernelSpec::validate() const {
                    fmt::format("kernel variant '{}' is a GPU kernel; the CPU backend has one "
                                "(leave the variant at auto)",
                                options.variant));
+    if (options.overlap)
+      return Error(ErrorCode::Unsupported,
+                   "overlap is a schedule of the GPU's wgmma body; the CPU backend has none");
   } else {
-    if (thresholds && options.variant != "auto" && options.variant != "simt")
+    if (calibrate && options.variant == "generic")
       return Error(ErrorCode::Unsupported,
-                   fmt::format("thresholds: the GPU threshold mode is the simt body; variant "
-                               "'{}' has none",
-                               options.variant));
-    if (calibrate && options.variant != "auto" && options.variant != "simt")
-      return Error(ErrorCode::Unsupported,
-                   fmt::format("calibrate: the GPU calibration kernel is the simt body (a second "
-                               "pass per query row); variant '{}' has none",
-                               options.variant));
+                   "calibrate: the generic kernel (mask read at launch) has no calibration pass; "
+                   "the specialized bodies (auto, wgmma, mma, simt) have");
     auto gpu = target.info();
     if (!gpu)
       return gpu.error();
@@ -124,6 +201,22 @@ Error KernelSpec::validate() const {
           ErrorCode::InvalidArgument,
           fmt::format("unknown kernel variant '{}' (expected auto, wgmma, mma, simt or generic)",
                       options.variant));
+    // The overlapped schedule is the wgmma body's alone: asked of another
+    // body, or of threshold mode, it would be quietly dropped.
+    if (options.overlap && options.variant != "wgmma")
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("overlap (the softmax beside the products) is a schedule of the "
+                               "wgmma body: pass variant wgmma, not '{}'",
+                               options.variant));
+    if (options.overlap && thresholds)
+      return Error(ErrorCode::Unsupported,
+                   "overlap does not take threshold mode yet (the tile vote needs its own "
+                   "schedule)");
+    if (options.overlap && options.stages != 0 && options.stages < 3)
+      return Error(ErrorCode::InvalidArgument,
+                   fmt::format("overlap needs 3 or more stages (a tile's V is read a step after "
+                               "its K), got {}",
+                               options.stages));
     // Tiles larger than the mask's blocks are clamped to them.
     if (options.keyTile != 0 &&
         (options.keyTile < 16 || options.keyTile % 16 != 0 ||

@@ -53,7 +53,7 @@ Expected<std::shared_ptr<const runtime::Artifact>> Session::compile(KernelSpec s
 }
 
 Expected<std::unique_ptr<runtime::DeviceRowTables>>
-Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, bool causal) {
+Session::uploadMask(const runtime::BlockMask &mask, int64_t seqQ, runtime::CausalRule causal) {
   if (!gpu_)
     return Error(ErrorCode::Unsupported,
                  "run-time mask tables are for the generic GPU kernel; this session runs on the "
@@ -106,9 +106,51 @@ Error Session::run(const runtime::Artifact &artifact, const runtime::TensorView 
       });
 }
 
+Error Session::generate(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                        const runtime::TensorView &k, const runtime::TensorView &v,
+                        const runtime::TensorView &out, const runtime::GenerationStep &step,
+                        runtime::CuStream stream, const float *thresholds) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (!artifact.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "generate() needs an artifact compiled with KernelSpec::generation");
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->generate(kernel, q, k, v, out, step, stream, thresholds);
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->generate(kernel, q, k, v, out, step, thresholds);
+      });
+}
+
+Error Session::runBatch(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                        const runtime::TensorView &k, const runtime::TensorView &v,
+                        const runtime::TensorView &out, const runtime::BatchLayout &layout,
+                        runtime::CuStream stream, const float *thresholds) {
+  if (Error e = checkBackend(artifact))
+    return e;
+  if (!artifact.ragged && !artifact.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "runBatch() needs an artifact compiled with KernelSpec::ragged or a pageSize");
+  (void)stream; // the GPU bodies do not take ragged or paged batches yet
+  return dispatch(
+      gpu_.get(), cpu_.get(), artifact,
+      [&](const runtime::GpuKernel &) {
+        return Error(ErrorCode::Unsupported,
+                     "ragged batches and paged KV run on the CPU backend only (the mma and wgmma "
+                     "bodies do not take them yet)");
+      },
+      [&](const runtime::CpuKernel &kernel) {
+        return cpu_->runBatch(kernel, q, k, v, out, layout, thresholds);
+      });
+}
+
 Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                        const runtime::TensorView &k, const runtime::TensorView &v,
-                       const runtime::TensorView &out, float *lse, runtime::CuStream stream) {
+                       const runtime::TensorView &out, float *lse, runtime::CuStream stream,
+                       const float *thresholds) {
   if (Error e = checkBackend(artifact))
     return e;
   if (!artifact.savesLse)
@@ -119,10 +161,10 @@ Error Session::forward(const runtime::Artifact &artifact, const runtime::TensorV
   return dispatch(
       gpu_.get(), cpu_.get(), artifact,
       [&](const runtime::GpuKernel &kernel) {
-        return gpu_->forward(kernel, q, k, v, out, lse, stream);
+        return gpu_->forward(kernel, q, k, v, out, lse, stream, thresholds);
       },
       [&](const runtime::CpuKernel &kernel) {
-        return cpu_->run(kernel, q, k, v, out, nullptr, nullptr, lse);
+        return cpu_->run(kernel, q, k, v, out, nullptr, thresholds, lse);
       });
 }
 

@@ -24,7 +24,9 @@
 // Every output element is written by exactly one unit and nothing is
 // summed across units, so any number of threads gives the same bits.
 // Masked entries (causal, past the sequence's end) get P = dS = 0 by a
-// select: no score of theirs, finite or not, reaches a gradient.
+// select: no score of theirs, finite or not, reaches a gradient. Threshold
+// mode masks the same way the scores under their head's threshold (the
+// forward dropped them; the thresholds are constants of the gradient).
 //
 //===----------------------------------------------------------------------===//
 #include "conversions/CpuBackward.h"
@@ -55,6 +57,7 @@ namespace {
 struct BackwardPlan {
   int64_t batch, headsQ, headsKv, seqQ, seqK, D, group, blockQ, blockK;
   bool causal;
+  int64_t causalOffset; // ProblemGeometry::causalOffset
   double scale;
   int64_t qLanes, kLanes, dLanes; // vectors along queries, keys, D
   int64_t qRows, kRows;           // query rows of a dQ tile; key rows of a dK/dV tile
@@ -75,6 +78,7 @@ struct BackwardPlan {
     p.blockQ = op.getBlockQ();
     p.blockK = op.getBlockK();
     p.causal = op.getCausal();
+    p.causalOffset = p.causal ? op.getCausalOffset() : 0;
     p.scale = op.getScale().convertToDouble();
     p.qLanes = std::min(hostLanes, powerOfTwoCeil(p.blockQ));
     p.kLanes = std::min(hostLanes, powerOfTwoCeil(p.blockK));
@@ -235,8 +239,11 @@ public:
     phases.push_back(byTable(sieve::runtime::LaunchRole::BackwardQuery, "query",
                              "__sieve_cpu_bwd_query", op.getNumRows(), query,
                              {rowHeads, rowQb, rowSpans, keyBlocks}));
+    std::string config = p.describe();
+    if (op.getThresholds())
+      config += "; thresholds: scores under the head's masked";
     return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
-                          p.workspaceFloats(), phases, "vector", p.describe());
+                          p.workspaceFloats(), phases, "vector", config);
   }
 
 private:
@@ -245,12 +252,23 @@ private:
   }
 
   /// The operands' types as the library takes them: sequence lengths
-  /// dynamic (q, k, v, out, dout, dq, dk, dv: [B, H, S, D]; lse [B, H, S]).
+  /// dynamic (q, k, v, out, dout, dq, dk, dv: [B, H, S, D]; lse [B, H, S];
+  /// the thresholds [Hq] as they are).
   SmallVector<Type> libraryOperandTypes() {
     SmallVector<Type> types;
-    for (Value operand : op->getOperands())
-      types.push_back(withDynamicSizes(cast<MemRefType>(operand.getType()), {2}));
+    for (Value operand : op->getOperands()) {
+      auto type = cast<MemRefType>(operand.getType());
+      types.push_back(operand == op.getThresholds() ? type : withDynamicSizes(type, {2}));
+    }
     return types;
+  }
+
+  /// Threshold mode: head `h`'s threshold in the packed scores' log2
+  /// units (theta * log2 e), or null without thresholds.
+  Value headThreshold(HostEmitter &e, ValueRange args, Value h) {
+    if (!op.getThresholds())
+      return {};
+    return arith::MulFOp::create(e.b, e.load(args[9], {h}), e.f32(kLog2e));
   }
 
   /// The library's signature: the operands, the workspace, `tables` i32
@@ -308,7 +326,7 @@ private:
     });
   }
 
-  // Operands: q, k, v, out, dout, lse, dq, dk, dv.
+  // Operands: q, k, v, out, dout, lse, dq, dk, dv[, thresholds].
   /// The pack phase's unit `u`: a query block's tiles (the first
   /// B * Hq * QB units), else a key block's.
   void emitPack(HostEmitter &e, ValueRange args, Value ws, Lengths n, Value u) {
@@ -414,11 +432,14 @@ private:
           Value h = loadIndexEntry(b, tHeads, t), qb = loadIndexEntry(b, tBlocks, t);
           Value qStart = e.mul(qb, p.blockQ);
           Value qCount = e.minU(e.idx(p.blockQ), e.sub(n.seqQ, qStart));
-          // Causal: queries before the tile's first key see none of its keys.
+          // Causal: queries whose position comes before the tile's first
+          // key see none of its keys.
+          Value qPosition = causalPosition(b, qStart, p.causalOffset);
           Value first =
-              p.causal ? e.minS(qCount, e.maxS(e.idx(0), e.sub(firstKey, qStart))) : e.idx(0);
+              p.causal ? e.minS(qCount, e.maxS(e.idx(0), e.sub(firstKey, qPosition))) : e.idx(0);
           e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, first, qCount), [&] {
             Value qBase = packed.queryBlock(e, bi, h, qb);
+            Value threshold = headThreshold(e, args, h);
             Value lse2 = packed.rowValues(e, qBase, 0), delta = packed.rowValues(e, qBase, 1);
             RegisterBlock blk = p.alongQueries;
             const int64_t vectors = p.qPad / p.qLanes;
@@ -431,7 +452,7 @@ private:
             // P^T and dS^T for the tile's keys (rows) and its queries (lanes).
             e.forEach(e.idx(0), e.mul(rowBlocks, blk.rows), [&](Value j) {
               Value key = e.add(firstKey, j);
-              Value lower = p.causal ? e.sub(key, qStart) : Value();
+              Value lower = p.causal ? e.sub(key, qPosition) : Value();
               e.forEach(e.div(first, p.qLanes), e.ceilDiv(qCount, p.qLanes), [&](Value vi) {
                 Value at = e.mul(vi, p.qLanes);
                 Value kept = lanesInRange(b, p.qLanes, vi, lower, qCount);
@@ -439,7 +460,7 @@ private:
                 Value dp = vector::LoadOp::create(b, qVec, dpt, ValueRange{j, at});
                 Value l = vector::LoadOp::create(b, qVec, lse2, ValueRange{at});
                 Value dl = vector::LoadOp::create(b, qVec, delta, ValueRange{at});
-                auto [prob, ds] = probabilityAndGradient(b, kept, s, l, dp, dl);
+                auto [prob, ds] = probabilityAndGradient(b, kept, s, l, dp, dl, threshold);
                 vector::StoreOp::create(b, prob, st, ValueRange{j, at});
                 vector::StoreOp::create(b, ds, dpt, ValueRange{j, at});
               });
@@ -474,6 +495,7 @@ private:
     {
       Value h = loadIndexEntry(b, heads, r), qb = loadIndexEntry(b, qBlocks, r);
       Value kvh = e.div(h, p.group);
+      Value threshold = headThreshold(e, args, h);
       auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
       Value qStart = e.mul(qb, p.blockQ);
       Value rows = e.minU(e.idx(p.blockQ), e.sub(n.seqQ, qStart));
@@ -491,8 +513,10 @@ private:
           Value kb = loadIndexEntry(b, blocks, entry);
           Value jStart = e.mul(kb, p.blockK);
           Value count = e.minU(e.idx(p.blockK), e.sub(n.seqK, jStart));
-          if (p.causal) // no key past the tile's last query
-            count = e.maxS(e.idx(0), e.minS(count, e.sub(e.add(q0, valid), jStart)));
+          if (p.causal) // no key past what the tile's last query sees
+            count = e.maxS(
+                e.idx(0),
+                e.minS(count, e.sub(causalPosition(b, e.add(q0, valid), p.causalOffset), jStart)));
           e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
             Value keyBase = packed.keyBlock(e, bi, kvh, kb);
             RegisterBlock blk = p.alongKeys;
@@ -507,8 +531,10 @@ private:
             e.forEach(e.idx(0), e.mul(rowBlocks, blk.rows), [&](Value i) {
               Value rowInBlock = e.add(r0, i);
               Value limit = count;
-              if (p.causal) // keys up to the row's query
-                limit = e.minS(count, e.sub(e.add(e.add(q0, i), e.idx(1)), jStart));
+              if (p.causal) // keys up to the row's query's position
+                limit = e.minS(
+                    count, e.sub(causalPosition(b, e.add(e.add(q0, i), e.idx(1)), p.causalOffset),
+                                 jStart));
               Value l = vector::BroadcastOp::create(b, kVec, e.load(lse2, {rowInBlock}));
               Value dl = vector::BroadcastOp::create(b, kVec, e.load(delta, {rowInBlock}));
               e.forEach(e.idx(0), e.ceilDiv(count, p.kLanes), [&](Value vi) {
@@ -516,7 +542,7 @@ private:
                 Value kept = lanesInRange(b, p.kLanes, vi, {}, limit);
                 Value sv = vector::LoadOp::create(b, kVec, s, ValueRange{i, at});
                 Value dpv = vector::LoadOp::create(b, kVec, dp, ValueRange{i, at});
-                Value ds = probabilityAndGradient(b, kept, sv, l, dpv, dl).second;
+                Value ds = probabilityAndGradient(b, kept, sv, l, dpv, dl, threshold).second;
                 vector::StoreOp::create(b, ds, s, ValueRange{i, at});
               });
             });
@@ -540,11 +566,17 @@ private:
   }
 
   /// (P, dS) for a vector of entries: P = exp2(s - lse2), dS = P (dP -
-  /// delta) where `kept`, zeros elsewhere.
+  /// delta) where `kept` and, with a `threshold`, s is not under it (the
+  /// forward's test, unordered: a NaN score stays kept); zeros elsewhere.
   static std::pair<Value, Value> probabilityAndGradient(ImplicitLocOpBuilder &b, Value kept,
-                                                        Value s, Value lse2, Value dp,
-                                                        Value delta) {
+                                                        Value s, Value lse2, Value dp, Value delta,
+                                                        Value threshold) {
     Value zero = f32Like(b, s, 0.0);
+    if (threshold) {
+      Value thr = vector::BroadcastOp::create(b, s.getType(), threshold);
+      Value over = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, s, thr);
+      kept = arith::AndIOp::create(b, kept, over);
+    }
     Value prob = emitPolynomialExp2(b, arith::SubFOp::create(b, s, lse2));
     Value ds = arith::MulFOp::create(b, prob, arith::SubFOp::create(b, dp, delta));
     return {arith::SelectOp::create(b, kept, prob, zero),

@@ -80,10 +80,11 @@ void zeroFill(ImplicitLocOpBuilder &b, Value tile, Value rowBegin, Value rowEnd,
 
 } // namespace
 
-TensorRows TensorRows::of(ImplicitLocOpBuilder &b, Value tensor) {
+TensorRows TensorRows::of(ImplicitLocOpBuilder &b, Value tensor, PackedQueries packed) {
   auto type = cast<MemRefType>(tensor.getType());
   TensorRows t;
   t.tensor = tensor;
+  t.packed = packed;
   t.headDim = type.getDimSize(3);
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -134,16 +135,17 @@ void emitLoadRows(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value 
   // the kernel's code, and its JIT time).
   auto copy = [&](bool vectors) {
     forRange(b, indexConst(b, 0), count, [&](Value i) {
-      Value row = add(b, row0, i);
+      auto [hAt, rowAt] = t.at(b, head, add(b, row0, i));
+      Value h = hAt, row = rowAt;
       int64_t d = 0;
       if (vectors)
         for (; d + lanes <= D; d += lanes) {
           Value x = vector::LoadOp::create(b, VectorType::get({lanes}, elt), t.unitView,
-                                           ValueRange{bi, head, row, indexConst(b, d)});
+                                           ValueRange{bi, h, row, indexConst(b, d)});
           vector::StoreOp::create(b, scaled(x), tile, ValueRange{i, indexConst(b, d)});
         }
       forRange(b, indexConst(b, d), indexConst(b, D), [&](Value dd) {
-        Value x = memref::LoadOp::create(b, t.tensor, ValueRange{bi, head, row, dd});
+        Value x = memref::LoadOp::create(b, t.tensor, ValueRange{bi, h, row, dd});
         memref::StoreOp::create(b, scaled(x), tile, ValueRange{i, dd});
       });
     });
@@ -210,7 +212,8 @@ void emitStoreRows(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value
   auto vecType = VectorType::get({lanes}, b.getF32Type());
   auto copy = [&](bool vectors) {
     forRange(b, indexConst(b, 0), count, [&](Value i) {
-      Value row = add(b, row0, i);
+      auto [hAt, rowAt] = t.at(b, head, add(b, row0, i));
+      Value h = hAt, row = rowAt;
       Value s = memref::LoadOp::create(b, rowScale, ValueRange{i});
       int64_t d = 0;
       if (vectors) {
@@ -218,13 +221,13 @@ void emitStoreRows(ImplicitLocOpBuilder &b, const TensorRows &t, Value bi, Value
         for (; d + lanes <= D; d += lanes) {
           Value x = vector::LoadOp::create(b, vecType, tile, ValueRange{i, indexConst(b, d)});
           Value y = narrow(b, arith::MulFOp::create(b, x, sv), elt);
-          vector::StoreOp::create(b, y, t.unitView, ValueRange{bi, head, row, indexConst(b, d)});
+          vector::StoreOp::create(b, y, t.unitView, ValueRange{bi, h, row, indexConst(b, d)});
         }
       }
       forRange(b, indexConst(b, d), indexConst(b, D), [&](Value dd) {
         Value x = memref::LoadOp::create(b, tile, ValueRange{i, dd});
         memref::StoreOp::create(b, narrow(b, arith::MulFOp::create(b, x, s), elt), t.tensor,
-                                ValueRange{bi, head, row, dd});
+                                ValueRange{bi, h, row, dd});
       });
     });
   };

@@ -72,8 +72,16 @@ struct HostEmitter {
 struct TensorRows {
   mlir::Value tensor, unitView, contiguous;
   int64_t headDim = 0;
+  /// GQA packing (q and out of a packed op): (head, row) name a key head
+  /// and a packed row, which `at` maps to the tensor's (head, query).
+  PackedQueries packed;
   /// Built at the function's entry from the tensor argument.
-  static TensorRows of(mlir::ImplicitLocOpBuilder &b, mlir::Value tensor);
+  static TensorRows of(mlir::ImplicitLocOpBuilder &b, mlir::Value tensor,
+                       PackedQueries packed = {});
+  std::pair<mlir::Value, mlir::Value> at(mlir::ImplicitLocOpBuilder &b, mlir::Value head,
+                                         mlir::Value row) const {
+    return packed ? packed.at(b, head, row) : std::make_pair(head, row);
+  }
 };
 
 /// tile[i][d] = f32(t[bi, head, row0 + i, d]) * scale for i < count and

@@ -11,7 +11,7 @@ using sieve::dialect::BlockSparseAttentionOp;
 
 namespace sieve::passes {
 
-SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
+SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op, bool stepByValue) {
   SmallVector<KernelArgument> args = {{kQuery}, {kKey}, {kValue}, {kOut}};
   if (op.getStats())
     args.push_back({kStats});
@@ -19,11 +19,24 @@ SmallVector<KernelArgument> operandArguments(BlockSparseAttentionOp op) {
     args.push_back({kThresholds});
   if (op.getLse())
     args.push_back({kLse});
+  if (op.getPositions() && !stepByValue)
+    args.push_back({kPositions});
+  if (op.getPositions() && stepByValue)
+    for (int element : {0, 1})
+      args.push_back({kPositions, false, 0, 0, /*byValue=*/true, element});
+  if (op.getSequences())
+    args.push_back({kSequences});
+  if (op.getPages())
+    args.push_back({kPages});
   return args;
 }
 
-SmallVector<KernelArgument> operandArguments(BlockSparseAttentionBackwardOp) {
-  return {{kQuery}, {kKey}, {kValue}, {kOut}, {kDout}, {kLse}, {kDq}, {kDk}, {kDv}};
+SmallVector<KernelArgument> operandArguments(BlockSparseAttentionBackwardOp op) {
+  SmallVector<KernelArgument> args = {{kQuery}, {kKey}, {kValue}, {kOut}, {kDout},
+                                      {kLse},   {kDq},  {kDk},    {kDv}};
+  if (op.getThresholds())
+    args.push_back({kThresholds});
+  return args;
 }
 
 SmallVector<KernelArgument> rowTableArguments() {
@@ -47,6 +60,14 @@ LogicalResult attachLaunch(Operation *kernel, TypeRange types, const LaunchGeome
   SmallVector<dialect::ParamAttr> params;
   for (auto [arg, type] : llvm::zip(arguments, types)) {
     const char *name = tensorSlotName(arg.slot);
+    if (arg.byValue) {
+      if (!type.isInteger(32))
+        return kernel->emitOpError() << "takes " << type << " where element " << arg.element
+                                     << " of " << name << " goes by value (i32)";
+      params.push_back(
+          dialect::ParamAttr::get(ctx, ParamSlot{arg.slot, ParamField::Value, arg.element}));
+      continue;
+    }
     if (arg.tensorMap) {
       if (!isa<LLVM::LLVMPointerType>(type))
         return kernel->emitOpError()

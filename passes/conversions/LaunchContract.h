@@ -30,12 +30,19 @@ struct KernelArgument {
   int slot = 0;
   bool tensorMap = false;
   int64_t boxRows = 0, boxCols = 0;
+  /// An i32 passed by value: element `element` of the rank-1 buffer in
+  /// `slot` (a GPU generation kernel's q_pos and seq_k_live).
+  bool byValue = false;
+  int element = 0;
 };
 
 /// The op's operands as kernel arguments, in operand order (q, k, v, out,
-/// then stats, thresholds or lse; the backward's q, k, v, out, dout, lse,
-/// dq, dk, dv).
-llvm::SmallVector<KernelArgument> operandArguments(dialect::BlockSparseAttentionOp op);
+/// then stats, thresholds and lse when present; the backward's q, k, v,
+/// out, dout, lse, dq, dk, dv, then thresholds when present). A generation
+/// op's positions come last: a buffer, or with `stepByValue` (the GPU
+/// kernels) its two elements by value.
+llvm::SmallVector<KernelArgument> operandArguments(dialect::BlockSparseAttentionOp op,
+                                                   bool stepByValue = false);
 llvm::SmallVector<KernelArgument> operandArguments(dialect::BlockSparseAttentionBackwardOp op);
 /// The generic kernel's four row tables (heads, query blocks, spans, key blocks).
 llvm::SmallVector<KernelArgument> rowTableArguments();

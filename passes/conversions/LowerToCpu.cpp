@@ -32,6 +32,14 @@
 // phase merges each group with the GPU combine's arithmetic (mergeParts),
 // so the GPU's schedule is checked against float64 in CI.
 //
+// A ragged or paged batch (`sequences`, `pages`; docs/ragged-paged.md)
+// reads each sequence's lengths at run time: pack units pack only the
+// sequence's live key blocks, from its packed rows or the page the table
+// names, onto the mask's whole grid in the workspace; attention units
+// (row, sequence) run when the sequence reaches the row's query block, with
+// its lengths, its rows' place in the packed q and out, and bottom-right
+// causal aligned by its own lengths.
+//
 //===----------------------------------------------------------------------===//
 #include "conversions/CpuBackward.h"
 #include "conversions/CpuMicroKernel.h"
@@ -138,14 +146,21 @@ struct PackedKeys {
   Value partsBase(HostEmitter &e) { return e.mul(tiles(e), p.ktFloats() + p.vFloats()); }
 };
 
-/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`.
+/// The pack phase's unit: key block `kb` of key head `kvh`, batch entry `bi`,
+/// read from k and v at (srcBatch, kvh, srcRow) when given (a ragged or
+/// paged batch's keys: docs/ragged-paged.md), else at (bi, kvh, its first key).
 void emitPackUnit(HostEmitter &e, const ForwardPlan &p, const TensorRows &k, const TensorRows &v,
-                  PackedKeys &packed, Value bi, Value kvh, Value kb) {
+                  PackedKeys &packed, Value bi, Value kvh, Value kb, Value srcBatch = {},
+                  Value srcRow = {}) {
   Value jStart = e.mul(kb, p.g.blockK);
   Value count = e.minU(e.idx(p.g.blockK), e.sub(packed.n.seqK, jStart));
   Value t = packed.tile(e, bi, kvh, kb);
-  emitLoadColumns(e.b, k, bi, kvh, jStart, count, packed.keysT(e, t), p.dimLanes);
-  emitLoadRows(e.b, v, bi, kvh, jStart, count, packed.values(e, t), 1.0, p.dimLanes);
+  if (!srcBatch) {
+    srcBatch = bi;
+    srcRow = jStart;
+  }
+  emitLoadColumns(e.b, k, srcBatch, kvh, srcRow, count, packed.keysT(e, t), p.dimLanes);
+  emitLoadRows(e.b, v, srcBatch, kvh, srcRow, count, packed.values(e, t), 1.0, p.dimLanes);
 }
 
 /// The scratch tiles of one attention unit (stack, allocated once per call).
@@ -182,7 +197,8 @@ void emitCombineUnit(HostEmitter &e, const ProblemGeometry &g, Value out, Value 
           });
       Value value =
           arith::MulFOp::create(b, merged.getResult(0), mergedScale(b, merged.getResult(1)));
-      e.store(fromF32(b, value, elt), out, {bi, head, query, d});
+      auto [outHead, outQuery] = g.queryIndices(b, head, query);
+      e.store(fromF32(b, value, elt), out, {bi, outHead, outQuery, d});
     });
   });
 }
@@ -216,6 +232,24 @@ public:
     memref::GlobalOp readTable =
         createConstantTable(mb, op.getLoc(), prefix + "_packed_key_blocks", readBlocks);
     const int64_t packUnits = static_cast<int64_t>(readBlocks.size() / 2) * p.g.batch;
+    // Generation: the row of each (head, position block), which the
+    // attention phase picks at run time from the step's q_pos.
+    memref::GlobalOp positionRows;
+    if (op.isGeneration())
+      positionRows =
+          createConstantTable(mb, op.getLoc(), prefix + "_position_rows", positionRowTable(op));
+    // A generation op's step, loaded from its positions operand: (q_pos,
+    // seq_k_live) as indices; others have none.
+    auto stepOf = [&](HostEmitter &e, ValueRange args) -> std::pair<Value, Value> {
+      if (!op.isGeneration())
+        return {};
+      Value positions = args[op->getNumOperands() - 1]; // the last operand
+      auto at = [&](int64_t i) {
+        Value v = memref::LoadOp::create(e.b, positions, ValueRange{e.idx(i)});
+        return arith::IndexCastOp::create(e.b, e.b.getIndexType(), v).getResult();
+      };
+      return {at(0), at(1)};
+    };
     std::vector<HostPhase> phases;
     // Every phase takes the sequence lengths; the attention phase also the
     // split parts' slot count.
@@ -232,33 +266,95 @@ public:
         Value pair = e.mul(e.div(u, p.g.batch), 2);
         Value kvh = loadIndexEntry(b, tablesIn[0], pair);
         Value kb = loadIndexEntry(b, tablesIn[0], e.add(pair, e.idx(1)));
-        callLibrary(b, packUnit, {args[1], args[2], ws, scalars[1], e.rem(u, p.g.batch), kvh, kb});
+        auto pack = [&](Value seqK) {
+          callLibrary(b, packUnit, {args[1], args[2], ws, seqK, e.rem(u, p.g.batch), kvh, kb});
+        };
+        if (op.hasBatchLayout()) {
+          // A ragged or paged batch: the sequence's live key blocks only,
+          // from where its keys are.
+          Value bi = e.rem(u, p.g.batch);
+          Sequence seq = sequenceOf(e, args, bi);
+          Value jStart = e.mul(kb, p.g.blockK);
+          e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, jStart, seq.seqK), [&] {
+            auto [srcBatch, srcRow] = keySource(e, args, bi, jStart, seq);
+            callLibrary(b, packUnit,
+                        {args[1], args[2], ws, seq.seqK, bi, kvh, kb, srcBatch, srcRow});
+          });
+          return;
+        }
+        if (!op.isGeneration())
+          return pack(scalars[1]);
+        // Generation: only the live keys' blocks.
+        Value live = stepOf(e, args).second;
+        e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(kb, p.g.blockK), live),
+               [&] { pack(live); });
       });
     };
     phases.push_back(pack);
     HostPhase attention{sieve::runtime::LaunchRole::Attention,
                         prefix + "_attention",
                         "__sieve_cpu_attention",
-                        calibrate ? rows : rows * p.g.batch,
+                        op.isGeneration() ? generationUnits()
+                        : calibrate       ? rows
+                                          : rows * p.g.batch,
                         {tables.heads, tables.queryBlocks, tables.spans, tables.keyBlocks},
                         {p.g.seqQ, p.g.seqK}};
     if (op.hasSplitRows()) {
       attention.tables.push_back(tables.rowSlots);
       attention.scalars.push_back(slots);
     }
+    // GQA packing: the segment words beside the key blocks, last.
+    if (tables.segments)
+      attention.tables.push_back(tables.segments);
+    if (positionRows)
+      attention.tables.push_back(positionRows);
     attention.body = [&](ImplicitLocOpBuilder &b, ValueRange args, Value ws, ValueRange tablesIn,
                          ValueRange scalars, Value begin, Value end) {
       forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
         HostEmitter e{b};
-        auto call = [&](Value r, Value bi) {
+        auto [qPos, live] = stepOf(e, args);
+        auto call = [&](Value r, Value bi, const Sequence *seq = nullptr) {
           SmallVector<Value> callArgs(args.begin(), args.end());
           callArgs.push_back(ws);
           callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
           if (op.hasSplitRows())
             callArgs.append({tablesIn[4], scalars[2]});
-          callArgs.append({scalars[0], scalars[1], r, bi});
+          if (op.isGqaPacked())
+            callArgs.push_back(tablesIn.back());
+          if (seq)
+            callArgs.append({seq->seqQ, seq->seqK, r, bi});
+          else
+            callArgs.append({scalars[0], live ? live : scalars[1], r, bi});
+          if (qPos)
+            callArgs.push_back(qPos);
+          if (seq && seq->qOffset)
+            callArgs.push_back(seq->qOffset);
           callLibrary(b, attentionUnit, callArgs);
         };
+        if (op.hasBatchLayout()) {
+          // Unit (row, sequence): when the sequence reaches the row's query
+          // block, with its own lengths.
+          Value r = e.div(u, p.g.batch), bi = e.rem(u, p.g.batch);
+          Sequence seq = sequenceOf(e, args, bi);
+          Value qStart = e.mul(loadIndexEntry(b, tablesIn[1], r), p.g.blockQ);
+          e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, qStart, seq.seqQ),
+                 [&] { call(r, bi, &seq); });
+          return;
+        }
+        if (op.isGeneration()) {
+          // Unit (window w, head h, batch entry bi): the w-th position
+          // block the call's queries touch, when they reach it.
+          Value bi = e.rem(u, p.g.batch), rest = e.div(u, p.g.batch);
+          Value h = e.rem(rest, p.g.headsQ), w = e.div(rest, p.g.headsQ);
+          Value qb = e.add(e.div(qPos, p.g.blockQ), w);
+          Value touched = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(qb, p.g.blockQ),
+                                                e.add(qPos, scalars[0]));
+          e.when(touched, [&] {
+            Value r = loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, queryBlocks()), qb));
+            call(r, bi);
+          });
+          return;
+        }
         // A calibration unit is a row with every batch entry (it owns the
         // row's stats); any other one (row, batch entry).
         if (calibrate)
@@ -301,11 +397,74 @@ public:
     if (op.getThresholds())
       config += "; thresholds: scores under the head's masked";
     config += describeSplit(op);
+    config += describeGqaPacking(op);
     return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
                           p.packFloats() + p.partFloats(slots), phases, "vector", config);
   }
 
 private:
+  /// The argument that carries `operand` (phases and library functions
+  /// take the op's operands first, in order), or null.
+  Value argumentOf(ValueRange args, Value operand) {
+    for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
+      if (operand && candidate == operand)
+        return args[i];
+    return {};
+  }
+  /// The lengths a library function works with; the key tiles' stride in
+  /// the workspace follows seqK, except for a ragged or paged batch, whose
+  /// sequences' tiles sit on the mask's whole grid.
+  Lengths lengthsOf(HostEmitter &e, Value seqQ, Value seqK) {
+    if (!op.hasBatchLayout())
+      return Lengths::of(e, p, seqQ, seqK);
+    return {seqQ, seqK, e.idx(p.keyBlocks)};
+  }
+  /// A sequence of a ragged or paged batch (docs/ragged-paged.md): its
+  /// lengths and, when ragged, where its queries and keys begin in the
+  /// packed tensors (from the `sequences` operand); without one, the op's
+  /// lengths and no offsets.
+  struct Sequence {
+    Value seqQ, seqK, qOffset, kOffset;
+  };
+  Sequence sequenceOf(HostEmitter &e, ValueRange args, Value bi) {
+    Value table = argumentOf(args, op.getSequences());
+    if (!table)
+      return {e.idx(p.g.seqQ), e.idx(p.g.seqK), Value(), Value()};
+    auto at = [&](int64_t row, Value column) {
+      Value v = memref::LoadOp::create(e.b, table, ValueRange{e.idx(row), column});
+      return arith::IndexCastOp::create(e.b, e.b.getIndexType(), v).getResult();
+    };
+    Value next = e.add(bi, e.idx(1));
+    Value q0 = at(0, bi), k0 = at(1, bi);
+    return {e.sub(at(0, next), q0), e.sub(at(1, next), k0), q0, k0};
+  }
+  /// Where key `jStart` (a key block's first) of sequence `bi` is in k and
+  /// v: (batch index, row). Paged: row jStart % page of the page the table
+  /// names for it; ragged: the packed row; else (bi, jStart).
+  std::pair<Value, Value> keySource(HostEmitter &e, ValueRange args, Value bi, Value jStart,
+                                    const Sequence &seq) {
+    if (Value pages = argumentOf(args, op.getPages())) {
+      const int64_t pageSize = static_cast<int64_t>(*op.getPageSize());
+      Value entry = memref::LoadOp::create(e.b, pages, ValueRange{bi, e.div(jStart, pageSize)});
+      return {arith::IndexCastOp::create(e.b, e.b.getIndexType(), entry).getResult(),
+              e.rem(jStart, pageSize)};
+    }
+    if (seq.kOffset)
+      return {e.idx(0), e.add(seq.kOffset, jStart)};
+    return {bi, jStart};
+  }
+
+  /// Generation: the position blocks of the mask (rows per head).
+  int64_t queryBlocks() {
+    return (op.getKey().getType().getDimSize(2) + p.g.blockQ - 1) / p.g.blockQ;
+  }
+  /// Generation: attention units (window, head, batch entry), a window per
+  /// position block the call's Sq queries may touch.
+  int64_t generationUnits() {
+    const int64_t windows = (p.g.seqQ - 1 + p.g.blockQ - 1) / p.g.blockQ + 1;
+    return windows * p.g.headsQ * p.g.batch;
+  }
+
   /// The op's operand types as the library takes them: sequence lengths
   /// (and the stats' block counts) dynamic.
   SmallVector<Type> libraryOperandTypes() {
@@ -314,7 +473,8 @@ private:
       auto type = cast<MemRefType>(operand.getType());
       if (operand == op.getStats())
         types.push_back(withDynamicSizes(type, {1, 2}));
-      else if (operand == op.getThresholds())
+      else if (operand == op.getThresholds() || operand == op.getPositions() ||
+               operand == op.getSequences() || operand == op.getPages())
         types.push_back(type);
       else
         types.push_back(withDynamicSizes(type, {2})); // q, k, v, out: [B, H, S, D]; lse [B, H, S]
@@ -328,17 +488,21 @@ private:
     auto index = IndexType::get(op.getContext());
     SmallVector<Type> types = {
         operands[1], operands[2], workspaceType(op.getContext()), index, index, index, index};
-    return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_pack_unit", types,
-                               [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                                 HostEmitter e{b};
-                                 TensorRows k = TensorRows::of(b, args[0]),
-                                            v = TensorRows::of(b, args[1]);
-                                 PackedKeys packed{p, args[2], Lengths::of(e, p, {}, args[3])};
-                                 emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6]);
-                               });
+    if (op.hasBatchLayout()) // where the keys are: batch index (or page), row
+      types.append({index, index});
+    return emitLibraryFunction(
+        module, op.getLoc(), "__sieve_cpu_pack_unit", types,
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          HostEmitter e{b};
+          TensorRows k = TensorRows::of(b, args[0]), v = TensorRows::of(b, args[1]);
+          PackedKeys packed{p, args[2], lengthsOf(e, {}, args[3])};
+          const bool placed = op.hasBatchLayout();
+          emitPackUnit(e, p, k, v, packed, args[4], args[5], args[6], placed ? args[7] : Value(),
+                       placed ? args[8] : Value());
+        });
   }
 
-  /// attention(q, k, v, out, [stats | thresholds | lse], workspace, row
+  /// attention(q, k, v, out, [stats | thresholds], [lse], workspace, row
   /// tables x 4, [row slots, slots], seqQ, seqK, row, batch entry).
   func::FuncOp emitAttentionLibrary() {
     MLIRContext *ctx = op.getContext();
@@ -350,7 +514,13 @@ private:
     types.append(4, table);
     if (op.hasSplitRows())
       types.append({table, index});
+    if (op.isGqaPacked())
+      types.push_back(table);
     types.append({index, index, index, index});
+    if (op.isGeneration()) // the step's q_pos
+      types.push_back(index);
+    if (op.getSequences()) // a ragged sequence's first query row in q and out
+      types.push_back(index);
     return emitLibraryFunction(module, op.getLoc(), "__sieve_cpu_attention_unit", types,
                                [&](ImplicitLocOpBuilder &b, ValueRange args) {
                                  HostEmitter e{b};
@@ -358,24 +528,30 @@ private:
                                  Value ws = args[at++];
                                  Value heads = args[at++], qBlocks = args[at++], spans = args[at++],
                                        keyBlocks = args[at++];
-                                 Value rowSlots, slots;
+                                 Value rowSlots, slots, segments;
                                  if (op.hasSplitRows()) {
                                    rowSlots = args[at++];
                                    slots = args[at++];
                                  }
-                                 Lengths n = Lengths::of(e, p, args[at], args[at + 1]);
+                                 segments = op.isGqaPacked() ? args[at++] : Value();
+                                 Lengths n = lengthsOf(e, args[at], args[at + 1]);
                                  Value r = args[at + 2], bi = args[at + 3];
+                                 at += 4;
+                                 Value qPos = op.isGeneration() ? args[at++] : Value();
+                                 Value qOffset = op.getSequences() ? args[at++] : Value();
                                  emitAttentionUnit(e, args.take_front(operands), ws,
                                                    {heads, qBlocks, spans, keyBlocks}, rowSlots,
-                                                   slots, n, r, bi);
+                                                   slots, segments, n, r, bi, qPos, qOffset);
                                });
   }
 
   void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
-                         Value rowSlots, Value slots, Lengths n, Value r, Value bi) {
+                         Value rowSlots, Value slots, Value segments, Lengths n, Value r, Value bi,
+                         Value qPos, Value qOffset) {
     ImplicitLocOpBuilder &b = e.b;
     auto [heads, qBlocks, spans, keyBlocks] = rowTables;
-    TensorRows q = TensorRows::of(b, args[0]), out = TensorRows::of(b, args[3]);
+    TensorRows q = TensorRows::of(b, args[0], p.g.packed),
+               out = TensorRows::of(b, args[3], p.g.packed);
     PackedKeys packed{p, ws, n};
     RowTiles t;
     const int64_t R = p.rowTile;
@@ -385,15 +561,26 @@ private:
     t.max = e.scratch({R});
     t.sum = e.scratch({R});
     t.scale = e.scratch({R});
-    Value thresholds = op.getThresholds() ? args[4] : Value();
-    Value stats = op.getStats() ? args[4] : Value();
-    Value lse = op.getLse() ? args[4] : Value();
+    // The optional operands follow q, k, v, out in the op's order (stats,
+    // thresholds, lse), each where present.
+    Value thresholds = argumentOf(args, op.getThresholds());
+    Value stats = argumentOf(args, op.getStats());
+    Value lse = argumentOf(args, op.getLse());
     Value h = loadIndexEntry(b, heads, r);
     Value qb = loadIndexEntry(b, qBlocks, r);
     Value kvh = e.div(h, p.g.group);
     auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
     Value qStart = e.mul(qb, p.g.blockQ);
     Value rows = e.minU(e.idx(p.g.blockQ), e.sub(n.seqQ, qStart));
+    if (qPos) {
+      // Generation: the row is a position block; its queries are the
+      // call's positions in it, [qPos, qPos + Sq) (the phase ran only the
+      // blocks they touch). Positions stand for queries in the tiles, and
+      // query tensor row x - qPos holds position x.
+      Value end = e.minS(e.add(qStart, e.idx(p.g.blockQ)), e.add(qPos, n.seqQ));
+      qStart = e.maxS(qStart, qPos);
+      rows = e.sub(end, qStart);
+    }
     // Threshold mode: the head's threshold in the scores' log2 units.
     Value threshold;
     if (thresholds)
@@ -408,8 +595,15 @@ private:
     e.forEach(e.idx(0), e.ceilDiv(rows, R), [&](Value tileIndex) {
       Value r0 = e.mul(tileIndex, R);
       Value valid = e.minU(e.idx(R), e.sub(rows, r0));
-      UnitTile unit{bi,    h,  kvh,      r,      e.add(qStart, r0), r0,
-                    valid, qb, rowBegin, rowEnd, threshold,         n};
+      Value q0 = e.add(qStart, r0);
+      UnitTile unit{bi, h, kvh, r, q0, r0, valid, qb, rowBegin, rowEnd, threshold, n, segments};
+      // Where q0's row is in q and out: generation's query tensor starts at
+      // q_pos; a ragged sequence's rows start at its offset in batch entry 0.
+      unit.tensorBatch = qOffset ? e.idx(0) : bi;
+      unit.tensorRow = qPos ? e.sub(q0, qPos) : qOffset ? e.add(q0, qOffset) : q0;
+      // A ragged sequence aligns bottom-right causal by its own lengths.
+      if (op.getSequences() && op.getCausalAlign() == sieve::dialect::CausalAlign::BottomRight)
+        unit.causalShift = e.sub(n.seqK, n.seqQ);
       emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
     });
   }
@@ -429,15 +623,35 @@ private:
     Value rowBegin, rowEnd; // the row's key blocks
     Value threshold;        // log2 units, or null
     Lengths n;
+    Value segments;    // GQA packing: the key blocks' segment words, or null
+    Value tensorRow;   // q0's row in q and out (generation: its position - q_pos)
+    Value tensorBatch; // q0's batch index in q and out (a ragged batch's: 0)
+    /// A ragged batch's bottom-right causal offset, its sequence's
+    /// seqK - seqQ; null: the op's static one.
+    Value causalShift;
   };
 
+  /// Query position `query` on the keys' axis (causalPosition) with the
+  /// tile's causal offset.
+  Value causalLimit(HostEmitter &e, const UnitTile &u, Value query) {
+    if (u.causalShift)
+      return e.add(query, u.causalShift);
+    return causalPosition(e.b, query, p.g.causalOffset);
+  }
+
   /// Keys of key block `kb` the tile's queries may see: the block's (up to
-  /// seqK) and, with causal, none past the tile's last query.
+  /// seqK) and, with causal, none past what the tile's last query sees.
   std::pair<Value, Value> keySpan(HostEmitter &e, const UnitTile &u, Value kb) {
     Value jStart = e.mul(kb, p.g.blockK);
     Value count = e.minU(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart));
+    // A row's key blocks may lie past seq_k_live, or a ragged or paged
+    // sequence's keys: none of theirs.
+    if (op.isGeneration() || op.hasBatchLayout())
+      count = e.maxS(e.idx(0), e.minS(e.idx(p.g.blockK), e.sub(u.n.seqK, jStart)));
     if (p.g.causal) {
-      Value lastQuery = e.add(u.q0, u.valid); // exclusive
+      // (Packed rows hold every query of their heads: the last query's.)
+      Value lastQuery = causalLimit(
+          e, u, p.g.packed ? e.idx(p.g.packed.queries) : e.add(u.q0, u.valid)); // exclusive
       count = e.maxS(e.idx(0), e.minS(count, e.sub(lastQuery, jStart)));
     }
     return {jStart, count};
@@ -447,13 +661,16 @@ private:
   /// and past, keys after the row's query (causal), scores under the
   /// threshold become -inf.
   void emitScores(HostEmitter &e, const RowTiles &t, const UnitTile &u, Value keysT, Value jStart,
-                  Value count, Value rowBlocks) {
+                  Value count, Value rowBlocks, Value segmentWord = {}) {
     ImplicitLocOpBuilder &b = e.b;
     const int64_t lanes = p.keyLanes;
     auto vecType = VectorType::get({lanes}, b.getF32Type());
     // Whether some key block may be short (a static property of the op:
     // the library code differs with it, so kernels share it only when equal).
-    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0;
+    // (A generation op's key count is the step's seq_k_live: any.)
+    // (A ragged or paged sequence's, its own.)
+    const bool ragged = p.keyPad != p.g.blockK || p.g.seqK % p.g.blockK != 0 || op.isGeneration() ||
+                        op.hasBatchLayout();
     const bool masks = ragged || p.g.causal;
     Value negInf = f32Splat(b, vecType, kNegInf);
     ScoreTile tile{t.q, keysT, t.s, rowBlocks, p.g.headDim, p.keyPad / lanes};
@@ -463,9 +680,17 @@ private:
           if (masks) {
             // Lane l holds key jStart + vi * lanes + l: kept below `limit`.
             Value limit = count;
-            if (p.g.causal) // keys up to the row's query
-              limit = e.minS(limit, e.sub(e.add(e.add(u.q0, row), e.idx(1)), jStart));
+            if (p.g.causal) // keys up to the row's query's position
+              limit = e.minS(
+                  limit,
+                  e.sub(causalLimit(e, u, e.add(p.g.causalQuery(b, e.add(u.q0, row)), e.idx(1))),
+                        jStart));
             acc = arith::SelectOp::create(b, lanesInRange(b, lanes, vi, {}, limit), acc, negInf);
+          }
+          if (segmentWord) { // GQA packing: the row's head keeps the key block?
+            Value firstRow = e.sub(u.q0, u.r0);
+            Value keeps = p.g.packed.keeps(b, segmentWord, firstRow, e.add(u.q0, row));
+            acc = arith::SelectOp::create(b, keeps, acc, negInf);
           }
           if (u.threshold) {
             Value thr = vector::BroadcastOp::create(b, vecType, u.threshold);
@@ -578,7 +803,7 @@ private:
     const int64_t R = p.rowTile;
     Value rowBlocks = e.ceilDiv(u.valid, p.scores.rows);
     Value rowCount = e.mul(rowBlocks, p.scores.rows);
-    emitLoadRows(b, q, u.bi, u.h, u.q0, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
+    emitLoadRows(b, q, u.tensorBatch, u.h, u.tensorRow, u.valid, t.q, p.g.scaleLog2, p.dimLanes);
     // O = 0, max = -inf, sum = 0.
     auto oVec = VectorType::get({p.dimLanes}, b.getF32Type());
     Value zeros = f32Splat(b, oVec, 0.0);
@@ -593,7 +818,10 @@ private:
       auto [jStart, count] = keySpan(e, u, kb);
       e.when(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, e.idx(0)), [&] {
         Value tileIndex = packed.tile(e, u.bi, u.kvh, kb);
-        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks);
+        Value word = u.segments
+                         ? memref::LoadOp::create(b, u.segments, ValueRange{entry}).getResult()
+                         : Value();
+        emitScores(e, t, u, packed.keysT(e, tileIndex), jStart, count, rowBlocks, word);
         emitSoftmax(e, t, rowCount, e.ceilDiv(count, p.keyLanes));
         AccumulateTile pv{t.s,   packed.values(e, tileIndex), t.o, t.scale, rowBlocks,
                           count, p.dimPad / p.dimLanes};
@@ -625,8 +853,9 @@ private:
           // Natural-log log-sum-exp: (max + log2 sum) / log2 e in the
           // scores' log2 units; -inf + log2 0 = -inf for a row with no key.
           Value lse2 = arith::AddFOp::create(b, max, math::Log2Op::create(b, sum));
+          auto [lseHead, lseQuery] = p.g.queryIndices(b, u.h, e.add(u.q0, i));
           e.store(arith::MulFOp::create(b, lse2, e.f32(1.0 / kLog2e)), lse,
-                  {u.bi, u.h, e.add(u.q0, i)});
+                  {u.bi, lseHead, lseQuery});
         }
         // UNE, not OGT: a NaN sum (NaN in the inputs) must reach the
         // output as it would in dense attention; only a row with no
@@ -636,7 +865,7 @@ private:
         Value reciprocal = arith::DivFOp::create(b, e.f32(1.0), sum);
         e.store(arith::SelectOp::create(b, hasKeys, reciprocal, zero), t.scale, {i});
       });
-      emitStoreRows(b, out, u.bi, u.h, u.q0, u.valid, t.o, t.scale, p.dimLanes);
+      emitStoreRows(b, out, u.tensorBatch, u.h, u.tensorRow, u.valid, t.o, t.scale, p.dimLanes);
     };
     if (!split.slot) {
       whole();

@@ -15,6 +15,7 @@
 #include "conversions/LoweringUtils.h"
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
+#include "nvidia/GenerationTile.h"
 #include "nvidia/MmaAttentionKernel.h"
 #include "nvidia/MmaBackwardKernels.h"
 #include "nvidia/SimtAttentionKernel.h"
@@ -29,6 +30,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Rewrite/FrozenRewritePatternSet.h"
 #include "mlir/Rewrite/PatternApplicator.h"
+
+#include <optional>
 
 namespace sieve::passes {
 #define GEN_PASS_DEF_LOWERTOGPU
@@ -51,6 +54,7 @@ struct GpuLowering {
   ModuleOp module;
   runtime::TargetInfo target;
   int64_t queryTile, keyTile, stages, chunkElements; // the pass's options (0: the body's default)
+  bool overlap; // wgmma: the softmax beside the products (WgmmaKernelOptions::overlap)
   int nextModule = 0;
   /// A pattern whose rewrite failed after it had begun (it emitted why).
   bool failed = false;
@@ -102,14 +106,25 @@ RowTableGlobals kernelTables(gpu::GPUModuleOp gpuModule, BlockSparseAttentionOp 
   if (generic)
     return RowTableGlobals{{}, {}, {}, {}, /*atLaunch=*/true};
   OpBuilder gb = OpBuilder::atBlockBegin(gpuModule.getBody());
-  return createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  RowTableGlobals tables = createRowTableGlobals(gb, op.getLoc(), op, "sieve");
+  if (op.isGeneration())
+    tables.positionRows =
+        createConstantTable(gb, op.getLoc(), "sieve_position_rows", positionRowTable(op));
+  return tables;
+}
+
+/// A forward kernel's grid x: its rows' blocks then the zero-fill blocks,
+/// or a generation kernel's (window, head, query tile) blocks.
+int64_t forwardGridX(BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic) {
+  return op.isGeneration() ? generationGridX(op, blocksPerRow)
+                           : rowLaunchOf(op, blocksPerRow, generic).gridX();
 }
 
 /// Why `op`'s grid (its rows' blocks, then zero-fill blocks, by batch)
 /// exceeds the target's, or "".
 std::string forwardGridReason(BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic,
                               const runtime::TargetInfo &target) {
-  return gridUnsupportedReason(target, rowLaunchOf(op, blocksPerRow, generic).gridX(),
+  return gridUnsupportedReason(target, forwardGridX(op, blocksPerRow, generic),
                                op.getQuery().getType().getDimSize(0));
 }
 
@@ -134,14 +149,15 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
     kernel.arguments.push_back(workspaceArgument());
   const int64_t batch = op.getQuery().getType().getDimSize(0);
   LaunchGeometry g;
-  g.grid = {rowLaunchOf(op, kernel.blocksPerRow, generic).gridX(), batch, 1};
+  g.grid = {forwardGridX(op, kernel.blocksPerRow, generic), batch, 1};
   g.block = {kernel.threads, 1, 1};
   g.sharedBytes = kernel.sharedBytes;
   g.workspaceBytes = workspaceBytes;
   g.alignBytes = kernel.alignBytes;
-  if (failed(declareLaunch(
-          kernel.func, lowering.target, g, kernel.arguments, generic ? "generic" : variant,
-          (generic ? "generic " + kernel.config : kernel.config) + describeSplit(op))))
+  if (failed(declareLaunch(kernel.func, lowering.target, g, kernel.arguments,
+                           generic ? "generic" : variant,
+                           (generic ? "generic " + kernel.config : kernel.config) +
+                               describeSplit(op) + describeGqaPacking(op))))
     return failure();
   if (!combine.func)
     return success();
@@ -161,19 +177,40 @@ CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuMod
   return op.hasSplitRows() ? buildCombineKernel(op, gpuModule, tables) : CombineKernel{};
 }
 
-/// The modes only the scalar body has today: calibration (a second pass
-/// per query row) and threshold mode (a test per score).
-std::string tensorCoreModeReason(BlockSparseAttentionOp op) {
-  if (op.getStats())
-    return "does not run operand 'stats' (calibration); the simt body does";
-  if (op.getThresholds())
-    return "does not run operand 'thresholds'; the simt body does";
+/// Calibration (the stats operand) runs on the specialized bodies, whose
+/// second pass reads the row's key tiles again; the generic kernel, whose
+/// row tables are launch data, has no second pass.
+std::string calibrationReason(BlockSparseAttentionOp op, bool generic) {
+  if (op.getStats() && generic)
+    return "does not run operand 'stats' (calibration); the specialized bodies do";
+  return "";
+}
+
+/// GQA-packed rows (sieve-pack-gqa) carry a segment table the generic
+/// kernel's launch tables have no place for (the pipeline never packs it).
+std::string packingReason(BlockSparseAttentionOp op, bool generic) {
+  if (op.isGqaPacked() && generic)
+    return "does not run GQA-packed rows (sieve-pack-gqa); the specialized bodies do";
+  return "";
+}
+
+/// Generation (the positions operand) picks its rows from constant tables
+/// at launch: the specialized tensor-core bodies do, not the generic one
+/// (whose tables are launch data) nor the scalar one.
+std::string generationReason(BlockSparseAttentionOp op, bool specializedTensorCores) {
+  if (op.isGeneration() && !specializedTensorCores)
+    return "does not run generation (operand 'positions'); the specialized mma and wgmma bodies "
+           "do";
   return "";
 }
 
 struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
   using BodyPattern::BodyPattern;
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
+    if (op.isGqaPacked())
+      return "does not run GQA-packed rows (sieve-pack-gqa); the tensor-core bodies do";
+    if (std::string reason = generationReason(op, false); !reason.empty())
+      return reason;
     if (std::string reason = simtKernelUnsupportedReason(op, lowering.target); !reason.empty())
       return reason;
     return forwardGridReason(op, 1, /*generic=*/false, lowering.target);
@@ -208,7 +245,11 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     return op.getBlockQ() / queryTile;
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
-    if (std::string reason = tensorCoreModeReason(op); !reason.empty())
+    if (std::string reason = calibrationReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = packingReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = generationReason(op, !generic); !reason.empty())
       return reason;
     if (std::string reason = mmaKernelUnsupportedReason(op, optionsFor(op), lowering.target);
         !reason.empty())
@@ -222,8 +263,8 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     CombineKernel combine = combineKernelOf(op, gpuModule, tables);
     return declareForwardLaunches(op, lowering,
                                   {kernel.func, kernel.blocksPerRow, kernel.threads,
-                                   kernel.sharedBytes, kVectorCopyAlign, operandArguments(op),
-                                   kernel.config},
+                                   kernel.sharedBytes, kVectorCopyAlign,
+                                   operandArguments(op, /*stepByValue=*/true), kernel.config},
                                   "mma", generic, combine);
   }
 };
@@ -257,13 +298,28 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
         op.getNumActiveRows() * (op.getBlockQ() / 128) * op.getQuery().getType().getDimSize(0);
     return blocks <= lowering.target.multiprocessors / 2 ? 64 : 128;
   }
+  /// The key tile when the caller leaves it open: 128 keys where the
+  /// blocks allow up to 128 columns; above, 64, as two stages of 128-key K
+  /// and V tiles no longer fit beside Q (at D = 192 and 128-row Q tiles:
+  /// 48 + 4 x 48 KiB) and a 64 x 128 score tile (64 registers) beside a
+  /// 64 x D accumulator (D/2) would crowd the consumers' 232 registers.
+  /// FlashAttention-3 makes the same cut (128 x 112 at D = 192, 128 x 80 at
+  /// 256, on one tile size per head dim; ours must divide block_k).
+  int64_t defaultKeyTile(BlockSparseAttentionOp op) const {
+    const int64_t headDim = op.getQuery().getType().getDimSize(3);
+    return op.getBlockK() % 128 == 0 && headDim <= 128 ? 128 : 64;
+  }
   WgmmaKernelOptions optionsFor(BlockSparseAttentionOp op) const {
     return {lowering.queryTile > 0 ? lowering.queryTile : defaultQueryTile(op),
-            lowering.keyTile > 0 ? lowering.keyTile : (op.getBlockK() % 128 == 0 ? 128 : 64),
-            lowering.stages};
+            lowering.keyTile > 0 ? lowering.keyTile : defaultKeyTile(op), lowering.stages,
+            lowering.overlap};
   }
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
-    if (std::string reason = tensorCoreModeReason(op); !reason.empty())
+    if (std::string reason = calibrationReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = packingReason(op, generic); !reason.empty())
+      return reason;
+    if (std::string reason = generationReason(op, !generic); !reason.empty())
       return reason;
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);
@@ -277,9 +333,9 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
     CombineKernel combine = combineKernelOf(op, gpuModule, tables);
     // q, k and v also travel as TMA descriptors: a 4-d tensor map whose
-    // box is one 64-column slab of a tile, which the runtime encodes
+    // box is one column slab of a tile (SlabLayout), which the runtime encodes
     // (cuTensorMapEncodeTiled) from the launch's tensors.
-    SmallVector<KernelArgument> arguments = operandArguments(op);
+    SmallVector<KernelArgument> arguments = operandArguments(op, /*stepByValue=*/true);
     arguments.push_back(tmaArgument(runtime::kQuery, kernel.queryMap));
     arguments.push_back(tmaArgument(runtime::kKey, kernel.keyMap));
     arguments.push_back(tmaArgument(runtime::kValue, kernel.valueMap));
@@ -309,10 +365,15 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
   }
   LogicalResult lower(BlockSparseAttentionBackwardOp op) const override {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_backward_kernels");
-    BackwardKernels kernels =
-        hopper ? buildWgmmaBackwardKernels(op, gpuModule) : buildMmaBackwardKernels(op, gpuModule);
+    BackwardKernels kernels = hopper ? buildWgmmaBackwardKernels(op, gpuModule)
+                                     : buildMmaBackwardKernels(op, gpuModule, lowering.target);
     const BackwardProblem problem = backwardProblemOf(op);
     SmallVector<KernelArgument> operands = operandArguments(op);
+    // The thresholds come last (BackwardCommon.h): the kernels' other
+    // arguments keep the plain backward's positions.
+    std::optional<KernelArgument> thresholds;
+    if (op.getThresholds())
+      thresholds = operands.pop_back_val();
     operands.push_back(workspaceArgument());
     for (auto [launch, role] : {std::pair<BackwardLaunch *, runtime::LaunchRole>{
                                     &kernels.rows, runtime::LaunchRole::BackwardRows},
@@ -321,7 +382,10 @@ struct Backward : BodyPattern<BlockSparseAttentionBackwardOp> {
       SmallVector<KernelArgument> arguments(operands);
       for (auto [operand, rows] : launch->tensorMaps)
         arguments.push_back(tmaArgument(operands[operand].slot,
-                                        swizzledTensorMapType(op.getContext(), problem.elt, rows)));
+                                        swizzledTensorMapType(op.getContext(), problem.elt, rows,
+                                                              SlabLayout{launch->slabRowBytes})));
+      if (thresholds)
+        arguments.push_back(*thresholds);
       LaunchGeometry g;
       g.role = role;
       g.grid = {launch->gridX, problem.batch, 1};
@@ -397,6 +461,13 @@ std::string scalarFallbackWarning(ArrayRef<std::string> reasons) {
 /// The checks that do not depend on a body: a generic kernel or split rows
 /// with an lse, and a generic kernel with split rows.
 LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
+  if (op.isGeneration() && variant == "generic")
+    return op.emitOpError() << "generation (operand 'positions') picks its rows from constant "
+                               "tables at launch: the specialized mma and wgmma bodies run it, "
+                               "not variant=generic";
+  if (op.hasBatchLayout()) // docs/ragged-paged.md: the mma and wgmma bodies do not take them
+    return op.emitOpError() << "ragged batches (operand 'sequences') and paged KV (operand "
+                               "'pages') run on the CPU backend only (yet)";
   if (op.getLse() && (variant == "generic" || op.hasSplitRows()))
     return op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
                                "variant=generic or split rows)";
@@ -432,7 +503,7 @@ struct LowerToGpuPass : public sieve::passes::impl::LowerToGpuBase<LowerToGpuPas
                          << chip << "'";
       return signalPassFailure();
     }
-    GpuLowering lowering{module, *target, queryTile, keyTile, stages, chunkElements};
+    GpuLowering lowering{module, *target, queryTile, keyTile, stages, chunkElements, overlap};
     RewritePatternSet patterns(&getContext());
     populateBodyPatterns(patterns, lowering, variant);
     FrozenRewritePatternSet frozen(std::move(patterns));

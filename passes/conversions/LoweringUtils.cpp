@@ -43,11 +43,14 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
     g.splitGroups = createConstantTable(builder, loc, (prefix + "_split_groups").str(),
                                         *op.getSplitGroups(), memorySpace);
   }
+  if (op.isGqaPacked())
+    g.segments = createConstantTable(builder, loc, (prefix + "_key_block_segments").str(),
+                                     *op.getKeyBlockSegments(), memorySpace);
   return g;
 }
 
 ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t blockQ, int64_t blockK,
-                                  bool causal, double scale) {
+                                  bool causal, int64_t causalOffset, double scale) {
   ProblemGeometry g;
   g.elt = query.getElementType();
   g.batch = query.getDimSize(0);
@@ -60,23 +63,105 @@ ProblemGeometry problemGeometryOf(MemRefType query, MemRefType key, int64_t bloc
   g.blockQ = blockQ;
   g.blockK = blockK;
   g.causal = causal;
+  g.causalOffset = causal ? causalOffset : 0;
   g.scaleLog2 = scale * kLog2e;
   return g;
 }
 
 ProblemGeometry problemGeometryOf(dialect::BlockSparseAttentionOp op) {
-  return problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
-                           op.getBlockK(), op.getCausal(), op.getScale().convertToDouble());
+  ProblemGeometry g = problemGeometryOf(op.getQuery().getType(), op.getKey().getType(),
+                                        op.getBlockQ(), op.getBlockK(), op.getCausal(),
+                                        op.getCausalOffset(), op.getScale().convertToDouble());
+  g.packed = PackedQueries::of(op);
+  if (g.packed) { // the packed problem: a key head's g x Sq rows are one head's
+    g.headsQ = g.headsKv;
+    g.seqQ = g.packed.group * g.packed.queries;
+    g.group = 1;
+  }
+  return g;
 }
 
-Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
-  Value lse = op.getLse();
-  if (!lse)
+PackedQueries PackedQueries::of(dialect::BlockSparseAttentionOp op) {
+  PackedQueries p;
+  if (!op.isGqaPacked())
+    return p;
+  p.group = op.getPackedGroup();
+  p.queries = op.getQuery().getType().getDimSize(2);
+  p.maskBlockQ = *op.getMaskBlockQ();
+  return p;
+}
+
+std::pair<Value, Value> PackedQueries::at(ImplicitLocOpBuilder &b, Value keyHead, Value row) const {
+  Value inHead = arith::DivUIOp::create(b, row, indexConst(b, queries));
+  Value head =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, keyHead, indexConst(b, group)), inHead);
+  return {head, query(b, row)};
+}
+
+Value PackedQueries::query(ImplicitLocOpBuilder &b, Value row) const {
+  return arith::RemUIOp::create(b, row, indexConst(b, queries));
+}
+
+Value PackedQueries::segmentShift(ImplicitLocOpBuilder &b, Value firstRow, Value row) const {
+  const int64_t perHead = (queries + maskBlockQ - 1) / maskBlockQ;
+  auto segment = [&](Value r) -> Value {
+    Value head = arith::DivUIOp::create(b, r, indexConst(b, queries));
+    Value block = arith::DivUIOp::create(b, query(b, r), indexConst(b, maskBlockQ));
+    return arith::AddIOp::create(b, arith::MulIOp::create(b, head, indexConst(b, perHead)), block);
+  };
+  Value bit = arith::SubIOp::create(b, segment(row), segment(firstRow));
+  // Rows past the packed rows (a tile's padding, never stored) may count
+  // past the word's 32 bits: clamped, so the shift is never poison.
+  Value clamped = arith::MinUIOp::create(b, bit, indexConst(b, 31));
+  return arith::IndexCastOp::create(b, b.getI32Type(), clamped);
+}
+
+Value PackedQueries::keepsAt(ImplicitLocOpBuilder &b, Value word, Value shift) const {
+  Value shifted = arith::ShRUIOp::create(b, word, shift);
+  Value one = arith::ConstantOp::create(b, b.getI32IntegerAttr(1));
+  Value set = arith::AndIOp::create(b, shifted, one);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, set,
+                               arith::ConstantOp::create(b, b.getI32IntegerAttr(0)));
+}
+
+Value PackedQueries::keeps(ImplicitLocOpBuilder &b, Value word, Value firstRow, Value row) const {
+  return keepsAt(b, word, segmentShift(b, firstRow, row));
+}
+
+std::string describeGqaPacking(dialect::BlockSparseAttentionOp op) {
+  if (!op.isGqaPacked())
+    return "";
+  return "; pack-gqa g=" + std::to_string(op.getPackedGroup()) +
+         " rows=" + std::to_string(op.getBlockQ());
+}
+
+namespace {
+/// A kernel takes the op's operands first, in order.
+Value argumentOfOperand(Operation *op, Block &entry, Value operand) {
+  if (!operand)
     return {};
-  for (auto [i, operand] : llvm::enumerate(op->getOperands()))
-    if (operand == lse)
+  for (auto [i, candidate] : llvm::enumerate(op->getOperands()))
+    if (candidate == operand)
       return entry.getArgument(i);
   return {};
+}
+} // namespace
+
+Value lseArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getLse());
+}
+
+Value statsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getStats());
+}
+
+Value thresholdsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getThresholds());
+}
+
+Value headThresholdLog2(ImplicitLocOpBuilder &b, Value thresholds, Value head) {
+  return arith::MulFOp::create(b, memref::LoadOp::create(b, thresholds, ValueRange{head}),
+                               f32Const(b, kLog2e));
 }
 
 bool hasUnitInnerStride(MemRefType type) {
@@ -103,6 +188,13 @@ std::array<Value, 4> rowTableValues(ImplicitLocOpBuilder &b, const RowTableGloba
   return {get(tables.heads), get(tables.queryBlocks), get(tables.spans), get(tables.keyBlocks)};
 }
 
+Value segmentTableValue(ImplicitLocOpBuilder &b, const RowTableGlobals &tables) {
+  if (!tables.segments)
+    return {};
+  memref::GlobalOp global = tables.segments;
+  return memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+}
+
 std::pair<Value, Value> loadRowSpan(ImplicitLocOpBuilder &b, Value spans, Value row) {
   Value at = arith::MulIOp::create(b, row, indexConst(b, 2));
   return {loadIndexEntry(b, spans, at),
@@ -116,6 +208,49 @@ Value loadIndexEntry(ImplicitLocOpBuilder &b, Value table, Value index) {
 
 Value indexConst(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
+}
+
+Value causalPosition(ImplicitLocOpBuilder &b, Value query, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return query;
+  return arith::AddIOp::create(b, query, indexConst(b, causalOffset));
+}
+
+// Top-left (offset 0) compares unsigned, as the kernels always did, so
+// their code is unchanged; a shifted diagonal compares signed: a query's
+// position is negative when it sees no key.
+Value causalSees(ImplicitLocOpBuilder &b, Value query, Value key, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, query);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, key,
+                               causalPosition(b, query, causalOffset));
+}
+
+Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, int64_t causalOffset) {
+  if (causalOffset == 0)
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, query, key);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, causalPosition(b, query, causalOffset),
+                               key);
+}
+
+Value causalSees(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key,
+                               arith::AddIOp::create(b, query, causalOffset));
+}
+
+Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                               arith::AddIOp::create(b, query, causalOffset), key);
+}
+
+SmallVector<int32_t> positionRowTable(dialect::BlockSparseAttentionOp op) {
+  const int64_t positionBlocks =
+      (op.getKey().getType().getDimSize(2) + op.getBlockQ() - 1) / op.getBlockQ();
+  SmallVector<int32_t> table(op.getQuery().getType().getDimSize(1) * positionBlocks, -1);
+  ArrayRef<int32_t> heads = op.getRowHeads(), blocks = op.getRowQueryBlocks();
+  for (size_t r = 0; r < heads.size(); ++r)
+    table[heads[r] * positionBlocks + blocks[r]] = static_cast<int32_t>(r);
+  return table;
 }
 
 Value f32Const(ImplicitLocOpBuilder &b, double v) {

@@ -16,7 +16,7 @@ BackwardProblem backwardProblemOf(BlockSparseAttentionBackwardOp op) {
   p.scale = op.getScale().convertToDouble();
   static_cast<ProblemGeometry &>(p) =
       problemGeometryOf(op.getQuery().getType(), op.getKey().getType(), op.getBlockQ(),
-                        op.getBlockK(), op.getCausal(), p.scale);
+                        op.getBlockK(), op.getCausal(), op.getCausalOffset(), p.scale);
   p.paddedSeqQ = (p.seqQ + p.blockQ - 1) / p.blockQ * p.blockQ;
   return p;
 }
@@ -42,13 +42,19 @@ Value getGlobal(ImplicitLocOpBuilder &b, memref::GlobalOp g) {
 
 gpu::GPUFuncOp createBackwardKernel(OpBuilder &gb, BlockSparseAttentionBackwardOp op,
                                     StringRef name, int64_t threads, TypeRange extraArgs) {
-  SmallVector<Type> argTypes(op->getOperandTypes());
+  SmallVector<Type> argTypes(TypeRange(op->getOperands().take_front(kScratch)));
   argTypes.push_back(MemRefType::get({ShapedType::kDynamic}, gb.getF32Type()));
   argTypes.append(extraArgs.begin(), extraArgs.end());
+  if (Value thresholds = op.getThresholds())
+    argTypes.push_back(thresholds.getType());
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), name, gb.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
   func.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
   return func;
+}
+
+Value backwardThresholdsArgument(BlockSparseAttentionBackwardOp op, Block &entry) {
+  return op.getThresholds() ? entry.getArguments().back() : Value();
 }
 
 Value scratchIndex(FragmentBuilder &e, const BackwardProblem &p, Value bi, Value h, Value query) {
@@ -59,8 +65,6 @@ std::string tensorCoreOperandsUnsupportedReason(BlockSparseAttentionBackwardOp o
   const BackwardProblem p = backwardProblemOf(op);
   if (!p.elt.isF16() && !p.elt.isBF16())
     return "needs f16 or bf16 elements";
-  if (p.headDim != 64 && p.headDim != 128)
-    return "needs head dim 64 or 128";
   for (Value t : {op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
                   op.getDquery(), op.getDkey(), op.getDvalue()})
     if (!hasUnitInnerStride(cast<MemRefType>(t.getType())))
@@ -77,13 +81,14 @@ int64_t activeRowsOf(BlockSparseAttentionBackwardOp op) {
 }
 
 void maskTransposed(FragmentBuilder &e, Fragment &p, Value firstQuery, Value warpLastKey,
-                    Value laneCol, const Value keyRow[2]) {
+                    Value laneCol, const Value keyRow[2], int64_t causalOffset) {
   ImplicitLocOpBuilder &b = e.b;
-  maskFragmentIf(e, p, e.ult(firstQuery, warpLastKey), [&](int64_t j, int64_t i) -> Value {
-    Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
-    Value sees = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keyRow[i / 2], query);
-    return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
-  });
+  maskFragmentIf(e, p, causalPrecedes(b, firstQuery, warpLastKey, causalOffset),
+                 [&](int64_t j, int64_t i) -> Value {
+                   Value query = e.add(e.add(firstQuery, laneCol), j * 8 + i % 2);
+                   Value sees = causalSees(b, query, keyRow[i / 2], causalOffset);
+                   return arith::SelectOp::create(b, sees, p[j][i], e.f32(0.0));
+                 });
 }
 
 } // namespace sieve::passes

@@ -36,9 +36,21 @@ BackwardLaunch buildBackwardRowsKernel(BlockSparseAttentionBackwardOp op,
   // Rows past Sq read the last row (every lane must join the shuffles).
   Value read = arith::MinUIOp::create(b, row, e.idx(p.seqQ - 1));
   Value sum = e.f32(0.0);
-  const int64_t perThread = D / 8; // elements, in vectors of 8
-  for (int64_t v = 0; v < perThread / kVector; ++v) {
-    Value col = e.add(e.mul(part, perThread), v * kVector);
+  // The row's D/8 vectors, consecutive ones to a thread: ceil(D/64) each.
+  // Where 8 threads do not split them evenly (head dims not a multiple of
+  // 64) the last threads' surplus vectors read the row's last vector and
+  // add nothing.
+  const int64_t vectors = D / kVector, perThread = (vectors + 7) / 8;
+  for (int64_t v = 0; v < perThread; ++v) {
+    const bool uneven = vectors != 8 * perThread;
+    Value col, inRow;
+    if (uneven) {
+      Value at = e.add(e.mul(part, perThread), v);
+      inRow = e.ult(at, e.idx(vectors));
+      col = e.mul(arith::MinUIOp::create(b, at, e.idx(vectors - 1)), kVector);
+    } else {
+      col = e.add(e.mul(part, perThread * kVector), v * kVector);
+    }
     auto vecType = VectorType::get({kVector}, p.elt);
     auto x =
         vector::LoadOp::create(b, vecType, entry.getArgument(kOut), ValueRange{bi, h, read, col});
@@ -49,8 +61,10 @@ BackwardLaunch buildBackwardRowsKernel(BlockSparseAttentionBackwardOp op,
     auto f32Vec = VectorType::get({kVector}, b.getF32Type());
     Value prod = arith::MulFOp::create(b, arith::ExtFOp::create(b, f32Vec, x.getResult()),
                                        arith::ExtFOp::create(b, f32Vec, y.getResult()));
-    sum = arith::AddFOp::create(
-        b, sum, vector::ReductionOp::create(b, vector::CombiningKind::ADD, prod).getResult());
+    Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, prod).getResult();
+    if (uneven)
+      partial = arith::SelectOp::create(b, inRow, partial, e.f32(0.0));
+    sum = arith::AddFOp::create(b, sum, partial);
   }
   for (int32_t offset : {1, 2, 4}) {
     Value off = arith::ConstantOp::create(b, b.getI32IntegerAttr(offset));

@@ -132,10 +132,11 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
           return SmallVector<Value>{merged.acc, merged.den, merged.max};
         });
     Value inv = mergedScale(b, loop.getResult(1));
+    auto [outHead, outQuery] = g.queryIndices(b, head, query); // GQA packing maps rows
     for (int64_t i = 0; i < width; ++i) {
       Value x = vector::ExtractOp::create(b, loop.getResult(0), ArrayRef<int64_t>{i});
       Value y = fromF32(b, arith::MulFOp::create(b, x, inv), g.elt);
-      memref::StoreOp::create(b, y, out, ValueRange{bi, head, query, e.add(col, i)});
+      memref::StoreOp::create(b, y, out, ValueRange{bi, outHead, outQuery, e.add(col, i)});
     }
   });
   gpu::ReturnOp::create(b);

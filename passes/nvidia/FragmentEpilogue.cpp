@@ -4,6 +4,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -58,11 +59,37 @@ void storeFragmentRows(FragmentBuilder &e, int64_t headDim, ArrayRef<Value> acc,
       auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, e.elt), tile,
                                          ValueRange{stagedRow, col});
       load.setAlignment(16);
-      auto store =
-          vector::StoreOp::create(b, load, dst, ValueRange{bi, head, target, e.mul(chunk, kChunk)});
+      auto [dstHead, dstRow] = e.queryAt(head, target);
+      auto store = vector::StoreOp::create(b, load, dst,
+                                           ValueRange{bi, dstHead, dstRow, e.mul(chunk, kChunk)});
       store.setAlignment(16);
     });
   }
+}
+
+Value columnWindow(FragmentBuilder &e, Value dst, Value firstChunk, int64_t columns) {
+  // (A reinterpret_cast of the strided metadata: the GPU pipeline lowers
+  // it directly, where a subview would need expand-strided-metadata.)
+  ImplicitLocOpBuilder &b = e.b;
+  auto type = cast<MemRefType>(dst.getType());
+  auto meta = memref::ExtractStridedMetadataOp::create(b, dst);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = columns;
+  SmallVector<OpFoldResult> sizes, strides;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    sizes.push_back(type.isDynamicDim(d) ? OpFoldResult(meta.getSizes()[d])
+                                         : OpFoldResult(b.getIndexAttr(shape[d])));
+    strides.push_back(d + 1 < type.getRank() ? OpFoldResult(meta.getStrides()[d])
+                                             : OpFoldResult(b.getIndexAttr(1)));
+  }
+  SmallVector<int64_t> layoutStrides(type.getRank() - 1, ShapedType::kDynamic);
+  layoutStrides.push_back(1);
+  auto windowType =
+      MemRefType::get(shape, type.getElementType(),
+                      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, layoutStrides),
+                      type.getMemorySpace());
+  Value offset = e.add(meta.getOffset(), e.mul(firstChunk, kChunk));
+  return memref::ReinterpretCastOp::create(b, windowType, dst, offset, sizes, strides);
 }
 
 } // namespace sieve::passes

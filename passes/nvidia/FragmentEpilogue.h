@@ -56,6 +56,13 @@ void storeFragmentRows(FragmentBuilder &e, int64_t headDim, llvm::ArrayRef<mlir:
                        const StagingLayout &layout, mlir::Value tile, mlir::Value dst,
                        mlir::Value bi, mlir::Value head, mlir::Value firstRow, int64_t limit);
 
+/// The `columns` columns of the [B, H, S, D] memref `dst` from 16-byte
+/// chunk `firstChunk` on (group-uniform), as a memref of the same rank for
+/// storeFragmentRows to write: the epilogue of a group that owns a window
+/// of an accumulator's columns.
+mlir::Value columnWindow(FragmentBuilder &e, mlir::Value dst, mlir::Value firstChunk,
+                         int64_t columns);
+
 } // namespace sieve::passes
 
 #endif

@@ -45,53 +45,186 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, Value cond,
 
 void maskScores(FragmentBuilder &fb, Fragment &s, Value firstKey, int64_t keyTile,
                 Value warpFirstQuery, Value laneCol, const Value queryRow[2], int64_t seqK,
-                bool causal, double fill) {
+                bool causal, int64_t causalOffset, double fill, const Value *rowKeeps,
+                Value liveKeys, Value causalShift) {
   ImplicitLocOpBuilder &b = fb.b;
   Value lastKey = fb.add(firstKey, keyTile - 1);
-  Value needsMask = fb.ult(fb.idx(seqK - 1), lastKey);
+  // (Generation: some key of the tile is past the live ones.)
+  Value needsMask =
+      liveKeys ? Value(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, lastKey, liveKeys))
+               : fb.ult(fb.idx(seqK - 1), lastKey);
+  auto precedes = [&](Value query, Value key) {
+    return causalShift ? causalPrecedes(b, query, key, causalShift)
+                       : causalPrecedes(b, query, key, causalOffset);
+  };
+  auto sees = [&](Value query, Value key) {
+    return causalShift ? causalSees(b, query, key, causalShift)
+                       : causalSees(b, query, key, causalOffset);
+  };
   if (causal)
-    needsMask = arith::OrIOp::create(b, needsMask, fb.ult(warpFirstQuery, lastKey));
+    needsMask = arith::OrIOp::create(b, needsMask, precedes(warpFirstQuery, lastKey));
+  // GQA packing: rows whose head drops the key block mask every tile of it.
+  if (rowKeeps)
+    needsMask = arith::ConstantOp::create(b, b.getBoolAttr(true));
   maskFragmentIf(fb, s, needsMask, [&](int64_t j, int64_t i) -> Value {
     Value key = fb.add(fb.add(firstKey, laneCol), j * 8 + i % 2);
-    Value valid = fb.ult(key, fb.idx(seqK));
+    Value valid = fb.ult(key, liveKeys ? liveKeys : fb.idx(seqK));
+    if (rowKeeps)
+      valid = arith::AndIOp::create(b, valid, rowKeeps[i / 2]);
     if (causal)
-      valid = arith::AndIOp::create(
-          b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key, queryRow[i / 2]));
+      valid = arith::AndIOp::create(b, valid, sees(queryRow[i / 2], key));
     return arith::SelectOp::create(b, valid, s[j][i], fb.f32(fill));
   });
 }
 
-void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
-                 Value l[2], double scaleLog2) {
+RowScoreMask::RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g,
+                           const RowTableGlobals &tables, Value rowBegin, Value rowQueryBlock,
+                           Value warpFirstQuery, const Value queryRow[2])
+    : e(e), g(g), segments(segmentTableValue(e.b, tables)), rowBegin(rowBegin),
+      warpFirstQuery(warpFirstQuery), queryRow{queryRow[0], queryRow[1]} {
+  if (!segments)
+    return;
+  // Once per row: each half's segment bit (counted from the work row's
+  // first packed row) and the query causal compares.
+  Value rowFirst = e.mul(rowQueryBlock, g.blockQ);
+  for (int half = 0; half < 2; ++half) {
+    segmentShift[half] = g.packed.segmentShift(e.b, rowFirst, queryRow[half]);
+    causalRow[half] = g.causalQuery(e.b, queryRow[half]);
+  }
+}
+
+void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value laneCol,
+                         Value step) const {
+  // Element mask, only where a key may be past Sk or above the diagonal.
+  if (!segments) {
+    maskScores(e, s, firstKey, keyTile, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal,
+               g.causalOffset, -std::numeric_limits<double>::infinity(), nullptr, g.liveKeys,
+               g.causalShift);
+    return;
+  }
+  ImplicitLocOpBuilder &b = e.b;
+  Value entry = e.add(rowBegin, e.div(step, g.blockK / keyTile));
+  Value word = memref::LoadOp::create(b, segments, ValueRange{entry});
+  Value keeps[2] = {g.packed.keepsAt(b, word, segmentShift[0]),
+                    g.packed.keepsAt(b, word, segmentShift[1])};
+  // Causal compares each row's own query (every packed row may be any
+  // query of its head, so no warp-wide first query bounds them: 0).
+  maskScores(e, s, firstKey, keyTile, e.idx(0), laneCol, causalRow, g.seqK, g.causal,
+             g.causalOffset, kNegInf, keeps);
+}
+
+void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdLog2,
+                              double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value c = fb.f32(scaleLog2);
+  const double dropped = scaleLog2 > 0 ? kNegInf : -kNegInf;
+  for (auto &chunk : s)
+    for (Value &score : chunk) {
+      Value scaled = arith::MulFOp::create(b, score, c);
+      Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, scaled, thresholdLog2);
+      score = arith::SelectOp::create(b, kept, score, fb.f32(dropped));
+    }
+}
+
+Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value any;
+  for (auto &chunk : s)
+    for (Value score : chunk) {
+      Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::UNE, score, fb.f32(kNegInf));
+      any = any ? arith::OrIOp::create(b, any, kept).getResult() : kept;
+    }
+  return any;
+}
+
+namespace {
+/// Row half `half` of softmaxStep, but for the accumulator: updates m and l,
+/// turns the half's scores into probabilities, and returns the factor that
+/// rescales the half's accumulator rows (exp2 of the old max less the new).
+/// The ops come in softmaxStep's order, so its kernels are unchanged.
+Value softmaxHalf(FragmentBuilder &fb, Fragment &s, int64_t half, Value &m, Value &l, Value c) {
   ImplicitLocOpBuilder &b = fb.b;
   const int64_t chunks = static_cast<int64_t>(s.size());
+  Value rowMax = m;
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+      rowMax = arith::MaximumFOp::create(b, rowMax, s[j][i]);
+  Value newMax = fb.quadReduce(rowMax, /*isMax=*/true);
+  // A row with every key masked so far keeps max -inf; subtract 0
+  // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
+  Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, fb.f32(kNegInf));
+  Value base = arith::SelectOp::create(b, allMasked, fb.f32(0.0), newMax);
+  Value negBase = arith::MulFOp::create(b, base, arith::NegFOp::create(b, c));
+  Value correction = fb.exp2(arith::MulFOp::create(b, arith::SubFOp::create(b, m, base), c));
+  Value rowSum = arith::MulFOp::create(b, l, correction);
+  for (int64_t j = 0; j < chunks; ++j)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
+      s[j][i] = fb.exp2(math::FmaOp::create(b, s[j][i], c, negBase));
+      rowSum = arith::AddFOp::create(b, rowSum, s[j][i]);
+    }
+  m = newMax;
+  l = rowSum;
+  return correction;
+}
+
+/// Scales row half `half` of `acc` (D/8 chunks of 4) by `factor`.
+void rescaleHalf(FragmentBuilder &fb, MutableArrayRef<Value> acc, int64_t half, Value factor) {
   const int64_t accChunks = static_cast<int64_t>(acc.size()) / 4;
+  for (int64_t d = 0; d < accChunks; ++d)
+    for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
+      acc[d * 4 + i] = arith::MulFOp::create(fb.b, acc[d * 4 + i], factor);
+}
+} // namespace
+
+void softmaxStep(FragmentBuilder &fb, Fragment &s, MutableArrayRef<Value> acc, Value m[2],
+                 Value l[2], double scaleLog2) {
   Value c = fb.f32(scaleLog2);
-  for (int64_t half = 0; half < 2; ++half) {
-    Value rowMax = m[half];
-    for (int64_t j = 0; j < chunks; ++j)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-        rowMax = arith::MaximumFOp::create(b, rowMax, s[j][i]);
-    Value newMax = fb.quadReduce(rowMax, /*isMax=*/true);
-    // A row with every key masked so far keeps max -inf; subtract 0
-    // instead so exp2 sees -inf (giving 0), not -inf - -inf (NaN).
-    Value allMasked = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax, fb.f32(kNegInf));
-    Value base = arith::SelectOp::create(b, allMasked, fb.f32(0.0), newMax);
-    Value negBase = arith::MulFOp::create(b, base, arith::NegFOp::create(b, c));
-    Value correction =
-        fb.exp2(arith::MulFOp::create(b, arith::SubFOp::create(b, m[half], base), c));
-    Value rowSum = arith::MulFOp::create(b, l[half], correction);
-    for (int64_t j = 0; j < chunks; ++j)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i) {
-        s[j][i] = fb.exp2(math::FmaOp::create(b, s[j][i], c, negBase));
-        rowSum = arith::AddFOp::create(b, rowSum, s[j][i]);
-      }
-    for (int64_t d = 0; d < accChunks; ++d)
-      for (int64_t i = 2 * half; i < 2 * half + 2; ++i)
-        acc[d * 4 + i] = arith::MulFOp::create(b, acc[d * 4 + i], correction);
-    m[half] = newMax;
-    l[half] = rowSum;
+  for (int64_t half = 0; half < 2; ++half)
+    rescaleHalf(fb, acc, half, softmaxHalf(fb, s, half, m[half], l[half], c));
+}
+
+std::array<Value, 2> softmaxScores(FragmentBuilder &fb, Fragment &s, Value m[2], Value l[2],
+                                   double scaleLog2) {
+  Value c = fb.f32(scaleLog2);
+  std::array<Value, 2> corrections;
+  for (int64_t half = 0; half < 2; ++half)
+    corrections[half] = softmaxHalf(fb, s, half, m[half], l[half], c);
+  return corrections;
+}
+
+void rescaleRows(FragmentBuilder &fb, MutableArrayRef<Value> acc,
+                 const std::array<Value, 2> &corrections) {
+  for (int64_t half = 0; half < 2; ++half)
+    rescaleHalf(fb, acc, half, corrections[half]);
+}
+
+RowWeights calibrationWeights(FragmentBuilder &fb, const Value m[2], const Value l[2],
+                              const Value queryRow[2], int64_t seqQ, double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  SmallVector<Value, 2> inv = rowInverseSums(fb, l[0], l[1]);
+  RowWeights w;
+  for (int half = 0; half < 2; ++half) {
+    // An empty row keeps max -inf: weigh against 0 (its P are 0 anyway).
+    Value noMax = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, m[half], fb.f32(kNegInf));
+    Value base = arith::SelectOp::create(b, noMax, fb.f32(0.0), m[half]);
+    w.negBase[half] = arith::MulFOp::create(b, base, fb.f32(-scaleLog2));
+    w.invSum[half] =
+        arith::SelectOp::create(b, fb.ult(queryRow[half], fb.idx(seqQ)), inv[half], fb.f32(0.0));
   }
+  return w;
+}
+
+Value laneTileMass(FragmentBuilder &fb, const Fragment &s, const RowWeights &w, double scaleLog2) {
+  ImplicitLocOpBuilder &b = fb.b;
+  Value c = fb.f32(scaleLog2);
+  Value rowMass[2] = {fb.f32(0.0), fb.f32(0.0)};
+  for (auto &chunk : s)
+    for (int64_t i = 0; i < 4; ++i) {
+      Value p = fb.exp2(math::FmaOp::create(b, chunk[i], c, w.negBase[i / 2]));
+      rowMass[i / 2] = arith::AddFOp::create(b, rowMass[i / 2], p);
+    }
+  return math::FmaOp::create(b, rowMass[0], w.invSum[0],
+                             arith::MulFOp::create(b, rowMass[1], w.invSum[1]));
 }
 
 SmallVector<Value, 2> rowInverseSums(FragmentBuilder &fb, Value l0, Value l1) {
@@ -122,7 +255,8 @@ void storeRowLse(FragmentBuilder &fb, Value lse, Value bi, Value head, const Val
   fb.ifThen(quadLeader, [&] {
     for (int half = 0; half < 2; ++half)
       fb.ifThen(fb.ult(queryRow[half], fb.idx(seqQ)), [&] {
-        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, head, queryRow[half]});
+        auto [lseHead, lseRow] = fb.queryAt(head, queryRow[half]);
+        memref::StoreOp::create(b, lseOf[half], lse, ValueRange{bi, lseHead, lseRow});
       });
   });
 }

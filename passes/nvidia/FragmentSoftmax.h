@@ -16,6 +16,7 @@
 
 #include "llvm/ADT/SmallVector.h"
 
+#include <array>
 #include <limits>
 
 namespace sieve::passes {
@@ -30,14 +31,84 @@ void maskFragmentIf(FragmentBuilder &fb, Fragment &s, mlir::Value cond,
                     const std::function<mlir::Value(int64_t, int64_t)> &masked);
 
 /// Sets scores of keys past `seqK`, and with `causal` of keys after the
-/// query, to `fill` (-inf for raw scores, 0 for probabilities), for the
+/// query's position (causalSees), to `fill` (-inf for raw scores, 0 for
+/// probabilities), for the
 /// key tile [firstKey, firstKey + keyTile). The selects run only where a
 /// key of the tile may be past Sk or after the warp's first query
 /// `warpFirstQuery` (an scf.if: interior tiles skip them). `laneCol` is
-/// the lane's first column, `queryRow[h]` the query of half h.
+/// the lane's first column, `queryRow[h]` the query of half h (its causal
+/// position's source). GQA packing: `rowKeeps[h]` (i1) says whether half
+/// h's row keeps the tile's key block; every tile is masked then.
+/// Generation (ProblemGeometry::liveKeys, causalShift): `liveKeys` stands
+/// for seqK and `causalShift` for causalOffset, both known at launch.
 void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t keyTile,
                 mlir::Value warpFirstQuery, mlir::Value laneCol, const mlir::Value queryRow[2],
-                int64_t seqK, bool causal, double fill = -std::numeric_limits<double>::infinity());
+                int64_t seqK, bool causal, int64_t causalOffset,
+                double fill = -std::numeric_limits<double>::infinity(),
+                const mlir::Value *rowKeeps = nullptr, mlir::Value liveKeys = {},
+                mlir::Value causalShift = {});
+
+/// The element mask of a work row's score tiles as the tensor-core
+/// forwards apply it (maskScores), GQA-packed or not. Under GQA packing
+/// (ProblemGeometry::packed) causal compares each packed row's own query,
+/// and a row whose (query head, mask query block) segment does not keep the
+/// tile's key block (its bit of the entry's key_block_segments word) drops
+/// every score of it.
+class RowScoreMask {
+public:
+  /// For the work row whose key-block entries start at `rowBegin` and whose
+  /// query block is `rowQueryBlock` (row_query_blocks), seen by a lane
+  /// whose warp's first row is `warpFirstQuery` and whose accumulator
+  /// halves hold rows `queryRow` (kernel rows: packed rows when packed).
+  RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g, const RowTableGlobals &tables,
+               mlir::Value rowBegin, mlir::Value rowQueryBlock, mlir::Value warpFirstQuery,
+               const mlir::Value queryRow[2]);
+  /// Masks `s`, the scores of keys [firstKey, firstKey + keyTile) at the
+  /// row's pipeline step `step` (key-block entry rowBegin + step / (block_k
+  /// / keyTile)); `laneCol` is the lane's first column.
+  void apply(Fragment &s, mlir::Value firstKey, int64_t keyTile, mlir::Value laneCol,
+             mlir::Value step) const;
+
+private:
+  FragmentBuilder &e;
+  ProblemGeometry g;
+  mlir::Value segments; // key_block_segments (packed), else null
+  mlir::Value rowBegin, warpFirstQuery, queryRow[2];
+  mlir::Value segmentShift[2], causalRow[2]; // packed: per accumulator half
+};
+
+/// Threshold mode (learned run-time pruning): drops each score under its
+/// head's threshold exactly as a masked key (-inf). Scores are raw dot
+/// products; a score is kept when s * scaleLog2 >= thresholdLog2 (the
+/// head's theta * log2 e), the test the scalar body and the CPU backend
+/// make, unordered so that a NaN score stays visible. A dropped score is
+/// the raw value whose scaled score is -inf: -inf, or +inf under a
+/// negative scale (which only the backward kernels take), so the exponent
+/// of a recomputed probability gives 0 either way.
+void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, mlir::Value thresholdLog2,
+                              double scaleLog2);
+
+/// Whether this lane holds a score that is still kept (not -inf; NaN
+/// counts as kept): the lane's part of the vote that skips a key tile
+/// whose every score fell under the threshold.
+mlir::Value laneKeepsAnyScore(FragmentBuilder &fb, const Fragment &s);
+
+/// Calibration's weights for the lane's two rows, from the forward's final
+/// running max `m` (raw dot products) and this lane's partial sums `l`:
+/// P = exp2(s * scaleLog2 + negBase[half]) * invSum[half] is the row's
+/// probability. A row that kept no key, or lies at or past `seqQ`
+/// (padding), weighs 0. Every lane of the warp must call it (the sums are
+/// reduced across the quad).
+struct RowWeights {
+  mlir::Value negBase[2], invSum[2];
+};
+RowWeights calibrationWeights(FragmentBuilder &fb, const mlir::Value m[2], const mlir::Value l[2],
+                              const mlir::Value queryRow[2], int64_t seqQ, double scaleLog2);
+
+/// The probability mass of the key tile whose raw (masked) scores are `s`
+/// that this lane holds: its elements' P summed, weighed by `w`.
+mlir::Value laneTileMass(FragmentBuilder &fb, const Fragment &s, const RowWeights &w,
+                         double scaleLog2);
 
 /// One online-softmax step on the lane's two rows: updates the running max
 /// `m` and partial sum `l` (this lane's columns only; the quad is summed by
@@ -46,6 +117,16 @@ void maskScores(FragmentBuilder &fb, Fragment &s, mlir::Value firstKey, int64_t 
 /// scale * log2(e).
 void softmaxStep(FragmentBuilder &fb, Fragment &s, llvm::MutableArrayRef<mlir::Value> acc,
                  mlir::Value m[2], mlir::Value l[2], double scaleLog2);
+
+/// softmaxStep in two parts, for a kernel whose accumulator is still being
+/// written by the previous tile's P·V while this tile's softmax runs:
+/// softmaxScores updates m and l and turns `s` into probabilities, and
+/// returns the factor per row half that rescaleRows applies to the
+/// accumulator once it has landed.
+std::array<mlir::Value, 2> softmaxScores(FragmentBuilder &fb, Fragment &s, mlir::Value m[2],
+                                         mlir::Value l[2], double scaleLog2);
+void rescaleRows(FragmentBuilder &fb, llvm::MutableArrayRef<mlir::Value> acc,
+                 const std::array<mlir::Value, 2> &corrections);
 
 /// 1/sum for the lane's two rows (summed over the quad); 0 for a row that
 /// kept no key, so it is written as zeros.

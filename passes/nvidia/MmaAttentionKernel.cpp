@@ -28,6 +28,7 @@
 #include "conversions/TargetLimits.h"
 #include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
+#include "nvidia/GenerationTile.h"
 #include "nvidia/MmaEmitter.h"
 #include "nvidia/ZeroRows.h"
 
@@ -134,12 +135,12 @@ std::string mmaKernelUnsupportedReason(BlockSparseAttentionOp op, const MmaKerne
 
 MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
                                   const RowTableGlobals &tables, const MmaKernelOptions &options) {
-  const Geometry g = geometryOf(op, options);
+  Geometry g = geometryOf(op, options); // (generation: the step's values, set below)
   const int64_t D = g.headDim, KT = g.keyTile, S = g.stages;
   const int64_t dTiles = D / 8, kTiles = KT / 8;
 
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
-  SmallVector<Type> argTypes(op->getOperandTypes());
+  SmallVector<Type> argTypes = kernelOperandTypes(op);
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(op.getContext()));
   if (op.hasSplitRows()) // split-KV parts write partial results there
@@ -151,8 +152,10 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Unless told that one block per SM will do, ptxas trades spills for
   // occupancy: at head dim 80 it capped registers at 168 (three blocks of
   // 128 threads) and spilled. The 64- and 128-column kernels spill nothing
-  // without the directive and keep the PTX their GPU runs attested.
-  if (D != 64 && D != 128)
+  // without the directive and keep the PTX their GPU runs attested, except
+  // the calibration variant, whose second pass spilled at head dim 64 on
+  // sm_80 (168 registers).
+  if ((D != 64 && D != 128) || op.getStats())
     func->setAttr("nvvm.minctasm", gb.getI32IntegerAttr(1));
 
   Block &entry = func.getBody().front();
@@ -160,6 +163,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
         out = entry.getArgument(3);
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   Emitter e(b, g);
+  e.packed = g.packed; // GQA packing: q, out and lse rows map to (head, query)
 
   // Shared memory: Q (reused for the output), then the K and V stages.
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -176,7 +180,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value kTile = view(g.queryTile * D * 2, S * KT);
   Value vTile = view((g.queryTile + S * KT) * D * 2, S * KT);
 
-  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, 4);
+  // The generic kernel's tables follow the op's operands, whose number
+  // depends on its optional ones (lse, thresholds).
+  std::array<Value, 4> tableValues = rowTableValues(b, tables, entry, op->getNumOperands());
   Value heads = tableValues[0], qBlocks = tableValues[1], spans = tableValues[2],
         keyBlocks = tableValues[3];
 
@@ -186,17 +192,37 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value laneCol = e.mul(e.rem(lane, 4), 2); // its first column
   // Block x = work row * split + which query tile of the row's block.
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value r = e.div(blockX, g.split);
-  Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  Value lse = lseArgument(op, entry);
-  emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
-                    bi, tid, g.threads, kChunk, lse);
-  Value h = loadIndexEntry(b, heads, r);
-  Value kvh = e.div(h, g.group);
-  Value qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
-                       e.mul(e.rem(blockX, g.split), g.queryTile));
-  auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+  Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
+  if (!op.isGeneration()) {
+    r = e.div(blockX, g.split);
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    lse = lseArgument(op, entry);
+    emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
+                      bi, tid, g.threads, kChunk, lse);
+    h = loadIndexEntry(b, heads, r);
+    kvh = e.div(h, g.group);
+    qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
+                   e.mul(e.rem(blockX, g.split), g.queryTile));
+    std::tie(rowBegin, rowEnd) = loadRowSpan(b, spans, r);
+  } else {
+    // Generation: the step's tile and row, only the row's live key blocks
+    // (GenerationTile.h); q and out rows are positions - q_pos.
+    bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    GenerationTile step =
+        emitGenerationTile(e, op, entry, blockX, g.split, g.queryTile, spans, keyBlocks, tables);
+    r = step.row;
+    h = step.head;
+    kvh = e.div(h, g.group);
+    qStart = step.firstRow;
+    rowBegin = step.rowBegin;
+    rowEnd = step.liveEnd;
+    g.liveKeys = step.liveKeys;
+    g.causalShift = step.qPos;
+  }
   Value numTiles = e.mul(arith::SubIOp::create(b, rowEnd, rowBegin), g.subTiles);
+  // Threshold mode: the head's threshold, read at run time.
+  Value thresholds = thresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
 
   // First key of pipeline step t: key block rowBegin + t / subTiles, sub-tile t % subTiles.
   auto tileStart = [&](Value t) {
@@ -206,11 +232,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   auto loadTile = [&](Value t) {
     Value first = tileStart(t);
     Value stageRow = e.mul(e.rem(t, S), KT);
-    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid);
-    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid);
+    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid, false, g.liveKeys);
+    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid, false, g.liveKeys);
   };
   // Prologue: Q, then the first stages-1 key/value tiles, one group each.
-  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid);
+  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
+                  /*queryRows=*/true);
   e.commitGroup();
   e.prologue(numTiles, S, loadTile);
   e.waitGroups(static_cast<int32_t>(S - 1));
@@ -232,16 +259,19 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Rows (within the warp) of the accumulator halves: laneRow and laneRow + 8.
   Value warpFirstQuery = e.add(qStart, warpRow0);
   Value queryRow[2] = {e.add(warpFirstQuery, laneRow), e.add(e.add(warpFirstQuery, laneRow), 8)};
+  // The element mask (GQA packing: per packed row's query and segment).
+  RowScoreMask rowMask(e, g, tables, rowBegin, loadIndexEntry(b, qBlocks, r), warpFirstQuery,
+                       queryRow);
 
-  auto loop = e.pipelinedLoop(numTiles, S, inits, loadTile, [&](Value t, ValueRange state) {
-    Emitter &le = e;
-    Value stageRow = le.mul(le.rem(t, S), KT);
+  // The masked scores of pipeline step t, whose K tile is in stage rows
+  // [stageRow, stageRow + KT).
+  auto maskedScores = [&](Value t, Value stageRow) {
     // S = Q·Kᵀ: K rows are the B operand in "col" layout, read untransposed.
-    Fragment s(kTiles, SmallVector<Value, 4>(4, le.f32(0.0)));
+    Fragment s(kTiles, SmallVector<Value, 4>(4, e.f32(0.0)));
     auto scoreStep = [&](int64_t jp, int64_t kk, ArrayRef<Value> qOperand) {
-      auto frag = le.colOperand(kTile, le.add(stageRow, jp * 16), kk, lane);
-      le.mma(qOperand, {frag[0], frag[1]}, s[2 * jp]);
-      le.mma(qOperand, {frag[2], frag[3]}, s[2 * jp + 1]);
+      auto frag = e.colOperand(kTile, e.add(stageRow, jp * 16), kk, lane);
+      e.mma(qOperand, {frag[0], frag[1]}, s[2 * jp]);
+      e.mma(qOperand, {frag[2], frag[3]}, s[2 * jp + 1]);
     };
     if (g.queryInRegisters()) {
       for (int64_t jp = 0; jp < KT / 16; ++jp)
@@ -250,34 +280,49 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     } else {
       // Each Q fragment is read once per key tile, for all its keys.
       for (int64_t kk = 0; kk < D / 16; ++kk) {
-        SmallVector<Value, 4> qOperand = le.rowOperand(qTile, warpRow0, kk, lane);
+        SmallVector<Value, 4> qOperand = e.rowOperand(qTile, warpRow0, kk, lane);
         for (int64_t jp = 0; jp < KT / 16; ++jp)
           scoreStep(jp, kk, qOperand);
       }
     }
 
-    // Element mask, only where a key may be past Sk or above the diagonal.
-    maskScores(le, s, tileStart(t), KT, warpFirstQuery, laneCol, queryRow, g.seqK, g.causal);
+    rowMask.apply(s, tileStart(t), KT, laneCol, t);
+    return s;
+  };
 
-    // Online softmax for the lane's two rows (c0,c1 and c2,c3).
-    SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
-    Value m[2] = {state[dTiles * 4], state[dTiles * 4 + 1]};
-    Value l[2] = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
-    softmaxStep(le, s, acc, m, l, g.scaleLog2);
+  auto loop = e.pipelinedLoop(numTiles, S, inits, loadTile, [&](Value t, ValueRange state) {
+    Emitter &le = e;
+    Value stageRow = le.mul(le.rem(t, S), KT);
+    Fragment s = maskedScores(t, stageRow);
 
-    // O += P·V: P's accumulator layout is the A operand; V rows are the
-    // B operand in "row" layout, so ldmatrix transposes them.
-    for (int64_t kk = 0; kk < KT / 16; ++kk) {
-      SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
-      for (int64_t dp = 0; dp < D / 16; ++dp) {
-        auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
-        le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
-        le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+    auto accumulate = [&]() -> SmallVector<Value> {
+      // Online softmax for the lane's two rows (c0,c1 and c2,c3).
+      SmallVector<Value> acc(state.begin(), state.begin() + dTiles * 4);
+      Value m[2] = {state[dTiles * 4], state[dTiles * 4 + 1]};
+      Value l[2] = {state[dTiles * 4 + 2], state[dTiles * 4 + 3]};
+      softmaxStep(le, s, acc, m, l, g.scaleLog2);
+
+      // O += P·V: P's accumulator layout is the A operand; V rows are the
+      // B operand in "row" layout, so ldmatrix transposes them.
+      for (int64_t kk = 0; kk < KT / 16; ++kk) {
+        SmallVector<Value, 4> pFrag = probabilityOperand(le, s, kk);
+        for (int64_t dp = 0; dp < D / 16; ++dp) {
+          auto frag = le.transposedOperand(vTile, stageRow, kk, dp, lane);
+          le.mma(pFrag, {frag[0], frag[1]}, MutableArrayRef<Value>(acc).slice(2 * dp * 4, 4));
+          le.mma(pFrag, {frag[2], frag[3]}, MutableArrayRef<Value>(acc).slice((2 * dp + 1) * 4, 4));
+        }
       }
-    }
-    SmallVector<Value> results(acc);
-    results.append({m[0], m[1], l[0], l[1]});
-    return results;
+      SmallVector<Value> results(acc);
+      results.append({m[0], m[1], l[0], l[1]});
+      return results;
+    };
+    if (!thresholdLog2)
+      return accumulate();
+    // Threshold mode: a warp whose 16 rows keep no score of this key tile
+    // skips the exponentials and P·V (its rows are its own: no other warp
+    // waits on it).
+    dropScoresUnderThreshold(le, s, thresholdLog2, g.scaleLog2);
+    return le.ifElseKeep(le.warpAny(laneKeepsAnyScore(le, s)), state, accumulate);
   });
 
   auto storeWholeRow = [&] {
@@ -294,6 +339,33 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   };
   // No copy may still be landing in shared memory, whichever path follows.
   e.waitGroups(0);
+  if (Value stats = statsArgument(op, entry)) {
+    // Calibration: a second pass over the row's key tiles, now that each
+    // row's max and sum are final, adds every tile's probability mass to
+    // stats[h, query block, key block]. It runs before the output is
+    // staged through the Q tile, which head dims over 128 still read Q from.
+    Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
+    Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
+    RowWeights w = calibrationWeights(e, m, l, queryRow, g.seqQ, g.scaleLog2);
+    Value qb = loadIndexEntry(b, qBlocks, r);
+    auto loadKeys = [&](Value t) {
+      e.copyRowsAsync(k, bi, kvh, tileStart(t), g.seqK, kTile, e.mul(e.rem(t, S), KT), KT, tid);
+    };
+    // Every warp is past the first pass's last tile before its buffers refill.
+    gpu::BarrierOp::create(b);
+    e.prologue(numTiles, S, loadKeys);
+    e.pipelinedLoop(numTiles, S, {}, loadKeys, [&](Value t, ValueRange) {
+      Fragment s = maskedScores(t, e.mul(e.rem(t, S), KT));
+      Value mass = e.warpSum(laneTileMass(e, s, w, g.scaleLog2));
+      Value kb = loadIndexEntry(b, keyBlocks, e.add(rowBegin, e.div(t, g.subTiles)));
+      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.idx(0)), [&] {
+        memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, mass, stats,
+                                    ValueRange{h, qb, kb});
+      });
+      return SmallVector<Value>{};
+    });
+    e.waitGroups(0);
+  }
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
   Value workspace = op.hasSplitRows() ? entry.getArgument(func.getNumArguments() - 1) : Value();
@@ -312,6 +384,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
                        " block_k=" + std::to_string(g.blockK) + " key_tile=" + std::to_string(KT) +
                        " stages=" + std::to_string(S) + " warps=" + std::to_string(g.warps) +
                        " shared=" + std::to_string(g.sharedBytes());
+  if (op.isGeneration())
+    config += " generation";
   return {func, g.threads, g.split, g.sharedBytes(), config};
 }
 

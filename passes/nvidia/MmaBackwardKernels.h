@@ -10,9 +10,13 @@
 //              the tile's Q and dO rows through cp.async stages and adds
 //              dV += Pᵀ dO and dK += dSᵀ Q into register accumulators (P
 //              recomputed from the saved lse), so every dK and dV row has one
-//              writer, GQA query heads included.
+//              writer, GQA query heads included. Above head dim 128 two
+//              warps share each 16 keys, each owning half of the columns.
 //   query:     one thread block per (row, query tile, batch entry) walks the
 //              row table as the forward does and adds dQ += dS K.
+//
+// Every head dim that is a multiple of 16 up to 128, and of 32 up to 256,
+// runs; the tiles a block keeps shrink where the chip's shared memory asks.
 //
 // Both matrix kernels are mma.sync m16n8k16 with the forward's habits:
 // swizzled shared tiles, ldmatrix, accumulator fragments reused as the
@@ -31,9 +35,11 @@ namespace sieve::passes {
 std::string mmaBackwardUnsupportedReason(dialect::BlockSparseAttentionBackwardOp op,
                                          const runtime::TargetInfo &target);
 
-/// Builds the three kernels into `gpuModule` (tables as its constants).
+/// Builds the three kernels into `gpuModule` (tables as its constants),
+/// their tiles sized to `target`'s shared memory.
 BackwardKernels buildMmaBackwardKernels(dialect::BlockSparseAttentionBackwardOp op,
-                                        mlir::gpu::GPUModuleOp gpuModule);
+                                        mlir::gpu::GPUModuleOp gpuModule,
+                                        const runtime::TargetInfo &target);
 
 } // namespace sieve::passes
 

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -87,57 +88,56 @@ SmallVector<Value, 4> MmaEmitter::colOperand(Value tile, Value row0, int64_t kk,
 }
 
 SmallVector<Value, 4> MmaEmitter::transposedOperand(Value tile, Value row0, int64_t kk, int64_t dp,
-                                                    Value lane) {
+                                                    Value lane, Value firstChunk) {
   Value quarter = div(lane, 8);
   Value row = add(add(row0, rem(lane, 8)), add(mul(rem(quarter, 2), 8), idx(kk * 16)));
-  return ldmatrix4(tile, row, swizzledCol(row, div(quarter, 2), 2 * dp), true);
+  // The window's offset joins the lane's chunk: swizzledCol stays exact for
+  // any lane chunk, and its atom offset still folds into the address.
+  Value laneChunk = div(quarter, 2);
+  if (firstChunk)
+    laneChunk = add(laneChunk, firstChunk);
+  return ldmatrix4(tile, row, swizzledCol(row, laneChunk, 2 * dp), true);
 }
 
 void MmaEmitter::copyRowsAsync(Value src, Value bi, Value head, Value firstRow, int64_t limit,
-                               Value dst, Value dstRow0, int64_t rows, Value tid) {
-  const int64_t cpr = chunksPerRow(), copies = rows * cpr;
-  for (int64_t i = 0; i < (copies + threads - 1) / threads; ++i) {
-    Value c = add(tid, i * threads);
-    // A last round that not every thread has a chunk of: the rest skip it.
-    if ((i + 1) * threads > copies) {
-      auto ifOp = scf::IfOp::create(b, TypeRange{}, ult(c, idx(copies)), false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
-      continue;
-    }
-    copyChunk(src, bi, head, firstRow, limit, dst, dstRow0, c);
-  }
-}
-
-void MmaEmitter::copyChunk(Value src, Value bi, Value head, Value firstRow, int64_t limit,
-                           Value dst, Value dstRow0, Value c) {
-  const int64_t cpr = chunksPerRow();
-  {
-    Value r = div(c, cpr), chunk = rem(c, cpr);
-    Value row = add(firstRow, r);
-    Value valid = ult(row, idx(limit));
-    Value readRow = arith::MinUIOp::create(b, row, idx(limit - 1));
-    Value srcElements = arith::SelectOp::create(b, valid, idx(kMmaChunk), idx(0));
-    Value dstRow = add(dstRow0, r);
-    nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{dstRow, swizzledCol(dstRow, chunk)}, src,
-                                     ValueRange{bi, head, readRow, mul(chunk, kMmaChunk)},
-                                     b.getIndexAttr(kMmaChunk), srcElements, b.getUnitAttr());
-  }
+                               Value dst, Value dstRow0, int64_t rows, Value tid, bool queryRows,
+                               Value liveLimit) {
+  copyRowChunksAsync(
+      src, bi, head, firstRow, limit, rows, chunksPerRow(), tid, threads, queryRows, dst,
+      [&](Value r, Value chunk) {
+        Value dstRow = add(dstRow0, r);
+        return std::make_pair(dstRow, swizzledCol(dstRow, chunk));
+      },
+      liveLimit);
 }
 
 LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(rem(lane, 4), 2)}; }
 
 void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value tile, Value warpRow0,
                                const LaneCoords &coords, Value dst, Value bi, Value head,
-                               Value firstRow, int64_t limit) {
-  // Staged in the warp's rows of a tile of whole, swizzled rows.
-  StagingLayout swizzledRows{
-      [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
-      [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
+                               Value firstRow, int64_t limit, Value firstChunk) {
   // A warp is its own group; its lanes synchronize on the block's barrier.
   StoreGroup warp{32, coords.lane, warpRow0, warpRow0, coords.row, coords.col, Value()};
-  storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head, firstRow,
+  if (!firstChunk) {
+    // Staged in the warp's rows of a tile of whole, swizzled rows.
+    StagingLayout swizzledRows{
+        [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
+        [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
+    storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head,
+                      firstRow, limit);
+    return;
+  }
+  // The window's chunks keep their places in the swizzled rows, and the
+  // window of `dst` is its columns from 8 firstChunk on.
+  const int64_t columns = static_cast<int64_t>(acc.size()) / 4 * kMmaChunk;
+  StagingLayout windowRows{[&](Value row, int64_t chunk) {
+                             return std::make_pair(row, swizzledCol(row, add(firstChunk, chunk)));
+                           },
+                           [&](Value row, Value chunk) {
+                             return std::make_pair(row, swizzledCol(row, add(chunk, firstChunk)));
+                           }};
+  Value window = columnWindow(*this, dst, firstChunk, columns);
+  storeFragmentRows(*this, columns, acc, factor, warp, windowRows, tile, window, bi, head, firstRow,
                     limit);
 }
 
@@ -157,6 +157,9 @@ MmaEmitter::pipelinedLoop(Value numSteps, int64_t stages, ValueRange inits,
                           const std::function<SmallVector<Value>(Value, ValueRange)> &body) {
   auto loop = scf::ForOp::create(b, idx(0), numSteps, idx(1), inits);
   OpBuilder::InsertionGuard loopGuard(b);
+  // Without loop state the body came with its yield: the body's own ends it.
+  if (inits.empty())
+    loop.getBody()->getTerminator()->erase();
   b.setInsertionPointToStart(loop.getBody());
   Value t = loop.getInductionVar();
   // Step t has landed once at most min(numSteps-1-t, stages-2) younger

@@ -76,26 +76,35 @@ struct MmaEmitter : FragmentBuilder {
   /// B operands of a tile whose rows are the product's K and columns its N
   /// (a "row" B, as V is for P·V): K rows [row0 + 16 kk, +16), N columns
   /// [16 dp, 16 dp + 16), transposed by ldmatrix; two n8 halves as above.
+  /// A warp that owns a window of the columns passes its first 16-byte
+  /// chunk as `firstChunk` (warp-uniform; null for 0): the columns are then
+  /// [8 firstChunk + 16 dp, +16).
   llvm::SmallVector<mlir::Value, 4> transposedOperand(mlir::Value tile, mlir::Value row0,
-                                                      int64_t kk, int64_t dp, mlir::Value lane);
+                                                      int64_t kk, int64_t dp, mlir::Value lane,
+                                                      mlir::Value firstChunk = {});
 
   /// Issues cp.async copies of `rows` rows of `src[bi, head, firstRow + r, :]`
-  /// into swizzled rows `dstRow0 + r` of `dst`. Rows at or past `limit` are
-  /// zero-filled (so padding never feeds NaN or Inf into the mma) and read
-  /// from a valid address.
+  /// into swizzled rows `dstRow0 + r` of `dst` (copyRowChunksAsync: rows
+  /// at or past `limit` zero-filled; `queryRows` mapped through `packed`).
+  /// `liveLimit`, when given, stands for `limit` (a generation kernel's
+  /// seq_k_live: the cache's rows past it are never read).
   void copyRowsAsync(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
                      int64_t limit, mlir::Value dst, mlir::Value dstRow0, int64_t rows,
-                     mlir::Value tid);
+                     mlir::Value tid, bool queryRows = false, mlir::Value liveLimit = {});
 
   /// Writes a warp's 16-row accumulator `acc` (D/8 chunks of 4) to
   /// dst[bi, head, firstRow + row, :] for rows below `limit`: scaled by
   /// factor[half] for the lane's two rows (none when `factor` is null),
   /// staged through the warp's own rows [warpRow0, +16) of the swizzled
   /// `tile`, then copied in 16-byte chunks (FragmentEpilogue.h). The caller
-  /// puts a barrier before it (the tile's last readers).
+  /// puts a barrier before it (the tile's last readers). With `firstChunk`
+  /// (warp-uniform), `acc` is a window of the rows: its acc.size() / 4
+  /// chunks are the row's chunks from `firstChunk` on, and only they are
+  /// staged and written.
   void storeWarpRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                      mlir::Value warpRow0, const LaneCoords &lane, mlir::Value dst, mlir::Value bi,
-                     mlir::Value head, mlir::Value firstRow, int64_t limit);
+                     mlir::Value head, mlir::Value firstRow, int64_t limit,
+                     mlir::Value firstChunk = {});
   /// The coordinates of lane `lane` (thread index mod 32).
   LaneCoords laneCoords(mlir::Value lane);
 
@@ -115,9 +124,6 @@ struct MmaEmitter : FragmentBuilder {
   void waitGroups(int32_t pending);
 
 private:
-  /// One 16-byte chunk `c` (row c / chunksPerRow) of copyRowsAsync.
-  void copyChunk(mlir::Value src, mlir::Value bi, mlir::Value head, mlir::Value firstRow,
-                 int64_t limit, mlir::Value dst, mlir::Value dstRow0, mlir::Value c);
   /// A 16-bit pair as an mma operand: i32 for bf16 (the intrinsic's type),
   /// vector<2xf16> as is for f16.
   mlir::Value mmaOperand(mlir::Value pair);

@@ -27,6 +27,13 @@ Value emitNvvmLog2(ImplicitLocOpBuilder &b, Value x) {
   return callF32Intrinsic(b, "llvm.nvvm.lg2.approx.ftz.f", x);
 }
 
+Value emitBarrierAny(ImplicitLocOpBuilder &b, Value id, Value count, Value pred) {
+  return LLVM::CallIntrinsicOp::create(
+             b, b.getI1Type(), b.getStringAttr("llvm.nvvm.barrier.cta.red.or.aligned.count"),
+             ValueRange{id, count, pred})
+      .getResult(0);
+}
+
 Value emitWgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, Type accumulatorType,
                          ArrayRef<Value> acc, ArrayRef<Value> a, Value descB) {
   const int64_t n = static_cast<int64_t>(acc.size());
@@ -54,6 +61,20 @@ Value emitWgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, Type accumulatorType
                                    /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
                                    LLVM::AsmDialectAttr(), ArrayAttr())
       .getResult(0);
+}
+
+void emitKeepAlive(ImplicitLocOpBuilder &b, ValueRange values) {
+  if (values.empty())
+    return;
+  std::string constraints;
+  for (Value v : values) {
+    if (!constraints.empty())
+      constraints += ",";
+    constraints += v.getType().isF32() ? "f" : "r";
+  }
+  LLVM::InlineAsmOp::create(b, TypeRange{}, values, "", constraints, /*has_side_effects=*/true,
+                            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                            LLVM::AsmDialectAttr(), ArrayAttr());
 }
 
 } // namespace sieve::passes

@@ -2,8 +2,9 @@
 //
 // The one place the GPU kernel bodies name an `llvm.nvvm.*` intrinsic or
 // write inline PTX, for what the NVVM dialect's ops do not cover: the
-// approximate exp2 and log2 of the softmax, and wgmma with its A operand in
-// registers. Everything else goes through typed ops (nvvm, nvgpu, gpu).
+// approximate exp2 and log2 of the softmax, the OR-reduction over a named
+// barrier's threads, and wgmma with its A operand in registers. Everything else goes through typed
+// ops (nvvm, nvgpu, gpu).
 //
 // Flush to zero: the approximate ex2 and lg2 are the .ftz forms everywhere,
 // which is exact for what the kernels feed them. lg2 only ever sees a
@@ -30,6 +31,13 @@ mlir::Value emitNvvmExp2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 /// below the 16-bit outputs'.
 mlir::Value emitNvvmLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 
+/// Whether `pred` (i1) holds in any of the `count` threads (i32, a multiple
+/// of 32) that meet at named barrier `id` (i32): barrier.cta.red.or with a
+/// thread count, which is also a barrier among them. (nvvm.barrier takes a
+/// reduction only on barrier 0, the whole block's.)
+mlir::Value emitBarrierAny(mlir::ImplicitLocOpBuilder &b, mlir::Value id, mlir::Value count,
+                           mlir::Value pred);
+
 /// acc (64 x 2 acc.size(), f32) += A · B for one warp group: one
 /// `wgmma.mma_async` m64nNk16 with A from registers (four 16-bit pairs as
 /// i32, `elt` f16 or bf16) and B the MN-major tile of matrix descriptor
@@ -37,6 +45,13 @@ mlir::Value emitNvvmLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 /// (an LLVM struct of acc.size() f32). Upstream MLIR has no wgmma with a
 /// register A operand; this is the instruction nvvm.wgmma.mma_async prints
 /// for the shared-memory form.
+/// An empty inline asm that reads `values`: they stay live (in their
+/// registers) up to this point. Registers an in-flight wgmma reads must
+/// not be reused before its wait_group: without this, LLVM gives a value
+/// computed meanwhile the registers of one whose last use was the wgmma's
+/// issue, and ptxas serializes the wgmmas (C7513).
+void emitKeepAlive(mlir::ImplicitLocOpBuilder &b, mlir::ValueRange values);
+
 mlir::Value emitWgmmaRegisterA(mlir::ImplicitLocOpBuilder &b, mlir::Type elt,
                                mlir::Type accumulatorType, llvm::ArrayRef<mlir::Value> acc,
                                llvm::ArrayRef<mlir::Value> a, mlir::Value descB);

@@ -47,6 +47,7 @@ struct SimtChunks {
   Value k, v, kStage, vStage, qRow, bi, kvh, tid, i;
   int64_t blockQ, headDim, seqK, chunk;
   bool causal;
+  int64_t causalOffset; // ProblemGeometry::causalOffset
 
   /// Stages keys [chunkStart, chunkStart + chunk) (and their values when
   /// `withValues`) between two barriers: everyone finished reading the
@@ -79,7 +80,7 @@ struct SimtChunks {
 
   /// This thread's query row against staged key `jj`: the score (log2
   /// units, q was scaled) and whether the key counts (inside Sk, and not
-  /// after the query under causal).
+  /// after the query's position under causal).
   std::pair<Value, Value> scoreAndValid(ImplicitLocOpBuilder &b, Value chunkStart, Value jj) const {
     Value c0 = indexConst(b, 0), c1 = indexConst(b, 1);
     Value j = arith::AddIOp::create(b, chunkStart, jj);
@@ -91,8 +92,7 @@ struct SimtChunks {
                         });
     Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, indexConst(b, seqK));
     if (causal)
-      valid = arith::AndIOp::create(b, valid,
-                                    arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i));
+      valid = arith::AndIOp::create(b, valid, causalSees(b, i, j, causalOffset));
     return {dot.getResult(0), valid};
   }
 };
@@ -170,6 +170,7 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
   const int64_t group = headsQ / headsKv;
   const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
   const bool causal = op.getCausal();
+  const int64_t causalOffset = causal ? op.getCausalOffset() : 0;
   const double scaleLog2 = op.getScale().convertToDouble() * kLog2e;
   const int64_t chunk = chunkKeys(blockK, headDim, chunkElements);
   OpBuilder gb = OpBuilder::atBlockEnd(gpuModule.getBody());
@@ -227,8 +228,7 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
   // scaled by scale * log2(e) below).
   Value threshold;
   if (op.getThresholds())
-    threshold = arith::MulFOp::create(
-        b, memref::LoadOp::create(b, entry.getArgument(4), ValueRange{h}), f32Const(b, kLog2e));
+    threshold = headThresholdLog2(b, thresholdsArgument(op, entry), h);
   Value iRead = arith::MinUIOp::create(b, i, indexConst(b, seqQ - 1));
 
   buildFor(b, c0, indexConst(b, headDim), c1, {},
@@ -240,8 +240,8 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
              return SmallVector<Value>{};
            });
 
-  const SimtChunks chunks{k,   v, kStage, vStage,  qRow, bi,    kvh,
-                          tid, i, blockQ, headDim, seqK, chunk, causal};
+  const SimtChunks chunks{k, v,      kStage,  vStage, qRow,  bi,     kvh,         tid,
+                          i, blockQ, headDim, seqK,   chunk, causal, causalOffset};
   auto blockLoop = buildFor(
       b, rowBegin, rowEnd, c1, {negInf, zero},
       [&](ImplicitLocOpBuilder &b, Value e, ValueRange blockState) {

@@ -116,10 +116,12 @@ void TmaPipeline::expectBytes(Value id, int64_t bytes) {
 
 void TmaPipeline::loadTile(Value desc, Value barrier, Value firstRow, Value head, Value batch,
                            int64_t rows, int64_t offset) {
-  for (int64_t slab = 0; slab < e.headDim / kSlab; ++slab)
-    nvgpu::TmaAsyncLoadOp::create(e.b, sh.box(e, offset + slab * rows * kSlabRowBytes, rows), group,
-                                  desc, ValueRange{e.idx(slab * kSlab), firstRow, head, batch},
-                                  barrier, Value(), Value());
+  const SlabLayout layout = e.slab;
+  for (int64_t slab = 0; slab < layout.count(e.headDim); ++slab)
+    nvgpu::TmaAsyncLoadOp::create(
+        e.b, sh.box(e, offset + slab * rows * layout.rowBytes, rows, layout), group, desc,
+        ValueRange{e.idx(slab * layout.columns()), firstRow, head, batch}, barrier, Value(),
+        Value());
 }
 
 } // namespace sieve::passes

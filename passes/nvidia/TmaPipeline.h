@@ -64,8 +64,8 @@ public:
   /// more to land on it.
   void commit(const PipelineState &state, int64_t i, int64_t bytes);
   /// The TMA copy of a `rows` x D tile (rows from `firstRow` of `head` and
-  /// `batch`) to byte `offset` of shared memory, slab by slab, completing
-  /// on full(state, i).
+  /// `batch`) to byte `offset` of shared memory, slab by slab (e.slab),
+  /// completing on full(state, i).
   void copy(const PipelineState &state, int64_t i, mlir::Value desc, mlir::Value firstRow,
             mlir::Value head, mlir::Value batch, int64_t rows, int64_t offset);
   /// A plain arrival on full(state, i), with release semantics: what this

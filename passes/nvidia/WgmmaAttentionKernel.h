@@ -22,6 +22,11 @@ struct WgmmaKernelOptions {
   int64_t queryTile = 128; // query rows per thread block: 64 per consumer warp group
   int64_t keyTile = 128;   // keys per pipeline step (divides block_k)
   int64_t stages = 2;      // shared-memory buffers for key/value tiles
+  /// Intra-warp-group overlap: S(t) = Q·K(t)ᵀ and O += P(t-1)·V(t-1) are
+  /// issued together, and the softmax of tile t runs while the latter is in
+  /// flight. A tile's V is read one step after its K, so a tile holds its
+  /// stage one step longer: the ring needs 3 or more stages.
+  bool overlap = false;
 };
 
 /// What the host side needs to launch the kernel.

@@ -11,7 +11,9 @@
 // exponentials of Pᵀ overlap the dPᵀ product.
 //
 // Masks are applied to probabilities (set to 0), never to scores, so a
-// negative scale needs nothing special.
+// negative scale needs nothing special. Threshold mode's test is on the
+// scores (dropScoresUnderThreshold picks the dropped value by the scale's
+// sign).
 //
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaBackwardKernels.h"
@@ -39,21 +41,40 @@ namespace sieve::passes {
 namespace {
 
 constexpr int64_t kWarp = 32;
-// setmaxnreg budgets: with two consumer warp groups, 128 x 24 + 256 x 240
-// registers fit the SM's 65536. The key-value consumers hold dK and dV
-// (D/2 f32 each) plus two 64-query score tiles (32 each).
-constexpr int32_t kProducerRegisters = 24;
-constexpr int32_t kConsumerRegisters = 240;
-/// Queries per step of the key-value kernel (the delta/lse copy warp moves
-/// 2 floats of each a lane).
-constexpr int64_t kKeyValueStep = 64;
+
+/// setmaxnreg budgets. With two consumer warp groups the block launches
+/// with 168 registers a thread (65536 / 384, rounded down to 8), and the
+/// consumers take what the producer gives back: 128 (168 - producer) =
+/// 256 (consumer - 168). A key-value consumer holds its columns of dK and
+/// dV (D/2 f32 each a thread when it owns all D) plus the step's two score
+/// tiles (step/2 each); a query consumer dQ (D/2) plus its two. The
+/// producer's need grows with the TMA boxes it issues per tile (each
+/// stage's box addresses stay live across its loop): at 24 registers it
+/// spilled from 3 slabs a tile on (ptxas -v at D = 48, 80, 96), so it takes
+/// 16 more per 3 slabs: 24 for 1-2 slabs (D = 64, 128), 40 for 3-5, 56 for
+/// 6-8, 72 for 9-11, 88 for 12-14 (the key-value kernel at D = 224).
+struct RegisterBudget {
+  int32_t producer, consumer;
+};
+RegisterBudget registerBudgetOf(const WgmmaEmitter &e) {
+  const int64_t slabs = e.slab.count(e.headDim);
+  const int32_t producer = slabs <= 2 ? 24 : static_cast<int32_t>(24 + 16 * (slabs / 3));
+  return {producer, 168 + (168 - producer) / 2};
+}
+
+/// The most head-dim columns of dK and dV one key-value consumer warp group
+/// holds: D f32 registers a thread, beside 64 of scores, fit at 128.
+constexpr int64_t kMaxKeyValueColumns = 128;
 
 /// Tiles, stages and shared-memory layout of both matrix kernels.
 struct Geometry {
   BackwardProblem p;
-  // key-value kernel: keys per block (64 per consumer warp group), blocks
-  // per key block, queries per step, stages
-  int64_t kvKeys, kvSplit, kvStep, kvStages;
+  // key-value kernel: keys per block (64 per key group), blocks per key
+  // block, consumer warp groups per key group (each owning D / columnGroups
+  // of dK's and dV's columns), queries per step, stages, and the slabs
+  // its tiles are stored in (whole slabs per column window)
+  int64_t kvKeys, kvSplit, kvColumnGroups, kvStep, kvStages;
+  SlabLayout kvSlab;
   // query kernel: queries per block, blocks per query block, keys per step
   int64_t qRows, qSplit, qStep, qStages;
 
@@ -82,16 +103,32 @@ struct Geometry {
 Geometry geometryOf(BlockSparseAttentionBackwardOp op) {
   Geometry g;
   g.p = backwardProblemOf(op);
+  const int64_t D = g.p.headDim;
   // Two consumer warp groups share every streamed tile where the blocks
-  // allow it. The query kernel's scores take keyStep/2 registers twice
-  // beside dQ's D/2: 128-key steps fit at D = 64.
-  g.kvKeys = g.p.blockK % 128 == 0 ? 128 : 64;
+  // allow it: two key groups of 64 keys up to D = 128; above, one warp
+  // group cannot hold dK and dV (D f32 registers a thread: 256 at D =
+  // 256), so two warp groups share 64 keys, each owning half the columns
+  // (as FlashAttention-3's hdim-256 backward splits its dK/dV product's N
+  // over two warp groups). Both compute the step's Sᵀ and dPᵀ in full
+  // (every column of dK and dV needs all of Pᵀ and dSᵀ), which costs 1.5x
+  // the key-value kernel's tensor work instead of exchanging Pᵀ and dSᵀ
+  // through shared memory. A half-row window is whole slabs of the widest
+  // swizzle dividing it: 128-byte at D = 256, 64-byte at 192.
+  g.kvColumnGroups = D > kMaxKeyValueColumns ? 2 : 1;
+  g.kvKeys = g.kvColumnGroups == 1 && g.p.blockK % 128 == 0 ? 128 : 64;
   g.kvSplit = g.p.blockK / g.kvKeys;
-  g.kvStep = kKeyValueStep;
+  g.kvSlab = SlabLayout::of(D / g.kvColumnGroups);
+  // 64 queries a step (the delta/lse copy warp moves 2 floats of each a
+  // lane).
+  g.kvStep = 64;
   g.kvStages = 2;
+  // The query kernel's scores take keyStep/2 registers twice beside dQ's
+  // D/2: 128-key steps fit up to D = 64, 64-key ones up to 192, 32 above.
+  // Two 128-query tiles (Q and dO) and two stages of K and V fit 227 KiB
+  // at every head dim with these steps (192 KiB at D = 192 and 256).
   g.qRows = g.p.blockQ % 128 == 0 ? 128 : 64;
   g.qSplit = g.p.blockQ / g.qRows;
-  g.qStep = g.p.headDim == 64 && g.p.blockK % 128 == 0 ? 128 : 64;
+  g.qStep = D <= 64 && g.p.blockK % 128 == 0 ? 128 : D <= 192 ? 64 : 32;
   g.qStages = 2;
   return g;
 }
@@ -118,14 +155,14 @@ void setRegisters(ImplicitLocOpBuilder &b, int32_t count, NVVM::SetMaxRegisterAc
 }
 
 /// The kernel's TMA descriptors: arguments after the scratch, in the order
-/// of `maps`, cast from the pointers they arrive as.
-SmallVector<Value> descriptorArguments(ImplicitLocOpBuilder &b, Block &entry, Type elt,
+/// of `maps`, cast from the pointers they arrive as (boxes of `e`'s slabs).
+SmallVector<Value> descriptorArguments(WgmmaEmitter &e, Block &entry,
                                        ArrayRef<std::pair<unsigned, int64_t>> maps) {
   SmallVector<Value> out;
   for (auto [i, map] : llvm::enumerate(maps)) {
-    auto type = swizzledTensorMapType(b.getContext(), elt, map.second);
+    auto type = swizzledTensorMapType(e.b.getContext(), e.elt, map.second, e.slab);
     out.push_back(UnrealizedConversionCastOp::create(
-                      b, type, entry.getArgument(kScratch + 1 + static_cast<unsigned>(i)))
+                      e.b, type, entry.getArgument(kScratch + 1 + static_cast<unsigned>(i)))
                       .getResult(0));
   }
   return out;
@@ -146,17 +183,19 @@ struct WarpGroupRoles {
   ImplicitLocOpBuilder &b;
   scf::IfOp roles;
 
-  WarpGroupRoles(WgmmaEmitter &e, Value tid) : b(e.b) {
+  RegisterBudget budget;
+
+  WarpGroupRoles(WgmmaEmitter &e, Value tid) : b(e.b), budget(registerBudgetOf(e)) {
     Value warpGroup = e.div(tid, kWarpGroup);
     roles = scf::IfOp::create(
         b, TypeRange{}, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpGroup, e.idx(0)),
         /*withElseRegion=*/true);
     b.setInsertionPointToStart(&roles.getThenRegion().front());
-    setRegisters(b, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+    setRegisters(b, budget.producer, NVVM::SetMaxRegisterAction::decrease);
   }
   void enterConsumers() {
     b.setInsertionPointToStart(&roles.getElseRegion().front());
-    setRegisters(b, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+    setRegisters(b, budget.consumer, NVVM::SetMaxRegisterAction::increase);
   }
   void finish() { b.setInsertionPointAfter(roles); }
 };
@@ -192,16 +231,18 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
                                    const Geometry &g, const BackwardTables &tables) {
   const BackwardProblem &p = g.p;
   const int64_t D = p.headDim, KB = g.kvKeys, QS = g.kvStep, S = g.kvStages;
-  const int64_t consumers = KB / 64, threads = kWarpGroup * (1 + consumers);
+  const int64_t CG = g.kvColumnGroups, W = D / CG; // W: a consumer's columns
+  const int64_t consumers = KB / 64 * CG, threads = kWarpGroup * (1 + consumers);
   const int64_t stepsPerTile = p.blockQ / QS, perLane = QS / kWarp;
   SmallVector<std::pair<unsigned, int64_t>> maps = {{kK, KB}, {kV, KB}, {kQ, QS}, {kDout, QS}};
   gpu::GPUFuncOp func = createTmaKernel(gpuModule, op, "sieve_backward_key_value", threads, maps);
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
-  WgmmaEmitter e(b, p.elt, D);
-  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  WgmmaEmitter e(b, p.elt, D, g.kvSlab);
+  SmallVector<Value> desc = descriptorArguments(e, entry, maps);
   Value kDesc = desc[0], vDesc = desc[1], qDesc = desc[2], doDesc = desc[3];
   Value scratch = entry.getArgument(kScratch);
+  Value thresholds = backwardThresholdsArgument(op, entry);
   SwizzledShared sh = swizzledShared(e);
   TmaPipeline pipe(e, sh, S, /*fullPerStage=*/1);
 
@@ -257,17 +298,23 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     });
   });
 
-  // ---- Consumers: 64 keys each. ----
+  // ---- Consumers: 64 keys each, or CG of them per 64 keys each owning W
+  // columns of dK and dV from slab firstSlab on. ----
   roles.enterConsumers();
-  GroupCoords gc = groupCoords(e, tid);
+  GroupCoords gc = groupCoords(e, tid, CG);
+  Value firstSlab = CG > 1 ? e.mul(gc.columnGroup, g.kvSlab.count(W)) : Value();
+  // The window's columns of a streamed tile of `rows` rows, at `tile`.
+  auto window = [&](Value tile, int64_t rows) {
+    return firstSlab ? e.add(tile, e.mul(firstSlab, rows * g.kvSlab.rowBytes)) : tile;
+  };
   Value warpFirstKey = e.add(firstKey, gc.warpRow0);
   Value keyRow[2] = {e.add(warpFirstKey, gc.laneRow), e.add(e.add(warpFirstKey, gc.laneRow), 8)};
   Value warpLastKey = e.add(warpFirstKey, 15);
-  Value keyRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvKey()));
-  Value valueRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.kvValue()));
+  Value keyRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.kvKey()));
+  Value valueRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.kvValue()));
   pipe.waitResident();
 
-  SmallVector<Value> inits(D, e.f32(0.0)); // dK (D/2), then dV (D/2)
+  SmallVector<Value> inits(W, e.f32(0.0)); // dK (W/2), then dV (W/2)
   auto loop = scf::ForOp::create(b, e.idx(0), numSteps, e.idx(1), inits);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -303,10 +350,13 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     };
     e.waitGroups(1);
     Fragment pt = e.fragmentOf(sAcc, QS);
+    if (thresholds) // scores the forward dropped under the step's head's threshold: P = 0
+      dropScoresUnderThreshold(e, pt, headThresholdLog2(b, thresholds, stepQuery(t).first),
+                               p.scaleLog2);
     recomputeProbabilities(e, pt, p.scaleLog2, byColumnPair(lseRows));
     if (p.causal) {
       Value firstQuery = stepQuery(t).second;
-      maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow);
+      maskTransposed(e, pt, firstQuery, warpLastKey, gc.laneCol, keyRow, p.causalOffset);
     }
     auto pRegs = e.registerOperands(pt);
     e.waitGroups(0);
@@ -314,27 +364,37 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
     softmaxGradient(e, pt, dst, byColumnPair(deltaRows));
     auto dsRegs = e.registerOperands(dst);
     e.fence();
-    SmallVector<Value> dk =
-        e.accumulateRegisterA(SmallVector<Value>(state.take_front(D / 2)), dsRegs, queryTile, QS);
-    SmallVector<Value> dv =
-        e.accumulateRegisterA(SmallVector<Value>(state.drop_front(D / 2)), pRegs, doutTile, QS);
+    SmallVector<Value> dk = e.accumulateRegisterA(SmallVector<Value>(state.take_front(W / 2)),
+                                                  dsRegs, window(queryTile, QS), QS);
+    SmallVector<Value> dv = e.accumulateRegisterA(SmallVector<Value>(state.drop_front(W / 2)),
+                                                  pRegs, window(doutTile, QS), QS);
     e.commit();
     e.waitGroups(0);
     pipe.consumerRelease(pipeStep); // this thread is done with the stage
     dk.append(dv);
     scf::YieldOp::create(b, dk);
   }
-  // Each group stages its rows through its own rows of the K and V tiles.
+  // Each group stages its rows through its own rows of the K and V tiles
+  // (its window's slabs of them), once every group of its key group is
+  // done reading those rows: named barriers 1..consumers are the groups',
+  // the key groups' come after.
   SmallVector<Value> results(loop.getResults());
   ArrayRef<Value> all(results);
   Value scale[2] = {e.f32(p.scale), e.f32(p.scale)};
   Value barrierId = e.add(gc.consumer, 1);
-  e.storeGroupRows(all.take_front(D / 2), scale, sh.slabs(e, g.kvKey(), KB, D), KB, gc.groupRow0,
-                   gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
-                   entry.getArgument(kDk), bi, kvh, firstKey, p.seqK);
-  e.storeGroupRows(all.drop_front(D / 2), nullptr, sh.slabs(e, g.kvValue(), KB, D), KB,
+  if (CG > 1) {
+    Value keyGroupBarrier = e.add(e.div(gc.consumer, CG), 1 + consumers);
+    NVVM::BarrierOp::create(
+        b, TypeRange{}, arith::IndexCastOp::create(b, b.getI32Type(), keyGroupBarrier).getResult(),
+        arith::ConstantOp::create(b, b.getI32IntegerAttr(CG * kWarpGroup)),
+        NVVM::BarrierReductionAttr(), Value());
+  }
+  e.storeGroupRows(all.take_front(W / 2), scale, sh.slabs(e, g.kvKey(), KB, D, e.slab), KB,
                    gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
-                   entry.getArgument(kDv), bi, kvh, firstKey, p.seqK);
+                   entry.getArgument(kDk), bi, kvh, firstKey, p.seqK, firstSlab);
+  e.storeGroupRows(all.drop_front(W / 2), nullptr, sh.slabs(e, g.kvValue(), KB, D, e.slab), KB,
+                   gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread, barrierId,
+                   entry.getArgument(kDv), bi, kvh, firstKey, p.seqK, firstSlab);
 
   roles.finish();
   gpu::ReturnOp::create(b);
@@ -344,8 +404,10 @@ BackwardLaunch buildKeyValueKernel(BlockSparseAttentionBackwardOp op, gpu::GPUMo
                         g.kvSharedBytes(),
                         "wgmma keys=" + std::to_string(KB) + " query_step=" + std::to_string(QS) +
                             " stages=" + std::to_string(S) + " warpgroups=1+" +
-                            std::to_string(consumers),
-                        maps};
+                            std::to_string(consumers) +
+                            (CG > 1 ? " column_groups=" + std::to_string(CG) : ""),
+                        maps,
+                        e.slab.rowBytes};
   return launch;
 }
 
@@ -364,7 +426,7 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
   Block &entry = func.getBody().front();
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   WgmmaEmitter e(b, p.elt, D);
-  SmallVector<Value> desc = descriptorArguments(b, entry, p.elt, maps);
+  SmallVector<Value> desc = descriptorArguments(e, entry, maps);
   Value qDesc = desc[0], doDesc = desc[1], kDesc = desc[2], vDesc = desc[3];
   Value scratch = entry.getArgument(kScratch), dq = entry.getArgument(kDq);
   SwizzledShared sh = swizzledShared(e);
@@ -413,8 +475,10 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     rowDelta[half] = memref::LoadOp::create(b, scratch, ValueRange{at});
     lse2[half] = memref::LoadOp::create(b, scratch, ValueRange{e.add(at, p.scratchRows())});
   }
-  Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qQuery()));
-  Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, kSlabRowBytes), g.qDout()));
+  Value thresholds = backwardThresholdsArgument(op, entry);
+  Value thresholdLog2 = thresholds ? headThresholdLog2(b, thresholds, h) : Value();
+  Value queryRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qQuery()));
+  Value doutRows = e.add(sh.base, e.add(e.mul(gc.groupRow0, e.slab.rowBytes), g.qDout()));
   pipe.waitResident();
 
   SmallVector<Value> inits(D / 2, e.f32(0.0));
@@ -435,9 +499,11 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     e.commit();
     e.waitGroups(1);
     Fragment pr = e.fragmentOf(sAcc, KT);
+    if (thresholdLog2) // scores the forward dropped: P = 0, so dS = 0
+      dropScoresUnderThreshold(e, pr, thresholdLog2, p.scaleLog2);
     recomputeProbabilities(e, pr, p.scaleLog2, byRowHalf(lse2));
     maskScores(e, pr, stepKey(t), KT, warpFirstQuery, gc.laneCol, queryRow, p.seqK, p.causal,
-               /*fill=*/0.0);
+               p.causalOffset, /*fill=*/0.0);
     e.waitGroups(0);
     Fragment ds = e.fragmentOf(dpAcc, KT);
     softmaxGradient(e, pr, ds, byRowHalf(rowDelta));
@@ -451,9 +517,10 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
     scf::YieldOp::create(b, acc);
   }
   Value scale[2] = {e.f32(p.scale), e.f32(p.scale)};
-  e.storeGroupRows(SmallVector<Value>(loop.getResults()), scale, sh.slabs(e, g.qQuery(), QR, D), QR,
-                   gc.groupRow0, gc.warpRow0, gc.laneRow, gc.laneCol, gc.groupThread,
-                   e.add(gc.consumer, 1), dq, bi, h, qStart, p.seqQ);
+  e.storeGroupRows(SmallVector<Value>(loop.getResults()), scale,
+                   sh.slabs(e, g.qQuery(), QR, D, e.slab), QR, gc.groupRow0, gc.warpRow0,
+                   gc.laneRow, gc.laneCol, gc.groupThread, e.add(gc.consumer, 1), dq, bi, h, qStart,
+                   p.seqQ);
 
   roles.finish();
   gpu::ReturnOp::create(b);
@@ -463,7 +530,8 @@ BackwardLaunch buildQueryKernel(BlockSparseAttentionBackwardOp op, gpu::GPUModul
           g.qSharedBytes(),
           "wgmma query_tile=" + std::to_string(QR) + " key_step=" + std::to_string(KT) +
               " stages=" + std::to_string(S) + " warpgroups=1+" + std::to_string(consumers),
-          maps};
+          maps,
+          e.slab.rowBytes};
 }
 
 } // namespace
@@ -475,6 +543,15 @@ std::string wgmmaBackwardUnsupportedReason(BlockSparseAttentionBackwardOp op,
     return "needs wgmma, TMA and setmaxnreg (sm_90a), not " + target.chip;
   if (std::string reason = tensorCoreOperandsUnsupportedReason(op); !reason.empty())
     return reason;
+  // k16 steps over the head dim, which is also the dK, dV and dQ
+  // products' wgmma N (a multiple of 8 up to 256).
+  if (g.p.headDim % 16 != 0 || g.p.headDim <= 0 || g.p.headDim > 256)
+    return "needs a head dim that is a multiple of 16, at most 256 (k16 steps, wgmma N)";
+  // Above kMaxKeyValueColumns two warp groups split dK's and dV's columns
+  // into windows of whole slabs (at least 16 columns).
+  if (g.kvColumnGroups > 1 && g.p.headDim % (16 * g.kvColumnGroups) != 0)
+    return "needs a head dim that is a multiple of 32 above 128 (two warp groups split dK and dV "
+           "into slabs of 16 columns or more)";
   if (g.p.blockQ % 64 != 0 || g.p.blockK % 64 != 0)
     return "needs block_q and block_k multiples of 64 (64 rows per warp group)";
   if (std::string reason =

@@ -90,16 +90,19 @@ void emitZeroRowBlocks(ImplicitLocOpBuilder &b, const ProblemGeometry &g, const 
         Value inTable = arith::CmpIOp::create(lb, arith::CmpIPredicate::ult, row, rowLimit);
         scf::IfOp::create(lb, inTable, [&](OpBuilder &tb, Location tl) {
           ImplicitLocOpBuilder ib(tl, tb);
-          Value h = loadIndexEntry(ib, heads, row);
-          Value q =
+          Value hRow = loadIndexEntry(ib, heads, row);
+          Value qRow =
               arith::AddIOp::create(ib,
                                     arith::MulIOp::create(ib, loadIndexEntry(ib, queryBlocks, row),
                                                           indexConst(ib, g.blockQ)),
                                     query);
           Value inSeq =
-              arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, q, indexConst(ib, g.seqQ));
+              arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, qRow, indexConst(ib, g.seqQ));
           scf::IfOp::create(ib, inSeq, [&](OpBuilder &sb, Location sl) {
             ImplicitLocOpBuilder kb(sl, sb);
+            // (GQA packing: the packed row's query head and query.)
+            std::pair<Value, Value> at = g.queryIndices(kb, hRow, qRow);
+            Value h = at.first, q = at.second;
             if (vectorWidth > 1) {
               auto store =
                   vector::StoreOp::create(kb, zero, out, ValueRange{batchIndex, h, q, col});

@@ -22,13 +22,30 @@ using namespace sieve::dialect;
 
 namespace {
 
-template <typename Op> sieve::runtime::RowTables buildRowTables(Op op) {
+/// The op's causal rule as the tables apply it.
+template <typename Op> sieve::runtime::CausalRule causalRuleOf(Op op) {
+  return {op.getCausal(), op.getCausal() ? op.getCausalOffset() : 0};
+}
+
+/// The rows of the mask's query blocks: the op's queries, or for a
+/// generation op the positions (its mask is over them, causal in position
+/// space: a position sees the keys up to itself).
+template <typename Op>
+sieve::runtime::RowTables buildRowTables(Op op, bool overPositions = false,
+                                         bool raggedLengths = false) {
   BlockMaskAttr mask = op.getMask();
+  // A ragged batch's sequences each align bottom-right causal by their own
+  // lengths, which come at launch: no tile is dropped here (the kernel
+  // drops what each sequence's diagonal hides). Top-left holds for any crop.
+  sieve::runtime::CausalRule rule = causalRuleOf(op);
+  if (raggedLengths && op.getCausalAlign() == CausalAlign::BottomRight)
+    rule = sieve::runtime::CausalRule::none();
   StringRef bits = mask.getBits();
+  const int64_t rows =
+      overPositions ? op.getKey().getType().getDimSize(2) : op.getQuery().getType().getDimSize(2);
   return sieve::runtime::buildRowTables(reinterpret_cast<const uint8_t *>(bits.data()),
                                         mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks(),
-                                        op.getBlockQ(), op.getBlockK(),
-                                        op.getQuery().getType().getDimSize(2), op.getCausal());
+                                        op.getBlockQ(), op.getBlockK(), rows, rule);
 }
 
 /// The backward's dK/dV work list: the same tiles by (key head, key block).
@@ -38,7 +55,7 @@ sieve::runtime::ColumnTables buildColumnTables(AttentionBackwardOp op) {
   return sieve::runtime::buildColumnTables(
       reinterpret_cast<const uint8_t *>(bits.data()), mask.getHeads(),
       op.getKey().getType().getDimSize(1), mask.getQueryBlocks(), mask.getKeyBlocks(),
-      op.getBlockQ(), op.getBlockK(), op.getQuery().getType().getDimSize(2), op.getCausal());
+      op.getBlockQ(), op.getBlockK(), op.getQuery().getType().getDimSize(2), causalRuleOf(op));
 }
 
 void specializeBackward(AttentionBackwardOp op) {
@@ -47,12 +64,13 @@ void specializeBackward(AttentionBackwardOp op) {
   OpBuilder b(op);
   BlockSparseAttentionBackwardOp::create(
       b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getDout(),
-      op.getLse(), op.getDquery(), op.getDkey(), op.getDvalue(), b.getDenseI32ArrayAttr(rows.heads),
-      b.getDenseI32ArrayAttr(rows.queryBlocks), b.getDenseI32ArrayAttr(rows.spans),
-      b.getDenseI32ArrayAttr(rows.keyBlocks), b.getDenseI32ArrayAttr(cols.kvHeads),
-      b.getDenseI32ArrayAttr(cols.keyBlocks), b.getDenseI32ArrayAttr(cols.spans),
-      b.getDenseI32ArrayAttr(cols.queryHeads), b.getDenseI32ArrayAttr(cols.queryBlocks),
-      op.getScaleAttr(), op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr());
+      op.getLse(), op.getDquery(), op.getDkey(), op.getDvalue(), op.getThresholds(),
+      b.getDenseI32ArrayAttr(rows.heads), b.getDenseI32ArrayAttr(rows.queryBlocks),
+      b.getDenseI32ArrayAttr(rows.spans), b.getDenseI32ArrayAttr(rows.keyBlocks),
+      b.getDenseI32ArrayAttr(cols.kvHeads), b.getDenseI32ArrayAttr(cols.keyBlocks),
+      b.getDenseI32ArrayAttr(cols.spans), b.getDenseI32ArrayAttr(cols.queryHeads),
+      b.getDenseI32ArrayAttr(cols.queryBlocks), op.getScaleAttr(), op.getBlockQAttr(),
+      op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr());
   op.erase();
 }
 
@@ -61,15 +79,18 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
     SmallVector<AttentionOp> ops;
     getOperation()->walk([&](AttentionOp op) { ops.push_back(op); });
     for (AttentionOp op : ops) {
-      sieve::runtime::RowTables t = buildRowTables(op);
+      sieve::runtime::RowTables t = buildRowTables(op, static_cast<bool>(op.getPositions()),
+                                                   static_cast<bool>(op.getSequences()));
       OpBuilder b(op);
       BlockSparseAttentionOp::create(
           b, op.getLoc(), op.getQuery(), op.getKey(), op.getValue(), op.getOut(), op.getStats(),
-          op.getThresholds(), op.getLse(), b.getDenseI32ArrayAttr(t.heads),
-          b.getDenseI32ArrayAttr(t.queryBlocks), b.getDenseI32ArrayAttr(t.spans),
-          b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(), op.getBlockQAttr(),
-          op.getBlockKAttr(), op.getCausalAttr(),
-          /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr());
+          op.getThresholds(), op.getLse(), op.getPositions(), op.getSequences(), op.getPages(),
+          b.getDenseI32ArrayAttr(t.heads), b.getDenseI32ArrayAttr(t.queryBlocks),
+          b.getDenseI32ArrayAttr(t.spans), b.getDenseI32ArrayAttr(t.keyBlocks), op.getScaleAttr(),
+          op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr(),
+          /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr(),
+          /*key_block_segments=*/DenseI32ArrayAttr(), /*mask_block_q=*/IntegerAttr(),
+          op.getPageSizeAttr());
       op.erase();
     }
     SmallVector<AttentionBackwardOp> backward;

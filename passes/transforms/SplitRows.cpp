@@ -18,6 +18,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 namespace sieve::passes {
@@ -44,6 +45,32 @@ int64_t partLimit(BlockSparseAttentionOp op, int64_t sms, int64_t minPartKeys) {
   const int64_t batch = op.getQuery().getType().getDimSize(0);
   const int64_t minPart = std::max<int64_t>(1, (minPartKeys + op.getBlockK() - 1) / op.getBlockK());
   return std::max(minPart, (batch * kept + sms - 1) / sms);
+}
+
+/// GQA-packed (decode) ops have a few long rows of about equal length, read
+/// at memory speed by one thread block per SM: cut at the balanced share,
+/// they can leave a last wave of a few blocks (136 parts on 132 SMs take
+/// two part-times, 2x the floor). Their limit is the one from the share up
+/// to the longest row that minimizes waves x limit, the time of the
+/// busiest SM; ties go to the longer limit (fewer parts to combine).
+int64_t packedPartLimit(BlockSparseAttentionOp op, int64_t sms, int64_t share) {
+  ArrayRef<int32_t> spans = op.getRowSpans();
+  const int64_t batch = op.getQuery().getType().getDimSize(0);
+  int64_t longest = 0;
+  for (int64_t r = 0; r < op.getNumRows(); ++r)
+    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  int64_t best = share, bestTime = std::numeric_limits<int64_t>::max();
+  for (int64_t limit = share; limit <= std::max(share, longest); ++limit) {
+    int64_t blocks = 0;
+    for (int64_t r = 0; r < op.getNumRows(); ++r)
+      blocks += std::max<int64_t>(1, (spans[2 * r + 1] - spans[2 * r] + limit - 1) / limit);
+    const int64_t time = (batch * blocks + sms - 1) / sms * limit;
+    if (time <= bestTime) {
+      best = limit;
+      bestTime = time;
+    }
+  }
+  return best;
 }
 
 void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
@@ -99,17 +126,26 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
 struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> {
   using SplitRowsBase::SplitRowsBase;
   void runOnOperation() override {
-    if (sms <= 0 || minPartKeys <= 0 || !(imbalance >= 1.0)) {
-      getOperation().emitError()
-          << "sieve-split-rows: sms and min-part-keys must be positive, imbalance at least 1";
+    if (sms <= 0 || minPartKeys <= 0 || !(imbalance >= 1.0) || !(packedImbalance >= 1.0)) {
+      getOperation().emitError() << "sieve-split-rows: sms and min-part-keys must be positive, "
+                                    "imbalance and packed-imbalance at least 1";
       return signalPassFailure();
     }
     getOperation()->walk([&](BlockSparseAttentionOp op) {
       // Calibration needs whole rows, and a row's log-sum-exp is written by
       // the kernel that sees all of it; an op split already stays as it is.
-      if (op.getStats() || op.getLse() || op.hasSplitRows())
+      // A generation op's rows are picked at run time: its split would be
+      // planned for the longest row (docs/generation.md), not built yet.
+      // A ragged or paged batch's row lengths come at launch (its parts
+      // would be planned for the longest sequence; not built).
+      if (op.getStats() || op.getLse() || op.hasSplitRows() || op.isGeneration() ||
+          op.hasBatchLayout())
         return;
-      splitOne(op, partLimit(op, sms, minPartKeys), imbalance);
+      const int64_t share = partLimit(op, sms, minPartKeys);
+      if (op.isGqaPacked())
+        splitOne(op, packedPartLimit(op, sms, share), packedImbalance);
+      else
+        splitOne(op, share, imbalance);
     });
   }
 };

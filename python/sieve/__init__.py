@@ -9,6 +9,11 @@ or compile once and call many times:
                            head_dim=64, dtype="bf16", device="cuda")
     kernel(q, k, v, out=out)
 
+A batch of sequences of different lengths, packed as varlen kernels take
+them (docs/ragged-paged.md):
+
+    out = sieve.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=True)
+
 Tensors are exchanged through DLPack, never copied. `sieve.torch_op`
 registers the PyTorch custom op `torch.ops.sieve.attention`; it is imported
 on first use, so `import sieve` does not import PyTorch.
@@ -19,10 +24,10 @@ from ._errors import (CompileError, CorruptArtifactError, CudaError, DTypeMismat
                       NoGpuError, ShapeMismatchError, UnsupportedError, WrongDeviceError)
 from ._mask import BlockMask
 from ._kernel import Kernel, compile, session
-from ._attention import attention
+from ._attention import attention, attention_varlen
 from ._sieve import __version__
 
-__all__ = ["BlockMask", "Kernel", "compile", "attention", "session", "Error",
+__all__ = ["BlockMask", "Kernel", "compile", "attention", "attention_varlen", "session", "Error",
            "InvalidArgumentError", "ShapeMismatchError", "DTypeMismatchError", "WrongDeviceError",
            "MalformedMaskError", "IoError", "NoGpuError", "CudaError", "CompileError",
            "CorruptArtifactError", "UnsupportedError", "InternalError"]

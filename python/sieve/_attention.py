@@ -17,19 +17,26 @@ _memo_lock = threading.Lock()
 _DLPACK_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 
 
-def attention(q, k, v, mask, causal=False, scale=None, out=None):
+def attention(q, k, v, mask, causal=False, scale=None, out=None, thresholds=None):
     """out = softmax(q k^T * scale + mask) v, computed only on the mask's
     kept tiles. q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D] (Hq a multiple of
     Hkv), any non-negative strides, numpy/PyTorch/CuPy arrays on the CPU
     (float32, float16, bfloat16: computed in float32) or a CUDA GPU
-    (float16/bfloat16). The kernel is compiled on first use and
-    reused; GPU work goes on the current stream of q's framework."""
-    return kernel_for(q, k, mask, causal, scale, "forward")(q, k, v, out=out)
+    (float16/bfloat16). `causal`: False, True or "top_left" (query i sees
+    keys j <= i, PyTorch's is_causal), or "bottom_right" (j <= i + Sk - Sq,
+    for queries that are the last Sq positions: a KV cache). With
+    `thresholds` (f32 [Hq] on q's device: threshold mode) a score
+    scale * q . k under its head's threshold is dropped too. The kernel is
+    compiled on first use and reused; GPU work goes on the current stream
+    of q's framework."""
+    kernel = kernel_for(q, k, mask, causal, scale, "forward", thresholds is not None)
+    return kernel(q, k, v, out=out, thresholds=thresholds)
 
 
-def kernel_for(q, k, mask, causal, scale, kind):
+def kernel_for(q, k, mask, causal, scale, kind, thresholds=False):
     """The kernel of `kind` (forward, forward_lse, backward, calibrate) for
-    q's and k's shapes, dtype and device under `mask`, compiled on first use."""
+    q's and k's shapes, dtype and device under `mask`, in threshold mode
+    when `thresholds`, compiled on first use."""
     if not isinstance(mask, BlockMask):
         raise _errors.InvalidArgumentError(
             f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
@@ -48,15 +55,16 @@ def kernel_for(q, k, mask, causal, scale, kind):
                                        "CUDA GPUs")
     batch, heads_q, seq_q, head_dim = q_shape
     heads_kv, seq_k = k_shape[1], k_shape[2]
-    causal = _checks.flag("causal", causal)
+    causal = _checks.causal(causal)
     key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal, scale,
-           device, kind)
+           device, kind, thresholds)
     kernel = _memo.get(key)
     if kernel is None:
         kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
                          seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
                          device=device, save_lse=kind == "forward_lse",
-                         backward=kind == "backward", calibrate=kind == "calibrate")
+                         backward=kind == "backward", calibrate=kind == "calibrate",
+                         thresholds=thresholds)
         with _memo_lock:
             _memo[key] = kernel
             while len(_memo) > _MEMO_SIZE:
@@ -64,16 +72,75 @@ def kernel_for(q, k, mask, causal, scale, kind):
     return kernel
 
 
-def _info(x, name):
-    """(dtype, shape, device type, ordinal) of a 4-d array, read through
-    DLPack without a copy."""
+def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
+                     out=None, page_table=None, thresholds=None):
+    """attention() for a ragged batch (docs/ragged-paged.md): B sequences
+    packed as varlen kernels take them, q [total_q, Hq, D] and k, v
+    [total_k, Hkv, D], with cu_seqlens_q and cu_seqlens_k (int32 [B + 1])
+    their offsets; with page_table (int32 [B, ceil(seq_k / page_size)]) k
+    and v are a page pool [pages, page_size, Hkv, D] instead. Each sequence
+    sees the mask cropped to its own lengths (`causal` as attention()'s,
+    bottom-right by each sequence's lengths). One kernel per mask, B and
+    page size serves every set of lengths the mask's grid covers; the CPU
+    backend only, for now."""
+    batch = _info(cu_seqlens_q, "cu_seqlens_q", 1, "int32 [batch + 1] offsets")[1][0] - 1
+    page_size = 0
+    if page_table is not None:
+        page_size = _info(k, "k", 4, "[pages, page_size, heads_kv, head_dim]")[1][1]
+    kernel = varlen_kernel_for(q, k, mask, causal, scale, batch, page_size,
+                               thresholds is not None)
+    return kernel(q, k, v, out=out, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
+                  page_table=page_table, thresholds=thresholds)
+
+
+def varlen_kernel_for(q, k, mask, causal, scale, batch, page_size=0, thresholds=False):
+    """The ragged kernel (docs/ragged-paged.md) for `batch` sequences
+    packed in q [total_q, Hq, D] and k [total_k, Hkv, D] (or, with
+    `page_size`, a page pool [pages, page_size, Hkv, D]) under `mask`: one
+    kernel per mask, batch count and page size, for every length the mask's
+    grid covers (seq_q and seq_k are its query and key blocks' extents), so
+    no length compiles anything."""
+    if not isinstance(mask, BlockMask):
+        raise _errors.InvalidArgumentError(
+            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    q_dtype, q_shape, q_device, q_ordinal = _info(q, "q", 3, "[total_q, heads_q, head_dim]")
+    k_shape = _info(k, "k", 4 if page_size else 3,
+                    "[pages, page_size, heads_kv, head_dim]" if page_size
+                    else "[total_k, heads_kv, head_dim]")[1]
+    dtype = _DLPACK_DTYPES.get(q_dtype)
+    if dtype is None:
+        raise _errors.DTypeMismatchError(
+            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
+    device = "cpu" if q_device in ("cpu", "cuda_host") else f"cuda:{q_ordinal}"
+    _, heads_q, head_dim = q_shape
+    heads_kv = k_shape[-2]
+    causal = _checks.causal(causal)
+    seq_q, seq_k = mask.query_blocks * mask.block_q, mask.key_blocks * mask.block_k
+    key = (mask, "varlen", batch, heads_q, heads_kv, head_dim, dtype, causal, scale, device,
+           page_size, thresholds)
+    kernel = _memo.get(key)
+    if kernel is None:
+        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
+                         seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
+                         device=device, ragged=True, page_size=page_size,
+                         thresholds=thresholds)
+        with _memo_lock:
+            _memo[key] = kernel
+            while len(_memo) > _MEMO_SIZE:
+                _memo.popitem(last=False)
+    return kernel
+
+
+def _info(x, name, rank=4, layout="[batch, heads, seq, head_dim], any non-negative strides"):
+    """(dtype, shape, device type, ordinal) of an array of `rank`
+    dimensions, read through DLPack without a copy."""
     try:
         info = _sieve.tensor_info(_frameworks.as_dlpack(x))
     except TypeError:
         raise TypeError(f"{name} is a {type(x).__qualname__}; sieve takes arrays that support "
                         "DLPack (numpy, PyTorch, CuPy, ...)") from None
-    if len(info[1]) != 4:
+    if len(info[1]) != rank:
         raise _errors.ShapeMismatchError(
-            f"{name} has {len(info[1])} dimensions, shape {list(info[1])}; expected 4 "
-            "([batch, heads, seq, head_dim], any non-negative strides)")
+            f"{name} has {len(info[1])} dimensions, shape {list(info[1])}; expected {rank} "
+            f"({layout})")
     return info

@@ -19,6 +19,47 @@ def flag(name, value):
         f"{name} must be True or False, got {value!r} ({type(value).__qualname__})")
 
 
+CAUSAL_ALIGNMENTS = ("top_left", "bottom_right")
+
+
+def causal(value):
+    """`causal=` normalized: False; True for a top-left causal mask (query i
+    sees keys j <= i, PyTorch's is_causal), which "top_left" also spells;
+    or "bottom_right" (j <= i + Sk - Sq: the queries are the last Sq
+    positions, as with a KV cache; FlashAttention's causal)."""
+    if isinstance(value, str):
+        if value in CAUSAL_ALIGNMENTS:
+            return True if value == "top_left" else value
+    else:
+        try:
+            return flag("causal", value)
+        except _errors.InvalidArgumentError:
+            pass
+    raise _errors.InvalidArgumentError(
+        'causal must be False, True, "top_left" or "bottom_right", got '
+        f"{value!r} ({type(value).__qualname__})")
+
+
+def causal_parts(value):
+    """A normalized `causal` (see causal()) as the extension takes it: the
+    flag and the alignment's name."""
+    return bool(value), "bottom_right" if value == "bottom_right" else "top_left"
+
+
+def causal_of(flag_value, align):
+    """The torch ops' `causal` flag and `causal_align` string as one
+    normalized `causal` (see causal())."""
+    if align not in CAUSAL_ALIGNMENTS:
+        raise _errors.InvalidArgumentError(
+            f'causal_align must be "top_left" or "bottom_right", got {align!r}')
+    if not flag("causal", flag_value):
+        if align != "top_left":
+            raise _errors.InvalidArgumentError(
+                f'causal_align="{align}" needs causal=True: it places a causal mask\'s diagonal')
+        return False
+    return causal(align)
+
+
 def size(name, value, limit):
     """`value` as an int in [1, limit] (`limit`: a key of _sieve.limits)."""
     try:

@@ -6,6 +6,13 @@
 
     mask_id = sieve.torch_op.register_mask(mask)
     out = torch.ops.sieve.attention(q, k, v, mask_id, True, None)
+    out = torch.ops.sieve.attention(q, k, v, mask_id, True, None, "bottom_right")  # KV cache
+
+The ops take PyTorch's `causal` flag and, after the scale, `causal_align`: "top_left"
+(query i sees keys j <= i, as is_causal) or "bottom_right" (j <= i + Sk -
+Sq: the queries are the last Sq positions, as with a KV cache). The Python
+functions below take both in one argument: causal=False, True,
+"top_left" or "bottom_right".
 
 The mask reaches the op as an integer handle from register_mask(): to
 torch.compile a module attribute holding it is a constant, so a compiled
@@ -23,6 +30,24 @@ over the query heads of a key head); otherwise the plain inference kernel
 `torch.ops.sieve.attention` and the module below, and inference pays
 nothing for it.
 
+Threshold mode: every op takes an optional `thresholds`, an f32 [Hq]
+tensor on q's device (learned per-head score thresholds: a score
+scale * q . k under its head's threshold is dropped like a masked key).
+The gradient goes through the hard threshold (dropped scores get none)
+and the thresholds, constants of it, get none.
+
+Ragged batches and paged KV (docs/ragged-paged.md), inference only:
+
+    out = torch.ops.sieve.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask_id,
+                                           causal, scale, causal_align, page_table)
+
+q [total_q, Hq, D] and k, v [total_k, Hkv, D] hold B sequences packed as
+FlashAttention's varlen functions take them, cu_seqlens_q and cu_seqlens_k
+int32 [B + 1] their offsets; with `page_table` (int32 [B, pages per
+sequence]) k and v are a page pool [pages, page_size, Hkv, D] instead. Each
+sequence sees the mask cropped to its lengths; one kernel per mask, B and
+page size serves every set of lengths the mask's grid covers.
+
 This module imports PyTorch; `import sieve` alone does not import it.
 """
 
@@ -33,6 +58,7 @@ import torch
 
 from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
+from ._attention import attention_varlen as _attention_varlen
 from ._mask import BlockMask
 
 _lock = threading.Lock()
@@ -62,18 +88,46 @@ def registered_mask(handle):
     return _masks[handle]
 
 
+def _kernel(q, k, mask, causal, causal_align, scale, kind, thresholds):
+    return _kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align), scale,
+                       kind, thresholds is not None)
+
+
 @torch.library.custom_op("sieve::attention_inference", mutates_args=())
 def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                        causal: bool = False, scale: Optional[float] = None) -> torch.Tensor:
+                        causal: bool = False, scale: Optional[float] = None,
+                        causal_align: str = "top_left",
+                        thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Block-sparse attention over the registered mask `mask` (a handle),
     on q's device and current stream; the output is allocated like q."""
     out = torch.empty_like(q)
-    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward")(q, k, v, out=out)
+    _kernel(q, k, mask, causal, causal_align, scale, "forward", thresholds)(
+        q, k, v, out=out, thresholds=thresholds)
     return out
 
 
 @attention_inference.register_fake
-def _attention_inference_fake(q, k, v, mask, causal=False, scale=None):
+def _attention_inference_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
+                              thresholds=None):
+    return torch.empty_like(q)
+
+
+@torch.library.custom_op("sieve::attention_varlen", mutates_args=())
+def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor, mask: int,
+                     causal: bool = False, scale: Optional[float] = None,
+                     causal_align: str = "top_left",
+                     page_table: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A ragged batch's attention (inference): q [total_q, Hq, D], k and v
+    [total_k, Hkv, D] or, with page_table, [pages, page_size, Hkv, D]."""
+    return _attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, registered_mask(mask),
+                             _checks.causal_of(causal, causal_align), scale,
+                             out=torch.empty_like(q), page_table=page_table)
+
+
+@attention_varlen.register_fake
+def _attention_varlen_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
+                           causal_align="top_left", page_table=None):
     return torch.empty_like(q)
 
 
@@ -84,18 +138,21 @@ def _lse_like(q):
 
 @torch.library.custom_op("sieve::attention_forward", mutates_args=())
 def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                      causal: bool = False,
-                      scale: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      causal: bool = False, scale: Optional[float] = None,
+                      causal_align: str = "top_left",
+                      thresholds: Optional[torch.Tensor] = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training forward: (out, lse), lse the f32 [B, Hq, Sq] natural-log
     log-sum-exp of each query row's kept scores (-inf where none is kept)."""
     out, lse = torch.empty_like(q), _lse_like(q)
-    _kernel_for(q, k, registered_mask(mask), causal, scale, "forward_lse")(q, k, v, out=out,
-                                                                            lse=lse)
+    _kernel(q, k, mask, causal, causal_align, scale, "forward_lse", thresholds)(
+        q, k, v, out=out, lse=lse, thresholds=thresholds)
     return out, lse
 
 
 @attention_forward.register_fake
-def _attention_forward_fake(q, k, v, mask, causal=False, scale=None):
+def _attention_forward_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
+                            thresholds=None):
     return torch.empty_like(q), _lse_like(q)
 
 
@@ -111,33 +168,39 @@ def _tma_ready(t):
 @torch.library.custom_op("sieve::attention_backward", mutates_args=())
 def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                        out: torch.Tensor, lse: torch.Tensor, mask: int, causal: bool = False,
-                       scale: Optional[float] = None
+                       scale: Optional[float] = None, causal_align: str = "top_left",
+                       thresholds: Optional[torch.Tensor] = None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(dq, dk, dv) of attention_forward's out for the upstream gradient dout."""
+    """(dq, dk, dv) of attention_forward's out for the upstream gradient dout
+    (with the forward's thresholds, in threshold mode)."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    kernel = _kernel_for(q, k, registered_mask(mask), causal, scale, "backward")
-    kernel.backward(q, k, v, out, _tma_ready(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv)
+    kernel = _kernel(q, k, mask, causal, causal_align, scale, "backward", thresholds)
+    kernel.backward(q, k, v, out, _tma_ready(dout.to(q.dtype)), lse, dq=dq, dk=dk, dv=dv,
+                    thresholds=thresholds)
     return dq, dk, dv
 
 
 @attention_backward.register_fake
-def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None):
+def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None,
+                             causal_align="top_left", thresholds=None):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
 def _setup_context(ctx, inputs, output):
-    q, k, v, mask, causal, scale = inputs
+    q, k, v, mask, causal, scale, causal_align, thresholds = inputs
     out, lse = output
-    ctx.save_for_backward(q, k, v, out, lse)
-    ctx.mask, ctx.causal, ctx.scale = mask, causal, scale
+    ctx.save_for_backward(q, k, v, out, lse, thresholds)
+    ctx.mask, ctx.causal, ctx.scale, ctx.causal_align = mask, causal, scale, causal_align
     ctx.mark_non_differentiable(lse)
 
 
 def _backward(ctx, dout, _dlse):
-    q, k, v, out, lse = ctx.saved_tensors
+    q, k, v, out, lse, thresholds = ctx.saved_tensors
     dq, dk, dv = torch.ops.sieve.attention_backward(dout, q, k, v, out, lse, ctx.mask,
-                                                    ctx.causal, ctx.scale)
-    return dq, dk, dv, None, None, None
+                                                    ctx.causal, ctx.scale, ctx.causal_align,
+                                                    thresholds)
+    # The thresholds are constants of the gradient (a hard threshold has none).
+    return dq, dk, dv, None, None, None, None, None
 
 
 attention_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -148,36 +211,46 @@ attention_forward.register_autograd(_backward, setup_context=_setup_context)
 # through it to the two custom ops.
 _library = torch.library.Library("sieve", "FRAGMENT")
 _library.define("attention(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
-                "float? scale=None) -> Tensor")
+                "float? scale=None, str causal_align=\"top_left\", Tensor? thresholds=None) "
+                "-> Tensor")
 
 
-def _attention_composite(q, k, v, mask, causal=False, scale=None):
+def _attention_composite(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
+                         thresholds=None):
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        return torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale)[0]
-    return torch.ops.sieve.attention_inference(q, k, v, mask, causal, scale)
+        return torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale, causal_align,
+                                                 thresholds)[0]
+    return torch.ops.sieve.attention_inference(q, k, v, mask, causal, scale, causal_align,
+                                               thresholds)
 
 
 _library.impl("attention", _attention_composite, "CompositeImplicitAutograd")
 
 
-def attention(q, k, v, mask, causal=False, scale=None):
-    """torch.ops.sieve.attention: differentiable with respect to q, k, v."""
-    return torch.ops.sieve.attention(q, k, v, mask, causal, scale)
+def attention(q, k, v, mask, causal=False, scale=None, thresholds=None):
+    """torch.ops.sieve.attention: differentiable with respect to q, k, v
+    (not the thresholds, f32 [Hq] on q's device, of threshold mode).
+    `causal`: False, True or "top_left", or "bottom_right"."""
+    flag, align = _checks.causal_parts(_checks.causal(causal))
+    return torch.ops.sieve.attention(q, k, v, mask, flag, scale, align, thresholds)
 
 
 class SieveAttention(torch.nn.Module):
-    """forward(q, k, v) -> attention under a fixed block mask, through the
-    custom op: a drop-in for the score-softmax-value part of a block."""
+    """forward(q, k, v, thresholds=None) -> attention under a fixed block
+    mask, through the custom op: a drop-in for the score-softmax-value part
+    of a block (with `thresholds`, f32 [Hq], in threshold mode)."""
 
     def __init__(self, mask, causal=False, scale=None):
         super().__init__()
         self.mask = mask
         self.mask_handle = register_mask(mask)
-        self.causal = _checks.flag("causal", causal)
+        self.causal = _checks.causal(causal)  # False, True (top-left) or "bottom_right"
         self.scale = None if scale is None else float(scale)
 
-    def forward(self, q, k, v):
-        return torch.ops.sieve.attention(q, k, v, self.mask_handle, self.causal, self.scale)
+    def forward(self, q, k, v, thresholds=None):
+        flag, align = _checks.causal_parts(self.causal)
+        return torch.ops.sieve.attention(q, k, v, self.mask_handle, flag, self.scale, align,
+                                         thresholds)
 
     def extra_repr(self):
         return f"{self.mask!r}, causal={self.causal}, scale={self.scale}"

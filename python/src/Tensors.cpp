@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <array>
+
 namespace nb = nanobind;
 
 namespace sieve::python {
@@ -107,16 +109,53 @@ runtime::TensorView viewOf(const ArrayFacts &a, const char *name, int cudaOrdina
   return view;
 }
 
-float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape,
-                   int cudaOrdinal) {
+namespace {
+
+/// `a` with its dimensions reordered: dimension d of the result is
+/// dimension order[d] of `a` (a size-1 leading one where order[d] < 0).
+runtime::TensorView permutedView(const ArrayFacts &a, const char *name, int cudaOrdinal,
+                                 std::array<int, 4> order, size_t ndim, const char *layout) {
+  if (a.ndim != ndim)
+    raise(Error(ErrorCode::ShapeMismatch,
+                fmt::format("{} has {} dimensions; expected {} ({})", name, a.ndim, ndim, layout)));
+  std::array<int64_t, 4> shape{}, strides{};
+  for (int d = 0; d < 4; ++d) {
+    shape[d] = order[d] < 0 ? 1 : a.shape[order[d]];
+    strides[d] = order[d] < 0 ? 0 : a.strides[order[d]];
+  }
+  ArrayFacts four = a;
+  four.ndim = 4;
+  four.shape = shape.data();
+  four.strides = strides.data();
+  return viewOf(four, name, cudaOrdinal);
+}
+
+} // namespace
+
+runtime::TensorView packedViewOf(const ArrayFacts &a, const char *name, int cudaOrdinal) {
+  return permutedView(a, name, cudaOrdinal, {-1, 1, 0, 2}, 3,
+                      "[total_tokens, heads, head_dim]: a ragged batch's sequences packed");
+}
+
+runtime::TensorView pagedViewOf(const ArrayFacts &a, const char *name, int cudaOrdinal) {
+  return permutedView(a, name, cudaOrdinal, {0, 2, 1, 3}, 4,
+                      "[pages, page_size, heads_kv, head_dim]: a paged KV cache's pool");
+}
+
+namespace {
+
+/// f32BufferOf and i32BufferOf: a contiguous array of `shape` and dtype
+/// `dtype` in the kernel's memory.
+void *bufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape, const char *dtype,
+               int cudaOrdinal) {
   std::vector<int64_t> got(a.shape, a.shape + a.ndim);
   if (got != shape)
     raise(
         Error(ErrorCode::ShapeMismatch, fmt::format("{} has shape [{}], expected [{}]", name,
                                                     fmt::join(got, ", "), fmt::join(shape, ", "))));
-  if (dtypeName(a.dtype) != "float32")
+  if (dtypeName(a.dtype) != dtype)
     raise(Error(ErrorCode::DTypeMismatch,
-                fmt::format("{} is {}, expected float32", name, dtypeName(a.dtype))));
+                fmt::format("{} is {}, expected {}", name, dtypeName(a.dtype), dtype)));
   // Contiguous, row-major: the kernels index it as a dense table.
   int64_t expected = 1;
   for (size_t d = a.ndim; d-- > 0;) {
@@ -134,7 +173,19 @@ float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> s
     raise(Error(ErrorCode::WrongDevice, fmt::format("{} is on cuda:{} but the kernel runs on "
                                                     "cuda:{}",
                                                     name, a.deviceId, cudaOrdinal)));
-  return static_cast<float *>(a.data);
+  return a.data;
+}
+
+} // namespace
+
+float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape,
+                   int cudaOrdinal) {
+  return static_cast<float *>(bufferOf(a, name, std::move(shape), "float32", cudaOrdinal));
+}
+
+const int32_t *i32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape,
+                           int cudaOrdinal) {
+  return static_cast<const int32_t *>(bufferOf(a, name, std::move(shape), "int32", cudaOrdinal));
 }
 
 } // namespace sieve::python

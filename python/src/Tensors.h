@@ -56,6 +56,17 @@ runtime::TensorView viewOf(const ArrayFacts &array, const char *name, int cudaOr
 /// (`cudaOrdinal` as for viewOf): errors name the array and what it should be.
 float *f32BufferOf(const ArrayFacts &array, const char *name, std::vector<int64_t> shape,
                    int cudaOrdinal);
+/// The same for an int32 array (a ragged batch's cu_seqlens [B + 1], a
+/// page table [B, pages per sequence]).
+const int32_t *i32BufferOf(const ArrayFacts &array, const char *name, std::vector<int64_t> shape,
+                           int cudaOrdinal);
+
+/// A ragged batch's packed tokens, [total, heads, head_dim] as varlen
+/// kernels take them, viewed as the runtime's [1, heads, total, head_dim].
+runtime::TensorView packedViewOf(const ArrayFacts &array, const char *name, int cudaOrdinal);
+/// A page pool, [pages, page_size, heads, head_dim] as paged KV caches hold
+/// it, viewed as the runtime's [pages, heads, page_size, head_dim].
+runtime::TensorView pagedViewOf(const ArrayFacts &array, const char *name, int cudaOrdinal);
 
 } // namespace sieve::python
 

@@ -161,6 +161,18 @@ StridedMemRefType<float, 3> lseDescriptor(const ProblemShape &shape, const float
   return d;
 }
 
+/// The per-head thresholds, contiguous f32 [Hq], as a descriptor (the
+/// kernel reads them, never writes).
+StridedMemRefType<float, 1> thresholdsDescriptor(const ProblemShape &shape,
+                                                 const float *thresholds) {
+  StridedMemRefType<float, 1> d;
+  d.basePtr = d.data = const_cast<float *>(thresholds);
+  d.offset = 0;
+  d.sizes[0] = shape.headsQ;
+  d.strides[0] = 1;
+  return d;
+}
+
 /// Below this many multiply-adds a call runs on the caller's thread alone:
 /// waking the pool costs more than the work (tens of microseconds).
 constexpr double kParallelFlops = 4e6;
@@ -328,9 +340,49 @@ Expected<std::shared_ptr<CpuKernel>> CpuExecutor::load(const Artifact &artifact)
 Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
                        const TensorView &v, const TensorView &out, float *stats,
                        const float *thresholds, float *lse) const {
-  if (Error e = checkAttentionTensors(kernel.artifact.shape, q, k, v, out, DeviceKind::Host))
-    return e;
+  if (kernel.artifact.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "a generation kernel runs one step at a time: run it with generate() and the "
+                 "step's q_pos");
+  if (kernel.artifact.ragged || kernel.artifact.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "a ragged or paged kernel reads its batch's layout at launch: run it with "
+                 "runBatch() and the cu_seqlens / page table");
+  return runForward(kernel, q, k, v, out, stats, thresholds, lse, {});
+}
+
+Error CpuExecutor::runBatch(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const BatchLayout &layout,
+                            const float *thresholds) const {
+  Expected<BatchLaunch> launch =
+      checkBatchLayout(kernel.artifact, layout, q, k, v, out, DeviceKind::Host);
+  if (!launch)
+    return launch.takeError();
+  LaunchData data;
+  data.sequences = launch->sequences.empty() ? nullptr : launch->sequences.data();
+  data.pages = launch->pages;
+  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, data);
+}
+
+Error CpuExecutor::generate(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const GenerationStep &step,
+                            const float *thresholds) const {
+  Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact, step);
+  if (!positions)
+    return positions.takeError();
+  LaunchData data;
+  data.positions = positions->data();
+  return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, data);
+}
+
+Error CpuExecutor::runForward(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                              const TensorView &v, const TensorView &out, float *stats,
+                              const float *thresholds, float *lse, const LaunchData &data) const {
   const Artifact &a = kernel.artifact;
+  // (A ragged or paged launch's tensors were checked against its layout.)
+  if (!a.ragged && !a.pageSize)
+    if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Host))
+      return e;
   if (a.backward)
     return Error(ErrorCode::InvalidArgument,
                  "a backward kernel computes gradients: run it with backward()");
@@ -364,23 +416,37 @@ Error CpuExecutor::run(const CpuKernel &kernel, const TensorView &q, const Tenso
     dstats.strides[2] = 1;
   }
   StridedMemRefType<float, 3> *statsArg = &dstats;
-  // The thresholds: contiguous [Hq]. The kernel reads them, never writes.
-  StridedMemRefType<float, 1> dthresholds;
-  dthresholds.basePtr = dthresholds.data = const_cast<float *>(thresholds);
-  dthresholds.offset = 0;
-  dthresholds.sizes[0] = a.shape.headsQ;
-  dthresholds.strides[0] = 1;
+  StridedMemRefType<float, 1> dthresholds = thresholdsDescriptor(a.shape, thresholds);
   StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
-  // The fifth argument is the stats, the thresholds or the lse (one at most).
+  // Then the op's optional operands, in its order: stats or thresholds,
+  // then the lse.
   std::vector<void *> packed = {&args[0], &args[1], &args[2], &args[3]};
+  if (stats)
+    packed.push_back(&statsArg);
   if (thresholds)
     packed.push_back(&thresholdsArg);
-  else if (lse)
+  if (lse)
     packed.push_back(&lseArg);
-  else if (stats)
-    packed.push_back(&statsArg);
+  // A generation step: i32 [2].
+  int32_t *positions = data.positions;
+  StridedMemRefType<int32_t, 1> dpositions{positions, positions, 0, {2}, {1}};
+  StridedMemRefType<int32_t, 1> *positionsArg = &dpositions;
+  if (positions)
+    packed.push_back(&positionsArg);
+  // A ragged batch's offsets, i32 [2, B + 1], then a paged one's page
+  // table, i32 [B, pages per sequence] (the kernel only reads them).
+  const int64_t batch = a.shape.batch, columns = a.pagesPerSequence();
+  int32_t *sequences = data.sequences, *pages = const_cast<int32_t *>(data.pages);
+  StridedMemRefType<int32_t, 2> dsequences{sequences, sequences, 0, {2, batch + 1}, {batch + 1, 1}};
+  StridedMemRefType<int32_t, 2> *sequencesArg = &dsequences;
+  if (sequences)
+    packed.push_back(&sequencesArg);
+  StridedMemRefType<int32_t, 2> dpages{pages, pages, 0, {batch, columns}, {columns, 1}};
+  StridedMemRefType<int32_t, 2> *pagesArg = &dpages;
+  if (pages)
+    packed.push_back(&pagesArg);
   return invoke(kernel, packed);
 }
 
@@ -391,6 +457,8 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
                  "backward() needs an artifact compiled with KernelSpec::backward");
   if (Error e = checkBackwardTensors(a.shape, t, DeviceKind::Host))
     return e;
+  if (Error e = checkThresholdsGiven(a, t.thresholds != nullptr))
+    return e;
   StridedMemRefType<float, 4> views[] = {
       descriptorOf(t.q),    descriptorOf(t.k),  descriptorOf(t.v),  descriptorOf(t.out),
       descriptorOf(t.dout), descriptorOf(t.dq), descriptorOf(t.dk), descriptorOf(t.dv)};
@@ -399,8 +467,13 @@ Error CpuExecutor::backward(const CpuKernel &kernel, const BackwardTensors &t) c
     v[i] = &views[i];
   StridedMemRefType<float, 3> dlse = lseDescriptor(a.shape, t.lse);
   StridedMemRefType<float, 3> *lseArg = &dlse;
-  // The host function's order: q, k, v, out, dout, lse, dq, dk, dv.
-  return invoke(kernel, {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]});
+  StridedMemRefType<float, 1> dthresholds = thresholdsDescriptor(a.shape, t.thresholds);
+  StridedMemRefType<float, 1> *thresholdsArg = &dthresholds;
+  // The host function's order: q, k, v, out, dout, lse, dq, dk, dv[, thresholds].
+  std::vector<void *> packed = {&v[0], &v[1], &v[2], &v[3], &v[4], &lseArg, &v[5], &v[6], &v[7]};
+  if (t.thresholds)
+    packed.push_back(&thresholdsArg);
+  return invoke(kernel, packed);
 }
 
 } // namespace sieve::runtime

@@ -133,15 +133,16 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     // Tables and the workspace are rank-1 buffers, the stats and lse rank
     // 3, the backward's gradients rank 4 like q; q, k, v, out and dout are
     // the TMA tensors (dq, dk, dv are written with plain stores).
-    const bool gradient = s.tensor >= ParamSlot::kDout;
+    const bool gradient = s.tensor >= ParamSlot::kDout && s.tensor <= ParamSlot::kDv;
     const bool buffer = s.tensor >= ParamSlot::kFirstTable && !gradient;
-    const int maxDim = !buffer                                                        ? 3
-                       : s.tensor == ParamSlot::kStats || s.tensor == ParamSlot::kLse ? 2
-                                                                                      : 0;
+    const int maxDim = !buffer ? 3 : tensorSlotRank(s.tensor) - 1;
     const std::optional<ParamField> field = parseParamField(p.at("field").get<std::string>());
     if (field)
       s.field = *field;
-    if (!field || s.tensor < 0 || s.tensor > ParamSlot::kDv || s.dim < 0 || s.dim > maxDim ||
+    // A value parameter is one of the two step numbers of the positions.
+    const bool byValue = s.field == ParamField::Value;
+    if (!field || s.tensor < 0 || s.tensor >= kTensorSlots || s.dim < 0 ||
+        s.dim > (byValue ? 1 : maxDim) || (byValue && s.tensor != ParamSlot::kPositions) ||
         ((buffer || (gradient && s.tensor != ParamSlot::kDout)) &&
          s.field == ParamField::TensorMap)) {
       error = "bad parameter slot " + p.dump();
@@ -150,8 +151,10 @@ bool parseParams(const json &list, std::vector<ParamSlot> &out, std::string &err
     if (s.field == ParamField::TensorMap) {
       s.boxRows = integer<int64_t>(p, "box_rows");
       s.boxCols = integer<int64_t>(p, "box_cols");
-      // TMA boxes are 1..256 elements per dimension; this swizzle needs 128-byte rows.
-      if (s.boxRows < 1 || s.boxRows > 256 || s.boxCols < 1 || s.boxCols > 256) {
+      // TMA boxes are 1..256 elements per dimension; a box row of 16-bit
+      // elements is a swizzle width: 32, 64 or 128 bytes.
+      if (s.boxRows < 1 || s.boxRows > 256 ||
+          (s.boxCols != 16 && s.boxCols != 32 && s.boxCols != 64)) {
         error = "bad tensor map box in parameter slot " + p.dump();
         return false;
       }
@@ -210,10 +213,14 @@ json toJson(const Artifact &a, const std::string &codeFile) {
                 {"head_dim", a.shape.headDim},
                 {"dtype", dtypeName(a.shape.dtype)}}},
               {"causal", a.causal},
+              {"causal_align", causalAlignName(a.causalAlign)},
               {"calibrate", a.calibrate},
               {"thresholds", a.thresholds},
               {"saves_lse", a.savesLse},
               {"backward", a.backward},
+              {"generation", a.generation},
+              {"ragged", a.ragged},
+              {"page_size", a.pageSize},
               {"scale", a.scale},
               {"kept_tiles", a.keptTiles},
               {"total_tiles", a.totalTiles},
@@ -333,6 +340,11 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt(dtype.error().message());
     a.shape.dtype = *dtype;
     a.causal = j.at("causal").get<bool>();
+    // Absent before bottom-right alignment existed: those kernels are top-left.
+    auto align = parseCausalAlign(j.value("causal_align", std::string("top_left")));
+    if (!align)
+      return corrupt(align.error().message());
+    a.causalAlign = *align;
     a.calibrate = j.value("calibrate", false); // absent before calibration kernels existed
     // A GPU kernel takes the stats table exactly when it calibrates: one
     // without the slot would be launched with stats it ignores, one with it
@@ -345,14 +357,29 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       return corrupt("'thresholds' and the threshold parameters (tensor 10) must come together");
     if (a.calibrate && a.thresholds)
       return corrupt("'calibrate' and 'thresholds' exclude each other");
-    if ((a.backward || a.savesLse) && (a.calibrate || a.thresholds))
-      return corrupt("'backward' and 'saves_lse' exclude 'calibrate' and 'thresholds'");
+    if ((a.backward || a.savesLse) && a.calibrate)
+      return corrupt("'backward' and 'saves_lse' exclude 'calibrate'");
     if (a.backward && a.savesLse)
       return corrupt("'backward' reads the log-sum-exp a forward with 'saves_lse' wrote; one "
                      "artifact is not both");
     if (a.backend == Backend::Cuda && !a.backward &&
         usesTensor(a.launches, ParamSlot::kLse) != a.savesLse)
       return corrupt("'saves_lse' and the lse parameters (tensor 11) must come together");
+    a.generation = j.value("generation", false); // absent before generation kernels existed
+    if (usesTensor(a.launches, ParamSlot::kPositions) != a.generation)
+      return corrupt("'generation' and the positions parameters (tensor 16) must come together");
+    if (a.generation && (a.backward || a.savesLse || a.calibrate))
+      return corrupt("'generation' excludes 'backward', 'saves_lse' and 'calibrate'");
+    // Absent before ragged and paged kernels existed.
+    a.ragged = j.value("ragged", false);
+    a.pageSize = j.value("page_size", int64_t{0});
+    if (usesTensor(a.launches, ParamSlot::kSequences) != a.ragged)
+      return corrupt("'ragged' and the sequences parameters (tensor 17) must come together");
+    if (a.pageSize < 0 || usesTensor(a.launches, ParamSlot::kPages) != (a.pageSize > 0))
+      return corrupt("'page_size' and the pages parameters (tensor 18) must come together");
+    if ((a.ragged || a.pageSize) && (a.generation || a.backward || a.savesLse || a.calibrate))
+      return corrupt("'ragged' and 'page_size' exclude 'generation', 'backward', 'saves_lse' and "
+                     "'calibrate'");
     a.scale = j.at("scale").get<double>();
     a.keptTiles = integer<int64_t>(j, "kept_tiles");
     a.totalTiles = integer<int64_t>(j, "total_tiles");

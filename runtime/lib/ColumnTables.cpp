@@ -9,7 +9,7 @@ namespace sieve::runtime {
 
 ColumnTables buildColumnTables(const uint8_t *bits, int64_t heads, int64_t headsKv,
                                int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ,
-                               int64_t blockK, int64_t seqQ, bool causal) {
+                               int64_t blockK, int64_t seqQ, CausalRule causal) {
   const int64_t group = heads / headsKv;
   struct Tile {
     int32_t head, qBlock;
@@ -18,7 +18,7 @@ ColumnTables buildColumnTables(const uint8_t *bits, int64_t heads, int64_t heads
   std::vector<std::vector<Tile>> columns(static_cast<size_t>(headsKv * keyBlocks));
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t qb = 0; qb < queryBlocks; ++qb) {
-      int64_t kbEnd = causal ? causalKeyBlockEnd(qb, blockQ, blockK, seqQ, keyBlocks) : keyBlocks;
+      int64_t kbEnd = causalKeyBlockEnd(qb, blockQ, blockK, seqQ, keyBlocks, causal);
       int64_t base = (h * queryBlocks + qb) * keyBlocks;
       for (int64_t kb = 0; kb < kbEnd; ++kb) {
         int64_t n = base + kb;

@@ -72,6 +72,7 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuMemFreeAsync) \
   X(cuMemcpyHtoD) \
   X(cuMemcpyDtoH) \
+  X(cuMemcpyDtoDAsync) \
   X(cuMemsetD8) \
   X(cuStreamSynchronize) \
   X(cuCtxSynchronize) \
@@ -265,6 +266,16 @@ CudaDriver::encodeTensorMap(DType dtype, const void *base, const std::array<int6
         ErrorCode::InvalidArgument,
         fmt::format("TMA descriptors are made for f16/bf16 tensors, not {}", dtypeName(dtype)));
   const size_t elementBytes = dtypeSize(dtype);
+  // A box row is one slab of the kernel's shared-memory layout, swizzled
+  // at its own width (the wgmma descriptors name the same swizzle).
+  const int64_t rowBytes = boxCols * static_cast<int64_t>(elementBytes);
+  if (rowBytes != 32 && rowBytes != 64 && rowBytes != 128)
+    return Error(
+        ErrorCode::InvalidArgument,
+        fmt::format("a TMA box row of {} bytes has no swizzle (32, 64 or 128 bytes)", rowBytes));
+  const CUtensorMapSwizzle swizzle = rowBytes == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                                     : rowBytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                                      : CU_TENSOR_MAP_SWIZZLE_32B;
   // The tensor map lists dimensions innermost first: D, S, H, B.
   cuuint64_t dims[4] = {cuuint64_t(sizes[3]), cuuint64_t(sizes[2]), cuuint64_t(sizes[1]),
                         cuuint64_t(sizes[0])};
@@ -278,7 +289,7 @@ CudaDriver::encodeTensorMap(DType dtype, const void *base, const std::array<int6
       &map,
       dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
       const_cast<void *>(base), dims, byteStrides, box, elementStrides,
-      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (Error e = cuError(*api_, r, "cuTensorMapEncodeTiled"))
     return e.withContext(fmt::format("TMA descriptor for sizes [{}, {}, {}, {}], strides [{}, {}, "
@@ -365,6 +376,16 @@ Error CudaDriver::copyToHost(void *dst, CuDevicePtr src, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
   SIEVE_CU(api_->cuMemcpyDtoH(dst, static_cast<CUdeviceptr>(src), bytes), "cuMemcpyDtoH");
+  return Error::success();
+}
+
+Error CudaDriver::copyOnDevice(CuDevicePtr dst, CuDevicePtr src, size_t bytes,
+                               CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemcpyDtoDAsync(static_cast<CUdeviceptr>(dst), static_cast<CUdeviceptr>(src),
+                                   bytes, static_cast<CUstream>(stream)),
+           "cuMemcpyDtoDAsync");
   return Error::success();
 }
 
@@ -463,6 +484,9 @@ Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return di
 Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
 Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
+Error CudaDriver::copyOnDevice(CuDevicePtr, CuDevicePtr, size_t, CuStream) const {
+  return disabled();
+}
 Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }
 Error CudaDriver::synchronize(CuStream) const { return disabled(); }
 Error CudaDriver::synchronizeDevice() const { return disabled(); }

@@ -13,7 +13,8 @@ DeviceRowTables::~DeviceRowTables() {
 
 Expected<std::unique_ptr<DeviceRowTables>> DeviceRowTables::upload(const CudaDriver &driver,
                                                                    const BlockMask &mask,
-                                                                   int64_t seqQ, bool causal) {
+                                                                   int64_t seqQ,
+                                                                   CausalRule causal) {
   if (seqQ <= 0 || seqQ > mask.queryBlocks() * mask.blockQ())
     return Error(ErrorCode::ShapeMismatch, "query length " + std::to_string(seqQ) +
                                                " does not fit the mask's " +

@@ -78,6 +78,14 @@ size_t GpuExecutor::cachedModules() const {
 
 namespace {
 
+/// ", causal" (and the diagonal's offset when it is shifted), or "".
+std::string describeCausal(CausalRule rule) {
+  if (!rule.enabled)
+    return "";
+  return rule.offset == 0 ? ", causal"
+                          : fmt::format(", causal with keys up to query {:+}", rule.offset);
+}
+
 /// Whether `t` was made for the problem `a` was compiled for.
 Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   if (!a.maskAtLaunch()) {
@@ -93,13 +101,13 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   if (t->heads() != a.shape.headsQ || t->blockQ() != a.blockQ || t->blockK() != a.blockK ||
       t->queryBlocks() * t->blockQ() < a.shape.seqQ ||
       t->keyBlocks() * t->blockK() < a.shape.seqK || t->seqQ() != a.shape.seqQ ||
-      t->causal() != a.causal)
+      t->causal() != a.causalRule())
     return Error(ErrorCode::ShapeMismatch,
                  fmt::format("mask tables for {} heads of {}x{} blocks of {}x{} (seq_q {}{}) do "
                              "not fit the kernel's {} heads, {}x{} blocks, seq_q {}, seq_k {}{}",
                              t->heads(), t->queryBlocks(), t->keyBlocks(), t->blockQ(), t->blockK(),
-                             t->seqQ(), t->causal() ? ", causal" : "", a.shape.headsQ, a.blockQ,
-                             a.blockK, a.shape.seqQ, a.shape.seqK, a.causal ? ", causal" : ""));
+                             t->seqQ(), describeCausal(t->causal()), a.shape.headsQ, a.blockQ,
+                             a.blockK, a.shape.seqQ, a.shape.seqK, describeCausal(a.causalRule())));
   // One thread block per (head, query block): the grid was sized for it.
   if (static_cast<int64_t>(a.mainLaunch().grid[0]) % (t->heads() * t->queryBlocks()) != 0)
     return Error(ErrorCode::ShapeMismatch, "mask tables have a different number of rows than the "
@@ -129,20 +137,42 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
                           const TensorView &v, const TensorView &out, CuStream stream,
                           const DeviceRowTables *tables, const float *thresholds) const {
   const Artifact &a = kernel.artifact();
+  if (a.generation)
+    return Error(ErrorCode::InvalidArgument,
+                 "a generation kernel runs one step at a time: run it with generate() and the "
+                 "step's q_pos");
   if (a.calibrate)
     return Error(ErrorCode::InvalidArgument,
                  "a calibration kernel needs its stats buffer: run it with calibrate()");
+  if (Error e = checkThresholds(a, thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+}
+
+Error GpuExecutor::generate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const GenerationStep &step,
+                            CuStream stream, const float *thresholds) const {
+  Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact(), step);
+  if (!positions)
+    return positions.takeError();
+  if (Error e = checkThresholds(kernel.artifact(), thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, thresholds, nullptr,
+                       positions->data());
+}
+
+Error GpuExecutor::checkThresholds(const Artifact &a, const float *thresholds) const {
   if (Error e = checkThresholdsGiven(a, thresholds != nullptr))
     return e;
   if (thresholds && !driver_->isDevicePointer(thresholds))
     return Error(ErrorCode::WrongDevice,
                  fmt::format("the thresholds are not device memory of {}", driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
+  return Error::success();
 }
 
 Error GpuExecutor::forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-                           const TensorView &v, const TensorView &out, float *lse,
-                           CuStream stream) const {
+                           const TensorView &v, const TensorView &out, float *lse, CuStream stream,
+                           const float *thresholds) const {
   if (!kernel.artifact().savesLse)
     return Error(ErrorCode::InvalidArgument,
                  "forward() needs an artifact compiled with KernelSpec::saveLse");
@@ -152,7 +182,9 @@ Error GpuExecutor::forward(const GpuKernel &kernel, const TensorView &q, const T
     return Error(ErrorCode::WrongDevice, fmt::format("forward: the lse buffer is not device "
                                                      "memory of {}",
                                                      driver_->device().name));
-  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, nullptr, lse);
+  if (Error e = checkThresholds(kernel.artifact(), thresholds))
+    return e;
+  return launchChecked(kernel, q, k, v, out, stream, nullptr, nullptr, thresholds, lse);
 }
 
 Error GpuExecutor::checkDeviceTensors(
@@ -191,6 +223,8 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
     return Error(ErrorCode::WrongDevice, fmt::format("backward: the lse buffer is not device "
                                                      "memory of {}",
                                                      driver_->device().name));
+  if (Error e = checkThresholds(a, t.thresholds))
+    return e;
   Buffers buffers;
   buffers.views[0] = &t.q;
   buffers.views[1] = &t.k;
@@ -201,6 +235,7 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
   buffers.views[ParamSlot::kDk] = &t.dk;
   buffers.views[ParamSlot::kDv] = &t.dv;
   buffers.lse = t.lse;
+  buffers.thresholds = t.thresholds;
   return runLaunches(kernel, buffers, stream);
 }
 
@@ -222,7 +257,8 @@ Error GpuExecutor::calibrate(const GpuKernel &kernel, const TensorView &q, const
 Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                                  const TensorView &v, const TensorView &out, CuStream stream,
                                  const DeviceRowTables *tables, float *stats,
-                                 const float *thresholds, float *lse) const {
+                                 const float *thresholds, float *lse,
+                                 const int32_t *positions) const {
   const Artifact &a = kernel.artifact();
   if (a.backward)
     return Error(ErrorCode::InvalidArgument,
@@ -245,6 +281,7 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
   buffers.stats = stats;
   buffers.thresholds = thresholds;
   buffers.lse = lse;
+  buffers.positions = positions;
 
   return runLaunches(kernel, buffers, stream);
 }
@@ -298,12 +335,35 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       return uint64_t(0);
     }
   };
-  // One 8-byte value per kernel parameter, in the artifact's order.
-  std::vector<uint64_t> values(params.size());
-  std::vector<void *> pointers(params.size());
+  // One 8-byte value per kernel parameter, in the artifact's order: on the
+  // stack, so that a launch (a generation step above all) allocates
+  // nothing; the heap only for a kernel of more parameters than any of
+  // today's (the backward's nine tensors take 99).
+  constexpr size_t kStackParams = 160;
+  std::array<uint64_t, kStackParams> stackValues;
+  std::array<void *, kStackParams> stackPointers;
+  std::vector<uint64_t> heapValues;
+  std::vector<void *> heapPointers;
+  uint64_t *values = stackValues.data();
+  void **pointers = stackPointers.data();
+  if (params.size() > kStackParams) {
+    heapValues.resize(params.size());
+    heapPointers.resize(params.size());
+    values = heapValues.data();
+    pointers = heapPointers.data();
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     const ParamSlot &slot = params[i];
     pointers[i] = &values[i];
+    if (slot.field == ParamField::Value) {
+      // A generation step's number, by value (an i32 parameter reads the
+      // low 4 bytes: little-endian).
+      if (!buffers.positions)
+        return Error(ErrorCode::Internal, "kernel takes a generation step the launch did not "
+                                          "bring");
+      values[i] = static_cast<uint64_t>(static_cast<uint32_t>(buffers.positions[slot.dim]));
+      continue;
+    }
     if (slot.tensor == ParamSlot::kStats) {
       values[i] = rank3Field(slot.field, buffers.stats, statsSizes, slot.dim);
       continue;
@@ -358,10 +418,12 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       values[i] = static_cast<uint64_t>(*address);
       break;
     }
+    case ParamField::Value: // handled above
+      break;
     }
   }
   return driver_->launch(fn, launch.grid.data(), launch.block.data(), launch.sharedBytes, stream,
-                         pointers.data());
+                         pointers);
 }
 
 } // namespace sieve::runtime

@@ -7,10 +7,11 @@ namespace {
 constexpr const char *kSlotNames[kTensorSlots] = {
     "query",     "key",        "value",     "out",   "row_heads",  "row_query_blocks",
     "row_spans", "key_blocks", "workspace", "stats", "thresholds", "lse",
-    "dout",      "dq",         "dk",        "dv"};
-constexpr ParamField kFields[] = {ParamField::AllocatedPtr, ParamField::AlignedPtr,
-                                  ParamField::Offset,       ParamField::Size,
-                                  ParamField::Stride,       ParamField::TensorMap};
+    "dout",      "dq",         "dk",        "dv",    "positions",  "sequences",
+    "pages"};
+constexpr ParamField kFields[] = {
+    ParamField::AllocatedPtr, ParamField::AlignedPtr, ParamField::Offset, ParamField::Size,
+    ParamField::Stride,       ParamField::TensorMap,  ParamField::Value};
 constexpr LaunchRole kRoles[] = {LaunchRole::Attention,     LaunchRole::Combine,
                                  LaunchRole::BackwardRows,  LaunchRole::BackwardKeyValue,
                                  LaunchRole::BackwardQuery, LaunchRole::Pack};
@@ -28,8 +29,10 @@ std::optional<TensorSlot> parseTensorSlot(std::string_view name) {
 }
 
 int tensorSlotRank(int slot) {
-  if (slot <= kOut || slot >= kDout)
+  if (slot <= kOut || (slot >= kDout && slot <= kDv))
     return 4;
+  if (slot == kSequences || slot == kPages)
+    return 2;
   return slot == kStats || slot == kLse ? 3 : 1;
 }
 
@@ -47,6 +50,8 @@ const char *paramFieldName(ParamField field) {
     return "stride";
   case ParamField::TensorMap:
     return "tensor_map";
+  case ParamField::Value:
+    return "value";
   }
   return "?";
 }

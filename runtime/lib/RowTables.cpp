@@ -8,7 +8,7 @@
 namespace sieve::runtime {
 
 RowTables buildRowTables(const uint8_t *bits, int64_t heads, int64_t queryBlocks, int64_t keyBlocks,
-                         int64_t blockQ, int64_t blockK, int64_t seqQ, bool causal) {
+                         int64_t blockQ, int64_t blockK, int64_t seqQ, CausalRule causal) {
   struct Row {
     int32_t head, qBlock, begin, size;
   };
@@ -17,7 +17,7 @@ RowTables buildRowTables(const uint8_t *bits, int64_t heads, int64_t queryBlocks
   std::vector<int32_t> keys;
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t qb = 0; qb < queryBlocks; ++qb) {
-      int64_t kbEnd = causal ? causalKeyBlockEnd(qb, blockQ, blockK, seqQ, keyBlocks) : keyBlocks;
+      int64_t kbEnd = causalKeyBlockEnd(qb, blockQ, blockK, seqQ, keyBlocks, causal);
       int32_t begin = static_cast<int32_t>(keys.size());
       int64_t base = (h * queryBlocks + qb) * keyBlocks;
       // Whole zero bytes are skipped, so sparse masks cost little more than

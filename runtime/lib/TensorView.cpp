@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <string>
+#include <vector>
+
 namespace sieve::runtime {
 
 TensorView TensorView::contiguous(void *data, DType dtype, std::array<int64_t, 4> sizes,
@@ -40,10 +43,16 @@ Error checkTensor(const char *name, const TensorView &view, const std::array<int
     return Error(ErrorCode::DTypeMismatch,
                  fmt::format("tensor '{}' is {}, the kernel was compiled for {}", name,
                              dtypeName(view.dtype), dtypeName(dtype)));
-  if (view.sizes != want)
+  bool fits = true;
+  std::vector<std::string> wanted;
+  for (int d = 0; d < 4; ++d) {
+    fits = fits && (want[d] == kAnySize ? view.sizes[d] >= 0 : view.sizes[d] == want[d]);
+    wanted.push_back(want[d] == kAnySize ? "any" : std::to_string(want[d]));
+  }
+  if (!fits)
     return Error(ErrorCode::ShapeMismatch,
                  fmt::format("tensor '{}' has shape [{}], expected [{}]", name,
-                             fmt::join(view.sizes, ", "), fmt::join(want, ", ")));
+                             fmt::join(view.sizes, ", "), fmt::join(wanted, ", ")));
   for (int d = 0; d < 4; ++d)
     if (view.strides[d] < 0 || (view.strides[d] == 0 && view.sizes[d] > 1 && written))
       return Error(ErrorCode::InvalidArgument,
@@ -62,8 +71,15 @@ Error checkTensor(const char *name, const TensorView &view, const std::array<int
 
 Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, DeviceKind device) {
-  std::array<int64_t, 4> qShape{shape.batch, shape.headsQ, shape.seqQ, shape.headDim};
-  std::array<int64_t, 4> kvShape{shape.batch, shape.headsKv, shape.seqK, shape.headDim};
+  return checkAttentionTensorShapes({shape.batch, shape.headsQ, shape.seqQ, shape.headDim},
+                                    {shape.batch, shape.headsKv, shape.seqK, shape.headDim},
+                                    shape.dtype, q, k, v, out, device);
+}
+
+Error checkAttentionTensorShapes(const std::array<int64_t, 4> &qShape,
+                                 const std::array<int64_t, 4> &kvShape, DType dtype,
+                                 const TensorView &q, const TensorView &k, const TensorView &v,
+                                 const TensorView &out, DeviceKind device) {
   struct Named {
     const char *name;
     const TensorView &view;
@@ -71,7 +87,7 @@ Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, cons
   };
   for (const Named &t : {Named{"query", q, qShape}, Named{"key", k, kvShape},
                          Named{"value", v, kvShape}, Named{"out", out, qShape}})
-    if (Error e = checkTensor(t.name, t.view, t.want, shape.dtype, device, &t.view == &out))
+    if (Error e = checkTensor(t.name, t.view, t.want, dtype, device, &t.view == &out))
       return e;
   return Error::success();
 }

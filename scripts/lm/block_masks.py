@@ -44,6 +44,68 @@ def prune(stats, p):
                      for l in range(stats.shape[0])])
 
 
+def prune_layer(mass, p):
+    """One layer's [H, QB, KB] mask from its [H, QB, KB] mass, the paper's
+    per-layer scope: every head keeps its diagonal, and the layer keeps
+    H x round((1 - p) x causal tiles) in all, the rest the heaviest causal
+    tiles of any of its heads (ties to the earlier head, then tile)."""
+    heads, nb, _ = mass.shape
+    allowed = np.broadcast_to(causal_tiles(nb), mass.shape)
+    keep = np.broadcast_to(np.eye(nb, dtype=bool), mass.shape).copy()
+    budget = heads * tile_budget(p, int(causal_tiles(nb).sum()))
+    order = np.argsort(-mass.ravel(), kind="stable")
+    candidates = [t for t in order if allowed.flat[t] and not keep.flat[t] and mass.flat[t] > 0]
+    for t in candidates[:max(0, budget - int(keep.sum()))]:
+        keep.flat[t] = True
+    return keep
+
+
+def prune_scope(stats, p, scope):
+    """[L, H, QB, KB] masks with `scope` "head" (each head its own budget)
+    or "layer" (a layer's heads share theirs)."""
+    if scope == "head":
+        return prune(stats, p)
+    if scope == "layer":
+        return np.array([prune_layer(stats[l], p) for l in range(stats.shape[0])])
+    raise ValueError(f"unknown scope {scope!r}: head or layer")
+
+
+def position_order(nb):
+    """The causal tiles of a [QB, KB] table in the order a position-only
+    mask takes them: the diagonal, then the sink (key block 0), then the
+    local window's bands 1, 2, ... below the diagonal; within a band from
+    the last query block up (later queries have the most keys to lose)."""
+    order = [(i, i) for i in range(nb)] + [(i, 0) for i in range(nb - 1, 0, -1)]
+    for band in range(1, nb):
+        order += [(i, i - band) for i in range(nb - 1, band - 1, -1) if i - band != 0]
+    return order
+
+
+def position_only(kept_per_head, nb):
+    """[L, H, QB, KB]: per head, the first kept_per_head[l, h] tiles of
+    position_order() -- sink plus local window, no calibration -- so each
+    head keeps exactly as many tiles as the mask it is compared with."""
+    order = position_order(nb)
+    kept = np.asarray(kept_per_head)
+    out = np.zeros(kept.shape + (nb, nb), dtype=bool)
+    for idx in np.ndindex(kept.shape):
+        n = int(kept[idx])
+        if not nb <= n <= len(order):
+            raise ValueError(f"a head keeps {n} tiles; a causal {nb}x{nb} table holds "
+                             f"{nb} (the diagonal) to {len(order)}")
+        rows, cols = zip(*order[:n])
+        out[idx][rows, cols] = True
+    return out
+
+
+def head_mask(keep_heads, nb):
+    """[L, H, QB, KB] from a bool [L, H] head selection: every causal tile
+    of a kept head, none of a pruned one (sieve removes empty heads from
+    the launch; their output is zeros, which is what the gate's 0 does)."""
+    keep = np.asarray(keep_heads, dtype=bool)
+    return keep[..., None, None] & causal_tiles(nb)
+
+
 def prune_cli(cli, stats_path, out_path, p, nb):
     """The same masks from `sieve prune`, which counts p over all QB x KB
     tiles of a head: it is asked for the sparsity that leaves the causal

@@ -107,7 +107,7 @@ TEST(GpuFault, OutOfDeviceMemoryIsAClearErrorAndLeaksNothing) {
   EXPECT_TRUE(launched) << "a launch that needs memory succeeded on a full card";
   if (launched)
     EXPECT_NE(launched.str().find("OUT_OF_MEMORY"), std::string::npos) << launched.str();
-  auto tables = session->uploadMask(generic.mask, generic.shape.seqQ, false);
+  auto tables = session->uploadMask(generic.mask, generic.shape.seqQ, runtime::CausalRule::none());
   EXPECT_FALSE(tables) << "a mask upload succeeded on a full card";
   if (!tables)
     EXPECT_NE(tables.error().str().find("OUT_OF_MEMORY"), std::string::npos)
@@ -118,7 +118,8 @@ TEST(GpuFault, OutOfDeviceMemoryIsAClearErrorAndLeaksNothing) {
   // The memory is back: the same calls work and are right.
   ASSERT_FALSE(session->run(**b, pb.qView(), pb.kView(), pb.vView(), pb.outView()));
   EXPECT_LT(errorAgainstReference(second, pb), 1e-2);
-  auto uploaded = session->uploadMask(generic.mask, generic.shape.seqQ, false);
+  auto uploaded =
+      session->uploadMask(generic.mask, generic.shape.seqQ, runtime::CausalRule::none());
   ASSERT_TRUE(uploaded) << uploaded.error().str();
   ASSERT_FALSE(session->run(**g, pa.qView(), pa.kView(), pa.vView(), pa.outView(), nullptr,
                             uploaded->get()));
@@ -173,7 +174,7 @@ TEST_P(GpuNonFinite, PropagatesLikeDenseAttention) {
   Session *session = ledger().session();
   std::unique_ptr<DeviceRowTables> tables;
   if ((*artifact)->maskAtLaunch()) {
-    auto t = session->uploadMask(spec.mask, spec.shape.seqQ, causal);
+    auto t = session->uploadMask(spec.mask, spec.shape.seqQ, spec.causalRule());
     ASSERT_TRUE(t) << t.error().str();
     tables = std::move(*t);
   }

@@ -40,6 +40,9 @@ struct Shape {
   // The last `denseRows` query blocks of every live head keep every key
   // block: a skewed mask, whose long rows split-KV cuts into parts.
   int64_t denseRows = 0;
+  // Causal cases align the mask bottom-right (query i sees keys up to
+  // i + Sk - Sq: a KV cache's queries); top-left otherwise.
+  bool bottomRight = false;
 };
 
 // clang-format off
@@ -55,8 +58,22 @@ const Shape kShapes[] = {
     // of 4 blocks); ragged GQA cross-attention with batch 2 and 64-blocks.
     {"skewed",          1, 4, 4, 2048, 2048, 128, 128, 0.0, false, 1, 2},
     {"skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64,  64, 0.05, true, 1, 3},
+    // Bottom-right causal masks: queries that are the last Sq positions
+    // (32-key blocks, for the mma and simt bodies; a GQA prefill chunk),
+    // more queries than keys (the first Sq - Sk rows see no key: zeros),
+    // and split-KV parts of a skewed mask.
+    {"br_sq_lt_sk_partial", 1, 4, 4, 200, 456,  64,  32, 0.5, false, 0, 0, true},
+    {"br_prefill_gqa_bshd", 1, 8, 2, 192, 1000, 64,  64, 0.5, true,  1, 0, true},
+    {"br_sq_gt_sk_ragged",  2, 4, 2, 1000, 777, 64, 128, 0.5, true,  1, 0, true},
+    {"br_skewed_ragged_gqa", 2, 4, 2, 1500, 1900, 64, 64, 0.05, true, 1, 3, true},
+    // Decode (GQA packed: Sq <= 64, Hq > Hkv): g = 4 and 8 query heads per
+    // key head, Sq 1, 16 and 64, bottom-right when causal; few packed rows,
+    // so split-KV cuts them over the SMs.
+    {"decode_sq1_g4",       2, 16, 4, 1,  4096, 64, 128, 0.6, false, 1, 0, true},
+    {"decode_sq16_g8_bshd", 1, 16, 2, 16, 2048, 16, 64,  0.5, true,  1, 0, true},
+    {"decode_sq64_g4",      1, 8,  2, 64, 1000, 64, 64,  0.7, false, 1, 0, true},
 };
-constexpr int kFirstSkewedShape = 6;
+constexpr int kFirstSkewedShape = 6, kFirstBottomRightShape = 8, kFirstDecodeShape = 12;
 // clang-format on
 
 // Kernel bodies under test: the sm_80 tensor-core kernel with two and three
@@ -76,8 +93,9 @@ const Variant kVariants[] = {
     {"wgmma_k64", {.variant = "wgmma", .keyTile = 64}},
     {"wgmma_s3", {.variant = "wgmma", .stages = 3}},
     {"generic", {.variant = "generic"}},
+    {"wgmma_overlap", {.variant = "wgmma", .overlap = true}},
 };
-constexpr int kFirstHopperVariant = 4, kGenericVariant = 7;
+constexpr int kFirstHopperVariant = 4, kGenericVariant = 7, kOverlapVariant = 8;
 
 using Param = std::tuple<DType, int64_t /*headDim*/, bool /*causal*/, int /*shape index*/,
                          int /*variant index*/>;
@@ -143,17 +161,21 @@ BlockMask caseMask(const Shape &c, uint64_t seed) {
   return mask;
 }
 
-/// "forward/wgmma_k64/bf16/d128/causal": what a case attests, its shape aside.
+/// "forward/wgmma_k64/bf16/d128/causal": what a case attests, its shape aside
+/// ("/causal-bottom-right" for a bottom-right mask).
 std::string configName(const Param &p) {
   auto [dtype, headDim, causal, shape, variant] = p;
   return std::string(kShapes[shape].denseRows > 0 ? "split-kv/" : "forward/") +
          kVariants[variant].name + "/" + dtypeName(dtype) + "/d" + std::to_string(headDim) +
-         (causal ? "/causal" : "/full");
+         (!causal                      ? "/full"
+          : kShapes[shape].bottomRight ? "/causal-bottom-right"
+                                       : "/causal");
 }
 
 TEST_P(GpuSuite, MatchesFloat64Reference) {
   auto [dtype, headDim, causal, shapeIndex, variantIndex] = GetParam();
-  const bool hopper = variantIndex >= kFirstHopperVariant && variantIndex < kGenericVariant;
+  const bool hopper = (variantIndex >= kFirstHopperVariant && variantIndex < kGenericVariant) ||
+                      variantIndex == kOverlapVariant;
   if (hopper && ledger().chip() != "sm_90a")
     GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
                  << ledger().chip();
@@ -165,6 +187,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   KernelSpec spec;
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.seqK, headDim, dtype};
   spec.causal = causal;
+  if (causal && c.bottomRight)
+    spec.causalAlign = CausalAlign::BottomRight;
   spec.options = kVariants[variantIndex].options;
   spec.mask = caseMask(c, maskSeed(name));
   // The generic kernel reads its mask at launch: it runs with a different
@@ -189,6 +213,11 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
     ASSERT_TRUE(k) << k.error().str();
   const auto &artifact = kernels[0];
   ASSERT_EQ((*artifact)->variant, spec.options.variant) << (*artifact)->config;
+  // Decode shapes pack GQA, and their few packed rows are cut over the SMs.
+  if (shapeIndex >= kFirstDecodeShape) {
+    EXPECT_NE((*artifact)->config.find("pack-gqa"), std::string::npos) << (*artifact)->config;
+    EXPECT_NE((*artifact)->config.find("split_kv"), std::string::npos) << (*artifact)->config;
+  }
   // The skewed masks are what split-KV is for: specialized kernels must
   // have cut their long rows (the generic kernel's schedule is per shape).
   if (c.denseRows > 0)
@@ -199,7 +228,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   if ((*artifact)->maskAtLaunch()) {
     ASSERT_EQ((*kernels[1])->cacheKey, (*artifact)->cacheKey) << "a new mask recompiled the kernel";
     spec.mask = specs[1].mask;
-    auto uploaded = session.uploadMask(spec.mask, c.seqQ, causal);
+    auto uploaded = session.uploadMask(spec.mask, c.seqQ, spec.causalRule());
     ASSERT_TRUE(uploaded) << uploaded.error().str();
     tables = std::move(*uploaded);
   }
@@ -252,8 +281,8 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
 
   auto t2 = Clock::now();
   std::vector<double> ref =
-      referenceAttention(spec.shape, spec.mask, causal, spec.effectiveScale(), q.roundedBhsd.data(),
-                         k.roundedBhsd.data(), v.roundedBhsd.data());
+      referenceAttention(spec.shape, spec.mask, {causal, spec.causalAlign}, spec.effectiveScale(),
+                         q.roundedBhsd.data(), k.roundedBhsd.data(), v.roundedBhsd.data());
   double referenceMs = msSince(t2);
   // Row by row: unwritten (poison), NaN, zeroed and wrong rows all fail,
   // and empty heads and rows must be exact zeros.
@@ -284,6 +313,20 @@ INSTANTIATE_TEST_SUITE_P(Hopper, GpuSuite,
                                             ::testing::Range(kFirstHopperVariant, kGenericVariant)),
                          paramName);
 
+// The Hopper kernel's overlapped schedule (each tile's softmax beside the
+// previous tile's P·V, 3 stages) on the shapes with 64-multiple blocks,
+// whole rows and split-KV parts, at the head dims whose 3 stages fit
+// (D = 256 needs 64-row query tiles for them).
+INSTANTIATE_TEST_SUITE_P(Overlap, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(64), int64_t(96),
+                                                              int64_t(128), int64_t(192)),
+                                            ::testing::Bool(),
+                                            ::testing::Values(0, 2, 3, 4, 5, kFirstSkewedShape,
+                                                              kFirstSkewedShape + 1),
+                                            ::testing::Values(kOverlapVariant)),
+                         paramName);
+
 // The generic kernel on every shape (its body is the Hopper kernel where
 // the blocks allow, else the mma kernel).
 INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
@@ -293,11 +336,11 @@ INSTANTIATE_TEST_SUITE_P(Generic, GpuSuite,
                                             ::testing::Values(kGenericVariant)),
                          paramName);
 
-// The mma body at the head dims other than 64 and 128 (which the Hopper
-// body does not take: on sm_90a these are what auto runs): every
-// whole-row shape (GQA, BSHD, ragged Sq and Sk, 32-key blocks), with its
-// default tiles and with 128-row query tiles; above 128 columns the Q
-// fragments come from shared memory and the key tile is 32 keys.
+// The mma body at the head dims other than 64 and 128 (on sm_80 these are
+// what auto runs): every whole-row shape (GQA, BSHD, ragged Sq and Sk,
+// 32-key blocks), with its default tiles and with 128-row query tiles;
+// above 128 columns the Q fragments come from shared memory and the key
+// tile is 32 keys.
 INSTANTIATE_TEST_SUITE_P(HeadDims, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
@@ -307,8 +350,9 @@ INSTANTIATE_TEST_SUITE_P(HeadDims, GpuSuite,
                                             ::testing::Values(0, 2)),
                          paramName);
 
-// The same body reading its mask at launch, on the partial-block and the
-// ragged GQA shapes.
+// The generic kernel at those head dims, on the partial-block shape (the
+// mma body: 32-key blocks) and the ragged GQA one (on sm_90a the Hopper
+// body).
 INSTANTIATE_TEST_SUITE_P(HeadDimsGeneric, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
                                             ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
@@ -329,6 +373,30 @@ INSTANTIATE_TEST_SUITE_P(HeadDimsSplitKv, GpuSuite,
                                             ::testing::Values(0)),
                          paramName);
 
+// The Hopper body at the head dims other than 64 and 128 (on sm_90a what
+// auto runs): its shared-memory slabs are 64 bytes wide at D = 32 and 96,
+// 32 bytes at 80 (TMA boxes, wgmma descriptors and the output staging all
+// swizzled at that width), 128 bytes at 192 and 256 with 64-key tiles; on
+// every shape whose blocks are multiples of 64 (GQA, BSHD, ragged Sq and
+// Sk; 64-key tiles on 64-key blocks, 128 on 128 up to D = 128), then
+// split-KV parts on the skewed masks.
+INSTANTIATE_TEST_SUITE_P(HopperHeadDims, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(), ::testing::Values(0, 2, 3, 4, 5),
+                                            ::testing::Values(kFirstHopperVariant)),
+                         paramName);
+INSTANTIATE_TEST_SUITE_P(HopperHeadDimsSplitKv, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(32), int64_t(80), int64_t(96),
+                                                              int64_t(192), int64_t(256)),
+                                            ::testing::Bool(),
+                                            ::testing::Values(kFirstSkewedShape,
+                                                              kFirstSkewedShape + 1),
+                                            ::testing::Values(kFirstHopperVariant)),
+                         paramName);
+
 // Split-KV on the skewed masks, every kernel body (the Hopper ones skip
 // off sm_90a; the generic kernel runs whole rows).
 INSTANTIATE_TEST_SUITE_P(
@@ -337,6 +405,54 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(int64_t(64), int64_t(128)), ::testing::Bool(),
                        ::testing::Values(kFirstSkewedShape, kFirstSkewedShape + 1),
                        ::testing::Range(0, kGenericVariant + 1)),
+    paramName);
+
+// Bottom-right causal masks on the mma, simt and generic bodies (every
+// bottom-right shape) and the Hopper body (blocks of 64 and 128), and
+// split-KV parts of the skewed one on mma and wgmma. Causal only: without
+// causal these shapes are the ones above.
+INSTANTIATE_TEST_SUITE_P(CausalBottomRight, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Values(true),
+                                            ::testing::Values(kFirstBottomRightShape,
+                                                              kFirstBottomRightShape + 1,
+                                                              kFirstBottomRightShape + 2),
+                                            ::testing::Values(0, 3, kGenericVariant)),
+                         paramName);
+INSTANTIATE_TEST_SUITE_P(
+    CausalBottomRightHopper, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::BF16), ::testing::Values(int64_t(64), int64_t(128)),
+                       ::testing::Values(true),
+                       ::testing::Values(kFirstBottomRightShape + 1, kFirstBottomRightShape + 2),
+                       ::testing::Values(kFirstHopperVariant)),
+    paramName);
+INSTANTIATE_TEST_SUITE_P(CausalBottomRightSplitKv, GpuSuite,
+                         ::testing::Combine(::testing::Values(DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Values(true),
+                                            ::testing::Values(kFirstBottomRightShape + 3),
+                                            ::testing::Values(0, kFirstHopperVariant)),
+                         paramName);
+
+// Decode with GQA packing (sieve-pack-gqa, chosen automatically here) on
+// the mma body: f16 and bf16, full and bottom-right causal.
+INSTANTIATE_TEST_SUITE_P(
+    DecodePackGqa, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(128)), ::testing::Bool(),
+                       ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
+                       ::testing::Values(0)),
+    paramName);
+// The same on the Hopper body (Q copied in by cp.async, K and V by TMA),
+// at head dims of every slab width: 64 and 128 (128-byte slabs) and 96
+// (64-byte slabs).
+INSTANTIATE_TEST_SUITE_P(
+    DecodePackGqaHopper, GpuSuite,
+    ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                       ::testing::Values(int64_t(64), int64_t(96), int64_t(128)), ::testing::Bool(),
+                       ::testing::Range(kFirstDecodeShape, kFirstDecodeShape + 3),
+                       ::testing::Values(kFirstHopperVariant)),
     paramName);
 
 } // namespace

@@ -36,7 +36,7 @@ done
 # on both wgmma kernels (128 x 128 blocks, ragged, GQA).
 backward="*GpuBackward*bf16_d64_causal_gqa_bshd_ragged_*:*GpuBackward*f16_d128_causal_tiles32_*"
 backward="$backward:*GpuBackward*bf16_d128_causal_bq128_bk64_*:*GpuBackward*bf16_d64_b128_gqa_ragged_auto"
-filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuSimtModes*:*GpuNonFinite*:$backward}"
+filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuModes*:*GpuNonFinite*:$backward}"
 status=0
 for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
   extra=()

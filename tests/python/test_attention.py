@@ -35,6 +35,12 @@ CASES = [
     ("mqa-causal", 2, 4, 1, 64, 64, 32, 16, 32, 0.7, True),
     ("sq-ne-sk", 1, 4, 2, 80, 200, 16, 32, 64, 0.5, False),  # partial last tiles
     ("sq-ne-sk-causal", 2, 2, 2, 100, 60, 16, 16, 16, 0.8, True),
+    # Bottom-right: a KV cache's last queries (one query, a chunk), and more
+    # queries than keys (the first Sq - Sk rows see no key: zeros).
+    ("decode-bottom-right", 2, 4, 2, 1, 200, 16, 16, 32, 0.7, "bottom_right"),
+    ("chunk-bottom-right", 1, 4, 1, 40, 150, 16, 16, 32, 0.7, "bottom_right"),
+    ("more-queries-bottom-right", 2, 2, 2, 100, 60, 16, 16, 16, 0.8, "bottom_right"),
+    ("top-left-spelled-out", 1, 2, 2, 40, 150, 16, 16, 32, 0.8, "top_left"),
 ]
 
 
@@ -52,6 +58,9 @@ def test_matches_reference(case, layout):
     want = reference.attention(q, k, v, mask, causal=causal)
     assert not np.isnan(out).any()
     assert reference.relative_error(out, want) < TOLERANCE
+    if causal == "bottom_right":  # the other alignment is another answer
+        top_left = reference.attention(q, k, v, mask, causal=True)
+        assert reference.relative_error(out, top_left) > 1e-2
 
 
 def test_float16_on_the_cpu():

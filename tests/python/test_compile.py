@@ -96,3 +96,34 @@ def test_cuda_without_gpu_is_no_gpu_error(mask):
         pytest.skip("a GPU is present")
     with pytest.raises(sieve.NoGpuError, match="CUDA backend was requested"):
         sieve.compile(mask, **SHAPE, dtype="bf16", device="cuda")
+
+
+@pytest.mark.parametrize("seq_q", [1, 5])
+def test_decode_packs_gqa_unless_told_off(seq_q):
+    # 8 query heads over 2 key heads, a few queries against a longer cache:
+    # auto packs each key head's query heads into one tile's rows; both
+    # kernels agree with the float64 reference, empty head included.
+    heads_q, heads_kv, seq_k, d = 8, 2, 300, 32
+    tiles = sieve.BlockMask.random(heads_q, 1, 5, 64, 64, 0.5, seed=31).to_numpy()
+    tiles[heads_q - 1] = False
+    mask = sieve.BlockMask(tiles, 64, 64)
+    shape = dict(batch=2, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q, seq_k=seq_k,
+                 head_dim=d)
+    rng = np.random.default_rng(32)
+    q = rng.standard_normal((2, heads_q, seq_q, d)).astype(np.float32)
+    k = rng.standard_normal((2, heads_kv, seq_k, d)).astype(np.float32)
+    v = rng.standard_normal(k.shape).astype(np.float32)
+    want = reference.attention(q, k, v, mask, causal="bottom_right")
+    for pack in ("auto", "off"):
+        kernel = sieve.compile(mask, **shape, dtype="float32", causal="bottom_right",
+                               device="cpu", pack_gqa=pack)
+        assert ("pack-gqa" in kernel.config) == (pack == "auto"), kernel.config
+        out = np.full(q.shape, np.nan, dtype=np.float32)
+        kernel(q, k, v, out=out)
+        assert reference.relative_error(out, want) < 1e-5
+        assert np.all(out[:, heads_q - 1] == 0)
+
+
+def test_pack_gqa_takes_auto_or_off(mask):
+    with pytest.raises(sieve.InvalidArgumentError, match="pack-gqa must be auto or off, got 'yes'"):
+        sieve.compile(mask, **SHAPE, dtype="float32", device="cpu", pack_gqa="yes")

@@ -1,7 +1,9 @@
 """The attention-pruning language-model experiment (scripts/lm) on a tiny
-config on the CPU: pretrain -> eval -> calibrate -> prune -> finetune ->
-report with the masked-reference attention, then the pieces one by one
-(mask rules, the calibration statistic, the attention cores, resuming).
+config on the CPU: two seeds of pretrain -> eval -> calibrate -> prune ->
+finetune (four masks) -> scratch, learned thresholds and head budgets on
+the first, -> report, with the masked-reference attention (sieve's CPU
+backend for the timing); then the pieces one by one (mask rules, the
+calibration statistic, the attention cores, resuming, the corpus).
 PyTorch is a test dependency (scripts/install-deps.sh installs it into
 .deps/torch): without it the file fails. The sieve parts run when the sieve
 module (and its CLI, or the calibration API) is there."""
@@ -32,14 +34,19 @@ import pngplot  # noqa: E402
 import reference  # noqa: E402
 import train_lm  # noqa: E402
 
-SPARSITIES = [0, 20, 40, 60, 80, 90]
-TINY = ["--layers", "2", "--d-model", "64", "--heads", "2", "--context", "128", "--block", "16",
-        "--batch", "4", "--pretrain-steps", "30", "--pretrain-warmup", "5",
-        "--finetune-steps", "6", "--finetune-warmup", "2", "--calib-windows", "8",
+SPARSITIES = [0, 30, 60]
+TINY = ["--layers", "2", "--d-model", "32", "--heads", "2", "--context", "128", "--block", "16",
+        "--batch", "4", "--pretrain-steps", "20", "--pretrain-warmup", "5",
+        "--finetune-steps", "4", "--finetune-warmup", "2", "--calib-windows", "8",
         "--calib-batch", "4", "--eval-windows", "8", "--eval-batch", "8",
         "--attention", "masked-reference", "--device", "cpu", "--log-every", "10",
-        "--sparsities", ",".join(map(str, SPARSITIES))]
+        "--sparsities", ",".join(map(str, SPARSITIES)), "--scratch-sparsities", "60",
+        "--seeds", "1,2", "--sweep-seeds", "1", "--threshold-targets", "80",
+        "--threshold-steps", "4", "--threshold-hard-steps", "2", "--head-budgets",
+        "layer-k1,total-k3", "--head-select-steps", "4", "--head-finetune-steps", "2",
+        "--check-windows", "4", "--time-windows", "2"]
 NB = 128 // 16  # query (and key) blocks of the tiny config
+KINDS = ("head", "layer", "random", "position")
 
 
 def sieve_module():
@@ -79,8 +86,8 @@ def run(tmp_path_factory, corpus_dir):
                                  corpus=corpus_dir)
 
 
-def load_masks(run):
-    with np.load(run.work / "masks.npz") as z:
+def load_masks(run, seed=1):
+    with np.load(run.work / f"s{seed}-masks.npz") as z:
         return {k: z[k] for k in z.files}
 
 
@@ -92,15 +99,62 @@ def test_every_stage_finishes_with_finite_perplexities(run):
     assert set(stages) == set(train_lm.all_stages(run.results["config"]))
     assert all(s["done"] for s in stages.values())
     ppls = [s["val_ppl"] for s in stages.values() if "val_ppl" in s]
-    assert len(ppls) == 1 + 1 + 2 * (len(SPARSITIES) - 1)  # dense, p = 0, pruned + random
+    # Per seed: dense, p = 0, four masks per p > 0, two from scratch; on
+    # seed 1 one threshold target and two head budgets.
+    per_seed = 1 + 1 + len(KINDS) * (len(SPARSITIES) - 1) + 2
+    assert len(ppls) == 2 * per_seed + 1 + 2
     assert all(math.isfinite(p) and 1 < p < 256 for p in ppls)
-    # Training did something: below the uniform byte model's 256.
-    assert stages["eval"]["val_ppl"] < 100
+    # Training did something: well below the uniform byte model's 256. (The
+    # toy's 20 steps end near 145-152 depending on the seed and the
+    # machine's thread count, so the bound is three quarters of uniform,
+    # not a value those steps happen to reach.)
+    assert all(stages[f"s{seed}/eval"]["val_ppl"] < 0.75 * 256 for seed in (1, 2))
+    # The seeds are different runs.
+    assert stages["s1/eval"]["val_ppl"] != stages["s2/eval"]["val_ppl"]
+
+
+def test_threshold_stage_reports_drops_and_times(run):
+    s = run.results["stages"]["s1/thresholds/d80"]
+    assert 0 < s["tiles_dropped"] <= s["scores_dropped"] < 1
+    assert len(s["theta"]) == 2 and len(s["theta"][0]) == 2
+    t = s["timing"]
+    assert all(t[k] > 0 for k in ("plain_s", "threshold_none_s", "threshold_s", "sdpa_s"))
+    assert t["speedup_vs_plain"] == pytest.approx(t["plain_s"] / t["threshold_s"])
+
+
+def test_head_stage_keeps_exactly_k_and_times(run):
+    stages = run.results["stages"]
+    per_layer = np.array(stages["s1/heads/layer-k1"]["kept"])
+    assert per_layer.shape == (2, 2) and (per_layer.sum(1) == 1).all()
+    assert np.array(stages["s1/heads/total-k3"]["kept"]).sum() == 3
+    t = stages["s1/heads/layer-k1"]["timing"]
+    assert t["all_heads_s"] > 0 and t["kept_heads_s"] > 0
 
 
 def test_export_holds_what_a_later_call_needs(run):
     names = sorted(os.listdir(run.export))
-    assert names == sorted(["results.json", "stats.npy", "stats.json", "masks.npz", "dense.0.pt"])
+    # Every seed finished: no dense weights need to travel.
+    assert names == sorted(["results.json"] + [f"s{seed}-{n}" for seed in (1, 2) for n in
+                                               ("stats.npy", "stats.json", "masks.npz")])
+
+
+def test_export_carries_the_weights_of_a_seed_with_stages_left(run, tmp_path):
+    work = train_lm.Work(str(run.work), run.results["config"])
+    names = work.export(str(tmp_path), [2])
+    assert "s2-dense.0.pt" in names and not any(n.startswith("s1-dense") for n in names)
+
+
+def test_plan_packs_the_stages_into_calls(tmp_path, corpus_dir, capsys):
+    assert run_driver(tmp_path, corpus_dir, "--plan", "--budget-seconds", "120") == 3
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in out if line.startswith("s")]
+    assert [r[0] for r in rows] == train_lm.all_stages(train_lm.experiment_config(
+        train_lm.parse_args(["--work", "w", "--corpus", "c", *TINY])))
+    calls = [int(r[-1]) for r in rows]
+    assert calls == sorted(calls) and calls[-1] > 1
+    for c in set(calls):  # each call's stages fit its budget less margin and overhead
+        assert sum(float(r[1][1:]) for r, k in zip(rows, calls) if k == c) <= 120 - 10 - 20 + 1
+    assert out[-1].startswith(f"plan: {calls[-1]} call(s)")
 
 
 def test_rerun_skips_finished_stages(run):
@@ -150,7 +204,9 @@ def test_report_writes_the_table_and_the_plot(run, tmp_path):
     text = md.read_text()
     for p in SPARSITIES:
         assert f"\n| {p} | " in text
-    assert "All 15 stages done" in text and "![perplexity against p](r.png)" in text
+    stages = len(run.results["stages"])
+    assert f"All {stages} stages done" in text and "![perplexity against p](./r.png)" in text
+    assert "(n=2)" in text and "| 80% |" in text and "| 1 per layer |" in text
     width, height, _ = pngplot.read_png(str(png))
     assert width > 500 and height > 300
 
@@ -162,7 +218,7 @@ def test_masks_keep_the_requested_tiles_and_the_diagonal(run):
     causal = masks.causal_tiles(NB)
     allowed = int(causal.sum())
     for p in SPARSITIES:
-        pruned = found[f"p{p:02d}_pruned"]
+        pruned = found[f"p{p:02d}_head"]
         assert pruned.shape == (2, 2, NB, NB)
         kept = pruned.sum((2, 3))
         # (1 - p) of the causal tiles, within one tile per head, unless the
@@ -175,17 +231,20 @@ def test_masks_keep_the_requested_tiles_and_the_diagonal(run):
             assert np.array_equal(pruned, np.broadcast_to(causal, pruned.shape))
             assert "p00_random" not in found
             continue
-        rand = found[f"p{p:02d}_random"]
-        assert np.array_equal(rand.sum((2, 3)), kept)
-        assert not (rand & ~causal).any()
-        assert rand[..., np.arange(NB), np.arange(NB)].all()
+        for kind in ("random", "position"):
+            other = found[f"p{p:02d}_{kind}"]
+            assert np.array_equal(other.sum((2, 3)), kept)
+            assert not (other & ~causal).any()
+            assert other[..., np.arange(NB), np.arange(NB)].all()
+        layer = found[f"p{p:02d}_layer"]
+        assert np.array_equal(layer.sum((1, 2, 3)), kept.sum(1))  # the same tiles a layer
 
 
 def test_pruned_masks_keep_more_mass_than_random(run):
-    summary = run.results["stages"]["prune"]["masks"]
-    for p in (20, 40, 60):
-        assert summary[f"p{p:02d}"]["pruned"]["mass_retained"] > \
-            summary[f"p{p:02d}"]["random"]["mass_retained"]
+    summary = run.results["stages"]["s1/prune"]["masks"]
+    assert summary["p30"]["head"]["mass_retained"] > summary["p30"]["random"]["mass_retained"]
+    # A layer's shared budget holds at least the per-head mask's mass.
+    assert summary["p30"]["layer"]["mass_retained"] >= summary["p30"]["head"]["mass_retained"]
 
 
 def test_prune_head_takes_the_heaviest_causal_tiles():
@@ -211,9 +270,9 @@ def sieve_cli():
 
 @pytest.mark.skipif(sieve_cli() is None, reason="no sieve CLI (build/tools/sieve/sieve)")
 def test_sieve_prune_cli_reads_the_stats_and_agrees(run, tmp_path):
-    stats = np.load(run.work / "stats.npy")
-    shutil.copy(run.work / "stats.npy", tmp_path / "stats.npy")
-    shutil.copy(run.work / "stats.json", tmp_path / "stats.json")
+    stats = np.load(run.work / "s1-stats.npy")
+    shutil.copy(run.work / "s1-stats.npy", tmp_path / "stats.npy")
+    shutil.copy(run.work / "s1-stats.json", tmp_path / "stats.json")
     for p in SPARSITIES:
         cli = masks.prune_cli(sieve_cli(), str(tmp_path / "stats.npy"),
                               str(tmp_path / f"m{p}.npy"), p, NB)
@@ -243,8 +302,8 @@ def test_tile_mass_matches_the_float64_reference():
 
 
 def test_run_stats_are_in_sieve_stats_format(run):
-    stats = np.load(run.work / "stats.npy")
-    with open(run.work / "stats.json") as f:
+    stats = np.load(run.work / "s1-stats.npy")
+    with open(run.work / "s1-stats.json") as f:
         sidecar = json.load(f)
     assert stats.dtype == np.float64 and stats.shape == (2, 2, NB, NB)
     rows = 8 * 128  # calibration windows x context
@@ -361,7 +420,7 @@ def tiny_context(work, corpus, *extra):
 
 def test_weights_shard_and_load_back(tmp_path, corpus_dir, monkeypatch):
     work, ctx = tiny_context(tmp_path, corpus_dir)
-    net = train_lm.new_model(ctx)
+    net = train_lm.new_model(ctx, 1)
     monkeypatch.setattr(train_lm, "SHARD_BYTES", 40_000)
     shards = train_lm.save_weights(net, work, "w")
     assert shards > 1 and len(list(tmp_path.glob("w.*.pt"))) == shards
@@ -373,15 +432,15 @@ def test_weights_shard_and_load_back(tmp_path, corpus_dir, monkeypatch):
 
 def test_stopped_training_resumes_to_the_same_weights(tmp_path, corpus_dir):
     work, ctx = tiny_context(tmp_path, corpus_dir)
-    common = dict(steps=12, lr=1e-3, warmup=2, stream=0, log_every=4)
-    straight = train_lm.new_model(ctx)
+    common = dict(seed=1, steps=12, lr=1e-3, warmup=2, stream=0, log_every=4)
+    straight = train_lm.new_model(ctx, 1)
     train_lm.train(straight, ctx, should_stop=lambda s, eta: False,
                    partial=str(tmp_path / "a.pt"), **common)
-    resumed = train_lm.new_model(ctx)
+    resumed = train_lm.new_model(ctx, 1)
     first = train_lm.train(resumed, ctx, should_stop=lambda s, eta: s >= 5,
                            partial=str(tmp_path / "b.pt"), **common)
     assert not first["finished"] and first["steps_done"] == 5 and (tmp_path / "b.pt").exists()
-    resumed = train_lm.new_model(ctx)  # a new process: only the partial checkpoint survives
+    resumed = train_lm.new_model(ctx, 1)  # a new process: only the partial checkpoint survives
     second = train_lm.train(resumed, ctx, should_stop=lambda s, eta: False,
                             partial=str(tmp_path / "b.pt"), **common)
     assert second["finished"] and not (tmp_path / "b.pt").exists()
@@ -395,14 +454,53 @@ def test_stopped_training_resumes_to_the_same_weights(tmp_path, corpus_dir):
                     reason="Debian's bible-kjv(-text) is not installed")
 def test_corpus_from_the_bible_package(tmp_path):
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "lm", "corpus.py"),
-                    str(tmp_path), "--xz"], check=True, capture_output=True)
+                    str(tmp_path), "--xz", "--sources", "kjv"], check=True, capture_output=True)
     import corpus
 
     with open(tmp_path / "corpus.json") as f:
         info = json.load(f)
     train, val = corpus.load_split(str(tmp_path), "train"), corpus.load_split(str(tmp_path), "val")
-    assert info["chapters"] == 1189 and info["validation_chapters"] == 59
-    assert len(train) == info["files"]["train"]["bytes"] and len(train) > 3_500_000
+    kjv = info["sources"]["kjv"]
+    assert kjv["chunks"] == 1189 and kjv["license"] == "public domain"
+    assert kjv["packages"]["bible-kjv-text"]
+    assert len(train) == info["files"]["train"]["bytes"] == kjv["train_bytes"] > 3_500_000
     assert 0.04 < len(val) / (len(train) + len(val)) < 0.06
     assert train.max() < 128 and val.max() < 128  # ASCII
     assert bytes(train[:39]) == b"In the beginning God created the heaven"
+
+
+def test_dictd_entries_follow_the_index():
+    import corpus
+
+    data = b"zero entry\nfirst entry\nsecond\n"
+    index = ["00-database-info\tA\tK\n",  # offset 0, length 10: metadata, left out
+             "first\tL\tM\n",  # offset 11, length 12
+             "again\tL\tM\n",  # the same entry under another headword
+             "second\tX\tH\n"]  # offset 23, length 7
+    assert corpus.dictd_number("BA") == 64 and corpus.dictd_number("/") == 63
+    assert corpus.dictd_entries(data, index) == [b"first entry\n", b"second\n"]
+
+
+def test_chunks_group_to_a_least_size_and_hold_out_every_twentieth():
+    import corpus
+
+    pieces = [bytes([65 + i % 26]) * (i % 7 + 1) for i in range(200)]
+    chunks = corpus.group(pieces, least=10)
+    assert b"".join(chunks) == b"".join(pieces)
+    assert all(len(c) >= 10 for c in chunks[:-1])
+    train, val = corpus.split(chunks)
+    assert val == b"".join(chunks[19::20]) and len(train) + len(val) == sum(map(len, chunks))
+
+
+@pytest.mark.skipif(not (os.path.exists("/usr/share/dictd/gcide.dict.dz") and
+                         os.path.exists("/usr/share/doc/jargon-text/jargon.txt.gz")),
+                    reason="Debian's dict-gcide and jargon-text are not installed")
+def test_corpus_sources_beyond_the_bible(tmp_path):
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "lm", "corpus.py"),
+                    str(tmp_path), "--sources", "gcide,jargon"], check=True, capture_output=True)
+    with open(tmp_path / "corpus.json") as f:
+        info = json.load(f)
+    assert info["sources"]["gcide"]["train_bytes"] > 30_000_000
+    assert info["sources"]["jargon"]["license"] == "public domain"
+    val = (tmp_path / "val.bin").read_bytes()
+    assert b"00-database" not in val and 0.04 < len(val) / info["files"]["train"]["bytes"] < 0.06

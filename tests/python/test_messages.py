@@ -70,19 +70,27 @@ def test_sizes_must_be_integers(mask):
         sieve.compile(mask, **dict(SHAPE, seq_k=-1))
 
 
-@pytest.mark.parametrize("value", ["no", "false", 0, 1, None])
-def test_causal_must_be_a_bool(mask, value):
-    with pytest.raises(sieve.InvalidArgumentError, match=r"^invalid argument: causal must be "
-                       "True or False, got "):
+CAUSAL_VALUES = 'causal must be False, True, "top_left" or "bottom_right", got '
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, 1, None, "bottom-right", "BOTTOM_RIGHT",
+                                   "causal"])
+def test_causal_must_be_a_bool_or_an_alignment(mask, value):
+    with pytest.raises(sieve.InvalidArgumentError) as caught:
         sieve.compile(mask, causal=value, **SHAPE)
+    assert str(caught.value).startswith("invalid argument: " + CAUSAL_VALUES + repr(value))
     q = tensor()
-    with pytest.raises(sieve.InvalidArgumentError, match="causal must be True or False"):
+    with pytest.raises(sieve.InvalidArgumentError) as caught:
         sieve.attention(q, q, q, mask, causal=value)
+    assert CAUSAL_VALUES in str(caught.value)
 
 
-def test_causal_accepts_bools(mask):
+def test_causal_accepts_bools_and_alignments(mask):
     assert sieve.compile(mask, causal=True, **SHAPE).causal is True
     assert sieve.compile(mask, causal=np.bool_(False), **SHAPE).causal is False
+    assert sieve.compile(mask, causal="top_left", **SHAPE).causal is True
+    kernel = sieve.compile(mask, causal="bottom_right", **SHAPE)
+    assert kernel.causal == "bottom_right" and "causal bottom-right" in repr(kernel)
 
 
 def test_a_negative_stride_is_named_with_its_fix(mask):

@@ -180,7 +180,7 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
     // The generic kernel takes the mask at launch (uploaded once, untimed).
     std::unique_ptr<DeviceRowTables> tables;
     if (artifact.maskAtLaunch()) {
-      auto uploaded = session.uploadMask(spec.mask, s.seqQ, spec.causal);
+      auto uploaded = session.uploadMask(spec.mask, s.seqQ, spec.causalRule());
       if (!uploaded)
         return uploaded.error();
       tables = std::move(*uploaded);
@@ -235,8 +235,8 @@ Expected<HarnessResult> runAndCheck(Session &session, const Artifact &artifact,
   if (options.check) {
     std::vector<float> qf = q.toBhsd(), kf = k.toBhsd(), vf = v.toBhsd();
     std::vector<double> ref =
-        referenceAttention(s, spec.mask, artifact.causal, artifact.scale, qf.data(), kf.data(),
-                           vf.data(), hostThresholds, &result.scoresKept);
+        referenceAttention(s, spec.mask, {artifact.causal, artifact.causalAlign}, artifact.scale,
+                           qf.data(), kf.data(), vf.data(), hostThresholds, &result.scoresKept);
     result.relativeError = relativeError(got.data(), ref);
     result.checked = true;
   } else {

@@ -21,8 +21,9 @@ namespace {
 
 // One (batch, head) slice, per query block: the keys of its kept tiles are
 // gathered (so a sparse mask costs its kept tiles, not S x S), scores in
-// float64, keys after the query set to -inf under causal, softmax, times V.
-void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
+// float64, keys after the query's position set to -inf under causal,
+// softmax, times V.
+void referenceHead(const ProblemShape &s, const BlockMask &mask, CausalMode causal, double scale,
                    const float *q, const float *k, const float *v, const float *thresholds,
                    int64_t b, int64_t h, double *out, std::atomic<int64_t> &scoresKept) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
@@ -44,8 +45,7 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
     Matrix Q = ConstFloatMap(qHead + i0 * D, i1 - i0, D).cast<double>();
     Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
     Matrix S = (Q * Kk.transpose()) * scale;
-    if (causal)
-      reference::maskCausal(S, i0, keys);
+    reference::maskCausal(S, i0, keys, causal, s.seqQ, s.seqK);
     if (thresholds) // threshold mode: scores under the head's threshold are dropped
       S = (S.array() < double(thresholds[h])).select(negInf, S);
     scoresKept += (S.array() != negInf).count();
@@ -56,9 +56,10 @@ void referenceHead(const ProblemShape &s, const BlockMask &mask, bool causal, do
 
 } // namespace
 
-std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &mask, bool causal,
-                                       double scale, const float *q, const float *k, const float *v,
-                                       const float *thresholds, int64_t *scoresKept) {
+std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &mask,
+                                       CausalMode causal, double scale, const float *q,
+                                       const float *k, const float *v, const float *thresholds,
+                                       int64_t *scoresKept) {
   std::vector<double> out(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
   std::atomic<int64_t> kept{0};
   reference::forEachSlice(s.batch * s.headsQ, [&](int64_t n) {
@@ -70,8 +71,9 @@ std::vector<double> referenceAttention(const ProblemShape &s, const BlockMask &m
   return out;
 }
 
-std::vector<double> referenceTileMass(const ProblemShape &s, const BlockMask &mask, bool causal,
-                                      double scale, const float *q, const float *k) {
+std::vector<double> referenceTileMass(const ProblemShape &s, const BlockMask &mask,
+                                      CausalMode causal, double scale, const float *q,
+                                      const float *k) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
   const int64_t QB = mask.queryBlocks(), KB = mask.keyBlocks();
   std::vector<double> mass(static_cast<size_t>(s.headsQ * QB * KB), 0.0);
@@ -83,7 +85,8 @@ std::vector<double> referenceTileMass(const ProblemShape &s, const BlockMask &ma
         double mx = -std::numeric_limits<double>::infinity(), sum = 0;
         for (int64_t j = 0; j < s.seqK; ++j) {
           e[j] = -std::numeric_limits<double>::infinity();
-          if (!mask.get(h, i / mask.blockQ(), j / mask.blockK()) || (causal && j > i))
+          if (!mask.get(h, i / mask.blockQ(), j / mask.blockK()) ||
+              causal.hides(i, j, s.seqQ, s.seqK))
             continue;
           const float *kj = k + ((b * s.headsKv + h / group) * s.seqK + j) * D;
           double dot = 0;

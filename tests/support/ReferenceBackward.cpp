@@ -26,9 +26,9 @@ using reference::ConstFloatMap;
 using reference::Matrix;
 using MatrixMap = Eigen::Map<Matrix>;
 
-void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, double scale,
-                     const float *q, const float *k, const float *v, const float *dout, int64_t b,
-                     int64_t kvh, AttentionGradients &g) {
+void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, CausalMode causal, double scale,
+                     const float *q, const float *k, const float *v, const float *dout,
+                     const float *thresholds, int64_t b, int64_t kvh, AttentionGradients &g) {
   const int64_t D = s.headDim, group = s.headsQ / s.headsKv;
   const size_t kvOffset = static_cast<size_t>((b * s.headsKv + kvh) * s.seqK * D);
   Matrix K = ConstFloatMap(k + kvOffset, s.seqK, D).cast<double>();
@@ -46,8 +46,9 @@ void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, 
       Matrix dO = ConstFloatMap(dout + qOffset + i0 * D, i1 - i0, D).cast<double>();
       Matrix Kk = K(keys, Eigen::all), Vk = V(keys, Eigen::all);
       Matrix P = (Q * Kk.transpose()) * scale;
-      if (causal)
-        reference::maskCausal(P, i0, keys);
+      reference::maskCausal(P, i0, keys, causal, s.seqQ, s.seqK);
+      if (thresholds) // threshold mode: dropped scores, as the forward drops them
+        P = (P.array() < double(thresholds[h])).select(-std::numeric_limits<double>::infinity(), P);
       reference::softmaxRows(P, lse);
       Matrix O = P * Vk;
       Matrix dP = dO * Vk.transpose();
@@ -66,8 +67,9 @@ void backwardKeyHead(const ProblemShape &s, const BlockMask &mask, bool causal, 
 } // namespace
 
 AttentionGradients referenceAttentionBackward(const ProblemShape &s, const BlockMask &mask,
-                                              bool causal, double scale, const float *q,
-                                              const float *k, const float *v, const float *dout) {
+                                              CausalMode causal, double scale, const float *q,
+                                              const float *k, const float *v, const float *dout,
+                                              const float *thresholds) {
   AttentionGradients g;
   g.dq.assign(static_cast<size_t>(s.batch * s.headsQ * s.seqQ * s.headDim), 0.0);
   g.dk.assign(static_cast<size_t>(s.batch * s.headsKv * s.seqK * s.headDim), 0.0);
@@ -75,7 +77,8 @@ AttentionGradients referenceAttentionBackward(const ProblemShape &s, const Block
   g.lse.assign(static_cast<size_t>(s.batch * s.headsQ * s.seqQ),
                -std::numeric_limits<double>::infinity());
   reference::forEachSlice(s.batch * s.headsKv, [&](int64_t n) {
-    backwardKeyHead(s, mask, causal, scale, q, k, v, dout, n / s.headsKv, n % s.headsKv, g);
+    backwardKeyHead(s, mask, causal, scale, q, k, v, dout, thresholds, n / s.headsKv, n % s.headsKv,
+                    g);
   });
   return g;
 }

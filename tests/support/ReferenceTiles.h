@@ -10,6 +10,7 @@
 #define SIEVE_TESTING_REFERENCETILES_H
 
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/testing/CausalMode.h"
 
 #include <Eigen/Dense>
 
@@ -39,13 +40,14 @@ inline std::vector<int64_t> keptKeys(const BlockMask &mask, int64_t h, int64_t q
   return keys;
 }
 
-/// Scores of queries [i0, i0 + S.rows()) against `keys`: those of keys
-/// after their query become -inf (top-left causal).
-inline void maskCausal(Matrix &S, int64_t i0, const std::vector<int64_t> &keys) {
+/// Scores of queries [i0, i0 + S.rows()) of seqQ against `keys` of seqK:
+/// those of keys the causal mode hides from their query become -inf.
+inline void maskCausal(Matrix &S, int64_t i0, const std::vector<int64_t> &keys, CausalMode causal,
+                       int64_t seqQ, int64_t seqK) {
   const double negInf = -std::numeric_limits<double>::infinity();
   for (int64_t r = 0; r < S.rows(); ++r)
     for (size_t c = 0; c < keys.size(); ++c)
-      if (keys[c] > i0 + r)
+      if (causal.hides(i0 + r, keys[c], seqQ, seqK))
         S(r, static_cast<int64_t>(c)) = negInf;
 }
 

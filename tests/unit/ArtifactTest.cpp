@@ -99,6 +99,44 @@ TEST_F(ArtifactTest, WarningsRoundTrip) {
   EXPECT_TRUE(c->warnings.empty());
 }
 
+// A GPU generation kernel takes its step by value (docs/generation.md):
+// positions elements 0 and 1 round-trip; by value is for those alone.
+TEST_F(ArtifactTest, StepByValueSlotsRoundTripAndAreChecked) {
+  Artifact a = sampleArtifact();
+  a.generation = true;
+  const ParamSlot qPos{ParamSlot::kPositions, ParamField::Value, 0},
+      live{ParamSlot::kPositions, ParamField::Value, 1};
+  a.launches[0].params.push_back(qPos);
+  a.launches[0].params.push_back(live);
+  ASSERT_FALSE(a.save(stem()));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  const auto &params = b->mainLaunch().params;
+  ASSERT_GE(params.size(), 2u);
+  EXPECT_EQ(params[params.size() - 2], qPos);
+  EXPECT_EQ(params.back(), live);
+
+  // The second step slot's dimension made 2, or its tensor the thresholds.
+  const std::string meta = *readFile(stem() + ".json");
+  const size_t field = meta.rfind("\"field\": \"value\"");
+  ASSERT_NE(field, std::string::npos) << meta;
+  const size_t dim = meta.rfind("\"dim\": 1", field), tensor = meta.find("\"tensor\": 16", field);
+  ASSERT_NE(dim, std::string::npos);
+  ASSERT_NE(tensor, std::string::npos);
+  for (bool badDim : {true, false}) {
+    std::string edited = meta;
+    if (badDim)
+      edited.replace(dim, 8, "\"dim\": 2");
+    else
+      edited.replace(tensor, 12, "\"tensor\": 10");
+    std::ofstream(stem() + ".json") << edited;
+    auto c = Artifact::load(stem() + ".json");
+    ASSERT_FALSE(c) << (badDim ? "dim 2" : "tensor 10");
+    EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact);
+    EXPECT_NE(c.error().message().find("bad parameter slot"), std::string::npos) << c.error().str();
+  }
+}
+
 TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   Artifact a = sampleArtifact();
   ParamSlot map{1, ParamField::TensorMap, 0};
@@ -118,6 +156,25 @@ TEST_F(ArtifactTest, TensorMapSlotsRoundTripAndAreChecked) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code(), ErrorCode::CorruptArtifact);
   EXPECT_NE(c.error().message().find("tensor map box"), std::string::npos) << c.error().str();
+
+  // A box row is a swizzle width (16, 32 or 64 16-bit columns: 32, 64 or
+  // 128 bytes); 32-column boxes load, 48-column ones are refused.
+  for (const char *cols : {"32", "48"}) {
+    std::string fixed = meta;
+    fixed.replace(fixed.find("\"box_rows\": 999"), 15, "\"box_rows\": 128");
+    const std::string wide = "\"box_cols\": 64";
+    fixed.replace(fixed.find(wide), wide.size(), std::string("\"box_cols\": ") + cols);
+    std::ofstream(stem() + ".json") << fixed;
+    auto d = Artifact::load(stem() + ".json");
+    if (std::string(cols) == "32") {
+      ASSERT_TRUE(d) << d.error().str();
+      EXPECT_EQ(d->mainLaunch().params.back().boxCols, 32);
+      continue;
+    }
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().code(), ErrorCode::CorruptArtifact);
+    EXPECT_NE(d.error().message().find("tensor map box"), std::string::npos) << d.error().str();
+  }
 }
 
 /// A split-KV artifact: the attention kernel and the combine kernel both

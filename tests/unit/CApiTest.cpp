@@ -12,11 +12,13 @@
 #include "sieve/sieve.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/ReferenceBackward.h"
+#include "sieve/testing/Thresholds.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -116,6 +118,170 @@ TEST_F(CApi, CompiledKernelMatchesFloat64Reference) {
     EXPECT_TRUE(out.guardsIntact());
     EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
   }
+}
+
+TEST_F(CApi, RaggedAndPagedBatchesMatchFloat64Reference) {
+  // Three sequences of at most kSeq tokens packed [total, H, D] (a BSHD
+  // view of batch 1), bottom-right causal by each one's own lengths.
+  problem_.batch = 3;
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  const std::vector<int32_t> cuQ{0, 100, 101, 138}, cuK{0, 70, 198, 235};
+  sieve_kernel ragged = nullptr, paged = nullptr;
+  ASSERT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       0, &ragged),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       2 * kBlock, &paged),
+            SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  HostTensor q({1, kHeads, cuQ.back(), kDim}, true), out({1, kHeads, cuQ.back(), kDim}, true),
+      pagedOut({1, kHeads, cuQ.back(), kDim}, true), k({1, kHeads, cuK.back(), kDim}, true),
+      v({1, kHeads, cuK.back(), kDim}, true);
+  for (HostTensor *t : {&q, &k, &v})
+    t->fillNormal(rng);
+  out.poison();
+  pagedOut.poison();
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out),
+               tp = tensorOf(pagedOut);
+  ASSERT_EQ(sieve_attention_batch(ragged, &tq, &tk, &tv, &to, cuQ.data(), cuK.data(), nullptr,
+                                  nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  // (The packed views' storage is [total, H, D], the reference's layout.)
+  const float *qd = static_cast<const float *>(q.view.data),
+              *kd = static_cast<const float *>(k.view.data),
+              *vd = static_cast<const float *>(v.view.data);
+  std::vector<double> ref = sieve::testing::referenceRaggedAttention(
+      {3, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32}, mask_,
+      sieve::testing::CausalMode::bottomRightAligned(), 1.0 / std::sqrt(double(kDim)), cuQ.data(),
+      cuK.data(), qd, kd, vd);
+  const float *got = static_cast<const float *>(out.view.data);
+  EXPECT_LT(sieve::testing::relativeError(got, ref), 1e-5);
+  EXPECT_TRUE(out.guardsIntact());
+
+  // The same keys on pages of 2 blocks, in reverse order: [pages, H, page, D].
+  const int64_t page = 2 * kBlock, columns = kSeq / page;
+  std::vector<float> kPool(3 * columns * page * kHeads * kDim, NAN), vPool(kPool);
+  std::vector<int32_t> table(3 * columns);
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t p = 0; p < columns; ++p) {
+      table[b * columns + p] = static_cast<int32_t>(3 * columns - 1 - (b * columns + p));
+      for (int64_t r = 0; r < page && p * page + r < cuK[b + 1] - cuK[b]; ++r)
+        for (int64_t x = 0; x < kHeads * kDim; ++x) {
+          const int64_t to = (table[b * columns + p] * page + r) * kHeads * kDim + x;
+          kPool[to] = kd[(cuK[b] + p * page + r) * kHeads * kDim + x];
+          vPool[to] = vd[(cuK[b] + p * page + r) * kHeads * kDim + x];
+        }
+    }
+  sieve_tensor pk{kPool.data(),
+                  SIEVE_DTYPE_F32,
+                  {3 * columns, kHeads, page, kDim},
+                  {page * kHeads * kDim, kDim, kHeads * kDim, 1}};
+  sieve_tensor pv = pk;
+  pv.data = vPool.data();
+  ASSERT_EQ(sieve_attention_batch(paged, &tq, &pk, &pv, &tp, cuQ.data(), cuK.data(), table.data(),
+                                  nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  EXPECT_EQ(
+      std::memcmp(pagedOut.view.data, out.view.data, cuQ.back() * kHeads * kDim * sizeof(float)),
+      0);
+
+  // Errors in the C API's words.
+  EXPECT_EQ(sieve_attention(ragged, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("run it with sieve_attention_batch"), std::string::npos)
+      << lastError();
+  const std::vector<int32_t> decreasing{0, 100, 99, 138};
+  EXPECT_EQ(sieve_attention_batch(ragged, &tq, &tk, &tv, &to, decreasing.data(), cuK.data(),
+                                  nullptr, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("sieve_attention_batch: cu_seqlens_q is not monotone"),
+            std::string::npos)
+      << lastError();
+  sieve_kernel plain = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &plain), SIEVE_OK)
+      << lastError();
+  EXPECT_EQ(sieve_attention_batch(plain, &tq, &tk, &tv, &to, cuQ.data(), cuK.data(), nullptr,
+                                  nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("run it with sieve_attention"), std::string::npos) << lastError();
+  sieve_kernel refused = nullptr;
+  EXPECT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_RAGGED,
+                                       kBlock + 1, &refused),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("not a multiple of the mask's block_k"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(refused, nullptr);
+  for (sieve_kernel kernel : {ragged, paged, plain})
+    EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, BottomRightCausalMatchesFloat64Reference) {
+  // 32 queries, the last 32 positions of 128 keys (a KV cache).
+  constexpr int64_t kQueries = 32;
+  problem_.seq_q = kQueries;
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  sieve::runtime::BlockMask mask = sieve::runtime::BlockMask::random(
+      kHeads, 1, kSeq / kBlock, kBlock, kBlock, 0.7, sieve::testing::freshSeed(), false);
+  for (int64_t h = 0; h < kHeads; ++h)
+    mask.set(h, 0, kSeq / kBlock - 1, true); // the tile on the shifted diagonal
+  std::vector<uint8_t> bits = mask.packedBits();
+  sieve_block_mask blockMask{kHeads, 1, kSeq / kBlock, kBlock, kBlock, bits.data(), bits.size()};
+  sieve_kernel kernel = nullptr;
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask, nullptr, &kernel), SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  HostTensor q({1, kHeads, kQueries, kDim}, false), k({1, kHeads, kSeq, kDim}, false),
+      v({1, kHeads, kSeq, kDim}, false), out({1, kHeads, kQueries, kDim}, false);
+  q.fillNormal(rng);
+  k.fillNormal(rng);
+  v.fillNormal(rng);
+  out.poison();
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
+  ASSERT_EQ(sieve_attention(kernel, &tq, &tk, &tv, &to, nullptr, nullptr), SIEVE_OK) << lastError();
+  const sieve::runtime::ProblemShape shape{
+      1, kHeads, kHeads, kQueries, kSeq, kDim, sieve::runtime::DType::F32};
+  std::vector<float> got = out.gather();
+  std::vector<double> ref = sieve::testing::referenceAttention(
+      shape, mask, sieve::testing::CausalMode::bottomRightAligned(), 1.0 / std::sqrt(double(kDim)),
+      q.gather().data(), k.gather().data(), v.gather().data());
+  EXPECT_LT(sieve::testing::relativeError(got.data(), ref), 1e-5);
+  std::vector<double> topLeft =
+      sieve::testing::referenceAttention(shape, mask, true, 1.0 / std::sqrt(double(kDim)),
+                                         q.gather().data(), k.gather().data(), v.gather().data());
+  EXPECT_GT(sieve::testing::relativeError(got.data(), topLeft), 1e-2);
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, CausalValuesOutsideTheEnumAreRejected) {
+  for (int causal : {-1, 3, 255}) {
+    problem_.causal = causal;
+    sieve_kernel kernel = reinterpret_cast<sieve_kernel>(&kernel);
+    EXPECT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &kernel),
+              SIEVE_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(kernel, nullptr);
+    EXPECT_NE(lastError().find("sieve_kernel_compile: `causal` " + std::to_string(causal) +
+                               " is not a sieve_causal (0 none, 1 top-left, 2 bottom-right)"),
+              std::string::npos)
+        << lastError();
+  }
+  sieve_mask mask = nullptr;
+  EXPECT_EQ(sieve_mask_create(ctx_, &blockMask_, kSeq, SIEVE_CAUSAL_BOTTOM_RIGHT, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("depends on seq_k: use sieve_mask_create_causal"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_mask_create_causal(ctx_, &blockMask_, kSeq, kSeq, 7, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("sieve_mask_create_causal: `causal` 7 is not a sieve_causal"),
+            std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_mask_create_causal(ctx_, &blockMask_, kSeq, 0, SIEVE_CAUSAL_BOTTOM_RIGHT, &mask),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`seq_k` 0 is not positive"), std::string::npos) << lastError();
+  EXPECT_EQ(mask, nullptr);
 }
 
 TEST_F(CApi, HandlesOutliveOrderOfDestruction) {
@@ -348,6 +514,107 @@ TEST_F(CApi, TrainingForwardAndBackwardMatchReference) {
   EXPECT_EQ(sieve_kernel_destroy(backward), SIEVE_OK);
   EXPECT_EQ(sieve_attention_forward(forward, &tq, &tk, &tv, &to, lse.data(), nullptr),
             SIEVE_ERROR_INVALID_HANDLE);
+}
+
+// Threshold mode through the C API: a forward, a training forward and a
+// backward compiled with SIEVE_KERNEL_THRESHOLDS run with one threshold per
+// head (head 0 at its median score, head 1 dropping everything) and match
+// the float64 reference; a missing or unwanted threshold buffer, and the
+// wrong entry point, are refused in C terms.
+TEST_F(CApi, ThresholdModeForwardAndBackwardMatchReference) {
+  sieve_kernel plain = nullptr, forward = nullptr, training = nullptr, backward = nullptr;
+  const std::pair<sieve_kernel_kind, sieve_kernel *> kinds[] = {
+      {SIEVE_KERNEL_FORWARD, &plain},
+      {SIEVE_KERNEL_FORWARD_LSE, &training},
+      {SIEVE_KERNEL_BACKWARD, &backward}};
+  for (auto [kind, out] : kinds)
+    ASSERT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, kind,
+                                         SIEVE_KERNEL_THRESHOLDS, out),
+              SIEVE_OK)
+        << lastError();
+  ASSERT_EQ(sieve_kernel_compile(ctx_, &problem_, &blockMask_, nullptr, &forward), SIEVE_OK);
+  int needs = -1;
+  ASSERT_EQ(sieve_kernel_needs_thresholds(plain, &needs), SIEVE_OK);
+  EXPECT_EQ(needs, 1);
+  ASSERT_EQ(sieve_kernel_needs_thresholds(forward, &needs), SIEVE_OK);
+  EXPECT_EQ(needs, 0);
+
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  const std::array<int64_t, 4> shape{1, kHeads, kSeq, kDim};
+  HostTensor q(shape, false), k(shape, true), v(shape, false), out(shape, false),
+      trainOut(shape, true), dout(shape, false), dq(shape, false), dk(shape, true),
+      dv(shape, false);
+  for (HostTensor *t : {&q, &k, &v, &dout})
+    t->fillNormal(rng);
+  for (HostTensor *t : {&out, &trainOut, &dq, &dk, &dv})
+    t->poison();
+  const sieve::runtime::ProblemShape s{
+      1, kHeads, kHeads, kSeq, kSeq, kDim, sieve::runtime::DType::F32};
+  const double scale = 1 / std::sqrt(double(kDim));
+  const std::vector<float> qh = q.gather(), kh = k.gather(), vh = v.gather(), doh = dout.gather();
+  const float thresholds[kHeads] = {
+      sieve::testing::thresholdInGap(sieve::testing::headScores(s, scale, qh.data(), kh.data(), 0),
+                                     0.5),
+      std::numeric_limits<float>::infinity()};
+  std::vector<float> lse(kHeads * kSeq, std::nanf(""));
+  sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out),
+               tto = tensorOf(trainOut), tdo = tensorOf(dout), tdq = tensorOf(dq),
+               tdk = tensorOf(dk), tdv = tensorOf(dv);
+  ASSERT_EQ(sieve_attention_thresholds(plain, &tq, &tk, &tv, &to, thresholds, nullptr, nullptr),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_attention_forward_thresholds(training, &tq, &tk, &tv, &tto, lse.data(),
+                                               thresholds, nullptr),
+            SIEVE_OK)
+      << lastError();
+  ASSERT_EQ(sieve_attention_backward_thresholds(backward, &tq, &tk, &tv, &tto, &tdo, lse.data(),
+                                                thresholds, &tdq, &tdk, &tdv, nullptr),
+            SIEVE_OK)
+      << lastError();
+  const auto refOut = sieve::testing::referenceAttention(s, mask_, false, scale, qh.data(),
+                                                         kh.data(), vh.data(), thresholds);
+  EXPECT_LT(sieve::testing::relativeError(out.gather().data(), refOut), 1e-5);
+  EXPECT_LT(sieve::testing::relativeError(trainOut.gather().data(), refOut), 1e-5);
+  const auto ref = sieve::testing::referenceAttentionBackward(
+      s, mask_, false, scale, qh.data(), kh.data(), vh.data(), doh.data(), thresholds);
+  for (auto [got, want] :
+       {std::pair{dq.gather(), &ref.dq}, {dk.gather(), &ref.dk}, {dv.gather(), &ref.dv}})
+    EXPECT_LT(sieve::testing::relativeError(got.data(), *want), 1e-5);
+  for (int64_t i = 0; i < kSeq; ++i)
+    EXPECT_TRUE(std::isinf(lse[kSeq + i]) && lse[kSeq + i] < 0) << "head 1 dropped every score";
+
+  // Misuse, in C names.
+  EXPECT_EQ(sieve_attention_thresholds(plain, &tq, &tk, &tv, &to, nullptr, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_thresholds: `thresholds` is null (a float [Hq] buffer, "
+                         "one threshold per query head)");
+  EXPECT_EQ(sieve_attention_backward_thresholds(backward, &tq, &tk, &tv, &tto, &tdo, lse.data(),
+                                                nullptr, &tdq, &tdk, &tdv, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`thresholds` is null"), std::string::npos) << lastError();
+  EXPECT_EQ(sieve_attention(plain, &tq, &tk, &tv, &to, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention: the kernel is a threshold-mode SIEVE_KERNEL_FORWARD "
+                         "kernel; run it with sieve_attention_thresholds, which takes its "
+                         "thresholds");
+  EXPECT_EQ(sieve_attention_forward(training, &tq, &tk, &tv, &tto, lse.data(), nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_forward: the kernel is a threshold-mode "
+                         "SIEVE_KERNEL_FORWARD_LSE kernel; run it with "
+                         "sieve_attention_forward_thresholds, which takes its lse buffer and "
+                         "thresholds");
+  EXPECT_EQ(sieve_attention_thresholds(forward, &tq, &tk, &tv, &to, thresholds, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention_thresholds: the kernel is a SIEVE_KERNEL_FORWARD "
+                         "kernel; run it with sieve_attention");
+  sieve_kernel bad = nullptr;
+  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
+                                       4u, &bad),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
+  EXPECT_EQ(bad, nullptr);
+  for (sieve_kernel kernel : {plain, forward, training, backward})
+    EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }
 
 TEST_F(CApi, MessagesUseCNames) {

@@ -1,6 +1,7 @@
 //===- CalibratorTest.cpp - attention mass against a float64 recomputation ===//
 #include "sieve/calibration/Calibrator.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/runtime/CudaDriver.h"
 
 #include <gtest/gtest.h>
 
@@ -130,8 +131,90 @@ TEST(Calibrator, CpuKernelEngineMatchesTheReference) {
   Bshd q(1, Hq, 17, D, rng), k(1, Hq, 17, D, rng);
   EXPECT_EQ(kernel->addWithKernel(**session, 0, q.view, k.view, k.view, 0.3).code(),
             ErrorCode::ShapeMismatch);
-  EXPECT_TRUE(parseCalibrationEngine("kernel"));
-  EXPECT_FALSE(parseCalibrationEngine("gpu"));
+  // v must be shaped like k.
+  Bshd q8(1, Hq, 8, D, rng), k8(1, Hkv, 8, D, rng), v6(1, Hkv, 6, D, rng);
+  Error e = kernel->addWithKernel(**session, 0, q8.view, k8.view, v6.view, 0.3);
+  EXPECT_EQ(e.code(), ErrorCode::ShapeMismatch);
+  EXPECT_NE(e.message().find("v [1, 2, 6, 8] does not match k [1, 2, 8, 8]"), std::string::npos)
+      << e.str();
+  EXPECT_EQ(kernel->stats().layers[0].calls, 1);
+}
+
+TEST(Calibrator, KernelSpecKeepsEveryTileAtTheStatsTileSize) {
+  auto cal = Calibrator::create(1, 4, 40, 40, 16, 8);
+  ASSERT_TRUE(cal);
+  auto spec = cal->kernelSpec({2, 4, 2, 33, 40, 32, runtime::DType::BF16}, 0.25, true);
+  ASSERT_TRUE(spec) << spec.error().str();
+  EXPECT_TRUE(spec->calibrate);
+  EXPECT_TRUE(spec->causal);
+  EXPECT_EQ(spec->effectiveScale(), 0.25);
+  EXPECT_EQ(spec->shape.dtype, runtime::DType::BF16);
+  EXPECT_EQ(spec->mask.blockQ(), 16);
+  EXPECT_EQ(spec->mask.blockK(), 8);
+  EXPECT_EQ(spec->mask.queryBlocks(), 3);
+  EXPECT_EQ(spec->mask.keyBlocks(), 5);
+  EXPECT_EQ(spec->mask.countKept(), spec->mask.numTiles());
+}
+
+TEST(CalibrationEngine, ParsesEachNameAndRejectsOthers) {
+  const std::pair<const char *, CalibrationEngine> names[] = {
+      {"kernel", CalibrationEngine::Kernel},
+      {"cpu", CalibrationEngine::CpuKernel},
+      {"gpu", CalibrationEngine::GpuKernel},
+      {"reference", CalibrationEngine::Reference}};
+  for (auto [name, engine] : names) {
+    auto parsed = parseCalibrationEngine(name);
+    ASSERT_TRUE(parsed) << name << ": " << parsed.error().str();
+    EXPECT_EQ(*parsed, engine) << name;
+    EXPECT_STREQ(calibrationEngineName(engine), name);
+  }
+  for (const char *bad : {"", "GPU", "cuda", "auto"}) {
+    auto parsed = parseCalibrationEngine(bad);
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_EQ(parsed.error().code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(parsed.error().message().find("expected kernel, cpu, gpu or reference"),
+              std::string::npos)
+        << parsed.error().str();
+  }
+  EXPECT_EQ(MiniLmCalibration().engine, CalibrationEngine::Kernel);
+}
+
+// Which session each engine runs its kernel on. CI has no GPU: there "gpu"
+// fails naming the engine and what to use instead, and "kernel" falls back
+// to the CPU (no session of its own); on a machine with a GPU both open one.
+TEST(CalibrationEngine, GpuEngineNeedsAGpu) {
+  for (CalibrationEngine host : {CalibrationEngine::CpuKernel, CalibrationEngine::Reference}) {
+    auto none = openGpuSession(host);
+    ASSERT_TRUE(none) << none.error().str();
+    EXPECT_EQ(*none, nullptr) << calibrationEngineName(host);
+  }
+  auto gpu = openGpuSession(CalibrationEngine::GpuKernel);
+  auto kernel = openGpuSession(CalibrationEngine::Kernel);
+  ASSERT_TRUE(kernel) << kernel.error().str();
+  if (runtime::CudaDriver::available()) {
+    ASSERT_TRUE(gpu) << gpu.error().str();
+    ASSERT_NE(*gpu, nullptr);
+    EXPECT_EQ((*gpu)->backend(), runtime::Backend::Cuda);
+    ASSERT_NE(*kernel, nullptr);
+    EXPECT_EQ((*kernel)->backend(), runtime::Backend::Cuda);
+    return;
+  }
+  ASSERT_FALSE(gpu);
+  EXPECT_EQ(gpu.error().code(), ErrorCode::NoGpu);
+  EXPECT_NE(gpu.error().message().find("calibration engine 'gpu' needs a GPU, and this machine "
+                                       "has none usable"),
+            std::string::npos)
+      << gpu.error().str();
+  EXPECT_NE(gpu.error().message().find("use --engine kernel or cpu"), std::string::npos)
+      << gpu.error().str();
+  EXPECT_EQ(*kernel, nullptr);
+  // calibrateMiniLm says so before it looks for the model.
+  MiniLmCalibration options;
+  options.modelDir = "/nonexistent/minilm";
+  options.engine = CalibrationEngine::GpuKernel;
+  auto stats = calibrateMiniLm({"A sentence."}, options);
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error().code(), ErrorCode::NoGpu) << stats.error().str();
 }
 
 TEST(Calibrator, RejectsCallsItCannotHold) {

@@ -25,12 +25,13 @@ struct Case {
   int64_t heads, headsKv, seqQ, seqK, blockQ, blockK;
   double density;
   bool causal;
+  bool bottomRight = false; // with causal: query i sees keys up to i + Sk - Sq
 };
 
 void PrintTo(const Case &c, std::ostream *os) {
   *os << "Hq=" << c.heads << " Hkv=" << c.headsKv << " Sq=" << c.seqQ << " Sk=" << c.seqK
       << " blocks " << c.blockQ << "x" << c.blockK << " density " << c.density
-      << (c.causal ? " causal" : "");
+      << (c.causal ? (c.bottomRight ? " causal bottom-right" : " causal") : "");
 }
 
 class ColumnTablesTest : public ::testing::TestWithParam<Case> {};
@@ -42,9 +43,11 @@ TEST_P(ColumnTablesTest, HoldExactlyTheRowTablesTiles) {
   BlockMask mask = BlockMask::random(c.heads, QB, KB, c.blockQ, c.blockK, c.density, rng(), false);
   mask.setHead(c.heads - 1, false); // an empty head
   const uint8_t *bits = mask.packedBits().data();
-  RowTables rows = buildRowTables(bits, c.heads, QB, KB, c.blockQ, c.blockK, c.seqQ, c.causal);
+  const CausalRule rule = CausalRule::of(
+      c.causal, c.bottomRight ? CausalAlign::BottomRight : CausalAlign::TopLeft, c.seqQ, c.seqK);
+  RowTables rows = buildRowTables(bits, c.heads, QB, KB, c.blockQ, c.blockK, c.seqQ, rule);
   ColumnTables cols =
-      buildColumnTables(bits, c.heads, c.headsKv, QB, KB, c.blockQ, c.blockK, c.seqQ, c.causal);
+      buildColumnTables(bits, c.heads, c.headsKv, QB, KB, c.blockQ, c.blockK, c.seqQ, rule);
 
   using TileKey = std::tuple<int32_t, int32_t, int32_t>; // query head, query block, key block
   std::set<TileKey> fromRows, fromColumns;
@@ -70,16 +73,29 @@ TEST_P(ColumnTablesTest, HoldExactlyTheRowTablesTiles) {
   }
   EXPECT_EQ(fromColumns, fromRows);
   EXPECT_FALSE(fromRows.empty());
-  if (c.causal)
-    for (const auto &[h, qb, kb] : fromRows)
-      ASSERT_LE(int64_t(kb) * c.blockK, std::min((qb + 1) * c.blockQ, c.seqQ) - 1)
-          << "a tile wholly after its last query";
+  // Exactly the kept tiles whose first key the block's last query sees (at
+  // its position: i, or i + Sk - Sq bottom-right).
+  std::set<TileKey> expected;
+  for (int32_t h = 0; h < c.heads; ++h)
+    for (int32_t qb = 0; qb < QB; ++qb)
+      for (int32_t kb = 0; kb < KB; ++kb) {
+        const int64_t lastQuery = std::min((qb + 1) * c.blockQ, c.seqQ) - 1;
+        const int64_t position = lastQuery + (c.bottomRight ? c.seqK - c.seqQ : 0);
+        if (mask.get(h, qb, kb) && (!c.causal || int64_t(kb) * c.blockK <= position))
+          expected.insert({h, qb, kb});
+      }
+  EXPECT_EQ(fromRows, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Masks, ColumnTablesTest,
                          ::testing::Values(Case{4, 4, 256, 256, 64, 64, 0.5, false},
                                            Case{8, 2, 300, 280, 64, 32, 0.4, true},
                                            Case{6, 1, 77, 130, 16, 32, 0.6, false},
-                                           Case{4, 2, 1000, 777, 64, 128, 0.3, true}));
+                                           Case{4, 2, 1000, 777, 64, 128, 0.3, true},
+                                           // Bottom-right: Sq < Sk (a KV cache), Sq > Sk
+                                           // (early query blocks see no key), one query.
+                                           Case{8, 2, 200, 456, 64, 32, 0.6, true, true},
+                                           Case{4, 2, 1000, 777, 64, 128, 0.6, true, true},
+                                           Case{4, 4, 1, 300, 16, 32, 0.7, true, true}));
 
 } // namespace

@@ -16,6 +16,7 @@
 
 #include "sieve/compiler/Compiler.h"
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/Reference.h"
 #include "sieve/testing/RowCheck.h"
 #include "sieve/testing/Seeds.h"
@@ -41,17 +42,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class CpuBackend : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> CpuBackend::session_;
+class CpuBackend : public CpuSessionTest<Case> {};
 
 TEST_P(CpuBackend, MatchesFloat64Reference) {
   const Case &c = GetParam();
@@ -141,17 +132,7 @@ struct SplitCase {
 
 std::ostream &operator<<(std::ostream &os, const SplitCase &c) { return os << c.name; }
 
-class CpuSplitKvCases : public ::testing::TestWithParam<SplitCase> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> CpuSplitKvCases::session_;
+class CpuSplitKvCases : public CpuSessionTest<SplitCase> {};
 
 TEST_P(CpuSplitKvCases, PartsAndCombineMatchFloat64) {
   const SplitCase &c = GetParam();

@@ -6,12 +6,14 @@
 // compares with referenceAttentionBackward (whose own gradients are checked
 // against finite differences in ReferenceBackwardTest). Cases cover causal
 // and not, GQA, Sq != Sk with ragged tiles, block_q != block_k, BSHD
-// strides, empty rows, an empty head and a key head no query head reads.
+// strides, empty rows, an empty head and a key head no query head reads,
+// at head dims 8 to 256.
 //
 //===----------------------------------------------------------------------===//
 #include "TestTensors.h"
 
 #include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
 #include "sieve/testing/ReferenceBackward.h"
 
 #include <gtest/gtest.h>
@@ -35,17 +37,7 @@ struct Case {
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
-class CpuBackward : public ::testing::TestWithParam<Case> {
-protected:
-  static void SetUpTestSuite() {
-    auto s = Session::create(BackendChoice::Cpu);
-    ASSERT_TRUE(s) << s.error().str();
-    session_ = std::move(*s);
-  }
-  static void TearDownTestSuite() { session_.reset(); }
-  static std::unique_ptr<Session> session_;
-};
-std::unique_ptr<Session> CpuBackward::session_;
+class CpuBackward : public sieve::testing::CpuSessionTest<Case> {};
 
 /// Largest |a - b| over the largest |b|, so one tolerance fits every scale;
 /// infinite when `a` holds a NaN or Inf (a poisoned element never written).
@@ -130,7 +122,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"gqa_empty_head", 1, 4, 2, 40, 56, 8, 8, 16, 0.5, false, true, 1},
                       Case{"gqa_causal_unread_key_head", 1, 4, 2, 48, 48, 8, 16, 8, 0.7, true,
                            false, 2},
-                      Case{"cross_ragged", 1, 3, 1, 21, 45, 32, 8, 16, 0.4, false, true, 0}),
+                      Case{"cross_ragged", 1, 3, 1, 21, 45, 32, 8, 16, 0.4, false, true, 0},
+                      // The head dims the GPU backward runs beyond 64 and 128.
+                      Case{"d32_causal_gqa", 1, 4, 2, 50, 50, 32, 16, 16, 0.6, true, false, 0},
+                      Case{"d80_causal_ragged", 1, 2, 1, 45, 45, 80, 16, 16, 0.6, true, true, 0},
+                      Case{"d96_cross", 1, 2, 2, 37, 52, 96, 16, 32, 0.5, false, false, 0},
+                      Case{"d192_causal_gqa", 1, 4, 2, 40, 40, 192, 16, 8, 0.7, true, false, 1},
+                      Case{"d256_cross_ragged", 1, 2, 1, 33, 48, 256, 8, 16, 0.5, false, true, 0},
+                      Case{"d256_causal", 1, 2, 2, 40, 40, 256, 16, 16, 0.7, true, false, 0}),
     [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
 
 // The entry points reject what cannot be a backward launch.

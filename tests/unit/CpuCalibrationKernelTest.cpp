@@ -147,30 +147,36 @@ TEST(CpuCalibrationKernel, ApiErrors) {
   ASSERT_TRUE(plain);
   float stats[4] = {};
   EXPECT_TRUE((*session)->calibrate(**plain, q.view, k.view, v.view, o.view, stats));
-  // On the GPU the calibration variant is the simt body: a tensor-core
-  // variant is refused by name; auto compiles (no GPU needed) to the simt
-  // kernel, whose parameters end with the stats table's rank-3 descriptor.
-  spec.calibrate = true;
-  spec.target = Target::cuda("sm_90a");
-  spec.shape.dtype = runtime::DType::BF16;
-  spec.options.variant = "mma";
-  e = spec.validate();
+  // On the GPU every specialized body calibrates; the generic kernel (mask
+  // read at launch) has no second pass and is refused by name. auto
+  // compiles (no GPU needed) to the wgmma body on sm_90a, mma on sm_80,
+  // whose parameters carry the stats table's rank-3 descriptor.
+  KernelSpec gpu;
+  gpu.shape = {1, 2, 2, 128, 128, 64, runtime::DType::BF16};
+  gpu.mask = runtime::BlockMask::random(2, 2, 2, 64, 64, 1.0, 1, true);
+  gpu.calibrate = true;
+  gpu.target = Target::cuda("sm_90a");
+  gpu.options.variant = "generic";
+  e = gpu.validate();
   ASSERT_TRUE(e);
   EXPECT_EQ(e.code(), ErrorCode::Unsupported);
-  EXPECT_NE(e.message().find("simt"), std::string::npos) << e.str();
-  spec.options.variant = "auto";
-  auto gpuArtifact = compile(spec);
-  ASSERT_TRUE(gpuArtifact) << gpuArtifact.error().str();
-  EXPECT_TRUE(gpuArtifact->calibrate);
-  EXPECT_EQ(gpuArtifact->variant, "simt");
-  int statsSlots = 0;
-  for (const runtime::ParamSlot &slot : gpuArtifact->mainLaunch().params)
-    statsSlots += slot.tensor == runtime::ParamSlot::kStats;
-  EXPECT_EQ(statsSlots, 9); // pointers, offset, 3 sizes, 3 strides
-  auto gpuBack =
-      runtime::Artifact::fromMetadataJson(gpuArtifact->metadataJson(), gpuArtifact->code);
-  ASSERT_TRUE(gpuBack) << gpuBack.error().str();
-  EXPECT_EQ(gpuBack->mainLaunch().params, gpuArtifact->mainLaunch().params);
+  EXPECT_NE(e.message().find("generic kernel"), std::string::npos) << e.str();
+  gpu.options.variant = "auto";
+  for (auto [chip, body] : {std::pair{"sm_90a", "wgmma"}, {"sm_80", "mma"}}) {
+    gpu.target = Target::cuda(chip);
+    auto gpuArtifact = compile(gpu);
+    ASSERT_TRUE(gpuArtifact) << gpuArtifact.error().str();
+    EXPECT_TRUE(gpuArtifact->calibrate);
+    EXPECT_EQ(gpuArtifact->variant, body) << gpuArtifact->config;
+    int statsSlots = 0;
+    for (const runtime::ParamSlot &slot : gpuArtifact->mainLaunch().params)
+      statsSlots += slot.tensor == runtime::ParamSlot::kStats;
+    EXPECT_EQ(statsSlots, 9); // pointers, offset, 3 sizes, 3 strides
+    auto gpuBack =
+        runtime::Artifact::fromMetadataJson(gpuArtifact->metadataJson(), gpuArtifact->code);
+    ASSERT_TRUE(gpuBack) << gpuBack.error().str();
+    EXPECT_EQ(gpuBack->mainLaunch().params, gpuArtifact->mainLaunch().params);
+  }
   // The flag survives the artifact's metadata.
   auto back = runtime::Artifact::fromMetadataJson((*artifact)->metadataJson(), (*artifact)->code);
   ASSERT_TRUE(back) << back.error().str();

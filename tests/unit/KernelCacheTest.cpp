@@ -201,15 +201,16 @@ TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {
 /// the simt body, or a kernel on tensor cores, warns of nothing.
 TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
   CountingCompiler counter;
-  KernelSpec thresholds = gpuSpec();
-  thresholds.target = Target::cuda("sm_80");
-  thresholds.thresholds = true;
-  const std::string reasons = "wgmma does not run operand 'thresholds'; the simt body does. mma "
-                              "does not run operand 'thresholds'; the simt body does.";
+  // A head dim no tensor-core body takes (40: not a multiple of 16).
+  KernelSpec d40Sm80 = gpuSpec();
+  d40Sm80.target = Target::cuda("sm_80");
+  d40Sm80.shape.headDim = 40;
+  const std::string reasons = "wgmma needs wgmma, TMA and setmaxnreg (sm_90a), not sm_80. mma "
+                              "needs a head dim that is a multiple of 16, at most 256";
   CacheSource source;
   {
     KernelCache cache(options(counter));
-    auto a = cache.get(thresholds, &source);
+    auto a = cache.get(d40Sm80, &source);
     ASSERT_TRUE(a) << a.error().str();
     EXPECT_EQ(source, CacheSource::Produced);
     EXPECT_EQ((*a)->variant, "simt");
@@ -219,45 +220,42 @@ TEST_F(KernelCacheTest, TheScalarBodyWhereTensorCoresWereExpectedIsReported) {
     EXPECT_NE((*a)->warnings[0].find(reasons), std::string::npos) << (*a)->warnings[0];
     ASSERT_EQ(warnings_.count(), 1u) << warnings_.joined();
     EXPECT_EQ(warnings_.messages()[0], (*a)->warnings[0]);
-    ASSERT_TRUE(cache.get(thresholds, &source));
+    ASSERT_TRUE(cache.get(d40Sm80, &source));
     EXPECT_EQ(source, CacheSource::Memory);
     EXPECT_EQ(warnings_.count(), 1u) << warnings_.joined();
   }
   KernelCache later(options(counter));
-  auto b = later.get(thresholds, &source);
+  auto b = later.get(d40Sm80, &source);
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(source, CacheSource::Disk);
   EXPECT_EQ((*b)->warnings.size(), 1u);
   EXPECT_EQ(warnings_.count(), 2u) << warnings_.joined();
 
-  // Calibration on sm_90a, and a head dim no tensor-core body takes.
-  KernelSpec calibrate = gpuSpec();
-  calibrate.calibrate = true;
-  auto c = compile(calibrate);
-  ASSERT_TRUE(c) << c.error().str();
-  EXPECT_EQ(c->variant, "simt");
-  ASSERT_EQ(c->warnings.size(), 1u);
-  EXPECT_NE(c->warnings[0].find("wgmma does not run operand 'stats' (calibration)"),
-            std::string::npos)
-      << c->warnings[0];
+  // The same head dim on sm_90a.
   KernelSpec d40 = gpuSpec();
   d40.shape.headDim = 40;
   auto d = compile(d40);
   ASSERT_TRUE(d) << d.error().str();
   EXPECT_EQ(d->variant, "simt");
   ASSERT_EQ(d->warnings.size(), 1u);
-  EXPECT_NE(d->warnings[0].find("wgmma needs head dim 64 or 128. mma needs a head dim that is a "
+  EXPECT_NE(d->warnings[0].find("wgmma needs a head dim that is a multiple of 16, at most 256 "
+                                "(k16 steps, wgmma N). mma needs a head dim that is a "
                                 "multiple of 16, at most 256"),
             std::string::npos)
       << d->warnings[0];
 
   // No warning: the simt body by name, tensor cores, f32.
-  KernelSpec named = thresholds;
+  // Threshold mode and calibration run on tensor cores too.
+  KernelSpec named = d40Sm80;
   named.options.variant = "simt";
   KernelSpec tensorCores = gpuSpec();
+  KernelSpec thresholds = gpuSpec();
+  thresholds.thresholds = true;
+  KernelSpec calibration = gpuSpec();
+  calibration.calibrate = true;
   KernelSpec f32 = d40;
   f32.shape.dtype = runtime::DType::F32;
-  for (const KernelSpec *spec : {&named, &tensorCores, &f32}) {
+  for (const KernelSpec *spec : {&named, &tensorCores, &thresholds, &calibration, &f32}) {
     auto e = compile(*spec);
     ASSERT_TRUE(e) << e.error().str();
     EXPECT_TRUE(e->warnings.empty()) << e->variant << ": " << e->warnings.front();

@@ -94,7 +94,11 @@ TEST(MiniLmCalibration, KernelAndReferenceEnginesAgree) {
   for (size_t n = 0; n < kernel->mass.size(); ++n)
     EXPECT_NEAR(kernel->mass[n], reference->mass[n], 1e-4 * std::max(1.0, reference->mass[n]));
   EXPECT_EQ(kernel->layers[3].rows, reference->layers[3].rows);
-  EXPECT_NE(kernel->comment.find("CPU calibration kernel"), std::string::npos);
+  // The comment names the engine and the device that ran it.
+  EXPECT_NE(kernel->comment.find("CPU calibration kernel on the host CPU"), std::string::npos)
+      << kernel->comment;
+  EXPECT_NE(reference->comment.find("float64 host reference on the host CPU"), std::string::npos)
+      << reference->comment;
 }
 
 TEST(MiniLmCalibration, LongSentencesAreCutToTheGrid) {

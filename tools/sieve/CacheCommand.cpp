@@ -56,13 +56,15 @@ std::string describe(const std::string &path) {
                        : j.value("calibrate", false)  ? "calibrate"
                        : j.value("thresholds", false) ? "thresholds"
                                                       : "forward";
-    return fmt::format("{}:{} {} {} B={} Hq={} Hkv={} Sq={} Sk={} D={} {}{}",
-                       j.at("backend").get<std::string>(), j.at("chip").get<std::string>(),
-                       j.at("variant").get<std::string>(), kind, s.at("batch").get<int64_t>(),
-                       s.at("heads_q").get<int64_t>(), s.at("heads_kv").get<int64_t>(),
-                       s.at("seq_q").get<int64_t>(), s.at("seq_k").get<int64_t>(),
-                       s.at("head_dim").get<int64_t>(), s.at("dtype").get<std::string>(),
-                       j.value("causal", false) ? " causal" : "");
+    return fmt::format(
+        "{}:{} {} {} B={} Hq={} Hkv={} Sq={} Sk={} D={} {}{}", j.at("backend").get<std::string>(),
+        j.at("chip").get<std::string>(), j.at("variant").get<std::string>(), kind,
+        s.at("batch").get<int64_t>(), s.at("heads_q").get<int64_t>(),
+        s.at("heads_kv").get<int64_t>(), s.at("seq_q").get<int64_t>(), s.at("seq_k").get<int64_t>(),
+        s.at("head_dim").get<int64_t>(), s.at("dtype").get<std::string>(),
+        !j.value("causal", false)                               ? ""
+        : j.value("causal_align", "top_left") == "bottom_right" ? " causal bottom-right"
+                                                                : " causal");
   } catch (const nlohmann::json::exception &) {
     return "damaged (metadata is not an artifact's)";
   }

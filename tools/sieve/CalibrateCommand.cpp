@@ -1,9 +1,11 @@
 //===- CalibrateCommand.cpp - sieve calibrate: attention stats of a model -===//
 //
 // Runs all-MiniLM-L6-v2 over a text file (one sentence per line) and writes
-// the attention mass per layer, head and tile: by default through the CPU
-// calibration kernel (KernelSpec::calibrate), or with --engine reference by
-// the float64 host reference (sieve::calibration::Calibrator).
+// the attention mass per layer, head and tile: by default through the
+// calibration kernel (KernelSpec::calibrate) on the GPU when there is one,
+// else on the CPU backend; --engine cpu, gpu or reference (the float64 host
+// recomputation) choose (sieve::calibration::Calibrator). The model itself
+// always runs on the CPU.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
@@ -42,8 +44,12 @@ Command addCalibrateCommand(CLI::App &app) {
   c->add_option("--limit", o->limit, "Use only the first N sentences (0: all)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--engine", o->engine,
-                "kernel: the CPU calibration kernel; reference: float64 host recomputation")
-      ->check(CLI::IsMember({"kernel", "reference"}));
+                "Who measures the attention mass (the model runs on the CPU either way). "
+                "kernel: the calibration kernel on the GPU when this machine has one, else on "
+                "the CPU; cpu: the CPU calibration kernel; gpu: the GPU calibration kernel "
+                "(q, k, v copied to the GPU as bf16; fails without a GPU); reference: float64 "
+                "recomputation on the host")
+      ->check(CLI::IsMember({"kernel", "cpu", "gpu", "reference"}));
   c->add_flag("-q,--quiet", o->quiet, "No progress on stderr");
   c->add_option("-o,--out", o->out, "Output stats .npy (the .json sidecar goes beside it)")
       ->required();

@@ -38,6 +38,17 @@ Command addCompileCommand(CLI::App &app) {
   auto backward = std::make_shared<bool>(false);
   c->add_flag("--backward", *backward,
               "The backward pass: dq, dk, dv from q, k, v, out, dout and the forward's lse");
+  auto ragged = std::make_shared<bool>(false);
+  c->add_flag("--ragged", *ragged,
+              "A ragged batch (docs/ragged-paged.md): --batch sequences of different lengths, at "
+              "most --seq-q queries and --seq-k keys each, packed; launches give cu_seqlens "
+              "(C API: sieve_attention_batch). CPU target only, for now");
+  auto pageSize = std::make_shared<int64_t>(0);
+  c->add_option("--page-size", *pageSize,
+                "Paged KV (docs/ragged-paged.md): keys per page, a multiple of the mask's "
+                "block_k; K and V are read through a page table given at launch (0: contiguous). "
+                "CPU target only, for now")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("-o,--out", *out, "Output stem: writes <stem>.json and <stem>.ptx (or .mlir)")
       ->required();
   return {c, [=]() {
@@ -57,6 +68,8 @@ Command addCompileCommand(CLI::App &app) {
             s->thresholds = *thresholds;
             s->saveLse = *saveLse;
             s->backward = *backward;
+            s->ragged = *ragged;
+            s->pageSize = *pageSize;
             if (Error e = s->validate())
               return reportError(e);
             // Through the cache: a kernel compiled here is one a later run

@@ -100,7 +100,10 @@ Command addRunCommand(CLI::App &app) {
                                       : "on the kept tiles' unmasked pairs, thresholds not counted "
                                         "without the check: an upper bound";
             fmt::print("device   {}\nproblem  {}{} mask {} ({} of {} tiles kept)\n",
-                       (*session)->deviceName(), sh.str(), s->causal ? " causal" : "",
+                       (*session)->deviceName(), sh.str(),
+                       !s->causal                                        ? ""
+                       : s->causalAlign == runtime::CausalAlign::TopLeft ? " causal"
+                                                                         : " causal bottom-right",
                        spec->maskPath, (*artifact)->keptTiles, (*artifact)->totalTiles);
             fmt::print("cache    {}\n", CacheFlag::describe((*session)->cache(), source));
             // Which body ran (on the GPU: wgmma, mma or the scalar simt, of

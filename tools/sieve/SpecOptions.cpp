@@ -30,7 +30,18 @@ void SpecOptions::addTo(CLI::App &c) {
   c.add_option("--head-dim", headDim, "Head dimension D")
       ->check(sizeUpTo(runtime::kMaxHeadDim, "elements"));
   c.add_option("--dtype", dtype, "f16, bf16, f32, or auto (bf16 on a GPU, f32 on the CPU)");
-  c.add_flag("--causal", causal, "Also drop keys after the query (top-left aligned)");
+  CLI::Option *causalFlag = c.add_flag(
+      "--causal", causal, "Also drop keys after the query's position (see --causal-align)");
+  c.add_option("--causal-align", causalAlign,
+               "With --causal, where the diagonal sits when Sq != Sk: top-left (query i sees "
+               "keys j <= i, PyTorch's is_causal; the default) or bottom-right (j <= i + Sk - Sq: "
+               "the queries are the last Sq positions, as with a KV cache)")
+      ->check(CLI::IsMember({"top-left", "bottom-right"}))
+      ->needs(causalFlag);
+  c.add_flag("--generation", generation,
+             "One kernel for every step of generation (docs/generation.md): the mask is over "
+             "positions [H, ceil(M / block_q), ceil(M / block_k)] with --seq-k M (the KV cache's "
+             "length) and --seq-q the queries per step; each launch gives q_pos and seq_k_live");
   c.add_option("--scale", scale, "Softmax scale (default 1/sqrt(D))");
   c.add_option("--variant", kernel.variant,
                "GPU kernel: auto, wgmma (sm_90a: TMA, warp-specialized wgmma), mma (sm_80+ "
@@ -39,9 +50,16 @@ void SpecOptions::addTo(CLI::App &c) {
                "GPU: query rows per thread block (divides block_q; 0: choose)");
   c.add_option("--key-tile", kernel.keyTile, "GPU: keys per pipeline step (0: choose)");
   c.add_option("--stages", kernel.stages, "GPU: shared-memory key/value buffers (0: choose)");
+  c.add_flag("--overlap", kernel.overlap,
+             "GPU, wgmma body: run each tile's softmax beside the previous tile's P·V "
+             "(3 stages unless given)");
   c.add_option("--split-kv", kernel.splitKv,
                "GPU: auto cuts rows too long for a balanced schedule into parts a combine "
                "kernel merges; off keeps whole rows")
+      ->check(CLI::IsMember({"auto", "off"}));
+  c.add_option("--pack-gqa", kernel.packGqa,
+               "auto packs a key head's query heads into shared rows when Sq <= 64 and Hq > Hkv "
+               "(decode: K and V read once per key head); off keeps a row per query head")
       ->check(CLI::IsMember({"auto", "off"}));
 }
 
@@ -54,6 +72,11 @@ Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &targe
   spec.mask = std::move(*mask);
   spec.target = target;
   spec.causal = causal;
+  auto align = runtime::parseCausalAlign(causalAlign);
+  if (!align)
+    return align.error();
+  spec.causalAlign = *align;
+  spec.generation = generation;
   spec.scale = scale;
   spec.options = kernel;
   runtime::ProblemShape &s = spec.shape;

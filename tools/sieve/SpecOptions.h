@@ -25,6 +25,8 @@ struct SpecOptions {
   int64_t headDim = 64;
   std::string dtype = "auto"; // bf16 on a GPU target, f32 on the CPU
   bool causal = false;
+  bool generation = false;
+  std::string causalAlign = "top-left";
   std::optional<double> scale;
   compiler::KernelOptions kernel;
 

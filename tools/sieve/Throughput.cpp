@@ -10,6 +10,8 @@ namespace sieve::tools {
 int64_t scoredPairs(const compiler::KernelSpec &spec) {
   const runtime::BlockMask &m = spec.mask;
   const int64_t seqQ = spec.shape.seqQ, seqK = spec.shape.seqK;
+  // Query i sees the keys up to i + offset (0 top-left, Sk - Sq bottom-right).
+  const int64_t offset = spec.causalRule().offset;
   int64_t pairs = 0;
   for (int64_t h = 0; h < m.heads(); ++h)
     for (int64_t qb = 0; qb < m.queryBlocks(); ++qb) {
@@ -22,8 +24,8 @@ int64_t scoredPairs(const compiler::KernelSpec &spec) {
           pairs += (i1 - i0) * (j1 - j0);
           continue;
         }
-        for (int64_t i = i0; i < i1; ++i) // keys j0..min(i, j1 - 1)
-          pairs += std::clamp<int64_t>(i - j0 + 1, 0, j1 - j0);
+        for (int64_t i = i0; i < i1; ++i) // keys j0..min(i + offset, j1 - 1)
+          pairs += std::clamp<int64_t>(i + offset - j0 + 1, 0, j1 - j0);
       }
     }
   return pairs;

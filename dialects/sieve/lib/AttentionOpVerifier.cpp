@@ -110,14 +110,41 @@ LogicalResult verifyLse(Operation *op, Value lse, MemRefType q) {
 
 /// The mask attribute must be [Hq, ceil(Sq / block_q), ceil(Sk / block_k)];
 /// `expected` receives that shape.
+/// A generation op's mask is over positions: its query blocks cover Sk
+/// (the most positions), not the call's Sq queries.
 LogicalResult verifyMaskShape(Operation *op, BlockMaskAttr mask, MemRefType q, MemRefType k,
-                              int64_t blockQ, int64_t blockK, SmallVector<int64_t> &expected) {
-  expected = {q.getDimSize(1), ceilDiv(q.getDimSize(2), blockQ), ceilDiv(k.getDimSize(2), blockK)};
+                              int64_t blockQ, int64_t blockK, SmallVector<int64_t> &expected,
+                              bool overPositions = false) {
+  const int64_t rows = overPositions ? k.getDimSize(2) : q.getDimSize(2);
+  expected = {q.getDimSize(1), ceilDiv(rows, blockQ), ceilDiv(k.getDimSize(2), blockK)};
   SmallVector<int64_t> actual = {mask.getHeads(), mask.getQueryBlocks(), mask.getKeyBlocks()};
   if (actual != expected)
     return op->emitOpError() << "attribute 'mask' has shape " << shapeString(actual)
                              << ", expected " << shapeString(expected)
-                             << " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])";
+                             << (overPositions
+                                     ? " ([query heads, ceil(Sk / block_q), ceil(Sk / block_k)]: "
+                                       "a generation op's mask is over positions)"
+                                     : " ([query heads, ceil(Sq / block_q), ceil(Sk / block_k)])");
+  return success();
+}
+
+/// Generation (a positions operand): a window of a causal square over
+/// positions, which its own q_pos aligns; nothing per call row is kept.
+LogicalResult verifyGeneration(Operation *op, Value positions, MemRefType q, MemRefType k,
+                               std::optional<CausalAlign> align, Value stats, Value lse) {
+  if (!positions)
+    return success();
+  auto type = cast<MemRefType>(positions.getType());
+  if (type.getShape() != ArrayRef<int64_t>{2})
+    return op->emitOpError() << "operand 'positions' has shape " << shapeString(type.getShape())
+                             << ", expected [2] (q_pos, seq_k_live)";
+  if (q.getDimSize(2) > k.getDimSize(2))
+    return op->emitOpError() << "generation: query has " << q.getDimSize(2)
+                             << " rows, more than key's " << k.getDimSize(2) << " positions";
+  if (align)
+    return op->emitOpError() << "generation takes no 'causal_align' (q_pos aligns each call)";
+  if (stats || lse)
+    return op->emitOpError() << "generation takes no 'stats' or 'lse'";
   return success();
 }
 
@@ -157,19 +184,80 @@ LogicalResult verifyGradients(Operation *op, MemRefType q, MemRefType k, MemRefT
   return verifyLse(op, lse, q);
 }
 
+/// `causal_align` places a causal mask's diagonal: alone it means nothing.
+LogicalResult verifyCausal(Operation *op, bool causal, std::optional<CausalAlign> align) {
+  if (align && !causal)
+    return op->emitOpError() << "attribute 'causal_align' needs 'causal' (it places the causal "
+                                "mask's diagonal)";
+  return success();
+}
+
+/// A ragged batch (`sequences`) and paged KV (`pages`, `page_size`;
+/// docs/ragged-paged.md): launch-time layouts of the padded problem the
+/// operand types give, with B sequences. Forward only: not with stats, lse
+/// or positions.
+LogicalResult verifyBatchLayout(Operation *op, Value sequences, Value pages,
+                                std::optional<uint64_t> pageSize, MemRefType q, MemRefType k,
+                                int64_t blockK, Value stats, Value lse, Value positions) {
+  if (!sequences && !pages && !pageSize)
+    return success();
+  const int64_t batch = q.getDimSize(0);
+  if (sequences) {
+    auto type = cast<MemRefType>(sequences.getType());
+    SmallVector<int64_t> want = {2, batch + 1};
+    if (type.getShape() != ArrayRef<int64_t>(want))
+      return op->emitOpError() << "operand 'sequences' has shape " << shapeString(type.getShape())
+                               << ", expected " << shapeString(want)
+                               << " (cu_seqlens_q and cu_seqlens_k of the " << batch
+                               << " sequences)";
+  }
+  if (static_cast<bool>(pages) != pageSize.has_value())
+    return op->emitOpError() << "operand 'pages' and attribute 'page_size' come together";
+  if (pages) {
+    const int64_t page = static_cast<int64_t>(*pageSize);
+    if (page % blockK != 0)
+      return op->emitOpError() << "attribute 'page_size' (" << page
+                               << ") must be a multiple of block_k (" << blockK
+                               << "): a key block lies in one page";
+    auto type = cast<MemRefType>(pages.getType());
+    SmallVector<int64_t> want = {batch, ceilDiv(k.getDimSize(2), page)};
+    if (type.getShape() != ArrayRef<int64_t>(want))
+      return op->emitOpError() << "operand 'pages' has shape " << shapeString(type.getShape())
+                               << ", expected " << shapeString(want)
+                               << " ([batch, ceil(Sk / page_size)])";
+  }
+  if (stats || lse || positions)
+    return op->emitOpError()
+           << "a ragged or paged batch takes no 'stats', 'lse' or 'positions' (forward only)";
+  return success();
+}
+
 } // namespace
+
+int64_t sieve::dialect::causalOffsetOf(std::optional<CausalAlign> align, MemRefType query,
+                                       MemRefType key) {
+  if (align != CausalAlign::BottomRight)
+    return 0;
+  return key.getDimSize(2) - query.getDimSize(2);
+}
 
 LogicalResult AttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   const int64_t hq = q.getDimSize(1);
   SmallVector<int64_t> expected;
-  if (failed(verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected)))
+  if (failed(
+          verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())) ||
+      failed(verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected,
+                             static_cast<bool>(getPositions()))))
     return failure();
   if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
-      failed(verifyLse(*this, getLse(), q)))
+      failed(verifyLse(*this, getLse(), q)) ||
+      failed(verifyBatchLayout(*this, getSequences(), getPages(), getPageSize(), q, k, getBlockK(),
+                               getStats(), getLse(), getPositions())))
     return failure();
   return verifyStats(*this, getStats(), expected);
 }
@@ -179,7 +267,10 @@ LogicalResult AttentionBackwardOp::verify() {
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
-                             getDkey().getType(), getDvalue().getType())))
+                             getDkey().getType(), getDvalue().getType())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
+    return failure();
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, q.getDimSize(1))))
     return failure();
   SmallVector<int64_t> expected;
   return verifyMaskShape(*this, getMask(), q, k, getBlockQ(), getBlockK(), expected);
@@ -268,13 +359,49 @@ LogicalResult verifySplits(BlockSparseAttentionOp op, int64_t hq, int64_t qBlock
 
 } // namespace
 
+int64_t BlockSparseAttentionOp::getPackedGroup() {
+  return isGqaPacked() ? getQuery().getType().getDimSize(1) / getKey().getType().getDimSize(1) : 1;
+}
+
+/// GQA packing: the segment words beside the key blocks and the mask's
+/// block_q come together, and the operands that are per query head stay
+/// unpacked.
+static LogicalResult verifyGqaPacking(BlockSparseAttentionOp op) {
+  std::optional<ArrayRef<int32_t>> segments = op.getKeyBlockSegments();
+  if (segments.has_value() != op.getMaskBlockQ().has_value())
+    return op.emitOpError() << "attributes 'key_block_segments' and 'mask_block_q' come together";
+  if (!segments)
+    return success();
+  if (segments->size() != op.getKeyBlocks().size())
+    return op.emitOpError() << "attribute 'key_block_segments' has " << segments->size()
+                            << " entries, expected " << op.getKeyBlocks().size()
+                            << " like 'key_blocks'";
+  if (op.getStats() || op.getThresholds())
+    return op.emitOpError() << "GQA-packed rows take no 'stats' or 'thresholds' (per query head)";
+  return success();
+}
+
 LogicalResult BlockSparseAttentionOp::verify() {
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType(),
        out = getOut().getType();
-  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())))
+  if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
-  int64_t hq = q.getDimSize(1);
-  int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
+  // Packed rows (GQA packing) are (key head, packed block) over g x Sq rows.
+  if (failed(verifyGqaPacking(*this)) ||
+      failed(verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())))
+    return failure();
+  if (isGeneration() && (isGqaPacked() || hasSplitRows()))
+    return emitOpError() << "generation rows are neither packed nor split (yet)";
+  if (failed(verifyBatchLayout(*this, getSequences(), getPages(), getPageSize(), q, k, getBlockK(),
+                               getStats(), getLse(), getPositions())))
+    return failure();
+  if (hasBatchLayout() && (isGqaPacked() || hasSplitRows()))
+    return emitOpError() << "ragged or paged rows are neither packed nor split";
+  const int64_t g = getPackedGroup();
+  int64_t hq = q.getDimSize(1) / g;
+  // A generation op's rows are over positions (Sk), others' over queries.
+  int64_t qBlocks = ceilDiv(g * (isGeneration() ? k.getDimSize(2) : q.getDimSize(2)), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();
@@ -316,7 +443,7 @@ LogicalResult BlockSparseAttentionOp::verify() {
     if (failed(verifyRowSpan(*this, r, spans, keys, kBlocks)))
       return failure();
   }
-  if (failed(verifyThresholds(*this, getThresholds(), getStats(), hq)) ||
+  if (failed(verifyThresholds(*this, getThresholds(), getStats(), q.getDimSize(1))) ||
       failed(verifyLse(*this, getLse(), q)))
     return failure();
   return verifyStats(*this, getStats(), {hq, qBlocks, kBlocks});
@@ -327,9 +454,12 @@ LogicalResult BlockSparseAttentionBackwardOp::verify() {
        out = getOut().getType();
   if (failed(verifyTensors(*this, q, k, v, out, getScale().convertToFloat())) ||
       failed(verifyGradients(*this, q, k, getDout().getType(), getLse(), getDquery().getType(),
-                             getDkey().getType(), getDvalue().getType())))
+                             getDkey().getType(), getDvalue().getType())) ||
+      failed(verifyCausal(*this, getCausal(), getCausalAlign())))
     return failure();
   const int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  if (failed(verifyThresholds(*this, getThresholds(), /*stats=*/nullptr, hq)))
+    return failure();
   const int64_t qBlocks = ceilDiv(q.getDimSize(2), getBlockQ());
   const int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   // The rows: every (query head, query block) once, key blocks in range.

@@ -33,11 +33,16 @@ LogicalResult ParamAttr::verify(function_ref<InFlightDiagnostic()> emitError, in
   if (!rt::tensorSlotName(tensor))
     return emitError() << "param: tensor slot " << tensor << " is not one of the "
                        << rt::kTensorSlots << " slots";
-  if (field < 0 || field > static_cast<int32_t>(rt::ParamField::TensorMap))
+  if (field < 0 || field > static_cast<int32_t>(rt::ParamField::Value))
     return emitError() << "param: unknown descriptor field " << field;
   const auto f = static_cast<rt::ParamField>(field);
+  // By value: one of the positions' two step numbers (q_pos, seq_k_live).
+  if (f == rt::ParamField::Value && (tensor != rt::kPositions || dim < 0 || dim > 1))
+    return emitError() << "param: only the positions' elements 0 and 1 pass by value, not "
+                       << rt::tensorSlotName(tensor) << "[" << dim << "]";
   const bool sized = f == rt::ParamField::Size || f == rt::ParamField::Stride;
-  if (sized ? (dim < 0 || dim >= rt::tensorSlotRank(tensor)) : dim != 0)
+  if (f != rt::ParamField::Value &&
+      (sized ? (dim < 0 || dim >= rt::tensorSlotRank(tensor)) : dim != 0))
     return emitError() << "param: dimension " << dim << " of " << rt::tensorSlotName(tensor)
                        << " (rank " << rt::tensorSlotRank(tensor) << ")";
   if (f == rt::ParamField::TensorMap ? (rt::tensorSlotRank(tensor) != 4 || boxRows < 1 ||
@@ -51,7 +56,7 @@ LogicalResult ParamAttr::verify(function_ref<InFlightDiagnostic()> emitError, in
 void ParamAttr::print(AsmPrinter &p) const {
   const auto f = static_cast<rt::ParamField>(getField());
   p << "<" << rt::tensorSlotName(getTensor()) << "." << rt::paramFieldName(f);
-  if (f == rt::ParamField::Size || f == rt::ParamField::Stride)
+  if (f == rt::ParamField::Size || f == rt::ParamField::Stride || f == rt::ParamField::Value)
     p << "[" << getDim() << "]";
   if (f == rt::ParamField::TensorMap)
     p << "[" << getBoxRows() << "x" << getBoxCols() << "]";
@@ -59,7 +64,7 @@ void ParamAttr::print(AsmPrinter &p) const {
 }
 
 Attribute ParamAttr::parse(AsmParser &parser, Type) {
-  // #sieve.param<slot.field>, <slot.size[d]>, <slot.tensor_map[RxC]>
+  // #sieve.param<slot.field>, <slot.size[d]>, <slot.tensor_map[RxC]>, <positions.value[i]>
   SMLoc loc = parser.getCurrentLocation();
   std::string text;
   if (parser.parseLess() || parser.parseKeywordOrString(&text))
@@ -73,7 +78,8 @@ Attribute ParamAttr::parse(AsmParser &parser, Type) {
     return {};
   }
   int64_t dim = 0, rows = 0, cols = 0;
-  if (*field == rt::ParamField::Size || *field == rt::ParamField::Stride) {
+  if (*field == rt::ParamField::Size || *field == rt::ParamField::Stride ||
+      *field == rt::ParamField::Value) {
     if (parser.parseLSquare() || parser.parseInteger(dim) || parser.parseRSquare())
       return {};
   } else if (*field == rt::ParamField::TensorMap) {

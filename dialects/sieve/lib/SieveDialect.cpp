@@ -14,6 +14,8 @@ using namespace sieve::dialect;
 
 #include "sieve/dialect/SieveDialect.cpp.inc"
 
+#include "sieve/dialect/SieveEnums.cpp.inc"
+
 #define GET_ATTRDEF_CLASSES
 #include "sieve/dialect/SieveAttrs.cpp.inc"
 

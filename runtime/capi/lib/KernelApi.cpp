@@ -3,6 +3,8 @@
 
 #include "sieve/compiler/KernelSpec.h"
 
+#include <optional>
+
 using namespace sieve;
 using namespace sieve::capi;
 
@@ -19,6 +21,71 @@ Expected<runtime::BlockMask> maskOf(const sieve_block_mask *mask, const char *wh
   return m;
 }
 
+/// sieve_problem's `causal` (a sieve_causal) as the spec's two fields.
+Error setCausal(compiler::KernelSpec &spec, int causal, const char *what) {
+  switch (causal) {
+  case SIEVE_CAUSAL_NONE:
+  case SIEVE_CAUSAL_TOP_LEFT:
+  case SIEVE_CAUSAL_BOTTOM_RIGHT:
+    spec.causal = causal != SIEVE_CAUSAL_NONE;
+    spec.causalAlign = causal == SIEVE_CAUSAL_BOTTOM_RIGHT ? runtime::CausalAlign::BottomRight
+                                                           : runtime::CausalAlign::TopLeft;
+    return Error::success();
+  default:
+    return Error(ErrorCode::InvalidArgument,
+                 std::string(what) + ": `causal` " + std::to_string(causal) +
+                     " is not a sieve_causal (0 none, 1 top-left, 2 bottom-right)");
+  }
+}
+
+/// sieve_mask_create and sieve_mask_create_causal; without `seqK`, the
+/// keys the mask's blocks span (top-left masks do not depend on it).
+sieve_status createMask(sieve_context ctx, const sieve_block_mask *mask, int64_t seqQ,
+                        std::optional<int64_t> seqK, int causal, sieve_mask *out,
+                        const char *what) {
+  if (out)
+    *out = nullptr;
+  return guarded([&] {
+    if (!Registry<sieve_context_t>::get().contains(ctx))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!out)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
+    compiler::KernelSpec spec;
+    if (Error e = setCausal(spec, causal, what))
+      return fail(e);
+    auto m = maskOf(mask, what);
+    if (!m)
+      return fail(m.error());
+    // Every key the mask's blocks span is its sequence; a span past int64
+    // (block_k is the caller's) covers no sequence at all.
+    int64_t span = 0;
+    if (__builtin_mul_overflow(m->keyBlocks(), m->blockK(), &span))
+      return fail(SIEVE_ERROR_SHAPE_MISMATCH,
+                  std::string(what) + ": " + std::to_string(m->keyBlocks()) +
+                      " key blocks of block_k=" + std::to_string(m->blockK()) +
+                      " span more keys than any sequence has");
+    if (!seqK && spec.causalAlign == runtime::CausalAlign::BottomRight)
+      return fail(
+          SIEVE_ERROR_INVALID_ARGUMENT,
+          std::string(what) +
+              ": a bottom-right causal mask depends on seq_k: use sieve_mask_create_causal");
+    if (seqK && *seqK <= 0)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) + ": `seq_k` " + std::to_string(*seqK) + " is not positive");
+    if (Error e = m->checkCovers(m->heads(), seqQ, seqK.value_or(span)))
+      return fail(e.withContext(what));
+    auto tables = ctx->session->uploadMask(
+        *m, seqQ, runtime::CausalRule::of(spec.causal, spec.causalAlign, seqQ, seqK.value_or(0)));
+    if (!tables)
+      return fail(tables.error().withContext(what));
+    auto handle = std::make_unique<sieve_mask_t>();
+    handle->session = ctx->session;
+    handle->tables = std::move(*tables);
+    *out = Registry<sieve_mask_t>::get().add(std::move(handle));
+    return succeed();
+  });
+}
+
 } // namespace
 
 extern "C" {
@@ -33,13 +100,28 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
                                        const sieve_block_mask *mask,
                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
                                        sieve_kernel *out) {
-  const char *what =
-      kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile" : "sieve_kernel_compile_kind";
+  return sieve_kernel_compile_flags(ctx, problem, mask, options, kind, 0, out);
+}
+
+namespace {
+
+/// sieve_kernel_compile_flags and sieve_kernel_compile_batch: `pageSize`
+/// is 0 for contiguous K and V.
+sieve_status compileKernel(sieve_context ctx, const sieve_problem *problem,
+                           const sieve_block_mask *mask, const sieve_kernel_options *options,
+                           sieve_kernel_kind kind, uint32_t flags, int64_t pageSize,
+                           const char *what, sieve_kernel *out) {
   // NULL on every failure, the first ones included: a caller that checks
   // only *out (or frees it on error) must not see a stale handle.
   if (out)
     *out = nullptr;
   return guarded([&] {
+    if ((flags & ~(SIEVE_KERNEL_THRESHOLDS | SIEVE_KERNEL_RAGGED)) != 0)
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                  std::string(what) +
+                      ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS and "
+                      "SIEVE_KERNEL_RAGGED (" +
+                      std::to_string(flags) + ")");
     if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
         kind != SIEVE_KERNEL_BACKWARD)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `kind` " +
@@ -57,7 +139,8 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     spec.shape = {problem->batch, problem->heads_q, problem->heads_kv,
                   problem->seq_q, problem->seq_k,   problem->head_dim,
                   *dtype};
-    spec.causal = problem->causal != 0;
+    if (Error e = setCausal(spec, problem->causal, what))
+      return fail(e);
     if (problem->scale != 0)
       spec.scale = problem->scale;
     auto m = maskOf(mask, what);
@@ -73,6 +156,9 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     }
     spec.saveLse = kind == SIEVE_KERNEL_FORWARD_LSE;
     spec.backward = kind == SIEVE_KERNEL_BACKWARD;
+    spec.thresholds = (flags & SIEVE_KERNEL_THRESHOLDS) != 0;
+    spec.ragged = (flags & SIEVE_KERNEL_RAGGED) != 0;
+    spec.pageSize = pageSize;
     auto artifact = ctx->session->compile(std::move(spec));
     if (!artifact)
       return fail(artifact.error().withContext(what));
@@ -82,6 +168,26 @@ sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_problem *p
     *out = Registry<sieve_kernel_t>::get().add(std::move(kernel));
     return succeed();
   });
+}
+
+} // namespace
+
+sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
+                                        const sieve_block_mask *mask,
+                                        const sieve_kernel_options *options, sieve_kernel_kind kind,
+                                        uint32_t flags, sieve_kernel *out) {
+  const char *what = flags != 0                     ? "sieve_kernel_compile_flags"
+                     : kind == SIEVE_KERNEL_FORWARD ? "sieve_kernel_compile"
+                                                    : "sieve_kernel_compile_kind";
+  return compileKernel(ctx, problem, mask, options, kind, flags, 0, what, out);
+}
+
+sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *problem,
+                                        const sieve_block_mask *mask,
+                                        const sieve_kernel_options *options, uint32_t flags,
+                                        int64_t page_size, sieve_kernel *out) {
+  return compileKernel(ctx, problem, mask, options, SIEVE_KERNEL_FORWARD, flags, page_size,
+                       "sieve_kernel_compile_batch", out);
 }
 
 sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out) {
@@ -159,38 +265,25 @@ sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out) {
   });
 }
 
-sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, int64_t seq_q,
-                               int causal, sieve_mask *out) {
-  const char *what = "sieve_mask_create";
-  if (out)
-    *out = nullptr;
+sieve_status sieve_kernel_needs_thresholds(sieve_kernel kernel, int *out) {
   return guarded([&] {
-    if (!Registry<sieve_context_t>::get().contains(ctx))
-      return fail(SIEVE_ERROR_INVALID_HANDLE, std::string(what) + ": not a live context");
+    if (!Registry<sieve_kernel_t>::get().contains(kernel))
+      return fail(SIEVE_ERROR_INVALID_HANDLE, "sieve_kernel_needs_thresholds: not a live kernel");
     if (!out)
-      return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `out` is null");
-    auto m = maskOf(mask, what);
-    if (!m)
-      return fail(m.error());
-    // Every key the mask's blocks span is its sequence; a span past int64
-    // (block_k is the caller's) covers no sequence at all.
-    int64_t seqK = 0;
-    if (__builtin_mul_overflow(m->keyBlocks(), m->blockK(), &seqK))
-      return fail(SIEVE_ERROR_SHAPE_MISMATCH,
-                  std::string(what) + ": " + std::to_string(m->keyBlocks()) +
-                      " key blocks of block_k=" + std::to_string(m->blockK()) +
-                      " span more keys than any sequence has");
-    if (Error e = m->checkCovers(m->heads(), seq_q, seqK))
-      return fail(e.withContext(what));
-    auto tables = ctx->session->uploadMask(*m, seq_q, causal != 0);
-    if (!tables)
-      return fail(tables.error().withContext(what));
-    auto handle = std::make_unique<sieve_mask_t>();
-    handle->session = ctx->session;
-    handle->tables = std::move(*tables);
-    *out = Registry<sieve_mask_t>::get().add(std::move(handle));
+      return fail(SIEVE_ERROR_INVALID_ARGUMENT, "sieve_kernel_needs_thresholds: `out` is null");
+    *out = kernel->artifact->thresholds ? 1 : 0;
     return succeed();
   });
+}
+
+sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask, int64_t seq_q,
+                               int causal, sieve_mask *out) {
+  return createMask(ctx, mask, seq_q, std::nullopt, causal, out, "sieve_mask_create");
+}
+
+sieve_status sieve_mask_create_causal(sieve_context ctx, const sieve_block_mask *mask,
+                                      int64_t seq_q, int64_t seq_k, int causal, sieve_mask *out) {
+  return createMask(ctx, mask, seq_q, seq_k, causal, out, "sieve_mask_create_causal");
 }
 
 sieve_status sieve_mask_destroy(sieve_mask mask) {

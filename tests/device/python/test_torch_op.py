@@ -2,7 +2,8 @@
 against SDPA in float64 (the mask as a boolean attn_mask), on random inputs
 (never zeros) with outputs poisoned with NaN first; BSHD views, GQA,
 Sq != Sk, causal; a torch.compile'd module (fullgraph=True) calling the op;
-launches on a side stream; and the errors a GPU caller can provoke.
+launches on a side stream; threshold mode's forward and autograd through
+the hard threshold; and the errors a GPU caller can provoke.
 
     PYTHONPATH=<package dir> python3 -m pytest -q tests/device/python
     PYTHONPATH=<package dir> python3 tests/device/python/test_torch_op.py
@@ -161,6 +162,84 @@ def test_autograd_matches_sdpa_autograd():
             assert error < TOLERANCE, (name, what)
         assert relative_error(out, reference(q.detach(), k.detach(), v.detach(), mask,
                                              causal)) < TOLERANCE
+
+
+def gap_thresholds(q, k, scale):
+    """[Hq] f32 thresholds on q's device: head h % 4 == 0 near its 0.8
+    quantile, 1 +inf (every score dropped: zeros), 2 -inf (none dropped), 3
+    near its 0.2 quantile; each in the widest gap between neighbouring
+    scores there, so f32 rounding cannot move a score across it."""
+    group = q.shape[1] // k.shape[1]
+    theta = []
+    for h in range(q.shape[1]):
+        if h % 4 in (1, 2):
+            theta.append(float("inf") if h % 4 == 1 else float("-inf"))
+            continue
+        scores = torch.einsum("bqd,bkd->bqk", q[:, h].double(),
+                              k[:, h // group].double()) * scale
+        x = torch.sort(scores.flatten()).values
+        at = int((0.8 if h % 4 == 0 else 0.2) * (x.numel() - 1))
+        best = at - 5 + int(torch.argmax(x[at - 4:at + 7] - x[at - 5:at + 6]))
+        theta.append(float(0.5 * (x[best] + x[best + 1])))
+    return torch.tensor(theta, dtype=torch.float32, device=q.device)
+
+
+def reference_thresholds(q, k, v, mask, causal, theta):
+    """reference() with threshold mode, in float64: a score under its
+    head's threshold is masked too (the mask is a constant of the autograd,
+    as the hard threshold is of sieve's). Written out rather than through
+    SDPA, whose rows with no kept key (a head whose threshold drops all)
+    are NaN, and NaN gradients would reach the shared keys and values."""
+    group = q.shape[1] // k.shape[1]
+    k64 = k.double().repeat_interleave(group, 1)
+    v64 = v.double().repeat_interleave(group, 1)
+    scores = torch.einsum("bhqd,bhkd->bhqk", q.double(), k64) / q.shape[-1] ** 0.5
+    with torch.no_grad():
+        allowed = allowed_elements(mask, q.shape[2], k.shape[2], causal)[None]
+        allowed = allowed & (scores >= theta.double()[None, :, None, None])
+    # exp(-1e300 - max) is exactly 0; a row with nothing kept gets finite
+    # weights that the final select zeroes, gradients included.
+    weights = torch.softmax(torch.where(allowed, scores, -1e300), dim=-1)
+    out = torch.einsum("bhqk,bhkd->bhqd", weights, v64)
+    return torch.where(allowed.any(-1)[..., None], out, 0.0)
+
+
+def test_threshold_mode_autograd_matches_float64():
+    """torch.ops.sieve.attention with thresholds, forward and backward,
+    against float64 SDPA under the mask and the thresholds; the
+    all-dropped heads are exact zeros and the thresholds get no gradient."""
+    require_gpu()
+    for seed, case in enumerate(CASES):
+        name, b, hq, hkv, sq, sk, d, _, _, _, causal, dtype, bshd = case
+        mask = case_mask(case, seed + 200)
+        q, k, v = (t.detach().requires_grad_() for t in random_qkv(b, hq, hkv, sq, sk, d, dtype,
+                                                                     bshd, seed + 200))
+        theta = gap_thresholds(q.detach(), k.detach(), 1 / d ** 0.5).requires_grad_()
+        dout = torch.randn(q.shape, device="cuda", dtype=dtype)
+        q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+        want = reference_thresholds(q64, k64, v64, mask, causal, theta.detach())
+        want.backward(dout.double())
+        poison_allocator(q)
+        handle = sieve.torch_op.register_mask(mask)
+        with torch.no_grad():
+            inference = torch.ops.sieve.attention(q, k, v, handle, causal, None, theta)
+        out = torch.ops.sieve.attention(q, k, v, handle, causal, None, theta)
+        out.backward(dout)
+        torch.cuda.synchronize()
+        for got, what in ((inference, "inference"), (out, "training forward")):
+            assert not got.isnan().any(), (name, what)
+            assert torch.all(got[:, 1::4] == 0), (name, what, "all-dropped heads")
+            error = relative_error(got.detach(), want.detach())
+            print(f"{name}: thresholds {what} rel err {error:.2e}")
+            assert error < TOLERANCE, (name, what)
+        for got, want_grad, what in ((q.grad, q64.grad, "dq"), (k.grad, k64.grad, "dk"),
+                                     (v.grad, v64.grad, "dv")):
+            assert not got.isnan().any(), (name, what)
+            error = ((got.double() - want_grad).abs().max() / want_grad.abs().max()).item()
+            print(f"{name}: thresholds {what} max rel err {error:.2e}")
+            assert error < TOLERANCE, (name, what)
+        assert torch.all(q.grad[:, 1::4] == 0), name
+        assert theta.grad is None, name
 
 
 def test_training_step_through_the_module():
@@ -354,6 +433,20 @@ def test_errors():
         torch.ops.sieve.attention(q, k, v, 999999, False, None)
     with raises(sieve.InvalidArgumentError, "stream must be an int"):
         kernel(q, k, v, stream="default")
+    # Threshold mode: the thresholds go on the kernel's device, as f32 [Hq].
+    thresholds = sieve.compile(mask, **shape, dtype="bf16", device="cuda", thresholds=True)
+    theta = torch.zeros(4, device="cuda")
+    with raises(sieve.WrongDeviceError, r"thresholds is in cpu memory but the kernel runs on "
+                r"the GPU"):
+        thresholds(q, k, v, thresholds=theta.cpu())
+    with raises(sieve.ShapeMismatchError, r"thresholds has shape \[3\], expected \[4\]"):
+        thresholds(q, k, v, thresholds=theta[:3])
+    with raises(sieve.DTypeMismatchError, r"thresholds is bfloat16, expected float32"):
+        thresholds(q, k, v, thresholds=theta.bfloat16())
+    with raises(sieve.InvalidArgumentError, r"thresholds .* is missing"):
+        thresholds(q, k, v)
+    with raises(sieve.InvalidArgumentError, r"thresholds given to a kernel compiled without"):
+        kernel(q, k, v, thresholds=theta)
 
 
 def main():

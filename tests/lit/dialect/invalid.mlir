@@ -240,3 +240,12 @@ func.func @backward_tile_count(%q: memref<1x1x2x8xf32>, %k: memref<1x1x2x8xf32>,
   sieve.block_sparse_attention_backward %q, %k, %v, %o, %do, %lse -> %dq, %dk, %dv {block_k = 2 : i64, block_q = 2 : i64, col_key_blocks = array<i32: 0>, col_kv_heads = array<i32: 0>, col_query_blocks = array<i32>, col_query_heads = array<i32>, col_spans = array<i32: 0, 0>, key_blocks = array<i32: 0>, row_heads = array<i32: 0>, row_query_blocks = array<i32: 0>, row_spans = array<i32: 0, 1>, scale = 5.000000e-01 : f32} : memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2xf32> -> memref<1x1x2x8xf32>, memref<1x1x2x8xf32>, memref<1x1x2x8xf32>
   return
 }
+
+// -----
+
+// The backward's thresholds: one per query head too.
+func.func @backward_thresholds_shape(%q: memref<1x2x4x4xf32>, %lse: memref<1x2x4xf32>, %t: memref<4xf32>) {
+  // expected-error @+1 {{operand 'thresholds' has shape [4], expected [2] (one per query head)}}
+  sieve.attention_backward %q, %q, %q, %q, %q, %lse -> %q, %q, %q thresholds(%t : memref<4xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.5 : f32, block_q = 2, block_k = 2} : memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4xf32> -> memref<1x2x4x4xf32>, memref<1x2x4x4xf32>, memref<1x2x4x4xf32>
+  return
+}

@@ -87,7 +87,7 @@ func.func @causal_f16(%q: memref<1x1x128x128xf16, strided<[?, ?, ?, 1], offset: 
 // SM86-LABEL: func @head_dim_32
 // SM86: sieve.variant = "mma"
 // HOPPER-LABEL: func @head_dim_32
-// HOPPER: sieve.variant = "mma"
+// HOPPER: sieve.variant = "wgmma"
 func.func @head_dim_32(%q: memref<1x2x128x32xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x256x32xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x256x32xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x2x128x32xf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 1, 0, 1>, row_query_blocks = array<i32: 1, 0, 0, 1>, row_spans = array<i32: 0, 2, 2, 3, 3, 3, 3, 3>, key_blocks = array<i32: 0, 1, 1>, scale = 0.125 : f32, block_q = 64, block_k = 128} : memref<1x2x128x32xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x32xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x256x32xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x128x32xf16, strided<[?, ?, ?, 1], offset: ?>>
   return
@@ -111,7 +111,7 @@ func.func @head_dim_32(%q: memref<1x2x128x32xf16, strided<[?, ?, ?, 1], offset: 
 // SM86-LABEL: func @head_dim_80
 // SM86: sieve.variant = "mma"
 // HOPPER-LABEL: func @head_dim_80
-// HOPPER: sieve.variant = "mma"
+// HOPPER: sieve.variant = "wgmma"
 func.func @head_dim_80(%q: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 3>, key_blocks = array<i32: 0, 1, 0>, scale = 0.125 : f32, block_q = 64, block_k = 64, causal} : memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
@@ -120,8 +120,8 @@ func.func @head_dim_80(%q: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset:
 // -----
 
 // Head dim 96 (Phi-3) with two query heads per key head and ragged Sq, Sk:
-// 12-chunk rows, 4-chunk atoms as at head dim 32. The Hopper body takes
-// only 64 and 128 columns: on sm_90a this runs on the mma body, not simt.
+// 12-chunk rows, 4-chunk atoms as at head dim 32. On sm_90a auto runs
+// this head dim, like 32, 80, 192 and 256 here, on the Hopper body.
 // CHECK-LABEL: func @head_dim_96_gqa
 // CHECK: gpu.func @sieve_attention
 // CHECK-SAME: sieve.config = "mma block_q=64 query_tile=64 block_k=64 key_tile=64 stages=2 warps=4 shared=61440"
@@ -134,7 +134,7 @@ func.func @head_dim_80(%q: memref<1x1x128x80xbf16, strided<[?, ?, ?, 1], offset:
 // SM86-LABEL: func @head_dim_96_gqa
 // SM86: sieve.variant = "mma"
 // HOPPER-LABEL: func @head_dim_96_gqa
-// HOPPER: sieve.variant = "mma"
+// HOPPER: sieve.variant = "wgmma"
 func.func @head_dim_96_gqa(%q: memref<1x4x100x96xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x2x200x96xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x2x200x96xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x4x100x96xf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 1, 2, 3, 0, 1, 2, 3>, row_query_blocks = array<i32: 0, 0, 0, 0, 1, 1, 1, 1>, row_spans = array<i32: 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8>, key_blocks = array<i32: 0, 1, 2, 3, 0, 1, 2, 3>, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x4x100x96xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x200x96xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x2x200x96xf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x4x100x96xf16, strided<[?, ?, ?, 1], offset: ?>>
   return
@@ -157,7 +157,7 @@ func.func @head_dim_96_gqa(%q: memref<1x4x100x96xf16, strided<[?, ?, ?, 1], offs
 // SM86-LABEL: func @head_dim_192
 // SM86: sieve.variant = "mma"
 // HOPPER-LABEL: func @head_dim_192
-// HOPPER: sieve.variant = "mma"
+// HOPPER: sieve.variant = "wgmma"
 func.func @head_dim_192(%q: memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 1, 0>, row_spans = array<i32: 0, 2, 2, 3>, key_blocks = array<i32: 0, 1, 0>, scale = 0.125 : f32, block_q = 64, block_k = 64, causal} : memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return
@@ -179,7 +179,7 @@ func.func @head_dim_192(%q: memref<1x1x128x192xbf16, strided<[?, ?, ?, 1], offse
 // SM86: sieve.config = "mma block_q=64 query_tile=64 block_k=128 key_tile=32 stages=2 warps=4 shared=98304"
 // SM86: sieve.variant = "mma"
 // HOPPER-LABEL: func @head_dim_256
-// HOPPER: sieve.variant = "mma"
+// HOPPER: sieve.variant = "wgmma"
 func.func @head_dim_256(%q: memref<1x1x128x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<1x1x256x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<1x1x256x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<1x1x128x256xbf16, strided<[?, ?, ?, 1], offset: ?>>) {
   sieve.block_sparse_attention %q, %k, %v, %o {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 2, 2, 3>, key_blocks = array<i32: 0, 1, 1>, scale = 0.125 : f32, block_q = 64, block_k = 128} : memref<1x1x128x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x256x256xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<1x1x128x256xbf16, strided<[?, ?, ?, 1], offset: ?>>
   return

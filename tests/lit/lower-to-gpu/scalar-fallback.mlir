@@ -11,29 +11,9 @@
 // no tensor-core body is meant to take).
 // SIMT-NOT: warning
 
-// Threshold mode.
-// CHECK: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma does not run operand 'thresholds'; the simt body does. mma does not run operand 'thresholds'; the simt body does. (variant=simt chooses the scalar body without this warning.)
-// CHECK-NOT: warning
-func.func @thresholds(%q: memref<1x2x64x64xf16>, %k: memref<1x2x64x64xf16>, %v: memref<1x2x64x64xf16>, %o: memref<1x2x64x64xf16>, %t: memref<2xf32>) {
-  sieve.attention %q, %k, %v, %o thresholds(%t : memref<2xf32>) {mask = #sieve.block_mask<2x1x1, "03">, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>, memref<1x2x64x64xf16>
-  return
-}
-
-// -----
-
-// Calibration (the stats operand).
-// CHECK: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma does not run operand 'stats' (calibration); the simt body does. mma does not run operand 'stats' (calibration); the simt body does. (variant=simt chooses the scalar body without this warning.)
-// CHECK-NOT: warning
-func.func @calibration(%q: memref<1x2x128x128xbf16>, %k: memref<1x2x128x128xbf16>, %v: memref<1x2x128x128xbf16>, %o: memref<1x2x128x128xbf16>, %s: memref<2x2x2xf32>) {
-  sieve.attention %q, %k, %v, %o stats(%s : memref<2x2x2xf32>) {mask = #sieve.block_mask<2x2x2, "ff">, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x2x128x128xbf16>, memref<1x2x128x128xbf16>, memref<1x2x128x128xbf16>, memref<1x2x128x128xbf16>
-  return
-}
-
-// -----
-
 // A head dim no tensor-core body takes (40: not a multiple of 16).
 // SM80: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs wgmma, TMA and setmaxnreg (sm_90a), not sm_80. mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
-// SM90: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs head dim 64 or 128. mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
+// SM90: warning: the kernel runs on the scalar simt body, many times slower than a tensor-core body, since none runs it: wgmma needs a head dim that is a multiple of 16, at most 256 (k16 steps, wgmma N). mma needs a head dim that is a multiple of 16, at most 256 (k16 steps, registers). (variant=simt chooses the scalar body without this warning.)
 // CHECK-NOT: warning
 func.func @head_dim_40(%q: memref<1x1x64x40xf16>, %k: memref<1x1x64x40xf16>, %v: memref<1x1x64x40xf16>, %o: memref<1x1x64x40xf16>) {
   sieve.attention %q, %k, %v, %o {mask = #sieve.block_mask<1x1x1, "01">, scale = 0.125 : f32, block_q = 64, block_k = 64} : memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>, memref<1x1x64x40xf16>

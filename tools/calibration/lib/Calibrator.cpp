@@ -1,5 +1,7 @@
-//===- Calibrator.cpp - float64 host reference for attention mass ---------===//
+//===- Calibrator.cpp - attention mass: the kernels and a float64 reference ===//
 #include "sieve/calibration/Calibrator.h"
+
+#include "GpuCalibration.h"
 
 #include "sieve/compiler/Session.h"
 #include "sieve/models/MiniLm.h"
@@ -31,7 +33,9 @@ Error checkView(const runtime::TensorView &t, const char *name) {
     return Error(ErrorCode::InvalidArgument, fmt::format("calibration: {} is null", name));
   if (t.device != runtime::DeviceKind::Host)
     return Error(ErrorCode::WrongDevice,
-                 fmt::format("calibration: {} must be host memory (the reference path)", name));
+                 fmt::format("calibration: {} must be host memory (the model's tensors; the "
+                             "GPU engine copies them to the GPU itself)",
+                             name));
   if (t.dtype != runtime::DType::F32)
     return Error(ErrorCode::DTypeMismatch, fmt::format("calibration: {} must be f32", name));
   for (int64_t s : t.sizes)
@@ -43,6 +47,11 @@ Error checkView(const runtime::TensorView &t, const char *name) {
 
 } // namespace
 
+Calibrator::Calibrator(AttentionStats stats) : stats_(std::move(stats)) {}
+Calibrator::Calibrator(Calibrator &&other) noexcept = default;
+Calibrator &Calibrator::operator=(Calibrator &&other) noexcept = default;
+Calibrator::~Calibrator() = default;
+
 Expected<Calibrator> Calibrator::create(int64_t layers, int64_t heads, int64_t maxSeqQ,
                                         int64_t maxSeqK, int64_t blockQ, int64_t blockK) {
   auto stats = AttentionStats::create(layers, heads, maxSeqQ, maxSeqK, blockQ, blockK);
@@ -52,12 +61,43 @@ Expected<Calibrator> Calibrator::create(int64_t layers, int64_t heads, int64_t m
 }
 
 Expected<CalibrationEngine> parseCalibrationEngine(const std::string &name) {
-  if (name == "kernel")
-    return CalibrationEngine::CpuKernel;
-  if (name == "reference")
-    return CalibrationEngine::Reference;
+  for (CalibrationEngine engine : {CalibrationEngine::Kernel, CalibrationEngine::CpuKernel,
+                                   CalibrationEngine::GpuKernel, CalibrationEngine::Reference})
+    if (name == calibrationEngineName(engine))
+      return engine;
   return Error(ErrorCode::InvalidArgument,
-               fmt::format("unknown calibration engine '{}' (expected kernel or reference)", name));
+               fmt::format("unknown calibration engine '{}' (expected kernel, cpu, gpu or "
+                           "reference)",
+                           name));
+}
+
+const char *calibrationEngineName(CalibrationEngine engine) {
+  switch (engine) {
+  case CalibrationEngine::Kernel:
+    return "kernel";
+  case CalibrationEngine::CpuKernel:
+    return "cpu";
+  case CalibrationEngine::GpuKernel:
+    return "gpu";
+  case CalibrationEngine::Reference:
+    return "reference";
+  }
+  return "unknown";
+}
+
+Expected<std::unique_ptr<compiler::Session>> openGpuSession(CalibrationEngine engine) {
+  if (engine != CalibrationEngine::Kernel && engine != CalibrationEngine::GpuKernel)
+    return std::unique_ptr<compiler::Session>();
+  auto session = compiler::Session::create(compiler::BackendChoice::Cuda);
+  if (session)
+    return std::move(*session);
+  // "kernel" falls back to the CPU where no GPU can run it.
+  if (engine == CalibrationEngine::Kernel)
+    return std::unique_ptr<compiler::Session>();
+  return Error(ErrorCode::NoGpu, fmt::format("calibration engine 'gpu' needs a GPU, and this "
+                                             "machine has none usable ({}); use --engine kernel "
+                                             "or cpu to calibrate on the CPU",
+                                             session.error().message()));
 }
 
 Error Calibrator::checkCall(int64_t layer, const runtime::TensorView &q,
@@ -129,44 +169,30 @@ Error Calibrator::add(int64_t layer, const runtime::TensorView &q, const runtime
   return Error::success();
 }
 
-Error Calibrator::addWithKernel(compiler::Session &session, int64_t layer,
-                                const runtime::TensorView &q, const runtime::TensorView &k,
-                                const runtime::TensorView &v, double scale, bool causal) {
-  if (Error e = checkCall(layer, q, k))
-    return e;
-  if (Error e = checkView(v, "v"))
-    return e;
-  if (session.backend() != runtime::Backend::Cpu)
-    return Error(ErrorCode::Unsupported,
-                 "the Calibrator feeds the model's host tensors to the CPU calibration "
-                 "kernel; on a GPU, run the GPU variant with Session::calibrate on device "
-                 "tensors");
-  AttentionStats &s = stats_;
-  const int64_t batch = q.sizes[0], headsQ = q.sizes[1], seqQ = q.sizes[2], dim = q.sizes[3];
-  const int64_t headsKv = k.sizes[1], seqK = k.sizes[2];
-  const int64_t qBlocks = (seqQ + s.blockQ - 1) / s.blockQ,
-                kBlocks = (seqK + s.blockK - 1) / s.blockK;
+Expected<compiler::KernelSpec> Calibrator::kernelSpec(const runtime::ProblemShape &shape,
+                                                      double scale, bool causal) const {
+  const AttentionStats &s = stats_;
+  const int64_t qBlocks = (shape.seqQ + s.blockQ - 1) / s.blockQ,
+                kBlocks = (shape.seqK + s.blockK - 1) / s.blockK;
+  auto mask = runtime::BlockMask::create(shape.headsQ, qBlocks, kBlocks, s.blockQ, s.blockK);
+  if (!mask)
+    return mask.error();
+  for (int64_t h = 0; h < shape.headsQ; ++h)
+    mask->setHead(h, true);
   compiler::KernelSpec spec;
-  spec.shape = {batch, headsQ, headsKv, seqQ, seqK, dim, runtime::DType::F32};
+  spec.shape = shape;
   spec.scale = scale;
   spec.causal = causal;
   spec.calibrate = true;
-  auto mask = runtime::BlockMask::create(headsQ, qBlocks, kBlocks, s.blockQ, s.blockK);
-  if (!mask)
-    return mask.error();
-  for (int64_t h = 0; h < headsQ; ++h)
-    mask->setHead(h, true);
   spec.mask = std::move(*mask);
-  auto artifact = session.compile(spec);
-  if (!artifact)
-    return artifact.error().withContext("compiling the calibration kernel");
-  std::vector<float> out(static_cast<size_t>(batch * headsQ * seqQ * dim));
-  auto outView = runtime::TensorView::contiguous(
-      out.data(), runtime::DType::F32, {batch, headsQ, seqQ, dim}, runtime::DeviceKind::Host);
-  std::vector<float> mass(static_cast<size_t>(headsQ * qBlocks * kBlocks), 0.f);
-  if (Error e = session.calibrate(**artifact, q, k, v, outView, mass.data()))
-    return e;
-  for (int64_t h = 0; h < headsQ; ++h)
+  return spec;
+}
+
+void Calibrator::accumulate(int64_t layer, const std::vector<float> &mass, int64_t batch,
+                            int64_t seqQ, int64_t qBlocks, int64_t kBlocks) {
+  AttentionStats &s = stats_;
+  const int64_t heads = static_cast<int64_t>(mass.size()) / (qBlocks * kBlocks);
+  for (int64_t h = 0; h < heads; ++h)
     for (int64_t qb = 0; qb < qBlocks; ++qb)
       for (int64_t kb = 0; kb < kBlocks; ++kb)
         s.at(layer, h, qb, kb) += mass[static_cast<size_t>((h * qBlocks + qb) * kBlocks + kb)];
@@ -174,6 +200,53 @@ Error Calibrator::addWithKernel(compiler::Session &session, int64_t layer,
   for (int64_t i = 0; i < seqQ; ++i)
     info.rows[static_cast<size_t>(i / s.blockQ)] += batch;
   ++info.calls;
+}
+
+Error Calibrator::addWithKernel(compiler::Session &session, int64_t layer,
+                                const runtime::TensorView &q, const runtime::TensorView &k,
+                                const runtime::TensorView &v, double scale, bool causal) {
+  if (Error e = checkCall(layer, q, k))
+    return e;
+  if (Error e = checkView(v, "v"))
+    return e;
+  if (v.sizes != k.sizes)
+    return Error(ErrorCode::ShapeMismatch,
+                 fmt::format("calibration: v [{}, {}, {}, {}] does not match k [{}, {}, {}, {}]",
+                             v.sizes[0], v.sizes[1], v.sizes[2], v.sizes[3], k.sizes[0], k.sizes[1],
+                             k.sizes[2], k.sizes[3]));
+  const AttentionStats &s = stats_;
+  const bool onGpu = session.backend() == runtime::Backend::Cuda;
+  const int64_t batch = q.sizes[0], headsQ = q.sizes[1], seqQ = q.sizes[2], dim = q.sizes[3];
+  const int64_t headsKv = k.sizes[1], seqK = k.sizes[2];
+  const int64_t qBlocks = (seqQ + s.blockQ - 1) / s.blockQ,
+                kBlocks = (seqK + s.blockK - 1) / s.blockK;
+  // The GPU kernels take 16-bit inputs (bf16 keeps f32's range); the CPU
+  // runs the model's f32 views as they are.
+  const runtime::ProblemShape shape{
+      batch, headsQ, headsKv, seqQ, seqK, dim, onGpu ? runtime::DType::BF16 : runtime::DType::F32};
+  auto spec = kernelSpec(shape, scale, causal);
+  if (!spec)
+    return spec.error();
+  auto artifact = session.compile(std::move(*spec));
+  if (!artifact)
+    return artifact.error().withContext("compiling the calibration kernel");
+  std::vector<float> mass;
+  if (onGpu) {
+    if (!gpu_)
+      gpu_ = std::make_unique<GpuCalibrationRun>();
+    auto gpuMass = gpu_->run(session, **artifact, shape, q, k, v, qBlocks, kBlocks);
+    if (!gpuMass)
+      return gpuMass.error();
+    mass = std::move(*gpuMass);
+  } else {
+    std::vector<float> out(static_cast<size_t>(batch * headsQ * seqQ * dim));
+    auto outView = runtime::TensorView::contiguous(
+        out.data(), runtime::DType::F32, {batch, headsQ, seqQ, dim}, runtime::DeviceKind::Host);
+    mass.assign(static_cast<size_t>(headsQ * qBlocks * kBlocks), 0.f);
+    if (Error e = session.calibrate(**artifact, q, k, v, outView, mass.data()))
+      return e;
+  }
+  accumulate(layer, mass, batch, seqQ, qBlocks, kBlocks);
   return Error::success();
 }
 
@@ -198,6 +271,11 @@ void Calibrator::attachTo(models::AttentionPlan &plan, compiler::Session *kernel
 
 Expected<AttentionStats> calibrateMiniLm(const std::vector<std::string> &sentences,
                                          const MiniLmCalibration &options) {
+  // The encoder runs on its CPU session; a GPU engine gets a session of its
+  // own for the calibration kernel (opened first: no GPU fails at once).
+  auto gpuSession = openGpuSession(options.engine);
+  if (!gpuSession)
+    return gpuSession.error();
   auto dir = models::findMiniLmDir(options.modelDir);
   if (!dir)
     return dir.error();
@@ -210,12 +288,19 @@ Expected<AttentionStats> calibrateMiniLm(const std::vector<std::string> &sentenc
                                        options.blockK);
   if (!calibrator)
     return calibrator.error();
-  const bool kernel = options.engine == CalibrationEngine::CpuKernel;
+  compiler::Session *kernelSession = nullptr;
+  std::string engine = "float64 host reference on the host CPU";
+  if (*gpuSession) {
+    kernelSession = gpuSession->get();
+    engine = "GPU calibration kernel on " + kernelSession->deviceName();
+  } else if (options.engine != CalibrationEngine::Reference) {
+    kernelSession = &(*encoder)->session();
+    engine = "CPU calibration kernel on the " + kernelSession->deviceName();
+  }
   calibrator->stats().comment =
-      fmt::format("all-MiniLM-L6-v2 from {}, {} sentences, {}", *dir, sentences.size(),
-                  kernel ? "CPU calibration kernel" : "float64 host reference");
+      fmt::format("all-MiniLM-L6-v2 from {}, {} sentences, {}", *dir, sentences.size(), engine);
   models::AttentionPlan plan = models::AttentionPlan::dense(options.blockQ);
-  calibrator->attachTo(plan, kernel ? &(*encoder)->session() : nullptr);
+  calibrator->attachTo(plan, kernelSession);
   (*encoder)->setPlan(plan);
   for (size_t i = 0; i < sentences.size(); ++i) {
     std::vector<int64_t> ids = (*encoder)->tokenizer().encode(sentences[i]);

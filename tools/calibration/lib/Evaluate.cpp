@@ -1,12 +1,10 @@
-//===- Evaluate.cpp - embedding agreement and the random baseline ---------===//
+//===- Evaluate.cpp - embedding agreement and retrieval ranks -------------===//
 #include "sieve/calibration/Evaluate.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
-#include <random>
 
 namespace sieve::calibration {
 
@@ -74,6 +72,24 @@ Expected<double> top1Agreement(const Embeddings &dense, const Embeddings &pruned
   return static_cast<double>(same) / static_cast<double>(a.size());
 }
 
+Expected<std::vector<int64_t>> retrievalRanks(const Embeddings &queries,
+                                              const Embeddings &documents) {
+  if (Error e = checkSameShape(queries, documents))
+    return e;
+  if (queries.empty())
+    return Error(ErrorCode::InvalidArgument, "retrieval needs at least one query");
+  std::vector<int64_t> ranks;
+  ranks.reserve(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const double own = cosine(queries[i], documents[i]);
+    int64_t higher = 0;
+    for (size_t j = 0; j < documents.size(); ++j)
+      higher += j != i && cosine(queries[i], documents[j]) > own;
+    ranks.push_back(1 + higher);
+  }
+  return ranks;
+}
+
 runtime::BlockMask tilesWithMass(const AttentionStats &stats, int64_t layer) {
   runtime::BlockMask m = *runtime::BlockMask::create(stats.heads, stats.queryBlocks(),
                                                      stats.keyBlocks(), stats.blockQ, stats.blockK);
@@ -87,58 +103,6 @@ runtime::BlockMask tilesWithMass(const AttentionStats &stats, int64_t layer) {
 bool tileCrossesDiagonal(int64_t qBlock, int64_t kBlock, int64_t blockQ, int64_t blockK) {
   // Rows [qBlock*blockQ, (qBlock+1)*blockQ) and keys [kBlock*blockK, ...) overlap.
   return qBlock * blockQ < (kBlock + 1) * blockK && kBlock * blockK < (qBlock + 1) * blockQ;
-}
-
-runtime::BlockMask randomMaskLike(const runtime::BlockMask &like, bool keepDiagonal,
-                                  int64_t minPerRow, uint64_t seed,
-                                  const runtime::BlockMask *allowed) {
-  const int64_t H = like.heads(), QB = like.queryBlocks(), KB = like.keyBlocks();
-  runtime::BlockMask m = *runtime::BlockMask::create(H, QB, KB, like.blockQ(), like.blockK());
-  std::mt19937_64 rng(seed);
-  for (int64_t h = 0; h < H; ++h) {
-    int64_t target = 0;
-    for (int64_t qb = 0; qb < QB; ++qb)
-      for (int64_t kb = 0; kb < KB; ++kb)
-        target += like.get(h, qb, kb);
-    if (target == 0)
-      continue; // a pruned head stays pruned
-    int64_t kept = 0;
-    auto keep = [&](int64_t qb, int64_t kb) {
-      if (!m.get(h, qb, kb)) {
-        m.set(h, qb, kb, true);
-        ++kept;
-      }
-    };
-    for (int64_t qb = 0; qb < QB; ++qb) {
-      if (keepDiagonal)
-        for (int64_t kb = 0; kb < KB; ++kb)
-          if (tileCrossesDiagonal(qb, kb, like.blockQ(), like.blockK()))
-            keep(qb, kb);
-      if (minPerRow > 0) {
-        // Top the row up to minPerRow with random tiles (the diagonal
-        // counts), so the forced tiles do not outnumber the data mask's.
-        std::vector<int64_t> kbs(static_cast<size_t>(KB));
-        std::iota(kbs.begin(), kbs.end(), 0);
-        std::shuffle(kbs.begin(), kbs.end(), rng);
-        int64_t inRow = 0;
-        for (int64_t kb = 0; kb < KB; ++kb)
-          inRow += m.get(h, qb, kb);
-        for (size_t i = 0; i < kbs.size() && inRow < minPerRow; ++i)
-          if (!m.get(h, qb, kbs[i]) && (!allowed || allowed->get(h, qb, kbs[i]))) {
-            keep(qb, kbs[i]);
-            ++inRow;
-          }
-      }
-    }
-    std::vector<int64_t> rest;
-    for (int64_t t = 0; t < QB * KB; ++t)
-      if (!m.get(h, t / KB, t % KB) && (!allowed || allowed->get(h, t / KB, t % KB)))
-        rest.push_back(t);
-    std::shuffle(rest.begin(), rest.end(), rng);
-    for (size_t i = 0; i < rest.size() && kept < target; ++i)
-      keep(rest[i] / KB, rest[i] % KB);
-  }
-  return m;
 }
 
 Expected<AttentionStats> normalizeByCoverage(const AttentionStats &stats,

@@ -44,7 +44,7 @@ Expected<runtime::Artifact> compile(const KernelSpec &spec);
 Expected<runtime::Artifact> compile(CheckedSpec spec);
 
 /// Everything the artifact of `spec` depends on, in one canonical text:
-/// shapes, dtype, the scale as the kernels' f32, causal, modes, the mask's
+/// shapes, dtype, the scale as the kernels' f32, causal and its alignment, modes, the mask's
 /// geometry and bits (none for the generic kernel, which reads its mask at
 /// launch), the target's description and the kernel options after defaults
 /// are chosen. Two specs with the same text compile to the same artifact.

@@ -5,6 +5,7 @@
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/runtime/CausalMask.h"
 #include "sieve/runtime/TargetInfo.h"
 
 #include <optional>
@@ -41,6 +42,10 @@ struct KernelOptions {
   int64_t queryTile = 0;        // query rows per thread block; 0 = choose
   int64_t keyTile = 0;          // keys per pipeline step; 0 = choose
   int64_t stages = 0;           // shared-memory key/value buffers; 0 = choose
+  /// The wgmma body (sm_90a) only: each tile's softmax runs beside the
+  /// previous tile's P·V (intra-warp-group overlap; 3 stages unless given,
+  /// and no threshold mode). The artifact's config says "overlap".
+  bool overlap = false;
   /// Split-KV: "auto" cuts rows too long for a balanced schedule into parts
   /// merged by a combine kernel (specialized GPU kernels); "off" keeps whole
   /// rows (the unbalanced baseline, for benchmarks).
@@ -50,6 +55,13 @@ struct KernelOptions {
   /// target cut rows as for that many workers, so the CPU backend can run
   /// (and CI check) the schedule a GPU of that many SMs runs.
   int64_t splitWorkers = 0;
+  /// Decode (pack GQA): "auto" gives the g = Hq / Hkv query heads of a key
+  /// head the rows of one tile when Sq <= 64 and Hq > Hkv (and not
+  /// calibrate, thresholds or backward; on the GPU the tensor-core bodies,
+  /// f16/bf16), so keys and values are read once per key head; "off" keeps
+  /// a row per query head. The artifact's config says "pack-gqa" when it
+  /// packed.
+  std::string packGqa = "auto";
   std::string str() const;
 };
 
@@ -60,7 +72,13 @@ struct KernelSpec {
   runtime::BlockMask mask;
   std::optional<double> scale; // default 1/sqrt(D)
   bool causal = false;
-  /// Calibration variant (CPU backend; on the GPU the simt body): the kernel also takes an f32
+  /// Where the causal diagonal sits when Sq != Sk: top-left (query i sees
+  /// keys j <= i, PyTorch's is_causal) or bottom-right (j <= i + Sk - Sq,
+  /// FlashAttention's; the queries are the last Sq of the keys' sequence,
+  /// as in KV-cache prefill and decode). Only with causal.
+  runtime::CausalAlign causalAlign = runtime::CausalAlign::TopLeft;
+  /// Calibration variant (every backend; on the GPU every specialized body,
+  /// not the generic kernel): the kernel also takes an f32
   /// stats tensor [Hq, QB, KB] (contiguous, shaped like the mask) and adds,
   /// for every query row, its final softmax probabilities summed per key
   /// block over the kept tiles (every batch entry). Costs a second pass over
@@ -69,25 +87,63 @@ struct KernelSpec {
   /// Threshold mode (learned per-head score thresholds): the kernel also
   /// takes an f32 [Hq] table, read at launch, and drops every score
   /// scale * q . k below its head's threshold (a key chunk with no score
-  /// left is skipped). CPU backend, and the simt body on the GPU; not with
-  /// calibrate. Run it with Session::run(..., thresholds).
+  /// left is skipped). Every backend and body; not with calibrate. Run it
+  /// with Session::run(..., thresholds). With saveLse the lse is the
+  /// thresholded attention's; with backward the gradients are (the
+  /// thresholds are constants: a dropped score has P = 0 and dS = 0), and
+  /// BackwardTensors::thresholds must be the forward's.
   bool thresholds = false;
   /// The forward also writes each query row's natural-log log-sum-exp into
   /// an f32 [B, Hq, Sq] buffer (contiguous), which the backward reads. Run
-  /// it with Session::forward. Not with calibrate or thresholds.
+  /// it with Session::forward. Not with calibrate.
   bool saveLse = false;
   /// The backward pass of this spec's attention: dq, dk, dv from q, k, v,
   /// the forward's out and lse, and dout. Run it with Session::backward.
-  /// Not with calibrate, thresholds or saveLse, nor the generic variant.
+  /// Not with calibrate or saveLse, nor the generic variant.
   bool backward = false;
+  /// Generation (docs/generation.md): one kernel for every step of a mask
+  /// over positions. shape.seqK is the most positions M (the KV cache's
+  /// length), shape.seqQ the queries per call (1 for a decode step), and
+  /// the mask is [Hq, ceil(M / bq), ceil(M / bk)], causal over positions.
+  /// Each launch gives the step (runtime::GenerationStep: q_pos and
+  /// seq_k_live): Session::generate. On the CPU backend and the mma and
+  /// wgmma GPU bodies (not variant=generic or simt); not with causalAlign,
+  /// calibrate, saveLse or backward.
+  bool generation = false;
+  /// A ragged batch (docs/ragged-paged.md): shape.batch sequences of
+  /// different lengths, at most shape.seqQ queries and shape.seqK keys
+  /// each, packed one after another; each launch gives their cumulative
+  /// offsets (runtime::BatchLayout, Session::runBatch) and every sequence
+  /// sees the mask cropped to its own lengths (bottom-right causal aligned
+  /// by them). One compile serves every set of lengths. The CPU backend
+  /// only, for now; the forward only (not with calibrate, saveLse,
+  /// backward or generation).
+  bool ragged = false;
+  /// Paged KV (docs/ragged-paged.md): 0 for contiguous K and V, or the keys
+  /// per page, a multiple of the mask's block_k; K and V are then a pool of
+  /// pages read through a page table given at launch
+  /// (runtime::BatchLayout::pageTable, [batch, ceil(seq_k / pageSize)]).
+  /// With ragged or without; the same limits as ragged.
+  int64_t pageSize = 0;
   Target target;
   KernelOptions options;
 
   double effectiveScale() const;
+  /// The causal rule of causal, causalAlign and the shape.
+  runtime::CausalRule causalRule() const {
+    return runtime::CausalRule::of(causal, causalAlign, shape.seqQ, shape.seqK);
+  }
+  /// Whether the compiler packs GQA for this spec (KernelOptions::packGqa's
+  /// rule).
+  bool packsGqa() const;
   /// Rejects specs the compiler cannot build, naming the field at fault:
   /// non-positive sizes, Hq not a multiple of Hkv, a mask that does not
   /// cover the shape, a dtype or chip the target does not support.
   Error validate() const;
+
+private:
+  /// validate()'s rules for ragged and pageSize.
+  Error validateBatchLayout() const;
 };
 
 /// Chips the GPU pipeline targets (PTX for these assembles with ptxas):

@@ -59,6 +59,27 @@ public:
             const runtime::TensorView &out, runtime::CuStream stream = nullptr,
             const runtime::DeviceRowTables *tables = nullptr, const float *thresholds = nullptr);
 
+  /// Runs one step of a generation artifact (KernelSpec::generation,
+  /// docs/generation.md): q and out hold the step's Sq queries, k and v
+  /// the KV cache of the kernel's M positions, of which the first
+  /// step.seqKLive are read (0: q_pos + Sq). One compile serves every step;
+  /// on a GPU the step goes by value in the kernel's parameters (nothing is
+  /// allocated or copied per step) and the launch does not synchronize.
+  Error generate(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                 const runtime::TensorView &k, const runtime::TensorView &v,
+                 const runtime::TensorView &out, const runtime::GenerationStep &step,
+                 runtime::CuStream stream = nullptr, const float *thresholds = nullptr);
+
+  /// Runs a ragged or paged artifact (KernelSpec::ragged, pageSize;
+  /// docs/ragged-paged.md) with its batch's layout: the cumulative
+  /// offsets of the sequences packed in q, out (and k, v), or the page
+  /// table K and V are read through. One compile serves every layout. The
+  /// CPU backend only, for now.
+  Error runBatch(const runtime::Artifact &artifact, const runtime::TensorView &q,
+                 const runtime::TensorView &k, const runtime::TensorView &v,
+                 const runtime::TensorView &out, const runtime::BatchLayout &layout,
+                 runtime::CuStream stream = nullptr, const float *thresholds = nullptr);
+
   /// Runs a calibration artifact (KernelSpec::calibrate): as run(), and adds
   /// each query row's probability mass per key block to `stats`, a
   /// contiguous f32 [Hq, QB, KB] buffer the caller owns and zeroes (host
@@ -70,20 +91,24 @@ public:
 
   /// Runs a forward artifact that saves its log-sum-exp (KernelSpec::saveLse):
   /// as run(), and writes each query row's natural-log log-sum-exp into
-  /// `lse`, a contiguous f32 [B, Hq, Sq] buffer in the tensors' memory.
+  /// `lse`, a contiguous f32 [B, Hq, Sq] buffer in the tensors' memory. A
+  /// threshold-mode artifact needs `thresholds` as run() does.
   Error forward(const runtime::Artifact &artifact, const runtime::TensorView &q,
                 const runtime::TensorView &k, const runtime::TensorView &v,
-                const runtime::TensorView &out, float *lse, runtime::CuStream stream = nullptr);
+                const runtime::TensorView &out, float *lse, runtime::CuStream stream = nullptr,
+                const float *thresholds = nullptr);
 
   /// Runs a backward artifact (KernelSpec::backward): dq, dk, dv from the
-  /// forward's q, k, v, out and lse and the upstream gradient dout. GPU
-  /// launches go on `stream` and are not synchronized.
+  /// forward's q, k, v, out and lse and the upstream gradient dout (and, in
+  /// threshold mode, the forward's thresholds: BackwardTensors::thresholds).
+  /// GPU launches go on `stream` and are not synchronized.
   Error backward(const runtime::Artifact &artifact, const runtime::BackwardTensors &tensors,
                  runtime::CuStream stream = nullptr);
 
-  /// The row tables of `mask` on this session's GPU, for generic artifacts.
-  Expected<std::unique_ptr<runtime::DeviceRowTables>> uploadMask(const runtime::BlockMask &mask,
-                                                                 int64_t seqQ, bool causal);
+  /// The row tables of `mask` on this session's GPU, for generic artifacts
+  /// of query length `seqQ` and the `causal` rule (KernelSpec::causalRule).
+  Expected<std::unique_ptr<runtime::DeviceRowTables>>
+  uploadMask(const runtime::BlockMask &mask, int64_t seqQ, runtime::CausalRule causal);
 
 private:
   Session() = default;

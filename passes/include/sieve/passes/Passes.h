@@ -45,6 +45,10 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                           llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages", llvm::cl::desc("wgmma/mma: key/value shared buffers"),
                          llvm::cl::init(2)};
+  Option<bool> overlap{*this, "overlap",
+                       llvm::cl::desc("wgmma: run each tile's softmax beside the previous tile's "
+                                      "P·V (3+ stages)"),
+                       llvm::cl::init(false)};
   Option<bool> splitKv{
       *this, "split-kv",
       llvm::cl::desc("Cut rows too long for a balanced schedule (sieve-split-rows; "
@@ -63,6 +67,10 @@ struct PtxPipelineOptions : public mlir::PassPipelineOptions<PtxPipelineOptions>
                                llvm::cl::init(0)};
   Option<int> optLevel{*this, "opt-level", llvm::cl::desc("LLVM optimization level"),
                        llvm::cl::init(3)};
+  Option<bool> packGqa{*this, "pack-gqa",
+                       llvm::cl::desc("Pack a key head's query heads into shared rows when Sq "
+                                      "<= 64 (sieve-pack-gqa; specialized kernels only)"),
+                       llvm::cl::init(false)};
 };
 
 /// sieve.attention -> tables -> gpu kernel -> NVVM -> PTX in a gpu.binary:
@@ -87,6 +95,10 @@ struct CpuPipelineOptions : public mlir::PassPipelineOptions<CpuPipelineOptions>
                               llvm::cl::desc("f32 lanes of the host's widest vectors (the "
                                              "compiler passes the host's)"),
                               llvm::cl::init(8)};
+  Option<bool> packGqa{*this, "pack-gqa",
+                       llvm::cl::desc("Pack a key head's query heads into shared rows when Sq "
+                                      "<= 64 (sieve-pack-gqa), as the GPU pipeline does"),
+                       llvm::cl::init(false)};
 };
 
 /// sieve.attention -> tables -> host loops -> LLVM dialect, ready for the

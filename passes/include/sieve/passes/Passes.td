@@ -20,6 +20,30 @@ def SpecializeMask : Pass<"sieve-specialize-mask", "mlir::ModuleOp"> {
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }
 
+def PackGqa : Pass<"sieve-pack-gqa", "mlir::ModuleOp"> {
+  let summary = "Decode: pack a key head's query heads into the rows of one tile (pack GQA)";
+  let description = [{
+    Under grouped-query attention (Hq = g x Hkv) with few queries, the rows
+    of `sieve.block_sparse_attention` become (key head, packed block): the
+    g x Sq (query head, query) pairs of a key head, `rows` to a work row,
+    so a tile reads its key head's keys and values once for all g heads
+    and fills its rows. Each row lists the union of its heads' key blocks;
+    `key_block_segments` says, per entry, which (head, query block) of the
+    row keep it, and the kernels drop the others' scores, so the result is
+    the unpacked op's. Ops are packed when Sq <= max-queries and Hq > Hkv,
+    without stats or thresholds or split rows, and when no row would span
+    more than 32 segments; others are left as they are. Runs before
+    `sieve-split-rows`, which then cuts the (few, long) packed rows.
+  }];
+  let options = [
+    Option<"rows", "rows", "int64_t", /*default=*/"64",
+           "Packed rows per work row: the kernels' query tile (64 for wgmma's m64)">,
+    Option<"maxQueries", "max-queries", "int64_t", /*default=*/"64",
+           "Pack only ops with at most this many queries per head (decode)">
+  ];
+  let dependentDialects = ["::sieve::dialect::SieveDialect"];
+}
+
 def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
   let summary = "Split-KV: cut rows too long for a balanced GPU schedule into parts";
   let description = [{
@@ -34,6 +58,12 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     a work row with a workspace slot (`row_slots`) and each cut row a split
     group (`split_groups`) that a combine step merges; rows are ordered
     longest first again. Ops that need no cut are left as they are.
+    GQA-packed ops (`sieve-pack-gqa`) are cut with `packed-imbalance`:
+    decoding has fewer rows than SMs, and each part reads its own keys.
+    Their limit is not the balanced share itself but the one from the
+    share up to the longest row that minimizes (thread blocks / sms,
+    rounded up) x limit, so the parts fill whole waves of the SMs instead
+    of leaving a last wave of a few blocks.
   }];
   let options = [
     Option<"sms", "sms", "int64_t", /*default=*/"0",
@@ -45,7 +75,10 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     Option<"imbalance", "imbalance", "double", /*default=*/"3.0",
            "Cut only when the longest row is at least this many balanced "
            "shares: on an H200 rows 5x the share ran 3x faster cut, rows "
-           "1.8x the share 7% slower (docs/perf-notes.md, v4)">
+           "1.8x the share 7% slower (docs/perf-notes.md, v4)">,
+    Option<"packedImbalance", "packed-imbalance", "double", /*default=*/"1.0",
+           "The same for GQA-packed (decode) ops: their rows are few (Hkv x batch) and "
+           "memory-bound, so any row longer than the share is cut to fill the SMs">
   ];
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }
@@ -140,12 +173,14 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
       correctness baseline.
 
     - `wgmma` (sm_90a): warp-specialized; a producer warp group issues
-      `nvgpu.tma.async.load`s of Q, K and V tiles (128-byte swizzle)
+      `nvgpu.tma.async.load`s of Q, K and V tiles (column slabs as wide as
+      the widest of the 128-, 64- and 32-byte swizzles that divides a row)
       completing on `nvgpu.mbarrier`s, consumer warp groups (64 query rows
       each, `setmaxnreg`) run `nvvm.wgmma.mma_async` for S = Q·Kᵀ and a
-      register-A wgmma for O += P·V. Needs f16/bf16, head dim 64 or 128,
-      block_q a multiple of the query tile (64 or 128) and block_k of the
-      key tile (64 or 128). q, k and v travel as TMA descriptors too
+      register-A wgmma for O += P·V. Needs f16/bf16, a head dim that is a
+      multiple of 16 up to 256, block_q a multiple of the query tile (64 or
+      128) and block_k of the key tile (64 or 128; 64 by default above 128
+      columns). q, k and v travel as TMA descriptors too
       (`#sieve.param<query.tensor_map[RxC]>`: the runtime encodes them).
 
     - `generic`: the `wgmma` (sm_90a) or `mma` body with the four row
@@ -174,6 +209,8 @@ def LowerToGpu : Pass<"sieve-lower-to-gpu", "mlir::ModuleOp"> {
            "wgmma/mma: keys per pipeline step (divides block_k; 0 = the kernel's default)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "wgmma/mma: shared-memory buffers for key/value tiles (2 to 4)">,
+    Option<"overlap", "overlap", "bool", /*default=*/"false",
+           "wgmma: run each tile's softmax beside the previous tile's P·V (3+ stages)">,
     Option<"chunkElements", "chunk-elements", "int64_t", /*default=*/"4096",
            "simt: key chunk staged in shared memory, in elements per operand (keys x head dim)">
   ];

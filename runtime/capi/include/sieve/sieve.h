@@ -82,7 +82,33 @@ typedef SIEVE_ENUM(sieve_kernel_kind) {
   SIEVE_KERNEL_FORWARD_LSE = 1, /* and each query row's log-sum-exp: sieve_attention_forward */
   SIEVE_KERNEL_BACKWARD = 2     /* dq, dk, dv: sieve_attention_backward */
 } sieve_kernel_kind;
+
+/* The causal mask, in sieve_problem's `causal` (an int, so the struct is
+ * what it always was: 0 and 1 keep their meaning). */
+typedef SIEVE_ENUM(sieve_causal) {
+  SIEVE_CAUSAL_NONE = 0,
+  SIEVE_CAUSAL_TOP_LEFT = 1,    /* query i sees keys j <= i (PyTorch's is_causal) */
+  SIEVE_CAUSAL_BOTTOM_RIGHT = 2 /* j <= i + seq_k - seq_q: the queries are the last seq_q
+                                   positions (FlashAttention's causal; a KV cache). With
+                                   seq_q > seq_k the first seq_q - seq_k rows are zeros. */
+} sieve_causal;
 /* clang-format on */
+
+/* What a kernel computes besides its kind, ORed into
+ * sieve_kernel_compile_flags' `flags`. */
+/* Threshold mode (learned run-time pruning): the kernel takes one float
+ * threshold per query head, [Hq], at every launch and drops each score
+ * scale * q . k under its head's threshold like a masked key (a row left
+ * without keys gives zeros, and lse -inf). Any kind: the training forward's
+ * lse is the thresholded attention's, and the backward's gradients are
+ * (dropped scores get none; the thresholds get none). Run such kernels
+ * with the *_thresholds entry points below. */
+#define SIEVE_KERNEL_THRESHOLDS 1u
+/* A ragged batch (docs/ragged-paged.md): `batch` sequences of different
+ * lengths, at most seq_q queries and seq_k keys each, packed one after
+ * another; launches give their cumulative offsets (sieve_attention_batch).
+ * The forward kind only, on the CPU backend (for now). */
+#define SIEVE_KERNEL_RAGGED 2u
 
 typedef struct sieve_context_t *sieve_context;
 typedef struct sieve_kernel_t *sieve_kernel;
@@ -104,7 +130,8 @@ typedef struct sieve_tensor {
 typedef struct sieve_problem {
   int64_t batch, heads_q, heads_kv, seq_q, seq_k, head_dim;
   sieve_dtype dtype;
-  int causal;   /* nonzero: keys after the query's position are masked */
+  int causal;   /* a sieve_causal: 0 none, 1 top-left, 2 bottom-right; other values
+                   are rejected */
   double scale; /* 0: 1/sqrt(head_dim) */
 } sieve_problem;
 
@@ -148,6 +175,24 @@ SIEVE_API sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_
                                                  const sieve_block_mask *mask,
                                                  const sieve_kernel_options *options,
                                                  sieve_kernel_kind kind, sieve_kernel *out);
+/* As sieve_kernel_compile_kind, with `flags` (SIEVE_KERNEL_THRESHOLDS or
+ * 0; other bits are refused). */
+SIEVE_API sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
+                                                  const sieve_block_mask *mask,
+                                                  const sieve_kernel_options *options,
+                                                  sieve_kernel_kind kind, uint32_t flags,
+                                                  sieve_kernel *out);
+/* A forward kernel for ragged batches and/or paged KV (docs/ragged-paged.md):
+ * `flags` as sieve_kernel_compile_flags' (SIEVE_KERNEL_RAGGED,
+ * SIEVE_KERNEL_THRESHOLDS), `page_size` 0 for contiguous K and V or the
+ * keys per page (a multiple of the mask's block_k): K and V are then a
+ * pool of pages read through a page table. Run it with
+ * sieve_attention_batch. The CPU backend only (for now). */
+SIEVE_API sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *problem,
+                                                  const sieve_block_mask *mask,
+                                                  const sieve_kernel_options *options,
+                                                  uint32_t flags, int64_t page_size,
+                                                  sieve_kernel *out);
 /* Loads an ahead-of-time artifact written by `sieve compile -o <stem>`. */
 SIEVE_API sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out);
 SIEVE_API sieve_status sieve_kernel_destroy(sieve_kernel kernel);
@@ -165,11 +210,20 @@ SIEVE_API sieve_status sieve_kernel_variant(sieve_kernel kernel, char *buf, size
 SIEVE_API sieve_status sieve_kernel_warnings(sieve_kernel kernel, char *buf, size_t size);
 /* Whether launches need a sieve_mask (the generic variant). */
 SIEVE_API sieve_status sieve_kernel_needs_mask(sieve_kernel kernel, int *out);
+/* Whether the kernel is a threshold-mode one (SIEVE_KERNEL_THRESHOLDS, or
+ * `sieve compile --thresholds`): its launches take thresholds. */
+SIEVE_API sieve_status sieve_kernel_needs_thresholds(sieve_kernel kernel, int *out);
 
 /* Uploads `mask`'s row tables for generic kernels of queries of length
- * `seq_q` (and `causal`). */
+ * `seq_q` (and `causal`: SIEVE_CAUSAL_NONE or SIEVE_CAUSAL_TOP_LEFT;
+ * bottom-right depends on seq_k too: use sieve_mask_create_causal). */
 SIEVE_API sieve_status sieve_mask_create(sieve_context ctx, const sieve_block_mask *mask,
                                          int64_t seq_q, int causal, sieve_mask *out);
+/* As sieve_mask_create, for kernels of `seq_q` queries against `seq_k`
+ * keys and any sieve_causal `causal` (the kernel's sieve_problem values). */
+SIEVE_API sieve_status sieve_mask_create_causal(sieve_context ctx, const sieve_block_mask *mask,
+                                                int64_t seq_q, int64_t seq_k, int causal,
+                                                sieve_mask *out);
 SIEVE_API sieve_status sieve_mask_destroy(sieve_mask mask);
 
 /* out = attention(q, k, v). `mask` is NULL except for generic kernels.
@@ -196,6 +250,39 @@ SIEVE_API sieve_status sieve_attention_backward(sieve_kernel kernel, const sieve
                                                 const float *lse, const sieve_tensor *dq,
                                                 const sieve_tensor *dk, const sieve_tensor *dv,
                                                 void *stream);
+
+/* The three launches above for threshold-mode kernels (and only those):
+ * the same arguments and `thresholds`, a contiguous float [Hq] buffer in
+ * the tensors' memory (device memory for a CUDA context, host memory for a
+ * CPU one), one threshold per query head. The backward needs the
+ * thresholds its forward ran with. */
+SIEVE_API sieve_status sieve_attention_thresholds(sieve_kernel kernel, const sieve_tensor *q,
+                                                  const sieve_tensor *k, const sieve_tensor *v,
+                                                  const sieve_tensor *out, const float *thresholds,
+                                                  sieve_mask mask, void *stream);
+SIEVE_API sieve_status sieve_attention_forward_thresholds(
+    sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k, const sieve_tensor *v,
+    const sieve_tensor *out, float *lse, const float *thresholds, void *stream);
+SIEVE_API sieve_status sieve_attention_backward_thresholds(
+    sieve_kernel kernel, const sieve_tensor *q, const sieve_tensor *k, const sieve_tensor *v,
+    const sieve_tensor *out, const sieve_tensor *dout, const float *lse, const float *thresholds,
+    const sieve_tensor *dq, const sieve_tensor *dk, const sieve_tensor *dv, void *stream);
+
+/* A ragged or paged kernel's launch (sieve_kernel_compile_batch): as
+ * sieve_attention, with the batch's layout in host memory. Ragged: q and
+ * out are [1, Hq, total_q, D] (the sequences packed along the sequence
+ * axis; a [total_q, Hq, D] buffer is such a view), `cu_seqlens_q` and
+ * `cu_seqlens_k` [batch + 1] non-decreasing offsets, and k and v
+ * [1, Hkv, total_k, D] unless paged. Paged: k and v are a pool
+ * [pages, Hkv, page_size, D] and `page_table` [batch, ceil(seq_k /
+ * page_size)] row-major names the page of each sequence's keys (with
+ * ragged, cu_seqlens_k gives the key lengths). NULL for what the kernel
+ * does not take; `thresholds` as sieve_attention_thresholds' or NULL. */
+SIEVE_API sieve_status sieve_attention_batch(sieve_kernel kernel, const sieve_tensor *q,
+                                             const sieve_tensor *k, const sieve_tensor *v,
+                                             const sieve_tensor *out, const int32_t *cu_seqlens_q,
+                                             const int32_t *cu_seqlens_k, const int32_t *page_table,
+                                             const float *thresholds, void *stream);
 
 #ifdef __cplusplus
 }

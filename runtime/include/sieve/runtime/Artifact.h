@@ -11,6 +11,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/AtomicFile.h"
+#include "sieve/runtime/CausalMask.h"
 #include "sieve/runtime/DType.h"
 #include "sieve/runtime/LaunchContract.h"
 
@@ -71,13 +72,21 @@ struct Artifact {
   uint32_t alignBytes = 0;
   ProblemShape shape;
   bool causal = false;
+  /// Where the causal diagonal sits when Sq != Sk (meaningful with causal).
+  CausalAlign causalAlign = CausalAlign::TopLeft;
+  /// The causal rule the kernel applies (the generic kernel's mask tables
+  /// must be built with the same).
+  CausalRule causalRule() const {
+    return CausalRule::of(causal, causalAlign, shape.seqQ, shape.seqK);
+  }
   /// The calibration variant (KernelSpec::calibrate): the kernel takes a
   /// fifth argument, the f32 stats [Hq, QB, KB] it adds probability mass to
   /// (on the GPU, parameter "tensor" 9, ParamSlot::kStats).
   bool calibrate = false;
-  /// Threshold mode (KernelSpec::thresholds): the kernel takes a fifth
-  /// argument, the f32 per-head score thresholds [Hq] (on the GPU,
-  /// parameter "tensor" 10, ParamSlot::kThresholds).
+  /// Threshold mode (KernelSpec::thresholds): the kernel also takes the
+  /// f32 per-head score thresholds [Hq] (after q, k, v, out and before an
+  /// lse in a forward, after dv in a backward; on the GPU, parameter
+  /// "tensor" 10, ParamSlot::kThresholds). With savesLse or backward too.
   bool thresholds = false;
   double scale = 0;
   int64_t keptTiles = 0, totalTiles = 0;
@@ -90,6 +99,24 @@ struct Artifact {
   /// out, dout, lse and write dq, dk, dv (on the GPU three launches: rows,
   /// key-value, query).
   bool backward = false;
+  /// A generation kernel (KernelSpec::generation, docs/generation.md): one
+  /// kernel for every step of a mask over positions; shape.seqK is the most
+  /// positions, and each launch takes the step (q_pos, seq_k_live) as an
+  /// i32 [2] buffer (parameter "tensor" 16, ParamSlot::kPositions).
+  bool generation = false;
+  /// A ragged batch (KernelSpec::ragged, docs/ragged-paged.md): q, out (and
+  /// k, v unless paged) hold shape.batch sequences packed along the
+  /// sequence axis of batch entry 0, of lengths up to shape.seqQ and
+  /// shape.seqK given at launch by cu_seqlens (an i32 [2, B + 1] buffer,
+  /// parameter "tensor" 17, ParamSlot::kSequences).
+  bool ragged = false;
+  /// Paged KV (KernelSpec::pageSize, docs/ragged-paged.md): 0, or the keys
+  /// per page; k and v are a pool of pages [pages, Hkv, pageSize, D] read
+  /// through a page table, i32 [B, ceil(seqK / pageSize)] (parameter
+  /// "tensor" 18, ParamSlot::kPages).
+  int64_t pageSize = 0;
+  /// The page table's columns: ceil(shape.seqK / pageSize), 0 when not paged.
+  int64_t pagesPerSequence() const { return pageSize ? (shape.seqK + pageSize - 1) / pageSize : 0; }
   /// The launch of `role`, or null.
   const KernelLaunch *launch(LaunchRole role) const;
   /// The first launch (the attention kernel, the backward's rows kernel, the

@@ -11,6 +11,8 @@
 #ifndef SIEVE_RUNTIME_COLUMNTABLES_H
 #define SIEVE_RUNTIME_COLUMNTABLES_H
 
+#include "sieve/runtime/CausalMask.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -32,7 +34,7 @@ struct ColumnTables {
 /// last (their dK and dV are zeros).
 ColumnTables buildColumnTables(const uint8_t *packedBits, int64_t heads, int64_t headsKv,
                                int64_t queryBlocks, int64_t keyBlocks, int64_t blockQ,
-                               int64_t blockK, int64_t seqQ, bool causal);
+                               int64_t blockK, int64_t seqQ, CausalRule causal);
 
 } // namespace sieve::runtime
 

@@ -75,7 +75,8 @@ public:
   /// The 128-byte TMA descriptor (CUtensorMap) of a rank-4 [B, H, S, D]
   /// tensor of 16-bit `dtype` at `base` with element strides `strides`
   /// (strides[3] == 1): a box of `boxCols` x `boxRows` x 1 x 1 elements
-  /// with the 128-byte swizzle, zero fill past the edges.
+  /// swizzled at the width of a box row (32, 64 or 128 bytes: the kernel's
+  /// slab layout), zero fill past the edges.
   Expected<std::array<uint64_t, 16>> encodeTensorMap(DType dtype, const void *base,
                                                      const std::array<int64_t, 4> &sizes,
                                                      const std::array<int64_t, 4> &strides,
@@ -92,6 +93,9 @@ public:
   Error freeAsync(CuDevicePtr ptr, CuStream stream) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
   Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
+  /// Device-to-device copy queued on `stream` (cuMemcpyDtoDAsync): what the
+  /// benchmarks measure the device's copy bandwidth with.
+  Error copyOnDevice(CuDevicePtr dst, CuDevicePtr src, size_t bytes, CuStream stream) const;
   Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;
   Error synchronize(CuStream stream) const;
   /// Waits for all work on the device (every stream of the context).

@@ -10,6 +10,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/runtime/CausalMask.h"
 #include "sieve/runtime/CudaDriver.h"
 
 #include <array>
@@ -19,10 +20,11 @@ namespace sieve::runtime {
 
 class DeviceRowTables {
 public:
-  /// Builds the row tables of `mask` for queries of length `seqQ` (and
-  /// `causal`) and copies them to the device.
+  /// Builds the row tables of `mask` for queries of length `seqQ` (and the
+  /// `causal` rule, CausalRule::of the kernel's) and copies them to the
+  /// device.
   static Expected<std::unique_ptr<DeviceRowTables>>
-  upload(const CudaDriver &driver, const BlockMask &mask, int64_t seqQ, bool causal);
+  upload(const CudaDriver &driver, const BlockMask &mask, int64_t seqQ, CausalRule causal);
   ~DeviceRowTables();
   DeviceRowTables(const DeviceRowTables &) = delete;
   DeviceRowTables &operator=(const DeviceRowTables &) = delete;
@@ -38,7 +40,7 @@ public:
   int64_t blockQ() const { return blockQ_; }
   int64_t blockK() const { return blockK_; }
   int64_t seqQ() const { return seqQ_; }
-  bool causal() const { return causal_; }
+  CausalRule causal() const { return causal_; }
 
 private:
   explicit DeviceRowTables(const CudaDriver &driver) : driver_(driver) {}
@@ -46,7 +48,7 @@ private:
   std::array<CuDevicePtr, 4> address_{};
   std::array<int64_t, 4> length_{};
   int64_t heads_ = 0, queryBlocks_ = 0, keyBlocks_ = 0, blockQ_ = 0, blockK_ = 0, seqQ_ = 0;
-  bool causal_ = false;
+  CausalRule causal_;
 };
 
 } // namespace sieve::runtime

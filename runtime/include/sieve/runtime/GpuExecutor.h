@@ -6,6 +6,7 @@
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/CudaDriver.h"
 #include "sieve/runtime/DeviceRowTables.h"
+#include "sieve/runtime/Generation.h"
 #include "sieve/runtime/TensorMapCache.h"
 #include "sieve/runtime/TensorView.h"
 
@@ -66,6 +67,17 @@ public:
                const TensorView &v, const TensorView &out, CuStream stream,
                const DeviceRowTables *tables = nullptr, const float *thresholds = nullptr) const;
 
+  /// Runs one step of a generation artifact (Artifact::generation,
+  /// docs/generation.md) like launch(): q and out hold the step's Sq
+  /// queries, at positions step.qPos + i; k and v are the KV cache of the
+  /// kernel's M positions, of which only the first step.seqKLive are read.
+  /// The step travels by value in the kernel's parameters: nothing is
+  /// allocated, copied to the device or compiled per step. Does not
+  /// synchronize.
+  Error generate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                 const TensorView &v, const TensorView &out, const GenerationStep &step,
+                 CuStream stream, const float *thresholds = nullptr) const;
+
   /// Runs a calibration artifact (Artifact::calibrate) like launch() and adds
   /// each query row's probability mass per key block to `stats`: device
   /// memory holding the contiguous f32 [Hq, QB, KB] table, which the caller
@@ -75,13 +87,16 @@ public:
 
   /// Runs a forward that saves its log-sum-exp (Artifact::savesLse) like
   /// launch() and writes each row's log-sum-exp into `lse`: device memory
-  /// holding f32 [B, Hq, Sq], contiguous. Does not synchronize.
+  /// holding f32 [B, Hq, Sq], contiguous. A threshold-mode one needs
+  /// `thresholds` as launch() does. Does not synchronize.
   Error forward(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
-                const TensorView &v, const TensorView &out, float *lse, CuStream stream) const;
+                const TensorView &v, const TensorView &out, float *lse, CuStream stream,
+                const float *thresholds = nullptr) const;
 
   /// Runs a backward artifact (Artifact::backward) on `stream`: the rows
   /// kernel into a workspace allocated on the stream, then the dK/dV and dQ
-  /// kernels. Does not synchronize.
+  /// kernels. A threshold-mode backward needs BackwardTensors::thresholds
+  /// in device memory. Does not synchronize.
   Error backward(const GpuKernel &kernel, const BackwardTensors &tensors, CuStream stream) const;
 
   size_t cachedModules() const;
@@ -98,6 +113,8 @@ private:
     float *stats = nullptr;
     const float *thresholds = nullptr;
     const float *lse = nullptr;
+    /// A generation step's (q_pos, seq_k_live), passed by value.
+    const int32_t *positions = nullptr;
   };
   /// Every launch of the artifact, in order on `stream`, each kernel's
   /// parameters found by slot in `buffers`; the workspace, when the
@@ -110,7 +127,10 @@ private:
   Error launchChecked(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                       const TensorView &v, const TensorView &out, CuStream stream,
                       const DeviceRowTables *tables, float *stats, const float *thresholds,
-                      float *lse) const;
+                      float *lse, const int32_t *positions = nullptr) const;
+  /// Whether thresholds come exactly when the artifact is a threshold-mode
+  /// kernel, and in device memory of this GPU.
+  Error checkThresholds(const Artifact &artifact, const float *thresholds) const;
   /// Whether each tensor is device memory of this GPU, laid out as the
   /// artifact assumes.
   Error checkDeviceTensors(

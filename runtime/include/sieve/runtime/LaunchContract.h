@@ -9,8 +9,9 @@
 // scalar parameters (allocated pointer, aligned pointer, offset, a size and
 // a stride per dimension); a Hopper kernel also takes TMA descriptors: the
 // device address of a 128-byte CUtensorMap of a rank-4 tensor, whose box is
-// `boxCols` x `boxRows` (128-byte swizzle), which the runtime encodes at
-// launch.
+// `boxCols` x `boxRows`, swizzled at the width of a box row (32, 64 or 128
+// bytes: one slab of the kernel's shared-memory layout), which the runtime
+// encodes at launch.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_RUNTIME_LAUNCHCONTRACT_H
@@ -31,7 +32,8 @@ namespace sieve::runtime {
 /// the workspace is the rank-1 f32 buffer the runtime allocates per call
 /// (split-KV's parts, the backward's delta and lse scratch); the stats
 /// [Hq, QB, KB] and the lse [B, Hq, Sq] are contiguous rank-3 f32; the
-/// thresholds [Hq] rank-1 f32.
+/// thresholds [Hq] rank-1 f32; a generation kernel's positions rank-1 i32;
+/// a ragged batch's sequences and a paged one's page table rank-2 i32.
 enum TensorSlot : int {
   kQuery = 0,
   kKey = 1,
@@ -49,16 +51,30 @@ enum TensorSlot : int {
   kDq = 13,
   kDk = 14,
   kDv = 15,
+  /// A generation kernel's step (docs/generation.md): i32 [2] holding
+  /// q_pos and seq_k_live, read at launch.
+  kPositions = 16,
+  /// A ragged batch's offsets (docs/ragged-paged.md): i32 [2, B + 1],
+  /// cu_seqlens_q then cu_seqlens_k, read at launch.
+  kSequences = 17,
+  /// A paged KV cache's page table (docs/ragged-paged.md): i32 [B, pages
+  /// per sequence], read at launch.
+  kPages = 18,
 };
-constexpr int kTensorSlots = 16;
+constexpr int kTensorSlots = 19;
 /// "query", "key", ..., "row_heads", ..., "dv"; nullptr out of range.
 const char *tensorSlotName(int slot);
 std::optional<TensorSlot> parseTensorSlot(std::string_view name);
 /// The rank of the buffer a slot names (4, 3 or 1).
 int tensorSlotRank(int slot);
 
-enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap };
-/// "allocated", "aligned", "offset", "size", "stride", "tensor_map".
+/// A memref descriptor's fields, a TMA descriptor's address, or (`Value`)
+/// element `dim` of a rank-1 i32 buffer passed by value: a GPU generation
+/// kernel takes its step, positions[0] = q_pos and positions[1] =
+/// seq_k_live, as two i32 parameters (docs/generation.md), so a step
+/// writes two integers and copies nothing to the device.
+enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMap, Value };
+/// "allocated", "aligned", "offset", "size", "stride", "tensor_map", "value".
 const char *paramFieldName(ParamField field);
 std::optional<ParamField> parseParamField(std::string_view name);
 
@@ -72,9 +88,11 @@ struct ParamSlot {
   static constexpr int kLse = runtime::kLse;
   static constexpr int kDout = runtime::kDout, kDq = runtime::kDq, kDk = runtime::kDk,
                        kDv = runtime::kDv;
+  static constexpr int kPositions = runtime::kPositions;
+  static constexpr int kSequences = runtime::kSequences, kPages = runtime::kPages;
   int tensor = 0; // a TensorSlot
   ParamField field = ParamField::AlignedPtr;
-  int dim = 0;                      // for Size and Stride
+  int dim = 0;                      // for Size and Stride; Value's element
   int64_t boxRows = 0, boxCols = 0; // for TensorMap
   bool operator==(const ParamSlot &o) const {
     return tensor == o.tensor && field == o.field && dim == o.dim && boxRows == o.boxRows &&

@@ -36,13 +36,27 @@ struct TensorView {
 Error checkAttentionTensors(const ProblemShape &shape, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, DeviceKind device);
 
+/// A size in checkAttentionTensorShapes' shapes that accepts any size.
+constexpr int64_t kAnySize = -1;
+
+/// As checkAttentionTensors, against explicit [B, H, S, D] shapes for q and
+/// out (`qShape`) and k and v (`kvShape`), where kAnySize accepts any size
+/// (a ragged batch's packed tokens, a page pool's pages).
+Error checkAttentionTensorShapes(const std::array<int64_t, 4> &qShape,
+                                 const std::array<int64_t, 4> &kvShape, DType dtype,
+                                 const TensorView &q, const TensorView &k, const TensorView &v,
+                                 const TensorView &out, DeviceKind device);
+
 /// The backward pass's tensors: the forward's inputs and output, the
 /// upstream gradient `dout` (like out), the gradients it writes (dq like q,
 /// dk and dv like k), and the forward's log-sum-exp, f32 [B, Hq, Sq]
-/// contiguous, in the same memory as the tensors.
+/// contiguous, in the same memory as the tensors. A threshold-mode
+/// backward (Artifact::thresholds) also needs the forward's thresholds,
+/// f32 [Hq], in that memory; any other backward none.
 struct BackwardTensors {
   TensorView q, k, v, out, dout, dq, dk, dv;
   const float *lse = nullptr;
+  const float *thresholds = nullptr;
 };
 
 /// As checkAttentionTensors, for every tensor of a backward launch.

@@ -7,6 +7,8 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "sieve/runtime/LaunchContract.h"
 
+#include "sieve/dialect/SieveEnums.h.inc"
+
 #define GET_ATTRDEF_CLASSES
 #include "sieve/dialect/SieveAttrs.h.inc"
 

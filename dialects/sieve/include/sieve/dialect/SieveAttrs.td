@@ -4,6 +4,30 @@
 
 include "sieve/dialect/SieveDialect.td"
 include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def Sieve_CausalAlign : I32EnumAttr<"CausalAlign", "where a causal mask's diagonal sits", [
+    I32EnumAttrCase<"TopLeft", 0, "top_left">,
+    I32EnumAttrCase<"BottomRight", 1, "bottom_right">]> {
+  let cppNamespace = "::sieve::dialect";
+  let genSpecializedAttr = 0;
+}
+
+def Sieve_CausalAlignAttr : EnumAttr<Sieve_Dialect, Sieve_CausalAlign, "causal_align"> {
+  let summary = "Where a causal mask's diagonal sits when Sq != Sk";
+  let description = [{
+    `top_left`: query i sees keys j <= i (PyTorch's `is_causal`).
+    `bottom_right`: the queries are the last Sq positions of the keys'
+    sequence, so query i sees keys j <= i + Sk - Sq (FlashAttention's
+    causal; KV-cache prefill and decode). With Sq > Sk the first Sq - Sk
+    queries see no key at all and are written as zeros.
+
+    ```mlir
+    causal_align = #sieve.causal_align<bottom_right>
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def Sieve_BlockMaskAttr : AttrDef<Sieve_Dialect, "BlockMask"> {
   let mnemonic = "block_mask";

@@ -11,6 +11,15 @@
 #include "sieve/dialect/SieveAttrs.h"
 #include "sieve/dialect/SieveDialect.h"
 
+#include <optional>
+
+namespace sieve::dialect {
+/// The causal offset of an attention op: query i sees keys j <= i + offset,
+/// 0 for top-left (`align` absent or top_left), Sk - Sq for bottom-right.
+int64_t causalOffsetOf(std::optional<CausalAlign> align, mlir::MemRefType query,
+                       mlir::MemRefType key);
+} // namespace sieve::dialect
+
 #define GET_OP_CLASSES
 #include "sieve/dialect/SieveOps.h.inc"
 

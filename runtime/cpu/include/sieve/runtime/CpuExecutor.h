@@ -10,6 +10,8 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/BatchLayout.h"
+#include "sieve/runtime/Generation.h"
 #include "sieve/runtime/TensorView.h"
 
 #include <memory>
@@ -47,6 +49,23 @@ public:
             const TensorView &out, float *stats = nullptr, const float *thresholds = nullptr,
             float *lse = nullptr) const;
 
+  /// Runs one step of a generation artifact (Artifact::generation,
+  /// docs/generation.md) as run() does: q and out hold the step's Sq
+  /// queries, k and v the cache's M positions, of which the kernel reads
+  /// the first step.seqKLive. A threshold-mode artifact needs
+  /// `thresholds` as for run().
+  Error generate(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                 const TensorView &v, const TensorView &out, const GenerationStep &step,
+                 const float *thresholds = nullptr) const;
+
+  /// Runs a ragged or paged artifact (Artifact::ragged, pageSize;
+  /// docs/ragged-paged.md) as run() does, with the batch's layout: q and
+  /// out [1, Hq, total_q, D] when ragged, k and v [1, Hkv, total_k, D] or,
+  /// paged, a pool [pages, Hkv, pageSize, D]; checkBatchLayout's checks.
+  Error runBatch(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                 const TensorView &v, const TensorView &out, const BatchLayout &layout,
+                 const float *thresholds = nullptr) const;
+
   /// Runs a backward artifact (Artifact::backward) as run() does: writes
   /// dq, dk and dv after checking every tensor.
   Error backward(const CpuKernel &kernel, const BackwardTensors &tensors) const;
@@ -62,6 +81,18 @@ public:
 private:
   std::shared_ptr<CpuThreadPool> pool() const;
   Error invoke(const CpuKernel &kernel, const std::vector<void *> &buffers) const;
+  /// Launch-time operands after the tensors, each checked already or
+  /// null: a generation step's (q_pos, seq_k_live), a ragged batch's i32
+  /// [2, B + 1] offsets, a paged batch's page table.
+  struct LaunchData {
+    int32_t *positions = nullptr;
+    int32_t *sequences = nullptr;
+    const int32_t *pages = nullptr;
+  };
+  /// run(), generate() and runBatch().
+  Error runForward(const CpuKernel &kernel, const TensorView &q, const TensorView &k,
+                   const TensorView &v, const TensorView &out, float *stats,
+                   const float *thresholds, float *lse, const LaunchData &data) const;
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<CpuKernel>> kernels_;

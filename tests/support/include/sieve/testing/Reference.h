@@ -1,7 +1,7 @@
 //===- Reference.h - float64 block-sparse attention on the host -*- C++ -*-===//
 //
 // The numerical reference every backend is checked against: the same
-// semantics (mask tiles, top-left causal, zero rows), in double precision,
+// semantics (mask tiles, causal top-left or bottom-right, zero rows), in double precision,
 // written plainly with Eigen and sharing no code with the kernels.
 //
 //===----------------------------------------------------------------------===//
@@ -10,6 +10,7 @@
 
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/testing/CausalMode.h"
 
 #include <vector>
 
@@ -21,10 +22,23 @@ namespace sieve::testing {
 /// the number of (batch, head, query, key) scores that entered a softmax
 /// (in a kept tile, not causally masked, not under a threshold) goes there.
 std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
-                                       const runtime::BlockMask &mask, bool causal, double scale,
-                                       const float *q, const float *k, const float *v,
+                                       const runtime::BlockMask &mask, CausalMode causal,
+                                       double scale, const float *q, const float *k, const float *v,
                                        const float *thresholds = nullptr,
                                        int64_t *scoresKept = nullptr);
+
+/// A ragged batch's reference (docs/ragged-paged.md): shape.batch
+/// sequences, sequence b's queries rows cuQ[b] .. cuQ[b + 1] - 1 of q and
+/// its keys rows cuK[b] .. cuK[b + 1] - 1 of k and v, each attending as its
+/// own problem of its own lengths with the mask's top-left crop to them
+/// (and the causal rule of those lengths). q: contiguous [total_q, Hq, D],
+/// k and v [total_k, Hkv, D]; returns out as contiguous [total_q, Hq, D]
+/// (zeros for a sequence without keys).
+std::vector<double> referenceRaggedAttention(const runtime::ProblemShape &shape,
+                                             const runtime::BlockMask &mask, CausalMode causal,
+                                             double scale, const int32_t *cuQ, const int32_t *cuK,
+                                             const float *q, const float *k, const float *v,
+                                             const float *thresholds = nullptr);
 
 /// The calibration kernels' reference: every query row's float64 softmax
 /// probabilities (over its kept keys, causal applied), summed per
@@ -32,8 +46,8 @@ std::vector<double> referenceAttention(const runtime::ProblemShape &shape,
 /// contiguous [Hq, QB, KB] table. q and k: contiguous BHSD host arrays. A
 /// row with no kept key adds nothing.
 std::vector<double> referenceTileMass(const runtime::ProblemShape &shape,
-                                      const runtime::BlockMask &mask, bool causal, double scale,
-                                      const float *q, const float *k);
+                                      const runtime::BlockMask &mask, CausalMode causal,
+                                      double scale, const float *q, const float *k);
 
 /// ||out - ref|| / ||ref|| over all elements (Frobenius). NaN in `out` gives
 /// NaN, so a NaN can never pass a threshold test. A zero reference (every row

@@ -3,7 +3,7 @@
 // The reference the backward kernels are checked against: the gradients of
 // referenceAttention's output with respect to q, k and v for an upstream
 // gradient dout, and the per-row log-sum-exp the forward saves for them, in
-// double precision with the same semantics (mask tiles, top-left causal,
+// double precision with the same semantics (mask tiles, causal either way,
 // rows with no kept key give zeros and contribute nothing, GQA gradients of
 // a key head summed over the query heads that share it).
 //
@@ -13,6 +13,7 @@
 
 #include "sieve/runtime/Artifact.h"
 #include "sieve/runtime/BlockMask.h"
+#include "sieve/testing/CausalMode.h"
 
 #include <vector>
 
@@ -26,11 +27,16 @@ struct AttentionGradients {
   std::vector<double> lse;
 };
 
-/// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q).
+/// q, k, v, dout: contiguous BHSD host arrays (dout shaped like q). With
+/// `thresholds` (f32 [Hq], threshold mode) the forward is
+/// referenceAttention's with those thresholds: a score under its head's
+/// threshold is dropped (P = 0, so dS = 0), the lse is over the scores
+/// kept, and the thresholds are constants of the gradient.
 AttentionGradients referenceAttentionBackward(const runtime::ProblemShape &shape,
-                                              const runtime::BlockMask &mask, bool causal,
+                                              const runtime::BlockMask &mask, CausalMode causal,
                                               double scale, const float *q, const float *k,
-                                              const float *v, const float *dout);
+                                              const float *v, const float *dout,
+                                              const float *thresholds = nullptr);
 
 } // namespace sieve::testing
 

@@ -2,10 +2,9 @@
 //
 // `sieve evaluate`: the math behind the pruning result table. Compares
 // sentence embeddings of a pruned model with the dense model's (mean cosine
-// similarity, top-1 nearest-neighbour agreement) and makes the random
-// baseline: a mask with the same number of kept tiles per head as a
-// data-informed one, under the same forced-tile rules, where only the
-// choice of the other tiles differs.
+// similarity, top-1 nearest-neighbour agreement) and ranks retrieval
+// documents; the baselines a pruned mask is compared with are made in
+// MatchedMasks.h.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_CALIBRATION_EVALUATE_H
@@ -36,19 +35,12 @@ std::vector<int64_t> nearestNeighbours(const Embeddings &e);
 /// `pruned` is the one under `dense`.
 Expected<double> top1Agreement(const Embeddings &dense, const Embeddings &pruned);
 
-/// The random baseline for `like`: for each head, as many kept tiles as
-/// `like` keeps there (an empty head stays empty). With `keepDiagonal` the
-/// tiles that cross the diagonal are kept first; with `minPerRow` each
-/// query block is topped up to that many kept tiles (the diagonal counts)
-/// with tiles chosen at random (in place of the heaviest); the rest of the
-/// head's count is drawn uniformly from the tiles not yet kept. Forced
-/// tiles beyond the count are kept all the same. With `allowed`, random
-/// tiles come only from its kept tiles (pass tilesWithMass: `sieve prune`
-/// never keeps a tile no calibration sentence reached, so at p = 0 both
-/// masks are the same). Deterministic in `seed`.
-runtime::BlockMask randomMaskLike(const runtime::BlockMask &like, bool keepDiagonal,
-                                  int64_t minPerRow, uint64_t seed,
-                                  const runtime::BlockMask *allowed = nullptr);
+/// Retrieval: for each query i, the rank (1 = best) of documents[i] among
+/// all documents by cosine similarity to the query: 1 + the number of
+/// documents scoring strictly higher. queries and documents must have the
+/// same shape and at least one entry.
+Expected<std::vector<int64_t>> retrievalRanks(const Embeddings &queries,
+                                              const Embeddings &documents);
 
 /// Layer `layer`'s tiles whose mass is above zero, as a mask.
 runtime::BlockMask tilesWithMass(const AttentionStats &stats, int64_t layer);

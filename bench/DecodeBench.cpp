@@ -1,0 +1,141 @@
+//===- DecodeBench.cpp - decode against a KV cache and its memory floor ---===//
+//
+// One generated token per sequence (Sq = 1) against a KV cache of Sk keys,
+// GQA with Hq = 32 query heads over Hkv = 8 key heads, D = 128, bf16,
+// bottom-right causal (the query is the last position, so it sees every
+// key; the option is set as a decoder sets it). The work is a read of the
+// kept K and V: the kernel is memory-bound, and the time to beat is the
+// memory floor,
+//
+//   floor = kept K+V bytes / copy bandwidth,
+//   kept K+V bytes = B x sum over key heads of |the union of its g query
+//                    heads' kept key blocks| x block_k x D x 2 (K and V)
+//                    x 2 bytes (keys past Sk not counted),
+//
+// the least any kernel must read (each kept block once per key head), with
+// the bandwidth measured here by a device-to-device copy (copyBandwidth).
+// Query and output bytes (B x Hq x D x 2 each) are left out: under 0.1%
+// at these shapes.
+//
+// BM_Decode/B/Sk/dens/group/pack: dens 100 keeps every key block, 50
+// exactly half of them per query head, drawn at random (128-key blocks,
+// seeded). With group 0 each query head draws its own (the union per key
+// head is then about 1 - 0.5^4 = 94% of the blocks, and so is the floor);
+// with group 1 the 4 query heads of a key head share one draw (the union
+// is half: what a mask pruned per key head saves). pack 1 lets the compiler pack GQA
+// (sieve-pack-gqa: one row per key head, K and V read once for its 4 query heads), pack 0 keeps a
+// row per query head (K and V read by each). Counters: the median launch time (median_us, combine
+// kernel included), kept_MB, read_MB (what the schedule reads: the union per key head packed, each
+// query head's own blocks unpacked), floor_us at the measured bandwidth (copy_TBps), and
+// time_per_floor = median_us / floor_us (the target is at most 1.2).
+//
+//===----------------------------------------------------------------------===//
+#include "GpuKernelTiming.h"
+
+#include <benchmark/benchmark.h>
+
+using namespace sieve;
+
+namespace {
+
+constexpr int64_t kHeadsQ = 32, kHeadsKv = 8, kHeadDim = 128, kBlockK = 128;
+// The mask's query block: one 64-row tile, of which the one query uses a
+// row (the layout a decoder keeps for a prompt's last block; packing
+// regroups the rows whatever it is).
+constexpr int64_t kBlockQ = 64;
+
+/// The copy bandwidth, measured once per process (bytes/s).
+double measuredBandwidth(compiler::Session *session) {
+  static const double bandwidth = bench::copyBandwidth(session);
+  return bandwidth;
+}
+
+/// Bytes of K and V in key block `kb`: its keys below Sk.
+double blockBytes(int64_t kb, int64_t seqK) {
+  const int64_t keys = std::min(kBlockK, seqK - kb * kBlockK);
+  return 2.0 * keys * kHeadDim * 2;
+}
+
+/// {kept bytes: the union per key head, read bytes unpacked: per query head}
+std::pair<double, double> keyValueBytes(const runtime::BlockMask &mask, int64_t batch,
+                                        int64_t seqK) {
+  const int64_t group = kHeadsQ / kHeadsKv;
+  double kept = 0, perHead = 0;
+  for (int64_t kvh = 0; kvh < kHeadsKv; ++kvh)
+    for (int64_t kb = 0; kb < mask.keyBlocks(); ++kb) {
+      int64_t heads = 0;
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+        heads += mask.get(h, 0, kb) ? 1 : 0;
+      kept += heads > 0 ? blockBytes(kb, seqK) : 0;
+      perHead += heads * blockBytes(kb, seqK);
+    }
+  return {batch * kept, batch * perHead};
+}
+
+// {B, Sk, density %, group-shared mask, pack}
+void BM_Decode(benchmark::State &state) {
+  compiler::Session *session = bench::gpuSession();
+  if (!session) {
+    state.SkipWithError("no GPU");
+    return;
+  }
+  const int64_t batch = state.range(0), seqK = state.range(1);
+  const double density = state.range(2) / 100.0;
+  const bool shared = state.range(3) != 0, pack = state.range(4) != 0;
+  const double bandwidth = measuredBandwidth(session);
+  if (bandwidth <= 0) {
+    state.SkipWithError("could not measure the copy bandwidth");
+    return;
+  }
+
+  compiler::KernelSpec spec;
+  spec.shape = {batch, kHeadsQ, kHeadsKv, 1, seqK, kHeadDim, runtime::DType::BF16};
+  const int64_t keyBlocks = (seqK + kBlockK - 1) / kBlockK;
+  const int64_t group = kHeadsQ / kHeadsKv, draws = shared ? kHeadsKv : kHeadsQ;
+  auto drawn = runtime::BlockMask::randomExact(draws, 1, keyBlocks, kBlockQ, kBlockK, density,
+                                               /*seed=*/20261206, /*keepDiagonal=*/false);
+  auto mask = runtime::BlockMask::create(kHeadsQ, 1, keyBlocks, kBlockQ, kBlockK);
+  if (!drawn || !mask) {
+    state.SkipWithError("could not make the mask");
+    return;
+  }
+  for (int64_t h = 0; h < kHeadsQ; ++h)
+    for (int64_t kb = 0; kb < keyBlocks; ++kb)
+      mask->set(h, 0, kb, drawn->get(shared ? h / group : h, 0, kb));
+  spec.mask = std::move(*mask);
+  spec.causal = true;
+  spec.causalAlign = runtime::CausalAlign::BottomRight;
+  spec.options.packGqa = pack ? "auto" : "off";
+  spec.target = session->target();
+
+  const double medianMs = bench::timeKernel(state, session, spec);
+  if (medianMs <= 0)
+    return;
+  auto [kept, read] = keyValueBytes(spec.mask, batch, seqK);
+  if (pack)
+    read = kept;
+  const double floorUs = kept / bandwidth * 1e6, medianUs = medianMs * 1e3;
+  // Sq = 1: one query row per head, not the mask's whole tiles.
+  state.counters["TFLOP"] =
+      benchmark::Counter(4.0 * batch * spec.mask.countKept() * kBlockK * kHeadDim / 1e12,
+                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["median_us"] = medianUs;
+  state.counters["kept_MB"] = kept / 1e6;
+  state.counters["read_MB"] = read / 1e6;
+  state.counters["copy_TBps"] = bandwidth / 1e12;
+  state.counters["floor_us"] = floorUs;
+  state.counters["time_per_floor"] = medianUs / floorUs;
+}
+
+void decodeRows(benchmark::internal::Benchmark *b) {
+  b->ArgNames({"B", "Sk", "dens", "group", "pack"});
+  for (int64_t batch : {1, 8, 32})
+    for (int64_t seqK : {4096, 32768, 131072})
+      for (auto [density, shared] : {std::pair{100, 0}, {50, 0}, {50, 1}})
+        for (int64_t pack : {0, 1})
+          b->Args({batch, seqK, density, shared, pack});
+}
+
+BENCHMARK(BM_Decode)->Apply(decodeRows)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+} // namespace

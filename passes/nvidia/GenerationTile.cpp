@@ -1,0 +1,115 @@
+//===- GenerationTile.cpp - a GPU generation kernel's step and tile -------===//
+#include "nvidia/GenerationTile.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+using namespace mlir;
+using sieve::dialect::BlockSparseAttentionOp;
+
+namespace sieve::passes {
+
+SmallVector<Type> kernelOperandTypes(BlockSparseAttentionOp op) {
+  SmallVector<Type> types;
+  for (Value operand : op->getOperands()) {
+    if (operand == op.getPositions()) {
+      types.append(2, IntegerType::get(op.getContext(), 32));
+      continue;
+    }
+    types.push_back(operand.getType());
+  }
+  return types;
+}
+
+unsigned kernelOperandCount(BlockSparseAttentionOp op) {
+  return op->getNumOperands() + (op.isGeneration() ? 1 : 0);
+}
+
+int64_t generationWindows(BlockSparseAttentionOp op) {
+  const int64_t seqQ = op.getQuery().getType().getDimSize(2), blockQ = op.getBlockQ();
+  return (seqQ - 1 + blockQ - 1) / blockQ + 1;
+}
+
+int64_t generationGridX(BlockSparseAttentionOp op, int64_t tilesPerRow) {
+  return generationWindows(op) * op.getQuery().getType().getDimSize(1) * tilesPerRow;
+}
+
+namespace {
+
+/// The first entry of [begin, end) of the ascending key-block list whose
+/// block holds no live key (block * block_k >= live), or end: a binary
+/// search of a fixed number of steps, enough for a row of `maxEntries`.
+Value firstDeadEntry(FragmentBuilder &e, Value keyBlocks, Value begin, Value end, Value live,
+                     int64_t blockK, int64_t maxEntries) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value lo = begin, hi = end;
+  for (int64_t span = maxEntries; span > 0; span /= 2) {
+    Value open = e.ult(lo, hi);
+    Value mid = e.div(e.add(lo, hi), 2);
+    // A closed search reads entry 0 (every table has one) and moves no bound.
+    Value at = arith::SelectOp::create(b, open, mid, e.idx(0));
+    Value holdsLive = e.ult(e.mul(loadIndexEntry(b, keyBlocks, at), blockK), live);
+    Value up = arith::AndIOp::create(b, open, holdsLive);
+    Value down = arith::AndIOp::create(
+        b, open,
+        arith::XOrIOp::create(b, holdsLive, arith::ConstantOp::create(b, b.getBoolAttr(true))));
+    lo = arith::SelectOp::create(b, up, e.add(mid, 1), lo);
+    hi = arith::SelectOp::create(b, down, mid, hi);
+  }
+  return lo;
+}
+
+} // namespace
+
+GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op, Block &entry,
+                                  Value blockX, int64_t tilesPerRow, int64_t queryTile, Value spans,
+                                  Value keyBlocks, const RowTableGlobals &tables) {
+  ImplicitLocOpBuilder &b = e.b;
+  const int64_t heads = op.getQuery().getType().getDimSize(1);
+  const int64_t seqQ = op.getQuery().getType().getDimSize(2);
+  const int64_t positions = op.getKey().getType().getDimSize(2);
+  const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
+  const int64_t positionBlocks = (positions + blockQ - 1) / blockQ;
+  // The step's two numbers follow the operands before the positions.
+  const unsigned stepArg = op->getNumOperands() - 1;
+  auto asIndex = [&](unsigned arg) -> Value {
+    return arith::IndexCastUIOp::create(b, b.getIndexType(), entry.getArgument(arg));
+  };
+  GenerationTile t;
+  t.qPos = asIndex(stepArg);
+  t.liveKeys = asIndex(stepArg + 1);
+  // Block x = (window * heads + head) * tilesPerRow + query tile.
+  Value tile = e.rem(blockX, tilesPerRow), unit = e.div(blockX, tilesPerRow);
+  t.head = e.rem(unit, heads);
+  Value window = e.div(unit, heads);
+  Value positionBlock = e.add(e.div(t.qPos, blockQ), window);
+  Value firstPosition = e.add(e.mul(positionBlock, blockQ), e.mul(tile, queryTile));
+  // The tile holds a query of the call: first < q_pos + Sq and
+  // first + queryTile > q_pos. (Then its position block is below
+  // ceil(M / block_q), as q_pos + Sq <= seq_k_live <= M.)
+  Value callEnd = e.add(t.qPos, seqQ);
+  Value active = arith::AndIOp::create(b, e.ult(firstPosition, callEnd),
+                                       e.ult(t.qPos, e.add(firstPosition, queryTile)));
+  Region *region = b.getInsertionBlock()->getParent();
+  Block *idle = new Block(), *work = new Block();
+  region->push_back(idle);
+  region->push_back(work);
+  cf::CondBranchOp::create(b, active, work, idle);
+  b.setInsertionPointToStart(idle);
+  gpu::ReturnOp::create(b);
+  b.setInsertionPointToStart(work);
+
+  memref::GlobalOp global = tables.positionRows;
+  Value positionRows = memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
+  t.row = loadIndexEntry(b, positionRows, e.add(e.mul(t.head, positionBlocks), positionBlock));
+  t.firstRow = arith::SubIOp::create(b, firstPosition, t.qPos);
+  auto [begin, end] = loadRowSpan(b, spans, t.row);
+  t.rowBegin = begin;
+  t.liveEnd = firstDeadEntry(e, keyBlocks, begin, end, t.liveKeys, blockK,
+                             (positions + blockK - 1) / blockK);
+  return t;
+}
+
+} // namespace sieve::passes

@@ -1,0 +1,333 @@
+//===- GpuGenerationTest.cpp - GPU generation kernels over many steps -----===//
+//
+// A generation kernel (docs/generation.md) is compiled once, through the
+// kernel ledger, for a mask over M positions; each case runs it over a
+// sequence of steps: decode steps after a prompt whose length is not a
+// multiple of the blocks, steps on both sides of a mask-row boundary, the
+// last position, chunks of Sq > 1 queries that straddle two mask rows, and
+// (not causal) seq_k_live past the step's queries. Each step's KV cache
+// holds the sequence's keys and values below seq_k_live and NaN (0xFF
+// bytes) past them, the output is poisoned (0xFF) between guard bytes, and
+// the step's rows are compared with the float64 reference of the
+// sequence: the queries at positions [x0, seq_k_live) (x0 the first
+// position of the step's first mask row) bottom-right causal against the
+// keys [0, seq_k_live), under the mask's rows from x0's on, of which the
+// step's queries are rows q_pos - x0 .. q_pos - x0 + Sq - 1. Fresh random
+// inputs per step; masks seeded from the case's name.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelLedger.h"
+
+#include "sieve/compiler/Session.h"
+#include "sieve/runtime/CudaDriver.h"
+#include "sieve/testing/Reference.h"
+#include "sieve/testing/RowCheck.h"
+#include "sieve/testing/Seeds.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <tuple>
+
+using namespace sieve;
+using namespace sieve::compiler;
+using namespace sieve::runtime;
+using namespace sieve::testing;
+
+namespace {
+
+struct GenerationCase {
+  const char *name;
+  int64_t batch, headsQ, headsKv, seqQ, positions, blockQ, blockK;
+  bool causal, bshd;
+  /// Steps as (q_pos, seq_k_live); seq_k_live 0 is q_pos + Sq.
+  std::vector<std::pair<int64_t, int64_t>> steps;
+};
+
+// clang-format off
+const GenerationCase kCases[] = {
+    // Decode after a prompt of 137 (64-blocks, GQA g = 4): inside mask row
+    // 2, its last position, the first two of row 3, row 4's first, the last
+    // position (its key block ragged: M = 300), and position 0.
+    {"decode_gqa_p137", 2, 8, 2, 1, 300, 64, 64, true, false,
+     {{137, 0}, {191, 0}, {192, 0}, {193, 0}, {256, 0}, {299, 0}, {0, 0}}},
+    // MQA, BSHD, 128-blocks: a prompt of 200, across row 2's start, the end.
+    {"decode_mqa_bshd_b128", 1, 4, 1, 1, 400, 128, 128, true, true,
+     {{200, 0}, {255, 0}, {256, 0}, {257, 0}, {383, 0}, {399, 0}}},
+    // Chunks of 16 queries (GQA g = 2): aligned, straddling rows 0/1 and
+    // 1/2, inside a row, and the last 16 positions.
+    {"chunk16_straddle", 1, 4, 2, 16, 320, 64, 64, true, false,
+     {{0, 0}, {56, 0}, {120, 0}, {200, 0}, {304, 0}}},
+    // Chunks of 64 (a whole block's worth) at unaligned q_pos: every step
+    // but the aligned one straddles two rows; M = 260 ragged.
+    {"chunk64_straddle_bshd", 1, 2, 1, 64, 260, 64, 64, true, true,
+     {{0, 0}, {37, 0}, {64, 0}, {100, 0}, {196, 0}}},
+    // Not causal: seq_k_live alone bounds the keys (past q_pos + Sq too).
+    {"noncausal_live_keys", 1, 4, 2, 1, 256, 64, 64, false, false,
+     {{10, 100}, {70, 256}, {255, 0}, {0, 1}, {130, 131}}},
+};
+// clang-format on
+
+struct GenerationVariant {
+  const char *name;
+  KernelOptions options;
+};
+const GenerationVariant kGenerationVariants[] = {
+    {"mma", {.variant = "mma"}},
+    {"wgmma", {.variant = "wgmma"}},
+};
+constexpr int kFirstHopperGenerationVariant = 1;
+
+using GenerationParam =
+    std::tuple<DType, int64_t /*headDim*/, int /*case index*/, int /*variant index*/>;
+
+std::string generationParamName(const ::testing::TestParamInfo<GenerationParam> &info) {
+  auto [dtype, headDim, caseIndex, variant] = info.param;
+  return std::string(kGenerationVariants[variant].name) + "_" + dtypeName(dtype) + "_d" +
+         std::to_string(headDim) + "_" + kCases[caseIndex].name;
+}
+
+/// "generation/mma/bf16/d128/causal": what a case attests.
+std::string generationConfig(const GenerationParam &p) {
+  auto [dtype, headDim, caseIndex, variant] = p;
+  return std::string("generation/") + kGenerationVariants[variant].name + "/" + dtypeName(dtype) +
+         "/d" + std::to_string(headDim) + (kCases[caseIndex].causal ? "/causal" : "/full");
+}
+
+/// The mask over positions: random tiles (diagonal kept), and position
+/// block 1 of head 0 empty (its queries see no key: zeros).
+BlockMask positionMask(const GenerationCase &c, uint64_t seed) {
+  const int64_t qBlocks = (c.positions + c.blockQ - 1) / c.blockQ,
+                kBlocks = (c.positions + c.blockK - 1) / c.blockK;
+  BlockMask mask = BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, 0.5, seed,
+                                     /*keepDiagonal=*/true);
+  for (int64_t kb = 0; kb < kBlocks; ++kb)
+    mask.set(0, 1, kb, false);
+  return mask;
+}
+
+constexpr size_t kGuardBytes = 256;
+constexpr uint8_t kGuardByte = 0x5A, kPoisonByte = 0xFF;
+
+/// [B, H, S, D] strides, BSHD or BHSD.
+std::array<int64_t, 4> stridesOf(std::array<int64_t, 4> sizes, bool bshd) {
+  auto [b, h, s, d] = sizes;
+  (void)b;
+  return bshd ? std::array<int64_t, 4>{s * h * d, d, h * d, 1}
+              : std::array<int64_t, 4>{h * s * d, s * d, d, 1};
+}
+
+/// Contiguous BHSD floats of `sizes` laid out as `strides` in `bytes` of
+/// `dtype`; elements of sequence rows at or past `rows` are left as they
+/// are (the caller's poison).
+void encodeRows(const std::vector<float> &bhsd, std::array<int64_t, 4> sizes,
+                std::array<int64_t, 4> strides, int64_t rows, DType dtype,
+                std::vector<uint8_t> &bytes) {
+  const size_t width = dtypeSize(dtype);
+  int64_t i = 0;
+  for (int64_t b = 0; b < sizes[0]; ++b)
+    for (int64_t h = 0; h < sizes[1]; ++h)
+      for (int64_t s = 0; s < sizes[2]; ++s)
+        for (int64_t d = 0; d < sizes[3]; ++d, ++i)
+          if (s < rows)
+            encodeFloats(
+                dtype, &bhsd[i],
+                bytes.data() + (b * strides[0] + h * strides[1] + s * strides[2] + d) * width, 1);
+}
+
+/// Random normal values rounded to `dtype`, contiguous BHSD.
+std::vector<float> randomRounded(size_t count, DType dtype, std::mt19937_64 &rng) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(count);
+  for (float &x : v)
+    x = normal(rng);
+  std::vector<uint8_t> bytes(count * dtypeSize(dtype));
+  encodeFloats(dtype, v.data(), bytes.data(), count);
+  decodeFloats(dtype, bytes.data(), v.data(), count);
+  return v;
+}
+
+/// The float64 reference of one step (see the file comment), its Sq rows
+/// per (batch entry, head), contiguous BHSD.
+std::vector<double> stepReference(const GenerationCase &c, const KernelSpec &spec,
+                                  const std::vector<float> &qAll, const std::vector<float> &kAll,
+                                  const std::vector<float> &vAll, int64_t qPos, int64_t live) {
+  const int64_t M = c.positions, D = spec.shape.headDim;
+  const int64_t firstBlock = qPos / c.blockQ, x0 = firstBlock * c.blockQ;
+  const int64_t rows = live - x0;
+  const int64_t qBlocks = (rows + c.blockQ - 1) / c.blockQ,
+                kBlocks = (live + c.blockK - 1) / c.blockK;
+  auto window = BlockMask::create(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK);
+  EXPECT_TRUE(window);
+  for (int64_t h = 0; h < c.headsQ; ++h)
+    for (int64_t qb = 0; qb < qBlocks; ++qb)
+      for (int64_t kb = 0; kb < kBlocks; ++kb)
+        window->set(h, qb, kb, spec.mask.get(h, firstBlock + qb, kb));
+  std::vector<float> q, k, v;
+  for (int64_t bh = 0; bh < c.batch * c.headsQ; ++bh)
+    q.insert(q.end(), qAll.begin() + (bh * M + x0) * D, qAll.begin() + (bh * M + live) * D);
+  for (int64_t bh = 0; bh < c.batch * c.headsKv; ++bh) {
+    k.insert(k.end(), kAll.begin() + bh * M * D, kAll.begin() + (bh * M + live) * D);
+    v.insert(v.end(), vAll.begin() + bh * M * D, vAll.begin() + (bh * M + live) * D);
+  }
+  ProblemShape shape = spec.shape;
+  shape.seqQ = rows;
+  shape.seqK = live;
+  // Bottom-right: query i of the window is position live - rows + i = x0 + i.
+  CausalMode causal = c.causal ? CausalMode::bottomRightAligned() : CausalMode(false);
+  std::vector<double> full = referenceAttention(shape, *window, causal, spec.effectiveScale(),
+                                                q.data(), k.data(), v.data());
+  std::vector<double> out;
+  for (int64_t bh = 0; bh < c.batch * c.headsQ; ++bh)
+    out.insert(out.end(), full.begin() + (bh * rows + qPos - x0) * D,
+               full.begin() + (bh * rows + qPos - x0 + c.seqQ) * D);
+  return out;
+}
+
+class GpuGeneration : public ::testing::TestWithParam<GenerationParam> {};
+
+TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
+  auto [dtype, headDim, caseIndex, variantIndex] = GetParam();
+  if (variantIndex >= kFirstHopperGenerationVariant && ledger().chip() != "sm_90a")
+    GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
+                 << ledger().chip();
+  const GenerationCase &c = kCases[caseIndex];
+  const std::string name = currentCaseName();
+  SCOPED_TRACE(seedTrace(name));
+  std::mt19937_64 rng(inputSeed(name));
+
+  KernelSpec spec;
+  spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.positions, headDim, dtype};
+  spec.causal = c.causal;
+  spec.generation = true;
+  spec.options = kGenerationVariants[variantIndex].options;
+  spec.mask = positionMask(c, maskSeed(name));
+  SIEVE_DEVICE_KERNELS(kernels, generationConfig(GetParam()), {spec});
+  ASSERT_TRUE(kernels[0]) << kernels[0].error().str();
+  const Artifact &artifact = **kernels[0];
+  ASSERT_TRUE(artifact.generation);
+  ASSERT_EQ(artifact.variant, spec.options.variant) << artifact.config;
+
+  Session &session = *ledger().session();
+  const CudaDriver &drv = session.gpu()->driver();
+  const int64_t M = c.positions;
+  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, c.seqQ, headDim},
+      cacheSizes{c.batch, c.headsKv, M, headDim};
+  const auto qStrides = stridesOf(qSizes, c.bshd), cacheStrides = stridesOf(cacheSizes, c.bshd);
+  const size_t qBytes = c.batch * c.headsQ * c.seqQ * headDim * dtypeSize(dtype),
+               cacheBytes = c.batch * c.headsKv * M * headDim * dtypeSize(dtype);
+  // q, k, v and out, each between guard bytes.
+  const size_t sizes[4] = {qBytes, cacheBytes, cacheBytes, qBytes};
+  CuDevicePtr base[4] = {};
+  for (int t = 0; t < 4; ++t) {
+    auto p = drv.alloc(sizes[t] + 2 * kGuardBytes);
+    ASSERT_TRUE(p) << p.error().str();
+    base[t] = *p;
+  }
+  auto freeAll = [&] {
+    for (CuDevicePtr p : base)
+      (void)drv.free(p);
+  };
+  auto view = [&](int t, std::array<int64_t, 4> s, std::array<int64_t, 4> st) {
+    return TensorView{reinterpret_cast<void *>(base[t] + kGuardBytes), dtype, s, st,
+                      DeviceKind::Cuda};
+  };
+  const TensorView q = view(0, qSizes, qStrides), k = view(1, cacheSizes, cacheStrides),
+                   v = view(2, cacheSizes, cacheStrides), out = view(3, qSizes, qStrides);
+
+  for (auto [qPos, liveGiven] : c.steps) {
+    const int64_t live = liveGiven ? liveGiven : qPos + c.seqQ;
+    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live));
+    // The sequence (fresh per step), as the reference sees it.
+    std::vector<float> qAll = randomRounded(c.batch * c.headsQ * M * headDim, dtype, rng),
+                       kAll = randomRounded(c.batch * c.headsKv * M * headDim, dtype, rng),
+                       vAll = randomRounded(c.batch * c.headsKv * M * headDim, dtype, rng);
+    // The step's queries, and the cache: live rows, NaN past them.
+    std::vector<float> qStep;
+    for (int64_t bh = 0; bh < c.batch * c.headsQ; ++bh)
+      qStep.insert(qStep.end(), qAll.begin() + (bh * M + qPos) * headDim,
+                   qAll.begin() + (bh * M + qPos + c.seqQ) * headDim);
+    std::vector<uint8_t> qHost(qBytes), kHost(cacheBytes, kPoisonByte),
+        vHost(cacheBytes, kPoisonByte);
+    encodeRows(qStep, qSizes, qStrides, c.seqQ, dtype, qHost);
+    encodeRows(kAll, cacheSizes, cacheStrides, live, dtype, kHost);
+    encodeRows(vAll, cacheSizes, cacheStrides, live, dtype, vHost);
+    const std::vector<uint8_t> *hosts[3] = {&qHost, &kHost, &vHost};
+    for (int t = 0; t < 4; ++t) {
+      ASSERT_FALSE(drv.memset8(base[t], kGuardByte, sizes[t] + 2 * kGuardBytes));
+      if (t < 3)
+        ASSERT_FALSE(drv.copyToDevice(base[t] + kGuardBytes, hosts[t]->data(), sizes[t]));
+      else
+        ASSERT_FALSE(drv.memset8(base[t] + kGuardBytes, kPoisonByte, sizes[t]));
+    }
+
+    Error launched = session.generate(artifact, q, k, v, out, {qPos, liveGiven});
+    Error synced = drv.synchronize(nullptr);
+    std::vector<uint8_t> outBytes(qBytes + 2 * kGuardBytes);
+    Error copied = drv.copyToHost(outBytes.data(), base[3], outBytes.size());
+    if (launched || synced || copied)
+      freeAll();
+    ASSERT_FALSE(launched) << launched.str();
+    ASSERT_FALSE(synced) << synced.str();
+    ASSERT_FALSE(copied) << copied.str();
+    for (size_t i = 0; i < kGuardBytes; ++i) {
+      ASSERT_EQ(outBytes[i], kGuardByte) << "kernel wrote before the output, byte " << i;
+      ASSERT_EQ(outBytes[outBytes.size() - 1 - i], kGuardByte) << "kernel wrote past the output";
+    }
+    std::vector<float> storage(qBytes / dtypeSize(dtype));
+    decodeFloats(dtype, outBytes.data() + kGuardBytes, storage.data(), storage.size());
+    std::vector<float> got;
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t h = 0; h < c.headsQ; ++h)
+        for (int64_t s = 0; s < c.seqQ; ++s)
+          for (int64_t d = 0; d < headDim; ++d)
+            got.push_back(
+                storage[b * qStrides[0] + h * qStrides[1] + s * qStrides[2] + d * qStrides[3]]);
+    std::vector<double> ref = stepReference(c, spec, qAll, kAll, vAll, qPos, live);
+    RowComparison rows =
+        compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, headDim, rowTolerance(dtype));
+    EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
+  }
+  freeAll();
+}
+
+// Every case on the mma body (sm_80 and later) and the Hopper body
+// (sm_90a), f16 and bf16, head dims 64 and 128.
+INSTANTIATE_TEST_SUITE_P(Steps, GpuGeneration,
+                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
+                                            ::testing::Values(int64_t(64), int64_t(128)),
+                                            ::testing::Range(0, 5), ::testing::Range(0, 2)),
+                         generationParamName);
+
+// The launch refuses a step outside the kernel's contract, in the caller's
+// terms, before anything runs.
+TEST(GpuGenerationContract, StepsOutsideTheContractAreRefused) {
+  const GenerationCase &c = kCases[0];
+  KernelSpec spec;
+  spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.positions, 64, DType::BF16};
+  spec.causal = true;
+  spec.generation = true;
+  spec.options = kGenerationVariants[0].options;
+  spec.mask = positionMask(c, maskSeed("generation-contract"));
+  SIEVE_DEVICE_KERNELS(kernels, "generation/mma/bf16/d64/causal", {spec});
+  ASSERT_TRUE(kernels[0]) << kernels[0].error().str();
+  Session &session = *ledger().session();
+  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, 1, 64},
+      kSizes{c.batch, c.headsKv, c.positions, 64};
+  // Never dereferenced: every step below is refused before the launch.
+  auto fake = [](std::array<int64_t, 4> s) {
+    return TensorView::contiguous(reinterpret_cast<void *>(uintptr_t(1) << 40), DType::BF16, s,
+                                  DeviceKind::Cuda);
+  };
+  const TensorView q = fake(qSizes), k = fake(kSizes), v = fake(kSizes), out = fake(qSizes);
+  Error e = session.generate(**kernels[0], q, k, v, out, {c.positions, 0});
+  EXPECT_NE(e.message().find("exceeds the kernel's 300 positions"), std::string::npos) << e.str();
+  e = session.generate(**kernels[0], q, k, v, out, {-1, 0});
+  EXPECT_NE(e.message().find("negative"), std::string::npos) << e.str();
+  e = session.generate(**kernels[0], q, k, v, out, {10, 10});
+  EXPECT_NE(e.message().find("a query's own key must be live"), std::string::npos) << e.str();
+  e = session.run(**kernels[0], q, k, v, out);
+  EXPECT_NE(e.message().find("generate()"), std::string::npos) << e.str();
+}
+
+} // namespace

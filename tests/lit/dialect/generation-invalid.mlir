@@ -1,0 +1,35 @@
+// RUN: sieve-opt %s -split-input-file -verify-diagnostics
+
+// A generation op's mask is over the positions (Sk), not the call's queries.
+func.func @query_mask(%q: memref<1x1x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x1x1x4xf32>, %p: memref<2xi32>) {
+  // expected-error @+1 {{attribute 'mask' has shape [1, 1, 3], expected [1, 3, 3] ([query heads, ceil(Sk / block_q), ceil(Sk / block_k)]: a generation op's mask is over positions)}}
+  sieve.attention %q, %k, %v, %o positions(%p : memref<2xi32>) {mask = #sieve.block_mask<1x1x3, "07">, scale = 0.5 : f32, block_q = 2, block_k = 2, causal} : memref<1x1x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x1x1x4xf32>
+  return
+}
+
+// -----
+
+// q_pos aligns each call: no causal_align.
+func.func @aligned(%q: memref<1x1x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x1x1x4xf32>, %p: memref<2xi32>) {
+  // expected-error @+1 {{generation takes no 'causal_align' (q_pos aligns each call)}}
+  sieve.attention %q, %k, %v, %o positions(%p : memref<2xi32>) {mask = #sieve.block_mask<1x3x3, "ff01">, scale = 0.5 : f32, block_q = 2, block_k = 2, causal, causal_align = #sieve.causal_align<bottom_right>} : memref<1x1x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x1x1x4xf32>
+  return
+}
+
+// -----
+
+// The step is two numbers.
+func.func @three_positions(%q: memref<1x1x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x1x1x4xf32>, %p: memref<3xi32>) {
+  // expected-error @+1 {{operand 'positions' has shape [3], expected [2] (q_pos, seq_k_live)}}
+  sieve.attention %q, %k, %v, %o positions(%p : memref<3xi32>) {mask = #sieve.block_mask<1x3x3, "ff01">, scale = 0.5 : f32, block_q = 2, block_k = 2, causal} : memref<1x1x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x1x1x4xf32>
+  return
+}
+
+// -----
+
+// No lse: generation runs the forward only.
+func.func @lse(%q: memref<1x1x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x1x1x4xf32>, %l: memref<1x1x1xf32>, %p: memref<2xi32>) {
+  // expected-error @+1 {{generation takes no 'stats' or 'lse'}}
+  sieve.attention %q, %k, %v, %o lse(%l : memref<1x1x1xf32>) positions(%p : memref<2xi32>) {mask = #sieve.block_mask<1x3x3, "ff01">, scale = 0.5 : f32, block_q = 2, block_k = 2, causal} : memref<1x1x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x1x1x4xf32>
+  return
+}

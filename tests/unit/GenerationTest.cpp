@@ -1,0 +1,235 @@
+//===- GenerationTest.cpp - one kernel for every step of generation -------===//
+//
+// A generation kernel (docs/generation.md) is compiled once for a mask over
+// M positions; each step gives q_pos and seq_k_live at launch. Each case
+// compiles one kernel and runs it over many steps (a prompt's end, steps
+// inside a position block, across block boundaries, the last position) on
+// fresh random inputs into NaN-poisoned outputs, with the KV cache's rows
+// past seq_k_live NaN (a kernel that read them would fail), and compares
+// each step with the float64 reference of the whole sequence: attention
+// over positions with the position mask, from which a step's queries are
+// rows q_pos .. q_pos + Sq - 1 over the keys below seq_k_live.
+//
+//===----------------------------------------------------------------------===//
+#include "TestTensors.h"
+
+#include "sieve/compiler/Session.h"
+#include "sieve/testing/CpuSessionTest.h"
+#include "sieve/testing/Reference.h"
+#include "sieve/testing/RowCheck.h"
+#include "sieve/testing/Seeds.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+using namespace sieve;
+using namespace sieve::compiler;
+using namespace sieve::testing;
+
+namespace {
+
+struct Case {
+  const char *name;
+  int64_t batch, headsQ, headsKv, seqQ, positions, headDim, blockQ, blockK;
+  bool causal, bshd;
+  /// Steps as (q_pos, seq_k_live); seq_k_live 0 is q_pos + Sq.
+  std::vector<std::pair<int64_t, int64_t>> steps;
+};
+
+std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
+
+class Generation : public CpuSessionTest<Case> {};
+
+KernelSpec generationSpec(const Case &c, uint64_t seed) {
+  KernelSpec spec;
+  spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.positions, c.headDim, runtime::DType::F32};
+  spec.causal = c.causal;
+  spec.generation = true;
+  const int64_t qBlocks = (c.positions + c.blockQ - 1) / c.blockQ,
+                kBlocks = (c.positions + c.blockK - 1) / c.blockK;
+  spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, 0.5, seed,
+                                         /*keepDiagonal=*/true);
+  return spec;
+}
+
+/// The float64 reference of a step: the sequence's attention over the
+/// positions [0, live) of the mask (cropped to those keys' blocks), rows
+/// [qPos, qPos + Sq) of it, contiguous BHSD.
+std::vector<double> stepReference(const Case &c, const KernelSpec &spec, const float *qAll,
+                                  const float *kAll, const float *vAll, int64_t qPos,
+                                  int64_t live) {
+  const int64_t M = c.positions, D = c.headDim;
+  const int64_t kBlocks = (live + c.blockK - 1) / c.blockK;
+  auto cropped =
+      runtime::BlockMask::create(c.headsQ, spec.mask.queryBlocks(), kBlocks, c.blockQ, c.blockK);
+  EXPECT_TRUE(cropped);
+  for (int64_t h = 0; h < c.headsQ; ++h)
+    for (int64_t qb = 0; qb < spec.mask.queryBlocks(); ++qb)
+      for (int64_t kb = 0; kb < kBlocks; ++kb)
+        cropped->set(h, qb, kb, spec.mask.get(h, qb, kb));
+  std::vector<float> k, v; // the first `live` keys, BHSD
+  for (int64_t bh = 0; bh < c.batch * c.headsKv; ++bh) {
+    k.insert(k.end(), kAll + bh * M * D, kAll + (bh * M + live) * D);
+    v.insert(v.end(), vAll + bh * M * D, vAll + (bh * M + live) * D);
+  }
+  runtime::ProblemShape shape = spec.shape;
+  shape.seqQ = M;
+  shape.seqK = live;
+  // Over positions, causal is top-left: position x sees keys j <= x.
+  std::vector<double> full = referenceAttention(shape, *cropped, CausalMode(c.causal),
+                                                spec.effectiveScale(), qAll, k.data(), v.data());
+  std::vector<double> rows;
+  for (int64_t bh = 0; bh < c.batch * c.headsQ; ++bh)
+    rows.insert(rows.end(), full.begin() + (bh * M + qPos) * D,
+                full.begin() + (bh * M + qPos + c.seqQ) * D);
+  return rows;
+}
+
+TEST_P(Generation, EveryStepOfOneKernelMatchesFloat64Reference) {
+  const Case &c = GetParam();
+  const uint64_t seed = freshSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  KernelSpec spec = generationSpec(c, rng());
+  auto artifact = session_->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  ASSERT_TRUE((*artifact)->generation);
+
+  // The whole sequence's queries, keys and values (the reference's).
+  const int64_t M = c.positions;
+  HostTensor qAll({c.batch, c.headsQ, M, c.headDim}, false),
+      kAll({c.batch, c.headsKv, M, c.headDim}, false),
+      vAll({c.batch, c.headsKv, M, c.headDim}, false);
+  for (HostTensor *t : {&qAll, &kAll, &vAll})
+    t->fillNormal(rng);
+  const std::vector<float> qf = qAll.gather(), kf = kAll.gather(), vf = vAll.gather();
+
+  for (auto [qPos, liveGiven] : c.steps) {
+    const int64_t live = liveGiven ? liveGiven : qPos + c.seqQ;
+    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live));
+    // The cache as generation holds it: the live keys, NaN past them.
+    HostTensor q({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd),
+        out({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd),
+        k({c.batch, c.headsKv, M, c.headDim}, c.bshd),
+        v({c.batch, c.headsKv, M, c.headDim}, c.bshd);
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t d = 0; d < c.headDim; ++d) {
+        for (int64_t h = 0; h < c.headsQ; ++h)
+          for (int64_t i = 0; i < c.seqQ; ++i)
+            q.at(b, h, i, d) = qAll.at(b, h, qPos + i, d);
+        for (int64_t h = 0; h < c.headsKv; ++h)
+          for (int64_t j = 0; j < M; ++j) {
+            const float nan = std::numeric_limits<float>::quiet_NaN();
+            k.at(b, h, j, d) = j < live ? kAll.at(b, h, j, d) : nan;
+            v.at(b, h, j, d) = j < live ? vAll.at(b, h, j, d) : nan;
+          }
+      }
+    out.poison();
+    Error e = session_->generate(**artifact, q.view, k.view, v.view, out.view, {qPos, liveGiven});
+    ASSERT_FALSE(e) << e.str();
+    EXPECT_TRUE(out.guardsIntact()) << "kernel wrote outside the output";
+    std::vector<float> got = out.gather();
+    std::vector<double> ref = stepReference(c, spec, qf.data(), kf.data(), vf.data(), qPos, live);
+    RowComparison rows = compareRows(got.data(), ref, c.batch, c.headsQ, c.seqQ, c.headDim,
+                                     rowTolerance(runtime::DType::F32));
+    EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cpu, Generation,
+    ::testing::Values(
+        // Decode after a prompt of 37: inside a block, its last position, the
+        // next block's first, the ragged last key block, the last position.
+        Case{"decode_gqa",
+             2,
+             4,
+             2,
+             1,
+             100,
+             16,
+             16,
+             8,
+             true,
+             false,
+             {{37, 0}, {38, 0}, {47, 0}, {48, 0}, {63, 0}, {64, 0}, {81, 0}, {99, 0}, {0, 0}}},
+        Case{"decode_bshd_blocks_32x16",
+             1,
+             3,
+             1,
+             1,
+             90,
+             24,
+             32,
+             16,
+             true,
+             true,
+             {{10, 0}, {31, 0}, {32, 0}, {33, 0}, {70, 0}, {89, 0}}},
+        // A prefill chunk of 5: within one block, across a block boundary.
+        Case{"chunk_across_blocks",
+             1,
+             2,
+             2,
+             5,
+             70,
+             16,
+             16,
+             16,
+             true,
+             false,
+             {{0, 0}, {16, 0}, {30, 0}, {45, 0}, {65, 0}}},
+        // Not causal: seq_k_live alone bounds the keys (here past q_pos + Sq).
+        Case{"noncausal_live_keys",
+             1,
+             2,
+             1,
+             1,
+             64,
+             16,
+             8,
+             8,
+             false,
+             false,
+             {{5, 0}, {5, 13}, {20, 40}, {63, 64}, {0, 1}}}),
+    [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
+
+class GenerationErrors : public Generation {};
+
+TEST_F(GenerationErrors, StepsAndCallsOutsideTheContractAreRefused) {
+  Case c{"errors", 1, 2, 1, 1, 40, 16, 8, 8, true, false, {}};
+  KernelSpec spec = generationSpec(c, 1);
+  auto artifact = session_->compile(spec);
+  ASSERT_TRUE(artifact) << artifact.error().str();
+  HostTensor q({1, 2, 1, 16}, false), out({1, 2, 1, 16}, false), k({1, 1, 40, 16}, false),
+      v({1, 1, 40, 16}, false);
+  std::mt19937_64 rng(freshSeed());
+  for (HostTensor *t : {&q, &k, &v})
+    t->fillNormal(rng);
+  auto refused = [&](runtime::GenerationStep step, const char *words) {
+    Error e = session_->generate(**artifact, q.view, k.view, v.view, out.view, step);
+    ASSERT_TRUE(e) << "step " << step.qPos << ", " << step.seqKLive << " was accepted";
+    EXPECT_NE(e.message().find(words), std::string::npos) << e.message();
+  };
+  refused({-1, 0}, "q_pos -1 is negative");
+  refused({40, 0}, "seq_k_live 41 exceeds the kernel's 40 positions");
+  refused({10, 10}, "exceeds seq_k_live 10");
+  EXPECT_FALSE(session_->generate(**artifact, q.view, k.view, v.view, out.view, {39, 0}));
+  Error run = session_->run(**artifact, q.view, k.view, v.view, out.view);
+  ASSERT_TRUE(run);
+  EXPECT_NE(run.message().find("generate()"), std::string::npos) << run.message();
+
+  KernelSpec aligned = spec;
+  aligned.causalAlign = runtime::CausalAlign::BottomRight;
+  Error e = aligned.validate();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e.message().find("causalAlign"), std::string::npos) << e.message();
+  KernelSpec queryMask = spec; // a mask over the call's one query, not the positions
+  queryMask.mask = runtime::BlockMask::random(2, 1, 5, 8, 8, 1.0, 1, false);
+  e = queryMask.validate();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e.message().find("over positions"), std::string::npos) << e.message();
+}
+
+} // namespace
