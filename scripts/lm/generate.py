@@ -92,9 +92,26 @@ def flex_pruned(module, query, key, value, attention_mask, scaling=None, dropout
 
     block_mask = create_block_mask(mask_mod, None, tiles.shape[0], seq_q, seq_k,
                                    device=query.device)
-    out = flex_attention(query, key, value, block_mask=block_mask, scale=scaling,
-                         enable_gqa=query.shape[1] != key.shape[1])
+    out = _flex_kernel(query.is_cuda)(query, key, value, block_mask=block_mask, scale=scaling,
+                                      enable_gqa=query.shape[1] != key.shape[1])
     return out.transpose(1, 2).contiguous(), None
+
+
+_compiled_flex = None
+
+
+def _flex_kernel(cuda):
+    """flex_attention compiled once with dynamic shapes on a GPU (its fused
+    Triton kernel, as Flex is meant to run; one compile for every step's
+    length), eager on the CPU."""
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if not cuda:
+        return flex_attention
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=True)
+    return _compiled_flex
 
 
 def register_attention():
@@ -302,22 +319,28 @@ def main(argv=None):
         sequence = torch.cat([prompt[0].cpu(), expected])
         result["reference_margin_there"] = reference_margin(
             reference, sequence.to(device), prompt.shape[1] + first)
+    def report():
+        if args.json:  # after each part, so a run stopped by a time limit keeps what it has
+            tmp = args.json + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=1)
+            os.replace(tmp, args.json)
+
+    report()
     if args.time:
-        rates = {"sieve": timed(runner, prompt, args.new_tokens)}
+        result["tokens_per_s"] = rates = {}
+        rates["sieve"] = timed(runner, prompt, args.new_tokens)
+        report()
         dense = to_gpt2(model, "sdpa", dtype).to(device)
         rates["sdpa_dense"] = timed(dense, prompt, args.new_tokens)
+        report()
         try:
             flex = with_attention(to_gpt2(model, "eager", dtype).to(device), FLEX, masks, block)
             rates["flex_pruned"] = timed(flex, prompt, args.new_tokens)
         except Exception as error:  # noqa: BLE001  (report why Flex did not run)
             rates["flex_pruned_error"] = f"{type(error).__name__}: {error}"[:300]
-        result["tokens_per_s"] = rates
+        report()
     print(json.dumps(result, indent=1))
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, args.json)
     return 0 if first is None else 1
 
 
