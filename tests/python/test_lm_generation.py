@@ -130,3 +130,14 @@ def test_the_torch_op_takes_a_cache_grown_or_allocated(toy):
     assert torch.equal(allocated, grown)
     with pytest.raises(sieve.ShapeMismatchError, match="the key cache holds 71 positions"):
         torch.ops.sieve.attention_generate(q, full_k[:, :, :71], full_v[:, :, :71], handle, 71)
+
+
+def test_without_masks_generation_is_the_dense_model(toy):
+    """No masks attached: the dense default's generation kernels (every tile
+    of 1024 positions kept) give transformers' own eager attention."""
+    model, text, _ = toy
+    prompt = torch.tensor([list(text[:30])])
+    want_tokens, want = generate.greedy_logits(to_gpt2(model, "eager", torch.float64), prompt, 40)
+    got_tokens, got = generate.greedy_logits(to_gpt2(model, "sieve"), prompt, 40)
+    assert torch.equal(got_tokens, want_tokens)
+    assert (got - want).abs().max() < 2e-3, (got - want).abs().max()
