@@ -236,7 +236,8 @@ TEST_F(GenerationErrors, StepsAndCallsOutsideTheContractAreRefused) {
                                       "seq_k_live = 13"),
             std::string::npos)
       << shortCache.message();
-  Error longCache = session_->generate(**artifact, q.view, longK.view, longV.view, out.view, {3, 0});
+  Error longCache =
+      session_->generate(**artifact, q.view, longK.view, longV.view, out.view, {3, 0});
   ASSERT_TRUE(longCache);
   EXPECT_NE(longCache.message().find("compiled for at most 40"), std::string::npos)
       << longCache.message();
