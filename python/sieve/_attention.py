@@ -93,6 +93,46 @@ def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, sc
                   page_table=page_table, thresholds=thresholds)
 
 
+def mask_positions(mask):
+    """The positions a mask covers as a generation kernel's mask
+    (docs/generation.md): M with ceil(M / block_q) query blocks and
+    ceil(M / block_k) key blocks, the smaller of the two extents (compile()
+    names a mask whose blocks do not cover M that way)."""
+    return min(mask.query_blocks * mask.block_q, mask.key_blocks * mask.block_k)
+
+
+def generation_kernel_for(q, k, mask, causal, scale, thresholds=False):
+    """The generation kernel (docs/generation.md) for q's shape (the step's
+    queries), dtype and device, k's key heads, under `mask` over its
+    positions (mask_positions): one kernel per mask, batch, Sq and dtype
+    serves every step and every prompt length up to those positions."""
+    if not isinstance(mask, BlockMask):
+        raise _errors.InvalidArgumentError(
+            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    q_dtype, q_shape, q_device, q_ordinal = _info(q, "q")
+    heads_kv = _info(k, "k")[1][1]
+    dtype = _DLPACK_DTYPES.get(q_dtype)
+    if dtype is None:
+        raise _errors.DTypeMismatchError(
+            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
+    device = "cpu" if q_device in ("cpu", "cuda_host") else f"cuda:{q_ordinal}"
+    batch, heads_q, seq_q, head_dim = q_shape
+    causal = _checks.causal(causal)
+    positions = mask_positions(mask)
+    key = (mask, "generation", batch, heads_q, heads_kv, seq_q, head_dim, dtype, causal, scale,
+           device, thresholds)
+    kernel = _memo.get(key)
+    if kernel is None:
+        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
+                         seq_k=positions, head_dim=head_dim, dtype=dtype, causal=causal,
+                         scale=scale, device=device, generation=True, thresholds=thresholds)
+        with _memo_lock:
+            _memo[key] = kernel
+            while len(_memo) > _MEMO_SIZE:
+                _memo.popitem(last=False)
+    return kernel
+
+
 def varlen_kernel_for(q, k, mask, causal, scale, batch, page_size=0, thresholds=False):
     """The ragged kernel (docs/ragged-paged.md) for `batch` sequences
     packed in q [total_q, Hq, D] and k [total_k, Hkv, D] (or, with

@@ -36,6 +36,14 @@ scale * q . k under its head's threshold is dropped like a masked key).
 The gradient goes through the hard threshold (dropped scores get none)
 and the thresholds, constants of it, get none.
 
+Generation with a fixed mask over positions (docs/generation.md), inference only:
+
+    out = torch.ops.sieve.attention_generate(q, k_cache, v_cache, mask_id, q_pos)
+
+q holds the step's queries (positions q_pos ..), k_cache and v_cache the
+keys so far (a cache allocated for the mask's positions, or grown token by
+token): one kernel serves every step, nothing is compiled per position.
+
 Ragged batches and paged KV (docs/ragged-paged.md), inference only:
 
     out = torch.ops.sieve.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask_id,
@@ -59,6 +67,7 @@ import torch
 from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
 from ._attention import attention_varlen as _attention_varlen
+from ._attention import generation_kernel_for as _generation_kernel_for
 from ._mask import BlockMask
 
 _lock = threading.Lock()
@@ -109,6 +118,32 @@ def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask:
 @attention_inference.register_fake
 def _attention_inference_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
                               thresholds=None):
+    return torch.empty_like(q)
+
+
+@torch.library.custom_op("sieve::attention_generate", mutates_args=())
+def attention_generate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, mask: int,
+                       q_pos: int, seq_k_live: int = 0, causal: bool = True,
+                       scale: Optional[float] = None,
+                       thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One step of generation (docs/generation.md), inference only: q
+    [B, Hq, Sq, D] holds the queries at positions q_pos .. q_pos + Sq - 1,
+    k_cache and v_cache [B, Hkv, S, D] the cache, of which the first
+    seq_k_live positions (0: q_pos + Sq) are read; S may be anything from
+    seq_k_live to the mask's positions (a cache allocated once, or grown
+    token by token). The mask is over positions; `causal` is causal over
+    positions. One kernel per mask, batch, Sq and dtype serves every step."""
+    out = torch.empty_like(q)
+    kernel = _generation_kernel_for(q, k_cache, registered_mask(mask), causal, scale,
+                                    thresholds is not None)
+    kernel(q, k_cache, v_cache, out=out, q_pos=q_pos, seq_k_live=seq_k_live,
+           thresholds=thresholds)
+    return out
+
+
+@attention_generate.register_fake
+def _attention_generate_fake(q, k_cache, v_cache, mask, q_pos, seq_k_live=0, causal=True,
+                             scale=None, thresholds=None):
     return torch.empty_like(q)
 
 

@@ -370,6 +370,8 @@ Error CpuExecutor::generate(const CpuKernel &kernel, const TensorView &q, const 
   Expected<std::array<int32_t, 2>> positions = generationPositions(kernel.artifact, step);
   if (!positions)
     return positions.takeError();
+  if (Error e = checkGenerationTensors(kernel.artifact, *positions, q, k, v, out, DeviceKind::Host))
+    return e;
   LaunchData data;
   data.positions = positions->data();
   return runForward(kernel, q, k, v, out, nullptr, thresholds, nullptr, data);
@@ -379,8 +381,9 @@ Error CpuExecutor::runForward(const CpuKernel &kernel, const TensorView &q, cons
                               const TensorView &v, const TensorView &out, float *stats,
                               const float *thresholds, float *lse, const LaunchData &data) const {
   const Artifact &a = kernel.artifact;
-  // (A ragged or paged launch's tensors were checked against its layout.)
-  if (!a.ragged && !a.pageSize)
+  // (A ragged or paged launch's tensors were checked against its layout, a
+  // generation step's against its live keys.)
+  if (!a.ragged && !a.pageSize && !data.positions)
     if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Host))
       return e;
   if (a.backward)

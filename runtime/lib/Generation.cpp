@@ -27,4 +27,20 @@ Expected<std::array<int32_t, 2>> generationPositions(const Artifact &a,
   return std::array<int32_t, 2>{static_cast<int32_t>(step.qPos), static_cast<int32_t>(live)};
 }
 
+Error checkGenerationTensors(const Artifact &a, const std::array<int32_t, 2> &positions,
+                             const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, DeviceKind device) {
+  const ProblemShape &s = a.shape;
+  const int64_t live = positions[1], cached = k.sizes[2];
+  if (cached < live || cached > s.seqK)
+    return Error(ErrorCode::ShapeMismatch,
+                 fmt::format("the key cache holds {} positions; this step reads seq_k_live = {} "
+                             "of them, and the kernel was compiled for at most {} (its mask's "
+                             "positions): it must hold between {} and {}",
+                             cached, live, s.seqK, live, s.seqK));
+  return checkAttentionTensorShapes({s.batch, s.headsQ, s.seqQ, s.headDim},
+                                    {s.batch, s.headsKv, cached, s.headDim}, s.dtype, q, k, v, out,
+                                    device);
+}
+
 } // namespace sieve::runtime

@@ -268,7 +268,10 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
                  "this forward saves its log-sum-exp: run it with forward() and an lse buffer");
   if (Error e = checkTables(a, tables))
     return e;
-  if (Error e = checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Cuda))
+  // A generation step's K and V hold the cache so far (checkGenerationTensors).
+  if (Error e = positions ? checkGenerationTensors(a, {positions[0], positions[1]}, q, k, v, out,
+                                                   DeviceKind::Cuda)
+                          : checkAttentionTensors(a.shape, q, k, v, out, DeviceKind::Cuda))
     return e;
   if (Error e = checkDeviceTensors(a, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}}))
     return e;

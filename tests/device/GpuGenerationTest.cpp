@@ -7,7 +7,8 @@
 // last position, chunks of Sq > 1 queries that straddle two mask rows, and
 // (not causal) seq_k_live past the step's queries. Each step's KV cache
 // holds the sequence's keys and values below seq_k_live and NaN (0xFF
-// bytes) past them, the output is poisoned (0xFF) between guard bytes, and
+// bytes) past them (every other step, only the live keys: a grown cache),
+// the output is poisoned (0xFF) between guard bytes, and
 // the step's rows are compared with the float64 reference of the
 // sequence: the queries at positions [x0, seq_k_live) (x0 the first
 // position of the step's first mask row) bottom-right causal against the
@@ -135,6 +136,18 @@ void encodeRows(const std::vector<float> &bhsd, std::array<int64_t, 4> sizes,
                 bytes.data() + (b * strides[0] + h * strides[1] + s * strides[2] + d) * width, 1);
 }
 
+/// The first `rows` positions of each of `heads` [positions, D] slabs of a
+/// contiguous BHSD tensor, contiguous.
+std::vector<float> firstRows(const std::vector<float> &bhsd, int64_t heads, int64_t positions,
+                             int64_t rows, int64_t headDim) {
+  std::vector<float> kept;
+  kept.reserve(heads * rows * headDim);
+  for (int64_t bh = 0; bh < heads; ++bh)
+    kept.insert(kept.end(), bhsd.begin() + bh * positions * headDim,
+                bhsd.begin() + (bh * positions + rows) * headDim);
+  return kept;
+}
+
 /// Random normal values rounded to `dtype`, contiguous BHSD.
 std::vector<float> randomRounded(size_t count, DType dtype, std::mt19937_64 &rng) {
   std::normal_distribution<float> normal;
@@ -211,9 +224,8 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
   const int64_t M = c.positions;
-  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, c.seqQ, headDim},
-      cacheSizes{c.batch, c.headsKv, M, headDim};
-  const auto qStrides = stridesOf(qSizes, c.bshd), cacheStrides = stridesOf(cacheSizes, c.bshd);
+  const std::array<int64_t, 4> qSizes{c.batch, c.headsQ, c.seqQ, headDim};
+  const auto qStrides = stridesOf(qSizes, c.bshd);
   const size_t qBytes = c.batch * c.headsQ * c.seqQ * headDim * dtypeSize(dtype),
                cacheBytes = c.batch * c.headsKv * M * headDim * dtypeSize(dtype);
   // q, k, v and out, each between guard bytes.
@@ -232,12 +244,21 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
     return TensorView{reinterpret_cast<void *>(base[t] + kGuardBytes), dtype, s, st,
                       DeviceKind::Cuda};
   };
-  const TensorView q = view(0, qSizes, qStrides), k = view(1, cacheSizes, cacheStrides),
-                   v = view(2, cacheSizes, cacheStrides), out = view(3, qSizes, qStrides);
+  const TensorView q = view(0, qSizes, qStrides), out = view(3, qSizes, qStrides);
 
-  for (auto [qPos, liveGiven] : c.steps) {
+  for (size_t step = 0; step < c.steps.size(); ++step) {
+    auto [qPos, liveGiven] = c.steps[step];
     const int64_t live = liveGiven ? liveGiven : qPos + c.seqQ;
-    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live));
+    // Every other step the cache is grown to exactly the live keys (a
+    // framework's dynamic cache), laid out from the buffer's start with the
+    // strides of that size: past it lie poison (NaN) and the guard bytes,
+    // so a read past the live keys shows in the output.
+    const bool grown = step % 2 == 1;
+    const std::array<int64_t, 4> kvSizes{c.batch, c.headsKv, grown ? live : M, headDim};
+    const auto kvStrides = stridesOf(kvSizes, c.bshd);
+    const TensorView k = view(1, kvSizes, kvStrides), v = view(2, kvSizes, kvStrides);
+    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live) +
+                 " cache of " + std::to_string(kvSizes[2]));
     // The sequence (fresh per step), as the reference sees it.
     std::vector<float> qAll = randomRounded(c.batch * c.headsQ * M * headDim, dtype, rng),
                        kAll = randomRounded(c.batch * c.headsKv * M * headDim, dtype, rng),
@@ -250,8 +271,10 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
     std::vector<uint8_t> qHost(qBytes), kHost(cacheBytes, kPoisonByte),
         vHost(cacheBytes, kPoisonByte);
     encodeRows(qStep, qSizes, qStrides, c.seqQ, dtype, qHost);
-    encodeRows(kAll, cacheSizes, cacheStrides, live, dtype, kHost);
-    encodeRows(vAll, cacheSizes, cacheStrides, live, dtype, vHost);
+    encodeRows(firstRows(kAll, c.batch * c.headsKv, M, kvSizes[2], headDim), kvSizes, kvStrides,
+               live, dtype, kHost);
+    encodeRows(firstRows(vAll, c.batch * c.headsKv, M, kvSizes[2], headDim), kvSizes, kvStrides,
+               live, dtype, vHost);
     const std::vector<uint8_t> *hosts[3] = {&qHost, &kHost, &vHost};
     for (int t = 0; t < 4; ++t) {
       ASSERT_FALSE(drv.memset8(base[t], kGuardByte, sizes[t] + 2 * kGuardBytes));

@@ -5,7 +5,8 @@
 // compiles one kernel and runs it over many steps (a prompt's end, steps
 // inside a position block, across block boundaries, the last position) on
 // fresh random inputs into NaN-poisoned outputs, with the KV cache's rows
-// past seq_k_live NaN (a kernel that read them would fail), and compares
+// past seq_k_live NaN (a kernel that read them would fail) or, every other
+// step, holding only the live keys (a grown cache), and compares
 // each step with the float64 reference of the whole sequence: attention
 // over positions with the position mask, from which a step's queries are
 // rows q_pos .. q_pos + Sq - 1 over the keys below seq_k_live.
@@ -106,21 +107,27 @@ TEST_P(Generation, EveryStepOfOneKernelMatchesFloat64Reference) {
     t->fillNormal(rng);
   const std::vector<float> qf = qAll.gather(), kf = kAll.gather(), vf = vAll.gather();
 
-  for (auto [qPos, liveGiven] : c.steps) {
+  for (size_t step = 0; step < c.steps.size(); ++step) {
+    auto [qPos, liveGiven] = c.steps[step];
     const int64_t live = liveGiven ? liveGiven : qPos + c.seqQ;
-    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live));
-    // The cache as generation holds it: the live keys, NaN past them.
+    // The cache as generation holds it: allocated for M positions, the live
+    // keys then NaN; or, every other step, grown to exactly the live keys (a
+    // framework's dynamic cache: a read past them leaves the allocation).
+    const bool grown = step % 2 == 1;
+    const int64_t cached = grown ? live : M;
+    SCOPED_TRACE("q_pos " + std::to_string(qPos) + " seq_k_live " + std::to_string(live) +
+                 " cache of " + std::to_string(cached));
     HostTensor q({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd),
         out({c.batch, c.headsQ, c.seqQ, c.headDim}, c.bshd),
-        k({c.batch, c.headsKv, M, c.headDim}, c.bshd),
-        v({c.batch, c.headsKv, M, c.headDim}, c.bshd);
+        k({c.batch, c.headsKv, cached, c.headDim}, c.bshd),
+        v({c.batch, c.headsKv, cached, c.headDim}, c.bshd);
     for (int64_t b = 0; b < c.batch; ++b)
       for (int64_t d = 0; d < c.headDim; ++d) {
         for (int64_t h = 0; h < c.headsQ; ++h)
           for (int64_t i = 0; i < c.seqQ; ++i)
             q.at(b, h, i, d) = qAll.at(b, h, qPos + i, d);
         for (int64_t h = 0; h < c.headsKv; ++h)
-          for (int64_t j = 0; j < M; ++j) {
+          for (int64_t j = 0; j < cached; ++j) {
             const float nan = std::numeric_limits<float>::quiet_NaN();
             k.at(b, h, j, d) = j < live ? kAll.at(b, h, j, d) : nan;
             v.at(b, h, j, d) = j < live ? vAll.at(b, h, j, d) : nan;
@@ -216,6 +223,27 @@ TEST_F(GenerationErrors, StepsAndCallsOutsideTheContractAreRefused) {
   refused({40, 0}, "seq_k_live 41 exceeds the kernel's 40 positions");
   refused({10, 10}, "exceeds seq_k_live 10");
   EXPECT_FALSE(session_->generate(**artifact, q.view, k.view, v.view, out.view, {39, 0}));
+  // The cache must hold every live key, and no more positions than the mask.
+  HostTensor shortK({1, 1, 12, 16}, false), shortV({1, 1, 12, 16}, false),
+      longK({1, 1, 41, 16}, false), longV({1, 1, 41, 16}, false);
+  for (HostTensor *t : {&shortK, &shortV, &longK, &longV})
+    t->fillNormal(rng);
+  EXPECT_FALSE(session_->generate(**artifact, q.view, shortK.view, shortV.view, out.view, {11, 0}));
+  Error shortCache =
+      session_->generate(**artifact, q.view, shortK.view, shortV.view, out.view, {12, 0});
+  ASSERT_TRUE(shortCache);
+  EXPECT_NE(shortCache.message().find("the key cache holds 12 positions; this step reads "
+                                      "seq_k_live = 13"),
+            std::string::npos)
+      << shortCache.message();
+  Error longCache =
+      session_->generate(**artifact, q.view, longK.view, longV.view, out.view, {3, 0});
+  ASSERT_TRUE(longCache);
+  EXPECT_NE(longCache.message().find("compiled for at most 40"), std::string::npos)
+      << longCache.message();
+  Error mixed = session_->generate(**artifact, q.view, k.view, shortV.view, out.view, {3, 0});
+  ASSERT_TRUE(mixed);
+  EXPECT_NE(mixed.message().find("value"), std::string::npos) << mixed.message();
   Error run = session_->run(**artifact, q.view, k.view, v.view, out.view);
   ASSERT_TRUE(run);
   EXPECT_NE(run.message().find("generate()"), std::string::npos) << run.message();

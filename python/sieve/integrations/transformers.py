@@ -31,6 +31,13 @@ attn_implementation="sieve" then runs `torch.ops.sieve.attention`
   masks are equal share theirs.
 - Padding. See `_attention_with_padding`: padded keys get exactly zero
   weight, padded query rows get finite values nobody reads.
+- Generation. A causal model's calls against a KV cache (more keys than
+  queries: decode steps, chunked prefill) run one generation kernel per
+  layer mask, batch and query count (docs/generation.md): the mask is over
+  token positions, the step's position is passed at launch, and nothing is
+  compiled per step. `model.generate(...)` works as with any attention
+  implementation; padded batches are refused there (left padding moves a
+  sequence's positions).
 - Limits, each refused with a message: attention dropout (call
   model.eval()), head masks, additive biases or masks that hide more than
   padded keys (causal masks are taken when the model says it is causal),
@@ -46,7 +53,7 @@ import threading
 import torch
 import transformers
 
-from .. import _errors, torch_op
+from .. import _attention, _errors, torch_op
 from .._mask import BlockMask
 
 NAME = "sieve"
@@ -102,6 +109,31 @@ class LayerMasks:
         return found
 
 
+    def generation_handle(self, heads, seq_k):
+        """The torch_op handle of the whole mask as a generation kernel's
+        mask over positions (a call against a KV cache of seq_k keys)."""
+        m = self.mask
+        if heads != m.heads:
+            raise _errors.ShapeMismatchError(
+                f"layer {self.layer}: the mask has {m.heads} heads, the model's attention has "
+                f"{heads}")
+        positions = _attention.mask_positions(m)
+        if seq_k > positions:
+            raise _errors.ShapeMismatchError(
+                f"layer {self.layer}: the mask covers {positions} positions; this call "
+                f"attends to {seq_k} cached keys: make the mask for longer sequences, or "
+                f"generate at most {positions} tokens in all (max_length={positions})")
+        found = self._handles.get("generation")
+        if found is None:
+            qb, kb = -(-positions // m.block_q), -(-positions // m.block_k)
+            square = m if (qb, kb) == (m.query_blocks, m.key_blocks) else BlockMask(
+                m.to_numpy()[:, :qb, :kb], m.block_q, m.block_k)
+            found = torch_op.register_mask(square)
+            with _lock:
+                self._handles["generation"] = found
+        return found
+
+
 class _DenseMasks(LayerMasks):
     """Every tile kept, for any head count and length: the model with no
     masks attached."""
@@ -109,6 +141,23 @@ class _DenseMasks(LayerMasks):
     def __init__(self):
         self.layer = None
         self._handles = {}
+
+    def generation_handle(self, heads, seq_k):
+        # Positions in powers of two from 1024: a generation kernel serves
+        # every step up to its positions, so a growing cache compiles a new
+        # one only when it doubles.
+        positions = max(1024, 1 << (seq_k - 1).bit_length())
+        key = ("generation", heads, positions)
+        found = self._handles.get(key)
+        if found is None:
+            import numpy as np
+
+            blocks = positions // DENSE_BLOCK
+            found = torch_op.register_mask(
+                BlockMask(np.ones((heads, blocks, blocks), bool), DENSE_BLOCK, DENSE_BLOCK))
+            with _lock:
+                self._handles[key] = found
+        return found
 
     def handle(self, heads, seq_q, seq_k):
         key = (heads, seq_q, seq_k)
@@ -352,16 +401,20 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
     _check_tensors(query, key, value)
     batch, heads_q, seq_q, head_dim = query.shape
     seq_k = key.shape[2]
-    causal = kwargs.get("is_causal")
-    if causal is None:
-        causal = bool(getattr(module, "is_causal", False))
-    causal = bool(causal) and seq_q > 1
-    if causal and seq_q != seq_k:
-        raise _errors.UnsupportedError(
-            f"causal attention with {seq_q} queries against {seq_k} keys (a KV cache) is not "
-            "supported by this integration yet")
+    model_causal = kwargs.get("is_causal")
+    if model_causal is None:
+        model_causal = bool(getattr(module, "is_causal", False))
+    model_causal = bool(model_causal)
     scale = float(scaling) if scaling is not None else 1.0 / math.sqrt(head_dim)
     plan = getattr(module, _PLAN_ATTRIBUTE, None) or _dense
+    if model_causal and seq_k > seq_q:
+        out = _attention_with_cache(query, key, value, attention_mask, plan, scale)
+        return out.transpose(1, 2).contiguous(), None
+    if model_causal and seq_k < seq_q:
+        raise _errors.ShapeMismatchError(
+            f"causal attention with {seq_q} queries against only {seq_k} keys: a causal "
+            "model's call has at least as many keys as queries")
+    causal = model_causal and seq_q > 1
     handle = plan.handle(heads_q, seq_q, seq_k)
     keep = _keys_kept(attention_mask, batch, seq_q, seq_k, causal)
     if keep is None:
@@ -373,6 +426,27 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
     # transformers made as a [B, Hq, Sq, D] view of [B, Sq, Hq, D] memory,
     # so this transpose is usually a view already contiguous.
     return out.transpose(1, 2).contiguous(), None
+
+
+def _attention_with_cache(query, key, value, attention_mask, plan, scale):
+    """A causal call against a KV cache: the seq_q queries are the positions
+    seq_k - seq_q .. seq_k - 1 (transformers' caches append the step's keys
+    before attention), and the layer's mask is over positions. One
+    generation kernel (docs/generation.md) per mask, batch and seq_q serves
+    every step: the step's position is an argument of the launch, nothing
+    is compiled per position, and the cache is read as it is (only its
+    first seq_k positions exist and are read)."""
+    batch, heads_q, seq_q, _ = query.shape
+    seq_k = key.shape[2]
+    if _keys_kept(attention_mask, batch, seq_q, seq_k, True) is not None:
+        raise _errors.UnsupportedError(
+            "padding with a KV cache: sieve's masks are over token positions, and a padded "
+            "(left-padded) batch shifts each sequence's positions; generate one sequence at "
+            "a time, or a batch of prompts of one length")
+    handle = plan.generation_handle(heads_q, seq_k)
+    return torch.ops.sieve.attention_generate(_gpu_ready(query), _gpu_ready(key),
+                                              _gpu_ready(value), handle, seq_k - seq_q, seq_k,
+                                              True, scale)
 
 
 def _attention_with_padding(query, key, value, keep, handle, causal, scale):

@@ -1,9 +1,9 @@
 //===- Generation.h - one kernel for every step of generation --*- C++ -*-===//
 //
 // A generation kernel (docs/generation.md) is compiled once for a mask over
-// positions [H, ceil(M / bq), ceil(M / bk)] and K/V caches of M positions;
-// each launch says where the step is: its first query's position and how
-// many keys of the cache are live. This is the step and its one check,
+// positions [H, ceil(M / bq), ceil(M / bk)] and K/V caches of at most M
+// positions; each launch says where the step is: its first query's position
+// and how many keys of the cache are live. This is the step and its checks,
 // shared by every executor.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +12,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/TensorView.h"
 
 #include <array>
 #include <cstdint>
@@ -32,6 +33,16 @@ struct GenerationStep {
 /// position) and seqKLive <= the kernel's positions (shape.seqK).
 Expected<std::array<int32_t, 2>> generationPositions(const Artifact &artifact,
                                                      const GenerationStep &step);
+
+/// The step's tensors against a generation kernel: q and out as for any
+/// launch; K and V hold the cache so far, any number of positions from
+/// seqKLive (every live key is there) to the kernel's M (its mask covers no
+/// more), both the same. A cache allocated for M positions and one grown
+/// token by token (a framework's dynamic cache) are both accepted: only the
+/// first seqKLive positions are read. `positions` is generationPositions'.
+Error checkGenerationTensors(const Artifact &artifact, const std::array<int32_t, 2> &positions,
+                             const TensorView &q, const TensorView &k, const TensorView &v,
+                             const TensorView &out, DeviceKind device);
 
 } // namespace sieve::runtime
 
