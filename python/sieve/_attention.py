@@ -37,39 +37,20 @@ def kernel_for(q, k, mask, causal, scale, kind, thresholds=False):
     """The kernel of `kind` (forward, forward_lse, backward, calibrate) for
     q's and k's shapes, dtype and device under `mask`, in threshold mode
     when `thresholds`, compiled on first use."""
-    if not isinstance(mask, BlockMask):
-        raise _errors.InvalidArgumentError(
-            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    _require_mask(mask)
     q_dtype, q_shape, q_device, q_ordinal = _info(q, "q")
     k_shape = _info(k, "k")[1]
-    dtype = _DLPACK_DTYPES.get(q_dtype)
-    if dtype is None:
-        raise _errors.DTypeMismatchError(
-            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
-    if q_device in ("cpu", "cuda_host"):
-        device = "cpu"
-    elif q_device in ("cuda", "cuda_managed"):
-        device = f"cuda:{q_ordinal}"
-    else:
-        raise _errors.WrongDeviceError(f"q is in {q_device} memory; sieve runs on the CPU or on "
-                                       "CUDA GPUs")
+    dtype, device = _dtype_and_device(q_dtype, q_device, q_ordinal)
     batch, heads_q, seq_q, head_dim = q_shape
     heads_kv, seq_k = k_shape[1], k_shape[2]
     causal = _checks.causal(causal)
     key = (mask, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal, scale,
            device, kind, thresholds)
-    kernel = _memo.get(key)
-    if kernel is None:
-        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
-                         seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
-                         device=device, save_lse=kind == "forward_lse",
-                         backward=kind == "backward", calibrate=kind == "calibrate",
-                         thresholds=thresholds)
-        with _memo_lock:
-            _memo[key] = kernel
-            while len(_memo) > _MEMO_SIZE:
-                _memo.popitem(last=False)
-    return kernel
+    return _memoized(key, lambda: compile(
+        mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q, seq_k=seq_k,
+        head_dim=head_dim, dtype=dtype, causal=causal, scale=scale, device=device,
+        save_lse=kind == "forward_lse", backward=kind == "backward",
+        calibrate=kind == "calibrate", thresholds=thresholds))
 
 
 def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
@@ -106,31 +87,19 @@ def generation_kernel_for(q, k, mask, causal, scale, thresholds=False):
     queries), dtype and device, k's key heads, under `mask` over its
     positions (mask_positions): one kernel per mask, batch, Sq and dtype
     serves every step and every prompt length up to those positions."""
-    if not isinstance(mask, BlockMask):
-        raise _errors.InvalidArgumentError(
-            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    _require_mask(mask)
     q_dtype, q_shape, q_device, q_ordinal = _info(q, "q")
     heads_kv = _info(k, "k")[1][1]
-    dtype = _DLPACK_DTYPES.get(q_dtype)
-    if dtype is None:
-        raise _errors.DTypeMismatchError(
-            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
-    device = "cpu" if q_device in ("cpu", "cuda_host") else f"cuda:{q_ordinal}"
+    dtype, device = _dtype_and_device(q_dtype, q_device, q_ordinal)
     batch, heads_q, seq_q, head_dim = q_shape
     causal = _checks.causal(causal)
     positions = mask_positions(mask)
     key = (mask, "generation", batch, heads_q, heads_kv, seq_q, head_dim, dtype, causal, scale,
            device, thresholds)
-    kernel = _memo.get(key)
-    if kernel is None:
-        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
-                         seq_k=positions, head_dim=head_dim, dtype=dtype, causal=causal,
-                         scale=scale, device=device, generation=True, thresholds=thresholds)
-        with _memo_lock:
-            _memo[key] = kernel
-            while len(_memo) > _MEMO_SIZE:
-                _memo.popitem(last=False)
-    return kernel
+    return _memoized(key, lambda: compile(
+        mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q, seq_k=positions,
+        head_dim=head_dim, dtype=dtype, causal=causal, scale=scale, device=device,
+        generation=True, thresholds=thresholds))
 
 
 def varlen_kernel_for(q, k, mask, causal, scale, batch, page_size=0, thresholds=False):
@@ -140,30 +109,50 @@ def varlen_kernel_for(q, k, mask, causal, scale, batch, page_size=0, thresholds=
     kernel per mask, batch count and page size, for every length the mask's
     grid covers (seq_q and seq_k are its query and key blocks' extents), so
     no length compiles anything."""
-    if not isinstance(mask, BlockMask):
-        raise _errors.InvalidArgumentError(
-            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+    _require_mask(mask)
     q_dtype, q_shape, q_device, q_ordinal = _info(q, "q", 3, "[total_q, heads_q, head_dim]")
     k_shape = _info(k, "k", 4 if page_size else 3,
                     "[pages, page_size, heads_kv, head_dim]" if page_size
                     else "[total_k, heads_kv, head_dim]")[1]
-    dtype = _DLPACK_DTYPES.get(q_dtype)
-    if dtype is None:
-        raise _errors.DTypeMismatchError(
-            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
-    device = "cpu" if q_device in ("cpu", "cuda_host") else f"cuda:{q_ordinal}"
+    dtype, device = _dtype_and_device(q_dtype, q_device, q_ordinal)
     _, heads_q, head_dim = q_shape
     heads_kv = k_shape[-2]
     causal = _checks.causal(causal)
     seq_q, seq_k = mask.query_blocks * mask.block_q, mask.key_blocks * mask.block_k
     key = (mask, "varlen", batch, heads_q, heads_kv, head_dim, dtype, causal, scale, device,
            page_size, thresholds)
+    return _memoized(key, lambda: compile(
+        mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q, seq_k=seq_k,
+        head_dim=head_dim, dtype=dtype, causal=causal, scale=scale, device=device, ragged=True,
+        page_size=page_size, thresholds=thresholds))
+
+
+def _require_mask(mask):
+    if not isinstance(mask, BlockMask):
+        raise _errors.InvalidArgumentError(
+            f"mask must be a sieve.BlockMask, got {type(mask).__qualname__}")
+
+
+def _dtype_and_device(q_dtype, q_device, q_ordinal):
+    """sieve's dtype name and device string for q's DLPack dtype and device."""
+    dtype = _DLPACK_DTYPES.get(q_dtype)
+    if dtype is None:
+        raise _errors.DTypeMismatchError(
+            f"q is {q_dtype}; sieve takes float32, float16 or bfloat16")
+    if q_device in ("cpu", "cuda_host"):
+        return dtype, "cpu"
+    if q_device in ("cuda", "cuda_managed"):
+        return dtype, f"cuda:{q_ordinal}"
+    raise _errors.WrongDeviceError(f"q is in {q_device} memory; sieve runs on the CPU or on "
+                                   "CUDA GPUs")
+
+
+def _memoized(key, make):
+    """The kernel memoized under `key`, made by make() on first use (the
+    least recently made beyond _MEMO_SIZE dropped)."""
     kernel = _memo.get(key)
     if kernel is None:
-        kernel = compile(mask, batch=batch, heads_q=heads_q, heads_kv=heads_kv, seq_q=seq_q,
-                         seq_k=seq_k, head_dim=head_dim, dtype=dtype, causal=causal, scale=scale,
-                         device=device, ragged=True, page_size=page_size,
-                         thresholds=thresholds)
+        kernel = make()
         with _memo_lock:
             _memo[key] = kernel
             while len(_memo) > _MEMO_SIZE:

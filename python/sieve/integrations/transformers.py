@@ -99,6 +99,11 @@ class LayerMasks:
                 f"{m.block_q}x{m.block_k}); this call has {seq_q} queries and {seq_k} keys: "
                 "make the mask for longer sequences, or cut the input (the tokenizer's "
                 f"max_length={min(m.query_blocks * m.block_q, m.key_blocks * m.block_k)})")
+        return self._crop_handle(key, qb, kb)
+
+    def _crop_handle(self, key, qb, kb):
+        """The handle of the mask's leading qb x kb tiles, kept under `key`."""
+        m = self.mask
         if (qb, kb) == (m.query_blocks, m.key_blocks):
             crop = m
         else:
@@ -125,12 +130,8 @@ class LayerMasks:
                 f"generate at most {positions} tokens in all (max_length={positions})")
         found = self._handles.get("generation")
         if found is None:
-            qb, kb = -(-positions // m.block_q), -(-positions // m.block_k)
-            square = m if (qb, kb) == (m.query_blocks, m.key_blocks) else BlockMask(
-                m.to_numpy()[:, :qb, :kb], m.block_q, m.block_k)
-            found = torch_op.register_mask(square)
-            with _lock:
-                self._handles["generation"] = found
+            found = self._crop_handle("generation", -(-positions // m.block_q),
+                                      -(-positions // m.block_k))
         return found
 
 
