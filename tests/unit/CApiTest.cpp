@@ -721,11 +721,13 @@ TEST_F(CApi, ThresholdModeForwardAndBackwardMatchReference) {
   EXPECT_EQ(lastError(), "sieve_attention_thresholds: the kernel is a SIEVE_KERNEL_FORWARD "
                          "kernel; run it with sieve_attention");
   sieve_kernel bad = nullptr;
-  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
-                                       4u, &bad),
-            SIEVE_ERROR_INVALID_ARGUMENT);
-  EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
-  EXPECT_EQ(bad, nullptr);
+  for (uint32_t unknown : {8u, 0x80000000u | SIEVE_KERNEL_THRESHOLDS}) {
+    EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr,
+                                         SIEVE_KERNEL_FORWARD, unknown, &bad),
+              SIEVE_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
+    EXPECT_EQ(bad, nullptr);
+  }
   for (sieve_kernel kernel : {plain, forward, training, backward})
     EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }
