@@ -102,7 +102,11 @@ def main():
     extra = []
     for arg in sys.argv[2:]:
         title, path = arg.split("=", 1)
-        extra.append((title, json.load(open(path))))
+        res = json.load(open(path))
+        if res.get("complete") is False:
+            sys.exit(f"pruning-report: {path} is an incomplete run ({len(res['rows'])} rows "
+                     "finished before its time ran out); rerun it to the end")
+        extra.append((title, res))
     print(HEADER.format(res=fortunes))
     print(section("Short sentences: fortunes-min (embedding agreement)", fortunes))
     print(RETRIEVAL)

@@ -117,6 +117,23 @@ def main():
     print(f"retrieval-gpu: dense recall@1 {dense['recall_at_1']:.3f}, {time.time() - start:.0f} s",
           flush=True)
     rows = collections.OrderedDict()
+    device = (torch.cuda.get_device_name(a.device) if a.device.startswith("cuda")
+              else a.device)
+
+    def write(complete):
+        # After every mask set, through a temporary name: a call cut short
+        # by its time limit still returns the rows it finished, marked
+        # incomplete (pruning-report.py refuses to print an incomplete run).
+        result = dict(index)
+        result.pop("masks")
+        result.update({"backend": f"{a.device} ({device}, {a.dtype}, transformers + sieve "
+                                  "kernels)",
+                       "dense": dense, "rows": list(rows.values()), "complete": complete,
+                       "seconds": round(time.time() - start, 1)})
+        with open(a.out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(a.out + ".tmp", a.out)
+
     for m in index["masks"]:
         row = rows.setdefault(m["sparsity"], {"sparsity": m["sparsity"], "random": []})
         sieve_hf.use_masks(model, os.path.join(a.masks, m["file"]))
@@ -129,14 +146,8 @@ def main():
             row[m["kind"]] = entry
         print(f"retrieval-gpu: p={m['sparsity']}% {m['file']}: recall@1 {entry['recall_at_1']:.3f}"
               f" MRR {entry['mrr']:.3f}, {time.time() - start:.0f} s", flush=True)
-    result = dict(index)
-    result.pop("masks")
-    device = (torch.cuda.get_device_name(a.device) if a.device.startswith("cuda")
-              else a.device)
-    result.update({"backend": f"{a.device} ({device}, {a.dtype}, transformers + sieve kernels)",
-                   "dense": dense, "rows": list(rows.values())})
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+        write(complete=False)
+    write(complete=True)
     print(f"retrieval-gpu: wrote {a.out}")
 
 

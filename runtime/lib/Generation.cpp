@@ -11,9 +11,17 @@ Expected<std::array<int32_t, 2>> generationPositions(const Artifact &a,
     return Error(ErrorCode::InvalidArgument,
                  "a generation step given to a kernel compiled without generation");
   const int64_t seqQ = a.shape.seqQ, positions = a.shape.seqK;
-  const int64_t live = step.seqKLive == 0 ? step.qPos + seqQ : step.seqKLive;
   if (step.qPos < 0)
     return Error(ErrorCode::InvalidArgument, fmt::format("q_pos {} is negative", step.qPos));
+  if (step.seqKLive < 0)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("seq_k_live {} is negative (0 means q_pos + Sq)", step.seqKLive));
+  // Before the sum below: a caller's q_pos near INT64_MAX must not overflow.
+  if (step.qPos > positions)
+    return Error(ErrorCode::InvalidArgument,
+                 fmt::format("q_pos {} exceeds the kernel's {} positions (its KV cache length)",
+                             step.qPos, positions));
+  const int64_t live = step.seqKLive == 0 ? step.qPos + seqQ : step.seqKLive;
   if (step.qPos + seqQ > live)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("q_pos {} + the kernel's {} queries exceeds seq_k_live {}: a "

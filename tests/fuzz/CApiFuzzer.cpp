@@ -383,7 +383,13 @@ private:
     const sieve_problem *problemArg = (flags & 2) ? nullptr : &problem;
     const sieve_block_mask *maskArg = (flags & 4) ? nullptr : &mask;
     const sieve_kernel_options *optionsArg = (flags & 8) ? nullptr : &options;
-    if (flags & 16) // a training kernel, or any int as its kind
+    if (flags & 32) // any kind and any flags (thresholds, ragged, generation, others)
+      checkStatus(sieve_kernel_compile_flags(c, problemArg, maskArg, optionsArg,
+                                             static_cast<sieve_kernel_kind>(pickEnumValue()),
+                                             static_cast<uint32_t>(in_.pickInt()),
+                                             nullOut ? nullptr : &out),
+                  "sieve_kernel_compile_flags");
+    else if (flags & 16) // a training kernel, or any int as its kind
       checkStatus(sieve_kernel_compile_kind(c, problemArg, maskArg, optionsArg,
                                             static_cast<sieve_kernel_kind>(pickEnumValue()),
                                             nullOut ? nullptr : &out),
@@ -504,6 +510,13 @@ private:
     // Bits 6-7: the plain call, the training forward, the backward, or the
     // backward without its lse.
     const int mode = flags >> 6;
+    if (mode == 0 && (flags & 1)) { // a generation step at any q_pos and seq_k_live
+      const int64_t qPos = in_.pickInt(), seqKLive = in_.pickInt();
+      checkStatus(sieve_attention_generate(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32), qPos,
+                                           seqKLive, nullptr, stream),
+                  "sieve_attention_generate");
+      return;
+    }
     if (mode == 0) {
       checkStatus(sieve_attention(k, arg(q, 4), arg(kk, 8), arg(v, 16), arg(out, 32), m, stream),
                   "sieve_attention");

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <string>
 
 using sieve::testing::HostTensor;
@@ -254,6 +255,118 @@ TEST_F(CApi, BottomRightCausalMatchesFloat64Reference) {
                                          q.gather().data(), k.gather().data(), v.gather().data());
   EXPECT_GT(sieve::testing::relativeError(got.data(), topLeft), 1e-2);
   EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+}
+
+TEST_F(CApi, GenerationStepsMatchFloat64Reference) {
+  // One kernel for a mask over kSeq positions, run as decode steps at
+  // q_pos from a prompt's end across block boundaries to the last
+  // position; every other step's cache holds only the live keys (grown
+  // token by token), the others all kSeq positions with NaN past them.
+  constexpr int64_t kHeadsKv = 1;
+  problem_.seq_q = 1;
+  problem_.heads_kv = kHeadsKv;
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  sieve_kernel kernel = nullptr;
+  ASSERT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
+                                       SIEVE_KERNEL_GENERATION, &kernel),
+            SIEVE_OK)
+      << lastError();
+  std::mt19937_64 rng(sieve::testing::freshSeed());
+  HostTensor qAll({1, kHeads, kSeq, kDim}, false), kAll({1, kHeadsKv, kSeq, kDim}, false),
+      vAll({1, kHeadsKv, kSeq, kDim}, false);
+  for (HostTensor *t : {&qAll, &kAll, &vAll})
+    t->fillNormal(rng);
+  const std::vector<float> qf = qAll.gather();
+  const double scale = 1.0 / std::sqrt(double(kDim));
+  int step = 0;
+  for (int64_t qPos : {int64_t(70), int64_t(kBlock - 1), int64_t(kBlock), int64_t(kSeq - 1)}) {
+    const int64_t live = qPos + 1, cached = step++ % 2 ? live : kSeq;
+    SCOPED_TRACE("q_pos " + std::to_string(qPos) + ", cache of " + std::to_string(cached));
+    HostTensor q({1, kHeads, 1, kDim}, false), out({1, kHeads, 1, kDim}, false),
+        k({1, kHeadsKv, cached, kDim}, false), v({1, kHeadsKv, cached, kDim}, false);
+    for (int64_t d = 0; d < kDim; ++d) {
+      for (int64_t h = 0; h < kHeads; ++h)
+        q.at(0, h, 0, d) = qAll.at(0, h, qPos, d);
+      for (int64_t j = 0; j < cached; ++j) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        k.at(0, 0, j, d) = j < live ? kAll.at(0, 0, j, d) : nan;
+        v.at(0, 0, j, d) = j < live ? vAll.at(0, 0, j, d) : nan;
+      }
+    }
+    out.poison();
+    sieve_tensor tq = tensorOf(q), tk = tensorOf(k), tv = tensorOf(v), to = tensorOf(out);
+    ASSERT_EQ(sieve_attention_generate(kernel, &tq, &tk, &tv, &to, qPos, 0, nullptr, nullptr),
+              SIEVE_OK)
+        << lastError();
+    // The reference: attention over positions [0, live), causal in position
+    // space (top-left over the whole square), row q_pos of it.
+    HostTensor kLive({1, kHeadsKv, live, kDim}, false), vLive({1, kHeadsKv, live, kDim}, false);
+    for (int64_t j = 0; j < live; ++j)
+      for (int64_t d = 0; d < kDim; ++d) {
+        kLive.at(0, 0, j, d) = kAll.at(0, 0, j, d);
+        vLive.at(0, 0, j, d) = vAll.at(0, 0, j, d);
+      }
+    const int64_t liveBlocks = (live + kBlock - 1) / kBlock;
+    auto cropped =
+        sieve::runtime::BlockMask::create(kHeads, kSeq / kBlock, liveBlocks, kBlock, kBlock);
+    ASSERT_TRUE(cropped);
+    for (int64_t h = 0; h < kHeads; ++h)
+      for (int64_t qb = 0; qb < kSeq / kBlock; ++qb)
+        for (int64_t kb = 0; kb < liveBlocks; ++kb)
+          cropped->set(h, qb, kb, mask_.get(h, qb, kb));
+    std::vector<double> full = sieve::testing::referenceAttention(
+        {1, kHeads, kHeadsKv, kSeq, live, kDim, sieve::runtime::DType::F32}, *cropped, true, scale,
+        qf.data(), kLive.gather().data(), vLive.gather().data());
+    std::vector<double> ref;
+    for (int64_t h = 0; h < kHeads; ++h)
+      ref.insert(ref.end(), full.begin() + (h * kSeq + qPos) * kDim,
+                 full.begin() + (h * kSeq + qPos + 1) * kDim);
+    std::vector<float> got = out.gather();
+    EXPECT_LT(sieve::testing::relativeError(got.data(), ref), 1e-5);
+    EXPECT_TRUE(out.guardsIntact());
+  }
+
+  // Misuse, in the C API's words.
+  HostTensor q({1, kHeads, 1, kDim}, false), kv({1, kHeadsKv, kSeq, kDim}, false);
+  q.fillNormal(rng);
+  kv.fillNormal(rng);
+  sieve_tensor tq = tensorOf(q), tkv = tensorOf(kv);
+  EXPECT_EQ(sieve_attention(kernel, &tq, &tkv, &tkv, &tq, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(lastError(), "sieve_attention: the kernel is a generation kernel "
+                         "(SIEVE_KERNEL_GENERATION); run it with sieve_attention_generate, which "
+                         "takes the step's q_pos and seq_k_live");
+  EXPECT_EQ(sieve_attention_generate(kernel, &tq, &tkv, &tkv, &tq, kSeq, 0, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("exceeds the kernel's 128 positions"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_attention_generate(kernel, &tq, &tkv, &tkv, &tq, INT64_MAX, 0, nullptr, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  const float thresholds[kHeads] = {0, 0};
+  EXPECT_EQ(sieve_attention_generate(kernel, &tq, &tkv, &tkv, &tq, 3, 0, thresholds, nullptr),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("compiled without SIEVE_KERNEL_THRESHOLDS"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
+
+  sieve_kernel refused = nullptr;
+  problem_.causal = SIEVE_CAUSAL_TOP_LEFT;
+  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
+                                       SIEVE_KERNEL_GENERATION, &refused),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("pass SIEVE_CAUSAL_BOTTOM_RIGHT or SIEVE_CAUSAL_NONE"),
+            std::string::npos)
+      << lastError();
+  problem_.causal = SIEVE_CAUSAL_BOTTOM_RIGHT;
+  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr,
+                                       SIEVE_KERNEL_FORWARD_LSE, SIEVE_KERNEL_GENERATION, &refused),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("`kind` must be SIEVE_KERNEL_FORWARD"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(sieve_kernel_compile_batch(ctx_, &problem_, &blockMask_, nullptr,
+                                       SIEVE_KERNEL_GENERATION, 0, &refused),
+            SIEVE_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(refused, nullptr);
 }
 
 TEST_F(CApi, CausalValuesOutsideTheEnumAreRejected) {
@@ -608,11 +721,13 @@ TEST_F(CApi, ThresholdModeForwardAndBackwardMatchReference) {
   EXPECT_EQ(lastError(), "sieve_attention_thresholds: the kernel is a SIEVE_KERNEL_FORWARD "
                          "kernel; run it with sieve_attention");
   sieve_kernel bad = nullptr;
-  EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr, SIEVE_KERNEL_FORWARD,
-                                       4u, &bad),
-            SIEVE_ERROR_INVALID_ARGUMENT);
-  EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
-  EXPECT_EQ(bad, nullptr);
+  for (uint32_t unknown : {8u, 0x80000000u | SIEVE_KERNEL_THRESHOLDS}) {
+    EXPECT_EQ(sieve_kernel_compile_flags(ctx_, &problem_, &blockMask_, nullptr,
+                                         SIEVE_KERNEL_FORWARD, unknown, &bad),
+              SIEVE_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(lastError().find("`flags`"), std::string::npos) << lastError();
+    EXPECT_EQ(bad, nullptr);
+  }
   for (sieve_kernel kernel : {plain, forward, training, backward})
     EXPECT_EQ(sieve_kernel_destroy(kernel), SIEVE_OK);
 }

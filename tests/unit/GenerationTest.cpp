@@ -222,6 +222,9 @@ TEST_F(GenerationErrors, StepsAndCallsOutsideTheContractAreRefused) {
   refused({-1, 0}, "q_pos -1 is negative");
   refused({40, 0}, "seq_k_live 41 exceeds the kernel's 40 positions");
   refused({10, 10}, "exceeds seq_k_live 10");
+  refused({3, -2}, "seq_k_live -2 is negative");
+  // q_pos + Sq would overflow int64: refused before any sum.
+  refused({std::numeric_limits<int64_t>::max(), 0}, "exceeds the kernel's 40 positions");
   EXPECT_FALSE(session_->generate(**artifact, q.view, k.view, v.view, out.view, {39, 0}));
   // The cache must hold every live key, and no more positions than the mask.
   HostTensor shortK({1, 1, 12, 16}, false), shortV({1, 1, 12, 16}, false),

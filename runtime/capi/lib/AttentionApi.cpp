@@ -51,6 +51,9 @@ Error viewsOf(std::initializer_list<NamedTensor> tensors, runtime::DeviceKind de
 std::string kindName(const runtime::Artifact &a) {
   if (a.calibrate)
     return "a calibration kernel (sieve compile --calibrate)";
+  if (a.generation)
+    return fmt::format("a {}generation kernel (SIEVE_KERNEL_GENERATION)",
+                       a.thresholds ? "threshold-mode " : "");
   if (a.ragged || a.pageSize)
     return fmt::format("a {}{} kernel (sieve_kernel_compile_batch)",
                        a.thresholds ? "threshold-mode " : "",
@@ -69,6 +72,8 @@ std::string entryFor(const runtime::Artifact &a) {
     return "";
   if (a.ragged || a.pageSize)
     return "sieve_attention_batch";
+  if (a.generation)
+    return "sieve_attention_generate";
   std::string entry = a.backward   ? "sieve_attention_backward"
                       : a.savesLse ? "sieve_attention_forward"
                                    : "sieve_attention";
@@ -85,10 +90,11 @@ Error checkEntry(const runtime::Artifact &a, const char *what) {
     return Error(
         ErrorCode::InvalidArgument,
         fmt::format("{}: the kernel is {}, which the C API does not run", what, kindName(a)));
-  const char *takes = a.savesLse && a.thresholds ? ", which takes its lse buffer and thresholds"
-                      : a.savesLse               ? ", which takes its lse buffer"
-                      : a.thresholds             ? ", which takes its thresholds"
-                                                 : "";
+  const char *takes = a.generation                 ? ", which takes the step's q_pos and seq_k_live"
+                      : a.savesLse && a.thresholds ? ", which takes its lse buffer and thresholds"
+                      : a.savesLse                 ? ", which takes its lse buffer"
+                      : a.thresholds               ? ", which takes its thresholds"
+                                                   : "";
   return Error(ErrorCode::InvalidArgument, fmt::format("{}: the kernel is {}; run it with {}{}",
                                                        what, kindName(a), entry, takes));
 }
@@ -229,9 +235,41 @@ sieve_status attentionBatch(const char *what, sieve_kernel kernel, const sieve_t
   return succeed();
 }
 
+/// sieve_attention_generate.
+sieve_status attentionGenerate(const char *what, sieve_kernel kernel, const sieve_tensor *q,
+                               const sieve_tensor *k, const sieve_tensor *v,
+                               const sieve_tensor *out, int64_t qPos, int64_t seqKLive,
+                               const float *thresholds, void *stream) {
+  LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
+  if (target.status != SIEVE_OK)
+    return target.status;
+  if (!kernel->artifact->thresholds && thresholds)
+    return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                std::string(what) + ": `thresholds` given to a kernel compiled without "
+                                    "SIEVE_KERNEL_THRESHOLDS (pass NULL)");
+  runtime::TensorView qv, kv, vv, ov;
+  if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
+                        target.device, what))
+    return fail(e);
+  if (Error e = target.session->generate(*kernel->artifact, qv, kv, vv, ov, {qPos, seqKLive},
+                                         static_cast<runtime::CuStream>(stream), thresholds))
+    return fail(e.withContext(what));
+  return succeed();
+}
+
 } // namespace
 
 extern "C" {
+
+sieve_status sieve_attention_generate(sieve_kernel kernel, const sieve_tensor *q,
+                                      const sieve_tensor *k, const sieve_tensor *v,
+                                      const sieve_tensor *out, int64_t q_pos, int64_t seq_k_live,
+                                      const float *thresholds, void *stream) {
+  return guarded([&] {
+    return attentionGenerate("sieve_attention_generate", kernel, q, k, v, out, q_pos, seq_k_live,
+                             thresholds, stream);
+  });
+}
 
 sieve_status sieve_attention_batch(sieve_kernel kernel, const sieve_tensor *q,
                                    const sieve_tensor *k, const sieve_tensor *v,

@@ -116,12 +116,26 @@ sieve_status compileKernel(sieve_context ctx, const sieve_problem *problem,
   if (out)
     *out = nullptr;
   return guarded([&] {
-    if ((flags & ~(SIEVE_KERNEL_THRESHOLDS | SIEVE_KERNEL_RAGGED)) != 0)
+    if ((flags & ~(SIEVE_KERNEL_THRESHOLDS | SIEVE_KERNEL_RAGGED | SIEVE_KERNEL_GENERATION)) != 0)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT,
                   std::string(what) +
-                      ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS and "
-                      "SIEVE_KERNEL_RAGGED (" +
+                      ": `flags` has bits other than SIEVE_KERNEL_THRESHOLDS, "
+                      "SIEVE_KERNEL_RAGGED and SIEVE_KERNEL_GENERATION (" +
                       std::to_string(flags) + ")");
+    const bool generation = (flags & SIEVE_KERNEL_GENERATION) != 0;
+    if (generation) {
+      // Checked here in the C API's words; the spec's own checks would name
+      // KernelSpec fields.
+      if (kind != SIEVE_KERNEL_FORWARD)
+        return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                    std::string(what) +
+                        ": SIEVE_KERNEL_GENERATION runs the forward only: `kind` must be "
+                        "SIEVE_KERNEL_FORWARD");
+      if (flags & SIEVE_KERNEL_RAGGED)
+        return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                    std::string(what) +
+                        ": SIEVE_KERNEL_GENERATION does not combine with SIEVE_KERNEL_RAGGED");
+    }
     if (kind != SIEVE_KERNEL_FORWARD && kind != SIEVE_KERNEL_FORWARD_LSE &&
         kind != SIEVE_KERNEL_BACKWARD)
       return fail(SIEVE_ERROR_INVALID_ARGUMENT, std::string(what) + ": `kind` " +
@@ -141,6 +155,20 @@ sieve_status compileKernel(sieve_context ctx, const sieve_problem *problem,
                   *dtype};
     if (Error e = setCausal(spec, problem->causal, what))
       return fail(e);
+    if (generation && spec.causal) {
+      // A generation kernel is causal over positions: query i (position
+      // q_pos + i) sees keys j <= q_pos + i, which is bottom-right causal
+      // when the step's own keys are the last live ones. Top-left would
+      // mean j <= i, which no step of generation wants.
+      if (spec.causalAlign != runtime::CausalAlign::BottomRight)
+        return fail(
+            SIEVE_ERROR_INVALID_ARGUMENT,
+            std::string(what) +
+                ": a SIEVE_KERNEL_GENERATION kernel is causal over positions (query i "
+                "at position q_pos + i sees keys j <= q_pos + i): pass "
+                "SIEVE_CAUSAL_BOTTOM_RIGHT or SIEVE_CAUSAL_NONE, not SIEVE_CAUSAL_TOP_LEFT");
+      spec.causalAlign = runtime::CausalAlign::TopLeft; // the spec's "no alignment given"
+    }
     if (problem->scale != 0)
       spec.scale = problem->scale;
     auto m = maskOf(mask, what);
@@ -158,6 +186,7 @@ sieve_status compileKernel(sieve_context ctx, const sieve_problem *problem,
     spec.backward = kind == SIEVE_KERNEL_BACKWARD;
     spec.thresholds = (flags & SIEVE_KERNEL_THRESHOLDS) != 0;
     spec.ragged = (flags & SIEVE_KERNEL_RAGGED) != 0;
+    spec.generation = generation;
     spec.pageSize = pageSize;
     auto artifact = ctx->session->compile(std::move(spec));
     if (!artifact)
@@ -186,8 +215,17 @@ sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *
                                         const sieve_block_mask *mask,
                                         const sieve_kernel_options *options, uint32_t flags,
                                         int64_t page_size, sieve_kernel *out) {
-  return compileKernel(ctx, problem, mask, options, SIEVE_KERNEL_FORWARD, flags, page_size,
-                       "sieve_kernel_compile_batch", out);
+  const char *what = "sieve_kernel_compile_batch";
+  if (flags & SIEVE_KERNEL_GENERATION) {
+    if (out)
+      *out = nullptr;
+    return fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                std::string(what) +
+                    ": SIEVE_KERNEL_GENERATION kernels come from "
+                    "sieve_kernel_compile_flags (a generation step is not a batch)");
+  }
+  return compileKernel(ctx, problem, mask, options, SIEVE_KERNEL_FORWARD, flags, page_size, what,
+                       out);
 }
 
 sieve_status sieve_kernel_load(sieve_context ctx, const char *stem, sieve_kernel *out) {

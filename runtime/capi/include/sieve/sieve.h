@@ -109,6 +109,16 @@ typedef SIEVE_ENUM(sieve_causal) {
  * another; launches give their cumulative offsets (sieve_attention_batch).
  * The forward kind only, on the CPU backend (for now). */
 #define SIEVE_KERNEL_RAGGED 2u
+/* Generation (docs/generation.md): one kernel serves every step of a mask
+ * over positions, with no compile per step. `problem->seq_k` is M, the most
+ * positions (the KV cache's length), `seq_q` the queries per call (1 for a
+ * decode step, up to block_q for a prompt chunk), and the mask is
+ * [Hq, ceil(M / block_q), ceil(M / block_k)] over positions. `causal` is
+ * SIEVE_CAUSAL_NONE or SIEVE_CAUSAL_BOTTOM_RIGHT: causal over positions,
+ * query i (position q_pos + i) sees keys j <= q_pos + i. The forward kind
+ * only, with or without SIEVE_KERNEL_THRESHOLDS; run it with
+ * sieve_attention_generate. */
+#define SIEVE_KERNEL_GENERATION 4u
 
 typedef struct sieve_context_t *sieve_context;
 typedef struct sieve_kernel_t *sieve_kernel;
@@ -175,8 +185,8 @@ SIEVE_API sieve_status sieve_kernel_compile_kind(sieve_context ctx, const sieve_
                                                  const sieve_block_mask *mask,
                                                  const sieve_kernel_options *options,
                                                  sieve_kernel_kind kind, sieve_kernel *out);
-/* As sieve_kernel_compile_kind, with `flags` (SIEVE_KERNEL_THRESHOLDS or
- * 0; other bits are refused). */
+/* As sieve_kernel_compile_kind, with `flags` (0, or SIEVE_KERNEL_THRESHOLDS
+ * and/or SIEVE_KERNEL_GENERATION; other bits are refused). */
 SIEVE_API sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve_problem *problem,
                                                   const sieve_block_mask *mask,
                                                   const sieve_kernel_options *options,
@@ -283,6 +293,21 @@ SIEVE_API sieve_status sieve_attention_batch(sieve_kernel kernel, const sieve_te
                                              const sieve_tensor *out, const int32_t *cu_seqlens_q,
                                              const int32_t *cu_seqlens_k, const int32_t *page_table,
                                              const float *thresholds, void *stream);
+
+/* One step of a generation kernel (SIEVE_KERNEL_GENERATION): q and out
+ * hold the step's seq_q queries, at positions q_pos .. q_pos + seq_q - 1;
+ * k and v are the KV cache, [B, Hkv, cached, D] with any `cached` from
+ * seq_k_live to the kernel's M positions (a cache allocated for M, or one
+ * grown token by token), of which only the first `seq_k_live` positions
+ * are read (0 means q_pos + seq_q: the step's own keys, just appended, are
+ * the last live ones). The step goes by value in the launch: nothing is
+ * compiled, allocated or copied per step. `thresholds` as
+ * sieve_attention_thresholds' for a threshold-mode kernel, else NULL. */
+SIEVE_API sieve_status sieve_attention_generate(sieve_kernel kernel, const sieve_tensor *q,
+                                                const sieve_tensor *k, const sieve_tensor *v,
+                                                const sieve_tensor *out, int64_t q_pos,
+                                                int64_t seq_k_live, const float *thresholds,
+                                                void *stream);
 
 #ifdef __cplusplus
 }
