@@ -111,7 +111,8 @@ Error checkThresholdsGiven(const float *thresholds, const char *what) {
 /// Where a kernel runs, once the checks every attention entry point makes
 /// first have passed (a live kernel; a stream only for a GPU context; the
 /// entry point that runs this kind of kernel; the thresholds a
-/// threshold-mode kernel takes); else `status` is the failure, already
+/// threshold-mode kernel takes, and none for any other); else `status` is
+/// the failure, already
 /// reported through sieve_last_error.
 struct LaunchTarget {
   sieve_status status = SIEVE_OK;
@@ -129,9 +130,16 @@ LaunchTarget openLaunch(const char *what, sieve_kernel kernel, void *stream,
                  std::string(what) + ": a stream was given to a CPU context (pass NULL)")};
   if (Error e = checkEntry(*kernel->artifact, what))
     return {fail(e)};
-  if (kernel->artifact->thresholds)
+  if (kernel->artifact->thresholds) {
     if (Error e = checkThresholdsGiven(thresholds, what))
       return {fail(e)};
+  } else if (thresholds) {
+    // The entry points whose thresholds are optional (batch, generate); the
+    // *_thresholds ones refused such a kernel in checkEntry already.
+    return {fail(SIEVE_ERROR_INVALID_ARGUMENT,
+                 std::string(what) + ": `thresholds` given to a kernel compiled without "
+                                     "SIEVE_KERNEL_THRESHOLDS (pass NULL)")};
+  }
   return {SIEVE_OK, &session, gpu ? runtime::DeviceKind::Cuda : runtime::DeviceKind::Host};
 }
 
@@ -221,10 +229,6 @@ sieve_status attentionBatch(const char *what, sieve_kernel kernel, const sieve_t
   LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
   if (target.status != SIEVE_OK)
     return target.status;
-  if (!kernel->artifact->thresholds && thresholds)
-    return fail(SIEVE_ERROR_INVALID_ARGUMENT,
-                std::string(what) + ": `thresholds` given to a kernel compiled without "
-                                    "SIEVE_KERNEL_THRESHOLDS (pass NULL)");
   runtime::TensorView qv, kv, vv, ov;
   if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
                         target.device, what))
@@ -243,10 +247,6 @@ sieve_status attentionGenerate(const char *what, sieve_kernel kernel, const siev
   LaunchTarget target = openLaunch(what, kernel, stream, thresholds);
   if (target.status != SIEVE_OK)
     return target.status;
-  if (!kernel->artifact->thresholds && thresholds)
-    return fail(SIEVE_ERROR_INVALID_ARGUMENT,
-                std::string(what) + ": `thresholds` given to a kernel compiled without "
-                                    "SIEVE_KERNEL_THRESHOLDS (pass NULL)");
   runtime::TensorView qv, kv, vv, ov;
   if (Error e = viewsOf({{"q", q, &qv}, {"k", k, &kv}, {"v", v, &vv}, {"out", out, &ov}},
                         target.device, what))
