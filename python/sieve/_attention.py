@@ -162,12 +162,18 @@ def _memoized(key, make):
 
 def _info(x, name, rank=4, layout="[batch, heads, seq, head_dim], any non-negative strides"):
     """(dtype, shape, device type, ordinal) of an array of `rank`
-    dimensions, read through DLPack without a copy."""
-    try:
-        info = _sieve.tensor_info(_frameworks.as_dlpack(x))
-    except TypeError:
-        raise TypeError(f"{name} is a {type(x).__qualname__}; sieve takes arrays that support "
-                        "DLPack (numpy, PyTorch, CuPy, ...)") from None
+    dimensions, read through DLPack without a copy (a PyTorch tensor's
+    from its attributes: a DLPack export costs more than the lookup it
+    serves; the call that follows exports it and checks its layout)."""
+    if _frameworks.framework_of(x) == "torch":
+        device = x.device
+        info = (str(x.dtype).rpartition(".")[2], tuple(x.shape), device.type, device.index or 0)
+    else:
+        try:
+            info = _sieve.tensor_info(_frameworks.as_dlpack(x))
+        except TypeError:
+            raise TypeError(f"{name} is a {type(x).__qualname__}; sieve takes arrays that "
+                            "support DLPack (numpy, PyTorch, CuPy, ...)") from None
     if len(info[1]) != rank:
         raise _errors.ShapeMismatchError(
             f"{name} has {len(info[1])} dimensions, shape {list(info[1])}; expected {rank} "

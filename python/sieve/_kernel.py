@@ -102,8 +102,8 @@ class Kernel:
                  page_table=None):
         kind = self._native.kind
         batched = self._native.ragged or self._native.page_size > 0
-        layout = dict(cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k, page_table=page_table)
-        if not batched and any(value is not None for value in layout.values()):
+        if not batched and not (cu_seqlens_q is None and cu_seqlens_k is None
+                                and page_table is None):
             raise _errors.InvalidArgumentError(
                 "cu_seqlens_q, cu_seqlens_k and page_table go with kernels compiled with "
                 "ragged=True or a page_size; this one is neither")
@@ -130,11 +130,10 @@ class Kernel:
         exported = _frameworks.as_dlpack
         try:
             if batched:
-                as_array = _frameworks.as_dlpack
                 self._native.run_batch(
                     exported(q), exported(k), exported(v), exported(out),
-                    *(None if value is None else as_array(value) for value in layout.values()),
-                    handle, theta)
+                    *(None if value is None else exported(value)
+                      for value in (cu_seqlens_q, cu_seqlens_k, page_table)), handle, theta)
             elif kind == "forward_lse":
                 self._native.forward(exported(q), exported(k), exported(v), exported(out),
                                      exported(lse), handle, theta)
@@ -150,7 +149,9 @@ class Kernel:
         except TypeError as error:
             if isinstance(error, _errors.Error):
                 raise
-            _raise_not_arrays(error, dict(q=q, k=k, v=v, thresholds=thresholds, **layout),
+            _raise_not_arrays(error, dict(q=q, k=k, v=v, thresholds=thresholds,
+                                          cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
+                                          page_table=page_table),
                               dict(out=out, lse=lse, stats=stats))
         return out
 

@@ -21,7 +21,7 @@ kernel itself stays cached per mask. Handles live as long as the process.
 The fake implementations return what the real ones do (empty_like(q) and
 the f32 lse), so tracing never runs a kernel.
 
-Autograd: `sieve::attention` is a composite of two custom ops. When q, k or
+Autograd: `sieve::attention` is a composite of two ops. When q, k or
 v requires a gradient it runs `sieve::attention_forward` (the training
 forward, which also saves each row's log-sum-exp) whose registered backward
 is `sieve::attention_backward` (dq, dk, dv for a fixed mask, GQA summed
@@ -60,7 +60,6 @@ This module imports PyTorch; `import sieve` alone does not import it.
 """
 
 import threading
-from typing import Optional
 
 import torch
 
@@ -68,7 +67,34 @@ from . import _checks, _errors
 from ._attention import kernel_for as _kernel_for
 from ._attention import attention_varlen as _attention_varlen
 from ._attention import generation_kernel_for as _generation_kernel_for
+from ._attention import _memoized
 from ._mask import BlockMask
+
+# The ops are defined with torch.library.Library and their implementations
+# registered for CompositeExplicitAutograd (every device), not through
+# torch.library.custom_op: custom_op wraps each call in Python layers (a
+# dynamo-disable frame, an autograd wrapper that redispatches, an aliasing
+# check) that cost ~14 us a call on this project's CPU, more than the rest
+# of an inference call's host work (bench/peers/op_host_cost.py,
+# docs/perf-notes.md p1). The fake implementations (register_fake) serve
+# torch.compile as before; the training forward's gradient is an Autograd
+# kernel (_TrainingForward below).
+_library = torch.library.Library("sieve", "DEF")
+
+
+def _op(schema, fake):
+    """Defines sieve::<schema's name> and registers the decorated function
+    as its implementation on every device, `fake` as its fake one."""
+    name = schema.split("(", 1)[0]
+
+    def register(fn):
+        _library.define(schema)
+        _library.impl(name, fn, "CompositeExplicitAutograd")
+        torch.library.register_fake(f"sieve::{name}", fake, lib=_library)
+        return fn
+
+    return register
+
 
 _lock = threading.Lock()
 _masks = []  # handle -> BlockMask
@@ -98,15 +124,25 @@ def registered_mask(handle):
 
 
 def _kernel(q, k, mask, causal, causal_align, scale, kind, thresholds):
-    return _kernel_for(q, k, registered_mask(mask), _checks.causal_of(causal, causal_align), scale,
-                       kind, thresholds is not None)
+    # Memoized on the op's own arguments: a hit skips the handle lookup and
+    # every check (the same arguments passed them on the miss), ~2 us of a
+    # call's host time.
+    key = ("op", mask, q.shape, k.shape, q.dtype, q.device, causal, causal_align, scale, kind,
+           thresholds is None)
+    return _memoized(key, lambda: _kernel_for(
+        q, k, registered_mask(mask), _checks.causal_of(causal, causal_align), scale, kind,
+        thresholds is not None))
 
 
-@torch.library.custom_op("sieve::attention_inference", mutates_args=())
-def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                        causal: bool = False, scale: Optional[float] = None,
-                        causal_align: str = "top_left",
-                        thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
+def _like_q(q, *_args, **_kwargs):
+    return torch.empty_like(q)
+
+
+@_op("attention_inference(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
+     "float? scale=None, str causal_align=\"top_left\", Tensor? thresholds=None) -> Tensor",
+     _like_q)
+def attention_inference(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
+                        thresholds=None):
     """Block-sparse attention over the registered mask `mask` (a handle),
     on q's device and current stream; the output is allocated like q."""
     out = torch.empty_like(q)
@@ -115,17 +151,11 @@ def attention_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask:
     return out
 
 
-@attention_inference.register_fake
-def _attention_inference_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
-                              thresholds=None):
-    return torch.empty_like(q)
-
-
-@torch.library.custom_op("sieve::attention_generate", mutates_args=())
-def attention_generate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, mask: int,
-                       q_pos: int, seq_k_live: int = 0, causal: bool = True,
-                       scale: Optional[float] = None,
-                       thresholds: Optional[torch.Tensor] = None) -> torch.Tensor:
+@_op("attention_generate(Tensor q, Tensor k_cache, Tensor v_cache, int mask, int q_pos, "
+     "int seq_k_live=0, bool causal=True, float? scale=None, Tensor? thresholds=None) -> Tensor",
+     _like_q)
+def attention_generate(q, k_cache, v_cache, mask, q_pos, seq_k_live=0, causal=True, scale=None,
+                       thresholds=None):
     """One step of generation (docs/generation.md), inference only: q
     [B, Hq, Sq, D] holds the queries at positions q_pos .. q_pos + Sq - 1,
     k_cache and v_cache [B, Hkv, S, D] the cache, of which the first
@@ -134,25 +164,20 @@ def attention_generate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Te
     token by token). The mask is over positions; `causal` is causal over
     positions. One kernel per mask, batch, Sq and dtype serves every step."""
     out = torch.empty_like(q)
-    kernel = _generation_kernel_for(q, k_cache, registered_mask(mask), causal, scale,
-                                    thresholds is not None)
+    key = ("op-generate", mask, q.shape, k_cache.shape[1], q.dtype, q.device, causal, scale,
+           thresholds is None)
+    kernel = _memoized(key, lambda: _generation_kernel_for(
+        q, k_cache, registered_mask(mask), causal, scale, thresholds is not None))
     kernel(q, k_cache, v_cache, out=out, q_pos=q_pos, seq_k_live=seq_k_live,
            thresholds=thresholds)
     return out
 
 
-@attention_generate.register_fake
-def _attention_generate_fake(q, k_cache, v_cache, mask, q_pos, seq_k_live=0, causal=True,
-                             scale=None, thresholds=None):
-    return torch.empty_like(q)
-
-
-@torch.library.custom_op("sieve::attention_varlen", mutates_args=())
-def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                     cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor, mask: int,
-                     causal: bool = False, scale: Optional[float] = None,
-                     causal_align: str = "top_left",
-                     page_table: Optional[torch.Tensor] = None) -> torch.Tensor:
+@_op("attention_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
+     "int mask, bool causal=False, float? scale=None, str causal_align=\"top_left\", "
+     "Tensor? page_table=None) -> Tensor", _like_q)
+def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
+                     causal_align="top_left", page_table=None):
     """A ragged batch's attention (inference): q [total_q, Hq, D], k and v
     [total_k, Hkv, D] or, with page_table, [pages, page_size, Hkv, D]."""
     return _attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, registered_mask(mask),
@@ -160,35 +185,23 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                              out=torch.empty_like(q), page_table=page_table)
 
 
-@attention_varlen.register_fake
-def _attention_varlen_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, scale=None,
-                           causal_align="top_left", page_table=None):
-    return torch.empty_like(q)
-
-
 def _lse_like(q):
     batch, heads, seq, _ = q.shape
     return torch.empty((batch, heads, seq), dtype=torch.float32, device=q.device)
 
 
-@torch.library.custom_op("sieve::attention_forward", mutates_args=())
-def attention_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: int,
-                      causal: bool = False, scale: Optional[float] = None,
-                      causal_align: str = "top_left",
-                      thresholds: Optional[torch.Tensor] = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+@_op("attention_forward(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
+     "float? scale=None, str causal_align=\"top_left\", Tensor? thresholds=None) "
+     "-> (Tensor, Tensor)",
+     lambda q, *_args, **_kwargs: (torch.empty_like(q), _lse_like(q)))
+def attention_forward(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
+                      thresholds=None):
     """The training forward: (out, lse), lse the f32 [B, Hq, Sq] natural-log
     log-sum-exp of each query row's kept scores (-inf where none is kept)."""
     out, lse = torch.empty_like(q), _lse_like(q)
     _kernel(q, k, mask, causal, causal_align, scale, "forward_lse", thresholds)(
         q, k, v, out=out, lse=lse, thresholds=thresholds)
     return out, lse
-
-
-@attention_forward.register_fake
-def _attention_forward_fake(q, k, v, mask, causal=False, scale=None, causal_align="top_left",
-                            thresholds=None):
-    return torch.empty_like(q), _lse_like(q)
 
 
 def _tma_ready(t):
@@ -200,12 +213,13 @@ def _tma_ready(t):
     return t if ready else t.contiguous()
 
 
-@torch.library.custom_op("sieve::attention_backward", mutates_args=())
-def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                       out: torch.Tensor, lse: torch.Tensor, mask: int, causal: bool = False,
-                       scale: Optional[float] = None, causal_align: str = "top_left",
-                       thresholds: Optional[torch.Tensor] = None
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@_op("attention_backward(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, "
+     "int mask, bool causal=False, float? scale=None, str causal_align=\"top_left\", "
+     "Tensor? thresholds=None) -> (Tensor, Tensor, Tensor)",
+     lambda dout, q, k, v, *_args, **_kwargs: (torch.empty_like(q), torch.empty_like(k),
+                                               torch.empty_like(v)))
+def attention_backward(dout, q, k, v, out, lse, mask, causal=False, scale=None,
+                       causal_align="top_left", thresholds=None):
     """(dq, dk, dv) of attention_forward's out for the upstream gradient dout
     (with the forward's thresholds, in threshold mode)."""
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
@@ -215,36 +229,50 @@ def attention_backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: 
     return dq, dk, dv
 
 
-@attention_backward.register_fake
-def _attention_backward_fake(dout, q, k, v, out, lse, mask, causal=False, scale=None,
-                             causal_align="top_left", thresholds=None):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+class _TrainingForward(torch.autograd.Function):
+    """attention_forward's gradient: its Autograd kernel runs the op below
+    autograd and records attention_backward for (dq, dk, dv). Written out
+    rather than through torch.library.register_autograd, whose wrapper
+    re-fills the schema's defaults and checks functorch on every call
+    (~50 us a training step on this project's CPU,
+    bench/peers/op_host_cost.py)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, causal, scale, causal_align, thresholds):
+        with torch._C._AutoDispatchBelowAutograd():
+            out, lse = torch.ops.sieve.attention_forward(q, k, v, mask, causal, scale,
+                                                         causal_align, thresholds)
+        ctx.save_for_backward(q, k, v, out, lse, thresholds)
+        ctx.mask, ctx.causal, ctx.scale, ctx.causal_align = mask, causal, scale, causal_align
+        ctx.mark_non_differentiable(lse)
+        # lse gets no gradient: without this autograd would allocate zeros
+        # for it every step.
+        ctx.set_materialize_grads(False)
+        return out, lse
+
+    @staticmethod
+    def backward(ctx, dout, _dlse):
+        if dout is None:  # out did not reach the loss
+            return None, None, None, None, None, None, None, None
+        q, k, v, out, lse, thresholds = ctx.saved_tensors
+        dq, dk, dv = torch.ops.sieve.attention_backward(dout, q, k, v, out, lse, ctx.mask,
+                                                        ctx.causal, ctx.scale, ctx.causal_align,
+                                                        thresholds)
+        # The thresholds are constants of the gradient (a hard threshold has none).
+        return dq, dk, dv, None, None, None, None, None
 
 
-def _setup_context(ctx, inputs, output):
-    q, k, v, mask, causal, scale, causal_align, thresholds = inputs
-    out, lse = output
-    ctx.save_for_backward(q, k, v, out, lse, thresholds)
-    ctx.mask, ctx.causal, ctx.scale, ctx.causal_align = mask, causal, scale, causal_align
-    ctx.mark_non_differentiable(lse)
+def _attention_forward_autograd(q, k, v, mask, causal=False, scale=None,
+                                causal_align="top_left", thresholds=None):
+    return _TrainingForward.apply(q, k, v, mask, causal, scale, causal_align, thresholds)
 
 
-def _backward(ctx, dout, _dlse):
-    q, k, v, out, lse, thresholds = ctx.saved_tensors
-    dq, dk, dv = torch.ops.sieve.attention_backward(dout, q, k, v, out, lse, ctx.mask,
-                                                    ctx.causal, ctx.scale, ctx.causal_align,
-                                                    thresholds)
-    # The thresholds are constants of the gradient (a hard threshold has none).
-    return dq, dk, dv, None, None, None, None, None
-
-
-attention_forward.register_autograd(_backward, setup_context=_setup_context)
+_library.impl("attention_forward", _attention_forward_autograd, "Autograd")
 
 # sieve::attention, the op users call: the training forward when a gradient
 # is wanted, the inference kernel otherwise. CompositeImplicitAutograd runs
 # above autograd, so the branch sees requires_grad, and torch.compile traces
-# through it to the two custom ops.
-_library = torch.library.Library("sieve", "FRAGMENT")
+# through it to the two ops.
 _library.define("attention(Tensor q, Tensor k, Tensor v, int mask, bool causal=False, "
                 "float? scale=None, str causal_align=\"top_left\", Tensor? thresholds=None) "
                 "-> Tensor")

@@ -131,6 +131,31 @@ def test_compiled_module_calls_the_op_without_graph_breaks(case):
                for node in graph.graph.nodes), "the sieve op is not in the traced graph"
 
 
+def test_compiled_training_step_matches_float64(case):
+    # The training forward's gradient is an Autograd kernel of its own
+    # (torch_op._TrainingForward): AOTAutograd must trace it and
+    # attention_backward through their fake implementations, with no graph
+    # break, and the compiled step's gradients must be the eager ones.
+    mask, q, k, v, causal = case
+    q, k, v = (t.clone().requires_grad_() for t in (q, k, v))
+    module = sieve.torch_op.SieveAttention(mask, causal=causal)
+    dout = torch.randn(q.shape, generator=torch.Generator().manual_seed(11))
+
+    def step(q, k, v):
+        return (module(q * 1.0, k, v) * dout).sum()
+
+    torch._dynamo.reset()
+    torch.compile(step, fullgraph=True)(q, k, v).backward()
+    want_dq, want_dk, want_dv, _ = attention_backward(q.detach().numpy(), k.detach().numpy(),
+                                                      v.detach().numpy(), dout.numpy(), mask,
+                                                      causal)
+    for name, got, want in (("dq", q.grad, want_dq), ("dk", k.grad, want_dk),
+                            ("dv", v.grad, want_dv)):
+        assert got is not None and not torch.isnan(got).any(), name
+        error = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
+        assert error < GRAD_TOLERANCE, f"{name}: relative error {error:.2e}"
+
+
 def test_op_rejects_a_bad_alignment():
     mask = make_mask(1, 2, 16, 16, 8, 8)
     q, k, v = make_inputs(1, 1, 2, 2, 16, 16, 8, False)
