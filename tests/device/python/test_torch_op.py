@@ -2,8 +2,9 @@
 against SDPA in float64 (the mask as a boolean attn_mask), on random inputs
 (never zeros) with outputs poisoned with NaN first; BSHD views, GQA,
 Sq != Sk, causal; a torch.compile'd module (fullgraph=True) calling the op;
-launches on a side stream; threshold mode's forward and autograd through
-the hard threshold; and the errors a GPU caller can provoke.
+launches on a side stream; CUDA-graph capture and replay of the forward and
+of a training step; threshold mode's forward and autograd through the hard
+threshold; and the errors a GPU caller can provoke.
 
     PYTHONPATH=<package dir> python3 -m pytest -q tests/device/python
     PYTHONPATH=<package dir> python3 tests/device/python/test_torch_op.py
@@ -338,6 +339,64 @@ def test_side_stream_and_kernel_reuse():
     explicit = kernel(q, k, v, stream=torch.cuda.current_stream())
     torch.cuda.synchronize()
     assert relative_error(explicit, reference(q, k, v, mask, False)) < TOLERANCE
+
+
+def test_cuda_graph_replays_inference_and_training():
+    """torch.cuda.graph captures the ops after a warm-up (the warm-up loads
+    the module and uploads the row tables, synchronous copies that a
+    capture refuses): the forward, and a training step's forward and
+    autograd.grad, whose split-KV workspace or backward scratch is
+    allocated on the stream (a graph allocation node). Each replay, on new
+    inputs copied into the captured tensors, against float64; the captured
+    outputs are poisoned before each replay."""
+    require_gpu()
+    case = CASES[4]  # mqa-ragged-d128: GQA, causal, BSHD views, partial tiles
+    name, b, hq, hkv, sq, sk, d, _, _, _, causal, dtype, bshd = case
+    mask = case_mask(case, 300)
+    handle = sieve.torch_op.register_mask(mask)
+    q, k, v = (t.detach().requires_grad_() for t in random_qkv(b, hq, hkv, sq, sk, d, dtype,
+                                                                 bshd, 300))
+    dout = torch.randn(q.shape, device="cuda", dtype=dtype)
+
+    def step():
+        out = torch.ops.sieve.attention(q, k, v, handle, causal, None)
+        return (out,) + torch.autograd.grad(out, (q, k, v), dout)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+            with torch.no_grad():
+                torch.ops.sieve.attention(q, k, v, handle, causal, None)
+    torch.cuda.current_stream().wait_stream(side)
+    training, inference = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+    with torch.cuda.graph(training):
+        captured = step()
+    with torch.no_grad(), torch.cuda.graph(inference):
+        captured_out = torch.ops.sieve.attention(q, k, v, handle, causal, None)
+
+    for seed in (301, 302):
+        fresh = random_qkv(b, hq, hkv, sq, sk, d, dtype, bshd, seed)
+        with torch.no_grad():
+            for target, source in zip((q, k, v), fresh):
+                target.copy_(source)
+            for t in captured + (captured_out,):
+                t.fill_(float("nan"))
+        training.replay()
+        inference.replay()
+        torch.cuda.synchronize()
+        q64, k64, v64 = (t.detach().double().requires_grad_() for t in fresh)
+        want = reference(q64, k64, v64, mask, causal)
+        want.backward(dout.double())
+        for got, expected, what in ((captured[0], want.detach(), "out (training)"),
+                                    (captured_out, want.detach(), "out (inference)"),
+                                    (captured[1], q64.grad, "dq"), (captured[2], k64.grad, "dk"),
+                                    (captured[3], v64.grad, "dv")):
+            assert not got.isnan().any(), (name, seed, what)
+            error = ((got.double() - expected).abs().max() / expected.abs().max()).item()
+            print(f"{name} graph replay {seed}: {what} max rel err {error:.2e}")
+            assert error < TOLERANCE, (name, seed, what)
 
 
 def test_generic_variant():
