@@ -131,6 +131,37 @@ def test_head_stage_keeps_exactly_k_and_times(run):
     assert t["all_heads_s"] > 0 and t["kept_heads_s"] > 0
 
 
+def test_whole_model_timing_runs_the_cropped_masks(run, tmp_path, capsys):
+    # scripts/lm/model_timing.py (point 6): the whole model, dense against
+    # sieve under the pruned masks, at lengths up to the context; each
+    # length runs the masks' top-left tiles, checked against the masked
+    # float reference before it is timed.
+    if sieve_module() is None:
+        pytest.skip("the sieve module is not built")
+    import model_timing
+
+    out = tmp_path / "timing.json"
+    assert model_timing.main([str(run.work), "--masks", "p60_head,p60_position", "--lengths",
+                              "64,128", "--batch", "2", "--repeats", "2", "--device", "cpu",
+                              "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["weights"] == "s1 dense checkpoint"
+    full = load_masks(run)
+    for length in (64, 128):
+        row = result["lengths"][str(length)]
+        assert row["tokens"] == 2 * length and row["dense_s"] > 0
+        nb = length // 16
+        for name in ("p60_head", "p60_position"):
+            assert row[name]["density"] == pytest.approx(full[name][:, :, :nb, :nb].mean())
+            assert row[name]["logit_error"] < 1e-3
+            assert row[name]["speedup"] == pytest.approx(row["dense_s"] / row[name]["seconds"])
+    with pytest.raises(SystemExit, match="not multiples of the block"):
+        model_timing.main([str(run.work), "--lengths", "72", "--device", "cpu"])
+    with pytest.raises(SystemExit, match="no mask"):
+        model_timing.main([str(run.work), "--masks", "p99_head", "--lengths", "64",
+                           "--device", "cpu"])
+
+
 def test_export_holds_what_a_later_call_needs(run):
     names = sorted(os.listdir(run.export))
     # Every seed finished: no dense weights need to travel.
