@@ -30,17 +30,7 @@ import statistics
 import sys
 import time
 
-# PyTorch's OpenMP workers spin on their cores after each parallel region
-# (libgomp's default wait policy), and sieve's CPU backend runs its own
-# thread pool on the same cores: alternating the two, as a model on the CPU
-# does, made forwards 3-10x slower with 100 ms outliers on a 2-core
-# machine, and passive waiting made them steady (docs/backends.md, "sieve
-# inside a PyTorch model on the CPU"). libgomp reads the policy when it
-# loads, so it is set before torch is imported; the result records it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_lm  # noqa: E402
@@ -125,7 +115,7 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(args.seed)
     result = {"device": (torch.cuda.get_device_name(device) if device.type == "cuda"
                          else f"CPU ({torch.get_num_threads()} threads)"),
-              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+              "sieve_cpu_threads": os.environ.get("SIEVE_CPU_THREADS", "one per core"),
               "weights": weights, "seed": args.seed, "batch": args.batch,
               "repeats": args.repeats, "config": cfg, "lengths": {}}
 
