@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import backward  # noqa: E402  (imports torch only when run)
 import masks  # noqa: E402  (numpy only)
+import jsonfile  # noqa: E402  (stdlib only)
 import report  # noqa: E402  (stdlib only)
 import rows as row_loop  # noqa: E402
 
@@ -109,10 +110,7 @@ def error_text(exc):
 def save(results, out_dir, plots=False):
     """results.json through a temporary file (never half-written), then md."""
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "results.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(path + ".tmp", path)
+    jsonfile.write_atomically(os.path.join(out_dir, "results.json"), results)
     try:
         report.write_all(results, out_dir, plots=plots)
     except Exception as exc:  # a plotting problem must not lose the numbers

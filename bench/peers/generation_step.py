@@ -23,7 +23,6 @@ usage: generation_step.py [--positions M] [--steps N] [--rounds R] [--json OUT]
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -33,6 +32,8 @@ import torch
 
 import sieve
 import sieve.torch_op
+
+import jsonfile
 
 
 def position_mask(heads, positions, block_q, block_k, seed=0):
@@ -110,9 +111,7 @@ def main(argv=None):
                                                       args.rounds, cuda)}
     print(json.dumps(result, indent=1))
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        jsonfile.write_atomically(args.json, result)
     return 0
 
 

@@ -25,8 +25,6 @@ Cases:
 usage: op_host_cost.py [--calls N] [--rounds R] [--json OUT]
 """
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -36,6 +34,8 @@ import torch
 
 import sieve
 import sieve.torch_op
+
+import jsonfile
 
 
 def median_us(cases, calls, rounds, cuda):
@@ -139,9 +139,7 @@ def main(argv=None):
         print(f"{name:10s} kernel {us['kernel']:8.2f} us   op {us['op']:8.2f} us   "
               f"op cost {us['op_cost']:7.2f} us", flush=True)
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        jsonfile.write_atomically(args.json, result)
     return 0
 
 

@@ -157,9 +157,7 @@ def main(argv=None):
             f"{n} {row[n]['seconds'] * 1e3:8.2f} ms ({row[n]['speedup']:.2f}x)" for n in names),
             flush=True)
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        train_lm.write_json_atomically(args.json, result)
     return 0
 
 

@@ -230,6 +230,15 @@ def selected_stages(cfg, spec):
 
 # ---------------------------------------------------------------- the work folder
 
+def write_json_atomically(path, data):
+    """JSON into a temporary name beside `path`, then renamed over it: a
+    call stopped mid-write leaves the last complete file."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 class Work:
     """WORK/results.json, rewritten atomically after every stage."""
 
@@ -272,11 +281,7 @@ class Work:
 
     def save(self):
         os.makedirs(self.path, exist_ok=True)
-        tmp = self.file + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.results, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, self.file)
+        write_json_atomically(self.file, self.results)
 
     def export(self, dest, seeds_with_stages_left):
         """Copies the state a later call needs: results, every seed's stats

@@ -66,6 +66,19 @@ def worst_row_error(got, want):
     return float((diff[norm > 0] / norm[norm > 0]).max())
 
 
+def assert_gradients_match_float64(q, k, v, dout, mask, causal):
+    """q.grad, k.grad and v.grad against the float64 backward of the masked
+    attention for the upstream gradient dout."""
+    want_dq, want_dk, want_dv, _ = attention_backward(q.detach().numpy(), k.detach().numpy(),
+                                                      v.detach().numpy(), dout.numpy(), mask,
+                                                      causal)
+    for name, got, want in (("dq", q.grad, want_dq), ("dk", k.grad, want_dk),
+                            ("dv", v.grad, want_dv)):
+        assert got is not None and not torch.isnan(got).any(), name
+        error = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
+        assert error < GRAD_TOLERANCE, f"{name}: relative error {error:.2e}"
+
+
 @pytest.fixture(params=CASES, ids=[c[0] for c in CASES])
 def case(request):
     name, b, hq, hkv, sq, sk, d, bq, bk, causal, bshd = request.param
@@ -102,14 +115,7 @@ def test_autograd_through_the_op_matches_float64(case):
     out = module(q, k, v)
     dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(7))
     out.backward(dout)
-    want_dq, want_dk, want_dv, _ = attention_backward(q.detach().numpy(), k.detach().numpy(),
-                                                      v.detach().numpy(), dout.numpy(), mask,
-                                                      causal)
-    for name, got, want in (("dq", q.grad, want_dq), ("dk", k.grad, want_dk),
-                            ("dv", v.grad, want_dv)):
-        assert got is not None and not torch.isnan(got).any(), name
-        error = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
-        assert error < GRAD_TOLERANCE, f"{name}: relative error {error:.2e}"
+    assert_gradients_match_float64(q, k, v, dout, mask, causal)
 
 
 def test_compiled_module_calls_the_op_without_graph_breaks(case):
@@ -146,14 +152,7 @@ def test_compiled_training_step_matches_float64(case):
 
     torch._dynamo.reset()
     torch.compile(step, fullgraph=True)(q, k, v).backward()
-    want_dq, want_dk, want_dv, _ = attention_backward(q.detach().numpy(), k.detach().numpy(),
-                                                      v.detach().numpy(), dout.numpy(), mask,
-                                                      causal)
-    for name, got, want in (("dq", q.grad, want_dq), ("dk", k.grad, want_dk),
-                            ("dv", v.grad, want_dv)):
-        assert got is not None and not torch.isnan(got).any(), name
-        error = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
-        assert error < GRAD_TOLERANCE, f"{name}: relative error {error:.2e}"
+    assert_gradients_match_float64(q, k, v, dout, mask, causal)
 
 
 def test_op_rejects_a_bad_alignment():
