@@ -30,24 +30,26 @@ def capture_qkv(model, x, autocast):
     return [captured[i] for i in sorted(captured)]
 
 
+def seconds(fn, device):
+    """The time of one fn(): CUDA events on the GPU, the wall clock on the
+    CPU."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def median_seconds(fn, device, repeats=10, warmup=2):
     """The median time of fn() over `repeats` runs after `warmup`."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(seconds(fn, device) for _ in range(repeats))
 
 
 def sieve_layers_seconds(qkv, masks, block, thresholds=None, repeats=10):

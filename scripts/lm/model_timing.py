@@ -28,11 +28,11 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attention_timing  # noqa: E402
 import train_lm  # noqa: E402
 from model import ByteLM  # noqa: E402
 
@@ -57,25 +57,6 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--json")
     return p.parse_args(argv)
-
-
-class Timer:
-    """Wall seconds of fn() on the CPU, CUDA-event seconds on the GPU."""
-
-    def __init__(self, device):
-        self.cuda = device.type == "cuda"
-
-    def __call__(self, fn):
-        if self.cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
 
 
 def load_model(work, cfg, seed, device):
@@ -111,7 +92,6 @@ def main(argv=None):
     model, weights = load_model(work, cfg, args.seed, device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
-    timer = Timer(device)
     gen = torch.Generator().manual_seed(args.seed)
     result = {"device": (torch.cuda.get_device_name(device) if device.type == "cuda"
                          else f"CPU ({torch.get_num_threads()} threads)"),
@@ -146,7 +126,7 @@ def main(argv=None):
         for _ in range(args.repeats + 2):  # two warm-ups, then the timed repeats
             for name, (kind, tiles) in setups.items():
                 model.set_attention(kind, tiles, block)
-                times[name].append(timer(forward))
+                times[name].append(attention_timing.seconds(forward, device))
         dense = statistics.median(times["dense"][2:])
         row["dense_s"] = dense
         for name in names:

@@ -131,7 +131,7 @@ def test_head_stage_keeps_exactly_k_and_times(run):
     assert t["all_heads_s"] > 0 and t["kept_heads_s"] > 0
 
 
-def test_whole_model_timing_runs_the_cropped_masks(run, tmp_path, capsys):
+def test_whole_model_timing_runs_the_cropped_masks(run, tmp_path):
     # scripts/lm/model_timing.py (point 6): the whole model, dense against
     # sieve under the pruned masks, at lengths up to the context; each
     # length runs the masks' top-left tiles, checked against the masked

@@ -112,8 +112,7 @@ Error checkThresholdsGiven(const float *thresholds, const char *what) {
 /// first have passed (a live kernel; a stream only for a GPU context; the
 /// entry point that runs this kind of kernel; the thresholds a
 /// threshold-mode kernel takes, and none for any other); else `status` is
-/// the failure, already
-/// reported through sieve_last_error.
+/// the failure, already reported through sieve_last_error.
 struct LaunchTarget {
   sieve_status status = SIEVE_OK;
   compiler::Session *session = nullptr;
