@@ -5,13 +5,16 @@
 // device write, no allocation, no compile per step). Decode shape of the
 // issue: B = 1, Hq = 32, Hkv = 8, D = 128, bf16, 64 x 128 blocks, a causal
 // mask over positions of density 0.5, the step walking from M/2 to M - 1.
+// The second argument is GQA packing: 1 the default (a key head's 4 query
+// heads share a tile, K and V read once), 0 packing off (a row per query
+// head), side by side.
 //
-// - BM_GenerationStepGpuHost/M: the caller's host time per step, wall time
+// - BM_GenerationStepGpuHost/M/packed: the caller's host time per step, wall time
 //   around Session::generate alone (the step's check, the tensors' checks,
 //   the parameters, the tensor maps of the Hopper body, cuLaunchKernel);
 //   the stream drained outside the timing every few hundred steps. The
 //   target is under 10 us.
-// - BM_GenerationStepGpuLatency/M: a step to completion (generate, then
+// - BM_GenerationStepGpuLatency/M/packed: a step to completion (generate, then
 //   synchronize): what one token's attention costs a decoder that waits.
 //
 // Skips without a GPU.
@@ -33,8 +36,9 @@ namespace {
 constexpr int64_t kHeadsQ = 32, kHeadsKv = 8, kDim = 128, kBlockQ = 64, kBlockK = 128;
 constexpr int kDrainEvery = 256;
 
-compiler::KernelSpec generationSpec(int64_t positions) {
+compiler::KernelSpec generationSpec(int64_t positions, bool packed) {
   compiler::KernelSpec spec;
+  spec.options.packGqa = packed ? "auto" : "off";
   spec.shape = {1, kHeadsQ, kHeadsKv, 1, positions, kDim, runtime::DType::BF16};
   spec.mask = runtime::BlockMask::random(kHeadsQ, (positions + kBlockQ - 1) / kBlockQ,
                                          (positions + kBlockK - 1) / kBlockK, kBlockQ, kBlockK, 0.5,
@@ -81,7 +85,7 @@ void runSteps(benchmark::State &state, bool waitForEach) {
     state.SkipWithError("no GPU");
     return;
   }
-  auto artifact = session->compile(generationSpec(positions));
+  auto artifact = session->compile(generationSpec(positions, state.range(1) != 0));
   const runtime::CudaDriver &drv = session->gpu()->driver();
   StepBuffers b;
   if (!artifact || !b.allocate(drv, positions)) {
@@ -119,14 +123,12 @@ void BM_GenerationStepGpuHost(benchmark::State &state) { runSteps(state, false);
 void BM_GenerationStepGpuLatency(benchmark::State &state) { runSteps(state, true); }
 
 BENCHMARK(BM_GenerationStepGpuHost)
-    ->Arg(4096)
-    ->Arg(32768)
+    ->ArgsProduct({{4096, 32768}, {1, 0}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.5);
 BENCHMARK(BM_GenerationStepGpuLatency)
-    ->Arg(4096)
-    ->Arg(32768)
+    ->ArgsProduct({{4096, 32768}, {1, 0}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.5);

@@ -28,8 +28,11 @@ constexpr int64_t kPackGqaMaxQueries = 64;
 
 bool KernelSpec::packsGqa() const {
   if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
-      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || generation ||
-      ragged || pageSize)
+      shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || ragged || pageSize)
+    return false;
+  // A generation chunk may straddle two position blocks' rows: only a
+  // decode step (one query per head) packs (docs/generation.md).
+  if (generation && shape.seqQ != 1)
     return false;
   if (target.backend == runtime::Backend::Cpu)
     return true;

@@ -319,8 +319,8 @@ public:
           callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
           if (op.hasSplitRows())
             callArgs.append({tablesIn[4], scalars[2]});
-          if (op.isGqaPacked())
-            callArgs.push_back(tablesIn.back());
+          if (op.isGqaPacked()) // after the split's (a generation op's position rows last)
+            callArgs.push_back(tablesIn[op.hasSplitRows() ? 5 : 4]);
           if (seq)
             callArgs.append({seq->seqQ, seq->seqK, r, bi});
           else
@@ -343,12 +343,14 @@ public:
         }
         if (op.isGeneration()) {
           // Unit (window w, head h, batch entry bi): the w-th position
-          // block the call's queries touch, when they reach it.
+          // block the call's queries touch, when they reach it. (Packed,
+          // h is a key head, with one window.)
+          const int64_t block = op.getPositionBlock();
           Value bi = e.rem(u, p.g.batch), rest = e.div(u, p.g.batch);
           Value h = e.rem(rest, p.g.headsQ), w = e.div(rest, p.g.headsQ);
-          Value qb = e.add(e.div(qPos, p.g.blockQ), w);
-          Value touched = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(qb, p.g.blockQ),
-                                                e.add(qPos, scalars[0]));
+          Value qb = e.add(e.div(qPos, block), w);
+          Value touched = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(qb, block),
+                                                e.add(qPos, e.idx(callQueries())));
           e.when(touched, [&] {
             Value r = loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, queryBlocks()), qb));
             call(r, bi);
@@ -456,12 +458,18 @@ private:
 
   /// Generation: the position blocks of the mask (rows per head).
   int64_t queryBlocks() {
-    return (op.getKey().getType().getDimSize(2) + p.g.blockQ - 1) / p.g.blockQ;
+    const int64_t block = op.getPositionBlock();
+    return (op.getKey().getType().getDimSize(2) + block - 1) / block;
   }
+  /// Generation: the call's queries per head (Sq; a packed op's rows are g
+  /// heads' of one query each).
+  int64_t callQueries() { return op.getQuery().getType().getDimSize(2); }
   /// Generation: attention units (window, head, batch entry), a window per
-  /// position block the call's Sq queries may touch.
+  /// position block the call's Sq queries may touch (heads: key heads when
+  /// packed).
   int64_t generationUnits() {
-    const int64_t windows = (p.g.seqQ - 1 + p.g.blockQ - 1) / p.g.blockQ + 1;
+    const int64_t block = op.getPositionBlock();
+    const int64_t windows = (callQueries() - 1 + block - 1) / block + 1;
     return windows * p.g.headsQ * p.g.batch;
   }
 
@@ -572,7 +580,14 @@ private:
     auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
     Value qStart = e.mul(qb, p.g.blockQ);
     Value rows = e.minU(e.idx(p.g.blockQ), e.sub(n.seqQ, qStart));
-    if (qPos) {
+    const bool packedStep = qPos && op.isGqaPacked();
+    if (packedStep) {
+      // Packed generation (Sq = 1): the row's g packed rows are the key
+      // head's query heads, each at query 0, position q_pos (qb is the
+      // position block, not a packed block).
+      qStart = e.idx(0);
+      rows = n.seqQ;
+    } else if (qPos) {
       // Generation: the row is a position block; its queries are the
       // call's positions in it, [qPos, qPos + Sq) (the phase ran only the
       // blocks they touch). Positions stand for queries in the tiles, and
@@ -600,10 +615,13 @@ private:
       // Where q0's row is in q and out: generation's query tensor starts at
       // q_pos; a ragged sequence's rows start at its offset in batch entry 0.
       unit.tensorBatch = qOffset ? e.idx(0) : bi;
-      unit.tensorRow = qPos ? e.sub(q0, qPos) : qOffset ? e.add(q0, qOffset) : q0;
-      // A ragged sequence aligns bottom-right causal by its own lengths.
+      unit.tensorRow = qPos && !packedStep ? e.sub(q0, qPos) : qOffset ? e.add(q0, qOffset) : q0;
+      // A ragged sequence aligns bottom-right causal by its own lengths;
+      // a packed step's rows are query 0, at position q_pos.
       if (op.getSequences() && op.getCausalAlign() == sieve::dialect::CausalAlign::BottomRight)
         unit.causalShift = e.sub(n.seqK, n.seqQ);
+      if (packedStep)
+        unit.causalShift = qPos;
       emitTile(e, t, q, out, packed, keyBlocks, unit, stats, lse, split);
     });
   }

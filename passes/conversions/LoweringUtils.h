@@ -177,9 +177,9 @@ mlir::Value causalPrecedes(mlir::ImplicitLocOpBuilder &b, mlir::Value query, mli
 mlir::Value f32Const(mlir::ImplicitLocOpBuilder &b, double v);
 
 /// Generation (docs/generation.md): the work row of each (head, position
-/// block) of a generation op, at head * ceil(M / block_q) + block (the
-/// verifier checked each is listed once), which a kernel picks from at
-/// launch with the step's q_pos.
+/// block) of a generation op, at head * ceil(M / position block) + block
+/// (the verifier checked each is listed once), which a kernel picks from at
+/// launch with the step's q_pos. A GQA-packed op's heads are key heads.
 llvm::SmallVector<int32_t> positionRowTable(dialect::BlockSparseAttentionOp op);
 
 /// A scalar function a target lowers its own way (exp2 and log2: NVVM's

@@ -85,8 +85,10 @@ RowScoreMask::RowScoreMask(FragmentBuilder &e, const ProblemGeometry &g,
   if (!segments)
     return;
   // Once per row: each half's segment bit (counted from the work row's
-  // first packed row) and the query causal compares.
-  Value rowFirst = e.mul(rowQueryBlock, g.blockQ);
+  // first packed row) and the query causal compares. A packed generation
+  // row's query block is its position block, and its packed rows start at
+  // 0 (GenerationTile.h); generation is the one kind with live keys.
+  Value rowFirst = g.liveKeys ? e.idx(0) : e.mul(rowQueryBlock, g.blockQ);
   for (int half = 0; half < 2; ++half) {
     segmentShift[half] = g.packed.segmentShift(e.b, rowFirst, queryRow[half]);
     causalRow[half] = g.causalQuery(e.b, queryRow[half]);
@@ -110,7 +112,7 @@ void RowScoreMask::apply(Fragment &s, Value firstKey, int64_t keyTile, Value lan
   // Causal compares each row's own query (every packed row may be any
   // query of its head, so no warp-wide first query bounds them: 0).
   maskScores(e, s, firstKey, keyTile, e.idx(0), laneCol, causalRow, g.seqK, g.causal,
-             g.causalOffset, kNegInf, keeps);
+             g.causalOffset, kNegInf, keeps, g.liveKeys, g.causalShift);
 }
 
 void dropScoresUnderThreshold(FragmentBuilder &fb, Fragment &s, Value thresholdLog2,

@@ -28,12 +28,16 @@ unsigned kernelOperandCount(BlockSparseAttentionOp op) {
 }
 
 int64_t generationWindows(BlockSparseAttentionOp op) {
-  const int64_t seqQ = op.getQuery().getType().getDimSize(2), blockQ = op.getBlockQ();
-  return (seqQ - 1 + blockQ - 1) / blockQ + 1;
+  const int64_t seqQ = op.getQuery().getType().getDimSize(2), block = op.getPositionBlock();
+  return (seqQ - 1 + block - 1) / block + 1;
+}
+
+int64_t generationRowHeads(BlockSparseAttentionOp op) {
+  return op.getQuery().getType().getDimSize(1) / op.getPackedGroup();
 }
 
 int64_t generationGridX(BlockSparseAttentionOp op, int64_t tilesPerRow) {
-  return generationWindows(op) * op.getQuery().getType().getDimSize(1) * tilesPerRow;
+  return generationWindows(op) * generationRowHeads(op) * tilesPerRow;
 }
 
 namespace {
@@ -67,10 +71,10 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
                                   Value blockX, int64_t tilesPerRow, int64_t queryTile, Value spans,
                                   Value keyBlocks, const RowTableGlobals &tables) {
   ImplicitLocOpBuilder &b = e.b;
-  const int64_t heads = op.getQuery().getType().getDimSize(1);
+  const int64_t heads = generationRowHeads(op);
   const int64_t seqQ = op.getQuery().getType().getDimSize(2);
   const int64_t positions = op.getKey().getType().getDimSize(2);
-  const int64_t blockQ = op.getBlockQ(), blockK = op.getBlockK();
+  const int64_t blockQ = op.getPositionBlock(), blockK = op.getBlockK();
   const int64_t positionBlocks = (positions + blockQ - 1) / blockQ;
   // The step's two numbers follow the operands before the positions.
   const unsigned stepArg = op->getNumOperands() - 1;
@@ -88,10 +92,19 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   Value firstPosition = e.add(e.mul(positionBlock, blockQ), e.mul(tile, queryTile));
   // The tile holds a query of the call: first < q_pos + Sq and
   // first + queryTile > q_pos. (Then its position block is below
-  // ceil(M / block_q), as q_pos + Sq <= seq_k_live <= M.)
-  Value callEnd = e.add(t.qPos, seqQ);
-  Value active = arith::AndIOp::create(b, e.ult(firstPosition, callEnd),
-                                       e.ult(t.qPos, e.add(firstPosition, queryTile)));
+  // ceil(M / block_q), as q_pos + Sq <= seq_k_live <= M.) A packed tile's
+  // rows are the key head's g query heads at q_pos (Sq = 1): rows
+  // [tile * queryTile, +queryTile) of the g.
+  Value active;
+  if (op.isGqaPacked()) {
+    t.firstRow = e.mul(tile, queryTile);
+    active = e.ult(t.firstRow, e.idx(op.getPackedGroup()));
+  } else {
+    Value callEnd = e.add(t.qPos, seqQ);
+    active = arith::AndIOp::create(b, e.ult(firstPosition, callEnd),
+                                   e.ult(t.qPos, e.add(firstPosition, queryTile)));
+    t.firstRow = arith::SubIOp::create(b, firstPosition, t.qPos);
+  }
   Region *region = b.getInsertionBlock()->getParent();
   Block *idle = new Block(), *work = new Block();
   region->push_back(idle);
@@ -104,7 +117,6 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   memref::GlobalOp global = tables.positionRows;
   Value positionRows = memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
   t.row = loadIndexEntry(b, positionRows, e.add(e.mul(t.head, positionBlocks), positionBlock));
-  t.firstRow = arith::SubIOp::create(b, firstPosition, t.qPos);
   auto [begin, end] = loadRowSpan(b, spans, t.row);
   t.rowBegin = begin;
   t.liveEnd = firstDeadEntry(e, keyBlocks, begin, end, t.liveKeys, blockK,

@@ -13,7 +13,9 @@
 // those before the call's first query wrap below 0 and, as those at or
 // past Sq, are neither read nor written (the kernels compare rows against
 // Sq unsigned). Causal compares row + q_pos with the key; keys at or past
-// seq_k_live are neither read nor counted.
+// seq_k_live are neither read nor counted. A GQA-packed decode op (Sq = 1)
+// runs its rows per key head: a tile's rows are that key head's query
+// heads, each at query 0 (position q_pos).
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_PASSES_NVIDIA_GENERATIONTILE_H
@@ -33,7 +35,10 @@ unsigned kernelOperandCount(dialect::BlockSparseAttentionOp op);
 /// The position blocks the call's Sq queries may touch at any q_pos:
 /// ceil((Sq - 1) / block_q) + 1.
 int64_t generationWindows(dialect::BlockSparseAttentionOp op);
-/// A generation kernel's grid x: windows x heads x `tilesPerRow` query
+/// The heads a generation op's rows are over: the query heads, or the key
+/// heads when GQA-packed.
+int64_t generationRowHeads(dialect::BlockSparseAttentionOp op);
+/// A generation kernel's grid x: windows x row heads x `tilesPerRow` query
 /// tiles of a position block.
 int64_t generationGridX(dialect::BlockSparseAttentionOp op, int64_t tilesPerRow);
 
@@ -41,8 +46,10 @@ int64_t generationGridX(dialect::BlockSparseAttentionOp op, int64_t tilesPerRow)
 struct GenerationTile {
   mlir::Value qPos, liveKeys; // the step (index values)
   mlir::Value row;            // the work row: position_rows[head, position block]
-  mlir::Value head;
-  mlir::Value firstRow; // the tile's first query as a row of q and out (its position - q_pos)
+  mlir::Value head;           // the row's head (GQA-packed: a key head)
+  /// The tile's first query as a row of q and out (its position - q_pos);
+  /// GQA-packed, its first packed row (query head head x g + row, query 0).
+  mlir::Value firstRow;
   /// The row's key-block entries of live keys: [rowBegin, liveEnd) (the
   /// row's blocks ascend, so they are a prefix, found by binary search).
   mlir::Value rowBegin, liveEnd;

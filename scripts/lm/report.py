@@ -357,6 +357,31 @@ per-layer scope, no position-only baseline and no training from scratch.
 """
 
 
+# The page's sections after this line are written by hand (measurements the
+# stages do not make); a report keeps them as they are.
+KEPT_MARKER = "<!-- Sections below are written by hand: scripts/lm/report.py keeps them. -->"
+
+
+def kept_sections(path):
+    """The hand-written tail of the page at `path` (from KEPT_MARKER on), or ""."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    at = text.find(KEPT_MARKER)
+    return text[at:] if at >= 0 else ""
+
+
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary name in the same folder,
+    so an interrupted report leaves the old page whole."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results")
@@ -367,8 +392,8 @@ def main():
         res = json.load(f)
     have_plot = plot(res, args.png)
     rel = os.path.relpath(args.png, os.path.dirname(os.path.abspath(args.md)))
-    with open(args.md, "w") as f:
-        f.write(page(res, have_plot, rel))
+    kept = kept_sections(args.md)
+    write_atomically(args.md, page(res, have_plot, rel) + ("\n" + kept if kept else ""))
     print(f"report: wrote {args.md}" + (f" and {args.png}" if have_plot else " (no plot yet)"))
 
 

@@ -9,7 +9,9 @@
 // step, holding only the live keys (a grown cache), and compares
 // each step with the float64 reference of the whole sequence: attention
 // over positions with the position mask, from which a step's queries are
-// rows q_pos .. q_pos + Sq - 1 over the keys below seq_k_live.
+// rows q_pos .. q_pos + Sq - 1 over the keys below seq_k_live. Decode
+// cases with grouped query heads run GQA-packed (the default) and, as
+// `<case>_unpacked`, with packing off; the test checks which ran.
 //
 //===----------------------------------------------------------------------===//
 #include "TestTensors.h"
@@ -37,7 +39,19 @@ struct Case {
   bool causal, bshd;
   /// Steps as (q_pos, seq_k_live); seq_k_live 0 is q_pos + Sq.
   std::vector<std::pair<int64_t, int64_t>> steps;
+  /// KernelOptions::packGqa: "auto" packs a decode step's query heads
+  /// (Hq > Hkv, Sq = 1), "off" runs a row per query head.
+  std::string packGqa = "auto";
+  /// Whether the compiler is expected to pack.
+  bool packs() const { return packGqa == "auto" && headsQ > headsKv && seqQ == 1; }
 };
+
+/// The same case with GQA packing off.
+Case unpacked(Case c, const char *name) {
+  c.name = name;
+  c.packGqa = "off";
+  return c;
+}
 
 std::ostream &operator<<(std::ostream &os, const Case &c) { return os << c.name; }
 
@@ -48,6 +62,7 @@ KernelSpec generationSpec(const Case &c, uint64_t seed) {
   spec.shape = {c.batch, c.headsQ, c.headsKv, c.seqQ, c.positions, c.headDim, runtime::DType::F32};
   spec.causal = c.causal;
   spec.generation = true;
+  spec.options.packGqa = c.packGqa;
   const int64_t qBlocks = (c.positions + c.blockQ - 1) / c.blockQ,
                 kBlocks = (c.positions + c.blockK - 1) / c.blockK;
   spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, 0.5, seed,
@@ -97,6 +112,9 @@ TEST_P(Generation, EveryStepOfOneKernelMatchesFloat64Reference) {
   auto artifact = session_->compile(spec);
   ASSERT_TRUE(artifact) << artifact.error().str();
   ASSERT_TRUE((*artifact)->generation);
+  const std::string packing = "pack-gqa g=" + std::to_string(c.headsQ / c.headsKv);
+  EXPECT_EQ((*artifact)->config.find(packing) != std::string::npos, c.packs())
+      << (*artifact)->config;
 
   // The whole sequence's queries, keys and values (the reference's).
   const int64_t M = c.positions;
@@ -145,62 +163,43 @@ TEST_P(Generation, EveryStepOfOneKernelMatchesFloat64Reference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cpu, Generation,
-    ::testing::Values(
-        // Decode after a prompt of 37: inside a block, its last position, the
-        // next block's first, the ragged last key block, the last position.
-        Case{"decode_gqa",
-             2,
-             4,
-             2,
-             1,
-             100,
-             16,
-             16,
-             8,
-             true,
-             false,
-             {{37, 0}, {38, 0}, {47, 0}, {48, 0}, {63, 0}, {64, 0}, {81, 0}, {99, 0}, {0, 0}}},
-        Case{"decode_bshd_blocks_32x16",
-             1,
-             3,
-             1,
-             1,
-             90,
-             24,
-             32,
-             16,
-             true,
-             true,
-             {{10, 0}, {31, 0}, {32, 0}, {33, 0}, {70, 0}, {89, 0}}},
-        // A prefill chunk of 5: within one block, across a block boundary.
-        Case{"chunk_across_blocks",
-             1,
-             2,
-             2,
-             5,
-             70,
-             16,
-             16,
-             16,
-             true,
-             false,
-             {{0, 0}, {16, 0}, {30, 0}, {45, 0}, {65, 0}}},
-        // Not causal: seq_k_live alone bounds the keys (here past q_pos + Sq).
-        Case{"noncausal_live_keys",
-             1,
-             2,
-             1,
-             1,
-             64,
-             16,
-             8,
-             8,
-             false,
-             false,
-             {{5, 0}, {5, 13}, {20, 40}, {63, 64}, {0, 1}}}),
-    [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
+// clang-format off
+std::vector<Case> generationCases() {
+  // Decode after a prompt of 37: inside a block, its last position, the
+  // next block's first, the ragged last key block, the last position.
+  Case decodeGqa{"decode_gqa", 2, 4, 2, 1, 100, 16, 16, 8, true, false,
+                 {{37, 0}, {38, 0}, {47, 0}, {48, 0}, {63, 0}, {64, 0}, {81, 0}, {99, 0}, {0, 0}}};
+  Case decodeBshd{"decode_bshd_blocks_32x16", 1, 3, 1, 1, 90, 24, 32, 16, true, true,
+                  {{10, 0}, {31, 0}, {32, 0}, {33, 0}, {70, 0}, {89, 0}}};
+  // Eight query heads a key head, two key heads: a packed row's segment
+  // words carry eight heads' different key blocks.
+  Case decodeGroupOf8{"decode_group_of_8", 2, 16, 2, 1, 75, 16, 8, 8, true, false,
+                      {{0, 0}, {7, 0}, {8, 0}, {40, 0}, {74, 0}}};
+  // Not causal: seq_k_live alone bounds the keys (here past q_pos + Sq).
+  Case noncausal{"noncausal_live_keys", 1, 2, 1, 1, 64, 16, 8, 8, false, false,
+                 {{5, 0}, {5, 13}, {20, 40}, {63, 64}, {0, 1}}};
+  return {
+      decodeGqa,
+      unpacked(decodeGqa, "decode_gqa_unpacked"),
+      decodeBshd,
+      unpacked(decodeBshd, "decode_bshd_blocks_32x16_unpacked"),
+      decodeGroupOf8,
+      // A prefill chunk of 5: within one block, across a block boundary
+      // (a chunk is never packed).
+      Case{"chunk_across_blocks", 1, 2, 2, 5, 70, 16, 16, 16, true, false,
+           {{0, 0}, {16, 0}, {30, 0}, {45, 0}, {65, 0}}},
+      Case{"chunk_gqa_not_packed", 1, 4, 2, 3, 40, 16, 16, 16, true, false,
+           {{0, 0}, {14, 0}, {37, 0}}},
+      noncausal,
+      unpacked(noncausal, "noncausal_live_keys_unpacked"),
+  };
+}
+// clang-format on
+
+INSTANTIATE_TEST_SUITE_P(Cpu, Generation, ::testing::ValuesIn(generationCases()),
+                         [](const ::testing::TestParamInfo<Case> &info) {
+                           return std::string(info.param.name);
+                         });
 
 class GenerationErrors : public Generation {};
 

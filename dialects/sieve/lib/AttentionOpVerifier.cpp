@@ -391,8 +391,13 @@ LogicalResult BlockSparseAttentionOp::verify() {
   if (failed(verifyGqaPacking(*this)) ||
       failed(verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())))
     return failure();
-  if (isGeneration() && (isGqaPacked() || hasSplitRows()))
-    return emitOpError() << "generation rows are neither packed nor split (yet)";
+  if (isGeneration() && hasSplitRows())
+    return emitOpError() << "generation rows are not split (yet)";
+  // A packed generation row holds every query head of a key head at one
+  // position: the rows of one query each.
+  if (isGeneration() && isGqaPacked() && q.getDimSize(2) != 1)
+    return emitOpError() << "GQA-packed generation rows take one query per head, not "
+                         << q.getDimSize(2);
   if (failed(verifyBatchLayout(*this, getSequences(), getPages(), getPageSize(), q, k, getBlockK(),
                                getStats(), getLse(), getPositions())))
     return failure();
@@ -400,8 +405,10 @@ LogicalResult BlockSparseAttentionOp::verify() {
     return emitOpError() << "ragged or paged rows are neither packed nor split";
   const int64_t g = getPackedGroup();
   int64_t hq = q.getDimSize(1) / g;
-  // A generation op's rows are over positions (Sk), others' over queries.
-  int64_t qBlocks = ceilDiv(g * (isGeneration() ? k.getDimSize(2) : q.getDimSize(2)), getBlockQ());
+  // A generation op's rows are over positions (Sk; packed: a key head's
+  // query heads at each position block), others' over queries.
+  int64_t qBlocks = isGeneration() ? ceilDiv(k.getDimSize(2), getPositionBlock())
+                                   : ceilDiv(g * q.getDimSize(2), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();

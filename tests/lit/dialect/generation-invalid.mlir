@@ -33,3 +33,23 @@ func.func @lse(%q: memref<1x1x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x
   sieve.attention %q, %k, %v, %o lse(%l : memref<1x1x1xf32>) positions(%p : memref<2xi32>) {mask = #sieve.block_mask<1x3x3, "ff01">, scale = 0.5 : f32, block_q = 2, block_k = 2, causal} : memref<1x1x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x1x1x4xf32>
   return
 }
+
+// -----
+
+// A GQA-packed generation row holds a key head's query heads at one
+// position: a chunk of two queries per head does not pack.
+func.func @packed_chunk(%q: memref<1x2x2x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x2x2x4xf32>, %p: memref<2xi32>) {
+  // expected-error @+1 {{GQA-packed generation rows take one query per head, not 2}}
+  sieve.block_sparse_attention %q, %k, %v, %o positions(%p : memref<2xi32>) {row_heads = array<i32: 0, 0, 0>, row_query_blocks = array<i32: 0, 1, 2>, row_spans = array<i32: 0, 1, 1, 2, 2, 3>, key_blocks = array<i32: 0, 0, 0>, key_block_segments = array<i32: 3, 3, 3>, mask_block_q = 2, scale = 0.5 : f32, block_q = 64, block_k = 2} : memref<1x2x2x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x2x2x4xf32>
+  return
+}
+
+// -----
+
+// A packed generation op lists a row per (key head, position block): here
+// position block 2 of key head 0 is missing.
+func.func @packed_missing_position_block(%q: memref<1x2x1x4xf32>, %k: memref<1x1x6x4xf32>, %v: memref<1x1x6x4xf32>, %o: memref<1x2x1x4xf32>, %p: memref<2xi32>) {
+  // expected-error @+1 {{lists 2 rows, expected 3}}
+  sieve.block_sparse_attention %q, %k, %v, %o positions(%p : memref<2xi32>) {row_heads = array<i32: 0, 0>, row_query_blocks = array<i32: 0, 1>, row_spans = array<i32: 0, 1, 1, 2>, key_blocks = array<i32: 0, 0>, key_block_segments = array<i32: 3, 3>, mask_block_q = 2, scale = 0.5 : f32, block_q = 64, block_k = 2} : memref<1x2x1x4xf32>, memref<1x1x6x4xf32>, memref<1x1x6x4xf32>, memref<1x2x1x4xf32>
+  return
+}

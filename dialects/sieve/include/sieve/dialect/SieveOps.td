@@ -177,7 +177,11 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     position mask's, one per (head, position block), where causal dropped
     the key blocks after a position block's last position; at run time the
     lowering picks the rows of the position blocks the call's queries fall
-    in. Not split and not packed (yet).
+    in. A generation op of one query per head (Sq = 1) may be GQA-packed:
+    row r is then (key head `row_heads[r]`, position block
+    `row_query_blocks[r]`, in `mask_block_q` positions) of the g packed rows
+    p in [0, g), query head `row_heads[r]` x g + p, its segment p. Not
+    split (yet).
 
     Ragged batches and paged KV (`sequences`, `pages`, `page_size`, as for
     `sieve.attention`): the rows are the mask's, run per sequence where
@@ -238,6 +242,11 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     bool hasBatchLayout() { return getSequences() || getPages(); }
     /// Query heads per key head packed into a row: g when packed, else 1.
     int64_t getPackedGroup();
+    /// A generation op's positions per mask row (the mask's block_q:
+    /// `mask_block_q` when GQA-packed, else `block_q`).
+    int64_t getPositionBlock() {
+      return isGqaPacked() ? *getMaskBlockQ() : getBlockQ();
+    }
   }];
 }
 
