@@ -76,20 +76,40 @@ def masks_table(res):
     return "\n".join(lines)
 
 
-def target_text(res):
-    """Whether the calibrated per-head mask at p = 90 is within +5% of
-    p = 0, error bars included (mean + sd of the paired rise)."""
-    if 90 not in sparsities(res["config"]):
-        return "p = 90 is not in this run's sparsities."
-    mean, sd, n = mean_sd(rise(res, "finetune/p90/head"))
+def target_verdict(rises):
+    """(mean, sd, n, verdict, mean + sd) of paired rises against the +5%
+    target, error bars included; mean None when there are none."""
+    mean, sd, n = mean_sd(rises)
     if mean is None:
-        return "**Pending**: the p = 90 runs have not finished."
+        return None, None, 0, "", None
     upper = mean + (sd or 0)
     verdict = ("within" if upper <= TARGET_RISE else
                "not within" if mean - (sd or 0) > TARGET_RISE else "not clearly within")
-    return (f"At p = 90 the calibrated per-head mask's perplexity is {mean:+.1%} ± "
-            f"{(sd or 0):.1%} (n={n}) over the p = 0 run of the same seed: **{verdict}** the "
+    return mean, sd or 0, n, verdict, upper
+
+
+def target_text(res):
+    """Whether the calibrated per-head mask at p = 90 is within +5% of
+    p = 0, error bars included (mean + sd of the paired rise): fine-tuned,
+    and trained from scratch under the mask when the run has it."""
+    cfg = res["config"]
+    if 90 not in sparsities(cfg):
+        return "p = 90 is not in this run's sparsities."
+    mean, sd, n, verdict, upper = target_verdict(rise(res, "finetune/p90/head"))
+    if mean is None:
+        return "**Pending**: the p = 90 runs have not finished."
+    text = (f"At p = 90 the calibrated per-head mask's perplexity is {mean:+.1%} ± "
+            f"{sd:.1%} (n={n}) over the p = 0 run of the same seed: **{verdict}** the "
             f"+{TARGET_RISE:.0%} target (mean + sd = {upper:+.1%}).")
+    if 90 in int_list(cfg["scratch_sparsities"]):
+        mean, sd, n, verdict, upper = target_verdict(rise(res, "scratch/p90/head"))
+        if mean is not None:
+            text += (f" Trained from scratch under that mask instead of fine-tuned, it is "
+                     f"{mean:+.1%} ± {sd:.1%} (n={n}) over the same p = 0 run: **{verdict}** "
+                     f"the target (mean + sd = {upper:+.1%}). So {cfg['finetune_steps']} fine-tuning "
+                     f"steps are too few for the dense model to adapt to the mask, and "
+                     f"{cfg['pretrain_steps']} steps trained under it are enough.")
+    return text
 
 
 def scratch_table(res):
@@ -345,7 +365,9 @@ does not travel): at the measured speed a call refuses one that cannot.
 `--plan` lists the stages with their estimated seconds (from the speeds
 measured so far, else the H200's) and packs them into calls.
 `WORK/results.json` holds every number above, the loss curves, the wall
-time of each stage and each call.
+time of each stage and each call. The run this page shows is committed as
+`docs/results/lm/results.json`: `scripts/lm-table.sh --report
+docs/results/lm` rewrites the page (and its plot) from it.
 
 ## Before this experiment
 
