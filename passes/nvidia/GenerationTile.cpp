@@ -97,13 +97,11 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   // [tile * queryTile, +queryTile) of the g.
   Value active;
   if (op.isGqaPacked()) {
-    t.firstRow = e.mul(tile, queryTile);
-    active = e.ult(t.firstRow, e.idx(op.getPackedGroup()));
+    active = e.ult(e.mul(tile, queryTile), e.idx(op.getPackedGroup()));
   } else {
     Value callEnd = e.add(t.qPos, seqQ);
     active = arith::AndIOp::create(b, e.ult(firstPosition, callEnd),
                                    e.ult(t.qPos, e.add(firstPosition, queryTile)));
-    t.firstRow = arith::SubIOp::create(b, firstPosition, t.qPos);
   }
   Region *region = b.getInsertionBlock()->getParent();
   Block *idle = new Block(), *work = new Block();
@@ -117,6 +115,8 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   memref::GlobalOp global = tables.positionRows;
   Value positionRows = memref::GetGlobalOp::create(b, global.getType(), global.getSymName());
   t.row = loadIndexEntry(b, positionRows, e.add(e.mul(t.head, positionBlocks), positionBlock));
+  t.firstRow = op.isGqaPacked() ? e.mul(tile, queryTile)
+                                : arith::SubIOp::create(b, firstPosition, t.qPos).getResult();
   auto [begin, end] = loadRowSpan(b, spans, t.row);
   t.rowBegin = begin;
   t.liveEnd = firstDeadEntry(e, keyBlocks, begin, end, t.liveKeys, blockK,
