@@ -5,9 +5,10 @@
 // device write, no allocation, no compile per step). Decode shape of the
 // issue: Hq = 32, Hkv = 8, D = 128, bf16, 64 x 128 blocks, a causal mask
 // over positions of density 0.5, the step walking from M/2 to M - 1.
-// Arguments M / packed / B: packed 1 is GQA packing, the default (a key
-// head's 4 query heads share a tile, K and V read once), 0 packing off (a
-// row per query head), side by side; batch B = 1 or 8.
+// Arguments M / packed / B: packed 1 is GQA packing on (a key head's 4
+// query heads share a tile, K and V read once), 0 packing off (a row per
+// query head), side by side; batch B = 1 or 8. (The default, "auto", picks
+// one of the two by KernelSpec::packsGqa's rule.)
 //
 // - BM_GenerationStepGpuHost/M/packed/B: the caller's host time per step, wall time
 //   around Session::generate alone (the step's check, the tensors' checks,
@@ -38,7 +39,7 @@ constexpr int kDrainEvery = 256;
 
 compiler::KernelSpec generationSpec(int64_t positions, bool packed, int64_t batch) {
   compiler::KernelSpec spec;
-  spec.options.packGqa = packed ? "auto" : "off";
+  spec.options.packGqa = packed ? "on" : "off";
   spec.shape = {batch, kHeadsQ, kHeadsKv, 1, positions, kDim, runtime::DType::BF16};
   spec.mask = runtime::BlockMask::random(kHeadsQ, (positions + kBlockQ - 1) / kBlockQ,
                                          (positions + kBlockK - 1) / kBlockK, kBlockQ, kBlockK, 0.5,

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -26,8 +27,44 @@ std::string KernelOptions::str() const {
 /// holds at most 64 of one head's queries, and K/V reads dominate.
 constexpr int64_t kPackGqaMaxQueries = 64;
 
+namespace {
+
+/// Whether packing a generation op's decode step pays on a GPU of `sms`
+/// multiprocessors. Its rows are not split (yet), so each thread block
+/// walks its row's live key blocks alone: packed, B x Hkv blocks each walk
+/// the union of g heads' blocks; unpacked, B x Hq blocks each walk one
+/// head's. With few blocks the step is bound by one block's walk, not by
+/// bandwidth (docs/perf-notes.md d2), so the rule compares waves x mean
+/// walk: ceil(B Hkv / sms) x union against ceil(B Hq / sms) x one head's,
+/// both from the mask (a compile-time constant), causal blocks dropped.
+bool generationPackingPays(const KernelSpec &spec, int64_t sms) {
+  const runtime::BlockMask &m = spec.mask;
+  const int64_t g = spec.shape.headsQ / spec.shape.headsKv;
+  const int64_t positions = spec.shape.seqK;
+  int64_t perHead = 0, unions = 0;
+  for (int64_t qb = 0; qb < m.queryBlocks(); ++qb) {
+    const int64_t lastPosition = std::min(positions, (qb + 1) * m.blockQ()) - 1;
+    for (int64_t kvh = 0; kvh < spec.shape.headsKv; ++kvh)
+      for (int64_t kb = 0; kb < m.keyBlocks(); ++kb) {
+        if (spec.causal && kb * m.blockK() > lastPosition)
+          break;
+        int64_t keeping = 0;
+        for (int64_t h = kvh * g; h < (kvh + 1) * g; ++h)
+          keeping += m.get(h, qb, kb);
+        perHead += keeping;
+        unions += keeping > 0;
+      }
+  }
+  auto waves = [&](int64_t blocks) { return (blocks + sms - 1) / sms; };
+  // waves(B Hkv) x unions / Hkv <= waves(B Hq) x perHead / Hq, in integers.
+  const int64_t batch = spec.shape.batch;
+  return waves(batch * spec.shape.headsKv) * unions * g <= waves(batch * spec.shape.headsQ) * perHead;
+}
+
+} // namespace
+
 bool KernelSpec::packsGqa() const {
-  if (options.packGqa != "auto" || shape.headsQ <= shape.headsKv ||
+  if (options.packGqa == "off" || shape.headsQ <= shape.headsKv ||
       shape.seqQ > kPackGqaMaxQueries || calibrate || thresholds || backward || ragged || pageSize)
     return false;
   // A generation chunk may straddle two position blocks' rows: only a
@@ -41,7 +78,13 @@ bool KernelSpec::packsGqa() const {
   const bool tensorCoreVariant =
       options.variant == "auto" || options.variant == "wgmma" || options.variant == "mma";
   const bool sixteenBit = shape.dtype == runtime::DType::F16 || shape.dtype == runtime::DType::BF16;
-  return tensorCoreVariant && sixteenBit && shape.headDim % 16 == 0 && shape.headDim <= 256;
+  if (!tensorCoreVariant || !sixteenBit || shape.headDim % 16 != 0 || shape.headDim > 256)
+    return false;
+  if (!generation || options.packGqa == "on")
+    return true;
+  // "auto": a generation step packs where it pays on this GPU.
+  Expected<runtime::TargetInfo> info = target.info();
+  return info && info->multiprocessors > 0 && generationPackingPays(*this, info->multiprocessors);
 }
 
 double KernelSpec::effectiveScale() const {
@@ -166,9 +209,9 @@ Error KernelSpec::validate() const {
   if (options.splitKv != "auto" && options.splitKv != "off")
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split-kv must be auto or off, got '{}'", options.splitKv));
-  if (options.packGqa != "auto" && options.packGqa != "off")
+  if (options.packGqa != "auto" && options.packGqa != "on" && options.packGqa != "off")
     return Error(ErrorCode::InvalidArgument,
-                 fmt::format("pack-gqa must be auto or off, got '{}'", options.packGqa));
+                 fmt::format("pack-gqa must be auto, on or off, got '{}'", options.packGqa));
   if (options.splitWorkers < 0 || options.splitWorkers > kMaxSplitWorkers)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split workers must be 0 (the target's own) to {}, got {}",

@@ -234,10 +234,12 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     probability mass per key block to a stats table). thresholds=True is
     threshold mode (learned run-time pruning): every call takes per-head
     score thresholds, and scores under them are dropped; with save_lse or
-    backward too, not with calibrate. pack_gqa="auto" packs a key head's
+    backward too, not with calibrate. pack_gqa="on" packs a key head's
     query heads into one tile's rows when decoding (seq_q <= 64 with fewer
     key heads than query heads: K and V are read once per key head;
-    docs/decode.md); "off" keeps a row per query head. generation=True
+    docs/decode.md); "auto" (the default) too, except a generation kernel
+    on a GPU where its unsplit rows would not fill the GPU
+    (docs/generation.md); "off" keeps a row per query head. generation=True
     compiles one kernel for every step of generation (docs/generation.md):
     the mask is over seq_k positions (the KV cache's length), and each
     call takes the step, kernel(q, k_cache, v_cache, q_pos=P + t), reading

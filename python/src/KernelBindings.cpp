@@ -325,9 +325,10 @@ void bindKernels(nb::module_ &m) {
       "forward, forward_lse (also writes the log-sum-exp), backward, calibrate, or generation "
       "(a mask over seq_k positions, each run a step at q_pos: docs/generation.md). "
       "`causal_align` (with causal): top_left or bottom_right. `thresholds`: threshold mode "
-      "(runs take per-head score thresholds). `pack_gqa`: auto packs a key head's query heads "
-      "into one tile's rows when decoding (seq_q <= 64 under GQA; docs/decode.md), off keeps a "
-      "row per query head. `ragged`: a batch of sequences of different lengths packed "
+      "(runs take per-head score thresholds). `pack_gqa`: on packs a key head's query heads "
+      "into one tile's rows when decoding (seq_q <= 64 under GQA; docs/decode.md), auto too "
+      "except a GPU generation kernel where packing does not pay (docs/generation.md), off "
+      "keeps a row per query head. `ragged`: a batch of sequences of different lengths packed "
       "(cu_seqlens at each run); `page_size`: K and V read through a page table "
       "(docs/ragged-paged.md).");
 

@@ -125,5 +125,5 @@ def test_decode_packs_gqa_unless_told_off(seq_q):
 
 
 def test_pack_gqa_takes_auto_or_off(mask):
-    with pytest.raises(sieve.InvalidArgumentError, match="pack-gqa must be auto or off, got 'yes'"):
+    with pytest.raises(sieve.InvalidArgumentError, match="pack-gqa must be auto, on or off, got 'yes'"):
         sieve.compile(mask, **SHAPE, dtype="float32", device="cpu", pack_gqa="yes")

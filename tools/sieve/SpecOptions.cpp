@@ -58,9 +58,10 @@ void SpecOptions::addTo(CLI::App &c) {
                "kernel merges; off keeps whole rows")
       ->check(CLI::IsMember({"auto", "off"}));
   c.add_option("--pack-gqa", kernel.packGqa,
-               "auto packs a key head's query heads into shared rows when Sq <= 64 and Hq > Hkv "
-               "(decode: K and V read once per key head); off keeps a row per query head")
-      ->check(CLI::IsMember({"auto", "off"}));
+               "on packs a key head's query heads into shared rows when Sq <= 64 and Hq > Hkv "
+               "(decode: K and V read once per key head); auto does too, except that a GPU "
+               "generation kernel packs only where it pays; off keeps a row per query head")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 }
 
 Expected<compiler::KernelSpec> SpecOptions::toSpec(const compiler::Target &target) const {

@@ -55,12 +55,15 @@ struct KernelOptions {
   /// target cut rows as for that many workers, so the CPU backend can run
   /// (and CI check) the schedule a GPU of that many SMs runs.
   int64_t splitWorkers = 0;
-  /// Decode (pack GQA): "auto" gives the g = Hq / Hkv query heads of a key
+  /// Decode (pack GQA): "on" gives the g = Hq / Hkv query heads of a key
   /// head the rows of one tile when Sq <= 64 and Hq > Hkv (and not
-  /// calibrate, thresholds or backward; on the GPU the tensor-core bodies,
-  /// f16/bf16), so keys and values are read once per key head; "off" keeps
-  /// a row per query head. The artifact's config says "pack-gqa" when it
-  /// packed.
+  /// calibrate, thresholds or backward; a generation kernel only at
+  /// Sq = 1; on the GPU the tensor-core bodies, f16/bf16), so keys and
+  /// values are read once per key head; "auto" (the default) does the same
+  /// except that a generation kernel on the GPU packs only where its
+  /// unsplit rows fill the GPU well enough to pay (docs/generation.md);
+  /// "off" keeps a row per query head. The artifact's config says
+  /// "pack-gqa" when it packed.
   std::string packGqa = "auto";
   std::string str() const;
 };
