@@ -58,7 +58,8 @@ bool generationPackingPays(const KernelSpec &spec, int64_t sms) {
   auto waves = [&](int64_t blocks) { return (blocks + sms - 1) / sms; };
   // waves(B Hkv) x unions / Hkv <= waves(B Hq) x perHead / Hq, in integers.
   const int64_t batch = spec.shape.batch;
-  return waves(batch * spec.shape.headsKv) * unions * g <= waves(batch * spec.shape.headsQ) * perHead;
+  return waves(batch * spec.shape.headsKv) * unions * g <=
+         waves(batch * spec.shape.headsQ) * perHead;
 }
 
 } // namespace
