@@ -149,6 +149,17 @@ private:
   Error validateBatchLayout() const;
 };
 
+/// Whether packing a generation op's decode step pays on a GPU of `sms`
+/// multiprocessors (KernelOptions::packGqa "auto"). Its rows are not split
+/// (yet), so each thread block walks its row's live key blocks alone:
+/// packed, B x Hkv blocks each walk the union of g heads' blocks; unpacked,
+/// B x Hq blocks each walk one head's. With few blocks a step is bound by
+/// one block's walk, not by bandwidth (docs/perf-notes.md d2), so the rule
+/// compares waves x mean walk, ceil(B Hkv / sms) x the union against
+/// ceil(B Hq / sms) x one head's, both counted from the mask (a
+/// compile-time constant), causal blocks dropped.
+bool generationPackingPays(const KernelSpec &spec, int64_t sms);
+
 /// Chips the GPU pipeline targets (PTX for these assembles with ptxas):
 /// those runtime::TargetInfo::forChip knows.
 bool isSupportedChip(const std::string &chip);
