@@ -8,9 +8,7 @@
 // Arguments M / packed / B: packed 1 is GQA packing on (a key head's 4
 // query heads share a tile, K and V read once), 0 packing off (a row per
 // query head), side by side; batch B = 1 or 8. (The default, "auto", picks
-// one of the two by KernelSpec::packsGqa's rule. While GPU generation
-// packing awaits its GPU-suite run, "on" is refused and the packed cases
-// report that error: docs/generation.md.)
+// one of the two by KernelSpec::packsGqa's rule.)
 //
 // - BM_GenerationStepGpuHost/M/packed/B: the caller's host time per step, wall time
 //   around Session::generate alone (the step's check, the tensors' checks,

@@ -347,12 +347,14 @@ public:
           // h is a key head, with one window.)
           const int64_t block = op.getPositionBlock();
           Value bi = e.rem(u, p.g.batch), rest = e.div(u, p.g.batch);
-          Value h = e.rem(rest, p.g.headsQ), w = e.div(rest, p.g.headsQ);
+          const int64_t rowHeads = op.getGenerationRowHeads();
+          Value h = e.rem(rest, rowHeads), w = e.div(rest, rowHeads);
           Value qb = e.add(e.div(qPos, block), w);
           Value touched = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, e.mul(qb, block),
                                                 e.add(qPos, e.idx(callQueries())));
           e.when(touched, [&] {
-            Value r = loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, queryBlocks()), qb));
+            Value r =
+                loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, op.getPositionBlockCount()), qb));
             call(r, bi);
           });
           return;
@@ -456,11 +458,6 @@ private:
     return {bi, jStart};
   }
 
-  /// Generation: the position blocks of the mask (rows per head).
-  int64_t queryBlocks() {
-    const int64_t block = op.getPositionBlock();
-    return (op.getKey().getType().getDimSize(2) + block - 1) / block;
-  }
   /// Generation: the call's queries per head (Sq; a packed op's rows are g
   /// heads' of one query each).
   int64_t callQueries() { return op.getQuery().getType().getDimSize(2); }
@@ -468,9 +465,7 @@ private:
   /// position block the call's Sq queries may touch (heads: key heads when
   /// packed).
   int64_t generationUnits() {
-    const int64_t block = op.getPositionBlock();
-    const int64_t windows = (callQueries() - 1 + block - 1) / block + 1;
-    return windows * p.g.headsQ * p.g.batch;
+    return op.getGenerationWindows() * op.getGenerationRowHeads() * p.g.batch;
   }
 
   /// The op's operand types as the library takes them: sequence lengths

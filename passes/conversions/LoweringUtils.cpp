@@ -244,10 +244,9 @@ Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, Value caus
 }
 
 SmallVector<int32_t> positionRowTable(dialect::BlockSparseAttentionOp op) {
-  const int64_t positionBlocks =
-      (op.getKey().getType().getDimSize(2) + op.getPositionBlock() - 1) / op.getPositionBlock();
+  const int64_t positionBlocks = op.getPositionBlockCount();
   // Packed rows are a key head's, others a query head's.
-  const int64_t rowHeads = op.getQuery().getType().getDimSize(1) / op.getPackedGroup();
+  const int64_t rowHeads = op.getGenerationRowHeads();
   SmallVector<int32_t> table(rowHeads * positionBlocks, -1);
   ArrayRef<int32_t> heads = op.getRowHeads(), blocks = op.getRowQueryBlocks();
   for (size_t r = 0; r < heads.size(); ++r)

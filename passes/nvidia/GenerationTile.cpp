@@ -27,17 +27,8 @@ unsigned kernelOperandCount(BlockSparseAttentionOp op) {
   return op->getNumOperands() + (op.isGeneration() ? 1 : 0);
 }
 
-int64_t generationWindows(BlockSparseAttentionOp op) {
-  const int64_t seqQ = op.getQuery().getType().getDimSize(2), block = op.getPositionBlock();
-  return (seqQ - 1 + block - 1) / block + 1;
-}
-
-int64_t generationRowHeads(BlockSparseAttentionOp op) {
-  return op.getQuery().getType().getDimSize(1) / op.getPackedGroup();
-}
-
 int64_t generationGridX(BlockSparseAttentionOp op, int64_t tilesPerRow) {
-  return generationWindows(op) * generationRowHeads(op) * tilesPerRow;
+  return op.getGenerationWindows() * op.getGenerationRowHeads() * tilesPerRow;
 }
 
 namespace {
@@ -71,11 +62,11 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
                                   Value blockX, int64_t tilesPerRow, int64_t queryTile, Value spans,
                                   Value keyBlocks, const RowTableGlobals &tables) {
   ImplicitLocOpBuilder &b = e.b;
-  const int64_t heads = generationRowHeads(op);
+  const int64_t heads = op.getGenerationRowHeads();
   const int64_t seqQ = op.getQuery().getType().getDimSize(2);
   const int64_t positions = op.getKey().getType().getDimSize(2);
   const int64_t blockQ = op.getPositionBlock(), blockK = op.getBlockK();
-  const int64_t positionBlocks = (positions + blockQ - 1) / blockQ;
+  const int64_t positionBlocks = op.getPositionBlockCount();
   // The step's two numbers follow the operands before the positions.
   const unsigned stepArg = op->getNumOperands() - 1;
   auto asIndex = [&](unsigned arg) -> Value {

@@ -32,14 +32,9 @@ llvm::SmallVector<mlir::Type> kernelOperandTypes(dialect::BlockSparseAttentionOp
 /// How many kernel arguments the operands take (kernelOperandTypes' size).
 unsigned kernelOperandCount(dialect::BlockSparseAttentionOp op);
 
-/// The position blocks the call's Sq queries may touch at any q_pos:
-/// ceil((Sq - 1) / block_q) + 1.
-int64_t generationWindows(dialect::BlockSparseAttentionOp op);
-/// The heads a generation op's rows are over: the query heads, or the key
-/// heads when GQA-packed.
-int64_t generationRowHeads(dialect::BlockSparseAttentionOp op);
 /// A generation kernel's grid x: windows x row heads x `tilesPerRow` query
-/// tiles of a position block.
+/// tiles of a position block (the op's getGenerationWindows and
+/// getGenerationRowHeads).
 int64_t generationGridX(dialect::BlockSparseAttentionOp op, int64_t tilesPerRow);
 
 /// What a thread block of a generation kernel works on.

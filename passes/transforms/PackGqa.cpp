@@ -133,8 +133,7 @@ std::vector<PackedRow> packQueryRows(BlockSparseAttentionOp op, int64_t rows) {
 std::vector<PackedRow> packPositionRows(BlockSparseAttentionOp op) {
   const int64_t hq = op.getQuery().getType().getDimSize(1);
   const int64_t hkv = op.getKey().getType().getDimSize(1);
-  const int64_t blockQ = op.getBlockQ();
-  const int64_t positionBlocks = (op.getKey().getType().getDimSize(2) + blockQ - 1) / blockQ;
+  const int64_t positionBlocks = op.getPositionBlockCount(); // the op is not packed yet
   const int64_t g = hq / hkv;
   llvm::DenseMap<int64_t, int64_t> rowOf = rowsByCell(op, positionBlocks);
   std::vector<PackedRow> packed;

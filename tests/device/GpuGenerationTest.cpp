@@ -14,7 +14,11 @@
 // position of the step's first mask row) bottom-right causal against the
 // keys [0, seq_k_live), under the mask's rows from x0's on, of which the
 // step's queries are rows q_pos - x0 .. q_pos - x0 + Sq - 1. Fresh random
-// inputs per step; masks seeded from the case's name.
+// inputs per step; masks seeded from the case's name. Decode steps with
+// grouped query heads run GQA-packed (packing on: a key head's query heads
+// share a tile, K and V read once) and, as the `-unpacked` variants, with
+// packing off; each case checks which ran. (Under "auto" a GPU generation
+// step packs only where it pays, a compile-time rule tests/unit checks.)
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLedger.h"
@@ -27,6 +31,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <tuple>
 
@@ -66,7 +71,12 @@ const GenerationCase kCases[] = {
     // Not causal: seq_k_live alone bounds the keys (past q_pos + Sq too).
     {"noncausal_live_keys", 1, 4, 2, 1, 256, 64, 64, false, false,
      {{10, 100}, {70, 256}, {255, 0}, {0, 1}, {130, 131}}},
+    // Eight query heads a key head (a packed tile's eight rows carry eight
+    // heads' key blocks), 32-key blocks: rows 0, 1, 3 and the last.
+    {"decode_group8_b64x32", 2, 16, 2, 1, 230, 64, 32, true, false,
+     {{0, 0}, {63, 0}, {64, 0}, {200, 0}, {229, 0}}},
 };
+constexpr int kCaseCount = sizeof(kCases) / sizeof(kCases[0]);
 // clang-format on
 
 struct GenerationVariant {
@@ -74,18 +84,28 @@ struct GenerationVariant {
   KernelOptions options;
 };
 const GenerationVariant kGenerationVariants[] = {
-    {"mma", {.variant = "mma"}},
-    {"wgmma", {.variant = "wgmma"}},
+    {"mma", {.variant = "mma", .packGqa = "on"}},
+    {"wgmma", {.variant = "wgmma", .packGqa = "on"}},
+    {"mma-unpacked", {.variant = "mma", .packGqa = "off"}},
+    {"wgmma-unpacked", {.variant = "wgmma", .packGqa = "off"}},
 };
-constexpr int kFirstHopperGenerationVariant = 1;
+constexpr int kVariantCount = sizeof(kGenerationVariants) / sizeof(kGenerationVariants[0]);
+
+/// Whether the compiler packs case `c`'s query heads under `options`
+/// (packing on or off): a decode step (Sq = 1) with grouped query heads.
+bool packs(const GenerationCase &c, const KernelOptions &options) {
+  return options.packGqa == "on" && c.headsQ > c.headsKv && c.seqQ == 1;
+}
 
 using GenerationParam =
     std::tuple<DType, int64_t /*headDim*/, int /*case index*/, int /*variant index*/>;
 
 std::string generationParamName(const ::testing::TestParamInfo<GenerationParam> &info) {
   auto [dtype, headDim, caseIndex, variant] = info.param;
-  return std::string(kGenerationVariants[variant].name) + "_" + dtypeName(dtype) + "_d" +
-         std::to_string(headDim) + "_" + kCases[caseIndex].name;
+  std::string variantName = kGenerationVariants[variant].name;
+  std::replace(variantName.begin(), variantName.end(), '-', '_'); // gtest names
+  return variantName + "_" + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_" +
+         kCases[caseIndex].name;
 }
 
 /// "generation/mma/bf16/d128/causal": what a case attests.
@@ -201,7 +221,7 @@ class GpuGeneration : public ::testing::TestWithParam<GenerationParam> {};
 
 TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
   auto [dtype, headDim, caseIndex, variantIndex] = GetParam();
-  if (variantIndex >= kFirstHopperGenerationVariant && ledger().chip() != "sm_90a")
+  if (kGenerationVariants[variantIndex].options.variant == "wgmma" && ledger().chip() != "sm_90a")
     GTEST_SKIP() << kChipCannotRun << "the wgmma kernel needs sm_90a, this GPU is "
                  << ledger().chip();
   const GenerationCase &c = kCases[caseIndex];
@@ -220,6 +240,9 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
   const Artifact &artifact = **kernels[0];
   ASSERT_TRUE(artifact.generation);
   ASSERT_EQ(artifact.variant, spec.options.variant) << artifact.config;
+  const std::string packing = "pack-gqa g=" + std::to_string(c.headsQ / c.headsKv);
+  ASSERT_EQ(artifact.config.find(packing) != std::string::npos, packs(c, spec.options))
+      << artifact.config;
 
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
@@ -314,12 +337,23 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
   freeAll();
 }
 
-// Every case on the mma body (sm_80 and later) and the Hopper body
-// (sm_90a), f16 and bf16, head dims 64 and 128.
-INSTANTIATE_TEST_SUITE_P(Steps, GpuGeneration,
-                         ::testing::Combine(::testing::Values(DType::F16, DType::BF16),
-                                            ::testing::Values(int64_t(64), int64_t(128)),
-                                            ::testing::Range(0, 5), ::testing::Range(0, 2)),
+/// Every case on the mma body (sm_80 and later) and the Hopper body
+/// (sm_90a), f16 and bf16, head dims 64 and 128; the unpacked variants on
+/// the cases that pack by default (elsewhere they would be the same kernel).
+std::vector<GenerationParam> generationParams() {
+  std::vector<GenerationParam> params;
+  for (DType dtype : {DType::F16, DType::BF16})
+    for (int64_t headDim : {64, 128})
+      for (int caseIndex = 0; caseIndex < kCaseCount; ++caseIndex)
+        for (int variant = 0; variant < kVariantCount; ++variant) {
+          const KernelOptions &options = kGenerationVariants[variant].options;
+          const bool unpacked = options.packGqa == "off";
+          if (!unpacked || packs(kCases[caseIndex], KernelOptions{.packGqa = "on"}))
+            params.emplace_back(dtype, headDim, caseIndex, variant);
+        }
+  return params;
+}
+INSTANTIATE_TEST_SUITE_P(Steps, GpuGeneration, ::testing::ValuesIn(generationParams()),
                          generationParamName);
 
 // The launch refuses a step outside the kernel's contract, in the caller's

@@ -407,8 +407,8 @@ LogicalResult BlockSparseAttentionOp::verify() {
   int64_t hq = q.getDimSize(1) / g;
   // A generation op's rows are over positions (Sk; packed: a key head's
   // query heads at each position block), others' over queries.
-  int64_t qBlocks = isGeneration() ? ceilDiv(k.getDimSize(2), getPositionBlock())
-                                   : ceilDiv(g * q.getDimSize(2), getBlockQ());
+  int64_t qBlocks =
+      isGeneration() ? getPositionBlockCount() : ceilDiv(g * q.getDimSize(2), getBlockQ());
   int64_t kBlocks = ceilDiv(k.getDimSize(2), getBlockK());
   ArrayRef<int32_t> heads = getRowHeads(), qbs = getRowQueryBlocks(), spans = getRowSpans(),
                     keys = getKeyBlocks();

@@ -247,6 +247,22 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     int64_t getPositionBlock() {
       return isGqaPacked() ? *getMaskBlockQ() : getBlockQ();
     }
+    /// A generation op's mask rows per head: ceil(Sk / position block),
+    /// Sk being the most positions.
+    int64_t getPositionBlockCount() {
+      return (getKey().getType().getDimSize(2) + getPositionBlock() - 1) / getPositionBlock();
+    }
+    /// The position blocks a generation call's Sq queries may touch at any
+    /// q_pos: ceil((Sq - 1) / position block) + 1.
+    int64_t getGenerationWindows() {
+      return (getQuery().getType().getDimSize(2) - 1 + getPositionBlock() - 1) /
+                 getPositionBlock() + 1;
+    }
+    /// The heads a generation op's rows are over: the query heads, or the
+    /// key heads when GQA-packed.
+    int64_t getGenerationRowHeads() {
+      return getQuery().getType().getDimSize(1) / getPackedGroup();
+    }
   }];
 }
 
