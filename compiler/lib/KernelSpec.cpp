@@ -27,13 +27,6 @@ std::string KernelOptions::str() const {
 /// holds at most 64 of one head's queries, and K/V reads dominate.
 constexpr int64_t kPackGqaMaxQueries = 64;
 
-/// Whether the GPU suite has attested the GQA-packed generation kernels
-/// (the mma and wgmma bodies' packed decode step, GenerationTile.h). Until
-/// a GPU run of tests/device/run.sh passes with the suite's packed
-/// generation variants, GPU generation kernels stay unpacked and
-/// pack-gqa=on is refused for them; the CPU backend packs (CI checks it).
-constexpr bool kGpuGenerationPackingAttested = false;
-
 bool generationPackingPays(const KernelSpec &spec, int64_t sms) {
   const runtime::BlockMask &m = spec.mask;
   const int64_t g = spec.shape.headsQ / spec.shape.headsKv;
@@ -76,11 +69,7 @@ bool KernelSpec::packsGqa() const {
   const bool sixteenBit = shape.dtype == runtime::DType::F16 || shape.dtype == runtime::DType::BF16;
   if (!tensorCoreVariant || !sixteenBit || shape.headDim % 16 != 0 || shape.headDim > 256)
     return false;
-  if (!generation)
-    return true;
-  if (!kGpuGenerationPackingAttested)
-    return false;
-  if (options.packGqa == "on")
+  if (!generation || options.packGqa == "on")
     return true;
   // "auto": a generation step packs where it pays on this GPU.
   Expected<runtime::TargetInfo> info = target.info();
@@ -212,11 +201,6 @@ Error KernelSpec::validate() const {
   if (options.packGqa != "auto" && options.packGqa != "on" && options.packGqa != "off")
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("pack-gqa must be auto, on or off, got '{}'", options.packGqa));
-  if (options.packGqa == "on" && generation && target.backend == runtime::Backend::Cuda &&
-      !kGpuGenerationPackingAttested)
-    return Error(ErrorCode::Unsupported,
-                 "pack-gqa=on: a GPU generation kernel does not pack yet (its packed kernels await "
-                 "their GPU-suite run; docs/generation.md); use auto or off");
   if (options.splitWorkers < 0 || options.splitWorkers > kMaxSplitWorkers)
     return Error(ErrorCode::InvalidArgument,
                  fmt::format("split workers must be 0 (the target's own) to {}, got {}",

@@ -231,10 +231,10 @@ TEST(GenerationPackingRule, PacksAGpuStepOnlyWhereItPays) {
 }
 
 // Which generation kernels pack: the CPU backend's decode steps under
-// "auto" and "on"; a GPU's not yet (its packed kernels await their GPU
-// suite run: "auto" leaves them unpacked, "on" is refused by name); none
-// under "off"; no chunk.
-TEST(GenerationPackingRule, TheCpuPacksAndAGpuWaitsForItsAttestation) {
+// "auto" and "on"; a GPU's under "on", and under "auto" where the rule
+// above says packing pays (B = 16 here, not B = 1); none under "off"; no
+// chunk.
+TEST(GenerationPackingRule, WhichGenerationKernelsPack) {
   KernelSpec spec;
   spec.shape = {16, 32, 8, 1, 4096, 128, runtime::DType::F32};
   spec.causal = true;
@@ -253,15 +253,17 @@ TEST(GenerationPackingRule, TheCpuPacksAndAGpuWaitsForItsAttestation) {
   spec.target = Target::cuda("sm_90a");
   spec.shape.dtype = runtime::DType::BF16;
   ASSERT_FALSE(spec.validate());
-  EXPECT_FALSE(spec.packsGqa()) << "GPU generation packing is not attested yet";
+  EXPECT_TRUE(spec.packsGqa()) << "B = 16 on sm_90a: one packed wave against four unpacked";
+  spec.shape.batch = 1;
+  EXPECT_FALSE(spec.packsGqa()) << "B = 1 on sm_90a: the packed walk is the longer";
   spec.options.packGqa = "on";
-  Error e = spec.validate();
-  ASSERT_TRUE(e);
-  EXPECT_NE(e.message().find("pack-gqa=on: a GPU generation kernel does not pack yet"),
-            std::string::npos)
-      << e.message();
+  ASSERT_FALSE(spec.validate());
+  EXPECT_TRUE(spec.packsGqa());
+  spec.options.packGqa = "off";
+  spec.shape.batch = 16;
+  EXPECT_FALSE(spec.packsGqa());
   spec.options.packGqa = "yes";
-  e = spec.validate();
+  Error e = spec.validate();
   ASSERT_TRUE(e);
   EXPECT_NE(e.message().find("pack-gqa must be auto, on or off, got 'yes'"), std::string::npos)
       << e.message();
