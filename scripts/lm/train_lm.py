@@ -239,6 +239,12 @@ def write_json_atomically(path, data):
     os.replace(path + ".tmp", path)
 
 
+def _extends(old_seeds, new_seeds):
+    """Whether the seed list new_seeds begins with old_seeds (and is longer)."""
+    old, new = stage_names.int_list(old_seeds or ""), stage_names.int_list(new_seeds)
+    return len(new) > len(old) and new[:len(old)] == old
+
+
 class Work:
     """WORK/results.json, rewritten atomically after every stage."""
 
@@ -255,9 +261,13 @@ class Work:
 
     def _check_config(self, cfg):
         # Resuming with other settings would mix two experiments in one table.
+        # More training seeds after the recorded ones extend the same
+        # experiment (its error bars), so that one difference is allowed.
         old = self.results["config"]
         diff = [f"{k}: {old.get(k)!r} in results.json, {cfg[k]!r} now" for k in cfg
-                if old.get(k) != cfg[k]]
+                if old.get(k) != cfg[k] and not (k == "seeds" and _extends(old.get(k), cfg[k]))]
+        if not diff and old.get("seeds") != cfg["seeds"]:
+            old["seeds"] = cfg["seeds"]
         if diff:
             raise SystemExit(f"train_lm: {self.file} is another experiment's:\n  " +
                              "\n  ".join(diff) + "\nuse another --work folder or the same flags")

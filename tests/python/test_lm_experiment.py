@@ -204,6 +204,22 @@ def test_other_flags_on_the_same_work_are_refused(run):
                        "--finetune-steps", "7"])
 
 
+def test_more_seeds_extend_the_experiment_and_others_are_refused(run, tmp_path, capsys):
+    # Seeds after the recorded ones add error bars to the same experiment;
+    # any other seed list is another experiment.
+    work = tmp_path / "work"
+    shutil.copytree(run.work, work)
+    more = [a if a != "1,2" else "1,2,3" for a in TINY]
+    capsys.readouterr()
+    train_lm.main(["--work", str(work), "--corpus", run.corpus, *more, "--plan"])
+    plan = capsys.readouterr().out
+    assert "s3/pretrain" in plan and "s1/pretrain" in plan
+    for seeds in ("2,1,3", "1"):
+        other = [a if a != "1,2" else seeds for a in TINY]
+        with pytest.raises(SystemExit, match="seeds"):
+            train_lm.main(["--work", str(work), "--corpus", run.corpus, *other, "--plan"])
+
+
 def test_a_stage_longer_than_a_whole_budget_is_refused(tmp_path, corpus_dir):
     assert run_driver(tmp_path, corpus_dir, "--budget-seconds", "5") == 2
     with open(tmp_path / "results.json") as f:
