@@ -72,8 +72,9 @@ const GenerationCase kCases[] = {
     {"noncausal_live_keys", 1, 4, 2, 1, 256, 64, 64, false, false,
      {{10, 100}, {70, 256}, {255, 0}, {0, 1}, {130, 131}}},
     // Eight query heads a key head (a packed tile's eight rows carry eight
-    // heads' key blocks), 32-key blocks: rows 0, 1, 3 and the last.
-    {"decode_group8_b64x32", 2, 16, 2, 1, 230, 64, 32, true, false,
+    // heads' key blocks): rows 0, 1 and 3 (the last). 64-key blocks: the
+    // wgmma body's key tile is 64 keys.
+    {"decode_group8", 2, 16, 2, 1, 230, 64, 64, true, false,
      {{0, 0}, {63, 0}, {64, 0}, {200, 0}, {229, 0}}},
 };
 constexpr int kCaseCount = sizeof(kCases) / sizeof(kCases[0]);
