@@ -72,8 +72,9 @@ fi
 echo "$commit" > "$carry/commit.txt"
 # The pure-Python half of the package; run.sh puts the module beside it.
 if [ -n "${outputs[python]:-}" ]; then
-  mkdir -p "$carry/python/sieve"
-  cp "$root"/python/sieve/*.py "$carry/python/sieve/"
+  # Every module of the package, subpackages (sieve.integrations) included.
+  mkdir -p "$carry/python"
+  (cd "$root/python" && find sieve -name '*.py' -exec cp --parents {} "$carry/python/" \;)
 fi
 # Debian ships Google Benchmark only as a shared library; it needs nothing
 # but libstdc++, so it travels beside the binaries (run.sh sets the path).
