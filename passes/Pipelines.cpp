@@ -119,6 +119,7 @@ void buildSieveToCpuPhasesPipeline(OpPassManager &pm, const CpuPipelineOptions &
   if (options.splitKv) {
     SplitRowsOptions split;
     split.sms = options.workers;
+    split.generation = true; // (the GPU bodies do not run split generation rows yet)
     pm.addPass(createSplitRows(split));
   }
   LowerToCpuOptions lowering;

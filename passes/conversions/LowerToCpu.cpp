@@ -104,9 +104,6 @@ struct ForwardPlan {
   int64_t vFloats() const { return keyPad * dimPad; }
   int64_t tiles() const { return g.batch * g.headsKv * keyBlocks; }
   int64_t packFloats() const { return tiles() * (ktFloats() + vFloats()); }
-  /// Split-KV's parts of `slots` slots: partial[slot][batch][row][d], then
-  /// lse[slot][batch][row] (SplitKvWorkspace.h's layout).
-  int64_t partFloats(int64_t slots) const { return slots * g.batch * g.blockQ * (g.headDim + 1); }
   std::string describe() const {
     return fmt::format("{}x{} score tiles ({}x{} registers of {} lanes), {}x{} output tiles ({} "
                        "lanes), k and v packed to f32",
@@ -180,7 +177,7 @@ void emitCombineUnit(HostEmitter &e, const ProblemGeometry &g, Value out, Value 
   };
   Value head = field(0), qBlock = field(1), first = field(2), count = field(3);
   Value qStart = e.mul(qBlock, g.blockQ);
-  Value rows = e.minU(e.idx(g.blockQ), e.sub(e.idx(g.seqQ), qStart));
+  Value rows = e.minU(e.idx(layout.blockQ), e.sub(e.idx(g.seqQ), qStart));
   Value last = e.add(first, count);
   e.forEach(e.idx(0), rows, [&](Value row) {
     Value query = e.add(qStart, row);
@@ -294,15 +291,15 @@ public:
     HostPhase attention{sieve::runtime::LaunchRole::Attention,
                         prefix + "_attention",
                         "__sieve_cpu_attention",
-                        op.isGeneration() ? generationUnits()
+                        op.isGeneration() ? generationUnits() * op.getGenerationPartCount()
                         : calibrate       ? rows
                                           : rows * p.g.batch,
                         {tables.heads, tables.queryBlocks, tables.spans, tables.keyBlocks},
                         {p.g.seqQ, p.g.seqK}};
-    if (op.hasSplitRows()) {
+    if (op.hasSplitRows())
       attention.tables.push_back(tables.rowSlots);
+    if (op.hasSplitParts()) // (a split generation op's slots need no table)
       attention.scalars.push_back(slots);
-    }
     // GQA packing: the segment words beside the key blocks, last.
     if (tables.segments)
       attention.tables.push_back(tables.segments);
@@ -313,12 +310,14 @@ public:
       forEachUnit(b, begin, end, [&](ImplicitLocOpBuilder &b, Value u) {
         HostEmitter e{b};
         auto [qPos, live] = stepOf(e, args);
-        auto call = [&](Value r, Value bi, const Sequence *seq = nullptr) {
+        auto call = [&](Value r, Value bi, const Sequence *seq = nullptr, Value part = {}) {
           SmallVector<Value> callArgs(args.begin(), args.end());
           callArgs.push_back(ws);
           callArgs.append(tablesIn.begin(), tablesIn.begin() + 4);
           if (op.hasSplitRows())
             callArgs.append({tablesIn[4], scalars[2]});
+          if (op.getGenerationParts())
+            callArgs.append({scalars[2], part});
           if (op.isGqaPacked()) // after the split's (a generation op's position rows last)
             callArgs.push_back(tablesIn[op.hasSplitRows() ? 5 : 4]);
           if (seq)
@@ -342,11 +341,17 @@ public:
           return;
         }
         if (op.isGeneration()) {
-          // Unit (window w, head h, batch entry bi): the w-th position
-          // block the call's queries touch, when they reach it. (Packed,
-          // h is a key head, with one window.)
+          // Unit (window w, head h, [part s,] batch entry bi): the w-th
+          // position block the call's queries touch, when they reach it.
+          // (Packed, h is a key head, with one window; split, part s of
+          // the row's key blocks.)
           const int64_t block = op.getPositionBlock();
           Value bi = e.rem(u, p.g.batch), rest = e.div(u, p.g.batch);
+          Value part;
+          if (const int64_t parts = op.getGenerationPartCount(); parts > 1) {
+            part = e.rem(rest, parts);
+            rest = e.div(rest, parts);
+          }
           const int64_t rowHeads = op.getGenerationRowHeads();
           Value h = e.rem(rest, rowHeads), w = e.div(rest, rowHeads);
           Value qb = e.add(e.div(qPos, block), w);
@@ -355,7 +360,7 @@ public:
           e.when(touched, [&] {
             Value r =
                 loadIndexEntry(b, tablesIn.back(), e.add(e.mul(h, op.getPositionBlockCount()), qb));
-            call(r, bi);
+            call(r, bi, nullptr, part);
           });
           return;
         }
@@ -369,8 +374,8 @@ public:
     };
     phases.push_back(attention);
     // What the phases' bodies capture must live until emitHostPhases.
-    WorkspaceLayout layout = op.hasSplitRows() ? WorkspaceLayout::of(op) : WorkspaceLayout();
-    if (op.hasSplitRows()) {
+    WorkspaceLayout layout = op.hasSplitParts() ? WorkspaceLayout::of(op) : WorkspaceLayout();
+    if (op.hasSplitParts()) {
       // The combine's code names its layout's sizes (this op's slots and
       // lengths): its library function is this op's own.
       const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
@@ -403,7 +408,7 @@ public:
     config += describeSplit(op);
     config += describeGqaPacking(op);
     return emitHostPhases(op, module, operandArguments(op), libraryOperandTypes(),
-                          p.packFloats() + p.partFloats(slots), phases, "vector", config);
+                          p.packFloats() + layout.floats(), phases, "vector", config);
   }
 
 private:
@@ -517,6 +522,8 @@ private:
     types.append(4, table);
     if (op.hasSplitRows())
       types.append({table, index});
+    if (op.getGenerationParts()) // slots, the part
+      types.append({index, index});
     if (op.isGqaPacked())
       types.push_back(table);
     types.append({index, index, index, index});
@@ -531,10 +538,14 @@ private:
                                  Value ws = args[at++];
                                  Value heads = args[at++], qBlocks = args[at++], spans = args[at++],
                                        keyBlocks = args[at++];
-                                 Value rowSlots, slots, segments;
+                                 Value rowSlots, slots, part, segments;
                                  if (op.hasSplitRows()) {
                                    rowSlots = args[at++];
                                    slots = args[at++];
+                                 }
+                                 if (op.getGenerationParts()) {
+                                   slots = args[at++];
+                                   part = args[at++];
                                  }
                                  segments = op.isGqaPacked() ? args[at++] : Value();
                                  Lengths n = lengthsOf(e, args[at], args[at + 1]);
@@ -544,13 +555,13 @@ private:
                                  Value qOffset = op.getSequences() ? args[at++] : Value();
                                  emitAttentionUnit(e, args.take_front(operands), ws,
                                                    {heads, qBlocks, spans, keyBlocks}, rowSlots,
-                                                   slots, segments, n, r, bi, qPos, qOffset);
+                                                   slots, part, segments, n, r, bi, qPos, qOffset);
                                });
   }
 
   void emitAttentionUnit(HostEmitter &e, ValueRange args, Value ws, std::array<Value, 4> rowTables,
-                         Value rowSlots, Value slots, Value segments, Lengths n, Value r, Value bi,
-                         Value qPos, Value qOffset) {
+                         Value rowSlots, Value slots, Value part, Value segments, Lengths n,
+                         Value r, Value bi, Value qPos, Value qOffset) {
     ImplicitLocOpBuilder &b = e.b;
     auto [heads, qBlocks, spans, keyBlocks] = rowTables;
     TensorRows q = TensorRows::of(b, args[0], p.g.packed),
@@ -573,6 +584,14 @@ private:
     Value qb = loadIndexEntry(b, qBlocks, r);
     Value kvh = e.div(h, p.g.group);
     auto [rowBegin, rowEnd] = loadRowSpan(b, spans, r);
+    if (part) {
+      // A split generation step's part: entries [s L, (s + 1) L) of the
+      // row (past its end: none; the key blocks past seq_k_live are
+      // skipped as in a whole row).
+      const int64_t length = op.getGenerationPartLength();
+      rowBegin = e.minU(e.add(rowBegin, e.mul(part, length)), rowEnd);
+      rowEnd = e.minU(e.add(rowBegin, e.idx(length)), rowEnd);
+    }
     Value qStart = e.mul(qb, p.g.blockQ);
     Value rows = e.minU(e.idx(p.g.blockQ), e.sub(n.seqQ, qStart));
     const bool packedStep = qPos && op.isGqaPacked();
@@ -596,11 +615,21 @@ private:
     if (thresholds)
       threshold = arith::MulFOp::create(b, e.load(thresholds, {h}), e.f32(kLog2e));
     Split split;
-    if (rowSlots) {
-      split.slot = memref::LoadOp::create(b, rowSlots, ValueRange{r});
-      split.base = packed.partsBase(e);
-      split.lseBase = e.add(
-          split.base, arith::MulIOp::create(b, slots, e.idx(p.g.batch * p.g.blockQ * p.g.headDim)));
+    const WorkspaceLayout layout = WorkspaceLayout::of(op);
+    if (rowSlots || part) {
+      // A split row's slot from its table; a generation part's, h S + s.
+      split.slot =
+          rowSlots ? memref::LoadOp::create(b, rowSlots, ValueRange{r}).getResult()
+                   : arith::IndexCastOp::create(b, b.getI32Type(),
+                                                e.add(e.mul(h, op.getGenerationPartCount()), part))
+                         .getResult();
+      // (A generation step packs only its live keys' tiles: its parts sit
+      // after all M positions' tiles, where the combine reads them.)
+      split.base = op.isGeneration() ? e.idx(p.packFloats()) : packed.partsBase(e);
+      split.rows = layout.blockQ;
+      split.lseBase =
+          e.add(split.base,
+                arith::MulIOp::create(b, slots, e.idx(p.g.batch * layout.blockQ * p.g.headDim)));
     }
     e.forEach(e.idx(0), e.ceilDiv(rows, R), [&](Value tileIndex) {
       Value r0 = e.mul(tileIndex, R);
@@ -626,6 +655,7 @@ private:
   /// the partial outputs and the lse begin.
   struct Split {
     Value slot, base, lseBase;
+    int64_t rows = 0; // a slot's rows (WorkspaceLayout::blockQ)
   };
 
   /// One tile of a unit's query rows.
@@ -850,7 +880,7 @@ private:
         auto [inv, lse2] = partScales(b, e.load(t.sum, {i}), e.load(t.max, {i}), emitHostLog2);
         // (slot, batch entry, row) flattened: the row's place among the parts' rows.
         Value partRow =
-            e.add(e.mul(e.add(e.mul(slot, p.g.batch), u.bi), p.g.blockQ), e.add(u.r0, i));
+            e.add(e.mul(e.add(e.mul(slot, p.g.batch), u.bi), split.rows), e.add(u.r0, i));
         Value rowBase = e.add(split.base, e.mul(partRow, p.g.headDim));
         e.forEach(e.idx(0), e.idx(p.g.headDim), [&](Value d) {
           Value a = e.load(t.o, {i, d});

@@ -465,6 +465,9 @@ LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
     return op.emitOpError() << "generation (operand 'positions') picks its rows from constant "
                                "tables at launch: the specialized mma and wgmma bodies run it, "
                                "not variant=generic";
+  if (op.getGenerationParts())
+    return op.emitOpError() << "split generation rows ('generation_parts') run on the CPU "
+                               "backend only (yet): the mma and wgmma bodies take whole rows";
   if (op.hasBatchLayout()) // docs/ragged-paged.md: the mma and wgmma bodies do not take them
     return op.emitOpError() << "ragged batches (operand 'sequences') and paged KV (operand "
                                "'pages') run on the CPU backend only (yet)";

@@ -37,12 +37,12 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
                                 memorySpace);
   g.keyBlocks = createConstantTable(builder, loc, (prefix + "_key_blocks").str(), op.getKeyBlocks(),
                                     memorySpace);
-  if (op.hasSplitRows()) {
+  if (op.hasSplitRows())
     g.rowSlots = createConstantTable(builder, loc, (prefix + "_row_slots").str(), *op.getRowSlots(),
                                      memorySpace);
+  if (op.hasSplitParts()) // (a split generation op has groups and no row slots)
     g.splitGroups = createConstantTable(builder, loc, (prefix + "_split_groups").str(),
                                         *op.getSplitGroups(), memorySpace);
-  }
   if (op.isGqaPacked())
     g.segments = createConstantTable(builder, loc, (prefix + "_key_block_segments").str(),
                                      *op.getKeyBlockSegments(), memorySpace);

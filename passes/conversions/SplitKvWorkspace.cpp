@@ -75,7 +75,11 @@ Value mergedScale(ImplicitLocOpBuilder &b, Value den) {
 
 WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
   auto q = op.getQuery().getType();
-  return {op.getNumSlots(), q.getDimSize(0), static_cast<int64_t>(op.getBlockQ()), q.getDimSize(3)};
+  // A split generation op's parts hold the call's queries: a decode step's
+  // one per head, or a packed row's g.
+  const int64_t rows =
+      op.getGenerationParts() ? op.getPackedGroup() * q.getDimSize(2) : op.getBlockQ();
+  return {op.getNumSlots(), q.getDimSize(0), rows, q.getDimSize(3)};
 }
 
 Value WorkspaceLayout::rowIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,
@@ -135,6 +139,10 @@ void emitScalarPartialStore(ImplicitLocOpBuilder &b, const WorkspaceLayout &layo
 }
 
 std::string describeSplit(BlockSparseAttentionOp op) {
+  if (op.getGenerationParts())
+    return " split_kv=" + std::to_string(op.getGenerationRowHeads()) + " row heads into " +
+           std::to_string(op.getGenerationPartCount()) + " parts of " +
+           std::to_string(op.getGenerationPartLength()) + " key blocks (generation)";
   if (!op.hasSplitRows())
     return "";
   return " split_kv=" + std::to_string(op.getSplitGroups()->size() / 4) + " rows into " +

@@ -23,6 +23,8 @@ namespace sieve::passes {
 
 /// Where a split op's parts leave their results.
 struct WorkspaceLayout {
+  // blockQ: the rows a slot holds (the op's block_q; a split generation
+  // op's, the call's queries of a row: Sq, or g when packed).
   int64_t slots = 0, batch = 0, blockQ = 0, headDim = 0;
   static WorkspaceLayout of(dialect::BlockSparseAttentionOp op);
   int64_t floats() const { return slots * batch * blockQ * (headDim + 1); }

@@ -90,7 +90,7 @@ struct SpecializeMaskPass : public sieve::passes::impl::SpecializeMaskBase<Speci
           op.getBlockQAttr(), op.getBlockKAttr(), op.getCausalAttr(), op.getCausalAlignAttr(),
           /*row_slots=*/DenseI32ArrayAttr(), /*split_groups=*/DenseI32ArrayAttr(),
           /*key_block_segments=*/DenseI32ArrayAttr(), /*mask_block_q=*/IntegerAttr(),
-          op.getPageSizeAttr());
+          op.getPageSizeAttr(), /*generation_parts=*/IntegerAttr());
       op.erase();
     }
     SmallVector<AttentionBackwardOp> backward;

@@ -123,6 +123,40 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
   op.setSplitGroupsAttr(b.getDenseI32ArrayAttr(groups));
 }
 
+/// A generation op's decode step: its row is picked at run time (the
+/// position block of q_pos), so every row gets the same S parts, planned
+/// for the longest row: the S that minimizes waves x part length, where
+/// waves = ceil(batch x row heads x S / sms) and the part length
+/// ceil(longest / S) is at least `minPart` key blocks (or S is 1). Ties go
+/// to fewer parts (less to combine). Early steps, whose live keys are a
+/// short prefix, leave their later parts empty.
+void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
+  ArrayRef<int32_t> spans = op.getRowSpans();
+  int64_t longest = 0;
+  for (int64_t r = 0; r < op.getNumRows(); ++r)
+    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  const int64_t units = op.getQuery().getType().getDimSize(0) * op.getGenerationRowHeads();
+  int64_t best = 1, bestTime = (units + sms - 1) / sms * longest;
+  for (int64_t parts = 2; parts <= longest; ++parts) {
+    const int64_t length = (longest + parts - 1) / parts;
+    if (length < minPart)
+      break;
+    const int64_t time = (units * parts + sms - 1) / sms * length;
+    if (time < bestTime) {
+      best = parts;
+      bestTime = time;
+    }
+  }
+  if (best < 2)
+    return;
+  SmallVector<int32_t> groups;
+  for (int32_t h = 0; h < op.getGenerationRowHeads(); ++h)
+    groups.append({h, 0, static_cast<int32_t>(h * best), static_cast<int32_t>(best)});
+  Builder b(op.getContext());
+  op.setGenerationPartsAttr(b.getI64IntegerAttr(best));
+  op.setSplitGroupsAttr(b.getDenseI32ArrayAttr(groups));
+}
+
 struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> {
   using SplitRowsBase::SplitRowsBase;
   void runOnOperation() override {
@@ -134,13 +168,17 @@ struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> 
     getOperation()->walk([&](BlockSparseAttentionOp op) {
       // Calibration needs whole rows, and a row's log-sum-exp is written by
       // the kernel that sees all of it; an op split already stays as it is.
-      // A generation op's rows are picked at run time: its split would be
-      // planned for the longest row (docs/generation.md), not built yet.
-      // A ragged or paged batch's row lengths come at launch (its parts
-      // would be planned for the longest sequence; not built).
-      if (op.getStats() || op.getLse() || op.hasSplitRows() || op.isGeneration() ||
-          op.hasBatchLayout())
+      // A generation op's rows are picked at run time: a decode step's
+      // split is planned for the longest row (splitGeneration), a chunk's
+      // is not built. A ragged or paged batch's row lengths come at launch
+      // (its parts would be planned for the longest sequence; not built).
+      if (op.getStats() || op.getLse() || op.hasSplitParts() || op.hasBatchLayout())
         return;
+      if (op.isGeneration()) {
+        if (generation && op.getQuery().getType().getDimSize(2) == 1)
+          splitGeneration(op, sms, (minPartKeys + op.getBlockK() - 1) / op.getBlockK());
+        return;
+      }
       const int64_t share = partLimit(op, sms, minPartKeys);
       if (op.isGqaPacked())
         splitOne(op, packedPartLimit(op, sms, share), packedImbalance);

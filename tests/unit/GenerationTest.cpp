@@ -42,6 +42,10 @@ struct Case {
   /// KernelOptions::packGqa: "auto" packs a decode step's query heads
   /// (Hq > Hkv, Sq = 1), "off" runs a row per query head.
   std::string packGqa = "auto";
+  /// KernelOptions::splitWorkers: > 0 runs a GPU's split schedule over
+  /// that many workers, which cuts a decode step's rows into parts (the
+  /// cases that set it have rows long enough to be cut).
+  int64_t splitWorkers = 0;
   /// Whether the compiler is expected to pack.
   bool packs() const { return packGqa == "auto" && headsQ > headsKv && seqQ == 1; }
 };
@@ -50,6 +54,14 @@ struct Case {
 Case unpacked(Case c, const char *name) {
   c.name = name;
   c.packGqa = "off";
+  return c;
+}
+
+/// The same case with its decode steps split over `workers` (the GPU's
+/// split schedule, run on the CPU backend).
+Case split(Case c, const char *name, int64_t workers) {
+  c.name = name;
+  c.splitWorkers = workers;
   return c;
 }
 
@@ -63,6 +75,7 @@ KernelSpec generationSpec(const Case &c, uint64_t seed) {
   spec.causal = c.causal;
   spec.generation = true;
   spec.options.packGqa = c.packGqa;
+  spec.options.splitWorkers = c.splitWorkers;
   const int64_t qBlocks = (c.positions + c.blockQ - 1) / c.blockQ,
                 kBlocks = (c.positions + c.blockK - 1) / c.blockK;
   spec.mask = runtime::BlockMask::random(c.headsQ, qBlocks, kBlocks, c.blockQ, c.blockK, 0.5, seed,
@@ -114,6 +127,9 @@ TEST_P(Generation, EveryStepOfOneKernelMatchesFloat64Reference) {
   ASSERT_TRUE((*artifact)->generation);
   const std::string packing = "pack-gqa g=" + std::to_string(c.headsQ / c.headsKv);
   EXPECT_EQ((*artifact)->config.find(packing) != std::string::npos, c.packs())
+      << (*artifact)->config;
+  EXPECT_EQ((*artifact)->config.find("key blocks (generation)") != std::string::npos,
+            c.splitWorkers > 0)
       << (*artifact)->config;
 
   // The whole sequence's queries, keys and values (the reference's).
@@ -178,6 +194,13 @@ std::vector<Case> generationCases() {
   // Not causal: seq_k_live alone bounds the keys (here past q_pos + Sq).
   Case noncausal{"noncausal_live_keys", 1, 2, 1, 1, 64, 16, 8, 8, false, false,
                  {{5, 0}, {5, 13}, {20, 40}, {63, 64}, {0, 1}}};
+  // Rows long enough to split (32 key blocks of 64, parts of at least 512
+  // keys): an early step whose live keys reach only the first part, a
+  // block's last and next positions, a part boundary, the last position.
+  Case decodeLong{"decode_long_gqa", 2, 4, 2, 1, 2000, 16, 64, 64, true, false,
+                  {{100, 0}, {511, 0}, {512, 0}, {1023, 0}, {1500, 0}, {1999, 0}}};
+  Case noncausalLong{"noncausal_long", 1, 2, 1, 1, 1500, 16, 64, 64, false, false,
+                     {{5, 0}, {5, 900}, {700, 1500}, {1499, 0}}};
   return {
       decodeGqa,
       unpacked(decodeGqa, "decode_gqa_unpacked"),
@@ -192,6 +215,11 @@ std::vector<Case> generationCases() {
            {{0, 0}, {14, 0}, {37, 0}}},
       noncausal,
       unpacked(noncausal, "noncausal_live_keys_unpacked"),
+      // Split-KV over generation rows (parts of each row's key blocks, the
+      // combine merging them), packed and not, causal and not.
+      split(decodeLong, "decode_long_gqa_split", 8),
+      split(unpacked(decodeLong, ""), "decode_long_gqa_unpacked_split", 16),
+      split(noncausalLong, "noncausal_long_split", 8),
   };
 }
 // clang-format on

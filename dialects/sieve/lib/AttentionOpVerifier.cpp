@@ -10,6 +10,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 
@@ -293,7 +294,50 @@ int64_t BlockSparseAttentionOp::getNumSlots() {
   return slots;
 }
 
+int64_t BlockSparseAttentionOp::getGenerationPartLength() {
+  ArrayRef<int32_t> spans = getRowSpans();
+  int64_t longest = 0;
+  for (int64_t r = 0, e = getNumRows(); r < e; ++r)
+    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  const int64_t parts = getGenerationPartCount();
+  return (longest + parts - 1) / parts;
+}
+
 namespace {
+
+/// A split generation op's tables (`generation_parts` = S): one split group
+/// per row head h, (h, 0, h S, S), and no `row_slots` (its rows are picked
+/// at run time, each cut the same way).
+LogicalResult verifyGenerationSplit(BlockSparseAttentionOp op, int64_t rowHeads) {
+  std::optional<int64_t> parts = op.getGenerationParts();
+  std::optional<ArrayRef<int32_t>> groups = op.getSplitGroups();
+  if (!parts) {
+    if (op.isGeneration() && (op.getRowSlots() || groups))
+      return op.emitOpError() << "generation rows are split only by 'generation_parts' (its "
+                                 "rows are picked at run time)";
+    return success();
+  }
+  if (!op.isGeneration())
+    return op.emitOpError() << "attribute 'generation_parts' needs a generation op (operand "
+                               "'positions')";
+  if (op.getQuery().getType().getDimSize(2) != 1)
+    return op.emitOpError() << "generation parts split decode steps (one query per head), not "
+                            << op.getQuery().getType().getDimSize(2) << " queries";
+  if (*parts < 2)
+    return op.emitOpError() << "attribute 'generation_parts' is " << *parts
+                            << ", expected at least 2";
+  if (op.getRowSlots())
+    return op.emitOpError() << "a split generation op has no 'row_slots' (its rows are picked "
+                               "at run time)";
+  SmallVector<int32_t> want;
+  for (int32_t h = 0; h < rowHeads; ++h)
+    want.append({h, 0, static_cast<int32_t>(h * *parts), static_cast<int32_t>(*parts)});
+  if (!groups || ArrayRef<int32_t>(want) != *groups)
+    return op.emitOpError() << "attribute 'split_groups' of a generation op split into " << *parts
+                            << " parts must be (h, 0, h x " << *parts << ", " << *parts
+                            << ") for each of its " << rowHeads << " row heads";
+  return success();
+}
 
 /// The split-KV tables: `split_groups` is a list of (head, query block,
 /// first slot, slots) with consecutive slots from 0, and `row_slots` gives
@@ -303,6 +347,8 @@ namespace {
 LogicalResult verifySplits(BlockSparseAttentionOp op, int64_t hq, int64_t qBlocks,
                            llvm::DenseMap<int64_t, int64_t> &groupOf) {
   std::optional<ArrayRef<int32_t>> slots = op.getRowSlots(), groups = op.getSplitGroups();
+  if (op.getGenerationParts()) // verifyGenerationSplit's
+    return success();
   if (slots.has_value() != groups.has_value())
     return op.emitOpError() << "attributes 'row_slots' and 'split_groups' come together";
   if (!slots)
@@ -391,8 +437,8 @@ LogicalResult BlockSparseAttentionOp::verify() {
   if (failed(verifyGqaPacking(*this)) ||
       failed(verifyGeneration(*this, getPositions(), q, k, getCausalAlign(), getStats(), getLse())))
     return failure();
-  if (isGeneration() && hasSplitRows())
-    return emitOpError() << "generation rows are not split (yet)";
+  if (failed(verifyGenerationSplit(*this, q.getDimSize(1) / getPackedGroup())))
+    return failure();
   // A packed generation row holds every query head of a key head at one
   // position: the rows of one query each.
   if (isGeneration() && isGqaPacked() && q.getDimSize(2) != 1)
@@ -423,7 +469,9 @@ LogicalResult BlockSparseAttentionOp::verify() {
     return failure();
   // Every (head, query block) must be listed exactly once (or, split, once
   // per part of its group), or some of 'out' would never be written.
-  const int64_t expectedRows = hq * qBlocks - static_cast<int64_t>(groupOf.size()) + getNumSlots();
+  // (A split generation op's rows stay whole: its parts are picked at run time.)
+  const int64_t expectedRows =
+      hq * qBlocks - static_cast<int64_t>(groupOf.size()) + (hasSplitRows() ? getNumSlots() : 0);
   if (static_cast<int64_t>(heads.size()) != expectedRows)
     return emitOpError() << "lists " << heads.size() << " rows, expected " << expectedRows
                          << " (query heads x query blocks"

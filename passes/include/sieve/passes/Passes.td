@@ -64,6 +64,11 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     share up to the longest row that minimizes (thread blocks / sms,
     rounded up) x limit, so the parts fill whole waves of the SMs instead
     of leaving a last wave of a few blocks.
+    With `generation`, a generation op's decode step (one query per head)
+    is split too: its rows are picked at run time, so every row is cut into
+    the same S parts, S the count that minimizes (batch x row heads x S /
+    sms, rounded up) x ceil(longest row / S), with parts of at least
+    `min-part-keys` keys (`generation_parts`; docs/generation.md).
   }];
   let options = [
     Option<"sms", "sms", "int64_t", /*default=*/"0",
@@ -78,7 +83,10 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
            "1.8x the share 7% slower (docs/perf-notes.md, v4)">,
     Option<"packedImbalance", "packed-imbalance", "double", /*default=*/"1.0",
            "The same for GQA-packed (decode) ops: their rows are few (Hkv x batch) and "
-           "memory-bound, so any row longer than the share is cut to fill the SMs">
+           "memory-bound, so any row longer than the share is cut to fill the SMs">,
+    Option<"generation", "generation", "bool", /*default=*/"false",
+           "Split generation ops' decode steps too (generation_parts); the GPU bodies do not "
+           "run split generation rows yet, so only the CPU pipeline sets it">
   ];
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }

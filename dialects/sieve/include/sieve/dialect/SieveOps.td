@@ -180,8 +180,15 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     in. A generation op of one query per head (Sq = 1) may be GQA-packed:
     row r is then (key head `row_heads[r]`, position block
     `row_query_blocks[r]`, in `mask_block_q` positions) of the g packed rows
-    p in [0, g), query head `row_heads[r]` x g + p, its segment p. Not
-    split (yet).
+    p in [0, g), query head `row_heads[r]` x g + p, its segment p.
+    A generation op of one query per head may be split
+    (`generation_parts` = S >= 2): the row is picked at run time, so every
+    row is cut the same way, into S parts of L = ceil(longest row / S)
+    entries of its key-block list (part s: entries [s L, (s + 1) L), its
+    live prefix only); `split_groups` then lists one group per row head h,
+    (h, 0, h S, S), whose slots the combine merges into the call's queries
+    (query block 0: the call's Sq queries, or a packed row's g). No
+    `row_slots`.
 
     Ragged batches and paged KV (`sequences`, `pages`, `page_size`, as for
     `sieve.attention`): the rows are the mask's, run per sequence where
@@ -213,7 +220,8 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     OptionalAttr<DenseI32ArrayAttr>:$split_groups,
     OptionalAttr<DenseI32ArrayAttr>:$key_block_segments,
     OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$mask_block_q,
-    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$page_size
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$page_size,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$generation_parts
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $out (`stats` `(` $stats^ `:` type($stats) `)`)?
@@ -228,6 +236,13 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
   let extraClassDeclaration = Sieve_CausalOffsetDecl # [{
     /// Whether some rows are split-KV parts (row_slots and split_groups set).
     bool hasSplitRows() { return getRowSlots().has_value(); }
+    /// Whether parts leave partial results for a combine step: split rows,
+    /// or a generation op's parts (split_groups set).
+    bool hasSplitParts() { return getSplitGroups().has_value(); }
+    /// A split generation op's parts per row (1 when not split), and the
+    /// key-block entries each covers: ceil(longest row / parts).
+    int64_t getGenerationPartCount() { return getGenerationParts().value_or(1); }
+    int64_t getGenerationPartLength();
     /// Workspace slots: the split parts, over all groups.
     int64_t getNumSlots();
     int64_t getNumRows() { return getRowHeads().size(); }
