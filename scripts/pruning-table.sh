@@ -60,6 +60,9 @@ for task in bible wordnet; do
   done
 done
 "$python" "$root/scripts/pruning-plot.py" "$results/fortunes-cpu.json" "$root/docs/pruning-results.png"
+# Written beside the page, then renamed: a failed report leaves the old page.
+page="$root/docs/pruning-results.md"
 "$python" "$root/scripts/pruning-report.py" "$results/fortunes-cpu.json" "${extra[@]}" \
-  > "$root/docs/pruning-results.md"
+  > "$page.tmp" || { rm -f "$page.tmp"; exit 1; }
+mv "$page.tmp" "$page"
 echo "pruning-table: wrote docs/pruning-results.md and docs/pruning-results.png"

@@ -15,7 +15,7 @@
 #   scripts/retrieval-table.sh TASK [--pairs N] [--seeds S] [--calibrate N]
 #       [--sparsity 0,0.2,...] [--build DIR]
 #       the CPU run (sieve evaluate, f32, the CPU backend): N test pairs
-#       (default 40), S random seeds (default 3), N calibration texts (default 300)
+#       (default 40), S random seeds (default 5), N calibration texts (default 300)
 #       -> build/retrieval/TASK-cpu.json
 #   scripts/retrieval-table.sh TASK --prepare-gpu CARRY [--pairs N] [--seeds S] ...
 #       (here) calibrate, make and export the masks for N pairs (default: all),
@@ -38,7 +38,7 @@ case "$task" in
   *) usage >&2; exit 2 ;;
 esac
 shift
-mode=cpu carry="" pairs="" seeds=3 ncal=300 build="$root/build" batch=64 dtype=bf16
+mode=cpu carry="" pairs="" seeds=5 ncal=300 build="$root/build" batch=64 dtype=bf16
 sparsities="0,0.2,0.4,0.5,0.6,0.8,0.9"
 while [ $# -gt 0 ]; do
   case "$1" in
