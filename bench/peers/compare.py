@@ -33,18 +33,56 @@ METHOD = ("CUDA events around each call, one pair per call; 3 warm-up calls, the
           "one process; no cache flush")
 
 
+class Shape(tuple):
+    """(B, Hq, Sq, D), so that `b, h, s, d = shape` reads a plain shape,
+    with `hkv` (key heads: grouped-query attention when fewer than Hq) and
+    `sk` (keys; Sq != Sk is a KV-cache chunk, causal bottom-right)."""
+
+    def __new__(cls, b, hq, sq, d, hkv=None, sk=None):
+        shape = super().__new__(cls, (b, hq, sq, d))
+        shape.hkv = hq if hkv is None else hkv
+        shape.sk = sq if sk is None else sk
+        return shape
+
+    @property
+    def plain(self):
+        return self.hkv == self[1] and self.sk == self[2]
+
+    def text(self):
+        """BxHq[/Hkv]xSq[:Sk]xD, as --shapes takes it."""
+        b, hq, sq, d = self
+        heads = f"{hq}/{self.hkv}" if self.hkv != hq else str(hq)
+        seqs = f"{sq}:{self.sk}" if self.sk != sq else str(sq)
+        return f"{b}x{heads}x{seqs}x{d}"
+
+
 def parse_shape(text):
+    """BxHxSxD, with Hq/Hkv for grouped query heads and Sq:Sk for fewer
+    queries than keys: 2x8/2x2048x128, 4x32/8x1024:8192x128."""
     try:
-        b, h, s, d = (int(x) for x in text.lower().split("x"))
+        b, heads, seqs, d = text.lower().split("x")
+        hq, _, hkv = heads.partition("/")
+        sq, _, sk = seqs.partition(":")
+        shape = Shape(int(b), int(hq), int(sq), int(d), int(hkv) if hkv else None,
+                      int(sk) if sk else None)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"shape {text!r} is not BxHxSxD")
-    return b, h, s, d
+        raise argparse.ArgumentTypeError(
+            f"shape {text!r} is not BxHxSxD (Hq/Hkv for grouped query heads, Sq:Sk for a "
+            "query chunk against more keys)")
+    if min(shape) < 1 or shape.hkv < 1 or shape.sk < 1 or shape[1] % shape.hkv:
+        raise argparse.ArgumentTypeError(
+            f"shape {text!r}: sizes must be positive and Hq a multiple of Hkv")
+    if shape.sk < shape[2]:
+        raise argparse.ArgumentTypeError(f"shape {text!r}: Sq:Sk needs Sk >= Sq (a query chunk "
+                                         "at the end of the keys)")
+    return shape
 
 
 # The forward comparison's defaults; --backward has its own (backward.DEFAULTS).
-FORWARD_DEFAULTS = {"shapes": "32x12x512x64,4x16x8192x64,1x32x16384x128",
+FORWARD_DEFAULTS = {"shapes": "32x12x512x64,4x16x8192x64,1x32x16384x128,2x8/2x2048x128,"
+                              "4x32/8x1024:8192x128",
                     "densities": "1.0,0.5,0.25,0.1,0.05", "dtypes": "bf16,f16",
-                    "masks": "random,banded", "causal": "0,1", "budget_s": 500.0}
+                    "masks": "random,banded,pruned", "causal": "0,1", "budget_s": 500.0}
 BACKWARD_DEFAULTS, BACKWARD_CPU_DEFAULTS = backward.DEFAULTS, backward.CPU_DEFAULTS
 
 
@@ -86,7 +124,12 @@ def parse_args(argv):
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.shapes = [parse_shape(s) for s in args.shapes.split(",") if s]
+    try:
+        args.shapes = [parse_shape(s) for s in args.shapes.split(",") if s]
+    except argparse.ArgumentTypeError as exc:
+        ap.error(str(exc))
+    if args.backward and not all(s.plain for s in args.shapes):
+        ap.error("--backward takes BxHxSxD shapes (no Hq/Hkv or Sq:Sk yet)")
     args.densities = [float(d) for d in args.densities.split(",") if d]
     args.dtypes = [d for d in args.dtypes.split(",") if d]
     args.masks = [m for m in args.masks.split(",") if m]
@@ -133,13 +176,17 @@ class Group:
         self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         self.time = lambda fn: time_calls(fn, device)
         b, h, s, d = shape
+        hkv, sk = shape.hkv, shape.sk
         self.dtype = {"bf16": torch.bfloat16, "f16": torch.float16,
                       "f32": torch.float32}[dtype_name]
         gen = torch.Generator(device=device).manual_seed(seed)
-        self.q, self.k, self.v = (torch.randn(b, h, s, d, device=device, dtype=self.dtype,
-                                              generator=gen) for _ in range(3))
-        self.info = {"shape": "x".join(map(str, shape)), "causal": causal, "dtype": dtype_name,
-                     "flops_dense": masks.flops(b, d, masks.dense_pairs(h, s, causal)),
+        self.q = torch.randn(b, h, s, d, device=device, dtype=self.dtype, generator=gen)
+        self.k, self.v = (torch.randn(b, hkv, sk, d, device=device, dtype=self.dtype,
+                                      generator=gen) for _ in range(2))
+        # sieve's causal code: with more keys than queries, bottom-right.
+        self.causal_code = (2 if sk != s else 1) if causal else 0
+        self.info = {"shape": shape.text(), "causal": causal, "dtype": dtype_name,
+                     "flops_dense": masks.flops(b, d, masks.dense_pairs(h, s, causal, sk)),
                      "notes": []}
         # Dense SDPA: one time per group, reused by every row.
         try:
@@ -149,21 +196,24 @@ class Group:
             self.info["sdpa"] = {"error": error_text(exc)}
         # Flex: compiled on the first row's call (the cold start is recorded there).
         try:
-            self.flex = torch_peers.Flex(h, s, causal, device)
+            self.flex = torch_peers.Flex(h, s, causal, device, seq_k=sk, gqa=hkv != h)
         except Exception as exc:
             self.flex, self.flex_error = None, error_text(exc)
         self.flex_cold = True
         # Generic sieve kernel: its identity ignores the mask bits, so any
         # mask of the geometry (all kept here) compiles the one kernel.
-        nb = masks.num_blocks(s)
+        qb, kb = masks.num_blocks(s), masks.num_blocks(sk)
         self.generic, self.generic_error = None, None
         try:
-            ones = masks.pack_bits(np.ones((h, nb, nb), dtype=bool))
+            if causal and sk != s:  # its run-time masks are top-left causal only
+                raise RuntimeError("the generic kernel's run-time mask takes no bottom-right "
+                                   "causal (Sq != Sk)")
+            ones = masks.pack_bits(np.ones((h, qb, kb), dtype=bool))
             t0 = time.perf_counter()
             self.generic = sieve_capi.Kernel.compile(
-                ctx, batch=b, heads_q=h, heads_kv=h, seq_q=s, seq_k=s, head_dim=d,
-                dtype=self.dtype, causal=causal, variant="generic",
-                mask=sieve_capi.Mask(h, nb, nb, masks.BLOCK, masks.BLOCK, ones))
+                ctx, batch=b, heads_q=h, heads_kv=hkv, seq_q=s, seq_k=sk, head_dim=d,
+                dtype=self.dtype, causal=self.causal_code, variant="generic",
+                mask=sieve_capi.Mask(h, qb, kb, masks.BLOCK, masks.BLOCK, ones))
             self.info["generic_compile_ms"] = (time.perf_counter() - t0) * 1e3
             self.info["generic_variant"] = self.generic.describe()
         except Exception as exc:
@@ -185,16 +235,18 @@ def run_row(g, ctx, kind, density, seed, check):
     import sieve_capi
     torch = g.torch
     b, h, s, d = g.shape
-    tiles = masks.make_mask(kind, h, s, density, g.causal, seed)
-    kept = masks.kept_pairs(tiles, s, g.causal)
-    row = {"shape": g.info["shape"], "B": b, "H": h, "S": s, "D": d, "causal": g.causal,
+    hkv, sk = g.shape.hkv, g.shape.sk
+    tiles = masks.make_mask(kind, h, s, density, g.causal, seed, seq_k=sk)
+    kept = masks.kept_pairs(tiles, s, g.causal, seq_k=sk)
+    row = {"shape": g.info["shape"], "B": b, "H": h, "S": s, "D": d, "Hkv": hkv, "Sk": sk,
+           "causal": g.causal,
            "mask": kind, "dtype": g.dtype_name, "density_target": density,
            "density_actual": float(tiles.mean()), "kept_tiles": int(tiles.sum()),
            "total_tiles": int(tiles.size), "pairs_kept": kept,
            "flops_kept": masks.flops(b, d, kept), "flops_dense": g.info["flops_dense"],
            "sdpa": g.info["sdpa"]}
-    nb = tiles.shape[1]
-    mask = sieve_capi.Mask(h, nb, nb, masks.BLOCK, masks.BLOCK, masks.pack_bits(tiles))
+    mask = sieve_capi.Mask(h, tiles.shape[1], tiles.shape[2], masks.BLOCK, masks.BLOCK,
+                           masks.pack_bits(tiles))
     outs, calls = {}, {}
     stream = torch.cuda.current_stream().cuda_stream if g.device == "cuda" else None
 
@@ -221,9 +273,9 @@ def run_row(g, ctx, kind, density, seed, check):
     kernel = None
     try:
         t0 = time.perf_counter()
-        kernel = sieve_capi.Kernel.compile(ctx, batch=b, heads_q=h, heads_kv=h, seq_q=s,
-                                           seq_k=s, head_dim=d, dtype=g.dtype,
-                                           causal=g.causal, mask=mask)
+        kernel = sieve_capi.Kernel.compile(ctx, batch=b, heads_q=h, heads_kv=hkv, seq_q=s,
+                                           seq_k=sk, head_dim=d, dtype=g.dtype,
+                                           causal=g.causal_code, mask=mask)
         spec["compile_ms"] = (time.perf_counter() - t0) * 1e3
         spec["variant"] = kernel.describe()
         out = torch.full_like(g.q, float("nan"))  # poisoned: a skipped row shows
@@ -279,13 +331,13 @@ def check_outputs(g, tiles, outs, flex):
     import torch_peers
     tol = TOLERANCE[g.dtype_name]
     res = {"tol": tol, "diffs": {}, "notes": []}
-    _, h, s, _ = g.shape
+    s, sk = g.shape[2], g.shape.sk
     if flex.get("visited_tiles") is not None and flex["visited_tiles"] != int(tiles.sum()):
         res["notes"].append(f"flex block mask visits {flex['visited_tiles']} tiles, "
                             f"the mask keeps {int(tiles.sum())}")
     ref = None
     try:
-        if s <= REFERENCE_MAX_SEQ:
+        if s * sk <= REFERENCE_MAX_SEQ ** 2:
             ref, res["ref"] = torch_peers.reference(g.q, g.k, g.v, tiles, g.causal), "sdpa"
             names = [n for n in ("sieve", "generic", "flex") if n in outs]
         elif "flex" in outs:
@@ -433,6 +485,63 @@ def self_test():
                   f"banded keeps diagonal and first column {h}x{s}")
         check(masks.make_mask("banded", h, s, 1.0, False).all(), "banded 1.0 keeps all")
 
+    # Attention-pruning-shaped masks: the mean density near the target
+    # (above it only where every live head is at its narrowest band), the
+    # empty heads, sink columns and whole rows, a spread over heads.
+    for h, s in ((16, 8192), (32, 16384), (12, 512), (2, 2048)):
+        nb = masks.num_blocks(s)
+        for density in (0.5, 0.25, 0.1):
+            m = masks.make_mask("pruned", h, s, density, False, seed=1)
+            live = h - masks.empty_heads(h)
+            floor = float(m[:live].mean((1, 2)).min()) * live / h
+            check(abs(m.mean() - density) < 0.03 or m.mean() <= floor + 0.03,
+                  f"pruned {h}x{s} d={density}: {m.mean():.3f}")
+            check(not m[live:].any() and all(m[i].any() for i in range(live)),
+                  f"pruned {h}x{s}: the last {h - live} heads are empty")
+            check(m[:live, :, 0].all(), f"pruned {h}x{s}: sink column kept")
+            check(all(m[i].all(axis=1).any() for i in range(live)),
+                  f"pruned {h}x{s}: each live head has a whole row")
+            check(all(m[i, j, j] for i in range(live) for j in range(nb)),
+                  f"pruned {h}x{s}: diagonal kept")
+            check((m == masks.make_mask("pruned", h, s, density, False, seed=1)).all(),
+                  "pruned masks are reproducible")
+        spread = masks.make_mask("pruned", h, s, 0.25, False, seed=1)
+        per_head = spread[:h - masks.empty_heads(h)].mean((1, 2))
+        check(h < 8 or nb < 16 or per_head.max() > 2 * per_head.min(),
+              f"pruned {h}x{s}: densities spread over heads {per_head.round(2)}")
+    check(masks.make_mask("pruned", 8, 1024, 1.0, False).all(), "pruned 1.0 keeps all")
+
+    # Sq != Sk (a query chunk at the end of the keys): bottom-right causal.
+    for sq, sk in ((1024, 8192), (300, 1000), (128, 128 * 5 + 17)):
+        off = sk - sq
+        pc = masks.pair_counts(sq, True, seq_k=sk)
+        brute = sum(min(sk, q + off + 1) for q in range(sq))
+        check(int(pc.sum()) == brute == masks.dense_pairs(1, sq, True, sk),
+              f"pairs causal {sq}:{sk}")
+        check(masks.dense_pairs(2, sq, False, sk) == 2 * sq * sk, f"dense pairs {sq}:{sk}")
+        for kind in masks.KINDS:
+            c = masks.make_mask(kind, 4, sq, 0.3, True, seed=2, seq_k=sk)
+            qb, kb = masks.num_blocks(sq), masks.num_blocks(sk)
+            allowed = masks.causal_tiles(qb, kb, offset=off)
+            check(c.shape == (4, qb, kb) and not (c & ~allowed[None]).any(),
+                  f"{kind} {sq}:{sk}: bottom-right causal cut")
+            last = (sq - 1) // masks.BLOCK, (sk - 1) // masks.BLOCK
+            check(kind == "pruned" or c[:, last[0], last[1]].all(),
+                  f"{kind} {sq}:{sk}: the shifted diagonal's last tile kept")
+
+    for text, want in (("2x8/2x2048x128", (2, 8, 2048, 128, 2, 2048)),
+                       ("4x32/8x1024:8192x128", (4, 32, 1024, 128, 8, 8192)),
+                       ("1x4x64x32", (1, 4, 64, 32, 4, 64))):
+        shape = parse_shape(text)
+        check(tuple(shape) + (shape.hkv, shape.sk) == want and shape.text() == text,
+              f"parse_shape {text}: {tuple(shape)} {shape.hkv} {shape.sk}")
+    for bad in ("2x8/3x64x64", "1x4x64:32x16", "1x4x64", "1x0x64x16"):
+        try:
+            parse_shape(bad)
+            check(False, f"parse_shape {bad} is refused")
+        except argparse.ArgumentTypeError:
+            check(True, "")
+
     rng = np.random.default_rng(3)
     for shape in ((3, 5, 7), (2, 4, 4), (1, 1, 1), (32, 128, 128)):
         m = rng.random(shape) < 0.3
@@ -489,9 +598,17 @@ def self_test():
 
     # --backward: defaults, the table's cells and its report.
     fwd_args, bwd_args = parse_args([]), parse_args(["--backward"])
-    check(fwd_args.shapes == [(32, 12, 512, 64), (4, 16, 8192, 64), (1, 32, 16384, 128)] and
+    check([s.text() for s in fwd_args.shapes] ==
+          ["32x12x512x64", "4x16x8192x64", "1x32x16384x128", "2x8/2x2048x128",
+           "4x32/8x1024:8192x128"] and fwd_args.masks == ["random", "banded", "pruned"] and
           fwd_args.budget_s == 500.0 and fwd_args.dtypes == ["bf16", "f16"],
-          "forward defaults unchanged")
+          "forward defaults: GQA and Sq:Sk rows, attention-pruning masks")
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            parse_args(["--backward", "--shapes", "2x8/2x2048x128"])
+        check(False, "--backward refuses a GQA shape")
+    except SystemExit:
+        check(True, "")
     check(bwd_args.shapes == [(1, 32, 16384, 128), (4, 16, 8192, 64)] and
           bwd_args.densities == [1.0, 0.5, 0.1] and bwd_args.dtypes == ["bf16"] and
           bwd_args.masks == ["random"] and bwd_args.causal == [False] and

@@ -20,7 +20,8 @@ def run_group(g, args, results, start, shape, causal, run_row, save, error_text)
             if time.monotonic() - start > args.budget_s:
                 break
             _, h, s, _ = shape
-            packed = masks.pack_bits(masks.make_mask(kind, h, s, density, causal, args.seed))
+            packed = masks.pack_bits(masks.make_mask(kind, h, s, density, causal, args.seed,
+                                                     seq_k=getattr(shape, "sk", s)))
             if packed in seen:
                 g.info["notes"].append(f"{kind} {density:g}: same mask as {seen[packed]:g}")
                 done += 1

@@ -185,12 +185,16 @@ class Kernel:
     @classmethod
     def compile(cls, ctx, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, causal,
                 mask, scale=0.0, variant=None, query_tile=0, key_tile=0, stages=0):
-        """dtype is a sieve code (DTYPE_*) or a torch dtype; mask a Mask.
-        variant None lets the compiler choose (same as "auto")."""
+        """dtype is a sieve code (DTYPE_*) or a torch dtype; mask a Mask;
+        causal a bool (top-left when true) or a sieve_causal code (0 none,
+        1 top-left, 2 bottom-right). variant None lets the compiler choose
+        (same as "auto")."""
         if not isinstance(dtype, int):
             dtype = _dtype_code(dtype)
+        if isinstance(causal, bool) or causal not in (0, 1, 2):
+            causal = int(bool(causal))
         problem = Problem(batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype,
-                          int(bool(causal)), float(scale))
+                          causal, float(scale))
         options = KernelOptions(variant.encode() if variant else None, query_tile, key_tile,
                                 stages)
         handle = _VP()

@@ -9,26 +9,41 @@ from masks import BLOCK
 
 
 def sdpa_dense(q, k, v, causal):
-    """Dense attention, whatever backend SDPA picks (flash / cuDNN / mem-eff)."""
-    return F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal))
+    """Dense attention, whatever backend SDPA picks (flash / cuDNN / mem-eff).
+    Grouped query heads (fewer key heads) go through enable_gqa; with more
+    keys than queries causal is bottom-right (the queries are the last Sq
+    positions, as in FlashAttention and sieve) through causal_lower_right,
+    which the fused backends take without materializing a mask."""
+    gqa = {"enable_gqa": True} if q.shape[1] != k.shape[1] else {}
+    sq, sk = q.shape[2], k.shape[2]
+    if causal and sq != sk:
+        from torch.nn.attention.bias import causal_lower_right
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(sq, sk),
+                                              **gqa)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal), **gqa)
 
 
-def element_mask(tiles, seq, causal, device="cuda"):
-    """[H, S, S] bool from the [H, QB, KB] tile mask (and q >= k when causal)."""
+def element_mask(tiles, seq, causal, device="cuda", seq_k=None):
+    """[H, Sq, Sk] bool from the [H, QB, KB] tile mask (and, when causal,
+    k <= q + Sk - Sq: bottom-right, q >= k when Sq = Sk)."""
+    seq_k = seq if seq_k is None else seq_k
     t = torch.as_tensor(np.ascontiguousarray(tiles), device=device)
-    m = t.repeat_interleave(BLOCK, 1).repeat_interleave(BLOCK, 2)[:, :seq, :seq]
+    m = t.repeat_interleave(BLOCK, 1).repeat_interleave(BLOCK, 2)[:, :seq, :seq_k]
     if causal:
-        m = m & torch.ones(seq, seq, dtype=torch.bool, device=device).tril()
+        m = m & torch.ones(seq, seq_k, dtype=torch.bool, device=device).tril(seq_k - seq)
     return m
 
 
 def reference(q, k, v, tiles, causal):
     """SDPA in float32 with the expanded element mask: the ground truth for
-    rows small enough to materialize it. Rows with no kept key are NaN in
-    SDPA and zeros in sieve and Flex; zero them here too."""
-    seq = q.shape[2]
-    m = element_mask(tiles, seq, causal, q.device)[None]
-    out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=m)
+    rows small enough to materialize it (key heads repeated for grouped
+    query heads). Rows with no kept key are NaN in SDPA and zeros in sieve
+    and Flex; zero them here too."""
+    seq, seq_k = q.shape[2], k.shape[2]
+    m = element_mask(tiles, seq, causal, q.device, seq_k)[None]
+    group = q.shape[1] // k.shape[1]
+    k, v = (t.float().repeat_interleave(group, 1) for t in (k, v))
+    out = F.scaled_dot_product_attention(q.float(), k, v, attn_mask=m)
     return torch.nan_to_num(out, nan=0.0)
 
 
@@ -53,17 +68,20 @@ class Flex:
     copied into it, so every mask of the shape reuses the same mask_mod and
     the same compiled kernels (a fresh closure per mask would recompile)."""
 
-    def __init__(self, heads, seq, causal, device="cuda"):
+    def __init__(self, heads, seq, causal, device="cuda", seq_k=None, gqa=False):
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
         self._create_block_mask = create_block_mask
         self.heads, self.seq, self.causal, self.device = heads, seq, bool(causal), device
-        nb = (seq + BLOCK - 1) // BLOCK
-        self.tiles = torch.zeros(heads, nb, nb, dtype=torch.bool, device=device)
+        self.seq_k = seq if seq_k is None else seq_k
+        self.gqa = bool(gqa)
+        qb, kb = (seq + BLOCK - 1) // BLOCK, (self.seq_k + BLOCK - 1) // BLOCK
+        self.tiles = torch.zeros(heads, qb, kb, dtype=torch.bool, device=device)
         tiles = self.tiles
+        offset = self.seq_k - seq  # bottom-right causal
 
         if self.causal:
             def mask_mod(b, h, q_idx, kv_idx):
-                return tiles[h, q_idx // BLOCK, kv_idx // BLOCK] & (q_idx >= kv_idx)
+                return tiles[h, q_idx // BLOCK, kv_idx // BLOCK] & (q_idx + offset >= kv_idx)
         else:
             def mask_mod(b, h, q_idx, kv_idx):
                 return tiles[h, q_idx // BLOCK, kv_idx // BLOCK]
@@ -77,7 +95,7 @@ class Flex:
         of (head, q block, kv block) tiles Flex will visit, partial + full."""
         self.tiles.copy_(torch.as_tensor(np.ascontiguousarray(tiles)))
         self.block_mask = self._create_block_mask(
-            self.mask_mod, B=None, H=self.heads, Q_LEN=self.seq, KV_LEN=self.seq,
+            self.mask_mod, B=None, H=self.heads, Q_LEN=self.seq, KV_LEN=self.seq_k,
             device=self.device, BLOCK_SIZE=BLOCK, _compile=True)
         bm = self.block_mask
         visited = bm.kv_num_blocks.sum()
@@ -86,4 +104,6 @@ class Flex:
         return int(visited.item())
 
     def __call__(self, q, k, v):
+        if self.gqa:
+            return self.fn(q, k, v, block_mask=self.block_mask, enable_gqa=True)
         return self.fn(q, k, v, block_mask=self.block_mask)

@@ -51,6 +51,7 @@ echo "$src/.deps/torch" >"$site/sieve-tests-torch.pth"
 # which also runs the build tree's CLI on the MiniLM weights.
 echo "$src/.deps/transformers" >"$site/sieve-tests-transformers.pth"
 (cd "$scratch" && SIEVE_CACHE=0 SIEVE_CLI="$build/tools/sieve/sieve" \
+  SIEVE_LIB="$build/runtime/capi/libsieve_c.so" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   "$src/tests/python")
 step "Python tests against the installed wheel"
