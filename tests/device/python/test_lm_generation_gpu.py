@@ -18,20 +18,12 @@ import sys
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-_deps = os.environ.get("SIEVE_TRANSFORMERS_DIR") or os.path.join(ROOT, ".deps", "transformers")
-if os.path.isdir(_deps) and _deps not in sys.path:
-    sys.path.append(_deps)
+from gpu_support import ROOT, add_transformers_path, skip as _skip
+
+add_transformers_path()
 sys.path.insert(0, os.path.join(ROOT, "scripts", "lm"))
 
 BLOCK = 32
-
-
-def _skip(why):
-    if os.environ.get("SIEVE_REQUIRE_GPU") == "1":
-        raise AssertionError(f"SIEVE_REQUIRE_GPU=1 but {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")

