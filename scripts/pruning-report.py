@@ -185,8 +185,8 @@ small part of MiniLM's time at 256 tokens) and up to 1 s under the other
 builds' load; a table costs 2 x pairs x (1 + 7 sparsities x (seeds + 2))
 encoder passes. So the CPU runs are small -- their sizes are in each
 section's first line (bible: `scripts/retrieval-table.sh bible --pairs 50
---seeds 3 --calibrate 200`: 52 min wall under the other builds' load, 12
-min of CPU; wordnet: `--pairs 150 --seeds 3 --calibrate 300`: 11 min wall)
+--seeds 5 --calibrate 200`: 22 min wall beside the other builds and tests,
+16 min of CPU; wordnet: `--pairs 150 --seeds 5 --calibrate 300`: 4 min wall)
 -- and their intervals wide. The full-size run is for the
 GPU (all 716 bible test pairs, 5 seeds):
 
@@ -225,7 +225,7 @@ READING = """## Reading it
 - **Long inputs** (bible) fill the whole grid, so nominal and as-run
   density agree there and the sparsities mean what they say (p = 90 keeps
   11% of the tiles: the diagonal is 16 of 256). The CPU run is small -- 50
-  pairs, 3 seeds, intervals of about ±0.13 on recall@1 -- and no baseline
+  pairs, 5 seeds, intervals of about ±0.13 on recall@1 -- and no baseline
   is separated from the data mask below p = 90; the full-size GPU run
   above (716 pairs, 5 seeds) is what can separate them.
 - **Error bars.** The random masks' spread over seeds is large (a few
