@@ -359,6 +359,12 @@ The flags of this run (train_lm.py's defaults unless given):
 {command_flags(res["config"])}
 ```
 
+More training seeds extend the same experiment: start the work folder
+from the committed `docs/results/lm/results.json` and give the longer
+list, e.g. `--seeds 1,2,3,4,5`; the recorded seeds' stages are done, and
+only the new seeds' run (about 100 s a seed on an H100 at these flags).
+Any other change of flags is refused as another experiment.
+
 The exit status is 0 once every stage is done and 3 while stages are
 left. Each stage must fit one call (a stopped stage's optimizer state
 does not travel): at the measured speed a call refuses one that cannot.
