@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU, from the repository root, with .carry carried:
 # unpacks the static binaries, runs the GPU suite and sieve's main job, and
-# leaves logs under $OUT (when set) for the session to read.
+# leaves what the session reads under $OUT (when set).
+#
+# The device returns at most 8 files from $OUT (docs of the device tool), and
+# the suite alone writes some 40 logs and partial records; a run that left
+# them in $OUT came back with none of its results. So every step writes into
+# a work folder, and at the end $OUT receives a few files: attested.json,
+# device.txt, summary.txt (the lines of every log that say what passed,
+# failed or was attested), bench-kernels.txt and .json when benchmarks ran,
+# and logs.tgz with everything else (peers' tables included).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${TMPDIR:-/tmp}/sieve-device-bin"
-out="${OUT:-$bin/out}"
+out="$bin/run-out"
+rm -rf "$out"
 mkdir -p "$bin" "$out"
+collect() {
+  [ -n "${OUT:-}" ] || return 0
+  mkdir -p "$OUT"
+  for f in attested.json device.txt bench-kernels.txt bench-kernels.json; do
+    [ -f "$out/$f" ] && cp "$out/$f" "$OUT/"
+  done
+  grep -hE "row err|rel err|PASSED|FAILED|SKIPPED|tests ran|attested|recorded|passed|failed|sieve-device-tests:" \
+    "$out"/*.log > "$OUT/summary.txt" 2>/dev/null
+  tar czf "$OUT/logs.tgz" -C "$out" . 2>/dev/null
+}
+trap collect EXIT
 for f in "$here"/*.xz; do
   xz -dc "$f" > "$bin/$(basename "$f" .xz)"
   chmod +x "$bin/$(basename "$f" .xz)"
