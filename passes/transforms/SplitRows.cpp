@@ -56,9 +56,7 @@ int64_t partLimit(BlockSparseAttentionOp op, int64_t sms, int64_t minPartKeys) {
 int64_t packedPartLimit(BlockSparseAttentionOp op, int64_t sms, int64_t share) {
   ArrayRef<int32_t> spans = op.getRowSpans();
   const int64_t batch = op.getQuery().getType().getDimSize(0);
-  int64_t longest = 0;
-  for (int64_t r = 0; r < op.getNumRows(); ++r)
-    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  const int64_t longest = op.getLongestRowLength();
   int64_t best = share, bestTime = std::numeric_limits<int64_t>::max();
   for (int64_t limit = share; limit <= std::max(share, longest); ++limit) {
     int64_t blocks = 0;
@@ -77,9 +75,7 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
   ArrayRef<int32_t> heads = op.getRowHeads(), qbs = op.getRowQueryBlocks(),
                     spans = op.getRowSpans();
   // The longest row is the critical path the cut would shorten.
-  int64_t longest = 0;
-  for (int64_t r = 0; r < op.getNumRows(); ++r)
-    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  const int64_t longest = op.getLongestRowLength();
   if (static_cast<double>(longest) < imbalance * static_cast<double>(limit))
     return;
   SmallVector<WorkRow> rows;
@@ -131,10 +127,7 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
 /// to fewer parts (less to combine). Early steps, whose live keys are a
 /// short prefix, leave their later parts empty.
 void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
-  ArrayRef<int32_t> spans = op.getRowSpans();
-  int64_t longest = 0;
-  for (int64_t r = 0; r < op.getNumRows(); ++r)
-    longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  const int64_t longest = op.getLongestRowLength();
   const int64_t units = op.getQuery().getType().getDimSize(0) * op.getGenerationRowHeads();
   int64_t best = 1, bestTime = (units + sms - 1) / sms * longest;
   for (int64_t parts = 2; parts <= longest; ++parts) {
@@ -149,12 +142,10 @@ void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
   }
   if (best < 2)
     return;
-  SmallVector<int32_t> groups;
-  for (int32_t h = 0; h < op.getGenerationRowHeads(); ++h)
-    groups.append({h, 0, static_cast<int32_t>(h * best), static_cast<int32_t>(best)});
   Builder b(op.getContext());
   op.setGenerationPartsAttr(b.getI64IntegerAttr(best));
-  op.setSplitGroupsAttr(b.getDenseI32ArrayAttr(groups));
+  op.setSplitGroupsAttr(b.getDenseI32ArrayAttr(
+      BlockSparseAttentionOp::generationSplitGroups(op.getGenerationRowHeads(), best)));
 }
 
 struct SplitRowsPass : public sieve::passes::impl::SplitRowsBase<SplitRowsPass> {

@@ -294,13 +294,26 @@ int64_t BlockSparseAttentionOp::getNumSlots() {
   return slots;
 }
 
-int64_t BlockSparseAttentionOp::getGenerationPartLength() {
+int64_t BlockSparseAttentionOp::getLongestRowLength() {
   ArrayRef<int32_t> spans = getRowSpans();
   int64_t longest = 0;
   for (int64_t r = 0, e = getNumRows(); r < e; ++r)
     longest = std::max<int64_t>(longest, spans[2 * r + 1] - spans[2 * r]);
+  return longest;
+}
+
+int64_t BlockSparseAttentionOp::getGenerationPartLength() {
   const int64_t parts = getGenerationPartCount();
-  return (longest + parts - 1) / parts;
+  return (getLongestRowLength() + parts - 1) / parts;
+}
+
+SmallVector<int32_t> BlockSparseAttentionOp::generationSplitGroups(int64_t rowHeads,
+                                                                   int64_t parts) {
+  SmallVector<int32_t> groups;
+  for (int64_t h = 0; h < rowHeads; ++h)
+    groups.append(
+        {static_cast<int32_t>(h), 0, static_cast<int32_t>(h * parts), static_cast<int32_t>(parts)});
+  return groups;
 }
 
 namespace {
@@ -329,9 +342,7 @@ LogicalResult verifyGenerationSplit(BlockSparseAttentionOp op, int64_t rowHeads)
   if (op.getRowSlots())
     return op.emitOpError() << "a split generation op has no 'row_slots' (its rows are picked "
                                "at run time)";
-  SmallVector<int32_t> want;
-  for (int32_t h = 0; h < rowHeads; ++h)
-    want.append({h, 0, static_cast<int32_t>(h * *parts), static_cast<int32_t>(*parts)});
+  SmallVector<int32_t> want = BlockSparseAttentionOp::generationSplitGroups(rowHeads, *parts);
   if (!groups || ArrayRef<int32_t>(want) != *groups)
     return op.emitOpError() << "attribute 'split_groups' of a generation op split into " << *parts
                             << " parts must be (h, 0, h x " << *parts << ", " << *parts

@@ -243,6 +243,11 @@ def Sieve_BlockSparseAttentionOp : Sieve_Op<"block_sparse_attention", [AttrSized
     /// key-block entries each covers: ceil(longest row / parts).
     int64_t getGenerationPartCount() { return getGenerationParts().value_or(1); }
     int64_t getGenerationPartLength();
+    /// The split groups of a generation op of `rowHeads` row heads cut into
+    /// `parts` parts: (h, 0, h x parts, parts) for each row head h.
+    static llvm::SmallVector<int32_t> generationSplitGroups(int64_t rowHeads, int64_t parts);
+    /// The most key-block entries a row lists.
+    int64_t getLongestRowLength();
     /// Workspace slots: the split parts, over all groups.
     int64_t getNumSlots();
     int64_t getNumRows() { return getRowHeads().size(); }
