@@ -117,10 +117,10 @@ Error KernelSpec::validateBatchLayout() const {
                  fmt::format("{} run the forward only: not with calibrate, saveLse, backward or "
                              "generation",
                              feature));
-  if (target.backend != runtime::Backend::Cpu)
+  if (target.backend == runtime::Backend::Cuda && shape.dtype == runtime::DType::F32)
     return Error(ErrorCode::Unsupported,
-                 fmt::format("{} run on the CPU backend only (the mma and wgmma bodies do not "
-                             "take them yet: docs/ragged-paged.md)",
+                 fmt::format("{} run on the GPU's mma body, which takes f16 or bf16, not f32 "
+                             "(docs/ragged-paged.md)",
                              feature));
   return Error::success();
 }

@@ -134,13 +134,10 @@ Error Session::runBatch(const runtime::Artifact &artifact, const runtime::Tensor
   if (!artifact.ragged && !artifact.pageSize)
     return Error(ErrorCode::InvalidArgument,
                  "runBatch() needs an artifact compiled with KernelSpec::ragged or a pageSize");
-  (void)stream; // the GPU bodies do not take ragged or paged batches yet
   return dispatch(
       gpu_.get(), cpu_.get(), artifact,
-      [&](const runtime::GpuKernel &) {
-        return Error(ErrorCode::Unsupported,
-                     "ragged batches and paged KV run on the CPU backend only (the mma and wgmma "
-                     "bodies do not take them yet)");
+      [&](const runtime::GpuKernel &kernel) {
+        return gpu_->runBatch(kernel, q, k, v, out, layout, stream, thresholds);
       },
       [&](const runtime::CpuKernel &kernel) {
         return cpu_->runBatch(kernel, q, k, v, out, layout, thresholds);

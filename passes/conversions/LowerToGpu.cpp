@@ -204,12 +204,25 @@ std::string generationReason(BlockSparseAttentionOp op, bool specializedTensorCo
   return "";
 }
 
+/// A ragged or paged batch (operands `sequences`, `pages`;
+/// docs/ragged-paged.md) reads each sequence's lengths and rows at launch:
+/// the specialized mma body does (BatchSequence.h). The wgmma body's TMA
+/// boxes and the generic and scalar bodies do not take them yet.
+std::string batchLayoutReason(BlockSparseAttentionOp op, bool takesBatchLayout) {
+  if (op.hasBatchLayout() && !takesBatchLayout)
+    return "does not run ragged batches or paged KV (operands 'sequences', 'pages'); the "
+           "specialized mma body does";
+  return "";
+}
+
 struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
   using BodyPattern::BodyPattern;
   std::string unsupportedReason(BlockSparseAttentionOp op) const override {
     if (op.isGqaPacked())
       return "does not run GQA-packed rows (sieve-pack-gqa); the tensor-core bodies do";
     if (std::string reason = generationReason(op, false); !reason.empty())
+      return reason;
+    if (std::string reason = batchLayoutReason(op, false); !reason.empty())
       return reason;
     if (std::string reason = simtKernelUnsupportedReason(op, lowering.target); !reason.empty())
       return reason;
@@ -250,6 +263,8 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
     if (std::string reason = generationReason(op, !generic); !reason.empty())
+      return reason;
+    if (std::string reason = batchLayoutReason(op, !generic); !reason.empty())
       return reason;
     if (std::string reason = mmaKernelUnsupportedReason(op, optionsFor(op), lowering.target);
         !reason.empty())
@@ -320,6 +335,8 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     if (std::string reason = packingReason(op, generic); !reason.empty())
       return reason;
     if (std::string reason = generationReason(op, !generic); !reason.empty())
+      return reason;
+    if (std::string reason = batchLayoutReason(op, false); !reason.empty())
       return reason;
     WgmmaKernelOptions options = optionsFor(op);
     if (std::string reason = wgmmaKernelUnsupportedReason(op, options, lowering.target);
@@ -468,9 +485,6 @@ LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
   if (op.getGenerationParts())
     return op.emitOpError() << "split generation rows ('generation_parts') run on the CPU "
                                "backend only (yet): the mma and wgmma bodies take whole rows";
-  if (op.hasBatchLayout()) // docs/ragged-paged.md: the mma and wgmma bodies do not take them
-    return op.emitOpError() << "ragged batches (operand 'sequences') and paged KV (operand "
-                               "'pages') run on the CPU backend only (yet)";
   if (op.getLse() && (variant == "generic" || op.hasSplitRows()))
     return op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
                                "variant=generic or split rows)";

@@ -159,6 +159,14 @@ Value thresholdsArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
   return argumentOfOperand(op, entry, op.getThresholds());
 }
 
+Value sequencesArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getSequences());
+}
+
+Value pagesArgument(dialect::BlockSparseAttentionOp op, Block &entry) {
+  return argumentOfOperand(op, entry, op.getPages());
+}
+
 Value headThresholdLog2(ImplicitLocOpBuilder &b, Value thresholds, Value head) {
   return arith::MulFOp::create(b, memref::LoadOp::create(b, thresholds, ValueRange{head}),
                                f32Const(b, kLog2e));
@@ -233,13 +241,16 @@ Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, int64_t ca
                                key);
 }
 
+// Signed: a ragged sequence's bottom-right shift is negative where it has
+// fewer keys than queries, and a generation tile's rows before the call's
+// first query wrap below 0 (row + q_pos is their position all the same).
 Value causalSees(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, key,
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, key,
                                arith::AddIOp::create(b, query, causalOffset));
 }
 
 Value causalPrecedes(ImplicitLocOpBuilder &b, Value query, Value key, Value causalOffset) {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
                                arith::AddIOp::create(b, query, causalOffset), key);
 }
 

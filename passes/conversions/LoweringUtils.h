@@ -96,6 +96,10 @@ mlir::Value lseArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
 mlir::Value statsArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
 /// The same for the thresholds operand (threshold mode), or null.
 mlir::Value thresholdsArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
+/// The same for a ragged batch's offsets (operand `sequences`), or null.
+mlir::Value sequencesArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
+/// The same for a paged batch's page table (operand `pages`), or null.
+mlir::Value pagesArgument(dialect::BlockSparseAttentionOp op, mlir::Block &entry);
 /// Threshold mode: head `head`'s threshold in the units the kernels compare
 /// scaled scores in, theta * log2(e) (read from `thresholds` at run time).
 mlir::Value headThresholdLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value thresholds,

@@ -2,6 +2,7 @@
 #include "nvidia/FragmentBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -86,6 +87,17 @@ void FragmentBuilder::copyRowChunksAsync(Value src, Value bi, Value head, Value 
     }
     copyChunk(c);
   }
+}
+
+void FragmentBuilder::returnUnless(Value active) {
+  Region *region = b.getInsertionBlock()->getParent();
+  Block *idle = new Block(), *work = new Block();
+  region->push_back(idle);
+  region->push_back(work);
+  cf::CondBranchOp::create(b, active, work, idle);
+  b.setInsertionPointToStart(idle);
+  gpu::ReturnOp::create(b);
+  b.setInsertionPointToStart(work);
 }
 
 void FragmentBuilder::ifThen(Value cond, const std::function<void()> &body) {

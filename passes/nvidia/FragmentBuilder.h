@@ -45,6 +45,10 @@ struct FragmentBuilder {
   mlir::Value quadReduce(mlir::Value x, bool isMax);
   /// The f32 sum of `x` over the 32 lanes of the warp, in every lane.
   mlir::Value warpSum(mlir::Value x);
+  /// Ends the thread blocks where `active` (i1, uniform over the block)
+  /// is false: they return before any barrier or copy; `b` is left in the
+  /// blocks that go on. (A terminator, so not inside an scf region.)
+  void returnUnless(mlir::Value active);
   /// scf.if without results.
   void ifThen(mlir::Value cond, const std::function<void()> &body);
   /// scf.if over loop state: `body()` (the new state) where `cond` holds,

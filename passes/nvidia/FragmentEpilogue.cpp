@@ -33,7 +33,8 @@ void syncGroup(FragmentBuilder &e, const StoreGroup &group) {
 
 void storeFragmentRows(FragmentBuilder &e, int64_t headDim, ArrayRef<Value> acc,
                        const Value *factor, const StoreGroup &group, const StagingLayout &layout,
-                       Value tile, Value dst, Value bi, Value head, Value firstRow, int64_t limit) {
+                       Value tile, Value dst, Value bi, Value head, Value firstRow, int64_t limit,
+                       Value liveLimit) {
   ImplicitLocOpBuilder &b = e.b;
   const int64_t chunksPerRow = headDim / kChunk;
   for (int64_t j = 0; j < chunksPerRow; ++j)
@@ -54,7 +55,7 @@ void storeFragmentRows(FragmentBuilder &e, int64_t headDim, ArrayRef<Value> acc,
     Value c = e.add(group.thread, i * group.threads);
     Value row = e.add(group.groupRow0, e.div(c, chunksPerRow)), chunk = e.rem(c, chunksPerRow);
     Value target = e.add(firstRow, row);
-    e.ifThen(e.ult(target, e.idx(limit)), [&] {
+    e.ifThen(e.ult(target, liveLimit ? liveLimit : e.idx(limit)), [&] {
       auto [stagedRow, col] = layout.copyChunk(row, chunk);
       auto load = vector::LoadOp::create(b, VectorType::get({kChunk}, e.elt), tile,
                                          ValueRange{stagedRow, col});

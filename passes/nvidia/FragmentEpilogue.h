@@ -49,12 +49,14 @@ struct StoreGroup {
 /// Writes the group's rows of an accumulator of `headDim` columns (`acc`:
 /// headDim/8 chunks of 4, times factor[half] for the lane's row halves when
 /// `factor` is given) to dst[bi, head, firstRow + row, :] for rows below
-/// `limit`, staged through `tile` laid out as `layout`. The group's rows of
-/// the tile must be free (its last readers done).
+/// `limit` (or, when given, the run-time `liveLimit`: a ragged sequence's
+/// end in the packed rows), staged through `tile` laid out as `layout`.
+/// The group's rows of the tile must be free (its last readers done).
 void storeFragmentRows(FragmentBuilder &e, int64_t headDim, llvm::ArrayRef<mlir::Value> acc,
                        const mlir::Value *factor, const StoreGroup &group,
                        const StagingLayout &layout, mlir::Value tile, mlir::Value dst,
-                       mlir::Value bi, mlir::Value head, mlir::Value firstRow, int64_t limit);
+                       mlir::Value bi, mlir::Value head, mlir::Value firstRow, int64_t limit,
+                       mlir::Value liveLimit = {});
 
 /// The `columns` columns of the [B, H, S, D] memref `dst` from 16-byte
 /// chunk `firstChunk` on (group-uniform), as a memref of the same rank for

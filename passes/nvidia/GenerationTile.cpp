@@ -2,7 +2,6 @@
 #include "nvidia/GenerationTile.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
@@ -31,11 +30,6 @@ int64_t generationGridX(BlockSparseAttentionOp op, int64_t tilesPerRow) {
   return op.getGenerationWindows() * op.getGenerationRowHeads() * tilesPerRow;
 }
 
-namespace {
-
-/// The first entry of [begin, end) of the ascending key-block list whose
-/// block holds no live key (block * block_k >= live), or end: a binary
-/// search of a fixed number of steps, enough for a row of `maxEntries`.
 Value firstDeadEntry(FragmentBuilder &e, Value keyBlocks, Value begin, Value end, Value live,
                      int64_t blockK, int64_t maxEntries) {
   ImplicitLocOpBuilder &b = e.b;
@@ -55,8 +49,6 @@ Value firstDeadEntry(FragmentBuilder &e, Value keyBlocks, Value begin, Value end
   }
   return lo;
 }
-
-} // namespace
 
 GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op, Block &entry,
                                   Value blockX, int64_t tilesPerRow, int64_t queryTile, Value spans,
@@ -94,14 +86,7 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
     active = arith::AndIOp::create(b, e.ult(firstPosition, callEnd),
                                    e.ult(t.qPos, e.add(firstPosition, queryTile)));
   }
-  Region *region = b.getInsertionBlock()->getParent();
-  Block *idle = new Block(), *work = new Block();
-  region->push_back(idle);
-  region->push_back(work);
-  cf::CondBranchOp::create(b, active, work, idle);
-  b.setInsertionPointToStart(idle);
-  gpu::ReturnOp::create(b);
-  b.setInsertionPointToStart(work);
+  e.returnUnless(active);
 
   memref::GlobalOp global = tables.positionRows;
   Value positionRows = memref::GetGlobalOp::create(b, global.getType(), global.getSymName());

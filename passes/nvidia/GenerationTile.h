@@ -37,6 +37,14 @@ unsigned kernelOperandCount(dialect::BlockSparseAttentionOp op);
 /// getGenerationRowHeads).
 int64_t generationGridX(dialect::BlockSparseAttentionOp op, int64_t tilesPerRow);
 
+/// The first entry of [begin, end) of an ascending key-block list whose
+/// block holds no key below `live` (block * block_k >= live), or end: a
+/// binary search of a fixed number of steps, enough for a row of
+/// `maxEntries`. A row's live key blocks are the entries before it (a
+/// generation step's seq_k_live, a ragged sequence's key count).
+mlir::Value firstDeadEntry(FragmentBuilder &e, mlir::Value keyBlocks, mlir::Value begin,
+                           mlir::Value end, mlir::Value live, int64_t blockK, int64_t maxEntries);
+
 /// What a thread block of a generation kernel works on.
 struct GenerationTile {
   mlir::Value qPos, liveKeys; // the step (index values)

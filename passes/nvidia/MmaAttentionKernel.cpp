@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 #include "nvidia/MmaAttentionKernel.h"
 #include "conversions/TargetLimits.h"
+#include "nvidia/BatchSequence.h"
 #include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
 #include "nvidia/GenerationTile.h"
@@ -193,6 +194,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Block x = work row * split + which query tile of the row's block.
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
+  BatchSequence seq; // a ragged or paged batch's sequence (BatchSequence.h)
   if (!op.isGeneration()) {
     r = e.div(blockX, g.split);
     bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
@@ -204,6 +206,15 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     qStart = e.add(e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ),
                    e.mul(e.rem(blockX, g.split), g.queryTile));
     std::tie(rowBegin, rowEnd) = loadRowSpan(b, spans, r);
+    if (op.hasBatchLayout()) {
+      seq = emitBatchSequence(e, op, entry, bi);
+      e.returnUnless(e.ult(qStart, seq.seqQ)); // the sequence has no query in this tile
+      std::tie(rowEnd, g.causalShift) = batchSequenceRow(e, g, seq, keyBlocks, rowBegin, rowEnd,
+                                                         qStart, g.queryTile, op.getCausalAlign());
+      if (g.causalShift)
+        g.causalOffset = 0;
+      g.liveKeys = seq.seqK;
+    }
   } else {
     // Generation: the step's tile and row, only the row's live key blocks
     // (GenerationTile.h); q and out rows are positions - q_pos.
@@ -232,12 +243,16 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   auto loadTile = [&](Value t) {
     Value first = tileStart(t);
     Value stageRow = e.mul(e.rem(t, S), KT);
-    e.copyRowsAsync(k, bi, kvh, first, g.seqK, kTile, stageRow, KT, tid, false, g.liveKeys);
-    e.copyRowsAsync(v, bi, kvh, first, g.seqK, vTile, stageRow, KT, tid, false, g.liveKeys);
+    TileRows rows = seq.seqK ? seq.keyRows(e, first) : TileRows{bi, first, g.liveKeys};
+    e.copyRowsAsync(k, rows.batch, kvh, rows.row, g.seqK, kTile, stageRow, KT, tid, false,
+                    rows.liveLimit);
+    e.copyRowsAsync(v, rows.batch, kvh, rows.row, g.seqK, vTile, stageRow, KT, tid, false,
+                    rows.liveLimit);
   };
   // Prologue: Q, then the first stages-1 key/value tiles, one group each.
-  e.copyRowsAsync(q, bi, h, qStart, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
-                  /*queryRows=*/true);
+  TileRows queryRows = seq.seqQ ? seq.queryRows(e, qStart) : TileRows{bi, qStart, Value()};
+  e.copyRowsAsync(q, queryRows.batch, h, queryRows.row, g.seqQ, qTile, e.idx(0), g.queryTile, tid,
+                  /*queryRows=*/true, queryRows.liveLimit);
   e.commitGroup();
   e.prologue(numTiles, S, loadTile);
   e.waitGroups(static_cast<int32_t>(S - 1));
@@ -334,7 +349,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
           // write 16-byte chunks to global memory.
           gpu::BarrierOp::create(b);
           e.storeWarpRows(SmallVector<Value>(loop.getResults().take_front(dTiles * 4)), inv, qTile,
-                          warpRow0, LaneCoords{lane, laneRow, laneCol}, out, bi, h, qStart, g.seqQ);
+                          warpRow0, LaneCoords{lane, laneRow, laneCol}, out, queryRows.batch, h,
+                          queryRows.row, g.seqQ, Value(), queryRows.liveLimit);
         });
   };
   // No copy may still be landing in shared memory, whichever path follows.

@@ -115,7 +115,8 @@ LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(
 
 void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value tile, Value warpRow0,
                                const LaneCoords &coords, Value dst, Value bi, Value head,
-                               Value firstRow, int64_t limit, Value firstChunk) {
+                               Value firstRow, int64_t limit, Value firstChunk,
+                               Value liveLimit) {
   // A warp is its own group; its lanes synchronize on the block's barrier.
   StoreGroup warp{32, coords.lane, warpRow0, warpRow0, coords.row, coords.col, Value()};
   if (!firstChunk) {
@@ -124,7 +125,7 @@ void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value t
         [&](Value row, int64_t chunk) { return std::make_pair(row, swizzledCol(row, idx(chunk))); },
         [&](Value row, Value chunk) { return std::make_pair(row, swizzledCol(row, chunk)); }};
     storeFragmentRows(*this, headDim, acc, factor, warp, swizzledRows, tile, dst, bi, head,
-                      firstRow, limit);
+                      firstRow, limit, liveLimit);
     return;
   }
   // The window's chunks keep their places in the swizzled rows, and the
@@ -138,7 +139,7 @@ void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value t
                            }};
   Value window = columnWindow(*this, dst, firstChunk, columns);
   storeFragmentRows(*this, columns, acc, factor, warp, windowRows, tile, window, bi, head, firstRow,
-                    limit);
+                    limit, liveLimit);
 }
 
 void MmaEmitter::commitGroup() { NVVM::CpAsyncCommitGroupOp::create(b); }

@@ -100,11 +100,11 @@ struct MmaEmitter : FragmentBuilder {
   /// puts a barrier before it (the tile's last readers). With `firstChunk`
   /// (warp-uniform), `acc` is a window of the rows: its acc.size() / 4
   /// chunks are the row's chunks from `firstChunk` on, and only they are
-  /// staged and written.
+  /// staged and written. `liveLimit`, when given, stands for `limit`.
   void storeWarpRows(llvm::ArrayRef<mlir::Value> acc, const mlir::Value *factor, mlir::Value tile,
                      mlir::Value warpRow0, const LaneCoords &lane, mlir::Value dst, mlir::Value bi,
                      mlir::Value head, mlir::Value firstRow, int64_t limit,
-                     mlir::Value firstChunk = {});
+                     mlir::Value firstChunk = {}, mlir::Value liveLimit = {});
   /// The coordinates of lane `lane` (thread index mod 32).
   LaneCoords laneCoords(mlir::Value lane);
 

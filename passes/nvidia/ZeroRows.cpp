@@ -16,7 +16,10 @@ namespace sieve::passes {
 
 RowLaunch rowLaunchOf(dialect::BlockSparseAttentionOp op, int64_t blocksPerRow, bool generic) {
   const int64_t rows = op.getNumRows();
-  if (generic) {
+  // A ragged or paged batch's rows are written per sequence, up to its own
+  // query count, which only the attention blocks know: its empty rows run
+  // as attention blocks of no key tile (zeros), like a generic kernel's.
+  if (generic || op.hasBatchLayout()) {
     RowLaunch launch;
     launch.attentionBlocks = rows * blocksPerRow;
     launch.firstEmptyRow = rows;

@@ -62,8 +62,10 @@ def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, sc
     and v are a page pool [pages, page_size, Hkv, D] instead. Each sequence
     sees the mask cropped to its own lengths (`causal` as attention()'s,
     bottom-right by each sequence's lengths). One kernel per mask, B and
-    page size serves every set of lengths the mask's grid covers; the CPU
-    backend only, for now."""
+    page size serves every set of lengths the mask's grid covers. The
+    offsets and the page table are host (CPU) arrays on either backend: the
+    launch checks them there, and a GPU launch copies them to the device on
+    its stream (the GPU runs it on the mma body, f16 or bf16)."""
     batch = _info(cu_seqlens_q, "cu_seqlens_q", 1, "int32 [batch + 1] offsets")[1][0] - 1
     page_size = 0
     if page_table is not None:

@@ -251,7 +251,8 @@ def compile(mask, *, batch, heads_q, heads_kv, seq_q, seq_k, head_dim, dtype, ca
     gives cu_seqlens_q and cu_seqlens_k, and each sequence sees the mask
     cropped to its own lengths. page_size=N (a multiple of the mask's
     block_k) reads K and V through a page table given in each call
-    (docs/ragged-paged.md); the CPU backend only, for now."""
+    (docs/ragged-paged.md); on the CPU backend, and on a CUDA device on the
+    mma body (f16 or bf16), the offsets and table given as host arrays."""
     if sum(map(bool, (save_lse, backward, calibrate, generation))) > 1:
         raise _errors.InvalidArgumentError(
             "save_lse, backward, calibrate and generation are different kernels: pass at most "

@@ -54,7 +54,9 @@ FlashAttention's varlen functions take them, cu_seqlens_q and cu_seqlens_k
 int32 [B + 1] their offsets; with `page_table` (int32 [B, pages per
 sequence]) k and v are a page pool [pages, page_size, Hkv, D] instead. Each
 sequence sees the mask cropped to its lengths; one kernel per mask, B and
-page size serves every set of lengths the mask's grid covers.
+page size serves every set of lengths the mask's grid covers. On the GPU
+(the mma body, f16 or bf16) the offsets and table may be CUDA tensors: they
+are copied to the host for the launch's checks, which synchronizes.
 
 This module imports PyTorch; `import sieve` alone does not import it.
 """
@@ -180,9 +182,12 @@ def attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, mask, causal=False, sc
                      causal_align="top_left", page_table=None):
     """A ragged batch's attention (inference): q [total_q, Hq, D], k and v
     [total_k, Hkv, D] or, with page_table, [pages, page_size, Hkv, D]."""
-    return _attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, registered_mask(mask),
+    # The launch checks the offsets and the page table on the host and copies
+    # them to the GPU itself: CUDA tensors come over (a synchronizing copy).
+    host = [None if t is None else t.cpu() for t in (cu_seqlens_q, cu_seqlens_k, page_table)]
+    return _attention_varlen(q, k, v, host[0], host[1], registered_mask(mask),
                              _checks.causal_of(causal, causal_align), scale,
-                             out=torch.empty_like(q), page_table=page_table)
+                             out=torch.empty_like(q), page_table=host[2])
 
 
 def _lse_like(q):

@@ -82,7 +82,8 @@ struct PyKernel {
   /// out are [total_q, Hq, D] and k, v [total_k, Hkv, D] (unless paged),
   /// with cu_seqlens_q and cu_seqlens_k int32 [B + 1]; paged k and v are a
   /// pool [pages, page_size, Hkv, D] read through page_table int32 [B,
-  /// ceil(seq_k / page_size)].
+  /// ceil(seq_k / page_size)]. The offsets and the table are host arrays
+  /// for either backend.
   void runBatch(const InputArray &q, const InputArray &k, const InputArray &v,
                 const OutputArray &out, const std::optional<InputArray> &cuSeqlensQ,
                 const std::optional<InputArray> &cuSeqlensK,
@@ -100,13 +101,13 @@ struct PyKernel {
                         ov = tokens(out, "out");
     runtime::BatchLayout layout;
     auto offsets = [&](const std::optional<InputArray> &array, const char *name) {
-      return array ? i32BufferOf(factsOf(*array), name, {a.shape.batch + 1}, o) : nullptr;
+      return array ? hostI32BufferOf(factsOf(*array), name, {a.shape.batch + 1}) : nullptr;
     };
     layout.cuSeqlensQ = offsets(cuSeqlensQ, "cu_seqlens_q");
     layout.cuSeqlensK = offsets(cuSeqlensK, "cu_seqlens_k");
     if (pageTable)
       layout.pageTable =
-          i32BufferOf(factsOf(*pageTable), "page_table", {a.shape.batch, a.pagesPerSequence()}, o);
+          hostI32BufferOf(factsOf(*pageTable), "page_table", {a.shape.batch, a.pagesPerSequence()});
     const float *theta = thresholdsOf(thresholds);
     runtime::CuStream s = checkedStream(stream);
     Error error;

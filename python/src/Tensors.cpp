@@ -144,10 +144,11 @@ runtime::TensorView pagedViewOf(const ArrayFacts &a, const char *name, int cudaO
 
 namespace {
 
-/// f32BufferOf and i32BufferOf: a contiguous array of `shape` and dtype
-/// `dtype` in the kernel's memory.
+/// f32BufferOf and hostI32BufferOf: a contiguous array of `shape` and
+/// dtype `dtype` in the kernel's memory, or with `hostMemory` in the host's
+/// (pinned host memory counts) whichever device the kernel runs on.
 void *bufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape, const char *dtype,
-               int cudaOrdinal) {
+               int cudaOrdinal, bool hostMemory = false) {
   std::vector<int64_t> got(a.shape, a.shape + a.ndim);
   if (got != shape)
     raise(
@@ -165,6 +166,14 @@ void *bufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape
     expected *= shape[d];
   }
   const bool onGpu = a.deviceType == kDLCUDA || a.deviceType == kDLCUDAManaged;
+  if (hostMemory) {
+    if (onGpu)
+      raise(Error(ErrorCode::WrongDevice,
+                  fmt::format("{} is in {} memory, expected host memory (a CPU array): the "
+                              "launch checks it on the host and copies it to the GPU itself",
+                              name, deviceTypeName(a.deviceType))));
+    return a.data;
+  }
   if (onGpu != (cudaOrdinal >= 0))
     raise(Error(ErrorCode::WrongDevice,
                 fmt::format("{} is in {} memory but the kernel runs on the {}", name,
@@ -183,9 +192,10 @@ float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> s
   return static_cast<float *>(bufferOf(a, name, std::move(shape), "float32", cudaOrdinal));
 }
 
-const int32_t *i32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape,
-                           int cudaOrdinal) {
-  return static_cast<const int32_t *>(bufferOf(a, name, std::move(shape), "int32", cudaOrdinal));
+const int32_t *hostI32BufferOf(const ArrayFacts &a, const char *name,
+                               std::vector<int64_t> shape) {
+  return static_cast<const int32_t *>(
+      bufferOf(a, name, std::move(shape), "int32", -1, /*hostMemory=*/true));
 }
 
 } // namespace sieve::python

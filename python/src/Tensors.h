@@ -56,10 +56,12 @@ runtime::TensorView viewOf(const ArrayFacts &array, const char *name, int cudaOr
 /// (`cudaOrdinal` as for viewOf): errors name the array and what it should be.
 float *f32BufferOf(const ArrayFacts &array, const char *name, std::vector<int64_t> shape,
                    int cudaOrdinal);
-/// The same for an int32 array (a ragged batch's cu_seqlens [B + 1], a
-/// page table [B, pages per sequence]).
-const int32_t *i32BufferOf(const ArrayFacts &array, const char *name, std::vector<int64_t> shape,
-                           int cudaOrdinal);
+/// The same for an int32 array in host memory, whichever device the kernel
+/// runs on (a ragged batch's cu_seqlens [B + 1], a page table [B, pages per
+/// sequence]: the launch checks them on the host, runtime::checkBatchLayout,
+/// and a GPU launch copies them to the device on its stream).
+const int32_t *hostI32BufferOf(const ArrayFacts &array, const char *name,
+                               std::vector<int64_t> shape);
 
 /// A ragged batch's packed tokens, [total, heads, head_dim] as varlen
 /// kernels take them, viewed as the runtime's [1, heads, total, head_dim].

@@ -71,6 +71,7 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuMemAllocFromPoolAsync) \
   X(cuMemFreeAsync) \
   X(cuMemcpyHtoD) \
+  X(cuMemcpyHtoDAsync) \
   X(cuMemcpyDtoH) \
   X(cuMemcpyDtoDAsync) \
   X(cuMemsetD8) \
@@ -372,6 +373,16 @@ Error CudaDriver::copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) c
   return Error::success();
 }
 
+Error CudaDriver::copyToDeviceAsync(CuDevicePtr dst, const void *src, size_t bytes,
+                                    CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemcpyHtoDAsync(static_cast<CUdeviceptr>(dst), src, bytes,
+                                   static_cast<CUstream>(stream)),
+           "cuMemcpyHtoDAsync");
+  return Error::success();
+}
+
 Error CudaDriver::copyToHost(void *dst, CuDevicePtr src, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
@@ -483,6 +494,9 @@ Expected<DeviceMemoryInfo> CudaDriver::memoryInfo() const { return disabled(); }
 Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return disabled(); }
 Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
+Error CudaDriver::copyToDeviceAsync(CuDevicePtr, const void *, size_t, CuStream) const {
+  return disabled();
+}
 Error CudaDriver::copyToHost(void *, CuDevicePtr, size_t) const { return disabled(); }
 Error CudaDriver::copyOnDevice(CuDevicePtr, CuDevicePtr, size_t, CuStream) const {
   return disabled();

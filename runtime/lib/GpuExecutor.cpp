@@ -149,6 +149,50 @@ Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const Te
   return launchChecked(kernel, q, k, v, out, stream, tables, nullptr, thresholds, nullptr);
 }
 
+Error GpuExecutor::runBatch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                            const TensorView &v, const TensorView &out, const BatchLayout &layout,
+                            CuStream stream, const float *thresholds) const {
+  const Artifact &a = kernel.artifact();
+  if (!a.ragged && !a.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "runBatch() needs an artifact compiled with KernelSpec::ragged or a pageSize");
+  if (Error e = checkThresholds(a, thresholds))
+    return e;
+  Expected<BatchLaunch> batch = checkBatchLayout(a, layout, q, k, v, out, DeviceKind::Cuda);
+  if (!batch)
+    return batch.takeError();
+  if (Error e = checkDeviceTensors(a, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}}))
+    return e;
+  // The offsets and the page table travel in one buffer of this call's
+  // own, ordered on its stream like split-KV's workspace.
+  const size_t sequenceBytes = batch->sequences.size() * sizeof(int32_t);
+  const size_t pageBytes =
+      batch->pages ? size_t(a.shape.batch * a.pagesPerSequence()) * sizeof(int32_t) : 0;
+  auto allocated = driver_->allocAsync(sequenceBytes + pageBytes, stream);
+  if (!allocated)
+    return allocated.error().withContext("the batch's offsets and page table");
+  Buffers buffers;
+  buffers.views[0] = &q;
+  buffers.views[1] = &k;
+  buffers.views[2] = &v;
+  buffers.views[3] = &out;
+  buffers.thresholds = thresholds;
+  buffers.sequences = sequenceBytes ? *allocated : 0;
+  buffers.pages = pageBytes ? *allocated + sequenceBytes : 0;
+  Error launched = Error::success();
+  if (sequenceBytes)
+    launched = driver_->copyToDeviceAsync(buffers.sequences, batch->sequences.data(),
+                                          sequenceBytes, stream);
+  if (!launched && pageBytes)
+    launched = driver_->copyToDeviceAsync(buffers.pages, batch->pages, pageBytes, stream);
+  if (!launched)
+    launched = runLaunches(kernel, buffers, stream);
+  Error freed = driver_->freeAsync(*allocated, stream);
+  if (launched)
+    return launched;
+  return freed;
+}
+
 Error GpuExecutor::generate(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
                             const TensorView &v, const TensorView &out, const GenerationStep &step,
                             CuStream stream, const float *thresholds) const {
@@ -266,6 +310,10 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
   if (a.savesLse && !lse)
     return Error(ErrorCode::InvalidArgument,
                  "this forward saves its log-sum-exp: run it with forward() and an lse buffer");
+  if (a.ragged || a.pageSize)
+    return Error(ErrorCode::InvalidArgument,
+                 "a ragged or paged kernel reads its batch's layout at launch: run it with "
+                 "runBatch() and the cu_seqlens / page table");
   if (Error e = checkTables(a, tables))
     return e;
   // A generation step's K and V hold the cache so far (checkGenerationTensors).
@@ -338,6 +386,19 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       return uint64_t(0);
     }
   };
+  auto rank2Field = [](ParamField field, CuDevicePtr address, const uint64_t sizes[2], int dim) {
+    switch (field) {
+    case ParamField::AllocatedPtr:
+    case ParamField::AlignedPtr:
+      return static_cast<uint64_t>(address);
+    case ParamField::Size:
+      return sizes[dim];
+    case ParamField::Stride:
+      return dim == 0 ? sizes[1] : uint64_t(1);
+    default:
+      return uint64_t(0);
+    }
+  };
   // One 8-byte value per kernel parameter, in the artifact's order: on the
   // stack, so that a launch (a generation step above all) allocates
   // nothing; the heap only for a kernel of more parameters than any of
@@ -375,6 +436,20 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       if (!buffers.lse)
         return Error(ErrorCode::Internal, "kernel takes an lse buffer the launch did not bring");
       values[i] = rank3Field(slot.field, buffers.lse, lseSizes, slot.dim);
+      continue;
+    }
+    if (slot.tensor == ParamSlot::kSequences || slot.tensor == ParamSlot::kPages) {
+      // Rank-2 i32: the offsets [2, B + 1], the page table [B, pages].
+      const bool offsets = slot.tensor == ParamSlot::kSequences;
+      const CuDevicePtr address = offsets ? buffers.sequences : buffers.pages;
+      if (!address)
+        return Error(ErrorCode::Internal,
+                     fmt::format("kernel takes {} the launch did not bring",
+                                 offsets ? "a batch's offsets" : "a page table"));
+      const uint64_t sizes[2] = {
+          offsets ? 2 : uint64_t(a.shape.batch),
+          offsets ? uint64_t(a.shape.batch + 1) : uint64_t(a.pagesPerSequence())};
+      values[i] = rank2Field(slot.field, address, sizes, slot.dim);
       continue;
     }
     if (slot.tensor == ParamSlot::kThresholds) {

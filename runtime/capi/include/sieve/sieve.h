@@ -197,7 +197,8 @@ SIEVE_API sieve_status sieve_kernel_compile_flags(sieve_context ctx, const sieve
  * SIEVE_KERNEL_THRESHOLDS), `page_size` 0 for contiguous K and V or the
  * keys per page (a multiple of the mask's block_k): K and V are then a
  * pool of pages read through a page table. Run it with
- * sieve_attention_batch. The CPU backend only (for now). */
+ * sieve_attention_batch. On the CPU backend, and on a GPU on the mma body
+ * (f16 or bf16; the offsets and page table stay host arrays). */
 SIEVE_API sieve_status sieve_kernel_compile_batch(sieve_context ctx, const sieve_problem *problem,
                                                   const sieve_block_mask *mask,
                                                   const sieve_kernel_options *options,

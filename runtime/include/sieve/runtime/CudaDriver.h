@@ -92,6 +92,10 @@ public:
   Expected<CuDevicePtr> allocAsync(size_t bytes, CuStream stream) const;
   Error freeAsync(CuDevicePtr ptr, CuStream stream) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
+  /// Host-to-device copy queued on `stream` (cuMemcpyHtoDAsync). From
+  /// pageable memory it returns once `src` is staged, so the caller may
+  /// reuse it at once; the device sees the data in stream order.
+  Error copyToDeviceAsync(CuDevicePtr dst, const void *src, size_t bytes, CuStream stream) const;
   Error copyToHost(void *dst, CuDevicePtr src, size_t bytes) const;
   /// Device-to-device copy queued on `stream` (cuMemcpyDtoDAsync): what the
   /// benchmarks measure the device's copy bandwidth with.

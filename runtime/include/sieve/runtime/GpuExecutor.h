@@ -4,6 +4,7 @@
 
 #include "sieve/Error.h"
 #include "sieve/runtime/Artifact.h"
+#include "sieve/runtime/BatchLayout.h"
 #include "sieve/runtime/CudaDriver.h"
 #include "sieve/runtime/DeviceRowTables.h"
 #include "sieve/runtime/Generation.h"
@@ -78,6 +79,16 @@ public:
                  const TensorView &v, const TensorView &out, const GenerationStep &step,
                  CuStream stream, const float *thresholds = nullptr) const;
 
+  /// Runs a ragged or paged artifact (Artifact::ragged, Artifact::pageSize;
+  /// docs/ragged-paged.md) like launch(), with the sequences' offsets and
+  /// the page table from `layout` (host arrays, checked by
+  /// checkBatchLayout): they are copied to the device on `stream`, in a
+  /// buffer allocated and freed there, so the caller may reuse its arrays
+  /// when this returns. Does not synchronize.
+  Error runBatch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
+                 const TensorView &v, const TensorView &out, const BatchLayout &layout,
+                 CuStream stream, const float *thresholds = nullptr) const;
+
   /// Runs a calibration artifact (Artifact::calibrate) like launch() and adds
   /// each query row's probability mass per key block to `stats`: device
   /// memory holding the contiguous f32 [Hq, QB, KB] table, which the caller
@@ -115,6 +126,9 @@ private:
     const float *lse = nullptr;
     /// A generation step's (q_pos, seq_k_live), passed by value.
     const int32_t *positions = nullptr;
+    /// A ragged batch's offsets, i32 [2, B + 1], and a paged one's page
+    /// table, i32 [B, pages per sequence], in device memory (0: none).
+    CuDevicePtr sequences = 0, pages = 0;
   };
   /// Every launch of the artifact, in order on `stream`, each kernel's
   /// parameters found by slot in `buffers`; the workspace, when the
