@@ -70,9 +70,9 @@ TileRows BatchSequence::keyRows(FragmentBuilder &e, Value first) const {
 }
 
 std::pair<Value, Value> batchSequenceRow(FragmentBuilder &e, const ProblemGeometry &g,
-                                         const BatchSequence &seq, Value keyBlocks,
-                                         Value rowBegin, Value rowEnd, Value qStart,
-                                         int64_t queryTile, std::optional<dialect::CausalAlign> align) {
+                                         const BatchSequence &seq, Value keyBlocks, Value rowBegin,
+                                         Value rowEnd, Value qStart, int64_t queryTile,
+                                         std::optional<dialect::CausalAlign> align) {
   ImplicitLocOpBuilder &b = e.b;
   Value live = seq.seqK, shift;
   if (g.causal && align == dialect::CausalAlign::BottomRight) {

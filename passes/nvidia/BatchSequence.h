@@ -28,11 +28,11 @@ struct TileRows {
 
 /// The sequence a thread block of a ragged or paged forward works on.
 struct BatchSequence {
-  mlir::Value batchEntry;      // the grid's batch entry: the sequence's index
-  mlir::Value seqQ, seqK;      // its lengths (index values)
-  mlir::Value qOffset;         // ragged: its first query's row in q and out; else null
-  mlir::Value kOffset;         // ragged and not paged: its first key's row in k and v; else null
-  mlir::Value pages;           // paged: the page table argument; else null
+  mlir::Value batchEntry; // the grid's batch entry: the sequence's index
+  mlir::Value seqQ, seqK; // its lengths (index values)
+  mlir::Value qOffset;    // ragged: its first query's row in q and out; else null
+  mlir::Value kOffset;    // ragged and not paged: its first key's row in k and v; else null
+  mlir::Value pages;      // paged: the page table argument; else null
   int64_t pageSize = 0;
 
   /// The rows of q (or out) that hold the sequence's queries [first,
@@ -65,12 +65,10 @@ BatchSequence emitBatchSequence(FragmentBuilder &e, dialect::BlockSparseAttentio
 /// where it has fewer keys than queries), else null. Top-left causal needs
 /// neither: the specialization dropped the tiles above the diagonal, and
 /// that diagonal is the same for every crop.
-std::pair<mlir::Value, mlir::Value> batchSequenceRow(FragmentBuilder &e, const ProblemGeometry &g,
-                                                     const BatchSequence &seq,
-                                                     mlir::Value keyBlocks, mlir::Value rowBegin,
-                                                     mlir::Value rowEnd, mlir::Value qStart,
-                                                     int64_t queryTile,
-                                                     std::optional<dialect::CausalAlign> align);
+std::pair<mlir::Value, mlir::Value>
+batchSequenceRow(FragmentBuilder &e, const ProblemGeometry &g, const BatchSequence &seq,
+                 mlir::Value keyBlocks, mlir::Value rowBegin, mlir::Value rowEnd,
+                 mlir::Value qStart, int64_t queryTile, std::optional<dialect::CausalAlign> align);
 
 } // namespace sieve::passes
 

@@ -115,8 +115,7 @@ LaneCoords MmaEmitter::laneCoords(Value lane) { return {lane, div(lane, 4), mul(
 
 void MmaEmitter::storeWarpRows(ArrayRef<Value> acc, const Value *factor, Value tile, Value warpRow0,
                                const LaneCoords &coords, Value dst, Value bi, Value head,
-                               Value firstRow, int64_t limit, Value firstChunk,
-                               Value liveLimit) {
+                               Value firstRow, int64_t limit, Value firstChunk, Value liveLimit) {
   // A warp is its own group; its lanes synchronize on the block's barrier.
   StoreGroup warp{32, coords.lane, warpRow0, warpRow0, coords.row, coords.col, Value()};
   if (!firstChunk) {

@@ -192,8 +192,7 @@ float *f32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> s
   return static_cast<float *>(bufferOf(a, name, std::move(shape), "float32", cudaOrdinal));
 }
 
-const int32_t *hostI32BufferOf(const ArrayFacts &a, const char *name,
-                               std::vector<int64_t> shape) {
+const int32_t *hostI32BufferOf(const ArrayFacts &a, const char *name, std::vector<int64_t> shape) {
   return static_cast<const int32_t *>(
       bufferOf(a, name, std::move(shape), "int32", -1, /*hostMemory=*/true));
 }

@@ -181,8 +181,8 @@ Error GpuExecutor::runBatch(const GpuKernel &kernel, const TensorView &q, const 
   buffers.pages = pageBytes ? *allocated + sequenceBytes : 0;
   Error launched = Error::success();
   if (sequenceBytes)
-    launched = driver_->copyToDeviceAsync(buffers.sequences, batch->sequences.data(),
-                                          sequenceBytes, stream);
+    launched = driver_->copyToDeviceAsync(buffers.sequences, batch->sequences.data(), sequenceBytes,
+                                          stream);
   if (!launched && pageBytes)
     launched = driver_->copyToDeviceAsync(buffers.pages, batch->pages, pageBytes, stream);
   if (!launched)
@@ -446,9 +446,9 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
         return Error(ErrorCode::Internal,
                      fmt::format("kernel takes {} the launch did not bring",
                                  offsets ? "a batch's offsets" : "a page table"));
-      const uint64_t sizes[2] = {
-          offsets ? 2 : uint64_t(a.shape.batch),
-          offsets ? uint64_t(a.shape.batch + 1) : uint64_t(a.pagesPerSequence())};
+      const uint64_t sizes[2] = {offsets ? 2 : uint64_t(a.shape.batch),
+                                 offsets ? uint64_t(a.shape.batch + 1)
+                                         : uint64_t(a.pagesPerSequence())};
       values[i] = rank2Field(slot.field, address, sizes, slot.dim);
       continue;
     }

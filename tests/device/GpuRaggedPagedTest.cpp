@@ -303,9 +303,9 @@ TEST_P(GpuRaggedPaged, OneKernelMatchesFloat64PerSequence) {
   decodeFloats(dtype, outBytes->data(), got.data(), got.size());
 
   const CausalMode causal(c.causal != Causal::None, artifact.causalAlign);
-  std::vector<double> ref = referenceRaggedAttention(artifact.shape, specs[0].mask, causal,
-                                                     artifact.scale, cuQ.data(), cuK.data(),
-                                                     q.data(), k.data(), v.data());
+  std::vector<double> ref =
+      referenceRaggedAttention(artifact.shape, specs[0].mask, causal, artifact.scale, cuQ.data(),
+                               cuK.data(), q.data(), k.data(), v.data());
   // Rows as [1, total_q, Hq, D]: a bad row names its token and head.
   RowComparison rows = compareRows(got.data(), ref, 1, totalQ, c.headsQ, D, rowTolerance(dtype));
   EXPECT_TRUE(rows.ok()) << rows.badRows << " of " << rows.rows << " rows wrong: " << rows.report;
@@ -314,14 +314,14 @@ TEST_P(GpuRaggedPaged, OneKernelMatchesFloat64PerSequence) {
     // The same batch from contiguous K and V: the same tiles in the same
     // order, so the same bits.
     auto kData = device.add(kBytes.data(), kBytes.size()),
-         vData = device.add(vBytes.data(), vBytes.size()), out2 = device.add(nullptr, qBytes.size());
+         vData = device.add(vBytes.data(), vBytes.size()),
+         out2 = device.add(nullptr, qBytes.size());
     ASSERT_TRUE(kData && vData && out2);
     const TensorView out2View = tokenView(*out2, dtype, 1, c.headsQ, qTokens, D);
     BatchLayout contiguous{cuQ.data(), cuK.data(), nullptr};
-    Error e = session.runBatch(**kernels[1], qView,
-                               tokenView(*kData, dtype, 1, c.headsKv, totalK, D),
-                               tokenView(*vData, dtype, 1, c.headsKv, totalK, D), out2View,
-                               contiguous);
+    Error e =
+        session.runBatch(**kernels[1], qView, tokenView(*kData, dtype, 1, c.headsKv, totalK, D),
+                         tokenView(*vData, dtype, 1, c.headsKv, totalK, D), out2View, contiguous);
     ASSERT_FALSE(e) << e.str();
     ASSERT_FALSE(drv.synchronize(nullptr));
     auto again = device.read(device.buffers.size() - 1);
@@ -362,7 +362,8 @@ TEST(GpuRaggedPagedContract, LaunchesOutsideTheLayoutAreRefused) {
   Error e = session.run(**kernels[0], q, pool, pool, q);
   EXPECT_NE(e.message().find("runBatch()"), std::string::npos) << e.str();
   const std::vector<int32_t> cuQ = offsets(c, false), cuK = offsets(c, true);
-  e = session.runBatch(**kernels[0], q, pool, pool, q, BatchLayout{cuQ.data(), cuK.data(), nullptr});
+  e = session.runBatch(**kernels[0], q, pool, pool, q,
+                       BatchLayout{cuQ.data(), cuK.data(), nullptr});
   EXPECT_NE(e.message().find("page_table is missing"), std::string::npos) << e.str();
   std::vector<int32_t> table(batch * (**kernels[0]).pagesPerSequence(), 0);
   table[0] = 12; // sequence 0's first page, outside the pool of 12

@@ -466,7 +466,7 @@ TEST_F(RaggedPagedErrors, BadLayoutsAreRefusedInTheCallersTerms) {
   e = spec.validate();
   ASSERT_TRUE(e);
   EXPECT_NE(e.message().find("ragged batches and paged KV run on the GPU's mma body, which "
-                            "takes f16 or bf16, not f32"),
+                             "takes f16 or bf16, not f32"),
             std::string::npos)
       << e.message();
   spec = raggedSpec(c, 1, 0);

@@ -5,7 +5,7 @@
 // Ragged batches and paged KV (docs/ragged-paged.md) run on the specialized
 // mma body only: the Hopper body, the generic kernel and the scalar body
 // decline them by name.
-// WGMMA: no GPU kernel body runs it (variant=wgmma): wgmma does not run ragged batches or paged KV (operands 'sequences', 'pages'); the specialized mma body does
+// WGMMA: op variant=wgmma does not run ragged batches or paged KV (operands 'sequences', 'pages'); the specialized mma body does
 // GENERIC: mma (generic) does not run ragged batches or paged KV (operands 'sequences', 'pages'); the specialized mma body does
 // SIMT: simt does not run ragged batches or paged KV (operands 'sequences', 'pages'); the specialized mma body does
 func.func @ragged(%q: memref<2x1x64x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %k: memref<2x1x64x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %v: memref<2x1x64x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %o: memref<2x1x64x64xf16, strided<[?, ?, ?, 1], offset: ?>>, %s: memref<2x3xi32>) {
