@@ -51,4 +51,26 @@ std::vector<float> normalTensor(size_t elems, uint32_t seed) {
   return t;
 }
 
+std::vector<int32_t> raggedLengths(int64_t batch, int64_t longest) {
+  std::vector<int32_t> lengths(batch);
+  for (int64_t b = 0; b < batch; ++b)
+    lengths[b] = static_cast<int32_t>(longest * (b + 1) / batch);
+  std::shuffle(lengths.begin(), lengths.end(), std::mt19937_64(3));
+  return lengths;
+}
+
+compiler::KernelSpec raggedBatchSpec(const runtime::ProblemShape &shape, int64_t block, bool ragged,
+                                     int64_t pageSize) {
+  compiler::KernelSpec spec;
+  spec.shape = shape;
+  const int64_t blocks = (shape.seqQ + block - 1) / block;
+  spec.mask = runtime::BlockMask::random(shape.headsQ, blocks, blocks, block, block, 0.5, 20261206,
+                                         /*keepDiagonal=*/true);
+  spec.causal = true;
+  spec.causalAlign = runtime::CausalAlign::BottomRight;
+  spec.ragged = ragged;
+  spec.pageSize = pageSize;
+  return spec;
+}
+
 } // namespace sieve::bench

@@ -29,6 +29,18 @@ compiler::KernelSpec skewedSpec(int64_t batch, int64_t heads, int64_t seq, int64
 /// 4 * kept tiles * 128 * 128 * D * B: the multiply-adds of QK^T and PV.
 double keptFlops(const compiler::KernelSpec &spec);
 
+/// A ragged batch's lengths (bench/RaggedBench.cpp, RaggedGpuBench.cpp):
+/// `batch` sequences from longest / batch to longest, evenly, in a fixed
+/// shuffled order.
+std::vector<int32_t> raggedLengths(int64_t batch, int64_t longest);
+
+/// The ragged benchmarks' spec: `shape` (seq_q = seq_k = the longest
+/// sequence) under `block` x `block` tiles at half density (diagonal
+/// kept, seeded), bottom-right causal; a ragged kernel when `ragged`, and
+/// paged with `pageSize`.
+compiler::KernelSpec raggedBatchSpec(const runtime::ProblemShape &shape, int64_t block, bool ragged,
+                                     int64_t pageSize);
+
 /// `elems` draws of N(0, 1) from a generator seeded with `seed`: host
 /// inputs for the CPU benchmarks, the same on every run.
 std::vector<float> normalTensor(size_t elems, uint32_t seed);

@@ -43,26 +43,12 @@ compiler::Session *session() {
   return s.get();
 }
 
-/// Lengths from longest / 8 to longest, in a fixed shuffled order.
-std::vector<int32_t> lengthsUpTo(int64_t longest) {
-  std::vector<int32_t> lengths(kBatch);
-  for (int64_t b = 0; b < kBatch; ++b)
-    lengths[b] = static_cast<int32_t>(longest * (b + 1) / kBatch);
-  std::shuffle(lengths.begin(), lengths.end(), std::mt19937_64(3));
-  return lengths;
-}
+std::vector<int32_t> lengthsUpTo(int64_t longest) { return bench::raggedLengths(kBatch, longest); }
 
 compiler::KernelSpec batchSpec(int64_t longest, bool ragged, int64_t pageSize) {
-  compiler::KernelSpec spec;
-  spec.shape = {kBatch, kHeads, kHeads, longest, longest, kDim, runtime::DType::F32};
-  const int64_t blocks = (longest + kBlock - 1) / kBlock;
-  spec.mask = runtime::BlockMask::random(kHeads, blocks, blocks, kBlock, kBlock, 0.5, 20261206,
-                                         /*keepDiagonal=*/true);
-  spec.causal = true;
-  spec.causalAlign = runtime::CausalAlign::BottomRight;
-  spec.ragged = ragged;
-  spec.pageSize = pageSize;
-  return spec;
+  return bench::raggedBatchSpec(
+      {kBatch, kHeads, kHeads, longest, longest, kDim, runtime::DType::F32}, kBlock, ragged,
+      pageSize);
 }
 
 /// [1, H, total, D] view of tokens packed [total, H, D].

@@ -21,6 +21,7 @@
 // query tokens per second. Skips without a GPU.
 //
 //===----------------------------------------------------------------------===//
+#include "BenchMasks.h"
 #include "GpuKernelTiming.h"
 
 #include "sieve/runtime/BatchLayout.h"
@@ -39,26 +40,12 @@ namespace {
 
 constexpr int64_t kBatch = 8, kHeadsQ = 32, kHeadsKv = 8, kDim = 128, kBlock = 128, kPage = 128;
 
-/// Lengths from longest / 8 to longest, in a fixed shuffled order.
-std::vector<int32_t> lengthsUpTo(int64_t longest) {
-  std::vector<int32_t> lengths(kBatch);
-  for (int64_t b = 0; b < kBatch; ++b)
-    lengths[b] = static_cast<int32_t>(longest * (b + 1) / kBatch);
-  std::shuffle(lengths.begin(), lengths.end(), std::mt19937_64(3));
-  return lengths;
-}
+std::vector<int32_t> lengthsUpTo(int64_t longest) { return bench::raggedLengths(kBatch, longest); }
 
 compiler::KernelSpec batchSpec(int64_t longest, bool ragged, int64_t pageSize) {
-  compiler::KernelSpec spec;
-  spec.shape = {kBatch, kHeadsQ, kHeadsKv, longest, longest, kDim, runtime::DType::BF16};
-  const int64_t blocks = (longest + kBlock - 1) / kBlock;
-  spec.mask = runtime::BlockMask::random(kHeadsQ, blocks, blocks, kBlock, kBlock, 0.5, 20261206,
-                                         /*keepDiagonal=*/true);
-  spec.causal = true;
-  spec.causalAlign = runtime::CausalAlign::BottomRight;
-  spec.ragged = ragged;
-  spec.pageSize = pageSize;
-  return spec;
+  return bench::raggedBatchSpec(
+      {kBatch, kHeadsQ, kHeadsKv, longest, longest, kDim, runtime::DType::BF16}, kBlock, ragged,
+      pageSize);
 }
 
 /// Device buffers of finite bf16 values, freed at the end of the run.

@@ -117,6 +117,11 @@ Error KernelSpec::validateBatchLayout() const {
                  fmt::format("{} run the forward only: not with calibrate, saveLse, backward or "
                              "generation",
                              feature));
+  if (target.backend == runtime::Backend::Cuda && thresholds)
+    return Error(ErrorCode::Unsupported,
+                 fmt::format("{} with threshold mode run on the CPU backend only: the GPU's mma "
+                             "body takes them without thresholds (docs/ragged-paged.md)",
+                             feature));
   if (target.backend == runtime::Backend::Cuda && shape.dtype == runtime::DType::F32)
     return Error(ErrorCode::Unsupported,
                  fmt::format("{} run on the GPU's mma body, which takes f16 or bf16, not f32 "

@@ -207,11 +207,17 @@ std::string generationReason(BlockSparseAttentionOp op, bool specializedTensorCo
 /// A ragged or paged batch (operands `sequences`, `pages`;
 /// docs/ragged-paged.md) reads each sequence's lengths and rows at launch:
 /// the specialized mma body does (BatchSequence.h). The wgmma body's TMA
-/// boxes and the generic and scalar bodies do not take them yet.
+/// boxes and the generic and scalar bodies do not take them yet, nor does
+/// any GPU body take them with threshold mode (the CPU backend does).
 std::string batchLayoutReason(BlockSparseAttentionOp op, bool takesBatchLayout) {
-  if (op.hasBatchLayout() && !takesBatchLayout)
+  if (!op.hasBatchLayout())
+    return "";
+  if (!takesBatchLayout)
     return "does not run ragged batches or paged KV (operands 'sequences', 'pages'); the "
            "specialized mma body does";
+  if (op.getThresholds())
+    return "does not run threshold mode (operand 'thresholds') on a ragged or paged batch; the "
+           "CPU backend does";
   return "";
 }
 

@@ -469,6 +469,13 @@ TEST_F(RaggedPagedErrors, BadLayoutsAreRefusedInTheCallersTerms) {
                              "takes f16 or bf16, not f32"),
             std::string::npos)
       << e.message();
+  spec.shape.dtype = runtime::DType::BF16;
+  EXPECT_FALSE(spec.validate()) << "a bf16 ragged and paged kernel for the GPU is valid";
+  spec.thresholds = true;
+  e = spec.validate();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e.message().find("with threshold mode run on the CPU backend only"), std::string::npos)
+      << e.message();
   spec = raggedSpec(c, 1, 0);
   spec.saveLse = true;
   e = spec.validate();
