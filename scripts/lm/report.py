@@ -10,6 +10,7 @@ usage: report.py RESULTS.json [--md PATH] [--png PATH]
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -110,6 +111,66 @@ def target_text(res):
                      f"steps are too few for the dense model to adapt to the mask, and "
                      f"{cfg['pretrain_steps']} steps trained under it are enough.")
     return text
+
+
+# Two-sided 95% Student t quantiles by degrees of freedom (n - 1 seeds).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+       9: 2.262, 10: 2.228}
+
+
+def paired_interval(diffs):
+    """(mean, low, high, n) of per-seed differences: the mean with its 95%
+    t-interval over the seeds (low = high = mean with one seed)."""
+    mean, sd, n = mean_sd(diffs)
+    if mean is None:
+        return None, None, None, 0
+    half = T95.get(n - 1, 1.96) * sd / math.sqrt(n) if sd is not None else 0.0
+    return mean, mean - half, mean + half, n
+
+
+def baseline_cell(res, tag, kind, baseline):
+    """The data mask `kind` against `baseline` at sparsity tag: the paired
+    relative perplexity difference and whether it beats the baseline."""
+    diffs = paired_relative(per_seed(res, f"finetune/{tag}/{kind}"),
+                            per_seed(res, f"finetune/{tag}/{baseline}"))
+    mean, low, high, n = paired_interval(diffs)
+    if mean is None:
+        return "-", None
+    verdict = ("beats" if high < 0 else "loses" if low > 0 else "within error bars")
+    return f"{mean:+.1%} [{low:+.1%}, {high:+.1%}] (n={n}) {verdict}", verdict
+
+
+def baselines_text(res):
+    """Where the calibrated masks beat the random and the position-only
+    masks by more than the error bars: per seed the data mask's validation
+    perplexity over the baseline's, - 1, with its 95% t-interval over the
+    seeds (both fine-tuned from the same seed's dense model)."""
+    cfg = res["config"]
+    lines = ["| p | calibrated mask | vs random | vs position-only (sink + window) |",
+             "|---|---|---|---|"]
+    both, notboth = [], []
+    for p in sparsities(cfg):
+        if p == 0:
+            continue
+        tag = f"p{p:02d}"
+        for kind in ("head", "layer"):
+            random_cell, random_verdict = baseline_cell(res, tag, kind, "random")
+            position_cell, position_verdict = baseline_cell(res, tag, kind, "position")
+            lines.append(f"| {p} | {KIND_TEXT[kind]} | {random_cell} | {position_cell} |")
+            name = f"p = {p} ({'per head' if kind == 'head' else 'per layer'})"
+            if random_verdict == position_verdict == "beats":
+                both.append(name)
+            elif random_verdict is not None:
+                notboth.append(f"{name}: vs random {random_verdict}, vs position-only "
+                               f"{position_verdict}")
+    summary = ("The calibrated mask beats both baselines by more than the error bars at " +
+               (", ".join(both) if both else "no p") + ".")
+    if notboth:
+        summary += " Elsewhere: " + "; ".join(notboth) + "."
+    return ("Paired by seed, the calibrated mask's validation perplexity over the baseline's, "
+            "- 1 (below 0: the calibrated mask is better), with its 95% t-interval over the "
+            "seeds; *beats* when the interval lies below 0.\n\n" + "\n".join(lines) +
+            "\n\n" + summary)
 
 
 def scratch_table(res):
@@ -312,6 +373,10 @@ mode, and learned head budgets deployed as sieve masks with empty heads.
 {masks_table(res)}
 
 {target_text(res)}
+
+### The calibrated masks against the baselines
+
+{baselines_text(res)}
 
 ### Trained from scratch under the mask
 

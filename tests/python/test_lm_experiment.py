@@ -254,8 +254,25 @@ def test_report_writes_the_table_and_the_plot(run, tmp_path):
     stages = len(run.results["stages"])
     assert f"All {stages} stages done" in text and "![perplexity against p](./r.png)" in text
     assert "(n=2)" in text and "| 80% |" in text and "| 1 per layer |" in text
+    assert "### The calibrated masks against the baselines" in text
+    assert "The calibrated mask beats both baselines by more than the error bars at" in text
     width, height, _ = pngplot.read_png(str(png))
     assert width > 500 and height > 300
+
+
+def test_baseline_verdicts_use_the_seeds_t_interval():
+    sys.path.insert(0, os.path.join(ROOT, "scripts", "lm"))
+    import report
+
+    # Three seeds of -10% +- 1%: the interval (t = 4.303) stays below 0.
+    mean, low, high, n = report.paired_interval([-0.09, -0.10, -0.11])
+    assert n == 3 and abs(mean + 0.10) < 1e-12 and high < 0
+    assert abs((high - low) / 2 - 4.303 * 0.01 / 3 ** 0.5) < 1e-9
+    # A spread that crosses 0 is within the error bars; one seed has no spread.
+    mean, low, high, _ = report.paired_interval([-0.05, 0.04, -0.02])
+    assert low < 0 < high
+    assert report.paired_interval([0.02])[1:3] == (0.02, 0.02)
+    assert report.paired_interval([None, None]) == (None, None, None, 0)
 
 
 # ---------------------------------------------------------------- masks
