@@ -115,22 +115,6 @@ Error checkTables(const Artifact &a, const DeviceRowTables *t) {
   return Error::success();
 }
 
-/// One scalar of a rank-1 memref descriptor (allocated and aligned pointer,
-/// offset, size, stride) of a contiguous buffer.
-uint64_t rank1DescriptorField(ParamField field, uint64_t address, uint64_t length) {
-  switch (field) {
-  case ParamField::AllocatedPtr:
-  case ParamField::AlignedPtr:
-    return address;
-  case ParamField::Size:
-    return length;
-  case ParamField::Stride:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
 } // namespace
 
 Error GpuExecutor::launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,
@@ -164,27 +148,22 @@ Error GpuExecutor::runBatch(const GpuKernel &kernel, const TensorView &q, const 
   if (Error e = checkDeviceTensors(a, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}}))
     return e;
   // The offsets and the page table travel in one buffer of this call's
-  // own, ordered on its stream like split-KV's workspace.
-  const size_t sequenceBytes = batch->sequences.size() * sizeof(int32_t);
-  const size_t pageBytes =
-      batch->pages ? size_t(a.shape.batch * a.pagesPerSequence()) * sizeof(int32_t) : 0;
+  // own, ordered on its stream like split-KV's workspace, filled by one
+  // copy from the host.
+  std::vector<int32_t> staged = std::move(batch->sequences);
+  const size_t sequenceBytes = staged.size() * sizeof(int32_t);
+  if (batch->pages)
+    staged.insert(staged.end(), batch->pages, batch->pages + a.shape.batch * a.pagesPerSequence());
+  const size_t pageBytes = staged.size() * sizeof(int32_t) - sequenceBytes;
   auto allocated = driver_->allocAsync(sequenceBytes + pageBytes, stream);
   if (!allocated)
     return allocated.error().withContext("the batch's offsets and page table");
-  Buffers buffers;
-  buffers.views[0] = &q;
-  buffers.views[1] = &k;
-  buffers.views[2] = &v;
-  buffers.views[3] = &out;
+  Buffers buffers(q, k, v, out);
   buffers.thresholds = thresholds;
   buffers.sequences = sequenceBytes ? *allocated : 0;
   buffers.pages = pageBytes ? *allocated + sequenceBytes : 0;
-  Error launched = Error::success();
-  if (sequenceBytes)
-    launched = driver_->copyToDeviceAsync(buffers.sequences, batch->sequences.data(), sequenceBytes,
-                                          stream);
-  if (!launched && pageBytes)
-    launched = driver_->copyToDeviceAsync(buffers.pages, batch->pages, pageBytes, stream);
+  Error launched =
+      driver_->copyToDeviceAsync(*allocated, staged.data(), sequenceBytes + pageBytes, stream);
   if (!launched)
     launched = runLaunches(kernel, buffers, stream);
   Error freed = driver_->freeAsync(*allocated, stream);
@@ -269,11 +248,7 @@ Error GpuExecutor::backward(const GpuKernel &kernel, const BackwardTensors &t,
                                                      driver_->device().name));
   if (Error e = checkThresholds(a, t.thresholds))
     return e;
-  Buffers buffers;
-  buffers.views[0] = &t.q;
-  buffers.views[1] = &t.k;
-  buffers.views[2] = &t.v;
-  buffers.views[3] = &t.out;
+  Buffers buffers(t.q, t.k, t.v, t.out);
   buffers.views[ParamSlot::kDout] = &t.dout;
   buffers.views[ParamSlot::kDq] = &t.dq;
   buffers.views[ParamSlot::kDk] = &t.dk;
@@ -323,11 +298,7 @@ Error GpuExecutor::launchChecked(const GpuKernel &kernel, const TensorView &q, c
     return e;
   if (Error e = checkDeviceTensors(a, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}}))
     return e;
-  Buffers buffers;
-  buffers.views[0] = &q;
-  buffers.views[1] = &k;
-  buffers.views[2] = &v;
-  buffers.views[3] = &out;
+  Buffers buffers(q, k, v, out);
   buffers.tables = tables;
   buffers.stats = stats;
   buffers.thresholds = thresholds;
@@ -373,32 +344,6 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
                                   uint64_t((a.shape.seqK + a.blockK - 1) / a.blockK)};
   const uint64_t lseSizes[3] = {uint64_t(a.shape.batch), uint64_t(a.shape.headsQ),
                                 uint64_t(a.shape.seqQ)};
-  auto rank3Field = [](ParamField field, const void *address, const uint64_t sizes[3], int dim) {
-    switch (field) {
-    case ParamField::AllocatedPtr:
-    case ParamField::AlignedPtr:
-      return reinterpret_cast<uint64_t>(address);
-    case ParamField::Size:
-      return sizes[dim];
-    case ParamField::Stride:
-      return dim == 0 ? sizes[1] * sizes[2] : dim == 1 ? sizes[2] : uint64_t(1);
-    default:
-      return uint64_t(0);
-    }
-  };
-  auto rank2Field = [](ParamField field, CuDevicePtr address, const uint64_t sizes[2], int dim) {
-    switch (field) {
-    case ParamField::AllocatedPtr:
-    case ParamField::AlignedPtr:
-      return static_cast<uint64_t>(address);
-    case ParamField::Size:
-      return sizes[dim];
-    case ParamField::Stride:
-      return dim == 0 ? sizes[1] : uint64_t(1);
-    default:
-      return uint64_t(0);
-    }
-  };
   // One 8-byte value per kernel parameter, in the artifact's order: on the
   // stack, so that a launch (a generation step above all) allocates
   // nothing; the heap only for a kernel of more parameters than any of
@@ -429,13 +374,15 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       continue;
     }
     if (slot.tensor == ParamSlot::kStats) {
-      values[i] = rank3Field(slot.field, buffers.stats, statsSizes, slot.dim);
+      values[i] = contiguousDescriptorField(slot.field, reinterpret_cast<uint64_t>(buffers.stats),
+                                            statsSizes, 3, slot.dim);
       continue;
     }
     if (slot.tensor == ParamSlot::kLse) {
       if (!buffers.lse)
         return Error(ErrorCode::Internal, "kernel takes an lse buffer the launch did not bring");
-      values[i] = rank3Field(slot.field, buffers.lse, lseSizes, slot.dim);
+      values[i] = contiguousDescriptorField(slot.field, reinterpret_cast<uint64_t>(buffers.lse),
+                                            lseSizes, 3, slot.dim);
       continue;
     }
     if (slot.tensor == ParamSlot::kSequences || slot.tensor == ParamSlot::kPages) {
@@ -449,12 +396,13 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
       const uint64_t sizes[2] = {offsets ? 2 : uint64_t(a.shape.batch),
                                  offsets ? uint64_t(a.shape.batch + 1)
                                          : uint64_t(a.pagesPerSequence())};
-      values[i] = rank2Field(slot.field, address, sizes, slot.dim);
+      values[i] = contiguousDescriptorField(slot.field, address, sizes, 2, slot.dim);
       continue;
     }
     if (slot.tensor == ParamSlot::kThresholds) {
-      values[i] = rank1DescriptorField(slot.field, reinterpret_cast<uint64_t>(buffers.thresholds),
-                                       uint64_t(a.shape.headsQ));
+      const uint64_t heads = uint64_t(a.shape.headsQ);
+      values[i] = contiguousDescriptorField(
+          slot.field, reinterpret_cast<uint64_t>(buffers.thresholds), &heads, 1, slot.dim);
       continue;
     }
     // The workspace and the row tables are rank-1 buffers: pointers, offset
@@ -466,7 +414,7 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
                                            : uint64_t(buffers.tables->address(table));
       const uint64_t length = isWorkspace ? buffers.workspaceBytes / sizeof(float)
                                           : uint64_t(buffers.tables->length(table));
-      values[i] = rank1DescriptorField(slot.field, address, length);
+      values[i] = contiguousDescriptorField(slot.field, address, &length, 1, slot.dim);
       continue;
     }
     const TensorView *view = slot.tensor < 16 ? buffers.views[slot.tensor] : nullptr;

@@ -102,4 +102,23 @@ std::vector<ParamSlot> memrefDescriptorParams(int numTensors) {
   return slots;
 }
 
+uint64_t contiguousDescriptorField(ParamField field, uint64_t address, const uint64_t *sizes,
+                                   int rank, int dim) {
+  switch (field) {
+  case ParamField::AllocatedPtr:
+  case ParamField::AlignedPtr:
+    return address;
+  case ParamField::Size:
+    return sizes[dim];
+  case ParamField::Stride: {
+    uint64_t stride = 1;
+    for (int d = dim + 1; d < rank; ++d)
+      stride *= sizes[d];
+    return stride;
+  }
+  default:
+    return 0;
+  }
+}
+
 } // namespace sieve::runtime

@@ -275,6 +275,25 @@ TEST_F(ArtifactTest, ParameterLayoutIsTheMemrefDescriptor) {
   EXPECT_EQ(params[43], (ParamSlot{3, ParamField::Stride, 3}));
 }
 
+// The descriptor of a contiguous buffer as a launch fills it in (the row
+// tables, the offsets and page table, the stats and lse): row-major strides.
+TEST(ContiguousDescriptor, FieldsAreTheRowMajorMemrefDescriptor) {
+  const uint64_t address = 0x7000;
+  const uint64_t length = 9, table[2] = {4, 17}, stats[3] = {3, 5, 7};
+  for (ParamField pointer : {ParamField::AllocatedPtr, ParamField::AlignedPtr})
+    EXPECT_EQ(contiguousDescriptorField(pointer, address, stats, 3, 0), address);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Offset, address, stats, 3, 0), 0u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Size, address, &length, 1, 0), 9u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, &length, 1, 0), 1u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Size, address, table, 2, 1), 17u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, table, 2, 0), 17u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, table, 2, 1), 1u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Size, address, stats, 3, 0), 3u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, stats, 3, 0), 35u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, stats, 3, 1), 7u);
+  EXPECT_EQ(contiguousDescriptorField(ParamField::Stride, address, stats, 3, 2), 1u);
+}
+
 TEST_F(ArtifactTest, DetectsChangedOrTruncatedCode) {
   ASSERT_FALSE(sampleArtifact().save(stem()));
   std::string code = *readFile(stem() + ".ptx");

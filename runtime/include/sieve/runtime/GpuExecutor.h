@@ -117,6 +117,9 @@ private:
   /// by their slot number (q, k, v, out, then dout, dq, dk, dv), and the
   /// rank-1 and rank-3 buffers.
   struct Buffers {
+    /// A launch's q, k, v and out (slots 0 to 3).
+    Buffers(const TensorView &q, const TensorView &k, const TensorView &v, const TensorView &out)
+        : views{&q, &k, &v, &out} {}
     std::array<const TensorView *, 16> views{};
     const DeviceRowTables *tables = nullptr;
     CuDevicePtr workspace = 0;

@@ -78,6 +78,14 @@ enum class ParamField { AllocatedPtr, AlignedPtr, Offset, Size, Stride, TensorMa
 const char *paramFieldName(ParamField field);
 std::optional<ParamField> parseParamField(std::string_view name);
 
+/// One scalar of the memref descriptor (allocated and aligned pointer,
+/// offset 0, sizes, row-major strides) of a contiguous buffer of `rank`
+/// dimensions `sizes` at `address`: what a launch passes for the row
+/// tables, workspace and thresholds (rank 1), a batch's offsets and page
+/// table (rank 2), the stats and the lse (rank 3). 0 for other fields.
+uint64_t contiguousDescriptorField(ParamField field, uint64_t address, const uint64_t *sizes,
+                                   int rank, int dim);
+
 /// One kernel parameter: a field of a buffer's descriptor.
 struct ParamSlot {
   // The slot numbers by their old names, for the code that reads them so.
