@@ -2,7 +2,8 @@
 //
 // The GPU suites' common piece: the process's CUDA session, and the timing
 // loop (CUDA events around each launch, the combine kernel of split rows
-// included) on inputs uploaded once, outside the timing.
+// included, on a warm or a cold L2) on inputs uploaded once, outside the
+// timing.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_BENCH_GPUKERNELTIMING_H
@@ -31,6 +32,18 @@ using InputFill =
 void standardNormalInputs(int which, const std::array<int64_t, 4> &sizes,
                           std::vector<float> &values);
 
+/// How timeKernel brackets a launch.
+struct TimingOptions {
+  /// Before each launch (untimed), write a buffer of twice the L2's size,
+  /// so the launch reads its inputs from HBM, not from the L2 the previous
+  /// launch left warm: what a memory floor is measured against (a model's
+  /// layers each read their own KV cache). The write, ~0.1 ms of GPU work,
+  /// also holds the stream while the host issues the launch, so the event
+  /// pair brackets the kernels alone, not the host's launch work (which
+  /// otherwise dominates launches of a few microseconds).
+  bool coldCache = false;
+};
+
 /// Compiles `spec`, uploads inputs made by `fill` (and, for a threshold-mode
 /// spec, `thresholds`, f32 [Hq]; for a calibration spec, a stats table),
 /// then times its launches. Reports TFLOP/s
@@ -40,7 +53,7 @@ void standardNormalInputs(int which, const std::array<int64_t, 4> &sizes,
 /// fill sees that piece as [1, 1, rows, D]).
 double timeKernel(benchmark::State &state, compiler::Session *session,
                   const compiler::KernelSpec &spec, const InputFill &fill = standardNormalInputs,
-                  const std::vector<float> &thresholds = {});
+                  const std::vector<float> &thresholds = {}, TimingOptions options = {});
 
 /// The device's copy bandwidth in bytes/s: a 1 GiB cuMemcpyDtoD, median of
 /// 10 after 2 to warm up, counting each byte read and written (2 GiB

@@ -57,6 +57,7 @@ void buildSieveToGpuKernelsPipeline(OpPassManager &pm, const PtxPipelineOptions 
   if (options.splitKv && options.variant != "generic" && workers > 0) {
     SplitRowsOptions split;
     split.sms = workers;
+    split.generation = true; // a decode step's parts (docs/generation.md, "With split-KV")
     pm.addPass(createSplitRows(split));
   }
   LowerToGpuOptions lowering;
@@ -119,7 +120,7 @@ void buildSieveToCpuPhasesPipeline(OpPassManager &pm, const CpuPipelineOptions &
   if (options.splitKv) {
     SplitRowsOptions split;
     split.sms = options.workers;
-    split.generation = true; // (the GPU bodies do not run split generation rows yet)
+    split.generation = true;
     pm.addPass(createSplitRows(split));
   }
   LowerToCpuOptions lowering;

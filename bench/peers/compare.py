@@ -27,6 +27,15 @@ import rows as row_loop  # noqa: E402
 
 TOLERANCE = {"bf16": 2e-2, "f16": 5e-3, "f32": 1e-3}
 REFERENCE_MAX_SEQ = 2048  # above this the element mask is too big: check against Flex
+# The float32 reference repeats K and V per query head: above this many bytes
+# (decode rows of long caches at large B) it is checked against Flex too.
+REFERENCE_MAX_BYTES = 8 << 30
+
+
+def reference_bytes(shape):
+    """The float32 reference's q, out and per-query-head K and V bytes."""
+    b, h, s, d = shape
+    return 4 * b * h * d * (2 * s + 2 * shape.sk)
 METHOD = ("CUDA events around each call, one pair per call; 3 warm-up calls, then N calls "
           "(10 to 100, about 0.3 s of GPU time) queued behind a short GPU sleep so they run "
           "back to back; median of the N; same q/k/v and tile mask for every peer, "
@@ -337,7 +346,7 @@ def check_outputs(g, tiles, outs, flex):
                             f"the mask keeps {int(tiles.sum())}")
     ref = None
     try:
-        if s * sk <= REFERENCE_MAX_SEQ ** 2:
+        if s * sk <= REFERENCE_MAX_SEQ ** 2 and reference_bytes(g.shape) <= REFERENCE_MAX_BYTES:
             ref, res["ref"] = torch_peers.reference(g.q, g.k, g.v, tiles, g.causal), "sdpa"
             names = [n for n in ("sieve", "generic", "flex") if n in outs]
         elif "flex" in outs:

@@ -71,7 +71,12 @@ bool KernelSpec::packsGqa() const {
     return false;
   if (!generation || options.packGqa == "on")
     return true;
-  // "auto": a generation step packs where it pays on this GPU.
+  // "auto" with split-KV (the default): a decode step's rows are cut into
+  // parts over the SMs whichever way they are laid out, and packed rows
+  // read each kept K and V block once per key head rather than g times.
+  if (options.splitKv == "auto")
+    return true;
+  // Whole rows: a generation step packs where it pays on this GPU.
   Expected<runtime::TargetInfo> info = target.info();
   return info && info->multiprocessors > 0 && generationPackingPays(*this, info->multiprocessors);
 }

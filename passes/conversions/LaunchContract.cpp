@@ -95,7 +95,7 @@ LogicalResult attachLaunch(Operation *kernel, TypeRange types, const LaunchGeome
   auto launch = dialect::LaunchAttr::getChecked(
       [&] { return kernel->emitOpError(); }, ctx, static_cast<int32_t>(g.role),
       ArrayRef<int32_t>(grid), ArrayRef<int32_t>(block), g.sharedBytes, g.workspaceBytes,
-      g.alignBytes, ArrayRef<dialect::ParamAttr>(params));
+      g.alignBytes, ArrayRef<dialect::ParamAttr>(params), g.waitsOnPrevious);
   if (!launch)
     return failure();
   Builder b(ctx);

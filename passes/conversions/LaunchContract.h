@@ -58,6 +58,9 @@ struct LaunchGeometry {
   /// Bytes every tensor's base and outer strides must be a multiple of (16
   /// for kernels that copy 16-byte vectors: cp.async, TMA); 0: none.
   int64_t alignBytes = 0;
+  /// The kernel begins with griddepcontrol.wait (sm_90): the runtime
+  /// launches it as a programmatic dependent launch of the previous one.
+  bool waitsOnPrevious = false;
 };
 
 /// Declares `kernel`'s launch: the geometry, one parameter per scalar of

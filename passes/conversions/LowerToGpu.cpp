@@ -144,8 +144,8 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
   if (generic)
     kernel.arguments.append(rowTableArguments());
   const int64_t workspaceBytes =
-      op.hasSplitRows() ? WorkspaceLayout::of(op).floats() * int64_t(sizeof(float)) : 0;
-  if (op.hasSplitRows())
+      op.hasSplitParts() ? WorkspaceLayout::of(op).floats() * int64_t(sizeof(float)) : 0;
+  if (op.hasSplitParts())
     kernel.arguments.push_back(workspaceArgument());
   const int64_t batch = op.getQuery().getType().getDimSize(0);
   LaunchGeometry g;
@@ -161,8 +161,11 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
     return failure();
   if (!combine.func)
     return success();
+  if (combine.waitsOnPrevious)
+    emitEarlyDependentLaunch(kernel.func);
   LaunchGeometry c;
   c.role = runtime::LaunchRole::Combine;
+  c.waitsOnPrevious = combine.waitsOnPrevious;
   c.grid = {combine.blocks, batch, 1};
   c.block = {combine.threads, 1, 1};
   c.workspaceBytes = workspaceBytes;
@@ -171,10 +174,11 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
 }
 
 /// The combine kernel of an op with split rows (none otherwise), in the
-/// attention kernel's module.
+/// attention kernel's module; on sm_90+ a programmatic dependent launch.
 CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
-                              const RowTableGlobals &tables) {
-  return op.hasSplitRows() ? buildCombineKernel(op, gpuModule, tables) : CombineKernel{};
+                              const RowTableGlobals &tables, const runtime::TargetInfo &target) {
+  return op.hasSplitParts() ? buildCombineKernel(op, gpuModule, tables, target.dependentLaunch())
+                            : CombineKernel{};
 }
 
 /// Calibration (the stats operand) runs on the specialized bodies, whose
@@ -238,7 +242,7 @@ struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, /*generic=*/false);
     SimtKernel kernel = buildSimtAttentionKernel(op, gpuModule, tables, lowering.chunkElements);
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables);
+    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
     // The scalar body copies no 16-byte vectors: no alignment assumed.
     return declareForwardLaunches(
         op, lowering, {kernel.func, 1, kernel.threads, 0, 0, operandArguments(op), kernel.config},
@@ -281,7 +285,7 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, generic);
     MmaKernel kernel = buildMmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables);
+    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
     return declareForwardLaunches(op, lowering,
                                   {kernel.func, kernel.blocksPerRow, kernel.threads,
                                    kernel.sharedBytes, kVectorCopyAlign,
@@ -354,7 +358,7 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, generic);
     WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables);
+    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
     // q, k and v also travel as TMA descriptors: a 4-d tensor map whose
     // box is one column slab of a tile (SlabLayout), which the runtime encodes
     // (cuTensorMapEncodeTiled) from the launch's tensors.
@@ -488,9 +492,6 @@ LogicalResult checkSchedule(BlockSparseAttentionOp op, StringRef variant) {
     return op.emitOpError() << "generation (operand 'positions') picks its rows from constant "
                                "tables at launch: the specialized mma and wgmma bodies run it, "
                                "not variant=generic";
-  if (op.getGenerationParts())
-    return op.emitOpError() << "split generation rows ('generation_parts') run on the CPU "
-                               "backend only (yet): the mma and wgmma bodies take whole rows";
   if (op.getLse() && (variant == "generic" || op.hasSplitRows()))
     return op.emitOpError() << "operand 'lse' needs a specialized kernel with whole rows (not "
                                "variant=generic or split rows)";

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -60,14 +61,23 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
   }
 }
 
+void emitEarlyDependentLaunch(gpu::GPUFuncOp kernel) {
+  Block &entry = kernel.getBody().front();
+  auto b = ImplicitLocOpBuilder::atBlockBegin(kernel.getLoc(), &entry);
+  NVVM::GriddepcontrolOp::create(b, NVVM::GridDepActionKind::launch_dependents);
+}
+
 CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
-                                 const RowTableGlobals &tables) {
+                                 const RowTableGlobals &tables, bool waitsOnPrevious) {
   const ProblemGeometry g = problemGeometryOf(op);
   const WorkspaceLayout layout = WorkspaceLayout::of(op);
   MLIRContext *ctx = op.getContext();
   const int64_t width = g.headDim % 4 == 0 ? 4 : 1; // f32 elements per thread
   const int64_t vectorsPerRow = g.headDim / width;
-  const int64_t vectorsPerGroup = g.blockQ * vectorsPerRow;
+  // A group's rows: a query block's, or a split generation step's call
+  // queries (WorkspaceLayout::of).
+  const int64_t groupRows = layout.blockQ;
+  const int64_t vectorsPerGroup = groupRows * vectorsPerRow;
   const int64_t blocksPerGroup = (vectorsPerGroup + kCombineThreads - 1) / kCombineThreads;
   const int64_t groups = static_cast<int64_t>(op.getSplitGroups()->size() / 4);
 
@@ -81,6 +91,10 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
   Value out = entry.getArgument(0), workspace = entry.getArgument(1);
   ImplicitLocOpBuilder b = ImplicitLocOpBuilder::atBlockEnd(op.getLoc(), &entry);
   FragmentBuilder e{b, g.elt};
+  // The parts' results are visible past this wait (the attention kernel's
+  // grid has ended and its writes are flushed).
+  if (waitsOnPrevious)
+    NVVM::GriddepcontrolOp::create(b, NVVM::GridDepActionKind::wait);
 
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
@@ -94,7 +108,7 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
   Value head = entryOf(0), qBlock = entryOf(1), first = entryOf(2), count = entryOf(3);
   Value row = e.div(vector, vectorsPerRow);
   Value col = e.mul(e.rem(vector, vectorsPerRow), width);
-  Value query = e.add(e.mul(qBlock, g.blockQ), row);
+  Value query = e.add(e.mul(qBlock, groupRows), row);
   Value live =
       arith::AndIOp::create(b, e.ult(vector, e.idx(vectorsPerGroup)), e.ult(query, e.idx(g.seqQ)));
   e.ifThen(live, [&] {
@@ -140,7 +154,7 @@ CombineKernel buildCombineKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gpu
     }
   });
   gpu::ReturnOp::create(b);
-  return {func, groups * blocksPerGroup, kCombineThreads};
+  return {func, groups * blocksPerGroup, kCombineThreads, waitsOnPrevious};
 }
 
 } // namespace sieve::passes

@@ -28,13 +28,26 @@ void emitFragmentPartialStore(FragmentBuilder &fb, const ProblemGeometry &g,
 
 /// The combine kernel, `sieve_combine(out, workspace)`, appended to
 /// `gpuModule` (which holds `tables.splitGroups`): one thread per 4 (or 1)
-/// output elements of a split group, grid (combineBlocks, batch).
+/// output elements of a split group, grid (combineBlocks, batch). With
+/// `waitsOnPrevious` (sm_90+) it begins with griddepcontrol.wait, so the
+/// runtime launches it as a programmatic dependent launch of the attention
+/// kernel: its blocks are placed while the parts' last blocks still run,
+/// and wait there for their results, rather than the launch waiting for
+/// the attention kernel to end (a few microseconds on a decode step of
+/// ten or twenty).
 struct CombineKernel {
   mlir::gpu::GPUFuncOp func;
   int64_t blocks = 0, threads = 0;
+  bool waitsOnPrevious = false;
 };
 CombineKernel buildCombineKernel(dialect::BlockSparseAttentionOp op,
-                                 mlir::gpu::GPUModuleOp gpuModule, const RowTableGlobals &tables);
+                                 mlir::gpu::GPUModuleOp gpuModule, const RowTableGlobals &tables,
+                                 bool waitsOnPrevious);
+
+/// Lets the launch after `kernel` (a combine that waits on it) be placed as
+/// soon as every block of `kernel` has started: griddepcontrol
+/// .launch_dependents first thing in its body (sm_90+).
+void emitEarlyDependentLaunch(mlir::gpu::GPUFuncOp kernel);
 
 } // namespace sieve::passes
 

@@ -27,7 +27,8 @@ unsigned kernelOperandCount(BlockSparseAttentionOp op) {
 }
 
 int64_t generationGridX(BlockSparseAttentionOp op, int64_t tilesPerRow) {
-  return op.getGenerationWindows() * op.getGenerationRowHeads() * tilesPerRow;
+  return op.getGenerationWindows() * op.getGenerationRowHeads() * tilesPerRow *
+         op.getGenerationPartCount();
 }
 
 Value firstDeadEntry(FragmentBuilder &e, Value keyBlocks, Value begin, Value end, Value live,
@@ -67,8 +68,12 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   GenerationTile t;
   t.qPos = asIndex(stepArg);
   t.liveKeys = asIndex(stepArg + 1);
-  // Block x = (window * heads + head) * tilesPerRow + query tile.
-  Value tile = e.rem(blockX, tilesPerRow), unit = e.div(blockX, tilesPerRow);
+  // Block x = ((window * heads + head) * tilesPerRow + query tile) * parts
+  // + part: a split step's parts of one row are neighbours.
+  const int64_t parts = op.getGenerationPartCount();
+  Value part = parts > 1 ? e.rem(blockX, parts) : Value();
+  Value unitX = parts > 1 ? e.div(blockX, parts) : blockX;
+  Value tile = e.rem(unitX, tilesPerRow), unit = e.div(unitX, tilesPerRow);
   t.head = e.rem(unit, heads);
   Value window = e.div(unit, heads);
   Value positionBlock = e.add(e.div(t.qPos, blockQ), window);
@@ -97,6 +102,16 @@ GenerationTile emitGenerationTile(FragmentBuilder &e, BlockSparseAttentionOp op,
   t.rowBegin = begin;
   t.liveEnd = firstDeadEntry(e, keyBlocks, begin, end, t.liveKeys, blockK,
                              (positions + blockK - 1) / blockK);
+  if (parts > 1) {
+    // Part s: entries [begin + s L, begin + (s + 1) L) of the row, clamped
+    // to its live ones. A part at or past the live end runs no tile: it
+    // leaves zeros and a log-sum-exp of -inf, which the combine weighs 0.
+    const int64_t length = op.getGenerationPartLength();
+    Value first = arith::MinUIOp::create(b, e.add(begin, e.mul(part, length)), t.liveEnd);
+    t.rowBegin = first;
+    t.liveEnd = arith::MinUIOp::create(b, e.add(first, length), t.liveEnd);
+    t.slot = e.add(e.mul(t.head, parts), part);
+  }
   return t;
 }
 

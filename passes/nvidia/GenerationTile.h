@@ -34,7 +34,7 @@ unsigned kernelOperandCount(dialect::BlockSparseAttentionOp op);
 
 /// A generation kernel's grid x: windows x row heads x `tilesPerRow` query
 /// tiles of a position block (the op's getGenerationWindows and
-/// getGenerationRowHeads).
+/// getGenerationRowHeads) x the parts of a split decode step.
 int64_t generationGridX(dialect::BlockSparseAttentionOp op, int64_t tilesPerRow);
 
 /// The first entry of [begin, end) of an ascending key-block list whose
@@ -54,8 +54,15 @@ struct GenerationTile {
   /// GQA-packed, its first packed row (query head head x g + row, query 0).
   mlir::Value firstRow;
   /// The row's key-block entries of live keys: [rowBegin, liveEnd) (the
-  /// row's blocks ascend, so they are a prefix, found by binary search).
+  /// row's blocks ascend, so they are a prefix, found by binary search);
+  /// of a split step (`generation_parts` S, docs/generation.md), this
+  /// block's part of them: entries [s L, (s + 1) L) of the row, clamped to
+  /// the live ones (empty past the live end).
   mlir::Value rowBegin, liveEnd;
+  /// A split step's workspace slot, head x S + s (null when not split): its
+  /// rows are the call's queries (GQA-packed: the key head's g query heads),
+  /// which the combine merges into out.
+  mlir::Value slot;
 };
 
 /// Emits, at `e`'s insertion point in a kernel whose entry block is

@@ -144,7 +144,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   SmallVector<Type> argTypes = kernelOperandTypes(op);
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(op.getContext()));
-  if (op.hasSplitRows()) // split-KV parts write partial results there
+  if (op.hasSplitParts()) // split-KV parts write partial results there
     argTypes.push_back(workspaceType(op.getContext()));
   auto funcType = gb.getFunctionType(argTypes, {});
   auto func = gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", funcType);
@@ -194,7 +194,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   // Block x = work row * split + which query tile of the row's block.
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
-  BatchSequence seq; // a ragged or paged batch's sequence (BatchSequence.h)
+  Value generationSlot; // a split generation step's part (GenerationTile::slot)
+  BatchSequence seq;    // a ragged or paged batch's sequence (BatchSequence.h)
   if (!op.isGeneration()) {
     r = e.div(blockX, g.split);
     bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
@@ -227,6 +228,7 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     qStart = step.firstRow;
     rowBegin = step.rowBegin;
     rowEnd = step.liveEnd;
+    generationSlot = step.slot;
     g.liveKeys = step.liveKeys;
     g.causalShift = step.qPos;
   }
@@ -384,16 +386,21 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   }
   // A split-KV part leaves its partial result in the workspace; a whole
   // row is normalized and stored through shared memory.
-  Value workspace = op.hasSplitRows() ? entry.getArgument(func.getNumArguments() - 1) : Value();
+  Value workspace = op.hasSplitParts() ? entry.getArgument(func.getNumArguments() - 1) : Value();
   auto storePartial = [&](Value slot) {
     SmallVector<Value> acc(loop.getResults().take_front(dTiles * 4));
     Value m[2] = {loop.getResult(dTiles * 4), loop.getResult(dTiles * 4 + 1)};
     Value l[2] = {loop.getResult(dTiles * 4 + 2), loop.getResult(dTiles * 4 + 3)};
-    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), workspace, slot, bi,
-                             e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc,
-                             m, l);
+    // A generation part's workspace rows are the call's queries already.
+    Value blockStart =
+        op.isGeneration() ? e.idx(0) : e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
+    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), workspace, slot, bi, blockStart,
+                             queryRow, laneCol, acc, m, l);
   };
-  emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
+  if (generationSlot)
+    storePartial(generationSlot);
+  else
+    emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
   gpu::ReturnOp::create(b);
   std::string config = "mma block_q=" + std::to_string(g.blockQ) +
                        " query_tile=" + std::to_string(g.queryTile) +

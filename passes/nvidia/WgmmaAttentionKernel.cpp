@@ -193,7 +193,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   argTypes.append({ptrType, ptrType, ptrType});
   if (tables.atLaunch)
     argTypes.append(rowTableArgumentTypes(ctx));
-  if (op.hasSplitRows()) // split-KV parts write partial results there
+  if (op.hasSplitParts()) // split-KV parts write partial results there
     argTypes.push_back(workspaceType(ctx));
   auto func =
       gpu::GPUFuncOp::create(gb, op.getLoc(), "sieve_attention", gb.getFunctionType(argTypes, {}));
@@ -234,6 +234,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value warpGroup = e.div(tid, kWarpGroup);
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
+  Value generationSlot; // a split generation step's part (GenerationTile::slot)
   const bool generation = op.isGeneration();
   if (!generation) {
     r = e.div(blockX, g.split);
@@ -260,6 +261,7 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     qStart = step.firstRow;
     rowBegin = step.rowBegin;
     rowEnd = step.liveEnd;
+    generationSlot = step.slot;
     g.liveKeys = step.liveKeys;
     g.causalShift = step.qPos;
   }
@@ -594,11 +596,16 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     Value m[2] = {finals[D / 2], finals[D / 2 + 1]};
     Value l[2] = {finals[D / 2 + 2], finals[D / 2 + 3]};
     // The workspace is the kernel's last argument (no attributions follow).
-    emitFragmentPartialStore(
-        e, g, WorkspaceLayout::of(op), entry.getArgument(func.getNumArguments() - 1), slot, bi,
-        e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ), queryRow, laneCol, acc, m, l);
+    // A generation part's workspace rows are the call's queries already.
+    Value blockStart = generation ? e.idx(0) : e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
+    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op),
+                             entry.getArgument(func.getNumArguments() - 1), slot, bi, blockStart,
+                             queryRow, laneCol, acc, m, l);
   };
-  emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
+  if (generationSlot)
+    storePartial(generationSlot);
+  else
+    emitSlotBranch(b, tables, r, storePartial, storeWholeRow);
 
   b.setInsertionPointAfter(roles);
   gpu::ReturnOp::create(b);

@@ -187,6 +187,8 @@ json toJson(const Artifact &a, const std::string &codeFile) {
                 {"block", l.block},
                 {"shared_bytes", l.sharedBytes},
                 {"params", paramsJson(l.params)}};
+    if (l.waitsOnPrevious)
+      launch["waits_on_previous"] = true;
     if (!l.tables.empty() || !l.scalars.empty()) {
       launch["tables"] = l.tables;
       launch["scalars"] = l.scalars;
@@ -279,6 +281,12 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
       launch.grid = dim3(l, "grid");
       launch.block = dim3(l, "block");
       launch.sharedBytes = integer<uint32_t>(l, "shared_bytes");
+      if (l.contains("waits_on_previous")) {
+        launch.waitsOnPrevious = l.at("waits_on_previous").get<bool>();
+        if (launch.waitsOnPrevious && a.launches.empty())
+          return corrupt(std::string("the first launch (") + launchRoleName(launch.role) +
+                         ") waits on a previous one");
+      }
       if (l.contains("tables"))
         launch.tables = l.at("tables").get<std::vector<std::string>>();
       if (l.contains("scalars"))

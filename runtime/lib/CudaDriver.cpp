@@ -62,6 +62,7 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuModuleGetFunction) \
   X(cuFuncSetAttribute) \
   X(cuLaunchKernel) \
+  X(cuLaunchKernelEx) \
   X(cuTensorMapEncodeTiled) \
   X(cuMemAlloc) \
   X(cuMemFree) \
@@ -248,9 +249,25 @@ Error CudaDriver::setDynamicSharedBytes(CuFunction fn, uint32_t bytes) const {
 }
 
 Error CudaDriver::launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3],
-                         uint32_t sharedBytes, CuStream stream, void **params) const {
+                         uint32_t sharedBytes, CuStream stream, void **params,
+                         bool afterPrevious) const {
   if (Error e = makeCurrent())
     return e;
+  if (afterPrevious) {
+    CUlaunchAttribute attribute{};
+    attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config{};
+    config.gridDimX = grid[0], config.gridDimY = grid[1], config.gridDimZ = grid[2];
+    config.blockDimX = block[0], config.blockDimY = block[1], config.blockDimZ = block[2];
+    config.sharedMemBytes = sharedBytes;
+    config.hStream = static_cast<CUstream>(stream);
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    SIEVE_CU(api_->cuLaunchKernelEx(&config, static_cast<CUfunction>(fn), params, nullptr),
+             "cuLaunchKernelEx");
+    return Error::success();
+  }
   SIEVE_CU(api_->cuLaunchKernel(static_cast<CUfunction>(fn), grid[0], grid[1], grid[2], block[0],
                                 block[1], block[2], sharedBytes, static_cast<CUstream>(stream),
                                 params, nullptr),
@@ -479,7 +496,7 @@ Expected<CuFunction> CudaDriver::getFunction(CuModule, const std::string &) cons
 }
 Error CudaDriver::setDynamicSharedBytes(CuFunction, uint32_t) const { return disabled(); }
 Error CudaDriver::launch(CuFunction, const uint32_t[3], const uint32_t[3], uint32_t, CuStream,
-                         void **) const {
+                         void **, bool) const {
   return disabled();
 }
 Expected<std::array<uint64_t, 16>> CudaDriver::encodeTensorMap(DType, const void *,

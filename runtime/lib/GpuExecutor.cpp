@@ -449,7 +449,7 @@ Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const Kerne
     }
   }
   return driver_->launch(fn, launch.grid.data(), launch.block.data(), launch.sharedBytes, stream,
-                         pointers);
+                         pointers, launch.waitsOnPrevious);
 }
 
 } // namespace sieve::runtime

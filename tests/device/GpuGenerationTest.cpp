@@ -17,8 +17,11 @@
 // inputs per step; masks seeded from the case's name. Decode steps with
 // grouped query heads run GQA-packed (packing on: a key head's query heads
 // share a tile, K and V read once) and, as the `-unpacked` variants, with
-// packing off; each case checks which ran. (Under "auto" a GPU generation
-// step packs only where it pays, a compile-time rule tests/unit checks.)
+// packing off; each case checks which ran. Decode steps over rows long
+// enough run split-KV (parts merged by the combine kernel), packed and
+// unpacked, and check that they did. (Under "auto" a GPU generation step
+// with whole rows packs only where it pays, a compile-time rule tests/unit
+// checks.)
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLedger.h"
@@ -48,6 +51,10 @@ struct GenerationCase {
   bool causal, bshd;
   /// Steps as (q_pos, seq_k_live); seq_k_live 0 is q_pos + Sq.
   std::vector<std::pair<int64_t, int64_t>> steps;
+  /// Whether its rows are long enough for split-KV on any GPU sieve
+  /// targets (docs/generation.md, "With split-KV"): then every variant
+  /// must run them in parts.
+  bool splits = false;
 };
 
 // clang-format off
@@ -76,6 +83,17 @@ const GenerationCase kCases[] = {
     // wgmma body's key tile is 64 keys.
     {"decode_group8", 2, 16, 2, 1, 230, 64, 64, true, false,
      {{0, 0}, {63, 0}, {64, 0}, {200, 0}, {229, 0}}},
+    // Rows long enough to be cut into parts (split-KV; parts of at least
+    // 512 keys): the first position (every part but the first empty), the
+    // empty row of head 0 (position block 1), a row's last position and the
+    // next's first, and the last position (M = 4000 ragged). GQA g = 4.
+    {"decode_split_gqa", 1, 8, 2, 1, 4000, 64, 64, true, false,
+     {{0, 0}, {100, 0}, {1023, 0}, {1024, 0}, {2500, 0}, {3999, 0}}, true},
+    // Split, not causal, MQA, BSHD, 128-key blocks, two sequences:
+    // seq_k_live alone bounds the parts (one live key; a live end inside a
+    // part; every key).
+    {"decode_split_mqa_live", 2, 4, 1, 1, 3000, 128, 128, false, true,
+     {{10, 2900}, {0, 1}, {1500, 1777}, {2999, 0}}, true},
 };
 constexpr int kCaseCount = sizeof(kCases) / sizeof(kCases[0]);
 // clang-format on
@@ -244,6 +262,9 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
   const std::string packing = "pack-gqa g=" + std::to_string(c.headsQ / c.headsKv);
   ASSERT_EQ(artifact.config.find(packing) != std::string::npos, packs(c, spec.options))
       << artifact.config;
+  ASSERT_EQ(artifact.config.find("key blocks (generation)") != std::string::npos, c.splits)
+      << "split-KV: " << artifact.config;
+  ASSERT_EQ(artifact.hasCombine(), c.splits) << artifact.config;
 
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();

@@ -22,7 +22,8 @@ fi
 # GQA), skewed_ragged_gqa (single-tile rows, rows split with the combine
 # kernel, ragged, BSHD, GQA) and sq_ne_sk_partial (32-key blocks, partial
 # last tiles); then the simt body's calibration and threshold modes and
-# NaN/Inf inputs on every body, and the backward's kernels.
+# NaN/Inf inputs on every body, the backward's kernels, ragged and paged
+# batches, and split generation steps.
 cases=""
 for dd in bf16_d64 f16_d128; do
   for shape in ragged_q64_k128 skewed_ragged_gqa sq_ne_sk_partial; do
@@ -36,7 +37,14 @@ done
 # on both wgmma kernels (128 x 128 blocks, ragged, GQA).
 backward="*GpuBackward*bf16_d64_causal_gqa_bshd_ragged_*:*GpuBackward*f16_d128_causal_tiles32_*"
 backward="$backward:*GpuBackward*bf16_d128_causal_bq128_bk64_*:*GpuBackward*bf16_d64_b128_gqa_ragged_auto"
-filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuModes*:*GpuNonFinite*:$backward}"
+# Ragged batches and paged KV (the mma body: each block's sequence offsets,
+# page-table reads, rows cut at a sequence's keys), and generation steps
+# split into parts (empty parts past the live keys, the combine of the
+# call's rows, a programmatic dependent launch on sm_90a), bf16 at 64.
+batch="*GpuRaggedPaged*bf16_d64_ragged_paged_br:*GpuRaggedPaged*bf16_d64_ragged_causal_tl"
+batch="$batch:*GpuRaggedPaged*bf16_d64_paged_only"
+generation="*GpuGeneration*_bf16_d64_decode_split_*"
+filter="${SIEVE_SANITIZE_FILTER:-${cases#:}:*GpuModes*:*GpuNonFinite*:$backward:$batch:$generation}"
 status=0
 for tool in ${SIEVE_SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
   extra=()

@@ -242,6 +242,33 @@ TEST_F(ArtifactTest, CombineLaunchRoundTripsAndIsChecked) {
   }
 }
 
+// A combine launched as a programmatic dependent launch (it waits on the
+// parts itself) keeps the flag through a save; the first launch has nothing
+// to wait on, so the flag there is corrupt.
+TEST_F(ArtifactTest, WaitsOnPreviousRoundTripsAndIsChecked) {
+  Artifact a = splitArtifact();
+  a.launches[1].waitsOnPrevious = true;
+  ASSERT_FALSE(a.save(stem()));
+  auto b = Artifact::load(stem() + ".json");
+  ASSERT_TRUE(b) << b.error().str();
+  EXPECT_FALSE(b->mainLaunch().waitsOnPrevious);
+  const KernelLaunch *combine = b->launch(LaunchRole::Combine);
+  ASSERT_NE(combine, nullptr);
+  EXPECT_TRUE(combine->waitsOnPrevious);
+  // Absent from the metadata (an artifact of an older compiler): no wait.
+  Artifact plain = splitArtifact();
+  auto c = Artifact::fromMetadataJson(plain.metadataJson(), plain.code);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_FALSE(c->launch(LaunchRole::Combine)->waitsOnPrevious);
+
+  Artifact firstWaits = splitArtifact();
+  firstWaits.launches[0].waitsOnPrevious = true;
+  auto d = Artifact::fromMetadataJson(firstWaits.metadataJson(), firstWaits.code);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ErrorCode::CorruptArtifact);
+  EXPECT_NE(d.error().str().find("waits on a previous one"), std::string::npos) << d.error().str();
+}
+
 // A GPU calibration kernel takes the stats table (tensor 9); the flag and the
 // parameters must agree, or a launch would pass a null table or none.
 TEST_F(ArtifactTest, CalibrationFlagAndStatsParametersAgree) {

@@ -229,8 +229,8 @@ INSTANTIATE_TEST_SUITE_P(Cpu, Generation, ::testing::ValuesIn(generationCases())
                            return std::string(info.param.name);
                          });
 
-// The GPU's rule for a generation step (KernelOptions::packGqa "auto",
-// generationPackingPays): its rows are not split, so packing pays only
+// The GPU's rule for a generation step with whole rows (KernelOptions
+// ::packGqa "auto" and splitKv "off", generationPackingPays): packing pays only
 // where B x Hkv packed blocks (each walking the union of its g heads' key
 // blocks) take fewer waves x walk than B x Hq unpacked ones. On an
 // H100-class part (132 SMs), with Hq = 32, Hkv = 8 and a mask of density
@@ -259,9 +259,10 @@ TEST(GenerationPackingRule, PacksAGpuStepOnlyWhereItPays) {
 }
 
 // Which generation kernels pack: the CPU backend's decode steps under
-// "auto" and "on"; a GPU's under "on", and under "auto" where the rule
-// above says packing pays (B = 16 here, not B = 1); none under "off"; no
-// chunk.
+// "auto" and "on"; a GPU's under "on", under "auto" with split-KV (the
+// default: its rows are cut over the SMs either way, and packed ones read
+// less), and under "auto" with whole rows where the rule above says
+// packing pays (B = 16 here, not B = 1); none under "off"; no chunk.
 TEST(GenerationPackingRule, WhichGenerationKernelsPack) {
   KernelSpec spec;
   spec.shape = {16, 32, 8, 1, 4096, 128, runtime::DType::F32};
@@ -281,9 +282,14 @@ TEST(GenerationPackingRule, WhichGenerationKernelsPack) {
   spec.target = Target::cuda("sm_90a");
   spec.shape.dtype = runtime::DType::BF16;
   ASSERT_FALSE(spec.validate());
-  EXPECT_TRUE(spec.packsGqa()) << "B = 16 on sm_90a: one packed wave against four unpacked";
   spec.shape.batch = 1;
-  EXPECT_FALSE(spec.packsGqa()) << "B = 1 on sm_90a: the packed walk is the longer";
+  EXPECT_TRUE(spec.packsGqa()) << "B = 1 on sm_90a, split-KV: parts fill the GPU either way";
+  spec.options.splitKv = "off";
+  spec.shape.batch = 16;
+  EXPECT_TRUE(spec.packsGqa()) << "B = 16 on sm_90a, whole rows: one packed wave against four";
+  spec.shape.batch = 1;
+  EXPECT_FALSE(spec.packsGqa()) << "B = 1 on sm_90a, whole rows: the packed walk is the longer";
+  spec.options.splitKv = "auto";
   spec.options.packGqa = "on";
   ASSERT_FALSE(spec.validate());
   EXPECT_TRUE(spec.packsGqa());

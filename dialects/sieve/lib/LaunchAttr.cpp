@@ -110,6 +110,7 @@ rt::KernelLaunch LaunchAttr::getLaunch(StringRef entry) const {
     l.block[i] = static_cast<uint32_t>(getBlock()[i]);
   }
   l.sharedBytes = static_cast<uint32_t>(getSharedBytes());
+  l.waitsOnPrevious = getWaitsOnPrevious();
   for (ParamAttr p : getParams())
     l.params.push_back(p.getSlot());
   return l;
@@ -118,7 +119,7 @@ rt::KernelLaunch LaunchAttr::getLaunch(StringRef entry) const {
 LogicalResult LaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError, int32_t role,
                                  ArrayRef<int32_t> grid, ArrayRef<int32_t> block,
                                  int64_t sharedBytes, int64_t workspaceBytes, int64_t alignBytes,
-                                 ArrayRef<ParamAttr> params) {
+                                 ArrayRef<ParamAttr> params, bool waitsOnPrevious) {
   if (role < 0 || role > static_cast<int32_t>(rt::LaunchRole::Pack))
     return emitError() << "launch: unknown role " << role;
   if (grid.size() != 3 || block.size() != 3)
@@ -138,6 +139,8 @@ LogicalResult LaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError, i
     workspaceParam |= p.getTensor() == rt::kWorkspace;
   if (workspaceParam && workspaceBytes == 0)
     return emitError() << "launch: a workspace parameter needs workspace bytes";
+  if (waitsOnPrevious && role == static_cast<int32_t>(rt::LaunchRole::Attention))
+    return emitError() << "launch: the attention launch comes first and waits on no previous one";
   return success();
 }
 
@@ -149,7 +152,10 @@ void LaunchAttr::print(AsmPrinter &p) const {
   p << "], shared = " << getSharedBytes() << ", workspace = " << getWorkspaceBytes()
     << ", align = " << getAlignBytes() << ", params = [";
   llvm::interleaveComma(getParams(), p, [&](ParamAttr a) { p.printAttribute(a); });
-  p << "]>";
+  p << "]";
+  if (getWaitsOnPrevious())
+    p << ", waits_on_previous";
+  p << ">";
 }
 
 Attribute LaunchAttr::parse(AsmParser &parser, Type) {
@@ -181,17 +187,24 @@ Attribute LaunchAttr::parse(AsmParser &parser, Type) {
       parser.parseEqual() || parser.parseInteger(workspace) || parser.parseComma() ||
       parser.parseKeyword("align") || parser.parseEqual() || parser.parseInteger(align) ||
       parser.parseComma() || parser.parseKeyword("params") || parser.parseEqual() ||
-      parser.parseCommaSeparatedList(AsmParser::Delimiter::Square,
-                                     [&]() {
-                                       ParamAttr p;
-                                       if (parser.parseAttribute(p))
-                                         return failure();
-                                       params.push_back(p);
-                                       return success();
-                                     }) ||
-      parser.parseGreater())
+      parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&]() {
+        ParamAttr p;
+        if (parser.parseAttribute(p))
+          return failure();
+        params.push_back(p);
+        return success();
+      }))
+    return {};
+  bool waitsOnPrevious = false;
+  if (succeeded(parser.parseOptionalComma())) {
+    if (parser.parseKeyword("waits_on_previous"))
+      return {};
+    waitsOnPrevious = true;
+  }
+  if (parser.parseGreater())
     return {};
   return parser.getChecked<LaunchAttr>(loc, parser.getContext(), static_cast<int32_t>(*role),
                                        ArrayRef<int32_t>(grid), ArrayRef<int32_t>(block), shared,
-                                       workspace, align, ArrayRef<ParamAttr>(params));
+                                       workspace, align, ArrayRef<ParamAttr>(params),
+                                       waitsOnPrevious);
 }

@@ -85,8 +85,8 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
            "The same for GQA-packed (decode) ops: their rows are few (Hkv x batch) and "
            "memory-bound, so any row longer than the share is cut to fill the SMs">,
     Option<"generation", "generation", "bool", /*default=*/"false",
-           "Split generation ops' decode steps too (generation_parts); the GPU bodies do not "
-           "run split generation rows yet, so only the CPU pipeline sets it">
+           "Split generation ops' decode steps too (generation_parts); the GPU and CPU "
+           "pipelines both set it">
   ];
   let dependentDialects = ["::sieve::dialect::SieveDialect"];
 }

@@ -69,8 +69,13 @@ public:
   Expected<CuFunction> getFunction(CuModule module, const std::string &name) const;
   /// Opts `fn` in to `bytes` of dynamic shared memory (needed above 48 KiB).
   Error setDynamicSharedBytes(CuFunction fn, uint32_t bytes) const;
+  /// With `afterPrevious` (sm_90+), a programmatic dependent launch: the
+  /// kernel may start before the stream's previous kernel ends, once every
+  /// block of that one has run griddepcontrol.launch_dependents or exited,
+  /// and must itself wait (griddepcontrol.wait) before it reads what that
+  /// kernel wrote. It saves the gap between two dependent launches.
   Error launch(CuFunction fn, const uint32_t grid[3], const uint32_t block[3], uint32_t sharedBytes,
-               CuStream stream, void **params) const;
+               CuStream stream, void **params, bool afterPrevious = false) const;
 
   /// The 128-byte TMA descriptor (CUtensorMap) of a rank-4 [B, H, S, D]
   /// tensor of 16-bit `dtype` at `base` with element strides `strides`

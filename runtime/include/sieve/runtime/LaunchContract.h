@@ -133,6 +133,11 @@ struct KernelLaunch {
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0; // dynamic shared memory
   std::vector<ParamSlot> params;
+  /// The kernel waits (griddepcontrol.wait, sm_90) for the previous launch
+  /// of its artifact before it reads that launch's results, so the runtime
+  /// launches it as a programmatic dependent launch: its blocks may start
+  /// while the previous kernel's last blocks still run.
+  bool waitsOnPrevious = false;
   /// CPU backend: what the host function (`entry`, in the code's library)
   /// takes after the buffers of `params` and before its unit range: i32
   /// tables (names of constant globals of the code) and index values.

@@ -95,8 +95,10 @@ def Sieve_LaunchAttr : AttrDef<Sieve_Dialect, "Launch"> {
     artifact: the kernel's role in its artifact's sequence of launches, its
     grid and block, the dynamic shared memory it takes, the f32 workspace
     the launches share (bytes; 0: none), the alignment in bytes it assumes of
-    every tensor's base and outer strides (0: none), and its parameters in
-    order.
+    every tensor's base and outer strides (0: none), its parameters in
+    order, and, when it ends in `waits_on_previous`, that the kernel waits
+    (griddepcontrol.wait) for the previous launch's results itself, so the
+    runtime may launch it before that launch ends (sm_90).
 
     ```mlir
     #sieve.launch<combine, grid = [6, 2, 1], block = [256, 1, 1], shared = 0,
@@ -106,7 +108,7 @@ def Sieve_LaunchAttr : AttrDef<Sieve_Dialect, "Launch"> {
   let parameters = (ins "int32_t":$role, ArrayRefParameter<"int32_t">:$grid,
                         ArrayRefParameter<"int32_t">:$block, "int64_t":$sharedBytes,
                         "int64_t":$workspaceBytes, "int64_t":$alignBytes,
-                        ArrayRefParameter<"ParamAttr">:$params);
+                        ArrayRefParameter<"ParamAttr">:$params, "bool":$waitsOnPrevious);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
