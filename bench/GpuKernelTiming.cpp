@@ -93,6 +93,43 @@ Expected<runtime::CuDevicePtr> uploadTensor(DeviceBuffers &buffers, runtime::DTy
 
 } // namespace
 
+double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions options,
+                      int iterations) {
+  const runtime::CudaDriver &drv = session->gpu()->driver();
+  constexpr size_t kFlushBytes = size_t(256) << 20;
+  DeviceBuffers buffers{drv, {}};
+  auto src = drv.alloc(bytes), dst = drv.alloc(bytes);
+  auto flush = options.coldCache ? drv.alloc(kFlushBytes) : Expected<runtime::CuDevicePtr>(0);
+  if (!src || !dst || !flush)
+    return 0;
+  buffers.owned = {*src, *dst};
+  if (*flush)
+    buffers.owned.push_back(*flush);
+  if (drv.memset8(*src, 0x3c, bytes))
+    return 0;
+  auto start = drv.createEvent(), stop = drv.createEvent();
+  if (!start || !stop)
+    return 0;
+  std::vector<float> ms;
+  for (int i = 0; i < iterations + 2; ++i) {
+    if (*flush)
+      (void)drv.memset8(*flush, static_cast<uint8_t>(i), kFlushBytes);
+    (void)drv.recordEvent(*start, nullptr);
+    if (drv.copyOnDevice(*dst, *src, bytes, nullptr))
+      return 0;
+    (void)drv.recordEvent(*stop, nullptr);
+    auto t = drv.elapsedMs(*start, *stop);
+    if (!t)
+      return 0;
+    if (i >= 2) // the first copies warm the clocks up
+      ms.push_back(*t);
+  }
+  (void)drv.destroyEvent(*start);
+  (void)drv.destroyEvent(*stop);
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
 double copyBandwidth(compiler::Session *session) {
   const runtime::CudaDriver &drv = session->gpu()->driver();
   constexpr size_t kBytes = size_t(1) << 30;

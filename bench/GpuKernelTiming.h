@@ -55,6 +55,15 @@ double timeKernel(benchmark::State &state, compiler::Session *session,
                   const compiler::KernelSpec &spec, const InputFill &fill = standardNormalInputs,
                   const std::vector<float> &thresholds = {}, TimingOptions options = {});
 
+/// The median time in ms of a device-to-device copy of `bytes` (read once,
+/// written once), each copy timed as timeKernel times a launch with
+/// `options` (on a cold L2 with coldCache). A copy of half a kernel's bytes
+/// is the floor measured at that kernel's size: at a few megabytes the
+/// copy's own start-up and HBM latency are a visible share of it, which
+/// the 1 GiB bandwidth of copyBandwidth does not show. 0 when it failed.
+double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions options,
+                      int iterations = 50);
+
 /// The device's copy bandwidth in bytes/s: a 1 GiB cuMemcpyDtoD, median of
 /// 10 after 2 to warm up, counting each byte read and written (2 GiB
 /// moved); 0 when it could not be measured. The memory floor of a kernel
