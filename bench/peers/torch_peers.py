@@ -62,6 +62,40 @@ def reference_grads(q, k, v, dout, tiles, causal):
     return out.detach(), grads
 
 
+def block_mask_from_tiles(tiles, causal, seq, seq_k, mask_mod):
+    """Flex's BlockMask of a [H, QB, KB] bool tile table (a device tensor)
+    of BLOCK-square tiles: its kept tiles, those causal drops wholly
+    removed; full blocks where every (query, key) pair of the tile is
+    visible, partial (the mask_mod runs) where causal cuts the tile.
+    Causal is bottom-right: query i sees keys up to i + seq_k - seq. A tile
+    reaching past seq or seq_k is partial, as create_block_mask makes it
+    (the pairs past the ends are masked)."""
+    from torch.nn.attention.flex_attention import BlockMask
+    heads, qb, kb = tiles.shape
+    dev = tiles.device
+    qi = torch.arange(qb, device=dev)[:, None]
+    ki = torch.arange(kb, device=dev)[None, :]
+    kept = tiles.bool()
+    every = ((qi + 1) * BLOCK <= seq) & ((ki + 1) * BLOCK <= seq_k)
+    if causal:
+        offset = seq_k - seq
+        q_last = torch.clamp((qi + 1) * BLOCK, max=seq) - 1
+        kept = kept & (ki * BLOCK <= q_last + offset)
+        every = every & ((ki + 1) * BLOCK - 1 <= qi * BLOCK + offset)
+    full, partial = kept & every, kept & ~every
+
+    def lists(m):
+        """Counts [1, H, QB] and indices [1, H, QB, KB] (a row's blocks
+        first, ascending), int32, as BlockMask keeps them."""
+        order = torch.argsort((~m).int() * kb + torch.arange(kb, device=dev), dim=-1)
+        return m.sum(-1).int()[None].contiguous(), order.int()[None].contiguous()
+
+    num, idx = lists(partial)
+    full_num, full_idx = lists(full)
+    return BlockMask.from_kv_blocks(num, idx, full_num, full_idx, BLOCK_SIZE=BLOCK,
+                                    mask_mod=mask_mod, seq_lengths=(seq, seq_k))
+
+
 class Flex:
     """flex_attention compiled once per (shape, causal, dtype). The mask_mod
     reads a tile table held in one persistent device tensor; each new mask is
@@ -90,13 +124,16 @@ class Flex:
         self.block_mask = None
 
     def set_mask(self, tiles):
-        """Builds the BlockMask for `tiles` through create_block_mask (so
-        full blocks are detected and skip the mask_mod). Returns the number
-        of (head, q block, kv block) tiles Flex will visit, partial + full."""
+        """Builds the BlockMask for `tiles` from the tile table itself
+        (block_mask_from_tiles: the kept tiles are the BlockMask's blocks,
+        full where every pair is visible, so they skip the mask_mod), the
+        same BlockMask create_block_mask finds by evaluating the mask_mod
+        over every (query, key) pair, which took minutes at 32 heads of
+        16384. Returns the number of (head, q block, kv block) tiles Flex
+        will visit, partial + full."""
         self.tiles.copy_(torch.as_tensor(np.ascontiguousarray(tiles)))
-        self.block_mask = self._create_block_mask(
-            self.mask_mod, B=None, H=self.heads, Q_LEN=self.seq, KV_LEN=self.seq_k,
-            device=self.device, BLOCK_SIZE=BLOCK, _compile=True)
+        self.block_mask = block_mask_from_tiles(self.tiles, self.causal, self.seq, self.seq_k,
+                                                self.mask_mod)
         bm = self.block_mask
         visited = bm.kv_num_blocks.sum()
         if bm.full_kv_num_blocks is not None:
