@@ -49,6 +49,10 @@ struct DeviceBuffers {
   }
 };
 
+/// The cold-cache write's buffer (TimingOptions::coldCache): more than
+/// twice the L2 of any part sieve targets (the H100's and H200's 50 MB).
+constexpr size_t kFlushBytes = size_t(256) << 20;
+
 /// Tensors up to this many elements get `fill`'s values for all of them;
 /// larger ones (the decode suite's KV caches, up to 4G elements) get the
 /// values of a piece of kRepeatedElements, copied over the rest on the
@@ -96,7 +100,6 @@ Expected<runtime::CuDevicePtr> uploadTensor(DeviceBuffers &buffers, runtime::DTy
 double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions options,
                       int iterations) {
   const runtime::CudaDriver &drv = session->gpu()->driver();
-  constexpr size_t kFlushBytes = size_t(256) << 20;
   DeviceBuffers buffers{drv, {}};
   auto src = drv.alloc(bytes), dst = drv.alloc(bytes);
   auto flush = options.coldCache ? drv.alloc(kFlushBytes) : Expected<runtime::CuDevicePtr>(0);
@@ -131,35 +134,10 @@ double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions op
 }
 
 double copyBandwidth(compiler::Session *session) {
-  const runtime::CudaDriver &drv = session->gpu()->driver();
   constexpr size_t kBytes = size_t(1) << 30;
-  DeviceBuffers buffers{drv, {}};
-  auto src = drv.alloc(kBytes), dst = drv.alloc(kBytes);
-  if (!src || !dst)
-    return 0;
-  buffers.owned = {*src, *dst};
-  if (drv.memset8(*src, 0x3c, kBytes))
-    return 0;
-  auto start = drv.createEvent(), stop = drv.createEvent();
-  if (!start || !stop)
-    return 0;
-  std::vector<float> ms;
-  for (int i = 0; i < 12; ++i) {
-    (void)drv.recordEvent(*start, nullptr);
-    if (drv.copyOnDevice(*dst, *src, kBytes, nullptr))
-      return 0;
-    (void)drv.recordEvent(*stop, nullptr);
-    auto t = drv.elapsedMs(*start, *stop);
-    if (!t)
-      return 0;
-    if (i >= 2) // the first copies warm the clocks up
-      ms.push_back(*t);
-  }
-  (void)drv.destroyEvent(*start);
-  (void)drv.destroyEvent(*stop);
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  const double ms = timeDeviceCopy(session, kBytes, TimingOptions{}, /*iterations=*/10);
   // Every byte is read once and written once.
-  return 2.0 * kBytes / (ms[ms.size() / 2] / 1e3);
+  return ms > 0 ? 2.0 * kBytes / (ms / 1e3) : 0;
 }
 
 double timeKernel(benchmark::State &state, compiler::Session *session,
@@ -232,9 +210,6 @@ double timeKernel(benchmark::State &state, compiler::Session *session,
     state.SkipWithError(e.str().c_str());
     return 0;
   }
-  // The cold-cache write's buffer: twice the L2 (the H100's and H200's
-  // 50 MB; 256 MiB covers any part sieve targets).
-  constexpr size_t kFlushBytes = size_t(256) << 20;
   runtime::CuDevicePtr flush = 0;
   if (options.coldCache) {
     auto p = drv.alloc(kFlushBytes);
