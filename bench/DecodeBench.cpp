@@ -76,16 +76,16 @@ std::pair<double, double> keyValueBytes(const runtime::BlockMask &mask, int64_t 
   return {batch * kept, batch * perHead};
 }
 
-// {B, Sk, density %, group-shared mask, pack}
-void BM_Decode(benchmark::State &state) {
+/// One decode row: B, Sk, density, a mask shared by a key head's query
+/// heads or drawn per query head, GQA packing, and the K/V stages (0: the
+/// compiler's choice).
+void runDecode(benchmark::State &state, int64_t batch, int64_t seqK, double density, bool shared,
+               bool pack, int64_t stages) {
   compiler::Session *session = bench::gpuSession();
   if (!session) {
     state.SkipWithError("no GPU");
     return;
   }
-  const int64_t batch = state.range(0), seqK = state.range(1);
-  const double density = state.range(2) / 100.0;
-  const bool shared = state.range(3) != 0, pack = state.range(4) != 0;
   const double bandwidth = measuredBandwidth(session);
   if (bandwidth <= 0) {
     state.SkipWithError("could not measure the copy bandwidth");
@@ -110,6 +110,7 @@ void BM_Decode(benchmark::State &state) {
   spec.causal = true;
   spec.causalAlign = runtime::CausalAlign::BottomRight;
   spec.options.packGqa = pack ? "auto" : "off";
+  spec.options.stages = stages;
   spec.target = session->target();
 
   // Cold cache: K and V come from HBM, as the floor assumes (B = 1,
@@ -144,6 +145,21 @@ void BM_Decode(benchmark::State &state) {
   }
 }
 
+// {B, Sk, density %, group-shared mask, pack}
+void BM_Decode(benchmark::State &state) {
+  runDecode(state, state.range(0), state.range(1), state.range(2) / 100.0, state.range(3) != 0,
+            state.range(4) != 0, /*stages=*/0);
+}
+
+// {B, Sk, stages}: the dense packed row with 2 or 3 stages of K and V
+// (64 KB each at 128 keys, D = 128, bf16; four do not fit beside the
+// 16 KB query tile) in flight per thread block: a
+// decode block streams its part alone, so the bytes it keeps in flight
+// bound its share of the bandwidth (docs/perf-notes.md d4).
+void BM_DecodeStages(benchmark::State &state) {
+  runDecode(state, state.range(0), state.range(1), 1.0, false, true, state.range(2));
+}
+
 void decodeRows(benchmark::internal::Benchmark *b) {
   b->ArgNames({"B", "Sk", "dens", "group", "pack"});
   for (int64_t batch : {1, 8, 32})
@@ -154,5 +170,10 @@ void decodeRows(benchmark::internal::Benchmark *b) {
 }
 
 BENCHMARK(BM_Decode)->Apply(decodeRows)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DecodeStages)
+    ->ArgNames({"B", "Sk", "stages"})
+    ->ArgsProduct({{1, 8}, {32768, 131072}, {2, 3}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 } // namespace
