@@ -1,6 +1,7 @@
 //===- KernelSpec.cpp -----------------------------------------------------===//
 #include "sieve/compiler/KernelSpec.h"
 
+#include "sieve/passes/GenerationSplit.h"
 #include "sieve/runtime/Limits.h"
 
 #include <fmt/format.h>
@@ -27,29 +28,52 @@ std::string KernelOptions::str() const {
 /// holds at most 64 of one head's queries, and K/V reads dominate.
 constexpr int64_t kPackGqaMaxQueries = 64;
 
-bool generationPackingPays(const KernelSpec &spec, int64_t sms) {
+namespace {
+/// A generation mask's rows counted as both layouts would run them (causal
+/// blocks dropped): the key blocks each query head's rows keep, summed;
+/// the blocks of each packed row (a key head's union of g heads), summed;
+/// and the longest packed row.
+struct GenerationRowCounts {
+  int64_t perHead = 0, unions = 0, longestUnion = 0;
+};
+GenerationRowCounts generationRowCounts(const KernelSpec &spec) {
   const runtime::BlockMask &m = spec.mask;
   const int64_t g = spec.shape.headsQ / spec.shape.headsKv;
   const int64_t positions = spec.shape.seqK;
-  int64_t perHead = 0, unions = 0;
+  GenerationRowCounts c;
   for (int64_t qb = 0; qb < m.queryBlocks(); ++qb) {
     const int64_t lastPosition = std::min(positions, (qb + 1) * m.blockQ()) - 1;
-    for (int64_t kvh = 0; kvh < spec.shape.headsKv; ++kvh)
+    for (int64_t kvh = 0; kvh < spec.shape.headsKv; ++kvh) {
+      int64_t rowUnion = 0;
       for (int64_t kb = 0; kb < m.keyBlocks(); ++kb) {
         if (spec.causal && kb * m.blockK() > lastPosition)
           break;
         int64_t keeping = 0;
         for (int64_t h = kvh * g; h < (kvh + 1) * g; ++h)
           keeping += m.get(h, qb, kb);
-        perHead += keeping;
-        unions += keeping > 0;
+        c.perHead += keeping;
+        rowUnion += keeping > 0;
       }
+      c.unions += rowUnion;
+      c.longestUnion = std::max(c.longestUnion, rowUnion);
+    }
   }
+  return c;
+}
+
+/// Whether the wave-times-walk rule favours packing (generationPackingPays).
+bool packingPays(const KernelSpec &spec, const GenerationRowCounts &c, int64_t sms) {
+  const int64_t g = spec.shape.headsQ / spec.shape.headsKv;
   auto waves = [&](int64_t blocks) { return (blocks + sms - 1) / sms; };
   // waves(B Hkv) x unions / Hkv <= waves(B Hq) x perHead / Hq, in integers.
   const int64_t batch = spec.shape.batch;
-  return waves(batch * spec.shape.headsKv) * unions * g <=
-         waves(batch * spec.shape.headsQ) * perHead;
+  return waves(batch * spec.shape.headsKv) * c.unions * g <=
+         waves(batch * spec.shape.headsQ) * c.perHead;
+}
+} // namespace
+
+bool generationPackingPays(const KernelSpec &spec, int64_t sms) {
+  return packingPays(spec, generationRowCounts(spec), sms);
 }
 
 bool KernelSpec::packsGqa() const {
@@ -71,14 +95,23 @@ bool KernelSpec::packsGqa() const {
     return false;
   if (!generation || options.packGqa == "on")
     return true;
-  // "auto" with split-KV (the default): a decode step's rows are cut into
-  // parts over the SMs whichever way they are laid out, and packed rows
-  // read each kept K and V block once per key head rather than g times.
-  if (options.splitKv == "auto")
-    return true;
-  // Whole rows: a generation step packs where it pays on this GPU.
+  // "auto": a generation step packs where it pays on this GPU.
   Expected<runtime::TargetInfo> info = target.info();
-  return info && info->multiprocessors > 0 && generationPackingPays(*this, info->multiprocessors);
+  if (!info || info->multiprocessors <= 0)
+    return false;
+  const int64_t sms = info->multiprocessors;
+  const GenerationRowCounts counts = generationRowCounts(*this);
+  // With split-KV (the default), packed rows long enough to be cut are cut
+  // into parts over the SMs (sieve-split-rows' generation rule): the walk
+  // no longer decides, and packed rows read each kept K and V block once
+  // per key head rather than g times.
+  const int64_t minPartBlocks = (passes::kMinPartKeys + mask.blockK() - 1) / mask.blockK();
+  if (options.splitKv == "auto" &&
+      passes::generationPartCount(counts.longestUnion, shape.batch * shape.headsKv, sms,
+                                  minPartBlocks) > 1)
+    return true;
+  // Whole rows: the wave-times-walk rule.
+  return packingPays(*this, counts, sms);
 }
 
 double KernelSpec::effectiveScale() const {

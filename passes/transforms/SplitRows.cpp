@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "sieve/dialect/SieveOps.h"
+#include "sieve/passes/GenerationSplit.h"
 #include "sieve/passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -119,20 +120,14 @@ void splitOne(BlockSparseAttentionOp op, int64_t limit, double imbalance) {
   op.setSplitGroupsAttr(b.getDenseI32ArrayAttr(groups));
 }
 
-/// A generation op's decode step: its row is picked at run time (the
-/// position block of q_pos), so every row gets the same S parts, planned
-/// for the longest row: the S that minimizes waves x part length, where
-/// waves = ceil(batch x row heads x S / sms) and the part length
-/// ceil(longest / S) is at least `minPart` key blocks (or S is 1). Ties go
-/// to fewer parts (less to combine). Early steps, whose live keys are a
-/// short prefix, leave their later parts empty.
-void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
-  const int64_t longest = op.getLongestRowLength();
-  const int64_t units = op.getQuery().getType().getDimSize(0) * op.getGenerationRowHeads();
-  int64_t best = 1, bestTime = (units + sms - 1) / sms * longest;
-  for (int64_t parts = 2; parts <= longest; ++parts) {
-    const int64_t length = (longest + parts - 1) / parts;
-    if (length < minPart)
+} // namespace
+
+int64_t sieve::passes::generationPartCount(int64_t longestRow, int64_t units, int64_t sms,
+                                           int64_t minPartBlocks) {
+  int64_t best = 1, bestTime = (units + sms - 1) / sms * longestRow;
+  for (int64_t parts = 2; parts <= longestRow; ++parts) {
+    const int64_t length = (longestRow + parts - 1) / parts;
+    if (length < minPartBlocks)
       break;
     const int64_t time = (units * parts + sms - 1) / sms * length;
     if (time < bestTime) {
@@ -140,6 +135,19 @@ void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
       bestTime = time;
     }
   }
+  return best;
+}
+
+namespace {
+
+/// A generation op's decode step: its row is picked at run time (the
+/// position block of q_pos), so every row gets the same S parts, planned
+/// for the longest row (generationPartCount). Early steps, whose live keys
+/// are a short prefix, leave their later parts empty.
+void splitGeneration(BlockSparseAttentionOp op, int64_t sms, int64_t minPart) {
+  const int64_t units = op.getQuery().getType().getDimSize(0) * op.getGenerationRowHeads();
+  const int64_t best =
+      sieve::passes::generationPartCount(op.getLongestRowLength(), units, sms, minPart);
   if (best < 2)
     return;
   Builder b(op.getContext());

@@ -259,10 +259,11 @@ TEST(GenerationPackingRule, PacksAGpuStepOnlyWhereItPays) {
 }
 
 // Which generation kernels pack: the CPU backend's decode steps under
-// "auto" and "on"; a GPU's under "on", under "auto" with split-KV (the
-// default: its rows are cut over the SMs either way, and packed ones read
-// less), and under "auto" with whole rows where the rule above says
-// packing pays (B = 16 here, not B = 1); none under "off"; no chunk.
+// "auto" and "on"; a GPU's under "on", under "auto" where split-KV cuts the
+// packed rows into parts (the default, at rows of two parts of 512 keys or
+// more: cut over the SMs either way, packed ones read less), and under
+// "auto" with whole rows where the rule above says packing pays (B = 16
+// here, not B = 1); none under "off"; no chunk.
 TEST(GenerationPackingRule, WhichGenerationKernelsPack) {
   KernelSpec spec;
   spec.shape = {16, 32, 8, 1, 4096, 128, runtime::DType::F32};
@@ -284,6 +285,16 @@ TEST(GenerationPackingRule, WhichGenerationKernelsPack) {
   ASSERT_FALSE(spec.validate());
   spec.shape.batch = 1;
   EXPECT_TRUE(spec.packsGqa()) << "B = 1 on sm_90a, split-KV: parts fill the GPU either way";
+  {
+    // Rows too short to cut (4 key blocks of 128, under two parts of 512
+    // keys) stay whole even with split-KV: the walk rule decides.
+    KernelSpec shortRows = spec;
+    shortRows.shape.seqK = 512;
+    shortRows.mask = runtime::BlockMask::random(32, 8, 4, 64, 128, 0.5, 7, /*keepDiagonal=*/true);
+    ASSERT_FALSE(shortRows.validate());
+    EXPECT_FALSE(shortRows.packsGqa()) << "B = 1, M = 512: whole rows, the packed walk is longer";
+    EXPECT_EQ(shortRows.packsGqa(), generationPackingPays(shortRows, 132));
+  }
   spec.options.splitKv = "off";
   spec.shape.batch = 16;
   EXPECT_TRUE(spec.packsGqa()) << "B = 16 on sm_90a, whole rows: one packed wave against four";

@@ -150,8 +150,9 @@ private:
 };
 
 /// Whether packing a generation op's decode step pays on a GPU of `sms`
-/// multiprocessors (KernelOptions::packGqa "auto") when its rows are whole
-/// (splitKv "off"; split rows always pack), so each thread block walks its
+/// multiprocessors (KernelOptions::packGqa "auto") when its rows stay whole
+/// (splitKv "off", or packed rows too short for sieve-split-rows to cut:
+/// packsGqa packs whenever they are cut), so each thread block walks its
 /// row's live key blocks alone:
 /// packed, B x Hkv blocks each walk the union of g heads' blocks; unpacked,
 /// B x Hq blocks each walk one head's. With few blocks a step is bound by

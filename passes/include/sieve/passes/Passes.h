@@ -17,6 +17,7 @@
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassOptions.h"
 #include "sieve/dialect/SieveDialect.h"
+#include "sieve/passes/GenerationSplit.h"
 
 #include <string>
 

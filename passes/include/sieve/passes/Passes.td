@@ -74,7 +74,7 @@ def SplitRows : Pass<"sieve-split-rows", "mlir::ModuleOp"> {
     Option<"sms", "sms", "int64_t", /*default=*/"0",
            "Thread blocks the GPU runs at once: its SM count (required; the pipelines pass "
            "their target's)">,
-    Option<"minPartKeys", "min-part-keys", "int64_t", /*default=*/"512",
+    Option<"minPartKeys", "min-part-keys", "int64_t", /*default=*/"::sieve::passes::kMinPartKeys",
            "Fewest keys a part covers: below this the partial store and the "
            "combine cost more than the balance gains">,
     Option<"imbalance", "imbalance", "double", /*default=*/"3.0",
