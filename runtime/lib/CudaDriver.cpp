@@ -77,6 +77,16 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuMemcpyDtoDAsync) \
   X(cuMemsetD8) \
   X(cuStreamSynchronize) \
+  X(cuStreamGetId) \
+  X(cuStreamCreate) \
+  X(cuStreamDestroy) \
+  X(cuStreamBeginCapture) \
+  X(cuStreamEndCapture) \
+  X(cuGraphInstantiate) \
+  X(cuGraphLaunch) \
+  X(cuGraphExecDestroy) \
+  X(cuGraphDestroy) \
+  X(cuStreamIsCapturing) \
   X(cuCtxSynchronize) \
   X(cuPointerGetAttribute) \
   X(cuEventCreate) \
@@ -383,6 +393,72 @@ Error CudaDriver::freeAsync(CuDevicePtr ptr, CuStream stream) const {
   return Error::success();
 }
 
+Expected<uint64_t> CudaDriver::streamId(CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  unsigned long long id = 0;
+  SIEVE_CU(api_->cuStreamGetId(static_cast<CUstream>(stream), &id), "cuStreamGetId");
+  return static_cast<uint64_t>(id);
+}
+
+Expected<CuStream> CudaDriver::createStream() const {
+  if (Error e = makeCurrent())
+    return e;
+  CUstream stream = nullptr;
+  SIEVE_CU(api_->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  return static_cast<CuStream>(stream);
+}
+
+Error CudaDriver::destroyStream(CuStream stream) const {
+  SIEVE_CU(api_->cuStreamDestroy(static_cast<CUstream>(stream)), "cuStreamDestroy");
+  return Error::success();
+}
+
+Expected<CuGraphExec> CudaDriver::captureGraph(CuStream stream,
+                                               const std::function<Error()> &work) const {
+  if (Error e = makeCurrent())
+    return e;
+  // Relaxed: the work may make calls a graph cannot hold outside the
+  // stream (a first launch's tensor-map upload), as frameworks allow.
+  SIEVE_CU(
+      api_->cuStreamBeginCapture(static_cast<CUstream>(stream), CU_STREAM_CAPTURE_MODE_RELAXED),
+      "cuStreamBeginCapture");
+  Error worked = work();
+  CUgraph graph = nullptr;
+  Error ended = cuError(*api_, api_->cuStreamEndCapture(static_cast<CUstream>(stream), &graph),
+                        "cuStreamEndCapture");
+  if (worked || ended) {
+    if (graph)
+      (void)api_->cuGraphDestroy(graph);
+    return worked ? std::move(worked) : std::move(ended);
+  }
+  CUgraphExec exec = nullptr;
+  Error instantiated =
+      cuError(*api_, api_->cuGraphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
+  (void)api_->cuGraphDestroy(graph); // the executable graph is a copy
+  if (instantiated)
+    return instantiated;
+  return static_cast<CuGraphExec>(exec);
+}
+
+Error CudaDriver::launchGraph(CuGraphExec graph, CuStream stream) const {
+  SIEVE_CU(api_->cuGraphLaunch(static_cast<CUgraphExec>(graph), static_cast<CUstream>(stream)),
+           "cuGraphLaunch");
+  return Error::success();
+}
+
+Error CudaDriver::destroyGraph(CuGraphExec graph) const {
+  SIEVE_CU(api_->cuGraphExecDestroy(static_cast<CUgraphExec>(graph)), "cuGraphExecDestroy");
+  return Error::success();
+}
+
+Expected<bool> CudaDriver::isCapturing(CuStream stream) const {
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  SIEVE_CU(api_->cuStreamIsCapturing(static_cast<CUstream>(stream), &status),
+           "cuStreamIsCapturing");
+  return status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 Error CudaDriver::copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const {
   if (Error e = makeCurrent())
     return e;
@@ -510,6 +586,15 @@ Error CudaDriver::free(CuDevicePtr) const { return disabled(); }
 Expected<DeviceMemoryInfo> CudaDriver::memoryInfo() const { return disabled(); }
 Expected<CuDevicePtr> CudaDriver::allocAsync(size_t, CuStream) const { return disabled(); }
 Error CudaDriver::freeAsync(CuDevicePtr, CuStream) const { return disabled(); }
+Expected<uint64_t> CudaDriver::streamId(CuStream) const { return disabled(); }
+Expected<bool> CudaDriver::isCapturing(CuStream) const { return disabled(); }
+Expected<CuStream> CudaDriver::createStream() const { return disabled(); }
+Error CudaDriver::destroyStream(CuStream) const { return disabled(); }
+Expected<CuGraphExec> CudaDriver::captureGraph(CuStream, const std::function<Error()> &) const {
+  return disabled();
+}
+Error CudaDriver::launchGraph(CuGraphExec, CuStream) const { return disabled(); }
+Error CudaDriver::destroyGraph(CuGraphExec) const { return disabled(); }
 Error CudaDriver::copyToDevice(CuDevicePtr, const void *, size_t) const { return disabled(); }
 Error CudaDriver::copyToDeviceAsync(CuDevicePtr, const void *, size_t, CuStream) const {
   return disabled();

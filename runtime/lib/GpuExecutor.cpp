@@ -9,8 +9,13 @@
 namespace sieve::runtime {
 
 GpuKernel::~GpuKernel() {
-  if (module_ && driver_)
-    (void)driver_->unloadModule(module_); // nothing useful to do on failure at exit
+  if (!driver_)
+    return;
+  // Nothing useful to do on failure at exit.
+  for (auto [stream, workspace] : workspaces_)
+    (void)driver_->free(workspace);
+  if (module_)
+    (void)driver_->unloadModule(module_);
 }
 
 Error checkChipRuns(const std::string &chip, const DeviceInfo &device) {
@@ -312,26 +317,47 @@ Error GpuExecutor::runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStre
   const Artifact &a = kernel.artifact();
   if (kernel.functions().size() != a.launches.size())
     return Error(ErrorCode::Internal, "the kernel's functions were not all loaded");
-  // Split-KV's parts and the backward's delta and lse go through a
-  // workspace of this call's own, ordered on its stream: allocated before
-  // the first launch, freed after the last, so calls on other streams never
-  // share one.
-  if (a.workspaceBytes > 0) {
-    auto allocated = driver_->allocAsync(a.workspaceBytes, stream);
-    if (!allocated)
-      return allocated.error().withContext(a.backward ? "backward scratch" : "split-KV workspace");
-    buffers.workspace = *allocated;
-    buffers.workspaceBytes = a.workspaceBytes;
-  }
+  if (a.workspaceBytes > 0)
+    if (Error e = workspaceFor(kernel, buffers, stream))
+      return e.withContext(a.backward ? "backward scratch" : "split-KV workspace");
   Error launched = Error::success();
   for (size_t i = 0; i < a.launches.size() && !launched; ++i)
     launched = launchOne(kernel, kernel.functions()[i], a.launches[i], buffers, stream);
-  if (buffers.workspace) {
+  if (buffers.ownsWorkspace) {
     Error freed = driver_->freeAsync(buffers.workspace, stream);
     if (!launched)
       return freed;
   }
   return launched;
+}
+
+Error GpuExecutor::workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const {
+  const uint64_t bytes = kernel.artifact().workspaceBytes;
+  buffers.workspaceBytes = bytes;
+  Expected<bool> capturing = driver_->isCapturing(stream);
+  if (!capturing)
+    return capturing.error();
+  if (*capturing) {
+    auto allocated = driver_->allocAsync(bytes, stream);
+    if (!allocated)
+      return allocated.error();
+    buffers.workspace = *allocated;
+    buffers.ownsWorkspace = true;
+    return Error::success();
+  }
+  Expected<uint64_t> id = driver_->streamId(stream);
+  if (!id)
+    return id.error();
+  std::lock_guard<std::mutex> lock(kernel.workspaceMutex_);
+  auto kept = kernel.workspaces_.find(*id);
+  if (kept == kernel.workspaces_.end()) {
+    auto allocated = driver_->alloc(bytes);
+    if (!allocated)
+      return allocated.error();
+    kept = kernel.workspaces_.emplace(*id, *allocated).first;
+  }
+  buffers.workspace = kept->second;
+  return Error::success();
 }
 
 Error GpuExecutor::launchOne(const GpuKernel &kernel, CuFunction fn, const KernelLaunch &launch,

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -27,6 +28,7 @@ using CuModule = void *;
 using CuFunction = void *;
 using CuStream = void *;
 using CuEvent = void *;
+using CuGraphExec = void *;
 using CuDevicePtr = uint64_t;
 
 struct DeviceInfo {
@@ -96,6 +98,20 @@ public:
   /// freeAsync returns it once the work queued before the free is done.
   Expected<CuDevicePtr> allocAsync(size_t bytes, CuStream stream) const;
   Error freeAsync(CuDevicePtr ptr, CuStream stream) const;
+  /// `stream`'s identity for the life of the process (cuStreamGetId):
+  /// unlike its handle, which a later stream may get once it is destroyed,
+  /// never reused.
+  Expected<uint64_t> streamId(CuStream stream) const;
+  /// Whether `stream` is capturing a CUDA graph (cuStreamIsCapturing).
+  Expected<bool> isCapturing(CuStream stream) const;
+  /// A stream that does not synchronize with the legacy default stream.
+  Expected<CuStream> createStream() const;
+  Error destroyStream(CuStream stream) const;
+  /// What `work` queues on `stream` (not the legacy default stream),
+  /// captured as a CUDA graph in relaxed mode and instantiated.
+  Expected<CuGraphExec> captureGraph(CuStream stream, const std::function<Error()> &work) const;
+  Error launchGraph(CuGraphExec graph, CuStream stream) const;
+  Error destroyGraph(CuGraphExec graph) const;
   Error copyToDevice(CuDevicePtr dst, const void *src, size_t bytes) const;
   /// Host-to-device copy queued on `stream` (cuMemcpyHtoDAsync). From
   /// pageable memory it returns once `src` is staged, so the caller may

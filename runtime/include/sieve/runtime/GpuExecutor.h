@@ -28,6 +28,11 @@ public:
   const Artifact &artifact() const { return artifact_; } // `code` is dropped once loaded
   /// The function of each of Artifact::launches, in order.
   const std::vector<CuFunction> &functions() const { return functions_; }
+  /// How many streams have a workspace of this kernel's kept (workspaces_).
+  size_t keptWorkspaces() const {
+    std::lock_guard<std::mutex> lock(workspaceMutex_);
+    return workspaces_.size();
+  }
 
 private:
   friend class GpuExecutor;
@@ -36,6 +41,15 @@ private:
   std::vector<CuFunction> functions_;
   Artifact artifact_;
   std::unique_ptr<TensorMapCache> tensorMaps_; // for kernels that take TMA descriptors
+  /// The workspace (Artifact::workspaceBytes: split-KV's parts, the
+  /// backward's scratch) of each stream the kernel has run on, by
+  /// CudaDriver::streamId, kept until the kernel is unloaded. Launches on
+  /// one stream run in order, so they may share one; launches on two
+  /// streams never do. Keeping it saves a stream-ordered allocation and
+  /// release per call: a few microseconds of host time, as much as a decode
+  /// step's launch itself (docs/generation.md, "Host cost").
+  mutable std::mutex workspaceMutex_;
+  mutable std::unordered_map<uint64_t, CuDevicePtr> workspaces_;
 };
 
 /// Whether PTX compiled for `chip` ("sm_80", "sm_90a") runs on `device`:
@@ -124,6 +138,9 @@ private:
     const DeviceRowTables *tables = nullptr;
     CuDevicePtr workspace = 0;
     uint64_t workspaceBytes = 0;
+    /// Whether `workspace` is this call's own (allocated on the stream
+    /// while it captures a graph), to be freed after the last launch.
+    bool ownsWorkspace = false;
     float *stats = nullptr;
     const float *thresholds = nullptr;
     const float *lse = nullptr;
@@ -134,9 +151,14 @@ private:
     CuDevicePtr sequences = 0, pages = 0;
   };
   /// Every launch of the artifact, in order on `stream`, each kernel's
-  /// parameters found by slot in `buffers`; the workspace, when the
-  /// artifact has one, is allocated on the stream before and freed after.
+  /// parameters found by slot in `buffers`, with the stream's workspace
+  /// when the artifact has one (workspaceFor).
   Error runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const;
+  /// The workspace of `kernel`'s launches on `stream` into `buffers`: the
+  /// one kept for the stream (GpuKernel::workspaces_, allocated on its first
+  /// call), or, while the stream captures a graph, one allocated on the
+  /// stream (the graph owns it, so its replays never share the kept one).
+  Error workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const;
   /// One launch with its parameters filled in.
   Error launchOne(const GpuKernel &kernel, CuFunction fn, const KernelLaunch &launch,
                   const Buffers &buffers, CuStream stream) const;
