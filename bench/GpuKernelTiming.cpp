@@ -1,6 +1,7 @@
 //===- GpuKernelTiming.cpp ------------------------------------------------===//
 #include "GpuKernelTiming.h"
 #include "BenchMasks.h"
+#include "ColdL2.h"
 
 #include "sieve/runtime/CudaDriver.h"
 
@@ -48,10 +49,6 @@ struct DeviceBuffers {
     return *p;
   }
 };
-
-/// The cold-cache write's buffer (TimingOptions::coldCache): more than
-/// twice the L2 of any part sieve targets (the H100's and H200's 50 MB).
-constexpr size_t kFlushBytes = size_t(256) << 20;
 
 /// Tensors up to this many elements get `fill`'s values for all of them;
 /// larger ones (the decode suite's KV caches, up to 4G elements) get the
@@ -102,12 +99,10 @@ double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions op
   const runtime::CudaDriver &drv = session->gpu()->driver();
   DeviceBuffers buffers{drv, {}};
   auto src = drv.alloc(bytes), dst = drv.alloc(bytes);
-  auto flush = options.coldCache ? drv.alloc(kFlushBytes) : Expected<runtime::CuDevicePtr>(0);
-  if (!src || !dst || !flush)
+  auto cold = options.coldCache ? ColdL2::get(drv) : Expected<ColdL2 *>(nullptr);
+  if (!src || !dst || !cold)
     return 0;
   buffers.owned = {*src, *dst};
-  if (*flush)
-    buffers.owned.push_back(*flush);
   if (drv.memset8(*src, 0x3c, bytes))
     return 0;
   auto start = drv.createEvent(), stop = drv.createEvent();
@@ -115,8 +110,8 @@ double timeDeviceCopy(compiler::Session *session, size_t bytes, TimingOptions op
     return 0;
   std::vector<float> ms;
   for (int i = 0; i < iterations + 2; ++i) {
-    if (*flush)
-      (void)drv.memset8(*flush, static_cast<uint8_t>(i), kFlushBytes);
+    if (*cold && (*cold)->evict())
+      return 0;
     (void)drv.recordEvent(*start, nullptr);
     if (drv.copyOnDevice(*dst, *src, bytes, nullptr))
       return 0;
@@ -210,23 +205,23 @@ double timeKernel(benchmark::State &state, compiler::Session *session,
     state.SkipWithError(e.str().c_str());
     return 0;
   }
-  runtime::CuDevicePtr flush = 0;
+  ColdL2 *cold = nullptr;
   if (options.coldCache) {
-    auto p = drv.alloc(kFlushBytes);
-    if (!p) {
-      state.SkipWithError(p.error().str().c_str());
+    auto got = ColdL2::get(drv);
+    if (!got) {
+      state.SkipWithError(got.error().str().c_str());
       return 0;
     }
-    buffers.owned.push_back(*p);
-    flush = *p;
+    cold = *got;
   }
   auto start = drv.createEvent(), stop = drv.createEvent();
   std::vector<double> iterationMs;
-  uint8_t flushValue = 0;
   for (auto _ : state) {
-    // (cuMemsetD8 on device memory is asynchronous to the host.)
-    if (flush)
-      (void)drv.memset8(flush, ++flushValue, kFlushBytes);
+    if (cold)
+      if (Error e = cold->evict()) {
+        state.SkipWithError(e.str().c_str());
+        break;
+      }
     (void)drv.recordEvent(*start, nullptr);
     if (Error e = launch()) {
       state.SkipWithError(e.str().c_str());

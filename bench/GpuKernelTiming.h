@@ -34,13 +34,13 @@ void standardNormalInputs(int which, const std::array<int64_t, 4> &sizes,
 
 /// How timeKernel brackets a launch.
 struct TimingOptions {
-  /// Before each launch (untimed), write a buffer of twice the L2's size,
-  /// so the launch reads its inputs from HBM, not from the L2 the previous
-  /// launch left warm: what a memory floor is measured against (a model's
-  /// layers each read their own KV cache). The write, ~0.1 ms of GPU work,
-  /// also holds the stream while the host issues the launch, so the event
-  /// pair brackets the kernels alone, not the host's launch work (which
-  /// otherwise dominates launches of a few microseconds).
+  /// Before each launch (untimed), read a buffer of five times the L2's
+  /// size (ColdL2.h), so the launch reads its inputs from HBM, not from the
+  /// L2 the previous launch left warm: what a memory floor is measured
+  /// against (a model's layers each read their own KV cache). The read,
+  /// ~0.1 ms of GPU work, also holds the stream while the host issues the
+  /// launch, so the event pair brackets the kernels alone, not the host's
+  /// launch work (which otherwise dominates launches of a few microseconds).
   bool coldCache = false;
 };
 
