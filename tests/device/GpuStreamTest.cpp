@@ -73,76 +73,109 @@ void expectMatchesReference(const KernelSpec &spec, const DeviceProblem &p, cons
                          << " rows wrong: " << rows.report;
 }
 
-TEST(GpuStreams, SplitKvOnTwoStreamsKeepsTheirWorkspacesApart) {
+/// What both cases start from: the split decode kernel, compiled under
+/// `config` (the ledger attests it), checked to need a workspace and
+/// loaded, and two problems of fresh inputs, uploaded.
+struct SplitKernelCase {
+  KernelSpec spec;
+  std::shared_ptr<const Artifact> artifact;
+  std::shared_ptr<GpuKernel> kernel;
+  std::unique_ptr<DeviceProblem> a, b;
+};
+
+/// Null in compile-only mode (the ledger recorded the kernel; the case
+/// returns) and on a failure, which it reports.
+std::unique_ptr<SplitKernelCase> setUpSplitKernel(const std::string &config) {
   const std::string name = currentCaseName();
-  SCOPED_TRACE(seedTrace(name));
   std::mt19937_64 rng(inputSeed(name));
-  const KernelSpec spec = splitDecodeSpec(maskSeed(name));
-  SIEVE_DEVICE_KERNELS(kernels, "streams/split-kv/auto/bf16/d128/full", {spec});
-  ASSERT_TRUE(kernels[0]) << kernels[0].error().str();
-  const Artifact &artifact = **kernels[0];
-  ASSERT_TRUE(artifact.hasCombine()) << "the test needs a workspace: " << artifact.config;
+  auto c = std::make_unique<SplitKernelCase>();
+  c->spec = splitDecodeSpec(maskSeed(name));
+  auto kernels = ledger().compile(config, {c->spec});
+  if (!kernels)
+    return nullptr;
+  if (!(*kernels)[0]) {
+    ADD_FAILURE() << (*kernels)[0].error().str();
+    return nullptr;
+  }
+  c->artifact = *(*kernels)[0];
+  if (!c->artifact->hasCombine()) {
+    ADD_FAILURE() << "the test needs a workspace: " << c->artifact->config;
+    return nullptr;
+  }
+  Session &session = *ledger().session();
+  auto kernel = session.gpu()->load(*c->artifact);
+  if (!kernel) {
+    ADD_FAILURE() << kernel.error().str();
+    return nullptr;
+  }
+  c->kernel = *kernel;
+  const CudaDriver &drv = session.gpu()->driver();
+  c->a = std::make_unique<DeviceProblem>(c->spec.shape, drv, rng);
+  c->b = std::make_unique<DeviceProblem>(c->spec.shape, drv, rng);
+  for (DeviceProblem *p : {c->a.get(), c->b.get()})
+    if (Error e = p->uploadAll()) {
+      ADD_FAILURE() << e.str();
+      return nullptr;
+    }
+  return c;
+}
+
+TEST(GpuStreams, SplitKvOnTwoStreamsKeepsTheirWorkspacesApart) {
+  SCOPED_TRACE(seedTrace(currentCaseName()));
+  auto c = setUpSplitKernel("streams/split-kv/auto/bf16/d128/full");
+  if (!c)
+    return;
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
-  auto kernel = session.gpu()->load(artifact);
-  ASSERT_TRUE(kernel) << kernel.error().str();
-  const size_t keptBefore = (*kernel)->keptWorkspaces();
+  const Artifact &artifact = *c->artifact;
+  DeviceProblem &a = *c->a, &b = *c->b;
+  const size_t keptBefore = c->kernel->keptWorkspaces();
 
   Streams streams(drv);
   auto s0 = streams.add(), s1 = streams.add();
   ASSERT_TRUE(s0 && s1);
-  DeviceProblem a(spec.shape, drv, rng), b(spec.shape, drv, rng);
-  ASSERT_FALSE(a.uploadAll());
-  ASSERT_FALSE(b.uploadAll());
   for (int round = 0; round < kRounds; ++round) {
     ASSERT_FALSE(session.run(artifact, a.qView(), a.kView(), a.vView(), a.outView(), *s0));
     ASSERT_FALSE(session.run(artifact, b.qView(), b.kView(), b.vView(), b.outView(), *s1));
   }
   ASSERT_FALSE(drv.synchronizeDevice());
-  expectMatchesReference(spec, a, "stream 0");
-  expectMatchesReference(spec, b, "stream 1");
-  EXPECT_EQ((*kernel)->keptWorkspaces(), keptBefore + 2) << "one workspace per stream";
+  expectMatchesReference(c->spec, a, "stream 0");
+  expectMatchesReference(c->spec, b, "stream 1");
+  EXPECT_EQ(c->kernel->keptWorkspaces(), keptBefore + 2) << "one workspace per stream";
 }
 
 TEST(GpuStreams, SplitKvInACapturedGraphUsesAWorkspaceOfItsOwn) {
-  const std::string name = currentCaseName();
-  SCOPED_TRACE(seedTrace(name));
-  std::mt19937_64 rng(inputSeed(name));
-  const KernelSpec spec = splitDecodeSpec(maskSeed(name));
-  SIEVE_DEVICE_KERNELS(kernels, "streams/split-kv-graph/auto/bf16/d128/full", {spec});
-  ASSERT_TRUE(kernels[0]) << kernels[0].error().str();
-  const Artifact &artifact = **kernels[0];
-  ASSERT_TRUE(artifact.hasCombine()) << "the test needs a workspace: " << artifact.config;
+  SCOPED_TRACE(seedTrace(currentCaseName()));
+  auto c = setUpSplitKernel("streams/split-kv-graph/auto/bf16/d128/full");
+  if (!c)
+    return;
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();
-  auto kernel = session.gpu()->load(artifact);
-  ASSERT_TRUE(kernel) << kernel.error().str();
+  const Artifact &artifact = *c->artifact;
+  DeviceProblem &a = *c->a, &b = *c->b;
 
   Streams streams(drv);
   auto captured = streams.add(), direct = streams.add();
   ASSERT_TRUE(captured && direct);
-  DeviceProblem a(spec.shape, drv, rng), b(spec.shape, drv, rng);
-  ASSERT_FALSE(a.uploadAll());
-  ASSERT_FALSE(b.uploadAll());
   // A direct launch first: the module and the tensor maps are loaded
   // before the capture, as a framework's warm-up does.
   ASSERT_FALSE(session.run(artifact, b.qView(), b.kView(), b.vView(), b.outView(), *direct));
   ASSERT_FALSE(drv.synchronizeDevice());
-  const size_t keptBefore = (*kernel)->keptWorkspaces();
+  const size_t keptBefore = c->kernel->keptWorkspaces();
   ASSERT_FALSE(drv.memset8(a.dout, 0xFF, a.qBytes.size()));
   auto graph = drv.captureGraph(*captured, [&] {
     return session.run(artifact, a.qView(), a.kView(), a.vView(), a.outView(), *captured);
   });
   ASSERT_TRUE(graph) << graph.error().str();
-  EXPECT_EQ((*kernel)->keptWorkspaces(), keptBefore) << "a capture kept a workspace";
+  EXPECT_EQ(c->kernel->keptWorkspaces(), keptBefore) << "a capture kept a workspace";
   for (int round = 0; round < kRounds; ++round) {
     ASSERT_FALSE(drv.launchGraph(*graph, *captured));
     ASSERT_FALSE(session.run(artifact, b.qView(), b.kView(), b.vView(), b.outView(), *direct));
   }
   ASSERT_FALSE(drv.synchronizeDevice());
   ASSERT_FALSE(drv.destroyGraph(*graph));
-  expectMatchesReference(spec, a, "graph replays");
-  expectMatchesReference(spec, b, "direct launches");
+  expectMatchesReference(c->spec, a, "graph replays");
+  expectMatchesReference(c->spec, b, "direct launches");
 }
 
 } // namespace
