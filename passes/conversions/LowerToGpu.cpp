@@ -13,8 +13,8 @@
 //===----------------------------------------------------------------------===//
 #include "conversions/LaunchContract.h"
 #include "conversions/LoweringUtils.h"
+#include "conversions/SplitKvWorkspace.h"
 #include "conversions/TargetLimits.h"
-#include "nvidia/CombineKernel.h"
 #include "nvidia/GenerationTile.h"
 #include "nvidia/MmaAttentionKernel.h"
 #include "nvidia/MmaBackwardKernels.h"
@@ -136,15 +136,17 @@ struct ForwardKernel {
   std::string config;
 };
 
-/// Declares the launch of a forward kernel (and of its combine kernel when
-/// the op has split rows): one block per (row, query tile) and batch entry.
-LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowering &lowering,
-                                     ForwardKernel kernel, StringRef variant, bool generic,
-                                     const CombineKernel &combine) {
+/// Declares the launch of a forward kernel: one block per (row, query
+/// tile) and batch entry. A split op's kernel also takes the workspace,
+/// its parts' results and arrival counters (nvidia/SplitParts.h).
+LogicalResult declareForwardLaunch(BlockSparseAttentionOp op, const GpuLowering &lowering,
+                                   ForwardKernel kernel, StringRef variant, bool generic) {
   if (generic)
     kernel.arguments.append(rowTableArguments());
   const int64_t workspaceBytes =
-      op.hasSplitParts() ? WorkspaceLayout::of(op).floats() * int64_t(sizeof(float)) : 0;
+      op.hasSplitParts()
+          ? WorkspaceLayout::of(op).wordsWithArrivals(kernel.blocksPerRow) * int64_t(sizeof(float))
+          : 0;
   if (op.hasSplitParts())
     kernel.arguments.push_back(workspaceArgument());
   const int64_t batch = op.getQuery().getType().getDimSize(0);
@@ -154,31 +156,10 @@ LogicalResult declareForwardLaunches(BlockSparseAttentionOp op, const GpuLowerin
   g.sharedBytes = kernel.sharedBytes;
   g.workspaceBytes = workspaceBytes;
   g.alignBytes = kernel.alignBytes;
-  if (failed(declareLaunch(kernel.func, lowering.target, g, kernel.arguments,
-                           generic ? "generic" : variant,
-                           (generic ? "generic " + kernel.config : kernel.config) +
-                               describeSplit(op) + describeGqaPacking(op))))
-    return failure();
-  if (!combine.func)
-    return success();
-  if (combine.waitsOnPrevious)
-    emitEarlyDependentLaunch(kernel.func);
-  LaunchGeometry c;
-  c.role = runtime::LaunchRole::Combine;
-  c.waitsOnPrevious = combine.waitsOnPrevious;
-  c.grid = {combine.blocks, batch, 1};
-  c.block = {combine.threads, 1, 1};
-  c.workspaceBytes = workspaceBytes;
-  return declareLaunch(combine.func, lowering.target, c, {{runtime::kOut}, workspaceArgument()},
-                       variant, "combine");
-}
-
-/// The combine kernel of an op with split rows (none otherwise), in the
-/// attention kernel's module; on sm_90+ a programmatic dependent launch.
-CombineKernel combineKernelOf(BlockSparseAttentionOp op, gpu::GPUModuleOp gpuModule,
-                              const RowTableGlobals &tables, const runtime::TargetInfo &target) {
-  return op.hasSplitParts() ? buildCombineKernel(op, gpuModule, tables, target.dependentLaunch())
-                            : CombineKernel{};
+  return declareLaunch(kernel.func, lowering.target, g, kernel.arguments,
+                       generic ? "generic" : variant,
+                       (generic ? "generic " + kernel.config : kernel.config) + describeSplit(op) +
+                           describeGqaPacking(op));
 }
 
 /// Calibration (the stats operand) runs on the specialized bodies, whose
@@ -242,11 +223,10 @@ struct SimtForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, /*generic=*/false);
     SimtKernel kernel = buildSimtAttentionKernel(op, gpuModule, tables, lowering.chunkElements);
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
     // The scalar body copies no 16-byte vectors: no alignment assumed.
-    return declareForwardLaunches(
+    return declareForwardLaunch(
         op, lowering, {kernel.func, 1, kernel.threads, 0, 0, operandArguments(op), kernel.config},
-        "simt", /*generic=*/false, combine);
+        "simt", /*generic=*/false);
   }
 };
 
@@ -285,12 +265,11 @@ struct MmaForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, generic);
     MmaKernel kernel = buildMmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
-    return declareForwardLaunches(op, lowering,
-                                  {kernel.func, kernel.blocksPerRow, kernel.threads,
-                                   kernel.sharedBytes, kVectorCopyAlign,
-                                   operandArguments(op, /*stepByValue=*/true), kernel.config},
-                                  "mma", generic, combine);
+    return declareForwardLaunch(op, lowering,
+                                {kernel.func, kernel.blocksPerRow, kernel.threads,
+                                 kernel.sharedBytes, kVectorCopyAlign,
+                                 operandArguments(op, /*stepByValue=*/true), kernel.config},
+                                "mma", generic);
   }
 };
 
@@ -358,7 +337,6 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     gpu::GPUModuleOp gpuModule = lowering.openModule(op.getLoc(), "sieve_kernels");
     RowTableGlobals tables = kernelTables(gpuModule, op, generic);
     WgmmaKernel kernel = buildWgmmaAttentionKernel(op, gpuModule, tables, optionsFor(op));
-    CombineKernel combine = combineKernelOf(op, gpuModule, tables, lowering.target);
     // q, k and v also travel as TMA descriptors: a 4-d tensor map whose
     // box is one column slab of a tile (SlabLayout), which the runtime encodes
     // (cuTensorMapEncodeTiled) from the launch's tensors.
@@ -366,10 +344,10 @@ struct WgmmaForward : BodyPattern<BlockSparseAttentionOp> {
     arguments.push_back(tmaArgument(runtime::kQuery, kernel.queryMap));
     arguments.push_back(tmaArgument(runtime::kKey, kernel.keyMap));
     arguments.push_back(tmaArgument(runtime::kValue, kernel.valueMap));
-    return declareForwardLaunches(op, lowering,
-                                  {kernel.func, kernel.blocksPerRow, kernel.threads,
-                                   kernel.sharedBytes, kVectorCopyAlign, arguments, kernel.config},
-                                  "wgmma", generic, combine);
+    return declareForwardLaunch(op, lowering,
+                                {kernel.func, kernel.blocksPerRow, kernel.threads,
+                                 kernel.sharedBytes, kVectorCopyAlign, arguments, kernel.config},
+                                "wgmma", generic);
   }
 };
 

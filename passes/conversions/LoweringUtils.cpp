@@ -40,9 +40,18 @@ RowTableGlobals createRowTableGlobals(OpBuilder &builder, Location loc,
   if (op.hasSplitRows())
     g.rowSlots = createConstantTable(builder, loc, (prefix + "_row_slots").str(), *op.getRowSlots(),
                                      memorySpace);
-  if (op.hasSplitParts()) // (a split generation op has groups and no row slots)
-    g.splitGroups = createConstantTable(builder, loc, (prefix + "_split_groups").str(),
-                                        *op.getSplitGroups(), memorySpace);
+  if (op.hasSplitParts()) { // (a split generation op has groups and no row slots)
+    ArrayRef<int32_t> groups = *op.getSplitGroups();
+    g.splitGroups =
+        createConstantTable(builder, loc, (prefix + "_split_groups").str(), groups, memorySpace);
+    // A group's slots are [first, first + count).
+    SmallVector<int32_t> slotGroups(op.getNumSlots(), 0);
+    for (size_t group = 0; group < groups.size() / 4; ++group)
+      for (int32_t s = 0; s < groups[4 * group + 3]; ++s)
+        slotGroups[groups[4 * group + 2] + s] = static_cast<int32_t>(group);
+    g.slotGroups =
+        createConstantTable(builder, loc, (prefix + "_slot_groups").str(), slotGroups, memorySpace);
+  }
   if (op.isGqaPacked())
     g.segments = createConstantTable(builder, loc, (prefix + "_key_block_segments").str(),
                                      *op.getKeyBlockSegments(), memorySpace);

@@ -115,9 +115,10 @@ bool hasUnitInnerStride(mlir::MemRefType type);
 struct RowTableGlobals {
   mlir::memref::GlobalOp heads, queryBlocks, spans, keyBlocks;
   bool atLaunch = false;
-  /// Split-KV (SplitKv.h): each row's workspace slot and the split groups;
+  /// Split-KV (SplitKv.h): each row's workspace slot, the split groups and
+  /// each slot's group (the GPU's parts find their arrival counter by it);
   /// null when the op has no split rows.
-  mlir::memref::GlobalOp rowSlots, splitGroups;
+  mlir::memref::GlobalOp rowSlots, splitGroups, slotGroups;
   /// GQA packing: key_block_segments (null when the op is not packed).
   mlir::memref::GlobalOp segments;
   /// Generation: positionRowTable (null when the op is none).

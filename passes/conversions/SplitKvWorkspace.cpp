@@ -79,7 +79,18 @@ WorkspaceLayout WorkspaceLayout::of(BlockSparseAttentionOp op) {
   // one per head, or a packed row's g.
   const int64_t rows =
       op.getGenerationParts() ? op.getPackedGroup() * q.getDimSize(2) : op.getBlockQ();
-  return {op.getNumSlots(), q.getDimSize(0), rows, q.getDimSize(3)};
+  const int64_t groups =
+      op.getSplitGroups() ? static_cast<int64_t>(op.getSplitGroups()->size() / 4) : 0;
+  return {op.getNumSlots(), q.getDimSize(0), rows, q.getDimSize(3), groups};
+}
+
+Value WorkspaceLayout::arrivalIndex(ImplicitLocOpBuilder &b, Value batchIndex, Value group,
+                                    Value tile, int64_t tilesPerGroup) const {
+  Value bg =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, batchIndex, indexConst(b, groups)), group);
+  Value at =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, bg, indexConst(b, tilesPerGroup)), tile);
+  return arith::AddIOp::create(b, at, indexConst(b, floats()));
 }
 
 Value WorkspaceLayout::rowIndex(ImplicitLocOpBuilder &b, Value slot, Value batchIndex,

@@ -8,6 +8,11 @@
 //
 //   partial[slot][batch][row in block_q][d]   then   lse[slot][batch][row]
 //
+// and, on the GPU, where the last part of a group to finish runs the merge
+// (nvidia/SplitParts.h), the parts' arrival counters after it:
+//
+//   arrivals[batch][group][query tile of the group's block]   (u32, zeroed)
+//
 // What here is target-neutral: the layout, the per-row branch between a
 // part and a whole row, the scalar part store and the merge's arithmetic,
 // shared by the GPU kernels (nvidia/CombineKernel.h) and the CPU backend's
@@ -25,9 +30,18 @@ namespace sieve::passes {
 struct WorkspaceLayout {
   // blockQ: the rows a slot holds (the op's block_q; a split generation
   // op's, the call's queries of a row: Sq, or g when packed).
-  int64_t slots = 0, batch = 0, blockQ = 0, headDim = 0;
+  int64_t slots = 0, batch = 0, blockQ = 0, headDim = 0, groups = 0;
   static WorkspaceLayout of(dialect::BlockSparseAttentionOp op);
+  /// The parts' results: partial and lse.
   int64_t floats() const { return slots * batch * blockQ * (headDim + 1); }
+  /// The 4-byte words of the parts' results and of the arrival counters of
+  /// `tilesPerGroup` query tiles per group (the GPU's workspace).
+  int64_t wordsWithArrivals(int64_t tilesPerGroup) const {
+    return floats() + batch * groups * tilesPerGroup;
+  }
+  /// Index (in 4-byte words) of arrivals[batch][group][tile].
+  mlir::Value arrivalIndex(mlir::ImplicitLocOpBuilder &b, mlir::Value batchIndex, mlir::Value group,
+                           mlir::Value tile, int64_t tilesPerGroup) const;
   /// Index of partial[slot][batch][row][d] and of lse[slot][batch][row].
   mlir::Value partialIndex(mlir::ImplicitLocOpBuilder &b, mlir::Value slot, mlir::Value batchIndex,
                            mlir::Value row, mlir::Value d) const;

@@ -27,10 +27,10 @@
 #include "nvidia/MmaAttentionKernel.h"
 #include "conversions/TargetLimits.h"
 #include "nvidia/BatchSequence.h"
-#include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
 #include "nvidia/GenerationTile.h"
 #include "nvidia/MmaEmitter.h"
+#include "nvidia/SplitParts.h"
 #include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -195,9 +195,12 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
   Value generationSlot; // a split generation step's part (GenerationTile::slot)
+  PartTile partTile;    // the rows a split part's block counts itself for
   BatchSequence seq;    // a ragged or paged batch's sequence (BatchSequence.h)
   if (!op.isGeneration()) {
     r = e.div(blockX, g.split);
+    if (op.hasSplitParts())
+      partTile = splitRowTile(e, blockX, g.split, g.queryTile);
     bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
     lse = lseArgument(op, entry);
     emitZeroRowBlocks(b, g, rowLaunchOf(op, g.split, tables.atLaunch), out, heads, qBlocks, blockX,
@@ -229,6 +232,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     rowBegin = step.rowBegin;
     rowEnd = step.liveEnd;
     generationSlot = step.slot;
+    if (step.slot)
+      partTile = generationPartTile(e, op, step.firstRow, g.split, g.queryTile);
     g.liveKeys = step.liveKeys;
     g.causalShift = step.qPos;
   }
@@ -384,8 +389,9 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
     });
     e.waitGroups(0);
   }
-  // A split-KV part leaves its partial result in the workspace; a whole
-  // row is normalized and stored through shared memory.
+  // A split-KV part leaves its partial result in the workspace (and the
+  // group's last part merges them); a whole row is normalized and stored
+  // through shared memory.
   Value workspace = op.hasSplitParts() ? entry.getArgument(func.getNumArguments() - 1) : Value();
   auto storePartial = [&](Value slot) {
     SmallVector<Value> acc(loop.getResults().take_front(dTiles * 4));
@@ -396,6 +402,8 @@ MmaKernel buildMmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp gp
         op.isGeneration() ? e.idx(0) : e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
     emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), workspace, slot, bi, blockStart,
                              queryRow, laneCol, acc, m, l);
+    emitPartArrival(e, op, tables, out, workspace, slot, bi, partTile,
+                    {tid, g.threads, /*barrier=*/0});
   };
   if (generationSlot)
     storePartial(generationSlot);

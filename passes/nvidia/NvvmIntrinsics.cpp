@@ -34,6 +34,22 @@ Value emitBarrierAny(ImplicitLocOpBuilder &b, Value id, Value count, Value pred)
       .getResult(0);
 }
 
+Value emitCountArrival(ImplicitLocOpBuilder &b, Value address, Value lastBefore) {
+  // Generic addressing: the workspace is global memory, whose generic
+  // addresses are its global ones.
+  const char *asmText = "{\n.reg .pred p;\n"
+                        "fence.acq_rel.gpu;\n"
+                        "atom.relaxed.gpu.add.u32 $0, [$1], 1;\n"
+                        "setp.eq.u32 p, $0, $2;\n"
+                        "@p st.relaxed.gpu.u32 [$1], 0;\n"
+                        "fence.acq_rel.gpu;\n}\n";
+  return LLVM::InlineAsmOp::create(b, b.getI32Type(), ValueRange{address, lastBefore}, asmText,
+                                   "=r,l,r,~{memory}", /*has_side_effects=*/true,
+                                   /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                   LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
 Value emitWgmmaRegisterA(ImplicitLocOpBuilder &b, Type elt, Type accumulatorType,
                          ArrayRef<Value> acc, ArrayRef<Value> a, Value descB) {
   const int64_t n = static_cast<int64_t>(acc.size());

@@ -3,7 +3,8 @@
 // The one place the GPU kernel bodies name an `llvm.nvvm.*` intrinsic or
 // write inline PTX, for what the NVVM dialect's ops do not cover: the
 // approximate exp2 and log2 of the softmax, the OR-reduction over a named
-// barrier's threads, and wgmma with its A operand in registers. Everything else goes through typed
+// barrier's threads, a counted arrival with GPU-scope fences, and wgmma
+// with its A operand in registers. Everything else goes through typed
 // ops (nvvm, nvgpu, gpu).
 //
 // Flush to zero: the approximate ex2 and lg2 are the .ftz forms everywhere,
@@ -37,6 +38,17 @@ mlir::Value emitNvvmLog2(mlir::ImplicitLocOpBuilder &b, mlir::Value x);
 /// reduction only on barrier 0, the whole block's.)
 mlir::Value emitBarrierAny(mlir::ImplicitLocOpBuilder &b, mlir::Value id, mlir::Value count,
                            mlir::Value pred);
+
+/// One thread's arrival at a counter other thread blocks also count at:
+/// adds 1 to the u32 at global address `address` (i64) and returns the count
+/// before it (i32); the arrival that finds `lastBefore` (i32) there was the
+/// last and resets the counter to 0 for the next launch. A release fence
+/// before the add makes what this thread's block wrote (ordered before it
+/// by a barrier) visible to whichever block arrives last, and an acquire
+/// fence after it makes the others' writes visible to this one: the fence
+/// patterns of the PTX memory model, at GPU scope.
+mlir::Value emitCountArrival(mlir::ImplicitLocOpBuilder &b, mlir::Value address,
+                             mlir::Value lastBefore);
 
 /// acc (64 x 2 acc.size(), f32) += A · B for one warp group: one
 /// `wgmma.mma_async` m64nNk16 with A from registers (four 16-bit pairs as

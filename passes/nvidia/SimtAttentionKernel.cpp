@@ -13,6 +13,7 @@
 #include "conversions/LoweringUtils.h"
 #include "conversions/SplitKvWorkspace.h"
 #include "nvidia/NvvmIntrinsics.h"
+#include "nvidia/SplitParts.h"
 #include "nvidia/ZeroRows.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -307,6 +308,19 @@ SimtKernel buildSimtAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleOp 
                 memref::StoreOp::create(b, fromF32(b, x, elt), out, ValueRange{bi, h, i, d});
               });
         });
+  }
+  if (op.hasSplitRows()) {
+    // Every thread, past Sq or not, meets the part's arrival (its barriers);
+    // the group's last part merges the parts into out.
+    emitSlotBranch(
+        b, tables, r,
+        [&](Value slot) {
+          FragmentBuilder e{b, elt};
+          emitPartArrival(e, op, tables, out, entry.getArgument(op->getNumOperands()), slot, bi,
+                          splitRowTile(e, r, /*blocksPerRow=*/1, blockQ),
+                          {tid, blockQ, /*barrier=*/0});
+        },
+        [] {});
   }
   gpu::ReturnOp::create(b);
   return SimtKernel{func, rowLaunch.gridX(), blockQ,

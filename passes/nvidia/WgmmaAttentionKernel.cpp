@@ -30,9 +30,9 @@
 //===----------------------------------------------------------------------===//
 #include "nvidia/WgmmaAttentionKernel.h"
 #include "conversions/TargetLimits.h"
-#include "nvidia/CombineKernel.h"
 #include "nvidia/FragmentSoftmax.h"
 #include "nvidia/GenerationTile.h"
+#include "nvidia/SplitParts.h"
 #include "nvidia/TmaPipeline.h"
 #include "nvidia/WgmmaEmitter.h"
 #include "nvidia/ZeroRows.h"
@@ -235,9 +235,12 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
   Value blockX = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value r, bi, lse, h, kvh, qStart, rowBegin, rowEnd;
   Value generationSlot; // a split generation step's part (GenerationTile::slot)
+  PartTile partTile;    // the rows a split part's block counts itself for
   const bool generation = op.isGeneration();
   if (!generation) {
     r = e.div(blockX, g.split);
+    if (op.hasSplitParts())
+      partTile = splitRowTile(e, blockX, g.split, QT);
     bi = gpu::BlockIdOp::create(b, gpu::Dimension::y);
     // 16-byte stores: the kernel's tensors have a unit inner stride and
     // 16-byte alignment (checked at launch).
@@ -262,6 +265,8 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     rowBegin = step.rowBegin;
     rowEnd = step.liveEnd;
     generationSlot = step.slot;
+    if (step.slot)
+      partTile = generationPartTile(e, op, step.firstRow, g.split, QT);
     g.liveKeys = step.liveKeys;
     g.causalShift = step.qPos;
   }
@@ -589,8 +594,9 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
                            laneRow, laneCol, ctid, e.add(consumer, 1), out, bi, h, qStart, g.seqQ);
         });
   };
-  // A split-KV part leaves its partial result in the workspace; a whole
-  // row is normalized and stored through shared memory.
+  // A split-KV part leaves its partial result in the workspace (and the
+  // group's last part merges them); a whole row is normalized and stored
+  // through shared memory.
   auto storePartial = [&](Value slot) {
     SmallVector<Value> acc(ArrayRef<Value>(finals).take_front(D / 2));
     Value m[2] = {finals[D / 2], finals[D / 2 + 1]};
@@ -598,9 +604,14 @@ WgmmaKernel buildWgmmaAttentionKernel(BlockSparseAttentionOp op, gpu::GPUModuleO
     // The workspace is the kernel's last argument (no attributions follow).
     // A generation part's workspace rows are the call's queries already.
     Value blockStart = generation ? e.idx(0) : e.mul(loadIndexEntry(b, qBlocks, r), g.blockQ);
-    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op),
-                             entry.getArgument(func.getNumArguments() - 1), slot, bi, blockStart,
+    Value workspace = entry.getArgument(func.getNumArguments() - 1);
+    emitFragmentPartialStore(e, g, WorkspaceLayout::of(op), workspace, slot, bi, blockStart,
                              queryRow, laneCol, acc, m, l);
+    // The consumers store and merge; they meet at the barrier after their
+    // groups' own.
+    emitPartArrival(e, op, tables, out, workspace, slot, bi, partTile,
+                    {e.add(e.mul(consumer, kWarpGroup), ctid), g.consumers * kWarpGroup,
+                     /*barrier=*/g.consumers + 1});
   };
   if (generationSlot)
     storePartial(generationSlot);

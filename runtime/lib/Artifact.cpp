@@ -334,7 +334,7 @@ Expected<Artifact> Artifact::fromMetadataJson(const std::string &text, std::stri
     if (usesTensor(a.launches, ParamSlot::kWorkspace) != (a.workspaceBytes > 0) ||
         (combine && a.backend == Backend::Cuda &&
          !usesTensor(a.launches[1].params, ParamSlot::kWorkspace)))
-      return corrupt("workspace parameters and 'workspace_bytes' (split-KV's combine, or the "
+      return corrupt("workspace parameters and 'workspace_bytes' (split-KV's parts, or the "
                      "backward's scratch) must come together");
     const json &shape = j.at("shape");
     a.shape.batch = integer<int64_t>(shape, "batch");

@@ -76,6 +76,7 @@ Expected<TargetInfo> DeviceInfo::target() const {
   X(cuMemcpyDtoH) \
   X(cuMemcpyDtoDAsync) \
   X(cuMemsetD8) \
+  X(cuMemsetD8Async) \
   X(cuStreamSynchronize) \
   X(cuStreamGetId) \
   X(cuStreamCreate) \
@@ -500,6 +501,16 @@ Error CudaDriver::memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const {
   return Error::success();
 }
 
+Error CudaDriver::memset8Async(CuDevicePtr dst, uint8_t value, size_t bytes,
+                               CuStream stream) const {
+  if (Error e = makeCurrent())
+    return e;
+  SIEVE_CU(api_->cuMemsetD8Async(static_cast<CUdeviceptr>(dst), value, bytes,
+                                 static_cast<CUstream>(stream)),
+           "cuMemsetD8Async");
+  return Error::success();
+}
+
 Error CudaDriver::synchronizeDevice() const {
   if (Error e = makeCurrent())
     return e;
@@ -604,6 +615,7 @@ Error CudaDriver::copyOnDevice(CuDevicePtr, CuDevicePtr, size_t, CuStream) const
   return disabled();
 }
 Error CudaDriver::memset8(CuDevicePtr, uint8_t, size_t) const { return disabled(); }
+Error CudaDriver::memset8Async(CuDevicePtr, uint8_t, size_t, CuStream) const { return disabled(); }
 Error CudaDriver::synchronize(CuStream) const { return disabled(); }
 Error CudaDriver::synchronizeDevice() const { return disabled(); }
 bool CudaDriver::isDevicePointer(const void *) const { return false; }

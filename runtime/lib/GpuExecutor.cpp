@@ -318,8 +318,11 @@ Error GpuExecutor::runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStre
   if (kernel.functions().size() != a.launches.size())
     return Error(ErrorCode::Internal, "the kernel's functions were not all loaded");
   if (a.workspaceBytes > 0)
-    if (Error e = workspaceFor(kernel, buffers, stream))
+    if (Error e = workspaceFor(kernel, buffers, stream)) {
+      if (buffers.ownsWorkspace)
+        (void)driver_->freeAsync(buffers.workspace, stream);
       return e.withContext(a.backward ? "backward scratch" : "split-KV workspace");
+    }
   Error launched = Error::success();
   for (size_t i = 0; i < a.launches.size() && !launched; ++i)
     launched = launchOne(kernel, kernel.functions()[i], a.launches[i], buffers, stream);
@@ -343,13 +346,16 @@ Error GpuExecutor::workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStr
   Expected<bool> capturing = driver_->isCapturing(stream);
   if (!capturing)
     return capturing.error();
+  // A new workspace starts zeroed: split-KV's arrival counters must begin
+  // at 0 (each launch leaves them there), in stream order before the
+  // kernel whatever the stream's flags.
   if (*capturing) {
     auto allocated = driver_->allocAsync(bytes, stream);
     if (!allocated)
       return allocated.error();
     buffers.workspace = *allocated;
     buffers.ownsWorkspace = true;
-    return Error::success();
+    return driver_->memset8Async(*allocated, 0, bytes, stream);
   }
   std::lock_guard<std::mutex> lock(kernel.workspaceMutex_);
   auto kept = kernel.workspaces_.find(*id);
@@ -357,6 +363,10 @@ Error GpuExecutor::workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStr
     auto allocated = driver_->alloc(bytes);
     if (!allocated)
       return allocated.error();
+    if (Error e = driver_->memset8Async(*allocated, 0, bytes, stream)) {
+      (void)driver_->free(*allocated);
+      return e;
+    }
     kept = kernel.workspaces_.emplace(*id, *allocated).first;
   }
   buffers.workspace = kept->second;

@@ -74,8 +74,8 @@ TEST(GpuFault, OutOfDeviceMemoryIsAClearErrorAndLeaksNothing) {
   SIEVE_DEVICE_KERNELS(kernels, "fault/out-of-memory/auto/bf16/d64/full", {first, second, generic});
   auto &a = kernels[0], &b = kernels[1], &g = kernels[2];
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE((*a)->hasCombine()) << "the launch needs a workspace: " << (*a)->config;
-  ASSERT_TRUE((*b)->hasCombine()) << "the launch needs a workspace: " << (*b)->config;
+  ASSERT_TRUE((*a)->splitsKv()) << "the launch needs a workspace: " << (*a)->config;
+  ASSERT_TRUE((*b)->splitsKv()) << "the launch needs a workspace: " << (*b)->config;
   ASSERT_TRUE(g) << g.error().str();
   Session *session = ledger().session();
   const CudaDriver &drv = session->gpu()->driver();

@@ -264,7 +264,7 @@ TEST_P(GpuGeneration, EveryStepMatchesFloat64Reference) {
       << artifact.config;
   ASSERT_EQ(artifact.config.find("key blocks (generation)") != std::string::npos, c.splits)
       << "split-KV: " << artifact.config;
-  ASSERT_EQ(artifact.hasCombine(), c.splits) << artifact.config;
+  ASSERT_EQ(artifact.splitsKv(), c.splits) << artifact.config;
 
   Session &session = *ledger().session();
   const CudaDriver &drv = session.gpu()->driver();

@@ -98,7 +98,7 @@ std::unique_ptr<SplitKernelCase> setUpSplitKernel(const std::string &config) {
     return nullptr;
   }
   c->artifact = *(*kernels)[0];
-  if (!c->artifact->hasCombine()) {
+  if (!c->artifact->splitsKv()) {
     ADD_FAILURE() << "the test needs a workspace: " << c->artifact->config;
     return nullptr;
   }

@@ -221,7 +221,7 @@ TEST_P(GpuSuite, MatchesFloat64Reference) {
   // The skewed masks are what split-KV is for: specialized kernels must
   // have cut their long rows (the generic kernel's schedule is per shape).
   if (c.denseRows > 0)
-    ASSERT_EQ((*artifact)->hasCombine(), !generic) << (*artifact)->config;
+    ASSERT_EQ((*artifact)->splitsKv(), !generic) << (*artifact)->config;
 
   std::unique_ptr<DeviceRowTables> tables;
   Session &session = *ledger().session();

@@ -51,7 +51,8 @@ std::string kernelDigest(const Artifact &a) {
   // that a change of the artifact's file format alone changes no digest:
   // this is the text the attested record of 2026-12-02 hashed, when an
   // artifact held a main launch, a combine launch with the workspace, and
-  // the backward's follow-up launches with a scratch.
+  // the backward's follow-up launches with a scratch. (A split kernel that
+  // merges its own parts adds its workspace after its main launch.)
   std::string contract =
       fmt::format("backend {} chip {} align {} unit-inner-stride {}\n",
                   runtime::backendName(a.backend), a.chip, a.alignBytes, a.unitInnerStride);
@@ -63,7 +64,11 @@ std::string kernelDigest(const Artifact &a) {
                            : followUp ? "follow-up"
                                       : "main",
                            l.entry, l.grid, l.block, l.sharedBytes, l.params);
-    if (combine)
+    // The workspace goes with the launch that merges split rows: a combine
+    // kernel, or (since split kernels merge their own parts) the main one.
+    const bool mergesParts =
+        combine || (l.role == runtime::LaunchRole::Attention && a.splitsKv() && !a.hasCombine());
+    if (mergesParts)
       contract += fmt::format("workspace {}\n", a.workspaceBytes);
   }
   contract += fmt::format("scratch {}\n", a.backward ? a.workspaceBytes : 0);

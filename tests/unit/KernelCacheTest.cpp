@@ -156,8 +156,8 @@ TEST_F(KernelCacheTest, EveryOptionSeparatesKernelsInMemory) {
   ASSERT_TRUE(b) << b.error().str();
   EXPECT_EQ(counter.calls, 2);
   EXPECT_NE((*a)->cacheKey, (*b)->cacheKey);
-  EXPECT_TRUE((*a)->hasCombine()) << (*a)->config;
-  EXPECT_FALSE((*b)->hasCombine()) << (*b)->config;
+  EXPECT_TRUE((*a)->splitsKv()) << (*a)->config;
+  EXPECT_FALSE((*b)->splitsKv()) << (*b)->config;
 }
 
 TEST_F(KernelCacheTest, CompilesOnceThenMemoryThenDisk) {

@@ -40,11 +40,14 @@
 // CHECK: memref.load %[[WORDS]]
 // CHECK: arith.shrui
 // Split-KV cuts the packed row of key head 0 (three key blocks) into three
-// parts that leave partial rows in the workspace, and the combine kernel
-// maps the merged packed rows back to their heads.
+// parts that leave partial rows in the workspace; the last to arrive maps
+// the merged packed rows back to their heads (out's head = key head x 2 +
+// row, query 0).
 // SPLIT-LABEL: func @decode_packed
 // SPLIT: sieve.config = "wgmma {{.*}} split_kv=1 rows into 3 parts; pack-gqa g=2 rows=64"
-// SPLIT: gpu.func @sieve_combine
+// SPLIT: llvm.nvvm.barrier.cta.red.or.aligned.count
+// SPLIT: memref.store {{.*}}, %arg3[{{.*}}] : memref<2x4x1x64xbf16
+// SPLIT-NOT: gpu.func @sieve_combine
 // The packed tile has 64 rows: a 128-row query tile does not divide it.
 // TILE: error: 'sieve.block_sparse_attention' op variant=wgmma needs block_q a multiple of the query tile (128)
 // MMA-LABEL: func @decode_packed

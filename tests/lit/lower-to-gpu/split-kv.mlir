@@ -5,23 +5,26 @@
 
 // One (head, query block) cut into two parts of two key blocks each. The
 // attention kernel's launch contract declares a workspace of 2 slots x 64
-// rows x (64 + 1) f32 = 8320 floats (33280 bytes), which the runtime
-// allocates and passes last; the combine kernel (role combine, after it)
-// takes `out` and the same workspace: 64 rows x 64 / 4 columns = 1024
-// vectors, 4 blocks of 256. The host function keeps nothing of either.
+// rows x (64 + 1) f32 = 8320 floats and one arrival counter (1 group x 1
+// query tile): 33284 bytes, which the runtime allocates zeroed and passes
+// last. There is no other launch: the host function keeps nothing.
 // In the kernel the row's slot decides the epilogue: a part normalizes by
 // its own sum, stores pairs of f32 and its log2-sum-exp (lg2) into the
-// workspace; the combine kernel reads four parts a step (16-byte vectors,
-// all loads before the math), keeps a running max of their lse and weighs
-// each part by exp2(lse - max).
+// workspace, then the block meets at a barrier and its first thread counts
+// it in its group's counter (found by @sieve_slot_groups) with GPU-scope
+// fences; an OR-reducing barrier tells the block whether it arrived last,
+// and then it merges the group: eight parts a step (16-byte vectors, all
+// loads before the math), a running max of their lse, each part weighed
+// by exp2(lse - max).
 // CHECK-LABEL: func @two_parts
 // CHECK-NOT: memref.alloca
 // CHECK-NOT: gpu.launch_func
 // CHECK: memref.global "private" constant @sieve_row_slots : memref<2xi32> = dense<[0, 1]>
 // CHECK: memref.global "private" constant @sieve_split_groups : memref<4xi32> = dense<[0, 0, 0, 2]>
+// CHECK: memref.global "private" constant @sieve_slot_groups : memref<2xi32> = dense<0>
 // CHECK: gpu.func @sieve_attention({{.*}}, %[[ARG:arg[0-9]+]]: memref<?xf32>) kernel
 // CHECK-SAME: split_kv=1 rows into 2 parts
-// CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [128, 1, 1], shared = 40960, workspace = 33280, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
+// CHECK-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [128, 1, 1], shared = 40960, workspace = 33284, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
 // CHECK: %[[SLOTS:.*]] = memref.get_global @sieve_row_slots
 // CHECK: %[[SLOT:.*]] = memref.load %[[SLOTS]]
 // CHECK: %[[PART:.*]] = arith.cmpi sge, %[[SLOT]], %c0_i32
@@ -29,40 +32,45 @@
 // CHECK: llvm.nvvm.lg2.approx.ftz.f
 // CHECK: vector.store {{.*}}, %[[ARG]][{{.*}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
 // CHECK: memref.store {{.*}}, %[[ARG]][{{.*}}] : memref<?xf32>
-// CHECK: } else {
-// CHECK: gpu.func @sieve_combine(%{{.*}}: memref<1x1x64x64xf16>, %{{.*}}: memref<?xf32>) kernel
-// CHECK-SAME: sieve.config = "combine"
-// CHECK-SAME: sieve.launch = #sieve.launch<combine, grid = [4, 1, 1], block = [256, 1, 1], shared = 0, workspace = 33280, align = 0, params = [#sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
-// CHECK-COUNT-4: vector.load {{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// CHECK: memref.get_global @sieve_slot_groups
+// CHECK: memref.extract_aligned_pointer_as_index %[[ARG]]
+// CHECK: llvm.inline_asm has_side_effects {{.*}}fence.acq_rel.gpu;{{.*}}atom.relaxed.gpu.add.u32 $0, [$1], 1;
+// CHECK: %[[LAST:.*]] = llvm.call_intrinsic "llvm.nvvm.barrier.cta.red.or.aligned.count"
+// CHECK: scf.if %[[LAST]] {
+// CHECK-COUNT-8: vector.load %[[ARG]][{{.*}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: arith.maximumf
 // CHECK: llvm.nvvm.ex2.approx.ftz.f
 // CHECK: math.fma
+// CHECK: } else {
+// CHECK-NOT: gpu.func @sieve_combine
 
 // The scalar body stores its part row by row (one thread per query).
 // SIMT-LABEL: func @two_parts
 // SIMT-NOT: gpu.launch_func
 // SIMT: gpu.func @sieve_attention({{.*}}: memref<?xf32>)
 // SIMT-SAME: split_kv=1 rows into 2 parts
-// SIMT-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [64, 1, 1], shared = 0, workspace = 33280, align = 0, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
+// SIMT-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [64, 1, 1], shared = 0, workspace = 33284, align = 0, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
 // SIMT: llvm.nvvm.lg2.approx.ftz.f
 // SIMT: memref.store {{.*}}, %arg4[{{.*}}] : memref<?xf32>
-// SIMT: gpu.func @sieve_combine
-// SIMT-SAME: sieve.launch = #sieve.launch<combine, grid = [4, 1, 1], block = [256, 1, 1], shared = 0, workspace = 33280, align = 0, params = [#sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
+// Every thread meets the arrival, past the block's queries or not.
+// SIMT: llvm.call_intrinsic "llvm.nvvm.barrier.cta.red.or.aligned.count"
+// SIMT-NOT: gpu.func @sieve_combine
 
 // The Hopper body: the workspace comes after the three TMA descriptors.
 // WGMMA-LABEL: func @two_parts
 // WGMMA-NOT: gpu.launch_func
 // WGMMA: gpu.func @sieve_attention({{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: memref<?xf32>) kernel
 // WGMMA-SAME: split_kv=1 rows into 2 parts
-// WGMMA-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [256, 1, 1], shared = 41984, workspace = 33280, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<query.tensor_map[64x64]>, #sieve.param<key.tensor_map[64x64]>, #sieve.param<value.tensor_map[64x64]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
-// On sm_90a the parts let the combine's blocks launch as soon as they have
-// all started (programmatic dependent launch), and the combine waits for
-// their results itself.
-// WGMMA: nvvm.griddepcontrol launch_dependents
+// WGMMA-SAME: sieve.launch = #sieve.launch<attention, grid = [2, 1, 1], block = [256, 1, 1], shared = 41984, workspace = 33284, align = 16, params = [#sieve.param<query.allocated>, #sieve.param<query.aligned>, #sieve.param<query.offset>, #sieve.param<query.size[0]>, #sieve.param<query.size[1]>, #sieve.param<query.size[2]>, #sieve.param<query.size[3]>, #sieve.param<query.stride[0]>, #sieve.param<query.stride[1]>, #sieve.param<query.stride[2]>, #sieve.param<query.stride[3]>, #sieve.param<key.allocated>, #sieve.param<key.aligned>, #sieve.param<key.offset>, #sieve.param<key.size[0]>, #sieve.param<key.size[1]>, #sieve.param<key.size[2]>, #sieve.param<key.size[3]>, #sieve.param<key.stride[0]>, #sieve.param<key.stride[1]>, #sieve.param<key.stride[2]>, #sieve.param<key.stride[3]>, #sieve.param<value.allocated>, #sieve.param<value.aligned>, #sieve.param<value.offset>, #sieve.param<value.size[0]>, #sieve.param<value.size[1]>, #sieve.param<value.size[2]>, #sieve.param<value.size[3]>, #sieve.param<value.stride[0]>, #sieve.param<value.stride[1]>, #sieve.param<value.stride[2]>, #sieve.param<value.stride[3]>, #sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<query.tensor_map[64x64]>, #sieve.param<key.tensor_map[64x64]>, #sieve.param<value.tensor_map[64x64]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>]>
+// The consumers (one warp group here) store the part and arrive, at a
+// named barrier of their own (1 is their group's).
 // WGMMA: llvm.nvvm.lg2.approx.ftz.f
-// WGMMA: gpu.func @sieve_combine
-// WGMMA-SAME: sieve.launch = #sieve.launch<combine, grid = [4, 1, 1], block = [256, 1, 1], shared = 0, workspace = 33280, align = 0, params = [#sieve.param<out.allocated>, #sieve.param<out.aligned>, #sieve.param<out.offset>, #sieve.param<out.size[0]>, #sieve.param<out.size[1]>, #sieve.param<out.size[2]>, #sieve.param<out.size[3]>, #sieve.param<out.stride[0]>, #sieve.param<out.stride[1]>, #sieve.param<out.stride[2]>, #sieve.param<out.stride[3]>, #sieve.param<workspace.allocated>, #sieve.param<workspace.aligned>, #sieve.param<workspace.offset>, #sieve.param<workspace.size[0]>, #sieve.param<workspace.stride[0]>], waits_on_previous>
-// WGMMA: nvvm.griddepcontrol wait
+// WGMMA: nvvm.barrier id = %[[ID:c2_i32[_0-9]*]] number_of_threads = %c128_i32
+// WGMMA: atom.relaxed.gpu.add.u32
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.barrier.cta.red.or.aligned.count"(%[[ID]], %c128_i32
+// WGMMA-NOT: griddepcontrol
+// WGMMA-NOT: gpu.func @sieve_combine
 
 // The generic kernel reads its mask at launch: split rows are refused.
 // GENERIC: error: 'sieve.block_sparse_attention' op variant=generic reads its mask at launch and cannot run split rows

@@ -122,8 +122,12 @@ struct Artifact {
   /// The first launch (the attention kernel, the backward's rows kernel, the
   /// CPU's host function).
   const KernelLaunch &mainLaunch() const { return launches.front(); }
-  /// Split-KV: whether a combine kernel merges split rows' parts.
+  /// Split-KV: whether a combine kernel merges split rows' parts (the CPU
+  /// backend's phase; a GPU kernel's last part merges its group itself).
   bool hasCombine() const { return launch(LaunchRole::Combine) != nullptr; }
+  /// Whether some rows run split into parts (split-KV), on either backend:
+  /// a forward with a workspace.
+  bool splitsKv() const { return !backward && workspaceBytes > 0; }
   /// Whether the kernel reads the mask at launch (the generic variant):
   /// launches must then pass row tables made for this shape.
   bool maskAtLaunch() const;

@@ -122,6 +122,9 @@ public:
   /// benchmarks measure the device's copy bandwidth with.
   Error copyOnDevice(CuDevicePtr dst, CuDevicePtr src, size_t bytes, CuStream stream) const;
   Error memset8(CuDevicePtr dst, uint8_t value, size_t bytes) const;
+  /// memset8 queued on `stream` (cuMemsetD8Async): ordered before the
+  /// stream's later work, whatever stream flags it was created with.
+  Error memset8Async(CuDevicePtr dst, uint8_t value, size_t bytes, CuStream stream) const;
   Error synchronize(CuStream stream) const;
   /// Waits for all work on the device (every stream of the context).
   Error synchronizeDevice() const;

@@ -47,7 +47,9 @@ private:
   /// one stream run in order, so they may share one; launches on two
   /// streams never do. Keeping it saves a stream-ordered allocation and
   /// release per call: a few microseconds of host time, as much as a decode
-  /// step's launch itself (docs/generation.md, "Host cost").
+  /// step's launch itself (docs/generation.md, "Host cost"). Each starts
+  /// zeroed: split-KV's arrival counters begin at 0, and every launch
+  /// leaves them there.
   mutable std::mutex workspaceMutex_;
   mutable std::unordered_map<uint64_t, CuDevicePtr> workspaces_;
 };
@@ -73,9 +75,10 @@ public:
   /// they live on the GPU. Does not synchronize.
   /// A kernel that reads its mask at launch (Artifact::maskAtLaunch, the
   /// generic variant) needs `tables` uploaded for a mask of its shape;
-  /// others must not be given any. A split-KV kernel (Artifact::hasCombine)
-  /// takes a workspace allocated on `stream` and freed after its combine
-  /// kernel, so concurrent launches on other streams never share one.
+  /// others must not be given any. A split-KV kernel (Artifact::splitsKv)
+  /// uses its workspace for `stream` (GpuKernel's kept ones, zeroed when
+  /// made; one of its own inside a graph capture), so concurrent launches
+  /// on other streams never share one.
   /// A threshold-mode kernel (Artifact::thresholds) needs `thresholds`: f32
   /// [Hq] in device memory; others must get none.
   Error launch(const GpuKernel &kernel, const TensorView &q, const TensorView &k,

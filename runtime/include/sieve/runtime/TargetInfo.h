@@ -50,10 +50,6 @@ struct TargetInfo {
   /// Whether the warp-specialized Hopper kernels (TMA loads onto mbarriers,
   /// wgmma, setmaxnreg) can run here.
   bool hopperKernels() const { return wgmma && tma && setmaxnreg; }
-  /// Whether a kernel may be launched before the previous one on its
-  /// stream ends and wait for it itself (griddepcontrol; programmatic
-  /// dependent launch): sm_90+.
-  bool dependentLaunch() const { return major >= 9; }
   /// Every field, for cache keys and messages.
   std::string str() const;
 };
