@@ -134,7 +134,11 @@ TEST(GpuStreams, SplitKvOnTwoStreamsKeepsTheirWorkspacesApart) {
   Streams streams(drv);
   auto s0 = streams.add(), s1 = streams.add();
   ASSERT_TRUE(s0 && s1);
+  // Each round's output is poisoned first: the last round's must be its
+  // own, merged after the earlier rounds left the arrival counters at 0.
   for (int round = 0; round < kRounds; ++round) {
+    ASSERT_FALSE(drv.memset8Async(a.dout, 0xFF, a.qBytes.size(), *s0));
+    ASSERT_FALSE(drv.memset8Async(b.dout, 0xFF, b.qBytes.size(), *s1));
     ASSERT_FALSE(session.run(artifact, a.qView(), a.kView(), a.vView(), a.outView(), *s0));
     ASSERT_FALSE(session.run(artifact, b.qView(), b.kView(), b.vView(), b.outView(), *s1));
   }
@@ -169,7 +173,9 @@ TEST(GpuStreams, SplitKvInACapturedGraphUsesAWorkspaceOfItsOwn) {
   ASSERT_TRUE(graph) << graph.error().str();
   EXPECT_EQ(c->kernel->keptWorkspaces(), keptBefore) << "a capture kept a workspace";
   for (int round = 0; round < kRounds; ++round) {
+    ASSERT_FALSE(drv.memset8Async(a.dout, 0xFF, a.qBytes.size(), *captured));
     ASSERT_FALSE(drv.launchGraph(*graph, *captured));
+    ASSERT_FALSE(drv.memset8Async(b.dout, 0xFF, b.qBytes.size(), *direct));
     ASSERT_FALSE(session.run(artifact, b.qView(), b.kView(), b.vView(), b.outView(), *direct));
   }
   ASSERT_FALSE(drv.synchronizeDevice());
