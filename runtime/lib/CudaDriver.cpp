@@ -454,6 +454,10 @@ Error CudaDriver::destroyGraph(CuGraphExec graph) const {
 }
 
 Expected<bool> CudaDriver::isCapturing(CuStream stream) const {
+  // The legacy default stream's query needs a current context (a caller's
+  // fresh thread has none yet).
+  if (Error e = makeCurrent())
+    return e;
   CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
   SIEVE_CU(api_->cuStreamIsCapturing(static_cast<CUstream>(stream), &status),
            "cuStreamIsCapturing");

@@ -337,12 +337,7 @@ Error GpuExecutor::runLaunches(const GpuKernel &kernel, Buffers &buffers, CuStre
 Error GpuExecutor::workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStream stream) const {
   const uint64_t bytes = kernel.artifact().workspaceBytes;
   buffers.workspaceBytes = bytes;
-  // The id first: streamId makes the driver's context current, which the
-  // capture query on the legacy stream needs (a caller's fresh thread has
-  // none yet).
-  Expected<uint64_t> id = driver_->streamId(stream);
-  if (!id)
-    return id.error();
+  // The capture state first: a capturing stream refuses cuStreamGetId.
   Expected<bool> capturing = driver_->isCapturing(stream);
   if (!capturing)
     return capturing.error();
@@ -357,6 +352,9 @@ Error GpuExecutor::workspaceFor(const GpuKernel &kernel, Buffers &buffers, CuStr
     buffers.ownsWorkspace = true;
     return driver_->memset8Async(*allocated, 0, bytes, stream);
   }
+  Expected<uint64_t> id = driver_->streamId(stream);
+  if (!id)
+    return id.error();
   std::lock_guard<std::mutex> lock(kernel.workspaceMutex_);
   auto kept = kernel.workspaces_.find(*id);
   if (kept == kernel.workspaces_.end()) {

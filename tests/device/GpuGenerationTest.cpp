@@ -18,7 +18,7 @@
 // grouped query heads run GQA-packed (packing on: a key head's query heads
 // share a tile, K and V read once) and, as the `-unpacked` variants, with
 // packing off; each case checks which ran. Decode steps over rows long
-// enough run split-KV (parts merged by the combine kernel), packed and
+// enough run split-KV (parts merged by the last to finish), packed and
 // unpacked, and check that they did. (Under "auto" a GPU generation step
 // with whole rows packs only where it pays, a compile-time rule tests/unit
 // checks.)
