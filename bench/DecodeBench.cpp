@@ -27,7 +27,7 @@
 // row per query head (K and V read by each). Each launch is timed on a cold L2, queued behind an
 // untimed read of 256 MiB that holds the stream while the host issues it (TimingOptions::coldCache,
 // ColdL2.h), so the times are the kernels' own. Counters: the median launch time (median_us,
-// combine kernel included), kept_MB, read_MB (what the schedule reads: the union per key head
+// split rows' merge included), kept_MB, read_MB (what the schedule reads: the union per key head
 // packed, each query head's own blocks unpacked), floor_us at the measured bandwidth (copy_TBps),
 // and time_per_floor = median_us / floor_us (the target is at most 1.2); copy_us, a cold copy of
 // half the kept bytes (as many bytes moved as the kernel reads) timed as the kernel is: the floor

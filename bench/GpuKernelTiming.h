@@ -1,9 +1,8 @@
 //===- GpuKernelTiming.h - time one compiled kernel on the GPU -*- C++ -*-===//
 //
 // The GPU suites' common piece: the process's CUDA session, and the timing
-// loop (CUDA events around each launch, the combine kernel of split rows
-// included, on a warm or a cold L2) on inputs uploaded once, outside the
-// timing.
+// loop (CUDA events around each launch, split rows' merge included, on a
+// warm or a cold L2) on inputs uploaded once, outside the timing.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SIEVE_BENCH_GPUKERNELTIMING_H

@@ -15,7 +15,7 @@
 //
 // What here is target-neutral: the layout, the per-row branch between a
 // part and a whole row, the scalar part store and the merge's arithmetic,
-// shared by the GPU kernels (nvidia/CombineKernel.h) and the CPU backend's
+// shared by the GPU kernels (nvidia/SplitParts.h) and the CPU backend's
 // loops, which run the same schedule and so check it in CI.
 //
 //===----------------------------------------------------------------------===//

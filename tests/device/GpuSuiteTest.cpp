@@ -361,7 +361,7 @@ INSTANTIATE_TEST_SUITE_P(HeadDimsGeneric, GpuSuite,
                                             ::testing::Values(kGenericVariant)),
                          paramName);
 
-// Split-KV parts (the workspace and the combine kernel) of the mma body at
+// Split-KV parts (the workspace, the last part's merge) of the mma body at
 // those head dims.
 INSTANTIATE_TEST_SUITE_P(HeadDimsSplitKv, GpuSuite,
                          ::testing::Combine(::testing::Values(DType::F16, DType::BF16),

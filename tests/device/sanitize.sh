@@ -2,8 +2,8 @@
 # Runs on the lent GPU (from tests/device/run.sh, SIEVE_DEVICE_SANITIZE=1):
 # compute-sanitizer's memcheck, racecheck and synccheck over every kernel
 # variant of the GPU suite on the masks that reach the edge cases (an empty
-# head, an empty row in a live head, single-tile rows, split rows with the
-# combine kernel, and ragged edges: S not a multiple of the tile), plus the
+# head, an empty row in a live head, single-tile rows, split rows whose
+# last part merges them, and ragged edges: S not a multiple of the tile), plus the
 # simt body's calibration and threshold modes. Each tool must report zero
 # errors; the tests inside still check every result against float64.
 #

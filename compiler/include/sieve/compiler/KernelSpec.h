@@ -47,7 +47,8 @@ struct KernelOptions {
   /// and no threshold mode). The artifact's config says "overlap".
   bool overlap = false;
   /// Split-KV: "auto" cuts rows too long for a balanced schedule into parts
-  /// merged by a combine kernel (specialized GPU kernels); "off" keeps whole
+  /// merged by the last of them to finish (specialized GPU kernels; the
+  /// CPU backend's combine phase); "off" keeps whole
   /// rows (the unbalanced baseline, for benchmarks).
   std::string splitKv = "auto";
   /// The parallel workers split-KV balances: 0 is the target's own (the
